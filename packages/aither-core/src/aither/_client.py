@@ -1,0 +1,163 @@
+"""The process-wide client: settings plus the exporter, created by ``init()`` or lazily on first use."""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import logging
+import threading
+from typing import Any, Protocol
+
+from ._config import Settings, load_settings
+from ._records import SpanRecord
+
+__all__ = ["Client", "Exporter", "get_client", "init", "replace_exporter", "restore", "shutdown"]
+
+logger = logging.getLogger("aither")
+
+
+class Exporter(Protocol):
+    """Where records go: the OTLP batch exporter, or ``aither.testing``'s in-memory capture."""
+
+    def submit(self, record: SpanRecord) -> None: ...
+    def flush(self, timeout: float | None = None) -> bool: ...
+    def close(self, timeout: float | None = 5.0) -> bool: ...
+    def stats(self) -> dict[str, Any]: ...
+
+
+class _NullExporter:
+    """``AITHER_DISABLED=1``: records are counted and discarded; trace ids still work."""
+
+    def __init__(self) -> None:
+        self.queued = 0
+
+    def submit(self, record: SpanRecord) -> None:
+        self.queued += 1
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "queued": self.queued,
+            "exported": 0,
+            "dropped": {"disabled": self.queued} if self.queued else {},
+            "dropped_total": self.queued,
+            "pending": 0,
+            "retries": 0,
+            "export_errors": 0,
+            "rejected_spans": 0,
+            "truncated_attributes": 0,
+            "last_error": None,
+        }
+
+
+class Client:
+    """Settings and the exporter they configure. ``repr`` never shows the API key."""
+
+    def __init__(self, settings: Settings, exporter: Exporter | None = None) -> None:
+        self.settings = settings
+        self.internal_errors = 0
+        if exporter is not None:
+            self.exporter: Exporter = exporter
+        elif settings.disabled:
+            self.exporter = _NullExporter()
+        else:
+            from ._export._resource import resource_attributes
+            from ._export._worker import BatchExporter
+
+            self.exporter = BatchExporter(settings, resource_attributes(settings.service_name))
+
+    def __repr__(self) -> str:
+        return f"<aither.Client base_url={self.settings.base_url!r} disabled={self.settings.disabled}>"
+
+    def submit(self, record: SpanRecord) -> None:
+        self.exporter.submit(record)
+
+    def stats(self) -> dict[str, Any]:
+        stats = self.exporter.stats()
+        stats["internal_errors"] = self.internal_errors
+        return stats
+
+
+_lock = threading.RLock()
+_client: Client | None = None
+_atexit_registered = False
+_warned_no_key = False
+
+
+def _install(client: Client) -> None:
+    global _client, _atexit_registered
+    _client = client
+    if not _atexit_registered:
+        atexit.register(shutdown)
+        _atexit_registered = True
+
+
+def get_client() -> Client:
+    """The current client; built from the environment on first use when ``init()`` was not called."""
+    client = _client
+    if client is not None:
+        return client
+    with _lock:
+        if _client is not None:
+            return _client
+        try:
+            settings = load_settings()
+        except Exception as exc:  # lazy init must never raise into a predict call
+            logger.warning("aither: invalid environment settings (%s); telemetry is disabled", exc)
+            settings = Settings(disabled=True)
+        _warn_if_no_key(settings)
+        client = Client(settings)
+        _install(client)
+        return client
+
+
+def _warn_if_no_key(settings: Settings) -> None:
+    global _warned_no_key
+    if settings.api_key is None and not settings.disabled and not _warned_no_key:
+        _warned_no_key = True
+        logger.warning(
+            "aither: no API key (set AITHER_API_KEY or call aither.init(api_key=...)); "
+            "the server may refuse predictions"
+        )
+
+
+def init(**options: Any) -> Client:
+    """Validate options, then replace the current client, flushing the old one first."""
+    settings = load_settings(**options)  # raises before anything changes
+    _warn_if_no_key(settings)
+    with _lock:
+        old = _client
+        client = Client(settings)
+        _install(client)
+    if old is not None:
+        old.exporter.close(timeout=old.settings.exit_timeout)
+    return client
+
+
+def replace_exporter(exporter: Exporter) -> Client:
+    """Install a client with ``exporter`` and the current settings; returns the previous client."""
+    with _lock:
+        previous = get_client()
+        _install(Client(dataclasses.replace(previous.settings, disabled=False), exporter))
+        return previous
+
+
+def restore(client: Client) -> None:
+    with _lock:
+        _install(client)
+
+
+def shutdown() -> None:
+    """``atexit``: close the current client within its exit deadline, so a dead backend cannot hang exit."""
+    client = _client
+    if client is None:
+        return
+    try:
+        client.exporter.close(timeout=client.settings.exit_timeout)
+    except Exception:
+        logger.debug("aither: error while closing at exit", exc_info=True)

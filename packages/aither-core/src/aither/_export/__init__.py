@@ -1,0 +1,1 @@
+"""OTLP encoding and the background export worker."""

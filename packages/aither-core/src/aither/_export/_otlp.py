@@ -1,0 +1,139 @@
+"""Records -> OTLP protobuf (``ExportTraceServiceRequest``), following docs/wire-contract.md.
+
+Runs on the worker thread only; this is where samples become JSON and attribute sizes are capped.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+from .. import _json
+from .._records import SpanRecord
+from .._sampling import render
+from .._version import __version__
+
+__all__ = ["SpanEncoder"]
+
+_PREVIEW_CHARS = 1000
+_KIND_INTERNAL = Span.SpanKind.SPAN_KIND_INTERNAL
+_STATUS_ERROR = Status.StatusCode.STATUS_CODE_ERROR
+
+
+def _string(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def _int(key: str, value: int) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(int_value=value))
+
+
+class SpanEncoder:
+    """Encodes records to spans; counts the attribute values it had to truncate."""
+
+    def __init__(self, resource: Mapping[str, str], max_attribute_bytes: int) -> None:
+        self._resource = Resource(attributes=[_string(k, v) for k, v in resource.items()])
+        self._scope = InstrumentationScope(name="aither", version=__version__)
+        self._max_attribute_bytes = max_attribute_bytes
+        self.truncated_attributes = 0
+
+    def encode(self, record: SpanRecord) -> Span:
+        attributes: list[KeyValue] = []
+        truncated: list[str] = []
+        model = record.model
+        if model is not None:
+            attributes.append(_string("ml.model.name", model.name))
+            if model.version is not None:
+                attributes.append(_string("ml.model.version", model.version))
+            if model.environment is not None:
+                attributes.append(_string("ml.environment", model.environment))
+            attributes.append(_string("ml.framework", model.framework))
+        if record.method is not None:
+            attributes.append(_string("ml.method", record.method))
+        if record.batch_size is not None:
+            attributes.append(_int("ml.batch_size", record.batch_size))
+        if record.features is not None:
+            attributes.append(self._json("ml.features", render(record.features), truncated))
+        if record.prediction is not None:
+            attributes.append(self._json("ml.prediction", render(record.prediction), truncated))
+        if record.has_label:
+            attributes.append(self._json("ml.label", record.label, truncated))
+            if record.label_row is not None:
+                attributes.append(_int("ml.label.row", record.label_row))
+        if truncated:
+            array = ArrayValue(values=[AnyValue(string_value=name) for name in truncated])
+            attributes.append(KeyValue(key="aither.truncated", value=AnyValue(array_value=array)))
+
+        span = Span(
+            trace_id=bytes.fromhex(record.trace_id),
+            span_id=record.span_id,
+            name=record.name,
+            kind=_KIND_INTERNAL,
+            start_time_unix_nano=record.start_ns,
+            end_time_unix_nano=record.end_ns,
+            attributes=attributes,
+        )
+        if record.link is not None:
+            link_trace, link_span = record.link
+            link = span.links.add()
+            link.trace_id = link_trace.to_bytes(16, "big")
+            link.span_id = link_span.to_bytes(8, "big")
+        if record.error is not None:
+            self._add_error(span, record.error, record.end_ns)
+        return span
+
+    def _json(self, key: str, value: Any, truncated: list[str]) -> KeyValue:
+        text = _json.dumps(value)
+        limit = self._max_attribute_bytes
+        # len() counts characters; a character is at most 4 UTF-8 bytes, so only measure bytes when it matters.
+        if len(text) * 4 > limit and len(text.encode("utf-8")) > limit:
+            size = len(text.encode("utf-8"))
+            preview = text[: min(_PREVIEW_CHARS, limit // 8)]
+            text = _json.dumps({"_meta": {"truncated": True, "original_bytes": size}, "preview": preview})
+            truncated.append(key)
+            self.truncated_attributes += 1
+        return _string(key, text)
+
+    def _add_error(self, span: Span, error: BaseException, time_ns: int) -> None:
+        type_name = type(error).__qualname__
+        module = type(error).__module__
+        if module not in ("builtins", "__main__"):
+            type_name = f"{module}.{type_name}"
+        message = _truncate(str(_safe_str(error)), 4096)
+        span.status.code = _STATUS_ERROR
+        span.status.message = f"{type(error).__name__}: {message}"
+        event = span.events.add()
+        event.name = "exception"
+        event.time_unix_nano = time_ns
+        stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        event.attributes.extend(
+            [
+                _string("exception.type", type_name),
+                _string("exception.message", message),
+                _string("exception.stacktrace", _truncate(stack, self._max_attribute_bytes)),
+            ]
+        )
+
+    def request(self, spans: Iterable[Span]) -> ExportTraceServiceRequest:
+        return ExportTraceServiceRequest(
+            resource_spans=[
+                ResourceSpans(resource=self._resource, scope_spans=[ScopeSpans(scope=self._scope, spans=spans)])
+            ]
+        )
+
+
+def _safe_str(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return f"<unprintable {type(error).__name__}>"
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

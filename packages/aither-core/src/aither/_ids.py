@@ -1,0 +1,51 @@
+"""W3C trace and span ids, and the context variable behind ``last_trace_id``."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+
+__all__ = [
+    "LAST_TRACE_ID",
+    "new_span_id",
+    "new_trace_id",
+    "parse_trace_id",
+]
+
+#: Trace id of the last prediction made in this thread or asyncio task (hex), across all models.
+LAST_TRACE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("aither_last_trace_id", default=None)
+
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_INVALID_TRACE_ID = "0" * 32
+
+
+def new_trace_id() -> str:
+    """A random, valid (non-zero) W3C trace id as 32 lowercase hex characters."""
+    while True:
+        value = os.urandom(16).hex()
+        if value != _INVALID_TRACE_ID:
+            return value
+
+
+def new_span_id() -> bytes:
+    """A random, valid (non-zero) 8-byte span id."""
+    while True:
+        value = os.urandom(8)
+        if any(value):
+            return value
+
+
+def parse_trace_id(trace_id: object) -> str:
+    """Validate a trace id given by the user; return it in canonical lowercase hex.
+
+    Raises ``ValueError`` for anything but 32 hex characters (not all zero), so a label with a corrupted id
+    fails at the call site instead of silently joining nothing.
+    """
+    if not isinstance(trace_id, str):
+        raise ValueError(f"trace_id must be a 32-character hex string, got {type(trace_id).__name__}")
+    canonical = trace_id.strip().lower()
+    if not _TRACE_ID.fullmatch(canonical) or canonical == _INVALID_TRACE_ID:
+        shown = trace_id if len(trace_id) <= 64 else trace_id[:64] + "..."
+        raise ValueError(f"malformed trace_id {shown!r}: expected 32 hex characters, not all zero")
+    return canonical

@@ -1,0 +1,87 @@
+"""JSON encoding that never raises: the contract's rules for NaN, datetimes, bytes and unknown objects.
+
+Runs on the worker thread. The fast path is the C encoder; only values it refuses take the slow walk.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["dumps", "jsonable"]
+
+_MAX_REPR = 200
+_MAX_DEPTH = 32
+_encode_strict = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+    return text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + "..."
+
+
+def _float(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def jsonable(value: Any, _depth: int = 0) -> Any:
+    """Turn ``value`` into data the strict JSON encoder accepts, following the wire contract."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return int(value) if type(value) not in (bool, int, str) and isinstance(value, int) else value
+    if isinstance(value, float):
+        return _float(float(value))
+    if _depth >= _MAX_DEPTH:
+        return _safe_repr(value)
+    if isinstance(value, Mapping):
+        return {str(k) if not isinstance(k, str) else k: jsonable(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v, _depth + 1) for v in value]
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"_type": "bytes", "size": len(value)}
+    # numpy / torch / tf scalars and 0-d arrays know how to become Python values.
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", 0) == 0 and getattr(value, "shape", ()) == ():
+        try:
+            return jsonable(item(), _depth + 1)
+        except Exception:
+            return _safe_repr(value)
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        try:
+            return jsonable(tolist(), _depth + 1)
+        except Exception:
+            return _safe_repr(value)
+    if isinstance(value, complex):
+        return [_float(value.real), _float(value.imag)]
+    if hasattr(value, "isoformat"):
+        try:
+            return str(value.isoformat())
+        except Exception:
+            return _safe_repr(value)
+    return _safe_repr(value)
+
+
+def dumps(value: Any) -> str:
+    """Encode ``value`` as compact JSON; never raises."""
+    try:
+        return _encode_strict(value)
+    except (ValueError, TypeError, RecursionError, OverflowError):
+        pass
+    try:
+        return _encode_strict(jsonable(value))
+    except Exception:
+        return json.dumps(_safe_repr(value))

@@ -1,0 +1,175 @@
+"""Plugins: the integration protocol, entry-point discovery, and ``wrap()`` dispatch.
+
+Dispatch never imports a framework to find out what a model is. ``wrap(model)`` walks ``type(model).__mro__``
+and maps each class's top-level module (``sklearn``, ``torch``...) to the entry point of that name in the group
+``aither.integrations``; the model's existence proves its framework is imported already. Objects no class
+matches (a tinygrad model is a plain class, a function is a function) are offered to the plugins whose
+framework module is already in ``sys.modules``, which decide by duck typing.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ._errors import PluginError
+from ._tracked import TrackedModel
+from ._tracking import ModelLogger, WrapOptions
+
+if TYPE_CHECKING:
+    import importlib.metadata
+
+__all__ = ["PLUGIN_API_VERSION", "ENTRY_POINT_GROUP", "Integration", "find_integration", "wrap_model"]
+
+logger = logging.getLogger("aither")
+
+ENTRY_POINT_GROUP = "aither.integrations"
+#: Bumped when the contract between core and plugins changes; a plugin built for another version is skipped.
+PLUGIN_API_VERSION = 1
+
+
+class Integration:
+    """Base class of a plugin: which models it claims, and how it wraps them.
+
+    A plugin module exposes an instance and registers it under ``aither.integrations``, once per top-level
+    module it claims (``sklearn = "aither_sklearn:integration"``). Its module must not import the framework at
+    import time: do that inside ``wrap``.
+    """
+
+    #: Short name, used in logs and ``AITHER_DISABLE_PLUGINS``.
+    name: str = ""
+    #: Top-level modules whose classes this plugin claims.
+    modules: tuple[str, ...] = ()
+    api_version: int = PLUGIN_API_VERSION
+
+    def claims(self, model: Any) -> bool:
+        """Whether this plugin wraps ``model``. Default: some class in its MRO comes from one of ``modules``."""
+        return any(klass.__module__.partition(".")[0] in self.modules for klass in type(model).__mro__)
+
+    def wrap(self, model: Any, options: WrapOptions) -> Any:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<aither integration {self.name!r}>"
+
+
+def _disabled_names() -> set[str] | None:
+    """``AITHER_DISABLE_PLUGINS``: ``1``/``all`` disables every plugin (returns None); else a comma list."""
+    raw = os.environ.get("AITHER_DISABLE_PLUGINS", "").strip().lower()
+    if raw in ("1", "all", "true", "*"):
+        return None
+    return {item.strip() for item in raw.split(",") if item.strip()}
+
+
+@functools.lru_cache(maxsize=1)
+def _entry_points() -> dict[str, list[importlib.metadata.EntryPoint]]:
+    import importlib.metadata  # 20 ms: only when the first model is wrapped, not at ``import aither``
+
+    found: dict[str, list[importlib.metadata.EntryPoint]] = {}
+    seen: set[tuple[str, str]] = set()
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        key = (entry_point.name, entry_point.value)
+        if key in seen:  # the same distribution seen twice on sys.path
+            continue
+        seen.add(key)
+        found.setdefault(entry_point.name, []).append(entry_point)
+    return found
+
+
+_loaded: dict[str, Integration | None] = {}
+
+
+def _under_pytest() -> bool:
+    return "PYTEST_CURRENT_TEST" in os.environ
+
+
+def _load(name: str) -> Integration | None:
+    """Load the integration registered as ``name``; a broken one is logged once and skipped."""
+    if name in _loaded:
+        return _loaded[name]
+    disabled = _disabled_names()
+    integration: Integration | None = None
+    if disabled is not None and name not in disabled:
+        for entry_point in _entry_points().get(name, []):
+            try:
+                loaded = entry_point.load()
+                candidate = loaded() if isinstance(loaded, type) else loaded
+            except Exception:
+                logger.warning(
+                    "aither: the plugin %r (%s) failed to load; models of %s get the generic wrapper",
+                    name, entry_point.value, name, exc_info=True,
+                )
+                if _under_pytest() and not os.environ.get("AITHER_TOLERATE_BROKEN_PLUGINS"):
+                    raise
+                continue
+            if getattr(candidate, "api_version", None) != PLUGIN_API_VERSION:
+                logger.warning(
+                    "aither: the plugin %r targets plugin API %r but aither-core %s speaks %d; skipping it",
+                    name, getattr(candidate, "api_version", None), _core_version(), PLUGIN_API_VERSION,
+                )
+                continue
+            if disabled is not None and getattr(candidate, "name", name) in disabled:
+                continue
+            integration = candidate
+            break
+    _loaded[name] = integration
+    return integration
+
+
+def _core_version() -> str:
+    from ._version import __version__
+
+    return __version__
+
+
+def reset_cache() -> None:
+    """Forget loaded plugins and entry points (tests, or after installing a plugin at run time)."""
+    _loaded.clear()
+    _entry_points.cache_clear()
+
+
+def find_integration(model: Any) -> Integration | None:
+    """The plugin that claims ``model``, or None for the generic wrapper."""
+    entry_points = _entry_points()
+    if not entry_points:
+        return None
+    tried: set[str] = set()
+    for klass in type(model).__mro__:
+        root = klass.__module__.partition(".")[0]
+        if root in tried or root not in entry_points:
+            continue
+        tried.add(root)
+        integration = _load(root)
+        if integration is not None and integration.claims(model):
+            return integration
+    # Duck typing, only among plugins whose framework is already imported (never import one to find out).
+    for name in sorted(entry_points):
+        if name in tried or name not in sys.modules:
+            continue
+        integration = _load(name)
+        if integration is not None and integration.claims(model):
+            return integration
+    return None
+
+
+def wrap_model(model: Any, options: WrapOptions) -> Any:
+    """Dispatch to the plugin that claims ``model``; fall back to the generic wrapper."""
+    if isinstance(model, TrackedModel):  # wrapping a wrapper would log every call twice
+        model = model.model
+    integration = find_integration(model)
+    if integration is not None:
+        try:
+            return integration.wrap(model, options)
+        except PluginError:
+            raise
+        except Exception:
+            if _under_pytest() and not os.environ.get("AITHER_TOLERATE_BROKEN_PLUGINS"):
+                raise
+            logger.warning(
+                "aither: plugin %r failed to wrap %s; using the generic wrapper",
+                integration.name, type(model).__name__, exc_info=True,
+            )
+    return TrackedModel(model, ModelLogger(options, "generic"))

@@ -1,0 +1,504 @@
+"""Feature and prediction sampling.
+
+Sampling is split in two so the caller's thread does almost nothing:
+
+* ``capture`` runs on the calling thread. It takes a bounded slice of the input (the first ``sample_rows`` rows,
+  the first ``sample_columns`` columns), copies only that slice, and notes the shape. Its cost does not depend
+  on the number of rows.
+* ``render`` runs on the worker thread and turns the captured slice into plain JSON-able data with ``_meta``.
+
+Types are recognised by the module and name of their class (``numpy.ndarray``, ``pandas...DataFrame``), never
+by importing a framework, so sampling a numpy array does not import pandas and ``import aither`` imports neither.
+Plugins add samplers for their own types with :func:`register_sampler`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+__all__ = [
+    "Captured",
+    "Sampler",
+    "capture_features",
+    "capture_prediction",
+    "register_sampler",
+    "render",
+]
+
+logger = logging.getLogger("aither")
+
+MAX_STRING_CHARS = 1000
+
+
+class Captured(NamedTuple):
+    """A bounded copy of some data, and how to turn it into JSON-able data later (on the worker)."""
+
+    render: Callable[[Any], Any]
+    data: Any
+    #: Rows in the whole input (``ml.batch_size``).
+    rows: int
+    #: Rough size of ``data`` in bytes, for the queue's byte bound.
+    nbytes: int
+
+
+def render(captured: Captured) -> Any:
+    """Turn a capture into JSON-able data; a failing renderer yields an error marker instead of raising."""
+    try:
+        return captured.render(captured.data)
+    except Exception as exc:  # a sampler bug must never lose the prediction
+        logger.debug("aither: rendering a sample failed", exc_info=True)
+        return {"_meta": {"error": f"{type(exc).__name__}: sample could not be rendered"}}
+
+
+#: ``sampler(value, sample_rows, sample_columns) -> Captured``
+Sampler = Callable[[Any, int, int], Captured]
+
+_by_name: dict[tuple[str, str], Sampler] = {}
+_by_type: dict[type, Sampler | None] = {}
+
+
+def register_sampler(module: str, qualname: str, sampler: Sampler) -> None:
+    """Use ``sampler`` for instances of the class ``qualname`` whose module starts with ``module``.
+
+    ``module`` is the top-level package (``"PIL"``), so the class is recognised wherever it is defined inside
+    that package; subclasses are recognised through their MRO.
+    """
+    _by_name[(module, qualname)] = sampler
+    _by_type.clear()
+
+
+def _lookup(cls: type) -> Sampler | None:
+    try:
+        return _by_type[cls]
+    except KeyError:
+        pass
+    found: Sampler | None = None
+    for klass in cls.__mro__:
+        found = _by_name.get((klass.__module__.partition(".")[0], klass.__qualname__))
+        if found is not None:
+            break
+    _by_type[cls] = found
+    return found
+
+
+def _type_name(value: object) -> str:
+    cls = type(value)
+    root = cls.__module__.partition(".")[0]
+    return cls.__qualname__ if root == "builtins" else f"{root}.{cls.__qualname__}"
+
+
+# --------------------------------------------------------------------------------------------------- scalars
+
+
+def _render_identity(data: Any) -> Any:
+    return data
+
+
+def _cut_string(text: str) -> tuple[str, bool]:
+    if len(text) <= MAX_STRING_CHARS:
+        return text, False
+    return text[:MAX_STRING_CHARS], True
+
+
+def _render_string(data: tuple[str, bool]) -> Any:
+    text, truncated = data
+    if not truncated:
+        return text
+    return {"sample": text, "_meta": {"type": "str", "truncated": True}}
+
+
+def _capture_string(value: str, rows: int, columns: int) -> Captured:
+    cut = _cut_string(value)
+    return Captured(_render_string, cut, 1, len(cut[0]))
+
+
+def _capture_scalar(value: Any, rows: int, columns: int) -> Captured:
+    return Captured(_render_identity, value, 1, 16)
+
+
+def _capture_bytes(value: bytes | bytearray | memoryview, rows: int, columns: int) -> Captured:
+    return Captured(_render_identity, {"_type": "bytes", "size": len(value)}, 1, 16)
+
+
+# --------------------------------------------------------------------------------------------------- numpy
+
+
+def _numpy_head(array: Any, rows: int, columns: int) -> Any:
+    """First rows, each flattened to at most ``columns`` values: a small copy, whatever the input's size."""
+    if array.ndim == 1:
+        return array[:rows].copy()
+    head = array[:rows]
+    if array.ndim > 2:
+        head = head.reshape(head.shape[0], -1)
+    return head[:, :columns].copy()
+
+
+def _render_numpy(data: tuple[Any, tuple[int, ...], bool]) -> Any:
+    head, shape, tabular = data
+    meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": str(head.dtype)}
+    meta["truncated"] = bool(shape and (shape[0] > head.shape[0] or (head.ndim > 1 and _width(shape) > head.shape[1])))
+    values = head.tolist()
+    if tabular and head.ndim == 2:
+        names = [str(j) for j in range(head.shape[1])]
+        meta["columns"] = names
+        meta["dtypes"] = dict.fromkeys(names, meta["dtype"])
+        return {"sample": [dict(zip(names, row)) for row in values], "_meta": meta}
+    return {"sample": values, "_meta": meta}
+
+
+def _width(shape: tuple[int, ...]) -> int:
+    width = 1
+    for size in shape[1:]:
+        width *= size
+    return width
+
+
+def _capture_numpy(value: Any, rows: int, columns: int) -> Captured:
+    if value.ndim == 0:
+        return Captured(_render_identity, value.item(), 1, 16)
+    head = _numpy_head(value, rows, columns)
+    return Captured(_render_numpy, (head, value.shape, value.ndim == 2), value.shape[0], head.nbytes + 64)
+
+
+def _capture_numpy_scalar(value: Any, rows: int, columns: int) -> Captured:
+    return Captured(_render_identity, value.item(), 1, 16)
+
+
+# --------------------------------------------------------------------------------------------------- pandas
+
+
+def _render_pandas_frame(data: tuple[Any, tuple[int, int], int]) -> Any:
+    head, shape, columns = data
+    sub = head.iloc[:, :columns]
+    names = [str(c) for c in sub.columns]
+    records = [dict(zip(names, row)) for row in sub.itertuples(index=False, name=None)]
+    return {
+        "sample": records,
+        "_meta": {
+            "type": "pandas.DataFrame",
+            "shape": list(shape),
+            "columns": names,
+            "dtypes": {name: str(dtype) for name, dtype in zip(names, sub.dtypes)},
+            "truncated": shape[0] > len(head) or shape[1] > columns,
+        },
+    }
+
+
+def _capture_pandas_frame(value: Any, rows: int, columns: int) -> Captured:
+    # head() is O(rows asked); with copy-on-write (pandas >= 3, or enabled) later edits to the caller's frame
+    # do not leak into the slice, and column selection happens on the worker.
+    head = value.head(rows)
+    shape = value.shape
+    return Captured(_render_pandas_frame, (head, shape, columns), shape[0], 64 * rows * min(columns, shape[1]))
+
+
+def _render_pandas_series(data: tuple[Any, int]) -> Any:
+    head, total = data
+    return {
+        "sample": head.tolist(),
+        "_meta": {
+            "type": "pandas.Series",
+            "shape": [total],
+            "name": None if head.name is None else str(head.name),
+            "dtype": str(head.dtype),
+            "truncated": total > len(head),
+        },
+    }
+
+
+def _capture_pandas_series(value: Any, rows: int, columns: int) -> Captured:
+    total = len(value)
+    return Captured(_render_pandas_series, (value.head(rows), total), total, 64 * rows)
+
+
+# --------------------------------------------------------------------------------------------------- polars
+
+
+def _render_polars_frame(data: tuple[Any, tuple[int, int]]) -> Any:
+    head, shape = data
+    names = [str(c) for c in head.columns]
+    return {
+        "sample": head.rows(named=True),
+        "_meta": {
+            "type": "polars.DataFrame",
+            "shape": list(shape),
+            "columns": names,
+            "dtypes": {name: str(dtype) for name, dtype in zip(names, head.dtypes)},
+            "truncated": shape[0] > head.height or shape[1] > head.width,
+        },
+    }
+
+
+def _capture_polars_frame(value: Any, rows: int, columns: int) -> Captured:
+    # Polars frames are immutable Arrow data: a slice is zero-copy and cannot change under us.
+    shape = value.shape
+    head = value[:rows, :columns]
+    return Captured(_render_polars_frame, (head, shape), shape[0], 64 * rows * min(columns, shape[1]))
+
+
+def _render_polars_series(data: tuple[Any, int]) -> Any:
+    head, total = data
+    return {
+        "sample": head.to_list(),
+        "_meta": {
+            "type": "polars.Series",
+            "shape": [total],
+            "name": head.name,
+            "dtype": str(head.dtype),
+            "truncated": total > len(head),
+        },
+    }
+
+
+def _capture_polars_series(value: Any, rows: int, columns: int) -> Captured:
+    total = len(value)
+    return Captured(_render_polars_series, (value[:rows], total), total, 64 * rows)
+
+
+# --------------------------------------------------------------------------------------------------- tensors
+
+
+def _render_tensor(data: tuple[Any, str, list[int], str, str]) -> Any:
+    head, type_name, shape, dtype, device = data
+    values = head.tolist()  # torch (from any device) and numpy both copy to host Python values here
+    rows_kept = len(values) if isinstance(values, list) else 1
+    width_kept = len(values[0]) if rows_kept and isinstance(values, list) and isinstance(values[0], list) else 0
+    truncated = bool(shape) and (shape[0] > rows_kept or (len(shape) > 1 and _width(tuple(shape)) > width_kept))
+    return {
+        "sample": values,
+        "_meta": {"type": type_name, "shape": shape, "dtype": dtype, "device": device, "truncated": truncated},
+    }
+
+
+def _capture_torch(value: Any, rows: int, columns: int) -> Captured:
+    shape = list(value.shape)
+    if not shape:
+        return Captured(_render_identity, value.detach().cpu().item(), 1, 16)
+    head = value.detach()[:rows]
+    if head.dim() > 1:
+        head = head.reshape(head.shape[0], -1)[:, :columns]
+    # clone(): later in-place edits of the caller's tensor must not change the sample. On an accelerator the
+    # clone is queued on the device (no synchronisation); the worker copies it to the host.
+    head = head.clone()
+    device = str(value.device)
+    captured = (head, "torch.Tensor", shape, str(value.dtype).removeprefix("torch."), device)
+    return Captured(_render_tensor, captured, shape[0], head.element_size() * head.nelement() + 64)
+
+
+def _capture_tensorflow(value: Any, rows: int, columns: int) -> Captured:
+    shape = [int(d) if d is not None else -1 for d in value.shape]
+    if not shape:
+        return Captured(_render_identity, value.numpy().item(), 1, 16)
+    head = value[:rows].numpy()
+    head = head.reshape(head.shape[0], -1)[:, :columns] if head.ndim > 1 else head
+    captured = (head.copy(), "tensorflow.Tensor", shape, value.dtype.name, str(getattr(value, "device", "")))
+    return Captured(_render_tensor, captured, max(shape[0], 0), head.nbytes + 64)
+
+
+# --------------------------------------------------------------------------------------------------- containers
+
+
+def _render_mapping(data: tuple[dict[str, Captured], list[str], int]) -> Any:
+    items, keys, total_keys = data
+    return {
+        "sample": {key: render(captured) for key, captured in items.items()},
+        "_meta": {"type": "dict", "keys": keys, "truncated": total_keys > len(items)},
+    }
+
+
+def _capture_mapping(value: Mapping[Any, Any], rows: int, columns: int) -> Captured:
+    items: dict[str, Captured] = {}
+    for key, item in itertools.islice(value.items(), columns):
+        items[str(key)] = capture_value(item, rows, columns)
+    batch = 1
+    for captured in items.values():
+        batch = captured.rows
+        break
+    keys = [str(k) for k in itertools.islice(value.keys(), 1000)]
+    return Captured(_render_mapping, (items, keys, len(value)), batch, sum(c.nbytes for c in items.values()) + 64)
+
+
+def _render_records(data: tuple[list[dict[str, Any]], int, int, bool]) -> Any:
+    records, total, columns, cut_columns = data
+    names: list[str] = []
+    for record in records:
+        for key in record:
+            if key not in names:
+                names.append(key)
+    return {
+        "sample": records,
+        "_meta": {
+            "type": "list[dict]",
+            "shape": [total, len(names)],
+            "columns": names,
+            "truncated": total > len(records) or cut_columns,
+        },
+    }
+
+
+def _render_sequence(data: tuple[list[Any], str, int]) -> Any:
+    items, type_name, total = data
+    sample = [render(item) if isinstance(item, Captured) else item for item in items]
+    return {"sample": sample, "_meta": {"type": type_name, "shape": [total], "truncated": total > len(items)}}
+
+
+def _capture_sequence(value: list[Any] | tuple[Any, ...], rows: int, columns: int) -> Captured:
+    total = len(value)
+    head = value[:rows]
+    if head and all(isinstance(item, Mapping) for item in head):
+        records = []
+        cut = False
+        for item in head:
+            record = {str(k): v for k, v in itertools.islice(item.items(), columns)}
+            cut = cut or len(item) > columns
+            records.append(record)
+        return Captured(_render_records, (records, total, columns, cut), total, 64 * rows * columns)
+    items: list[Any] = []
+    for item in head:
+        if item is None or isinstance(item, (bool, int, float)):
+            items.append(item)
+        elif isinstance(item, str):
+            items.append(_render_string(_cut_string(item)))
+        else:
+            items.append(capture_value(item, rows, columns))
+    return Captured(_render_sequence, (items, type(value).__name__, total), total, 64 * rows * columns)
+
+
+# --------------------------------------------------------------------------------------------------- fallback
+
+
+def _render_unknown(data: tuple[str, Any]) -> Any:
+    type_name, value = data
+    from ._json import jsonable
+
+    return {"sample": jsonable(value), "_meta": {"type": type_name}}
+
+
+def _capture_unknown(value: Any, rows: int, columns: int) -> Captured:
+    # An unknown object is kept by reference and rendered on the worker (repr, tolist...): no cost here.
+    batch = 1
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and shape and isinstance(shape[0], int):
+        batch = shape[0]
+        try:
+            value = value[:rows]
+        except Exception:
+            pass
+    return Captured(_render_unknown, (_type_name(value), value), batch, 256)
+
+
+for _module, _name, _sampler in (
+    ("numpy", "ndarray", _capture_numpy),
+    ("numpy", "generic", _capture_numpy_scalar),
+    ("pandas", "DataFrame", _capture_pandas_frame),
+    ("pandas", "Series", _capture_pandas_series),
+    ("polars", "DataFrame", _capture_polars_frame),
+    ("polars", "Series", _capture_polars_series),
+    ("torch", "Tensor", _capture_torch),
+    ("tensorflow", "EagerTensor", _capture_tensorflow),
+    ("tensorflow", "Tensor", _capture_tensorflow),
+    ("builtins", "str", _capture_string),
+    ("builtins", "bytes", _capture_bytes),
+    ("builtins", "bytearray", _capture_bytes),
+    ("builtins", "memoryview", _capture_bytes),
+    ("builtins", "bool", _capture_scalar),
+    ("builtins", "int", _capture_scalar),
+    ("builtins", "float", _capture_scalar),
+    ("builtins", "NoneType", _capture_scalar),
+    ("builtins", "dict", _capture_mapping),
+    ("builtins", "list", _capture_sequence),
+    ("builtins", "tuple", _capture_sequence),
+):
+    register_sampler(_module, _name, _sampler)
+
+
+def capture_value(value: Any, rows: int, columns: int) -> Captured:
+    sampler = _lookup(type(value))
+    if sampler is None:
+        sampler = _capture_mapping if isinstance(value, Mapping) else _capture_unknown
+    return sampler(value, rows, columns)
+
+
+def capture_features(value: Any, rows: int, columns: int) -> Captured:
+    """Capture a bounded sample of a model input; never raises."""
+    try:
+        return capture_value(value, rows, columns)
+    except Exception as exc:
+        logger.debug("aither: sampling %s failed", type(value).__name__, exc_info=True)
+        return Captured(_render_identity, {"_meta": {"type": _type_name(value), "error": type(exc).__name__}}, 1, 64)
+
+
+# --------------------------------------------------------------------------------------------------- predictions
+
+
+def _render_prediction(data: tuple[Any, int, int]) -> Any:
+    from ._json import jsonable
+
+    head, total, limit = data
+    if isinstance(head, Captured):
+        head = render(head)
+    elif hasattr(head, "tolist") or hasattr(head, "numpy") or hasattr(head, "to_list"):
+        head = _to_python(head)
+    values = jsonable(head)
+    if total <= limit:
+        return values
+    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+
+
+def _to_python(value: Any) -> Any:
+    if hasattr(value, "to_list"):  # polars
+        return value.to_list()
+    if hasattr(value, "cpu") and hasattr(value, "detach"):  # torch
+        return value.detach().cpu().tolist()
+    if hasattr(value, "tolist"):  # numpy, pandas
+        return value.tolist()
+    return value.numpy().tolist()  # tensorflow, tinygrad
+
+
+def capture_prediction(value: Any, limit: int) -> Captured:
+    """Capture up to ``limit`` rows of a model output; never raises."""
+    try:
+        return _capture_prediction(value, limit)
+    except Exception as exc:
+        logger.debug("aither: capturing a prediction of type %s failed", type(value).__name__, exc_info=True)
+        return Captured(_render_identity, {"_meta": {"type": _type_name(value), "error": type(exc).__name__}}, 1, 64)
+
+
+def _capture_prediction(value: Any, limit: int) -> Captured:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return Captured(_render_identity, value, 1, 16)
+    cls = type(value)
+    root = cls.__module__.partition(".")[0]
+    if isinstance(value, (list, tuple)):
+        total = len(value)
+        return Captured(_render_prediction, (list(value[:limit]), total, limit), total, 32 * min(total, limit))
+    if isinstance(value, Mapping):
+        items = {str(key): capture_prediction(item, limit) for key, item in value.items()}
+        return Captured(_render_prediction_mapping, items, 1, sum(c.nbytes for c in items.values()))
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) == 0:
+        return Captured(_render_identity, _to_python(value), 1, 16)
+    if root == "numpy":
+        head = value[:limit].copy()
+        return Captured(_render_prediction, (head, len(value), limit), len(value), head.nbytes + 64)
+    if root == "torch":
+        head = value.detach()[:limit].clone()
+        nbytes = head.element_size() * head.nelement() + 64
+        return Captured(_render_prediction, (head, int(value.shape[0]), limit), int(value.shape[0]), nbytes)
+    if root in ("pandas", "polars"):
+        total = len(value)
+        return Captured(_render_prediction, (value.head(limit), total, limit), total, 64 * min(total, limit))
+    if root == "tensorflow":
+        head = value[:limit].numpy()
+        return Captured(_render_prediction, (head, int(value.shape[0]), limit), int(value.shape[0]), head.nbytes)
+    if shape is not None and hasattr(value, "__getitem__"):
+        total = int(shape[0])
+        return Captured(_render_prediction, (value[:limit], total, limit), total, 256)
+    return Captured(_render_prediction, (value, 1, limit), 1, 256)
+
+
+def _render_prediction_mapping(items: dict[str, Captured]) -> Any:
+    return {key: render(captured) for key, captured in items.items()}

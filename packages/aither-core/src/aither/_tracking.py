@@ -1,0 +1,211 @@
+"""Recording one model call as a span: what every wrapper, hook and callback calls on the caller's thread."""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _client
+from ._ids import LAST_TRACE_ID, new_span_id, new_trace_id
+from ._records import ModelIdentity, SpanRecord
+from ._sampling import Captured, capture_features, capture_prediction
+
+__all__ = ["ModelLogger", "TraceIdsMixin", "WrapOptions", "current_otel_link"]
+
+logger = logging.getLogger("aither")
+
+
+def _render_features_fn(data: Any) -> Any:
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class WrapOptions:
+    """The options of ``aither.wrap`` (and ``@aither.track``), validated once."""
+
+    name: str
+    version: str | None = None
+    environment: str | None = None
+    sample_rows: int = 5
+    sample_columns: int = 10
+    features_fn: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        for field in ("version", "environment"):
+            value = getattr(self, field)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{field} must be a string or None, got {type(value).__name__}")
+        for field in ("sample_rows", "sample_columns"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{field} must be a non-negative integer, got {value!r}")
+        if self.features_fn is not None and not callable(self.features_fn):
+            raise TypeError("features_fn must be callable")
+
+
+def current_otel_link() -> tuple[int, int] | None:
+    """(trace id, span id) of the caller's active OpenTelemetry span, if OpenTelemetry is in use at all."""
+    otel_trace = sys.modules.get("opentelemetry.trace")  # never import it: no OTel, no cost
+    if otel_trace is None:
+        return None
+    try:
+        context = otel_trace.get_current_span().get_span_context()
+    except Exception:
+        return None
+    if not context.is_valid:
+        return None
+    return (context.trace_id, context.span_id)
+
+
+class ModelLogger:
+    """Turns calls of one wrapped model into span records. Shared by every integration.
+
+    Holds the model's identity and its trace-id history. ``record`` never raises: a telemetry failure is
+    logged on the ``aither`` logger and counted in ``stats()["internal_errors"]``.
+    """
+
+    def __init__(self, options: WrapOptions, framework: str) -> None:
+        self.options = options
+        self.framework = framework
+        self.identity = ModelIdentity(options.name, options.version, options.environment, framework)
+        self._init_history(_client.get_client().settings.max_trace_ids)
+
+    def _init_history(self, limit: int) -> None:
+        self._trace_ids: collections.deque[str] = collections.deque(maxlen=limit)
+        self._last: contextvars.ContextVar[str | None] = contextvars.ContextVar("aither_model_trace_id", default=None)
+
+    # Pickling (sklearn meta-estimators, torch.save of a whole module): keep identity, not the history.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self.options, "framework": self.framework, "limit": self._trace_ids.maxlen}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.options = state["options"]
+        self.framework = state["framework"]
+        self.identity = ModelIdentity(self.options.name, self.options.version, self.options.environment, self.framework)
+        self._init_history(state["limit"] or 10_000)
+
+    def __repr__(self) -> str:
+        return f"<ModelLogger {self.identity.name!r} framework={self.framework!r}>"
+
+    @property
+    def last_trace_id(self) -> str | None:
+        return self._last.get()
+
+    @property
+    def trace_ids(self) -> list[str]:
+        return list(self._trace_ids)
+
+    def call(self, method: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call ``function(*args, **kwargs)`` and record it; the function's own exceptions pass through as they are."""
+        start_ns = time.time_ns()
+        try:
+            output = function(*args, **kwargs)
+        except Exception as exc:
+            self.record(method, inputs_of(args, kwargs), None, start_ns, error=exc)
+            raise
+        self.record(method, inputs_of(args, kwargs), output, start_ns)
+        return output
+
+    def record(
+        self,
+        method: str,
+        inputs: Any,
+        output: Any,
+        start_ns: int,
+        *,
+        end_ns: int | None = None,
+        error: BaseException | None = None,
+        link: tuple[int, int] | None = None,
+        prediction: Captured | None = None,
+    ) -> str:
+        """Submit one prediction span; returns its trace id. Never raises."""
+        end = time.time_ns() if end_ns is None else end_ns
+        trace_id = new_trace_id()
+        self._trace_ids.append(trace_id)
+        self._last.set(trace_id)
+        LAST_TRACE_ID.set(trace_id)
+        client = _client.get_client()
+        try:
+            if client.settings.disabled:
+                return trace_id
+            options = self.options
+            if options.features_fn is not None:
+                features = self._custom_features(inputs)
+                batch_size = batch_size_of(inputs)
+            else:
+                features = capture_features(inputs, options.sample_rows, options.sample_columns)
+                batch_size = features.rows
+            if prediction is None and error is None:
+                prediction = capture_prediction(output, client.settings.max_prediction_rows)
+            record = SpanRecord(
+                trace_id=trace_id,
+                span_id=new_span_id(),
+                name=method,
+                start_ns=start_ns,
+                end_ns=end,
+                model=self.identity,
+                method=method,
+                features=features,
+                prediction=prediction,
+                batch_size=batch_size,
+                error=error,
+                link=current_otel_link() if link is None else link,
+            )
+            client.submit(record)
+        except Exception:
+            client.internal_errors += 1
+            logger.warning("aither: could not record a %s call of %r", method, self.identity.name, exc_info=True)
+        return trace_id
+
+    def _custom_features(self, inputs: Any) -> Captured:
+        assert self.options.features_fn is not None
+        try:
+            value = self.options.features_fn(inputs)
+        except Exception as exc:
+            logger.warning("aither: features_fn of %r raised %s", self.identity.name, type(exc).__name__)
+            value = {"_meta": {"error": f"features_fn raised {type(exc).__name__}"}}
+        return Captured(_render_features_fn, value, 1, 1024)
+
+
+def inputs_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """What a call's features are: its first positional argument, else its keyword arguments."""
+    if args:
+        return args[0]
+    return kwargs
+
+
+def batch_size_of(value: Any) -> int:
+    """Rows in an input: the first dimension of arrays and frames, the length of lists, else 1."""
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) or (shape is not None and hasattr(shape, "__len__")):
+        try:
+            return int(shape[0]) if len(shape) else 1
+        except (TypeError, ValueError, IndexError):
+            return 1
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    return 1
+
+
+class TraceIdsMixin:
+    """``last_trace_id`` and ``trace_ids`` for any tracked model that keeps its ``ModelLogger`` in ``_aither``."""
+
+    _aither: ModelLogger
+
+    @property
+    def last_trace_id(self) -> str | None:
+        """Trace id of this model's last call in the current thread or asyncio task."""
+        return self._aither.last_trace_id
+
+    @property
+    def trace_ids(self) -> list[str]:
+        """Trace ids of this model's calls, oldest first (the last ``max_trace_ids``)."""
+        return self._aither.trace_ids

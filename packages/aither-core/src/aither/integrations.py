@@ -1,0 +1,37 @@
+"""What plugin packages build on: the integration base class, the per-model logger, samplers.
+
+A plugin (``aither-sklearn``, ``aither-torch``...) subclasses :class:`Integration`, registers an instance under
+the ``aither.integrations`` entry-point group, and records calls through a :class:`ModelLogger`.
+"""
+
+from __future__ import annotations
+
+from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION, Integration, find_integration, reset_cache
+from ._records import ModelIdentity, SpanRecord
+from ._sampling import Captured, Sampler, capture_features, capture_prediction, register_sampler, render
+from ._tracked import LOGGED_METHODS, TrackedModel
+from ._tracking import ModelLogger, TraceIdsMixin, WrapOptions, batch_size_of, current_otel_link, inputs_of
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "LOGGED_METHODS",
+    "PLUGIN_API_VERSION",
+    "Captured",
+    "Integration",
+    "ModelIdentity",
+    "ModelLogger",
+    "Sampler",
+    "SpanRecord",
+    "TraceIdsMixin",
+    "TrackedModel",
+    "WrapOptions",
+    "batch_size_of",
+    "capture_features",
+    "capture_prediction",
+    "current_otel_link",
+    "find_integration",
+    "inputs_of",
+    "register_sampler",
+    "render",
+    "reset_cache",
+]

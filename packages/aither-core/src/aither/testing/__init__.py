@@ -1,0 +1,14 @@
+"""Test helpers: assert what your code logs, with no network.
+
+* :func:`capture` / the ``aither_capture`` pytest fixture: an in-memory capture of spans.
+* :class:`OTLPReceiver`: a real OTLP/HTTP receiver on 127.0.0.1, with scripted faults.
+* :mod:`aither.testing.contract`: the test suite every plugin runs against its own models.
+"""
+
+from __future__ import annotations
+
+from ._capture import SpanCapture, capture
+from ._receiver import Fault, OTLPReceiver, ReceivedRequest
+from ._spans import CapturedSpan, decode_request
+
+__all__ = ["CapturedSpan", "Fault", "OTLPReceiver", "ReceivedRequest", "SpanCapture", "capture", "decode_request"]

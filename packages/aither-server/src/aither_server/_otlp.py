@@ -1,0 +1,309 @@
+"""OTLP/HTTP trace bodies -> decoded prediction and label records.
+
+Bytes in, records out: this module knows protobuf, JSON and gzip, and nothing about storage. Failures that make
+the whole request unusable raise :class:`BodyError` subclasses (the HTTP layer maps them to 400 / 413 / 415);
+individual spans that are not aither spans are counted as rejected, for ``partial_success``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import time
+import zlib
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from ._records import LabelSpan, PredictionSpan
+
+__all__ = [
+    "JSON",
+    "PROTOBUF",
+    "BodyError",
+    "BodyTooLarge",
+    "DecodedBatch",
+    "MalformedBody",
+    "UnsupportedMediaType",
+    "decode_body",
+    "decompress",
+    "encode_response",
+    "media_type",
+]
+
+PROTOBUF = "protobuf"
+JSON = "json"
+
+_MEDIA_TYPES = {
+    "application/x-protobuf": PROTOBUF,
+    "application/protobuf": PROTOBUF,
+    "application/json": JSON,
+}
+_MAX_NAME = 256
+_MAX_REJECT_MESSAGES = 5
+
+
+class BodyError(Exception):
+    """The request body cannot be used at all; nothing from it is stored."""
+
+
+class MalformedBody(BodyError):
+    """Not a valid OTLP ExportTraceServiceRequest (or not valid gzip)."""
+
+
+class BodyTooLarge(BodyError):
+    """The body, compressed or decompressed, is above the server's limit."""
+
+
+class UnsupportedMediaType(BodyError):
+    """A Content-Type or Content-Encoding the server does not speak."""
+
+
+@dataclasses.dataclass
+class DecodedBatch:
+    predictions: list[PredictionSpan] = dataclasses.field(default_factory=list)
+    labels: list[LabelSpan] = dataclasses.field(default_factory=list)
+    rejected: int = 0
+    reasons: list[str] = dataclasses.field(default_factory=list)
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        if reason not in self.reasons and len(self.reasons) < _MAX_REJECT_MESSAGES:
+            self.reasons.append(reason)
+
+    @property
+    def error_message(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def media_type(content_type: str | None) -> str:
+    """``protobuf`` or ``json`` for a Content-Type header; raises :class:`UnsupportedMediaType` otherwise."""
+    base = (content_type or "").split(";", 1)[0].strip().lower()
+    try:
+        return _MEDIA_TYPES[base]
+    except KeyError:
+        shown = base[:100] or "none"
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {shown!r}: send application/x-protobuf or application/json"
+        ) from None
+
+
+def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo Content-Encoding, never producing more than ``limit`` bytes (a gzip bomb stops at the cap)."""
+    enc = (encoding or "identity").strip().lower()
+    if enc in ("", "identity", "none"):
+        if len(body) > limit:
+            raise BodyTooLarge(f"body is {len(body)} bytes; the limit is {limit}")
+        return body
+    if enc == "gzip":
+        wbits = 16 + zlib.MAX_WBITS
+    elif enc == "deflate":
+        wbits = zlib.MAX_WBITS
+    else:
+        raise UnsupportedMediaType(f"unsupported Content-Encoding {enc[:50]!r}: send gzip or identity")
+    out = bytearray()
+    data = body
+    # A gzip stream may hold several members; each gets a fresh decompressor sharing the one output budget.
+    while data:
+        engine = zlib.decompressobj(wbits)
+        try:
+            out += engine.decompress(data, limit - len(out) + 1)
+        except zlib.error as exc:
+            raise MalformedBody(f"body is not valid {enc}: {exc}") from None
+        if len(out) > limit or engine.unconsumed_tail:
+            raise BodyTooLarge(f"decompressed body is over the limit of {limit} bytes")
+        if not engine.eof:
+            raise MalformedBody(f"body is truncated {enc}")
+        data = engine.unused_data
+    return bytes(out)
+
+
+def _hex_to_b64(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise MalformedBody(f"{field} must be a hex string")
+    if not value:
+        return ""
+    try:
+        return base64.b64encode(binascii.unhexlify(value)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise MalformedBody(f"{field} is not hex: {value[:40]!r}") from None
+
+
+def _fix_json_ids(doc: Any) -> None:
+    """OTLP/JSON writes ids as hex where protobuf's JSON mapping expects base64: convert in place."""
+    if not isinstance(doc, dict):
+        raise MalformedBody("an OTLP/JSON body is an object with resourceSpans")
+    for rs in doc.get("resourceSpans") or []:
+        if not isinstance(rs, dict):
+            continue
+        for ss in rs.get("scopeSpans") or []:
+            if not isinstance(ss, dict):
+                continue
+            for span in ss.get("spans") or []:
+                if not isinstance(span, dict):
+                    continue
+                for field in ("traceId", "spanId", "parentSpanId"):
+                    if field in span:
+                        span[field] = _hex_to_b64(span[field], field)
+                for link in span.get("links") or []:
+                    if isinstance(link, dict):
+                        for field in ("traceId", "spanId"):
+                            if field in link:
+                                link[field] = _hex_to_b64(link[field], field)
+
+
+def _parse(body: bytes, kind: str) -> ExportTraceServiceRequest:
+    if kind == PROTOBUF:
+        try:
+            return ExportTraceServiceRequest.FromString(body)
+        except (DecodeError, RuntimeError, ValueError) as exc:
+            raise MalformedBody(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedBody(f"body is not valid JSON: {str(exc)[:200]}") from None
+    _fix_json_ids(doc)
+    request = ExportTraceServiceRequest()
+    try:
+        # Receivers must ignore unknown fields (OTLP specification), so newer senders keep working.
+        json_format.ParseDict(doc, request, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise MalformedBody(f"body is not an OTLP/JSON ExportTraceServiceRequest: {str(exc)[:200]}") from None
+    return request
+
+
+def _error_of(span: Span) -> str:
+    message = span.status.message
+    if not message:
+        for event in span.events:
+            if event.name == "exception":
+                attrs = {kv.key: kv.value.string_value for kv in event.attributes}
+                etype, emsg = attrs.get("exception.type", ""), attrs.get("exception.message", "")
+                message = f"{etype}: {emsg}" if etype else emsg
+                break
+    return message or "error"
+
+
+def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: int) -> None:
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 16 or not any(trace_id) or len(span_id) != 8 or not any(span_id):
+        batch.reject("invalid trace_id or span_id")
+        return
+    model = version = environment = method = framework = features = prediction = label = None
+    batch_size = row = None
+    has_label = False
+    for kv in span.attributes:
+        key = kv.key
+        if not key.startswith("ml."):
+            continue
+        value = kv.value
+        if key == "ml.model.name":
+            model = value.string_value
+        elif key == "ml.prediction":
+            prediction = value.string_value
+        elif key == "ml.features":
+            features = value.string_value
+        elif key == "ml.label":
+            has_label = True
+            label = value.string_value
+        elif key == "ml.label.row":
+            row = value.int_value if value.HasField("int_value") else -1
+        elif key == "ml.batch_size":
+            batch_size = value.int_value
+        elif key == "ml.model.version":
+            version = value.string_value
+        elif key == "ml.environment":
+            environment = value.string_value
+        elif key == "ml.method":
+            method = value.string_value
+        elif key == "ml.framework":
+            framework = value.string_value
+
+    start = span.start_time_unix_nano or now_ns
+    if has_label or span.name == "label":
+        # A label joins by trace id alone, so it needs no model name (a late label may come from another process).
+        if label is None:
+            batch.reject("label span without ml.label")
+            return
+        if row is not None and row < 0:
+            batch.reject("ml.label.row must be a non-negative integer")
+            return
+        try:
+            parsed_label = json.loads(label)
+        except (ValueError, RecursionError):
+            batch.reject("ml.label is not valid JSON")
+            return
+        batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, span.end_time_unix_nano or start))
+        return
+
+    if not model:
+        batch.reject("span without ml.model.name")
+        return
+    if len(model) > _MAX_NAME or len(version or "") > _MAX_NAME or len(environment or "") > _MAX_NAME:
+        batch.reject(f"ml.model.name, ml.model.version and ml.environment are limited to {_MAX_NAME} characters")
+        return
+    error = _error_of(span) if span.status.code == Status.STATUS_CODE_ERROR else None
+    parsed_prediction: Any = None
+    if prediction is not None and error is None:
+        try:
+            parsed_prediction = json.loads(prediction)
+        except (ValueError, RecursionError):
+            batch.reject("ml.prediction is not valid JSON")
+            return
+    end = max(span.end_time_unix_nano, start)
+    batch.predictions.append(
+        PredictionSpan(
+            trace_id=trace_id,
+            span_id=span_id,
+            model=model,
+            version=version or "",
+            environment=environment or "",
+            name=span.name[:_MAX_NAME],
+            method=(method or span.name)[:_MAX_NAME] or None,
+            framework=framework[:_MAX_NAME] if framework else None,
+            start_ns=start,
+            end_ns=end,
+            error=error,
+            batch_size=batch_size if batch_size is not None and batch_size >= 0 else None,
+            features=features,
+            prediction=parsed_prediction,
+            prediction_json=prediction if error is None else None,
+            service_name=service,
+        )
+    )
+
+
+def decode_body(body: bytes, kind: str) -> DecodedBatch:
+    """Decode an (already decompressed) OTLP trace request into prediction and label records."""
+    request = _parse(body, kind)
+    batch = DecodedBatch()
+    now_ns = time.time_ns()
+    for rs in request.resource_spans:
+        service = None
+        for kv in rs.resource.attributes:
+            if kv.key == "service.name":
+                service = kv.value.string_value[:_MAX_NAME] or None
+                break
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                _span_record(span, service, batch, now_ns)
+    return batch
+
+
+def encode_response(kind: str, rejected: int, message: str) -> bytes:
+    """An ExportTraceServiceResponse in the request's own encoding, as OTLP/HTTP requires."""
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    if kind == PROTOBUF:
+        return response.SerializeToString()
+    return json.dumps(json_format.MessageToDict(response)).encode()

@@ -1,0 +1,201 @@
+"""What the server stores, in plain Python: decoded spans and the per-row values metrics are built from.
+
+This module is the meeting point of ingestion and storage: the OTLP decoder produces these records, the store
+consumes them. It knows neither protobuf nor SQL.
+
+Row values are reduced to a *key* (canonical JSON, so ``1`` and ``1.0`` compare equal), a number when the
+value is numeric, and a *kind* that lets the query layer tell classification from regression with SQL alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+__all__ = [
+    "KIND_CLASS",
+    "KIND_NUMBER",
+    "KIND_OTHER",
+    "KIND_PROBA",
+    "MAX_ROWS_PER_SPAN",
+    "LabelSpan",
+    "PredictionSpan",
+    "RowValue",
+    "ValueKey",
+    "label_rows",
+    "prediction_rows",
+    "value_key",
+]
+
+#: An integer, string or boolean (a class label), or a float with an integral value.
+KIND_CLASS = 0
+#: A float with a fractional part: regression output or target.
+KIND_NUMBER = 1
+#: A row of class probabilities from ``predict_proba``: the key is the arg-max column.
+KIND_PROBA = 2
+#: Anything else (lists, dicts, null): stored and counted, but no quality metric applies.
+KIND_OTHER = 3
+
+#: Rows of one prediction materialised for label joins; a span claiming more still counts all of them.
+MAX_ROWS_PER_SPAN = 10_000
+
+_PROBA_METHODS = frozenset({"predict_proba", "predict_log_proba"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PredictionSpan:
+    """One prediction call, as decoded from a span carrying ``ml.model.name``."""
+
+    trace_id: bytes
+    span_id: bytes
+    model: str
+    version: str
+    environment: str
+    name: str
+    method: str | None
+    framework: str | None
+    start_ns: int
+    end_ns: int
+    error: str | None
+    batch_size: int | None
+    features: str | None
+    prediction: Any
+    """The parsed ``ml.prediction`` JSON, or ``None`` when absent (an errored call)."""
+    prediction_json: str | None
+    service_name: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LabelSpan:
+    """One ``log_label`` call: a label for one row, or for every row of the prediction with this trace id."""
+
+    trace_id: bytes
+    span_id: bytes
+    row: int | None
+    label: Any
+    time_ns: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ValueKey:
+    kind: int
+    key: str | None
+    num: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RowValue:
+    """The predicted value of one row, reduced for SQL aggregates."""
+
+    row: int
+    kind: int | None
+    key: str | None
+    num: float | None
+    score: float | None
+    """Probability of the second class, for two-column ``predict_proba`` rows (binary AUC)."""
+    proba: str | None
+    """All class probabilities as JSON, for ``predict_proba`` rows of three or more classes (one-vs-rest AUC)."""
+
+
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode
+
+
+def value_key(value: Any) -> ValueKey:
+    """Reduce a JSON value to its comparison key, number and kind."""
+    if isinstance(value, bool):
+        return ValueKey(KIND_CLASS, "true" if value else "false", None)
+    if isinstance(value, int):
+        return ValueKey(KIND_CLASS, str(value), float(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ValueKey(KIND_OTHER, None, None)
+        if value.is_integer() and abs(value) < 2**53:
+            return ValueKey(KIND_CLASS, str(int(value)), value)
+        return ValueKey(KIND_NUMBER, repr(value), value)
+    if isinstance(value, str):
+        return ValueKey(KIND_CLASS, _dumps(value), None)
+    if isinstance(value, dict) and "label" in value and isinstance(value["label"], (str, int, bool)):
+        # transformers pipelines answer [{"label": "POSITIVE", "score": 0.99}]: the class is the label.
+        return value_key(value["label"])
+    if isinstance(value, list) and len(value) == 1:
+        # A one-column output ([[0.93]] from a Keras sigmoid, [[3.1]] from a one-target regressor).
+        return value_key(value[0])
+    if value is None:
+        return ValueKey(KIND_OTHER, None, None)
+    try:
+        return ValueKey(KIND_OTHER, _dumps(value), None)
+    except (TypeError, ValueError, RecursionError):
+        return ValueKey(KIND_OTHER, None, None)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _proba_row(row: int, values: list[Any], log: bool) -> RowValue | None:
+    if len(values) < 2 or not all(_is_number(v) for v in values):
+        return None
+    probs = [math.exp(v) for v in values] if log else [float(v) for v in values]
+    if not all(math.isfinite(p) for p in probs):
+        return None
+    best = max(range(len(probs)), key=probs.__getitem__)
+    if len(probs) == 2:
+        return RowValue(row, KIND_PROBA, str(best), None, probs[1], None)
+    return RowValue(row, KIND_PROBA, str(best), None, None, _dumps(probs))
+
+
+def _row_value(row: int, value: Any, method: str | None) -> RowValue:
+    if method in _PROBA_METHODS and isinstance(value, list):
+        proba = _proba_row(row, value, method == "predict_log_proba")
+        if proba is not None:
+            return proba
+    key = value_key(value)
+    return RowValue(row, key.kind, key.key, key.num, None, None)
+
+
+def _nonneg_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def prediction_rows(span: PredictionSpan) -> tuple[int, list[RowValue]]:
+    """The number of rows the call predicted, and the value of each row that can be joined to a label.
+
+    Follows docs/wire-contract.md: a list is one value per row (unless ``ml.batch_size`` is 1, then the whole
+    list is the single row's output); ``{"values": [...], "_meta": {"total_rows": N}}`` is a truncated list;
+    a truncated attribute (``{"_meta": {"truncated": true}, "preview": ...}``) has rows but no values. An
+    errored call predicted nothing.
+    """
+    if span.error is not None or span.prediction_json is None:
+        return 0, []
+    pred = span.prediction
+    batch = span.batch_size
+    values: list[Any]
+    if isinstance(pred, dict) and isinstance(pred.get("_meta"), dict):
+        meta = pred["_meta"]
+        listed = pred.get("values")
+        values = listed if isinstance(listed, list) else []
+        total = _nonneg_int(meta.get("total_rows"))
+        if total is None:
+            total = len(values) if isinstance(listed, list) else (batch or 1)
+    elif isinstance(pred, list) and not (batch == 1 and len(pred) != 1):
+        values = pred
+        total = len(values)
+    else:
+        values = [pred]
+        total = 1
+    total = max(total, len(values))
+    materialised = min(total, MAX_ROWS_PER_SPAN)
+    rows = [_row_value(i, values[i], span.method) for i in range(min(len(values), materialised))]
+    rows.extend(RowValue(i, None, None, None, None, None) for i in range(len(rows), materialised))
+    return total, rows
+
+
+def label_rows(span: LabelSpan) -> list[tuple[int, Any]]:
+    """The (row, label) pairs one label span sets, per the contract's "Labels and rows" rules."""
+    if span.row is not None:
+        return [(span.row, span.label)]
+    if isinstance(span.label, list):
+        return list(enumerate(span.label[:MAX_ROWS_PER_SPAN]))
+    return [(0, span.label)]

@@ -1,0 +1,489 @@
+"""SQLite storage: connections, ingestion, API keys, the organisation and usage counters.
+
+One writer connection behind a lock (SQLite allows one writer at a time anyway) and one read-only connection
+per thread, all in WAL mode so readers never wait for the writer. Every ingestion request is one transaction
+with ``executemany``: either all of its spans are stored or none.
+
+Reads for the query API live in ``_query``; this module owns the schema (through ``_migrations``) and writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import getpass
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import _auth
+from ._migrations import migrate
+from ._records import LabelSpan, PredictionSpan, label_rows, prediction_rows, value_key
+
+__all__ = [
+    "IngestResult",
+    "KeyRecord",
+    "LastAdminKey",
+    "OrgRecord",
+    "Store",
+    "UsageRecord",
+    "month_period",
+]
+
+# Parameters per statement stay well under SQLite's limit (32766 since 3.32, 999 before).
+_CHUNK = 500
+#: ``last_used_at`` is refreshed at most this often per key, so reads do not turn into writes.
+_TOUCH_INTERVAL_NS = 60 * 1_000_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestResult:
+    predictions: int
+    """New prediction spans stored (a retried span counts zero)."""
+    prediction_rows: int
+    labels: int
+    """New label spans stored."""
+    label_rows: int
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyRecord:
+    id: str
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    created_ns: int
+    last_used_ns: int | None
+    revoked_ns: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class OrgRecord:
+    id: str
+    name: str
+    plan: str
+    created_ns: int
+    user_name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class UsageRecord:
+    period_start: datetime.datetime
+    period_end: datetime.datetime
+    api_calls: int
+    predictions: int
+    labels: int
+
+
+class LastAdminKey(Exception):
+    """Revoking this key would leave no admin key, and nobody could manage keys any more."""
+
+
+def month_period(now_ns: int) -> tuple[datetime.datetime, datetime.datetime]:
+    """The calendar month (UTC) holding ``now_ns``: the billing period."""
+    now = datetime.datetime.fromtimestamp(now_ns / 1e9, tz=datetime.timezone.utc)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end
+
+
+def _period_key(now_ns: int) -> str:
+    return month_period(now_ns)[0].strftime("%Y-%m")
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser() or "local"
+    except Exception:  # getuser raises when no login name can be found (containers without /etc/passwd)
+        return "local"
+
+
+def _key_record(row: sqlite3.Row | tuple[Any, ...]) -> KeyRecord:
+    return KeyRecord(row[0], row[1], row[2], tuple(row[3].split(",")), row[4], row[5], row[6])
+
+
+_KEY_COLUMNS = "id, name, prefix, scopes, created_ns, last_used_ns, revoked_ns"
+
+_INSERT_PREDICTION = (
+    "INSERT INTO predictions (id, trace_id, span_id, model_id, name, method, framework, start_ns, latency_ns,"
+    " status, error, n_rows, batch_size, features, prediction, service_name, received_ns)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_ROW = (
+    "INSERT INTO prediction_rows (pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, proba,"
+    " label_key, label_num, label_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Only a label at least as recent as the stored one replaces it, so out-of-order retries do not roll back.
+_UPSERT_LABEL = (
+    "INSERT INTO labels (trace_id, row, label, label_key, label_num, label_kind, time_ns)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (trace_id, row) DO UPDATE SET label = excluded.label, label_key = excluded.label_key,"
+    " label_num = excluded.label_num, label_kind = excluded.label_kind, time_ns = excluded.time_ns"
+    " WHERE excluded.time_ns >= labels.time_ns"
+)
+_APPLY_LABEL = (
+    "UPDATE prediction_rows SET (label_key, label_num, label_kind) ="
+    " (SELECT label_key, label_num, label_kind FROM labels WHERE trace_id = ?1 AND row = ?2)"
+    " WHERE pred_id IN (SELECT id FROM predictions WHERE trace_id = ?1) AND row = ?2"
+)
+
+
+class Store:
+    """The server's database. Thread-safe; one instance per process and file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._model_ids: dict[tuple[str, str, str], int] = {}
+        self._touched: dict[str, int] = {}
+        self._closed = False
+        self._writer = self._connect()
+        # WAL lets readers run beside the writer; it is a property of the file, so set once here.
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        migrate(self._writer)
+        with self.write() as conn:
+            if conn.execute("SELECT 1 FROM meta WHERE key = 'org_id'").fetchone() is None:
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("org_id", "org_" + secrets.token_hex(6)),
+                        ("org_name", "local"),
+                        ("plan", "local"),
+                        ("created_ns", str(time.time_ns())),
+                    ],
+                )
+
+    def _connect(self, readonly: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        # NORMAL is durable across application crashes in WAL mode; only a power loss may drop the last commits.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA mmap_size=268435456")
+        if readonly:
+            conn.execute("PRAGMA query_only=1")
+        return conn
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise RuntimeError("the store is closed")
+            conn = self._connect(readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back entirely if the block raises."""
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._closed = True
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
+        with self._write_lock:
+            self._writer.close()
+
+    # -- organisation, usage -------------------------------------------------------------------------------
+
+    def org(self) -> OrgRecord:
+        meta = dict(self.reader().execute("SELECT key, value FROM meta").fetchall())
+        return OrgRecord(meta["org_id"], meta["org_name"], meta["plan"], int(meta["created_ns"]), _local_user())
+
+    def count_api_call(self) -> None:
+        with self.write() as conn:
+            self._add_usage(conn, time.time_ns(), 1, 0, 0)
+
+    @staticmethod
+    def _add_usage(conn: sqlite3.Connection, now_ns: int, calls: int, predictions: int, labels: int) -> None:
+        conn.execute(
+            "INSERT INTO usage (period, api_calls, predictions, labels) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (period) DO UPDATE SET api_calls = api_calls + excluded.api_calls,"
+            " predictions = predictions + excluded.predictions, labels = labels + excluded.labels",
+            (_period_key(now_ns), calls, predictions, labels),
+        )
+
+    def usage(self, now_ns: int | None = None) -> UsageRecord:
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        start, end = month_period(now_ns)
+        row = (
+            self.reader()
+            .execute("SELECT api_calls, predictions, labels FROM usage WHERE period = ?", (_period_key(now_ns),))
+            .fetchone()
+        )
+        calls, preds, labels = row if row is not None else (0, 0, 0)
+        return UsageRecord(start, end, calls, preds, labels)
+
+    # -- API keys ------------------------------------------------------------------------------------------
+
+    def bootstrap(self, bootstrap_key: str | None = None) -> str | None:
+        """Make sure an admin key exists. Returns a newly generated key (to print once), else ``None``.
+
+        ``bootstrap_key`` (``AITHER_BOOTSTRAP_KEY``) is added as an admin key unless its hash is already
+        stored; a revoked bootstrap key stays revoked.
+        """
+        if bootstrap_key is not None and not _auth.is_valid_key(bootstrap_key):
+            raise ValueError("AITHER_BOOTSTRAP_KEY must be 'aith_' followed by 8 to 200 of [A-Za-z0-9_-]")
+        with self.write() as conn:
+            if bootstrap_key is not None:
+                exists = conn.execute(
+                    "SELECT 1 FROM api_keys WHERE hash = ?", (_auth.hash_key(bootstrap_key),)
+                ).fetchone()
+                if exists is None:
+                    self._insert_key(conn, "bootstrap", ("admin",), bootstrap_key)
+                return None
+            if conn.execute("SELECT count(*) FROM api_keys").fetchone()[0]:
+                return None
+            secret = _auth.generate_key()
+            self._insert_key(conn, "admin", ("admin",), secret)
+            return secret
+
+    @staticmethod
+    def _insert_key(conn: sqlite3.Connection, name: str, scopes: Sequence[str], secret: str) -> KeyRecord:
+        record = KeyRecord(
+            _auth.generate_key_id(), name, _auth.key_prefix(secret), tuple(scopes), time.time_ns(), None, None
+        )
+        conn.execute(
+            "INSERT INTO api_keys (id, name, prefix, hash, scopes, created_ns) VALUES (?, ?, ?, ?, ?, ?)",
+            (record.id, name, record.prefix, _auth.hash_key(secret), ",".join(scopes), record.created_ns),
+        )
+        return record
+
+    def create_key(self, name: str, scopes: Sequence[str]) -> tuple[KeyRecord, str]:
+        """A new key; its secret is returned here and never stored."""
+        ordered = tuple(s for s in _auth.SCOPES if s in scopes)
+        secret = _auth.generate_key()
+        with self.write() as conn:
+            return self._insert_key(conn, name, ordered, secret), secret
+
+    def list_keys(self) -> list[KeyRecord]:
+        rows = self.reader().execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_ns, id").fetchall()
+        return [_key_record(r) for r in rows]
+
+    def revoke_key(self, key_id: str) -> KeyRecord | None:
+        """Revoke a key at once; ``None`` if there is no such key. Revoking twice is harmless."""
+        with self.write() as conn:
+            row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+            if row is None:
+                return None
+            record = _key_record(row)
+            if record.revoked_ns is not None:
+                return record
+            if "admin" in record.scopes:
+                admins = conn.execute(
+                    "SELECT count(*) FROM api_keys WHERE revoked_ns IS NULL AND ',' || scopes || ',' LIKE '%,admin,%'"
+                ).fetchone()[0]
+                if admins <= 1:
+                    raise LastAdminKey("this is the last admin key; create another admin key before revoking it")
+            now = time.time_ns()
+            conn.execute("UPDATE api_keys SET revoked_ns = ? WHERE id = ?", (now, key_id))
+            self._touched.pop(key_id, None)
+            return dataclasses.replace(record, revoked_ns=now)
+
+    def authenticate(self, secret: str) -> _auth.Principal | None:
+        """The principal behind a key, or ``None`` for an unknown or revoked key.
+
+        No cache: a revoked key is refused on the very next request, even by another server on the same file.
+        """
+        if not secret.startswith(_auth.KEY_PREFIX) or len(secret) > 256:
+            return None
+        row = (
+            self.reader()
+            .execute(
+                "SELECT id, name, scopes, revoked_ns, last_used_ns FROM api_keys WHERE hash = ?",
+                (_auth.hash_key(secret),),
+            )
+            .fetchone()
+        )
+        if row is None or row[3] is not None:
+            return None
+        key_id = row[0]
+        now = time.time_ns()
+        last = self._touched.get(key_id, row[4] or 0)
+        if now - last >= _TOUCH_INTERVAL_NS:
+            self._touched[key_id] = now
+            with self.write() as conn:
+                conn.execute("UPDATE api_keys SET last_used_ns = ? WHERE id = ?", (now, key_id))
+        return _auth.Principal(key_id, row[1], tuple(row[2].split(",")))
+
+    # -- ingestion -----------------------------------------------------------------------------------------
+
+    def ingest(
+        self, predictions: Sequence[PredictionSpan], labels: Sequence[LabelSpan], *, count_call: bool = True
+    ) -> IngestResult:
+        """Store one request's spans in one transaction. Spans already stored (a retry) are skipped."""
+        now = time.time_ns()
+        new_models: dict[tuple[str, str, str], int] = {}
+        with self.write() as conn:
+            preds, rows = self._ingest_predictions(conn, predictions, now, new_models)
+            n_labels, n_label_rows = self._ingest_labels(conn, labels, now)
+            self._add_usage(conn, now, int(count_call), rows, n_label_rows)
+        # Only after COMMIT: a rolled-back transaction must not leave ids of models that do not exist.
+        self._model_ids.update(new_models)
+        return IngestResult(preds, rows, n_labels, n_label_rows)
+
+    @staticmethod
+    def _existing(conn: sqlite3.Connection, table: str, keys: Sequence[tuple[bytes, bytes]]) -> set[tuple[bytes, bytes]]:
+        found: set[tuple[bytes, bytes]] = set()
+        trace_ids = list({k[0] for k in keys})
+        for chunk in _chunks(trace_ids):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                conn.execute(f"SELECT trace_id, span_id FROM {table} WHERE trace_id IN ({marks})", chunk).fetchall()
+            )
+        return found
+
+    def _model_id(
+        self, conn: sqlite3.Connection, key: tuple[str, str, str], seen_ns: int, new: dict[tuple[str, str, str], int]
+    ) -> int:
+        cached = self._model_ids.get(key) or new.get(key)
+        if cached is not None:
+            return cached
+        conn.execute(
+            "INSERT INTO models (name, version, environment, first_seen_ns, last_seen_ns) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (name, version, environment) DO NOTHING",
+            (*key, seen_ns, seen_ns),
+        )
+        model_id: int = conn.execute(
+            "SELECT id FROM models WHERE name = ? AND version = ? AND environment = ?", key
+        ).fetchone()[0]
+        new[key] = model_id
+        return model_id
+
+    def _ingest_predictions(
+        self,
+        conn: sqlite3.Connection,
+        spans: Sequence[PredictionSpan],
+        now: int,
+        new_models: dict[tuple[str, str, str], int],
+    ) -> tuple[int, int]:
+        if not spans:
+            return 0, 0
+        unique = {(s.trace_id, s.span_id): s for s in spans}
+        existing = self._existing(conn, "predictions", list(unique))
+        fresh = [s for k, s in unique.items() if k not in existing]
+        if not fresh:
+            return 0, 0
+        # Labels that arrived before their prediction are copied onto its rows now.
+        early: dict[tuple[bytes, int], tuple[Any, Any, Any]] = {}
+        trace_ids = list({s.trace_id for s in fresh})
+        for chunk in _chunks(trace_ids):
+            marks = ",".join("?" * len(chunk))
+            for trace_id, row, key, num, kind in conn.execute(
+                f"SELECT trace_id, row, label_key, label_num, label_kind FROM labels WHERE trace_id IN ({marks})",
+                chunk,
+            ):
+                early[(trace_id, row)] = (key, num, kind)
+
+        next_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM predictions").fetchone()[0]
+        pred_params: list[tuple[Any, ...]] = []
+        row_params: list[tuple[Any, ...]] = []
+        per_model: dict[int, list[int]] = {}
+        no_label = (None, None, None)
+        total_rows = 0
+        for span in fresh:
+            model_id = self._model_id(conn, (span.model, span.version, span.environment), span.start_ns, new_models)
+            n_rows, values = prediction_rows(span)
+            total_rows += n_rows
+            pred_id = next_id
+            next_id += 1
+            pred_params.append(
+                (
+                    pred_id,
+                    span.trace_id,
+                    span.span_id,
+                    model_id,
+                    span.name,
+                    span.method,
+                    span.framework,
+                    span.start_ns,
+                    span.end_ns - span.start_ns,
+                    0 if span.error is None else 1,
+                    span.error,
+                    n_rows,
+                    span.batch_size,
+                    span.features,
+                    span.prediction_json,
+                    span.service_name,
+                    now,
+                )
+            )
+            for v in values:
+                label = early.get((span.trace_id, v.row), no_label) if early else no_label
+                row_params.append(
+                    (pred_id, v.row, model_id, span.start_ns, v.kind, v.key, v.num, v.score, v.proba, *label)
+                )
+            stats = per_model.get(model_id)
+            if stats is None:
+                per_model[model_id] = [1, n_rows, span.start_ns, span.start_ns]
+            else:
+                stats[0] += 1
+                stats[1] += n_rows
+                stats[2] = min(stats[2], span.start_ns)
+                stats[3] = max(stats[3], span.start_ns)
+        conn.executemany(_INSERT_PREDICTION, pred_params)
+        conn.executemany(_INSERT_ROW, row_params)
+        conn.executemany(
+            "UPDATE models SET calls = calls + ?, predictions = predictions + ?,"
+            " first_seen_ns = min(first_seen_ns, ?), last_seen_ns = max(last_seen_ns, ?) WHERE id = ?",
+            [(c, r, lo, hi, mid) for mid, (c, r, lo, hi) in per_model.items()],
+        )
+        return len(fresh), total_rows
+
+    def _ingest_labels(self, conn: sqlite3.Connection, spans: Sequence[LabelSpan], now: int) -> tuple[int, int]:
+        if not spans:
+            return 0, 0
+        unique = {(s.trace_id, s.span_id): s for s in spans}
+        existing = self._existing(conn, "label_spans", list(unique))
+        fresh = sorted((s for k, s in unique.items() if k not in existing), key=lambda s: s.time_ns)
+        if not fresh:
+            return 0, 0
+        span_params = []
+        upserts = []
+        affected: dict[tuple[bytes, int], None] = {}
+        for span in fresh:
+            span_params.append((span.trace_id, span.span_id, span.row, _dumps(span.label), span.time_ns, now))
+            for row, value in label_rows(span):
+                vk = value_key(value)
+                upserts.append((span.trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, span.time_ns))
+                affected[(span.trace_id, row)] = None
+        conn.executemany(
+            "INSERT INTO label_spans (trace_id, span_id, row, label, time_ns, received_ns) VALUES (?, ?, ?, ?, ?, ?)",
+            span_params,
+        )
+        conn.executemany(_UPSERT_LABEL, upserts)
+        conn.executemany(_APPLY_LABEL, list(affected))
+        return len(fresh), len(upserts)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Creates .venv with every aither package (editable) and the test stack. Idempotent; safe on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! command -v uv >/dev/null 2>&1; then
+    "$PYTHON" -m pip install --quiet uv
+fi
+UV=$(command -v uv || echo "$PYTHON -m uv")
+
+# tinygrad's CPU device compiles kernels with clang.
+if ! command -v clang >/dev/null 2>&1 && ! command -v clang-14 >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-14 >/dev/null) \
+            || echo "bootstrap: could not install clang-14; tinygrad tests will fail" >&2
+    else
+        echo "bootstrap: clang not found and cannot apt-get it; tinygrad tests will fail" >&2
+    fi
+fi
+
+[ -x .venv/bin/python ] || $UV venv --quiet --python "$PYTHON" .venv
+
+# uv does not read pip's configuration: point it at the local wheel folder so torch is the CPU build.
+find_links=()
+if [ -d /opt/wheels ]; then find_links=(--find-links /opt/wheels); fi
+
+editables=()
+for pkg in packages/*/; do
+    [ -f "$pkg/pyproject.toml" ] && editables+=(-e "$pkg")
+done
+
+$UV pip install --quiet --python .venv/bin/python "${find_links[@]}" \
+    "${editables[@]}" -e . -r requirements/test.txt
