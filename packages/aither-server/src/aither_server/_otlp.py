@@ -49,6 +49,8 @@ _MEDIA_TYPES = {
 }
 _MAX_NAME = 256
 _MAX_REJECT_MESSAGES = 5
+# SQLite integers are signed 64-bit; OTLP times are unsigned.
+_MAX_TIME_NS = 2**63 - 1
 
 
 class BodyError(Exception):
@@ -227,6 +229,9 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
         elif key == "ml.framework":
             framework = value.string_value
 
+    if span.start_time_unix_nano > _MAX_TIME_NS or span.end_time_unix_nano > _MAX_TIME_NS:
+        batch.reject("timestamp out of range")
+        return
     start = span.start_time_unix_nano or now_ns
     if has_label or span.name == "label":
         # A label joins by trace id alone, so it needs no model name (a late label may come from another process).

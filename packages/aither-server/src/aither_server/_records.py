@@ -19,6 +19,7 @@ __all__ = [
     "KIND_NUMBER",
     "KIND_OTHER",
     "KIND_PROBA",
+    "MAX_CLAIMED_ROWS",
     "MAX_ROWS_PER_SPAN",
     "LabelSpan",
     "PredictionSpan",
@@ -40,6 +41,8 @@ KIND_OTHER = 3
 
 #: Rows of one prediction materialised for label joins; a span claiming more still counts all of them.
 MAX_ROWS_PER_SPAN = 10_000
+#: Rows one span may claim at all, so a hostile ``total_rows`` cannot overflow the 64-bit counters.
+MAX_CLAIMED_ROWS = 1_000_000_000
 
 _PROBA_METHODS = frozenset({"predict_proba", "predict_log_proba"})
 
@@ -185,7 +188,7 @@ def prediction_rows(span: PredictionSpan) -> tuple[int, list[RowValue]]:
     else:
         values = [pred]
         total = 1
-    total = max(total, len(values))
+    total = min(max(total, len(values)), MAX_CLAIMED_ROWS)
     materialised = min(total, MAX_ROWS_PER_SPAN)
     rows = [_row_value(i, values[i], span.method) for i in range(min(len(values), materialised))]
     rows.extend(RowValue(i, None, None, None, None, None) for i in range(len(rows), materialised))

@@ -1,6 +1,7 @@
-"""pytest fixture ``aither_capture``: an in-memory capture of what the code under test logs.
+"""pytest fixtures, registered through aither-core's ``pytest11`` entry point wherever aither is installed.
 
-Registered through the ``pytest11`` entry point of aither-core, so it is available wherever aither is installed.
+* ``aither_capture``: an in-memory capture of what the code under test logs (no network).
+* ``aither_receiver``: a real OTLP/HTTP receiver on 127.0.0.1 with aither initialised to send to it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from .. import _client
 from ._capture import SpanCapture, capture
+from ._receiver import OTLPReceiver
 
 
 @pytest.fixture
@@ -17,3 +20,23 @@ def aither_capture() -> Iterator[SpanCapture]:
     """Capture aither's spans for the duration of one test; nothing is sent over the network."""
     with capture() as captured:
         yield captured
+
+
+@pytest.fixture
+def aither_receiver() -> Iterator[OTLPReceiver]:
+    """A local OTLP receiver, with ``aither.init`` pointed at it (short flush interval and retry times)."""
+    previous = _client.get_client()
+    with OTLPReceiver() as receiver:
+        client = _client.init(
+            api_key="aith_test_key",
+            base_url=receiver.url,
+            flush_interval=0.05,
+            initial_backoff=0.05,
+            max_backoff=0.5,
+            max_retry_time=5.0,
+        )
+        try:
+            yield receiver
+        finally:
+            client.exporter.close(timeout=2.0)
+            _client.restore(previous)
