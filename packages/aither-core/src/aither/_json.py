@@ -6,6 +6,7 @@ Runs on the worker thread. The fast path is the C encoder; only values it refuse
 from __future__ import annotations
 
 import datetime
+import decimal
 import json
 import math
 from collections.abc import Mapping
@@ -36,9 +37,15 @@ def _float(value: float) -> float | str:
 
 def jsonable(value: Any, _depth: int = 0) -> Any:
     """Turn ``value`` into data the strict JSON encoder accepts, following the wire contract."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return int(value) if type(value) not in (bool, int, str) and isinstance(value, int) else value
-    if isinstance(value, float):
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if isinstance(value, bool):  # numpy.bool_ is not a bool; subclasses of bool/int/str are made plain
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (float, decimal.Decimal)):
         return _float(float(value))
     if _depth >= _MAX_DEPTH:
         return _safe_repr(value)

@@ -39,6 +39,10 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
     answered: int | None
+    #: ``time.monotonic()`` when the request body had been read.
+    received_at: float
+    #: The client's (host, port): tells connections apart.
+    client: tuple[str, int] = ("", 0)
 
     @property
     def spans(self) -> list[CapturedSpan]:
@@ -57,9 +61,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
+        received_at = time.monotonic()
         fault = receiver._next_fault()
         if fault.reset:
-            receiver._record(ReceivedRequest(self.path, headers, body, None))
+            receiver._record(ReceivedRequest(self.path, headers, body, None, received_at, self.client_address[:2]))
             # SO_LINGER with a zero timeout turns close() into a TCP RST.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
@@ -67,7 +72,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if fault.delay:
             time.sleep(fault.delay)
-        receiver._record(ReceivedRequest(self.path, headers, body, fault.status))
+        receiver._record(
+            ReceivedRequest(self.path, headers, body, fault.status, received_at, self.client_address[:2])
+        )
         self.send_response(fault.status)
         for key, value in fault.headers.items():
             self.send_header(key, value)

@@ -1,0 +1,204 @@
+"""Feature sampling: bounded, typed by module name, and safe for anything a user passes."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import aither
+from aither._json import dumps
+from aither._sampling import capture_features, capture_prediction, render
+from aither.testing import SpanCapture
+
+
+def sample(value: object, rows: int = 5, columns: int = 10) -> object:
+    rendered = render(capture_features(value, rows, columns))
+    return json.loads(dumps(rendered))  # what goes on the wire
+
+
+def test_a_wide_long_dataframe_keeps_five_rows_and_ten_columns_with_meta() -> None:
+    frame = pd.DataFrame(np.arange(50_000 * 100, dtype=float).reshape(50_000, 100),
+                         columns=[f"col{i}" for i in range(100)])
+    frame["col1"] = "A"
+    result = sample(frame)
+    assert len(result["sample"]) == 5
+    assert list(result["sample"][0]) == [f"col{i}" for i in range(10)]
+    assert result["sample"][0]["col1"] == "A"
+    assert result["_meta"] == {
+        "type": "pandas.DataFrame",
+        "shape": [50_000, 100],
+        "columns": [f"col{i}" for i in range(10)],
+        "dtypes": {f"col{i}": ("object" if i == 1 else "float64") for i in range(10)}
+        | {"col1": str(frame["col1"].dtype)},
+        "truncated": True,
+    }
+
+
+def test_the_sample_is_a_copy_later_edits_of_the_input_do_not_leak_in() -> None:
+    X = np.zeros((3, 3))
+    captured = capture_features(X, 5, 10)
+    X[0, 0] = 99
+    assert render(captured)["sample"][0]["0"] == 0.0
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    captured = capture_features(frame, 5, 10)
+    frame.loc[0, "a"] = 99.0
+    assert render(captured)["sample"][0]["a"] == 1.0
+
+
+def test_capture_copies_only_the_sample_not_the_batch() -> None:
+    big = np.ones((200_000, 50))
+    captured = capture_features(big, 5, 10)
+    head = captured.data[0]
+    assert head.shape == (5, 10)
+    assert head.base is None  # its own small buffer, not a view keeping the big array alive
+    assert captured.rows == 200_000
+
+
+def test_numpy_vectors_images_and_scalars() -> None:
+    assert sample(np.arange(8))["sample"] == [0, 1, 2, 3, 4]
+    image = sample(np.ones((32, 3, 28, 28), dtype=np.float32))
+    assert image["_meta"]["shape"] == [32, 3, 28, 28]
+    assert len(image["sample"]) == 5 and len(image["sample"][0]) == 10
+    assert image["_meta"]["dtype"] == "float32" and image["_meta"]["truncated"] is True
+    assert sample(np.float64(2.5)) == 2.5
+    assert sample(np.array(3)) == 3
+
+
+def test_series_polars_frames_and_series() -> None:
+    series = sample(pd.Series([1.5, 2.5, 3.5], name="amount"))
+    assert series["sample"] == [1.5, 2.5, 3.5]
+    assert series["_meta"]["name"] == "amount" and series["_meta"]["truncated"] is False
+    frame = sample(pl.DataFrame({"a": list(range(20)), "b": ["x"] * 20}))
+    assert frame["sample"][0] == {"a": 0, "b": "x"}
+    assert frame["_meta"]["shape"] == [20, 2] and frame["_meta"]["truncated"] is True
+    assert frame["_meta"]["dtypes"] == {"a": "Int64", "b": "String"}
+    pseries = sample(pl.Series("s", [1, 2, 3, 4, 5, 6]))
+    assert pseries["sample"] == [1, 2, 3, 4, 5] and pseries["_meta"]["shape"] == [6]
+
+
+def test_dicts_lists_records_and_strings() -> None:
+    nested = sample({"input_ids": np.ones((8, 128), dtype=np.int64), "mask": [1, 0]})
+    assert nested["_meta"] == {"type": "dict", "keys": ["input_ids", "mask"], "truncated": False}
+    assert nested["sample"]["input_ids"]["_meta"]["shape"] == [8, 128]
+    records = sample([{"a": 1, "b": 2}] * 9)
+    assert records["sample"] == [{"a": 1, "b": 2}] * 5
+    assert records["_meta"]["shape"] == [9, 2] and records["_meta"]["truncated"] is True
+    texts = sample(["short", "y" * 5000])
+    assert texts["sample"][0] == "short"
+    assert texts["sample"][1]["_meta"]["truncated"] is True
+    assert len(texts["sample"][1]["sample"]) == 1000
+    assert sample("hello") == "hello"
+
+
+def test_nan_inf_datetimes_bytes_and_unknown_objects_are_encoded_safely() -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr for you")
+
+    value = {
+        "nan": float("nan"),
+        "inf": np.inf,
+        "when": datetime.datetime(2026, 1, 2, 3, 4, 5),
+        "day": datetime.date(2026, 1, 2),
+        "blob": b"\x00\x01",
+        "money": decimal.Decimal("1.10"),
+        "opaque": Opaque(),
+        "np": np.int32(7),
+    }
+    encoded = sample(value)["sample"]
+    assert encoded["nan"] == "NaN"
+    assert encoded["inf"] == "Infinity"
+    assert encoded["when"] == "2026-01-02T03:04:05"
+    assert encoded["day"] == "2026-01-02"
+    assert encoded["blob"] == {"_type": "bytes", "size": 2}
+    assert encoded["money"] == 1.1
+    assert encoded["opaque"]["sample"] == "<unrepresentable Opaque>"
+    assert encoded["np"] == 7
+
+
+def test_prediction_rows_are_capped_with_a_marker() -> None:
+    small = render(capture_prediction(np.arange(10), 1000))
+    assert small == list(range(10))
+    big = render(capture_prediction(np.arange(5000), 1000))
+    assert big["_meta"] == {"truncated": True, "total_rows": 5000}
+    assert big["values"] == list(range(1000))
+    assert render(capture_prediction(list(range(1500)), 1000))["_meta"]["total_rows"] == 1500
+
+
+hostile = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text()
+    | st.binary() | st.datetimes() | st.complex_numbers(),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text() | st.integers(), children, max_size=5)
+    | st.tuples(children, children),
+    max_leaves=30,
+)
+
+
+class Identity:
+    def predict(self, X: object) -> object:
+        return X
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(features=hostile)
+def test_hostile_python_features_never_raise_into_predict(features: object, aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(Identity(), name="hostile")
+    assert tracked.predict(features) is features
+    span = aither_capture.predictions()[-1]
+    json.loads(span.attributes["ml.features"])  # valid JSON, always
+    json.loads(span.attributes["ml.prediction"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    array=hnp.arrays(
+        dtype=st.sampled_from([np.float64, np.float32, np.int64, np.bool_, np.complex128, "datetime64[s]", "U5",
+                               object]),
+        shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6),
+    )
+)
+def test_hostile_arrays_never_raise_into_predict(array: np.ndarray, aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(Identity(), name="hostile")
+    assert tracked.predict(array) is array
+    span = aither_capture.predictions()[-1]
+    features = json.loads(span.attributes["ml.features"])
+    assert features is not None or array.ndim == 0
+    json.loads(span.attributes["ml.prediction"])
+
+
+def test_nan_in_numpy_samples_becomes_the_string_nan() -> None:
+    result = sample(np.array([[np.nan, 1.0], [np.inf, -np.inf]]))
+    assert result["sample"] == [{"0": "NaN", "1": 1.0}, {"0": "Infinity", "1": "-Infinity"}]
+    assert not any(isinstance(v, float) and math.isnan(v) for row in result["sample"] for v in row.values())
+
+
+def test_sampling_numpy_imports_no_pandas() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, aither, sys\n"
+        "from aither._sampling import capture_features, render\n"
+        "render(capture_features(np.ones((3, 3)), 5, 10))\n"
+        "print('pandas' in sys.modules, 'polars' in sys.modules, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False", "False"]
+
+
+@pytest.mark.parametrize("rows", [10, 1000, 50_000])
+def test_the_sample_size_does_not_depend_on_the_number_of_rows(rows: int) -> None:
+    frame = pd.DataFrame(np.ones((rows, 100)))
+    captured = capture_features(frame, 5, 10)
+    assert len(captured.data[0]) == 5  # head(5): what the calling thread copies is bounded
+    assert captured.rows == rows
