@@ -4,7 +4,6 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-
 from aither import _client
 
 

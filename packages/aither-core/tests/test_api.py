@@ -6,10 +6,9 @@ import asyncio
 import logging
 import threading
 
+import aither
 import numpy as np
 import pytest
-
-import aither
 from aither.testing import SpanCapture
 
 
@@ -76,7 +75,9 @@ def test_init_rejects_unknown_options_and_bad_values_at_once() -> None:
         aither.init(base_url="ftp://example.com")
 
 
-def test_the_models_exception_passes_through_unchanged_and_is_an_error_span(aither_capture: SpanCapture) -> None:
+def test_the_models_exception_passes_through_unchanged_and_is_an_error_span(
+    aither_capture: SpanCapture,
+) -> None:
     tracked = aither.wrap(Exploding(), name="boom")
     with pytest.raises(ValueError, match=r"bad input shape \(3, 7\)") as raised:
         tracked.predict([[1, 2, 3]])
@@ -130,7 +131,8 @@ def test_labels_per_row_and_aligned_sequences(aither_capture: SpanCapture) -> No
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "xyz", "0" * 32, "0af7651916cd43dd8448eb211c80319", "g" * 32, None, 123],
+    "bad",
+    ["", "xyz", "0" * 32, "0af7651916cd43dd8448eb211c80319", "g" * 32, None, 123],
     ids=["empty", "short", "all-zero", "31-chars", "not-hex", "none", "int"],
 )
 def test_a_malformed_trace_id_raises_value_error(bad: object) -> None:

@@ -7,9 +7,8 @@ import socket
 import threading
 import time
 
-import pytest
-
 import aither
+import pytest
 from aither._export._worker import parse_retry_after
 from aither.testing import Fault, OTLPReceiver
 
@@ -102,7 +101,7 @@ def test_retry_after_is_honoured(header: str, expected_min_wait: float) -> None:
         receiver.fail(Fault(429, headers={"Retry-After": header}))
         _predict(1)
         assert aither.flush(timeout=10)
-        first, second = receiver.requests
+        _, second = receiver.requests
         assert second.answered == 200
         assert len(receiver.spans) == 1
     # The gap between the two attempts is at least what the server asked for (no upper bound: machines are noisy).

@@ -10,9 +10,8 @@ import textwrap
 import time
 from collections.abc import Iterator
 
-import pytest
-
 import aither
+import pytest
 from aither.testing import OTLPReceiver
 
 
@@ -30,8 +29,9 @@ def _run(code: str, env_extra: dict[str, str] | None = None) -> tuple[float, sub
     env = {**os.environ, **(env_extra or {})}
     env.pop("PYTEST_CURRENT_TEST", None)
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=60
+    )
     return time.monotonic() - started, result
 
 
@@ -114,8 +114,9 @@ def test_a_forked_child_sends_its_own_records_over_its_own_connection() -> None:
         assert names.count("parent_pending") == 3  # sent once, by the parent only
         assert names.count("child") == 4
         assert sorted(s.trace_id for s in spans) == sorted(parent_ids + child_ids.split(","))
-        ports = {name: {r.client for r in receiver.requests if r.spans[0].model_name == name}
-                 for name in ("parent", "child")}
+        ports = {
+            name: {r.client for r in receiver.requests if r.spans[0].model_name == name} for name in ("parent", "child")
+        }
         assert ports["child"].isdisjoint(ports["parent"])  # the child opened its own connection
 
 

@@ -8,13 +8,12 @@ import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-
 import aither
+import pytest
 from aither.integrations import reset_cache
 from aither.testing import SpanCapture
 
-PLUGIN = '''
+PLUGIN = """
 from aither.integrations import Integration, ModelLogger, TrackedModel
 
 
@@ -51,13 +50,13 @@ integration = FakeIntegration()
 duck = DuckIntegration()
 old = OldIntegration()
 exploding = ExplodingIntegration()
-'''
+"""
 
-FRAMEWORK = '''
+FRAMEWORK = """
 class Model:
     def predict(self, X):
         return [1 for _ in X]
-'''
+"""
 
 
 Install = Callable[[dict[str, str]], None]
@@ -85,7 +84,9 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
     reset_cache()
 
 
-def test_wrap_dispatches_on_the_top_level_module_of_the_models_class(install: Install, aither_capture: SpanCapture) -> None:
+def test_wrap_dispatches_on_the_top_level_module_of_the_models_class(
+    install: Install, aither_capture: SpanCapture
+) -> None:
     install({"fakeframework": "fake_aither_plugin:integration"})
     import fakeframework
 
@@ -164,7 +165,9 @@ def test_a_plugin_whose_wrap_fails_falls_back_to_the_generic_wrapper(
 
 
 @pytest.mark.parametrize("value", ["1", "all", "fake", "fakeframework,other"])
-def test_aither_disable_plugins_turns_plugins_off(install: Install, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+def test_aither_disable_plugins_turns_plugins_off(
+    install: Install, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     install({"fakeframework": "fake_aither_plugin:integration"})
     monkeypatch.setenv("AITHER_DISABLE_PLUGINS", value)
     import fakeframework

@@ -13,10 +13,34 @@ import aither.testing
 def test_exported_members_are_pinned() -> None:
     assert sorted(aither.__all__) == sorted(
         [
-            "APIConnectionError", "APIError", "AitherError", "ApiKey", "AuthenticationError", "ConfigurationError",
-            "MissingDependencyError", "NotFoundError", "Organization", "PermissionDeniedError", "PluginError",
-            "RateLimitError", "TrackedModel", "Usage", "User", "__version__", "api_keys", "close", "flush", "init",
-            "last_trace_id", "log_label", "log_prediction", "org", "stats", "track", "user", "wrap",
+            "APIConnectionError",
+            "APIError",
+            "AitherError",
+            "ApiKey",
+            "AuthenticationError",
+            "ConfigurationError",
+            "MissingDependencyError",
+            "NotFoundError",
+            "Organization",
+            "PermissionDeniedError",
+            "PluginError",
+            "RateLimitError",
+            "TrackedModel",
+            "Usage",
+            "User",
+            "__version__",
+            "api_keys",
+            "close",
+            "flush",
+            "init",
+            "last_trace_id",
+            "log_label",
+            "log_prediction",
+            "org",
+            "stats",
+            "track",
+            "user",
+            "wrap",
         ]
     )
     for name in aither.__all__:
@@ -27,8 +51,13 @@ def test_exported_members_are_pinned() -> None:
 
 
 def test_exception_tree() -> None:
-    for error in (aither.AuthenticationError, aither.PermissionDeniedError, aither.NotFoundError,
-                  aither.RateLimitError, aither.APIConnectionError):
+    for error in (
+        aither.AuthenticationError,
+        aither.PermissionDeniedError,
+        aither.NotFoundError,
+        aither.RateLimitError,
+        aither.APIConnectionError,
+    ):
         assert issubclass(error, aither.APIError)
     assert issubclass(aither.APIError, aither.AitherError)
     assert issubclass(aither.ConfigurationError, ValueError)

@@ -7,18 +7,17 @@ import decimal
 import json
 import math
 
+import aither
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-
-import aither
 from aither._json import dumps
 from aither._sampling import capture_features, capture_prediction, render
 from aither.testing import SpanCapture
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 
 def sample(value: object, rows: int = 5, columns: int = 10) -> object:
@@ -27,8 +26,9 @@ def sample(value: object, rows: int = 5, columns: int = 10) -> object:
 
 
 def test_a_wide_long_dataframe_keeps_five_rows_and_ten_columns_with_meta() -> None:
-    frame = pd.DataFrame(np.arange(50_000 * 100, dtype=float).reshape(50_000, 100),
-                         columns=[f"col{i}" for i in range(100)])
+    frame = pd.DataFrame(
+        np.arange(50_000 * 100, dtype=float).reshape(50_000, 100), columns=[f"col{i}" for i in range(100)]
+    )
     frame["col1"] = "A"
     result = sample(frame)
     assert len(result["sample"]) == 5
@@ -136,10 +136,19 @@ def test_prediction_rows_are_capped_with_a_marker() -> None:
 
 
 hostile = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text()
-    | st.binary() | st.datetimes() | st.complex_numbers(),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text() | st.integers(), children, max_size=5)
-    | st.tuples(children, children),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text()
+    | st.binary()
+    | st.datetimes()
+    | st.complex_numbers(),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text() | st.integers(), children, max_size=5)
+        | st.tuples(children, children)
+    ),
     max_leaves=30,
 )
 
@@ -162,8 +171,9 @@ def test_hostile_python_features_never_raise_into_predict(features: object, aith
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     array=hnp.arrays(
-        dtype=st.sampled_from([np.float64, np.float32, np.int64, np.bool_, np.complex128, "datetime64[s]", "U5",
-                               object]),
+        dtype=st.sampled_from(
+            [np.float64, np.float32, np.int64, np.bool_, np.complex128, "datetime64[s]", "U5", object]
+        ),
         shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6),
     )
 )

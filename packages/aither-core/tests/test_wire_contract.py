@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import aither
 import numpy as np
 import pytest
-
-import aither
 from aither._export._otlp import SpanEncoder
 from aither._export._resource import resource_attributes
 from aither.testing import CapturedSpan, OTLPReceiver
@@ -77,7 +76,10 @@ def test_span_shapes_follow_the_contract(every_kind_of_span: list[CapturedSpan])
 
 
 def test_resource_honours_otel_variables() -> None:
-    env = {"OTEL_SERVICE_NAME": "fraud-api", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,team=ml%20ops"}
+    env = {
+        "OTEL_SERVICE_NAME": "fraud-api",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,team=ml%20ops",
+    }
     attributes = resource_attributes(None, env)
     assert attributes["service.name"] == "fraud-api"
     assert attributes["deployment.environment"] == "prod"

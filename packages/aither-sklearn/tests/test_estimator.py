@@ -8,10 +8,13 @@ import subprocess
 import sys
 import warnings
 
+import aither
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from aither.testing import OTLPReceiver, SpanCapture
+from aither_sklearn import TrackedEstimator
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -20,10 +23,6 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
-
-import aither
-from aither.testing import OTLPReceiver, SpanCapture
-from aither_sklearn import TrackedEstimator
 
 
 def test_wrap_returns_a_tracked_estimator_that_keeps_the_fitted_model(breast_cancer, aither_capture):
@@ -56,7 +55,10 @@ def test_set_params_changes_what_is_logged(breast_cancer, aither_capture: SpanCa
     tracked.set_params(version="2", name="renamed")
     tracked.predict(X[:2])
     spans = aither_capture.predictions()
-    assert [(s.model_name, s.attributes["ml.model.version"]) for s in spans] == [("clf", "1"), ("renamed", "2")]
+    assert [(s.model_name, s.attributes["ml.model.version"]) for s in spans] == [
+        ("clf", "1"),
+        ("renamed", "2"),
+    ]
 
 
 def test_clone_gives_an_unfitted_copy_with_the_same_options(breast_cancer, aither_capture):
@@ -102,7 +104,9 @@ def test_pickle_and_joblib_round_trips_keep_logging(breast_cancer, aither_captur
 
 def test_tracked_step_inside_a_pipeline_logs_the_transformed_features(breast_cancer, aither_capture: SpanCapture):
     X, y = breast_cancer
-    pipe = Pipeline([("scale", StandardScaler()), ("clf", aither.wrap(LogisticRegression(max_iter=3000), name="inner"))])
+    pipe = Pipeline(
+        [("scale", StandardScaler()), ("clf", aither.wrap(LogisticRegression(max_iter=3000), name="inner"))]
+    )
     pipe.fit(X, y)
     pipe.predict(X[:3])
     (span,) = aither_capture.predictions()

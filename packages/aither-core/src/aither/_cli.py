@@ -35,7 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from aither_server.demo import main as run
         except ImportError as exc:
             if exc.name is not None and exc.name.startswith("aither_server"):
-                print("aither: this command needs the local server: pip install 'aither[server]'", file=sys.stderr)
+                print(
+                    "aither: this command needs the local server: pip install 'aither[server]'",
+                    file=sys.stderr,
+                )
                 return 2
             raise
         return int(run(rest))

@@ -114,7 +114,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **options: Any) -> S
         if value <= 0:
             raise ConfigurationError(f"{name} must be positive, got {value!r}")
     if "max_retry_time" in values and (
-        isinstance(values["max_retry_time"], bool) or not isinstance(values["max_retry_time"], (int, float))
+        isinstance(values["max_retry_time"], bool)
+        or not isinstance(values["max_retry_time"], (int, float))
         or values["max_retry_time"] < 0
     ):
         raise ConfigurationError(f"max_retry_time must be a number >= 0, got {values['max_retry_time']!r}")

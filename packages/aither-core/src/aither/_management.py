@@ -208,9 +208,7 @@ class ManagementClient:
             "User-Agent": f"aither-python/{__version__}",
         }
         try:
-            with httpx.Client(
-                timeout=self._timeout, transport=self._transport, follow_redirects=False
-            ) as http:
+            with httpx.Client(timeout=self._timeout, transport=self._transport, follow_redirects=False) as http:
                 response = http.request(method, url, headers=headers, json=json)
                 if response.status_code >= 400:
                     # Read a bounded part of an error answer: its message is all we need.
@@ -257,9 +255,7 @@ def _error_for(response: httpx.Response, body: bytes) -> APIError:
     if status == 404:
         return NotFoundError(text, status_code=status)
     if status == 429:
-        return RateLimitError(
-            text, status_code=status, retry_after=_retry_after(response.headers.get("retry-after"))
-        )
+        return RateLimitError(text, status_code=status, retry_after=_retry_after(response.headers.get("retry-after")))
     return APIError(text, status_code=status)
 
 
@@ -349,9 +345,7 @@ class ApiKeys(_Namespace):
         scope_list = [str(s) for s in scopes]
         if not scope_list:
             raise ValueError("scopes must name at least one of 'read', 'write', 'admin'")
-        data = _object(
-            self._client.request("POST", "/api/v1/api-keys", json={"name": name, "scopes": scope_list})
-        )
+        data = _object(self._client.request("POST", "/api/v1/api-keys", json={"name": name, "scopes": scope_list}))
         return _api_key(data, with_secret=True)
 
     def revoke(self, key_id: str) -> ApiKey:

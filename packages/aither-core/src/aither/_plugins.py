@@ -100,7 +100,10 @@ def _load(name: str) -> Integration | None:
             except Exception:
                 logger.warning(
                     "aither: the plugin %r (%s) failed to load; models of %s get the generic wrapper",
-                    name, entry_point.value, name, exc_info=True,
+                    name,
+                    entry_point.value,
+                    name,
+                    exc_info=True,
                 )
                 if _under_pytest() and not os.environ.get("AITHER_TOLERATE_BROKEN_PLUGINS"):
                     raise
@@ -108,7 +111,10 @@ def _load(name: str) -> Integration | None:
             if getattr(candidate, "api_version", None) != PLUGIN_API_VERSION:
                 logger.warning(
                     "aither: the plugin %r targets plugin API %r but aither-core %s speaks %d; skipping it",
-                    name, getattr(candidate, "api_version", None), _core_version(), PLUGIN_API_VERSION,
+                    name,
+                    getattr(candidate, "api_version", None),
+                    _core_version(),
+                    PLUGIN_API_VERSION,
                 )
                 continue
             if disabled is not None and getattr(candidate, "name", name) in disabled:
@@ -170,6 +176,8 @@ def wrap_model(model: Any, options: WrapOptions) -> Any:
                 raise
             logger.warning(
                 "aither: plugin %r failed to wrap %s; using the generic wrapper",
-                integration.name, type(model).__name__, exc_info=True,
+                integration.name,
+                type(model).__name__,
+                exc_info=True,
             )
     return TrackedModel(model, ModelLogger(options, "generic"))

@@ -145,7 +145,7 @@ def _render_numpy(data: tuple[Any, tuple[int, ...], bool]) -> Any:
         names = [str(j) for j in range(head.shape[1])]
         meta["columns"] = names
         meta["dtypes"] = dict.fromkeys(names, meta["dtype"])
-        return {"sample": [dict(zip(names, row)) for row in values], "_meta": meta}
+        return {"sample": [dict(zip(names, row, strict=True)) for row in values], "_meta": meta}
     return {"sample": values, "_meta": meta}
 
 
@@ -174,14 +174,14 @@ def _render_pandas_frame(data: tuple[Any, tuple[int, int], int]) -> Any:
     head, shape, columns = data
     sub = head.iloc[:, :columns]
     names = [str(c) for c in sub.columns]
-    records = [dict(zip(names, row)) for row in sub.itertuples(index=False, name=None)]
+    records = [dict(zip(names, row, strict=True)) for row in sub.itertuples(index=False, name=None)]
     return {
         "sample": records,
         "_meta": {
             "type": "pandas.DataFrame",
             "shape": list(shape),
             "columns": names,
-            "dtypes": {name: str(dtype) for name, dtype in zip(names, sub.dtypes)},
+            "dtypes": {name: str(dtype) for name, dtype in zip(names, sub.dtypes, strict=True)},
             "truncated": shape[0] > len(head) or shape[1] > columns,
         },
     }
@@ -226,7 +226,7 @@ def _render_polars_frame(data: tuple[Any, tuple[int, int]]) -> Any:
             "type": "polars.DataFrame",
             "shape": list(shape),
             "columns": names,
-            "dtypes": {name: str(dtype) for name, dtype in zip(names, head.dtypes)},
+            "dtypes": {name: str(dtype) for name, dtype in zip(names, head.dtypes, strict=True)},
             "truncated": shape[0] > head.height or shape[1] > head.width,
         },
     }
@@ -269,7 +269,13 @@ def _render_tensor(data: tuple[Any, str, list[int], str, str]) -> Any:
     truncated = bool(shape) and (shape[0] > rows_kept or (len(shape) > 1 and _width(tuple(shape)) > width_kept))
     return {
         "sample": values,
-        "_meta": {"type": type_name, "shape": shape, "dtype": dtype, "device": device, "truncated": truncated},
+        "_meta": {
+            "type": type_name,
+            "shape": shape,
+            "dtype": dtype,
+            "device": device,
+            "truncated": truncated,
+        },
     }
 
 
@@ -321,8 +327,8 @@ def _capture_mapping(value: Mapping[Any, Any], rows: int, columns: int) -> Captu
     return Captured(_render_mapping, (items, keys, len(value)), batch, sum(c.nbytes for c in items.values()) + 64)
 
 
-def _render_records(data: tuple[list[dict[str, Any]], int, int, bool]) -> Any:
-    records, total, columns, cut_columns = data
+def _render_records(data: tuple[list[dict[str, Any]], int, bool]) -> Any:
+    records, total, cut_columns = data
     names: list[str] = []
     for record in records:
         for key in record:
@@ -355,7 +361,7 @@ def _capture_sequence(value: list[Any] | tuple[Any, ...], rows: int, columns: in
             record = {str(k): v for k, v in itertools.islice(item.items(), columns)}
             cut = cut or len(item) > columns
             records.append(record)
-        return Captured(_render_records, (records, total, columns, cut), total, 64 * rows * columns)
+        return Captured(_render_records, (records, total, cut), total, 64 * rows * columns)
     items: list[Any] = []
     for item in head:
         if item is None or isinstance(item, (bool, int, float)):

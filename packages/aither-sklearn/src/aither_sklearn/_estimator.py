@@ -8,14 +8,13 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sklearn
+from aither.integrations import ModelLogger, TraceIdsMixin, WrapOptions
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
-
-from aither.integrations import ModelLogger, TraceIdsMixin, WrapOptions
 
 from ._integration import framework_of
 
@@ -44,16 +43,19 @@ if _version_tuple(sklearn.__version__) < _MIN_SKLEARN:
 
 #: Each tracked estimator's (logging options, ModelLogger). Trace-id history is not part of the model: it is
 #: neither pickled nor cloned.
-_loggers: weakref.WeakKeyDictionary[TrackedEstimator, tuple[tuple[Any, ...], ModelLogger]] = (
-    weakref.WeakKeyDictionary()
-)
+_loggers: weakref.WeakKeyDictionary[TrackedEstimator, tuple[tuple[Any, ...], ModelLogger]] = weakref.WeakKeyDictionary()
 
 
-def _estimator_has(method: str) -> Callable[[Any], bool]:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _if_estimator_has(method: str) -> Callable[[F], F]:
+    """scikit-learn's ``available_if``: the wrapper has ``method`` exactly when the estimator in use has it."""
+
     def check(self: TrackedEstimator) -> bool:
         return hasattr(self.model, method)
 
-    return check
+    return cast("Callable[[F], F]", available_if(check))
 
 
 class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # type: ignore[misc]
@@ -90,7 +92,9 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
 
     def _options(self) -> WrapOptions:
         name = self.name or type(self.estimator).__name__
-        return WrapOptions(name, self.version, self.environment, self.sample_rows, self.sample_columns, self.features_fn)
+        return WrapOptions(
+            name, self.version, self.environment, self.sample_rows, self.sample_columns, self.features_fn
+        )
 
     @property
     def _aither(self) -> ModelLogger:  # type: ignore[override]
@@ -98,7 +102,14 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
 
         Kept outside the instance ``__dict__``: scikit-learn requires predict() to leave ``__dict__`` unchanged.
         """
-        key = (self.name, self.version, self.environment, self.sample_rows, self.sample_columns, self.features_fn)
+        key = (
+            self.name,
+            self.version,
+            self.environment,
+            self.sample_rows,
+            self.sample_columns,
+            self.features_fn,
+        )
         state = _loggers.get(self)
         if state is None or state[0] != key:
             state = (key, ModelLogger(self._options(), framework_of(self.model)))
@@ -132,33 +143,33 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         return self
 
-    @available_if(_estimator_has("predict"))
+    @_if_estimator_has("predict")
     def predict(self, X: Any, **params: Any) -> Any:
         return self._call("predict", X, params)
 
-    @available_if(_estimator_has("predict_proba"))
+    @_if_estimator_has("predict_proba")
     def predict_proba(self, X: Any, **params: Any) -> Any:
         return self._call("predict_proba", X, params)
 
-    @available_if(_estimator_has("predict_log_proba"))
+    @_if_estimator_has("predict_log_proba")
     def predict_log_proba(self, X: Any, **params: Any) -> Any:
         return self._call("predict_log_proba", X, params)
 
-    @available_if(_estimator_has("decision_function"))
+    @_if_estimator_has("decision_function")
     def decision_function(self, X: Any, **params: Any) -> Any:
         return self._call("decision_function", X, params)
 
-    @available_if(_estimator_has("transform"))
+    @_if_estimator_has("transform")
     def transform(self, X: Any, **params: Any) -> Any:
         return self._call("transform", X, params)
 
-    @available_if(_estimator_has("fit_transform"))
+    @_if_estimator_has("fit_transform")
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         # Fitting is not a prediction: not logged.
         self.estimator_ = clone(self.estimator)
         return self.estimator_.fit_transform(X, y, **fit_params)
 
-    @available_if(_estimator_has("score"))
+    @_if_estimator_has("score")
     def score(self, X: Any, y: Any, **params: Any) -> Any:
         # Evaluation, not serving: the estimator's own score, not logged.
         return self.model.score(X, y, **params)

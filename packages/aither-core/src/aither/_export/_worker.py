@@ -157,7 +157,9 @@ class BatchExporter:
                 wake = len(self._queue) >= settings.batch_size
         if full:
             self._warn.warning(
-                "queue_full", "aither: export queue is full (%d records); dropping new records", len(self._queue)
+                "queue_full",
+                "aither: export queue is full (%d records); dropping new records",
+                len(self._queue),
             )
             return
         if self._thread is None:
@@ -300,9 +302,12 @@ class BatchExporter:
         if self._settings.compression == "gzip":
             headers["Content-Encoding"] = "gzip"
         try:
-            with _suppress_instrumentation(), client.stream(
-                "POST", self._settings.traces_url, content=batch.payload, headers=headers, timeout=timeout
-            ) as response:
+            with (
+                _suppress_instrumentation(),
+                client.stream(
+                    "POST", self._settings.traces_url, content=batch.payload, headers=headers, timeout=timeout
+                ) as response,
+            ):
                 status = response.status_code
                 body = _read_bounded(response) if status < 300 else b""
                 retry_after_header = response.headers.get("retry-after")
@@ -497,4 +502,3 @@ def _reinit_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
-

@@ -11,4 +11,12 @@ from ._capture import SpanCapture, capture
 from ._receiver import Fault, OTLPReceiver, ReceivedRequest
 from ._spans import CapturedSpan, decode_request
 
-__all__ = ["CapturedSpan", "Fault", "OTLPReceiver", "ReceivedRequest", "SpanCapture", "capture", "decode_request"]
+__all__ = [
+    "CapturedSpan",
+    "Fault",
+    "OTLPReceiver",
+    "ReceivedRequest",
+    "SpanCapture",
+    "capture",
+    "decode_request",
+]

@@ -88,9 +88,9 @@ class SpanCapture:
 def capture() -> Iterator[SpanCapture]:
     """Capture everything the SDK records inside the block instead of sending it::
 
-        with aither.testing.capture() as captured:
-            tracked.predict(X)
-        assert captured.spans[0].attributes["ml.model.name"] == "fraud"
+    with aither.testing.capture() as captured:
+        tracked.predict(X)
+    assert captured.spans[0].attributes["ml.model.name"] == "fraud"
     """
     from .._client import get_client
 

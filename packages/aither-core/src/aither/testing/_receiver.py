@@ -72,9 +72,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if fault.delay:
             time.sleep(fault.delay)
-        receiver._record(
-            ReceivedRequest(self.path, headers, body, fault.status, received_at, self.client_address[:2])
-        )
+        receiver._record(ReceivedRequest(self.path, headers, body, fault.status, received_at, self.client_address[:2]))
         self.send_response(fault.status)
         for key, value in fault.headers.items():
             self.send_header(key, value)
@@ -150,9 +148,7 @@ class OTLPReceiver:
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                accepted = sum(
-                    len(r.spans) for r in self._requests if r.answered and 200 <= r.answered < 300
-                )
+                accepted = sum(len(r.spans) for r in self._requests if r.answered and 200 <= r.answered < 300)
                 remaining = deadline - time.monotonic()
                 if accepted >= count or remaining <= 0:
                     break
