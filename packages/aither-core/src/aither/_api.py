@@ -163,17 +163,18 @@ def log_prediction(
     try:
         captured = capture_features(features, options.sample_rows, options.sample_columns)
         record = SpanRecord(
-            trace_id=canonical,
-            span_id=new_span_id(),
-            name="prediction",
-            start_ns=now,
-            end_ns=now,
-            model=ModelIdentity(options.name, options.version, options.environment, "manual"),
-            method="prediction",
-            features=captured,
-            prediction=capture_prediction(prediction, client.settings.max_prediction_rows),
-            batch_size=captured.rows,
-            link=current_otel_link(),
+            canonical,
+            new_span_id(),
+            "prediction",
+            now,
+            now,
+            ModelIdentity(options.name, options.version, options.environment, "manual"),
+            "prediction",
+            captured,
+            capture_prediction(prediction, client.settings.max_prediction_rows),
+            captured.rows,
+            None,
+            current_otel_link(),
         )
         client.submit(record)
     except Exception:
@@ -218,18 +219,7 @@ def log_label(trace_id: str, label: Any, row: int | None = None) -> None:
         return
     now = time.time_ns()
     try:
-        client.submit(
-            SpanRecord(
-                trace_id=canonical,
-                span_id=new_span_id(),
-                name="label",
-                start_ns=now,
-                end_ns=now,
-                label=value,
-                has_label=True,
-                label_row=row,
-            )
-        )
+        client.submit(SpanRecord.for_label(canonical, new_span_id(), now, value, row))
     except Exception:
         client.internal_errors += 1
         logger.warning("aither: could not record a label", exc_info=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-import os
+import random
 import re
 
 __all__ = [
@@ -20,20 +20,26 @@ _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _INVALID_TRACE_ID = "0" * 32
 
 
+# ``random`` (Mersenne Twister) as the OpenTelemetry SDK's id generator: ids must be unique, not secret, and
+# getrandbits is several times cheaper than os.urandom on the prediction path. CPython reseeds it in a forked
+# child, so parent and child never share a sequence.
+_getrandbits = random.getrandbits
+
+
 def new_trace_id() -> str:
     """A random, valid (non-zero) W3C trace id as 32 lowercase hex characters."""
-    while True:
-        value = os.urandom(16).hex()
-        if value != _INVALID_TRACE_ID:
-            return value
+    value = _getrandbits(128)
+    while not value:
+        value = _getrandbits(128)
+    return f"{value:032x}"
 
 
-def new_span_id() -> bytes:
-    """A random, valid (non-zero) 8-byte span id."""
-    while True:
-        value = os.urandom(8)
-        if any(value):
-            return value
+def new_span_id() -> int:
+    """A random, valid (non-zero) 64-bit span id."""
+    value = _getrandbits(64)
+    while not value:
+        value = _getrandbits(64)
+    return value
 
 
 def parse_trace_id(trace_id: object) -> str:

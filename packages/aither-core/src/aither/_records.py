@@ -46,23 +46,20 @@ class SpanRecord:
 
     def __init__(
         self,
-        *,
         trace_id: str,
-        span_id: bytes,
+        span_id: int,
         name: str,
         start_ns: int,
         end_ns: int,
-        model: ModelIdentity | None = None,
-        method: str | None = None,
-        features: Captured | None = None,
-        prediction: Captured | None = None,
-        batch_size: int | None = None,
+        model: ModelIdentity | None,
+        method: str | None,
+        features: Captured | None,
+        prediction: Captured | None,
+        batch_size: int | None,
         error: BaseException | None = None,
         link: tuple[int, int] | None = None,
-        label: Any = None,
-        has_label: bool = False,
-        label_row: int | None = None,
     ) -> None:
+        # Positional on purpose: keyword passing of a dozen arguments costs measurably per prediction.
         self.trace_id = trace_id
         self.span_id = span_id
         self.name = name
@@ -75,10 +72,19 @@ class SpanRecord:
         self.batch_size = batch_size
         self.error = error
         self.link = link
-        self.label = label
-        self.has_label = has_label
-        self.label_row = label_row
+        self.label: Any = None
+        self.has_label = False
+        self.label_row: int | None = None
         self.nbytes = 256 + (features.nbytes if features else 0) + (prediction.nbytes if prediction else 0)
+
+    @classmethod
+    def for_label(cls, trace_id: str, span_id: int, time_ns: int, label: Any, row: int | None) -> SpanRecord:
+        """A label span: zero duration, no model attributes, joined to its prediction by trace id."""
+        record = cls(trace_id, span_id, "label", time_ns, time_ns, None, None, None, None, None)
+        record.label = label
+        record.has_label = True
+        record.label_row = row
+        return record
 
     def __repr__(self) -> str:
         kind = "label" if self.has_label else "prediction"

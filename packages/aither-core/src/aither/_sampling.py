@@ -126,16 +126,6 @@ def _capture_bytes(value: bytes | bytearray | memoryview, rows: int, columns: in
 # --------------------------------------------------------------------------------------------------- numpy
 
 
-def _numpy_head(array: Any, rows: int, columns: int) -> Any:
-    """First rows, each flattened to at most ``columns`` values: a small copy, whatever the input's size."""
-    if array.ndim == 1:
-        return array[:rows].copy()
-    head = array[:rows]
-    if array.ndim > 2:
-        head = head.reshape(head.shape[0], -1)
-    return head[:, :columns].copy()
-
-
 def _render_numpy(data: tuple[Any, tuple[int, ...], bool]) -> Any:
     head, shape, tabular = data
     meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": str(head.dtype)}
@@ -157,10 +147,19 @@ def _width(shape: tuple[int, ...]) -> int:
 
 
 def _capture_numpy(value: Any, rows: int, columns: int) -> Captured:
-    if value.ndim == 0:
+    # The first rows, each cut (or, above 2-D, flattened and cut) to ``columns`` values: one small copy,
+    # whatever the input's size. This is the hot path of every tabular model: keep it to a few numpy calls.
+    ndim = value.ndim
+    if ndim == 2:
+        head = value[:rows, :columns].copy()
+    elif ndim == 1:
+        head = value[:rows].copy()
+    elif ndim == 0:
         return Captured(_render_identity, value.item(), 1, 16)
-    head = _numpy_head(value, rows, columns)
-    return Captured(_render_numpy, (head, value.shape, value.ndim == 2), value.shape[0], head.nbytes + 64)
+    else:
+        first = value[:rows]
+        head = first.reshape(first.shape[0], _width(value.shape))[:, :columns].copy()
+    return Captured(_render_numpy, (head, value.shape, ndim == 2), value.shape[0], head.nbytes + 64)
 
 
 def _capture_numpy_scalar(value: Any, rows: int, columns: int) -> Captured:
@@ -279,19 +278,41 @@ def _render_tensor(data: tuple[Any, str, list[int], str, str]) -> Any:
     }
 
 
+def _torch_ready_event(head: Any) -> Any:
+    """On CUDA, an event recorded after the slice's copy on the caller's stream (no synchronisation here)."""
+    if head.device.type != "cuda":
+        return None
+    import torch  # loaded already: ``head`` is a torch tensor
+
+    event = torch.cuda.Event()
+    event.record()
+    return event
+
+
+def _render_torch(data: tuple[Any, str, list[int], str, str, Any]) -> Any:
+    event = data[5]
+    if event is not None:
+        event.synchronize()  # the worker waits for the caller's stream, whichever stream that was
+    if not data[2]:
+        return data[0].tolist()
+    return _render_tensor(data[:5])
+
+
 def _capture_torch(value: Any, rows: int, columns: int) -> Captured:
     shape = list(value.shape)
+    device = str(value.device)
+    dtype = str(value.dtype).removeprefix("torch.")
     if not shape:
-        return Captured(_render_identity, value.detach().cpu().item(), 1, 16)
+        head = value.detach().clone()  # .item() would synchronise an accelerator: the worker reads it
+        return Captured(_render_torch, (head, "torch.Tensor", shape, dtype, device, _torch_ready_event(head)), 1, 16)
     head = value.detach()[:rows]
     if head.dim() > 1:
         head = head.reshape(head.shape[0], -1)[:, :columns]
     # clone(): later in-place edits of the caller's tensor must not change the sample. On an accelerator the
     # clone is queued on the device (no synchronisation); the worker copies it to the host.
     head = head.clone()
-    device = str(value.device)
-    captured = (head, "torch.Tensor", shape, str(value.dtype).removeprefix("torch."), device)
-    return Captured(_render_tensor, captured, shape[0], head.element_size() * head.nelement() + 64)
+    captured = (head, "torch.Tensor", shape, dtype, device, _torch_ready_event(head))
+    return Captured(_render_torch, captured, shape[0], head.element_size() * head.nelement() + 64)
 
 
 def _capture_tensorflow(value: Any, rows: int, columns: int) -> Captured:
@@ -479,37 +500,90 @@ def capture_prediction(value: Any, limit: int) -> Captured:
         return Captured(_render_identity, {"_meta": {"type": _type_name(value), "error": type(exc).__name__}}, 1, 64)
 
 
-def _capture_prediction(value: Any, limit: int) -> Captured:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return Captured(_render_identity, value, 1, 16)
-    cls = type(value)
-    root = cls.__module__.partition(".")[0]
-    if isinstance(value, (list, tuple)):
-        total = len(value)
-        return Captured(_render_prediction, (list(value[:limit]), total, limit), total, 32 * min(total, limit))
-    if isinstance(value, Mapping):
-        items = {str(key): capture_prediction(item, limit) for key, item in value.items()}
-        return Captured(_render_prediction_mapping, items, 1, sum(c.nbytes for c in items.values()))
+def _predict_scalar(value: Any, limit: int) -> Captured:
+    return Captured(_render_identity, value, 1, 16)
+
+
+def _predict_sequence(value: Any, limit: int) -> Captured:
+    total = len(value)
+    return Captured(_render_prediction, (list(value[:limit]), total, limit), total, 32 * min(total, limit))
+
+
+def _predict_mapping(value: Any, limit: int) -> Captured:
+    items = {str(key): capture_prediction(item, limit) for key, item in value.items()}
+    return Captured(_render_prediction_mapping, items, 1, sum(c.nbytes for c in items.values()))
+
+
+def _predict_numpy(value: Any, limit: int) -> Captured:
+    if value.ndim == 0:
+        return Captured(_render_identity, value.item(), 1, 16)
+    total = value.shape[0]
+    head = value.copy() if total <= limit else value[:limit].copy()
+    return Captured(_render_prediction, (head, total, limit), total, head.nbytes + 64)
+
+
+def _predict_torch(value: Any, limit: int) -> Captured:
+    if value.dim() == 0:
+        return Captured(_render_identity, value.item(), 1, 16)
+    total = int(value.shape[0])
+    head = value.detach()[:limit].clone()  # on an accelerator: queued on the device, copied to host later
+    return Captured(_render_prediction, (head, total, limit), total, head.element_size() * head.nelement() + 64)
+
+
+def _predict_frame(value: Any, limit: int) -> Captured:
+    total = len(value)
+    return Captured(_render_prediction, (value.head(limit), total, limit), total, 64 * min(total, limit))
+
+
+def _predict_tensorflow(value: Any, limit: int) -> Captured:
+    if len(value.shape) == 0:
+        return Captured(_render_identity, value.numpy().item(), 1, 16)
+    total = int(value.shape[0])
+    head = value[:limit].numpy()
+    return Captured(_render_prediction, (head, total, limit), total, head.nbytes + 64)
+
+
+def _predict_other(value: Any, limit: int) -> Captured:
     shape = getattr(value, "shape", None)
-    if shape is not None and len(shape) == 0:
-        return Captured(_render_identity, _to_python(value), 1, 16)
-    if root == "numpy":
-        head = value[:limit].copy()
-        return Captured(_render_prediction, (head, len(value), limit), len(value), head.nbytes + 64)
-    if root == "torch":
-        head = value.detach()[:limit].clone()
-        nbytes = head.element_size() * head.nelement() + 64
-        return Captured(_render_prediction, (head, int(value.shape[0]), limit), int(value.shape[0]), nbytes)
-    if root in ("pandas", "polars"):
-        total = len(value)
-        return Captured(_render_prediction, (value.head(limit), total, limit), total, 64 * min(total, limit))
-    if root == "tensorflow":
-        head = value[:limit].numpy()
-        return Captured(_render_prediction, (head, int(value.shape[0]), limit), int(value.shape[0]), head.nbytes)
     if shape is not None and hasattr(value, "__getitem__"):
+        if len(shape) == 0:
+            return Captured(_render_identity, _to_python(value), 1, 16)
         total = int(shape[0])
         return Captured(_render_prediction, (value[:limit], total, limit), total, 256)
     return Captured(_render_prediction, (value, 1, limit), 1, 256)
+
+
+_PredictionCapturer = Callable[[Any, int], Captured]
+_prediction_capturers: dict[type, _PredictionCapturer] = {}
+_PREDICTION_BY_ROOT: dict[str, _PredictionCapturer] = {
+    "numpy": _predict_numpy,
+    "torch": _predict_torch,
+    "pandas": _predict_frame,
+    "polars": _predict_frame,
+    "tensorflow": _predict_tensorflow,
+}
+
+
+def _prediction_capturer(cls: type) -> _PredictionCapturer:
+    if issubclass(cls, (bool, int, float, str, type(None))):
+        return _predict_scalar
+    if issubclass(cls, (list, tuple)):
+        return _predict_sequence
+    if issubclass(cls, Mapping):
+        return _predict_mapping
+    for klass in cls.__mro__:
+        found = _PREDICTION_BY_ROOT.get(klass.__module__.partition(".")[0])
+        if found is not None:
+            return found
+    return _predict_other
+
+
+def _capture_prediction(value: Any, limit: int) -> Captured:
+    cls = type(value)
+    capturer = _prediction_capturers.get(cls)
+    if capturer is None:
+        capturer = _prediction_capturers[cls] = _prediction_capturer(cls)
+    return capturer(value, limit)
 
 
 def _render_prediction_mapping(items: dict[str, Captured]) -> Any:

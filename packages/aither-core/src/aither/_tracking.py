@@ -19,6 +19,7 @@ from ._sampling import Captured, capture_features, capture_prediction
 __all__ = ["ModelLogger", "TraceIdsMixin", "WrapOptions", "current_otel_link"]
 
 logger = logging.getLogger("aither")
+_time_ns = time.time_ns
 
 
 def _render_features_fn(data: Any) -> Any:
@@ -105,13 +106,13 @@ class ModelLogger:
 
     def call(self, method: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Call ``function(*args, **kwargs)`` and record it; the function's own exceptions pass through as they are."""
-        start_ns = time.time_ns()
+        start_ns = _time_ns()
         try:
             output = function(*args, **kwargs)
         except Exception as exc:
-            self.record(method, inputs_of(args, kwargs), None, start_ns, error=exc)
+            self.record(method, args[0] if args else kwargs, None, start_ns, error=exc)
             raise
-        self.record(method, inputs_of(args, kwargs), output, start_ns)
+        self.record(method, args[0] if args else kwargs, output, start_ns)
         return output
 
     def record(
@@ -126,40 +127,48 @@ class ModelLogger:
         link: tuple[int, int] | None = None,
         prediction: Captured | None = None,
     ) -> str:
-        """Submit one prediction span; returns its trace id. Never raises."""
-        end = time.time_ns() if end_ns is None else end_ns
+        """Submit one prediction span; returns its trace id. Never raises.
+
+        This runs on the caller's thread for every prediction: ids, a bounded copy of the sample, one queue
+        put. Nothing here encodes, serialises or does I/O.
+        """
+        end = _time_ns() if end_ns is None else end_ns
         trace_id = new_trace_id()
         self._trace_ids.append(trace_id)
         self._last.set(trace_id)
         LAST_TRACE_ID.set(trace_id)
         client = _client.get_client()
         try:
-            if client.settings.disabled:
+            settings = client.settings
+            if settings.disabled:
                 return trace_id
             options = self.options
-            if options.features_fn is not None:
-                features = self._custom_features(inputs)
-                batch_size = batch_size_of(inputs)
-            else:
+            if options.features_fn is None:
                 features = capture_features(inputs, options.sample_rows, options.sample_columns)
                 batch_size = features.rows
+            else:
+                features = self._custom_features(inputs)
+                batch_size = batch_size_of(inputs)
             if prediction is None and error is None:
-                prediction = capture_prediction(output, client.settings.max_prediction_rows)
-            record = SpanRecord(
-                trace_id=trace_id,
-                span_id=new_span_id(),
-                name=method,
-                start_ns=start_ns,
-                end_ns=end,
-                model=self.identity,
-                method=method,
-                features=features,
-                prediction=prediction,
-                batch_size=batch_size,
-                error=error,
-                link=current_otel_link() if link is None else link,
+                prediction = capture_prediction(output, settings.max_prediction_rows)
+            if link is None:
+                link = current_otel_link()
+            client.submit(
+                SpanRecord(
+                    trace_id,
+                    new_span_id(),
+                    method,
+                    start_ns,
+                    end,
+                    self.identity,
+                    method,
+                    features,
+                    prediction,
+                    batch_size,
+                    error,
+                    link,
+                )
             )
-            client.submit(record)
         except Exception:
             client.internal_errors += 1
             logger.warning("aither: could not record a %s call of %r", method, self.identity.name, exc_info=True)

@@ -72,7 +72,7 @@ class SpanEncoder:
 
         span = Span(
             trace_id=bytes.fromhex(record.trace_id),
-            span_id=record.span_id,
+            span_id=record.span_id.to_bytes(8, "big"),
             name=record.name,
             kind=_KIND_INTERNAL,
             start_time_unix_nano=record.start_ns,
