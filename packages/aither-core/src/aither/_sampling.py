@@ -126,15 +126,39 @@ def _capture_bytes(value: bytes | bytearray | memoryview, rows: int, columns: in
 # --------------------------------------------------------------------------------------------------- numpy
 
 
+_column_names: dict[int, list[str]] = {}
+_dtype_names: dict[Any, str] = {}
+
+
+def _names(width: int) -> list[str]:
+    names = _column_names.get(width)
+    if names is None:
+        names = _column_names[width] = [str(j) for j in range(width)]
+    return names
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = _dtype_names.get(dtype)
+    if name is None:
+        name = _dtype_names[dtype] = str(dtype)
+    return name
+
+
 def _render_numpy(data: tuple[Any, tuple[int, ...], bool]) -> Any:
+    # Runs on the worker for every tabular prediction: cached names and dtype strings keep it cheap.
     head, shape, tabular = data
-    meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": str(head.dtype)}
-    meta["truncated"] = bool(shape and (shape[0] > head.shape[0] or (head.ndim > 1 and _width(shape) > head.shape[1])))
+    dtype = _dtype_name(head.dtype)
     values = head.tolist()
-    if tabular and head.ndim == 2:
-        names = [str(j) for j in range(head.shape[1])]
+    if head.ndim == 2:
+        width = head.shape[1]
+        truncated = shape[0] > head.shape[0] or _width(shape) > width
+    else:
+        truncated = bool(shape) and shape[0] > head.shape[0]
+    meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "truncated": truncated}
+    if tabular:
+        names = _names(width)
         meta["columns"] = names
-        meta["dtypes"] = dict.fromkeys(names, meta["dtype"])
+        meta["dtypes"] = dict.fromkeys(names, dtype)
         return {"sample": [dict(zip(names, row, strict=True)) for row in values], "_meta": meta}
     return {"sample": values, "_meta": meta}
 
@@ -468,14 +492,14 @@ def capture_features(value: Any, rows: int, columns: int) -> Captured:
 
 
 def _render_prediction(data: tuple[Any, int, int]) -> Any:
-    from ._json import jsonable
-
+    # No JSON walk here: the encoder (``_json.dumps``) applies the contract's conversions.
     head, total, limit = data
     if isinstance(head, Captured):
-        head = render(head)
+        values = render(head)
     elif hasattr(head, "tolist") or hasattr(head, "numpy") or hasattr(head, "to_list"):
-        head = _to_python(head)
-    values = jsonable(head)
+        values = _to_python(head)
+    else:
+        values = head
     if total <= limit:
         return values
     return {"values": values, "_meta": {"truncated": True, "total_rows": total}}

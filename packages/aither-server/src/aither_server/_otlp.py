@@ -1,8 +1,8 @@
 """OTLP/HTTP trace bodies -> decoded prediction and label records.
 
-Bytes in, records out: this module knows protobuf, JSON and gzip, and nothing about storage. Failures that make
-the whole request unusable raise :class:`BodyError` subclasses (the HTTP layer maps them to 400 / 413 / 415);
-individual spans that are not aither spans are counted as rejected, for ``partial_success``.
+Bytes in, records out: this module knows protobuf, JSON and gzip, and nothing about storage. Failures that
+make the whole request unusable raise :class:`BodyError` subclasses (the HTTP layer maps them to 400, 413,
+415); individual spans that are not aither spans are counted as rejected, for ``partial_success``.
 """
 
 from __future__ import annotations
@@ -164,8 +164,10 @@ def _fix_json_ids(doc: Any) -> None:
 
 def _parse(body: bytes, kind: str) -> ExportTraceServiceRequest:
     if kind == PROTOBUF:
+        request = ExportTraceServiceRequest()
         try:
-            return ExportTraceServiceRequest.FromString(body)
+            request.ParseFromString(body)
+            return request
         except (DecodeError, RuntimeError, ValueError) as exc:
             raise MalformedBody(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
     try:
@@ -234,7 +236,7 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
         return
     start = span.start_time_unix_nano or now_ns
     if has_label or span.name == "label":
-        # A label joins by trace id alone, so it needs no model name (a late label may come from another process).
+        # A label joins by trace id alone: it needs no model name (a late label may come from elsewhere).
         if label is None:
             batch.reject("label span without ml.label")
             return
@@ -310,5 +312,6 @@ def encode_response(kind: str, rejected: int, message: str) -> bytes:
         response.partial_success.rejected_spans = rejected
         response.partial_success.error_message = message
     if kind == PROTOBUF:
-        return response.SerializeToString()
+        data: bytes = response.SerializeToString()
+        return data
     return json.dumps(json_format.MessageToDict(response)).encode()

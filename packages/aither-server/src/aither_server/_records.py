@@ -99,7 +99,7 @@ class RowValue:
     score: float | None
     """Probability of the second class, for two-column ``predict_proba`` rows (binary AUC)."""
     proba: str | None
-    """All class probabilities as JSON, for ``predict_proba`` rows of three or more classes (one-vs-rest AUC)."""
+    """All class probabilities as JSON, for ``predict_proba`` rows of 3+ classes (one-vs-rest AUC)."""
 
 
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode

@@ -174,11 +174,13 @@ class Store:
 
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-        # NORMAL is durable across application crashes in WAL mode; only a power loss may drop the last commits.
+        # NORMAL is durable across application crashes in WAL mode; a power loss may drop the last commits.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA mmap_size=268435456")
+        # Checkpoint less often: pages rewritten by several commits are then copied to the database once.
+        conn.execute("PRAGMA wal_autocheckpoint=8192")
         if readonly:
             conn.execute("PRAGMA query_only=1")
         return conn
@@ -356,7 +358,9 @@ class Store:
         return IngestResult(preds, rows, n_labels, n_label_rows)
 
     @staticmethod
-    def _existing(conn: sqlite3.Connection, table: str, keys: Sequence[tuple[bytes, bytes]]) -> set[tuple[bytes, bytes]]:
+    def _existing(
+        conn: sqlite3.Connection, table: str, keys: Sequence[tuple[bytes, bytes]]
+    ) -> set[tuple[bytes, bytes]]:
         found: set[tuple[bytes, bytes]] = set()
         trace_ids = list({k[0] for k in keys})
         for chunk in _chunks(trace_ids):
@@ -367,13 +371,18 @@ class Store:
         return found
 
     def _model_id(
-        self, conn: sqlite3.Connection, key: tuple[str, str, str], seen_ns: int, new: dict[tuple[str, str, str], int]
+        self,
+        conn: sqlite3.Connection,
+        key: tuple[str, str, str],
+        seen_ns: int,
+        new: dict[tuple[str, str, str], int],
     ) -> int:
         cached = self._model_ids.get(key) or new.get(key)
         if cached is not None:
             return cached
         conn.execute(
-            "INSERT INTO models (name, version, environment, first_seen_ns, last_seen_ns) VALUES (?, ?, ?, ?, ?)"
+            "INSERT INTO models (name, version, environment, first_seen_ns, last_seen_ns)"
+            " VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (name, version, environment) DO NOTHING",
             (*key, seen_ns, seen_ns),
         )

@@ -15,7 +15,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from .. import _json
-from .._records import SpanRecord
+from .._records import ModelIdentity, SpanRecord
 from .._sampling import render
 from .._version import __version__
 
@@ -40,13 +40,21 @@ class SpanEncoder:
     def __init__(self, resource: Mapping[str, str], max_attribute_bytes: int) -> None:
         self._resource = Resource(attributes=[_string(k, v) for k, v in resource.items()])
         self._scope = InstrumentationScope(name="aither", version=__version__)
+        resource_bytes = self._resource.SerializeToString()
+        scope_bytes = self._scope.SerializeToString()
+        self._resource_field = _RESOURCE_TAG + _varint(len(resource_bytes)) + resource_bytes
+        self._scope_field = _SCOPE_TAG + _varint(len(scope_bytes)) + scope_bytes
         self._max_attribute_bytes = max_attribute_bytes
+        self._identity_cache: dict[tuple[ModelIdentity | None, str | None], bytes] = {}
         self.truncated_attributes = 0
 
-    def encode(self, record: SpanRecord) -> Span:
+    def _identity_attributes(self, model: ModelIdentity | None, method: str | None) -> bytes:
+        """The attributes every span of one model and method shares, serialised once and reused."""
+        key = (model, method)
+        cached = self._identity_cache.get(key)
+        if cached is not None:
+            return cached
         attributes: list[KeyValue] = []
-        truncated: list[str] = []
-        model = record.model
         if model is not None:
             attributes.append(_string("ml.model.name", model.name))
             if model.version is not None:
@@ -54,22 +62,15 @@ class SpanEncoder:
             if model.environment is not None:
                 attributes.append(_string("ml.environment", model.environment))
             attributes.append(_string("ml.framework", model.framework))
-        if record.method is not None:
-            attributes.append(_string("ml.method", record.method))
-        if record.batch_size is not None:
-            attributes.append(_int("ml.batch_size", record.batch_size))
-        if record.features is not None:
-            attributes.append(self._json("ml.features", render(record.features), truncated))
-        if record.prediction is not None:
-            attributes.append(self._json("ml.prediction", render(record.prediction), truncated))
-        if record.has_label:
-            attributes.append(self._json("ml.label", record.label, truncated))
-            if record.label_row is not None:
-                attributes.append(_int("ml.label.row", record.label_row))
-        if truncated:
-            array = ArrayValue(values=[AnyValue(string_value=name) for name in truncated])
-            attributes.append(KeyValue(key="aither.truncated", value=AnyValue(array_value=array)))
+        if method is not None:
+            attributes.append(_string("ml.method", method))
+        encoded: bytes = Span(attributes=attributes).SerializeToString()
+        if len(self._identity_cache) >= 4096:  # models are few; a runaway set of names must not grow memory
+            self._identity_cache.clear()
+        self._identity_cache[key] = encoded
+        return encoded
 
+    def encode(self, record: SpanRecord) -> Span:
         span = Span(
             trace_id=bytes.fromhex(record.trace_id),
             span_id=record.span_id.to_bytes(8, "big"),
@@ -77,8 +78,24 @@ class SpanEncoder:
             kind=_KIND_INTERNAL,
             start_time_unix_nano=record.start_ns,
             end_time_unix_nano=record.end_ns,
-            attributes=attributes,
         )
+        # Parsing the cached identity attributes in C is several times cheaper than building them again.
+        span.MergeFromString(self._identity_attributes(record.model, record.method))
+        attributes = span.attributes
+        truncated: list[str] = []
+        if record.batch_size is not None:
+            attributes.add(key="ml.batch_size").value.int_value = record.batch_size
+        if record.features is not None:
+            self._json(attributes, "ml.features", render(record.features), truncated)
+        if record.prediction is not None:
+            self._json(attributes, "ml.prediction", render(record.prediction), truncated)
+        if record.has_label:
+            self._json(attributes, "ml.label", record.label, truncated)
+            if record.label_row is not None:
+                attributes.add(key="ml.label.row").value.int_value = record.label_row
+        if truncated:
+            array = ArrayValue(values=[AnyValue(string_value=name) for name in truncated])
+            attributes.append(KeyValue(key="aither.truncated", value=AnyValue(array_value=array)))
         if record.link is not None:
             link_trace, link_span = record.link
             link = span.links.add()
@@ -88,7 +105,7 @@ class SpanEncoder:
             self._add_error(span, record.error, record.end_ns)
         return span
 
-    def _json(self, key: str, value: Any, truncated: list[str]) -> KeyValue:
+    def _json(self, attributes: Any, key: str, value: Any, truncated: list[str]) -> None:
         text = _json.dumps(value)
         limit = self._max_attribute_bytes
         # len() counts characters; a character is at most 4 UTF-8 bytes, so only measure bytes when it matters.
@@ -98,7 +115,7 @@ class SpanEncoder:
             text = _json.dumps({"_meta": {"truncated": True, "original_bytes": size}, "preview": preview})
             truncated.append(key)
             self.truncated_attributes += 1
-        return _string(key, text)
+        attributes.add(key=key).value.string_value = text
 
     def _add_error(self, span: Span, error: BaseException, time_ns: int) -> None:
         type_name = type(error).__qualname__
@@ -126,6 +143,36 @@ class SpanEncoder:
                 ResourceSpans(resource=self._resource, scope_spans=[ScopeSpans(scope=self._scope, spans=spans)])
             ]
         )
+
+    def request_bytes(self, encoded_spans: list[bytes]) -> bytes:
+        """A serialised ``ExportTraceServiceRequest`` around spans serialised one by one.
+
+        Equivalent to ``request(spans).SerializeToString()``, without copying every span message into a new
+        request: only the envelope (three length-delimited fields) is framed here.
+        """
+        spans = b"".join([_SPANS_TAG + _varint(len(span)) + span for span in encoded_spans])
+        scope_spans = self._scope_field + spans
+        resource_spans = self._resource_field + _SCOPE_SPANS_TAG + _varint(len(scope_spans)) + scope_spans
+        return _RESOURCE_SPANS_TAG + _varint(len(resource_spans)) + resource_spans
+
+
+# Protobuf tags (field number << 3 | wire type 2, length-delimited) of the envelope around the spans:
+# ExportTraceServiceRequest.resource_spans = 1; ResourceSpans.resource = 1, .scope_spans = 2;
+# ScopeSpans.scope = 1, .spans = 2.
+_RESOURCE_SPANS_TAG = b"\x0a"
+_RESOURCE_TAG = b"\x0a"
+_SCOPE_SPANS_TAG = b"\x12"
+_SCOPE_TAG = b"\x0a"
+_SPANS_TAG = b"\x12"
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _safe_str(error: BaseException) -> str:

@@ -216,16 +216,16 @@ class BatchExporter:
         """Encode records into one or more requests, each under ``max_batch_bytes`` before compression."""
         encoder = self._get_encoder()
         limit = self._settings.max_batch_bytes
-        spans: list[Any] = []
+        spans: list[bytes] = []
         size = 0
         for record in records:
             try:
-                span = encoder.encode(record)
+                span = encoder.encode(record).SerializeToString()
             except Exception as exc:
                 logger.debug("aither: could not encode %r", record, exc_info=True)
                 self._record_drop("encoding_error", 1, f"encoding failed: {type(exc).__name__}")
                 continue
-            span_size = span.ByteSize() + 16
+            span_size = len(span) + 8  # its tag and length prefix
             if spans and size + span_size > limit:
                 yield self._serialize(encoder, spans)
                 spans, size = [], 0
@@ -234,8 +234,8 @@ class BatchExporter:
         if spans:
             yield self._serialize(encoder, spans)
 
-    def _serialize(self, encoder: SpanEncoder, spans: list[Any]) -> _Batch:
-        payload = encoder.request(spans).SerializeToString()
+    def _serialize(self, encoder: SpanEncoder, spans: list[bytes]) -> _Batch:
+        payload = encoder.request_bytes(spans)
         if self._settings.compression == "gzip":
             payload = gzip.compress(payload, compresslevel=1, mtime=0)
         return _Batch(payload, len(spans))

@@ -204,12 +204,11 @@ class PluginContract:
 def _as_numpy(value: Any) -> Any:
     import numpy as np
 
-    for method in ("numpy", "to_numpy"):
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch, on any device
+        return value.detach().cpu().numpy()
+    for method in ("numpy", "to_numpy"):  # tensorflow, tinygrad, pandas, polars
         convert = getattr(value, method, None)
         if callable(convert):
-            if hasattr(value, "detach"):
-                value = value.detach().cpu()
-                return value.numpy()
             return convert()
     return np.asarray(value)
 

@@ -1,0 +1,136 @@
+"""Caller-thread cost of aither-hf per pipeline call, against the bare call, side by side.
+
+    .venv/bin/python benchmarks/bench_hf.py [--calls 300]
+
+Tiny random BERT pipelines (no download), one torch thread. Spans go to aither's in-memory capture (no network,
+no encoding). A pipeline call costs milliseconds and varies by more than aither adds, so bare and tracked calls
+are timed in alternating rounds (median of rounds), and the last column times aither's own work alone on the
+same inputs and outputs: the input sample, the output capture and the record, which is what a tracked call adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import aither
+import torch
+import transformers
+from aither.integrations import ModelLogger, WrapOptions
+from aither.testing import capture
+from aither_hf._sampling import PipelineInputs, capture_inputs_safely, capture_output
+from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast, pipeline
+
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "on",
+    "mat",
+    "good",
+    "bad",
+    "movie",
+    "is",
+    "was",
+    "very",
+    "not",
+    "paris",
+    "london",
+    "city",
+]
+
+
+def build(task: str) -> Any:
+    vocab = pathlib.Path(tempfile.mkdtemp()) / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    config = BertConfig(
+        vocab_size=len(WORDS) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, num_labels=2,
+    )  # fmt: skip
+    model = (BertForSequenceClassification if task == "text-classification" else BertModel)(config).eval()
+    return pipeline(task, model=model, tokenizer=BertTokenizerFast(vocab_file=str(vocab)))
+
+
+def timed(function: Callable[[], Any], calls: int) -> float:
+    start = time.perf_counter_ns()
+    for _ in range(calls):
+        function()
+    return (time.perf_counter_ns() - start) / calls / 1000
+
+
+def side_by_side(
+    bare: Callable[[], Any], tracked: Callable[[], Any], calls: int, rounds: int = 7
+) -> tuple[float, float]:
+    for _ in range(20):
+        bare()
+        tracked()
+    bare_us, tracked_us = [], []
+    for _ in range(rounds):
+        bare_us.append(timed(bare, calls))
+        tracked_us.append(timed(tracked, calls))
+    return statistics.median(bare_us), statistics.median(tracked_us)
+
+
+def aither_alone(pipe: Any, inputs: Any, calls: int) -> float:
+    """What the tracked __call__ adds, without the pipeline: sample, capture the output, record."""
+    output = pipe(inputs)
+    logger = ModelLogger(WrapOptions("alone"), "transformers")
+    batched = isinstance(inputs, list)
+
+    def work() -> None:
+        sample = capture_inputs_safely(inputs, pipe.task, None, 5, 10)
+        prediction = capture_output(output, pipe.task, batched, 1000)
+        logger.record("__call__", PipelineInputs(inputs, sample), output, time.time_ns(), prediction=prediction)
+
+    timed(work, 200)
+    return statistics.median(timed(work, calls * 10) for _ in range(5))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=300)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    text = "the cat sat on the mat and the dog was very good"
+    cases = [
+        ("text-classification, 1 text", "text-classification", text),
+        ("text-classification, 32 texts", "text-classification", [text] * 32),
+        ("feature-extraction, 1 text", "feature-extraction", text),
+        ("feature-extraction, 32 texts", "feature-extraction", [text] * 32),
+    ]
+    rows = []
+    with capture() as captured:
+        for label, task, inputs in cases:
+            pipe = build(task)
+            tracked = aither.wrap(pipe, name="bench")
+            calls = args.calls if not isinstance(inputs, list) else max(args.calls // 10, 10)
+            bare_us, tracked_us = side_by_side(lambda p=pipe, i=inputs: p(i), lambda t=tracked, i=inputs: t(i), calls)
+            rows.append((label, bare_us, tracked_us, aither_alone(pipe, inputs, calls)))
+        recorded = len(captured.records)
+    print("aither-hf: tiny random BERT (2 layers, hidden 32), 1 torch thread")
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}, Python {platform.python_version()}, "
+          f"{platform.machine()}, {os.cpu_count()} CPUs")  # fmt: skip
+    print(f"| {'call':<31} | {'bare us':>9} | {'tracked us':>10} | {'difference':>10} | {'aither alone us':>15} |")
+    print(f"|{'-' * 33}|{'-' * 10}:|{'-' * 11}:|{'-' * 11}:|{'-' * 16}:|")
+    for label, bare_us, tracked_us, alone in rows:
+        print(
+            f"| {label:<31} | {bare_us:>9.0f} | {tracked_us:>10.0f} | {tracked_us - bare_us:>+10.0f} | {alone:>15.1f} |"
+        )
+    print(f"({recorded} spans recorded)")
+
+
+if __name__ == "__main__":
+    main()

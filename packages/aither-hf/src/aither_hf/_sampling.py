@@ -1,0 +1,261 @@
+"""What a pipeline call's features and prediction become.
+
+Everything here runs on the caller's thread and only notes metadata or keeps a few references: texts are cut to
+:data:`MAX_TEXT_CHARS`, images and audio become their metadata (never their pixels or samples), embeddings become
+their shape and their first :data:`EMBEDDING_HEAD` values. The ``render`` functions run on aither's worker.
+Types are recognised by class module and name, so nothing here imports PIL, numpy or torch.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from aither.integrations import Captured, capture_features
+
+__all__ = [
+    "EMBEDDING_HEAD",
+    "MAX_TEXT_CHARS",
+    "PipelineInputs",
+    "capture_inputs",
+    "capture_inputs_safely",
+    "capture_output",
+    "sampled_inputs",
+]
+
+#: Texts in ``ml.features`` are cut to this many characters (the cut is marked in ``_meta.truncated``).
+MAX_TEXT_CHARS = 1000
+#: Values kept from each embedding (feature-extraction output): its shape and its first values, never all of it.
+EMBEDDING_HEAD = 8
+#: Tasks whose output is an embedding, summarised instead of recorded whole.
+EMBEDDING_TASKS = frozenset({"feature-extraction", "image-feature-extraction"})
+
+
+class PipelineInputs:
+    """A pipeline call's inputs, sampled before the call (some pipelines pop keys from an input dict).
+
+    A type of aither-hf's own: core hands it to :func:`sampled_inputs`, which returns the sample taken already.
+    """
+
+    __slots__ = ("captured", "value")
+
+    def __init__(self, value: Any, captured: Captured) -> None:
+        self.value = value
+        self.captured = captured
+
+
+def _root(value: object) -> tuple[str, str]:
+    cls = type(value)
+    return cls.__module__.partition(".")[0], cls.__name__
+
+
+def _is_pil_image(value: object) -> bool:
+    return any(k.__module__ == "PIL.Image" and k.__name__ == "Image" for k in type(value).__mro__)
+
+
+def _is_array(value: object) -> bool:
+    return _root(value) == ("numpy", "ndarray")
+
+
+def _is_tensor(value: object) -> bool:
+    return _root(value)[0] == "torch" and hasattr(value, "shape") and hasattr(value, "detach")
+
+
+def _array_type(value: object) -> str:
+    return "numpy.ndarray" if _is_array(value) else "torch.Tensor"
+
+
+class _Item:
+    """Mutable flag shared while sampling one call: whether anything was cut."""
+
+    __slots__ = ("truncated",)
+
+    def __init__(self) -> None:
+        self.truncated = False
+
+
+def _audio(value: Any, rate: int | None) -> dict[str, Any]:
+    shape = [int(n) for n in value.shape]
+    meta: dict[str, Any] = {"_type": "audio", "shape": shape, "dtype": str(value.dtype)}
+    if rate is not None:
+        meta["sampling_rate"] = int(rate)
+        if shape:
+            meta["seconds"] = round(shape[-1] / rate, 3) if rate else None
+    return meta
+
+
+def _item(value: Any, columns: int, audio_rate: int | None, state: _Item, depth: int = 0) -> Any:
+    """One input item as JSON-able metadata (cheap; bounded whatever the item's size)."""
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT_CHARS:
+            state.truncated = True
+            return value[:MAX_TEXT_CHARS]
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if _is_pil_image(value):
+        return {"_type": "PIL.Image", "size": list(value.size), "mode": value.mode, "format": value.format}
+    if _is_array(value) or _is_tensor(value):
+        if value.ndim == 1:  # raw audio samples (ASR, audio-classification)
+            return _audio(value, audio_rate)
+        shape = [int(n) for n in value.shape]
+        return {"_type": _array_type(value), "shape": shape, "dtype": str(value.dtype)}
+    if isinstance(value, Mapping):
+        rate = value.get("sampling_rate", audio_rate)
+        samples = value.get("raw", value.get("array"))
+        if samples is not None and (_is_array(samples) or _is_tensor(samples)):
+            meta = _audio(samples, rate)
+            meta["keys"] = [str(k) for k in itertools.islice(value.keys(), columns)]
+            return meta
+        if len(value) > columns:
+            state.truncated = True
+        return {
+            str(k): _item(v, columns, audio_rate, state, depth + 1) for k, v in itertools.islice(value.items(), columns)
+        }
+    if isinstance(value, (list, tuple)) and depth < 2:  # a text pair, pre-tokenised words
+        if len(value) > columns:
+            state.truncated = True
+        return [_item(v, columns, audio_rate, state, depth + 1) for v in value[:columns]]
+    if isinstance(value, (bytes, bytearray)):
+        return {"_type": "bytes", "size": len(value)}
+    return {"_type": f"{_root(value)[0]}.{type(value).__qualname__}"}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "str"
+    if _is_pil_image(value):
+        return "PIL.Image"
+    if _is_array(value) or _is_tensor(value):
+        return "audio" if value.ndim == 1 else _array_type(value)
+    if isinstance(value, Mapping):
+        samples = value.get("raw", value.get("array"))
+        return "audio" if samples is not None and hasattr(samples, "shape") else "dict"
+    root, name = _root(value)
+    return name if root == "builtins" else f"{root}.{name}"
+
+
+def _render_inputs(data: dict[str, Any]) -> Any:
+    return data
+
+
+def capture_inputs(value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int) -> Captured:
+    """A pipeline input as ``{"sample": [...], "_meta": {type, count, truncated, task}}`` (caller thread, cheap)."""
+    state = _Item()
+    if isinstance(value, (list, tuple)):
+        count: int | None = len(value)
+        head = value[:rows]
+        kinds = {_kind(v) for v in head}
+        type_name = f"list[{kinds.pop()}]" if len(kinds) == 1 else "list"
+        sample = [_item(v, columns, audio_rate, state) for v in head]
+        truncated = state.truncated or len(value) > rows
+    elif isinstance(value, (str, Mapping)) or _is_pil_image(value) or _is_array(value) or _is_tensor(value):
+        count = 1
+        type_name = _kind(value)
+        sample = [_item(value, columns, audio_rate, state)] if rows else []
+        truncated = state.truncated or not rows
+    else:
+        # A generator, a Dataset, a DataLoader...: never consumed here, or the pipeline would lose its items.
+        count = len(value) if hasattr(value, "__len__") else None
+        type_name = _kind(value)
+        sample = []
+        truncated = True
+    meta: dict[str, Any] = {"type": type_name, "count": count, "truncated": truncated}
+    if task:
+        meta["task"] = task
+    return Captured(_render_inputs, {"sample": sample, "_meta": meta}, 1 if count is None else count, 256 * (rows + 1))
+
+
+def capture_inputs_safely(value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int) -> Captured:
+    try:
+        return capture_inputs(value, task, audio_rate, rows, columns)
+    except Exception:  # fall back to core's generic sampling; never raise into the call
+        return capture_features(value, rows, columns)
+
+
+def sampled_inputs(inputs: PipelineInputs, rows: int, columns: int) -> Captured:
+    """The sampler registered for :class:`PipelineInputs`."""
+    return inputs.captured
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+
+
+def _nested_shape(value: Any) -> list[int]:
+    """Shape of a rectangular nested list, following the first element at each level (O(depth))."""
+    shape: list[int] = []
+    while isinstance(value, (list, tuple)):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def _nested_head(value: Any) -> list[Any]:
+    while isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple)):
+        value = value[0]
+    return list(value[:EMBEDDING_HEAD]) if isinstance(value, (list, tuple)) else [value]
+
+
+def _summary(value: Any) -> tuple[str, Any]:
+    """An embedding's summary: ``(kind, data)``; tensors keep a tiny slice, rendered on the worker."""
+    if _is_tensor(value):
+        head = value.detach().reshape(-1)[:EMBEDDING_HEAD].clone()
+        return "tensor", ([int(n) for n in value.shape], str(value.dtype).removeprefix("torch."), "torch.Tensor", head)
+    if _is_array(value):
+        head = value.reshape(-1)[:EMBEDDING_HEAD].copy()
+        return "tensor", ([int(n) for n in value.shape], str(value.dtype), "numpy.ndarray", head)
+    return "list", (_nested_shape(value), _nested_head(value))
+
+
+def _render_summary(kind: str, data: Any) -> dict[str, Any]:
+    if kind == "tensor":
+        shape, dtype, type_name, head = data
+        return {"shape": shape, "head": head.tolist(), "_meta": {"type": type_name, "dtype": dtype, "summary": True}}
+    shape, head = data
+    return {"shape": shape, "head": head, "_meta": {"type": "list", "summary": True}}
+
+
+def _render_embeddings(data: tuple[bool, list[tuple[str, Any]], int, int]) -> Any:
+    batched, summaries, total, limit = data
+    if not batched:
+        kind, item = summaries[0]
+        return _render_summary(kind, item)
+    values = [_render_summary(kind, item) for kind, item in summaries]
+    if total <= limit:
+        return values
+    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+
+
+def _render_output(data: tuple[Any, int, int]) -> Any:
+    values, total, limit = data
+    if total <= limit:
+        return values
+    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+
+
+def _render_lazy(data: dict[str, Any]) -> Any:
+    return data
+
+
+def capture_output(output: Any, task: str | None, batched: bool, limit: int) -> Captured:
+    """The pipeline's output: labels/scores/entities as they are (up to ``limit`` rows), embeddings summarised."""
+    embedding = task in EMBEDDING_TASKS or _is_tensor(output) or _is_array(output)
+    if isinstance(output, (list, tuple)):
+        total = len(output) if batched else 1
+        if embedding:
+            rows = output[:limit] if batched else [output]
+            summaries = [_summary(r) for r in rows]
+            return Captured(_render_embeddings, (batched, summaries, total, limit), total, 128 * len(rows))
+        # References to the pipeline's fresh output (lists of small dicts), turned into JSON on the worker.
+        head = list(output[:limit]) if batched else output
+        return Captured(_render_output, (head, total, limit), total, 64 * min(total, limit))
+    if embedding:
+        return Captured(_render_embeddings, (False, [_summary(output)], 1, limit), 1, 128)
+    if isinstance(output, Mapping) or output is None or isinstance(output, (str, int, float, bool)):
+        return Captured(_render_output, (output, 1, limit), 1, 256)
+    # A generator (iterable inputs): the pipeline's results are produced as the caller iterates; never consume.
+    root, name = _root(output)
+    return Captured(_render_lazy, {"_meta": {"type": f"{root}.{name}", "lazy": True}}, 1, 64)

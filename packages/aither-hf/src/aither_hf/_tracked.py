@@ -1,0 +1,133 @@
+"""The tracked pipeline: an instance of a subclass of the pipeline's own class.
+
+``aither.wrap(pipe, name=...)`` returns ``TrackedTextClassificationPipeline`` (for example), a class created once
+per pipeline class with :class:`TrackedPipeline` in front of the original class in its MRO. The new instance is
+a shallow copy of the pipeline: its ``__dict__`` holds the same model, tokenizer and processors (nothing is
+reloaded or copied deeply), so every attribute and method of the pipeline keeps working, ``isinstance(tracked,
+type(pipe))`` holds, and the original ``pipe`` stays as it was (calls made on it are not logged).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+import weakref
+from typing import Any
+
+from aither.integrations import Captured, ModelLogger, TraceIdsMixin
+
+from ._sampling import PipelineInputs, capture_inputs_safely, capture_output
+
+__all__ = ["TrackedPipeline", "rebuild", "tracked_class"]
+
+# A pipeline whose own code calls ``self(...)`` (a custom subclass, a chunked pipeline) must log the outer call
+# only: this flag is set while a tracked call runs in the current thread or task.
+_inside_call: contextvars.ContextVar[bool] = contextvars.ContextVar("aither_hf_inside_call", default=False)
+
+#: Keys of the instance ``__dict__`` that belong to aither, not to the pipeline.
+_OWN_KEYS = frozenset({"_aither"})
+# Parameters of ``Pipeline.__call__`` that are not inputs.
+_CALL_PARAMETERS = frozenset({"batch_size", "num_workers"})
+
+
+def _prediction_limit() -> int:
+    """Rows of output kept in ``ml.prediction`` (the client's ``max_prediction_rows``)."""
+    try:
+        from aither import _client  # the setting has no public accessor yet
+
+        return int(_client.get_client().settings.max_prediction_rows)
+    except Exception:
+        return 1000
+
+
+class TrackedPipeline(TraceIdsMixin):
+    """Mixin placed in front of the pipeline's class: logs ``__call__``, one span per call."""
+
+    _aither: ModelLogger
+    #: The pipeline class this tracked class derives from.
+    _aither_base: type
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        call = super().__call__  # type: ignore[misc]  # the pipeline's own __call__, next in the MRO
+        if _inside_call.get():
+            return call(*args, **kwargs)
+        logger = self._aither
+        if args:
+            value = args[0]
+        elif "inputs" in kwargs:
+            value = kwargs["inputs"]
+        else:  # keyword inputs: question=..., context=... (question answering), text=...
+            value = {k: v for k, v in kwargs.items() if k not in _CALL_PARAMETERS}
+        task = getattr(self, "task", None)
+        inputs: Any = value
+        options = logger.options
+        if options.features_fn is None:
+            rate = getattr(getattr(self, "feature_extractor", None), "sampling_rate", None)
+            sample = capture_inputs_safely(value, task, rate, options.sample_rows, options.sample_columns)
+            inputs = PipelineInputs(value, sample)
+        token = _inside_call.set(True)
+        start_ns = time.time_ns()
+        try:
+            output = call(*args, **kwargs)
+        except Exception as exc:
+            logger.record("__call__", inputs, None, start_ns, error=exc)
+            raise
+        finally:
+            _inside_call.reset(token)
+        end_ns = time.time_ns()
+        try:
+            prediction: Captured | None = capture_output(
+                output, task, isinstance(value, (list, tuple)), _prediction_limit()
+            )
+        except Exception:
+            prediction = None  # core's generic capture takes over
+        logger.record("__call__", inputs, output, start_ns, end_ns=end_ns, prediction=prediction)
+        return output
+
+    def unwrap(self) -> Any:
+        """A plain pipeline of the original class sharing this one's model, tokenizer and settings."""
+        plain: Any = object.__new__(self._aither_base)
+        plain.__dict__.update(_pipeline_state(self))
+        return plain
+
+    def __repr__(self) -> str:
+        base = self._aither_base
+        return f"<aither tracked {self._aither.identity.name!r}: {base.__module__}.{base.__qualname__} object>"
+
+    # The class is created at run time, so pickle rebuilds it from the original class (which pickles by name).
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (rebuild, (self._aither_base, _pipeline_state(self), self._aither))
+
+
+def _pipeline_state(pipe: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(pipe).items() if k not in _OWN_KEYS}
+
+
+_classes: weakref.WeakKeyDictionary[type, type] = weakref.WeakKeyDictionary()
+_classes_lock = threading.Lock()
+
+
+def tracked_class(base: type) -> type:
+    """The tracked subclass of ``base`` (created once per pipeline class)."""
+    with _classes_lock:
+        cls = _classes.get(base)
+        if cls is None:
+            namespace = {
+                "__module__": __name__,
+                "__qualname__": f"Tracked{base.__qualname__}",
+                "__doc__": f"{base.__qualname__} whose calls are logged by aither.\n\n{base.__doc__ or ''}",
+                "_aither_base": base,
+            }
+            # type(base)(...): pipelines are ABCs, so the subclass is built by their own metaclass.
+            cls = type(base)(f"Tracked{base.__name__}", (TrackedPipeline, base), namespace)
+            _classes[base] = cls
+        return cls
+
+
+def rebuild(base: type, state: dict[str, Any], logger: ModelLogger) -> Any:
+    """A tracked instance of ``base`` from a pipeline's state (no ``__init__``: nothing is loaded again)."""
+    tracked: Any = object.__new__(tracked_class(base))
+    tracked.__dict__.update(state)
+    tracked.__dict__["_aither"] = logger
+    return tracked

@@ -1,0 +1,111 @@
+"""Tiny pipelines for the tests: random-weight BERT/ViT/Wav2Vec2 models and a tokenizer from a local vocab."""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+    BertTokenizerFast,
+    Pipeline,
+    ViTConfig,
+    ViTForImageClassification,
+    ViTImageProcessor,
+    Wav2Vec2Config,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2ForSequenceClassification,
+    pipeline,
+)
+
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "on",
+    "mat",
+    "good",
+    "bad",
+    "movie",
+    "is",
+    "was",
+    "very",
+    "not",
+    "paris",
+    "london",
+    "city",
+]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+HIDDEN = 16
+
+TEXTS = ["the cat sat on the mat", "a very good movie", "the dog was bad", "paris is a city"]
+
+_MODELS = {
+    "text-classification": BertForSequenceClassification,
+    "token-classification": BertForTokenClassification,
+    "feature-extraction": BertModel,
+    "fill-mask": BertForMaskedLM,
+}
+
+
+@functools.cache
+def vocab_file() -> str:
+    path = pathlib.Path(tempfile.mkdtemp(prefix="aither-hf-")) / "vocab.txt"
+    path.write_text("\n".join(VOCAB) + "\n")
+    return str(path)
+
+
+def tokenizer() -> BertTokenizerFast:
+    return BertTokenizerFast(vocab_file=vocab_file())
+
+
+def text_pipeline(task: str, pipeline_class: type[Pipeline] | None = None) -> Any:
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=HIDDEN,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
+    extra: dict[str, Any] = {} if pipeline_class is None else {"pipeline_class": pipeline_class}
+    return pipeline(task, model=_MODELS[task](config).eval(), tokenizer=tokenizer(), **extra)
+
+
+def image_pipeline() -> Any:
+    torch.manual_seed(0)
+    config = ViTConfig(
+        image_size=32, patch_size=16, hidden_size=HIDDEN, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, num_labels=2,
+    )  # fmt: skip
+    processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    return pipeline("image-classification", model=ViTForImageClassification(config).eval(), image_processor=processor)
+
+
+def audio_pipeline() -> Any:
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(
+        hidden_size=HIDDEN, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
+        conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        num_labels=2, classifier_proj_size=8,
+    )  # fmt: skip
+    extractor = Wav2Vec2FeatureExtractor(sampling_rate=16000)
+    return pipeline(
+        "audio-classification", model=Wav2Vec2ForSequenceClassification(config).eval(), feature_extractor=extractor
+    )
+
+
+def wave(samples: int = 1600) -> np.ndarray[Any, Any]:
+    return np.sin(np.arange(samples, dtype=np.float32) / 10.0)

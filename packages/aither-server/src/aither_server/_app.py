@@ -1,0 +1,371 @@
+"""The HTTP layer: routes, authentication, error bodies. Decoding is in ``_otlp``, storage in ``_store``,
+reads in ``_query``; this module only wires them to FastAPI.
+
+Every error answers ``{"error": {"type", "message"}}`` (docs/management-api.md). Messages never echo the
+API key that was sent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import _otlp, _query
+from ._auth import Principal, has_scope
+from ._schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyOut,
+    ErrorResponse,
+    Health,
+    MetricsOut,
+    ModelList,
+    OrgOut,
+    PredictionList,
+    PredictionOut,
+    UsageOut,
+    UserOut,
+)
+from ._store import KeyRecord, LastAdminKey, Store
+from ._version import __version__
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_DECOMPRESSED_BYTES", "ApiError", "create_app"]
+
+logger = logging.getLogger("aither_server")
+
+#: Compressed request size accepted on /v1/traces: the OpenTelemetry Collector's default.
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+#: Decompressed size; a gzip bomb stops here, having used at most this much memory.
+DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+class ApiError(Exception):
+    """An error answer: status, a short machine-readable type and a human message."""
+
+    def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.message = message
+        self.headers = headers
+
+
+def _error(status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse} for status in (401, 403, *statuses)}
+
+
+def _ns(moment: datetime.datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def _key_fields(record: KeyRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "scopes": list(record.scopes),
+        "created_at": _query.iso(record.created_ns) or "",
+        "last_used_at": _query.iso(record.last_used_ns),
+        "revoked": record.revoked_ns is not None,
+    }
+
+
+def _key_out(record: KeyRecord) -> ApiKeyOut:
+    return ApiKeyOut(**_key_fields(record))
+
+
+_bearer = HTTPBearer(auto_error=False, description="An aither API key: aith_...")
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+
+
+def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None, scope: str) -> Principal:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise ApiError(401, "authentication_error", "missing API key: send Authorization: Bearer aith_...", challenge)
+    store: Store = request.app.state.store
+    principal = store.authenticate(credentials.credentials)
+    if principal is None:
+        raise ApiError(401, "authentication_error", "invalid or revoked API key", challenge)
+    if not has_scope(principal.scopes, scope):
+        raise ApiError(403, "permission_denied", f"this API key lacks the {scope!r} scope")
+    return principal
+
+
+# The dependencies are sync on purpose: FastAPI runs them in its thread pool, off the event loop (they read
+# SQLite).
+def _read_scope(request: Request, credentials: _Credentials) -> Principal:
+    principal = _authenticate(request, credentials, "read")
+    request.app.state.store.count_api_call()
+    return principal
+
+
+def _admin_scope(request: Request, credentials: _Credentials) -> Principal:
+    principal = _authenticate(request, credentials, "admin")
+    request.app.state.store.count_api_call()
+    return principal
+
+
+def _write_scope(request: Request, credentials: _Credentials) -> Principal:
+    # Ingestion counts its call inside its own transaction, so a refused request stores nothing at all.
+    return _authenticate(request, credentials, "write")
+
+
+Read = Annotated[Principal, Depends(_read_scope)]
+Admin = Annotated[Principal, Depends(_admin_scope)]
+Write = Annotated[Principal, Depends(_write_scope)]
+
+_TRACES_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+def create_app(
+    store: Store,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    close_store: bool = True,
+) -> FastAPI:
+    """The ASGI application over an open, migrated :class:`Store`. The app closes the store on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_store:
+            store.close()
+
+    app = FastAPI(
+        title="aither server",
+        version=__version__,
+        description="OTLP ingestion of model predictions and labels, the management API and the query API.",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.type, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return _error(400, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        logger.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
+        return _error(500, "internal_error", "internal server error; see the server log")
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        """200 once the database is open and migrated (the app is only served after that)."""
+        return Health(status="ok", version=__version__)
+
+    @app.post(
+        "/v1/traces",
+        tags=["ingestion"],
+        openapi_extra=_TRACES_OPENAPI,
+        responses={
+            200: {"description": "ExportTraceServiceResponse, with partial_success for rejected spans"},
+            **_errors(400, 413, 415),
+        },
+    )
+    async def traces(request: Request, _: Write) -> Response:
+        """OTLP/HTTP traces: protobuf or JSON, optionally gzip. One request is stored in one transaction."""
+        try:
+            kind = _otlp.media_type(request.headers.get("content-type"))
+            encoding = request.headers.get("content-encoding")
+            _otlp.decompress(b"", encoding, 0)  # refuse an unknown encoding before reading the body
+            declared = request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+                raise _otlp.BodyTooLarge(f"body is {declared} bytes; the limit is {max_body_bytes}")
+            chunks = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise _otlp.BodyTooLarge(f"body is over the limit of {max_body_bytes} bytes")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+            batch = await run_in_threadpool(_ingest, body, encoding, kind)
+        except _otlp.UnsupportedMediaType as exc:
+            raise ApiError(415, "unsupported_media_type", str(exc)) from None
+        except _otlp.BodyTooLarge as exc:
+            raise ApiError(413, "payload_too_large", str(exc)) from None
+        except _otlp.MalformedBody as exc:
+            raise ApiError(400, "invalid_request", str(exc)) from None
+        media = "application/x-protobuf" if kind == _otlp.PROTOBUF else "application/json"
+        return Response(_otlp.encode_response(kind, batch.rejected, batch.error_message), media_type=media)
+
+    def _ingest(body: bytes, encoding: str | None, kind: str) -> _otlp.DecodedBatch:
+        batch = _otlp.decode_body(_otlp.decompress(body, encoding, max_decompressed_bytes), kind)
+        store.ingest(batch.predictions, batch.labels)
+        return batch
+
+    @app.get("/api/v1/org", response_model=OrgOut, tags=["management"], responses=_errors())
+    def get_org(_: Read) -> OrgOut:
+        org = store.org()
+        return OrgOut(id=org.id, name=org.name, plan=org.plan, created_at=_query.iso(org.created_ns) or "")
+
+    @app.get("/api/v1/org/usage", response_model=UsageOut, tags=["management"], responses=_errors())
+    def get_usage(_: Read) -> UsageOut:
+        """Counters for the current billing period (calendar month, UTC); predictions, labels in rows."""
+        usage = store.usage()
+        return UsageOut(
+            period_start=usage.period_start.isoformat().replace("+00:00", "Z"),
+            period_end=usage.period_end.isoformat().replace("+00:00", "Z"),
+            api_calls=usage.api_calls,
+            predictions=usage.predictions,
+            labels=usage.labels,
+        )
+
+    @app.get("/api/v1/users/me", response_model=UserOut, tags=["management"], responses=_errors())
+    def get_me(principal: Read) -> UserOut:
+        org = store.org()
+        return UserOut(
+            id="user_" + principal.key_id.removeprefix("key_"),
+            email=f"{org.user_name}@localhost",
+            name=org.user_name,
+            role=principal.role,
+        )
+
+    @app.get("/api/v1/api-keys", response_model=ApiKeyList, tags=["api keys"], responses=_errors())
+    def list_keys(_: Admin) -> ApiKeyList:
+        return ApiKeyList(data=[_key_out(k) for k in store.list_keys()])
+
+    @app.post(
+        "/api/v1/api-keys",
+        response_model=ApiKeyCreated,
+        status_code=201,
+        tags=["api keys"],
+        responses=_errors(400),
+    )
+    def create_key(body: ApiKeyCreate, _: Admin) -> ApiKeyCreated:
+        """A new key. Its ``secret`` is in this answer only: it is stored as a hash."""
+        record, secret = store.create_key(body.name, body.scopes)
+        return ApiKeyCreated(**_key_fields(record), secret=secret)
+
+    @app.delete("/api/v1/api-keys/{key_id}", response_model=ApiKeyOut, tags=["api keys"], responses=_errors(404, 409))
+    def revoke_key(key_id: Annotated[str, Path(max_length=100)], _: Admin) -> ApiKeyOut:
+        """Revoke a key; it is refused from the next request on. The last admin key cannot be revoked."""
+        try:
+            record = store.revoke_key(key_id)
+        except LastAdminKey as exc:
+            raise ApiError(409, "conflict", str(exc)) from None
+        if record is None:
+            raise ApiError(404, "not_found", f"no API key with id {key_id!r}")
+        return _key_out(record)
+
+    @app.get("/api/v1/models", response_model=ModelList, tags=["query"], responses=_errors())
+    def list_models(_: Read) -> ModelList:
+        return ModelList.model_validate({"data": _query.list_models(store.reader())})
+
+    @app.get(
+        "/api/v1/models/{name:path}/metrics",
+        response_model=MetricsOut,
+        tags=["query"],
+        responses=_errors(400, 404),
+    )
+    def model_metrics(
+        _: Read,
+        name: Annotated[str, Path(min_length=1, max_length=256, description="The name given to aither.wrap.")],
+        version: Annotated[str | None, Query(max_length=256)] = None,
+        environment: Annotated[str | None, Query(max_length=256)] = None,
+        start: Annotated[datetime.datetime | None, Query(description="Inclusive; ISO 8601, UTC if naive.")] = None,
+        end: Annotated[datetime.datetime | None, Query(description="Exclusive; ISO 8601, UTC if naive.")] = None,
+        bucket: Annotated[
+            str | None,
+            Query(pattern=r"^[0-9]{1,7}[smhdSMHD]$", description="Volume bucket: 30s, 5m, 1h, 1d..."),
+        ] = None,
+    ) -> MetricsOut:
+        """Volume, latency, error rate, label coverage and quality metrics (classification or regression)."""
+        try:
+            result = _query.metrics(
+                store.reader(),
+                name,
+                version=version,
+                environment=environment,
+                start_ns=_ns(start),
+                end_ns=_ns(end),
+                bucket=bucket,
+            )
+        except ValueError as exc:
+            raise ApiError(400, "invalid_request", str(exc)) from None
+        if result is None:
+            raise ApiError(404, "not_found", f"no model named {name!r}")
+        return MetricsOut.model_validate(result)
+
+    @app.get(
+        "/api/v1/models/{name:path}/predictions",
+        response_model=PredictionList,
+        tags=["query"],
+        responses=_errors(404),
+    )
+    def model_predictions(
+        _: Read,
+        name: Annotated[str, Path(min_length=1, max_length=256, description="The name given to aither.wrap.")],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        version: Annotated[str | None, Query(max_length=256)] = None,
+        environment: Annotated[str | None, Query(max_length=256)] = None,
+    ) -> PredictionList:
+        """The newest predictions, with their labels by row."""
+        rows = _query.recent_predictions(store.reader(), name, limit=limit, version=version, environment=environment)
+        if rows is None:
+            raise ApiError(404, "not_found", f"no model named {name!r}")
+        return PredictionList.model_validate({"data": rows})
+
+    @app.get(
+        "/api/v1/predictions/{trace_id}",
+        response_model=PredictionOut,
+        tags=["query"],
+        responses=_errors(400, 404),
+    )
+    def prediction(_: Read, trace_id: Annotated[str, Path(description="32 hex characters")]) -> PredictionOut:
+        try:
+            raw = bytes.fromhex(trace_id)
+        except ValueError:
+            raw = b""
+        if len(raw) != 16:
+            raise ApiError(400, "invalid_request", "trace_id must be 32 hex characters")
+        found = _query.get_prediction(store.reader(), raw)
+        if found is None:
+            raise ApiError(404, "not_found", f"no prediction with trace id {trace_id.lower()}")
+        return PredictionOut.model_validate(found)
+
+    return app

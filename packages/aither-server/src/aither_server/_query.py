@@ -1,0 +1,519 @@
+"""The query API's reads: models, per-model metrics, predictions with their labels.
+
+SQL aggregates do the heavy lifting (the confusion matrix, sums of errors, volume buckets, latency ranks);
+this module turns them into the numbers the API promises. It knows nothing of OTLP or protobuf.
+
+Metric definitions (they match scikit-learn's, which the tests check):
+
+- ``predictions`` / ``labels`` count rows; ``label_coverage`` = labelled rows / predicted rows.
+- classification: ``accuracy``; ``precision``, ``recall``, ``f1`` macro-averaged over the classes seen in
+  predictions or labels (a class never predicted has precision 0); ``auc`` from ``predict_proba`` rows:
+  binary ROC AUC, or one-vs-rest macro AUC for three or more classes.
+- regression (a prediction or label with a fractional part): ``mae``, ``rmse``.
+- latency percentiles: nearest rank over calls, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
+
+__all__ = [
+    "BUCKETS",
+    "BucketTooSmall",
+    "get_prediction",
+    "iso",
+    "list_models",
+    "metrics",
+    "parse_bucket",
+    "recent_predictions",
+]
+
+_NS = 1_000_000_000
+_MAX_NS = 2**63 - 1
+#: Automatic bucket sizes for ``volume``, smallest first.
+BUCKETS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400, "7d": 604800}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_AUTO_BUCKETS = 200
+_MAX_BUCKETS = 10_000
+#: Distinct (prediction, label) pairs beyond which the model is not treated as a classifier.
+_MAX_PAIRS = 10_000
+#: Labelled multiclass probability rows read for the one-vs-rest AUC.
+_MAX_PROBA_ROWS = 200_000
+
+
+class BucketTooSmall(ValueError):
+    """The requested bucket would split the time range into too many buckets."""
+
+
+def iso(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(ns // _NS, tz=datetime.timezone.utc)
+    moment = moment.replace(microsecond=(ns % _NS) // 1000)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def parse_bucket(text: str) -> int:
+    """Seconds in a bucket written ``<n><s|m|h|d>`` (``30s``, ``5m``, ``1h``, ``1d``)."""
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit():
+        raise ValueError("bucket must look like 30s, 5m, 1h or 1d")
+    seconds = int(text[:-1]) * _UNITS[text[-1]]
+    if not 1 <= seconds <= 366 * 86400:
+        raise ValueError("bucket must be between 1s and 366d")
+    return seconds
+
+
+def _json(text: str | None) -> Any:
+    """Stored JSON back to data. NaN/Infinity stay strings, as the wire contract writes them."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text, parse_constant=str)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _marks(items: Sequence[Any]) -> str:
+    return ",".join("?" * len(items))
+
+
+def list_models(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    by_name: dict[str, dict[str, Any]] = {}
+    for name, version, env, first, last, calls, preds in conn.execute(
+        "SELECT name, version, environment, first_seen_ns, last_seen_ns, calls, predictions FROM models"
+        " ORDER BY name, version, environment"
+    ):
+        entry = by_name.setdefault(
+            name,
+            {
+                "name": name,
+                "versions": [],
+                "environments": [],
+                "first": first,
+                "last": last,
+                "calls": 0,
+                "p": 0,
+            },
+        )
+        if version and version not in entry["versions"]:
+            entry["versions"].append(version)
+        if env and env not in entry["environments"]:
+            entry["environments"].append(env)
+        entry["first"] = min(entry["first"], first)
+        entry["last"] = max(entry["last"], last)
+        entry["calls"] += calls
+        entry["p"] += preds
+    return [
+        {
+            "name": e["name"],
+            "versions": e["versions"],
+            "environments": e["environments"],
+            "first_seen": iso(e["first"]),
+            "last_seen": iso(e["last"]),
+            "calls": e["calls"],
+            "predictions": e["p"],
+        }
+        for e in by_name.values()
+    ]
+
+
+def _model_ids(
+    conn: sqlite3.Connection, name: str, version: str | None, environment: str | None
+) -> list[tuple[int, int, int]] | None:
+    """(id, first_seen, last_seen) of the matching model rows; ``None`` when no model has this name."""
+    rows = conn.execute(
+        "SELECT id, version, environment, first_seen_ns, last_seen_ns FROM models WHERE name = ?", (name,)
+    ).fetchall()
+    if not rows:
+        return None
+    return [
+        (mid, first, last)
+        for mid, ver, env, first, last in rows
+        if (version is None or ver == version) and (environment is None or env == environment)
+    ]
+
+
+def _auto_bucket(lo: int, hi: int) -> str:
+    span_s = max(hi - lo, 0) / _NS
+    for label, seconds in BUCKETS.items():
+        if span_s / seconds <= _AUTO_BUCKETS:
+            return label
+    return "7d"
+
+
+def _percentile_ranks(n: int) -> dict[str, int]:
+    return {name: max(0, math.ceil(q * n) - 1) for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))}
+
+
+def _sort_key(key: str) -> tuple[int, Any]:
+    value = _json(key)
+    if isinstance(value, bool):
+        return (0, value)
+    if isinstance(value, (int, float)):
+        return (1, value)
+    return (2, str(value))
+
+
+def _class_map(proba_labels: Iterable[str], width: int) -> dict[str, str] | None:
+    """Map ``predict_proba`` column indexes to label keys, as scikit-learn orders ``classes_``: sorted.
+
+    When every class appears among the labels, column i is the i-th smallest label. Otherwise integer labels
+    0..width-1 are taken as column indexes (the common case of classes 0..k-1). Else the columns are unknown.
+    """
+    labels = sorted(set(proba_labels), key=_sort_key)
+    if len(labels) == width:
+        return {str(i): key for i, key in enumerate(labels)}
+    if all(key.lstrip("-").isdigit() and 0 <= int(key) < width for key in labels):
+        return {str(i): str(i) for i in range(width)}
+    return None
+
+
+def _binary_auc(groups: Iterable[tuple[float, int, int]]) -> float | None:
+    """ROC AUC from (score, positives, negatives) sorted by score; ties count half (Mann-Whitney U)."""
+    pos_total = neg_total = 0
+    area = 0.0
+    for _, pos, neg in groups:
+        area += pos * (neg_total + 0.5 * neg)
+        pos_total += pos
+        neg_total += neg
+    if not pos_total or not neg_total:
+        return None
+    return area / (pos_total * neg_total)
+
+
+def _grouped(scores: list[tuple[float, bool]]) -> list[tuple[float, int, int]]:
+    scores.sort(key=lambda item: item[0])
+    out: list[tuple[float, int, int]] = []
+    for score, positive in scores:
+        if out and out[-1][0] == score:
+            s, p, n = out[-1]
+            out[-1] = (s, p + positive, n + (not positive))
+        else:
+            out.append((score, int(positive), int(not positive)))
+    return out
+
+
+class _Filter:
+    def __init__(self, ids: list[int], lo: int, hi: int) -> None:
+        self.ids = ids
+        self.sql = f"model_id IN ({_marks(ids)}) AND start_ns >= ? AND start_ns < ?"
+        self.params: tuple[Any, ...] = (*ids, lo, hi)
+
+
+def _latency(conn: sqlite3.Connection, f: _Filter, calls: int) -> dict[str, float | None]:
+    ranks = _percentile_ranks(calls)
+    if len(f.ids) == 1:
+        # One model row: walk the (model_id, latency_ns) index to each rank; exact, no sort.
+        out: dict[str, float | None] = {}
+        for label, rank in ranks.items():
+            (value,) = conn.execute(
+                f"SELECT latency_ns FROM predictions WHERE {f.sql} ORDER BY latency_ns LIMIT 1 OFFSET ?",
+                (*f.params, rank),
+            ).fetchone()
+            out[label] = value / 1e6
+        return out
+    # Several model rows (versions, environments): one pass counting calls per microsecond of latency,
+    # instead of sorting every call once per percentile. Exact to the microsecond.
+    histogram = conn.execute(
+        f"SELECT latency_ns / 1000, count(*) FROM predictions WHERE {f.sql} GROUP BY 1 ORDER BY 1", f.params
+    ).fetchall()
+    out = dict.fromkeys(ranks)
+    seen = 0
+    pending = sorted(ranks.items(), key=lambda item: item[1])
+    for micros, count in histogram:
+        seen += count
+        while pending and pending[0][1] < seen:
+            out[pending.pop(0)[0]] = micros / 1000
+        if not pending:
+            break
+    return out
+
+
+def _classification(
+    conn: sqlite3.Connection, f: _Filter, pairs: list[tuple[int, str, str, int]], binary_scores: bool
+) -> dict[str, float | None] | None:
+    """Scores from (kind, predicted key, label key, rows) groups of the labelled class-like rows."""
+    width = 0
+    if any(kind == KIND_PROBA for kind, _, _, _ in pairs):
+        if binary_scores:
+            width = 2
+        else:
+            # Only multiclass probability rows are read from the table; everything else comes from the index.
+            width = (
+                conn.execute(
+                    f"SELECT max(json_array_length(proba)) FROM prediction_rows WHERE {f.sql}"
+                    f" AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND score IS NULL",
+                    f.params,
+                ).fetchone()[0]
+                or 0
+            )
+    mapping = _class_map((label for kind, _, label, _ in pairs if kind == KIND_PROBA), width) if width else None
+    confusion: dict[tuple[str, str], int] = {}
+    for kind, pred, label, count in pairs:
+        if kind == KIND_PROBA:
+            if mapping is None or pred not in mapping:
+                continue
+            pred = mapping[pred]
+        confusion[(pred, label)] = confusion.get((pred, label), 0) + count
+    total = sum(confusion.values())
+    if not total:
+        return None
+    classes = {c for pair in confusion for c in pair}
+    predicted = dict.fromkeys(classes, 0)
+    actual = dict.fromkeys(classes, 0)
+    for (pred, label), count in confusion.items():
+        predicted[pred] += count
+        actual[label] += count
+    precisions, recalls, f1s = [], [], []
+    for c in classes:
+        tp = confusion.get((c, c), 0)
+        precisions.append(tp / predicted[c] if predicted[c] else 0.0)
+        recalls.append(tp / actual[c] if actual[c] else 0.0)
+        denominator = predicted[c] + actual[c]
+        f1s.append(2 * tp / denominator if denominator else 0.0)
+    k = len(classes)
+    return {
+        "accuracy": sum(confusion.get((c, c), 0) for c in classes) / total,
+        "precision": sum(precisions) / k,
+        "recall": sum(recalls) / k,
+        "f1": sum(f1s) / k,
+        "auc": _auc(conn, f, mapping, width) if mapping else None,
+    }
+
+
+def _auc(conn: sqlite3.Connection, f: _Filter, mapping: dict[str, str], width: int) -> float | None:
+    if width == 2:
+        positive = mapping["1"]
+        groups: dict[float, list[int]] = {}
+        for score, label, count in conn.execute(
+            "SELECT score, label_key, count(*) FROM prediction_rows"
+            f" WHERE {f.sql} AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND score IS NOT NULL"
+            " GROUP BY score, label_key",
+            f.params,
+        ):
+            if label != positive and label != mapping["0"]:
+                continue
+            g = groups.setdefault(score, [0, 0])
+            g[0 if label == positive else 1] += count
+        return _binary_auc((s, p, n) for s, (p, n) in sorted(groups.items()))
+    index = {key: int(col) for col, key in mapping.items()}
+    rows = conn.execute(
+        "SELECT proba, label_key FROM prediction_rows"
+        f" WHERE {f.sql} AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND proba IS NOT NULL"
+        f" LIMIT {_MAX_PROBA_ROWS + 1}",
+        f.params,
+    ).fetchall()
+    if len(rows) > _MAX_PROBA_ROWS:
+        return None
+    decoded = [(json.loads(p), index[label]) for p, label in rows if label in index]
+    decoded = [(p, y) for p, y in decoded if len(p) == width]
+    aucs = []
+    for col in range(width):
+        auc = _binary_auc(_grouped([(p[col], y == col) for p, y in decoded]))
+        if auc is not None:
+            aucs.append(auc)
+    return sum(aucs) / len(aucs) if aucs else None
+
+
+def metrics(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    version: str | None = None,
+    environment: str | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    bucket: str | None = None,
+) -> dict[str, Any] | None:
+    """The metrics object of docs/management-api.md; ``None`` when no model has this name."""
+    models = _model_ids(conn, name, version, environment)
+    if models is None:
+        return None
+    lo = max(0, start_ns if start_ns is not None else 0)
+    hi = min(_MAX_NS, end_ns if end_ns is not None else _MAX_NS)
+    ids = [m[0] for m in models]
+    first = max(lo, min((m[1] for m in models), default=lo))
+    last = min(hi, max((m[2] for m in models), default=lo))
+    if bucket is None:
+        bucket = _auto_bucket(first, last)
+    bucket_s = parse_bucket(bucket)
+    if last > first and (last - first) / (bucket_s * _NS) > _MAX_BUCKETS:
+        raise BucketTooSmall(f"bucket {bucket} splits the range into more than {_MAX_BUCKETS} buckets")
+
+    result: dict[str, Any] = {
+        "model": name,
+        "version": version,
+        "environment": environment,
+        "start": iso(lo) if start_ns is not None else None,
+        "end": iso(hi) if end_ns is not None else None,
+        "bucket": bucket,
+        "predictions": 0,
+        "labels": 0,
+        "label_coverage": None,
+        "calls": 0,
+        "errors": 0,
+        "error_rate": None,
+        "latency_ms": {"p50": None, "p95": None, "p99": None},
+        "task": None,
+        "accuracy": None,
+        "precision": None,
+        "recall": None,
+        "f1": None,
+        "auc": None,
+        "mae": None,
+        "rmse": None,
+        "volume": [],
+    }
+    if not ids or lo >= hi:
+        return result
+    f = _Filter(ids, lo, hi)
+    bucket_ns = bucket_s * _NS
+
+    volume = conn.execute(
+        f"SELECT start_ns / {bucket_ns}, count(*), sum(status), sum(n_rows) FROM predictions WHERE {f.sql}"
+        " GROUP BY 1 ORDER BY 1",
+        f.params,
+    ).fetchall()
+    calls = sum(v[1] for v in volume)
+    errors = sum(v[2] for v in volume)
+    predictions = sum(v[3] for v in volume)
+    result["volume"] = [
+        {"start": iso(b * bucket_ns), "predictions": p, "calls": c, "errors": e} for b, c, e, p in volume
+    ]
+    result.update(predictions=predictions, calls=calls, errors=errors)
+    if calls:
+        result["error_rate"] = errors / calls
+        result["latency_ms"] = _latency(conn, f, calls)
+
+    # One scan of the labelled rows gives the counts, the regression sums and the confusion matrix: class
+    # keys are grouped only for class-like rows, so regression rows collapse into a handful of groups.
+    class_like = f"label_kind = {KIND_CLASS} AND kind IN ({KIND_CLASS}, {KIND_PROBA})"
+    groups = conn.execute(
+        f"SELECT kind, label_kind, CASE WHEN {class_like} THEN pred_key END,"
+        f" CASE WHEN {class_like} THEN label_key END, max(score IS NOT NULL), count(*),"
+        " count(pred_num - label_num), sum(abs(pred_num - label_num)),"
+        " sum((pred_num - label_num) * (pred_num - label_num))"
+        f" FROM prediction_rows WHERE {f.sql} AND label_kind IS NOT NULL GROUP BY 1, 2, 3, 4"
+        f" LIMIT {_MAX_PAIRS + 1}",
+        f.params,
+    ).fetchall()
+    too_many = len(groups) > _MAX_PAIRS
+    if too_many:
+        # Integer-valued "classes" with thousands of distinct pairs: not a classifier; keep the sums only.
+        groups = conn.execute(
+            "SELECT kind, label_kind, NULL, NULL, 0, count(*), count(pred_num - label_num),"
+            " sum(abs(pred_num - label_num)), sum((pred_num - label_num) * (pred_num - label_num))"
+            f" FROM prediction_rows WHERE {f.sql} AND label_kind IS NOT NULL GROUP BY 1, 2",
+            f.params,
+        ).fetchall()
+    labels = sum(g[5] for g in groups)
+    result["labels"] = labels
+    if predictions:
+        result["label_coverage"] = labels / predictions
+    numeric = [g for g in groups if g[0] in (KIND_CLASS, KIND_NUMBER) and g[1] in (KIND_CLASS, KIND_NUMBER)]
+    n_num = sum(g[6] for g in numeric)
+    pairs = [(g[0], g[2], g[3], g[5]) for g in groups if g[2] is not None and g[3] is not None]
+    if n_num and any(g[0] == KIND_NUMBER or g[1] == KIND_NUMBER for g in numeric if g[6]):
+        result["task"] = "regression"
+        result["mae"] = _finite(sum(g[7] or 0.0 for g in numeric) / n_num)
+        mse = sum(g[8] or 0.0 for g in numeric) / n_num
+        result["rmse"] = _finite(math.sqrt(mse)) if math.isfinite(mse) else None
+    elif pairs and not too_many:
+        binary = any(g[4] for g in groups if g[0] == KIND_PROBA)
+        scores = _classification(conn, f, pairs, binary)
+        if scores is not None:
+            result["task"] = "classification"
+            result.update(scores)
+    return result
+
+
+_PREDICTION_COLUMNS = (
+    "p.id, p.trace_id, p.span_id, m.name, m.version, m.environment, p.method, p.framework, p.start_ns,"
+    " p.latency_ns, p.status, p.batch_size, p.features, p.prediction, p.error, p.n_rows"
+)
+
+
+def _labels_by_trace(conn: sqlite3.Connection, trace_ids: Sequence[bytes]) -> dict[bytes, dict[str, Any]]:
+    out: dict[bytes, dict[str, Any]] = {}
+    for i in range(0, len(trace_ids), 500):
+        chunk = trace_ids[i : i + 500]
+        for trace_id, row, label in conn.execute(
+            f"SELECT trace_id, row, label FROM labels WHERE trace_id IN ({_marks(chunk)}) ORDER BY trace_id, row",
+            chunk,
+        ):
+            out.setdefault(trace_id, {})[str(row)] = _json(label)
+    return out
+
+
+def _prediction(row: Sequence[Any], labels: dict[str, Any]) -> dict[str, Any]:
+    (_, trace_id, span_id, model, version, env, method, framework, start, latency, status, batch, features,
+     prediction, error, n_rows) = row  # fmt: skip
+    return {
+        "trace_id": trace_id.hex(),
+        "span_id": span_id.hex(),
+        "model": model,
+        "version": version or None,
+        "environment": env or None,
+        "method": method,
+        "framework": framework,
+        "start_time": iso(start),
+        "latency_ms": latency / 1e6,
+        "status": "error" if status else "ok",
+        "batch_size": batch,
+        "rows": n_rows,
+        "features": _json(features),
+        "prediction": _json(prediction),
+        "labels": labels,
+        "error": error,
+    }
+
+
+def recent_predictions(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    limit: int,
+    version: str | None = None,
+    environment: str | None = None,
+) -> list[dict[str, Any]] | None:
+    """The newest predictions of a model, with their labels; ``None`` when no model has this name."""
+    models = _model_ids(conn, name, version, environment)
+    if models is None:
+        return None
+    rows: list[Any] = []
+    # Per model row, so each query walks the (model_id, start_ns) index backwards and stops at `limit`.
+    for model_id, _, _ in models:
+        rows.extend(
+            conn.execute(
+                f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
+                " WHERE p.model_id = ? ORDER BY p.start_ns DESC, p.id DESC LIMIT ?",
+                (model_id, limit),
+            )
+        )
+    rows.sort(key=lambda r: (r[8], r[0]), reverse=True)
+    rows = rows[:limit]
+    labels = _labels_by_trace(conn, list({r[1] for r in rows}))
+    return [_prediction(r, labels.get(r[1], {})) for r in rows]
+
+
+def get_prediction(conn: sqlite3.Connection, trace_id: bytes) -> dict[str, Any] | None:
+    row = conn.execute(
+        f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
+        " WHERE p.trace_id = ? ORDER BY p.start_ns, p.id LIMIT 1",
+        (trace_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return _prediction(row, _labels_by_trace(conn, [trace_id]).get(trace_id, {}))

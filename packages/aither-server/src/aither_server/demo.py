@@ -1,0 +1,151 @@
+"""``aither demo``: the whole loop on one machine, in a few seconds.
+
+Starts the local server on its embedded SQLite database (the per-user default, or ``--db``), trains a
+scikit-learn classifier on the breast cancer dataset that ships with scikit-learn, serves predictions in batches
+and single rows through ``aither.wrap``, logs labels (per row, whole batches, and some late), then prints the
+model's summary as the query API reports it, where the data lives and how to query it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MODEL_NAME", "main"]
+
+MODEL_NAME = "breast-cancer-demo"
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ._runner import default_db_path
+
+    parser = argparse.ArgumentParser(prog="aither demo", description=__doc__.split("\n\n")[1].replace("\n", " "))
+    parser.add_argument("--db", type=Path, default=None, help=f"SQLite database (default {default_db_path()})")
+    parser.add_argument("--host", default="127.0.0.1", help="interface for the demo server (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port for the demo server (default: a free one)")
+    parser.add_argument("--serve", action="store_true", help="keep the server running after the demo (Ctrl-C stops)")
+    return parser
+
+
+def _percent(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _summary(http: Any, title: str) -> dict[str, Any]:
+    metrics: dict[str, Any] = http.get(f"/api/v1/models/{MODEL_NAME}/metrics").json()
+    print(f"\n{title}")
+    print(f"  {'calls':<16}{metrics['calls']:>10}")
+    print(f"  {'predicted rows':<16}{metrics['predictions']:>10}")
+    print(f"  {'labelled rows':<16}{metrics['labels']:>10}")
+    print(f"  {'label coverage':<16}{_percent(metrics['label_coverage']):>10}")
+    print(f"  {'accuracy':<16}{_percent(metrics['accuracy']):>10}")
+    print(f"  {'f1 (macro)':<16}{_number(metrics['f1']):>10}")
+    print(f"  {'roc auc':<16}{_number(metrics['auc']):>10}")
+    print(f"  {'error rate':<16}{_percent(metrics['error_rate']):>10}")
+    p50 = metrics["latency_ms"]["p50"]
+    print(f"  {'latency p50':<16}{'-' if p50 is None else f'{p50:.2f} ms':>10}")
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        import numpy as np
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        print("aither demo needs scikit-learn: pip install 'aither[sklearn,server]'", file=sys.stderr)
+        return 2
+    import aither
+    import httpx
+
+    from ._runner import ServerThread, default_db_path
+    from ._store import Store
+
+    db = (args.db or default_db_path()).expanduser()
+    store = Store(db)
+    bootstrap = os.environ.get("AITHER_BOOTSTRAP_KEY") or None
+    try:
+        admin_key = store.bootstrap(bootstrap)
+    except ValueError as exc:
+        store.close()
+        print(f"aither demo: {exc}", file=sys.stderr)
+        return 2
+    if bootstrap is not None:
+        key, shown = bootstrap, "$AITHER_BOOTSTRAP_KEY"
+    elif admin_key is not None:
+        key, shown = admin_key, admin_key
+        print(f"A new database at {db}; its admin API key (shown once, stored only as a hash):\n    {admin_key}")
+    else:
+        # An existing database: its admin key is only a hash, so the demo makes its own read/write key.
+        _, key = store.create_key("demo", ["read", "write"])
+        shown = key
+        print(f"The demo created an API key with read and write scopes: {key}")
+
+    with ServerThread(store, host=args.host, port=args.port) as server:
+        print(f"aither server running at {server.url} (database: {db})")
+        aither.init(api_key=key, base_url=server.url, flush_interval=0.2)
+
+        X, y = load_breast_cancer(return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, random_state=0)
+        model = RandomForestClassifier(n_estimators=50, random_state=0).fit(X_train, y_train)
+        tracked = aither.wrap(model, name=MODEL_NAME, version="1.0", environment="demo")
+        print(f"\nTrained a random forest on load_breast_cancer ({len(X_train)} rows); serving {len(X_test)} rows")
+
+        late: list[tuple[str, Any]] = []
+        batches = np.array_split(np.arange(150), 10)
+        for i, idx in enumerate(batches):
+            tracked.predict(X_test[idx])
+            trace_id = tracked.last_trace_id
+            truth = y_test[idx]
+            if i % 3 == 0:
+                aither.log_label(trace_id, truth.tolist())  # the whole batch at once
+            elif i % 3 == 1:
+                for row in range(0, len(idx), 2):  # some rows of the batch, one at a time
+                    aither.log_label(trace_id, int(truth[row]), row=row)
+            else:
+                late.append((trace_id, truth.tolist()))  # ground truth that arrives later
+        for start in range(150, 200, 10):
+            tracked.predict_proba(X_test[start : start + 10])
+            aither.log_label(tracked.last_trace_id, y_test[start : start + 10].tolist())
+        for row in range(200, len(X_test)):
+            tracked.predict(X_test[row : row + 1])  # single rows, as an API would serve them
+            if row % 2 == 0:
+                aither.log_label(tracked.last_trace_id, int(y_test[row]))
+        aither.flush(timeout=30)
+
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+            _summary(http, f"Model {MODEL_NAME!r}, before the late labels:")
+            for trace_id, labels in late:
+                aither.log_label(trace_id, labels)
+            aither.flush(timeout=30)
+            metrics = _summary(http, f"Model {MODEL_NAME!r}, after {len(late)} batches of late labels:")
+
+        url = server.url
+        print(f"\nThe data lives in {db} (SQLite). To query it, run the server and ask its API:")
+        print(f"    aither server --db {db}" + ("" if args.port in (0, 4318) else f" --port {args.port}"))
+        base = "http://127.0.0.1:4318" if args.port in (0, 4318) else url
+        print(f"    export AITHER_API_KEY={shown}")
+        print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models')
+        print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models/{MODEL_NAME}/metrics')
+        recent = f"{base}/api/v1/models/{MODEL_NAME}/predictions?limit=5"
+        print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" "{recent}"')
+        if args.serve:
+            print(f"\nServing at {url} until Ctrl-C.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        aither.close()
+    return 0 if metrics["labels"] else 1

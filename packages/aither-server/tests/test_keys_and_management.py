@@ -1,0 +1,182 @@
+"""API keys (hashed, scoped, revocable), bootstrap, the organisation, the user and usage."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from aither_server import Store
+from aither_server._migrations import LATEST_VERSION, SchemaTooNew
+from conftest import Server
+from otlp_builders import label_span, new_trace_id, prediction_span
+
+
+def test_created_key_is_shown_once_and_stored_only_as_a_hash(server: Server) -> None:
+    response = server.http.post("/api/v1/api-keys", json={"name": "prod", "scopes": ["read", "write"]})
+    assert response.status_code == 201
+    created = response.json()
+    secret = created["secret"]
+    assert secret.startswith("aith_") and len(secret) > 40
+    assert created["prefix"] == secret[:12]
+    listed = server.get("/api/v1/api-keys")["data"]
+    assert all("secret" not in k for k in listed)
+    assert {k["name"] for k in listed} == {"bootstrap", "prod"}
+    with sqlite3.connect(server.db) as conn:
+        rows = conn.execute("SELECT * FROM api_keys").fetchall()
+        stored = [r[3] for r in rows]
+    assert hashlib.sha256(secret.encode()).digest() in stored
+    assert secret.encode() not in server.db.read_bytes() + server.db.with_name("aither.db-wal").read_bytes()
+
+
+def test_read_key_can_query_but_not_manage_keys(server: Server) -> None:
+    reader = server.http.post("/api/v1/api-keys", json={"name": "dash", "scopes": ["read"]}).json()
+    h = {"Authorization": f"Bearer {reader['secret']}"}
+    assert server.raw.get("/api/v1/models", headers=h).status_code == 200
+    assert server.raw.get("/api/v1/users/me", headers=h).json()["role"] == "member"
+    denied = server.raw.get("/api/v1/api-keys", headers=h)
+    assert denied.status_code == 403
+    assert denied.json()["error"]["type"] == "permission_denied"
+    assert server.raw.post("/api/v1/api-keys", headers=h, json={"name": "x"}).status_code == 403
+
+
+def test_write_only_key_cannot_read(server: Server) -> None:
+    writer = server.http.post("/api/v1/api-keys", json={"name": "svc", "scopes": ["write"]}).json()
+    assert server.raw.get("/api/v1/org", headers={"Authorization": f"Bearer {writer['secret']}"}).status_code == 403
+
+
+def test_every_api_route_refuses_a_missing_or_malformed_key(server: Server) -> None:
+    for path in ("/api/v1/org", "/api/v1/org/usage", "/api/v1/users/me", "/api/v1/api-keys", "/api/v1/models"):
+        assert server.raw.get(path).status_code == 401
+        assert server.raw.get(path, headers={"Authorization": "Basic abc"}).status_code == 401
+        assert server.raw.get(path, headers={"Authorization": "Bearer aith_nope_nope_nope"}).status_code == 401
+
+
+def test_revoking_answers_the_key_marked_revoked_and_unknown_ids_are_404(server: Server) -> None:
+    created = server.http.post("/api/v1/api-keys", json={"name": "tmp", "scopes": ["read"]}).json()
+    revoked = server.http.delete(f"/api/v1/api-keys/{created['id']}").json()
+    assert revoked["revoked"] is True
+    assert "secret" not in revoked
+    assert server.raw.get("/api/v1/org", headers={"Authorization": f"Bearer {created['secret']}"}).status_code == 401
+    assert server.http.delete("/api/v1/api-keys/key_doesnotexist").status_code == 404
+
+
+def test_the_last_admin_key_cannot_be_revoked(server: Server) -> None:
+    (admin,) = server.get("/api/v1/api-keys")["data"]
+    response = server.http.delete(f"/api/v1/api-keys/{admin['id']}")
+    assert response.status_code == 409
+    assert server.get("/api/v1/org")["plan"] == "local"
+
+
+@pytest.mark.parametrize(
+    "body", [{"name": "", "scopes": ["read"]}, {"name": "x", "scopes": []}, {"name": "x", "scopes": ["root"]}, {}]
+)
+def test_invalid_key_requests_are_400(server: Server, body: dict[str, object]) -> None:
+    response = server.http.post("/api/v1/api-keys", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request"
+
+
+def test_usage_counts_calls_and_rows_of_the_current_month(server: Server) -> None:
+    trace_id = new_trace_id()
+    server.ingest([prediction_span("clf", [1, 0, 1], trace_id=trace_id), prediction_span("clf", 1)])
+    server.ingest([label_span(trace_id, [1, 1, 1])])
+    server.get("/api/v1/models")
+    usage = server.get("/api/v1/org/usage")
+    assert (usage["predictions"], usage["labels"]) == (4, 3)
+    assert usage["api_calls"] == 4  # two ingestions, the model list, this usage call
+    assert usage["period_start"].endswith("-01T00:00:00Z")
+    assert usage["period_start"] < usage["period_end"]
+
+
+def test_org_and_user_describe_the_local_server(server: Server) -> None:
+    org = server.get("/api/v1/org")
+    assert org["id"].startswith("org_") and org["plan"] == "local"
+    me = server.get("/api/v1/users/me")
+    assert me["role"] == "admin" and "@" in me["email"]
+
+
+def test_healthz_needs_no_key_and_openapi_is_served(server: Server) -> None:
+    assert server.raw.get("/healthz").json()["status"] == "ok"
+    paths = server.raw.get("/openapi.json").json()["paths"]
+    assert {"/v1/traces", "/api/v1/models/{name}/metrics", "/api/v1/api-keys/{key_id}"} <= set(paths)
+
+
+def test_new_database_gets_one_generated_admin_key_and_bootstrap_key_is_added_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.db")
+    try:
+        first = store.bootstrap()
+        assert first is not None and first.startswith("aith_")
+        assert store.bootstrap() is None
+        assert store.authenticate(first) is not None
+        assert store.bootstrap("aith_known_key_for_scripts") is None
+        assert store.bootstrap("aith_known_key_for_scripts") is None
+        assert [k.name for k in store.list_keys()] == ["admin", "bootstrap"]
+        with pytest.raises(ValueError):
+            store.bootstrap("not-a-key")
+    finally:
+        store.close()
+
+
+def test_migrations_run_once_and_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "a.db").close()
+    Store(tmp_path / "a.db").close()
+    with sqlite3.connect(tmp_path / "a.db") as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(LATEST_VERSION,)]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.execute("INSERT INTO schema_version VALUES (?, 'from the future', 0)", (LATEST_VERSION + 1,))
+    with pytest.raises(SchemaTooNew):
+        Store(tmp_path / "a.db")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_cli_prints_the_admin_key_once_serves_healthz_and_the_key_works(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "AITHER_BOOTSTRAP_KEY"}
+    cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(tmp_path / "cli.db")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    key = next(word for word in output.split() if word.startswith("AITHER_API_KEY=aith_")).split("=", 1)[1]
+    store = Store(tmp_path / "cli.db")
+    try:
+        principal = store.authenticate(key)
+        assert principal is not None and principal.scopes == ("admin",)
+    finally:
+        store.close()
+
+
+def test_defaults_are_loopback_port_4318_and_the_per_user_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aither_server import default_db_path
+    from aither_server.cli import build_parser
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_db_path() == tmp_path / "aither" / "aither.db"
+    args = build_parser().parse_args([])
+    assert (args.host, args.port, args.db) == ("127.0.0.1", 4318, None)

@@ -1,0 +1,82 @@
+"""Labels join predictions by trace id, per row, whichever arrives first."""
+
+from __future__ import annotations
+
+from conftest import Server
+from otlp_builders import label_span, new_trace_id, prediction_span
+
+
+def test_label_sent_before_its_prediction_joins_when_the_prediction_arrives(server: Server) -> None:
+    trace_id = new_trace_id()
+    server.ingest([label_span(trace_id, [1, 0, 1])])
+    assert server.get("/api/v1/org/usage")["labels"] == 3
+    server.ingest([prediction_span("clf", [1, 1, 1], trace_id=trace_id)])
+    metrics = server.metrics("clf")
+    assert (metrics["labels"], metrics["label_coverage"], metrics["accuracy"]) == (3, 1.0, 2 / 3)
+    assert server.get(f"/api/v1/predictions/{trace_id.hex()}")["labels"] == {"0": 1, "1": 0, "2": 1}
+
+
+def test_label_sent_after_its_prediction_joins_at_once(server: Server) -> None:
+    trace_id = new_trace_id()
+    server.ingest([prediction_span("clf", [1, 1, 1, 0], trace_id=trace_id)])
+    assert server.metrics("clf")["labels"] == 0
+    server.ingest([label_span(trace_id, 1, row=2)])
+    metrics = server.metrics("clf")
+    assert (metrics["labels"], metrics["label_coverage"], metrics["accuracy"]) == (1, 0.25, 1.0)
+
+
+def test_label_and_prediction_in_the_same_request_join_in_either_order(server: Server) -> None:
+    first, second = new_trace_id(), new_trace_id()
+    server.ingest(
+        [
+            label_span(first, "cat"),
+            prediction_span("pets", "cat", trace_id=first),
+            prediction_span("pets", "dog", trace_id=second),
+            label_span(second, "cat"),
+        ]
+    )
+    metrics = server.metrics("pets")
+    assert (metrics["labels"], metrics["accuracy"], metrics["task"]) == (2, 0.5, "classification")
+
+
+def test_row_labels_fill_a_batch_one_row_at_a_time(server: Server) -> None:
+    trace_id = new_trace_id()
+    server.ingest([prediction_span("clf", [0, 1, 0, 1], trace_id=trace_id)])
+    server.ingest([label_span(trace_id, 0, row=0), label_span(trace_id, 0, row=1)])
+    server.ingest([label_span(trace_id, 0, row=3)])
+    found = server.get(f"/api/v1/predictions/{trace_id.hex()}")
+    assert found["labels"] == {"0": 0, "1": 0, "3": 0}
+    metrics = server.metrics("clf")
+    assert (metrics["labels"], metrics["label_coverage"], metrics["accuracy"]) == (3, 0.75, 1 / 3)
+
+
+def test_later_label_for_the_same_row_replaces_the_earlier_one(server: Server) -> None:
+    trace_id = new_trace_id()
+    server.ingest([prediction_span("clf", [1, 1], trace_id=trace_id)])
+    server.ingest([label_span(trace_id, [0, 0], time_ns=1_000)])
+    server.ingest([label_span(trace_id, 1, row=1, time_ns=2_000)])
+    # An older label delivered late (a retry) does not roll the newer one back.
+    server.ingest([label_span(trace_id, 0, row=1, time_ns=1_500)])
+    assert server.get(f"/api/v1/predictions/{trace_id.hex()}")["labels"] == {"0": 0, "1": 1}
+    metrics = server.metrics("clf")
+    assert (metrics["labels"], metrics["accuracy"]) == (2, 0.5)
+
+
+def test_integral_float_label_matches_integer_prediction(server: Server) -> None:
+    trace_id = new_trace_id()
+    server.ingest([prediction_span("clf", [1, 0], trace_id=trace_id), label_span(trace_id, [1.0, 0.0])])
+    assert server.metrics("clf")["accuracy"] == 1.0
+
+
+def test_scalar_label_of_a_single_row_prediction(server: Server) -> None:
+    trace_id = new_trace_id()
+    server.ingest([prediction_span("clf", 1, trace_id=trace_id, batch_size=1), label_span(trace_id, 1)])
+    assert server.metrics("clf")["label_coverage"] == 1.0
+
+
+def test_label_span_without_ml_label_is_rejected(server: Server) -> None:
+    bad = label_span(new_trace_id(), 1)
+    del bad.attributes[:]
+    response = server.ingest([bad])
+    assert response.status_code == 200
+    assert server.get("/api/v1/org/usage")["labels"] == 0

@@ -1,0 +1,208 @@
+"""``aither_tf.Callback``: a Keras callback that logs one ``predict`` span per ``model.predict`` call.
+
+The prediction is assembled from ``on_predict_batch_end``'s ``outputs``: each batch is sliced (on its device)
+and copied to numpy only until the prediction row cap is reached; later batches are only counted.
+Importing this module imports keras.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from aither import _client
+from aither.integrations import Captured, ModelLogger, TraceIdsMixin, WrapOptions, register_sampler
+
+from ._integration import FRAMEWORK, require_keras
+
+require_keras()  # a clear error naming the extra, before the import below fails
+
+import keras  # noqa: E402
+
+__all__ = ["Callback", "UnseenInput"]
+
+METHOD = "predict"
+
+
+class UnseenInput:
+    """Stands for an input the callback cannot see (a hand-placed callback, a dataset or a generator)."""
+
+    __slots__ = ("batches", "kind", "rows")
+
+    def __init__(self, kind: str, rows: int, batches: int) -> None:
+        self.kind = kind
+        self.rows = rows
+        self.batches = batches
+
+
+def _render_unseen(data: UnseenInput) -> Any:
+    return {
+        "_meta": {
+            "type": data.kind,
+            "shape": [data.rows],
+            "batches": data.batches,
+            "note": "the input was not visible to the aither callback; wrap the model with aither.wrap and "
+            "call tracked.predict(x) to sample features",
+        }
+    }
+
+
+def _capture_unseen(value: UnseenInput, rows: int, columns: int) -> Captured:
+    return Captured(_render_unseen, value, value.rows, 128)
+
+
+register_sampler("aither_tf", "UnseenInput", _capture_unseen)
+
+
+def _to_python(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _to_python(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_python(v) for v in value]
+    return value
+
+
+def _render_prediction(data: tuple[Any, int, int]) -> Any:
+    head, kept, total = data
+    values = _to_python(head)
+    if total <= kept:
+        return values
+    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+
+
+class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
+    """Logs every ``model.predict`` it is passed to as one ``predict`` span.
+
+    ``model.predict(x, callbacks=[aither_tf.Callback("churn")])``. Placed by hand it cannot see ``x``:
+    ``ml.features`` then describes the input by its row and batch count only (``_meta.type`` ``"unavailable"``),
+    and ``ml.batch_size`` is the number of rows predicted. ``aither.wrap(model).predict(x)`` injects the same
+    callback and samples ``x``. A failing ``predict`` runs no ``on_predict_end``: only ``tracked.predict``
+    records it as an error span. One instance may be reused across calls, one call at a time.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: str | None = None,
+        environment: str | None = None,
+        *,
+        sample_rows: int = 5,
+        sample_columns: int = 10,
+    ) -> None:
+        super().__init__()
+        options = WrapOptions(name, version, environment, sample_rows, sample_columns)
+        self._setup(ModelLogger(options, FRAMEWORK), None)
+
+    @classmethod
+    def _injected(cls, logger: ModelLogger, inputs: Any) -> Callback:
+        """The callback ``tracked.predict`` adds: it shares the wrapper's logger and knows ``x``."""
+        callback = cls.__new__(cls)
+        keras.callbacks.Callback.__init__(callback)
+        callback._setup(logger, inputs)
+        callback._start_ns = time.time_ns()
+        return callback
+
+    def _setup(self, logger: ModelLogger, inputs: Any) -> None:
+        self._aither = logger
+        self._inputs = inputs
+        self._start_ns = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._structure: Any = None
+        self._chunks: list[list[np.ndarray[Any, Any]]] = []
+        self._kept = 0
+        self._total = 0
+        self._batches = 0
+        self._recorded = False
+
+    # ------------------------------------------------------------------ keras hooks
+
+    def on_predict_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._reset()
+        if self._inputs is None:  # by hand: the call starts now (tracked.predict set it before the data setup)
+            self._start_ns = time.time_ns()
+
+    def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        outputs = _batch_outputs(logs)
+        if outputs is None:
+            return
+        try:
+            leaves = [_rows_of(leaf) for leaf in keras.tree.flatten(outputs)]
+            if not leaves:
+                return
+            rows = int(leaves[0].shape[0])
+            self._batches += 1
+            self._total += rows
+            room = _client.get_client().settings.max_prediction_rows - self._kept
+            if room <= 0:
+                return  # past the cap: only count
+            if self._structure is None:
+                self._structure = outputs
+            # slice first (on the backend's device), then copy only the slice to numpy
+            self._chunks.append([np.array(keras.ops.convert_to_numpy(leaf[:room]), copy=True) for leaf in leaves])
+            self._kept += min(rows, room)
+        except Exception:
+            self._batches = -1  # mark: the prediction could not be assembled
+
+    def on_predict_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._record(None)
+
+    # ------------------------------------------------------------------ recording
+
+    def _prediction(self) -> Captured:
+        if self._batches < 0 or self._structure is None:
+            marker = {"_meta": {"error": "the outputs could not be assembled"}} if self._batches < 0 else None
+            return Captured(lambda data: data, marker, self._total, 64)
+        leaves = [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*self._chunks, strict=True)]
+        head = keras.tree.pack_sequence_as(self._structure, leaves)
+        nbytes = sum(leaf.nbytes for leaf in leaves) + 64
+        return Captured(_render_prediction, (head, self._kept, self._total), self._total, nbytes)
+
+    def _features_input(self) -> Any:
+        inputs = self._inputs
+        if inputs is None:
+            return UnseenInput("unavailable", self._total, self._batches)
+        if _is_sampleable(inputs):
+            return inputs
+        return UnseenInput(type(inputs).__qualname__, self._total, self._batches)
+
+    def _record(self, error: BaseException | None) -> None:
+        if self._recorded:
+            return
+        self._recorded = True
+        try:
+            prediction = None if error is not None else self._prediction()
+        except Exception:
+            prediction = Captured(lambda data: data, {"_meta": {"error": "prediction capture failed"}}, 1, 64)
+        self._aither.record(METHOD, self._features_input(), None, self._start_ns, error=error, prediction=prediction)
+
+
+def _batch_outputs(logs: dict[str, Any] | None) -> Any:
+    """The batch's outputs. Keras 3 flattens a dict of outputs into ``logs`` itself (its ``pythonify_logs``)."""
+    if not logs:
+        return None
+    if "outputs" in logs:
+        return logs["outputs"]
+    return dict(logs)
+
+
+def _rows_of(leaf: Any) -> Any:
+    """A batch output with a row axis: Keras turns a one-element batch output into a Python float."""
+    if isinstance(leaf, (bool, int, float, complex)) or getattr(leaf, "ndim", 1) == 0:
+        return np.asarray([leaf])
+    return leaf
+
+
+def _is_sampleable(inputs: Any) -> bool:
+    """Inputs aither samples directly: arrays, tensors, frames, dicts and lists; not datasets or generators."""
+    if isinstance(inputs, (np.ndarray, Mapping, list, tuple)):
+        return True
+    root = type(inputs).__module__.partition(".")[0]
+    if root in ("pandas", "polars", "torch", "jax", "jaxlib"):
+        return True
+    return root == "tensorflow" and hasattr(inputs, "shape") and hasattr(inputs, "dtype")

@@ -1,0 +1,181 @@
+"""The injected and the hand-placed Keras callback, direct calls, inputs, and saving."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import aither
+import aither_tf
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from aither.testing import SpanCapture
+from keras_helpers import make_mlp, make_two_headed, rows
+
+
+class Recorder(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.ended = 0
+
+    def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.batches.append(batch)
+
+    def on_predict_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.ended += 1
+
+
+def test_predict_keeps_the_users_callbacks_and_leaves_their_list_alone(aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(make_mlp(), name="m")
+    mine = Recorder()
+    callbacks = [mine]
+    tracked.predict(rows(10), batch_size=4, callbacks=callbacks, verbose=0)
+    tracked.predict(rows(10), 4, 0, None, callbacks)  # callbacks passed positionally
+    assert callbacks == [mine]
+    assert mine.batches == [0, 1, 2, 0, 1, 2] and mine.ended == 2
+    assert len(aither_capture.predictions()) == 2
+
+
+def test_a_users_callback_list_object_is_restored_after_predict(aither_capture: SpanCapture) -> None:
+    model = make_mlp()
+    tracked = aither.wrap(model, name="m")
+    mine = Recorder()
+    callback_list = keras.callbacks.CallbackList([mine], model=model)
+    tracked.predict(rows(3), callbacks=callback_list, verbose=0)
+    assert callback_list.callbacks == [mine]
+    assert mine.ended == 1 and len(aither_capture.predictions()) == 1
+
+
+def test_predict_samples_features_from_x_and_assembles_the_prediction_from_batches(
+    aither_capture: SpanCapture,
+) -> None:
+    tracked = aither.wrap(make_mlp(), name="m", sample_rows=2)
+    x = rows(70)
+    out = tracked.predict(x, batch_size=32, verbose=0)
+    (span,) = aither_capture.predictions()
+    assert span.attributes["ml.batch_size"] == 70
+    assert span.features["_meta"]["shape"] == [70, 4]
+    assert [list(r.values()) for r in span.features["sample"]] == x[:2].tolist()
+    np.testing.assert_array_equal(np.asarray(span.prediction, dtype=np.float32), out)
+    assert span.end_ns > span.start_ns
+
+
+def test_the_prediction_keeps_rows_only_up_to_the_cap(aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(make_mlp(), name="m")
+    out = tracked.predict(rows(1300), batch_size=256, verbose=0)
+    (record,) = aither_capture.records
+    assert record.prediction.data[0].shape == (1000, 3)  # batches past the cap are counted, not copied
+    (span,) = aither_capture.predictions()
+    assert span.prediction["_meta"] == {"truncated": True, "total_rows": 1300}
+    np.testing.assert_array_equal(np.asarray(span.prediction["values"], dtype=np.float32), out[:1000])
+
+
+def test_a_hand_placed_callback_logs_each_predict_and_says_it_cannot_see_the_input(
+    aither_capture: SpanCapture,
+) -> None:
+    model = make_mlp()
+    callback = aither_tf.Callback("by_hand", version="2", environment="prod")
+    out = model.predict(rows(10), batch_size=4, callbacks=[callback], verbose=0)
+    model.predict(rows(3), callbacks=[callback], verbose=0)
+    first, second = aither_capture.predictions()
+    assert first.name == "predict" and first.model_name == "by_hand"
+    assert first.attributes["ml.model.version"] == "2" and first.attributes["ml.environment"] == "prod"
+    assert first.attributes["ml.framework"] == "tensorflow"
+    assert first.attributes["ml.batch_size"] == 10
+    assert first.features["_meta"]["type"] == "unavailable"
+    assert first.features["_meta"]["shape"] == [10] and first.features["_meta"]["batches"] == 3
+    np.testing.assert_array_equal(np.asarray(first.prediction, dtype=np.float32), out)
+    assert second.attributes["ml.batch_size"] == 3
+    assert callback.trace_ids == [first.trace_id, second.trace_id]
+    assert callback.last_trace_id == second.trace_id == aither.last_trace_id()
+
+
+def test_dict_inputs_and_multi_output_models_are_sampled(aither_capture: SpanCapture) -> None:
+    model = make_two_headed()
+    tracked = aither.wrap(model, name="m")
+    x = {"amount": rows(6, 1), "country": rows(6, 3)}
+    out = tracked.predict(x, batch_size=4, verbose=0)
+    tracked(x)
+    predicted, called = aither_capture.predictions()
+    for span in (predicted, called):
+        assert span.features["_meta"]["type"] == "dict"
+        assert span.features["_meta"]["keys"] == ["amount", "country"]
+        assert span.attributes["ml.batch_size"] == 6
+    assert set(predicted.prediction) == {"fraud", "score"}
+    np.testing.assert_array_equal(np.asarray(predicted.prediction["score"], dtype=np.float32), out["score"])
+    assert len(called.prediction["fraud"]) == 6
+
+
+def test_tf_tensor_inputs_record_dtype_shape_and_device(aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(make_mlp(), name="m", sample_rows=2)
+    x = tf.constant(rows(5))
+    tracked(x)
+    tracked.predict(x, verbose=0)
+    for span in aither_capture.predictions():
+        meta = span.features["_meta"]
+        assert meta["type"] == "tensorflow.Tensor"
+        assert meta["shape"] == [5, 4] and meta["dtype"] == "float32" and "CPU" in meta["device"]
+        assert span.features["sample"] == x.numpy()[:2].tolist()
+
+
+def test_a_dataset_input_is_described_by_its_type_and_rows(aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(make_mlp(), name="m")
+    dataset = tf.data.Dataset.from_tensor_slices(rows(9)).batch(4)
+    tracked.predict(dataset, verbose=0)
+    (span,) = aither_capture.predictions()
+    assert span.attributes["ml.batch_size"] == 9
+    assert "Dataset" in span.features["_meta"]["type"]
+
+
+def test_a_failing_predict_is_an_error_span_and_the_users_callbacks_are_untouched(
+    aither_capture: SpanCapture,
+) -> None:
+    tracked = aither.wrap(make_mlp(), name="m")
+    mine = Recorder()
+    with pytest.raises(ValueError):
+        tracked.predict(np.ones((2, 99), dtype=np.float32), callbacks=[mine], verbose=0)
+    (span,) = aither_capture.predictions()
+    assert span.is_error and span.status_message.startswith("ValueError")
+    tracked.predict(rows(2), callbacks=[mine], verbose=0)
+    assert mine.ended == 1 and len(aither_capture.predictions()) == 2
+
+
+def test_predict_on_batch_is_logged(aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(make_mlp(), name="m")
+    tracked.predict_on_batch(rows(3))
+    (span,) = aither_capture.predictions()
+    assert span.name == "predict_on_batch" and span.attributes["ml.batch_size"] == 3
+
+
+def test_saving_a_wrapped_model_is_unaffected(tmp_path: pathlib.Path, aither_capture: SpanCapture) -> None:
+    model = make_mlp()
+    tracked = aither.wrap(model, name="m")
+    x = rows(4)
+    expected = tracked.predict(x, verbose=0)
+    path = tmp_path / "model.keras"
+    tracked.save(path)
+    weights = tmp_path / "model.weights.h5"
+    tracked.save_weights(weights)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
+    fresh = make_mlp()
+    fresh.load_weights(weights)
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), expected)
+    assert [w.tolist() for w in loaded.get_weights()] == [w.tolist() for w in model.get_weights()]
+    assert len(aither_capture.predictions()) == 1  # the loaded model is a plain model
+
+
+def test_wrapping_a_tf_module_logs_its_calls(aither_capture: SpanCapture) -> None:
+    class Scale(tf.Module):
+        def __call__(self, x: tf.Tensor) -> tf.Tensor:
+            return x * 2.0
+
+    tracked = aither.wrap(Scale(), name="scale")
+    tracked(tf.constant(rows(3)))
+    (span,) = aither_capture.predictions()
+    assert span.name == "__call__" and span.attributes["ml.framework"] == "tensorflow"
+    assert span.attributes["ml.batch_size"] == 3

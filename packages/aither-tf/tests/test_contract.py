@@ -1,0 +1,34 @@
+"""The shared plugin contract, through ``tracked.predict`` (the injected callback) and direct calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from aither.testing.contract import PluginContract
+from keras_helpers import make_mlp, rows
+
+
+class TestContractThroughPredict(PluginContract):
+    framework = "tensorflow"
+    method = "predict"
+    passthrough_attribute = "input_shape"
+
+    def make_model(self) -> Any:
+        return make_mlp()
+
+    def make_input(self) -> Any:
+        return rows(4)
+
+    def make_failing_input(self) -> Any:
+        return np.ones((2, 99), dtype=np.float32)  # wrong width: Keras refuses the input
+
+    def call(self, tracked: Any, inputs: Any) -> Any:
+        return tracked.predict(inputs, verbose=0)
+
+
+class TestContractThroughDirectCalls(TestContractThroughPredict):
+    method = "__call__"
+
+    def call(self, tracked: Any, inputs: Any) -> Any:
+        return tracked(inputs)

@@ -1,0 +1,176 @@
+"""Sampling tinygrad Tensors, entirely on the calling thread.
+
+tinygrad is not thread-safe: realising a Tensor on aither's worker while the caller builds or realises other
+Tensors corrupts tinygrad's global state (verified with tinygrad 0.14: wrong-view errors on the worker and
+assertion errors in the caller). So every read of tinygrad data happens here, on the caller's thread, and the
+worker only turns the resulting numpy arrays into JSON.
+
+* Inputs: only the first ``sample_rows`` rows are read. When the Tensor is backed by a realised buffer (a Tensor
+  made from numpy, a realised Tensor, or a reshape of one) those rows are copied straight out of the buffer
+  (microseconds); otherwise ``x[:rows]`` is realised (one small kernel; tinygrad's scheduling makes it cost
+  milliseconds), never the whole input.
+* Outputs are returned untouched and stay lazy. A realised output (``TinyJit`` returns realised Tensors) is
+  recorded with its values; a lazy one by its shape, dtype and device only, unless the model was wrapped with
+  ``realize_output=True``, which realises the whole output once on the calling thread (no extra compute: the
+  caller's later ``.numpy()`` reuses the buffer, but the output can no longer fuse into the caller's next ops).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from aither.integrations import Captured, capture_prediction
+
+__all__ = ["capture_output", "capture_tensor", "is_tensor"]
+
+
+def is_tensor(value: object) -> bool:
+    cls = type(value)
+    return cls.__name__ == "Tensor" and cls.__module__.partition(".")[0] == "tinygrad"
+
+
+def _shape(tensor: Any) -> list[int]:
+    """The shape, with symbolic dimensions (``Variable``) as -1."""
+    return [d if isinstance(d, int) else -1 for d in tensor.shape]
+
+
+def _dtype_name(tensor: Any) -> str:
+    try:
+        from tinygrad.dtype import _to_np_dtype
+
+        np_dtype = _to_np_dtype(tensor.dtype)
+        if np_dtype is not None:
+            return str(np_dtype.__name__)
+    except Exception:
+        pass
+    return str(getattr(tensor.dtype, "name", tensor.dtype))
+
+
+def _meta(tensor: Any, shape: list[int]) -> dict[str, Any]:
+    return {"type": "tinygrad.Tensor", "shape": shape, "dtype": _dtype_name(tensor), "device": str(tensor.device)}
+
+
+def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
+    """The first ``rows`` rows (each cut to ``columns`` values) read straight from a realised buffer, or None.
+
+    Only when the Tensor is its buffer seen through reshapes and device copies (row-major, offset 0), so its
+    first rows are the buffer's first bytes; anything else (a slice, a permute, a lazy computation) gives None.
+    """
+    import numpy as np
+    from tinygrad.dtype import _to_np_dtype
+    from tinygrad.uop import Ops
+
+    uop = tensor.uop
+    while uop.op in (Ops.RESHAPE, Ops.COPY):
+        uop = uop.src[0]
+    if uop.op is not Ops.BUFFER:
+        return None
+    buffer = uop.realized
+    np_dtype = _to_np_dtype(tensor.dtype)
+    shape = tensor.shape
+    if buffer is None or not hasattr(buffer, "view") or np_dtype is None or buffer.dtype != tensor.dtype:
+        return None
+    if not all(isinstance(d, int) for d in shape) or buffer.size != math.prod(shape):
+        return None
+    width = math.prod(shape[1:]) if len(shape) > 1 else 1
+    count = rows * width
+    if count == 0:
+        return np.zeros((0, *shape[1:]), dtype=np_dtype)
+    view = buffer.view(count, buffer.dtype, 0).ensure_allocated()
+    # Zero-copy where the device allows it (CPU, numpy-backed): read at once, copy only what we keep.
+    flat: Any = np.frombuffer(view.as_memoryview(allow_zero_copy=True), dtype=np_dtype, count=count)
+    if columns is None:
+        return flat.reshape(rows, *shape[1:]).copy()
+    if len(shape) == 1:
+        return flat.copy()
+    return flat.reshape(rows, width)[:, :columns].copy()
+
+
+def _head(tensor: Any, rows: int, columns: int | None, *, compute: bool) -> Any:
+    """First rows as numpy: from the buffer when possible, else by realising the slice (if ``compute``)."""
+    try:
+        head = _buffer_prefix(tensor, rows, columns)
+    except Exception:  # tinygrad internals differ (another version): take the documented way
+        head = None
+    if head is not None or not compute:
+        return head
+    sliced = tensor[:rows]
+    if columns is not None and len(tensor.shape) > 1:
+        sliced = sliced.reshape(rows, -1)[:, :columns]
+    return sliced.numpy()  # realises these rows only, here on the calling thread
+
+
+def _render_features(data: tuple[Any, dict[str, Any]]) -> Any:
+    head, meta = data
+    shape = meta["shape"]
+    width = math.prod(shape[1:]) if len(shape) > 1 else 0
+    meta = dict(meta, truncated=bool(shape[0] > head.shape[0] or (len(shape) > 1 and width > head.shape[1])))
+    return {"sample": head.tolist(), "_meta": meta}
+
+
+def _render_identity(data: Any) -> Any:
+    return data
+
+
+def capture_tensor(tensor: Any, rows: int, columns: int) -> Captured:
+    """The sampler registered for ``tinygrad.Tensor``: first ``rows`` rows, flattened to ``columns`` values."""
+    shape = _shape(tensor)
+    meta = _meta(tensor, shape)
+    if not shape:
+        return Captured(_render_identity, {"sample": tensor.item(), "_meta": meta}, 1, 64)
+    if shape[0] < 0:  # symbolic batch dimension: no sample
+        return Captured(_render_identity, {"sample": [], "_meta": dict(meta, truncated=True)}, 1, 64)
+    head = _head(tensor, min(shape[0], rows), columns, compute=True)
+    return Captured(_render_features, (head, meta), shape[0], int(head.nbytes) + 64)
+
+
+def _render_output(data: tuple[Any, int, int]) -> Any:
+    head, total, limit = data
+    values = head.tolist()
+    if total <= limit:
+        return values
+    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+
+
+def _capture_tensor_output(tensor: Any, limit: int, realize: bool) -> Captured:
+    if realize:
+        tensor.realize()  # in place: the caller's Tensor keeps its identity, now backed by a buffer
+    shape = _shape(tensor)
+    if not tensor.uop.is_realized:
+        meta = dict(_meta(tensor, shape), realized=False)
+        return Captured(_render_identity, {"_meta": meta}, max(shape[0], 1) if shape else 1, 64)
+    if not shape:
+        return Captured(_render_identity, tensor.item(), 1, 16)
+    rows = min(shape[0], limit) if shape[0] >= 0 else 0
+    # Realised: a copy out of its buffer, or (a view of one) a copy kernel; the model is never run again.
+    head = _head(tensor, rows, None, compute=True)
+    return Captured(_render_output, (head, shape[0], limit), max(shape[0], 0), int(head.nbytes) + 64)
+
+
+def _render_items(items: list[Captured]) -> Any:
+    from aither.integrations import render
+
+    return [render(item) for item in items]
+
+
+def _render_mapping(items: dict[str, Captured]) -> Any:
+    from aither.integrations import render
+
+    return {key: render(item) for key, item in items.items()}
+
+
+def capture_output(output: Any, limit: int, realize: bool, depth: int = 0) -> Captured:
+    """A model output: Tensors per the module docstring, containers item by item, anything else as core does."""
+    if is_tensor(output):
+        return _capture_tensor_output(output, limit, realize)
+    if depth < 3 and isinstance(output, (list, tuple)):
+        items = [capture_output(item, limit, realize, depth + 1) for item in output[:limit]]
+        rows = items[0].rows if items and is_tensor(output[0]) else len(output)
+        return Captured(_render_items, items, rows, sum(c.nbytes for c in items) + 64)
+    if depth < 3 and isinstance(output, Mapping):
+        mapped = {str(k): capture_output(v, limit, realize, depth + 1) for k, v in output.items()}
+        rows = next(iter(mapped.values())).rows if mapped else 1
+        return Captured(_render_mapping, mapped, rows, sum(c.nbytes for c in mapped.values()) + 64)
+    return capture_prediction(output, limit)

@@ -1,0 +1,78 @@
+"""The tracked tinygrad model: the generic wrapper, logging ``__call__`` and ``predict`` with tinygrad sampling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aither.integrations import Captured, ModelLogger, TrackedModel, inputs_of
+
+from ._sampling import capture_output
+
+__all__ = ["TrackedTinygradModel"]
+
+
+def _prediction_limit() -> int:
+    """Rows of output kept in ``ml.prediction`` (the client's ``max_prediction_rows``)."""
+    try:
+        from aither import _client  # the setting has no public accessor yet
+
+        return int(_client.get_client().settings.max_prediction_rows)
+    except Exception:
+        return 1000
+
+
+class TrackedTinygradModel(TrackedModel):
+    """A model (or function) on tinygrad Tensors: ``tracked(x)`` and ``tracked.predict(x)`` log one span each.
+
+    Every other attribute is the model's own (``tracked.l1.weight``); ``tracked.model`` is the model itself.
+    Only these two calls log: core's generic logging of ``transform``/``predict_proba`` would read tinygrad
+    outputs on aither's worker thread, which tinygrad does not allow.
+    """
+
+    _logged_methods = frozenset()
+    _aither_realize: bool
+
+    def __init__(self, model: Any, logger: ModelLogger, realize_output: bool = False) -> None:
+        super().__init__(model, logger)
+        object.__setattr__(self, "_aither_realize", realize_output)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        model = self.model
+        if not callable(model):
+            raise TypeError(f"{type(model).__name__!r} object is not callable")
+        return self._aither_call("__call__", model, args, kwargs)
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """The model's own ``predict`` if it has one, else the model's call; logged as ``predict``."""
+        predict = getattr(self.model, "predict", None)
+        return self._aither_call("predict", predict if callable(predict) else self.model, args, kwargs)
+
+    def _aither_call(
+        self, method: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        logger = self._aither
+        start_ns = time.time_ns()
+        try:
+            output = function(*args, **kwargs)
+        except Exception as exc:
+            logger.record(method, inputs_of(args, kwargs), None, start_ns, error=exc)
+            raise
+        end_ns = time.time_ns()
+        try:
+            prediction: Captured | None = capture_output(output, _prediction_limit(), self._aither_realize)
+        except Exception:
+            prediction = Captured(_render_error, type(output).__name__, 1, 64)  # never read it on the worker
+        logger.record(method, inputs_of(args, kwargs), output, start_ns, end_ns=end_ns, prediction=prediction)
+        return output
+
+    def __repr__(self) -> str:
+        return f"<aither tracked {self._aither.identity.name!r} (tinygrad): {self.model!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.model, self._aither, self._aither_realize))
+
+
+def _render_error(type_name: str) -> Any:
+    return {"_meta": {"type": type_name, "error": "the output could not be sampled"}}

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import tempfile
+
+# tinygrad's CPU device compiles kernels with $CC (default `clang`); Debian's package installs `clang-14` only.
+# Both are read when tinygrad is imported, so set them before any test module imports it.
+if not os.environ.get("CC") and shutil.which("clang") is None and shutil.which("clang-14") is not None:
+    os.environ["CC"] = "clang-14"
+# A fresh kernel cache per run: no state from other runs or users, nothing written to ~/.cache.
+os.environ["CACHEDB"] = str(pathlib.Path(tempfile.mkdtemp(prefix="aither-tinygrad-")) / "cache.db")

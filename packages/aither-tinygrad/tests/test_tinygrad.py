@@ -1,0 +1,181 @@
+"""Wrapping tinygrad models and functions: what arrives at a real OTLP receiver."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import aither
+import aither_tinygrad
+import numpy as np
+import pytest
+from aither.testing import OTLPReceiver
+from aither_tinygrad import TrackedTinygradModel
+from tg_models import Doubler, RealizingNet, TinyNet, rows, softmax_scores
+from tinygrad import Tensor, TinyJit
+
+
+def _spans(receiver: OTLPReceiver, count: int) -> list[Any]:
+    assert aither.flush(5.0)
+    spans = receiver.wait_for_spans(count)
+    assert len(spans) == count
+    return spans
+
+
+# ------------------------------------------------------------------------------------------------ calls
+
+
+def test_call_and_predict_each_log_one_span(aither_receiver: OTLPReceiver) -> None:
+    tracked = aither.wrap(TinyNet(), name="tiny")
+    tracked(Tensor(rows(4)))
+    tracked.predict(Tensor(rows(6)))
+    first, second = _spans(aither_receiver, 2)
+    assert (first.name, second.name) == ("__call__", "predict")
+    assert first.attributes["ml.framework"] == "tinygrad"
+    assert (first.attributes["ml.batch_size"], second.attributes["ml.batch_size"]) == (4, 6)
+    assert tracked.last_trace_id == second.trace_id
+
+
+def test_features_are_the_first_rows_with_shape_and_dtype(aither_receiver: OTLPReceiver) -> None:
+    data = rows(100)
+    aither.wrap(TinyNet(), name="tiny")(Tensor(data))
+    (span,) = _spans(aither_receiver, 1)
+    assert span.features["_meta"] == {
+        "type": "tinygrad.Tensor", "shape": [100, 8], "dtype": "float32", "device": "CPU", "truncated": True,
+    }  # fmt: skip
+    np.testing.assert_allclose(span.features["sample"], data[:5], rtol=1e-6)
+
+
+def test_rows_of_higher_rank_inputs_are_flattened_to_sample_columns(aither_receiver: OTLPReceiver) -> None:
+    images = np.random.default_rng(1).random((10, 2, 2, 2), dtype=np.float32)
+    tracked = aither.wrap(TinyNet(), name="tiny", sample_rows=3, sample_columns=5)
+    tracked(Tensor(images))
+    (span,) = _spans(aither_receiver, 1)
+    np.testing.assert_allclose(span.features["sample"], images[:3].reshape(3, -1)[:, :5], rtol=1e-6)
+    assert span.features["_meta"]["shape"] == [10, 2, 2, 2]
+
+
+def test_a_lazy_input_is_realised_only_for_the_sampled_rows(aither_receiver: OTLPReceiver) -> None:
+    data = rows(50)
+    lazy = Tensor(data) * 3 + 1  # a computation, not a buffer: sampling must run a kernel on x[:rows] only
+    aither.wrap(TinyNet(), name="tiny", sample_rows=2)(lazy)
+    assert not lazy.uop.is_realized  # the whole input was never realised
+    (span,) = _spans(aither_receiver, 1)
+    np.testing.assert_allclose(span.features["sample"], data[:2] * 3 + 1, rtol=1e-6)
+
+
+def test_the_output_is_the_models_own_tensor_and_stays_lazy(aither_receiver: OTLPReceiver) -> None:
+    model = TinyNet()
+    tracked = aither.wrap(model, name="tiny")
+    out = tracked(Tensor(rows(4)))
+    assert out is model.last
+    assert not out.uop.is_realized
+    (span,) = _spans(aither_receiver, 1)
+    assert span.prediction == {
+        "_meta": {"type": "tinygrad.Tensor", "shape": [4, 3], "dtype": "float32", "device": "CPU", "realized": False}
+    }
+    np.testing.assert_allclose(out.numpy(), TinyNet()(Tensor(rows(4))).numpy(), rtol=1e-5)
+
+
+def test_a_realised_output_is_logged_with_its_values(aither_receiver: OTLPReceiver) -> None:
+    out = aither.wrap(RealizingNet(), name="tiny")(Tensor(rows(4)))
+    (span,) = _spans(aither_receiver, 1)
+    np.testing.assert_allclose(span.prediction, out.numpy(), rtol=1e-6)
+
+
+def test_tinyjit_outputs_are_logged_with_their_values(aither_receiver: OTLPReceiver) -> None:
+    model = TinyNet()
+    jitted = TinyJit(lambda x: model(x).realize())
+    tracked = aither_tinygrad.wrap(jitted, name="jit")
+    outputs = [tracked(Tensor(rows(4, seed=i)).realize()).numpy() for i in range(3)]  # capture, then replay
+    spans = _spans(aither_receiver, 3)
+    for span, out in zip(spans, outputs, strict=True):
+        np.testing.assert_allclose(span.prediction, out, rtol=1e-6)
+
+
+def test_realize_output_logs_values_and_returns_the_same_tensor(aither_receiver: OTLPReceiver) -> None:
+    model = TinyNet()
+    tracked = aither_tinygrad.wrap(model, name="tiny", realize_output=True)
+    out = tracked(Tensor(rows(4)))
+    assert out is model.last
+    assert out.uop.is_realized  # realised once, in place: the caller's .numpy() reuses the buffer
+    (span,) = _spans(aither_receiver, 1)
+    np.testing.assert_allclose(span.prediction, out.numpy(), rtol=1e-6)
+
+
+def test_tuple_outputs_are_logged_item_by_item(aither_receiver: OTLPReceiver) -> None:
+    def two_heads(x: Tensor) -> tuple[Tensor, Tensor]:
+        return (x * 2).realize(), x.sum(axis=1)
+
+    data = rows(3)
+    aither_tinygrad.wrap(two_heads, name="heads")(Tensor(data))
+    (span,) = _spans(aither_receiver, 1)
+    np.testing.assert_allclose(span.prediction[0], data * 2, rtol=1e-6)
+    assert span.prediction[1]["_meta"]["realized"] is False
+
+
+def test_a_failing_call_is_an_error_span_and_raises_as_before(aither_receiver: OTLPReceiver) -> None:
+    tracked = aither.wrap(TinyNet(), name="tiny")
+    with pytest.raises(RuntimeError, match="cannot dot"):
+        tracked(Tensor.ones(2, 99))
+    (span,) = _spans(aither_receiver, 1)
+    assert span.is_error
+    assert span.features["_meta"]["shape"] == [2, 99]
+
+
+def test_export_on_the_worker_never_disturbs_tinygrad_on_the_caller_thread(aither_receiver: OTLPReceiver) -> None:
+    # Realising tinygrad Tensors on two threads at once corrupts tinygrad's state; all reads happen here.
+    model = RealizingNet()
+    tracked = aither.wrap(model, name="tiny")
+    expected = []
+    for i in range(60):
+        out = tracked(Tensor(rows(4, seed=i)) + 0)  # lazy inputs: sampled by a kernel on this thread
+        expected.append(out.numpy())
+    spans = _spans(aither_receiver, 60)
+    for span, out in zip(spans, expected, strict=True):
+        np.testing.assert_allclose(span.prediction, out, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ what is claimed
+
+
+def test_models_holding_tinygrad_parameters_are_claimed_by_aither_wrap() -> None:
+    model = TinyNet()
+    tracked = aither.wrap(model, name="tiny")
+    assert isinstance(tracked, TrackedTinygradModel)
+    assert tracked.model is model
+    assert tracked.l1.weight is model.l1.weight  # attributes pass through
+
+
+def test_functions_using_tinygrad_are_claimed_by_aither_wrap() -> None:
+    assert isinstance(aither.wrap(softmax_scores, name="f"), TrackedTinygradModel)
+    model = TinyNet()
+    assert isinstance(aither.wrap(lambda x: model(x).softmax(), name="closure"), TrackedTinygradModel)
+
+
+def test_objects_without_tinygrad_are_left_to_other_wrappers() -> None:
+    assert not aither_tinygrad.is_tinygrad_model(lambda x: x + 1)
+    assert not aither_tinygrad.is_tinygrad_model(np.ones(3))
+    assert not aither_tinygrad.is_tinygrad_model(Doubler())  # no parameters: wrap it explicitly
+    assert not aither_tinygrad.is_tinygrad_model(Tensor.ones(2))  # a Tensor is data, not a model
+
+
+def test_a_parameter_free_model_is_wrapped_explicitly(aither_receiver: OTLPReceiver) -> None:
+    tracked = aither_tinygrad.wrap(Doubler(), name="doubler")
+    data = rows(2)
+    out = tracked(Tensor(data))
+    np.testing.assert_allclose(out.numpy(), data * 2)
+    (span,) = _spans(aither_receiver, 1)
+    assert span.attributes["ml.framework"] == "tinygrad"
+
+
+def test_unsupported_tinygrad_version_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aither_tinygrad import _integration
+
+    monkeypatch.setattr(_integration, "_checked", False)
+    monkeypatch.setattr(_integration.importlib.metadata, "version", lambda name: "0.9.2")
+    with pytest.warns(RuntimeWarning, match=r"supports tinygrad >=0\.10,<0\.15; found 0\.9\.2"):
+        aither.wrap(TinyNet(), name="old")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aither.wrap(TinyNet(), name="old")

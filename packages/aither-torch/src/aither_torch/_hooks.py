@@ -1,0 +1,295 @@
+"""The hooks aither puts on a module, and what they record.
+
+Two picklable hook objects share one :class:`HookState` (``torch.save`` of a whole module pickles its hooks, so
+no lambdas or closures): a forward pre-hook notes the start time, a forward hook registered with
+``always_call=True`` records the span, also when ``forward`` raised (torch then calls it from inside its
+``except`` block with ``output=None``, and the exception is the one being handled).
+
+This module does not import torch at import time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
+
+from aither import _client
+from aither.integrations import Captured, ModelLogger, capture_prediction, render
+
+__all__ = ["AitherForwardHook", "AitherPreHook", "HookState", "attach", "capture_output", "detach", "find_hooks"]
+
+logger = logging.getLogger("aither")
+
+#: Span name of a module call (``model(x)``, ``tracked(x)`` and ``tracked.predict(x)`` alike).
+METHOD = "forward"
+#: Most tensor elements one output keeps (on top of the row cap): an attribute over 64 KiB is cut anyway, and
+#: the copy on the caller's thread must not grow with, say, a language model's vocabulary.
+ELEMENT_BUDGET = 4096
+#: Most items of a tuple/list/dict output that are captured.
+MAX_ITEMS = 32
+#: Frames left open by a BaseException (KeyboardInterrupt) are dropped past this depth.
+_MAX_DEPTH = 64
+
+
+class HookState:
+    """What the two hooks of one wrapped module share: its logger, and the open calls of each thread."""
+
+    __slots__ = ("_local", "logger")
+
+    def __init__(self, logger: ModelLogger) -> None:
+        self.logger = logger
+        self._local = threading.local()
+
+    def frames(self) -> list[tuple[int, BaseException | None]]:
+        try:
+            frames: list[tuple[int, BaseException | None]] = self._local.frames
+        except AttributeError:
+            frames = self._local.frames = []
+        return frames
+
+    # torch.save(module): keep the logger, not the thread-local stacks.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"logger": self.logger}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.logger = state["logger"]
+        self._local = threading.local()
+
+
+class AitherPreHook:
+    """``register_forward_pre_hook(..., with_kwargs=True, prepend=True)``: notes when the call started."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: HookState) -> None:
+        self.state = state
+
+    def __call__(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if _is_compiling():  # under torch.compile: a graph break, then the body runs eagerly on every call
+            return _PRE_EAGER(self.state)
+        return _pre(self.state)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.state,))
+
+
+class AitherForwardHook:
+    """``register_forward_hook(..., with_kwargs=True, always_call=True)``: records the call as one span."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: HookState) -> None:
+        self.state = state
+
+    def __call__(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if _is_compiling():
+            return _POST_EAGER(self.state, args, kwargs, output)
+        return _post(self.state, args, kwargs, output)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.state,))
+
+
+def _pre(state: HookState) -> None:
+    try:
+        frames = state.frames()
+        if len(frames) >= _MAX_DEPTH:
+            frames.clear()
+        # The exception being handled around the call, if any: a *different* one at the end means forward raised.
+        frames.append((time.time_ns(), sys.exc_info()[1]))
+    except Exception:  # telemetry never breaks a forward pass
+        logger.debug("aither: forward pre-hook failed", exc_info=True)
+
+
+def _post(state: HookState, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+    try:
+        frames = state.frames()
+        if not frames:
+            return
+        start_ns, handled_before = frames.pop()
+        end_ns = time.time_ns()
+        active = sys.exc_info()[1]
+        error = active if output is None and active is not None and active is not handled_before else None
+        record(state.logger, inputs_of_call(args, kwargs), output, start_ns, end_ns, error)
+    except Exception:
+        logger.debug("aither: forward hook failed", exc_info=True)
+
+
+def _not_compiling() -> bool:
+    return False
+
+
+# torch.compile: the hook bodies must run eagerly on every call (a traced ``time.time_ns()`` would be a constant).
+# While Dynamo traces, ``torch.compiler.is_compiling()`` is True and the hooks call ``torch.compiler.disable``-d
+# copies of their bodies: a graph break, so they run as plain Python on every compiled call. In eager mode the
+# check is one cheap call and the bodies run directly (the disable wrapper costs ~8 us a call in eager mode).
+_is_compiling: Callable[[], bool] = _not_compiling
+_PRE_EAGER: Callable[[HookState], None] = _pre
+_POST_EAGER: Callable[[HookState, tuple[Any, ...], dict[str, Any], Any], None] = _post
+_guarded = False
+
+
+def install_compiler_guard(torch: ModuleType) -> None:
+    global _PRE_EAGER, _POST_EAGER, _guarded, _is_compiling
+    if _guarded:
+        return
+    compiler = getattr(torch, "compiler", None)
+    disable = getattr(compiler, "disable", None)
+    is_compiling = getattr(compiler, "is_compiling", None)
+    if disable is not None and is_compiling is not None:
+        _PRE_EAGER = disable(_pre)
+        _POST_EAGER = disable(_post)
+        _is_compiling = is_compiling
+    _guarded = True
+
+
+def inputs_of_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The features of a call: its only argument; its keyword arguments; else ``{"0": a, "1": b, **kwargs}``."""
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    if not args:
+        return kwargs
+    inputs: dict[str, Any] = {str(i): arg for i, arg in enumerate(args)}
+    inputs.update(kwargs)
+    return inputs
+
+
+def record(
+    model_logger: ModelLogger,
+    inputs: Any,
+    output: Any,
+    start_ns: int,
+    end_ns: int,
+    error: BaseException | None,
+) -> str:
+    settings = _client.get_client().settings
+    prediction = None
+    if error is None and not settings.disabled:
+        prediction = capture_output(output, settings.max_prediction_rows)
+    return model_logger.record(METHOD, inputs, output, start_ns, end_ns=end_ns, error=error, prediction=prediction)
+
+
+def record_call(model_logger: ModelLogger, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call ``function`` and record it (TorchScript, which has no hooks); its exceptions pass through unchanged."""
+    start_ns = time.time_ns()
+    try:
+        output = function(*args, **kwargs)
+    except Exception as exc:
+        record(model_logger, inputs_of_call(args, kwargs), None, start_ns, time.time_ns(), exc)
+        raise
+    record(model_logger, inputs_of_call(args, kwargs), output, start_ns, time.time_ns(), None)
+    return output
+
+
+# ------------------------------------------------------------------------------------------------ hooks on modules
+
+
+def find_hooks(module: Any) -> list[int]:
+    """Ids of the aither hooks on ``module``."""
+    ids = [i for i, hook in module._forward_pre_hooks.items() if isinstance(hook, AitherPreHook)]
+    ids += [i for i, hook in module._forward_hooks.items() if isinstance(hook, AitherForwardHook)]
+    return ids
+
+
+def detach(module: Any) -> None:
+    """Remove every aither hook from ``module`` (what ``RemovableHandle.remove`` does, by type)."""
+    for hook_id, hook in list(module._forward_pre_hooks.items()):
+        if isinstance(hook, AitherPreHook):
+            del module._forward_pre_hooks[hook_id]
+            getattr(module, "_forward_pre_hooks_with_kwargs", {}).pop(hook_id, None)
+    for hook_id, hook in list(module._forward_hooks.items()):
+        if isinstance(hook, AitherForwardHook):
+            del module._forward_hooks[hook_id]
+            getattr(module, "_forward_hooks_with_kwargs", {}).pop(hook_id, None)
+            getattr(module, "_forward_hooks_always_called", {}).pop(hook_id, None)
+
+
+def attach(torch: ModuleType, module: Any, model_logger: ModelLogger) -> tuple[Any, Any]:
+    """Hook ``module`` for ``model_logger``, replacing earlier aither hooks (wrapping twice logs once)."""
+    install_compiler_guard(torch)
+    detach(module)
+    state = HookState(model_logger)
+    pre = module.register_forward_pre_hook(AitherPreHook(state), with_kwargs=True, prepend=True)
+    post = module.register_forward_hook(AitherForwardHook(state), with_kwargs=True, always_call=True)
+    return pre, post
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+
+
+def capture_output(value: Any, limit: int) -> Captured:
+    """A bounded copy of a module's output: tensors (sliced on their device, then copied), tuples, lists, dicts."""
+    try:
+        return _capture_output(value, limit, 0)
+    except Exception as exc:
+        logger.debug("aither: capturing a %s output failed", type(value).__name__, exc_info=True)
+        return Captured(_identity, {"_meta": {"type": type(value).__name__, "error": type(exc).__name__}}, 1, 64)
+
+
+def _identity(data: Any) -> Any:
+    return data
+
+
+def _capture_output(value: Any, limit: int, depth: int) -> Captured:
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return _capture_tensor(torch, value, limit)
+    if depth < 3 and isinstance(value, (tuple, list)):
+        items = [_capture_output(item, limit, depth + 1) for item in value[:MAX_ITEMS]]
+        return Captured(_render_items, (items, len(value)), 1, sum(c.nbytes for c in items) + 64)
+    if depth < 3 and isinstance(value, Mapping):  # dicts, and transformers-style ModelOutput
+        fields = {str(k): _capture_output(v, limit, depth + 1) for k, v in itertools.islice(value.items(), MAX_ITEMS)}
+        return Captured(_render_fields, fields, 1, sum(c.nbytes for c in fields.values()) + 64)
+    return capture_prediction(value, limit)
+
+
+def _capture_tensor(torch: ModuleType, value: Any, limit: int) -> Captured:
+    detached = value.detach()
+    if detached.dim() == 0:
+        head = detached.clone()  # .item() would synchronise an accelerator; the worker reads it
+        return Captured(_render_tensor, (head, None, _ready_event(torch, head)), 1, 16)
+    total = int(detached.shape[0])
+    width = 1
+    for size in detached.shape[1:]:
+        width *= int(size)
+    rows = min(total, limit, max(1, ELEMENT_BUDGET // max(width, 1)))
+    head = detached[:rows].clone()  # slice first, then copy only the slice (queued on the device, no sync)
+    nbytes = head.element_size() * head.nelement() + 64
+    return Captured(_render_tensor, (head, total, _ready_event(torch, head)), total, nbytes)
+
+
+def _ready_event(torch: ModuleType, head: Any) -> Any:
+    """On CUDA: an event after the slice's copy on the caller's stream, for the worker to wait on."""
+    if head.device.type != "cuda":
+        return None
+    event = torch.cuda.Event()
+    event.record()
+    return event
+
+
+def _render_tensor(data: tuple[Any, int | None, Any]) -> Any:
+    head, total, event = data
+    if event is not None:
+        event.synchronize()  # on the worker thread, never the caller's
+    values = head.tolist()
+    if total is None or total <= head.shape[0]:
+        return values
+    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+
+
+def _render_items(data: tuple[list[Captured], int]) -> Any:
+    items, total = data
+    values = [render(item) for item in items]
+    if total <= len(items):
+        return values
+    return {"values": values, "_meta": {"truncated": True, "total_items": total}}
+
+
+def _render_fields(fields: dict[str, Captured]) -> Any:
+    return {key: render(captured) for key, captured in fields.items()}

@@ -1,0 +1,72 @@
+"""The objects ``aither.wrap`` returns for torch models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aither.integrations import ModelLogger, TrackedModel
+
+from ._hooks import attach, record_call
+from ._integration import require_torch
+
+__all__ = ["TrackedCall", "TrackedModule"]
+
+
+class TrackedModule(TrackedModel):
+    """A hooked ``torch.nn.Module``: every call of the module is logged, through this object or not.
+
+    ``tracked(x)``, ``tracked.predict(x)`` and ``module(x)`` each log one ``forward`` span. Every other
+    attribute is the module's (``tracked.model`` is the module itself). ``unwrap()`` removes the hooks.
+    """
+
+    _logged_methods = frozenset()  # the hooks log; passthrough methods must not log a second time
+
+    def __init__(self, model: Any, logger: ModelLogger) -> None:
+        torch = require_torch()
+        super().__init__(model, logger)
+        object.__setattr__(self, "_handles", attach(torch, model, logger))
+
+    _handles: tuple[Any, Any]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's own ``predict`` if it has one, else ``module(*args, **kwargs)``: logged once either way."""
+        own = getattr(self.model, "predict", None)
+        if callable(own):
+            return own(*args, **kwargs)
+        return self.model(*args, **kwargs)
+
+    def unwrap(self) -> Any:
+        """Remove this wrapper's hooks and return the module; ``module(x)`` is no longer logged."""
+        for handle in self._handles:
+            handle.remove()
+        return self.model
+
+    def __repr__(self) -> str:
+        return f"<aither tracked {self._aither.identity.name!r} (torch hooks): {self.model!r}>"
+
+
+class TrackedCall(TrackedModel):
+    """A TorchScript module or function, which cannot take Python hooks: only calls through this object log.
+
+    ``tracked(x)``, ``tracked.predict(x)`` and ``tracked.forward(x)`` log a ``forward`` span; calling the
+    scripted object directly does not.
+    """
+
+    _logged_methods = frozenset()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return record_call(self._aither, self.model, args, kwargs)
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        return record_call(self._aither, self.model, args, kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return record_call(self._aither, self.model.forward, args, kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"<aither tracked {self._aither.identity.name!r} (TorchScript, calls through the wrapper): {self.model!r}>"
+        )
