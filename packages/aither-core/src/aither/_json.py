@@ -100,7 +100,7 @@ def dumps(value: Any) -> str:
     """Encode ``value`` as compact JSON; never raises."""
     if _orjson_dumps is not None:
         try:
-            encoded = _orjson_dumps(value, default=_default, option=_ORJSON_OPTIONS)
+            encoded: bytes = _orjson_dumps(value, default=_default, option=_ORJSON_OPTIONS)
         except Exception:
             pass
         else:

@@ -308,7 +308,8 @@ def _torch_ready_event(head: Any) -> Any:
         return None
     import torch  # loaded already: ``head`` is a torch tensor
 
-    event = torch.cuda.Event()
+    cuda: Any = torch.cuda
+    event = cuda.Event()
     event.record()
     return event
 
@@ -530,7 +531,24 @@ def _predict_scalar(value: Any, limit: int) -> Captured:
 
 def _predict_sequence(value: Any, limit: int) -> Captured:
     total = len(value)
-    return Captured(_render_prediction, (list(value[:limit]), total, limit), total, 32 * min(total, limit))
+    head = value[:limit]
+    if head and not isinstance(head[0], (str, bytes)) and hasattr(head[0], "shape"):
+        # A tuple of output tensors (logits, hidden states...): each one bounded on its own, never kept whole.
+        items = [capture_prediction(item, limit) for item in head]
+        return Captured(_render_captured_list, items, total, sum(item.nbytes for item in items))
+    return Captured(_render_prediction, (list(head), total, limit), total, 32 * min(total, limit))
+
+
+def _render_captured_list(items: list[Captured]) -> Any:
+    return [render(item) for item in items]
+
+
+def _predict_tinygrad(value: Any, limit: int) -> Captured:
+    # tinygrad is not thread-safe: its tensors must not be realised on the worker, and realising a lazy output
+    # here would change the caller's computation. The aither-tinygrad plugin reads realised outputs itself.
+    shape = [d if isinstance(d, int) else -1 for d in getattr(value, "shape", ())]
+    meta = {"type": "tinygrad.Tensor", "shape": shape, "dtype": str(getattr(value, "dtype", "")), "realized": False}
+    return Captured(_render_identity, {"_meta": meta}, shape[0] if shape else 1, 128)
 
 
 def _predict_mapping(value: Any, limit: int) -> Captured:
@@ -585,6 +603,7 @@ _PREDICTION_BY_ROOT: dict[str, _PredictionCapturer] = {
     "pandas": _predict_frame,
     "polars": _predict_frame,
     "tensorflow": _predict_tensorflow,
+    "tinygrad": _predict_tinygrad,
 }
 
 

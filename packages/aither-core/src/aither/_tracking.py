@@ -126,8 +126,12 @@ class ModelLogger:
         error: BaseException | None = None,
         link: tuple[int, int] | None = None,
         prediction: Captured | None = None,
+        features: Captured | None = None,
     ) -> str:
         """Submit one prediction span; returns its trace id. Never raises.
+
+        ``features`` / ``prediction``: captures a plugin already made (its own samplers); else ``inputs`` and
+        ``output`` are captured here. ``features_fn`` still wins over ``features``.
 
         This runs on the caller's thread for every prediction: ids, a bounded copy of the sample, one queue
         put. Nothing here encodes, serialises or does I/O.
@@ -143,12 +147,13 @@ class ModelLogger:
             if settings.disabled:
                 return trace_id
             options = self.options
-            if options.features_fn is None:
-                features = capture_features(inputs, options.sample_rows, options.sample_columns)
-                batch_size = features.rows
-            else:
+            if options.features_fn is not None:
+                batch_size = features.rows if features is not None else batch_size_of(inputs)
                 features = self._custom_features(inputs)
-                batch_size = batch_size_of(inputs)
+            else:
+                if features is None:
+                    features = capture_features(inputs, options.sample_rows, options.sample_columns)
+                batch_size = features.rows
             if prediction is None and error is None:
                 prediction = capture_prediction(output, settings.max_prediction_rows)
             if link is None:

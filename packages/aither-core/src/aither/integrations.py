@@ -6,6 +6,7 @@ the ``aither.integrations`` entry-point group, and records calls through a :clas
 
 from __future__ import annotations
 
+from ._frameworks import bounded_prediction, max_prediction_rows, require_framework, version_in_range
 from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION, Integration, find_integration, reset_cache
 from ._records import ModelIdentity, SpanRecord
 from ._sampling import Captured, Sampler, capture_features, capture_prediction, register_sampler, render
@@ -26,12 +27,16 @@ __all__ = [
     "TrackedModel",
     "WrapOptions",
     "batch_size_of",
+    "bounded_prediction",
     "capture_features",
     "capture_prediction",
     "current_otel_link",
     "find_integration",
     "inputs_of",
+    "max_prediction_rows",
     "register_sampler",
     "render",
+    "require_framework",
     "reset_cache",
+    "version_in_range",
 ]

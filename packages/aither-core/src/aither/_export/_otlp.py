@@ -40,8 +40,8 @@ class SpanEncoder:
     def __init__(self, resource: Mapping[str, str], max_attribute_bytes: int) -> None:
         self._resource = Resource(attributes=[_string(k, v) for k, v in resource.items()])
         self._scope = InstrumentationScope(name="aither", version=__version__)
-        resource_bytes = self._resource.SerializeToString()
-        scope_bytes = self._scope.SerializeToString()
+        resource_bytes: bytes = self._resource.SerializeToString()
+        scope_bytes: bytes = self._scope.SerializeToString()
         self._resource_field = _RESOURCE_TAG + _varint(len(resource_bytes)) + resource_bytes
         self._scope_field = _SCOPE_TAG + _varint(len(scope_bytes)) + scope_bytes
         self._max_attribute_bytes = max_attribute_bytes
