@@ -15,7 +15,6 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-
 from aither.testing import CapturedSpan, OTLPReceiver
 
 SKLEARN_DATA = """
