@@ -215,7 +215,7 @@ def _capture_pandas_frame(value: Any, rows: int, columns: int) -> Captured:
     # do not leak into the slice, and column selection happens on the worker.
     head = value.head(rows)
     shape = value.shape
-    return Captured(_render_pandas_frame, (head, shape, columns), shape[0], 64 * rows * min(columns, shape[1]))
+    return Captured(_render_pandas_frame, (head, shape, columns), shape[0], 2048 + 64 * rows * min(columns, shape[1]))
 
 
 def _render_pandas_series(data: tuple[Any, int]) -> Any:
