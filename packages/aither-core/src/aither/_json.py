@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["dumps", "jsonable"]
+__all__ = ["dumps", "dumps_bytes", "jsonable"]
 
 _MAX_REPR = 200
 _MAX_DEPTH = 32
@@ -22,10 +22,8 @@ try:  # several times faster than the standard library: it is the worker's main 
     import orjson
 
     _orjson_dumps: Any = orjson.dumps
-    _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 except ImportError:  # pragma: no cover - orjson is a dependency; keep working without it all the same
     _orjson_dumps = None
-    _ORJSON_OPTIONS = 0
 
 
 def _safe_repr(value: object) -> str:
@@ -96,18 +94,23 @@ def _default(value: Any) -> Any:
     return jsonable(value)
 
 
-def dumps(value: Any) -> str:
-    """Encode ``value`` as compact JSON; never raises."""
+def dumps_bytes(value: Any) -> bytes:
+    """Encode ``value`` as compact UTF-8 JSON; never raises. The worker's path: no str round trip."""
     if _orjson_dumps is not None:
         try:
-            encoded: bytes = _orjson_dumps(value, default=_default, option=_ORJSON_OPTIONS)
+            encoded: bytes = _orjson_dumps(value, default=_default)
         except Exception:
-            pass
+            pass  # a non-str key, an int over 64 bits, a cycle...: the walk below copes with all of them
         else:
             # orjson writes NaN and infinities as null. Without a null in the output there was none, which is
             # the common case; otherwise take the walk that writes them as the contract says.
             if b"null" not in encoded:
-                return encoded.decode()
+                return encoded
+    return dumps(value).encode("utf-8")
+
+
+def dumps(value: Any) -> str:
+    """Encode ``value`` as compact JSON, following the contract exactly (the standard library's encoder)."""
     try:
         return _encode_strict(value)
     except (ValueError, TypeError, RecursionError, OverflowError):

@@ -126,41 +126,39 @@ def _capture_bytes(value: bytes | bytearray | memoryview, rows: int, columns: in
 # --------------------------------------------------------------------------------------------------- numpy
 
 
-_column_names: dict[int, list[str]] = {}
-_dtype_names: dict[Any, str] = {}
-
-
-def _names(width: int) -> list[str]:
-    names = _column_names.get(width)
-    if names is None:
-        names = _column_names[width] = [str(j) for j in range(width)]
-    return names
-
-
-def _dtype_name(dtype: Any) -> str:
-    name = _dtype_names.get(dtype)
-    if name is None:
-        name = _dtype_names[dtype] = str(dtype)
-    return name
+_numpy_meta: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
 def _render_numpy(data: tuple[Any, tuple[int, ...], bool]) -> Any:
-    # Runs on the worker for every tabular prediction: cached names and dtype strings keep it cheap.
+    # Runs on the worker for every tabular prediction. ``_meta`` only depends on the shapes and the dtype, so
+    # it is built once per kind of input and shared (the encoder only reads it).
     head, shape, tabular = data
-    dtype = _dtype_name(head.dtype)
+    key = (shape, head.shape, head.dtype, tabular)
+    meta = _numpy_meta.get(key)
+    if meta is None:
+        meta = _numpy_meta_for(head, shape, tabular)
+        if len(_numpy_meta) >= 1024:
+            _numpy_meta.clear()
+        _numpy_meta[key] = meta
     values = head.tolist()
+    if tabular:
+        names = meta["columns"]
+        return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
+    return {"sample": values, "_meta": meta}
+
+
+def _numpy_meta_for(head: Any, shape: tuple[int, ...], tabular: bool) -> dict[str, Any]:
+    dtype = str(head.dtype)
     if head.ndim == 2:
-        width = head.shape[1]
-        truncated = shape[0] > head.shape[0] or _width(shape) > width
+        truncated = shape[0] > head.shape[0] or _width(shape) > head.shape[1]
     else:
         truncated = bool(shape) and shape[0] > head.shape[0]
     meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "truncated": truncated}
     if tabular:
-        names = _names(width)
+        names = [str(j) for j in range(head.shape[1])]
         meta["columns"] = names
         meta["dtypes"] = dict.fromkeys(names, dtype)
-        return {"sample": [dict(zip(names, row, strict=True)) for row in values], "_meta": meta}
-    return {"sample": values, "_meta": meta}
+    return meta
 
 
 def _width(shape: tuple[int, ...]) -> int:

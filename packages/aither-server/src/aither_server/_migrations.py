@@ -4,12 +4,23 @@ The schema is migrated, never rebuilt: a database keeps its data across server u
 in its own transaction, and is recorded in ``schema_version``. Add a step at the end; never edit one that has
 shipped.
 
-Layout, and why (the /metrics query over a million predictions must stay under a second):
+Layout, and why (ingestion must keep up with >= 20,000 spans/s, and /metrics over a million predictions
+must stay under a second whatever its filters):
 
-- ``predictions``: one row per prediction span. ``predictions_model_time`` covers the volume / error-rate scan
-  and ``predictions_model_latency`` gives percentiles by walking an index instead of sorting.
-- ``prediction_rows``: one row per row of a batch prediction, with the label copied in when it arrives, so the
-  quality metrics are one aggregate over a covering partial index of the labelled rows, with no join.
+- ``predictions``: one row per prediction span. Trace ids are looked up through ``trace_key`` (their first
+  8 bytes as a signed 64-bit integer; the full id is compared after), a much smaller index than one on the
+  16-byte id plus the span id, so each commit rewrites fewer random index pages. ``predictions_model_time``
+  covers the raw scans at the edges of a time range, recent predictions and the exact latency percentiles
+  (read inside the histogram buckets that hold them). There is deliberately no index on latency: its random
+  inserts would cost ingestion more than the percentile scan costs a query.
+- ``prediction_rows``: one row per row of a batch prediction, with the label copied in when it arrives.
+  ``prediction_rows_labelled`` covers the labelled rows (raw scans at the edges of a time range) and
+  ``prediction_rows_scores`` / ``prediction_rows_probas`` the ``predict_proba`` rows the AUC reads.
+- Rollups, maintained in the ingestion transaction, so /metrics reads a few thousand rows instead of a million:
+  ``volume_minutes`` (calls, errors, rows per model row and minute), ``latency_hours`` (calls per model row,
+  hour and log-scale latency bucket) and ``quality_hours`` (labelled rows, confusion cells and regression
+  error sums per model row, hour, kind and (predicted, label) class pair; updated when a label joins or is
+  replaced). NULL kinds and keys are stored as -1 and '' (never a canonical JSON key).
 - ``labels``: the latest label per (trace id, row), kept whether or not the prediction has arrived yet;
   ``label_spans`` makes label ingestion idempotent.
 """
@@ -53,6 +64,7 @@ CREATE TABLE models (
 
 CREATE TABLE predictions (
     id INTEGER PRIMARY KEY,
+    trace_key INTEGER NOT NULL,
     trace_id BLOB NOT NULL,
     span_id BLOB NOT NULL,
     model_id INTEGER NOT NULL,
@@ -70,9 +82,8 @@ CREATE TABLE predictions (
     service_name TEXT,
     received_ns INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX predictions_trace ON predictions (trace_id, span_id);
-CREATE INDEX predictions_model_time ON predictions (model_id, start_ns, n_rows, status);
-CREATE INDEX predictions_model_latency ON predictions (model_id, latency_ns, start_ns);
+CREATE INDEX predictions_trace ON predictions (trace_key);
+CREATE INDEX predictions_model_time ON predictions (model_id, start_ns, status, n_rows, latency_ns);
 
 CREATE TABLE prediction_rows (
     pred_id INTEGER NOT NULL,
@@ -92,6 +103,42 @@ CREATE TABLE prediction_rows (
 CREATE INDEX prediction_rows_labelled
     ON prediction_rows (model_id, start_ns, kind, label_kind, pred_key, label_key, pred_num, label_num, score)
     WHERE label_kind IS NOT NULL;
+CREATE INDEX prediction_rows_scores ON prediction_rows (model_id, start_ns, score, label_key)
+    WHERE kind = 2 AND label_kind = 0 AND score IS NOT NULL;
+CREATE INDEX prediction_rows_probas ON prediction_rows (model_id, start_ns)
+    WHERE kind = 2 AND label_kind = 0 AND proba IS NOT NULL;
+
+CREATE TABLE volume_minutes (
+    model_id INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    PRIMARY KEY (model_id, minute)
+) WITHOUT ROWID;
+
+CREATE TABLE latency_hours (
+    model_id INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    calls INTEGER NOT NULL,
+    PRIMARY KEY (model_id, hour, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE quality_hours (
+    model_id INTEGER NOT NULL,
+    hour INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    label_kind INTEGER NOT NULL,
+    pred_key TEXT NOT NULL,
+    label_key TEXT NOT NULL,
+    scored INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    n_num INTEGER NOT NULL,
+    sum_abs REAL NOT NULL,
+    sum_sq REAL NOT NULL,
+    PRIMARY KEY (model_id, hour, kind, label_kind, pred_key, label_key, scored)
+) WITHOUT ROWID;
 
 CREATE TABLE label_spans (
     trace_id BLOB NOT NULL,
@@ -136,7 +183,7 @@ def _script(sql: str) -> Migration:
 
 #: (version, description, step), in order. The version of a database is the highest one applied.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
-    (1, "initial schema: keys, models, predictions, rows, labels, usage", _script(_V1)),
+    (1, "initial schema: keys, models, predictions, rows, labels, rollups, usage", _script(_V1)),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -1,8 +1,10 @@
 """SQLite storage: connections, ingestion, API keys, the organisation and usage counters.
 
 One writer connection behind a lock (SQLite allows one writer at a time anyway) and one read-only connection
-per thread, all in WAL mode so readers never wait for the writer. Every ingestion request is one transaction
-with ``executemany``: either all of its spans are stored or none.
+per thread, all in WAL mode so readers never wait for the writer. Ingestion uses group commit: requests that
+arrive while a transaction is being written queue up, and the next writer stores all of them in one
+transaction, each inside its own savepoint, so either all of a request's spans are stored or none, and every
+request returns only after the transaction holding its spans has committed.
 
 Reads for the query API live in ``_query``; this module owns the schema (through ``_migrations``) and writes.
 """
@@ -25,6 +27,7 @@ from typing import Any
 from . import _auth
 from ._migrations import migrate
 from ._records import LabelSpan, PredictionSpan, label_rows, prediction_rows, value_key
+from ._rollup import HOUR_NS, MINUTE_NS, latency_bucket, quality_key
 
 __all__ = [
     "IngestResult",
@@ -38,6 +41,10 @@ __all__ = [
 
 # Parameters per statement stay well under SQLite's limit (32766 since 3.32, 999 before).
 _CHUNK = 500
+#: How often the checkpoint thread copies the WAL back into the database.
+_CHECKPOINT_INTERVAL_S = 0.5
+#: The writer checkpoints by itself only when the WAL reaches this many pages (4 KiB each): a backstop.
+_BACKSTOP_CHECKPOINT_PAGES = 65536
 #: ``last_used_at`` is refreshed at most this often per key, so reads do not turn into writes.
 _TOUCH_INTERVAL_NS = 60 * 1_000_000_000
 
@@ -120,9 +127,9 @@ def _key_record(row: sqlite3.Row | tuple[Any, ...]) -> KeyRecord:
 _KEY_COLUMNS = "id, name, prefix, scopes, created_ns, last_used_ns, revoked_ns"
 
 _INSERT_PREDICTION = (
-    "INSERT INTO predictions (id, trace_id, span_id, model_id, name, method, framework, start_ns, latency_ns,"
-    " status, error, n_rows, batch_size, features, prediction, service_name, received_ns)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, method, framework, start_ns,"
+    " latency_ns, status, error, n_rows, batch_size, features, prediction, service_name, received_ns)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_ROW = (
     "INSERT INTO prediction_rows (pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, proba,"
@@ -136,11 +143,71 @@ _UPSERT_LABEL = (
     " label_num = excluded.label_num, label_kind = excluded.label_kind, time_ns = excluded.time_ns"
     " WHERE excluded.time_ns >= labels.time_ns"
 )
-_APPLY_LABEL = (
-    "UPDATE prediction_rows SET (label_key, label_num, label_kind) ="
-    " (SELECT label_key, label_num, label_kind FROM labels WHERE trace_id = ?1 AND row = ?2)"
-    " WHERE pred_id IN (SELECT id FROM predictions WHERE trace_id = ?1) AND row = ?2"
+_VOLUME = (
+    "INSERT INTO volume_minutes (model_id, minute, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, minute) DO UPDATE SET calls = calls + excluded.calls,"
+    " errors = errors + excluded.errors, rows = rows + excluded.rows"
 )
+_LATENCY = (
+    "INSERT INTO latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = calls + excluded.calls"
+)
+_QUALITY = (
+    "INSERT INTO quality_hours (model_id, hour, kind, label_kind, pred_key, label_key, scored, rows, n_num,"
+    " sum_abs, sum_sq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, hour, kind, label_kind, pred_key, label_key, scored) DO UPDATE SET"
+    " rows = rows + excluded.rows, n_num = n_num + excluded.n_num, sum_abs = sum_abs + excluded.sum_abs,"
+    " sum_sq = sum_sq + excluded.sum_sq"
+)
+_QUALITY_EMPTY = (
+    "DELETE FROM quality_hours WHERE model_id = ? AND hour = ? AND kind = ? AND label_kind = ? AND pred_key = ?"
+    " AND label_key = ? AND scored = ? AND rows = 0"
+)
+
+_QualityDeltas = dict[tuple[int, int, int, int, str, str, int], list[Any]]
+
+
+def trace_key(trace_id: bytes) -> int:
+    """The indexed part of a trace id: its first 8 bytes as a signed 64-bit integer."""
+    return int.from_bytes(trace_id[:8], "big", signed=True)
+
+
+def _add_quality(
+    deltas: _QualityDeltas,
+    sign: int,
+    model_id: int,
+    start_ns: int,
+    pred: tuple[Any, Any, Any, Any],
+    label: tuple[Any, Any, Any],
+) -> None:
+    """Add (``sign`` 1) or remove (-1) one labelled row's contribution to ``quality_hours``.
+
+    ``pred`` is (kind, pred_key, pred_num, score); ``label`` is (label_key, label_num, label_kind).
+    """
+    kind, pred_key, pred_num, score = pred
+    label_key, label_num, label_kind = label
+    key = (model_id, start_ns // HOUR_NS, *quality_key(kind, label_kind, pred_key, label_key, score))
+    cell = deltas.get(key)
+    if cell is None:
+        cell = deltas[key] = [0, 0, 0.0, 0.0]
+    cell[0] += sign
+    if pred_num is not None and label_num is not None:
+        diff = pred_num - label_num
+        cell[1] += sign
+        cell[2] += sign * abs(diff)
+        cell[3] += sign * diff * diff
+
+
+@dataclasses.dataclass
+class _Job:
+    """One ingestion request waiting for (or stored by) a group commit."""
+
+    predictions: Sequence[PredictionSpan]
+    labels: Sequence[LabelSpan]
+    count_call: bool
+    done: bool = False
+    result: IngestResult | None = None
+    error: BaseException | None = None
 
 
 class Store:
@@ -154,11 +221,18 @@ class Store:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._model_ids: dict[tuple[str, str, str], int] = {}
+        self._pending: list[_Job] = []
+        self._pending_lock = threading.Lock()
         self._touched: dict[str, int] = {}
         self._closed = False
         self._writer = self._connect()
         # WAL lets readers run beside the writer; it is a property of the file, so set once here.
         self._writer.execute("PRAGMA journal_mode=WAL")
+        # Checkpoints (copying the WAL back into the database, with an fsync) run on their own thread, off
+        # the commit path; the writer's own automatic checkpoint is only a backstop if that thread falls behind.
+        self._writer.execute(f"PRAGMA wal_autocheckpoint={_BACKSTOP_CHECKPOINT_PAGES}")
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="aither-checkpoint", daemon=True)
         migrate(self._writer)
         with self.write() as conn:
             if conn.execute("SELECT 1 FROM meta WHERE key = 'org_id'").fetchone() is None:
@@ -171,6 +245,18 @@ class Store:
                         ("created_ns", str(time.time_ns())),
                     ],
                 )
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        try:
+            while not self._stop.wait(_CHECKPOINT_INTERVAL_S):
+                # PASSIVE never blocks the writer or readers; it copies what it can.
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:  # the file went away under a closing store; the writer's backstop remains
+            pass
+        finally:
+            conn.close()
 
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -179,8 +265,6 @@ class Store:
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA mmap_size=268435456")
-        # Checkpoint less often: pages rewritten by several commits are then copied to the database once.
-        conn.execute("PRAGMA wal_autocheckpoint=8192")
         if readonly:
             conn.execute("PRAGMA query_only=1")
         return conn
@@ -212,6 +296,9 @@ class Store:
 
     def close(self) -> None:
         self._closed = True
+        self._stop.set()
+        if self._checkpointer.is_alive():
+            self._checkpointer.join()
         with self._readers_lock:
             readers, self._readers = self._readers, []
         for conn in readers:
@@ -346,27 +433,74 @@ class Store:
     def ingest(
         self, predictions: Sequence[PredictionSpan], labels: Sequence[LabelSpan], *, count_call: bool = True
     ) -> IngestResult:
-        """Store one request's spans in one transaction. Spans already stored (a retry) are skipped."""
-        now = time.time_ns()
+        """Store one request's spans, all or none; spans already stored (a retry) are skipped.
+
+        Returns once the transaction holding them has committed. Requests arriving while another transaction
+        is written are stored together in the next one (group commit), each in its own savepoint.
+        """
+        job = _Job(predictions, labels, count_call)
+        with self._pending_lock:
+            self._pending.append(job)
+        with self._write_lock:
+            if not job.done:
+                with self._pending_lock:
+                    jobs, self._pending = self._pending, []
+                self._store_jobs(jobs)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _store_jobs(self, jobs: list[_Job]) -> None:
+        """Store queued requests in one transaction; called with the write lock held."""
+        conn = self._writer
         new_models: dict[tuple[str, str, str], int] = {}
-        with self.write() as conn:
-            preds, rows = self._ingest_predictions(conn, predictions, now, new_models)
-            n_labels, n_label_rows = self._ingest_labels(conn, labels, now)
-            self._add_usage(conn, now, int(count_call), rows, n_label_rows)
-        # Only after COMMIT: a rolled-back transaction must not leave ids of models that do not exist.
-        self._model_ids.update(new_models)
-        return IngestResult(preds, rows, n_labels, n_label_rows)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in jobs:
+                now = time.time_ns()
+                job_models: dict[tuple[str, str, str], int] = {}
+                conn.execute("SAVEPOINT job")
+                try:
+                    preds, rows = self._ingest_predictions(conn, job.predictions, now, job_models)
+                    n_labels, n_label_rows = self._ingest_labels(conn, job.labels, now)
+                    self._add_usage(conn, now, int(job.count_call), rows, n_label_rows)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    job.error = exc
+                    continue
+                conn.execute("RELEASE job")
+                job.result = IngestResult(preds, rows, n_labels, n_label_rows)
+                new_models.update(job_models)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for job in jobs:
+                job.result = None
+                job.error = job.error or exc
+        else:
+            # Only after COMMIT: a rolled-back transaction must not leave ids of models that do not exist.
+            self._model_ids.update(new_models)
+        finally:
+            for job in jobs:
+                job.done = True
 
     @staticmethod
     def _existing(
         conn: sqlite3.Connection, table: str, keys: Sequence[tuple[bytes, bytes]]
     ) -> set[tuple[bytes, bytes]]:
         found: set[tuple[bytes, bytes]] = set()
-        trace_ids = list({k[0] for k in keys})
-        for chunk in _chunks(trace_ids):
+        values: list[Any]
+        if table == "predictions":
+            column, values = "trace_key", list({trace_key(k[0]) for k in keys})
+        else:
+            column, values = "trace_id", list({k[0] for k in keys})
+        for chunk in _chunks(values):
             marks = ",".join("?" * len(chunk))
             found.update(
-                conn.execute(f"SELECT trace_id, span_id FROM {table} WHERE trace_id IN ({marks})", chunk).fetchall()
+                conn.execute(f"SELECT trace_id, span_id FROM {table} WHERE {column} IN ({marks})", chunk).fetchall()
             )
         return found
 
@@ -421,6 +555,9 @@ class Store:
         pred_params: list[tuple[Any, ...]] = []
         row_params: list[tuple[Any, ...]] = []
         per_model: dict[int, list[int]] = {}
+        volume: dict[tuple[int, int], list[int]] = {}
+        latency: dict[tuple[int, int, int], int] = {}
+        quality: _QualityDeltas = {}
         no_label = (None, None, None)
         total_rows = 0
         for span in fresh:
@@ -429,18 +566,22 @@ class Store:
             total_rows += n_rows
             pred_id = next_id
             next_id += 1
+            start_ns = span.start_ns
+            latency_ns = span.end_ns - start_ns
+            status = 0 if span.error is None else 1
             pred_params.append(
                 (
                     pred_id,
+                    trace_key(span.trace_id),
                     span.trace_id,
                     span.span_id,
                     model_id,
                     span.name,
                     span.method,
                     span.framework,
-                    span.start_ns,
-                    span.end_ns - span.start_ns,
-                    0 if span.error is None else 1,
+                    start_ns,
+                    latency_ns,
+                    status,
                     span.error,
                     n_rows,
                     span.batch_size,
@@ -452,17 +593,27 @@ class Store:
             )
             for v in values:
                 label = early.get((span.trace_id, v.row), no_label) if early else no_label
-                row_params.append(
-                    (pred_id, v.row, model_id, span.start_ns, v.kind, v.key, v.num, v.score, v.proba, *label)
-                )
+                row_params.append((pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, *label))
+                if label[2] is not None:
+                    _add_quality(quality, 1, model_id, start_ns, (v.kind, v.key, v.num, v.score), label)
+            minute = (model_id, start_ns // MINUTE_NS)
+            cell = volume.get(minute)
+            if cell is None:
+                volume[minute] = [1, status, n_rows]
+            else:
+                cell[0] += 1
+                cell[1] += status
+                cell[2] += n_rows
+            bucket = (model_id, start_ns // HOUR_NS, latency_bucket(latency_ns))
+            latency[bucket] = latency.get(bucket, 0) + 1
             stats = per_model.get(model_id)
             if stats is None:
-                per_model[model_id] = [1, n_rows, span.start_ns, span.start_ns]
+                per_model[model_id] = [1, n_rows, start_ns, start_ns]
             else:
                 stats[0] += 1
                 stats[1] += n_rows
-                stats[2] = min(stats[2], span.start_ns)
-                stats[3] = max(stats[3], span.start_ns)
+                stats[2] = min(stats[2], start_ns)
+                stats[3] = max(stats[3], start_ns)
         conn.executemany(_INSERT_PREDICTION, pred_params)
         conn.executemany(_INSERT_ROW, row_params)
         conn.executemany(
@@ -470,7 +621,17 @@ class Store:
             " first_seen_ns = min(first_seen_ns, ?), last_seen_ns = max(last_seen_ns, ?) WHERE id = ?",
             [(c, r, lo, hi, mid) for mid, (c, r, lo, hi) in per_model.items()],
         )
+        conn.executemany(_VOLUME, [(*k, *v) for k, v in volume.items()])
+        conn.executemany(_LATENCY, [(*k, v) for k, v in latency.items()])
+        self._write_quality(conn, quality)
         return len(fresh), total_rows
+
+    @staticmethod
+    def _write_quality(conn: sqlite3.Connection, deltas: _QualityDeltas) -> None:
+        changed = [(*k, *v) for k, v in deltas.items() if any(v)]
+        if changed:
+            conn.executemany(_QUALITY, changed)
+            conn.executemany(_QUALITY_EMPTY, [k for k, v in deltas.items() if v[0] <= 0])
 
     def _ingest_labels(self, conn: sqlite3.Connection, spans: Sequence[LabelSpan], now: int) -> tuple[int, int]:
         if not spans:
@@ -482,17 +643,60 @@ class Store:
             return 0, 0
         span_params = []
         upserts = []
-        affected: dict[tuple[bytes, int], None] = {}
+        affected: dict[bytes, set[int]] = {}
         for span in fresh:
             span_params.append((span.trace_id, span.span_id, span.row, _dumps(span.label), span.time_ns, now))
+            rows = affected.setdefault(span.trace_id, set())
             for row, value in label_rows(span):
                 vk = value_key(value)
                 upserts.append((span.trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, span.time_ns))
-                affected[(span.trace_id, row)] = None
+                rows.add(row)
         conn.executemany(
             "INSERT INTO label_spans (trace_id, span_id, row, label, time_ns, received_ns) VALUES (?, ?, ?, ?, ?, ?)",
             span_params,
         )
         conn.executemany(_UPSERT_LABEL, upserts)
-        conn.executemany(_APPLY_LABEL, list(affected))
+        self._apply_labels(conn, affected)
         return len(fresh), len(upserts)
+
+    @staticmethod
+    def _apply_labels(conn: sqlite3.Connection, affected: dict[bytes, set[int]]) -> None:
+        """Copy the current label of each affected (trace id, row) onto the prediction rows it joins, and move
+        the row's contribution in ``quality_hours`` from its old label to its new one."""
+        preds: dict[bytes, list[int]] = {}
+        for chunk in _chunks(list({trace_key(t) for t in affected})):
+            marks = ",".join("?" * len(chunk))
+            for pred_id, trace_id in conn.execute(
+                f"SELECT id, trace_id FROM predictions WHERE trace_key IN ({marks})", chunk
+            ):
+                if trace_id in affected:
+                    preds.setdefault(trace_id, []).append(pred_id)
+        if not preds:
+            return
+        updates: list[tuple[Any, ...]] = []
+        quality: _QualityDeltas = {}
+        read_row = (
+            "SELECT model_id, start_ns, kind, pred_key, pred_num, score, label_key, label_num, label_kind"
+            " FROM prediction_rows WHERE pred_id = ? AND row = ?"
+        )
+        read_label = "SELECT label_key, label_num, label_kind FROM labels WHERE trace_id = ? AND row = ?"
+        for trace_id, pred_ids in preds.items():
+            for row in affected[trace_id]:
+                label = conn.execute(read_label, (trace_id, row)).fetchone()
+                for pred_id in pred_ids:
+                    found = conn.execute(read_row, (pred_id, row)).fetchone()
+                    if found is None:
+                        continue
+                    model_id, start_ns, kind, pred_key, pred_num, score, *old = found
+                    if tuple(old) == label:
+                        continue
+                    pred = (kind, pred_key, pred_num, score)
+                    if old[2] is not None:
+                        _add_quality(quality, -1, model_id, start_ns, pred, tuple(old))
+                    _add_quality(quality, 1, model_id, start_ns, pred, label)
+                    updates.append((*label, pred_id, row))
+        conn.executemany(
+            "UPDATE prediction_rows SET label_key = ?, label_num = ?, label_kind = ? WHERE pred_id = ? AND row = ?",
+            updates,
+        )
+        Store._write_quality(conn, quality)

@@ -106,13 +106,12 @@ class SpanEncoder:
         return span
 
     def _json(self, attributes: Any, key: str, value: Any, truncated: list[str]) -> None:
-        text = _json.dumps(value)
-        limit = self._max_attribute_bytes
-        # len() counts characters; a character is at most 4 UTF-8 bytes, so only measure bytes when it matters.
-        if len(text) * 4 > limit and len(text.encode("utf-8")) > limit:
-            size = len(text.encode("utf-8"))
-            preview = text[: min(_PREVIEW_CHARS, limit // 8)]
-            text = _json.dumps({"_meta": {"truncated": True, "original_bytes": size}, "preview": preview})
+        # UTF-8 bytes straight into the string field (protobuf checks the encoding): no decode and re-encode.
+        text = _json.dumps_bytes(value)
+        size = len(text)
+        if size > self._max_attribute_bytes:
+            preview = text[: min(_PREVIEW_CHARS, self._max_attribute_bytes // 8)].decode("utf-8", errors="ignore")
+            text = _json.dumps_bytes({"_meta": {"truncated": True, "original_bytes": size}, "preview": preview})
             truncated.append(key)
             self.truncated_attributes += 1
         attributes.add(key=key).value.string_value = text

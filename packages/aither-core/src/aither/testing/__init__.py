@@ -3,11 +3,14 @@
 * :func:`capture` / the ``aither_capture`` pytest fixture: an in-memory capture of spans.
 * :class:`OTLPReceiver`: a real OTLP/HTTP receiver on 127.0.0.1, with scripted faults.
 * :mod:`aither.testing.contract`: the test suite every plugin runs against its own models.
+* :func:`assert_imports_no_framework` / :func:`missing_framework_error`: a plugin's import checks, each in a
+  fresh interpreter (:func:`run_python`).
 """
 
 from __future__ import annotations
 
 from ._capture import SpanCapture, capture
+from ._isolation import assert_imports_no_framework, missing_framework_error, run_python
 from ._receiver import Fault, OTLPReceiver, ReceivedRequest
 from ._spans import CapturedSpan, decode_request
 
@@ -17,6 +20,9 @@ __all__ = [
     "OTLPReceiver",
     "ReceivedRequest",
     "SpanCapture",
+    "assert_imports_no_framework",
     "capture",
     "decode_request",
+    "missing_framework_error",
+    "run_python",
 ]

@@ -1,0 +1,27 @@
+"""An OTLP receiver in its own process, so that the exporter under test has this process's GIL to itself.
+
+Protocol on stdin/stdout, one line each: it prints its URL first; then ``count`` prints the spans accepted so
+far, ``clear`` forgets them, end of input stops it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from aither.testing import OTLPReceiver
+
+
+def main() -> None:
+    with OTLPReceiver() as receiver:
+        print(receiver.url, flush=True)
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "count":
+                print(len(receiver.spans), flush=True)
+            elif command == "clear":
+                receiver.clear()
+                print("ok", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The rollup tables' keys, shared by ingestion (which maintains them) and the query layer (which reads them).
+
+/metrics must not scan a million rows, so ingestion keeps, in the same transaction as the spans:
+
+- ``volume_minutes``: calls, errors and predicted rows per model row and minute (volume buckets of whole
+  minutes are sums of these);
+- ``latency_hours``: calls per model row, hour and latency bucket. Buckets grow by 4% from 1 microsecond, so
+  the histogram locates the bucket of each percentile; the exact value is then read from the
+  (model, latency) index inside that one bucket. Percentiles stay exact;
+- ``quality_hours``: labelled rows, confusion-matrix cells and regression error sums per model row, hour and
+  (kind, label kind, predicted class, label class), updated when a label joins or replaces another.
+
+A time range is answered from the rollups for its whole minutes or hours and from the raw rows for the
+partial ones at either end (:func:`split`), so every answer is exact. No SQL here.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+__all__ = [
+    "HOUR_NS",
+    "LATENCY_BOUNDS",
+    "MINUTE_NS",
+    "NO_KEY",
+    "NO_KIND",
+    "latency_bucket",
+    "latency_range",
+    "quality_key",
+    "split",
+]
+
+MINUTE_NS = 60 * 1_000_000_000
+HOUR_NS = 3600 * 1_000_000_000
+#: NULL kinds and keys in the rollups' primary keys (which must be NOT NULL); '' is never a canonical JSON key.
+NO_KIND = -1
+NO_KEY = ""
+
+
+def _bounds() -> list[int]:
+    out: list[int] = []
+    value = 1000.0
+    while value < 2**63:
+        bound = int(value)
+        if not out or bound > out[-1]:
+            out.append(bound)
+        value *= 1.04
+    return out
+
+
+#: Lower bounds (ns) of latency buckets 1..N; bucket 0 holds everything under 1 microsecond (and negatives).
+LATENCY_BOUNDS = _bounds()
+
+
+def latency_bucket(latency_ns: int) -> int:
+    return bisect.bisect_right(LATENCY_BOUNDS, latency_ns)
+
+
+def latency_range(bucket: int) -> tuple[int | None, int | None]:
+    """The half-open [low, high) latency range of a bucket; ``None`` for an open end."""
+    low = LATENCY_BOUNDS[bucket - 1] if bucket > 0 else None
+    high = LATENCY_BOUNDS[bucket] if bucket < len(LATENCY_BOUNDS) else None
+    return low, high
+
+
+def split(lo: int, hi: int, unit: int) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """Split [lo, hi) into whole ``unit``s [first, last) (unit numbers; ``None`` when there are none) and the
+    partial [start, end) nanosecond ranges left at either end."""
+    first = -(-lo // unit)
+    last = hi // unit
+    if first >= last:
+        return None, [(lo, hi)] if lo < hi else []
+    edges = []
+    if lo < first * unit:
+        edges.append((lo, first * unit))
+    if last * unit < hi:
+        edges.append((last * unit, hi))
+    return (first, last), edges
+
+
+def quality_key(
+    kind: int | None, label_kind: int, pred_key: str | None, label_key: str | None, score: float | None
+) -> tuple[int, int, str, str, int]:
+    """(kind, label_kind, predicted class, label class, scored) of one labelled row in ``quality_hours``.
+
+    Classes are kept only for class-like pairs (a class label, a class or ``predict_proba`` prediction), so
+    regression rows collapse into a handful of groups; the KIND_* values are those of ``_records``.
+    """
+    class_like = label_kind == 0 and kind in (0, 2)
+    return (
+        NO_KIND if kind is None else kind,
+        label_kind,
+        (pred_key or NO_KEY) if class_like else NO_KEY,
+        (label_key or NO_KEY) if class_like else NO_KEY,
+        int(score is not None),
+    )
