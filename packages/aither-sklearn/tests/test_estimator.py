@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import subprocess
-import sys
 import warnings
 
 import aither
@@ -13,7 +11,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from aither.testing import OTLPReceiver, SpanCapture
+from aither.testing import OTLPReceiver, SpanCapture, assert_imports_no_framework, missing_framework_error
 from aither_sklearn import TrackedEstimator
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
@@ -185,9 +183,15 @@ def test_predictions_reach_a_real_receiver_as_otlp(breast_cancer, aither_receive
 
 
 def test_importing_the_plugin_imports_no_sklearn():
-    code = "import aither, aither_sklearn, sys; print('sklearn' in sys.modules, 'numpy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"]
+    assert_imports_no_framework("aither_sklearn", ["sklearn", "numpy"])
+
+
+def test_missing_sklearn_raises_missing_dependency_error_naming_the_extra():
+    message = missing_framework_error("aither_sklearn", ["sklearn"], "aither_sklearn.TrackedEstimator")
+    assert message == (
+        "aither-sklearn needs scikit-learn>=1.5, which is not installed: "
+        "pip install 'aither-sklearn[instruments]' (or install scikit-learn yourself)"
+    )
 
 
 def test_a_native_xgboost_booster_gets_the_generic_wrapper(breast_cancer, aither_capture: SpanCapture):

@@ -481,7 +481,10 @@ def capture_value(value: Any, rows: int, columns: int) -> Captured:
 def capture_features(value: Any, rows: int, columns: int) -> Captured:
     """Capture a bounded sample of a model input; never raises."""
     try:
-        return capture_value(value, rows, columns)
+        sampler = _by_type.get(type(value))  # the hot path: a type seen before, one dict lookup
+        if sampler is None:
+            return capture_value(value, rows, columns)
+        return sampler(value, rows, columns)
     except Exception as exc:
         logger.debug("aither: sampling %s failed", type(value).__name__, exc_info=True)
         return Captured(_render_identity, {"_meta": {"type": _type_name(value), "error": type(exc).__name__}}, 1, 64)
@@ -517,7 +520,10 @@ def _to_python(value: Any) -> Any:
 def capture_prediction(value: Any, limit: int) -> Captured:
     """Capture up to ``limit`` rows of a model output; never raises."""
     try:
-        return _capture_prediction(value, limit)
+        capturer = _prediction_capturers.get(type(value))
+        if capturer is None:
+            return _capture_prediction(value, limit)
+        return capturer(value, limit)
     except Exception as exc:
         logger.debug("aither: capturing a prediction of type %s failed", type(value).__name__, exc_info=True)
         return Captured(_render_identity, {"_meta": {"type": _type_name(value), "error": type(exc).__name__}}, 1, 64)

@@ -141,7 +141,7 @@ class ModelLogger:
         self._trace_ids.append(trace_id)
         self._last.set(trace_id)
         LAST_TRACE_ID.set(trace_id)
-        client = _client.get_client()
+        client = _client._client or _client.get_client()
         try:
             settings = client.settings
             if settings.disabled:

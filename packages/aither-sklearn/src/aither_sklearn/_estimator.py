@@ -5,45 +5,29 @@ from __future__ import annotations
 import copy
 import logging
 import time
-import warnings
-import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-import sklearn
-from aither.integrations import ModelLogger, TraceIdsMixin, WrapOptions
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
-from sklearn.utils import get_tags
-from sklearn.utils.metaestimators import available_if
+from aither.integrations import ModelLogger, TraceIdsMixin, WrapOptions, require_framework
 
 from ._integration import framework_of
+
+# A clear error naming the extra before the imports below fail; warns once outside the supported versions.
+require_framework("sklearn", plugin="aither-sklearn", supported=">=1.5", distribution="scikit-learn")
+
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone  # noqa: E402
+from sklearn.utils import get_tags  # noqa: E402
+from sklearn.utils.metaestimators import available_if  # noqa: E402
 
 __all__ = ["TrackedEstimator"]
 
 logger = logging.getLogger("aither")
 
-_MIN_SKLEARN = (1, 5)
 
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for piece in version.split(".")[:2]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-if _version_tuple(sklearn.__version__) < _MIN_SKLEARN:
-    warnings.warn(
-        f"aither-sklearn supports scikit-learn >= {'.'.join(map(str, _MIN_SKLEARN))}, "
-        f"found {sklearn.__version__}; predictions may not be logged correctly",
-        stacklevel=2,
-    )
-
-
-#: Each tracked estimator's (logging options, ModelLogger). Trace-id history is not part of the model: it is
-#: neither pickled nor cloned.
-_loggers: weakref.WeakKeyDictionary[TrackedEstimator, tuple[tuple[Any, ...], ModelLogger]] = weakref.WeakKeyDictionary()
+#: Attributes the logger depends on: setting one (``set_params``, ``fit``) drops the cached logger.
+_LOGGER_INPUTS = frozenset(
+    {"estimator", "estimator_", "name", "version", "environment", "sample_rows", "sample_columns", "features_fn"}
+)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -98,23 +82,21 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
 
     @property
     def _aither(self) -> ModelLogger:  # type: ignore[override]
-        """The logger for the current parameters; rebuilt when ``set_params`` changes them.
+        """The logger for the current parameters, cached in ``__dict__`` until one of them is set again.
 
-        Kept outside the instance ``__dict__``: scikit-learn requires predict() to leave ``__dict__`` unchanged.
+        ``fit`` and ``aither.wrap`` build it, so ``predict`` leaves ``__dict__`` unchanged (a scikit-learn rule);
+        the cache is a dict lookup on the prediction path instead of comparing every parameter.
         """
-        key = (
-            self.name,
-            self.version,
-            self.environment,
-            self.sample_rows,
-            self.sample_columns,
-            self.features_fn,
-        )
-        state = _loggers.get(self)
-        if state is None or state[0] != key:
-            state = (key, ModelLogger(self._options(), framework_of(self.model)))
-            _loggers[self] = state
-        return state[1]
+        model_logger: ModelLogger | None = self.__dict__.get("_aither_logger")
+        if model_logger is None:
+            model_logger = ModelLogger(self._options(), framework_of(self.model))
+            self.__dict__["_aither_logger"] = model_logger
+        return model_logger
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _LOGGER_INPUTS:
+            self.__dict__.pop("_aither_logger", None)
 
     def _call(self, method: str, X: Any, params: dict[str, Any]) -> Any:
         model_logger = self._aither
@@ -141,6 +123,7 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
 
     def fit(self, X: Any, y: Any = None, **fit_params: Any) -> TrackedEstimator:
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
+        self._aither  # noqa: B018 - build the logger now, not during the first predict
         return self
 
     @_if_estimator_has("predict")
@@ -167,7 +150,9 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         # Fitting is not a prediction: not logged.
         self.estimator_ = clone(self.estimator)
-        return self.estimator_.fit_transform(X, y, **fit_params)
+        output = self.estimator_.fit_transform(X, y, **fit_params)
+        self._aither  # noqa: B018 - build the logger now, not during the first transform
+        return output
 
     @_if_estimator_has("score")
     def score(self, X: Any, y: Any, **params: Any) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aither import MissingDependencyError
 from aither.integrations import Integration, WrapOptions
 
 __all__ = ["SklearnIntegration", "integration"]
@@ -31,15 +30,11 @@ class SklearnIntegration(Integration):
         return super().claims(model) and callable(getattr(model, "fit", None))
 
     def wrap(self, model: Any, options: WrapOptions) -> Any:
-        try:
-            from ._estimator import TrackedEstimator
-        except ImportError as exc:  # pragma: no cover - an estimator exists, so sklearn normally does too
-            raise MissingDependencyError(
-                "wrapping this model needs scikit-learn: pip install 'aither[sklearn]' scikit-learn"
-            ) from exc
+        from ._estimator import TrackedEstimator  # MissingDependencyError without scikit-learn
+
         if isinstance(model, TrackedEstimator):  # wrapping a wrapper would log every call twice
             model = model.model
-        return TrackedEstimator(
+        tracked = TrackedEstimator(
             model,
             name=options.name,
             version=options.version,
@@ -48,6 +43,8 @@ class SklearnIntegration(Integration):
             sample_columns=options.sample_columns,
             features_fn=options.features_fn,
         )
+        tracked._aither  # noqa: B018 - build the logger at wrap time, not during the first predict
+        return tracked
 
 
 integration = SklearnIntegration()
