@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aither
 import numpy as np
+
+import aither
 from aither.testing import OTLPReceiver
 
 ROWS: list[tuple[str, str, str, str]] = []

@@ -17,19 +17,20 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-import aither
 import torch
 import transformers
+from _timing import side_by_side, timed
+from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast, pipeline
+
+import aither
 from aither.integrations import ModelLogger, WrapOptions
 from aither.testing import capture
-from aither_hf._sampling import PipelineInputs, capture_inputs_safely, capture_output
-from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast, pipeline
+from aither_hf._sampling import capture_inputs_safely, capture_output
 
 WORDS = [
     "the",
@@ -63,26 +64,6 @@ def build(task: str) -> Any:
     return pipeline(task, model=model, tokenizer=BertTokenizerFast(vocab_file=str(vocab)))
 
 
-def timed(function: Callable[[], Any], calls: int) -> float:
-    start = time.perf_counter_ns()
-    for _ in range(calls):
-        function()
-    return (time.perf_counter_ns() - start) / calls / 1000
-
-
-def side_by_side(
-    bare: Callable[[], Any], tracked: Callable[[], Any], calls: int, rounds: int = 7
-) -> tuple[float, float]:
-    for _ in range(20):
-        bare()
-        tracked()
-    bare_us, tracked_us = [], []
-    for _ in range(rounds):
-        bare_us.append(timed(bare, calls))
-        tracked_us.append(timed(tracked, calls))
-    return statistics.median(bare_us), statistics.median(tracked_us)
-
-
 def aither_alone(pipe: Any, inputs: Any, calls: int) -> float:
     """What the tracked __call__ adds, without the pipeline: sample, capture the output, record."""
     output = pipe(inputs)
@@ -92,7 +73,7 @@ def aither_alone(pipe: Any, inputs: Any, calls: int) -> float:
     def work() -> None:
         sample = capture_inputs_safely(inputs, pipe.task, None, 5, 10)
         prediction = capture_output(output, pipe.task, batched, 1000)
-        logger.record("__call__", PipelineInputs(inputs, sample), output, time.time_ns(), prediction=prediction)
+        logger.record("__call__", inputs, output, time.time_ns(), prediction=prediction, features=sample)
 
     timed(work, 200)
     return statistics.median(timed(work, calls * 10) for _ in range(5))
@@ -117,7 +98,9 @@ def main() -> None:
             pipe = build(task)
             tracked = aither.wrap(pipe, name="bench")
             calls = args.calls if not isinstance(inputs, list) else max(args.calls // 10, 10)
-            bare_us, tracked_us = side_by_side(lambda p=pipe, i=inputs: p(i), lambda t=tracked, i=inputs: t(i), calls)
+            bare_us, tracked_us = side_by_side(
+                lambda p=pipe, i=inputs: p(i), lambda t=tracked, i=inputs: t(i), calls, rounds=7, warmup=20
+            )
             rows.append((label, bare_us, tracked_us, aither_alone(pipe, inputs, calls)))
         recorded = len(captured.records)
     print("aither-hf: tiny random BERT (2 layers, hidden 32), 1 torch thread")

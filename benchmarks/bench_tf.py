@@ -11,31 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import aither
-import aither_tf
 import keras
 import numpy as np
 import tensorflow as tf
+from _timing import per_call_us, print_added
+
+import aither
+import aither_tf
 from aither.testing import capture
-
-
-def per_call_us(function: Callable[[], Any], calls: int, rounds: int = 5) -> float:
-    for _ in range(min(calls, 50)):
-        function()
-    results = []
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for _ in range(calls):
-            function()
-        results.append((time.perf_counter_ns() - start) / calls / 1000)
-    return statistics.median(results)
 
 
 def main() -> None:
@@ -56,14 +42,14 @@ def main() -> None:
     x = np.random.default_rng(0).random((args.batch, 32), dtype=np.float32)
     xt = tf.constant(x)
     calls, predicts = args.calls, args.predict_calls
-    bare_call = per_call_us(lambda: model(xt), calls)
-    bare_predict = per_call_us(lambda: model.predict(x, verbose=0), predicts)
+    bare_call = per_call_us(lambda: model(xt), calls, warmup=50)
+    bare_predict = per_call_us(lambda: model.predict(x, verbose=0), predicts, warmup=50)
     with capture() as captured:
         tracked = aither.wrap(model, name="bench")
         callback = aither_tf.Callback("bench_by_hand")
-        tracked_call = per_call_us(lambda: tracked(xt), calls)
-        tracked_predict = per_call_us(lambda: tracked.predict(x, verbose=0), predicts)
-        hand_predict = per_call_us(lambda: model.predict(x, callbacks=[callback], verbose=0), predicts)
+        tracked_call = per_call_us(lambda: tracked(xt), calls, warmup=50)
+        tracked_predict = per_call_us(lambda: tracked.predict(x, verbose=0), predicts, warmup=50)
+        hand_predict = per_call_us(lambda: model.predict(x, callbacks=[callback], verbose=0), predicts, warmup=50)
         recorded = len(captured.records)
     rows = [
         ("model(x), bare", bare_call, 0.0),
@@ -74,9 +60,7 @@ def main() -> None:
     ]
     print(f"aither-tf, Keras MLP 32-64-64-10, batch {args.batch}, backend {keras.backend.backend()}")
     print(f"keras {keras.__version__}, tensorflow {tf.__version__}, Python {platform.python_version()}")
-    print(f"{'call':<28}{'us/call':>10}{'added us':>10}")
-    for name, us, added in rows:
-        print(f"{name:<28}{us:>10.1f}{added:>10.1f}")
+    print_added(rows, 28)
     print(f"({recorded} spans recorded)")
 
 

@@ -15,9 +15,7 @@ import os
 import pathlib
 import platform
 import shutil
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,11 +23,13 @@ if not os.environ.get("CC") and shutil.which("clang") is None and shutil.which("
     os.environ["CC"] = "clang-14"
 os.environ.setdefault("CACHEDB", str(pathlib.Path(tempfile.mkdtemp()) / "cache.db"))
 
+import numpy as np
+from _timing import side_by_side
+from tinygrad import Tensor, TinyJit, nn
+
 import aither
 import aither_tinygrad
-import numpy as np
 from aither.testing import capture
-from tinygrad import Tensor, TinyJit, nn
 
 
 class MLP:
@@ -39,26 +39,6 @@ class MLP:
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.l3(self.l2(self.l1(x).relu()).relu())
-
-
-def timed(function: Callable[[], Any], calls: int) -> float:
-    start = time.perf_counter_ns()
-    for _ in range(calls):
-        function()
-    return (time.perf_counter_ns() - start) / calls / 1000
-
-
-def side_by_side(
-    bare: Callable[[], Any], tracked: Callable[[], Any], calls: int, rounds: int = 5
-) -> tuple[float, float]:
-    for _ in range(10):
-        bare()
-        tracked()
-    bare_us, tracked_us = [], []
-    for _ in range(rounds):
-        bare_us.append(timed(bare, calls))
-        tracked_us.append(timed(tracked, calls))
-    return statistics.median(bare_us), statistics.median(tracked_us)
 
 
 def main() -> None:

@@ -11,26 +11,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any
+
+import torch
+from _timing import per_call_us, print_added
 
 import aither
-import torch
 from aither.testing import capture
-
-
-def per_call_us(function: Callable[[], Any], calls: int, rounds: int = 5) -> float:
-    for _ in range(min(calls, 500)):
-        function()
-    results = []
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for _ in range(calls):
-            function()
-        results.append((time.perf_counter_ns() - start) / calls / 1000)
-    return statistics.median(results)
 
 
 def main() -> None:
@@ -64,9 +50,7 @@ def main() -> None:
     ]
     print(f"aither-torch, MLP 32-64-64-10, batch {args.batch}, inference_mode, 1 torch thread")
     print(f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}")
-    print(f"{'call':<26}{'us/call':>10}{'added us':>10}")
-    for name, us, added in rows:
-        print(f"{name:<26}{us:>10.1f}{added:>10.1f}")
+    print_added(rows, 26)
     print(f"({recorded} spans recorded)")
 
 

@@ -9,13 +9,14 @@ import threading
 import time
 from collections.abc import Iterator
 
-import aither
 import httpx
 import numpy as np
 import pytest
 import uvicorn
-from aither.testing import SpanCapture
 from fastapi import FastAPI
+
+import aither
+from aither.testing import SpanCapture
 
 
 class Doubler:

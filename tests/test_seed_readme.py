@@ -15,6 +15,7 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
+
 from aither.testing import CapturedSpan, OTLPReceiver
 
 SKLEARN_DATA = """

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aither
 import httpx
 import numpy as np
 import pytest
+
+import aither
 from aither import _client
 from aither_server import ServerThread, Store
 

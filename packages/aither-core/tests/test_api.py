@@ -6,9 +6,10 @@ import asyncio
 import logging
 import threading
 
-import aither
 import numpy as np
 import pytest
+
+import aither
 from aither.testing import SpanCapture
 
 

@@ -7,8 +7,9 @@ import socket
 import threading
 import time
 
-import aither
 import pytest
+
+import aither
 from aither._export._worker import parse_retry_after
 from aither.testing import Fault, OTLPReceiver
 

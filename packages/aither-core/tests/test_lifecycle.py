@@ -10,8 +10,9 @@ import textwrap
 import time
 from collections.abc import Iterator
 
-import aither
 import pytest
+
+import aither
 from aither.testing import OTLPReceiver
 
 

@@ -8,8 +8,9 @@ import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import aither
 import pytest
+
+import aither
 from aither.integrations import reset_cache
 from aither.testing import SpanCapture
 

@@ -7,17 +7,18 @@ import decimal
 import json
 import math
 
-import aither
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from aither._json import dumps
-from aither._sampling import capture_features, capture_prediction, render
-from aither.testing import SpanCapture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+import aither
+from aither._json import dumps
+from aither._sampling import capture_features, capture_prediction, render
+from aither.testing import SpanCapture
 
 
 def sample(value: object, rows: int = 5, columns: int = 10) -> object:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import aither
 import numpy as np
 import pytest
+
+import aither
 from aither._export._otlp import SpanEncoder
 from aither._export._resource import resource_attributes
 from aither.testing import CapturedSpan, OTLPReceiver

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aither.testing.contract import PluginContract
 from hf_tiny import TEXTS, text_pipeline
+
+from aither.testing.contract import PluginContract
 
 
 class TestTransformersPipelineContract(PluginContract):

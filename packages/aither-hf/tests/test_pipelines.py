@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
 import pickle
+import re
 import warnings
 from typing import Any
 
-import aither
-import aither_hf
 import pytest
-from aither.testing import OTLPReceiver
-from aither_hf import EMBEDDING_HEAD, MAX_TEXT_CHARS, TrackedPipeline
 from hf_tiny import HIDDEN, TEXTS, audio_pipeline, image_pipeline, text_pipeline, wave
 from PIL import Image
 from transformers import Pipeline, TextClassificationPipeline
+
+import aither
+import aither_hf
+from aither.testing import OTLPReceiver
+from aither_hf import EMBEDDING_HEAD, MAX_TEXT_CHARS, TrackedPipeline
 
 
 def _only_span(receiver: OTLPReceiver) -> Any:
@@ -254,13 +258,20 @@ def test_pickled_tracked_pipeline_keeps_its_class_and_identity() -> None:
     assert restored("the cat") == tracked("the cat")
 
 
-def test_unsupported_transformers_version_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aither_hf import _integration
+def test_unsupported_transformers_version_warns_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aither import _frameworks  # its once-per-version memory, reset for this test
 
-    monkeypatch.setattr(_integration, "_checked", False)
-    monkeypatch.setattr(_integration.importlib.metadata, "version", lambda name: "4.20.0")
-    with pytest.warns(RuntimeWarning, match=r"supports transformers >=4\.40,<6; found 4\.20\.0"):
+    monkeypatch.setattr(_frameworks, "_checked", set())
+    version = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "4.20.0" if name == "transformers" else version(name)
+    )
+    pattern = r"aither-hf supports transformers>=4\.40,<6, but 4\.20\.0 is installed"
+    with caplog.at_level(logging.WARNING, logger="aither"), pytest.warns(RuntimeWarning, match=pattern):
         aither.wrap(text_pipeline("text-classification"), name="old")
+    assert any(re.search(pattern, record.getMessage()) for record in caplog.records)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         aither.wrap(text_pipeline("text-classification"), name="old")

@@ -6,13 +6,10 @@ import io
 import pickle
 import warnings
 
-import aither
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from aither.testing import OTLPReceiver, SpanCapture, assert_imports_no_framework, missing_framework_error
-from aither_sklearn import TrackedEstimator
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -21,6 +18,10 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
+
+import aither
+from aither.testing import OTLPReceiver, SpanCapture, assert_imports_no_framework, missing_framework_error
+from aither_sklearn import TrackedEstimator
 
 
 def test_wrap_returns_a_tracked_estimator_that_keeps_the_fitted_model(breast_cancer, aither_capture):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-import aither
-import aither_tf
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from aither.testing import SpanCapture
 from keras_helpers import make_mlp, make_two_headed, rows
+
+import aither
+import aither_tf
+from aither.testing import SpanCapture
 
 
 class Recorder(keras.callbacks.Callback):
@@ -71,6 +72,16 @@ def test_the_prediction_keeps_rows_only_up_to_the_cap(aither_capture: SpanCaptur
     (span,) = aither_capture.predictions()
     assert span.prediction["_meta"] == {"truncated": True, "total_rows": 1300}
     np.testing.assert_array_equal(np.asarray(span.prediction["values"], dtype=np.float32), out[:1000])
+
+
+def test_a_multi_output_prediction_keeps_rows_only_up_to_the_cap(aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(make_two_headed(), name="m")
+    out = tracked.predict({"amount": rows(1100, 1), "country": rows(1100, 3)}, batch_size=256, verbose=0)
+    (span,) = aither_capture.predictions()
+    assert span.prediction["_meta"] == {"truncated": True, "total_rows": 1100}
+    assert set(span.prediction["values"]) == {"fraud", "score"}
+    score = np.asarray(span.prediction["values"]["score"], dtype=np.float32)
+    np.testing.assert_array_equal(score, out["score"][:1000])
 
 
 def test_a_hand_placed_callback_logs_each_predict_and_says_it_cannot_see_the_input(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from aither.testing.contract import PluginContract
 from keras_helpers import make_mlp, rows
+
+from aither.testing.contract import PluginContract
 
 
 class TestContractThroughPredict(PluginContract):

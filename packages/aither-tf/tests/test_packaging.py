@@ -2,59 +2,66 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
-import os
-import subprocess
-import sys
+import logging
 import warnings
 
-import aither_tf
 import keras
 import pytest
-from aither.integrations import find_integration
-from aither_tf._integration import check_version
+import tensorflow as tf
 from keras_helpers import make_mlp
 
-
-def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=environment)
+import aither
+import aither_tf
+from aither import _frameworks  # its once-per-version memory, reset for this test
+from aither.integrations import find_integration
+from aither.testing import SpanCapture, assert_imports_no_framework, missing_framework_error, run_python
 
 
 def test_importing_aither_and_the_plugin_imports_neither_keras_nor_tensorflow() -> None:
-    result = _run("import sys, aither, aither_tf; print('keras' in sys.modules, 'tensorflow' in sys.modules)")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False False"
+    assert_imports_no_framework("aither_tf", ["keras", "tensorflow"])
 
 
 def test_missing_keras_raises_missing_dependency_error_naming_the_extra() -> None:
-    code = (
-        "import sys; sys.modules['keras'] = None\n"
-        "import aither, aither_tf\n"
-        "try:\n"
-        "    aither_tf.Callback\n"
-        "except aither.MissingDependencyError as exc:\n"
-        "    print(isinstance(exc, ImportError), exc)\n"
+    message = missing_framework_error("aither_tf", ["keras"], "aither_tf.Callback")
+    assert message == (
+        "aither-tf needs keras>=3,<4, which is not installed: "
+        "pip install 'aither-tf[instruments]' (or install keras yourself)"
     )
-    result = _run(code)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("True ")
-    assert "pip install 'aither-tf[instruments]'" in result.stdout and "aither[tf]" in result.stdout
 
 
-def test_unsupported_versions_warn_once_and_supported_ones_do_not() -> None:
+def test_unsupported_versions_warn_once_and_supported_ones_do_not(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, aither_capture: SpanCapture
+) -> None:
+    monkeypatch.setattr(_frameworks, "_checked", set())
+    installed = {"keras": keras.__version__, "tensorflow": tf.__version__}
+    version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: installed.get(name) or version(name))
+
+    def wrap() -> None:  # wrapping a Keras model checks keras, and tensorflow as it is loaded
+        aither.wrap(make_mlp(), name="m")
+
+    for supported in ("2.21.0", "2.16.1"):
+        installed["tensorflow"] = supported
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            wrap()
+    installed["keras"] = "2.15.0"
+    with (
+        caplog.at_level(logging.WARNING, logger="aither"),
+        pytest.warns(RuntimeWarning, match=r"keras>=3,<4.*2\.15\.0"),
+    ):
+        wrap()
+    assert any("keras>=3,<4" in r.getMessage() and "2.15.0" in r.getMessage() for r in caplog.records)
+    installed["keras"] = keras.__version__
+    installed["tensorflow"] = "2.15.0"
+    with pytest.warns(RuntimeWarning, match=r"tensorflow>=2.16,<3.*2\.15\.0"):
+        wrap()
+    installed["keras"] = "2.15.0"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert check_version("keras", keras.__version__)
-        assert check_version("tensorflow", "2.21.0")
-        assert check_version("tensorflow", "2.16.1")
-    with pytest.warns(RuntimeWarning, match=r"keras>=3,<4.*2\.15\.0"):
-        assert not check_version("keras", "2.15.0")
-    with pytest.warns(RuntimeWarning, match=r"tensorflow>=2.16,<3"):
-        assert not check_version("tensorflow", "2.15.0")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert not check_version("keras", "2.15.0")  # once per version
+        wrap()  # once per version
 
 
 def test_keras_models_dispatch_to_the_tf_plugin() -> None:
@@ -78,7 +85,7 @@ with capture() as captured:
 print(json.dumps([[s.name, s.attributes["ml.batch_size"], s.prediction, s.is_error] for s in spans]
                  + [out.tolist()]))
 """
-    result = _run(code, KERAS_BACKEND="torch")
+    result = run_python(code, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="3")
     assert result.returncode == 0, result.stderr[-3000:]
     *spans, out = json.loads(result.stdout.strip().splitlines()[-1])
     assert [(name, size, error) for name, size, _, error in spans] == [

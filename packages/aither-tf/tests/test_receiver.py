@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+from keras_helpers import make_mlp, rows
+
 import aither
 import aither_tf
-import numpy as np
 from aither.testing import OTLPReceiver
-from keras_helpers import make_mlp, rows
 
 
 def test_predictions_arrive_at_the_receiver(aither_receiver: OTLPReceiver) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from aither.testing.contract import PluginContract
 from tg_models import TinyNet, rows, softmax_scores
 from tinygrad import Tensor
+
+from aither.testing.contract import PluginContract
 
 
 class TestTinygradModelContract(PluginContract):

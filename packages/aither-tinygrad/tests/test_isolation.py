@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
-
-def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+from aither.testing import assert_imports_no_framework, missing_framework_error
 
 
 def test_importing_aither_tinygrad_and_wrapping_other_models_does_not_import_tinygrad() -> None:
-    result = _run(
-        """
-        import sys
-        import aither, aither_tinygrad
-        assert "tinygrad" not in sys.modules, "imported by import aither_tinygrad"
-        tracked = aither.wrap(lambda x: x, name="f")
-        tracked(1)
-        assert "tinygrad" not in sys.modules, "imported by wrapping a function"
-        print("ok")
-        """
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert_imports_no_framework("aither_tinygrad", ["tinygrad"], then="aither.wrap(lambda x: x, name='f')(1)")
 
 
 def test_missing_tinygrad_raises_missing_dependency_error_naming_the_extra() -> None:
-    result = _run(
-        """
-        import sys
-        sys.modules["tinygrad"] = None  # as if it were not installed
-        import aither, aither_tinygrad
-        try:
-            aither_tinygrad.wrap(lambda x: x, name="x")
-        except aither.MissingDependencyError as exc:
-            print(exc)
-        """
+    message = missing_framework_error("aither_tinygrad", ["tinygrad"], "aither_tinygrad.wrap(lambda x: x, name='x')")
+    assert message == (
+        "aither-tinygrad needs tinygrad>=0.10,<0.15, which is not installed: "
+        "pip install 'aither-tinygrad[instruments]' (or install tinygrad yourself)"
     )
-    assert result.returncode == 0, result.stderr
-    assert "pip install 'aither[tinygrad]'" in result.stdout

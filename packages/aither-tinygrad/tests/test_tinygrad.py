@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
+import re
 import warnings
 from typing import Any
 
-import aither
-import aither_tinygrad
 import numpy as np
 import pytest
-from aither.testing import OTLPReceiver
-from aither_tinygrad import TrackedTinygradModel
 from tg_models import Doubler, RealizingNet, TinyNet, rows, softmax_scores
 from tinygrad import Tensor, TinyJit
+
+import aither
+import aither_tinygrad
+from aither.testing import OTLPReceiver
+from aither_tinygrad import TrackedTinygradModel
 
 
 def _spans(receiver: OTLPReceiver, count: int) -> list[Any]:
@@ -169,13 +173,18 @@ def test_a_parameter_free_model_is_wrapped_explicitly(aither_receiver: OTLPRecei
     assert span.attributes["ml.framework"] == "tinygrad"
 
 
-def test_unsupported_tinygrad_version_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aither_tinygrad import _integration
+def test_unsupported_tinygrad_version_warns_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aither import _frameworks  # its once-per-version memory, reset for this test
 
-    monkeypatch.setattr(_integration, "_checked", False)
-    monkeypatch.setattr(_integration.importlib.metadata, "version", lambda name: "0.9.2")
-    with pytest.warns(RuntimeWarning, match=r"supports tinygrad >=0\.10,<0\.15; found 0\.9\.2"):
+    monkeypatch.setattr(_frameworks, "_checked", set())
+    version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.9.2" if name == "tinygrad" else version(name))
+    pattern = r"aither-tinygrad supports tinygrad>=0\.10,<0\.15, but 0\.9\.2 is installed"
+    with caplog.at_level(logging.WARNING, logger="aither"), pytest.warns(RuntimeWarning, match=pattern):
         aither.wrap(TinyNet(), name="old")
+    assert any(re.search(pattern, record.getMessage()) for record in caplog.records)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         aither.wrap(TinyNet(), name="old")

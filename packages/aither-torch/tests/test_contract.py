@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from aither.testing.contract import PluginContract
 from torch_helpers import make_mlp
+
+from aither.testing.contract import PluginContract
 
 
 class TestContractThroughPredict(PluginContract):

@@ -2,58 +2,59 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import importlib.metadata
+import logging
 import warnings
+
+import pytest
+import torch
 
 import aither
 import aither_torch
-import pytest
-import torch
+from aither import _frameworks  # its once-per-version memory, reset for this test
 from aither.integrations import find_integration
-
-
-def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+from aither.testing import SpanCapture, assert_imports_no_framework, missing_framework_error
 
 
 def test_importing_aither_and_the_plugin_does_not_import_torch() -> None:
-    result = _run("import sys, aither, aither_torch; print('torch' in sys.modules)")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert_imports_no_framework("aither_torch", ["torch"])
 
 
 def test_missing_torch_raises_missing_dependency_error_naming_the_extra() -> None:
-    code = (
-        "import sys; sys.modules['torch'] = None\n"
-        "import aither, aither_torch\n"
-        "try:\n"
-        "    aither_torch.unwrap(object())\n"
-        "except aither.MissingDependencyError as exc:\n"
-        "    print(isinstance(exc, ImportError), exc)\n"
+    message = missing_framework_error("aither_torch", ["torch"], "aither_torch.unwrap(object())")
+    assert message == (
+        "aither-torch needs torch>=2.1,<3, which is not installed: "
+        "pip install 'aither-torch[instruments]' (or install torch yourself)"
     )
-    result = _run(code)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("True ")
-    assert "pip install 'aither-torch[instruments]'" in result.stdout
-    assert "aither[torch]" in result.stdout
-    assert "torch>=2.1,<3" in result.stdout
 
 
-def test_an_unsupported_torch_version_warns_once_and_a_supported_one_does_not() -> None:
-    from aither_torch._integration import check_version
-
+def test_an_unsupported_torch_version_warns_once_and_a_supported_one_does_not(
+    mlp: torch.nn.Module, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, aither_capture: SpanCapture
+) -> None:
+    monkeypatch.setattr(_frameworks, "_checked", set())
+    installed = {"version": torch.__version__}
+    version = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: installed["version"] if name == "torch" else version(name)
+    )
+    for supported in (torch.__version__, "2.1.0"):
+        installed["version"] = supported
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert not aither_torch.is_wrapped(mlp)
+    installed["version"] = "1.13.1"
+    with (
+        caplog.at_level(logging.WARNING, logger="aither"),
+        pytest.warns(RuntimeWarning, match=r"torch>=2.1,<3.*1\.13\.1"),
+    ):
+        assert not aither_torch.is_wrapped(mlp)
+    assert any("1.13.1" in r.getMessage() and "torch>=2.1,<3" in r.getMessage() for r in caplog.records)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert check_version(torch.__version__)
-        assert check_version("2.1.0")
-    with pytest.warns(RuntimeWarning, match=r"torch>=2.1,<3.*1\.13\.1"):
-        assert not check_version("1.13.1")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert not check_version("1.13.1")  # once per version
+        aither.wrap(mlp, name="m").unwrap()  # once per version
+    installed["version"] = "3.0.0"
     with pytest.warns(RuntimeWarning, match="3.0.0"):
-        assert not check_version("3.0.0")
+        assert not aither_torch.is_wrapped(mlp)
 
 
 def test_wrap_dispatches_modules_to_the_torch_plugin(mlp: torch.nn.Module) -> None:

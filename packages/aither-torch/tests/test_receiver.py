@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import aither
 import pytest
 import torch
-from aither.testing import OTLPReceiver
 from torch_helpers import make_mlp
+
+import aither
+from aither.testing import OTLPReceiver
 
 
 def test_module_calls_arrive_at_the_receiver_as_forward_spans(aither_receiver: OTLPReceiver) -> None:

@@ -15,7 +15,13 @@ from . import _client
 from ._errors import MissingDependencyError
 from ._sampling import Captured
 
-__all__ = ["bounded_prediction", "max_prediction_rows", "require_framework", "version_in_range"]
+__all__ = [
+    "bounded_prediction",
+    "max_prediction_rows",
+    "require_framework",
+    "telemetry_disabled",
+    "version_in_range",
+]
 
 logger = logging.getLogger("aither")
 
@@ -85,6 +91,11 @@ def require_framework(module: str, *, plugin: str, supported: str, distribution:
             warnings.warn(message, RuntimeWarning, stacklevel=3)
             logger.warning("aither: %s", message)
     return framework
+
+
+def telemetry_disabled() -> bool:
+    """True under ``AITHER_DISABLED=1`` / ``init(disabled=True)``: a plugin can then skip copying anything."""
+    return _client.get_client().settings.disabled
 
 
 def max_prediction_rows() -> int:

@@ -6,7 +6,13 @@ the ``aither.integrations`` entry-point group, and records calls through a :clas
 
 from __future__ import annotations
 
-from ._frameworks import bounded_prediction, max_prediction_rows, require_framework, version_in_range
+from ._frameworks import (
+    bounded_prediction,
+    max_prediction_rows,
+    require_framework,
+    telemetry_disabled,
+    version_in_range,
+)
 from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION, Integration, find_integration, reset_cache
 from ._records import ModelIdentity, SpanRecord
 from ._sampling import Captured, Sampler, capture_features, capture_prediction, register_sampler, render
@@ -38,5 +44,6 @@ __all__ = [
     "render",
     "require_framework",
     "reset_cache",
+    "telemetry_disabled",
     "version_in_range",
 ]

@@ -8,7 +8,7 @@ is wrapped.
 
 from __future__ import annotations
 
-from ._integration import SUPPORTED, TransformersIntegration, integration, wrap
+from ._integration import TransformersIntegration, integration, wrap
 from ._sampling import EMBEDDING_HEAD, MAX_TEXT_CHARS
 from ._tracked import TrackedPipeline
 from ._version import __version__
@@ -16,7 +16,6 @@ from ._version import __version__
 __all__ = [
     "EMBEDDING_HEAD",
     "MAX_TEXT_CHARS",
-    "SUPPORTED",
     "TrackedPipeline",
     "TransformersIntegration",
     "__version__",

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import logging
-import re
-import warnings
 from typing import Any
 
-from aither import MissingDependencyError
-from aither.integrations import Integration, ModelLogger, WrapOptions, register_sampler
+from aither.integrations import Integration, ModelLogger, WrapOptions, require_framework
 
-from ._sampling import PipelineInputs, sampled_inputs
 from ._tracked import TrackedPipeline, _pipeline_state, rebuild
 
-__all__ = ["SUPPORTED", "TransformersIntegration", "integration", "wrap"]
-
-logger = logging.getLogger("aither")
-
-#: transformers versions this plugin is tested with: ``>=4.40,<6`` (the ``instruments`` extra).
-SUPPORTED = ((4, 40), (6, 0))
-INSTALL_HINT = "pip install 'aither[hf]'"
-
-_checked = False
+__all__ = ["TransformersIntegration", "integration", "wrap"]
 
 
 def _is_pipeline(model: Any) -> bool:
@@ -30,35 +16,6 @@ def _is_pipeline(model: Any) -> bool:
         klass.__name__ == "Pipeline" and klass.__module__.startswith("transformers.pipelines")
         for klass in type(model).__mro__
     )
-
-
-def _check_transformers() -> None:
-    """Import transformers (it is, if a pipeline exists) and warn once outside the supported versions."""
-    global _checked
-    if _checked:
-        return
-    try:
-        import transformers
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"aither-hf wraps Hugging Face transformers pipelines, but transformers is not installed: {INSTALL_HINT}"
-        ) from exc
-    try:
-        version = importlib.metadata.version("transformers")
-    except importlib.metadata.PackageNotFoundError:
-        version = getattr(transformers, "__version__", "0")
-    match = re.match(r"(\d+)\.(\d+)", version)
-    found = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-    low, high = SUPPORTED
-    if not low <= found < high:
-        message = (
-            f"aither-hf supports transformers >={low[0]}.{low[1]},<{high[0]}; found {version}. "
-            "Calls are still logged, but features or predictions may be recorded incompletely."
-        )
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
-        logger.warning("aither: %s", message)
-    register_sampler(__name__.partition(".")[0], PipelineInputs.__qualname__, sampled_inputs)
-    _checked = True
 
 
 class TransformersIntegration(Integration):
@@ -71,7 +28,7 @@ class TransformersIntegration(Integration):
         return _is_pipeline(model)
 
     def wrap(self, model: Any, options: WrapOptions) -> Any:
-        _check_transformers()
+        require_framework("transformers", plugin="aither-hf", supported=">=4.40,<6")
         if not _is_pipeline(model):
             raise TypeError(f"aither-hf wraps transformers pipelines, not {type(model).__name__}")
         if isinstance(model, TrackedPipeline):  # wrapping again replaces the identity, never logs twice

@@ -12,16 +12,14 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from aither.integrations import Captured, capture_features
+from aither.integrations import Captured, bounded_prediction, capture_features
 
 __all__ = [
     "EMBEDDING_HEAD",
     "MAX_TEXT_CHARS",
-    "PipelineInputs",
     "capture_inputs",
     "capture_inputs_safely",
     "capture_output",
-    "sampled_inputs",
 ]
 
 #: Texts in ``ml.features`` are cut to this many characters (the cut is marked in ``_meta.truncated``).
@@ -30,19 +28,6 @@ MAX_TEXT_CHARS = 1000
 EMBEDDING_HEAD = 8
 #: Tasks whose output is an embedding, summarised instead of recorded whole.
 EMBEDDING_TASKS = frozenset({"feature-extraction", "image-feature-extraction"})
-
-
-class PipelineInputs:
-    """A pipeline call's inputs, sampled before the call (some pipelines pop keys from an input dict).
-
-    A type of aither-hf's own: core hands it to :func:`sampled_inputs`, which returns the sample taken already.
-    """
-
-    __slots__ = ("captured", "value")
-
-    def __init__(self, value: Any, captured: Captured) -> None:
-        self.value = value
-        self.captured = captured
 
 
 def _root(value: object) -> tuple[str, str]:
@@ -136,7 +121,7 @@ def _kind(value: Any) -> str:
     return name if root == "builtins" else f"{root}.{name}"
 
 
-def _render_inputs(data: dict[str, Any]) -> Any:
+def _render_as_is(data: Any) -> Any:
     return data
 
 
@@ -164,7 +149,7 @@ def capture_inputs(value: Any, task: str | None, audio_rate: int | None, rows: i
     meta: dict[str, Any] = {"type": type_name, "count": count, "truncated": truncated}
     if task:
         meta["task"] = task
-    return Captured(_render_inputs, {"sample": sample, "_meta": meta}, 1 if count is None else count, 256 * (rows + 1))
+    return Captured(_render_as_is, {"sample": sample, "_meta": meta}, 1 if count is None else count, 256 * (rows + 1))
 
 
 def capture_inputs_safely(value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int) -> Captured:
@@ -172,11 +157,6 @@ def capture_inputs_safely(value: Any, task: str | None, audio_rate: int | None, 
         return capture_inputs(value, task, audio_rate, rows, columns)
     except Exception:  # fall back to core's generic sampling; never raise into the call
         return capture_features(value, rows, columns)
-
-
-def sampled_inputs(inputs: PipelineInputs, rows: int, columns: int) -> Captured:
-    """The sampler registered for :class:`PipelineInputs`."""
-    return inputs.captured
 
 
 # ------------------------------------------------------------------------------------------------ outputs
@@ -229,17 +209,6 @@ def _render_embeddings(data: tuple[bool, list[tuple[str, Any]], int, int]) -> An
     return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
 
 
-def _render_output(data: tuple[Any, int, int]) -> Any:
-    values, total, limit = data
-    if total <= limit:
-        return values
-    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
-
-
-def _render_lazy(data: dict[str, Any]) -> Any:
-    return data
-
-
 def capture_output(output: Any, task: str | None, batched: bool, limit: int) -> Captured:
     """The pipeline's output: labels/scores/entities as they are (up to ``limit`` rows), embeddings summarised."""
     embedding = task in EMBEDDING_TASKS or _is_tensor(output) or _is_array(output)
@@ -250,12 +219,13 @@ def capture_output(output: Any, task: str | None, batched: bool, limit: int) -> 
             summaries = [_summary(r) for r in rows]
             return Captured(_render_embeddings, (batched, summaries, total, limit), total, 128 * len(rows))
         # References to the pipeline's fresh output (lists of small dicts), turned into JSON on the worker.
-        head = list(output[:limit]) if batched else output
-        return Captured(_render_output, (head, total, limit), total, 64 * min(total, limit))
+        if batched:
+            return bounded_prediction(list(output[:limit]), total, 64 * min(total, limit))
+        return Captured(_render_as_is, output, 1, 64)  # one input's output (a list of labels, of entities)
     if embedding:
         return Captured(_render_embeddings, (False, [_summary(output)], 1, limit), 1, 128)
     if isinstance(output, Mapping) or output is None or isinstance(output, (str, int, float, bool)):
-        return Captured(_render_output, (output, 1, limit), 1, 256)
+        return Captured(_render_as_is, output, 1, 256)
     # A generator (iterable inputs): the pipeline's results are produced as the caller iterates; never consume.
     root, name = _root(output)
-    return Captured(_render_lazy, {"_meta": {"type": f"{root}.{name}", "lazy": True}}, 1, 64)
+    return Captured(_render_as_is, {"_meta": {"type": f"{root}.{name}", "lazy": True}}, 1, 64)

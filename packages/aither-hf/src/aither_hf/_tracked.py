@@ -15,9 +15,9 @@ import time
 import weakref
 from typing import Any
 
-from aither.integrations import Captured, ModelLogger, TraceIdsMixin
+from aither.integrations import Captured, ModelLogger, TraceIdsMixin, max_prediction_rows
 
-from ._sampling import PipelineInputs, capture_inputs_safely, capture_output
+from ._sampling import capture_inputs_safely, capture_output
 
 __all__ = ["TrackedPipeline", "rebuild", "tracked_class"]
 
@@ -29,16 +29,6 @@ _inside_call: contextvars.ContextVar[bool] = contextvars.ContextVar("aither_hf_i
 _OWN_KEYS = frozenset({"_aither"})
 # Parameters of ``Pipeline.__call__`` that are not inputs.
 _CALL_PARAMETERS = frozenset({"batch_size", "num_workers"})
-
-
-def _prediction_limit() -> int:
-    """Rows of output kept in ``ml.prediction`` (the client's ``max_prediction_rows``)."""
-    try:
-        from aither import _client  # the setting has no public accessor yet
-
-        return int(_client.get_client().settings.max_prediction_rows)
-    except Exception:
-        return 1000
 
 
 class TrackedPipeline(TraceIdsMixin):
@@ -60,29 +50,27 @@ class TrackedPipeline(TraceIdsMixin):
         else:  # keyword inputs: question=..., context=... (question answering), text=...
             value = {k: v for k, v in kwargs.items() if k not in _CALL_PARAMETERS}
         task = getattr(self, "task", None)
-        inputs: Any = value
+        features: Captured | None = None
         options = logger.options
-        if options.features_fn is None:
+        if options.features_fn is None:  # sampled before the call: some pipelines pop keys from an input dict
             rate = getattr(getattr(self, "feature_extractor", None), "sampling_rate", None)
-            sample = capture_inputs_safely(value, task, rate, options.sample_rows, options.sample_columns)
-            inputs = PipelineInputs(value, sample)
+            features = capture_inputs_safely(value, task, rate, options.sample_rows, options.sample_columns)
         token = _inside_call.set(True)
         start_ns = time.time_ns()
         try:
             output = call(*args, **kwargs)
         except Exception as exc:
-            logger.record("__call__", inputs, None, start_ns, error=exc)
+            logger.record("__call__", value, None, start_ns, error=exc, features=features)
             raise
         finally:
             _inside_call.reset(token)
         end_ns = time.time_ns()
         try:
-            prediction: Captured | None = capture_output(
-                output, task, isinstance(value, (list, tuple)), _prediction_limit()
-            )
+            batched = isinstance(value, (list, tuple))
+            prediction: Captured | None = capture_output(output, task, batched, max_prediction_rows())
         except Exception:
             prediction = None  # core's generic capture takes over
-        logger.record("__call__", inputs, output, start_ns, end_ns=end_ns, prediction=prediction)
+        logger.record("__call__", value, output, start_ns, end_ns=end_ns, prediction=prediction, features=features)
         return output
 
     def unwrap(self) -> Any:

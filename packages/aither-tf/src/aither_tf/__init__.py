@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._integration import SUPPORTED_KERAS, SUPPORTED_TENSORFLOW, KerasIntegration, integration
+from ._integration import KerasIntegration, integration
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from ._tracked import TrackedKerasModel
 
 __all__ = [
-    "SUPPORTED_KERAS",
-    "SUPPORTED_TENSORFLOW",
     "Callback",
     "KerasIntegration",
     "TrackedKerasModel",

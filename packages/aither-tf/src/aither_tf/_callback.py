@@ -12,8 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from aither import _client
-from aither.integrations import Captured, ModelLogger, TraceIdsMixin, WrapOptions, register_sampler
+
+from aither.integrations import (
+    Captured,
+    ModelLogger,
+    TraceIdsMixin,
+    WrapOptions,
+    bounded_prediction,
+    max_prediction_rows,
+)
 
 from ._integration import FRAMEWORK, require_keras
 
@@ -21,39 +28,22 @@ require_keras()  # a clear error naming the extra, before the import below fails
 
 import keras  # noqa: E402
 
-__all__ = ["Callback", "UnseenInput"]
+__all__ = ["Callback"]
 
 METHOD = "predict"
 
 
-class UnseenInput:
-    """Stands for an input the callback cannot see (a hand-placed callback, a dataset or a generator)."""
-
-    __slots__ = ("batches", "kind", "rows")
-
-    def __init__(self, kind: str, rows: int, batches: int) -> None:
-        self.kind = kind
-        self.rows = rows
-        self.batches = batches
-
-
-def _render_unseen(data: UnseenInput) -> Any:
+def _render_unseen(data: tuple[str, int, int]) -> Any:
+    kind, rows, batches = data
     return {
         "_meta": {
-            "type": data.kind,
-            "shape": [data.rows],
-            "batches": data.batches,
+            "type": kind,
+            "shape": [rows],
+            "batches": batches,
             "note": "the input was not visible to the aither callback; wrap the model with aither.wrap and "
             "call tracked.predict(x) to sample features",
         }
     }
-
-
-def _capture_unseen(value: UnseenInput, rows: int, columns: int) -> Captured:
-    return Captured(_render_unseen, value, value.rows, 128)
-
-
-register_sampler("aither_tf", "UnseenInput", _capture_unseen)
 
 
 def _to_python(value: Any) -> Any:
@@ -66,7 +56,8 @@ def _to_python(value: Any) -> Any:
     return value
 
 
-def _render_prediction(data: tuple[Any, int, int]) -> Any:
+def _render_structured(data: tuple[Any, int, int]) -> Any:
+    """A dict or list of outputs: ``{"values": {...}, "_meta"}`` when rows were left out (rows, not items)."""
     head, kept, total = data
     values = _to_python(head)
     if total <= kept:
@@ -138,7 +129,7 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
             rows = int(leaves[0].shape[0])
             self._batches += 1
             self._total += rows
-            room = _client.get_client().settings.max_prediction_rows - self._kept
+            room = max_prediction_rows() - self._kept
             if room <= 0:
                 return  # past the cap: only count
             if self._structure is None:
@@ -161,15 +152,17 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
         leaves = [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*self._chunks, strict=True)]
         head = keras.tree.pack_sequence_as(self._structure, leaves)
         nbytes = sum(leaf.nbytes for leaf in leaves) + 64
-        return Captured(_render_prediction, (head, self._kept, self._total), self._total, nbytes)
+        if isinstance(head, np.ndarray):  # one output
+            return bounded_prediction(head, self._total, nbytes)
+        return Captured(_render_structured, (head, self._kept, self._total), self._total, nbytes)
 
-    def _features_input(self) -> Any:
+    def _features(self) -> Captured | None:
+        """None when core samples ``x``; else the input described by its rows and batches only."""
         inputs = self._inputs
-        if inputs is None:
-            return UnseenInput("unavailable", self._total, self._batches)
-        if _is_sampleable(inputs):
-            return inputs
-        return UnseenInput(type(inputs).__qualname__, self._total, self._batches)
+        if inputs is not None and _is_sampleable(inputs):
+            return None
+        kind = "unavailable" if inputs is None else type(inputs).__qualname__
+        return Captured(_render_unseen, (kind, self._total, self._batches), self._total, 128)
 
     def _record(self, error: BaseException | None) -> None:
         if self._recorded:
@@ -179,7 +172,9 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
             prediction = None if error is not None else self._prediction()
         except Exception:
             prediction = Captured(lambda data: data, {"_meta": {"error": "prediction capture failed"}}, 1, 64)
-        self._aither.record(METHOD, self._features_input(), None, self._start_ns, error=error, prediction=prediction)
+        self._aither.record(
+            METHOD, self._inputs, None, self._start_ns, error=error, prediction=prediction, features=self._features()
+        )
 
 
 def _batch_outputs(logs: dict[str, Any] | None) -> Any:

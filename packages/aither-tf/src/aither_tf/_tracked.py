@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+
 from aither.integrations import TrackedModel
 
 from ._callback import Callback

@@ -8,12 +8,11 @@ only when a model is wrapped.
 
 from __future__ import annotations
 
-from ._integration import SUPPORTED, TinygradIntegration, integration, is_tinygrad_model, wrap
+from ._integration import TinygradIntegration, integration, is_tinygrad_model, wrap
 from ._tracked import TrackedTinygradModel
 from ._version import __version__
 
 __all__ = [
-    "SUPPORTED",
     "TinygradIntegration",
     "TrackedTinygradModel",
     "__version__",

@@ -17,31 +17,18 @@ Anything else (a parameter-free model class, a function that only receives Tenso
 from __future__ import annotations
 
 import functools
-import importlib.metadata
-import logging
-import re
 import types
-import warnings
 from typing import Any
 
-from aither import MissingDependencyError
-from aither.integrations import Integration, ModelLogger, TrackedModel, WrapOptions, register_sampler
+from aither.integrations import Integration, ModelLogger, TrackedModel, WrapOptions, register_sampler, require_framework
 
 from ._sampling import capture_tensor, is_tensor
 from ._tracked import TrackedTinygradModel
 
-__all__ = ["SUPPORTED", "TinygradIntegration", "integration", "wrap"]
-
-logger = logging.getLogger("aither")
-
-#: tinygrad versions this plugin is tested with: ``>=0.10,<0.15`` (the ``instruments`` extra).
-SUPPORTED = ((0, 10), (0, 15))
-INSTALL_HINT = "pip install 'aither[tinygrad]'"
+__all__ = ["TinygradIntegration", "integration", "wrap"]
 
 _WALK_DEPTH = 4
 _WALK_ITEMS = 2000
-
-_checked = False
 
 
 def _from_tinygrad(value: object) -> bool:
@@ -117,33 +104,10 @@ def is_tinygrad_model(model: Any) -> bool:
     return any(k.__module__.partition(".")[0] == "tinygrad" for k in type(model).__mro__) or _holds_tensors(model)
 
 
-def _check_tinygrad() -> None:
-    """Import tinygrad, warn once outside the supported versions, register the Tensor sampler."""
-    global _checked
-    if _checked:
-        return
-    try:
-        import tinygrad
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"aither-tinygrad wraps tinygrad models, but tinygrad is not installed: {INSTALL_HINT}"
-        ) from exc
-    try:
-        version = importlib.metadata.version("tinygrad")
-    except importlib.metadata.PackageNotFoundError:
-        version = getattr(tinygrad, "__version__", "0")
-    match = re.match(r"(\d+)\.(\d+)", version)
-    found = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-    low, high = SUPPORTED
-    if not low <= found < high:
-        message = (
-            f"aither-tinygrad supports tinygrad >={low[0]}.{low[1]},<{high[0]}.{high[1]}; found {version}. "
-            "Calls are still logged, but samples may be read more slowly or be missing."
-        )
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
-        logger.warning("aither: %s", message)
+def _require_tinygrad() -> None:
+    """Import tinygrad (core warns once outside the tested ``>=0.10,<0.15``); register the Tensor sampler."""
+    require_framework("tinygrad", plugin="aither-tinygrad", supported=">=0.10,<0.15")
     register_sampler("tinygrad", "Tensor", capture_tensor)
-    _checked = True
 
 
 class TinygradIntegration(Integration):
@@ -156,7 +120,7 @@ class TinygradIntegration(Integration):
         return is_tinygrad_model(model)
 
     def wrap(self, model: Any, options: WrapOptions, realize_output: bool = False) -> Any:
-        _check_tinygrad()
+        _require_tinygrad()
         if isinstance(model, TrackedModel):  # wrapping again replaces the identity, never logs twice
             model = model.model
         if not callable(model):

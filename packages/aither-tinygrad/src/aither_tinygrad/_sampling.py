@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from aither.integrations import Captured, capture_prediction
+from aither.integrations import Captured, bounded_prediction, capture_prediction, render
 
 __all__ = ["capture_output", "capture_tensor", "is_tensor"]
 
@@ -126,14 +126,6 @@ def capture_tensor(tensor: Any, rows: int, columns: int) -> Captured:
     return Captured(_render_features, (head, meta), shape[0], int(head.nbytes) + 64)
 
 
-def _render_output(data: tuple[Any, int, int]) -> Any:
-    head, total, limit = data
-    values = head.tolist()
-    if total <= limit:
-        return values
-    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
-
-
 def _capture_tensor_output(tensor: Any, limit: int, realize: bool) -> Captured:
     if realize:
         tensor.realize()  # in place: the caller's Tensor keeps its identity, now backed by a buffer
@@ -146,18 +138,14 @@ def _capture_tensor_output(tensor: Any, limit: int, realize: bool) -> Captured:
     rows = min(shape[0], limit) if shape[0] >= 0 else 0
     # Realised: a copy out of its buffer, or (a view of one) a copy kernel; the model is never run again.
     head = _head(tensor, rows, None, compute=True)
-    return Captured(_render_output, (head, shape[0], limit), max(shape[0], 0), int(head.nbytes) + 64)
+    return bounded_prediction(head, max(shape[0], 0), int(head.nbytes) + 64)
 
 
 def _render_items(items: list[Captured]) -> Any:
-    from aither.integrations import render
-
     return [render(item) for item in items]
 
 
 def _render_mapping(items: dict[str, Captured]) -> Any:
-    from aither.integrations import render
-
     return {key: render(item) for key, item in items.items()}
 
 

@@ -6,21 +6,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aither.integrations import Captured, ModelLogger, TrackedModel, inputs_of
+from aither.integrations import Captured, ModelLogger, TrackedModel, inputs_of, max_prediction_rows
 
 from ._sampling import capture_output
 
 __all__ = ["TrackedTinygradModel"]
-
-
-def _prediction_limit() -> int:
-    """Rows of output kept in ``ml.prediction`` (the client's ``max_prediction_rows``)."""
-    try:
-        from aither import _client  # the setting has no public accessor yet
-
-        return int(_client.get_client().settings.max_prediction_rows)
-    except Exception:
-        return 1000
 
 
 class TrackedTinygradModel(TrackedModel):
@@ -61,7 +51,7 @@ class TrackedTinygradModel(TrackedModel):
             raise
         end_ns = time.time_ns()
         try:
-            prediction: Captured | None = capture_output(output, _prediction_limit(), self._aither_realize)
+            prediction: Captured | None = capture_output(output, max_prediction_rows(), self._aither_realize)
         except Exception:
             prediction = Captured(_render_error, type(output).__name__, 1, 64)  # never read it on the worker
         logger.record(method, inputs_of(args, kwargs), output, start_ns, end_ns=end_ns, prediction=prediction)

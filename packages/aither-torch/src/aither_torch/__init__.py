@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._integration import SUPPORTED_TORCH, TorchIntegration, integration, is_wrapped, unwrap
+from ._integration import TorchIntegration, integration, is_wrapped, unwrap
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._tracked import TrackedCall, TrackedModule
 
 __all__ = [
-    "SUPPORTED_TORCH",
     "TorchIntegration",
     "TrackedCall",
     "TrackedModule",

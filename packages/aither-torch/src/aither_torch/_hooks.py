@@ -19,8 +19,15 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
-from aither import _client
-from aither.integrations import Captured, ModelLogger, capture_prediction, render
+from aither.integrations import (
+    Captured,
+    ModelLogger,
+    bounded_prediction,
+    capture_prediction,
+    max_prediction_rows,
+    render,
+    telemetry_disabled,
+)
 
 __all__ = ["AitherForwardHook", "AitherPreHook", "HookState", "attach", "capture_output", "detach", "find_hooks"]
 
@@ -168,10 +175,9 @@ def record(
     end_ns: int,
     error: BaseException | None,
 ) -> str:
-    settings = _client.get_client().settings
     prediction = None
-    if error is None and not settings.disabled:
-        prediction = capture_output(output, settings.max_prediction_rows)
+    if error is None and not telemetry_disabled():  # disabled: no copy on the caller's thread
+        prediction = capture_output(output, max_prediction_rows())
     return model_logger.record(METHOD, inputs, output, start_ns, end_ns=end_ns, error=error, prediction=prediction)
 
 
@@ -253,34 +259,29 @@ def _capture_tensor(torch: ModuleType, value: Any, limit: int) -> Captured:
     detached = value.detach()
     if detached.dim() == 0:
         head = detached.clone()  # .item() would synchronise an accelerator; the worker reads it
-        return Captured(_render_tensor, (head, None, _ready_event(torch, head)), 1, 16)
+        return _when_ready(torch, head, bounded_prediction(head, 1, 16))
     total = int(detached.shape[0])
     width = 1
     for size in detached.shape[1:]:
         width *= int(size)
     rows = min(total, limit, max(1, ELEMENT_BUDGET // max(width, 1)))
     head = detached[:rows].clone()  # slice first, then copy only the slice (queued on the device, no sync)
-    nbytes = head.element_size() * head.nelement() + 64
-    return Captured(_render_tensor, (head, total, _ready_event(torch, head)), total, nbytes)
+    return _when_ready(torch, head, bounded_prediction(head, total, head.element_size() * head.nelement() + 64))
 
 
-def _ready_event(torch: ModuleType, head: Any) -> Any:
-    """On CUDA: an event after the slice's copy on the caller's stream, for the worker to wait on."""
+def _when_ready(torch: ModuleType, head: Any, prediction: Captured) -> Captured:
+    """On CUDA: ``prediction`` (of ``head``) renders after an event recorded behind the copy on the caller's stream."""
     if head.device.type != "cuda":
-        return None
+        return prediction
     event = torch.cuda.Event()
     event.record()
-    return event
+    return Captured(_render_when_ready, (prediction, event), prediction.rows, prediction.nbytes)
 
 
-def _render_tensor(data: tuple[Any, int | None, Any]) -> Any:
-    head, total, event = data
-    if event is not None:
-        event.synchronize()  # on the worker thread, never the caller's
-    values = head.tolist()
-    if total is None or total <= head.shape[0]:
-        return values
-    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+def _render_when_ready(data: tuple[Captured, Any]) -> Any:
+    prediction, event = data
+    event.synchronize()  # on the worker thread, never the caller's
+    return prediction.render(prediction.data)
 
 
 def _render_items(data: tuple[list[Captured], int]) -> Any:

@@ -3,58 +3,17 @@
 from __future__ import annotations
 
 import sys
-import warnings
 from types import ModuleType
 from typing import Any
 
-from aither import MissingDependencyError
-from aither.integrations import Integration, ModelLogger, WrapOptions
+from aither.integrations import Integration, ModelLogger, WrapOptions, require_framework
 
-__all__ = ["SUPPORTED_TORCH", "TorchIntegration", "integration", "is_wrapped", "require_torch", "unwrap"]
-
-#: The torch versions this plugin supports (``forward hooks with_kwargs`` and ``always_call`` need 2.0+).
-SUPPORTED_TORCH = ">=2.1,<3"
-_MINIMUM = (2, 1)
-_BELOW = (3, 0)
-_warned: set[str] = set()
-
-
-def _release(version: str) -> tuple[int, int]:
-    parts = version.split("+")[0].split(".")
-    try:
-        return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
-    except (IndexError, ValueError):
-        return (0, 0)
-
-
-def check_version(version: str) -> bool:
-    """Whether ``version`` is supported; warns once (``RuntimeWarning``) when it is not."""
-    release = _release(version)
-    if _MINIMUM <= release < _BELOW:
-        return True
-    if version not in _warned:
-        _warned.add(version)
-        warnings.warn(
-            f"aither-torch supports torch{SUPPORTED_TORCH}, but torch {version} is installed: logging may "
-            "break or miss calls. Install a supported torch (pip install 'aither-torch[instruments]').",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return False
+__all__ = ["TorchIntegration", "integration", "is_wrapped", "require_torch", "unwrap"]
 
 
 def require_torch() -> ModuleType:
-    """The ``torch`` module; a clear :class:`aither.MissingDependencyError` when it is not installed."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"aither-torch needs PyTorch (torch{SUPPORTED_TORCH}), which is not installed. "
-            "Install it with pip install 'aither-torch[instruments]' (or your own torch build); "
-            "the plugin itself comes with pip install 'aither[torch]'."
-        ) from exc
-    check_version(str(torch.__version__))
-    return torch
+    """The ``torch`` module (``forward hooks with_kwargs`` and ``always_call`` need 2.0+): core's import guard."""
+    return require_framework("torch", plugin="aither-torch", supported=">=2.1,<3")
 
 
 def _is_scripted(torch: ModuleType, model: Any) -> bool:
