@@ -177,6 +177,27 @@ predictions = tracked.predict(X_test)
 """,
         "print('TRACE', tracked.last_trace_id)",
     ),
+    "pytorch_model": (
+        "import torch\ninput_tensor = torch.randn(3, 4)\n",
+        """
+import aither
+import torch
+
+aither.init()
+
+class MyNet(torch.nn.Module):
+    def forward(self, x):
+        return self.layers(x)
+
+model = MyNet()
+tracked = aither.wrap(model, name="my_net")
+
+# Both work:
+output = tracked(input_tensor)
+output = tracked.predict(input_tensor)
+""",
+        "assert tuple(output.shape) == (3, 2)\nprint('TRACE', tracked.last_trace_id)",
+    ),
     "ground_truth_correlation": (
         SKLEARN_DATA
         + """
@@ -282,8 +303,17 @@ def receiver() -> Iterator[OTLPReceiver]:
         yield running
 
 
+#: The README's ``MyNet`` uses ``self.layers`` without defining it: the one line of ours the example needs, placed
+#: right after the model is built.
+GLUE = {"pytorch_model": ("model = MyNet()\n", "model.layers = torch.nn.Linear(4, 2)\n")}
+
+
 def _run(receiver: OTLPReceiver, name: str) -> tuple[str, list[CapturedSpan]]:
     prelude, snippet, check = SNIPPETS[name]
+    if name in GLUE:
+        after, line = GLUE[name]
+        assert after in snippet
+        snippet = snippet.replace(after, after + line)
     code = "\n".join([textwrap.dedent(prelude), textwrap.dedent(snippet), check])
     env = {**os.environ, "AITHER_API_KEY": "aith_readme_test", "AITHER_BASE_URL": receiver.url}
     env.pop("PYTEST_CURRENT_TEST", None)
@@ -358,6 +388,14 @@ def test_basic_model_wrapping(receiver: OTLPReceiver) -> None:
     assert [(s.model_name, s.attributes["ml.model.version"], s.trace_id) for s in spans] == [
         ("churn_predictor", "1.0", trace_id)
     ]
+
+
+def test_pytorch_model(receiver: OTLPReceiver) -> None:
+    trace_id, spans = _run(receiver, "pytorch_model")
+    assert [s.name for s in spans] == ["forward", "forward"]  # each call logged once, predict included
+    assert spans[-1].trace_id == trace_id
+    assert spans[0].attributes["ml.framework"] == "torch"
+    assert spans[0].features["_meta"]["shape"] == [3, 4]
 
 
 def test_ground_truth_correlation(receiver: OTLPReceiver) -> None:
