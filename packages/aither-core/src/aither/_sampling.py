@@ -168,6 +168,13 @@ def _width(shape: tuple[int, ...]) -> int:
     return width
 
 
+def _numpy_head(first_rows: Any, columns: int) -> Any:
+    """``first_rows`` (already cut to the sampled rows) flattened per row and cut to ``columns``, as a copy."""
+    if first_rows.ndim == 1:
+        return first_rows.copy()
+    return first_rows.reshape(first_rows.shape[0], -1)[:, :columns].copy()
+
+
 def _capture_numpy(value: Any, rows: int, columns: int) -> Captured:
     # The first rows, each cut (or, above 2-D, flattened and cut) to ``columns`` values: one small copy,
     # whatever the input's size. This is the hot path of every tabular model: keep it to a few numpy calls.
@@ -325,6 +332,16 @@ def _capture_torch(value: Any, rows: int, columns: int) -> Captured:
     shape = list(value.shape)
     device = str(value.device)
     dtype = str(value.dtype).removeprefix("torch.")
+    if shape and device == "cpu":
+        try:
+            # On the CPU a tensor's numpy view is free, and numpy's slicing and copying cost a fraction of
+            # torch's per-operation dispatch; dtypes numpy lacks (bfloat16) raise and take the torch path.
+            array = _numpy_head(value.detach()[:rows].numpy(), columns)
+        except (TypeError, RuntimeError):
+            pass
+        else:
+            captured = (array, "torch.Tensor", shape, dtype, device, None)
+            return Captured(_render_torch, captured, shape[0], array.nbytes + 64)
     if not shape:
         head = value.detach().clone()  # .item() would synchronise an accelerator: the worker reads it
         return Captured(_render_torch, (head, "torch.Tensor", shape, dtype, device, _torch_ready_event(head)), 1, 16)
