@@ -307,13 +307,21 @@ def _render_tensor(data: tuple[Any, str, list[int], str, str]) -> Any:
     }
 
 
-def _torch_ready_event(head: Any) -> Any:
-    """On CUDA, an event recorded after the slice's copy on the caller's stream (no synchronisation here)."""
+def torch_copy_ready_event(head: Any) -> Any:
+    """What the worker must wait for before reading ``head``, a copy just queued on the caller's CUDA stream.
+
+    None off CUDA, and on the device's default stream: the worker's device-to-host copy runs on that same
+    (legacy default) stream, so it is ordered after the copy already. On another stream, an event recorded
+    behind the copy (no synchronisation here); the worker waits on it. Every CUDA call counts on the caller's
+    thread (each is tens of microseconds on some virtualised GPUs), so the common case makes none.
+    """
     if head.device.type != "cuda":
         return None
     import torch  # loaded already: ``head`` is a torch tensor
 
     cuda: Any = torch.cuda
+    if cuda.current_stream(head.device) == cuda.default_stream(head.device):
+        return None
     event = cuda.Event()
     event.record()
     return event
@@ -344,14 +352,16 @@ def _capture_torch(value: Any, rows: int, columns: int) -> Captured:
             return Captured(_render_torch, captured, shape[0], array.nbytes + 64)
     if not shape:
         head = value.detach().clone()  # .item() would synchronise an accelerator: the worker reads it
-        return Captured(_render_torch, (head, "torch.Tensor", shape, dtype, device, _torch_ready_event(head)), 1, 16)
+        return Captured(
+            _render_torch, (head, "torch.Tensor", shape, dtype, device, torch_copy_ready_event(head)), 1, 16
+        )
     head = value.detach()[:rows]
     if head.dim() > 1:
         head = head.reshape(head.shape[0], -1)[:, :columns]
     # clone(): later in-place edits of the caller's tensor must not change the sample. On an accelerator the
     # clone is queued on the device (no synchronisation); the worker copies it to the host.
     head = head.clone()
-    captured = (head, "torch.Tensor", shape, dtype, device, _torch_ready_event(head))
+    captured = (head, "torch.Tensor", shape, dtype, device, torch_copy_ready_event(head))
     return Captured(_render_torch, captured, shape[0], head.element_size() * head.nelement() + 64)
 
 

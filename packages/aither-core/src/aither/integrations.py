@@ -15,7 +15,15 @@ from ._frameworks import (
 )
 from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION, Integration, find_integration, reset_cache
 from ._records import ModelIdentity, SpanRecord
-from ._sampling import Captured, Sampler, capture_features, capture_prediction, register_sampler, render
+from ._sampling import (
+    Captured,
+    Sampler,
+    capture_features,
+    capture_prediction,
+    register_sampler,
+    render,
+    torch_copy_ready_event,
+)
 from ._tracked import LOGGED_METHODS, TrackedModel
 from ._tracking import ModelLogger, TraceIdsMixin, WrapOptions, batch_size_of, current_otel_link, inputs_of
 
@@ -45,5 +53,6 @@ __all__ = [
     "require_framework",
     "reset_cache",
     "telemetry_disabled",
+    "torch_copy_ready_event",
     "version_in_range",
 ]

@@ -27,6 +27,7 @@ from aither.integrations import (
     max_prediction_rows,
     render,
     telemetry_disabled,
+    torch_copy_ready_event,
 )
 
 __all__ = ["AitherForwardHook", "AitherPreHook", "HookState", "attach", "capture_output", "detach", "find_hooks"]
@@ -259,7 +260,7 @@ def _capture_tensor(torch: ModuleType, value: Any, limit: int) -> Captured:
     detached = value.detach()
     if detached.dim() == 0:
         head = detached.clone()  # .item() would synchronise an accelerator; the worker reads it
-        return _when_ready(torch, head, bounded_prediction(head, 1, 16))
+        return _when_ready(head, bounded_prediction(head, 1, 16))
     total = int(detached.shape[0])
     width = 1
     for size in detached.shape[1:]:
@@ -273,15 +274,14 @@ def _capture_tensor(torch: ModuleType, value: Any, limit: int) -> Captured:
         else:
             return bounded_prediction(array, total, array.nbytes + 64)
     head = detached[:rows].clone()  # slice first, then copy only the slice (queued on the device, no sync)
-    return _when_ready(torch, head, bounded_prediction(head, total, head.element_size() * head.nelement() + 64))
+    return _when_ready(head, bounded_prediction(head, total, head.element_size() * head.nelement() + 64))
 
 
-def _when_ready(torch: ModuleType, head: Any, prediction: Captured) -> Captured:
-    """On CUDA: ``prediction`` (of ``head``) renders after an event recorded behind the copy on the caller's stream."""
-    if head.device.type != "cuda":
+def _when_ready(head: Any, prediction: Captured) -> Captured:
+    """``prediction`` (of ``head``), rendered only once the device copy of ``head`` is done (see core's rule)."""
+    event = torch_copy_ready_event(head)
+    if event is None:
         return prediction
-    event = torch.cuda.Event()
-    event.record()
     return Captured(_render_when_ready, (prediction, event), prediction.rows, prediction.nbytes)
 
 
