@@ -23,11 +23,12 @@ import time
 from pathlib import Path
 
 import httpx
-from aither_server import Store
-from aither_server._otlp import PROTOBUF, decode_body, decompress
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from aither_server import Store
+from aither_server._otlp import PROTOBUF, decode_body, decompress
 
 KEY = "aith_benchmark_key_0123456789"
 TARGET = 20_000

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from aither_server import ServerThread, Store
 from aither_server._records import LabelSpan, PredictionSpan
 

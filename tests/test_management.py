@@ -8,8 +8,9 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-import aither
 import pytest
+
+import aither
 from aither import _client
 from aither._config import Settings
 from aither._management import ApiKeys, ManagementClient, Org, UserNamespace

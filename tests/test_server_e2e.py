@@ -7,15 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aither
 import httpx
 import numpy as np
 import pytest
-from aither import _client
-from aither_server import ServerThread, Store
 from sklearn import metrics as skm
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
+
+import aither
+from aither import _client
+from aither_server import ServerThread, Store
 
 ADMIN_KEY = "aith_e2e_admin_key_0123456789"
 

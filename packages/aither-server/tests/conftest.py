@@ -6,8 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aither_server import ServerThread, Store
 from otlp_builders import KEY, headers, protobuf_body
+
+from aither_server import ServerThread, Store
 
 
 class Server:

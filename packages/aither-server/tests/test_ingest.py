@@ -7,7 +7,6 @@ import sqlite3
 import tracemalloc
 
 import pytest
-from aither_server import _otlp
 from conftest import Server
 from otlp_builders import (
     KEY,
@@ -19,6 +18,8 @@ from otlp_builders import (
     prediction_span,
     protobuf_body,
 )
+
+from aither_server import _otlp
 
 
 def _counts(server: Server) -> tuple[int, int, int]:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aither_server import Store
-from aither_server._migrations import LATEST_VERSION, SchemaTooNew
 from conftest import Server
 from otlp_builders import label_span, new_trace_id, prediction_span
+
+from aither_server import Store
+from aither_server._migrations import LATEST_VERSION, SchemaTooNew
 
 
 def test_created_key_is_shown_once_and_stored_only_as_a_hash(server: Server) -> None:

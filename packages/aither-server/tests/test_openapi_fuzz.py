@@ -8,11 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-from aither_server import ServerThread
 from conftest import start_server
 from hypothesis import HealthCheck, given, settings
 from otlp_builders import KEY, prediction_span, protobuf_body
 from schemathesis.checks import not_a_server_error, response_schema_conformance
+
+from aither_server import ServerThread
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from aither_server import Store, _query
 from aither_server._records import LabelSpan, PredictionSpan
 

@@ -18,7 +18,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import _otlp, _query
 from ._auth import Principal, has_scope
@@ -100,17 +103,91 @@ _bearer = HTTPBearer(auto_error=False, description="An aither API key: aith_..."
 _Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+_MISSING_KEY = "missing API key: send Authorization: Bearer aith_..."
+
+
 def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None, scope: str) -> Principal:
-    challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise ApiError(401, "authentication_error", "missing API key: send Authorization: Bearer aith_...", challenge)
-    store: Store = request.app.state.store
-    principal = store.authenticate(credentials.credentials)
+        raise ApiError(401, "authentication_error", _MISSING_KEY, _CHALLENGE)
+    return _check_key(request.app.state.store, credentials.credentials, scope)
+
+
+def _check_key(store: Store, secret: str, scope: str) -> Principal:
+    principal = store.authenticate(secret)
     if principal is None:
-        raise ApiError(401, "authentication_error", "invalid or revoked API key", challenge)
+        raise ApiError(401, "authentication_error", "invalid or revoked API key", _CHALLENGE)
     if not has_scope(principal.scopes, scope):
         raise ApiError(403, "permission_denied", f"this API key lacks the {scope!r} scope")
     return principal
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    """The key of an Authorization header, read exactly as FastAPI's ``HTTPBearer`` reads it."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if not (scheme and token) or scheme.lower() != "bearer":
+        return None
+    return token
+
+
+def _authenticate_header(store: Store, authorization: str | None, scope: str) -> Principal:
+    token = _bearer_token(authorization)
+    if token is None:
+        raise ApiError(401, "authentication_error", _MISSING_KEY, _CHALLENGE)
+    return _check_key(store, token, scope)
+
+
+def _traces_headers(headers: Headers, max_body_bytes: int) -> tuple[str, ApiError | None]:
+    """The request's encoding, and the refusal its headers earn (415, 413), if any."""
+    try:
+        kind = _otlp.media_type(headers.get("content-type"))
+        _otlp.decompress(b"", headers.get("content-encoding"), 0)  # refuse an unknown encoding before the body
+    except _otlp.UnsupportedMediaType as exc:
+        return _otlp.PROTOBUF, ApiError(415, "unsupported_media_type", str(exc))
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+        return kind, ApiError(413, "payload_too_large", f"body is {declared} bytes; the limit is {max_body_bytes}")
+    return kind, None
+
+
+async def _read_body(receive: Receive, max_body_bytes: int) -> bytes | ApiError:
+    """The whole body (one chunk is not copied), or a 413 as soon as it passes the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > max_body_bytes:
+                return ApiError(413, "payload_too_large", f"body is over the limit of {max_body_bytes} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _AitherApp(FastAPI):
+    """FastAPI, except that ``POST /v1/traces`` goes straight to :attr:`traces_asgi`."""
+
+    traces_asgi: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.traces_asgi is not None
+            and scope["type"] == "http"
+            and scope["path"] == "/v1/traces"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
+            await self.traces_asgi(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 # The dependencies are sync on purpose: FastAPI runs them in its thread pool, off the event loop (they read
@@ -162,7 +239,7 @@ def create_app(
         if close_store:
             store.close()
 
-    app = FastAPI(
+    app = _AitherApp(
         title="aither server",
         version=__version__,
         description="OTLP ingestion of model predictions and labels, the management API and the query API.",
@@ -208,35 +285,58 @@ def create_app(
     )
     async def traces(request: Request, _: Write) -> Response:
         """OTLP/HTTP traces: protobuf or JSON, optionally gzip. One request is stored in one transaction."""
+        # POST /v1/traces is answered by _AitherApp.__call__ without FastAPI; this route documents it and
+        # answers only what reaches FastAPI anyway (a mounted app, say), with the same checks in the same order.
+        kind, refusal = _traces_headers(request.headers, max_body_bytes)
+        body = refusal if refusal is not None else await _read_body(request.receive, max_body_bytes)
+        return await run_in_threadpool(_traces_answer, kind, request.headers.get("content-encoding"), body)
+
+    def _traces_answer(kind: str, encoding: str | None, body: bytes | ApiError) -> Response:
+        if isinstance(body, ApiError):
+            raise body
         try:
-            kind = _otlp.media_type(request.headers.get("content-type"))
-            encoding = request.headers.get("content-encoding")
-            _otlp.decompress(b"", encoding, 0)  # refuse an unknown encoding before reading the body
-            declared = request.headers.get("content-length")
-            if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-                raise _otlp.BodyTooLarge(f"body is {declared} bytes; the limit is {max_body_bytes}")
-            chunks = []
-            size = 0
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_body_bytes:
-                    raise _otlp.BodyTooLarge(f"body is over the limit of {max_body_bytes} bytes")
-                chunks.append(chunk)
-            body = b"".join(chunks)
-            batch = await run_in_threadpool(_ingest, body, encoding, kind)
-        except _otlp.UnsupportedMediaType as exc:
-            raise ApiError(415, "unsupported_media_type", str(exc)) from None
+            batch = _otlp.decode_body(_otlp.decompress(body, encoding, max_decompressed_bytes), kind)
         except _otlp.BodyTooLarge as exc:
             raise ApiError(413, "payload_too_large", str(exc)) from None
         except _otlp.MalformedBody as exc:
             raise ApiError(400, "invalid_request", str(exc)) from None
+        store.ingest(batch.predictions, batch.labels)
         media = "application/x-protobuf" if kind == _otlp.PROTOBUF else "application/json"
         return Response(_otlp.encode_response(kind, batch.rejected, batch.error_message), media_type=media)
 
-    def _ingest(body: bytes, encoding: str | None, kind: str) -> _otlp.DecodedBatch:
-        batch = _otlp.decode_body(_otlp.decompress(body, encoding, max_decompressed_bytes), kind)
-        store.ingest(batch.predictions, batch.labels)
-        return batch
+    def _traces_fast(authorization: str | None, kind: str, encoding: str | None, body: bytes | ApiError) -> Response:
+        """Authentication, then the body's refusals or its ingestion: one trip to the thread pool."""
+        try:
+            _authenticate_header(store, authorization, "write")
+            return _traces_answer(kind, encoding, body)
+        except ApiError as exc:
+            return _error(exc.status, exc.type, exc.message, exc.headers)
+
+    async def traces_asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        """POST /v1/traces straight from the server: no routing, dependency injection or middleware, and one
+        thread-pool trip for authentication, decoding and storage (ingestion is most of this server's work)."""
+        headers = Headers(scope=scope)
+        authorization = headers.get("authorization")
+        response: Response
+        try:
+            if _bearer_token(authorization) is None:
+                raise ApiError(401, "authentication_error", _MISSING_KEY, _CHALLENGE)
+            # The checks FastAPI made after authentication are made here first but answered after it, so a
+            # request gets the same answer as through the route above.
+            kind, refusal = _traces_headers(headers, max_body_bytes)
+            body = refusal if refusal is not None else await _read_body(receive, max_body_bytes)
+            encoding = headers.get("content-encoding")
+            response = await run_in_threadpool(_traces_fast, authorization, kind, encoding, body)
+        except ApiError as exc:
+            response = _error(exc.status, exc.type, exc.message, exc.headers)
+        except ClientDisconnect:
+            return
+        except Exception as exc:
+            logger.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
+            response = _error(500, "internal_error", "internal server error; see the server log")
+        await response(scope, receive, send)
+
+    app.traces_asgi = traces_asgi
 
     @app.get("/api/v1/org", response_model=OrgOut, tags=["management"], responses=_errors())
     def get_org(_: Read) -> OrgOut:

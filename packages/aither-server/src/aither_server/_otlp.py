@@ -13,6 +13,7 @@ import dataclasses
 import json
 import time
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import json_format
@@ -23,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from ._records import LabelSpan, PredictionSpan
+from ._records import InvalidJson, LabelSpan, PredictionSpan, RowValue, parse_label, parse_prediction
 
 __all__ = [
     "JSON",
@@ -51,6 +52,7 @@ _MAX_NAME = 256
 _MAX_REJECT_MESSAGES = 5
 # SQLite integers are signed 64-bit; OTLP times are unsigned.
 _MAX_TIME_NS = 2**63 - 1
+_NO_ROWS: tuple[int, Sequence[RowValue]] = (0, ())
 
 
 class BodyError(Exception):
@@ -196,46 +198,54 @@ def _error_of(span: Span) -> str:
     return message or "error"
 
 
+_NO_TRACE = bytes(16)
+_NO_SPAN = bytes(8)
+
+
 def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: int) -> None:
     trace_id, span_id = span.trace_id, span.span_id
-    if len(trace_id) != 16 or not any(trace_id) or len(span_id) != 8 or not any(span_id):
+    if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
         batch.reject("invalid trace_id or span_id")
         return
+    # One pass over the attributes, most frequent keys first (each protobuf access builds a Python object).
     model = version = environment = method = framework = features = prediction = label = None
     batch_size = row = None
     has_label = False
     for kv in span.attributes:
         key = kv.key
-        if not key.startswith("ml."):
+        if key[:3] != "ml.":
             continue
-        value = kv.value
         if key == "ml.model.name":
-            model = value.string_value
-        elif key == "ml.prediction":
-            prediction = value.string_value
+            model = kv.value.string_value
+        elif key == "ml.model.version":
+            version = kv.value.string_value
+        elif key == "ml.environment":
+            environment = kv.value.string_value
+        elif key == "ml.framework":
+            framework = kv.value.string_value
+        elif key == "ml.method":
+            method = kv.value.string_value
+        elif key == "ml.batch_size":
+            batch_size = kv.value.int_value
         elif key == "ml.features":
-            features = value.string_value
+            features = kv.value.string_value
+        elif key == "ml.prediction":
+            prediction = kv.value.string_value
         elif key == "ml.label":
             has_label = True
-            label = value.string_value
+            label = kv.value.string_value
         elif key == "ml.label.row":
+            value = kv.value
             row = value.int_value if value.HasField("int_value") else -1
-        elif key == "ml.batch_size":
-            batch_size = value.int_value
-        elif key == "ml.model.version":
-            version = value.string_value
-        elif key == "ml.environment":
-            environment = value.string_value
-        elif key == "ml.method":
-            method = value.string_value
-        elif key == "ml.framework":
-            framework = value.string_value
 
-    if span.start_time_unix_nano > _MAX_TIME_NS or span.end_time_unix_nano > _MAX_TIME_NS:
+    start_ns = span.start_time_unix_nano
+    end_ns = span.end_time_unix_nano
+    if start_ns > _MAX_TIME_NS or end_ns > _MAX_TIME_NS:
         batch.reject("timestamp out of range")
         return
-    start = span.start_time_unix_nano or now_ns
-    if has_label or span.name == "label":
+    start = start_ns or now_ns
+    name = span.name
+    if has_label or name == "label":
         # A label joins by trace id alone: it needs no model name (a late label may come from elsewhere).
         if label is None:
             batch.reject("label span without ml.label")
@@ -244,11 +254,11 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
             batch.reject("ml.label.row must be a non-negative integer")
             return
         try:
-            parsed_label = json.loads(label)
-        except (ValueError, RecursionError):
+            parsed_label = parse_label(label)
+        except InvalidJson:
             batch.reject("ml.label is not valid JSON")
             return
-        batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, span.end_time_unix_nano or start))
+        batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, end_ns or start, label))
         return
 
     if not model:
@@ -258,32 +268,38 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
         batch.reject(f"ml.model.name, ml.model.version and ml.environment are limited to {_MAX_NAME} characters")
         return
     error = _error_of(span) if span.status.code == Status.STATUS_CODE_ERROR else None
+    if batch_size is not None and batch_size < 0:
+        batch_size = None
+    if len(name) > _MAX_NAME:
+        name = name[:_MAX_NAME]
+    method = (method or name)[:_MAX_NAME] or None
     parsed_prediction: Any = None
+    reduced: tuple[int, Sequence[RowValue]] = _NO_ROWS
     if prediction is not None and error is None:
         try:
-            parsed_prediction = json.loads(prediction)
-        except (ValueError, RecursionError):
+            parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
+        except InvalidJson:
             batch.reject("ml.prediction is not valid JSON")
             return
-    end = max(span.end_time_unix_nano, start)
     batch.predictions.append(
         PredictionSpan(
-            trace_id=trace_id,
-            span_id=span_id,
-            model=model,
-            version=version or "",
-            environment=environment or "",
-            name=span.name[:_MAX_NAME],
-            method=(method or span.name)[:_MAX_NAME] or None,
-            framework=framework[:_MAX_NAME] if framework else None,
-            start_ns=start,
-            end_ns=end,
-            error=error,
-            batch_size=batch_size if batch_size is not None and batch_size >= 0 else None,
-            features=features,
-            prediction=parsed_prediction,
-            prediction_json=prediction if error is None else None,
-            service_name=service,
+            trace_id,
+            span_id,
+            model,
+            version or "",
+            environment or "",
+            name,
+            method,
+            framework[:_MAX_NAME] if framework else None,
+            start,
+            end_ns if end_ns > start else start,
+            error,
+            batch_size,
+            features,
+            parsed_prediction,
+            prediction if error is None else None,
+            service,
+            reduced,
         )
     )
 

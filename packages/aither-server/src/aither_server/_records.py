@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "KIND_NUMBER",
     "KIND_OTHER",
     "KIND_PROBA",
+    "InvalidJson",
     "MAX_CLAIMED_ROWS",
     "MAX_ROWS_PER_SPAN",
     "LabelSpan",
@@ -26,6 +28,8 @@ __all__ = [
     "RowValue",
     "ValueKey",
     "label_rows",
+    "parse_label",
+    "parse_prediction",
     "prediction_rows",
     "value_key",
 ]
@@ -68,6 +72,8 @@ class PredictionSpan:
     """The parsed ``ml.prediction`` JSON, or ``None`` when absent (an errored call)."""
     prediction_json: str | None
     service_name: str | None
+    reduced: tuple[int, Sequence[RowValue]] | None = dataclasses.field(default=None, repr=False, compare=False)
+    """``prediction_rows(self)`` when the decoder already computed it (from its cache); else ``None``."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,6 +85,8 @@ class LabelSpan:
     row: int | None
     label: Any
     time_ns: int
+    label_json: str | None = None
+    """``ml.label`` as received (valid JSON for ``label``), stored as is; ``None``: stored as ``label`` dumped."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -162,7 +170,7 @@ def _nonneg_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def prediction_rows(span: PredictionSpan) -> tuple[int, list[RowValue]]:
+def prediction_rows(span: PredictionSpan) -> tuple[int, Sequence[RowValue]]:
     """The number of rows the call predicted, and the value of each row that can be joined to a label.
 
     Follows docs/wire-contract.md: a list is one value per row (unless ``ml.batch_size`` is 1, then the whole
@@ -170,10 +178,14 @@ def prediction_rows(span: PredictionSpan) -> tuple[int, list[RowValue]]:
     a truncated attribute (``{"_meta": {"truncated": true}, "preview": ...}``) has rows but no values. An
     errored call predicted nothing.
     """
+    if span.reduced is not None:
+        return span.reduced
     if span.error is not None or span.prediction_json is None:
         return 0, []
-    pred = span.prediction
-    batch = span.batch_size
+    return _reduce(span.prediction, span.batch_size, span.method)
+
+
+def _reduce(pred: Any, batch: int | None, method: str | None) -> tuple[int, list[RowValue]]:
     values: list[Any]
     if isinstance(pred, dict) and isinstance(pred.get("_meta"), dict):
         meta = pred["_meta"]
@@ -190,7 +202,7 @@ def prediction_rows(span: PredictionSpan) -> tuple[int, list[RowValue]]:
         total = 1
     total = min(max(total, len(values)), MAX_CLAIMED_ROWS)
     materialised = min(total, MAX_ROWS_PER_SPAN)
-    rows = [_row_value(i, values[i], span.method) for i in range(min(len(values), materialised))]
+    rows = [_row_value(i, values[i], method) for i in range(min(len(values), materialised))]
     rows.extend(RowValue(i, None, None, None, None, None) for i in range(len(rows), materialised))
     return total, rows
 
@@ -202,3 +214,54 @@ def label_rows(span: LabelSpan) -> list[tuple[int, Any]]:
     if isinstance(span.label, list):
         return list(enumerate(span.label[:MAX_ROWS_PER_SPAN]))
     return [(0, span.label)]
+
+
+# Most spans carry one of a few short values ("[0]", "[1]", "0.5", "\"cat\""): their parse and reduction are
+# cached by text, so a typical span costs a dict lookup here. Only short texts are cached (bounded memory), and
+# the cached values are shared, never mutated. Dict operations are atomic, so threads may share the caches.
+_CACHE_TEXT = 64
+_CACHE_ENTRIES = 4096
+_prediction_cache: dict[tuple[str, int | None, str | None], tuple[Any, tuple[int, tuple[RowValue, ...]]]] = {}
+_label_cache: dict[str, Any] = {}
+
+
+class InvalidJson(ValueError):
+    """An attribute that should hold JSON does not."""
+
+
+def parse_prediction(
+    text: str, batch_size: int | None, method: str | None
+) -> tuple[Any, tuple[int, Sequence[RowValue]]]:
+    """``ml.prediction`` parsed, and :func:`prediction_rows` of it; raises :class:`InvalidJson` if it is not JSON."""
+    key = (text, batch_size, method)
+    cached = _prediction_cache.get(key)
+    if cached is not None:
+        return cached
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJson(str(exc)) from None
+    total, rows = _reduce(value, batch_size, method)
+    result = (value, (total, tuple(rows)))
+    if len(text) <= _CACHE_TEXT:
+        if len(_prediction_cache) >= _CACHE_ENTRIES:
+            _prediction_cache.clear()
+        _prediction_cache[key] = result
+    return result
+
+
+def parse_label(text: str) -> Any:
+    """``ml.label`` parsed; raises :class:`InvalidJson` if it is not JSON. The value must not be mutated."""
+    try:
+        return _label_cache[text]
+    except KeyError:
+        pass
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJson(str(exc)) from None
+    if len(text) <= _CACHE_TEXT:
+        if len(_label_cache) >= _CACHE_ENTRIES:
+            _label_cache.clear()
+        _label_cache[text] = value
+    return value

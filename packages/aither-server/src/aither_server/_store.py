@@ -537,7 +537,7 @@ class Store:
             return 0, 0
         unique = {(s.trace_id, s.span_id): s for s in spans}
         existing = self._existing(conn, "predictions", list(unique))
-        fresh = [s for k, s in unique.items() if k not in existing]
+        fresh = [s for k, s in unique.items() if k not in existing] if existing else list(unique.values())
         if not fresh:
             return 0, 0
         # Labels that arrived before their prediction are copied onto its rows now.
@@ -560,20 +560,25 @@ class Store:
         quality: _QualityDeltas = {}
         no_label = (None, None, None)
         total_rows = 0
+        model_ids = self._model_ids
+        from_bytes = int.from_bytes
         for span in fresh:
-            model_id = self._model_id(conn, (span.model, span.version, span.environment), span.start_ns, new_models)
+            model_key = (span.model, span.version, span.environment)
+            model_id = model_ids.get(model_key) or self._model_id(conn, model_key, span.start_ns, new_models)
             n_rows, values = prediction_rows(span)
             total_rows += n_rows
             pred_id = next_id
             next_id += 1
+            trace_id = span.trace_id
             start_ns = span.start_ns
             latency_ns = span.end_ns - start_ns
-            status = 0 if span.error is None else 1
+            error = span.error
+            status = 0 if error is None else 1
             pred_params.append(
                 (
                     pred_id,
-                    trace_key(span.trace_id),
-                    span.trace_id,
+                    from_bytes(trace_id[:8], "big", signed=True),  # trace_key()
+                    trace_id,
                     span.span_id,
                     model_id,
                     span.name,
@@ -582,7 +587,7 @@ class Store:
                     start_ns,
                     latency_ns,
                     status,
-                    span.error,
+                    error,
                     n_rows,
                     span.batch_size,
                     span.features,
@@ -591,11 +596,19 @@ class Store:
                     now,
                 )
             )
-            for v in values:
-                label = early.get((span.trace_id, v.row), no_label) if early else no_label
-                row_params.append((pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, *label))
-                if label[2] is not None:
-                    _add_quality(quality, 1, model_id, start_ns, (v.kind, v.key, v.num, v.score), label)
+            if early:
+                for v in values:
+                    label = early.get((trace_id, v.row), no_label)
+                    row_params.append(
+                        (pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, *label)
+                    )
+                    if label[2] is not None:
+                        _add_quality(quality, 1, model_id, start_ns, (v.kind, v.key, v.num, v.score), label)
+            else:
+                for v in values:
+                    row_params.append(
+                        (pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, None, None, None)
+                    )
             minute = (model_id, start_ns // MINUTE_NS)
             cell = volume.get(minute)
             if cell is None:
@@ -612,8 +625,10 @@ class Store:
             else:
                 stats[0] += 1
                 stats[1] += n_rows
-                stats[2] = min(stats[2], start_ns)
-                stats[3] = max(stats[3], start_ns)
+                if start_ns < stats[2]:
+                    stats[2] = start_ns
+                elif start_ns > stats[3]:
+                    stats[3] = start_ns
         conn.executemany(_INSERT_PREDICTION, pred_params)
         conn.executemany(_INSERT_ROW, row_params)
         conn.executemany(
@@ -645,11 +660,23 @@ class Store:
         upserts = []
         affected: dict[bytes, set[int]] = {}
         for span in fresh:
-            span_params.append((span.trace_id, span.span_id, span.row, _dumps(span.label), span.time_ns, now))
-            rows = affected.setdefault(span.trace_id, set())
+            trace_id, label, time_ns = span.trace_id, span.label, span.time_ns
+            # The JSON text as received when there is one (it parses to ``label``): no re-encoding.
+            text = span.label_json if span.label_json is not None else _dumps(label)
+            span_params.append((trace_id, span.span_id, span.row, text, time_ns, now))
+            rows = affected.get(trace_id)
+            if rows is None:
+                rows = affected[trace_id] = set()
+            if span.row is not None or not isinstance(label, list):
+                # One row: the whole label is its value (label_rows' first and last rules).
+                row = 0 if span.row is None else span.row
+                vk = value_key(label)
+                upserts.append((trace_id, row, text, vk.key, vk.num, vk.kind, time_ns))
+                rows.add(row)
+                continue
             for row, value in label_rows(span):
                 vk = value_key(value)
-                upserts.append((span.trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, span.time_ns))
+                upserts.append((trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, time_ns))
                 rows.add(row)
         conn.executemany(
             "INSERT INTO label_spans (trace_id, span_id, row, label, time_ns, received_ns) VALUES (?, ?, ?, ?, ?, ?)",
@@ -662,37 +689,55 @@ class Store:
     @staticmethod
     def _apply_labels(conn: sqlite3.Connection, affected: dict[bytes, set[int]]) -> None:
         """Copy the current label of each affected (trace id, row) onto the prediction rows it joins, and move
-        the row's contribution in ``quality_hours`` from its old label to its new one."""
-        preds: dict[bytes, list[int]] = {}
+        the row's contribution in ``quality_hours`` from its old label to its new one.
+
+        A few set-based reads (not one per row): the predictions of the affected traces, then the current
+        labels and the prediction rows of ``id IN (...) AND row IN (...)``, a superset filtered here.
+        """
+        owner: dict[int, bytes] = {}
         for chunk in _chunks(list({trace_key(t) for t in affected})):
             marks = ",".join("?" * len(chunk))
             for pred_id, trace_id in conn.execute(
                 f"SELECT id, trace_id FROM predictions WHERE trace_key IN ({marks})", chunk
             ):
                 if trace_id in affected:
-                    preds.setdefault(trace_id, []).append(pred_id)
-        if not preds:
+                    owner[pred_id] = trace_id
+        if not owner:
             return
+        traces = list(set(owner.values()))
+        rows = sorted({row for trace_id in traces for row in affected[trace_id]})
+        half = _CHUNK // 2
+        current: dict[tuple[bytes, int], tuple[Any, Any, Any]] = {}
+        for trace_chunk in _chunks(traces, half):
+            trace_marks = ",".join("?" * len(trace_chunk))
+            for row_chunk in _chunks(rows, half):
+                for trace_id, row, *label in conn.execute(
+                    "SELECT trace_id, row, label_key, label_num, label_kind FROM labels"
+                    f" WHERE trace_id IN ({trace_marks}) AND row IN ({','.join('?' * len(row_chunk))})",
+                    [*trace_chunk, *row_chunk],
+                ):
+                    current[(trace_id, row)] = (label[0], label[1], label[2])
         updates: list[tuple[Any, ...]] = []
         quality: _QualityDeltas = {}
-        read_row = (
-            "SELECT model_id, start_ns, kind, pred_key, pred_num, score, label_key, label_num, label_kind"
-            " FROM prediction_rows WHERE pred_id = ? AND row = ?"
-        )
-        read_label = "SELECT label_key, label_num, label_kind FROM labels WHERE trace_id = ? AND row = ?"
-        for trace_id, pred_ids in preds.items():
-            for row in affected[trace_id]:
-                label = conn.execute(read_label, (trace_id, row)).fetchone()
-                for pred_id in pred_ids:
-                    found = conn.execute(read_row, (pred_id, row)).fetchone()
-                    if found is None:
+        for pred_chunk in _chunks(list(owner), half):
+            pred_marks = ",".join("?" * len(pred_chunk))
+            for row_chunk in _chunks(rows, half):
+                for found in conn.execute(
+                    "SELECT pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, label_key, label_num,"
+                    f" label_kind FROM prediction_rows WHERE pred_id IN ({pred_marks})"
+                    f" AND row IN ({','.join('?' * len(row_chunk))})",
+                    [*pred_chunk, *row_chunk],
+                ):
+                    pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, *old = found
+                    trace_id = owner[pred_id]
+                    if row not in affected[trace_id]:
                         continue
-                    model_id, start_ns, kind, pred_key, pred_num, score, *old = found
-                    if tuple(old) == label:
+                    label = current.get((trace_id, row))
+                    if label is None or tuple(old) == label:
                         continue
                     pred = (kind, pred_key, pred_num, score)
                     if old[2] is not None:
-                        _add_quality(quality, -1, model_id, start_ns, pred, tuple(old))
+                        _add_quality(quality, -1, model_id, start_ns, pred, (old[0], old[1], old[2]))
                     _add_quality(quality, 1, model_id, start_ns, pred, label)
                     updates.append((*label, pred_id, row))
         conn.executemany(

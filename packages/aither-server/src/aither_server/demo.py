@@ -66,8 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print("aither demo needs scikit-learn: pip install 'aither[sklearn,server]'", file=sys.stderr)
         return 2
-    import aither
     import httpx
+
+    import aither
 
     from ._runner import ServerThread, default_db_path
     from ._store import Store

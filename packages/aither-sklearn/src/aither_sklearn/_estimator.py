@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+import types
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -17,7 +18,6 @@ require_framework("sklearn", plugin="aither-sklearn", supported=">=1.5", distrib
 
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone  # noqa: E402
 from sklearn.utils import get_tags  # noqa: E402
-from sklearn.utils.metaestimators import available_if  # noqa: E402
 
 __all__ = ["TrackedEstimator"]
 
@@ -33,13 +33,37 @@ _LOGGER_INPUTS = frozenset(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class _IfEstimatorHas:
+    """The wrapper has the method exactly when the estimator in use has it (``hasattr`` says so too).
+
+    scikit-learn's ``available_if`` does the same, but formats its error message on every successful lookup;
+    this sits on the path of every prediction, so it only builds the message when the method is missing.
+    """
+
+    def __init__(self, function: Callable[..., Any], method: str) -> None:
+        self.function = function
+        self.method = method
+        self.__doc__ = function.__doc__
+        self.__name__ = function.__name__
+        self.__wrapped__ = function
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self.function
+        state = instance.__dict__
+        model = state.get("estimator_", state.get("estimator"))
+        if not hasattr(model, self.method):
+            raise AttributeError(
+                f"{type(model).__name__!r} has no attribute {self.method!r}, so neither does the wrapper"
+            )
+        return types.MethodType(self.function, instance)
+
+
 def _if_estimator_has(method: str) -> Callable[[F], F]:
-    """scikit-learn's ``available_if``: the wrapper has ``method`` exactly when the estimator in use has it."""
+    def decorate(function: F) -> F:
+        return cast("F", _IfEstimatorHas(function, method))
 
-    def check(self: TrackedEstimator) -> bool:
-        return hasattr(self.model, method)
-
-    return cast("Callable[[F], F]", available_if(check))
+    return decorate
 
 
 class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # type: ignore[misc]
