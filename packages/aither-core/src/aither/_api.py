@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from . import _client
-from ._ids import LAST_TRACE_ID, new_span_id, new_trace_id, parse_trace_id
+from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id, parse_trace_id
 from ._plugins import wrap_model
 from ._records import ModelIdentity, SpanRecord
 from ._sampling import capture_features, capture_prediction
@@ -62,7 +62,8 @@ def wrap(
 
 def last_trace_id() -> str | None:
     """Trace id of the last prediction made in the current thread or asyncio task, by any model."""
-    return LAST_TRACE_ID.get()
+    trace_id = LAST_TRACE_ID.get()
+    return None if trace_id is None else format_trace_id(trace_id)
 
 
 @overload
@@ -152,18 +153,16 @@ def log_prediction(
 ) -> str:
     """Log one prediction made outside a wrapped model; returns its trace id (``trace_id`` if given)."""
     options = WrapOptions(model_name, version, environment)
-    canonical = parse_trace_id(trace_id) if trace_id is not None else None
+    trace = int(parse_trace_id(trace_id), 16) if trace_id is not None else new_trace_id()
     client = _client.get_client()
     now = time.time_ns()
-    if canonical is None:
-        canonical = new_trace_id()
-    LAST_TRACE_ID.set(canonical)
+    LAST_TRACE_ID.set(trace)
     if client.settings.disabled:
-        return canonical
+        return format_trace_id(trace)
     try:
         captured = capture_features(features, options.sample_rows, options.sample_columns)
         record = SpanRecord(
-            canonical,
+            trace,
             new_span_id(),
             "prediction",
             now,
@@ -180,7 +179,7 @@ def log_prediction(
     except Exception:
         client.internal_errors += 1
         logger.warning("aither: could not record a prediction of %r", model_name, exc_info=True)
-    return canonical
+    return format_trace_id(trace)
 
 
 def _plain_label(label: Any) -> Any:
@@ -208,7 +207,7 @@ def log_label(trace_id: str, label: Any, row: int | None = None) -> None:
 
     A malformed ``trace_id`` or ``row`` raises ``ValueError`` at once.
     """
-    canonical = parse_trace_id(trace_id)
+    trace = int(parse_trace_id(trace_id), 16)
     if row is not None and (isinstance(row, bool) or not isinstance(row, int) or row < 0):
         raise ValueError(f"row must be a non-negative integer or None, got {row!r}")
     value = _plain_label(label)
@@ -219,7 +218,7 @@ def log_label(trace_id: str, label: Any, row: int | None = None) -> None:
         return
     now = time.time_ns()
     try:
-        client.submit(SpanRecord.for_label(canonical, new_span_id(), now, value, row))
+        client.submit(SpanRecord.for_label(trace, new_span_id(), now, value, row))
     except Exception:
         client.internal_errors += 1
         logger.warning("aither: could not record a label", exc_info=True)

@@ -9,12 +9,14 @@ import re
 __all__ = [
     "LAST_TRACE_ID",
     "new_span_id",
+    "format_trace_id",
     "new_trace_id",
     "parse_trace_id",
 ]
 
-#: Trace id of the last prediction made in this thread or asyncio task (hex), across all models.
-LAST_TRACE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("aither_last_trace_id", default=None)
+#: Trace id of the last prediction made in this thread or asyncio task, across all models. Ids are kept as
+#: 128-bit integers on the prediction path and written as hex only when someone asks (``format_trace_id``).
+LAST_TRACE_ID: contextvars.ContextVar[int | None] = contextvars.ContextVar("aither_last_trace_id", default=None)
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _INVALID_TRACE_ID = "0" * 32
@@ -26,12 +28,17 @@ _INVALID_TRACE_ID = "0" * 32
 _getrandbits = random.getrandbits
 
 
-def new_trace_id() -> str:
-    """A random, valid (non-zero) W3C trace id as 32 lowercase hex characters."""
+def new_trace_id() -> int:
+    """A random, valid (non-zero) W3C trace id, as a 128-bit integer."""
     value = _getrandbits(128)
     while not value:
         value = _getrandbits(128)
-    return f"{value:032x}"
+    return value
+
+
+def format_trace_id(trace_id: int) -> str:
+    """The API's form of a trace id: 32 lowercase hex characters."""
+    return f"{trace_id:032x}"
 
 
 def new_span_id() -> int:

@@ -46,7 +46,7 @@ class SpanRecord:
 
     def __init__(
         self,
-        trace_id: str,
+        trace_id: int,
         span_id: int,
         name: str,
         start_ns: int,
@@ -80,7 +80,7 @@ class SpanRecord:
         self.nbytes = 800 + (features.nbytes if features else 0) + (prediction.nbytes if prediction else 0)
 
     @classmethod
-    def for_label(cls, trace_id: str, span_id: int, time_ns: int, label: Any, row: int | None) -> SpanRecord:
+    def for_label(cls, trace_id: int, span_id: int, time_ns: int, label: Any, row: int | None) -> SpanRecord:
         """A label span: zero duration, no model attributes, joined to its prediction by trace id."""
         record = cls(trace_id, span_id, "label", time_ns, time_ns, None, None, None, None, None)
         record.label = label
@@ -91,4 +91,4 @@ class SpanRecord:
     def __repr__(self) -> str:
         kind = "label" if self.has_label else "prediction"
         model = self.model.name if self.model else None
-        return f"<SpanRecord {kind} {self.name!r} model={model!r} trace_id={self.trace_id}>"
+        return f"<SpanRecord {kind} {self.name!r} model={model!r} trace_id={self.trace_id:032x}>"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _client
-from ._ids import LAST_TRACE_ID, new_span_id, new_trace_id
+from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id
 from ._records import ModelIdentity, SpanRecord
 from ._sampling import Captured, capture_features, capture_prediction
 
@@ -80,8 +80,9 @@ class ModelLogger:
         self._init_history(_client.get_client().settings.max_trace_ids)
 
     def _init_history(self, limit: int) -> None:
-        self._trace_ids: collections.deque[str] = collections.deque(maxlen=limit)
-        self._last: contextvars.ContextVar[str | None] = contextvars.ContextVar("aither_model_trace_id", default=None)
+        # Integers, written as hex only when read: formatting costs on every prediction otherwise.
+        self._trace_ids: collections.deque[int] = collections.deque(maxlen=limit)
+        self._last: contextvars.ContextVar[int | None] = contextvars.ContextVar("aither_model_trace_id", default=None)
 
     # Pickling (sklearn meta-estimators, torch.save of a whole module): keep identity, not the history.
     def __getstate__(self) -> dict[str, Any]:
@@ -98,11 +99,12 @@ class ModelLogger:
 
     @property
     def last_trace_id(self) -> str | None:
-        return self._last.get()
+        trace_id = self._last.get()
+        return None if trace_id is None else format_trace_id(trace_id)
 
     @property
     def trace_ids(self) -> list[str]:
-        return list(self._trace_ids)
+        return [format_trace_id(trace_id) for trace_id in self._trace_ids]
 
     def call(self, method: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Call ``function(*args, **kwargs)`` and record it; the function's own exceptions pass through as they are."""
@@ -127,8 +129,8 @@ class ModelLogger:
         link: tuple[int, int] | None = None,
         prediction: Captured | None = None,
         features: Captured | None = None,
-    ) -> str:
-        """Submit one prediction span; returns its trace id. Never raises.
+    ) -> None:
+        """Submit one prediction span (its trace id is then ``last_trace_id``). Never raises.
 
         ``features`` / ``prediction``: captures a plugin already made (its own samplers); else ``inputs`` and
         ``output`` are captured here. ``features_fn`` still wins over ``features``.
@@ -145,7 +147,7 @@ class ModelLogger:
         try:
             settings = client.settings
             if settings.disabled:
-                return trace_id
+                return
             options = self.options
             if options.features_fn is not None:
                 batch_size = features.rows if features is not None else batch_size_of(inputs)
@@ -177,7 +179,6 @@ class ModelLogger:
         except Exception:
             client.internal_errors += 1
             logger.warning("aither: could not record a %s call of %r", method, self.identity.name, exc_info=True)
-        return trace_id
 
     def _custom_features(self, inputs: Any) -> Captured:
         assert self.options.features_fn is not None

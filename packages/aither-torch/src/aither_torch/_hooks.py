@@ -175,11 +175,11 @@ def record(
     start_ns: int,
     end_ns: int,
     error: BaseException | None,
-) -> str:
+) -> None:
     prediction = None
     if error is None and not telemetry_disabled():  # disabled: no copy on the caller's thread
         prediction = capture_output(output, max_prediction_rows())
-    return model_logger.record(METHOD, inputs, output, start_ns, end_ns=end_ns, error=error, prediction=prediction)
+    model_logger.record(METHOD, inputs, output, start_ns, end_ns=end_ns, error=error, prediction=prediction)
 
 
 def record_call(model_logger: ModelLogger, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -72,7 +72,7 @@ class SpanEncoder:
 
     def encode(self, record: SpanRecord) -> Span:
         span = Span(
-            trace_id=bytes.fromhex(record.trace_id),
+            trace_id=record.trace_id.to_bytes(16, "big"),
             span_id=record.span_id.to_bytes(8, "big"),
             name=record.name,
             kind=_KIND_INTERNAL,
