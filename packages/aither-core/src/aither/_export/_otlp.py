@@ -149,7 +149,10 @@ class SpanEncoder:
         Equivalent to ``request(spans).SerializeToString()``, without copying every span message into a new
         request: only the envelope (three length-delimited fields) is framed here.
         """
-        spans = b"".join([_SPANS_TAG + _varint(len(span)) + span for span in encoded_spans])
+        parts: list[bytes] = []
+        for span in encoded_spans:  # one copy of each span, in the final join
+            parts += (_SPANS_TAG, _varint(len(span)), span)
+        spans = b"".join(parts)
         scope_spans = self._scope_field + spans
         resource_spans = self._resource_field + _SCOPE_SPANS_TAG + _varint(len(scope_spans)) + scope_spans
         return _RESOURCE_SPANS_TAG + _varint(len(resource_spans)) + resource_spans
@@ -165,7 +168,21 @@ _SCOPE_TAG = b"\x0a"
 _SPANS_TAG = b"\x12"
 
 
+_varints: dict[int, bytes] = {}
+
+
 def _varint(value: int) -> bytes:
+    """Protobuf base-128 varint; span sizes repeat, so small ones are cached."""
+    cached = _varints.get(value)
+    if cached is not None:
+        return cached
+    encoded = _encode_varint(value)
+    if value < 1 << 16:
+        _varints[value] = encoded
+    return encoded
+
+
+def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
