@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from ._config import Settings, load_settings
 from ._records import SpanRecord
+from ._stats import stats_dict
 
 __all__ = ["Client", "Exporter", "get_client", "init", "replace_exporter", "restore", "shutdown"]
 
@@ -41,18 +42,7 @@ class _NullExporter:
         return True
 
     def stats(self) -> dict[str, Any]:
-        return {
-            "queued": self.queued,
-            "exported": 0,
-            "dropped": {"disabled": self.queued} if self.queued else {},
-            "dropped_total": self.queued,
-            "pending": 0,
-            "retries": 0,
-            "export_errors": 0,
-            "rejected_spans": 0,
-            "truncated_attributes": 0,
-            "last_error": None,
-        }
+        return stats_dict(queued=self.queued, exported=0, dropped={"disabled": self.queued} if self.queued else {})
 
 
 class Client:

@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._errors import PluginError
@@ -51,6 +52,22 @@ class Integration:
 
     def wrap(self, model: Any, options: WrapOptions) -> Any:
         raise NotImplementedError
+
+    def wrap_model(
+        self,
+        model: Any,
+        name: str,
+        version: str | None = None,
+        environment: str | None = None,
+        sample_rows: int = 5,
+        sample_columns: int = 10,
+        features_fn: Callable[[Any], Any] | None = None,
+        **plugin_options: Any,
+    ) -> Any:
+        """``aither.wrap`` through this plugin alone, skipping discovery (for objects it cannot recognise by
+        type, or for its own options: ``aither_tinygrad.wrap(fn, name="f", realize_output=True)``)."""
+        options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn)
+        return self.wrap(model, options, **plugin_options)
 
     def __repr__(self) -> str:
         return f"<aither integration {self.name!r}>"

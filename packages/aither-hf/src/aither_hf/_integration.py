@@ -39,15 +39,5 @@ class TransformersIntegration(Integration):
 integration = TransformersIntegration()
 
 
-def wrap(
-    pipe: Any,
-    name: str,
-    version: str | None = None,
-    environment: str | None = None,
-    sample_rows: int = 5,
-    sample_columns: int = 10,
-    features_fn: Any = None,
-) -> Any:
-    """``aither.wrap`` for a pipeline, without going through plugin discovery."""
-    options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn)
-    return integration.wrap(pipe, options)
+#: ``aither.wrap`` for a pipeline, without going through plugin discovery.
+wrap = integration.wrap_model

@@ -131,21 +131,8 @@ class TinygradIntegration(Integration):
 integration = TinygradIntegration()
 
 
-def wrap(
-    model: Any,
-    name: str,
-    version: str | None = None,
-    environment: str | None = None,
-    sample_rows: int = 5,
-    sample_columns: int = 10,
-    features_fn: Any = None,
-    *,
-    realize_output: bool = False,
-) -> Any:
-    """Wrap any callable on tinygrad Tensors (a model, a function), claimed or not.
-
-    ``realize_output=True`` realises each output on the calling thread so that its values are logged; by
-    default outputs stay lazy and a lazy output is logged by shape, dtype and device.
-    """
-    options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn)
-    return integration.wrap(model, options, realize_output=realize_output)
+#: Wrap any callable on tinygrad Tensors (a model, a function), claimed or not:
+#: ``aither_tinygrad.wrap(model, name=..., realize_output=False)``. ``realize_output=True`` realises each output
+#: on the calling thread so that its values are logged; by default outputs stay lazy and a lazy output is logged
+#: by shape, dtype and device.
+wrap = integration.wrap_model

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._config import Settings
 from .._records import SpanRecord
+from .._stats import stats_dict
 from .._version import __version__
 
 if TYPE_CHECKING:
@@ -446,19 +447,16 @@ class BatchExporter:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            dropped = dict(self.dropped)
-            return {
-                "queued": self.queued,
-                "exported": self.exported,
-                "dropped": dropped,
-                "dropped_total": sum(dropped.values()),
-                "pending": self.queued - self.exported - sum(dropped.values()),
-                "retries": self.retries,
-                "export_errors": self.export_errors,
-                "rejected_spans": self.rejected_spans,
-                "truncated_attributes": self._encoder.truncated_attributes if self._encoder else 0,
-                "last_error": self.last_error,
-            }
+            return stats_dict(
+                queued=self.queued,
+                exported=self.exported,
+                dropped=self.dropped,
+                retries=self.retries,
+                export_errors=self.export_errors,
+                rejected_spans=self.rejected_spans,
+                truncated_attributes=self._encoder.truncated_attributes if self._encoder else 0,
+                last_error=self.last_error,
+            )
 
 
 def _read_bounded(response: httpx.Response) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 from .._client import Client, replace_exporter, restore
 from .._export._resource import resource_attributes
 from .._records import SpanRecord
+from .._stats import stats_dict
 from ._spans import CapturedSpan, decode_request
 
 __all__ = ["SpanCapture", "capture"]
@@ -42,18 +43,7 @@ class SpanCapture:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             count = len(self._records)
-        return {
-            "queued": count,
-            "exported": count,
-            "dropped": {},
-            "dropped_total": 0,
-            "pending": 0,
-            "retries": 0,
-            "export_errors": 0,
-            "rejected_spans": 0,
-            "truncated_attributes": 0,
-            "last_error": None,
-        }
+        return stats_dict(queued=count, exported=count)
 
     # Assertions
     @property
