@@ -308,3 +308,14 @@ def test_many_threads_predicting_lose_nothing() -> None:
         assert aither.flush(timeout=20)
         assert sorted(s.trace_id for s in receiver.spans) == sorted(ids)
         assert aither.stats()["exported"] == 800
+
+
+def test_a_flush_deadline_bounds_that_flush_only_not_later_deliveries() -> None:
+    with OTLPReceiver() as receiver:
+        _init(receiver.url)
+        assert aither.flush(timeout=0.1)  # nothing queued yet: no worker, the flush runs on this thread
+        time.sleep(0.3)  # well past that flush's deadline
+        trace_id = aither.log_prediction("m", {"x": 1}, 1)
+        assert aither.flush(timeout=10)
+        assert [s.trace_id for s in receiver.spans] == [trace_id]
+        assert aither.stats()["dropped_total"] == 0

@@ -203,13 +203,14 @@ class BatchExporter:
             self._queued_bytes -= sum(record.nbytes for record in batch)
         return batch
 
-    def _drain(self) -> None:
+    def _drain(self, deadline: float | None = None) -> None:
+        """Send everything queued. ``deadline``: a flush's own limit on retries (``close`` has its own)."""
         while True:
             records = self._take_batch()
             if not records:
                 return
             for batch in self._encode(records):
-                self._deliver(batch)
+                self._deliver(batch, deadline)
             with self._progress:
                 self._progress.notify_all()
 
@@ -250,14 +251,15 @@ class BatchExporter:
 
     # ------------------------------------------------------------------ delivery
 
-    def _deadline_for_batch(self) -> float:
+    def _deadline_for_batch(self, flush_deadline: float | None) -> float:
         deadline = time.monotonic() + self._settings.max_retry_time
-        if self._close_deadline is not None:
-            deadline = min(deadline, self._close_deadline)
+        for limit in (self._close_deadline, flush_deadline):
+            if limit is not None:
+                deadline = min(deadline, limit)
         return deadline
 
-    def _deliver(self, batch: _Batch) -> None:
-        deadline = self._deadline_for_batch()
+    def _deliver(self, batch: _Batch, flush_deadline: float | None = None) -> None:
+        deadline = self._deadline_for_batch(flush_deadline)
         attempt = 0
         while True:
             if self._close_deadline is not None:
@@ -405,10 +407,8 @@ class BatchExporter:
 
     def _drain_here(self, deadline: float | None) -> None:
         """Export on the calling thread (no worker is running, e.g. at interpreter exit)."""
-        if deadline is not None:
-            self._close_deadline = deadline if self._close_deadline is None else min(deadline, self._close_deadline)
         try:
-            self._drain()
+            self._drain(deadline)
         except Exception:
             logger.exception("aither: export error during flush")
 
