@@ -93,6 +93,23 @@ def test_the_models_exception_passes_through_unchanged_and_is_an_error_span(
     assert "ml.prediction" not in span.attributes
 
 
+def test_an_error_whose_message_has_a_lone_surrogate_is_still_an_error_span(aither_capture: SpanCapture) -> None:
+    text = "caf\u00e9 \ud83d"  # a cut emoji, as json.loads hands it over
+
+    class Rejecting:
+        def predict(self, X: object) -> object:
+            raise ValueError(f"unknown token {text}")
+
+    tracked = aither.wrap(Rejecting(), name="tokens")
+    with pytest.raises(ValueError):
+        tracked.predict([text])
+    (span,) = aither_capture.predictions()
+    assert span.is_error
+    assert span.status_message.startswith("ValueError: unknown token caf\u00e9 ")
+    _, event = span.events[0]
+    assert event["exception.message"].startswith("unknown token caf\u00e9 ")
+
+
 def test_log_prediction_and_log_label_share_the_trace_id(aither_capture: SpanCapture) -> None:
     trace_id = aither.log_prediction(
         model_name="my_pipeline",

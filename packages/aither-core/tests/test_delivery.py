@@ -319,3 +319,28 @@ def test_a_flush_deadline_bounds_that_flush_only_not_later_deliveries() -> None:
         assert aither.flush(timeout=10)
         assert [s.trace_id for s in receiver.spans] == [trace_id]
         assert aither.stats()["dropped_total"] == 0
+
+
+def test_a_delivery_that_fails_unexpectedly_is_dropped_and_counted_not_lost() -> None:
+    # A key httpx cannot put in a header makes every send raise something that is not an httpx error.
+    with OTLPReceiver() as receiver:
+        _init(receiver.url, api_key="aith_clé_secrète")
+        _predict(3)
+        assert aither.flush(timeout=10) is False
+        stats = aither.stats()
+        assert stats["pending"] == 0  # settled: a flush() without a timeout would not wait forever
+        assert stats["dropped"] == {"export_error": 3}
+        assert stats["queued"] == stats["exported"] + stats["dropped_total"]
+
+
+def test_a_long_run_of_immediate_retries_still_delivers() -> None:
+    # "Retry-After: 0" asks for at once: past 1024 attempts the exponential backoff overflowed a float.
+    with OTLPReceiver() as receiver:
+        _init(receiver.url, max_retry_time=120.0)
+        receiver.fail(*[Fault(429, headers={"Retry-After": "0"})] * 1030)
+        ids = _predict(1)
+        assert aither.flush(timeout=120)
+        assert [s.trace_id for s in receiver.spans] == ids
+        stats = aither.stats()
+        assert stats["retries"] == 1030
+        assert stats["dropped_total"] == 0

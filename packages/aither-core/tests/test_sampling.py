@@ -101,6 +101,19 @@ def test_dicts_lists_records_and_strings() -> None:
     assert sample("hello") == "hello"
 
 
+def test_records_are_sampled_like_any_row_strings_cut_and_arrays_copied() -> None:
+    image = np.zeros((64, 64, 3))
+    records = [{"text": "y" * 5000, "image": image, "score": 0.5}] * 3
+    captured = capture_features(records, 5, 10)
+    image[0, 0, 0] = 99.0  # a later edit of the caller's array must not leak into the sample
+    row = json.loads(dumps(render(captured)))["sample"][0]
+    assert row["score"] == 0.5
+    assert row["text"]["_meta"]["truncated"] is True and len(row["text"]["sample"]) == 1000
+    assert row["image"]["_meta"]["shape"] == [64, 64, 3]
+    assert len(row["image"]["sample"]) == 5  # a bounded copy: the first rows, as for any array
+    assert row["image"]["sample"][0] == [0.0] * 10
+
+
 def test_nan_inf_datetimes_bytes_and_unknown_objects_are_encoded_safely() -> None:
     class Opaque:
         def __repr__(self) -> str:
@@ -213,3 +226,13 @@ def test_the_sample_size_does_not_depend_on_the_number_of_rows(rows: int) -> Non
     captured = capture_features(frame, 5, 10)
     assert len(captured.data[0]) == 5  # head(5): what the calling thread copies is bounded
     assert captured.rows == rows
+
+
+def test_text_with_a_lone_surrogate_is_encoded_not_dropped(aither_capture: SpanCapture) -> None:
+    # json.loads keeps a lone surrogate: a web request with a cut emoji hands one to a text model as it is.
+    text = json.loads('"caf\\u00e9 \\ud83d"')
+    tracked = aither.wrap(Identity(), name="text")
+    tracked.predict([text])
+    span = aither_capture.predictions()[-1]
+    assert json.loads(span.attributes["ml.features"])["sample"] == [text]
+    assert json.loads(span.attributes["ml.prediction"]) == [text]

@@ -106,7 +106,9 @@ def dumps_bytes(value: Any) -> bytes:
             # the common case; otherwise take the walk that writes them as the contract says.
             if b"null" not in encoded:
                 return encoded
-    return dumps(value).encode("utf-8")
+    # A lone surrogate (json.loads keeps one from a cut emoji) has no UTF-8 form. It can only be inside a JSON
+    # string, where backslashreplace writes the very escape (a backslash, "ud83d") that JSON reads back.
+    return dumps(value).encode("utf-8", "backslashreplace")
 
 
 def dumps(value: Any) -> str:

@@ -417,8 +417,12 @@ def _render_records(data: tuple[list[dict[str, Any]], int, bool]) -> Any:
         for key in record:
             if key not in names:
                 names.append(key)
+    sample = [
+        {key: render(value) if isinstance(value, Captured) else value for key, value in record.items()}
+        for record in records
+    ]
     return {
-        "sample": records,
+        "sample": sample,
         "_meta": {
             "type": "list[dict]",
             "shape": [total, len(names)],
@@ -441,19 +445,28 @@ def _capture_sequence(value: list[Any] | tuple[Any, ...], rows: int, columns: in
         records = []
         cut = False
         for item in head:
-            record = {str(k): v for k, v in itertools.islice(item.items(), columns)}
+            # Each value as a bounded copy, like a list's items: a record's array or text is not kept whole.
+            record = {
+                str(k): v if type(v) in _PLAIN else _sample_item(v, rows, columns)
+                for k, v in itertools.islice(item.items(), columns)
+            }
             cut = cut or len(item) > columns
             records.append(record)
         return Captured(_render_records, (records, total, cut), total, 64 * rows * columns)
-    items: list[Any] = []
-    for item in head:
-        if item is None or isinstance(item, (bool, int, float)):
-            items.append(item)
-        elif isinstance(item, str):
-            items.append(_render_string(_cut_string(item)))
-        else:
-            items.append(capture_value(item, rows, columns))
+    items = [item if type(item) in _PLAIN else _sample_item(item, rows, columns) for item in head]
     return Captured(_render_sequence, (items, type(value).__name__, total), total, 64 * rows * columns)
+
+
+_PLAIN = frozenset({float, int, bool, type(None)})
+
+
+def _sample_item(item: Any, rows: int, columns: int) -> Any:
+    """One value of a list or record: a scalar as it is, a string cut, anything else captured (bounded)."""
+    if item is None or isinstance(item, (bool, int, float)):
+        return item
+    if isinstance(item, str):
+        return _render_string(_cut_string(item))
+    return capture_value(item, rows, columns)
 
 
 # --------------------------------------------------------------------------------------------------- fallback

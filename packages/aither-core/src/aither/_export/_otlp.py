@@ -121,7 +121,7 @@ class SpanEncoder:
         module = type(error).__module__
         if module not in ("builtins", "__main__"):
             type_name = f"{module}.{type_name}"
-        message = _truncate(str(_safe_str(error)), 4096)
+        message = _utf8(_truncate(str(_safe_str(error)), 4096))
         span.status.code = _STATUS_ERROR
         span.status.message = f"{type(error).__name__}: {message}"
         event = span.events.add()
@@ -132,7 +132,7 @@ class SpanEncoder:
             [
                 _string("exception.type", type_name),
                 _string("exception.message", message),
-                _string("exception.stacktrace", _truncate(stack, self._max_attribute_bytes)),
+                _string("exception.stacktrace", _utf8(_truncate(stack, self._max_attribute_bytes))),
             ]
         )
 
@@ -196,6 +196,13 @@ def _safe_str(error: BaseException) -> str:
         return str(error)
     except Exception:
         return f"<unprintable {type(error).__name__}>"
+
+
+def _utf8(text: str) -> str:
+    """``text`` as protobuf accepts it: a lone surrogate (no UTF-8 form) becomes its escape, ``\\ud83d``."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _truncate(text: str, limit: int) -> str:

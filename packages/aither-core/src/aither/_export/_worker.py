@@ -216,7 +216,12 @@ class BatchExporter:
 
     def _encode(self, records: list[SpanRecord]) -> Iterator[_Batch]:
         """Encode records into one or more requests, each under ``max_batch_bytes`` before compression."""
-        encoder = self._get_encoder()
+        try:
+            encoder = self._get_encoder()
+        except Exception as exc:  # e.g. a protobuf runtime that cannot load opentelemetry-proto
+            logger.debug("aither: the span encoder could not be created", exc_info=True)
+            self._record_drop("encoding_error", len(records), f"no encoder: {type(exc).__name__}")
+            return
         limit = self._settings.max_batch_bytes
         spans: list[bytes] = []
         size = 0
@@ -268,14 +273,21 @@ class BatchExporter:
             if remaining <= 0:
                 self._record_drop("retry_timeout", batch.count, "retry deadline passed before delivery")
                 return
-            outcome, retry_after = self._post(batch, timeout=min(self._settings.export_timeout, remaining))
+            try:
+                outcome, retry_after = self._post(batch, timeout=min(self._settings.export_timeout, remaining))
+            except Exception as exc:  # not an HTTP failure (a header httpx cannot encode...): settle, never lose
+                # Only the type: the message of such an error may quote a header value, the API key included.
+                self._record_error(f"{type(exc).__name__} sending to {self._settings.traces_url}")
+                self._record_drop("export_error", batch.count, f"{type(exc).__name__} while sending")
+                return
             if outcome == "ok":
                 with self._lock:
                     self.exported += batch.count
                 return
             if outcome != "retry":
                 return
-            backoff = min(self._settings.max_backoff, self._settings.initial_backoff * (2**attempt))
+            # The exponent is capped: past 2**1024 the float product overflows (a long run of "Retry-After: 0").
+            backoff = min(self._settings.max_backoff, self._settings.initial_backoff * (2 ** min(attempt, 64)))
             delay = retry_after if retry_after is not None else backoff * random.uniform(0.5, 1.0)
             attempt += 1
             if time.monotonic() + delay > deadline:
