@@ -40,26 +40,23 @@ def start_server(db: Path, **options: Any) -> ServerThread:
     return ServerThread(store, **options).start()
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    thread = start_server(tmp_path / "aither.db")
-    srv = Server(thread, tmp_path / "aither.db")
+def _serve(db: Path, **options: Any) -> Iterator[Server]:
+    thread = start_server(db, **options)
+    srv = Server(thread, db)
     try:
         yield srv
     finally:
         srv.http.close()
         srv.raw.close()
         thread.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    yield from _serve(tmp_path / "aither.db")
 
 
 @pytest.fixture
 def small_server(tmp_path: Path) -> Iterator[Server]:
     """Body limits of 64 KiB compressed and 256 KiB decompressed, to test 413s cheaply."""
-    thread = start_server(tmp_path / "aither.db", max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)
-    srv = Server(thread, tmp_path / "aither.db")
-    try:
-        yield srv
-    finally:
-        srv.http.close()
-        srv.raw.close()
-        thread.stop()
+    yield from _serve(tmp_path / "aither.db", max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)
