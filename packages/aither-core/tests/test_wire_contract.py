@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 import aither
-from aither._export._otlp import SpanEncoder
 from aither._export._resource import resource_attributes
+from aither._export._span_encoder import SpanEncoder
 from aither.testing import CapturedSpan, OTLPReceiver
 
 CONTRACT = Path(__file__).resolve().parents[3] / "docs" / "wire-contract.md"
@@ -43,6 +44,12 @@ def every_kind_of_span() -> list[CapturedSpan]:
         aither.log_label(trace_id, 5.0, row=1)
         aither.log_prediction("manual", {"text": "x" * 1000}, 1)
         assert aither.flush(10)
+        # Overload: the exporter keeps 1 prediction in 2, and the kept one says so in ml.sample_rate.
+        aither._client.get_client().exporter.keep_every = 2  # type: ignore[attr-defined]
+        aither.log_prediction("sampled", {"x": 1}, 1)
+        aither.log_prediction("sampled", {"x": 2}, 2)
+        aither.flush(10)
+        assert aither.stats()["dropped"] == {"sampled": 1}
         return receiver.spans
 
 
@@ -62,9 +69,12 @@ def test_every_resource_key_is_documented(every_kind_of_span: list[CapturedSpan]
 
 
 def test_span_shapes_follow_the_contract(every_kind_of_span: list[CapturedSpan]) -> None:
-    ok, failed, labels, row_label, manual = every_kind_of_span
+    ok, failed, labels, row_label, manual, sampled = every_kind_of_span
+    assert sampled.attributes["ml.sample_rate"] == 0.5 and sampled.features["sample"] in ({"x": 1}, {"x": 2})
+    assert "ml.sample_rate" not in ok.attributes  # absent means 1: every call sent
     assert [ok.name, failed.name, labels.name, manual.name] == ["predict", "predict", "label", "prediction"]
     assert all(span.kind == 1 for span in every_kind_of_span)
+    assert len({span.resource["service.instance.id"] for span in every_kind_of_span}) == 1
     assert len(ok.trace_id) == 32 and len(ok.span_id) == 16
     assert ok.features["_meta"]["shape"] == [2, 3]
     assert ok.prediction == [3.0, 3.0]
@@ -91,4 +101,5 @@ def test_resource_honours_otel_variables() -> None:
 
 
 def test_the_encoder_is_what_the_contract_names() -> None:
-    assert SpanEncoder({"service.name": "x"}, 1000).request([]).resource_spans[0].scope_spans[0].scope.name == "aither"
+    request = ExportTraceServiceRequest.FromString(SpanEncoder({"service.name": "x"}, 1000).request([]))
+    assert request.resource_spans[0].scope_spans[0].scope.name == "aither"

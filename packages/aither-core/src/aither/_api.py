@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from . import _client
+from . import _aggregates, _client
 from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id, parse_trace_id
 from ._plugins import wrap_model
 from ._records import ModelIdentity, SpanRecord
 from ._sampling import capture_features, capture_prediction
-from ._tracking import ModelLogger, WrapOptions, current_otel_link
+from ._tracking import ModelLogger, WrapOptions, batch_size_of, count_call, current_otel_link
 
 __all__ = [
     "close",
@@ -160,14 +160,21 @@ def log_prediction(
     if client.settings.disabled:
         return format_trace_id(trace)
     try:
-        captured = capture_features(features, options.sample_rows, options.sample_columns)
+        identity = ModelIdentity(options.name, options.version, options.environment, "manual")
+        exporter = client.exporter
+        keep = exporter.admit()
+        captured = capture_features(features, options.sample_rows, options.sample_columns) if keep else None
+        count_call(_aggregates.counts_for(identity), captured.rows if captured else batch_size_of(features), 0, None)
+        if captured is None:
+            exporter.skip(trace, identity)
+            return format_trace_id(trace)
         record = SpanRecord(
             trace,
             new_span_id(),
             "prediction",
             now,
             now,
-            ModelIdentity(options.name, options.version, options.environment, "manual"),
+            identity,
             "prediction",
             captured,
             capture_prediction(prediction, client.settings.max_prediction_rows),
@@ -175,7 +182,9 @@ def log_prediction(
             None,
             current_otel_link(),
         )
-        client.submit(record)
+        if keep != 1:
+            record.sample_rate = 1.0 / keep
+        exporter.submit(record)
     except Exception:
         client.internal_errors += 1
         logger.warning("aither: could not record a prediction of %r", model_name, exc_info=True)

@@ -9,10 +9,10 @@ import threading
 from typing import Any, Protocol
 
 from ._config import Settings, load_settings
-from ._records import SpanRecord
+from ._records import ModelIdentity, SpanRecord
 from ._stats import stats_dict
 
-__all__ = ["Client", "Exporter", "get_client", "init", "replace_exporter", "restore", "shutdown"]
+__all__ = ["Client", "Exporter", "KeepEverything", "get_client", "init", "replace_exporter", "restore", "shutdown"]
 
 logger = logging.getLogger("aither")
 
@@ -20,13 +20,28 @@ logger = logging.getLogger("aither")
 class Exporter(Protocol):
     """Where records go: the OTLP batch exporter, or ``aither.testing``'s in-memory capture."""
 
+    def admit(self) -> int:
+        """0 to skip the next prediction (overload), else how many calls a kept one stands for (1 normally)."""
+        ...
+
+    def skip(self, trace_id: int, model: ModelIdentity) -> None: ...
     def submit(self, record: SpanRecord) -> None: ...
     def flush(self, timeout: float | None = None) -> bool: ...
-    def close(self, timeout: float | None = 5.0) -> bool: ...
+    def close(self, timeout: float | None = 5.0, *, reason: str = "shutdown") -> bool: ...
     def stats(self) -> dict[str, Any]: ...
 
 
-class _NullExporter:
+class KeepEverything:
+    """The admission half of :class:`Exporter` for exporters that never shed load."""
+
+    def admit(self) -> int:
+        return 1
+
+    def skip(self, trace_id: int, model: ModelIdentity) -> None:
+        raise AssertionError("admit() never skips")
+
+
+class _NullExporter(KeepEverything):
     """``AITHER_DISABLED=1``: records are counted and discarded; trace ids still work."""
 
     def __init__(self) -> None:
@@ -38,7 +53,7 @@ class _NullExporter:
     def flush(self, timeout: float | None = None) -> bool:
         return True
 
-    def close(self, timeout: float | None = 5.0) -> bool:
+    def close(self, timeout: float | None = 5.0, *, reason: str = "shutdown") -> bool:
         return True
 
     def stats(self) -> dict[str, Any]:
@@ -56,6 +71,8 @@ class Client:
         elif settings.disabled:
             self.exporter = _NullExporter()
         else:
+            # Everything the worker needs is imported here, on the caller's thread: a worker importing on its
+            # first run waits for the GIL at every step while a busy caller holds it.
             from ._export._resource import resource_attributes
             from ._export._worker import BatchExporter
 
@@ -68,8 +85,11 @@ class Client:
         self.exporter.submit(record)
 
     def stats(self) -> dict[str, Any]:
+        from . import _aggregates
+
         stats = self.exporter.stats()
         stats["internal_errors"] = self.internal_errors
+        stats["models"] = _aggregates.totals()
         return stats
 
 
@@ -148,6 +168,6 @@ def shutdown() -> None:
     if client is None:
         return
     try:
-        client.exporter.close(timeout=client.settings.exit_timeout)
+        client.exporter.close(timeout=client.settings.exit_timeout, reason="exit")
     except Exception:
         logger.debug("aither: error while closing at exit", exc_info=True)

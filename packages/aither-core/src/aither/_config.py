@@ -48,6 +48,8 @@ class Settings:
     compression: str = "gzip"
     #: Deadline for the flush ``atexit`` runs.
     exit_timeout: float = 5.0
+    #: Extra HTTP headers sent with every export request.
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -59,6 +61,10 @@ class Settings:
     @property
     def traces_url(self) -> str:
         return self.base_url.rstrip("/") + "/v1/traces"
+
+    @property
+    def metrics_url(self) -> str:
+        return self.base_url.rstrip("/") + "/v1/metrics"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -39,6 +39,7 @@ class SpanRecord:
         "name",
         "nbytes",
         "prediction",
+        "sample_rate",
         "span_id",
         "start_ns",
         "trace_id",
@@ -72,6 +73,8 @@ class SpanRecord:
         self.batch_size = batch_size
         self.error = error
         self.link = link
+        #: ``1/k`` when this span was kept as 1 in ``k`` calls under overload (``ml.sample_rate``); None for 1.
+        self.sample_rate: float | None = None
         self.label: Any = None
         self.has_label = False
         self.label_row: int | None = None

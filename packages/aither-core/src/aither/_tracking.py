@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextvars
 import dataclasses
@@ -11,15 +12,28 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import _client
+from . import _aggregates, _client
+from ._aggregates import BOUNDS_NS, CALLS, DURATION_NS, ERRORS, FIRST_BUCKET, ROWS
 from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id
 from ._records import ModelIdentity, SpanRecord
 from ._sampling import Captured, capture_features, capture_prediction
 
-__all__ = ["ModelLogger", "TraceIdsMixin", "WrapOptions", "current_otel_link"]
+__all__ = ["ModelLogger", "TraceIdsMixin", "WrapOptions", "count_call", "current_otel_link"]
 
 logger = logging.getLogger("aither")
 _time_ns = time.time_ns
+_bucket = bisect.bisect_left
+
+
+def count_call(counts: _aggregates.ModelCounts, rows: int, duration_ns: int, error: BaseException | None) -> None:
+    """Add one call to this thread's counters of a model: a few integer adds, no lock."""
+    cell = counts.cell()
+    cell[CALLS] += 1
+    cell[ROWS] += rows
+    cell[DURATION_NS] += duration_ns
+    cell[FIRST_BUCKET + _bucket(BOUNDS_NS, duration_ns)] += 1
+    if error is not None:
+        cell[ERRORS] += 1
 
 
 def _render_features_fn(data: Any) -> Any:
@@ -77,6 +91,7 @@ class ModelLogger:
         self.options = options
         self.framework = framework
         self.identity = ModelIdentity(options.name, options.version, options.environment, framework)
+        self._counts = _aggregates.counts_for(self.identity)
         self._init_history(_client.get_client().settings.max_trace_ids)
 
     def _init_history(self, limit: int) -> None:
@@ -92,6 +107,7 @@ class ModelLogger:
         self.options = state["options"]
         self.framework = state["framework"]
         self.identity = ModelIdentity(self.options.name, self.options.version, self.options.environment, self.framework)
+        self._counts = _aggregates.counts_for(self.identity)
         self._init_history(state["limit"] or 10_000)
 
     def __repr__(self) -> str:
@@ -148,34 +164,44 @@ class ModelLogger:
             settings = client.settings
             if settings.disabled:
                 return
+            exporter = client.exporter
+            # Under overload the exporter keeps 1 call in k; a call it leaves out is counted, never sampled.
+            keep = exporter.admit()
             options = self.options
-            if options.features_fn is not None:
-                batch_size = features.rows if features is not None else batch_size_of(inputs)
+            if not keep:
+                rows = features.rows if features is not None else batch_size_of(inputs)
+            elif options.features_fn is not None:
+                rows = features.rows if features is not None else batch_size_of(inputs)
                 features = self._custom_features(inputs)
             else:
                 if features is None:
                     features = capture_features(inputs, options.sample_rows, options.sample_columns)
-                batch_size = features.rows
+                rows = features.rows
+            count_call(self._counts, rows, end - start_ns, error)
+            if not keep:
+                exporter.skip(trace_id, self.identity)
+                return
             if prediction is None and error is None:
                 prediction = capture_prediction(output, settings.max_prediction_rows)
             if link is None:
                 link = current_otel_link()
-            client.submit(
-                SpanRecord(
-                    trace_id,
-                    new_span_id(),
-                    method,
-                    start_ns,
-                    end,
-                    self.identity,
-                    method,
-                    features,
-                    prediction,
-                    batch_size,
-                    error,
-                    link,
-                )
+            record = SpanRecord(
+                trace_id,
+                new_span_id(),
+                method,
+                start_ns,
+                end,
+                self.identity,
+                method,
+                features,
+                prediction,
+                rows,
+                error,
+                link,
             )
+            if keep != 1:
+                record.sample_rate = 1.0 / keep
+            exporter.submit(record)
         except Exception:
             client.internal_errors += 1
             logger.warning("aither: could not record a %s call of %r", method, self.identity.name, exc_info=True)

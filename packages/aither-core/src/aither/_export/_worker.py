@@ -1,172 +1,257 @@
-"""The background worker: a bounded queue, batching, OTLP/HTTP delivery with retries, and the counters.
+"""The background exporter: a bounded queue with an overload policy, adaptive batches, delivery with retries,
+per-model aggregates every interval, and the counters behind ``aither.stats()``.
 
-The calling thread only ever runs :meth:`BatchExporter.submit`: a lock, a few integer updates and a deque append.
-Everything else (rendering samples, JSON, protobuf, gzip, HTTP, backoff) runs on the worker thread, or on the
-thread that calls ``flush``/``close`` when no worker is running (interpreter exit must not start a thread).
+The calling thread only runs :meth:`BatchExporter.admit`, :meth:`~BatchExporter.skip` and
+:meth:`~BatchExporter.submit`: a lock, a few integer updates and a deque append. Everything else runs on the
+worker thread, or on the thread that calls ``flush``/``close`` when no worker runs (interpreter exit must not
+start a thread).
+
+Under the GIL the worker shares one core's worth of Python with the caller, and each blocking call it makes
+hands the GIL to a CPU-bound caller for up to the switch interval (5 ms). So the worker makes few of them:
+a send drains everything queued in one encoding pass and one request (split only at ``max_batch_bytes``),
+and it wakes when ``batch_size`` records wait, when the queue passes a quarter of its bound, or every
+``flush_interval``, whichever comes first.
 """
 
 from __future__ import annotations
 
 import collections
-import email.utils
 import gzip
+import itertools
 import logging
 import os
 import random
-import sys
 import threading
 import time
+import urllib.parse
 import weakref
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from .. import _aggregates
 from .._config import Settings
-from .._records import SpanRecord
+from .._records import ModelIdentity, SpanRecord
 from .._stats import stats_dict
 from .._version import __version__
+from ._delivery_log import DeliveryLog, error_message_of
+from ._metric_encoder import MetricEncoder
+from ._span_encoder import SpanEncoder
+from ._transport import HttpTransport, Response, TransportError, parse_retry_after
+from ._wire import read_partial_success
 
-if TYPE_CHECKING:
-    import httpx
-
-    from ._otlp import SpanEncoder
-
-__all__ = ["BatchExporter", "RETRYABLE_STATUSES", "parse_retry_after"]
+__all__ = ["BatchExporter", "RETRYABLE_STATUSES", "SendPacer", "parse_retry_after"]
 
 logger = logging.getLogger("aither")
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-#: Bytes of a response body we are willing to read (a partial_success message is tiny).
-MAX_RESPONSE_BYTES = 64 * 1024
-_WARN_EVERY_S = 60.0
+#: Trace ids of dropped predictions remembered, so that their labels are not sent either.
+DROPPED_IDS_REMEMBERED = 65_536
+#: The queue's fill (of its record or byte bound) above which fewer spans are kept, and below which more.
+_OVERLOAD_FILL = 0.5
+_RECOVERED_FILL = 0.125
+#: The most spans one kept span may stand for.
+_MAX_KEEP_EVERY = 1 << 20
 
 _live_exporters: weakref.WeakSet[BatchExporter] = weakref.WeakSet()
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date); ``None`` if unusable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+class SendPacer:
+    """Paces sends after failures that retrying cannot fix (a 500, a 413, a refused key).
+
+    Without it a busy process sends a small batch at every wake-up to a backend that refuses all of them.
+    After such a failure the next send waits ``flush_interval``, doubling with each further failure up to
+    ``max_backoff``; one success ends the pause. ``clock`` is injectable for tests.
+    """
+
+    def __init__(self, flush_interval: float, max_backoff: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._base = flush_interval
+        self._max = max(max_backoff, flush_interval)
+        self._clock = clock
+        self.failures = 0
+        self.paused_until = 0.0
+
+    def failed(self) -> None:
+        self.failures += 1
+        pause = min(self._max, self._base * 2 ** min(self.failures - 1, 32))
+        self.paused_until = self._clock() + pause
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.paused_until = 0.0
+
+    def paused(self) -> bool:
+        return self._clock() < self.paused_until
 
 
-class _RateLimitedLog:
-    """Logs a warning at most once per interval per key, so a flood of drops cannot flood the log."""
+class _Chunk:
+    """One request's worth of spans: the payload, and who is in it (for the drop counts)."""
 
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
+    __slots__ = ("count", "generation", "payload", "predictions")
 
-    def warning(self, key: str, message: str, *args: object) -> None:
-        now = time.monotonic()
-        last = self._last.get(key)
-        if last is None or now - last >= _WARN_EVERY_S:
-            self._last[key] = now
-            logger.warning(message, *args)
-
-
-class _Batch:
-    __slots__ = ("count", "payload")
-
-    def __init__(self, payload: bytes, count: int) -> None:
+    def __init__(self, payload: bytes, count: int, predictions: list[tuple[ModelIdentity, int]], generation: int):
         self.payload = payload
         self.count = count
+        self.predictions = predictions
+        self.generation = generation
 
 
 class BatchExporter:
-    """Queues records and delivers them in batches to ``{base_url}/v1/traces``.
-
-    ``transport`` replaces the HTTP client (an ``httpx.BaseTransport``), for tests and benchmarks.
-    """
+    """Queues records and delivers them to ``/v1/traces``; reports per-model aggregates to ``/v1/metrics``."""
 
     def __init__(
         self,
         settings: Settings,
         resource: Mapping[str, str],
         *,
-        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
-        self._resource = dict(resource)
-        self._transport = transport
-        self._encoder: SpanEncoder | None = None
-        self._warn = _RateLimitedLog()
-        self._auth_warned = False
+        self._base_resource = {k: v for k, v in resource.items() if k != "service.instance.id"}
+        self._clock = clock
+        traces = urllib.parse.urlsplit(settings.traces_url)
+        metrics = urllib.parse.urlsplit(settings.metrics_url)
+        self._traces_url = settings.traces_url
+        self._metrics_url = settings.metrics_url
+        self._traces_path = traces.path + (f"?{traces.query}" if traces.query else "")
+        self._metrics_path = metrics.path + (f"?{metrics.query}" if metrics.query else "")
+        self._same_origin = (traces.scheme, traces.netloc) == (metrics.scheme, metrics.netloc)
+        headers = {"User-Agent": f"aither-python/{__version__}", "Content-Type": "application/x-protobuf"}
+        if settings.api_key:
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+        headers.update(settings.headers)
+        if settings.compression == "gzip":
+            headers["Content-Encoding"] = "gzip"
+        self._headers = headers
         self._reset_state()
         _live_exporters.add(self)
 
     # ------------------------------------------------------------------ state (also rebuilt after fork)
 
     def _reset_state(self) -> None:
+        import uuid
+
+        settings = self._settings
         self._pid = os.getpid()
+        self.instance_id = str(uuid.uuid4())
+        resource = {**self._base_resource, "service.instance.id": self.instance_id}
+        self._span_encoder = SpanEncoder(resource, settings.max_attribute_bytes)
+        self._metric_encoder = MetricEncoder(resource)
+        self._traces = HttpTransport(settings.traces_url, self._headers)
+        self._metrics = self._traces if self._same_origin else HttpTransport(settings.metrics_url, self._headers)
         self._lock = threading.Lock()
         self._progress = threading.Condition(threading.Lock())
         self._wakeup = threading.Event()
         self._stop = threading.Event()
         self._queue: collections.deque[SpanRecord] = collections.deque()
         self._queued_bytes = 0
+        self._in_flight = 0
+        #: Bumped when ``close`` gives up on the records in flight: their late outcome is then not counted again.
+        self._generation = 0
         self._thread: threading.Thread | None = None
-        self._client: httpx.Client | None = None
         self._closed = False
         self._close_deadline: float | None = None
-        self._flush_requested = 0
+        self._flush_requests = 0
+        self._flushes_served = 0
+        # Wake the worker early: at batch_size records, or at a quarter of the queue's bound.
+        self._wake_at = max(1, min(settings.batch_size, settings.max_queue_size // 4))
+        self._high_water = max(1, int(settings.max_queue_size * 0.75))
+        self._high_water_bytes = int(settings.max_queue_bytes * 0.75)
+        self.keep_every = 1
+        self._admitted = itertools.count()
+        self._dropped_ids: dict[int, None] = {}
+        self._model_drops: collections.Counter[tuple[ModelIdentity, str]] = collections.Counter()
+        self._model_drops_reported: dict[tuple[ModelIdentity, str], int] = {}
+        self._next_metrics_at = self._clock() + settings.flush_interval
+        self._pacer = SendPacer(settings.flush_interval, settings.max_backoff, self._clock)
+        self._log = DeliveryLog(logger)
         self.queued = 0
         self.exported = 0
         self.dropped: collections.Counter[str] = collections.Counter()
         self.retries = 0
         self.export_errors = 0
         self.rejected_spans = 0
+        self.metric_reports = 0
         self.last_error: str | None = None
 
     def _after_fork(self) -> None:
         """In a child process: forget the parent's queue, thread and connections (they are not ours)."""
         self._reset_state()
 
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():  # a fork that skipped os.register_at_fork (uWSGI forks from C)
+            self._after_fork()
+
     # ------------------------------------------------------------------ caller thread
+
+    def admit(self) -> int:
+        """Whether to record the next prediction: 0 to skip it, else ``k`` when it stands for ``k`` calls.
+
+        Normally 1. Under overload the worker keeps 1 prediction in ``k``, uniformly, and a skipped one costs the
+        caller less than a kept one (no sample is taken).
+        """
+        keep_every = self.keep_every
+        if keep_every == 1:
+            return 1
+        return keep_every if next(self._admitted) % keep_every == 0 else 0
+
+    def skip(self, trace_id: int, model: ModelIdentity) -> None:
+        """Count a prediction that :meth:`admit` left out."""
+        with self._lock:
+            self.queued += 1
+            self.dropped["sampled"] += 1
+            self._model_drops[(model, "sampled")] += 1
+            self._remember_dropped(trace_id)
 
     def submit(self, record: SpanRecord) -> None:
         """Queue a record without blocking; drop and count it when the queue is full or closed."""
-        if self._pid != os.getpid():  # a fork that skipped os.register_at_fork (uWSGI forks from C)
-            self._after_fork()
+        self._check_pid()
         settings = self._settings
-        wake = False
         with self._lock:
             self.queued += 1
             if self._closed:
-                self.dropped["shutdown"] += 1
+                self._drop_one(record, "shutdown")
                 return
-            if len(self._queue) >= settings.max_queue_size or (
-                self._queued_bytes + record.nbytes > settings.max_queue_bytes
-            ):
-                self.dropped["queue_full"] += 1
+            if record.has_label and record.trace_id in self._dropped_ids:
+                # Its prediction never reached the backend: the label would only show there as unjoined.
+                self.dropped["prediction_not_sent"] += 1
+                return
+            held = len(self._queue) + self._in_flight
+            size = self._queued_bytes + record.nbytes
+            if held >= settings.max_queue_size or size > settings.max_queue_bytes:
+                self._drop_one(record, "queue_full")
                 full = True
             else:
                 self._queue.append(record)
-                self._queued_bytes += record.nbytes
+                self._queued_bytes = size
+                held += 1
                 full = False
-                wake = len(self._queue) >= settings.batch_size
+                # Past three quarters of the bound the worker is behind: keep fewer from now on, before the queue
+                # fills (once as the queue crosses the mark; the worker relaxes it once it has caught up).
+                if (held == self._high_water or (size >= self._high_water_bytes and self.keep_every == 1)) and (
+                    self.keep_every < _MAX_KEEP_EVERY
+                ):
+                    self.keep_every *= 2
+                wake = len(self._queue) == self._wake_at
         if full:
-            self._warn.warning(
-                "queue_full",
-                "aither: export queue is full (%d records); dropping new records",
-                len(self._queue),
-            )
+            self._log.dropped("queue_full", "aither: export queue is full; dropping new records (see aither.stats())")
             return
         if self._thread is None:
             self._start_worker()
         elif wake:
             self._wakeup.set()
+
+    def _drop_one(self, record: SpanRecord, reason: str) -> None:
+        """Count one record dropped before it was queued (holding the lock)."""
+        self.dropped[reason] += 1
+        if record.model is not None:
+            self._model_drops[(record.model, reason)] += 1
+            self._remember_dropped(record.trace_id)
+
+    def _remember_dropped(self, trace_id: int) -> None:
+        ids = self._dropped_ids
+        ids[trace_id] = None
+        if len(ids) > DROPPED_IDS_REMEMBERED:
+            del ids[next(iter(ids))]
 
     def _start_worker(self) -> None:
         with self._lock:
@@ -176,19 +261,18 @@ class BatchExporter:
             self._thread = thread
         try:
             thread.start()
-        except RuntimeError:  # interpreter shutting down: flush()/close() will export on their own thread
+        except RuntimeError:  # interpreter shutting down: flush()/close() export on their own thread
             with self._lock:
                 self._thread = None
 
     # ------------------------------------------------------------------ worker
 
     def _run(self) -> None:
-        interval = self._settings.flush_interval
         while True:
-            self._wakeup.wait(interval)
+            self._wakeup.wait(self._until_next_work())
             self._wakeup.clear()
             try:
-                self._drain()
+                self._cycle()
             except Exception:  # never let the worker die: a dead worker would silently drop everything
                 logger.exception("aither: export worker error")
             if self._stop.is_set():
@@ -196,244 +280,299 @@ class BatchExporter:
                     if not self._queue:
                         return
 
-    def _take_batch(self) -> list[SpanRecord]:
+    def _until_next_work(self) -> float:
+        now = self._clock()
+        wait = self._next_metrics_at - now
+        if self._pacer.paused():
+            wait = max(wait, self._pacer.paused_until - now)
+        return min(max(wait, 0.001), self._settings.flush_interval * 4)
+
+    def _cycle(self, flush_deadline: float | None = None) -> None:
+        """Send what is queued (unless paced after failures), then the aggregates when they are due; a flush or
+        close forces both. Keeps sending while the queue refills faster than the wake-up threshold."""
         with self._lock:
-            count = min(len(self._queue), self._settings.batch_size)
-            batch = [self._queue.popleft() for _ in range(count)]
-            self._queued_bytes -= sum(record.nbytes for record in batch)
-        return batch
+            served = self._flush_requests
+            forced = served != self._flushes_served or self._stop.is_set()
+        # One pass takes everything queued so far, so it covers every record a pending flush waits for.
+        if forced or not self._pacer.paused():
+            self._send_queued(flush_deadline)
+        if forced or self._clock() >= self._next_metrics_at:
+            self._next_metrics_at = self._clock() + self._settings.flush_interval
+            if forced or not self._pacer.paused():
+                self._send_metrics(flush_deadline)
+        with self._lock:
+            self._flushes_served = max(self._flushes_served, served)
+        with self._progress:
+            self._progress.notify_all()
+        while not self._pacer.paused():
+            with self._lock:
+                if len(self._queue) < self._wake_at:
+                    break
+            self._send_queued(flush_deadline)
+            if self._clock() >= self._next_metrics_at:
+                self._next_metrics_at = self._clock() + self._settings.flush_interval
+                self._send_metrics(flush_deadline)
 
-    def _drain(self, deadline: float | None = None) -> None:
-        """Send everything queued. ``deadline``: a flush's own limit on retries (``close`` has its own)."""
-        while True:
-            records = self._take_batch()
-            if not records:
-                return
-            for batch in self._encode(records):
-                self._deliver(batch, deadline)
-            with self._progress:
-                self._progress.notify_all()
-
-    def _encode(self, records: list[SpanRecord]) -> Iterator[_Batch]:
-        """Encode records into one or more requests, each under ``max_batch_bytes`` before compression."""
-        try:
-            encoder = self._get_encoder()
-        except Exception as exc:  # e.g. a protobuf runtime that cannot load opentelemetry-proto
-            logger.debug("aither: the span encoder could not be created", exc_info=True)
-            self._record_drop("encoding_error", len(records), f"no encoder: {type(exc).__name__}")
-            return
+    def _send_queued(self, flush_deadline: float | None) -> bool:
+        """Encode everything queued (one pass) and send it, split at ``max_batch_bytes``. False if nothing was."""
+        with self._lock:
+            if not self._queue:
+                self._adjust_keep_rate()
+                return False
+            records = list(self._queue)
+            self._queue.clear()
+            self._in_flight += len(records)
+            generation = self._generation
+        encoder = self._span_encoder
         limit = self._settings.max_batch_bytes
         spans: list[bytes] = []
+        predictions: list[tuple[ModelIdentity, int]] = []
         size = 0
+        released = 0
         for record in records:
             try:
-                span = encoder.encode(record).SerializeToString()
+                span = encoder.encode(record)
             except Exception as exc:
                 logger.debug("aither: could not encode %r", record, exc_info=True)
-                self._record_drop("encoding_error", 1, f"encoding failed: {type(exc).__name__}")
+                self._settle(generation, 1, "encoding_error", [(record.model, record.trace_id)] if record.model else [])
+                self._record_error(f"encoding failed: {type(exc).__name__}")
+                released += record.nbytes
                 continue
-            span_size = len(span) + 8  # its tag and length prefix
-            if spans and size + span_size > limit:
-                yield self._serialize(encoder, spans)
-                spans, size = [], 0
+            if spans and size + len(span) + 8 > limit:
+                self._release_bytes(released)
+                released = 0
+                self._deliver(self._chunk(spans, predictions, generation), flush_deadline)
+                spans, predictions, size = [], [], 0
             spans.append(span)
-            size += span_size
+            size += len(span) + 8
+            released += record.nbytes
+            if record.model is not None:
+                predictions.append((record.model, record.trace_id))
+        del records
+        self._release_bytes(released)
         if spans:
-            yield self._serialize(encoder, spans)
+            self._deliver(self._chunk(spans, predictions, generation), flush_deadline)
+        with self._lock:
+            self._adjust_keep_rate()
+        return True
 
-    def _serialize(self, encoder: SpanEncoder, spans: list[bytes]) -> _Batch:
-        payload = encoder.request_bytes(spans)
+    def _chunk(self, spans: list[bytes], predictions: list[tuple[ModelIdentity, int]], generation: int) -> _Chunk:
+        payload = self._span_encoder.request(spans)
         if self._settings.compression == "gzip":
             payload = gzip.compress(payload, compresslevel=1, mtime=0)
-        return _Batch(payload, len(spans))
+        return _Chunk(payload, len(spans), predictions, generation)
 
-    def _get_encoder(self) -> SpanEncoder:
-        if self._encoder is None:
-            from ._otlp import SpanEncoder  # protobuf is imported on the worker, never by ``import aither``
+    def _release_bytes(self, count: int) -> None:
+        if count:
+            with self._lock:
+                self._queued_bytes -= count
 
-            self._encoder = SpanEncoder(self._resource, self._settings.max_attribute_bytes)
-        return self._encoder
+    def _adjust_keep_rate(self) -> None:
+        """(Holding the lock.) Keep fewer spans while the queue stays past half its bound; more once it drains."""
+        settings = self._settings
+        fill = max(
+            (len(self._queue) + self._in_flight) / settings.max_queue_size,
+            self._queued_bytes / settings.max_queue_bytes,
+        )
+        if fill >= _OVERLOAD_FILL and self.keep_every < _MAX_KEEP_EVERY:
+            self.keep_every *= 2
+        elif fill <= _RECOVERED_FILL and self.keep_every > 1:
+            self.keep_every //= 2
 
     # ------------------------------------------------------------------ delivery
 
-    def _deadline_for_batch(self, flush_deadline: float | None) -> float:
-        deadline = time.monotonic() + self._settings.max_retry_time
-        for limit in (self._close_deadline, flush_deadline):
-            if limit is not None:
-                deadline = min(deadline, limit)
-        return deadline
+    def _deliver(self, chunk: _Chunk, flush_deadline: float | None) -> None:
+        outcome = self._post(self._traces, self._traces_url, self._traces_path, chunk.payload, flush_deadline, "spans")
+        if outcome == "ok":
+            self._settle(chunk.generation, chunk.count, None, chunk.predictions)
+        else:
+            self._settle(chunk.generation, chunk.count, outcome, chunk.predictions)
 
-    def _deliver(self, batch: _Batch, flush_deadline: float | None = None) -> None:
-        deadline = self._deadline_for_batch(flush_deadline)
+    def _settle(
+        self, generation: int, count: int, dropped: str | None, predictions: list[tuple[ModelIdentity, int]]
+    ) -> None:
+        """Count the outcome of records that were in flight, unless ``close`` already counted them."""
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._in_flight -= count
+            if dropped is None:
+                self.exported += count
+            else:
+                self.dropped[dropped] += count
+                for model, trace_id in predictions:
+                    self._model_drops[(model, dropped)] += 1
+                    self._remember_dropped(trace_id)
+        with self._progress:
+            self._progress.notify_all()
+
+    def _post(
+        self, transport: HttpTransport, url: str, path: str, payload: bytes, flush_deadline: float | None, what: str
+    ) -> str:
+        """Deliver one payload with retries. Returns "ok" or the reason it was dropped."""
+        settings = self._settings
+        deadline = self._clock() + settings.max_retry_time
         attempt = 0
         while True:
-            if self._close_deadline is not None:
-                deadline = min(deadline, self._close_deadline)
-            remaining = deadline - time.monotonic()
+            for limit in (self._close_deadline, flush_deadline):
+                if limit is not None:
+                    deadline = min(deadline, limit)
+            remaining = deadline - self._clock()
             if remaining <= 0:
-                self._record_drop("retry_timeout", batch.count, "retry deadline passed before delivery")
-                return
+                self._log.dropped("retry_timeout", "aither: the retry deadline passed; dropping %s", what)
+                return "retry_timeout"
             try:
-                outcome, retry_after = self._post(batch, timeout=min(self._settings.export_timeout, remaining))
-            except Exception as exc:  # not an HTTP failure (a header httpx cannot encode...): settle, never lose
+                response = transport.post(path, payload, {}, min(settings.export_timeout, remaining))
+            except TransportError as exc:
+                self._record_error(f"{exc} ({url})")
+                self._log.failing(url, str(exc))
+                retry_after = None
+            except Exception as exc:  # not a network failure (a header http.client refuses...): settle, never lose
                 # Only the type: the message of such an error may quote a header value, the API key included.
-                self._record_error(f"{type(exc).__name__} sending to {self._settings.traces_url}")
-                self._record_drop("export_error", batch.count, f"{type(exc).__name__} while sending")
-                return
-            if outcome == "ok":
-                with self._lock:
-                    self.exported += batch.count
-                return
-            if outcome != "retry":
-                return
+                self._record_error(f"{type(exc).__name__} sending to {url}")
+                self._log.failing(url, type(exc).__name__)
+                self._pacer.failed()
+                return "export_error"
+            else:
+                outcome = self._answer(response, url, what)
+                if outcome == "ok":
+                    self._pacer.succeeded()
+                    self._log.recovered(url)
+                    return "ok"
+                if outcome != "retry":
+                    self._pacer.failed()
+                    return outcome
+                retry_after = parse_retry_after(response.retry_after)
             # The exponent is capped: past 2**1024 the float product overflows (a long run of "Retry-After: 0").
-            backoff = min(self._settings.max_backoff, self._settings.initial_backoff * (2 ** min(attempt, 64)))
+            backoff = min(settings.max_backoff, settings.initial_backoff * (2 ** min(attempt, 64)))
             delay = retry_after if retry_after is not None else backoff * random.uniform(0.5, 1.0)
             attempt += 1
-            if time.monotonic() + delay > deadline:
-                self._record_drop("retry_timeout", batch.count, "retry deadline would pass while backing off")
-                return
+            if self._clock() + delay > deadline:
+                self._log.dropped(
+                    "retry_timeout", "aither: the retry deadline would pass while backing off; dropping %s", what
+                )
+                return "retry_timeout"
             with self._lock:
                 self.retries += 1
             # An Event wait, not time.sleep: close() sets _stop and interrupts the backoff at once; the rest of
             # the backoff is then waited only if it fits before the close deadline.
-            wait_until = time.monotonic() + delay
+            wait_until = self._clock() + delay
             if self._stop.wait(delay):
                 if self._close_deadline is not None:
                     deadline = min(deadline, self._close_deadline)
-                rest = wait_until - time.monotonic()
+                rest = wait_until - self._clock()
                 if rest > 0:
-                    if time.monotonic() + rest > deadline:
-                        self._record_drop("retry_timeout", batch.count, "closed while backing off")
-                        return
+                    if self._clock() + rest > deadline:
+                        return "retry_timeout"
                     time.sleep(rest)
 
-    def _post(self, batch: _Batch, timeout: float) -> tuple[str, float | None]:
-        """One HTTP attempt. Returns ("ok" | "retry" | "drop", retry_after seconds)."""
-        import httpx
-
-        client = self._get_client()
-        headers = {"Content-Type": "application/x-protobuf"}
-        if self._settings.compression == "gzip":
-            headers["Content-Encoding"] = "gzip"
-        try:
-            with (
-                _suppress_instrumentation(),
-                client.stream(
-                    "POST", self._settings.traces_url, content=batch.payload, headers=headers, timeout=timeout
-                ) as response,
-            ):
-                status = response.status_code
-                body = _read_bounded(response) if status < 300 else b""
-                retry_after_header = response.headers.get("retry-after")
-        except httpx.HTTPError as exc:
-            self._record_error(f"{type(exc).__name__} sending to {self._settings.traces_url}")
-            return "retry", None
-
+    def _answer(self, response: Response, url: str, what: str) -> str:
+        status = response.status
         if 200 <= status < 300:
-            self._record_partial_success(body)
-            return "ok", None
-        self._record_error(f"HTTP {status} from {self._settings.traces_url}")
+            rejected, message = read_partial_success(response.body)
+            if rejected:
+                with self._lock:
+                    if what == "spans":
+                        self.rejected_spans += rejected
+                    self.last_error = f"server rejected {rejected} {what}: {message}"[:500]
+                self._log.dropped("partial", f"aither: the server rejected {rejected} {what}: %s", message[:200])
+            return "ok"
+        detail = error_message_of(response.body)
+        cause = f"HTTP {status}" + (f": {detail}" if detail else "")
+        self._record_error(f"{cause} ({url})")
+        self._log.failing(url, cause)
         if status in RETRYABLE_STATUSES:
-            return "retry", parse_retry_after(retry_after_header)
-        if status in (401, 403) and not self._auth_warned:
-            self._auth_warned = True
-            logger.warning(
+            return "retry"
+        if status in (401, 403):
+            self._log.once(
+                "auth",
                 "aither: the server refused the API key (HTTP %d); predictions are not being recorded. "
                 "Check AITHER_API_KEY and its scopes.",
                 status,
             )
-        self._record_drop(f"http_{status}", batch.count, f"HTTP {status}")
-        return "drop", None
-
-    def _record_partial_success(self, body: bytes) -> None:
-        if not body:
-            return
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-
-        response = ExportTraceServiceResponse()
-        try:
-            response.ParseFromString(body)
-        except Exception:
-            return  # a 2xx whose body is not OTLP still means delivered
-        rejected = response.partial_success.rejected_spans
-        if rejected:
-            with self._lock:
-                self.rejected_spans += rejected
-                self.last_error = f"server rejected {rejected} span(s): {response.partial_success.error_message}"[:500]
-            self._warn.warning("partial", "aither: server rejected %d span(s)", rejected)
+        return f"http_{status}"
 
     def _record_error(self, message: str) -> None:
         with self._lock:
             self.export_errors += 1
             self.last_error = message
 
-    def _record_drop(self, reason: str, count: int, message: str) -> None:
-        with self._lock:
-            self.dropped[reason] += count
-        self._warn.warning(reason, "aither: dropped %d record(s): %s", count, message)
+    # ------------------------------------------------------------------ aggregates
 
-    def _get_client(self) -> httpx.Client:
-        if self._client is None:
-            import httpx
-
-            headers = {"User-Agent": f"aither-python/{__version__}"}
-            if self._settings.api_key:
-                headers["Authorization"] = f"Bearer {self._settings.api_key}"
-            self._client = httpx.Client(headers=headers, transport=self._transport, follow_redirects=False)
-        return self._client
+    def _send_metrics(self, flush_deadline: float | None) -> None:
+        collection = _aggregates.collect()
+        if collection is None:
+            return
+        try:
+            with self._lock:
+                drops = {
+                    key: count - self._model_drops_reported.get(key, 0)
+                    for key, count in self._model_drops.items()
+                    if count != self._model_drops_reported.get(key, 0)
+                }
+                snapshot = dict(self._model_drops)
+            end_ns = time.time_ns()
+            body = self._metric_encoder.request(collection.deltas, drops, collection.start_ns, end_ns)
+            if body is None:
+                collection.commit(end_ns)
+                return
+            if self._settings.compression == "gzip":
+                body = gzip.compress(body, compresslevel=1, mtime=0)
+            posted = self._post(self._metrics, self._metrics_url, self._metrics_path, body, flush_deadline, "metrics")
+            if posted == "ok":
+                collection.commit(end_ns)
+                with self._lock:
+                    self._model_drops_reported = snapshot
+                    self.metric_reports += 1
+        finally:
+            collection.release()
 
     # ------------------------------------------------------------------ flush / close / stats
 
-    def pending(self) -> int:
-        with self._lock:
-            return self.queued - self.exported - sum(self.dropped.values())
+    def _settled_count(self) -> int:
+        return self.exported + sum(self.dropped.values())
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far is delivered or dropped. True when it was all delivered."""
-        if self._pid != os.getpid():
-            self._after_fork()
-        deadline = None if timeout is None else time.monotonic() + timeout
+        self._check_pid()
+        deadline = None if timeout is None else self._clock() + timeout
         with self._lock:
             target = self.queued
             dropped_before = sum(self.dropped.values())
+            self._flush_requests += 1
+            request = self._flush_requests
         thread = self._thread
         if thread is None or not thread.is_alive():
-            self._drain_here(deadline)
+            self._cycle_here(deadline)
         else:
             self._wakeup.set()
             with self._progress:
-                while self._done_up_to() < target:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
+                while True:
+                    with self._lock:
+                        done = self._settled_count() >= target and self._flushes_served >= request
+                    remaining = None if deadline is None else deadline - self._clock()
+                    if done or (remaining is not None and remaining <= 0):
                         break
                     self._progress.wait(0.05 if remaining is None else min(remaining, 0.05))
-                    self._wakeup.set()
         with self._lock:
-            done = self.exported + sum(self.dropped.values()) >= target
-            return done and sum(self.dropped.values()) == dropped_before
+            return self._settled_count() >= target and sum(self.dropped.values()) == dropped_before
 
-    def _done_up_to(self) -> int:
-        with self._lock:
-            return self.exported + sum(self.dropped.values())
-
-    def _drain_here(self, deadline: float | None) -> None:
+    def _cycle_here(self, deadline: float | None) -> None:
         """Export on the calling thread (no worker is running, e.g. at interpreter exit)."""
         try:
-            self._drain(deadline)
+            self._cycle(deadline)
         except Exception:
             logger.exception("aither: export error during flush")
 
-    def close(self, timeout: float | None = 5.0) -> bool:
-        """Flush within ``timeout`` seconds, then stop the worker; whatever is left is dropped and counted."""
-        if self._pid != os.getpid():
-            self._after_fork()
+    def close(self, timeout: float | None = 5.0, *, reason: str = "shutdown") -> bool:
+        """Flush within ``timeout`` seconds, then stop the worker. What is left is dropped and counted under
+        ``reason`` (``"exit"`` at interpreter exit), and reported once on the ``aither`` logger."""
+        self._check_pid()
         with self._lock:
             if self._closed:
-                return self.queued == self.exported + sum(self.dropped.values())
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self._close_deadline = deadline
-        with self._lock:
+                return self.queued == self._settled_count()
+            deadline = None if timeout is None else self._clock() + timeout
+            self._close_deadline = deadline
             target = self.queued
             dropped_before = sum(self.dropped.values())
             self._closed = True
@@ -441,68 +580,50 @@ class BatchExporter:
         self._wakeup.set()
         thread = self._thread
         if thread is not None and thread.is_alive():
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            thread.join(None if deadline is None else max(0.0, deadline - self._clock()))
         if thread is None or not thread.is_alive():
-            self._drain_here(deadline)
+            self._cycle_here(deadline)
         with self._lock:
-            left = len(self._queue)
-            if left and (thread is None or not thread.is_alive()):
+            left = len(self._queue) + self._in_flight
+            if left:
+                # Records still queued, and those the worker is still trying to send: their fate is sealed now.
+                for record in self._queue:
+                    if record.model is not None:
+                        self._model_drops[(record.model, reason)] += 1
                 self._queue.clear()
                 self._queued_bytes = 0
-                self.dropped["shutdown"] += left
-            delivered = self.exported + sum(self.dropped.values()) >= target and (
-                sum(self.dropped.values()) == dropped_before
+                self._in_flight = 0
+                self._generation += 1
+                self.dropped[reason] += left
+            delivered = self._settled_count() >= target and sum(self.dropped.values()) == dropped_before
+        if left:
+            logger.warning(
+                "aither: %d record(s) were not delivered before the %s deadline (%s s) and are dropped%s",
+                left,
+                "exit" if reason == "exit" else "close",
+                timeout,
+                f"; last error: {self.last_error}" if self.last_error else "",
             )
-        if self._client is not None and (thread is None or not thread.is_alive()):
-            self._client.close()
+        if thread is None or not thread.is_alive():
+            self._traces.close()
+            self._metrics.close()
         return delivered
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return stats_dict(
+            stats = stats_dict(
                 queued=self.queued,
                 exported=self.exported,
                 dropped=self.dropped,
                 retries=self.retries,
                 export_errors=self.export_errors,
                 rejected_spans=self.rejected_spans,
-                truncated_attributes=self._encoder.truncated_attributes if self._encoder else 0,
+                truncated_attributes=self._span_encoder.truncated_attributes,
                 last_error=self.last_error,
             )
-
-
-def _read_bounded(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= MAX_RESPONSE_BYTES:
-            break
-    return b"".join(chunks)[:MAX_RESPONSE_BYTES]
-
-
-@contextmanager
-def _suppress_instrumentation() -> Iterator[None]:
-    """Keep OpenTelemetry instrumentation of httpx from tracing our own export requests (no telemetry loop)."""
-    context = sys.modules.get("opentelemetry.context")
-    if context is None:
-        yield
-        return
-    ctx = context.get_current()
-    for name in ("_SUPPRESS_INSTRUMENTATION_KEY", "_SUPPRESS_HTTP_INSTRUMENTATION_KEY"):
-        key = getattr(context, name, None)
-        if key is not None:
-            ctx = context.set_value(key, True, ctx)
-    instrumentation_utils = sys.modules.get("opentelemetry.instrumentation.utils")
-    http_key = getattr(instrumentation_utils, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
-    if http_key is not None:
-        ctx = context.set_value(http_key, True, ctx)
-    token = context.attach(ctx)
-    try:
-        yield
-    finally:
-        context.detach(token)
+            stats["keep_every"] = self.keep_every
+            stats["metric_reports"] = self.metric_reports
+        return stats
 
 
 def _reinit_after_fork() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .._client import Client, replace_exporter, restore
+from .._client import Client, KeepEverything, replace_exporter, restore
 from .._export._resource import resource_attributes
 from .._records import SpanRecord
 from .._stats import stats_dict
@@ -16,7 +16,7 @@ from ._spans import CapturedSpan, decode_request
 __all__ = ["SpanCapture", "capture"]
 
 
-class SpanCapture:
+class SpanCapture(KeepEverything):
     """An exporter that keeps records in memory and encodes them with the real OTLP encoder on demand.
 
     ``spans`` goes through the same encoding as the network path (JSON attributes, truncation, protobuf), then
@@ -37,7 +37,7 @@ class SpanCapture:
     def flush(self, timeout: float | None = None) -> bool:
         return True
 
-    def close(self, timeout: float | None = 5.0) -> bool:
+    def close(self, timeout: float | None = 5.0, *, reason: str = "shutdown") -> bool:
         return True
 
     def stats(self) -> dict[str, Any]:
@@ -54,14 +54,13 @@ class SpanCapture:
     @property
     def spans(self) -> list[CapturedSpan]:
         """Every span captured so far, in submission order."""
-        from .._export._otlp import SpanEncoder
+        from .._export._span_encoder import SpanEncoder
 
         records = self.records
         if not records:
             return []
         encoder = SpanEncoder(self._resource, self._max_attribute_bytes)
-        request = encoder.request([encoder.encode(record) for record in records])
-        return decode_request(request.SerializeToString())
+        return decode_request(encoder.request([encoder.encode(record) for record in records]))
 
     def predictions(self, model: str | None = None) -> list[CapturedSpan]:
         return [s for s in self.spans if s.name != "label" and (model is None or s.model_name == model)]

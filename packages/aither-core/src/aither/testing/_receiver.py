@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from ._metrics import MetricPoint, decode_metrics
 from ._spans import CapturedSpan, decode_request
 
 __all__ = ["Fault", "OTLPReceiver", "ReceivedRequest"]
@@ -31,6 +32,9 @@ class Fault:
     #: Close the socket with a TCP reset instead of answering.
     reset: bool = False
     body: bytes = b""
+    #: The path whose next request gets this fault: span requests by default, so that the aggregates the
+    #: SDK also sends (to ``/v1/metrics``) do not take the faults a test meant for its spans.
+    path: str = "/v1/traces"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +52,14 @@ class ReceivedRequest:
     def spans(self) -> list[CapturedSpan]:
         return decode_request(self.body, self.headers.get("content-encoding"))
 
+    @property
+    def metrics(self) -> list[MetricPoint]:
+        return decode_metrics(self.body, self.headers.get("content-encoding"))
+
+    @property
+    def is_metrics(self) -> bool:
+        return self.path.endswith("/v1/metrics")
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
@@ -62,7 +74,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
         received_at = time.monotonic()
-        fault = receiver._next_fault()
+        fault = receiver._next_fault(self.path)
         if fault.reset:
             receiver._record(ReceivedRequest(self.path, headers, body, None, received_at, self.client_address[:2]))
             # SO_LINGER with a zero timeout turns close() into a TCP RST.
@@ -124,9 +136,13 @@ class OTLPReceiver:
         with self._lock:
             self._faults.extend(faults)
 
-    def _next_fault(self) -> Fault:
+    def _next_fault(self, path: str) -> Fault:
         with self._lock:
-            return self._faults.popleft() if self._faults else Fault()
+            for fault in self._faults:
+                if fault.path == path:
+                    self._faults.remove(fault)
+                    return fault
+            return Fault()
 
     def _record(self, request: ReceivedRequest) -> None:
         with self._lock:
@@ -135,20 +151,45 @@ class OTLPReceiver:
 
     @property
     def requests(self) -> list[ReceivedRequest]:
+        """The span requests (every request but those to ``/v1/metrics``), in arrival order."""
         with self._lock:
-            return list(self._requests)
+            return [r for r in self._requests if not r.is_metrics]
+
+    @property
+    def metrics_requests(self) -> list[ReceivedRequest]:
+        with self._lock:
+            return [r for r in self._requests if r.is_metrics]
 
     @property
     def spans(self) -> list[CapturedSpan]:
         """Spans of the requests answered with 2xx (what a real backend would have stored)."""
         return [span for r in self.requests if r.answered and 200 <= r.answered < 300 for span in r.spans]
 
+    @property
+    def metrics(self) -> list[MetricPoint]:
+        """Metric data points of the ``/v1/metrics`` requests answered with 2xx."""
+        return [p for r in self.metrics_requests if r.answered and 200 <= r.answered < 300 for p in r.metrics]
+
+    def metric_total(self, metric: str, model: str | None = None, reason: str | None = None) -> int | float:
+        """The sum of a metric's accepted points (a histogram's counts), optionally for one model and one
+        ``aither.drop.reason``."""
+        total: int | float = 0
+        for point in self.metrics:
+            if point.metric != metric or (model is not None and point.attributes.get("ml.model.name") != model):
+                continue
+            if reason is not None and point.attributes.get("aither.drop.reason") != reason:
+                continue
+            total += point.count if point.count is not None else point.value or 0
+        return total
+
     def wait_for_spans(self, count: int, timeout: float = 10.0) -> list[CapturedSpan]:
         """Wait until at least ``count`` spans were accepted (or ``timeout``), then return them all."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                accepted = sum(len(r.spans) for r in self._requests if r.answered and 200 <= r.answered < 300)
+                accepted = sum(
+                    len(r.spans) for r in self._requests if not r.is_metrics and r.answered and 200 <= r.answered < 300
+                )
                 remaining = deadline - time.monotonic()
                 if accepted >= count or remaining <= 0:
                     break

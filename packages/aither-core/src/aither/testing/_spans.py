@@ -7,7 +7,7 @@ import gzip
 import json
 from typing import Any
 
-__all__ = ["CapturedSpan", "decode_request"]
+__all__ = ["CapturedSpan", "attributes_of", "decode_request"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _any_value(value: Any) -> Any:
     return getattr(value, kind)
 
 
-def _attributes(items: Any) -> dict[str, Any]:
+def attributes_of(items: Any) -> dict[str, Any]:
     return {kv.key: _any_value(kv.value) for kv in items}
 
 
@@ -84,7 +84,7 @@ def decode_request(body: bytes, content_encoding: str | None = None) -> list[Cap
     request.ParseFromString(body)
     spans: list[CapturedSpan] = []
     for resource_spans in request.resource_spans:
-        resource = _attributes(resource_spans.resource.attributes)
+        resource = attributes_of(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             scope = (scope_spans.scope.name, scope_spans.scope.version)
             for span in scope_spans.spans:
@@ -97,10 +97,10 @@ def decode_request(body: bytes, content_encoding: str | None = None) -> list[Cap
                         kind=span.kind,
                         start_ns=span.start_time_unix_nano,
                         end_ns=span.end_time_unix_nano,
-                        attributes=_attributes(span.attributes),
+                        attributes=attributes_of(span.attributes),
                         status_code=span.status.code,
                         status_message=span.status.message,
-                        events=[(event.name, _attributes(event.attributes)) for event in span.events],
+                        events=[(event.name, attributes_of(event.attributes)) for event in span.events],
                         links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
                         resource=resource,
                         scope=scope,

@@ -1,0 +1,98 @@
+"""What the exporter says on the ``aither`` logger: enough to act on, never a flood.
+
+The first delivery failure is logged at once with the URL (never the key: it travels in a header) and its
+cause; while failures last, at most one line a minute; one line when delivery recovers. Drops are logged at
+most once a minute per reason. A process that predicts thousands of times a second against a dead backend
+writes a handful of lines, not thousands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from ._wire import read_string_field
+
+__all__ = ["DeliveryLog", "error_message_of"]
+
+_INTERVAL_S = 60.0
+
+
+class DeliveryLog:
+    def __init__(self, logger: logging.Logger, clock: Callable[[], float] = time.monotonic) -> None:
+        self._logger = logger
+        self._clock = clock
+        self._failing_since: float | None = None
+        self._failures = 0
+        self._last_failure_log = 0.0
+        self._last_by_key: dict[str, float] = {}
+        self._once: set[str] = set()
+
+    def failing(self, url: str, cause: str) -> None:
+        """One attempt failed (it may still be retried)."""
+        now = self._clock()
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = now
+            self._last_failure_log = now
+            self._logger.warning("aither: cannot deliver to %s: %s; will retry", url, cause)
+        elif now - self._last_failure_log >= _INTERVAL_S:
+            self._last_failure_log = now
+            self._logger.warning(
+                "aither: still cannot deliver to %s: %s (%d failed attempts in %.0f s)",
+                url,
+                cause,
+                self._failures,
+                now - self._failing_since,
+            )
+
+    def recovered(self, url: str) -> None:
+        if self._failing_since is not None:
+            self._logger.warning(
+                "aither: delivery to %s works again, after %d failed attempts in %.0f s",
+                url,
+                self._failures,
+                self._clock() - self._failing_since,
+            )
+            self._failing_since = None
+            self._failures = 0
+
+    def dropped(self, key: str, message: str, *args: object) -> None:
+        """A drop, logged at most once a minute for each ``key``."""
+        now = self._clock()
+        last = self._last_by_key.get(key)
+        if last is None or now - last >= _INTERVAL_S:
+            self._last_by_key[key] = now
+            self._logger.warning(message, *args)
+
+    def once(self, key: str, message: str, *args: object) -> None:
+        if key not in self._once:
+            self._once.add(key)
+            self._logger.warning(message, *args)
+
+
+def error_message_of(body: bytes) -> str:
+    """The server's explanation in an error body: aither's JSON ``{"error": {"message"}}``, a JSON
+    ``message``, or an OTLP collector's protobuf ``google.rpc.Status`` (its field 2); else a short text."""
+    if not body:
+        return ""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        pass
+    else:
+        if isinstance(decoded, dict):
+            error = decoded.get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                return str(error["message"])[:200]
+            for key in ("message", "detail", "error"):
+                if isinstance(decoded.get(key), str):
+                    return str(decoded[key])[:200]
+        return ""
+    message = read_string_field(body, 2)  # google.rpc.Status { int32 code = 1; string message = 2; }
+    if message:
+        return message[:200]
+    text = body[:200].decode("utf-8", "replace")
+    return text if text.isprintable() else ""

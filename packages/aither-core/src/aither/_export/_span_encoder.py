@@ -1,0 +1,185 @@
+"""Records -> an OTLP ``ExportTraceServiceRequest``, framed by hand, following docs/wire-contract.md.
+
+Runs on the worker thread only: this is where samples become JSON and attribute sizes are capped. The
+identity attributes of a model, span names and the envelope are encoded once and reused; each span costs a
+render of its sample, one JSON encoding per attribute and a few byte joins.
+"""
+
+from __future__ import annotations
+
+import struct
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+from .. import _json
+from .._records import ModelIdentity, SpanRecord
+from .._sampling import render
+from .._version import __version__
+from ._wire import (
+    double_attribute,
+    field,
+    fixed64,
+    int_attribute,
+    string_array_attribute,
+    string_attribute,
+    string_field,
+    varint,
+)
+
+__all__ = ["SpanEncoder"]
+
+_PREVIEW_CHARS = 1000
+_STATUS_CODE_ERROR = 2
+
+# Span: trace_id = 1, span_id = 2 (bytes); kind = 6 (SPAN_KIND_INTERNAL = 1); start = 7, end = 8 (fixed64);
+# attributes = 9; events = 11; links = 13; status = 15.
+_IDS = struct.Struct("<2s16s2s8s")
+_TIMES = struct.Struct("<BQBQ")
+_KIND_INTERNAL = b"\x30\x01"
+_ATTRIBUTE_TAG = b"\x4a"
+_LINK_TAG = 13
+_EVENT_TAG = 11
+_STATUS_TAG = 15
+# The envelope: ExportTraceServiceRequest.resource_spans = 1; ResourceSpans.resource = 1, .scope_spans = 2;
+# ScopeSpans.scope = 1, .spans = 2.
+_SPANS_TAG = b"\x12"
+
+
+def _json_attribute_key(key: str) -> bytes:
+    """``KeyValue.key`` plus the tags in front of its string value, for attributes written as JSON."""
+    return string_field(1, key)
+
+
+_FEATURES = _json_attribute_key("ml.features")
+_PREDICTION = _json_attribute_key("ml.prediction")
+_LABEL = _json_attribute_key("ml.label")
+
+
+class SpanEncoder:
+    """Encodes records into spans and spans into requests; counts the attribute values it had to truncate."""
+
+    def __init__(self, resource: Mapping[str, str], max_attribute_bytes: int) -> None:
+        resource_message = b"".join(field(1, string_attribute(k, v)) for k, v in resource.items())
+        scope_message = string_field(1, "aither") + string_field(2, __version__)
+        self._resource_field = field(1, resource_message)
+        self._scope_field = field(1, scope_message)
+        self._max_attribute_bytes = max_attribute_bytes
+        self._identity_cache: dict[tuple[ModelIdentity | None, str | None], bytes] = {}
+        self._names: dict[str, bytes] = {}
+        self.truncated_attributes = 0
+
+    def _identity_attributes(self, model: ModelIdentity | None, method: str | None) -> bytes:
+        """The attributes every span of one model and method shares, encoded once and reused."""
+        key = (model, method)
+        cached = self._identity_cache.get(key)
+        if cached is not None:
+            return cached
+        attributes: list[bytes] = []
+        if model is not None:
+            attributes.append(string_attribute("ml.model.name", model.name))
+            if model.version is not None:
+                attributes.append(string_attribute("ml.model.version", model.version))
+            if model.environment is not None:
+                attributes.append(string_attribute("ml.environment", model.environment))
+            attributes.append(string_attribute("ml.framework", model.framework))
+        if method is not None:
+            attributes.append(string_attribute("ml.method", method))
+        encoded = b"".join(field(9, kv) for kv in attributes)
+        if len(self._identity_cache) >= 4096:  # models are few; a runaway set of names must not grow memory
+            self._identity_cache.clear()
+        self._identity_cache[key] = encoded
+        return encoded
+
+    def _name(self, name: str) -> bytes:
+        encoded = self._names.get(name)
+        if encoded is None:
+            encoded = string_field(5, name)
+            if len(self._names) < 4096:
+                self._names[name] = encoded
+        return encoded
+
+    def encode(self, record: SpanRecord) -> bytes:
+        """One ``Span`` message (its body, without the field tag of the enclosing ``ScopeSpans``)."""
+        parts = [
+            _IDS.pack(b"\x0a\x10", record.trace_id.to_bytes(16, "big"), b"\x12\x08", record.span_id.to_bytes(8, "big")),
+            self._name(record.name),
+            _KIND_INTERNAL,
+            _TIMES.pack(0x39, record.start_ns, 0x41, record.end_ns),
+            self._identity_attributes(record.model, record.method),
+        ]
+        truncated: list[str] = []
+        if record.batch_size is not None:
+            parts.append(field(9, int_attribute("ml.batch_size", record.batch_size)))
+        if record.sample_rate is not None:
+            parts.append(field(9, double_attribute("ml.sample_rate", record.sample_rate)))
+        if record.features is not None:
+            self._json(parts, _FEATURES, "ml.features", render(record.features), truncated)
+        if record.prediction is not None:
+            self._json(parts, _PREDICTION, "ml.prediction", render(record.prediction), truncated)
+        if record.has_label:
+            self._json(parts, _LABEL, "ml.label", record.label, truncated)
+            if record.label_row is not None:
+                parts.append(field(9, int_attribute("ml.label.row", record.label_row)))
+        if truncated:
+            parts.append(field(9, string_array_attribute("aither.truncated", truncated)))
+        if record.link is not None:
+            link_trace, link_span = record.link
+            link = field(1, link_trace.to_bytes(16, "big")) + field(2, link_span.to_bytes(8, "big"))
+            parts.append(field(_LINK_TAG, link))
+        if record.error is not None:
+            parts.append(self._error(record.error, record.end_ns))
+        return b"".join(parts)
+
+    def _json(self, parts: list[bytes], key: bytes, name: str, value: Any, truncated: list[str]) -> None:
+        text = _json.dumps_bytes(value)
+        size = len(text)
+        if size > self._max_attribute_bytes:
+            preview = text[: min(_PREVIEW_CHARS, self._max_attribute_bytes // 8)].decode("utf-8", errors="ignore")
+            text = _json.dumps_bytes({"_meta": {"truncated": True, "original_bytes": size}, "preview": preview})
+            size = len(text)
+            truncated.append(name)
+            self.truncated_attributes += 1
+        # KeyValue{key, value: AnyValue{string_value: text}}, lengths computed instead of joined twice.
+        size_prefix = varint(size)
+        any_value_length = 1 + len(size_prefix) + size
+        any_value_prefix = varint(any_value_length)
+        kv_length = len(key) + 1 + len(any_value_prefix) + any_value_length
+        parts += (_ATTRIBUTE_TAG, varint(kv_length), key, b"\x12", any_value_prefix, b"\x0a", size_prefix, text)
+
+    def _error(self, error: BaseException, time_ns: int) -> bytes:
+        type_name = type(error).__qualname__
+        module = type(error).__module__
+        if module not in ("builtins", "__main__"):
+            type_name = f"{module}.{type_name}"
+        message = _truncate(_safe_str(error), 4096)
+        status = string_field(2, f"{type(error).__name__}: {message}") + varint(3 << 3) + varint(_STATUS_CODE_ERROR)
+        stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        event = (
+            fixed64(1, time_ns)
+            + string_field(2, "exception")
+            + field(3, string_attribute("exception.type", type_name))
+            + field(3, string_attribute("exception.message", message))
+            + field(3, string_attribute("exception.stacktrace", _truncate(stack, self._max_attribute_bytes)))
+        )
+        return field(_EVENT_TAG, event) + field(_STATUS_TAG, status)
+
+    def request(self, spans: list[bytes]) -> bytes:
+        """A serialised ``ExportTraceServiceRequest`` around spans from :meth:`encode` (one copy of each)."""
+        parts: list[bytes] = []
+        for span in spans:
+            parts += (_SPANS_TAG, varint(len(span)), span)
+        scope_spans = self._scope_field + b"".join(parts)
+        resource_spans = self._resource_field + field(2, scope_spans)
+        return field(1, resource_spans)
+
+
+def _safe_str(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return f"<unprintable {type(error).__name__}>"
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

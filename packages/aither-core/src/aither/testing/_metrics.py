@@ -1,0 +1,78 @@
+"""Decoding the per-model aggregates the SDK sends to ``/v1/metrics`` back into plain Python, for assertions."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from typing import Any
+
+from ._spans import attributes_of
+
+__all__ = ["MetricPoint", "decode_metrics"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricPoint:
+    """One data point: a sum's ``value``, or a histogram's ``count``/``sum``/``bucket_counts``/``bounds``."""
+
+    metric: str
+    unit: str
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    start_ns: int
+    end_ns: int
+    temporality: int
+    value: int | float | None = None
+    count: int | None = None
+    sum: float | None = None
+    bucket_counts: list[int] = dataclasses.field(default_factory=list)
+    bounds: list[float] = dataclasses.field(default_factory=list)
+
+
+def decode_metrics(body: bytes, content_encoding: str | None = None) -> list[MetricPoint]:
+    """Decode an OTLP/HTTP ``ExportMetricsServiceRequest`` body (gzip or not) into its data points."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    if content_encoding == "gzip" or body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    request = ExportMetricsServiceRequest()
+    request.ParseFromString(body)
+    points: list[MetricPoint] = []
+    for resource_metrics in request.resource_metrics:
+        resource = attributes_of(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                if kind == "sum":
+                    for point in metric.sum.data_points:
+                        value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
+                        points.append(
+                            MetricPoint(
+                                metric.name,
+                                metric.unit,
+                                attributes_of(point.attributes),
+                                resource,
+                                point.start_time_unix_nano,
+                                point.time_unix_nano,
+                                metric.sum.aggregation_temporality,
+                                value=value,
+                            )
+                        )
+                elif kind == "histogram":
+                    for point in metric.histogram.data_points:
+                        points.append(
+                            MetricPoint(
+                                metric.name,
+                                metric.unit,
+                                attributes_of(point.attributes),
+                                resource,
+                                point.start_time_unix_nano,
+                                point.time_unix_nano,
+                                metric.histogram.aggregation_temporality,
+                                count=point.count,
+                                sum=point.sum,
+                                bucket_counts=list(point.bucket_counts),
+                                bounds=list(point.explicit_bounds),
+                            )
+                        )
+    return points
