@@ -1,7 +1,7 @@
 """An OTLP receiver in its own process, so that the exporter under test has this process's GIL to itself.
 
 Protocol on stdin/stdout, one line each: it prints its URL first; then ``count`` prints the spans accepted so
-far, ``clear`` forgets them, end of input stops it.
+far, ``first`` prints when the first span request arrived, ``clear`` forgets them, end of input stops it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ def main() -> None:
             command = line.strip()
             if command == "count":
                 print(len(receiver.spans), flush=True)
+            elif command == "first":
+                # time.monotonic() when the first span request arrived (CLOCK_MONOTONIC is system-wide on Linux).
+                arrivals = [r.received_at for r in receiver.requests]
+                print(min(arrivals) if arrivals else 0.0, flush=True)
             elif command == "clear":
                 receiver.clear()
                 print("ok", flush=True)

@@ -582,7 +582,27 @@ def capture_prediction(value: Any, limit: int) -> Captured:
 
 
 def _predict_scalar(value: Any, limit: int) -> Captured:
-    return Captured(_render_identity, value, 1, 16)
+    return Captured(_render_identity, value, 1, _item_nbytes(value))
+
+
+def _item_nbytes(item: Any) -> int:
+    """Roughly what an output value keeps alive while queued: text by its length, containers shallowly."""
+    if isinstance(item, (str, bytes)):
+        return 49 + len(item)
+    if isinstance(item, Mapping):
+        return 64 + sum(49 + len(v) if isinstance(v, (str, bytes)) else 32 for v in item.values())
+    if isinstance(item, (list, tuple)):
+        return 56 + 8 * len(item)
+    return 32
+
+
+def _items_nbytes(items: list[Any]) -> int:
+    """:func:`_item_nbytes` of a list, from at most 16 evenly spaced items (the cost stays bounded)."""
+    count = len(items)
+    if not count:
+        return 64
+    sampled = items[:: max(1, count // 16)][:16]
+    return 64 + sum(map(_item_nbytes, sampled)) * count // len(sampled)
 
 
 def _predict_sequence(value: Any, limit: int) -> Captured:
@@ -592,7 +612,10 @@ def _predict_sequence(value: Any, limit: int) -> Captured:
         # A tuple of output tensors (logits, hidden states...): each one bounded on its own, never kept whole.
         items = [capture_prediction(item, limit) for item in head]
         return Captured(_render_captured_list, items, total, sum(item.nbytes for item in items))
-    return Captured(_render_prediction, (list(head), total, limit), total, 32 * min(total, limit))
+    kept = list(head)
+    # The items are kept by reference until the worker encodes them: count them by their size, so that long
+    # texts fill the queue's byte bound as they fill memory.
+    return Captured(_render_prediction, (kept, total, limit), total, _items_nbytes(kept))
 
 
 def _render_captured_list(items: list[Captured]) -> Any:

@@ -20,44 +20,51 @@ __all__ = ["DeliveryLog", "error_message_of"]
 _INTERVAL_S = 60.0
 
 
+class _Failing:
+    __slots__ = ("failures", "last_logged", "since")
+
+    def __init__(self, now: float) -> None:
+        self.since = now
+        self.last_logged = now
+        self.failures = 1
+
+
 class DeliveryLog:
     def __init__(self, logger: logging.Logger, clock: Callable[[], float] = time.monotonic) -> None:
         self._logger = logger
         self._clock = clock
-        self._failing_since: float | None = None
-        self._failures = 0
-        self._last_failure_log = 0.0
+        self._failing: dict[str, _Failing] = {}
         self._last_by_key: dict[str, float] = {}
         self._once: set[str] = set()
 
     def failing(self, url: str, cause: str) -> None:
-        """One attempt failed (it may still be retried)."""
+        """One attempt to ``url`` failed (it may still be retried)."""
         now = self._clock()
-        self._failures += 1
-        if self._failing_since is None:
-            self._failing_since = now
-            self._last_failure_log = now
+        state = self._failing.get(url)
+        if state is None:
+            self._failing[url] = _Failing(now)
             self._logger.warning("aither: cannot deliver to %s: %s; will retry", url, cause)
-        elif now - self._last_failure_log >= _INTERVAL_S:
-            self._last_failure_log = now
+            return
+        state.failures += 1
+        if now - state.last_logged >= _INTERVAL_S:
+            state.last_logged = now
             self._logger.warning(
                 "aither: still cannot deliver to %s: %s (%d failed attempts in %.0f s)",
                 url,
                 cause,
-                self._failures,
-                now - self._failing_since,
+                state.failures,
+                now - state.since,
             )
 
     def recovered(self, url: str) -> None:
-        if self._failing_since is not None:
+        state = self._failing.pop(url, None)
+        if state is not None:
             self._logger.warning(
                 "aither: delivery to %s works again, after %d failed attempts in %.0f s",
                 url,
-                self._failures,
-                self._clock() - self._failing_since,
+                state.failures,
+                self._clock() - state.since,
             )
-            self._failing_since = None
-            self._failures = 0
 
     def dropped(self, key: str, message: str, *args: object) -> None:
         """A drop, logged at most once a minute for each ``key``."""

@@ -33,10 +33,10 @@ _PREVIEW_CHARS = 1000
 _STATUS_CODE_ERROR = 2
 
 # Span: trace_id = 1, span_id = 2 (bytes); kind = 6 (SPAN_KIND_INTERNAL = 1); start = 7, end = 8 (fixed64);
-# attributes = 9; events = 11; links = 13; status = 15.
-_IDS = struct.Struct("<2s16s2s8s")
-_TIMES = struct.Struct("<BQBQ")
-_KIND_INTERNAL = b"\x30\x01"
+# name = 5; attributes = 9; events = 11; links = 13; status = 15. Fields may come in any order, so the fixed
+# ones are packed in one call.
+_FIXED = struct.Struct("<2s16s2s8s2sBQBQ")
+_IDS_TAG, _SPAN_ID_TAG, _KIND_INTERNAL = b"\x0a\x10", b"\x12\x08", b"\x30\x01"
 _ATTRIBUTE_TAG = b"\x4a"
 _LINK_TAG = 13
 _EVENT_TAG = 11
@@ -45,15 +45,11 @@ _STATUS_TAG = 15
 # ScopeSpans.scope = 1, .spans = 2.
 _SPANS_TAG = b"\x12"
 
-
-def _json_attribute_key(key: str) -> bytes:
-    """``KeyValue.key`` plus the tags in front of its string value, for attributes written as JSON."""
-    return string_field(1, key)
-
-
-_FEATURES = _json_attribute_key("ml.features")
-_PREDICTION = _json_attribute_key("ml.prediction")
-_LABEL = _json_attribute_key("ml.label")
+_FEATURES = string_field(1, "ml.features")
+_PREDICTION = string_field(1, "ml.prediction")
+_LABEL = string_field(1, "ml.label")
+#: ``ml.batch_size`` attributes of the common small batch sizes, encoded once.
+_BATCH_SIZES = [field(9, int_attribute("ml.batch_size", size)) for size in range(1025)]
 
 
 class SpanEncoder:
@@ -65,13 +61,12 @@ class SpanEncoder:
         self._resource_field = field(1, resource_message)
         self._scope_field = field(1, scope_message)
         self._max_attribute_bytes = max_attribute_bytes
-        self._identity_cache: dict[tuple[ModelIdentity | None, str | None], bytes] = {}
-        self._names: dict[str, bytes] = {}
+        self._identity_cache: dict[tuple[ModelIdentity | None, str | None, str], bytes] = {}
         self.truncated_attributes = 0
 
-    def _identity_attributes(self, model: ModelIdentity | None, method: str | None) -> bytes:
-        """The attributes every span of one model and method shares, encoded once and reused."""
-        key = (model, method)
+    def _identity(self, model: ModelIdentity | None, method: str | None, name: str) -> bytes:
+        """The span name and the attributes every span of one model and method shares, encoded once."""
+        key = (model, method, name)
         cached = self._identity_cache.get(key)
         if cached is not None:
             return cached
@@ -85,32 +80,39 @@ class SpanEncoder:
             attributes.append(string_attribute("ml.framework", model.framework))
         if method is not None:
             attributes.append(string_attribute("ml.method", method))
-        encoded = b"".join(field(9, kv) for kv in attributes)
+        encoded = string_field(5, name) + b"".join(field(9, kv) for kv in attributes)
         if len(self._identity_cache) >= 4096:  # models are few; a runaway set of names must not grow memory
             self._identity_cache.clear()
         self._identity_cache[key] = encoded
         return encoded
 
-    def _name(self, name: str) -> bytes:
-        encoded = self._names.get(name)
-        if encoded is None:
-            encoded = string_field(5, name)
-            if len(self._names) < 4096:
-                self._names[name] = encoded
-        return encoded
-
     def encode(self, record: SpanRecord) -> bytes:
-        """One ``Span`` message (its body, without the field tag of the enclosing ``ScopeSpans``)."""
+        """One ``Span`` message, framed as a ``ScopeSpans.spans`` field (ready for :meth:`request`)."""
+        identity = self._identity_cache.get((record.model, record.method, record.name))
+        if identity is None:
+            identity = self._identity(record.model, record.method, record.name)
         parts = [
-            _IDS.pack(b"\x0a\x10", record.trace_id.to_bytes(16, "big"), b"\x12\x08", record.span_id.to_bytes(8, "big")),
-            self._name(record.name),
-            _KIND_INTERNAL,
-            _TIMES.pack(0x39, record.start_ns, 0x41, record.end_ns),
-            self._identity_attributes(record.model, record.method),
+            _FIXED.pack(
+                _IDS_TAG,
+                record.trace_id.to_bytes(16, "big"),
+                _SPAN_ID_TAG,
+                record.span_id.to_bytes(8, "big"),
+                _KIND_INTERNAL,
+                0x39,
+                record.start_ns,
+                0x41,
+                record.end_ns,
+            ),
+            identity,
         ]
         truncated: list[str] = []
-        if record.batch_size is not None:
-            parts.append(field(9, int_attribute("ml.batch_size", record.batch_size)))
+        batch_size = record.batch_size
+        if batch_size is not None:
+            parts.append(
+                _BATCH_SIZES[batch_size]
+                if 0 <= batch_size <= 1024
+                else field(9, int_attribute("ml.batch_size", batch_size))
+            )
         if record.sample_rate is not None:
             parts.append(field(9, double_attribute("ml.sample_rate", record.sample_rate)))
         if record.features is not None:
@@ -129,7 +131,8 @@ class SpanEncoder:
             parts.append(field(_LINK_TAG, link))
         if record.error is not None:
             parts.append(self._error(record.error, record.end_ns))
-        return b"".join(parts)
+        body = b"".join(parts)
+        return _SPANS_TAG + varint(len(body)) + body
 
     def _json(self, parts: list[bytes], key: bytes, name: str, value: Any, truncated: list[str]) -> None:
         text = _json.dumps_bytes(value)
@@ -165,11 +168,8 @@ class SpanEncoder:
         return field(_EVENT_TAG, event) + field(_STATUS_TAG, status)
 
     def request(self, spans: list[bytes]) -> bytes:
-        """A serialised ``ExportTraceServiceRequest`` around spans from :meth:`encode` (one copy of each)."""
-        parts: list[bytes] = []
-        for span in spans:
-            parts += (_SPANS_TAG, varint(len(span)), span)
-        scope_spans = self._scope_field + b"".join(parts)
+        """A serialised ``ExportTraceServiceRequest`` around spans from :meth:`encode`."""
+        scope_spans = self._scope_field + b"".join(spans)
         resource_spans = self._resource_field + field(2, scope_spans)
         return field(1, resource_spans)
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import encodings.idna  # noqa: F401  (socket encodes host names with it on the first connect: import it here, not
+
+# on the worker)
 import http.client
 import socket
 import ssl

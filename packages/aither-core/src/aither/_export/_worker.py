@@ -104,8 +104,12 @@ class BatchExporter:
         resource: Mapping[str, str],
         *,
         clock: Callable[[], float] = time.monotonic,
+        start_worker: bool = True,
     ) -> None:
+        """``clock`` paces retries and sends (injectable for tests); with ``start_worker=False`` no thread is
+        started and ``flush``/``close`` deliver on the caller's thread (tests that drive the exporter by hand)."""
         self._settings = settings
+        self._start_worker_thread = start_worker
         self._base_resource = {k: v for k, v in resource.items() if k != "service.instance.id"}
         self._clock = clock
         traces = urllib.parse.urlsplit(settings.traces_url)
@@ -236,7 +240,8 @@ class BatchExporter:
             self._log.dropped("queue_full", "aither: export queue is full; dropping new records (see aither.stats())")
             return
         if self._thread is None:
-            self._start_worker()
+            if self._start_worker_thread:
+                self._start_worker()
         elif wake:
             self._wakeup.set()
 

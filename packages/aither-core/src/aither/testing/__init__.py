@@ -12,11 +12,13 @@ from __future__ import annotations
 from ._capture import SpanCapture, capture
 from ._isolation import assert_imports_no_framework, missing_framework_error, run_python
 from ._metrics import MetricPoint, decode_metrics
+from ._network import closed_local_url
 from ._receiver import Fault, OTLPReceiver, ReceivedRequest
 from ._spans import CapturedSpan, decode_request
 
 __all__ = [
     "MetricPoint",
+    "closed_local_url",
     "decode_metrics",
     "CapturedSpan",
     "Fault",

@@ -10,6 +10,7 @@ import collections
 import dataclasses
 import http.server
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -103,18 +104,23 @@ class _Server(http.server.ThreadingHTTPServer):
 class OTLPReceiver:
     """``with OTLPReceiver() as receiver: aither.init(base_url=receiver.url)``; then ``receiver.spans``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: a server-side context (certificate loaded) to serve HTTPS instead of HTTP."""
         self._lock = threading.Condition()
         self._faults: collections.deque[Fault] = collections.deque()
         self._requests: list[ReceivedRequest] = []
         self._server = _Server((host, port), _Handler)
+        self._scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._server.receiver = self
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     def start(self) -> OTLPReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-receiver", daemon=True)
