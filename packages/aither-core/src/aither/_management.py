@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import datetime
-import email.utils
 import json as json_module
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -28,6 +27,7 @@ from ._errors import (
     PermissionDeniedError,
     RateLimitError,
 )
+from ._export._transport import parse_retry_after
 from ._version import __version__
 
 __all__ = [
@@ -144,22 +144,6 @@ def _safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
-
-
 def _current_settings() -> Settings:
     from . import _client
 
@@ -255,7 +239,9 @@ def _error_for(response: httpx.Response, body: bytes) -> APIError:
     if status == 404:
         return NotFoundError(text, status_code=status)
     if status == 429:
-        return RateLimitError(text, status_code=status, retry_after=_retry_after(response.headers.get("retry-after")))
+        return RateLimitError(
+            text, status_code=status, retry_after=parse_retry_after(response.headers.get("retry-after"))
+        )
     return APIError(text, status_code=status)
 
 

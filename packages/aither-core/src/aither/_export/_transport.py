@@ -13,11 +13,13 @@ exporter trace itself.
 from __future__ import annotations
 
 import base64
+import datetime
 import email.utils
 import encodings.idna  # noqa: F401  (socket encodes host names with it on the first connect: import it here, not
 
 # on the worker)
 import http.client
+import re
 import socket
 import ssl
 import time
@@ -32,7 +34,8 @@ MAX_RESPONSE_BYTES = 64 * 1024
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date); ``None`` if unusable.
+    """Seconds to wait from a ``Retry-After`` header: delta seconds (``120``, leniently ``1.5``) or an HTTP date
+    (GMT, also when the zone is missing); ``None`` if unusable. A date in the past means at once.
 
     The one parser of the project: the exporter and the management client both use it.
     """
@@ -41,16 +44,21 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if _SECONDS.fullmatch(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None or when.tzinfo is None:
+    if when is None:
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
+
+
+_SECONDS = re.compile(r"\d+(\.\d+)?")
 
 
 class TransportError(Exception):
