@@ -1,9 +1,25 @@
-"""Settings from ``aither.init`` arguments and ``AITHER_*`` variables, validated once."""
+"""Settings from ``aither.init`` arguments and ``AITHER_*`` variables, validated once.
+
+Where each setting comes from, first match wins (the one place this order is written):
+
+1. an ``aither.init()`` argument;
+2. its ``AITHER_*`` variable;
+3. with ``AITHER_USE_OTEL_ENV=true`` (or ``init(use_otel_env=True)``) only, the OpenTelemetry exporter
+   variables: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``_METRICS_ENDPOINT`` (used as they are),
+   ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``/v1/traces`` and ``/v1/metrics`` appended), ``_HEADERS``, ``_TIMEOUT``
+   (milliseconds), ``_COMPRESSION``. Off by default: feature samples are often personal data and must not
+   follow an application's trace pipeline by surprise. The aither API key is not sent to an endpoint taken
+   from these variables; put it in ``OTEL_EXPORTER_OTLP_HEADERS`` to send it there.
+4. the default.
+
+Management calls (``aither.org``, ``aither.api_keys``...) always use ``base_url``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,24 +66,33 @@ class Settings:
     exit_timeout: float = 5.0
     #: Extra HTTP headers sent with every export request.
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    #: Take endpoint, headers, timeout and compression from ``OTEL_EXPORTER_OTLP_*`` when not set otherwise.
+    use_otel_env: bool = False
+    #: Full URL spans are posted to; default ``{base_url}/v1/traces``.
+    traces_endpoint: str | None = None
+    #: Full URL the per-model aggregates are posted to; default ``{base_url}/v1/metrics``.
+    metrics_endpoint: str | None = None
+    #: Whether ``api_key`` goes to the export endpoints (not when they came from ``OTEL_*`` variables).
+    send_api_key: bool = True
 
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.name != "api_key"
-        )
+        # Neither the key nor the headers (which may carry one) are ever shown.
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)
         key = "None" if self.api_key is None else "'***'"
         return f"Settings(api_key={key}, {shown})"
 
     @property
     def traces_url(self) -> str:
-        return self.base_url.rstrip("/") + "/v1/traces"
+        return self.traces_endpoint or self.base_url + "/v1/traces"
 
     @property
     def metrics_url(self) -> str:
-        return self.base_url.rstrip("/") + "/v1/metrics"
+        return self.metrics_endpoint or self.base_url + "/v1/metrics"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+#: Derived from other settings, never passed in.
+_DERIVED = {"send_api_key"}
 _POSITIVE_NUMBERS = {
     "flush_interval",
     "batch_size",
@@ -99,16 +124,21 @@ def load_settings(environ: Mapping[str, str] | None = None, **options: Any) -> S
     Unknown options raise ``TypeError`` naming them; invalid values raise ``ConfigurationError``.
     """
     env = os.environ if environ is None else environ
-    unknown = sorted(set(options) - set(_FIELDS))
+    unknown = sorted(set(options) - (set(_FIELDS) - _DERIVED))
     if unknown:
         raise TypeError(f"aither.init() got unexpected option(s): {', '.join(unknown)}")
     values: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
 
     values.setdefault("api_key", env.get("AITHER_API_KEY") or None)
+    base_url_given = "base_url" in values or bool(env.get("AITHER_BASE_URL"))
     values.setdefault("base_url", env.get("AITHER_BASE_URL") or DEFAULT_BASE_URL)
     if "disabled" not in values:
         values["disabled"] = _env_bool("AITHER_DISABLED", env)
+    if "use_otel_env" not in values:
+        values["use_otel_env"] = _env_bool("AITHER_USE_OTEL_ENV", env)
     values.setdefault("service_name", env.get("OTEL_SERVICE_NAME") or None)
+    if values["use_otel_env"]:
+        _apply_otel_exporter_env(values, env, base_url_given)
 
     for name in _POSITIVE_NUMBERS & values.keys():
         value = values[name]
@@ -125,12 +155,75 @@ def load_settings(environ: Mapping[str, str] | None = None, **options: Any) -> S
         or values["max_retry_time"] < 0
     ):
         raise ConfigurationError(f"max_retry_time must be a number >= 0, got {values['max_retry_time']!r}")
-    base_url = values["base_url"]
-    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"base_url must start with http:// or https://, got {base_url!r}")
+    values["base_url"] = _base_url(values["base_url"], "base_url")
+    for name in ("traces_endpoint", "metrics_endpoint"):
+        if values.get(name) is not None:
+            values[name] = _url(values[name], name)
     if values.get("compression", "gzip") not in ("gzip", "none"):
         raise ConfigurationError(f"compression must be 'gzip' or 'none', got {values['compression']!r}")
     api_key = values["api_key"]
     if api_key is not None and not isinstance(api_key, str):
         raise ConfigurationError("api_key must be a string")
+    headers = values.get("headers", {})
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise ConfigurationError("headers must map header names to string values")
     return Settings(**values)
+
+
+def _url(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigurationError(f"{name} must start with http:// or https://, got {value!r}")
+    parsed = urllib.parse.urlsplit(value)
+    if not parsed.hostname:
+        raise ConfigurationError(f"{name} has no host: {value!r}")
+    return value
+
+
+def _base_url(value: object, name: str) -> str:
+    """The server's base URL. A full OTLP URL is accepted too (``http://127.0.0.1:6006/v1/traces``, as Phoenix
+    and collectors print it): its ``/v1/traces`` or ``/v1/metrics`` is taken off."""
+    base = _url(value, name).rstrip("/")
+    for suffix in ("/v1/traces", "/v1/metrics"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def _otel_headers(raw: str) -> dict[str, str]:
+    """``OTEL_EXPORTER_OTLP_HEADERS``: ``key=value,key2=value2``, percent-encoded (the OTel specification)."""
+    headers: dict[str, str] = {}
+    for item in raw.split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            headers[urllib.parse.unquote(key.strip())] = urllib.parse.unquote(value.strip())
+    return headers
+
+
+def _apply_otel_exporter_env(values: dict[str, Any], env: Mapping[str, str], base_url_given: bool) -> None:
+    """Fill what arguments and ``AITHER_*`` left unset from ``OTEL_EXPORTER_OTLP_*`` (step 3 of the order)."""
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    metrics = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "").strip()
+    from_otel = False
+    if not base_url_given:
+        if "traces_endpoint" not in values and (traces or endpoint):
+            values["traces_endpoint"] = traces or endpoint.rstrip("/") + "/v1/traces"
+            from_otel = True
+        if "metrics_endpoint" not in values and (metrics or endpoint):
+            values["metrics_endpoint"] = metrics or endpoint.rstrip("/") + "/v1/metrics"
+            from_otel = True
+    if from_otel:
+        values["send_api_key"] = False  # the aither key goes only where the user sends it
+    if "headers" not in values and env.get("OTEL_EXPORTER_OTLP_HEADERS"):
+        values["headers"] = _otel_headers(env["OTEL_EXPORTER_OTLP_HEADERS"])
+    if "export_timeout" not in values and env.get("OTEL_EXPORTER_OTLP_TIMEOUT", "").strip():
+        try:
+            values["export_timeout"] = float(env["OTEL_EXPORTER_OTLP_TIMEOUT"]) / 1000  # milliseconds
+        except ValueError:
+            raise ConfigurationError(
+                f"OTEL_EXPORTER_OTLP_TIMEOUT must be milliseconds, got {env['OTEL_EXPORTER_OTLP_TIMEOUT']!r}"
+            ) from None
+    if "compression" not in values and env.get("OTEL_EXPORTER_OTLP_COMPRESSION", "").strip():
+        values["compression"] = env["OTEL_EXPORTER_OTLP_COMPRESSION"].strip().lower()

@@ -12,7 +12,8 @@ __all__ = ["resource_attributes"]
 
 
 def resource_attributes(service_name: str | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The resource: ``OTEL_RESOURCE_ATTRIBUTES``, then the SDK's own keys, then ``service.name``."""
+    """The resource: ``OTEL_RESOURCE_ATTRIBUTES``, then the SDK's own keys, then ``service.name``
+    (``service_name`` as given to ``init``, else ``OTEL_SERVICE_NAME``)."""
     env = os.environ if environ is None else environ
     attributes: dict[str, str] = {}
     for item in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
@@ -26,7 +27,8 @@ def resource_attributes(service_name: str | None, environ: Mapping[str, str] | N
             "telemetry.sdk.version": __version__,
         }
     )
+    # ``init(service_name=...)`` first, as for every setting; then the OTel variables; then aither's default.
     attributes["service.name"] = (
-        env.get("OTEL_SERVICE_NAME") or service_name or attributes.get("service.name") or "aither"
+        service_name or env.get("OTEL_SERVICE_NAME") or attributes.get("service.name") or "aither"
     )
     return attributes

@@ -120,7 +120,7 @@ class BatchExporter:
         self._metrics_path = metrics.path + (f"?{metrics.query}" if metrics.query else "")
         self._same_origin = (traces.scheme, traces.netloc) == (metrics.scheme, metrics.netloc)
         headers = {"User-Agent": f"aither-python/{__version__}", "Content-Type": "application/x-protobuf"}
-        if settings.api_key:
+        if settings.api_key and settings.send_api_key:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         headers.update(settings.headers)
         if settings.compression == "gzip":
