@@ -67,6 +67,12 @@ _MANAGEMENT = frozenset({"ApiKey", "Organization", "Usage", "User", "api_keys", 
 
 
 def __getattr__(name: str) -> Any:
+    # ``aither.testing.capture()`` works after ``import aither`` alone; loaded on first use (it imports pytest's
+    # plugin module lazily too).
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("aither.testing")
     # The management client pulls in httpx; load it on first use so ``import aither`` stays light.
     if name in _MANAGEMENT:
         from . import _management

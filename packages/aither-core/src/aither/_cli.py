@@ -12,8 +12,8 @@ __all__ = ["main"]
 _USAGE = """usage: aither <command> [options]
 
 commands:
-  server    run the local aither server (needs aither[server])
-  demo      start a local server, log predictions and labels of a model, print its metrics (needs aither[server])
+  server    run the local aither server (needs aither-server)
+  demo      start a local server, log predictions and labels of a model, print its metrics (needs aither-server)
   version   print the aither-core version
 """
 
@@ -35,9 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from aither_server.demo import main as run
         except ImportError as exc:
             if exc.name is not None and exc.name.startswith("aither_server"):
+                from ._install import install_command
+
                 print(
-                    "aither: this command needs the local server: pip install 'aither[server]'",
-                    file=sys.stderr,
+                    f"aither: this command needs the local server: {install_command('aither-server')}", file=sys.stderr
                 )
                 return 2
             raise

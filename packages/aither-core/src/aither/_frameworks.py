@@ -75,7 +75,7 @@ def require_framework(module: str, *, plugin: str, supported: str, distribution:
     except ImportError as exc:
         raise MissingDependencyError(
             f"{plugin} needs {distribution or module}{supported}, which is not installed: "
-            f"pip install '{plugin}[instruments]' (or install {distribution or module} yourself)"
+            f"pip install '{distribution or module}{supported}'"
         ) from exc
     try:
         version = importlib.metadata.version(distribution or module)

@@ -27,7 +27,7 @@ from ._errors import (
     PermissionDeniedError,
     RateLimitError,
 )
-from ._export._transport import parse_retry_after
+from ._export._transport import describe_error, parse_retry_after
 from ._version import __version__
 
 __all__ = [
@@ -201,13 +201,13 @@ class ManagementClient:
                         body += chunk
                         if len(body) >= _MAX_ERROR_BODY:
                             break
-                    raise _error_for(response, body[:_MAX_ERROR_BODY])
+                    raise _error_for(response, body[:_MAX_ERROR_BODY], f"{method} {_safe_url(url)}")
                 content = response.read()
         except httpx.TimeoutException:
             raise APIConnectionError(f"timed out calling {method} {_safe_url(url)}") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise APIConnectionError(
-                f"could not reach the aither server at {_safe_url(url)} ({type(exc).__name__})"
+                f"could not reach the aither server for {method} {_safe_url(url)}: {_cause(exc)}"
             ) from None
         try:
             return json_module.loads(content) if content else None
@@ -218,7 +218,17 @@ class ManagementClient:
             ) from None
 
 
-def _error_for(response: httpx.Response, body: bytes) -> APIError:
+def _cause(error: BaseException) -> str:
+    """What went wrong underneath an httpx error, in words ("connection refused"), never a header value."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return describe_error(seen)
+        seen = seen.__cause__ or seen.__context__
+    return type(error).__name__
+
+
+def _error_for(response: httpx.Response, body: bytes, call: str) -> APIError:
     message = ""
     try:
         data = json_module.loads(body)
@@ -231,7 +241,7 @@ def _error_for(response: httpx.Response, body: bytes) -> APIError:
         pass
     status = response.status_code
     message = (message or response.reason_phrase or "error")[:_MAX_MESSAGE]
-    text = f"{status} {message}"
+    text = f"{call} answered {status}: {message}"
     if status == 401:
         return AuthenticationError(text, status_code=status)
     if status == 403:

@@ -178,11 +178,40 @@ def find_integration(model: Any) -> Integration | None:
     return None
 
 
+_missing_warned: set[str] = set()
+
+
+def _warn_if_plugin_missing(model: Any) -> None:
+    """A model of a framework aither has a plugin for, but that plugin is not installed: say which, once."""
+    from ._install import PLUGIN_FOR_FRAMEWORK, install_command
+
+    installed = _entry_points()
+    for klass in type(model).__mro__:
+        root = klass.__module__.partition(".")[0]
+        plugin = PLUGIN_FOR_FRAMEWORK.get(root)
+        if plugin is None or root in installed:
+            continue
+        if root not in _missing_warned:
+            _missing_warned.add(root)
+            logger.warning(
+                "aither: %s is a %s model, but %s is not installed, so it gets the generic wrapper (only its "
+                "predict-like methods are logged, and %s features such as clone or hooks do not apply): %s",
+                type(model).__name__,
+                root,
+                plugin,
+                root,
+                install_command(plugin),
+            )
+        return
+
+
 def wrap_model(model: Any, options: WrapOptions) -> Any:
     """Dispatch to the plugin that claims ``model``; fall back to the generic wrapper."""
     if isinstance(model, TrackedModel):  # wrapping a wrapper would log every call twice
         model = model.model
     integration = find_integration(model)
+    if integration is None:
+        _warn_if_plugin_missing(model)
     if integration is not None:
         try:
             return integration.wrap(model, options)
