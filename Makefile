@@ -1,5 +1,5 @@
 demo:
-	scripts/bootstrap.sh
+	scripts/bootstrap.sh --demo
 	.venv/bin/aither demo
 
 test:

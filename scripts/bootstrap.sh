@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Creates .venv with every aither package (editable) and the test stack. Idempotent; safe on a fresh machine.
+#   scripts/bootstrap.sh          everything `make test` needs
+#   scripts/bootstrap.sh --demo   only what `make demo` needs: aither-core, aither-sklearn, aither-server
 set -euo pipefail
 cd "$(dirname "$0")/.."
+demo=false
+[ "${1:-}" = "--demo" ] && demo=true
 
 PYTHON=${PYTHON:-python3}
 if ! command -v uv >/dev/null 2>&1; then
@@ -10,7 +14,7 @@ fi
 UV=$(command -v uv || echo "$PYTHON -m uv")
 
 # tinygrad's CPU device compiles kernels with clang.
-if ! command -v clang >/dev/null 2>&1 && ! command -v clang-14 >/dev/null 2>&1; then
+if ! $demo && ! command -v clang >/dev/null 2>&1 && ! command -v clang-14 >/dev/null 2>&1; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-14 >/dev/null) \
             || echo "bootstrap: could not install clang-14; tinygrad tests will fail" >&2
@@ -24,6 +28,12 @@ fi
 # uv does not read pip's configuration: point it at the local wheel folder so torch is the CPU build.
 find_links=()
 if [ -d /opt/wheels ]; then find_links=(--find-links /opt/wheels); fi
+
+if $demo; then
+    $UV pip install --quiet --python .venv/bin/python "${find_links[@]}" \
+        -e packages/aither-core -e packages/aither-sklearn -e packages/aither-server "scikit-learn>=1.5"
+    exit 0
+fi
 
 editables=()
 for pkg in packages/*/; do

@@ -51,7 +51,8 @@ def _prediction(http: httpx.Client, trace_id: str) -> Any:
 
 def test_the_contracts_attribute_table_is_the_one_the_sdk_sends() -> None:
     text = CONTRACT.read_text()
-    documented = set(re.findall(r"^\| `(ml\.[a-z_.]+|aither\.[a-z_.]+)` \|", text, flags=re.MULTILINE))
+    attributes = text[text.index("### Attributes") : text.index("### `ml.features`")]
+    documented = set(re.findall(r"^\| `(ml\.[a-z_.]+|aither\.[a-z_.]+)` \|", attributes, flags=re.MULTILINE))
     assert documented == {
         "ml.model.name",
         "ml.model.version",
@@ -63,6 +64,7 @@ def test_the_contracts_attribute_table_is_the_one_the_sdk_sends() -> None:
         "ml.prediction",
         "ml.label",
         "ml.label.row",
+        "ml.sample_rate",
         "aither.truncated",
     }
 
