@@ -119,6 +119,11 @@ class HttpTransport:
         self._proxy = _proxy_for(url)
         self._context = ssl.create_default_context() if self._https else None
         self._connection: http.client.HTTPConnection | None = None
+        self._socket_timeout: float | None = None
+        default_port = 443 if self._https else 80
+        host = url.hostname or ""
+        host = f"[{host}]" if ":" in host else host  # an IPv6 literal
+        self._host_header = host if self._port == default_port else f"{host}:{self._port}"
         # An HTTP proxy takes the absolute URL in the request line; an HTTPS one is a CONNECT tunnel.
         self._absolute_target = self._proxy is not None and not self._https
         if self._proxy is not None and self._proxy.username:
@@ -170,16 +175,19 @@ class HttpTransport:
         connection = self._connection
         if connection is None:
             connection = self._connection = self._connect(timeout)
-        else:
-            connection.timeout = timeout
-            if connection.sock is not None:
-                connection.sock.settimeout(timeout)
-        target = self._target(path)
+            self._socket_timeout = timeout
         try:
-            # A bytes body goes out with the headers in a single send (http.client joins them).
-            all_headers = {**self._headers, **headers, **self._auth_for_proxy()}
-            connection.request("POST", target, body=body, headers=all_headers)
-            response = connection.getresponse()
+            if connection.sock is None:
+                connection.connect()  # TCP, then the proxy tunnel and TLS when there are
+            sock = connection.sock
+            if self._socket_timeout != timeout:
+                sock.settimeout(timeout)  # each change is a system call: only when it changes
+                self._socket_timeout = timeout
+            # The request line, headers and body in one write: http.client sends a body of 2,000 bytes or more
+            # apart from its headers, and each socket call can cost the worker the GIL for a switch interval.
+            sock.sendall(self._head(path, len(body), headers) + body)
+            response = http.client.HTTPResponse(sock, method="POST")
+            response.begin()
             content = response.read(MAX_RESPONSE_BYTES)
             retry_after = response.getheader("retry-after")
             if not response.isclosed() or response.will_close:
@@ -188,6 +196,11 @@ class HttpTransport:
         except BaseException:
             self.close()
             raise
+
+    def _head(self, path: str, length: int, headers: Mapping[str, str]) -> bytes:
+        lines = [f"POST {self._target(path)} HTTP/1.1", f"Host: {self._host_header}", f"Content-Length: {length}"]
+        lines += [f"{name}: {value}" for name, value in {**self._headers, **headers, **self._auth_for_proxy()}.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _target(self, path: str) -> str:
         if self._absolute_target:
