@@ -12,6 +12,5 @@ def test_importing_aither_hf_and_wrapping_other_models_does_not_import_transform
 def test_missing_transformers_raises_missing_dependency_error_naming_the_extra() -> None:
     message = missing_framework_error("aither_hf", ["transformers"], "aither_hf.wrap(object(), name='x')")
     assert message == (
-        "aither-hf needs transformers>=4.40,<6, which is not installed: "
-        "pip install 'aither-hf[instruments]' (or install transformers yourself)"
+        "aither-hf needs transformers>=4.40,<6, which is not installed: pip install 'transformers>=4.40,<6'"
     )

@@ -190,8 +190,7 @@ def test_importing_the_plugin_imports_no_sklearn():
 def test_missing_sklearn_raises_missing_dependency_error_naming_the_extra():
     message = missing_framework_error("aither_sklearn", ["sklearn"], "aither_sklearn.TrackedEstimator")
     assert message == (
-        "aither-sklearn needs scikit-learn>=1.5, which is not installed: "
-        "pip install 'aither-sklearn[instruments]' (or install scikit-learn yourself)"
+        "aither-sklearn needs scikit-learn>=1.5, which is not installed: pip install 'scikit-learn>=1.5'"
     )
 
 
