@@ -48,6 +48,8 @@ _SPANS_TAG = b"\x12"
 _FEATURES = string_field(1, "ml.features")
 _PREDICTION = string_field(1, "ml.prediction")
 _LABEL = string_field(1, "ml.label")
+#: Varints of the lengths most spans have, looked up without a call.
+_SMALL_VARINTS = {n: varint(n) for n in range(1 << 14)}
 #: ``ml.batch_size`` attributes of the common small batch sizes, encoded once.
 _BATCH_SIZES = [field(9, int_attribute("ml.batch_size", size)) for size in range(1025)]
 
@@ -132,7 +134,7 @@ class SpanEncoder:
         if record.error is not None:
             parts.append(self._error(record.error, record.end_ns))
         body = b"".join(parts)
-        return _SPANS_TAG + varint(len(body)) + body
+        return _SPANS_TAG + (_SMALL_VARINTS.get(len(body)) or varint(len(body))) + body
 
     def _json(self, parts: list[bytes], key: bytes, name: str, value: Any, truncated: list[str]) -> None:
         text = _json.dumps_bytes(value)
@@ -144,11 +146,12 @@ class SpanEncoder:
             truncated.append(name)
             self.truncated_attributes += 1
         # KeyValue{key, value: AnyValue{string_value: text}}, lengths computed instead of joined twice.
-        size_prefix = varint(size)
+        size_prefix = _SMALL_VARINTS.get(size) or varint(size)
         any_value_length = 1 + len(size_prefix) + size
-        any_value_prefix = varint(any_value_length)
+        any_value_prefix = _SMALL_VARINTS.get(any_value_length) or varint(any_value_length)
         kv_length = len(key) + 1 + len(any_value_prefix) + any_value_length
-        parts += (_ATTRIBUTE_TAG, varint(kv_length), key, b"\x12", any_value_prefix, b"\x0a", size_prefix, text)
+        kv_prefix = _SMALL_VARINTS.get(kv_length) or varint(kv_length)
+        parts += (_ATTRIBUTE_TAG, kv_prefix, key, b"\x12", any_value_prefix, b"\x0a", size_prefix, text)
 
     def _error(self, error: BaseException, time_ns: int) -> bytes:
         type_name = type(error).__qualname__
