@@ -17,7 +17,7 @@ from conftest import Server
 from otlp_builders import label_span, new_trace_id, prediction_span
 
 from aither_server import Store
-from aither_server._migrations import LATEST_VERSION, SchemaTooNew
+from aither_server._migrations import LATEST_VERSION, MIGRATIONS, SchemaTooNew
 
 
 def test_created_key_is_shown_once_and_stored_only_as_a_hash(server: Server) -> None:
@@ -130,7 +130,9 @@ def test_migrations_run_once_and_a_newer_schema_is_refused(tmp_path: Path) -> No
     Store(tmp_path / "a.db").close()
     Store(tmp_path / "a.db").close()
     with sqlite3.connect(tmp_path / "a.db") as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(LATEST_VERSION,)]
+        applied = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert applied == [(version,) for version, _, _ in MIGRATIONS]
+        assert applied[-1] == (LATEST_VERSION,)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.execute("INSERT INTO schema_version VALUES (?, 'from the future', 0)", (LATEST_VERSION + 1,))
     with pytest.raises(SchemaTooNew):

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import _otlp, _query
+from . import _otlp, _otlp_metrics, _query
 from ._auth import Principal, has_scope
 from ._schemas import (
     ApiKeyCreate,
@@ -140,7 +140,7 @@ def _authenticate_header(store: Store, authorization: str | None, scope: str) ->
     return _check_key(store, token, scope)
 
 
-def _traces_headers(headers: Headers, max_body_bytes: int) -> tuple[str, ApiError | None]:
+def _ingest_headers(headers: Headers, max_body_bytes: int) -> tuple[str, ApiError | None]:
     """The request's encoding, and the refusal its headers earn (415, 413), if any."""
     try:
         kind = _otlp.media_type(headers.get("content-type"))
@@ -287,7 +287,7 @@ def create_app(
         """OTLP/HTTP traces: protobuf or JSON, optionally gzip. One request is stored in one transaction."""
         # POST /v1/traces is answered by _AitherApp.__call__ without FastAPI; this route documents it and
         # answers only what reaches FastAPI anyway (a mounted app, say), with the same checks in the same order.
-        kind, refusal = _traces_headers(request.headers, max_body_bytes)
+        kind, refusal = _ingest_headers(request.headers, max_body_bytes)
         body = refusal if refusal is not None else await _read_body(request.receive, max_body_bytes)
         return await run_in_threadpool(_traces_answer, kind, request.headers.get("content-encoding"), body)
 
@@ -323,7 +323,7 @@ def create_app(
                 raise ApiError(401, "authentication_error", _MISSING_KEY, _CHALLENGE)
             # The checks FastAPI made after authentication are made here first but answered after it, so a
             # request gets the same answer as through the route above.
-            kind, refusal = _traces_headers(headers, max_body_bytes)
+            kind, refusal = _ingest_headers(headers, max_body_bytes)
             body = refusal if refusal is not None else await _read_body(receive, max_body_bytes)
             encoding = headers.get("content-encoding")
             response = await run_in_threadpool(_traces_fast, authorization, kind, encoding, body)
@@ -337,6 +337,35 @@ def create_app(
         await response(scope, receive, send)
 
     app.traces_asgi = traces_asgi
+
+    @app.post(
+        "/v1/metrics",
+        tags=["ingestion"],
+        openapi_extra=_TRACES_OPENAPI,
+        responses={
+            200: {"description": "ExportMetricsServiceResponse, with partial_success for points not stored"},
+            **_errors(400, 413, 415),
+        },
+    )
+    async def metrics_ingest(request: Request, _: Write) -> Response:
+        """OTLP/HTTP metrics: the SDK's per-model aggregates (docs/wire-contract.md). Same key scope, encodings
+        and limits as /v1/traces; other senders' metrics are answered 200 and counted as not stored."""
+        kind, refusal = _ingest_headers(request.headers, max_body_bytes)
+        body = refusal if refusal is not None else await _read_body(request.receive, max_body_bytes)
+        return await run_in_threadpool(_metrics_answer, kind, request.headers.get("content-encoding"), body)
+
+    def _metrics_answer(kind: str, encoding: str | None, body: bytes | ApiError) -> Response:
+        if isinstance(body, ApiError):
+            raise body
+        try:
+            decoded = _otlp_metrics.decode_metrics(_otlp.decompress(body, encoding, max_decompressed_bytes), kind)
+        except _otlp.BodyTooLarge as exc:
+            raise ApiError(413, "payload_too_large", str(exc)) from None
+        except _otlp.MalformedBody as exc:
+            raise ApiError(400, "invalid_request", str(exc)) from None
+        store.ingest_aggregates(decoded.points)
+        media = "application/x-protobuf" if kind == _otlp.PROTOBUF else "application/json"
+        return Response(_otlp_metrics.encode_metrics_response(kind, decoded), media_type=media)
 
     @app.get("/api/v1/org", response_model=OrgOut, tags=["management"], responses=_errors())
     def get_org(_: Read) -> OrgOut:

@@ -13,11 +13,11 @@ import dataclasses
 import json
 import time
 import zlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -38,6 +38,7 @@ __all__ = [
     "decompress",
     "encode_response",
     "media_type",
+    "parse_request",
 ]
 
 PROTOBUF = "protobuf"
@@ -164,26 +165,37 @@ def _fix_json_ids(doc: Any) -> None:
                                 link[field] = _hex_to_b64(link[field], field)
 
 
-def _parse(body: bytes, kind: str) -> ExportTraceServiceRequest:
+_Request = TypeVar("_Request", bound=Message)
+
+
+def parse_request(body: bytes, kind: str, request: _Request, fix: Callable[[Any], None] | None = None) -> _Request:
+    """Fill ``request`` (an empty OTLP request message) from a protobuf or OTLP/JSON body; ``fix`` rewrites the
+    JSON document first. Raises :class:`MalformedBody`."""
+    what = type(request).__name__
     if kind == PROTOBUF:
-        request = ExportTraceServiceRequest()
         try:
             request.ParseFromString(body)
             return request
         except (DecodeError, RuntimeError, ValueError) as exc:
-            raise MalformedBody(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+            raise MalformedBody(f"body is not an OTLP {what}: {exc}") from None
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise MalformedBody(f"body is not valid JSON: {str(exc)[:200]}") from None
-    _fix_json_ids(doc)
-    request = ExportTraceServiceRequest()
+    if not isinstance(doc, dict):
+        raise MalformedBody(f"an OTLP/JSON {what} is a JSON object")
+    if fix is not None:
+        fix(doc)
     try:
         # Receivers must ignore unknown fields (OTLP specification), so newer senders keep working.
         json_format.ParseDict(doc, request, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        raise MalformedBody(f"body is not an OTLP/JSON ExportTraceServiceRequest: {str(exc)[:200]}") from None
+        raise MalformedBody(f"body is not an OTLP/JSON {what}: {str(exc)[:200]}") from None
     return request
+
+
+def _parse(body: bytes, kind: str) -> ExportTraceServiceRequest:
+    return parse_request(body, kind, ExportTraceServiceRequest(), _fix_json_ids)
 
 
 def _error_of(span: Span) -> str:
@@ -202,7 +214,7 @@ _NO_TRACE = bytes(16)
 _NO_SPAN = bytes(8)
 
 
-def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: int) -> None:
+def _span_record(span: Span, service: str | None, instance: str | None, batch: DecodedBatch, now_ns: int) -> None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
         batch.reject("invalid trace_id or span_id")
@@ -210,6 +222,7 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
     # One pass over the attributes, most frequent keys first (each protobuf access builds a Python object).
     model = version = environment = method = framework = features = prediction = label = None
     batch_size = row = None
+    sample_rate: float | None = None
     has_label = False
     for kv in span.attributes:
         key = kv.key
@@ -237,6 +250,14 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
         elif key == "ml.label.row":
             value = kv.value
             row = value.int_value if value.HasField("int_value") else -1
+        elif key == "ml.sample_rate":
+            value = kv.value
+            if value.HasField("double_value"):
+                sample_rate = value.double_value
+            elif value.HasField("int_value"):
+                sample_rate = float(value.int_value)
+            else:
+                sample_rate = -1.0
 
     start_ns = span.start_time_unix_nano
     end_ns = span.end_time_unix_nano
@@ -266,6 +287,9 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
         return
     if len(model) > _MAX_NAME or len(version or "") > _MAX_NAME or len(environment or "") > _MAX_NAME:
         batch.reject(f"ml.model.name, ml.model.version and ml.environment are limited to {_MAX_NAME} characters")
+        return
+    if sample_rate is not None and not 0.0 < sample_rate <= 1.0:
+        batch.reject("ml.sample_rate must be a number in (0, 1]")
         return
     error = _error_of(span) if span.status.code == Status.STATUS_CODE_ERROR else None
     if batch_size is not None and batch_size < 0:
@@ -300,6 +324,8 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
             prediction if error is None else None,
             service,
             reduced,
+            instance=instance,
+            sample_rate=None if sample_rate == 1.0 else sample_rate,
         )
     )
 
@@ -310,14 +336,15 @@ def decode_body(body: bytes, kind: str) -> DecodedBatch:
     batch = DecodedBatch()
     now_ns = time.time_ns()
     for rs in request.resource_spans:
-        service = None
+        service = instance = None
         for kv in rs.resource.attributes:
             if kv.key == "service.name":
                 service = kv.value.string_value[:_MAX_NAME] or None
-                break
+            elif kv.key == "service.instance.id":
+                instance = kv.value.string_value[:_MAX_NAME] or None
         for ss in rs.scope_spans:
             for span in ss.spans:
-                _span_record(span, service, batch, now_ns)
+                _span_record(span, service, instance, batch, now_ns)
     return batch
 
 

@@ -144,6 +144,9 @@ class MetricsOut(_Out):
     mae: float | None
     rmse: float | None
     volume: list[VolumeOut]
+    dropped: dict[str, int] = Field(
+        description="Prediction spans the SDK reported as not delivered (aither.spans.dropped), by reason."
+    )
 
 
 class PredictionOut(_Out):
