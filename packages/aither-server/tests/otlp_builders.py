@@ -255,3 +255,17 @@ def parse_metrics_response(content: bytes) -> ExportMetricsServiceResponse:
     response = ExportMetricsServiceResponse()
     response.ParseFromString(content)
     return response
+
+
+def span_with(attributes: dict[str, Any], *, trace_id: bytes | None = None, name: str = "predict") -> Span:
+    """A span carrying exactly these attributes, typed as given (what a hand-instrumented sender sets)."""
+    now = time.time_ns()
+    return Span(
+        trace_id=trace_id or new_trace_id(),
+        span_id=os.urandom(8),
+        name=name,
+        kind=Span.SpanKind.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=now,
+        end_time_unix_nano=now + 1_000_000,
+        attributes=_attrs(attributes),
+    )

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import _otlp, _otlp_metrics, _query
 from ._auth import Principal, has_scope
+from ._refusal_log import RefusalLog
 from ._schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -246,6 +247,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.store = store
+    refusals = RefusalLog(logger)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -300,9 +302,12 @@ def create_app(
             raise ApiError(413, "payload_too_large", str(exc)) from None
         except _otlp.MalformedBody as exc:
             raise ApiError(400, "invalid_request", str(exc)) from None
-        store.ingest(batch.predictions, batch.labels)
+        store.ingest(batch.predictions, batch.labels, rejected_spans=batch.rejected, ignored_spans=batch.ignored)
+        if batch.not_stored:
+            first_reason = next(iter(batch.reasons), _otlp.IGNORED_REASON)
+            refusals.report(batch.not_stored, first_reason, batch.error_message)
         media = "application/x-protobuf" if kind == _otlp.PROTOBUF else "application/json"
-        return Response(_otlp.encode_response(kind, batch.rejected, batch.error_message), media_type=media)
+        return Response(_otlp.encode_response(kind, batch.not_stored, batch.error_message), media_type=media)
 
     def _traces_fast(authorization: str | None, kind: str, encoding: str | None, body: bytes | ApiError) -> Response:
         """Authentication, then the body's refusals or its ingestion: one trip to the thread pool."""
@@ -382,6 +387,8 @@ def create_app(
             api_calls=usage.api_calls,
             predictions=usage.predictions,
             labels=usage.labels,
+            rejected_spans=usage.rejected_spans,
+            ignored_spans=usage.ignored_spans,
         )
 
     @app.get("/api/v1/users/me", response_model=UserOut, tags=["management"], responses=_errors())

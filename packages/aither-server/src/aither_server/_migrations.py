@@ -32,6 +32,8 @@ must stay under a second whatever its filters):
   none given), so span latencies of the other instances merge with the aggregate histograms. Predictions keep
   their instance and ``ml.sample_rate``; rows carry their weight (``1 / sample_rate``), and ``quality_hours``
   weighted sums beside the plain ones.
+- Version 3: ``usage`` also counts the spans refused (``rejected_spans``) and those with no ``ml.*``
+  attribute (``ignored_spans``).
 """
 
 from __future__ import annotations
@@ -290,10 +292,17 @@ def _v2(conn: sqlite3.Connection) -> None:
     )
 
 
+_V3 = """
+ALTER TABLE usage ADD COLUMN rejected_spans INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage ADD COLUMN ignored_spans INTEGER NOT NULL DEFAULT 0
+"""
+
+
 #: (version, description, step), in order. The version of a database is the highest one applied.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema: keys, models, predictions, rows, labels, rollups, usage", _script(_V1)),
     (2, "per-model aggregates (/v1/metrics), instances, sample rates and weighted quality sums", _v2),
+    (3, "usage counts spans rejected and spans ignored", _script(_V3)),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

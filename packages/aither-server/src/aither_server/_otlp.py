@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from ._otlp_values import BadValue, json_text, non_negative_int, not_json_reason
 from ._records import InvalidJson, LabelSpan, PredictionSpan, RowValue, parse_label, parse_prediction
 
 __all__ = [
@@ -72,21 +73,39 @@ class UnsupportedMediaType(BodyError):
     """A Content-Type or Content-Encoding the server does not speak."""
 
 
+#: Why a span with no ``ml.*`` attribute is not stored (another library's span sent to the same endpoint).
+IGNORED_REASON = "no ml.* attribute (not a prediction or label span)"
+
+
 @dataclasses.dataclass
 class DecodedBatch:
     predictions: list[PredictionSpan] = dataclasses.field(default_factory=list)
     labels: list[LabelSpan] = dataclasses.field(default_factory=list)
     rejected: int = 0
-    reasons: list[str] = dataclasses.field(default_factory=list)
+    """Spans refused for a wrong or missing ``ml.*`` value."""
+    ignored: int = 0
+    """Spans with no ``ml.*`` attribute at all: not aither spans; not stored."""
+    reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Rejected spans by reason (the first few reasons)."""
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
-        if reason not in self.reasons and len(self.reasons) < _MAX_REJECT_MESSAGES:
-            self.reasons.append(reason)
+        if reason in self.reasons:
+            self.reasons[reason] += 1
+        elif len(self.reasons) < _MAX_REJECT_MESSAGES:
+            self.reasons[reason] = 1
+
+    @property
+    def not_stored(self) -> int:
+        """``partial_success.rejected_spans``: every span not stored, rejected or ignored."""
+        return self.rejected + self.ignored
 
     @property
     def error_message(self) -> str:
-        return "; ".join(self.reasons)
+        parts = [f"{count} spans rejected: {reason}" for reason, count in self.reasons.items()]
+        if self.ignored:
+            parts.append(f"{self.ignored} spans ignored: {IGNORED_REASON}")
+        return "; ".join(parts)
 
 
 def media_type(content_type: str | None) -> str:
@@ -223,11 +242,13 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
     model = version = environment = method = framework = features = prediction = label = None
     batch_size = row = None
     sample_rate: float | None = None
-    has_label = False
+    has_label = has_ml = False
+    bad: str | None = None
     for kv in span.attributes:
         key = kv.key
         if key[:3] != "ml.":
             continue
+        has_ml = True
         if key == "ml.model.name":
             model = kv.value.string_value
         elif key == "ml.model.version":
@@ -239,17 +260,42 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
         elif key == "ml.method":
             method = kv.value.string_value
         elif key == "ml.batch_size":
-            batch_size = kv.value.int_value
+            value = kv.value
+            if value.HasField("int_value"):
+                batch_size = value.int_value
+            else:
+                try:
+                    batch_size = non_negative_int(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
         elif key == "ml.features":
             features = kv.value.string_value
         elif key == "ml.prediction":
-            prediction = kv.value.string_value
+            value = kv.value
+            prediction = value.string_value
+            if not prediction:
+                try:
+                    prediction = json_text(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
         elif key == "ml.label":
             has_label = True
-            label = kv.value.string_value
+            value = kv.value
+            label = value.string_value
+            if not label:
+                try:
+                    label = json_text(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
         elif key == "ml.label.row":
             value = kv.value
-            row = value.int_value if value.HasField("int_value") else -1
+            if value.HasField("int_value"):
+                row = value.int_value
+            else:
+                try:
+                    row = non_negative_int(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
         elif key == "ml.sample_rate":
             value = kv.value
             if value.HasField("double_value"):
@@ -259,6 +305,12 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
             else:
                 sample_rate = -1.0
 
+    if not has_ml and span.name != "label":
+        batch.ignored += 1
+        return
+    if bad is not None:
+        batch.reject(bad)
+        return
     start_ns = span.start_time_unix_nano
     end_ns = span.end_time_unix_nano
     if start_ns > _MAX_TIME_NS or end_ns > _MAX_TIME_NS:
@@ -277,7 +329,7 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
         try:
             parsed_label = parse_label(label)
         except InvalidJson:
-            batch.reject("ml.label is not valid JSON")
+            batch.reject(not_json_reason("ml.label", label))
             return
         batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, end_ns or start, label))
         return
@@ -303,7 +355,7 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
         try:
             parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
         except InvalidJson:
-            batch.reject("ml.prediction is not valid JSON")
+            batch.reject(not_json_reason("ml.prediction", prediction))
             return
     batch.predictions.append(
         PredictionSpan(

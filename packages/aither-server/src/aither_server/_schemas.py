@@ -60,6 +60,8 @@ class UsageOut(_Out):
     api_calls: int
     predictions: int = Field(description="Predicted rows stored this period.")
     labels: int = Field(description="Labelled rows received this period.")
+    rejected_spans: int = Field(description="Spans refused this period for a wrong or missing ml.* value.")
+    ignored_spans: int = Field(description="Spans with no ml.* attribute received this period (not stored).")
 
 
 class UserOut(_Out):

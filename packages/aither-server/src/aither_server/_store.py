@@ -86,6 +86,10 @@ class UsageRecord:
     api_calls: int
     predictions: int
     labels: int
+    rejected_spans: int = 0
+    """Spans refused for a wrong or missing ``ml.*`` value (counted per request received)."""
+    ignored_spans: int = 0
+    """Spans with no ``ml.*`` attribute: another library's spans, not stored."""
 
 
 class LastAdminKey(Exception):
@@ -253,6 +257,8 @@ class _Job:
     predictions: Sequence[PredictionSpan]
     labels: Sequence[LabelSpan]
     count_call: bool
+    rejected_spans: int
+    ignored_spans: int
     done: bool = False
     result: IngestResult | None = None
     error: BaseException | None = None
@@ -366,12 +372,23 @@ class Store:
             self._add_usage(conn, time.time_ns(), 1, 0, 0)
 
     @staticmethod
-    def _add_usage(conn: sqlite3.Connection, now_ns: int, calls: int, predictions: int, labels: int) -> None:
+    def _add_usage(
+        conn: sqlite3.Connection,
+        now_ns: int,
+        calls: int,
+        predictions: int,
+        labels: int,
+        rejected_spans: int = 0,
+        ignored_spans: int = 0,
+    ) -> None:
         conn.execute(
-            "INSERT INTO usage (period, api_calls, predictions, labels) VALUES (?, ?, ?, ?)"
+            "INSERT INTO usage (period, api_calls, predictions, labels, rejected_spans, ignored_spans)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (period) DO UPDATE SET api_calls = api_calls + excluded.api_calls,"
-            " predictions = predictions + excluded.predictions, labels = labels + excluded.labels",
-            (_period_key(now_ns), calls, predictions, labels),
+            " predictions = predictions + excluded.predictions, labels = labels + excluded.labels,"
+            " rejected_spans = rejected_spans + excluded.rejected_spans,"
+            " ignored_spans = ignored_spans + excluded.ignored_spans",
+            (_period_key(now_ns), calls, predictions, labels, rejected_spans, ignored_spans),
         )
 
     def usage(self, now_ns: int | None = None) -> UsageRecord:
@@ -379,11 +396,14 @@ class Store:
         start, end = month_period(now_ns)
         row = (
             self.reader()
-            .execute("SELECT api_calls, predictions, labels FROM usage WHERE period = ?", (_period_key(now_ns),))
+            .execute(
+                "SELECT api_calls, predictions, labels, rejected_spans, ignored_spans FROM usage WHERE period = ?",
+                (_period_key(now_ns),),
+            )
             .fetchone()
         )
-        calls, preds, labels = row if row is not None else (0, 0, 0)
-        return UsageRecord(start, end, calls, preds, labels)
+        calls, preds, labels, rejected, ignored = row if row is not None else (0, 0, 0, 0, 0)
+        return UsageRecord(start, end, calls, preds, labels, rejected, ignored)
 
     # -- API keys ------------------------------------------------------------------------------------------
 
@@ -480,14 +500,20 @@ class Store:
     # -- ingestion -----------------------------------------------------------------------------------------
 
     def ingest(
-        self, predictions: Sequence[PredictionSpan], labels: Sequence[LabelSpan], *, count_call: bool = True
+        self,
+        predictions: Sequence[PredictionSpan],
+        labels: Sequence[LabelSpan],
+        *,
+        count_call: bool = True,
+        rejected_spans: int = 0,
+        ignored_spans: int = 0,
     ) -> IngestResult:
         """Store one request's spans, all or none; spans already stored (a retry) are skipped.
 
         Returns once the transaction holding them has committed. Requests arriving while another transaction
         is written are stored together in the next one (group commit), each in its own savepoint.
         """
-        job = _Job(predictions, labels, count_call)
+        job = _Job(predictions, labels, count_call, rejected_spans, ignored_spans)
         with self._pending_lock:
             self._pending.append(job)
         with self._write_lock:
@@ -515,7 +541,9 @@ class Store:
                 try:
                     preds, rows = self._ingest_predictions(conn, job.predictions, now, job_models, job_instances)
                     n_labels, n_label_rows = self._ingest_labels(conn, job.labels, now)
-                    self._add_usage(conn, now, int(job.count_call), rows, n_label_rows)
+                    self._add_usage(
+                        conn, now, int(job.count_call), rows, n_label_rows, job.rejected_spans, job.ignored_spans
+                    )
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
