@@ -176,10 +176,11 @@ def test_defaults_are_loopback_port_4318_and_the_per_user_data_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aither_server import default_db_path
-    from aither_server.cli import build_parser
+    from aither_server.cli import DEFAULT_PORT, build_parser
 
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_db_path() == tmp_path / "aither" / "aither.db"
     args = build_parser().parse_args([])
-    assert (args.host, args.port, args.db) == ("127.0.0.1", 4318, None)
+    # No --port: $AITHER_SERVER_PORT, else DEFAULT_PORT (the busy-port tests run the command with both).
+    assert (args.host, args.port, args.db, DEFAULT_PORT) == ("127.0.0.1", None, None, 4318)

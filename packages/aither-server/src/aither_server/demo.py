@@ -64,15 +64,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.model_selection import train_test_split
     except ImportError:
-        print("aither demo needs scikit-learn: pip install 'aither[sklearn,server]'", file=sys.stderr)
+        # Never advice naming the index's `aither`: that distribution is an unrelated project.
+        print(
+            "aither demo needs scikit-learn and the aither sklearn plugin; from the repository root: "
+            'uv pip install ".[sklearn,server]"  (or: pip install scikit-learn ./packages/aither-sklearn)',
+            file=sys.stderr,
+        )
         return 2
     import httpx
 
     import aither
 
-    from ._runner import ServerThread, default_db_path
+    from ._runner import CannotListen, ServerThread, default_db_path, listen
     from ._store import Store
 
+    # The port first, so a busy one says so in one line before anything is set up or printed.
+    try:
+        listen(args.host, args.port).close()
+    except CannotListen as exc:
+        print(f"aither demo: {exc}", file=sys.stderr)
+        return 2
     db = (args.db or default_db_path()).expanduser()
     store = Store(db)
     bootstrap = os.environ.get("AITHER_BOOTSTRAP_KEY") or None
@@ -93,7 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         shown = key
         print(f"The demo created an API key with read and write scopes: {key}")
 
-    with ServerThread(store, host=args.host, port=args.port) as server:
+    try:
+        server_thread = ServerThread(store, host=args.host, port=args.port)
+    except CannotListen as exc:  # taken since the check above
+        store.close()
+        print(f"aither demo: {exc}", file=sys.stderr)
+        return 2
+    with server_thread as server:
         print(f"aither server running at {server.url} (database: {db})")
         aither.init(api_key=key, base_url=server.url, flush_interval=0.2)
 
