@@ -67,6 +67,7 @@ def prediction_span(
     error: str | None = None,
     raw_prediction: str | None = None,
     sample_rate: float | None = None,
+    link: tuple[bytes, bytes] | None = None,
 ) -> Span:
     start = time.time_ns() if start_ns is None else start_ns
     if batch_size is None:
@@ -92,6 +93,8 @@ def prediction_span(
         end_time_unix_nano=start + latency_ns,
         attributes=_attrs(attrs),
     )
+    if link is not None:
+        span.links.add(trace_id=link[0], span_id=link[1])
     if error is not None:
         span.status.code = Status.STATUS_CODE_ERROR
         span.status.message = error
@@ -136,8 +139,9 @@ def json_body(spans: Iterable[Span]) -> bytes:
     for rs in doc.get("resourceSpans", []):
         for ss in rs.get("scopeSpans", []):
             for span in ss.get("spans", []):
-                for field in ("traceId", "spanId"):
-                    span[field] = base64.b64decode(span[field]).hex()
+                for item in [span, *span.get("links", [])]:
+                    for field in ("traceId", "spanId"):
+                        item[field] = base64.b64decode(item[field]).hex()
     return json.dumps(doc).encode()
 
 

@@ -34,6 +34,7 @@ must stay under a second whatever its filters):
   weighted sums beside the plain ones.
 - Version 3: ``usage`` also counts the spans refused (``rejected_spans``) and those with no ``ml.*``
   attribute (``ignored_spans``).
+- Version 4: ``predictions.link_trace_id`` / ``link_span_id``, the caller's OpenTelemetry span (the first link).
 """
 
 from __future__ import annotations
@@ -298,11 +299,18 @@ ALTER TABLE usage ADD COLUMN ignored_spans INTEGER NOT NULL DEFAULT 0
 """
 
 
+_V4 = """
+ALTER TABLE predictions ADD COLUMN link_trace_id BLOB;
+ALTER TABLE predictions ADD COLUMN link_span_id BLOB
+"""
+
+
 #: (version, description, step), in order. The version of a database is the highest one applied.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema: keys, models, predictions, rows, labels, rollups, usage", _script(_V1)),
     (2, "per-model aggregates (/v1/metrics), instances, sample rates and weighted quality sums", _v2),
     (3, "usage counts spans rejected and spans ignored", _script(_V3)),
+    (4, "predictions keep the caller's span (their first link)", _script(_V4)),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -233,6 +233,17 @@ _NO_TRACE = bytes(16)
 _NO_SPAN = bytes(8)
 
 
+def _first_link(span: Span) -> tuple[bytes, bytes] | None:
+    """The caller's span (wire contract: a prediction's first link), if it names a valid one."""
+    if not span.links:
+        return None
+    link = span.links[0]
+    trace_id, span_id = link.trace_id, link.span_id
+    if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
+        return None
+    return trace_id, span_id
+
+
 def _span_record(span: Span, service: str | None, instance: str | None, batch: DecodedBatch, now_ns: int) -> None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
@@ -378,6 +389,7 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
             reduced,
             instance=instance,
             sample_rate=None if sample_rate == 1.0 else sample_rate,
+            link=_first_link(span),
         )
     )
 

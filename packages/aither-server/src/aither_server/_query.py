@@ -611,7 +611,8 @@ def metrics(
 
 _PREDICTION_COLUMNS = (
     "p.id, p.trace_id, p.span_id, m.name, m.version, m.environment, p.method, p.framework, p.start_ns,"
-    " p.latency_ns, p.status, p.batch_size, p.features, p.prediction, p.error, p.n_rows"
+    " p.latency_ns, p.status, p.batch_size, p.features, p.prediction, p.error, p.n_rows, p.link_trace_id,"
+    " p.link_span_id"
 )
 
 
@@ -629,7 +630,7 @@ def _labels_by_trace(conn: sqlite3.Connection, trace_ids: Sequence[bytes]) -> di
 
 def _prediction(row: Sequence[Any], labels: dict[str, Any]) -> dict[str, Any]:
     (_, trace_id, span_id, model, version, env, method, framework, start, latency, status, batch, features,
-     prediction, error, n_rows) = row  # fmt: skip
+     prediction, error, n_rows, link_trace_id, link_span_id) = row  # fmt: skip
     return {
         "trace_id": trace_id.hex(),
         "span_id": span_id.hex(),
@@ -647,6 +648,7 @@ def _prediction(row: Sequence[Any], labels: dict[str, Any]) -> dict[str, Any]:
         "prediction": _json(prediction),
         "labels": labels,
         "error": error,
+        "link": None if link_trace_id is None else {"trace_id": link_trace_id.hex(), "span_id": link_span_id.hex()},
     }
 
 

@@ -79,6 +79,8 @@ class PredictionSpan:
     """The resource's ``service.instance.id``: which process sent it (its counts may come as aggregates)."""
     sample_rate: float | None = None
     """``ml.sample_rate``: this span stands for ``1 / sample_rate`` calls; ``None`` means 1."""
+    link: tuple[bytes, bytes] | None = None
+    """(trace id, span id) of the span's first link: the caller's OpenTelemetry span, when there was one."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

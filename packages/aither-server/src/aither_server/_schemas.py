@@ -15,6 +15,7 @@ __all__ = [
     "ErrorResponse",
     "Health",
     "LatencyOut",
+    "LinkOut",
     "MetricsOut",
     "ModelList",
     "ModelOut",
@@ -151,6 +152,11 @@ class MetricsOut(_Out):
     )
 
 
+class LinkOut(_Out):
+    trace_id: str
+    span_id: str
+
+
 class PredictionOut(_Out):
     trace_id: str
     span_id: str
@@ -168,6 +174,7 @@ class PredictionOut(_Out):
     prediction: Any
     labels: dict[str, Any]
     error: str | None
+    link: LinkOut | None = Field(description="The caller's OpenTelemetry span (the prediction span's first link).")
 
 
 class PredictionList(_Out):

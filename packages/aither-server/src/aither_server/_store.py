@@ -133,7 +133,8 @@ _KEY_COLUMNS = "id, name, prefix, scopes, created_ns, last_used_ns, revoked_ns"
 _INSERT_PREDICTION = (
     "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, method, framework, start_ns,"
     " latency_ns, status, error, n_rows, batch_size, features, prediction, service_name, received_ns,"
-    " instance_id, sample_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " instance_id, sample_rate, link_trace_id, link_span_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_ROW = (
     "INSERT INTO prediction_rows (pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, proba,"
@@ -197,6 +198,8 @@ _QUALITY_EMPTY = (
     "DELETE FROM quality_hours WHERE model_id = ? AND hour = ? AND kind = ? AND label_kind = ? AND pred_key = ?"
     " AND label_key = ? AND scored = ? AND rows = 0"
 )
+
+_NO_LINK = (None, None)
 
 _QualityDeltas = dict[tuple[int, int, int, int, str, str, int], list[Any]]
 
@@ -705,6 +708,7 @@ class Store:
                     now,
                     instance_id,
                     sample_rate,
+                    *(span.link or _NO_LINK),
                 )
             )
             if early:
