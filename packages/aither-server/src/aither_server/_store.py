@@ -450,6 +450,33 @@ class Store:
         with self.write() as conn:
             return self._insert_key(conn, name, ordered, secret), secret
 
+    def kept_key(self, name: str, scopes: Sequence[str]) -> tuple[str, bool]:
+        """The secret of the key ``name`` this database keeps for a local tool (``aither demo``), and whether it
+        was made just now. Made once and reused; made anew (and the earlier ones of that name revoked, so none
+        pile up) when the kept one was revoked. The secret is kept in ``meta``, readable by anyone who can read
+        the database file, who can read all its data anyway; other keys stay hashes only."""
+        ordered = tuple(s for s in _auth.SCOPES if s in scopes)
+        slot = f"kept_key:{name}"
+        with self.write() as conn:
+            found = conn.execute("SELECT value FROM meta WHERE key = ?", (slot,)).fetchone()
+            if found is not None:
+                live = conn.execute(
+                    "SELECT 1 FROM api_keys WHERE hash = ? AND revoked_ns IS NULL", (_auth.hash_key(found[0]),)
+                ).fetchone()
+                if live is not None:
+                    return str(found[0]), False
+            conn.execute(
+                "UPDATE api_keys SET revoked_ns = ? WHERE name = ? AND revoked_ns IS NULL AND scopes = ?",
+                (time.time_ns(), name, ",".join(ordered)),
+            )
+            secret = _auth.generate_key()
+            self._insert_key(conn, name, ordered, secret)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (slot, secret),
+            )
+            return secret, True
+
     def list_keys(self) -> list[KeyRecord]:
         rows = self.reader().execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_ns, id").fetchall()
         return [_key_record(r) for r in rows]
