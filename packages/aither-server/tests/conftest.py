@@ -47,7 +47,8 @@ def start_server(db: Path, **options: Any) -> ServerThread:
     return ServerThread(store, **options).start()
 
 
-def _serve(db: Path, **options: Any) -> Iterator[Server]:
+def serve_at(db: Path, **options: Any) -> Iterator[Server]:
+    """A server on ``db`` with ``create_app`` options, for fixtures: yields it, then stops it."""
     thread = start_server(db, **options)
     srv = Server(thread, db)
     try:
@@ -60,10 +61,10 @@ def _serve(db: Path, **options: Any) -> Iterator[Server]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    yield from _serve(tmp_path / "aither.db")
+    yield from serve_at(tmp_path / "aither.db")
 
 
 @pytest.fixture
 def small_server(tmp_path: Path) -> Iterator[Server]:
     """Body limits of 64 KiB compressed and 256 KiB decompressed, to test 413s cheaply."""
-    yield from _serve(tmp_path / "aither.db", max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)
+    yield from serve_at(tmp_path / "aither.db", max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)

@@ -347,11 +347,13 @@ def test_a_version_1_database_is_migrated_and_its_spans_merge_with_new_aggregate
         conn.execute("INSERT INTO models VALUES (1, 'clf', '', '', ?, ?, 1, 1)", (base, base))
         conn.execute(
             "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, start_ns, latency_ns,"
-            " status, n_rows, received_ns) VALUES (1, 1, ?, ?, 1, 'predict', ?, ?, 0, 1, 0)",
-            (b"\x01" * 16, b"\x01" * 8, base, 500 * 10**6),
+            " status, n_rows, received_ns) VALUES (1, ?, ?, ?, 1, 'predict', ?, ?, 0, 1, 0)",
+            (int.from_bytes(b"\x01" * 8, "big", signed=True), b"\x01" * 16, b"\x01" * 8, base, 500 * 10**6),
         )
         conn.execute("INSERT INTO volume_minutes VALUES (1, ?, 1, 0, 1)", (base // (60 * 10**9),))
         conn.execute("INSERT INTO latency_hours VALUES (1, ?, 0, 1)", (base // hour,))
+        # A label of row 3 of that one-row prediction: the migration judges it (version 5).
+        conn.execute("INSERT INTO labels VALUES (?, 3, '1', '1', 1.0, 0, ?)", (b"\x01" * 16, base))
     thread = start_server(db)
     try:
         srv = Server(thread, db)
@@ -361,6 +363,8 @@ def test_a_version_1_database_is_migrated_and_its_spans_merge_with_new_aggregate
         assert m["calls"] == 4  # the old span (no instance: counted from spans) and the 3 aggregated calls
         assert m["latency_ms"]["p99"] == pytest.approx(500.0, rel=0.19)
         assert m["latency_ms"]["p50"] == pytest.approx(1.0, rel=0.19)
+        unjoined = srv.get("/api/v1/labels/unjoined", model="clf")
+        assert [(d["row"], d["reason"]) for d in unjoined["data"]] == [(3, "row out of range")]
         srv.http.close()
         srv.raw.close()
     finally:

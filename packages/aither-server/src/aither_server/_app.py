@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import _otlp, _otlp_metrics, _query
+from . import _otlp, _otlp_metrics, _query, _query_labels
 from ._auth import Principal, has_scope
 from ._refusal_log import RefusalLog
 from ._schemas import (
@@ -38,13 +39,20 @@ from ._schemas import (
     OrgOut,
     PredictionList,
     PredictionOut,
+    UnjoinedLabels,
     UsageOut,
     UserOut,
 )
 from ._store import KeyRecord, LastAdminKey, Store
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_DECOMPRESSED_BYTES", "ApiError", "create_app"]
+__all__ = [
+    "DEFAULT_LABEL_GRACE_S",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_DECOMPRESSED_BYTES",
+    "ApiError",
+    "create_app",
+]
 
 logger = logging.getLogger("aither_server")
 
@@ -52,6 +60,8 @@ logger = logging.getLogger("aither_server")
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 #: Decompressed size; a gzip bomb stops here, having used at most this much memory.
 DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+#: How long a label may wait for its prediction before it is listed as an unknown trace (labels may come first).
+DEFAULT_LABEL_GRACE_S = 600.0
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -230,6 +240,7 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    label_grace_s: float = DEFAULT_LABEL_GRACE_S,
     close_store: bool = True,
 ) -> FastAPI:
     """The ASGI application over an open, migrated :class:`Store`. The app closes the store on shutdown."""
@@ -485,6 +496,19 @@ def create_app(
         if rows is None:
             raise ApiError(404, "not_found", f"no model named {name!r}")
         return PredictionList.model_validate({"data": rows})
+
+    @app.get("/api/v1/labels/unjoined", response_model=UnjoinedLabels, tags=["query"], responses=_errors(400))
+    def unjoined_labels(
+        _: Read,
+        model: Annotated[str | None, Query(max_length=256, description="Only this model's predictions.")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> UnjoinedLabels:
+        """Labels kept but not joined to a prediction: ``unknown trace`` (no prediction after the grace period)
+        or ``row out of range`` (the prediction has fewer rows). With ``model``, only the latter, for it."""
+        found = _query_labels.unjoined_labels(
+            store.reader(), model=model, limit=limit, grace_ns=int(label_grace_s * 1e9), now_ns=time.time_ns()
+        )
+        return UnjoinedLabels.model_validate(found)
 
     @app.get(
         "/api/v1/predictions/{trace_id}",

@@ -35,6 +35,9 @@ must stay under a second whatever its filters):
 - Version 3: ``usage`` also counts the spans refused (``rejected_spans``) and those with no ``ml.*``
   attribute (``ignored_spans``).
 - Version 4: ``predictions.link_trace_id`` / ``link_span_id``, the caller's OpenTelemetry span (the first link).
+- Version 5: ``labels.received_ns``, and ``pred_rows`` / ``model_id`` of the prediction a label joined (NULL
+  until it is stored); ``labels_unjoined`` indexes the labels that cannot join (no prediction yet, or a row
+  past the prediction's rows), so listing them reads only those.
 """
 
 from __future__ import annotations
@@ -305,12 +308,34 @@ ALTER TABLE predictions ADD COLUMN link_span_id BLOB
 """
 
 
+_V5 = """
+ALTER TABLE labels ADD COLUMN received_ns INTEGER;
+ALTER TABLE labels ADD COLUMN pred_rows INTEGER;
+ALTER TABLE labels ADD COLUMN model_id INTEGER;
+CREATE INDEX labels_unjoined ON labels (received_ns) WHERE pred_rows IS NULL OR row >= pred_rows
+"""
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    _script(_V5)(conn)
+    # Labels stored before: received when their span says; joined to the prediction of their trace, if any.
+    conn.create_function(
+        "aither_trace_key", 1, lambda trace_id: int.from_bytes(trace_id[:8], "big", signed=True), deterministic=True
+    )
+    conn.execute(
+        "UPDATE labels SET received_ns = time_ns, (pred_rows, model_id) = (SELECT p.n_rows, p.model_id"
+        " FROM predictions p WHERE p.trace_key = aither_trace_key(labels.trace_id) AND p.trace_id = labels.trace_id"
+        " ORDER BY p.start_ns, p.id LIMIT 1)"
+    )
+
+
 #: (version, description, step), in order. The version of a database is the highest one applied.
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "initial schema: keys, models, predictions, rows, labels, rollups, usage", _script(_V1)),
     (2, "per-model aggregates (/v1/metrics), instances, sample rates and weighted quality sums", _v2),
     (3, "usage counts spans rejected and spans ignored", _script(_V3)),
     (4, "predictions keep the caller's span (their first link)", _script(_V4)),
+    (5, "labels know their prediction's rows, to list those that cannot join", _v5),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -22,6 +22,8 @@ __all__ = [
     "OrgOut",
     "PredictionList",
     "PredictionOut",
+    "UnjoinedLabel",
+    "UnjoinedLabels",
     "UsageOut",
     "UserOut",
     "VolumeOut",
@@ -175,6 +177,19 @@ class PredictionOut(_Out):
     labels: dict[str, Any]
     error: str | None
     link: LinkOut | None = Field(description="The caller's OpenTelemetry span (the prediction span's first link).")
+
+
+class UnjoinedLabel(_Out):
+    trace_id: str
+    row: int
+    label: Any
+    reason: Literal["unknown trace", "row out of range"]
+    received_at: str
+
+
+class UnjoinedLabels(_Out):
+    count: int = Field(description="All the labels that cannot join (for this model, with model=).")
+    data: list[UnjoinedLabel] = Field(description="The newest of them, up to limit.")
 
 
 class PredictionList(_Out):

@@ -142,12 +142,16 @@ _INSERT_ROW = (
 )
 # Only a label at least as recent as the stored one replaces it, so out-of-order retries do not roll back.
 _UPSERT_LABEL = (
-    "INSERT INTO labels (trace_id, row, label, label_key, label_num, label_kind, time_ns)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO labels (trace_id, row, label, label_key, label_num, label_kind, time_ns, received_ns)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (trace_id, row) DO UPDATE SET label = excluded.label, label_key = excluded.label_key,"
-    " label_num = excluded.label_num, label_kind = excluded.label_kind, time_ns = excluded.time_ns"
+    " label_num = excluded.label_num, label_kind = excluded.label_kind, time_ns = excluded.time_ns,"
+    " received_ns = excluded.received_ns"
     " WHERE excluded.time_ns >= labels.time_ns"
 )
+# A label knows its prediction's rows (and model) once that is stored, so labels that cannot join are found
+# through the labels_unjoined partial index (GET /api/v1/labels/unjoined).
+_LABELS_JOINED = "UPDATE labels SET pred_rows = ?, model_id = ? WHERE trace_id = ? AND pred_rows IS NULL"
 _VOLUME = (
     "INSERT INTO volume_minutes (model_id, minute, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (model_id, minute) DO UPDATE SET calls = calls + excluded.calls,"
@@ -674,6 +678,8 @@ class Store:
                 chunk,
             ):
                 early[(trace_id, row)] = (key, num, kind)
+        early_traces = {trace_id for trace_id, _ in early}
+        joined: list[tuple[int, int, bytes]] = []
 
         next_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM predictions").fetchone()[0]
         pred_params: list[tuple[Any, ...]] = []
@@ -739,6 +745,8 @@ class Store:
                 )
             )
             if early:
+                if trace_id in early_traces:
+                    joined.append((n_rows, model_id, trace_id))
                 for v in values:
                     label = early.get((trace_id, v.row), no_label)
                     row_params.append(
@@ -793,6 +801,8 @@ class Store:
                     stats[3] = start_ns
         conn.executemany(_INSERT_PREDICTION, pred_params)
         conn.executemany(_INSERT_ROW, row_params)
+        if joined:
+            conn.executemany(_LABELS_JOINED, joined)
         conn.executemany(
             "UPDATE models SET calls = calls + ?, predictions = predictions + ?,"
             " first_seen_ns = min(first_seen_ns, ?), last_seen_ns = max(last_seen_ns, ?) WHERE id = ?",
@@ -839,12 +849,12 @@ class Store:
                 # One row: the whole label is its value (label_rows' first and last rules).
                 row = 0 if span.row is None else span.row
                 vk = value_key(label)
-                upserts.append((trace_id, row, text, vk.key, vk.num, vk.kind, time_ns))
+                upserts.append((trace_id, row, text, vk.key, vk.num, vk.kind, time_ns, now))
                 rows.add(row)
                 continue
             for row, value in label_rows(span):
                 vk = value_key(value)
-                upserts.append((trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, time_ns))
+                upserts.append((trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, time_ns, now))
                 rows.add(row)
         conn.executemany(
             "INSERT INTO label_spans (trace_id, span_id, row, label, time_ns, received_ns) VALUES (?, ?, ?, ?, ?, ?)",
@@ -863,15 +873,18 @@ class Store:
         labels and the prediction rows of ``id IN (...) AND row IN (...)``, a superset filtered here.
         """
         owner: dict[int, bytes] = {}
+        joined: dict[bytes, tuple[int, int, bytes]] = {}
         for chunk in _chunks(list({trace_key(t) for t in affected})):
             marks = ",".join("?" * len(chunk))
-            for pred_id, trace_id in conn.execute(
-                f"SELECT id, trace_id FROM predictions WHERE trace_key IN ({marks})", chunk
+            for pred_id, trace_id, n_rows, model_id in conn.execute(
+                f"SELECT id, trace_id, n_rows, model_id FROM predictions WHERE trace_key IN ({marks})", chunk
             ):
                 if trace_id in affected:
                     owner[pred_id] = trace_id
+                    joined.setdefault(trace_id, (n_rows, model_id, trace_id))
         if not owner:
             return
+        conn.executemany(_LABELS_JOINED, list(joined.values()))
         traces = list(set(owner.values()))
         rows = sorted({row for trace_id in traces for row in affected[trace_id]})
         half = _CHUNK // 2

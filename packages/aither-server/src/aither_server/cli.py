@@ -60,6 +60,12 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
         help="largest compressed /v1/traces body, in MiB (default 20)",
     )
     parser.add_argument(
+        "--label-grace-minutes",
+        type=float,
+        default=10.0,
+        help="how long a label may wait for its prediction before it is listed as unjoined (default 10)",
+    )
+    parser.add_argument(
         "--max-decompressed-mb",
         type=float,
         default=64.0,
@@ -123,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         store,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_decompressed_bytes=int(args.max_decompressed_mb * 1024 * 1024),
+        label_grace_s=args.label_grace_minutes * 60,
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
     try:
