@@ -141,16 +141,17 @@ _INSERT_ROW = (
     " weight, label_key, label_num, label_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Only a label at least as recent as the stored one replaces it, so out-of-order retries do not roll back.
+# A label knows its prediction's rows (and model) once that is stored, so labels that cannot join are found
+# through the labels_unjoined partial index (GET /api/v1/labels/unjoined). Set at insertion when the
+# prediction is there already (the common case), so the label never enters that index.
 _UPSERT_LABEL = (
-    "INSERT INTO labels (trace_id, row, label, label_key, label_num, label_kind, time_ns, received_ns)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO labels (trace_id, row, label, label_key, label_num, label_kind, time_ns, received_ns, pred_rows,"
+    " model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (trace_id, row) DO UPDATE SET label = excluded.label, label_key = excluded.label_key,"
     " label_num = excluded.label_num, label_kind = excluded.label_kind, time_ns = excluded.time_ns,"
     " received_ns = excluded.received_ns"
     " WHERE excluded.time_ns >= labels.time_ns"
 )
-# A label knows its prediction's rows (and model) once that is stored, so labels that cannot join are found
-# through the labels_unjoined partial index (GET /api/v1/labels/unjoined).
 _LABELS_JOINED = "UPDATE labels SET pred_rows = ?, model_id = ? WHERE trace_id = ? AND pred_rows IS NULL"
 _VOLUME = (
     "INSERT INTO volume_minutes (model_id, minute, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
@@ -834,11 +835,14 @@ class Store:
         fresh = sorted((s for k, s in unique.items() if k not in existing), key=lambda s: s.time_ns)
         if not fresh:
             return 0, 0
+        owner, joined = self._owners(conn, {s.trace_id for s in fresh})
         span_params = []
         upserts = []
         affected: dict[bytes, set[int]] = {}
+        no_prediction = (None, None)
         for span in fresh:
             trace_id, label, time_ns = span.trace_id, span.label, span.time_ns
+            prediction = joined.get(trace_id, no_prediction)
             # The JSON text as received when there is one (it parses to ``label``): no re-encoding.
             text = span.label_json if span.label_json is not None else _dumps(label)
             span_params.append((trace_id, span.span_id, span.row, text, time_ns, now))
@@ -849,42 +853,52 @@ class Store:
                 # One row: the whole label is its value (label_rows' first and last rules).
                 row = 0 if span.row is None else span.row
                 vk = value_key(label)
-                upserts.append((trace_id, row, text, vk.key, vk.num, vk.kind, time_ns, now))
+                upserts.append((trace_id, row, text, vk.key, vk.num, vk.kind, time_ns, now, *prediction))
                 rows.add(row)
                 continue
             for row, value in label_rows(span):
                 vk = value_key(value)
-                upserts.append((trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, time_ns, now))
+                upserts.append((trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, time_ns, now, *prediction))
                 rows.add(row)
         conn.executemany(
             "INSERT INTO label_spans (trace_id, span_id, row, label, time_ns, received_ns) VALUES (?, ?, ?, ?, ?, ?)",
             span_params,
         )
         conn.executemany(_UPSERT_LABEL, upserts)
-        self._apply_labels(conn, affected)
+        if owner:
+            # Rows of these traces labelled before this request learnt their prediction when it was stored.
+            self._apply_labels(conn, affected, owner)
         return len(fresh), len(upserts)
 
     @staticmethod
-    def _apply_labels(conn: sqlite3.Connection, affected: dict[bytes, set[int]]) -> None:
-        """Copy the current label of each affected (trace id, row) onto the prediction rows it joins, and move
-        the row's contribution in ``quality_hours`` from its old label to its new one.
-
-        A few set-based reads (not one per row): the predictions of the affected traces, then the current
-        labels and the prediction rows of ``id IN (...) AND row IN (...)``, a superset filtered here.
-        """
+    def _owners(
+        conn: sqlite3.Connection, trace_ids: set[bytes]
+    ) -> tuple[dict[int, bytes], dict[bytes, tuple[int, int]]]:
+        """The stored predictions of these traces: {prediction id: trace id}, and per trace the (row count,
+        model id) of its first prediction."""
         owner: dict[int, bytes] = {}
-        joined: dict[bytes, tuple[int, int, bytes]] = {}
-        for chunk in _chunks(list({trace_key(t) for t in affected})):
+        joined: dict[bytes, tuple[int, int]] = {}
+        for chunk in _chunks(list({trace_key(t) for t in trace_ids})):
             marks = ",".join("?" * len(chunk))
             for pred_id, trace_id, n_rows, model_id in conn.execute(
-                f"SELECT id, trace_id, n_rows, model_id FROM predictions WHERE trace_key IN ({marks})", chunk
+                f"SELECT id, trace_id, n_rows, model_id FROM predictions WHERE trace_key IN ({marks})"
+                " ORDER BY start_ns, id",
+                chunk,
             ):
-                if trace_id in affected:
+                if trace_id in trace_ids:
                     owner[pred_id] = trace_id
-                    joined.setdefault(trace_id, (n_rows, model_id, trace_id))
-        if not owner:
-            return
-        conn.executemany(_LABELS_JOINED, list(joined.values()))
+                    joined.setdefault(trace_id, (n_rows, model_id))
+        return owner, joined
+
+    @staticmethod
+    def _apply_labels(conn: sqlite3.Connection, affected: dict[bytes, set[int]], owner: dict[int, bytes]) -> None:
+        """Copy the current label of each affected (trace id, row) onto the prediction rows it joins (``owner``:
+        the stored predictions of those traces), and move the row's contribution in ``quality_hours`` from its
+        old label to its new one.
+
+        A few set-based reads (not one per row): the current labels and the prediction rows of
+        ``id IN (...) AND row IN (...)``, a superset filtered here.
+        """
         traces = list(set(owner.values()))
         rows = sorted({row for trace_id in traces for row in affected[trace_id]})
         half = _CHUNK // 2
