@@ -224,7 +224,7 @@ Read = Annotated[Principal, Depends(_read_scope)]
 Admin = Annotated[Principal, Depends(_admin_scope)]
 Write = Annotated[Principal, Depends(_write_scope)]
 
-_TRACES_OPENAPI: dict[str, Any] = {
+_OTLP_BODY_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -290,7 +290,7 @@ def create_app(
     @app.post(
         "/v1/traces",
         tags=["ingestion"],
-        openapi_extra=_TRACES_OPENAPI,
+        openapi_extra=_OTLP_BODY_OPENAPI,
         responses={
             200: {"description": "ExportTraceServiceResponse, with partial_success for rejected spans"},
             **_errors(400, 413, 415),
@@ -357,7 +357,7 @@ def create_app(
     @app.post(
         "/v1/metrics",
         tags=["ingestion"],
-        openapi_extra=_TRACES_OPENAPI,
+        openapi_extra=_OTLP_BODY_OPENAPI,
         responses={
             200: {"description": "ExportMetricsServiceResponse, with partial_success for points not stored"},
             **_errors(400, 413, 415),
