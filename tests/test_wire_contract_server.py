@@ -49,11 +49,11 @@ def _prediction(http: httpx.Client, trace_id: str) -> Any:
     return response.json()
 
 
-def test_the_contracts_attribute_table_is_the_one_the_sdk_sends() -> None:
+def test_the_contracts_attribute_and_metric_tables_are_the_ones_the_server_reads() -> None:
     text = CONTRACT.read_text()
-    attributes = text[text.index("### Attributes") : text.index("### `ml.features`")]
-    documented = set(re.findall(r"^\| `(ml\.[a-z_.]+|aither\.[a-z_.]+)` \|", attributes, flags=re.MULTILINE))
-    assert documented == {
+    spans, _, aggregates = text.partition("## Per-model aggregates")
+    row = re.compile(r"^\| `(ml\.[a-z_.]+|aither\.[a-z_.]+)` \|", flags=re.MULTILINE)
+    assert set(row.findall(spans)) == {
         "ml.model.name",
         "ml.model.version",
         "ml.environment",
@@ -66,6 +66,13 @@ def test_the_contracts_attribute_table_is_the_one_the_sdk_sends() -> None:
         "ml.label.row",
         "ml.sample_rate",
         "aither.truncated",
+    }
+    assert set(row.findall(aggregates)) == {
+        "aither.prediction.calls",
+        "aither.prediction.rows",
+        "aither.prediction.errors",
+        "aither.prediction.duration",
+        "aither.spans.dropped",
     }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from otlp_builders import KEY, headers, protobuf_body
+from otlp_builders import KEY, headers, metrics_body, protobuf_body
 
 from aither_server import ServerThread, Store
 
@@ -22,8 +22,15 @@ class Server:
         #: No default headers: each request says which key it sends, if any.
         self.raw = httpx.Client(base_url=thread.url, timeout=30)
 
-    def ingest(self, spans: list[Any], key: str | None = KEY) -> httpx.Response:
-        return self.raw.post("/v1/traces", content=protobuf_body(spans), headers=headers(key))
+    def ingest(self, spans: list[Any], key: str | None = KEY, instance: str | None = None) -> httpx.Response:
+        """POST the spans to /v1/traces, from the process ``instance`` (``service.instance.id``) if given."""
+        return self.raw.post("/v1/traces", content=protobuf_body(spans, instance=instance), headers=headers(key))
+
+    def send_aggregates(self, metrics: list[Any], instance: str | None = "instance-a") -> httpx.Response:
+        """POST the metrics to /v1/metrics from the process ``instance``; asserts they were accepted."""
+        response = self.raw.post("/v1/metrics", content=metrics_body(metrics, instance), headers=headers())
+        assert response.status_code == 200, response.text
+        return response
 
     def get(self, path: str, **params: Any) -> Any:
         response = self.http.get(path, params={k: v for k, v in params.items() if v is not None})
@@ -40,7 +47,8 @@ def start_server(db: Path, **options: Any) -> ServerThread:
     return ServerThread(store, **options).start()
 
 
-def _serve(db: Path, **options: Any) -> Iterator[Server]:
+def serve_at(db: Path, **options: Any) -> Iterator[Server]:
+    """A server on ``db`` with ``create_app`` options, for fixtures: yields it, then stops it."""
     thread = start_server(db, **options)
     srv = Server(thread, db)
     try:
@@ -53,10 +61,10 @@ def _serve(db: Path, **options: Any) -> Iterator[Server]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    yield from _serve(tmp_path / "aither.db")
+    yield from serve_at(tmp_path / "aither.db")
 
 
 @pytest.fixture
 def small_server(tmp_path: Path) -> Iterator[Server]:
     """Body limits of 64 KiB compressed and 256 KiB decompressed, to test 413s cheaply."""
-    yield from _serve(tmp_path / "aither.db", max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)
+    yield from serve_at(tmp_path / "aither.db", max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)

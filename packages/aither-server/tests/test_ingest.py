@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import sqlite3
 import tracemalloc
 
@@ -74,15 +75,15 @@ def test_retried_batch_stores_nothing_twice(server: Server) -> None:
 
 
 def test_spans_without_model_name_are_rejected_in_partial_success_and_the_rest_stored(server: Server) -> None:
-    stray = prediction_span("clf", 1)
-    del stray.attributes[:]
+    nameless = prediction_span("clf", 1)
+    nameless.attributes.pop(0)  # ml.model.name
     broken = prediction_span("clf", 1, raw_prediction="{not json")
-    response = server.ingest([prediction_span("clf", 1), stray, broken])
+    response = server.ingest([prediction_span("clf", 1), nameless, broken])
     assert response.status_code == 200
     partial = parse_response(response.content).partial_success
     assert partial.rejected_spans == 2
     assert "ml.model.name" in partial.error_message
-    assert "ml.prediction" in partial.error_message
+    assert "ml.prediction is a string that is not JSON ('{not json')" in partial.error_message
     assert server.metrics("clf")["calls"] == 1
 
 
@@ -219,3 +220,20 @@ def test_api_key_never_reaches_the_stored_rows(server: Server) -> None:
     server.ingest([prediction_span("clf", 1)])
     raw = server.db.read_bytes() + server.db.with_name(server.db.name + "-wal").read_bytes()
     assert KEY.encode() not in raw
+
+
+def test_the_callers_span_is_kept_as_the_predictions_link(server: Server) -> None:
+    caller = (new_trace_id(), os.urandom(8))
+    linked, plain, from_json = new_trace_id(), new_trace_id(), new_trace_id()
+    server.ingest([prediction_span("clf", 1, trace_id=linked, link=caller), prediction_span("clf", 0, trace_id=plain)])
+    body = json_body([prediction_span("clf", 1, trace_id=from_json, link=caller)])
+    response = server.raw.post(
+        "/v1/traces", content=body, headers=headers(gzip_body=False, content_type="application/json")
+    )
+    assert response.status_code == 200, response.text
+    expected = {"trace_id": caller[0].hex(), "span_id": caller[1].hex()}
+    assert server.get(f"/api/v1/predictions/{linked.hex()}")["link"] == expected
+    assert server.get(f"/api/v1/predictions/{from_json.hex()}")["link"] == expected
+    assert server.get(f"/api/v1/predictions/{plain.hex()}")["link"] is None
+    listed = {p["trace_id"]: p["link"] for p in server.get("/api/v1/models/clf/predictions")["data"]}
+    assert listed == {linked.hex(): expected, plain.hex(): None, from_json.hex(): expected}

@@ -17,7 +17,7 @@ from conftest import Server
 from otlp_builders import label_span, new_trace_id, prediction_span
 
 from aither_server import Store
-from aither_server._migrations import LATEST_VERSION, SchemaTooNew
+from aither_server._migrations import LATEST_VERSION, MIGRATIONS, SchemaTooNew
 
 
 def test_created_key_is_shown_once_and_stored_only_as_a_hash(server: Server) -> None:
@@ -130,7 +130,9 @@ def test_migrations_run_once_and_a_newer_schema_is_refused(tmp_path: Path) -> No
     Store(tmp_path / "a.db").close()
     Store(tmp_path / "a.db").close()
     with sqlite3.connect(tmp_path / "a.db") as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(LATEST_VERSION,)]
+        applied = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert applied == [(version,) for version, _, _ in MIGRATIONS]
+        assert applied[-1] == (LATEST_VERSION,)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.execute("INSERT INTO schema_version VALUES (?, 'from the future', 0)", (LATEST_VERSION + 1,))
     with pytest.raises(SchemaTooNew):
@@ -174,10 +176,11 @@ def test_defaults_are_loopback_port_4318_and_the_per_user_data_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aither_server import default_db_path
-    from aither_server.cli import build_parser
+    from aither_server.cli import DEFAULT_PORT, build_parser
 
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_db_path() == tmp_path / "aither" / "aither.db"
     args = build_parser().parse_args([])
-    assert (args.host, args.port, args.db) == ("127.0.0.1", 4318, None)
+    # No --port: $AITHER_SERVER_PORT, else DEFAULT_PORT (the busy-port tests run the command with both).
+    assert (args.host, args.port, args.db, DEFAULT_PORT) == ("127.0.0.1", None, None, 4318)

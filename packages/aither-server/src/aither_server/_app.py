@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -23,8 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import _otlp, _query
+from . import _otlp, _otlp_metrics, _query, _query_labels
 from ._auth import Principal, has_scope
+from ._refusal_log import RefusalLog
 from ._schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -37,13 +39,20 @@ from ._schemas import (
     OrgOut,
     PredictionList,
     PredictionOut,
+    UnjoinedLabels,
     UsageOut,
     UserOut,
 )
 from ._store import KeyRecord, LastAdminKey, Store
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_DECOMPRESSED_BYTES", "ApiError", "create_app"]
+__all__ = [
+    "DEFAULT_LABEL_GRACE_S",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_DECOMPRESSED_BYTES",
+    "ApiError",
+    "create_app",
+]
 
 logger = logging.getLogger("aither_server")
 
@@ -51,6 +60,8 @@ logger = logging.getLogger("aither_server")
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 #: Decompressed size; a gzip bomb stops here, having used at most this much memory.
 DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+#: How long a label may wait for its prediction before it is listed as an unknown trace (labels may come first).
+DEFAULT_LABEL_GRACE_S = 600.0
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -140,7 +151,7 @@ def _authenticate_header(store: Store, authorization: str | None, scope: str) ->
     return _check_key(store, token, scope)
 
 
-def _traces_headers(headers: Headers, max_body_bytes: int) -> tuple[str, ApiError | None]:
+def _ingest_headers(headers: Headers, max_body_bytes: int) -> tuple[str, ApiError | None]:
     """The request's encoding, and the refusal its headers earn (415, 413), if any."""
     try:
         kind = _otlp.media_type(headers.get("content-type"))
@@ -213,7 +224,7 @@ Read = Annotated[Principal, Depends(_read_scope)]
 Admin = Annotated[Principal, Depends(_admin_scope)]
 Write = Annotated[Principal, Depends(_write_scope)]
 
-_TRACES_OPENAPI: dict[str, Any] = {
+_OTLP_BODY_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -229,6 +240,7 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    label_grace_s: float = DEFAULT_LABEL_GRACE_S,
     close_store: bool = True,
 ) -> FastAPI:
     """The ASGI application over an open, migrated :class:`Store`. The app closes the store on shutdown."""
@@ -246,6 +258,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.store = store
+    refusals = RefusalLog(logger)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -277,7 +290,7 @@ def create_app(
     @app.post(
         "/v1/traces",
         tags=["ingestion"],
-        openapi_extra=_TRACES_OPENAPI,
+        openapi_extra=_OTLP_BODY_OPENAPI,
         responses={
             200: {"description": "ExportTraceServiceResponse, with partial_success for rejected spans"},
             **_errors(400, 413, 415),
@@ -287,7 +300,7 @@ def create_app(
         """OTLP/HTTP traces: protobuf or JSON, optionally gzip. One request is stored in one transaction."""
         # POST /v1/traces is answered by _AitherApp.__call__ without FastAPI; this route documents it and
         # answers only what reaches FastAPI anyway (a mounted app, say), with the same checks in the same order.
-        kind, refusal = _traces_headers(request.headers, max_body_bytes)
+        kind, refusal = _ingest_headers(request.headers, max_body_bytes)
         body = refusal if refusal is not None else await _read_body(request.receive, max_body_bytes)
         return await run_in_threadpool(_traces_answer, kind, request.headers.get("content-encoding"), body)
 
@@ -300,9 +313,12 @@ def create_app(
             raise ApiError(413, "payload_too_large", str(exc)) from None
         except _otlp.MalformedBody as exc:
             raise ApiError(400, "invalid_request", str(exc)) from None
-        store.ingest(batch.predictions, batch.labels)
+        store.ingest(batch.predictions, batch.labels, rejected_spans=batch.rejected, ignored_spans=batch.ignored)
+        if batch.not_stored:
+            first_reason = next(iter(batch.reasons), _otlp.IGNORED_REASON)
+            refusals.report(batch.not_stored, first_reason, batch.error_message)
         media = "application/x-protobuf" if kind == _otlp.PROTOBUF else "application/json"
-        return Response(_otlp.encode_response(kind, batch.rejected, batch.error_message), media_type=media)
+        return Response(_otlp.encode_response(kind, batch.not_stored, batch.error_message), media_type=media)
 
     def _traces_fast(authorization: str | None, kind: str, encoding: str | None, body: bytes | ApiError) -> Response:
         """Authentication, then the body's refusals or its ingestion: one trip to the thread pool."""
@@ -323,7 +339,7 @@ def create_app(
                 raise ApiError(401, "authentication_error", _MISSING_KEY, _CHALLENGE)
             # The checks FastAPI made after authentication are made here first but answered after it, so a
             # request gets the same answer as through the route above.
-            kind, refusal = _traces_headers(headers, max_body_bytes)
+            kind, refusal = _ingest_headers(headers, max_body_bytes)
             body = refusal if refusal is not None else await _read_body(receive, max_body_bytes)
             encoding = headers.get("content-encoding")
             response = await run_in_threadpool(_traces_fast, authorization, kind, encoding, body)
@@ -337,6 +353,35 @@ def create_app(
         await response(scope, receive, send)
 
     app.traces_asgi = traces_asgi
+
+    @app.post(
+        "/v1/metrics",
+        tags=["ingestion"],
+        openapi_extra=_OTLP_BODY_OPENAPI,
+        responses={
+            200: {"description": "ExportMetricsServiceResponse, with partial_success for points not stored"},
+            **_errors(400, 413, 415),
+        },
+    )
+    async def metrics_ingest(request: Request, _: Write) -> Response:
+        """OTLP/HTTP metrics: the SDK's per-model aggregates (docs/wire-contract.md). Same key scope, encodings
+        and limits as /v1/traces; other senders' metrics are answered 200 and counted as not stored."""
+        kind, refusal = _ingest_headers(request.headers, max_body_bytes)
+        body = refusal if refusal is not None else await _read_body(request.receive, max_body_bytes)
+        return await run_in_threadpool(_metrics_answer, kind, request.headers.get("content-encoding"), body)
+
+    def _metrics_answer(kind: str, encoding: str | None, body: bytes | ApiError) -> Response:
+        if isinstance(body, ApiError):
+            raise body
+        try:
+            decoded = _otlp_metrics.decode_metrics(_otlp.decompress(body, encoding, max_decompressed_bytes), kind)
+        except _otlp.BodyTooLarge as exc:
+            raise ApiError(413, "payload_too_large", str(exc)) from None
+        except _otlp.MalformedBody as exc:
+            raise ApiError(400, "invalid_request", str(exc)) from None
+        store.ingest_aggregates(decoded.points)
+        media = "application/x-protobuf" if kind == _otlp.PROTOBUF else "application/json"
+        return Response(_otlp_metrics.encode_metrics_response(kind, decoded), media_type=media)
 
     @app.get("/api/v1/org", response_model=OrgOut, tags=["management"], responses=_errors())
     def get_org(_: Read) -> OrgOut:
@@ -353,6 +398,8 @@ def create_app(
             api_calls=usage.api_calls,
             predictions=usage.predictions,
             labels=usage.labels,
+            rejected_spans=usage.rejected_spans,
+            ignored_spans=usage.ignored_spans,
         )
 
     @app.get("/api/v1/users/me", response_model=UserOut, tags=["management"], responses=_errors())
@@ -449,6 +496,19 @@ def create_app(
         if rows is None:
             raise ApiError(404, "not_found", f"no model named {name!r}")
         return PredictionList.model_validate({"data": rows})
+
+    @app.get("/api/v1/labels/unjoined", response_model=UnjoinedLabels, tags=["query"], responses=_errors(400))
+    def unjoined_labels(
+        _: Read,
+        model: Annotated[str | None, Query(max_length=256, description="Only this model's predictions.")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> UnjoinedLabels:
+        """Labels kept but not joined to a prediction: ``unknown trace`` (no prediction after the grace period)
+        or ``row out of range`` (the prediction has fewer rows). With ``model``, only the latter, for it."""
+        found = _query_labels.unjoined_labels(
+            store.reader(), model=model, limit=limit, grace_ns=int(label_grace_s * 1e9), now_ns=time.time_ns()
+        )
+        return UnjoinedLabels.model_validate(found)
 
     @app.get(
         "/api/v1/predictions/{trace_id}",

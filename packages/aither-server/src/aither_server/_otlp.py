@@ -13,17 +13,18 @@ import dataclasses
 import json
 import time
 import zlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from ._otlp_values import BadValue, json_text, non_negative_int, not_json_reason
 from ._records import InvalidJson, LabelSpan, PredictionSpan, RowValue, parse_label, parse_prediction
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "decompress",
     "encode_response",
     "media_type",
+    "parse_request",
 ]
 
 PROTOBUF = "protobuf"
@@ -71,21 +73,39 @@ class UnsupportedMediaType(BodyError):
     """A Content-Type or Content-Encoding the server does not speak."""
 
 
+#: Why a span with no ``ml.*`` attribute is not stored (another library's span sent to the same endpoint).
+IGNORED_REASON = "no ml.* attribute (not a prediction or label span)"
+
+
 @dataclasses.dataclass
 class DecodedBatch:
     predictions: list[PredictionSpan] = dataclasses.field(default_factory=list)
     labels: list[LabelSpan] = dataclasses.field(default_factory=list)
     rejected: int = 0
-    reasons: list[str] = dataclasses.field(default_factory=list)
+    """Spans refused for a wrong or missing ``ml.*`` value."""
+    ignored: int = 0
+    """Spans with no ``ml.*`` attribute at all: not aither spans; not stored."""
+    reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Rejected spans by reason (the first few reasons)."""
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
-        if reason not in self.reasons and len(self.reasons) < _MAX_REJECT_MESSAGES:
-            self.reasons.append(reason)
+        if reason in self.reasons:
+            self.reasons[reason] += 1
+        elif len(self.reasons) < _MAX_REJECT_MESSAGES:
+            self.reasons[reason] = 1
+
+    @property
+    def not_stored(self) -> int:
+        """``partial_success.rejected_spans``: every span not stored, rejected or ignored."""
+        return self.rejected + self.ignored
 
     @property
     def error_message(self) -> str:
-        return "; ".join(self.reasons)
+        parts = [f"{count} spans rejected: {reason}" for reason, count in self.reasons.items()]
+        if self.ignored:
+            parts.append(f"{self.ignored} spans ignored: {IGNORED_REASON}")
+        return "; ".join(parts)
 
 
 def media_type(content_type: str | None) -> str:
@@ -164,26 +184,37 @@ def _fix_json_ids(doc: Any) -> None:
                                 link[field] = _hex_to_b64(link[field], field)
 
 
-def _parse(body: bytes, kind: str) -> ExportTraceServiceRequest:
+_Request = TypeVar("_Request", bound=Message)
+
+
+def parse_request(body: bytes, kind: str, request: _Request, fix: Callable[[Any], None] | None = None) -> _Request:
+    """Fill ``request`` (an empty OTLP request message) from a protobuf or OTLP/JSON body; ``fix`` rewrites the
+    JSON document first. Raises :class:`MalformedBody`."""
+    what = type(request).__name__
     if kind == PROTOBUF:
-        request = ExportTraceServiceRequest()
         try:
             request.ParseFromString(body)
             return request
         except (DecodeError, RuntimeError, ValueError) as exc:
-            raise MalformedBody(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+            raise MalformedBody(f"body is not an OTLP {what}: {exc}") from None
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise MalformedBody(f"body is not valid JSON: {str(exc)[:200]}") from None
-    _fix_json_ids(doc)
-    request = ExportTraceServiceRequest()
+    if not isinstance(doc, dict):
+        raise MalformedBody(f"an OTLP/JSON {what} is a JSON object")
+    if fix is not None:
+        fix(doc)
     try:
         # Receivers must ignore unknown fields (OTLP specification), so newer senders keep working.
         json_format.ParseDict(doc, request, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        raise MalformedBody(f"body is not an OTLP/JSON ExportTraceServiceRequest: {str(exc)[:200]}") from None
+        raise MalformedBody(f"body is not an OTLP/JSON {what}: {str(exc)[:200]}") from None
     return request
+
+
+def _parse(body: bytes, kind: str) -> ExportTraceServiceRequest:
+    return parse_request(body, kind, ExportTraceServiceRequest(), _fix_json_ids)
 
 
 def _error_of(span: Span) -> str:
@@ -202,7 +233,18 @@ _NO_TRACE = bytes(16)
 _NO_SPAN = bytes(8)
 
 
-def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: int) -> None:
+def _first_link(span: Span) -> tuple[bytes, bytes] | None:
+    """The caller's span (wire contract: a prediction's first link), if it names a valid one."""
+    if not span.links:
+        return None
+    link = span.links[0]
+    trace_id, span_id = link.trace_id, link.span_id
+    if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
+        return None
+    return trace_id, span_id
+
+
+def _span_record(span: Span, service: str | None, instance: str | None, batch: DecodedBatch, now_ns: int) -> None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
         batch.reject("invalid trace_id or span_id")
@@ -210,11 +252,14 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
     # One pass over the attributes, most frequent keys first (each protobuf access builds a Python object).
     model = version = environment = method = framework = features = prediction = label = None
     batch_size = row = None
-    has_label = False
+    sample_rate: float | None = None
+    has_label = has_ml = False
+    bad: str | None = None
     for kv in span.attributes:
         key = kv.key
         if key[:3] != "ml.":
             continue
+        has_ml = True
         if key == "ml.model.name":
             model = kv.value.string_value
         elif key == "ml.model.version":
@@ -226,18 +271,57 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
         elif key == "ml.method":
             method = kv.value.string_value
         elif key == "ml.batch_size":
-            batch_size = kv.value.int_value
+            value = kv.value
+            if value.HasField("int_value"):
+                batch_size = value.int_value
+            else:
+                try:
+                    batch_size = non_negative_int(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
         elif key == "ml.features":
             features = kv.value.string_value
         elif key == "ml.prediction":
-            prediction = kv.value.string_value
+            value = kv.value
+            prediction = value.string_value
+            if not prediction:
+                try:
+                    prediction = json_text(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
         elif key == "ml.label":
             has_label = True
-            label = kv.value.string_value
+            value = kv.value
+            label = value.string_value
+            if not label:
+                try:
+                    label = json_text(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
         elif key == "ml.label.row":
             value = kv.value
-            row = value.int_value if value.HasField("int_value") else -1
+            if value.HasField("int_value"):
+                row = value.int_value
+            else:
+                try:
+                    row = non_negative_int(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
+        elif key == "ml.sample_rate":
+            value = kv.value
+            if value.HasField("double_value"):
+                sample_rate = value.double_value
+            elif value.HasField("int_value"):
+                sample_rate = float(value.int_value)
+            else:
+                sample_rate = -1.0
 
+    if not has_ml and span.name != "label":
+        batch.ignored += 1
+        return
+    if bad is not None:
+        batch.reject(bad)
+        return
     start_ns = span.start_time_unix_nano
     end_ns = span.end_time_unix_nano
     if start_ns > _MAX_TIME_NS or end_ns > _MAX_TIME_NS:
@@ -256,7 +340,7 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
         try:
             parsed_label = parse_label(label)
         except InvalidJson:
-            batch.reject("ml.label is not valid JSON")
+            batch.reject(not_json_reason("ml.label", label))
             return
         batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, end_ns or start, label))
         return
@@ -266,6 +350,9 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
         return
     if len(model) > _MAX_NAME or len(version or "") > _MAX_NAME or len(environment or "") > _MAX_NAME:
         batch.reject(f"ml.model.name, ml.model.version and ml.environment are limited to {_MAX_NAME} characters")
+        return
+    if sample_rate is not None and not 0.0 < sample_rate <= 1.0:
+        batch.reject("ml.sample_rate must be a number in (0, 1]")
         return
     error = _error_of(span) if span.status.code == Status.STATUS_CODE_ERROR else None
     if batch_size is not None and batch_size < 0:
@@ -279,7 +366,7 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
         try:
             parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
         except InvalidJson:
-            batch.reject("ml.prediction is not valid JSON")
+            batch.reject(not_json_reason("ml.prediction", prediction))
             return
     batch.predictions.append(
         PredictionSpan(
@@ -300,6 +387,9 @@ def _span_record(span: Span, service: str | None, batch: DecodedBatch, now_ns: i
             prediction if error is None else None,
             service,
             reduced,
+            instance=instance,
+            sample_rate=None if sample_rate == 1.0 else sample_rate,
+            link=_first_link(span),
         )
     )
 
@@ -310,14 +400,15 @@ def decode_body(body: bytes, kind: str) -> DecodedBatch:
     batch = DecodedBatch()
     now_ns = time.time_ns()
     for rs in request.resource_spans:
-        service = None
+        service = instance = None
         for kv in rs.resource.attributes:
             if kv.key == "service.name":
                 service = kv.value.string_value[:_MAX_NAME] or None
-                break
+            elif kv.key == "service.instance.id":
+                instance = kv.value.string_value[:_MAX_NAME] or None
         for ss in rs.scope_spans:
             for span in ss.spans:
-                _span_record(span, service, batch, now_ns)
+                _span_record(span, service, instance, batch, now_ns)
     return batch
 
 

@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import _query_aggregates
 from ._records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
 from ._rollup import HOUR_NS, MINUTE_NS, NO_KEY, NO_KIND, latency_bucket, latency_range, split
 
@@ -96,10 +97,12 @@ def _marks(items: Sequence[Any]) -> str:
 
 def list_models(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     by_name: dict[str, dict[str, Any]] = {}
-    for name, version, env, first, last, calls, preds in conn.execute(
-        "SELECT name, version, environment, first_seen_ns, last_seen_ns, calls, predictions FROM models"
+    totals = _query_aggregates.model_totals(conn)
+    for model_id, name, version, env, first, last in conn.execute(
+        "SELECT id, name, version, environment, first_seen_ns, last_seen_ns FROM models"
         " ORDER BY name, version, environment"
     ):
+        calls, preds = totals[model_id]
         entry = by_name.setdefault(
             name,
             {
@@ -158,8 +161,11 @@ def _auto_bucket(lo: int, hi: int) -> str:
     return "7d"
 
 
+_PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+
+
 def _percentile_ranks(n: int) -> dict[str, int]:
-    return {name: max(0, math.ceil(q * n) - 1) for name, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))}
+    return {name: max(0, math.ceil(q * n) - 1) for name, q in _PERCENTILES.items()}
 
 
 def _sort_key(key: str) -> tuple[int, Any]:
@@ -185,9 +191,9 @@ def _class_map(proba_labels: Iterable[str], width: int) -> dict[str, str] | None
     return None
 
 
-def _binary_auc(groups: Iterable[tuple[float, int, int]]) -> float | None:
+def _binary_auc(groups: Iterable[tuple[float, float, float]]) -> float | None:
     """ROC AUC from (score, positives, negatives) sorted by score; ties count half (Mann-Whitney U)."""
-    pos_total = neg_total = 0
+    pos_total = neg_total = 0.0
     area = 0.0
     for _, pos, neg in groups:
         area += pos * (neg_total + 0.5 * neg)
@@ -198,23 +204,28 @@ def _binary_auc(groups: Iterable[tuple[float, int, int]]) -> float | None:
     return area / (pos_total * neg_total)
 
 
-def _grouped(scores: list[tuple[float, bool]]) -> list[tuple[float, int, int]]:
+def _grouped(scores: list[tuple[float, bool, float]]) -> list[tuple[float, float, float]]:
+    """(score, positive weight, negative weight) per distinct score, from (score, positive, weight) rows."""
     scores.sort(key=lambda item: item[0])
-    out: list[tuple[float, int, int]] = []
-    for score, positive in scores:
+    out: list[tuple[float, float, float]] = []
+    for score, positive, weight in scores:
+        pos, neg = (weight, 0.0) if positive else (0.0, weight)
         if out and out[-1][0] == score:
             s, p, n = out[-1]
-            out[-1] = (s, p + positive, n + (not positive))
+            out[-1] = (s, p + pos, n + neg)
         else:
-            out.append((score, int(positive), int(not positive)))
+            out.append((score, pos, neg))
     return out
 
 
 class _Filter:
-    def __init__(self, ids: list[int], lo: int, hi: int) -> None:
+    def __init__(self, ids: list[int], lo: int, hi: int, weighted: bool = False) -> None:
         self.ids = ids
         self.sql = f"model_id IN ({_marks(ids)}) AND start_ns >= ? AND start_ns < ?"
         self.params: tuple[Any, ...] = (*ids, lo, hi)
+        #: Some of these spans were kept 1 in k (``ml.sample_rate``): labelled rows count ``weight`` times.
+        self.weighted = weighted
+        self.count = "sum(coalesce(weight, 1.0))" if weighted else "count(*)"
 
 
 def _latency(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict[str, float | None]:
@@ -312,6 +323,19 @@ def _volume(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, bucket_s: in
     return [(b, *out[b]) for b in sorted(out)]  # type: ignore[misc]
 
 
+def _merged_volume(
+    volume: list[tuple[int, int, int, int]], adjustments: dict[int, list[int]]
+) -> list[tuple[int, int, int, int]]:
+    """(bucket, calls, errors, rows) of the spans plus ``adjustments``; buckets left empty are dropped."""
+    merged = {b: [calls, errors, rows] for b, calls, errors, rows in volume}
+    for b, (calls, errors, rows) in adjustments.items():
+        cell = merged.setdefault(b, [0, 0, 0])
+        cell[0] += calls
+        cell[1] += errors
+        cell[2] += rows
+    return [(b, c, e, r) for b, (c, e, r) in sorted(merged.items()) if c or e or r]
+
+
 def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, classes: bool) -> list[list[Any]]:
     """[kind, label_kind, predicted class, label class, scored, rows, n_num, sum_abs, sum_sq] per group of
     labelled rows; classes only for class-like rows and only when ``classes``. At most _MAX_PAIRS + 1 groups."""
@@ -320,11 +344,16 @@ def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, clas
     groups: dict[tuple[Any, ...], list[Any]] = {}
     parts: list[Iterable[Sequence[Any]]] = []
     hours, edges = split(lo, hi, HOUR_NS)
+    rollup_sums = (
+        "sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq)"
+        if f.weighted
+        else "sum(rows), sum(n_num), sum(sum_abs), sum(sum_sq)"
+    )
     if hours is not None:
         parts.append(
             conn.execute(
-                f"SELECT kind, label_kind, {pk}, {lk}, max(scored), sum(rows), sum(n_num), sum(sum_abs),"
-                f" sum(sum_sq) FROM quality_hours WHERE model_id IN ({_marks(ids)}) AND hour >= ? AND hour < ?"
+                f"SELECT kind, label_kind, {pk}, {lk}, max(scored), {rollup_sums}"
+                f" FROM quality_hours WHERE model_id IN ({_marks(ids)}) AND hour >= ? AND hour < ?"
                 f" GROUP BY 1, 2, 3, 4 HAVING sum(rows) > 0 LIMIT {_MAX_PAIRS + 1}",
                 (*ids, *hours),
             )
@@ -335,13 +364,23 @@ def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, clas
         if classes
         else ("NULL", "NULL")
     )
+    if f.weighted:
+        w = "coalesce(weight, 1.0)"
+        raw_sums = (
+            f"sum({w}), coalesce(sum(CASE WHEN pred_num - label_num IS NOT NULL THEN {w} END), 0.0),"
+            f" coalesce(sum({w} * abs(pred_num - label_num)), 0.0),"
+            f" coalesce(sum({w} * (pred_num - label_num) * (pred_num - label_num)), 0.0)"
+        )
+    else:
+        raw_sums = (
+            "count(*), count(pred_num - label_num), coalesce(sum(abs(pred_num - label_num)), 0.0),"
+            " coalesce(sum((pred_num - label_num) * (pred_num - label_num)), 0.0)"
+        )
     for a, b in edges:
         parts.append(
             conn.execute(
                 f"SELECT coalesce(kind, {NO_KIND}), label_kind, coalesce({pk}, '{NO_KEY}'),"
-                f" coalesce({lk}, '{NO_KEY}'), max(score IS NOT NULL), count(*), count(pred_num - label_num),"
-                " coalesce(sum(abs(pred_num - label_num)), 0.0),"
-                " coalesce(sum((pred_num - label_num) * (pred_num - label_num)), 0.0)"
+                f" coalesce({lk}, '{NO_KEY}'), max(score IS NOT NULL), {raw_sums}"
                 f" FROM prediction_rows INDEXED BY prediction_rows_labelled"
                 f" WHERE {f.sql} AND label_kind IS NOT NULL GROUP BY 1, 2, 3, 4 LIMIT {_MAX_PAIRS + 1}",
                 (*ids, a, b),
@@ -369,7 +408,7 @@ def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, clas
 
 
 def _classification(
-    conn: sqlite3.Connection, f: _Filter, pairs: list[tuple[int, str, str, int]], binary_scores: bool
+    conn: sqlite3.Connection, f: _Filter, pairs: list[tuple[int, str, str, float]], binary_scores: bool
 ) -> dict[str, float | None] | None:
     """Scores from (kind, predicted key, label key, rows) groups of the labelled class-like rows."""
     width = 0
@@ -388,7 +427,7 @@ def _classification(
                 or 0
             )
     mapping = _class_map((label for kind, _, label, _ in pairs if kind == KIND_PROBA), width) if width else None
-    confusion: dict[tuple[str, str], int] = {}
+    confusion: dict[tuple[str, str], float] = {}
     for kind, pred, label, count in pairs:
         if kind == KIND_PROBA:
             if mapping is None or pred not in mapping:
@@ -399,8 +438,8 @@ def _classification(
     if not total:
         return None
     classes = {c for pair in confusion for c in pair}
-    predicted = dict.fromkeys(classes, 0)
-    actual = dict.fromkeys(classes, 0)
+    predicted = dict.fromkeys(classes, 0.0)
+    actual = dict.fromkeys(classes, 0.0)
     for (pred, label), count in confusion.items():
         predicted[pred] += count
         actual[label] += count
@@ -424,32 +463,33 @@ def _classification(
 def _auc(conn: sqlite3.Connection, f: _Filter, mapping: dict[str, str], width: int) -> float | None:
     if width == 2:
         positive = mapping["1"]
-        groups: dict[float, list[int]] = {}
+        groups: dict[float, list[float]] = {}
         for score, label, count in conn.execute(
-            "SELECT score, label_key, count(*) FROM prediction_rows INDEXED BY prediction_rows_scores"
+            f"SELECT score, label_key, {f.count} FROM prediction_rows INDEXED BY prediction_rows_scores"
             f" WHERE {f.sql} AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND score IS NOT NULL"
             " GROUP BY score, label_key",
             f.params,
         ):
             if label != positive and label != mapping["0"]:
                 continue
-            g = groups.setdefault(score, [0, 0])
+            g = groups.setdefault(score, [0.0, 0.0])
             g[0 if label == positive else 1] += count
         return _binary_auc((s, p, n) for s, (p, n) in sorted(groups.items()))
     index = {key: int(col) for col, key in mapping.items()}
     rows = conn.execute(
-        "SELECT proba, label_key FROM prediction_rows INDEXED BY prediction_rows_probas"
+        f"SELECT proba, label_key, {'coalesce(weight, 1.0)' if f.weighted else '1.0'}"
+        " FROM prediction_rows INDEXED BY prediction_rows_probas"
         f" WHERE {f.sql} AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND proba IS NOT NULL"
         f" LIMIT {_MAX_PROBA_ROWS + 1}",
         f.params,
     ).fetchall()
     if len(rows) > _MAX_PROBA_ROWS:
         return None
-    decoded = [(json.loads(p), index[label]) for p, label in rows if label in index]
-    decoded = [(p, y) for p, y in decoded if len(p) == width]
+    decoded = [(json.loads(p), index[label], w) for p, label, w in rows if label in index]
+    decoded = [(p, y, w) for p, y, w in decoded if len(p) == width]
     aucs = []
     for col in range(width):
-        auc = _binary_auc(_grouped([(p[col], y == col) for p, y in decoded]))
+        auc = _binary_auc(_grouped([(p[col], y == col, w) for p, y, w in decoded]))
         if auc is not None:
             aucs.append(auc)
     return sum(aucs) / len(aucs) if aucs else None
@@ -503,6 +543,7 @@ def metrics(
         "mae": None,
         "rmse": None,
         "volume": [],
+        "dropped": {},
     }
     if not ids or lo >= hi:
         return result
@@ -512,10 +553,17 @@ def metrics(
     qhi = min(hi, max(m[2] for m in models) + 1)
     if qlo >= qhi:
         return result
-    f = _Filter(ids, qlo, qhi)
+    marks = _marks(ids)
+    sampled = conn.execute(f"SELECT 1 FROM models WHERE id IN ({marks}) AND sampled = 1 LIMIT 1", ids).fetchone()
+    f = _Filter(ids, qlo, qhi, weighted=sampled is not None)
     bucket_ns = bucket_s * _NS
 
     volume = _volume(conn, f, qlo, qhi, bucket_s)
+    # Instances that send aggregates (/v1/metrics) count every call, sent as a span or not: their counts and
+    # latencies replace those of their spans.
+    aggregated = _query_aggregates.uses_aggregates(conn, ids)
+    if aggregated:
+        volume = _merged_volume(volume, _query_aggregates.volume_adjustments(conn, ids, qlo, qhi, bucket_s))
     calls = sum(v[1] for v in volume)
     errors = sum(v[2] for v in volume)
     predictions = sum(v[3] for v in volume)
@@ -525,7 +573,12 @@ def metrics(
     result.update(predictions=predictions, calls=calls, errors=errors)
     if calls:
         result["error_rate"] = errors / calls
-        result["latency_ms"] = _latency(conn, f, qlo, qhi, calls)
+        result["latency_ms"] = (
+            _query_aggregates.latency_from_histograms(conn, ids, qlo, qhi, _PERCENTILES)
+            if aggregated
+            else _latency(conn, f, qlo, qhi, calls)
+        )
+    result["dropped"] = _query_aggregates.dropped_spans(conn, ids, qlo, qhi)
 
     # The labelled rows' counts, regression sums and confusion matrix: class keys are grouped only for
     # class-like rows, so regression rows collapse into a handful of groups.
@@ -534,8 +587,9 @@ def metrics(
     if too_many:
         # Integer-valued "classes" with thousands of distinct pairs: not a classifier; keep the sums only.
         groups = _quality_groups(conn, f, qlo, qhi, classes=False)
+    # Weighted (spans kept 1 in k count k times), the labelled rows are a float sum; the API counts rows.
     labels = sum(g[5] for g in groups)
-    result["labels"] = labels
+    result["labels"] = round(labels)
     if predictions:
         result["label_coverage"] = labels / predictions
     numeric = [g for g in groups if g[0] in (KIND_CLASS, KIND_NUMBER) and g[1] in (KIND_CLASS, KIND_NUMBER)]
@@ -557,7 +611,8 @@ def metrics(
 
 _PREDICTION_COLUMNS = (
     "p.id, p.trace_id, p.span_id, m.name, m.version, m.environment, p.method, p.framework, p.start_ns,"
-    " p.latency_ns, p.status, p.batch_size, p.features, p.prediction, p.error, p.n_rows"
+    " p.latency_ns, p.status, p.batch_size, p.features, p.prediction, p.error, p.n_rows, p.link_trace_id,"
+    " p.link_span_id"
 )
 
 
@@ -575,7 +630,7 @@ def _labels_by_trace(conn: sqlite3.Connection, trace_ids: Sequence[bytes]) -> di
 
 def _prediction(row: Sequence[Any], labels: dict[str, Any]) -> dict[str, Any]:
     (_, trace_id, span_id, model, version, env, method, framework, start, latency, status, batch, features,
-     prediction, error, n_rows) = row  # fmt: skip
+     prediction, error, n_rows, link_trace_id, link_span_id) = row  # fmt: skip
     return {
         "trace_id": trace_id.hex(),
         "span_id": span_id.hex(),
@@ -593,6 +648,7 @@ def _prediction(row: Sequence[Any], labels: dict[str, Any]) -> dict[str, Any]:
         "prediction": _json(prediction),
         "labels": labels,
         "error": error,
+        "link": None if link_trace_id is None else {"trace_id": link_trace_id.hex(), "span_id": link_span_id.hex()},
     }
 
 

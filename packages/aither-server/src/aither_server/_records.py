@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "AggregatePoint",
     "KIND_CLASS",
     "KIND_NUMBER",
     "KIND_OTHER",
@@ -74,6 +75,12 @@ class PredictionSpan:
     service_name: str | None
     reduced: tuple[int, Sequence[RowValue]] | None = dataclasses.field(default=None, repr=False, compare=False)
     """``prediction_rows(self)`` when the decoder already computed it (from its cache); else ``None``."""
+    instance: str | None = None
+    """The resource's ``service.instance.id``: which process sent it (its counts may come as aggregates)."""
+    sample_rate: float | None = None
+    """``ml.sample_rate``: this span stands for ``1 / sample_rate`` calls; ``None`` means 1."""
+    link: tuple[bytes, bytes] | None = None
+    """(trace id, span id) of the span's first link: the caller's OpenTelemetry span, when there was one."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,6 +94,27 @@ class LabelSpan:
     time_ns: int
     label_json: str | None = None
     """``ml.label`` as received (valid JSON for ``label``), stored as is; ``None``: stored as ``label`` dumped."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AggregatePoint:
+    """One data point of an ``aither.*`` metric (docs/wire-contract.md, "/v1/metrics"): what one process
+    counted for one model over ``(start_ns, end_ns]``."""
+
+    instance: str
+    metric: str
+    """``calls``, ``rows``, ``errors``, ``dropped`` or ``duration``."""
+    model: str
+    version: str
+    environment: str
+    reason: str
+    """``aither.drop.reason`` of a ``dropped`` point; ``""`` for the others."""
+    start_ns: int
+    end_ns: int
+    value: int
+    """The sum, or the histogram's count."""
+    buckets: tuple[int, ...] | None = None
+    """``duration`` only: counts per bucket of ``_rollup.AGGREGATE_BOUNDS_MS``."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -19,11 +19,16 @@ from __future__ import annotations
 import bisect
 
 __all__ = [
+    "AGGREGATE_BOUNDS_MS",
+    "AGGREGATE_BUCKETS",
     "HOUR_NS",
     "LATENCY_BOUNDS",
     "MINUTE_NS",
     "NO_KEY",
     "NO_KIND",
+    "aggregate_bucket",
+    "aggregate_bucket_of_range",
+    "aggregate_percentile_ms",
     "latency_bucket",
     "latency_range",
     "quality_key",
@@ -54,6 +59,52 @@ LATENCY_BOUNDS = _bounds()
 
 def latency_bucket(latency_ns: int) -> int:
     return bisect.bisect_right(LATENCY_BOUNDS, latency_ns)
+
+
+#: The SDK's latency histogram bounds (docs/wire-contract.md, "/v1/metrics"), in milliseconds: each bucket is
+#: 2 ** (1/4), about 19%, wider than the one before. Span latencies of instances that send no aggregates are
+#: counted in these same buckets (``instance_latency_hours``), so one merge gives the percentiles.
+AGGREGATE_BOUNDS_MS = tuple(0.01 * 2 ** (i / 4) for i in range(93))
+#: Buckets of that histogram: bucket 0 is (-inf, 0.01 ms], bucket i is (bound i-1, bound i], the last unbounded.
+AGGREGATE_BUCKETS = len(AGGREGATE_BOUNDS_MS) + 1
+_AGGREGATE_BOUNDS_NS = tuple(bound * 1e6 for bound in AGGREGATE_BOUNDS_MS)
+_BUCKET_RATIO = 2**0.25
+
+
+def aggregate_bucket(latency_ns: float) -> int:
+    """The bucket of the aggregate latency histogram holding ``latency_ns`` (OTLP: upper bounds inclusive)."""
+    return bisect.bisect_left(_AGGREGATE_BOUNDS_NS, latency_ns)
+
+
+def aggregate_bucket_of_range(low_ms: float, high_ms: float) -> int:
+    """The aggregate bucket for a foreign histogram bucket (low_ms, high_ms]: the one holding its geometric
+    middle (its upper bound when it starts at or below zero, its lower bound when it has no upper bound)."""
+    if high_ms == float("inf"):
+        middle = low_ms
+    elif low_ms <= 0:
+        middle = high_ms
+    else:
+        middle = (low_ms * high_ms) ** 0.5
+    return bisect.bisect_left(AGGREGATE_BOUNDS_MS, middle)
+
+
+def aggregate_percentile_ms(histogram: dict[int, int], rank: int) -> float | None:
+    """The value of the nearest-rank ``rank`` (0-based) read from an aggregate histogram, interpolated
+    geometrically inside its bucket (within about 9.5% of the exact value); ``None`` past the last count."""
+    below = 0
+    for bucket in sorted(histogram):
+        count = histogram[bucket]
+        if count <= 0:
+            continue
+        if rank < below + count:
+            fraction = (rank - below + 0.5) / count
+            if bucket >= len(AGGREGATE_BOUNDS_MS):
+                return AGGREGATE_BOUNDS_MS[-1]
+            high = AGGREGATE_BOUNDS_MS[bucket]
+            low = high / _BUCKET_RATIO
+            return float(low * (high / low) ** fraction)
+        below += count
+    return None
 
 
 def latency_range(bucket: int) -> tuple[int | None, int | None]:

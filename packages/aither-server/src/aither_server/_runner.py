@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import sys
@@ -16,7 +17,7 @@ import uvicorn
 from ._app import create_app
 from ._store import Store
 
-__all__ = ["ServerThread", "default_db_path", "default_data_dir"]
+__all__ = ["CannotListen", "ServerThread", "default_db_path", "default_data_dir", "listen"]
 
 
 def default_data_dir() -> Path:
@@ -35,6 +36,38 @@ def default_db_path() -> Path:
     return default_data_dir() / "aither.db"
 
 
+class CannotListen(OSError):
+    """The server cannot listen on the address asked for; the message is one line saying why."""
+
+
+def listen(host: str, port: int, way_out: str = "--port N") -> socket.socket:
+    """A socket bound to (host, port), for uvicorn to serve on. Raises :class:`CannotListen` with one line
+    naming the port and ``way_out`` (how to choose another) when the port is taken or not allowed."""
+    try:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise CannotListen(f"cannot listen on {host}: {exc.strerror or exc}") from None
+    try:
+        if sys.platform != "win32":
+            # Lets a restarted server reuse a port whose old connections linger in TIME_WAIT; on Linux and
+            # macOS it never lets two servers listen on one port (on Windows it would, so it is not set there).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CannotListen(
+                f"port {port} on {host} is already in use (another aither server, or an OpenTelemetry collector: "
+                f"4318 is OTLP/HTTP's usual port); start on another with {way_out}"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise CannotListen(
+                f"not allowed to listen on port {port} on {host}; choose another with {way_out}"
+            ) from None
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
 class ServerThread:
     """The aither server on a background thread, on a free port unless one is given.
 
@@ -44,9 +77,7 @@ class ServerThread:
 
     def __init__(self, store: Store, *, host: str = "127.0.0.1", port: int = 0, **app_options: Any) -> None:
         self.store = store
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
+        self._sock = listen(host, port)
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(create_app(store, **app_options), log_level="warning", access_log=False, lifespan="on")

@@ -15,12 +15,15 @@ __all__ = [
     "ErrorResponse",
     "Health",
     "LatencyOut",
+    "LinkOut",
     "MetricsOut",
     "ModelList",
     "ModelOut",
     "OrgOut",
     "PredictionList",
     "PredictionOut",
+    "UnjoinedLabel",
+    "UnjoinedLabels",
     "UsageOut",
     "UserOut",
     "VolumeOut",
@@ -60,6 +63,8 @@ class UsageOut(_Out):
     api_calls: int
     predictions: int = Field(description="Predicted rows stored this period.")
     labels: int = Field(description="Labelled rows received this period.")
+    rejected_spans: int = Field(description="Spans refused this period for a wrong or missing ml.* value.")
+    ignored_spans: int = Field(description="Spans with no ml.* attribute received this period (not stored).")
 
 
 class UserOut(_Out):
@@ -144,6 +149,14 @@ class MetricsOut(_Out):
     mae: float | None
     rmse: float | None
     volume: list[VolumeOut]
+    dropped: dict[str, int] = Field(
+        description="Prediction spans the SDK reported as not delivered (aither.spans.dropped), by reason."
+    )
+
+
+class LinkOut(_Out):
+    trace_id: str
+    span_id: str
 
 
 class PredictionOut(_Out):
@@ -163,6 +176,20 @@ class PredictionOut(_Out):
     prediction: Any
     labels: dict[str, Any]
     error: str | None
+    link: LinkOut | None = Field(description="The caller's OpenTelemetry span (the prediction span's first link).")
+
+
+class UnjoinedLabel(_Out):
+    trace_id: str
+    row: int
+    label: Any
+    reason: Literal["unknown trace", "row out of range"]
+    received_at: str
+
+
+class UnjoinedLabels(_Out):
+    count: int = Field(description="All the labels that cannot join (for this model, with model=).")
+    data: list[UnjoinedLabel] = Field(description="The newest of them, up to limit.")
 
 
 class PredictionList(_Out):

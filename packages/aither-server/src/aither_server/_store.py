@@ -26,8 +26,8 @@ from typing import Any
 
 from . import _auth
 from ._migrations import migrate
-from ._records import LabelSpan, PredictionSpan, label_rows, prediction_rows, value_key
-from ._rollup import HOUR_NS, MINUTE_NS, latency_bucket, quality_key
+from ._records import AggregatePoint, LabelSpan, PredictionSpan, label_rows, prediction_rows, value_key
+from ._rollup import HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket, quality_key
 
 __all__ = [
     "IngestResult",
@@ -86,6 +86,10 @@ class UsageRecord:
     api_calls: int
     predictions: int
     labels: int
+    rejected_spans: int = 0
+    """Spans refused for a wrong or missing ``ml.*`` value (counted per request received)."""
+    ignored_spans: int = 0
+    """Spans with no ``ml.*`` attribute: another library's spans, not stored."""
 
 
 class LastAdminKey(Exception):
@@ -128,21 +132,27 @@ _KEY_COLUMNS = "id, name, prefix, scopes, created_ns, last_used_ns, revoked_ns"
 
 _INSERT_PREDICTION = (
     "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, method, framework, start_ns,"
-    " latency_ns, status, error, n_rows, batch_size, features, prediction, service_name, received_ns)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " latency_ns, status, error, n_rows, batch_size, features, prediction, service_name, received_ns,"
+    " instance_id, sample_rate, link_trace_id, link_span_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_ROW = (
     "INSERT INTO prediction_rows (pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, proba,"
-    " label_key, label_num, label_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " weight, label_key, label_num, label_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Only a label at least as recent as the stored one replaces it, so out-of-order retries do not roll back.
+# A label knows its prediction's rows (and model) once that is stored, so labels that cannot join are found
+# through the labels_unjoined partial index (GET /api/v1/labels/unjoined). Set at insertion when the
+# prediction is there already (the common case), so the label never enters that index.
 _UPSERT_LABEL = (
-    "INSERT INTO labels (trace_id, row, label, label_key, label_num, label_kind, time_ns)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO labels (trace_id, row, label, label_key, label_num, label_kind, time_ns, received_ns, pred_rows,"
+    " model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (trace_id, row) DO UPDATE SET label = excluded.label, label_key = excluded.label_key,"
-    " label_num = excluded.label_num, label_kind = excluded.label_kind, time_ns = excluded.time_ns"
+    " label_num = excluded.label_num, label_kind = excluded.label_kind, time_ns = excluded.time_ns,"
+    " received_ns = excluded.received_ns"
     " WHERE excluded.time_ns >= labels.time_ns"
 )
+_LABELS_JOINED = "UPDATE labels SET pred_rows = ?, model_id = ? WHERE trace_id = ? AND pred_rows IS NULL"
 _VOLUME = (
     "INSERT INTO volume_minutes (model_id, minute, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (model_id, minute) DO UPDATE SET calls = calls + excluded.calls,"
@@ -154,15 +164,47 @@ _LATENCY = (
 )
 _QUALITY = (
     "INSERT INTO quality_hours (model_id, hour, kind, label_kind, pred_key, label_key, scored, rows, n_num,"
-    " sum_abs, sum_sq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " sum_abs, sum_sq, w_rows, w_num, w_abs, w_sq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (model_id, hour, kind, label_kind, pred_key, label_key, scored) DO UPDATE SET"
     " rows = rows + excluded.rows, n_num = n_num + excluded.n_num, sum_abs = sum_abs + excluded.sum_abs,"
-    " sum_sq = sum_sq + excluded.sum_sq"
+    " sum_sq = sum_sq + excluded.sum_sq, w_rows = w_rows + excluded.w_rows, w_num = w_num + excluded.w_num,"
+    " w_abs = w_abs + excluded.w_abs, w_sq = w_sq + excluded.w_sq"
 )
+_INSTANCE_MODELS = (
+    "INSERT INTO instance_models (model_id, instance_id, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, instance_id) DO UPDATE SET calls = calls + excluded.calls,"
+    " errors = errors + excluded.errors, rows = rows + excluded.rows"
+)
+_INSTANCE_MINUTES = (
+    "INSERT INTO instance_minutes (model_id, minute, instance_id, calls, errors, rows) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, minute, instance_id) DO UPDATE SET calls = calls + excluded.calls,"
+    " errors = errors + excluded.errors, rows = rows + excluded.rows"
+)
+_INSTANCE_LATENCY = (
+    "INSERT INTO instance_latency_hours (model_id, hour, instance_id, bucket, calls) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, hour, instance_id, bucket) DO UPDATE SET calls = calls + excluded.calls"
+)
+_INSERT_POINT = (
+    "INSERT INTO aggregate_points (instance_id, metric, model_id, reason, start_ns, end_ns, value, buckets,"
+    " received_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (instance_id, metric, model_id, reason, start_ns, end_ns) DO NOTHING"
+)
+_AGGREGATE_MINUTES = (
+    "INSERT INTO aggregate_minutes (model_id, minute, metric, reason, value) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, minute, metric, reason) DO UPDATE SET value = value + excluded.value"
+)
+_AGGREGATE_LATENCY = (
+    "INSERT INTO aggregate_latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = calls + excluded.calls"
+)
+#: The models table's running totals of each aggregate metric (the models list reads them).
+_MODEL_TOTALS = {"calls": "aggregate_calls", "rows": "aggregate_rows", "errors": "aggregate_errors"}
 _QUALITY_EMPTY = (
     "DELETE FROM quality_hours WHERE model_id = ? AND hour = ? AND kind = ? AND label_kind = ? AND pred_key = ?"
     " AND label_key = ? AND scored = ? AND rows = 0"
 )
+
+_NO_LINK = (None, None)
 
 _QualityDeltas = dict[tuple[int, int, int, int, str, str, int], list[Any]]
 
@@ -179,23 +221,41 @@ def _add_quality(
     start_ns: int,
     pred: tuple[Any, Any, Any, Any],
     label: tuple[Any, Any, Any],
+    weight: float | None,
 ) -> None:
     """Add (``sign`` 1) or remove (-1) one labelled row's contribution to ``quality_hours``.
 
-    ``pred`` is (kind, pred_key, pred_num, score); ``label`` is (label_key, label_num, label_kind).
+    ``pred`` is (kind, pred_key, pred_num, score); ``label`` is (label_key, label_num, label_kind); ``weight``
+    the calls its span stands for (``None``: 1).
     """
     kind, pred_key, pred_num, score = pred
     label_key, label_num, label_kind = label
     key = (model_id, start_ns // HOUR_NS, *quality_key(kind, label_kind, pred_key, label_key, score))
     cell = deltas.get(key)
     if cell is None:
-        cell = deltas[key] = [0, 0, 0.0, 0.0]
+        cell = deltas[key] = [0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    w = sign * (1.0 if weight is None else weight)
     cell[0] += sign
+    cell[4] += w
     if pred_num is not None and label_num is not None:
         diff = pred_num - label_num
         cell[1] += sign
         cell[2] += sign * abs(diff)
         cell[3] += sign * diff * diff
+        cell[5] += w
+        cell[6] += w * abs(diff)
+        cell[7] += w * diff * diff
+
+
+def _count_call(counts: dict[Any, list[int]], key: Any, status: int, n_rows: int) -> None:
+    """One more call (and its error status and rows) in a rollup being built."""
+    found = counts.get(key)
+    if found is None:
+        counts[key] = [1, status, n_rows]
+    else:
+        found[0] += 1
+        found[1] += status
+        found[2] += n_rows
 
 
 @dataclasses.dataclass
@@ -205,6 +265,8 @@ class _Job:
     predictions: Sequence[PredictionSpan]
     labels: Sequence[LabelSpan]
     count_call: bool
+    rejected_spans: int
+    ignored_spans: int
     done: bool = False
     result: IngestResult | None = None
     error: BaseException | None = None
@@ -221,6 +283,7 @@ class Store:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._model_ids: dict[tuple[str, str, str], int] = {}
+        self._instance_ids: dict[str, int] = {}
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
         self._touched: dict[str, int] = {}
@@ -317,12 +380,23 @@ class Store:
             self._add_usage(conn, time.time_ns(), 1, 0, 0)
 
     @staticmethod
-    def _add_usage(conn: sqlite3.Connection, now_ns: int, calls: int, predictions: int, labels: int) -> None:
+    def _add_usage(
+        conn: sqlite3.Connection,
+        now_ns: int,
+        calls: int,
+        predictions: int,
+        labels: int,
+        rejected_spans: int = 0,
+        ignored_spans: int = 0,
+    ) -> None:
         conn.execute(
-            "INSERT INTO usage (period, api_calls, predictions, labels) VALUES (?, ?, ?, ?)"
+            "INSERT INTO usage (period, api_calls, predictions, labels, rejected_spans, ignored_spans)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (period) DO UPDATE SET api_calls = api_calls + excluded.api_calls,"
-            " predictions = predictions + excluded.predictions, labels = labels + excluded.labels",
-            (_period_key(now_ns), calls, predictions, labels),
+            " predictions = predictions + excluded.predictions, labels = labels + excluded.labels,"
+            " rejected_spans = rejected_spans + excluded.rejected_spans,"
+            " ignored_spans = ignored_spans + excluded.ignored_spans",
+            (_period_key(now_ns), calls, predictions, labels, rejected_spans, ignored_spans),
         )
 
     def usage(self, now_ns: int | None = None) -> UsageRecord:
@@ -330,11 +404,14 @@ class Store:
         start, end = month_period(now_ns)
         row = (
             self.reader()
-            .execute("SELECT api_calls, predictions, labels FROM usage WHERE period = ?", (_period_key(now_ns),))
+            .execute(
+                "SELECT api_calls, predictions, labels, rejected_spans, ignored_spans FROM usage WHERE period = ?",
+                (_period_key(now_ns),),
+            )
             .fetchone()
         )
-        calls, preds, labels = row if row is not None else (0, 0, 0)
-        return UsageRecord(start, end, calls, preds, labels)
+        calls, preds, labels, rejected, ignored = row if row is not None else (0, 0, 0, 0, 0)
+        return UsageRecord(start, end, calls, preds, labels, rejected, ignored)
 
     # -- API keys ------------------------------------------------------------------------------------------
 
@@ -377,6 +454,33 @@ class Store:
         secret = _auth.generate_key()
         with self.write() as conn:
             return self._insert_key(conn, name, ordered, secret), secret
+
+    def kept_key(self, name: str, scopes: Sequence[str]) -> tuple[str, bool]:
+        """The secret of the key ``name`` this database keeps for a local tool (``aither demo``), and whether it
+        was made just now. Made once and reused; made anew (and the earlier ones of that name revoked, so none
+        pile up) when the kept one was revoked. The secret is kept in ``meta``, readable by anyone who can read
+        the database file, who can read all its data anyway; other keys stay hashes only."""
+        ordered = tuple(s for s in _auth.SCOPES if s in scopes)
+        slot = f"kept_key:{name}"
+        with self.write() as conn:
+            found = conn.execute("SELECT value FROM meta WHERE key = ?", (slot,)).fetchone()
+            if found is not None:
+                live = conn.execute(
+                    "SELECT 1 FROM api_keys WHERE hash = ? AND revoked_ns IS NULL", (_auth.hash_key(found[0]),)
+                ).fetchone()
+                if live is not None:
+                    return str(found[0]), False
+            conn.execute(
+                "UPDATE api_keys SET revoked_ns = ? WHERE name = ? AND revoked_ns IS NULL AND scopes = ?",
+                (time.time_ns(), name, ",".join(ordered)),
+            )
+            secret = _auth.generate_key()
+            self._insert_key(conn, name, ordered, secret)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (slot, secret),
+            )
+            return secret, True
 
     def list_keys(self) -> list[KeyRecord]:
         rows = self.reader().execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_ns, id").fetchall()
@@ -431,14 +535,20 @@ class Store:
     # -- ingestion -----------------------------------------------------------------------------------------
 
     def ingest(
-        self, predictions: Sequence[PredictionSpan], labels: Sequence[LabelSpan], *, count_call: bool = True
+        self,
+        predictions: Sequence[PredictionSpan],
+        labels: Sequence[LabelSpan],
+        *,
+        count_call: bool = True,
+        rejected_spans: int = 0,
+        ignored_spans: int = 0,
     ) -> IngestResult:
         """Store one request's spans, all or none; spans already stored (a retry) are skipped.
 
         Returns once the transaction holding them has committed. Requests arriving while another transaction
         is written are stored together in the next one (group commit), each in its own savepoint.
         """
-        job = _Job(predictions, labels, count_call)
+        job = _Job(predictions, labels, count_call, rejected_spans, ignored_spans)
         with self._pending_lock:
             self._pending.append(job)
         with self._write_lock:
@@ -455,16 +565,20 @@ class Store:
         """Store queued requests in one transaction; called with the write lock held."""
         conn = self._writer
         new_models: dict[tuple[str, str, str], int] = {}
+        new_instances: dict[str, int] = {}
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in jobs:
                 now = time.time_ns()
                 job_models: dict[tuple[str, str, str], int] = {}
+                job_instances: dict[str, int] = {}
                 conn.execute("SAVEPOINT job")
                 try:
-                    preds, rows = self._ingest_predictions(conn, job.predictions, now, job_models)
+                    preds, rows = self._ingest_predictions(conn, job.predictions, now, job_models, job_instances)
                     n_labels, n_label_rows = self._ingest_labels(conn, job.labels, now)
-                    self._add_usage(conn, now, int(job.count_call), rows, n_label_rows)
+                    self._add_usage(
+                        conn, now, int(job.count_call), rows, n_label_rows, job.rejected_spans, job.ignored_spans
+                    )
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
@@ -473,6 +587,7 @@ class Store:
                 conn.execute("RELEASE job")
                 job.result = IngestResult(preds, rows, n_labels, n_label_rows)
                 new_models.update(job_models)
+                new_instances.update(job_instances)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -483,6 +598,7 @@ class Store:
         else:
             # Only after COMMIT: a rolled-back transaction must not leave ids of models that do not exist.
             self._model_ids.update(new_models)
+            self._instance_ids.update(new_instances)
         finally:
             for job in jobs:
                 job.done = True
@@ -526,12 +642,25 @@ class Store:
         new[key] = model_id
         return model_id
 
+    def _instance_id(self, conn: sqlite3.Connection, instance: str, seen_ns: int, new: dict[str, int]) -> int:
+        cached = self._instance_ids.get(instance) or new.get(instance)
+        if cached is not None:
+            return cached
+        conn.execute(
+            "INSERT INTO instances (instance, first_seen_ns) VALUES (?, ?) ON CONFLICT (instance) DO NOTHING",
+            (instance, seen_ns),
+        )
+        instance_id: int = conn.execute("SELECT id FROM instances WHERE instance = ?", (instance,)).fetchone()[0]
+        new[instance] = instance_id
+        return instance_id
+
     def _ingest_predictions(
         self,
         conn: sqlite3.Connection,
         spans: Sequence[PredictionSpan],
         now: int,
         new_models: dict[tuple[str, str, str], int],
+        new_instances: dict[str, int],
     ) -> tuple[int, int]:
         if not spans:
             return 0, 0
@@ -550,6 +679,8 @@ class Store:
                 chunk,
             ):
                 early[(trace_id, row)] = (key, num, kind)
+        early_traces = {trace_id for trace_id, _ in early}
+        joined: list[tuple[int, int, bytes]] = []
 
         next_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM predictions").fetchone()[0]
         pred_params: list[tuple[Any, ...]] = []
@@ -557,6 +688,11 @@ class Store:
         per_model: dict[int, list[int]] = {}
         volume: dict[tuple[int, int], list[int]] = {}
         latency: dict[tuple[int, int, int], int] = {}
+        # Per instance (0: none given): span counts, and latencies in the aggregate histogram's buckets.
+        instance_totals: dict[Any, list[int]] = {}
+        instance_minutes: dict[Any, list[int]] = {}
+        instance_latency: dict[tuple[int, int, int, int], int] = {}
+        sampled: set[int] = set()
         quality: _QualityDeltas = {}
         no_label = (None, None, None)
         total_rows = 0
@@ -565,6 +701,16 @@ class Store:
         for span in fresh:
             model_key = (span.model, span.version, span.environment)
             model_id = model_ids.get(model_key) or self._model_id(conn, model_key, span.start_ns, new_models)
+            instance = span.instance
+            instance_id = (
+                (self._instance_ids.get(instance) or self._instance_id(conn, instance, now, new_instances))
+                if instance
+                else None
+            )
+            sample_rate = span.sample_rate
+            weight = None if sample_rate is None else 1.0 / sample_rate
+            if weight is not None:
+                sampled.add(model_id)
             n_rows, values = prediction_rows(span)
             total_rows += n_rows
             pred_id = next_id
@@ -594,20 +740,40 @@ class Store:
                     span.prediction_json,
                     span.service_name,
                     now,
+                    instance_id,
+                    sample_rate,
+                    *(span.link or _NO_LINK),
                 )
             )
             if early:
+                if trace_id in early_traces:
+                    joined.append((n_rows, model_id, trace_id))
                 for v in values:
                     label = early.get((trace_id, v.row), no_label)
                     row_params.append(
-                        (pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, *label)
+                        (pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, weight, *label)
                     )
                     if label[2] is not None:
-                        _add_quality(quality, 1, model_id, start_ns, (v.kind, v.key, v.num, v.score), label)
+                        pred = (v.kind, v.key, v.num, v.score)
+                        _add_quality(quality, 1, model_id, start_ns, pred, label, weight)
             else:
                 for v in values:
                     row_params.append(
-                        (pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, None, None, None)
+                        (
+                            pred_id,
+                            v.row,
+                            model_id,
+                            start_ns,
+                            v.kind,
+                            v.key,
+                            v.num,
+                            v.score,
+                            v.proba,
+                            weight,
+                            None,
+                            None,
+                            None,
+                        )
                     )
             minute = (model_id, start_ns // MINUTE_NS)
             cell = volume.get(minute)
@@ -619,6 +785,11 @@ class Store:
                 cell[2] += n_rows
             bucket = (model_id, start_ns // HOUR_NS, latency_bucket(latency_ns))
             latency[bucket] = latency.get(bucket, 0) + 1
+            shared = (model_id, start_ns // HOUR_NS, instance_id or 0, aggregate_bucket(latency_ns))
+            instance_latency[shared] = instance_latency.get(shared, 0) + 1
+            if instance_id is not None:
+                _count_call(instance_totals, (model_id, instance_id), status, n_rows)
+                _count_call(instance_minutes, (model_id, start_ns // MINUTE_NS, instance_id), status, n_rows)
             stats = per_model.get(model_id)
             if stats is None:
                 per_model[model_id] = [1, n_rows, start_ns, start_ns]
@@ -631,6 +802,8 @@ class Store:
                     stats[3] = start_ns
         conn.executemany(_INSERT_PREDICTION, pred_params)
         conn.executemany(_INSERT_ROW, row_params)
+        if joined:
+            conn.executemany(_LABELS_JOINED, joined)
         conn.executemany(
             "UPDATE models SET calls = calls + ?, predictions = predictions + ?,"
             " first_seen_ns = min(first_seen_ns, ?), last_seen_ns = max(last_seen_ns, ?) WHERE id = ?",
@@ -638,6 +811,12 @@ class Store:
         )
         conn.executemany(_VOLUME, [(*k, *v) for k, v in volume.items()])
         conn.executemany(_LATENCY, [(*k, v) for k, v in latency.items()])
+        conn.executemany(_INSTANCE_LATENCY, [(*k, v) for k, v in instance_latency.items()])
+        if instance_totals:
+            conn.executemany(_INSTANCE_MODELS, [(*k, *v) for k, v in instance_totals.items()])
+            conn.executemany(_INSTANCE_MINUTES, [(*k, *v) for k, v in instance_minutes.items()])
+        if sampled:
+            conn.executemany("UPDATE models SET sampled = 1 WHERE id = ?", [(mid,) for mid in sampled])
         self._write_quality(conn, quality)
         return len(fresh), total_rows
 
@@ -656,11 +835,14 @@ class Store:
         fresh = sorted((s for k, s in unique.items() if k not in existing), key=lambda s: s.time_ns)
         if not fresh:
             return 0, 0
+        owner, joined = self._owners(conn, {s.trace_id for s in fresh})
         span_params = []
         upserts = []
         affected: dict[bytes, set[int]] = {}
+        no_prediction = (None, None)
         for span in fresh:
             trace_id, label, time_ns = span.trace_id, span.label, span.time_ns
+            prediction = joined.get(trace_id, no_prediction)
             # The JSON text as received when there is one (it parses to ``label``): no re-encoding.
             text = span.label_json if span.label_json is not None else _dumps(label)
             span_params.append((trace_id, span.span_id, span.row, text, time_ns, now))
@@ -671,39 +853,52 @@ class Store:
                 # One row: the whole label is its value (label_rows' first and last rules).
                 row = 0 if span.row is None else span.row
                 vk = value_key(label)
-                upserts.append((trace_id, row, text, vk.key, vk.num, vk.kind, time_ns))
+                upserts.append((trace_id, row, text, vk.key, vk.num, vk.kind, time_ns, now, *prediction))
                 rows.add(row)
                 continue
             for row, value in label_rows(span):
                 vk = value_key(value)
-                upserts.append((trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, time_ns))
+                upserts.append((trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, time_ns, now, *prediction))
                 rows.add(row)
         conn.executemany(
             "INSERT INTO label_spans (trace_id, span_id, row, label, time_ns, received_ns) VALUES (?, ?, ?, ?, ?, ?)",
             span_params,
         )
         conn.executemany(_UPSERT_LABEL, upserts)
-        self._apply_labels(conn, affected)
+        if owner:
+            # Rows of these traces labelled before this request learnt their prediction when it was stored.
+            self._apply_labels(conn, affected, owner)
         return len(fresh), len(upserts)
 
     @staticmethod
-    def _apply_labels(conn: sqlite3.Connection, affected: dict[bytes, set[int]]) -> None:
-        """Copy the current label of each affected (trace id, row) onto the prediction rows it joins, and move
-        the row's contribution in ``quality_hours`` from its old label to its new one.
-
-        A few set-based reads (not one per row): the predictions of the affected traces, then the current
-        labels and the prediction rows of ``id IN (...) AND row IN (...)``, a superset filtered here.
-        """
+    def _owners(
+        conn: sqlite3.Connection, trace_ids: set[bytes]
+    ) -> tuple[dict[int, bytes], dict[bytes, tuple[int, int]]]:
+        """The stored predictions of these traces: {prediction id: trace id}, and per trace the (row count,
+        model id) of its first prediction."""
         owner: dict[int, bytes] = {}
-        for chunk in _chunks(list({trace_key(t) for t in affected})):
+        joined: dict[bytes, tuple[int, int]] = {}
+        for chunk in _chunks(list({trace_key(t) for t in trace_ids})):
             marks = ",".join("?" * len(chunk))
-            for pred_id, trace_id in conn.execute(
-                f"SELECT id, trace_id FROM predictions WHERE trace_key IN ({marks})", chunk
+            for pred_id, trace_id, n_rows, model_id in conn.execute(
+                f"SELECT id, trace_id, n_rows, model_id FROM predictions WHERE trace_key IN ({marks})"
+                " ORDER BY start_ns, id",
+                chunk,
             ):
-                if trace_id in affected:
+                if trace_id in trace_ids:
                     owner[pred_id] = trace_id
-        if not owner:
-            return
+                    joined.setdefault(trace_id, (n_rows, model_id))
+        return owner, joined
+
+    @staticmethod
+    def _apply_labels(conn: sqlite3.Connection, affected: dict[bytes, set[int]], owner: dict[int, bytes]) -> None:
+        """Copy the current label of each affected (trace id, row) onto the prediction rows it joins (``owner``:
+        the stored predictions of those traces), and move the row's contribution in ``quality_hours`` from its
+        old label to its new one.
+
+        A few set-based reads (not one per row): the current labels and the prediction rows of
+        ``id IN (...) AND row IN (...)``, a superset filtered here.
+        """
         traces = list(set(owner.values()))
         rows = sorted({row for trace_id in traces for row in affected[trace_id]})
         half = _CHUNK // 2
@@ -723,12 +918,12 @@ class Store:
             pred_marks = ",".join("?" * len(pred_chunk))
             for row_chunk in _chunks(rows, half):
                 for found in conn.execute(
-                    "SELECT pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, label_key, label_num,"
-                    f" label_kind FROM prediction_rows WHERE pred_id IN ({pred_marks})"
+                    "SELECT pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key,"
+                    f" label_num, label_kind FROM prediction_rows WHERE pred_id IN ({pred_marks})"
                     f" AND row IN ({','.join('?' * len(row_chunk))})",
                     [*pred_chunk, *row_chunk],
                 ):
-                    pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, *old = found
+                    pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, weight, *old = found
                     trace_id = owner[pred_id]
                     if row not in affected[trace_id]:
                         continue
@@ -737,11 +932,63 @@ class Store:
                         continue
                     pred = (kind, pred_key, pred_num, score)
                     if old[2] is not None:
-                        _add_quality(quality, -1, model_id, start_ns, pred, (old[0], old[1], old[2]))
-                    _add_quality(quality, 1, model_id, start_ns, pred, label)
+                        _add_quality(quality, -1, model_id, start_ns, pred, (old[0], old[1], old[2]), weight)
+                    _add_quality(quality, 1, model_id, start_ns, pred, label, weight)
                     updates.append((*label, pred_id, row))
         conn.executemany(
             "UPDATE prediction_rows SET label_key = ?, label_num = ?, label_kind = ? WHERE pred_id = ? AND row = ?",
             updates,
         )
         Store._write_quality(conn, quality)
+
+    # -- aggregates (/v1/metrics) --------------------------------------------------------------------------
+
+    def ingest_aggregates(self, points: Sequence[AggregatePoint], *, count_call: bool = True) -> int:
+        """Store one request's aggregate points, all or none; a point already stored (a retry) is skipped.
+
+        Returns how many points were new. The instance that sent them is marked as sending aggregates: from
+        then on its calls, rows, errors and latencies are read from these points, not from its spans.
+        """
+        now = time.time_ns()
+        new_models: dict[tuple[str, str, str], int] = {}
+        new_instances: dict[str, int] = {}
+        stored = 0
+        with self.write() as conn:
+            senders: set[int] = set()
+            for point in points:
+                model_id = self._model_id(
+                    conn, (point.model, point.version, point.environment), point.end_ns, new_models
+                )
+                instance_id = self._instance_id(conn, point.instance, now, new_instances)
+                senders.add(instance_id)
+                buckets = None if point.buckets is None else json.dumps(point.buckets, separators=(",", ":"))
+                inserted = conn.execute(
+                    _INSERT_POINT,
+                    (instance_id, point.metric, model_id, point.reason, point.start_ns, point.end_ns, point.value,
+                     buckets, now),
+                ).rowcount  # fmt: skip
+                if not inserted:
+                    continue
+                stored += 1
+                if point.buckets is not None:
+                    hour = point.end_ns // HOUR_NS
+                    conn.executemany(
+                        _AGGREGATE_LATENCY, [(model_id, hour, b, n) for b, n in enumerate(point.buckets) if n]
+                    )
+                else:
+                    minute = point.end_ns // MINUTE_NS
+                    conn.execute(_AGGREGATE_MINUTES, (model_id, minute, point.metric, point.reason, point.value))
+                total = _MODEL_TOTALS.get(point.metric)
+                conn.execute(
+                    f"UPDATE models SET first_seen_ns = min(first_seen_ns, ?), last_seen_ns = max(last_seen_ns, ?)"
+                    f"{f', {total} = {total} + ?' if total else ''} WHERE id = ?",
+                    (point.end_ns, point.end_ns, *((point.value,) if total else ()), model_id),
+                )
+            conn.executemany(
+                "UPDATE instances SET aggregates_since_ns = ? WHERE id = ? AND aggregates_since_ns IS NULL",
+                [(now, i) for i in senders],
+            )
+            self._add_usage(conn, now, int(count_call), 0, 0)
+        self._model_ids.update(new_models)
+        self._instance_ids.update(new_instances)
+        return stored

@@ -15,7 +15,20 @@ from pathlib import Path
 __all__ = ["build_parser", "console_main", "main"]
 
 DEFAULT_HOST = "127.0.0.1"
+#: OTLP/HTTP's usual port: the SDK's default base URL, and where OpenTelemetry exporters send by default.
 DEFAULT_PORT = 4318
+#: Overrides DEFAULT_PORT (``--port`` overrides both).
+PORT_VARIABLE = "AITHER_SERVER_PORT"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, not {port}")
+    return port
 
 
 def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
@@ -30,7 +43,9 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"interface to listen on (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--port", type=_port, default=None, help=f"port (default ${PORT_VARIABLE}, else {DEFAULT_PORT})"
+    )
     parser.add_argument("--db", type=Path, default=None, help=f"SQLite database file (default {default_db_path()})")
     parser.add_argument(
         "--log-level",
@@ -43,6 +58,12 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
         type=float,
         default=20.0,
         help="largest compressed /v1/traces body, in MiB (default 20)",
+    )
+    parser.add_argument(
+        "--label-grace-minutes",
+        type=float,
+        default=10.0,
+        help="how long a label may wait for its prediction before it is listed as unjoined (default 10)",
     )
     parser.add_argument(
         "--max-decompressed-mb",
@@ -64,18 +85,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ._app import create_app
     from ._migrations import SchemaTooNew
-    from ._runner import default_db_path
+    from ._runner import CannotListen, default_db_path, listen
     from ._store import Store
 
+    port = args.port
+    if port is None:
+        try:
+            port = _port(os.environ.get(PORT_VARIABLE) or str(DEFAULT_PORT))
+        except argparse.ArgumentTypeError as exc:
+            print(f"aither server: {PORT_VARIABLE}: {exc}", file=sys.stderr)
+            return 2
+    # The port first: nothing is printed (not even a new admin key) for a server that cannot start.
+    try:
+        sock = listen(args.host, port, way_out=f"--port N or {PORT_VARIABLE}=N")
+    except CannotListen as exc:
+        print(f"aither server: {exc}", file=sys.stderr)
+        return 2
     db = (args.db or default_db_path()).expanduser()
     bootstrap = os.environ.get("AITHER_BOOTSTRAP_KEY") or None
     try:
         store = Store(db)
         new_key = store.bootstrap(bootstrap)
     except (SchemaTooNew, ValueError, OSError) as exc:
+        sock.close()
         print(f"aither server: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # sqlite3.DatabaseError on a file that is not a database, etc.
+        sock.close()
         print(f"aither server: cannot open {db}: {exc}", file=sys.stderr)
         return 2
     if new_key is not None:
@@ -86,18 +122,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"aither server on http://{host}:{args.port}  (database: {db})", flush=True)
-    print(f"    export AITHER_BASE_URL=http://{host}:{args.port}", flush=True)
+    port = sock.getsockname()[1]
+    print(f"aither server on http://{host}:{port}  (database: {db})", flush=True)
+    print(f"    export AITHER_BASE_URL=http://{host}:{port}", flush=True)
     app = create_app(
         store,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_decompressed_bytes=int(args.max_decompressed_mb * 1024 * 1024),
+        label_grace_s=args.label_grace_minutes * 60,
     )
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
+        sock.close()
         store.close()
     return 0
 

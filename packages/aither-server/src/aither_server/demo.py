@@ -9,10 +9,12 @@ model's summary as the query API reports it, where the data lives and how to que
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +42,41 @@ def _number(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _summary(http: Any, title: str) -> dict[str, Any]:
-    metrics: dict[str, Any] = http.get(f"/api/v1/models/{MODEL_NAME}/metrics").json()
+def _milliseconds(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
+
+
+_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("calls", lambda m: str(m["calls"])),
+    ("predicted rows", lambda m: str(m["predictions"])),
+    ("labelled rows", lambda m: str(m["labels"])),
+    ("label coverage", lambda m: _percent(m["label_coverage"])),
+    ("accuracy", lambda m: _percent(m["accuracy"])),
+    ("f1 (macro)", lambda m: _number(m["f1"])),
+    ("roc auc", lambda m: _number(m["auc"])),
+    ("error rate", lambda m: _percent(m["error_rate"])),
+    ("latency p50", lambda m: _milliseconds(m["latency_ms"]["p50"])),
+]
+
+
+def _summary(http: Any, title: str, run_start: str) -> dict[str, Any]:
+    """Print this run's figures beside the all-time ones (a database the demo ran on before holds more)."""
+    path = f"/api/v1/models/{MODEL_NAME}/metrics"
+    this_run: dict[str, Any] = http.get(path, params={"start": run_start}).json()
+    all_time: dict[str, Any] = http.get(path).json()
     print(f"\n{title}")
-    print(f"  {'calls':<16}{metrics['calls']:>10}")
-    print(f"  {'predicted rows':<16}{metrics['predictions']:>10}")
-    print(f"  {'labelled rows':<16}{metrics['labels']:>10}")
-    print(f"  {'label coverage':<16}{_percent(metrics['label_coverage']):>10}")
-    print(f"  {'accuracy':<16}{_percent(metrics['accuracy']):>10}")
-    print(f"  {'f1 (macro)':<16}{_number(metrics['f1']):>10}")
-    print(f"  {'roc auc':<16}{_number(metrics['auc']):>10}")
-    print(f"  {'error rate':<16}{_percent(metrics['error_rate']):>10}")
-    p50 = metrics["latency_ms"]["p50"]
-    print(f"  {'latency p50':<16}{'-' if p50 is None else f'{p50:.2f} ms':>10}")
-    return metrics
+    print(f"  {'':<16}{'this run':>10}{'all runs':>12}")
+    for name, shown in _ROWS:
+        print(f"  {name:<16}{shown(this_run):>10}{shown(all_time):>12}")
+    return this_run
+
+
+def _command_line() -> str:
+    """How to run ``aither server`` as this very installation, runnable as printed (no activated venv needed)."""
+    launcher = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if launcher is not None and launcher.name in ("aither", "aither.exe") and launcher.is_file():
+        return f"{shlex.quote(str(launcher.resolve()))} server"
+    return f"{shlex.quote(sys.executable)} -m aither_server"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,15 +87,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.model_selection import train_test_split
     except ImportError:
-        print("aither demo needs scikit-learn: pip install 'aither[sklearn,server]'", file=sys.stderr)
+        # Never advice naming the index's `aither`: that distribution is an unrelated project.
+        print(
+            "aither demo needs scikit-learn and the aither sklearn plugin; from the repository root: "
+            'uv pip install ".[sklearn,server]"  (or: pip install scikit-learn ./packages/aither-sklearn)',
+            file=sys.stderr,
+        )
         return 2
     import httpx
 
     import aither
 
-    from ._runner import ServerThread, default_db_path
+    from ._runner import CannotListen, ServerThread, default_db_path, listen
     from ._store import Store
 
+    # The port first, so a busy one says so in one line before anything is set up or printed.
+    try:
+        listen(args.host, args.port).close()
+    except CannotListen as exc:
+        print(f"aither demo: {exc}", file=sys.stderr)
+        return 2
     db = (args.db or default_db_path()).expanduser()
     store = Store(db)
     bootstrap = os.environ.get("AITHER_BOOTSTRAP_KEY") or None
@@ -88,14 +122,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         key, shown = admin_key, admin_key
         print(f"A new database at {db}; its admin API key (shown once, stored only as a hash):\n    {admin_key}")
     else:
-        # An existing database: its admin key is only a hash, so the demo makes its own read/write key.
-        _, key = store.create_key("demo", ["read", "write"])
+        # An existing database: its admin key is only a hash, so the demo keeps its own read/write key, made on
+        # the first such run and reused by the next ones.
+        key, made = store.kept_key("demo", ["read", "write"])
         shown = key
-        print(f"The demo created an API key with read and write scopes: {key}")
+        said = "made an API key" if made else "reuses its API key"
+        print(f"The demo {said} named 'demo', with read and write scopes: {key}")
 
-    with ServerThread(store, host=args.host, port=args.port) as server:
+    try:
+        server_thread = ServerThread(store, host=args.host, port=args.port)
+    except CannotListen as exc:  # taken since the check above
+        store.close()
+        print(f"aither demo: {exc}", file=sys.stderr)
+        return 2
+    with server_thread as server:
         print(f"aither server running at {server.url} (database: {db})")
         aither.init(api_key=key, base_url=server.url, flush_interval=0.2)
+        run_start = datetime.datetime.now(datetime.timezone.utc).isoformat()
 
         X, y = load_breast_cancer(return_X_y=True)
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, random_state=0)
@@ -126,17 +169,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         aither.flush(timeout=30)
 
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
-            _summary(http, f"Model {MODEL_NAME!r}, before the late labels:")
+            _summary(http, f"Model {MODEL_NAME!r}, before the late labels:", run_start)
             for trace_id, labels in late:
                 aither.log_label(trace_id, labels)
             aither.flush(timeout=30)
-            metrics = _summary(http, f"Model {MODEL_NAME!r}, after {len(late)} batches of late labels:")
+            metrics = _summary(http, f"Model {MODEL_NAME!r}, after {len(late)} batches of late labels:", run_start)
 
         url = server.url
         print(f"\nThe data lives in {db} (SQLite). To query it, run the server and ask its API:")
-        print(f"    aither server --db {db}" + ("" if args.port in (0, 4318) else f" --port {args.port}"))
+        port = "" if args.port in (0, 4318) else f" --port {args.port}"
+        print(f"    {_command_line()} --db {shlex.quote(str(db))}{port}")
         base = "http://127.0.0.1:4318" if args.port in (0, 4318) else url
-        print(f"    export AITHER_API_KEY={shown}")
+        print(f"    export AITHER_API_KEY={shown}")  # runnable in the shell that has $AITHER_BOOTSTRAP_KEY too
         print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models')
         print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models/{MODEL_NAME}/metrics')
         recent = f"{base}/api/v1/models/{MODEL_NAME}/predictions?limit=5"

@@ -1,0 +1,82 @@
+"""``aither server`` and ``aither demo`` as a user meets them: run as subprocesses, their output read."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+AITHER = Path(sys.executable).with_name("aither")
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port some other program is listening on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+def _run(cmd: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("AITHER_BOOTSTRAP_KEY", "AITHER_SERVER_PORT")}
+    return subprocess.run(cmd, capture_output=True, text=True, env={**environ, **env}, timeout=120)
+
+
+def _assert_one_line_naming(result: subprocess.CompletedProcess[str], port: int, *ways_out: str) -> None:
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert f"port {port} on 127.0.0.1 is already in use" in line
+    for way_out in ways_out:
+        assert way_out in line
+    assert "http://" not in result.stdout
+
+
+def test_server_on_a_busy_port_says_so_in_one_line_and_exits_2(tmp_path: Path, busy_port: int) -> None:
+    db = tmp_path / "aither.db"
+    result = _run([sys.executable, "-m", "aither_server", "--port", str(busy_port), "--db", str(db)])
+    _assert_one_line_naming(result, busy_port, "--port N", "AITHER_SERVER_PORT=N")
+    assert "export AITHER_API_KEY" not in result.stdout  # no admin key printed for a server that never ran
+    assert not db.exists()
+
+
+def test_the_port_variable_is_used_and_named_when_busy(tmp_path: Path, busy_port: int) -> None:
+    result = _run(
+        [sys.executable, "-m", "aither_server", "--db", str(tmp_path / "a.db")], AITHER_SERVER_PORT=str(busy_port)
+    )
+    _assert_one_line_naming(result, busy_port, "AITHER_SERVER_PORT=N")
+
+
+def test_a_bad_port_variable_is_one_line_too(tmp_path: Path) -> None:
+    result = _run([sys.executable, "-m", "aither_server", "--db", str(tmp_path / "a.db")], AITHER_SERVER_PORT="http")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "aither server: AITHER_SERVER_PORT: not a port number: 'http'"
+
+
+@pytest.mark.skipif(not AITHER.exists(), reason="the aither command is not installed beside this Python")
+def test_demo_on_a_busy_port_says_so_in_one_line_and_exits_2(tmp_path: Path, busy_port: int) -> None:
+    db = tmp_path / "demo.db"
+    result = _run([str(AITHER), "demo", "--port", str(busy_port), "--db", str(db)])
+    _assert_one_line_naming(result, busy_port, "--port N")
+    assert not db.exists()
+
+
+def test_no_install_advice_fetches_the_unrelated_aither_from_the_package_index() -> None:
+    # `pip install 'aither[server]'` installs someone else's project: advice must name the folders.
+    package = Path(__file__).resolve().parents[1]
+    wrong = re.compile(r"""pip install\s+(-U\s+)?['"]?aither(\[[^\]]*\])?['"]?(\s|$)""")
+    offenders = [
+        f"{path.relative_to(package)}: {line.strip()}"
+        for path in [*package.rglob("*.py"), *package.rglob("*.md")]
+        if path.name != Path(__file__).name
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if wrong.search(line)
+    ]
+    assert offenders == []
