@@ -29,10 +29,11 @@ def count_call(counts: _aggregates.ModelCounts, rows: int, duration_ns: int, err
     """Add one call to this thread's counters of a model: a few integer adds, no lock."""
     cell = counts.cell()
     cell[CALLS] += 1
-    cell[ROWS] += rows
     cell[DURATION_NS] += duration_ns
     cell[FIRST_BUCKET + _bucket(BOUNDS_NS, duration_ns)] += 1
-    if error is not None:
+    if error is None:
+        cell[ROWS] += rows  # rows predicted: a call that raised predicted none
+    else:
         cell[ERRORS] += 1
 
 
