@@ -7,8 +7,9 @@ worker only turns the resulting numpy arrays into JSON.
 
 * Inputs: only the first ``sample_rows`` rows are read. When the Tensor is backed by a realised buffer (a Tensor
   made from numpy, a realised Tensor, or a reshape of one) those rows are copied straight out of the buffer
-  (microseconds); otherwise ``x[:rows]`` is realised (one small kernel; tinygrad's scheduling makes it cost
-  milliseconds), never the whole input.
+  (microseconds, no kernel); otherwise those rows alone are realised as a private Tensor (one small kernel;
+  tinygrad's scheduling makes it cost a millisecond or more), never the whole input, and the caller's Tensor
+  stays lazy.
 * Outputs are returned untouched and stay lazy. A realised output (``TinyJit`` returns realised Tensors) is
   recorded with its values; a lazy one by its shape, dtype and device only, unless the model was wrapped with
   ``realize_output=True``, which realises the whole output once on the calling thread (no extra compute: the
@@ -36,20 +37,93 @@ def _shape(tensor: Any) -> list[int]:
     return [d if isinstance(d, int) else -1 for d in tensor.shape]
 
 
-def _dtype_name(tensor: Any) -> str:
+# tinygrad DType -> (numpy dtype or None, name for ``_meta``): looked up on every call, computed once per dtype.
+_dtypes: dict[Any, tuple[Any, str]] = {}
+
+
+def _np_dtype(dtype: Any) -> tuple[Any, str]:
+    known = _dtypes.get(dtype)
+    if known is not None:
+        return known
+    np_dtype: Any = None
+    np = _tinygrad().np
     try:
         from tinygrad.dtype import _to_np_dtype
 
-        np_dtype = _to_np_dtype(tensor.dtype)
-        if np_dtype is not None:
-            return str(np_dtype.__name__)
+        np_dtype = _to_np_dtype(dtype)
     except Exception:
         pass
-    return str(getattr(tensor.dtype, "name", tensor.dtype))
+    # numpy's canonical name ("int64", not the scalar type's "longlong")
+    name = np.dtype(np_dtype).name if np_dtype is not None else str(getattr(dtype, "name", dtype))
+    known = (np_dtype, name)
+    if len(_dtypes) < 256:
+        _dtypes[dtype] = known
+    return known
 
 
 def _meta(tensor: Any, shape: list[int]) -> dict[str, Any]:
-    return {"type": "tinygrad.Tensor", "shape": shape, "dtype": _dtype_name(tensor), "device": str(tensor.device)}
+    return {"type": "tinygrad.Tensor", "shape": shape, "dtype": _np_dtype(tensor.dtype)[1], "device": _device(tensor)}
+
+
+class _Tinygrad:
+    """tinygrad's names used on every call, imported once (the first time a Tensor is sampled: tinygrad is
+    loaded by then) instead of by an import statement per call."""
+
+    def __init__(self) -> None:
+        import numpy
+        from tinygrad.uop import Ops
+
+        self.np = numpy
+        self.buffer_op = Ops.BUFFER
+        self.views = (Ops.RESHAPE, Ops.COPY)
+        # Ops whose device tinygrad does not take from their first source with a device (UOp.device): left to
+        # tinygrad's own property. getattr: not every supported version has every op.
+        names = ("PARAM", "STAGE", "AFTER", "MSELECT", "MSTACK", "BUFFER", "COPY", "ALLREDUCE", "UNSHARD")
+        self.own_device = frozenset(op for op in (getattr(Ops, name, None) for name in names) if op is not None)
+
+
+_DEVICE_CACHE = "_RECURSIVE_PROPERTY_device"  # where tinygrad 0.14 caches UOp.device on each node
+_DEVICE_DEPTH = 256
+
+
+def _device(tensor: Any) -> str:
+    """``str(tensor.device)`` without its cost on a fresh lazy graph.
+
+    ``UOp.device`` is a cached recursive property: on a graph the model just built it walks every new node
+    (~90 µs for a 3-layer MLP, per call, as every call builds a new graph). tinygrad's rule is "the device of
+    the first source that has one" for all but a few ops, so following sources depth-first until a node whose
+    device is known gives the same answer in a few nodes (typically down to the input's buffer).
+    """
+    try:
+        found = _first_device(tensor.uop, _tinygrad().own_device, 0)
+    except Exception:  # another tinygrad version: its own property
+        found = _NO_ANSWER
+    return str(tensor.device if found is _NO_ANSWER else found)
+
+
+_NO_ANSWER = object()
+
+
+def _first_device(uop: Any, own_device: frozenset[Any], depth: int) -> Any:
+    cached = getattr(uop, "__dict__", {}).get(_DEVICE_CACHE, _NO_ANSWER)
+    if cached is not _NO_ANSWER:
+        return cached
+    if uop.op in own_device or depth > _DEVICE_DEPTH:
+        return uop.device  # tinygrad's own property (cheap here: a buffer, a copy, or a deep graph's rare case)
+    for source in uop.src:
+        device = _first_device(source, own_device, depth + 1)
+        if device is not None:
+            return device
+    return None
+
+
+_names: list[_Tinygrad] = []
+
+
+def _tinygrad() -> _Tinygrad:
+    if not _names:
+        _names.append(_Tinygrad())
+    return _names[0]
 
 
 def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
@@ -57,35 +131,57 @@ def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
 
     Only when the Tensor is its buffer seen through reshapes and device copies (row-major, offset 0), so its
     first rows are the buffer's first bytes; anything else (a slice, a permute, a lazy computation) gives None.
+    Schedules no kernel: a host-visible buffer (CPU, numpy-backed) is read in place through its memoryview
+    and only the kept values are copied; on other devices only the first rows' bytes are copied to the host.
     """
-    import numpy as np
-    from tinygrad.dtype import _to_np_dtype
-    from tinygrad.uop import Ops
-
+    tg = _tinygrad()
     uop = tensor.uop
-    while uop.op in (Ops.RESHAPE, Ops.COPY):
+    while uop.op in tg.views:
         uop = uop.src[0]
-    if uop.op is not Ops.BUFFER:
+    if uop.op is not tg.buffer_op:
         return None
     buffer = uop.realized
-    np_dtype = _to_np_dtype(tensor.dtype)
+    np_dtype = _np_dtype(tensor.dtype)[0]
     shape = tensor.shape
     if buffer is None or not hasattr(buffer, "view") or np_dtype is None or buffer.dtype != tensor.dtype:
         return None
     if not all(isinstance(d, int) for d in shape) or buffer.size != math.prod(shape):
         return None
+    np = tg.np
     width = math.prod(shape[1:]) if len(shape) > 1 else 1
     count = rows * width
     if count == 0:
         return np.zeros((0, *shape[1:]), dtype=np_dtype)
-    view = buffer.view(count, buffer.dtype, 0).ensure_allocated()
-    # Zero-copy where the device allows it (CPU, numpy-backed): read at once, copy only what we keep.
-    flat: Any = np.frombuffer(view.as_memoryview(allow_zero_copy=True), dtype=np_dtype, count=count)
+    if hasattr(buffer.allocator, "_as_buffer"):
+        # Zero-copy: the whole buffer as a memoryview (after the device finished writing it), no Buffer view
+        # allocated; np.frombuffer reads only ``count`` values of it.
+        memory = buffer.as_memoryview(allow_zero_copy=True)
+    else:
+        # A device buffer: copy only the first rows' bytes to the host, never the whole input.
+        memory = buffer.view(count, buffer.dtype, 0).ensure_allocated().as_memoryview()
+    flat: Any = np.frombuffer(memory, dtype=np_dtype, count=count)
     if columns is None:
         return flat.reshape(rows, *shape[1:]).copy()
     if len(shape) == 1:
         return flat.copy()
     return flat.reshape(rows, width)[:, :columns].copy()
+
+
+def _computed_head(tensor: Any, rows: int, columns: int | None) -> Any:
+    """The first rows of a lazy Tensor, computed: one small kernel for those rows only, here on the caller's
+    thread. ``shrink`` rather than ``tensor[:rows]`` (tinygrad's indexing costs ~0.5 ms of Python), and the
+    realised rows are read from their own buffer rather than by ``.numpy()`` (another contiguous + realise
+    pass). The caller's Tensor is not realised: realising it in place would stop it fusing into the model."""
+    shape = tensor.shape
+    sliced = tensor.shrink(((0, rows),) + (None,) * (len(shape) - 1))
+    if columns is not None and len(shape) > 1:
+        width = math.prod(shape[1:])
+        sliced = sliced.reshape(rows, width)
+        if columns < width:
+            sliced = sliced.shrink((None, (0, columns)))
+    sliced = sliced.contiguous().realize()
+    head = _buffer_prefix(sliced, rows, None)
+    return head if head is not None else sliced.numpy()  # e.g. bfloat16: no numpy view of the buffer
 
 
 def _head(tensor: Any, rows: int, columns: int | None, *, compute: bool) -> Any:
@@ -96,10 +192,13 @@ def _head(tensor: Any, rows: int, columns: int | None, *, compute: bool) -> Any:
         head = None
     if head is not None or not compute:
         return head
-    sliced = tensor[:rows]
-    if columns is not None and len(tensor.shape) > 1:
-        sliced = sliced.reshape(rows, -1)[:, :columns]
-    return sliced.numpy()  # realises these rows only, here on the calling thread
+    try:
+        return _computed_head(tensor, rows, columns)
+    except Exception:  # another tinygrad version, a weak dtype: the plain public way, as before
+        sliced = tensor[:rows]
+        if columns is not None and len(tensor.shape) > 1:
+            sliced = sliced.reshape(rows, -1)[:, :columns]
+        return sliced.numpy()  # realises these rows only, here on the calling thread
 
 
 def _render_features(data: tuple[Any, dict[str, Any]]) -> Any:
