@@ -131,3 +131,30 @@ def test_a_realised_output_is_captured_from_its_buffer_without_a_kernel() -> Non
     captured = capture_output(out, 1000, False)
     assert GlobalCounters.kernel_count == kernels
     np.testing.assert_array_equal(captured.data[0], out.numpy())
+
+
+def test_sampling_an_input_with_a_pending_assign_runs_the_assign_once() -> None:
+    # An assign has a side effect: its graph must go through Tensor.realize, which tells every live Tensor
+    # that the assign ran. Computing it privately would let the caller's own realise run it a second time.
+    weights = Tensor(np.zeros((4, 3), dtype=np.float32)).realize()
+    weights.assign(weights + 1)
+    lazy = weights * 2
+    head = _head(lazy, 2, None, compute=True)
+    np.testing.assert_array_equal(head, np.full((2, 3), 2, dtype=np.float32))
+    np.testing.assert_array_equal(weights.numpy(), np.ones((4, 3), dtype=np.float32))
+    np.testing.assert_array_equal(lazy.numpy(), np.full((4, 3), 2, dtype=np.float32))
+
+
+def test_a_random_input_is_sampled_with_the_values_the_caller_then_gets() -> None:
+    Tensor.manual_seed(3)
+    lazy = Tensor.rand(6, 4) * 10
+    head = _head(lazy, 2, None, compute=True)
+    np.testing.assert_array_equal(head, lazy.numpy()[:2])
+
+
+def test_an_input_with_its_own_contiguous_is_sampled_correctly() -> None:
+    source = Tensor(rows(6)).realize()
+    lazy = (source * 2).contiguous() + 1
+    head = _head(lazy, 3, 4, compute=True)
+    np.testing.assert_allclose(head, (rows(6) * 2 + 1)[:3, :4], rtol=1e-6)
+    np.testing.assert_allclose(lazy.numpy(), rows(6) * 2 + 1, rtol=1e-6)

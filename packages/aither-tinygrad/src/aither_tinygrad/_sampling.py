@@ -80,6 +80,28 @@ class _Tinygrad:
         # tinygrad's own property. getattr: not every supported version has every op.
         names = ("PARAM", "STAGE", "AFTER", "MSELECT", "MSTACK", "BUFFER", "COPY", "ALLREDUCE", "UNSHARD")
         self.own_device = frozenset(op for op in (getattr(Ops, name, None) for name in names) if op is not None)
+        self.contiguous = Ops.CONTIGUOUS
+        self.realize: Any = None  # tinygrad's realise without its pass over every live Tensor, where available
+        try:
+            from tinygrad.dtype import dtypes
+            from tinygrad.engine import realize as engine
+            from tinygrad.schedule import create_linear_with_vars
+            from tinygrad.tensor import transform_to_call
+            from tinygrad.uop import GroupOp
+
+            # Ops without side effects or realisation points of their own: elementwise math, movement,
+            # reductions, constants and buffers. Not AFTER/STORE (an assign, Tensor.rand's counter), COPY or
+            # CONTIGUOUS (a buffer the caller's own realise would then compute again), CALL, multi-device.
+            plain = ("BUFFER", "CONST", "STACK", "CAST", "BITCAST", "REDUCE", "DETACH")
+            named = frozenset(op for op in (getattr(Ops, name, None) for name in plain) if op is not None)
+            self.private_ops = frozenset(GroupOp.ALU | GroupOp.Movement) | named
+            self.weaks = frozenset(dtypes.weaks)
+            self.engine = engine
+            self.transform = transform_to_call
+            self.schedule = create_linear_with_vars
+            self.realize = engine.run_linear
+        except (ImportError, AttributeError, TypeError):
+            pass
 
 
 _DEVICE_CACHE = "_RECURSIVE_PROPERTY_device"  # where tinygrad 0.14 caches UOp.device on each node
@@ -147,11 +169,20 @@ def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
         return None
     if not all(isinstance(d, int) for d in shape) or buffer.size != math.prod(shape):
         return None
-    np = tg.np
     width = math.prod(shape[1:]) if len(shape) > 1 else 1
     count = rows * width
     if count == 0:
-        return np.zeros((0, *shape[1:]), dtype=np_dtype)
+        return tg.np.zeros((0, *shape[1:]), dtype=np_dtype)
+    flat = _read(buffer, count, np_dtype)
+    if columns is None:
+        return flat.reshape(rows, *shape[1:]).copy()
+    if len(shape) == 1:
+        return flat.copy()
+    return flat.reshape(rows, width)[:, :columns].copy()
+
+
+def _read(buffer: Any, count: int, np_dtype: Any) -> Any:
+    """The first ``count`` values of a realised buffer, as a numpy view valid while ``buffer`` lives."""
     if hasattr(buffer.allocator, "_as_buffer"):
         # Zero-copy: the whole buffer as a memoryview (after the device finished writing it), no Buffer view
         # allocated; np.frombuffer reads only ``count`` values of it.
@@ -159,12 +190,38 @@ def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
     else:
         # A device buffer: copy only the first rows' bytes to the host, never the whole input.
         memory = buffer.view(count, buffer.dtype, 0).ensure_allocated().as_memoryview()
-    flat: Any = np.frombuffer(memory, dtype=np_dtype, count=count)
-    if columns is None:
-        return flat.reshape(rows, *shape[1:]).copy()
-    if len(shape) == 1:
-        return flat.copy()
-    return flat.reshape(rows, width)[:, :columns].copy()
+    return _tinygrad().np.frombuffer(memory, dtype=np_dtype, count=count)
+
+
+def _realize_private(rows: Any) -> Any:
+    """Compute ``rows`` (a CONTIGUOUS Tensor only this module refers to) and read it, or None.
+
+    ``Tensor.realize`` ends with a pass over every live Tensor of the process, to point those that share
+    realised nodes at the new buffers; its cost grows with the caller's program (about 0.7 ms with a small MLP,
+    several ms with a few hundred parameter Tensors). No other Tensor can share a node worth pointing at when
+    the rows' graph has no side effects and no realisation point but their own CONTIGUOUS, so that pass is
+    skipped there: the same schedule is built and run, one kernel. Anything else (an assign, Tensor.rand, a
+    copy, a JIT capture in progress, another tinygrad version) gives None, and the public realise is used.
+    """
+    tg = _tinygrad()
+    if tg.realize is None or tg.engine.capturing or rows.dtype in tg.weaks:
+        return None
+    root = rows.uop
+    np_dtype = _np_dtype(rows.dtype)[0]
+    if root.op is not tg.contiguous or np_dtype is None:
+        return None
+    private = tg.private_ops
+    if any(node.op not in private for node in root.toposort() if node is not root):
+        return None
+    sink, buffers = tg.transform(root.sink())  # builds the kernel call; nothing runs or changes yet
+    target = buffers.get(root)
+    if target is None or len(buffers) != 1:  # a buffer for anything but the rows: leave it to Tensor.realize
+        return None
+    linear, var_vals = tg.schedule(sink)
+    tg.realize(linear, var_vals)
+    buffer = target.buffer
+    shape = rows.shape
+    return _read(buffer, math.prod(shape), np_dtype).reshape(shape).copy()
 
 
 def _computed_head(tensor: Any, rows: int, columns: int | None) -> Any:
@@ -179,7 +236,11 @@ def _computed_head(tensor: Any, rows: int, columns: int | None) -> Any:
         sliced = sliced.reshape(rows, width)
         if columns < width:
             sliced = sliced.shrink((None, (0, columns)))
-    sliced = sliced.contiguous().realize()
+    sliced = sliced.contiguous()
+    head = _realize_private(sliced)
+    if head is not None:
+        return head
+    sliced = sliced.realize()
     head = _buffer_prefix(sliced, rows, None)
     return head if head is not None else sliced.numpy()  # e.g. bfloat16: no numpy view of the buffer
 
