@@ -7,7 +7,7 @@ Spans go to aither's in-memory capture (no network, no encoding): the numbers ar
 calling thread. ``model.predict`` is tens of milliseconds per call in Keras itself, so it gets fewer calls per
 round. The bare call, the tracked call (and, with ``--baseline``, the same call tracked by another version of
 aither-tf, for before/after in one run) are timed in alternating rounds; each row gives the median of the rounds
-and, for the added cost, the spread (lowest and highest) of the per-round differences.
+and, for the added cost, the median and the interquartile range of the per-round differences.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ def load_baseline_tracked(src: str) -> Any:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return importlib.import_module("aither_tf_baseline._tracked").TrackedKerasModel
+
+
+def _iqr(values: list[float]) -> str:
+    low, _, high = statistics.quantiles(values, n=4)
+    return f"{low:+.0f}..{high:+.0f}"
 
 
 def alternating(variants: dict[str, Callable[[], Any]], calls: int, rounds: int) -> dict[str, list[float]]:
@@ -101,7 +106,7 @@ def main() -> None:
     print(f"aither-tf, Keras MLP 32-64-64-10, batch {args.batch}, backend {keras.backend.backend()}")
     print(f"keras {keras.__version__}, tensorflow {tf.__version__}, Python {platform.python_version()}; "
           f"{args.rounds} rounds of {args.calls} calls / {args.predict_calls} predicts")  # fmt: skip
-    print("| call | us/call | added us (spread) |")
+    print("| call | us/call | added us (IQR) |")
     print("|---|---:|---:|")
     for what, times in (("model(x)", calls), ("model.predict(x)", predicts)):
         bare = times["bare"]
@@ -112,7 +117,7 @@ def main() -> None:
             added = [t - b for t, b in zip(rounds, bare, strict=True)]
             call = "tracked(x)" if what == "model(x)" else "tracked.predict(x)"
             label = {"tracked": call, "baseline": f"{call}, baseline", "by hand": "predict + Callback by hand"}[name]
-            spread = f"{statistics.median(added):+.0f} ({min(added):+.0f}..{max(added):+.0f})"
+            spread = f"{statistics.median(added):+.0f} ({_iqr(added)})"
             print(f"| {label} | {statistics.median(rounds):.0f} | {spread} |")
     print(f"({recorded} spans recorded)")
 

@@ -8,7 +8,7 @@ tinygrad call only builds a lazy graph; the work happens when the caller realise
 timed: ``model(x)`` alone and ``model(x).numpy()``. The bare call, the tracked call (and, with ``--baseline``,
 the same call tracked by another version of aither-tinygrad, for before/after in one run) are timed in
 alternating rounds of ``--calls`` calls; each row gives the median of the rounds and, for the added cost, the
-spread (lowest and highest) of the per-round differences.
+median and the interquartile range of the per-round differences.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ def load_baseline(src: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _iqr(values: list[float]) -> str:
+    low, _, high = statistics.quantiles(values, n=4)
+    return f"{low:+.0f}..{high:+.0f}"
 
 
 def alternating(variants: dict[str, Callable[[], Any]], calls: int, rounds: int) -> dict[str, list[float]]:
@@ -142,7 +147,7 @@ def main() -> None:
     print(f"tinygrad {version('tinygrad')}, numpy {np.__version__}, Python {platform.python_version()}, "
           f"{platform.machine()}, {os.cpu_count()} CPUs; {args.rounds} rounds of {args.calls} calls")  # fmt: skip
     names = [name for name in ("tracked", "baseline") if name in versions]
-    header = "".join(f" | {name} us | added us (spread)" for name in names)
+    header = "".join(f" | {name} us | added us (IQR)" for name in names)
     print(f"| call | bare us{header} |")
     print("|---|---:|" + "---:|---:|" * len(names))
     for label, times in results:
@@ -150,7 +155,7 @@ def main() -> None:
         for name in names:
             added = [t - b for t, b in zip(times[name], times["bare"], strict=True)]
             cells.append(f"{statistics.median(times[name]):.0f}")
-            cells.append(f"{statistics.median(added):+.0f} ({min(added):+.0f}..{max(added):+.0f})")
+            cells.append(f"{statistics.median(added):+.0f} ({_iqr(added)})")
         print(f"| {label} | " + " | ".join(cells) + " |")
     print(f"({recorded} spans recorded)")
 

@@ -158,3 +158,9 @@ def test_an_input_with_its_own_contiguous_is_sampled_correctly() -> None:
     head = _head(lazy, 3, 4, compute=True)
     np.testing.assert_allclose(head, (rows(6) * 2 + 1)[:3, :4], rtol=1e-6)
     np.testing.assert_allclose(lazy.numpy(), rows(6) * 2 + 1, rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda t: t, lambda t: t + 1], ids=["realised", "lazy"])
+def test_an_empty_batch_is_sampled_as_no_rows(make: Callable[[Tensor], Tensor]) -> None:
+    captured = capture_tensor(make(Tensor(np.zeros((0, 4), dtype=np.float32)).realize()), 5, 10)
+    assert captured.rows == 0 and captured.data[0].shape[0] == 0

@@ -230,6 +230,8 @@ def _computed_head(tensor: Any, rows: int, columns: int | None) -> Any:
     realised rows are read from their own buffer rather than by ``.numpy()`` (another contiguous + realise
     pass). The caller's Tensor is not realised: realising it in place would stop it fusing into the model."""
     shape = tensor.shape
+    if rows == 0:
+        return None  # an empty batch: nothing to compute, the public way returns its (empty) rows
     sliced = tensor.shrink(((0, rows),) + (None,) * (len(shape) - 1))
     if columns is not None and len(shape) > 1:
         width = math.prod(shape[1:])
@@ -254,12 +256,15 @@ def _head(tensor: Any, rows: int, columns: int | None, *, compute: bool) -> Any:
     if head is not None or not compute:
         return head
     try:
-        return _computed_head(tensor, rows, columns)
+        head = _computed_head(tensor, rows, columns)
     except Exception:  # another tinygrad version, a weak dtype: the plain public way, as before
+        head = None
+    if head is None:
         sliced = tensor[:rows]
         if columns is not None and len(tensor.shape) > 1:
             sliced = sliced.reshape(rows, -1)[:, :columns]
         return sliced.numpy()  # realises these rows only, here on the calling thread
+    return head
 
 
 def _render_features(data: tuple[Any, dict[str, Any]]) -> Any:
