@@ -230,8 +230,11 @@ def _computed_head(tensor: Any, rows: int, columns: int | None) -> Any:
     realised rows are read from their own buffer rather than by ``.numpy()`` (another contiguous + realise
     pass). The caller's Tensor is not realised: realising it in place would stop it fusing into the model."""
     shape = tensor.shape
-    if rows == 0:
-        return None  # an empty batch: nothing to compute, the public way returns its (empty) rows
+    if rows == 0:  # an empty batch: nothing to compute (tinygrad's reshape(0, -1) would divide by zero)
+        np_dtype = _np_dtype(tensor.dtype)[0]
+        if columns is not None and len(shape) > 1:
+            return _tinygrad().np.zeros((0, min(columns, math.prod(shape[1:]))), dtype=np_dtype)
+        return _tinygrad().np.zeros((0, *shape[1:]), dtype=np_dtype)
     sliced = tensor.shrink(((0, rows),) + (None,) * (len(shape) - 1))
     if columns is not None and len(shape) > 1:
         width = math.prod(shape[1:])
