@@ -1,4 +1,4 @@
-"""The injected and the hand-placed Keras callback, direct calls, inputs, and saving."""
+"""tracked.predict (logged from its return value), the hand-placed Keras callback, direct calls, inputs, saving."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_predict_keeps_the_users_callbacks_and_leaves_their_list_alone(aither_ca
     assert len(aither_capture.predictions()) == 2
 
 
-def test_a_users_callback_list_object_is_restored_after_predict(aither_capture: SpanCapture) -> None:
+def test_a_users_callback_list_object_is_passed_through_untouched(aither_capture: SpanCapture) -> None:
     model = make_mlp()
     tracked = aither.wrap(model, name="m")
     mine = Recorder()
@@ -50,9 +50,7 @@ def test_a_users_callback_list_object_is_restored_after_predict(aither_capture: 
     assert mine.ended == 1 and len(aither_capture.predictions()) == 1
 
 
-def test_predict_samples_features_from_x_and_assembles_the_prediction_from_batches(
-    aither_capture: SpanCapture,
-) -> None:
+def test_predict_samples_features_from_x_and_logs_the_returned_prediction(aither_capture: SpanCapture) -> None:
     tracked = aither.wrap(make_mlp(), name="m", sample_rows=2)
     x = rows(70)
     out = tracked.predict(x, batch_size=32, verbose=0)
@@ -68,7 +66,7 @@ def test_the_prediction_keeps_rows_only_up_to_the_cap(aither_capture: SpanCaptur
     tracked = aither.wrap(make_mlp(), name="m")
     out = tracked.predict(rows(1300), batch_size=256, verbose=0)
     (record,) = aither_capture.records
-    assert record.prediction.data[0].shape == (1000, 3)  # batches past the cap are counted, not copied
+    assert record.prediction.data[0].shape == (1000, 3)  # rows past the cap are counted, not copied
     (span,) = aither_capture.predictions()
     assert span.prediction["_meta"] == {"truncated": True, "total_rows": 1300}
     np.testing.assert_array_equal(np.asarray(span.prediction["values"], dtype=np.float32), out[:1000])
@@ -82,6 +80,66 @@ def test_a_multi_output_prediction_keeps_rows_only_up_to_the_cap(aither_capture:
     assert set(span.prediction["values"]) == {"fraud", "score"}
     score = np.asarray(span.prediction["values"]["score"], dtype=np.float32)
     np.testing.assert_array_equal(score, out["score"][:1000])
+
+
+class SpyMLP(keras.Sequential):
+    """A real Keras model that remembers the ``callbacks`` each ``predict`` was given."""
+
+    seen: list[Any]
+
+    def predict(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        self.seen.append(kwargs.get("callbacks", args[3] if len(args) > 3 else None))
+        return super().predict(x, *args, **kwargs)
+
+
+def _spy_mlp() -> SpyMLP:
+    keras.utils.set_random_seed(0)
+    model = SpyMLP([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    model.seen = []
+    return model
+
+
+def test_tracked_predict_adds_no_callback_and_logs_one_span_from_its_return_value(
+    aither_capture: SpanCapture,
+) -> None:
+    # No aither callback in predict: any on_predict_batch_end turns off Keras' asynchronous dispatch.
+    model = _spy_mlp()
+    tracked = aither.wrap(model, name="m", sample_rows=3, sample_columns=2)
+    mine = Recorder()
+    x = rows(40)
+    out = tracked.predict(x, batch_size=16, verbose=0)
+    tracked.predict(x, 16, 0, None, [mine])
+    assert model.seen[0] is None and model.seen[1] == [mine]
+    assert mine.batches == [0, 1, 2]
+    first, second = aither_capture.predictions()
+    assert first.name == "predict" and not first.is_error
+    assert first.attributes["ml.batch_size"] == 40
+    assert first.features["_meta"]["shape"] == [40, 4] and first.features["_meta"]["truncated"] is True
+    assert [list(r.values()) for r in first.features["sample"]] == x[:3, :2].tolist()
+    np.testing.assert_array_equal(np.asarray(first.prediction, dtype=np.float32), out)
+    assert tracked.trace_ids == [first.trace_id, second.trace_id]
+
+
+def test_the_logged_prediction_is_a_copy_of_the_returned_rows(aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(make_mlp(), name="m")
+    out = tracked.predict(rows(3), verbose=0)
+    expected = out.copy()
+    out[:] = 0  # the caller owns the array: writing into it must not change what is exported
+    (span,) = aither_capture.predictions()
+    np.testing.assert_array_equal(np.asarray(span.prediction, dtype=np.float32), expected)
+
+
+def test_a_hand_placed_callback_passed_to_tracked_predict_logs_its_own_span(aither_capture: SpanCapture) -> None:
+    tracked = aither.wrap(make_mlp(), name="wrapped")
+    callback = aither_tf.Callback("by_hand")
+    out = tracked.predict(rows(5), callbacks=[callback], verbose=0)
+    spans = {span.model_name: span for span in aither_capture.predictions()}
+    assert set(spans) == {"wrapped", "by_hand"}
+    for span in spans.values():
+        assert span.attributes["ml.batch_size"] == 5
+        np.testing.assert_array_equal(np.asarray(span.prediction, dtype=np.float32), out)
+    assert spans["wrapped"].features["_meta"]["shape"] == [5, 4]
+    assert spans["by_hand"].features["_meta"]["type"] == "unavailable"
 
 
 def test_a_hand_placed_callback_logs_each_predict_and_says_it_cannot_see_the_input(
@@ -138,7 +196,7 @@ def test_a_dataset_input_is_described_by_its_type_and_rows(aither_capture: SpanC
     tracked.predict(dataset, verbose=0)
     (span,) = aither_capture.predictions()
     assert span.attributes["ml.batch_size"] == 9
-    assert "Dataset" in span.features["_meta"]["type"]
+    assert "Dataset" in span.features["_meta"]["type"] and span.features["_meta"]["shape"] == [9]
 
 
 def test_a_failing_predict_is_an_error_span_and_the_users_callbacks_are_untouched(

@@ -1,4 +1,4 @@
-"""The shared plugin contract, through ``tracked.predict`` (the injected callback) and direct calls."""
+"""The shared plugin contract, through ``tracked.predict`` (logged from its return value) and direct calls."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """aither plugin for Keras 3 and TensorFlow.
 
 Registered under the ``aither.integrations`` entry points ``keras`` and ``tensorflow``. ``aither.wrap(model)``
-returns a tracked model whose ``predict`` injects an aither Keras callback into ``model.predict(callbacks=...)``
-(keeping your own callbacks); direct calls ``tracked(x)`` are logged too. The callback can also be placed by
-hand: ``model.predict(x, callbacks=[aither_tf.Callback("name")])``.
+returns a tracked model whose ``predict`` is logged from its arguments and return value (no callback is added,
+so Keras keeps its asynchronous dispatch); direct calls ``tracked(x)`` are logged too. A Keras callback is
+there for hand-placed use: ``model.predict(x, callbacks=[aither_tf.Callback("name")])``.
 
 Importing this package imports neither keras nor tensorflow; ``aither_tf.Callback`` loads keras on first use.
 Supported: keras >= 3, < 4 with tensorflow >= 2.16, < 3 (the ``instruments`` extra); Keras' torch backend works

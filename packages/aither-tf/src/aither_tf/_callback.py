@@ -1,14 +1,14 @@
 """``aither_tf.Callback``: a Keras callback that logs one ``predict`` span per ``model.predict`` call.
 
-The prediction is assembled from ``on_predict_batch_end``'s ``outputs``: each batch is sliced (on its device)
-and copied to numpy only until the prediction row cap is reached; later batches are only counted.
-Importing this module imports keras.
+For hand-placed use: ``model.predict(x, callbacks=[aither_tf.Callback("name")])``. ``tracked.predict`` does not
+use it (it logs from predict's return value, which keeps Keras' asynchronous dispatch). The prediction is
+assembled from ``on_predict_batch_end``'s ``outputs``: each batch is sliced (on its device) and copied to numpy
+only until the prediction row cap is reached; later batches are only counted. Importing this module imports keras.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from aither.integrations import (
 )
 
 from ._integration import FRAMEWORK, require_keras
+from ._outputs import render_structured
 
 require_keras()  # a clear error naming the extra, before the import below fails
 
@@ -33,11 +34,11 @@ __all__ = ["Callback"]
 METHOD = "predict"
 
 
-def _render_unseen(data: tuple[str, int, int]) -> Any:
-    kind, rows, batches = data
+def _render_unseen(data: tuple[int, int]) -> Any:
+    rows, batches = data
     return {
         "_meta": {
-            "type": kind,
+            "type": "unavailable",
             "shape": [rows],
             "batches": batches,
             "note": "the input was not visible to the aither callback; wrap the model with aither.wrap and "
@@ -46,33 +47,14 @@ def _render_unseen(data: tuple[str, int, int]) -> Any:
     }
 
 
-def _to_python(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Mapping):
-        return {str(k): _to_python(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_python(v) for v in value]
-    return value
-
-
-def _render_structured(data: tuple[Any, int, int]) -> Any:
-    """A dict or list of outputs: ``{"values": {...}, "_meta"}`` when rows were left out (rows, not items)."""
-    head, kept, total = data
-    values = _to_python(head)
-    if total <= kept:
-        return values
-    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
-
-
 class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
     """Logs every ``model.predict`` it is passed to as one ``predict`` span.
 
-    ``model.predict(x, callbacks=[aither_tf.Callback("churn")])``. Placed by hand it cannot see ``x``:
-    ``ml.features`` then describes the input by its row and batch count only (``_meta.type`` ``"unavailable"``),
-    and ``ml.batch_size`` is the number of rows predicted. ``aither.wrap(model).predict(x)`` injects the same
-    callback and samples ``x``. A failing ``predict`` runs no ``on_predict_end``: only ``tracked.predict``
-    records it as an error span. One instance may be reused across calls, one call at a time.
+    ``model.predict(x, callbacks=[aither_tf.Callback("churn")])``. A callback cannot see ``x``: ``ml.features``
+    describes the input by its row and batch count only (``_meta.type`` ``"unavailable"``), and
+    ``ml.batch_size`` is the number of rows predicted; ``aither.wrap(model).predict(x)`` samples ``x`` and needs
+    no callback. A failing ``predict`` runs no ``on_predict_end`` and is not logged. One instance may be reused
+    across calls, one call at a time.
     """
 
     def __init__(
@@ -86,20 +68,7 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         options = WrapOptions(name, version, environment, sample_rows, sample_columns)
-        self._setup(ModelLogger(options, FRAMEWORK), None)
-
-    @classmethod
-    def _injected(cls, logger: ModelLogger, inputs: Any) -> Callback:
-        """The callback ``tracked.predict`` adds: it shares the wrapper's logger and knows ``x``."""
-        callback = cls.__new__(cls)
-        keras.callbacks.Callback.__init__(callback)
-        callback._setup(logger, inputs)
-        callback._start_ns = time.time_ns()
-        return callback
-
-    def _setup(self, logger: ModelLogger, inputs: Any) -> None:
-        self._aither = logger
-        self._inputs = inputs
+        self._aither = ModelLogger(options, FRAMEWORK)
         self._start_ns = 0
         self._reset()
 
@@ -115,8 +84,7 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
 
     def on_predict_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._reset()
-        if self._inputs is None:  # by hand: the call starts now (tracked.predict set it before the data setup)
-            self._start_ns = time.time_ns()
+        self._start_ns = time.time_ns()
 
     def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         outputs = _batch_outputs(logs)
@@ -141,7 +109,7 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
             self._batches = -1  # mark: the prediction could not be assembled
 
     def on_predict_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._record(None)
+        self._record()
 
     # ------------------------------------------------------------------ recording
 
@@ -154,27 +122,18 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
         nbytes = sum(leaf.nbytes for leaf in leaves) + 64
         if isinstance(head, np.ndarray):  # one output
             return bounded_prediction(head, self._total, nbytes)
-        return Captured(_render_structured, (head, self._kept, self._total), self._total, nbytes)
+        return Captured(render_structured, (head, self._kept, self._total), self._total, nbytes)
 
-    def _features(self) -> Captured | None:
-        """None when core samples ``x``; else the input described by its rows and batches only."""
-        inputs = self._inputs
-        if inputs is not None and _is_sampleable(inputs):
-            return None
-        kind = "unavailable" if inputs is None else type(inputs).__qualname__
-        return Captured(_render_unseen, (kind, self._total, self._batches), self._total, 128)
-
-    def _record(self, error: BaseException | None) -> None:
+    def _record(self) -> None:
         if self._recorded:
             return
         self._recorded = True
         try:
-            prediction = None if error is not None else self._prediction()
+            prediction = self._prediction()
         except Exception:
             prediction = Captured(lambda data: data, {"_meta": {"error": "prediction capture failed"}}, 1, 64)
-        self._aither.record(
-            METHOD, self._inputs, None, self._start_ns, error=error, prediction=prediction, features=self._features()
-        )
+        features = Captured(_render_unseen, (self._total, self._batches), self._total, 128)
+        self._aither.record(METHOD, None, None, self._start_ns, prediction=prediction, features=features)
 
 
 def _batch_outputs(logs: dict[str, Any] | None) -> Any:
@@ -191,13 +150,3 @@ def _rows_of(leaf: Any) -> Any:
     if isinstance(leaf, (bool, int, float, complex)) or getattr(leaf, "ndim", 1) == 0:
         return np.asarray([leaf])
     return leaf
-
-
-def _is_sampleable(inputs: Any) -> bool:
-    """Inputs aither samples directly: arrays, tensors, frames, dicts and lists; not datasets or generators."""
-    if isinstance(inputs, (np.ndarray, Mapping, list, tuple)):
-        return True
-    root = type(inputs).__module__.partition(".")[0]
-    if root in ("pandas", "polars", "torch", "jax", "jaxlib"):
-        return True
-    return root == "tensorflow" and hasattr(inputs, "shape") and hasattr(inputs, "dtype")

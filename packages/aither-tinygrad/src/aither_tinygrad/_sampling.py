@@ -7,8 +7,9 @@ worker only turns the resulting numpy arrays into JSON.
 
 * Inputs: only the first ``sample_rows`` rows are read. When the Tensor is backed by a realised buffer (a Tensor
   made from numpy, a realised Tensor, or a reshape of one) those rows are copied straight out of the buffer
-  (microseconds); otherwise ``x[:rows]`` is realised (one small kernel; tinygrad's scheduling makes it cost
-  milliseconds), never the whole input.
+  (microseconds, no kernel); otherwise those rows alone are realised as a private Tensor (one small kernel;
+  tinygrad's scheduling makes it cost a millisecond or more), never the whole input, and the caller's Tensor
+  stays lazy.
 * Outputs are returned untouched and stay lazy. A realised output (``TinyJit`` returns realised Tensors) is
   recorded with its values; a lazy one by its shape, dtype and device only, unless the model was wrapped with
   ``realize_output=True``, which realises the whole output once on the calling thread (no extra compute: the
@@ -36,20 +37,115 @@ def _shape(tensor: Any) -> list[int]:
     return [d if isinstance(d, int) else -1 for d in tensor.shape]
 
 
-def _dtype_name(tensor: Any) -> str:
+# tinygrad DType -> (numpy dtype or None, name for ``_meta``): looked up on every call, computed once per dtype.
+_dtypes: dict[Any, tuple[Any, str]] = {}
+
+
+def _np_dtype(dtype: Any) -> tuple[Any, str]:
+    known = _dtypes.get(dtype)
+    if known is not None:
+        return known
+    np_dtype: Any = None
+    np = _tinygrad().np
     try:
         from tinygrad.dtype import _to_np_dtype
 
-        np_dtype = _to_np_dtype(tensor.dtype)
-        if np_dtype is not None:
-            return str(np_dtype.__name__)
+        np_dtype = _to_np_dtype(dtype)
     except Exception:
         pass
-    return str(getattr(tensor.dtype, "name", tensor.dtype))
+    # numpy's canonical name ("int64", not the scalar type's "longlong")
+    name = np.dtype(np_dtype).name if np_dtype is not None else str(getattr(dtype, "name", dtype))
+    known = (np_dtype, name)
+    if len(_dtypes) < 256:
+        _dtypes[dtype] = known
+    return known
 
 
 def _meta(tensor: Any, shape: list[int]) -> dict[str, Any]:
-    return {"type": "tinygrad.Tensor", "shape": shape, "dtype": _dtype_name(tensor), "device": str(tensor.device)}
+    return {"type": "tinygrad.Tensor", "shape": shape, "dtype": _np_dtype(tensor.dtype)[1], "device": _device(tensor)}
+
+
+class _Tinygrad:
+    """tinygrad's names used on every call, imported once (the first time a Tensor is sampled: tinygrad is
+    loaded by then) instead of by an import statement per call."""
+
+    def __init__(self) -> None:
+        import numpy
+        from tinygrad.uop import Ops
+
+        self.np = numpy
+        self.buffer_op = Ops.BUFFER
+        self.views = (Ops.RESHAPE, Ops.COPY)
+        # Ops whose device tinygrad does not take from their first source with a device (UOp.device): left to
+        # tinygrad's own property. getattr: not every supported version has every op.
+        names = ("PARAM", "STAGE", "AFTER", "MSELECT", "MSTACK", "BUFFER", "COPY", "ALLREDUCE", "UNSHARD")
+        self.own_device = frozenset(op for op in (getattr(Ops, name, None) for name in names) if op is not None)
+        self.contiguous = Ops.CONTIGUOUS
+        self.realize: Any = None  # tinygrad's realise without its pass over every live Tensor, where available
+        try:
+            from tinygrad.dtype import dtypes
+            from tinygrad.engine import realize as engine
+            from tinygrad.schedule import create_linear_with_vars
+            from tinygrad.tensor import transform_to_call
+            from tinygrad.uop import GroupOp
+
+            # Ops without side effects or realisation points of their own: elementwise math, movement,
+            # reductions, constants and buffers. Not AFTER/STORE (an assign, Tensor.rand's counter), COPY or
+            # CONTIGUOUS (a buffer the caller's own realise would then compute again), CALL, multi-device.
+            plain = ("BUFFER", "CONST", "STACK", "CAST", "BITCAST", "REDUCE", "DETACH")
+            named = frozenset(op for op in (getattr(Ops, name, None) for name in plain) if op is not None)
+            self.private_ops = frozenset(GroupOp.ALU | GroupOp.Movement) | named
+            self.weaks = frozenset(dtypes.weaks)
+            self.engine = engine
+            self.transform = transform_to_call
+            self.schedule = create_linear_with_vars
+            self.realize = engine.run_linear
+        except (ImportError, AttributeError, TypeError):
+            pass
+
+
+_DEVICE_CACHE = "_RECURSIVE_PROPERTY_device"  # where tinygrad 0.14 caches UOp.device on each node
+_DEVICE_DEPTH = 256
+
+
+def _device(tensor: Any) -> str:
+    """``str(tensor.device)`` without its cost on a fresh lazy graph.
+
+    ``UOp.device`` is a cached recursive property: on a graph the model just built it walks every new node
+    (~90 µs for a 3-layer MLP, per call, as every call builds a new graph). tinygrad's rule is "the device of
+    the first source that has one" for all but a few ops, so following sources depth-first until a node whose
+    device is known gives the same answer in a few nodes (typically down to the input's buffer).
+    """
+    try:
+        found = _first_device(tensor.uop, _tinygrad().own_device, 0)
+    except Exception:  # another tinygrad version: its own property
+        found = _NO_ANSWER
+    return str(tensor.device if found is _NO_ANSWER else found)
+
+
+_NO_ANSWER = object()
+
+
+def _first_device(uop: Any, own_device: frozenset[Any], depth: int) -> Any:
+    cached = getattr(uop, "__dict__", {}).get(_DEVICE_CACHE, _NO_ANSWER)
+    if cached is not _NO_ANSWER:
+        return cached
+    if uop.op in own_device or depth > _DEVICE_DEPTH:
+        return uop.device  # tinygrad's own property (cheap here: a buffer, a copy, or a deep graph's rare case)
+    for source in uop.src:
+        device = _first_device(source, own_device, depth + 1)
+        if device is not None:
+            return device
+    return None
+
+
+_names: list[_Tinygrad] = []
+
+
+def _tinygrad() -> _Tinygrad:
+    if not _names:
+        _names.append(_Tinygrad())
+    return _names[0]
 
 
 def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
@@ -57,18 +153,17 @@ def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
 
     Only when the Tensor is its buffer seen through reshapes and device copies (row-major, offset 0), so its
     first rows are the buffer's first bytes; anything else (a slice, a permute, a lazy computation) gives None.
+    Schedules no kernel: a host-visible buffer (CPU, numpy-backed) is read in place through its memoryview
+    and only the kept values are copied; on other devices only the first rows' bytes are copied to the host.
     """
-    import numpy as np
-    from tinygrad.dtype import _to_np_dtype
-    from tinygrad.uop import Ops
-
+    tg = _tinygrad()
     uop = tensor.uop
-    while uop.op in (Ops.RESHAPE, Ops.COPY):
+    while uop.op in tg.views:
         uop = uop.src[0]
-    if uop.op is not Ops.BUFFER:
+    if uop.op is not tg.buffer_op:
         return None
     buffer = uop.realized
-    np_dtype = _to_np_dtype(tensor.dtype)
+    np_dtype = _np_dtype(tensor.dtype)[0]
     shape = tensor.shape
     if buffer is None or not hasattr(buffer, "view") or np_dtype is None or buffer.dtype != tensor.dtype:
         return None
@@ -77,15 +172,82 @@ def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
     width = math.prod(shape[1:]) if len(shape) > 1 else 1
     count = rows * width
     if count == 0:
-        return np.zeros((0, *shape[1:]), dtype=np_dtype)
-    view = buffer.view(count, buffer.dtype, 0).ensure_allocated()
-    # Zero-copy where the device allows it (CPU, numpy-backed): read at once, copy only what we keep.
-    flat: Any = np.frombuffer(view.as_memoryview(allow_zero_copy=True), dtype=np_dtype, count=count)
+        return tg.np.zeros((0, *shape[1:]), dtype=np_dtype)
+    flat = _read(buffer, count, np_dtype)
     if columns is None:
         return flat.reshape(rows, *shape[1:]).copy()
     if len(shape) == 1:
         return flat.copy()
     return flat.reshape(rows, width)[:, :columns].copy()
+
+
+def _read(buffer: Any, count: int, np_dtype: Any) -> Any:
+    """The first ``count`` values of a realised buffer, as a numpy view valid while ``buffer`` lives."""
+    if hasattr(buffer.allocator, "_as_buffer"):
+        # Zero-copy: the whole buffer as a memoryview (after the device finished writing it), no Buffer view
+        # allocated; np.frombuffer reads only ``count`` values of it.
+        memory = buffer.as_memoryview(allow_zero_copy=True)
+    else:
+        # A device buffer: copy only the first rows' bytes to the host, never the whole input.
+        memory = buffer.view(count, buffer.dtype, 0).ensure_allocated().as_memoryview()
+    return _tinygrad().np.frombuffer(memory, dtype=np_dtype, count=count)
+
+
+def _realize_private(rows: Any) -> Any:
+    """Compute ``rows`` (a CONTIGUOUS Tensor only this module refers to) and read it, or None.
+
+    ``Tensor.realize`` ends with a pass over every live Tensor of the process, to point those that share
+    realised nodes at the new buffers; its cost grows with the caller's program (about 0.7 ms with a small MLP,
+    several ms with a few hundred parameter Tensors). No other Tensor can share a node worth pointing at when
+    the rows' graph has no side effects and no realisation point but their own CONTIGUOUS, so that pass is
+    skipped there: the same schedule is built and run, one kernel. Anything else (an assign, Tensor.rand, a
+    copy, a JIT capture in progress, another tinygrad version) gives None, and the public realise is used.
+    """
+    tg = _tinygrad()
+    if tg.realize is None or tg.engine.capturing or rows.dtype in tg.weaks:
+        return None
+    root = rows.uop
+    np_dtype = _np_dtype(rows.dtype)[0]
+    if root.op is not tg.contiguous or np_dtype is None:
+        return None
+    private = tg.private_ops
+    if any(node.op not in private for node in root.toposort() if node is not root):
+        return None
+    sink, buffers = tg.transform(root.sink())  # builds the kernel call; nothing runs or changes yet
+    target = buffers.get(root)
+    if target is None or len(buffers) != 1:  # a buffer for anything but the rows: leave it to Tensor.realize
+        return None
+    linear, var_vals = tg.schedule(sink)
+    tg.realize(linear, var_vals)
+    buffer = target.buffer
+    shape = rows.shape
+    return _read(buffer, math.prod(shape), np_dtype).reshape(shape).copy()
+
+
+def _computed_head(tensor: Any, rows: int, columns: int | None) -> Any:
+    """The first rows of a lazy Tensor, computed: one small kernel for those rows only, here on the caller's
+    thread. ``shrink`` rather than ``tensor[:rows]`` (tinygrad's indexing costs ~0.5 ms of Python), and the
+    realised rows are read from their own buffer rather than by ``.numpy()`` (another contiguous + realise
+    pass). The caller's Tensor is not realised: realising it in place would stop it fusing into the model."""
+    shape = tensor.shape
+    if rows == 0:  # an empty batch: nothing to compute (tinygrad's reshape(0, -1) would divide by zero)
+        np_dtype = _np_dtype(tensor.dtype)[0]
+        if columns is not None and len(shape) > 1:
+            return _tinygrad().np.zeros((0, min(columns, math.prod(shape[1:]))), dtype=np_dtype)
+        return _tinygrad().np.zeros((0, *shape[1:]), dtype=np_dtype)
+    sliced = tensor.shrink(((0, rows),) + (None,) * (len(shape) - 1))
+    if columns is not None and len(shape) > 1:
+        width = math.prod(shape[1:])
+        sliced = sliced.reshape(rows, width)
+        if columns < width:
+            sliced = sliced.shrink((None, (0, columns)))
+    sliced = sliced.contiguous()
+    head = _realize_private(sliced)
+    if head is not None:
+        return head
+    sliced = sliced.realize()
+    head = _buffer_prefix(sliced, rows, None)
+    return head if head is not None else sliced.numpy()  # e.g. bfloat16: no numpy view of the buffer
 
 
 def _head(tensor: Any, rows: int, columns: int | None, *, compute: bool) -> Any:
@@ -96,10 +258,16 @@ def _head(tensor: Any, rows: int, columns: int | None, *, compute: bool) -> Any:
         head = None
     if head is not None or not compute:
         return head
-    sliced = tensor[:rows]
-    if columns is not None and len(tensor.shape) > 1:
-        sliced = sliced.reshape(rows, -1)[:, :columns]
-    return sliced.numpy()  # realises these rows only, here on the calling thread
+    try:
+        head = _computed_head(tensor, rows, columns)
+    except Exception:  # another tinygrad version, a weak dtype: the plain public way, as before
+        head = None
+    if head is None:
+        sliced = tensor[:rows]
+        if columns is not None and len(tensor.shape) > 1:
+            sliced = sliced.reshape(rows, -1)[:, :columns]
+        return sliced.numpy()  # realises these rows only, here on the calling thread
+    return head
 
 
 def _render_features(data: tuple[Any, dict[str, Any]]) -> Any:
