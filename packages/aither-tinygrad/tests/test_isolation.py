@@ -12,6 +12,5 @@ def test_importing_aither_tinygrad_and_wrapping_other_models_does_not_import_tin
 def test_missing_tinygrad_raises_missing_dependency_error_naming_the_extra() -> None:
     message = missing_framework_error("aither_tinygrad", ["tinygrad"], "aither_tinygrad.wrap(lambda x: x, name='x')")
     assert message == (
-        "aither-tinygrad needs tinygrad>=0.10,<0.15, which is not installed: "
-        "pip install 'aither-tinygrad[instruments]' (or install tinygrad yourself)"
+        "aither-tinygrad needs tinygrad>=0.10,<0.15, which is not installed: pip install 'tinygrad>=0.10,<0.15'"
     )
