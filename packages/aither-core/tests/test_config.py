@@ -47,7 +47,7 @@ def test_otel_exporter_variables_are_ignored_unless_opted_in() -> None:
     assert settings.traces_url == "https://aither.computer/v1/traces"
     assert settings.headers == {}
     assert settings.export_timeout == 10.0
-    assert settings.compression == "gzip"
+    assert settings.compression == "auto"
 
 
 def test_opted_in_otel_variables_fill_what_nothing_else_set() -> None:

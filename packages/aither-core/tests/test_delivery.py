@@ -211,7 +211,7 @@ def test_a_queue_bounded_in_bytes_drops_records_over_the_bound() -> None:
 
 def test_requests_are_gzipped_protobuf_with_the_bearer_key() -> None:
     with OTLPReceiver() as receiver:
-        _init(receiver.url)
+        _init(receiver.url, compression="gzip")
         _predict(1)
         assert aither.flush(timeout=10)
         (request,) = receiver.requests
@@ -220,6 +220,24 @@ def test_requests_are_gzipped_protobuf_with_the_bearer_key() -> None:
         assert request.headers["content-encoding"] == "gzip"
         assert request.headers["authorization"] == "Bearer aith_secret_key_123"
         assert request.body[:2] == b"\x1f\x8b"
+        (metrics,) = receiver.metrics_requests
+        assert metrics.headers["content-encoding"] == "gzip"
+
+
+def test_by_default_only_requests_off_this_machine_are_gzipped() -> None:
+    # Compressing for a loopback address only costs CPU: compression="auto" (the default) skips it there.
+    with OTLPReceiver() as receiver:
+        _init(receiver.url)
+        _predict(1)
+        assert aither.flush(timeout=10)
+        (request,) = receiver.requests
+        assert "content-encoding" not in request.headers
+        assert len(receiver.spans) == 1
+    settings = aither._client.get_client().settings
+    assert settings.gzip_for("http://localhost:4318/v1/traces") is False
+    assert settings.gzip_for("http://[::1]:4318/v1/traces") is False
+    assert settings.gzip_for("https://aither.computer/v1/traces") is True
+    assert settings.gzip_for("http://10.0.0.5:4318/v1/traces") is True
 
 
 def test_requests_stay_under_the_byte_cap_and_carry_what_was_queued() -> None:

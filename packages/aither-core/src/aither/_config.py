@@ -61,7 +61,9 @@ class Settings:
     max_retry_time: float = 60.0
     initial_backoff: float = 1.0
     max_backoff: float = 32.0
-    compression: str = "gzip"
+    #: ``"gzip"``, ``"none"``, or ``"auto"``: gzip, except to a loopback address (``127.0.0.1``, ``::1``,
+    #: ``localhost``), where compressing only costs CPU (see docs/benchmarks.md).
+    compression: str = "auto"
     #: Deadline for the flush ``atexit`` runs.
     exit_timeout: float = 5.0
     #: Extra HTTP headers sent with every export request.
@@ -88,6 +90,13 @@ class Settings:
     @property
     def metrics_url(self) -> str:
         return self.metrics_endpoint or self.base_url + "/v1/metrics"
+
+    def gzip_for(self, url: str) -> bool:
+        """Whether requests to ``url`` are gzipped (``compression="auto"``: all but loopback ones)."""
+        if self.compression != "auto":
+            return self.compression == "gzip"
+        host = (urllib.parse.urlsplit(url).hostname or "").lower()
+        return not (host == "localhost" or host == "::1" or host.startswith("127."))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -159,8 +168,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **options: Any) -> S
     for name in ("traces_endpoint", "metrics_endpoint"):
         if values.get(name) is not None:
             values[name] = _url(values[name], name)
-    if values.get("compression", "gzip") not in ("gzip", "none"):
-        raise ConfigurationError(f"compression must be 'gzip' or 'none', got {values['compression']!r}")
+    if values.get("compression", "auto") not in ("auto", "gzip", "none"):
+        raise ConfigurationError(f"compression must be 'auto', 'gzip' or 'none', got {values['compression']!r}")
     api_key = values["api_key"]
     if api_key is not None and not isinstance(api_key, str):
         raise ConfigurationError("api_key must be a string")

@@ -53,6 +53,7 @@ _RECOVERED_FILL = 0.125
 _MAX_KEEP_EVERY = 1 << 20
 
 _live_exporters: weakref.WeakSet[BatchExporter] = weakref.WeakSet()
+_GZIP = {"Content-Encoding": "gzip"}
 
 
 class SendPacer:
@@ -81,6 +82,22 @@ class SendPacer:
 
     def paused(self) -> bool:
         return self._clock() < self.paused_until
+
+
+class _Endpoint:
+    """Where one kind of payload goes: its URL (for messages), the path on the connection, whether it is gzipped."""
+
+    __slots__ = ("gzip", "path", "transport", "url")
+
+    def __init__(self, url: str, transport: HttpTransport, gzip: bool) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.url = url
+        self.path = parts.path + (f"?{parts.query}" if parts.query else "")
+        self.transport = transport
+        self.gzip = gzip
+
+    def encode(self, payload: bytes) -> bytes:
+        return gzip.compress(payload, compresslevel=1, mtime=0) if self.gzip else payload
 
 
 class _Chunk:
@@ -114,17 +131,11 @@ class BatchExporter:
         self._clock = clock
         traces = urllib.parse.urlsplit(settings.traces_url)
         metrics = urllib.parse.urlsplit(settings.metrics_url)
-        self._traces_url = settings.traces_url
-        self._metrics_url = settings.metrics_url
-        self._traces_path = traces.path + (f"?{traces.query}" if traces.query else "")
-        self._metrics_path = metrics.path + (f"?{metrics.query}" if metrics.query else "")
         self._same_origin = (traces.scheme, traces.netloc) == (metrics.scheme, metrics.netloc)
         headers = {"User-Agent": f"aither-python/{__version__}", "Content-Type": "application/x-protobuf"}
         if settings.api_key and settings.send_api_key:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         headers.update(settings.headers)
-        if settings.compression == "gzip":
-            headers["Content-Encoding"] = "gzip"
         self._headers = headers
         self._reset_state()
         _live_exporters.add(self)
@@ -140,8 +151,10 @@ class BatchExporter:
         resource = {**self._base_resource, "service.instance.id": self.instance_id}
         self._span_encoder = SpanEncoder(resource, settings.max_attribute_bytes)
         self._metric_encoder = MetricEncoder(resource)
-        self._traces = HttpTransport(settings.traces_url, self._headers)
-        self._metrics = self._traces if self._same_origin else HttpTransport(settings.metrics_url, self._headers)
+        traces = HttpTransport(settings.traces_url, self._headers)
+        metrics = traces if self._same_origin else HttpTransport(settings.metrics_url, self._headers)
+        self._traces = _Endpoint(settings.traces_url, traces, settings.gzip_for(settings.traces_url))
+        self._metrics = _Endpoint(settings.metrics_url, metrics, settings.gzip_for(settings.metrics_url))
         self._lock = threading.Lock()
         self._progress = threading.Condition(threading.Lock())
         self._wakeup = threading.Event()
@@ -362,9 +375,7 @@ class BatchExporter:
         return True
 
     def _chunk(self, spans: list[bytes], predictions: list[tuple[ModelIdentity, int]], generation: int) -> _Chunk:
-        payload = self._span_encoder.request(spans)
-        if self._settings.compression == "gzip":
-            payload = gzip.compress(payload, compresslevel=1, mtime=0)
+        payload = self._traces.encode(self._span_encoder.request(spans))
         return _Chunk(payload, len(spans), predictions, generation)
 
     def _release_bytes(self, count: int) -> None:
@@ -387,7 +398,7 @@ class BatchExporter:
     # ------------------------------------------------------------------ delivery
 
     def _deliver(self, chunk: _Chunk, flush_deadline: float | None) -> None:
-        outcome = self._post(self._traces, self._traces_url, self._traces_path, chunk.payload, flush_deadline, "spans")
+        outcome = self._post(self._traces, chunk.payload, flush_deadline, "spans")
         if outcome == "ok":
             self._settle(chunk.generation, chunk.count, None, chunk.predictions)
         else:
@@ -411,9 +422,7 @@ class BatchExporter:
         with self._progress:
             self._progress.notify_all()
 
-    def _post(
-        self, transport: HttpTransport, url: str, path: str, payload: bytes, flush_deadline: float | None, what: str
-    ) -> str:
+    def _post(self, endpoint: _Endpoint, payload: bytes, flush_deadline: float | None, what: str) -> str:
         """Deliver one payload with retries. Returns "ok" or the reason it was dropped."""
         settings = self._settings
         deadline = self._clock() + settings.max_retry_time
@@ -427,22 +436,25 @@ class BatchExporter:
                 self._log.dropped("retry_timeout", "aither: the retry deadline passed; dropping %s", what)
                 return "retry_timeout"
             try:
-                response = transport.post(path, payload, {}, min(settings.export_timeout, remaining))
+                encoding = _GZIP if endpoint.gzip else {}
+                response = endpoint.transport.post(
+                    endpoint.path, payload, encoding, min(settings.export_timeout, remaining)
+                )
             except TransportError as exc:
-                self._record_error(f"{exc} ({url})")
-                self._log.failing(url, str(exc))
+                self._record_error(f"{exc} ({endpoint.url})")
+                self._log.failing(endpoint.url, str(exc))
                 retry_after = None
             except Exception as exc:  # not a network failure (a header http.client refuses...): settle, never lose
                 # Only the type: the message of such an error may quote a header value, the API key included.
-                self._record_error(f"{type(exc).__name__} sending to {url}")
-                self._log.failing(url, type(exc).__name__)
+                self._record_error(f"{type(exc).__name__} sending to {endpoint.url}")
+                self._log.failing(endpoint.url, type(exc).__name__)
                 self._pacer.failed()
                 return "export_error"
             else:
-                outcome = self._answer(response, url, what)
+                outcome = self._answer(response, endpoint.url, what)
                 if outcome == "ok":
                     self._pacer.succeeded()
-                    self._log.recovered(url)
+                    self._log.recovered(endpoint.url)
                     return "ok"
                 if outcome != "retry":
                     self._pacer.failed()
@@ -521,10 +533,7 @@ class BatchExporter:
             if body is None:
                 collection.commit(end_ns)
                 return
-            if self._settings.compression == "gzip":
-                body = gzip.compress(body, compresslevel=1, mtime=0)
-            posted = self._post(self._metrics, self._metrics_url, self._metrics_path, body, flush_deadline, "metrics")
-            if posted == "ok":
+            if self._post(self._metrics, self._metrics.encode(body), flush_deadline, "metrics") == "ok":
                 collection.commit(end_ns)
                 with self._lock:
                     self._model_drops_reported = snapshot
@@ -610,8 +619,8 @@ class BatchExporter:
                 f"; last error: {self.last_error}" if self.last_error else "",
             )
         if thread is None or not thread.is_alive():
-            self._traces.close()
-            self._metrics.close()
+            self._traces.transport.close()
+            self._metrics.transport.close()
         return delivered
 
     def stats(self) -> dict[str, Any]:
