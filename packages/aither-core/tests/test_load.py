@@ -67,22 +67,51 @@ def test_under_overload_one_call_in_k_is_kept_uniformly_and_says_so(manual_expor
     assert stats["models"]["uniform"] == {"calls": 1000, "rows": 2000, "errors": 0}
 
 
-def test_the_keep_rate_follows_the_queue_fill(manual_exporter: BatchExporter) -> None:
-    tracked = aither.wrap(Echo(), name="fill")
-    settings = manual_exporter._settings
-    # Past three quarters of the bound the caller halves the keep rate as the queue crosses the mark.
-    for _ in range(int(settings.max_queue_size * 0.75)):
-        tracked.predict(np.ones((1, 3)))
-    assert manual_exporter.keep_every == 2
-    with manual_exporter._lock:
-        manual_exporter._adjust_keep_rate()  # still past half after a send: keep fewer still
-        assert manual_exporter.keep_every == 4
-        manual_exporter._queue.clear()
-        manual_exporter._queued_bytes = 0
-        manual_exporter._adjust_keep_rate()  # caught up: keep more again, one step at a time
-        assert manual_exporter.keep_every == 2
-        manual_exporter._adjust_keep_rate()
-        assert manual_exporter.keep_every == 1
+def test_the_keep_rate_follows_the_queue_fill() -> None:
+    settings = load_settings(**_settings("http://127.0.0.1:9", max_queue_size=100, batch_size=100_000))
+    exporter = BatchExporter(settings, resource_attributes(None), start_worker=False)
+    previous = _client.replace_exporter(exporter)
+    try:
+        tracked = aither.wrap(Echo(), name="fill")
+        # Past three quarters of the bound the caller halves the keep rate as the queue crosses the mark.
+        for _ in range(75):
+            tracked.predict(np.ones((1, 3)))
+        assert exporter.keep_every == 2
+        with exporter._lock:
+            exporter._adjust_keep_rate()  # still past half after a send: keep fewer still
+            assert exporter.keep_every == 4
+            exporter._queue.clear()
+            exporter._queued_bytes = 0
+            exporter._adjust_keep_rate()  # caught up: keep more again, one step at a time
+            assert exporter.keep_every == 2
+            exporter._adjust_keep_rate()
+            assert exporter.keep_every == 1
+    finally:
+        _client.restore(previous)
+
+
+def test_a_stalled_worker_fills_the_queue_ever_more_slowly_not_at_once() -> None:
+    # No worker runs: as the queue passes 3/4, 7/8, 15/16... of its bound the caller halves the keep rate, so
+    # hundreds of calls later the queue still has room, and what was kept is spread over all of them.
+    settings = load_settings(**_settings("http://127.0.0.1:9", max_queue_size=100, batch_size=100_000))
+    exporter = BatchExporter(settings, resource_attributes(None), start_worker=False)
+    previous = _client.replace_exporter(exporter)
+    try:
+        tracked = aither.wrap(Echo(), name="stalled")
+        for _ in range(250):
+            tracked.predict(np.ones((1, 3)))
+        stats = aither.stats()
+        assert "queue_full" not in stats["dropped"]
+        assert len(exporter._queue) < 100
+        assert exporter.keep_every >= 16
+        assert len(exporter._queue) + stats["dropped"]["sampled"] == 250
+        rates = [record.sample_rate or 1.0 for record in exporter._queue]
+        assert rates == sorted(rates, reverse=True)  # each kept span says how many calls it stood for
+        # Weighted by 1/ml.sample_rate the kept spans stand for the calls made (up to the calls of the last period,
+        # whose kept span has not come yet).
+        assert round(sum(1 / rate for rate in rates)) == pytest.approx(250, rel=0.2)
+    finally:
+        _client.restore(previous)
 
 
 def test_a_sampled_out_call_takes_no_sample(manual_exporter: BatchExporter) -> None:

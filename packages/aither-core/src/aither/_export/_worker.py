@@ -171,8 +171,12 @@ class BatchExporter:
         self._flushes_served = 0
         # Wake the worker early: at batch_size records, or at a quarter of the queue's bound.
         self._wake_at = max(1, min(settings.batch_size, settings.max_queue_size // 4))
+        # The caller keeps fewer spans as the queue passes 3/4 of its bound, then 7/8, 15/16...: a worker stuck
+        # in a slow request cannot lower the rate itself, and the queue must not fill meanwhile.
         self._high_water = max(1, int(settings.max_queue_size * 0.75))
         self._high_water_bytes = int(settings.max_queue_bytes * 0.75)
+        self._raise_at = self._high_water
+        self._raise_at_bytes = self._high_water_bytes
         self.keep_every = 1
         self._admitted = itertools.count()
         self._dropped_ids: dict[int, None] = {}
@@ -242,12 +246,8 @@ class BatchExporter:
                 self._queued_bytes = size
                 held += 1
                 full = False
-                # Past three quarters of the bound the worker is behind: keep fewer from now on, before the queue
-                # fills (once as the queue crosses the mark; the worker relaxes it once it has caught up).
-                if (held == self._high_water or (size >= self._high_water_bytes and self.keep_every == 1)) and (
-                    self.keep_every < _MAX_KEEP_EVERY
-                ):
-                    self.keep_every *= 2
+                if (held >= self._raise_at or size >= self._raise_at_bytes) and self.keep_every < _MAX_KEEP_EVERY:
+                    self._raise_keep_every(held, size)
                 wake = len(self._queue) == self._wake_at
         if full:
             self._log.dropped("queue_full", "aither: export queue is full; dropping new records (see aither.stats())")
@@ -383,17 +383,28 @@ class BatchExporter:
             with self._lock:
                 self._queued_bytes -= count
 
+    def _raise_keep_every(self, held: int, size: int) -> None:
+        """(Holding the lock, on the caller's thread.) The queue passed a mark: keep half as many spans, and set
+        the next mark halfway between here and the bound."""
+        settings = self._settings
+        self.keep_every *= 2
+        self._raise_at = max(self._high_water, held + max(1, (settings.max_queue_size - held) // 2))
+        self._raise_at_bytes = max(self._high_water_bytes, size + max(1, (settings.max_queue_bytes - size) // 2))
+
     def _adjust_keep_rate(self) -> None:
         """(Holding the lock.) Keep fewer spans while the queue stays past half its bound; more once it drains."""
         settings = self._settings
-        fill = max(
-            (len(self._queue) + self._in_flight) / settings.max_queue_size,
-            self._queued_bytes / settings.max_queue_bytes,
-        )
+        held = len(self._queue) + self._in_flight
+        fill = max(held / settings.max_queue_size, self._queued_bytes / settings.max_queue_bytes)
         if fill >= _OVERLOAD_FILL and self.keep_every < _MAX_KEEP_EVERY:
             self.keep_every *= 2
         elif fill <= _RECOVERED_FILL and self.keep_every > 1:
             self.keep_every //= 2
+        # The caller's marks start again from here.
+        self._raise_at = max(self._high_water, held + (settings.max_queue_size - held) // 2)
+        self._raise_at_bytes = max(
+            self._high_water_bytes, self._queued_bytes + (settings.max_queue_bytes - self._queued_bytes) // 2
+        )
 
     # ------------------------------------------------------------------ delivery
 
