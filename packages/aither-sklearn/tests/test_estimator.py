@@ -205,3 +205,10 @@ def test_a_native_xgboost_booster_gets_the_generic_wrapper(breast_cancer, aither
     (span,) = aither_capture.predictions()
     assert span.attributes["ml.framework"] == "generic"
     assert len(span.prediction) == 3
+
+
+def test_the_meta_estimator_spells_the_wrap_options_as_core_does():
+    from aither.testing import assert_wrap_options_signature
+    from aither_sklearn import TrackedEstimator
+
+    assert_wrap_options_signature(TrackedEstimator.__init__, optional_name=True)

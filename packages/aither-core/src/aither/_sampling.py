@@ -22,10 +22,13 @@ from typing import Any, NamedTuple
 __all__ = [
     "Captured",
     "Sampler",
+    "capture_failed",
     "capture_features",
     "capture_prediction",
     "register_sampler",
     "render",
+    "render_as_is",
+    "truncated_rows",
 ]
 
 logger = logging.getLogger("aither")
@@ -42,6 +45,21 @@ class Captured(NamedTuple):
     rows: int
     #: Rough size of ``data`` in bytes, for the queue's byte bound.
     nbytes: int
+
+
+def render_as_is(data: Any) -> Any:
+    """The renderer of data that is already plain JSON-able Python (a scalar, a marker dict)."""
+    return data
+
+
+def truncated_rows(values: Any, total_rows: int) -> dict[str, Any]:
+    """The wire contract's marker of an output whose rows were cut: ``{"values", "_meta": {truncated, total_rows}}``."""
+    return {"values": values, "_meta": {"truncated": True, "total_rows": total_rows}}
+
+
+def capture_failed(value: object, exc: BaseException) -> Captured:
+    """What is recorded when capturing ``value`` raised: its type and the exception's name, never the value."""
+    return Captured(render_as_is, {"_meta": {"type": _type_name(value), "error": type(exc).__name__}}, 1, 64)
 
 
 def render(captured: Captured) -> Any:
@@ -93,10 +111,6 @@ def _type_name(value: object) -> str:
 # --------------------------------------------------------------------------------------------------- scalars
 
 
-def _render_identity(data: Any) -> Any:
-    return data
-
-
 def _cut_string(text: str) -> tuple[str, bool]:
     if len(text) <= MAX_STRING_CHARS:
         return text, False
@@ -116,11 +130,11 @@ def _capture_string(value: str, rows: int, columns: int) -> Captured:
 
 
 def _capture_scalar(value: Any, rows: int, columns: int) -> Captured:
-    return Captured(_render_identity, value, 1, 16)
+    return Captured(render_as_is, value, 1, 16)
 
 
 def _capture_bytes(value: bytes | bytearray | memoryview, rows: int, columns: int) -> Captured:
-    return Captured(_render_identity, {"_type": "bytes", "size": len(value)}, 1, 16)
+    return Captured(render_as_is, {"_type": "bytes", "size": len(value)}, 1, 16)
 
 
 # --------------------------------------------------------------------------------------------------- numpy
@@ -184,7 +198,7 @@ def _capture_numpy(value: Any, rows: int, columns: int) -> Captured:
     elif ndim == 1:
         head = value[:rows].copy()
     elif ndim == 0:
-        return Captured(_render_identity, value.item(), 1, 16)
+        return Captured(render_as_is, value.item(), 1, 16)
     else:
         first = value[:rows]
         head = first.reshape(first.shape[0], _width(value.shape))[:, :columns].copy()
@@ -192,7 +206,7 @@ def _capture_numpy(value: Any, rows: int, columns: int) -> Captured:
 
 
 def _capture_numpy_scalar(value: Any, rows: int, columns: int) -> Captured:
-    return Captured(_render_identity, value.item(), 1, 16)
+    return Captured(render_as_is, value.item(), 1, 16)
 
 
 # --------------------------------------------------------------------------------------------------- pandas
@@ -380,7 +394,7 @@ def _tensorflow_rows(value: Any, rows: int) -> Any:
 def _capture_tensorflow(value: Any, rows: int, columns: int) -> Captured:
     shape = [int(d) if d is not None else -1 for d in value.shape]
     if not shape:
-        return Captured(_render_identity, value.numpy().item(), 1, 16)
+        return Captured(render_as_is, value.numpy().item(), 1, 16)
     head = _tensorflow_rows(value, rows)
     head = head.reshape(head.shape[0], -1)[:, :columns] if head.ndim > 1 else head
     captured = (head.copy(), "tensorflow.Tensor", shape, value.dtype.name, str(getattr(value, "device", "")))
@@ -539,7 +553,7 @@ def capture_features(value: Any, rows: int, columns: int) -> Captured:
         return sampler(value, rows, columns)
     except Exception as exc:
         logger.debug("aither: sampling %s failed", type(value).__name__, exc_info=True)
-        return Captured(_render_identity, {"_meta": {"type": _type_name(value), "error": type(exc).__name__}}, 1, 64)
+        return capture_failed(value, exc)
 
 
 # --------------------------------------------------------------------------------------------------- predictions
@@ -556,7 +570,7 @@ def _render_prediction(data: tuple[Any, int, int]) -> Any:
         values = head
     if total <= limit:
         return values
-    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+    return truncated_rows(values, total)
 
 
 def _to_python(value: Any) -> Any:
@@ -578,11 +592,11 @@ def capture_prediction(value: Any, limit: int) -> Captured:
         return capturer(value, limit)
     except Exception as exc:
         logger.debug("aither: capturing a prediction of type %s failed", type(value).__name__, exc_info=True)
-        return Captured(_render_identity, {"_meta": {"type": _type_name(value), "error": type(exc).__name__}}, 1, 64)
+        return capture_failed(value, exc)
 
 
 def _predict_scalar(value: Any, limit: int) -> Captured:
-    return Captured(_render_identity, value, 1, _item_nbytes(value))
+    return Captured(render_as_is, value, 1, _item_nbytes(value))
 
 
 def _item_nbytes(item: Any) -> int:
@@ -627,7 +641,7 @@ def _predict_tinygrad(value: Any, limit: int) -> Captured:
     # here would change the caller's computation. The aither-tinygrad plugin reads realised outputs itself.
     shape = [d if isinstance(d, int) else -1 for d in getattr(value, "shape", ())]
     meta = {"type": "tinygrad.Tensor", "shape": shape, "dtype": str(getattr(value, "dtype", "")), "realized": False}
-    return Captured(_render_identity, {"_meta": meta}, shape[0] if shape else 1, 128)
+    return Captured(render_as_is, {"_meta": meta}, shape[0] if shape else 1, 128)
 
 
 def _predict_mapping(value: Any, limit: int) -> Captured:
@@ -637,7 +651,7 @@ def _predict_mapping(value: Any, limit: int) -> Captured:
 
 def _predict_numpy(value: Any, limit: int) -> Captured:
     if value.ndim == 0:
-        return Captured(_render_identity, value.item(), 1, 16)
+        return Captured(render_as_is, value.item(), 1, 16)
     total = value.shape[0]
     head = value.copy() if total <= limit else value[:limit].copy()
     return Captured(_render_prediction, (head, total, limit), total, head.nbytes + 64)
@@ -645,7 +659,7 @@ def _predict_numpy(value: Any, limit: int) -> Captured:
 
 def _predict_torch(value: Any, limit: int) -> Captured:
     if value.dim() == 0:
-        return Captured(_render_identity, value.item(), 1, 16)
+        return Captured(render_as_is, value.item(), 1, 16)
     total = int(value.shape[0])
     head = value.detach()[:limit].clone()  # on an accelerator: queued on the device, copied to host later
     return Captured(_render_prediction, (head, total, limit), total, head.element_size() * head.nelement() + 64)
@@ -658,7 +672,7 @@ def _predict_frame(value: Any, limit: int) -> Captured:
 
 def _predict_tensorflow(value: Any, limit: int) -> Captured:
     if len(value.shape) == 0:
-        return Captured(_render_identity, value.numpy().item(), 1, 16)
+        return Captured(render_as_is, value.numpy().item(), 1, 16)
     total = int(value.shape[0])
     head = _tensorflow_rows(value, limit).copy()
     return Captured(_render_prediction, (head, total, limit), total, head.nbytes + 64)
@@ -668,7 +682,7 @@ def _predict_other(value: Any, limit: int) -> Captured:
     shape = getattr(value, "shape", None)
     if shape is not None and hasattr(value, "__getitem__"):
         if len(shape) == 0:
-            return Captured(_render_identity, _to_python(value), 1, 16)
+            return Captured(render_as_is, _to_python(value), 1, 16)
         total = int(shape[0])
         return Captured(_render_prediction, (value[:limit], total, limit), total, 256)
     return Captured(_render_prediction, (value, 1, limit), 1, 256)

@@ -13,7 +13,7 @@ __all__ = ["TorchIntegration", "integration", "is_wrapped", "require_torch", "un
 
 def require_torch() -> ModuleType:
     """The ``torch`` module (``forward hooks with_kwargs`` and ``always_call`` need 2.0+): core's import guard."""
-    return require_framework("torch", plugin="aither-torch", supported=">=2.1,<3")
+    return require_framework("torch", plugin="aither-torch")
 
 
 def _is_scripted(torch: ModuleType, model: Any) -> bool:
