@@ -13,8 +13,8 @@ from types import ModuleType
 from typing import Any
 
 from . import _client
+from ._capture import Captured, truncated_rows
 from ._errors import MissingDependencyError
-from ._sampling import Captured, truncated_rows
 
 __all__ = [
     "bounded_prediction",

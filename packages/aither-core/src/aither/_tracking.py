@@ -14,9 +14,9 @@ from typing import Any, Union
 
 from . import _aggregates, _client
 from ._aggregates import BOUNDS_NS, CALLS, DURATION_NS, ERRORS, FIRST_BUCKET, ROWS
+from ._capture import Captured, capture_failed, capture_features, capture_prediction, render_as_is
 from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id
 from ._records import ModelIdentity, SpanRecord
-from ._sampling import Captured, capture_failed, capture_features, capture_prediction, render_as_is
 
 __all__ = [
     "FROM_ARGUMENTS",

@@ -6,17 +6,7 @@ the ``aither.integrations`` entry-point group, and records calls through a :clas
 
 from __future__ import annotations
 
-from ._frameworks import (
-    bounded_prediction,
-    max_prediction_rows,
-    require_framework,
-    supported_versions,
-    telemetry_disabled,
-    version_in_range,
-)
-from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION, Integration, find_integration, reset_cache
-from ._records import ModelIdentity, SpanRecord
-from ._sampling import (
+from ._capture import (
     Captured,
     Sampler,
     capture_failed,
@@ -28,6 +18,16 @@ from ._sampling import (
     torch_copy_ready_event,
     truncated_rows,
 )
+from ._frameworks import (
+    bounded_prediction,
+    max_prediction_rows,
+    require_framework,
+    supported_versions,
+    telemetry_disabled,
+    version_in_range,
+)
+from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION, Integration, find_integration, reset_cache
+from ._records import ModelIdentity, SpanRecord
 from ._tracked import LOGGED_METHODS, TrackedModel
 from ._tracking import (
     WRAP_OPTIONS,
