@@ -111,7 +111,7 @@ def test_supported_versions_are_the_instruments_extra_of_the_plugin(monkeypatch:
     monkeypatch.setattr(importlib.metadata, "requires", lambda name: requires[name])
     supported_versions.cache_clear()
     try:
-        assert supported_versions("aither-fake") == {"fakelib": "<3,>=2.1", "otherlib": ">=1"}
+        assert supported_versions("aither-fake") == {"fakelib": ">=2.1,<3", "otherlib": ">=1"}
     finally:
         supported_versions.cache_clear()
 

@@ -22,10 +22,7 @@ def test_importing_aither_and_the_plugin_does_not_import_torch() -> None:
 
 def test_missing_torch_raises_missing_dependency_error_naming_the_extra() -> None:
     message = missing_framework_error("aither_torch", ["torch"], "aither_torch.unwrap(object())")
-    assert message == (
-        "aither-torch needs torch>=2.1,<3, which is not installed: "
-        "pip install 'aither-torch[instruments]' (or install torch yourself)"
-    )
+    assert message == ("aither-torch needs torch>=2.1,<3, which is not installed: pip install 'torch>=2.1,<3'")
 
 
 def test_an_unsupported_torch_version_warns_once_and_a_supported_one_does_not(

@@ -86,7 +86,9 @@ def supported_versions(plugin: str) -> dict[str, str]:
             continue
         match = _REQUIREMENT.fullmatch(spec.strip())
         if match is not None:
-            table[match.group(1).lower()] = match.group(2).replace(" ", "")
+            clauses = [clause for clause in match.group(2).replace(" ", "").split(",") if clause]
+            clauses.sort(key=lambda clause: 0 if clause[0] in ">=~" else 1)  # metadata sorts them: lower bound first
+            table[match.group(1).lower()] = ",".join(clauses)
     return table
 
 
