@@ -122,3 +122,11 @@ def test_a_framework_outside_the_instruments_extra_warns_once(monkeypatch: pytes
     with pytest.warns(RuntimeWarning, match=r"aither-fake supports numpy>=999"):
         _frameworks.require_framework("numpy", plugin="aither-fake")
     _frameworks.require_framework("numpy", plugin="aither-fake")  # once per version: no second warning
+
+
+def test_a_test_that_says_nothing_sends_only_to_a_closed_local_port() -> None:
+    from urllib.parse import urlsplit
+
+    from aither import _client
+
+    assert urlsplit(_client.get_client().settings.base_url).hostname == "127.0.0.1"
