@@ -13,6 +13,7 @@ from . import _client
 from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id, parse_trace_id
 from ._plugins import wrap_model
 from ._records import SpanRecord
+from ._stats import Stats
 from ._tracking import ModelLogger, WrapOptions
 
 __all__ = [
@@ -199,6 +200,6 @@ def close(timeout: float = 5.0) -> bool:
     return _client.get_client().exporter.close(timeout)
 
 
-def stats() -> dict[str, Any]:
+def stats() -> Stats:
     """Delivery counters: queued, exported, dropped (by reason), retries, export_errors, last_error..."""
     return _client.get_client().stats()
