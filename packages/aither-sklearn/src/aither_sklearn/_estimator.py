@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 
 from aither.integrations import WRAP_OPTIONS, ModelLogger, TraceIdsMixin, WrapOptions, require_framework
 
-from ._integration import framework_of
+from ._names import framework_of
 
 # A clear error naming the extra before the imports below fail; warns once outside the supported versions.
 require_framework("sklearn", plugin="aither-sklearn", distribution="scikit-learn")
