@@ -164,7 +164,7 @@ def _plain_label(label: Any) -> Any:
     return label
 
 
-def _is_sequence(value: Any) -> bool:
+def _is_sequence(value: object) -> bool:
     return isinstance(value, list)
 
 

@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from . import _aggregates, _client
 from ._aggregates import BOUNDS_NS, CALLS, DURATION_NS, ERRORS, FIRST_BUCKET, ROWS
@@ -39,8 +39,16 @@ _bucket = bisect.bisect_left
 OutputCapture = Callable[[Any, int], Captured]
 #: A plugin's own capture of the inputs; or, for inputs that cannot be sampled, a function of the rows predicted.
 Features = Union[Captured, Callable[[int], Captured], None]  # noqa: UP007 - a runtime alias on Python 3.10
+_T = TypeVar("_T")
+
+
+class _FromArguments:
+    def __repr__(self) -> str:
+        return "FROM_ARGUMENTS"
+
+
 #: ``ModelLogger.call``'s default ``inputs``: named from the call's arguments by :func:`inputs_of`.
-FROM_ARGUMENTS: Any = object()
+FROM_ARGUMENTS = _FromArguments()
 
 
 def count_call(counts: _aggregates.ModelCounts, rows: int, duration_ns: int, error: BaseException | None) -> None:
@@ -144,14 +152,14 @@ class ModelLogger:
     def call(
         self,
         method: str,
-        function: Callable[..., Any],
+        function: Callable[..., _T],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         *,
         inputs: Any = FROM_ARGUMENTS,
         capture_output: OutputCapture | None = None,
         features: Features = None,
-    ) -> Any:
+    ) -> _T:
         """Call ``function(*args, **kwargs)`` and record it as one span; its own exceptions pass through as they are.
 
         The one call path of every plugin. ``inputs``: what the call's features are, by default named from the
@@ -184,10 +192,10 @@ class ModelLogger:
     async def call_async(
         self,
         method: str,
-        function: Callable[..., Awaitable[Any]],
+        function: Callable[..., Awaitable[_T]],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-    ) -> Any:
+    ) -> _T:
         """:meth:`call` for a coroutine function: the span covers the ``await``."""
         start_ns = _time_ns()
         try:

@@ -122,11 +122,10 @@ def _post(state: HookState, args: tuple[Any, ...], kwargs: dict[str, Any], outpu
         if not frames:
             return
         start_ns, handled_before = frames.pop()
-        end_ns = time.time_ns()
         active = sys.exc_info()[1]
         error = active if output is None and active is not None and active is not handled_before else None
         state.logger.record(
-            METHOD, inputs_of(args, kwargs), output, start_ns, end_ns=end_ns, error=error, capture_output=capture_output
+            METHOD, inputs_of(args, kwargs), output, start_ns, error=error, capture_output=capture_output
         )
     except Exception:
         logger.debug("aither: forward hook failed", exc_info=True)
