@@ -213,11 +213,11 @@ def bench_throughput() -> None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from aither._capture import capture_features, capture_prediction, render
     from aither._export._worker import BatchExporter
     from aither._ids import new_span_id, new_trace_id
     from aither._json import dumps
     from aither._records import ModelIdentity, SpanRecord
-    from aither._sampling import capture_features, capture_prediction, render
 
     print("c. exporter throughput, queue -> local receiver (in its own process)", flush=True)
     count = 20_000

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import aither
-from aither.integrations import reset_cache
+from aither.integrations import Integration, reset_cache
 from aither.testing import SpanCapture
 
 PLUGIN = """
@@ -124,7 +124,6 @@ def test_a_plugin_that_fails_to_load_is_logged_and_skipped(
     install: Install, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     install({"fakeframework": "fake_aither_plugin:does_not_exist"})
-    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # behave as in a user's process, not strict test mode
     import fakeframework
 
     with caplog.at_level(logging.WARNING, logger="aither"):
@@ -134,12 +133,27 @@ def test_a_plugin_that_fails_to_load_is_logged_and_skipped(
     assert any("failed to load" in r.getMessage() for r in caplog.records)
 
 
-def test_under_pytest_a_broken_plugin_raises_so_its_tests_see_it(install: Install) -> None:
+def test_a_broken_plugin_is_handled_the_same_under_pytest_as_in_a_users_process(
+    install: Install, monkeypatch: pytest.MonkeyPatch
+) -> None:
     install({"fakeframework": "fake_aither_plugin:does_not_exist"})
     import fakeframework
 
-    with pytest.raises(AttributeError):
-        aither.wrap(fakeframework.Model(), name="m")
+    frameworks = []
+    for under_pytest in (True, False):
+        if not under_pytest:
+            monkeypatch.delenv("PYTEST_CURRENT_TEST")
+        reset_cache()
+        frameworks.append(aither.wrap(fakeframework.Model(), name="m")._aither.framework)
+    assert frameworks == ["generic", "generic"]
+
+
+def test_integration_wrap_is_abstract() -> None:
+    class Incomplete(Integration):
+        name = "incomplete"
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()  # type: ignore[abstract]
 
 
 def test_a_plugin_for_another_plugin_api_version_is_skipped(install: Install, caplog: pytest.LogCaptureFixture) -> None:
@@ -156,7 +170,6 @@ def test_a_plugin_whose_wrap_fails_falls_back_to_the_generic_wrapper(
     install: Install, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     install({"fakeframework": "fake_aither_plugin:exploding"})
-    monkeypatch.delenv("PYTEST_CURRENT_TEST")
     import fakeframework
 
     with caplog.at_level(logging.WARNING, logger="aither"):

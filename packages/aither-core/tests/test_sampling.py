@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import aither
+from aither._capture import capture_features, capture_prediction, render
 from aither._json import dumps
-from aither._sampling import capture_features, capture_prediction, render
 from aither.testing import SpanCapture
 
 
@@ -212,7 +212,7 @@ def test_sampling_numpy_imports_no_pandas() -> None:
 
     code = (
         "import numpy as np, aither, sys\n"
-        "from aither._sampling import capture_features, render\n"
+        "from aither._capture import capture_features, render\n"
         "render(capture_features(np.ones((3, 3)), 5, 10))\n"
         "print('pandas' in sys.modules, 'polars' in sys.modules, 'torch' in sys.modules)"
     )

@@ -11,6 +11,11 @@ from aither.testing.contract import PluginContract
 
 class TestTransformersPipelineContract(PluginContract):
     framework = "transformers"
+    plugin_module = "aither_hf"
+    framework_modules = ("transformers",)
+    framework_module = "transformers"
+    framework_distribution = "transformers"
+    missing_framework_call = "aither_hf.wrap(object(), name='x')"
     method = "__call__"
     passthrough_attribute = "task"
     # Pipelines pickle (model, tokenizer and all); the tracked subclass is rebuilt from the pipeline's own class.

@@ -9,3 +9,8 @@ from sklearn.datasets import load_breast_cancer
 def breast_cancer() -> tuple[np.ndarray, np.ndarray]:
     X, y = load_breast_cancer(return_X_y=True)
     return X, y
+
+
+@pytest.fixture(autouse=True)
+def _local_only(aither_local_only: None) -> None:
+    """Each test starts with no client and leaves none behind; nothing it logs leaves 127.0.0.1."""

@@ -17,6 +17,11 @@ X, y = load_iris(return_X_y=True)
 
 class SklearnContract(PluginContract):
     framework = "sklearn"
+    plugin_module = "aither_sklearn"
+    framework_modules = ("sklearn", "numpy")
+    framework_module = "sklearn"
+    framework_distribution = "scikit-learn"
+    missing_framework_call = "aither_sklearn.TrackedEstimator"
     passthrough_attribute = "classes_"
 
     def make_input(self) -> Any:

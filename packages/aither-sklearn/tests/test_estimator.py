@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
 import aither
-from aither.testing import OTLPReceiver, SpanCapture, assert_imports_no_framework, missing_framework_error
+from aither.testing import OTLPReceiver, SpanCapture
 from aither_sklearn import TrackedEstimator
 
 
@@ -183,17 +183,6 @@ def test_predictions_reach_a_real_receiver_as_otlp(breast_cancer, aither_receive
     assert aither_receiver.requests[0].headers["authorization"] == "Bearer aith_test_key"
 
 
-def test_importing_the_plugin_imports_no_sklearn():
-    assert_imports_no_framework("aither_sklearn", ["sklearn", "numpy"])
-
-
-def test_missing_sklearn_raises_missing_dependency_error_naming_the_extra():
-    message = missing_framework_error("aither_sklearn", ["sklearn"], "aither_sklearn.TrackedEstimator")
-    assert message == (
-        "aither-sklearn needs scikit-learn>=1.5, which is not installed: pip install 'scikit-learn>=1.5'"
-    )
-
-
 def test_a_native_xgboost_booster_gets_the_generic_wrapper(breast_cancer, aither_capture: SpanCapture):
     import xgboost
 
@@ -205,3 +194,10 @@ def test_a_native_xgboost_booster_gets_the_generic_wrapper(breast_cancer, aither
     (span,) = aither_capture.predictions()
     assert span.attributes["ml.framework"] == "generic"
     assert len(span.prediction) == 3
+
+
+def test_the_meta_estimator_spells_the_wrap_options_as_core_does():
+    from aither.testing import assert_wrap_options_signature
+    from aither_sklearn import TrackedEstimator
+
+    assert_wrap_options_signature(TrackedEstimator.__init__, optional_name=True)

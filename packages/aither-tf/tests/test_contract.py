@@ -12,6 +12,11 @@ from aither.testing.contract import PluginContract
 
 class TestContractThroughPredict(PluginContract):
     framework = "tensorflow"
+    plugin_module = "aither_tf"
+    framework_modules = ("keras", "tensorflow")
+    framework_module = "keras"
+    framework_distribution = "keras"
+    missing_framework_call = "aither_tf.Callback"
     method = "predict"
     passthrough_attribute = "input_shape"
 

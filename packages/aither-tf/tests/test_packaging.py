@@ -16,16 +16,7 @@ import aither
 import aither_tf
 from aither import _frameworks  # its once-per-version memory, reset for this test
 from aither.integrations import find_integration
-from aither.testing import SpanCapture, assert_imports_no_framework, missing_framework_error, run_python
-
-
-def test_importing_aither_and_the_plugin_imports_neither_keras_nor_tensorflow() -> None:
-    assert_imports_no_framework("aither_tf", ["keras", "tensorflow"])
-
-
-def test_missing_keras_raises_missing_dependency_error_naming_the_extra() -> None:
-    message = missing_framework_error("aither_tf", ["keras"], "aither_tf.Callback")
-    assert message == ("aither-tf needs keras>=3,<4, which is not installed: pip install 'keras>=3,<4'")
+from aither.testing import SpanCapture, run_python
 
 
 def test_unsupported_versions_warn_once_and_supported_ones_do_not(

@@ -11,3 +11,10 @@ if not os.environ.get("CC") and shutil.which("clang") is None and shutil.which("
     os.environ["CC"] = "clang-14"
 # A fresh kernel cache per run: no state from other runs or users, nothing written to ~/.cache.
 os.environ["CACHEDB"] = str(pathlib.Path(tempfile.mkdtemp(prefix="aither-tinygrad-")) / "cache.db")
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _local_only(aither_local_only: None) -> None:
+    """Each test starts with no client and leaves none behind; nothing it logs leaves 127.0.0.1."""

@@ -13,6 +13,12 @@ from aither.testing.contract import PluginContract
 
 class TestTinygradModelContract(PluginContract):
     framework = "tinygrad"
+    plugin_module = "aither_tinygrad"
+    framework_modules = ("tinygrad",)
+    framework_module = "tinygrad"
+    framework_distribution = "tinygrad"
+    missing_framework_call = "aither_tinygrad.wrap(lambda x: x, name='x')"
+    records_the_output = False  # outputs stay lazy: ml.prediction describes them (shape, dtype) unless realised
     method = "__call__"
     passthrough_attribute = "l1"
     supports_pickle = True  # tinygrad Tensors pickle (their data is realised into the pickle)

@@ -12,6 +12,11 @@ from aither.testing.contract import PluginContract
 
 class TestContractThroughPredict(PluginContract):
     framework = "torch"
+    plugin_module = "aither_torch"
+    framework_modules = ("torch",)
+    framework_module = "torch"
+    framework_distribution = "torch"
+    missing_framework_call = "aither_torch.unwrap(object())"
     method = "forward"
     passthrough_attribute = "training"
 

@@ -341,3 +341,20 @@ def test_cuda_inputs_and_outputs_are_sliced_on_the_device_and_record_it(aither_c
     assert span.features["sample"] == x[:2].cpu().tolist()  # the same floats, copied: exact
     assert span.prediction["values"] == out[:1000].cpu().tolist()
     assert span.prediction["_meta"] == {"truncated": True, "total_rows": 4096}
+
+
+class _ManyOutputs(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(x[:, :1] * i for i in range(40))
+
+
+def test_a_tuple_output_cut_at_max_items_carries_the_wire_contracts_total_rows(aither_capture: SpanCapture) -> None:
+    from aither_torch._hooks import MAX_ITEMS
+
+    model = _ManyOutputs().eval()
+    aither.wrap(model, name="m")
+    model(torch.ones(2, 3))
+    span = aither_capture.predictions()[-1]
+    assert span.prediction["_meta"] == {"truncated": True, "total_rows": 40}
+    assert len(span.prediction["values"]) == MAX_ITEMS
+    assert span.prediction["values"][2] == [[2.0], [2.0]]

@@ -13,19 +13,7 @@ import aither
 import aither_torch
 from aither import _frameworks  # its once-per-version memory, reset for this test
 from aither.integrations import find_integration
-from aither.testing import SpanCapture, assert_imports_no_framework, missing_framework_error
-
-
-def test_importing_aither_and_the_plugin_does_not_import_torch() -> None:
-    assert_imports_no_framework("aither_torch", ["torch"])
-
-
-def test_missing_torch_raises_missing_dependency_error_naming_the_extra() -> None:
-    message = missing_framework_error("aither_torch", ["torch"], "aither_torch.unwrap(object())")
-    assert message == (
-        "aither-torch needs torch>=2.1,<3, which is not installed: "
-        "pip install 'aither-torch[instruments]' (or install torch yourself)"
-    )
+from aither.testing import SpanCapture
 
 
 def test_an_unsupported_torch_version_warns_once_and_a_supported_one_does_not(

@@ -16,6 +16,7 @@ import time
 import weakref
 
 from ._records import ModelIdentity
+from ._stats import ModelTotals
 
 __all__ = [
     "BOUNDS_MS",
@@ -206,12 +207,12 @@ def _reset_after_fork() -> None:
             slot.reported = [0] * _CELL_SIZE
 
 
-def totals() -> dict[str, dict[str, int]]:
+def totals() -> dict[str, ModelTotals]:
     """Calls, rows and errors of each model since the process started, for ``stats()["models"]``.
 
     Keyed by model name, with ``@version`` and ``/environment`` appended when set.
     """
-    out: dict[str, dict[str, int]] = {}
+    out: dict[str, ModelTotals] = {}
     with _lock:
         for identity, counts in _registry.items():
             key = identity.name + (f"@{identity.version}" if identity.version else "")

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from . import _aggregates, _client
+from . import _client
 from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id, parse_trace_id
 from ._plugins import wrap_model
-from ._records import ModelIdentity, SpanRecord
-from ._sampling import capture_features, capture_prediction
-from ._tracking import ModelLogger, WrapOptions, batch_size_of, count_call, current_otel_link
+from ._records import SpanRecord
+from ._stats import Stats
+from ._tracking import ModelLogger, WrapOptions
 
 __all__ = [
     "close",
@@ -97,50 +98,24 @@ def track(
         model_logger = ModelLogger(options, "function")
         method = function.__name__
 
-        import inspect
-
         if inspect.iscoroutinefunction(function):
 
             @functools.wraps(function)
             async def async_tracked(*args: Any, **kwargs: Any) -> Any:
-                start_ns = time.time_ns()
-                inputs = _function_inputs(args, kwargs)
-                try:
-                    output = await function(*args, **kwargs)
-                except Exception as exc:
-                    model_logger.record(method, inputs, None, start_ns, error=exc)
-                    raise
-                model_logger.record(method, inputs, output, start_ns)
-                return output
+                return await model_logger.call_async(method, function, args, kwargs)
 
             tracked: Any = async_tracked
         else:
 
             @functools.wraps(function)
             def sync_tracked(*args: Any, **kwargs: Any) -> Any:
-                start_ns = time.time_ns()
-                inputs = _function_inputs(args, kwargs)
-                try:
-                    output = function(*args, **kwargs)
-                except Exception as exc:
-                    model_logger.record(method, inputs, None, start_ns, error=exc)
-                    raise
-                model_logger.record(method, inputs, output, start_ns)
-                return output
+                return model_logger.call(method, function, args, kwargs)
 
             tracked = sync_tracked
         tracked.aither = model_logger
         return tracked  # type: ignore[no-any-return]
 
     return decorate
-
-
-def _function_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if len(args) == 1 and not kwargs:
-        return args[0]
-    if not args:
-        return kwargs
-    return {**{f"arg{i}": value for i, value in enumerate(args)}, **kwargs}
 
 
 def log_prediction(
@@ -152,43 +127,25 @@ def log_prediction(
     trace_id: str | None = None,
 ) -> str:
     """Log one prediction made outside a wrapped model; returns its trace id (``trace_id`` if given)."""
-    options = WrapOptions(model_name, version, environment)
+    model_logger = _manual_logger(model_name, version, environment)
     trace = int(parse_trace_id(trace_id), 16) if trace_id is not None else new_trace_id()
-    client = _client.get_client()
     now = time.time_ns()
-    LAST_TRACE_ID.set(trace)
-    if client.settings.disabled:
-        return format_trace_id(trace)
-    try:
-        identity = ModelIdentity(options.name, options.version, options.environment, "manual")
-        exporter = client.exporter
-        keep = exporter.admit()
-        captured = capture_features(features, options.sample_rows, options.sample_columns) if keep else None
-        count_call(_aggregates.counts_for(identity), captured.rows if captured else batch_size_of(features), 0, None)
-        if captured is None:
-            exporter.skip(trace, identity)
-            return format_trace_id(trace)
-        record = SpanRecord(
-            trace,
-            new_span_id(),
-            "prediction",
-            now,
-            now,
-            identity,
-            "prediction",
-            captured,
-            capture_prediction(prediction, client.settings.max_prediction_rows),
-            captured.rows,
-            None,
-            current_otel_link(),
-        )
-        if keep != 1:
-            record.sample_rate = 1.0 / keep
-        exporter.submit(record)
-    except Exception:
-        client.internal_errors += 1
-        logger.warning("aither: could not record a prediction of %r", model_name, exc_info=True)
+    model_logger.record("prediction", features, prediction, now, end_ns=now, trace_id=trace)
     return format_trace_id(trace)
+
+
+_manual_loggers: dict[tuple[str, str | None, str | None], ModelLogger] = {}
+
+
+def _manual_logger(name: str, version: str | None, environment: str | None) -> ModelLogger:
+    """The logger of ``log_prediction``'s model (framework ``manual``), built once per identity."""
+    key = (name, version, environment)
+    model_logger = _manual_loggers.get(key)
+    if model_logger is None:
+        if len(_manual_loggers) >= 1024:  # a runaway set of names must not grow memory
+            _manual_loggers.clear()
+        model_logger = _manual_loggers[key] = ModelLogger(WrapOptions(name, version, environment), "manual")
+    return model_logger
 
 
 def _plain_label(label: Any) -> Any:
@@ -207,7 +164,7 @@ def _plain_label(label: Any) -> Any:
     return label
 
 
-def _is_sequence(value: Any) -> bool:
+def _is_sequence(value: object) -> bool:
     return isinstance(value, list)
 
 
@@ -243,6 +200,6 @@ def close(timeout: float = 5.0) -> bool:
     return _client.get_client().exporter.close(timeout)
 
 
-def stats() -> dict[str, Any]:
+def stats() -> Stats:
     """Delivery counters: queued, exported, dropped (by reason), retries, export_errors, last_error..."""
     return _client.get_client().stats()

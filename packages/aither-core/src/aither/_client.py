@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from ._config import Settings, load_settings
 from ._records import ModelIdentity, SpanRecord
-from ._stats import stats_dict
+from ._stats import ExporterStats, Stats, stats_dict
 
 __all__ = ["Client", "Exporter", "KeepEverything", "get_client", "init", "replace_exporter", "restore", "shutdown"]
 
@@ -28,7 +28,7 @@ class Exporter(Protocol):
     def submit(self, record: SpanRecord) -> None: ...
     def flush(self, timeout: float | None = None) -> bool: ...
     def close(self, timeout: float | None = 5.0, *, reason: str = "shutdown") -> bool: ...
-    def stats(self) -> dict[str, Any]: ...
+    def stats(self) -> ExporterStats: ...
 
 
 class KeepEverything:
@@ -56,7 +56,7 @@ class _NullExporter(KeepEverything):
     def close(self, timeout: float | None = 5.0, *, reason: str = "shutdown") -> bool:
         return True
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ExporterStats:
         return stats_dict(queued=self.queued, exported=0, dropped={"disabled": self.queued} if self.queued else {})
 
 
@@ -84,13 +84,10 @@ class Client:
     def submit(self, record: SpanRecord) -> None:
         self.exporter.submit(record)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         from . import _aggregates
 
-        stats = self.exporter.stats()
-        stats["internal_errors"] = self.internal_errors
-        stats["models"] = _aggregates.totals()
-        return stats
+        return {**self.exporter.stats(), "internal_errors": self.internal_errors, "models": _aggregates.totals()}
 
 
 _lock = threading.RLock()

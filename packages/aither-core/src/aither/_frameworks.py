@@ -3,6 +3,7 @@ and read the settings that bound what it records."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import logging
@@ -12,13 +13,14 @@ from types import ModuleType
 from typing import Any
 
 from . import _client
+from ._capture import Captured, truncated_rows
 from ._errors import MissingDependencyError
-from ._sampling import Captured
 
 __all__ = [
     "bounded_prediction",
     "max_prediction_rows",
     "require_framework",
+    "supported_versions",
     "telemetry_disabled",
     "version_in_range",
 ]
@@ -26,6 +28,8 @@ __all__ = [
 logger = logging.getLogger("aither")
 
 _checked: set[tuple[str, str]] = set()
+_INSTRUMENTS = re.compile(r"""extra\s*==\s*["']instruments["']""")
+_REQUIREMENT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*)")
 _CLAUSE = re.compile(r"\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9.]*)\s*")
 
 
@@ -64,28 +68,57 @@ def version_in_range(version: str, supported: str) -> bool:
     return True
 
 
-def require_framework(module: str, *, plugin: str, supported: str, distribution: str | None = None) -> ModuleType:
+@functools.cache
+def supported_versions(plugin: str) -> dict[str, str]:
+    """The framework versions ``plugin`` supports: its ``instruments`` extra, read from its installed metadata.
+
+    The extra in the plugin's ``pyproject.toml`` is the one table; this and ``pip install 'plugin[instruments]'``
+    both read it. ``{"scikit-learn": ">=1.5"}``; empty when the plugin's metadata cannot be found.
+    """
+    try:
+        requirements = importlib.metadata.requires(plugin) or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    table: dict[str, str] = {}
+    for requirement in requirements:
+        spec, _, marker = requirement.partition(";")
+        if _INSTRUMENTS.search(marker) is None:
+            continue
+        match = _REQUIREMENT.fullmatch(spec.strip())
+        if match is not None:
+            clauses = [clause for clause in match.group(2).replace(" ", "").split(",") if clause]
+            clauses.sort(key=lambda clause: 0 if clause[0] in ">=~" else 1)  # metadata sorts them: lower bound first
+            table[match.group(1).lower()] = ",".join(clauses)
+    return table
+
+
+def require_framework(
+    module: str, *, plugin: str, distribution: str | None = None, supported: str | None = None
+) -> ModuleType:
     """Import a plugin's framework, or raise :class:`aither.MissingDependencyError` saying what to install.
 
-    Outside ``supported`` (``">=2.1,<3"``) it warns once, as a ``RuntimeWarning`` and on the ``aither`` logger:
-    calls are still logged, but the plugin was not tested there.
+    Outside the versions ``plugin`` supports (its ``instruments`` extra, or ``supported``: ``">=2.1,<3"``) it
+    warns once, as a ``RuntimeWarning`` and on the ``aither`` logger: calls are still logged, but the plugin was
+    not tested there.
     """
+    name = distribution or module
+    if supported is None:
+        supported = supported_versions(plugin).get(name.lower(), "")
     try:
         framework = importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(
-            f"{plugin} needs {distribution or module}{supported}, which is not installed: "
-            f"pip install '{distribution or module}{supported}'"
+            f"{plugin} needs {name}{supported}, which is not installed: pip install '{name}{supported}'"
         ) from exc
     try:
-        version = importlib.metadata.version(distribution or module)
+        version = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         version = str(getattr(framework, "__version__", "0"))
     if (module, version) not in _checked:
         _checked.add((module, version))
-        if not version_in_range(version, supported):
+        if supported and not version_in_range(version, supported):
             message = (
-                f"{plugin} supports {distribution or module}{supported}, but {version} is installed: "
+                f"{plugin} supports {name}{supported}, but {version} is installed: "
                 "calls are still logged, but features or predictions may be incomplete"
             )
             warnings.warn(message, RuntimeWarning, stacklevel=3)
@@ -108,7 +141,7 @@ def _render_bounded(data: tuple[Any, int]) -> Any:
     if hasattr(values, "tolist"):
         values = values.tolist()
     if isinstance(values, list) and total > len(values):
-        return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+        return truncated_rows(values, total)
     return values
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ._sampling import Captured
+from ._capture import Captured
 
 __all__ = ["ModelIdentity", "SpanRecord"]
 

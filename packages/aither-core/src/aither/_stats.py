@@ -3,9 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 
-__all__ = ["stats_dict"]
+__all__ = ["ExporterStats", "ModelTotals", "Stats", "stats_dict"]
+
+
+class _DeliveryCounters(TypedDict):
+    queued: int
+    exported: int
+    #: Records dropped, by reason (``queue_full``, ``disabled``, ``shutdown``...).
+    dropped: dict[str, int]
+    dropped_total: int
+    #: Queued, neither exported nor dropped yet: ``queued == exported + dropped_total + pending``.
+    pending: int
+    retries: int
+    export_errors: int
+    rejected_spans: int
+    truncated_attributes: int
+    last_error: str | None
+
+
+class ExporterStats(_DeliveryCounters, total=False):
+    """What an exporter reports; the network exporter adds its overload and metrics counters."""
+
+    #: Under overload, 1 call in ``keep_every`` is sampled (1: every call).
+    keep_every: int
+    metric_reports: int
+
+
+class ModelTotals(TypedDict):
+    calls: int
+    rows: int
+    errors: int
+
+
+class Stats(ExporterStats):
+    """``aither.stats()``: the exporter's counters, telemetry failures, and per-model totals."""
+
+    internal_errors: int
+    #: Keyed by model name, with ``@version`` and ``/environment`` appended when set.
+    models: dict[str, ModelTotals]
 
 
 def stats_dict(
@@ -18,7 +55,7 @@ def stats_dict(
     rejected_spans: int = 0,
     truncated_attributes: int = 0,
     last_error: str | None = None,
-) -> dict[str, Any]:
+) -> ExporterStats:
     """The counters, with the derived ones: ``queued == exported + dropped_total + pending`` always."""
     by_reason = dict(dropped or {})
     dropped_total = sum(by_reason.values())

@@ -9,20 +9,46 @@ import dataclasses
 import logging
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, Union
 
 from . import _aggregates, _client
 from ._aggregates import BOUNDS_NS, CALLS, DURATION_NS, ERRORS, FIRST_BUCKET, ROWS
+from ._capture import Captured, capture_failed, capture_features, capture_prediction, render_as_is
 from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id
 from ._records import ModelIdentity, SpanRecord
-from ._sampling import Captured, capture_features, capture_prediction
 
-__all__ = ["ModelLogger", "TraceIdsMixin", "WrapOptions", "count_call", "current_otel_link"]
+__all__ = [
+    "FROM_ARGUMENTS",
+    "WRAP_OPTIONS",
+    "Features",
+    "ModelLogger",
+    "OutputCapture",
+    "TraceIdsMixin",
+    "WrapOptions",
+    "count_call",
+    "current_otel_link",
+    "inputs_of",
+]
 
 logger = logging.getLogger("aither")
 _time_ns = time.time_ns
 _bucket = bisect.bisect_left
+
+#: ``capture_output(output, max_rows)``: a bounded copy of a call's output, made on the caller's thread.
+OutputCapture = Callable[[Any, int], Captured]
+#: A plugin's own capture of the inputs; or, for inputs that cannot be sampled, a function of the rows predicted.
+Features = Union[Captured, Callable[[int], Captured], None]  # noqa: UP007 - a runtime alias on Python 3.10
+_T = TypeVar("_T")
+
+
+class _FromArguments:
+    def __repr__(self) -> str:
+        return "FROM_ARGUMENTS"
+
+
+#: ``ModelLogger.call``'s default ``inputs``: named from the call's arguments by :func:`inputs_of`.
+FROM_ARGUMENTS = _FromArguments()
 
 
 def count_call(counts: _aggregates.ModelCounts, rows: int, duration_ns: int, error: BaseException | None) -> None:
@@ -35,10 +61,6 @@ def count_call(counts: _aggregates.ModelCounts, rows: int, duration_ns: int, err
         cell[ROWS] += rows  # rows predicted: a call that raised predicted none
     else:
         cell[ERRORS] += 1
-
-
-def _render_features_fn(data: Any) -> Any:
-    return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +87,10 @@ class WrapOptions:
                 raise ValueError(f"{field} must be a non-negative integer, got {value!r}")
         if self.features_fn is not None and not callable(self.features_fn):
             raise TypeError("features_fn must be callable")
+
+
+#: The names of the wrap options, in order: every public signature that takes them spells exactly these.
+WRAP_OPTIONS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(WrapOptions))
 
 
 def current_otel_link() -> tuple[int, int] | None:
@@ -123,15 +149,61 @@ class ModelLogger:
     def trace_ids(self) -> list[str]:
         return [format_trace_id(trace_id) for trace_id in self._trace_ids]
 
-    def call(self, method: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Call ``function(*args, **kwargs)`` and record it; the function's own exceptions pass through as they are."""
+    def call(
+        self,
+        method: str,
+        function: Callable[..., _T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        inputs: Any = FROM_ARGUMENTS,
+        capture_output: OutputCapture | None = None,
+        features: Features = None,
+    ) -> _T:
+        """Call ``function(*args, **kwargs)`` and record it as one span; its own exceptions pass through as they are.
+
+        The one call path of every plugin. ``inputs``: what the call's features are, by default named from the
+        arguments by :func:`inputs_of`. ``capture_output(output, max_rows)``: a plugin's bounded copy of the
+        output (default: core's). ``features``: see :meth:`record`.
+        """
         start_ns = _time_ns()
         try:
             output = function(*args, **kwargs)
         except Exception as exc:
-            self.record(method, args[0] if args else kwargs, None, start_ns, error=exc)
+            self.record(
+                method,
+                inputs_of(args, kwargs) if inputs is FROM_ARGUMENTS else inputs,
+                None,
+                start_ns,
+                error=exc,
+                features=features,
+            )
             raise
-        self.record(method, args[0] if args else kwargs, output, start_ns)
+        self.record(
+            method,
+            inputs_of(args, kwargs) if inputs is FROM_ARGUMENTS else inputs,
+            output,
+            start_ns,
+            capture_output=capture_output,
+            features=features,
+        )
+        return output
+
+    async def call_async(
+        self,
+        method: str,
+        function: Callable[..., Awaitable[_T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> _T:
+        """:meth:`call` for a coroutine function: the span covers the ``await``."""
+        start_ns = _time_ns()
+        try:
+            output = await function(*args, **kwargs)
+        except Exception as exc:
+            self.record(method, inputs_of(args, kwargs), None, start_ns, error=exc)
+            raise
+        self.record(method, inputs_of(args, kwargs), output, start_ns)
         return output
 
     def record(
@@ -144,19 +216,28 @@ class ModelLogger:
         end_ns: int | None = None,
         error: BaseException | None = None,
         link: tuple[int, int] | None = None,
-        prediction: Captured | None = None,
-        features: Captured | None = None,
+        capture_output: OutputCapture | None = None,
+        features: Features = None,
+        trace_id: int | None = None,
     ) -> None:
-        """Submit one prediction span (its trace id is then ``last_trace_id``). Never raises.
+        """Submit one prediction span of a call that started at ``start_ns`` (ended now, or at ``end_ns``).
 
-        ``features`` / ``prediction``: captures a plugin already made (its own samplers); else ``inputs`` and
-        ``output`` are captured here. ``features_fn`` still wins over ``features``.
+        For hooks that see the start and the end of a call apart (torch's forward hooks); everything else goes
+        through :meth:`call`. Never raises: a telemetry failure is logged and counted in
+        ``stats()["internal_errors"]``. Its trace id (``trace_id``, else a new one) is then ``last_trace_id``.
+
+        ``features``: a capture the plugin already made (its own sampler), or, for an input that cannot be
+        sampled, a function of the rows predicted that describes it; else ``inputs`` is captured here.
+        ``features_fn`` still wins over both. The output is captured (by ``capture_output``, else core's
+        capture) only for a call that returned and that the exporter keeps; a capture that raises is recorded
+        as a marker naming the exception.
 
         This runs on the caller's thread for every prediction: ids, a bounded copy of the sample, one queue
         put. Nothing here encodes, serialises or does I/O.
         """
         end = _time_ns() if end_ns is None else end_ns
-        trace_id = new_trace_id()
+        if trace_id is None:
+            trace_id = new_trace_id()
         self._trace_ids.append(trace_id)
         self._last.set(trace_id)
         LAST_TRACE_ID.set(trace_id)
@@ -169,6 +250,16 @@ class ModelLogger:
             # Under overload the exporter keeps 1 call in k; a call it leaves out is counted, never sampled.
             keep = exporter.admit()
             options = self.options
+            if keep and error is None:
+                capture = capture_output or capture_prediction
+                try:
+                    prediction: Captured | None = capture(output, settings.max_prediction_rows)
+                except Exception as exc:  # never let telemetry break the prediction: record a marker
+                    prediction = capture_failed(output, exc)
+            else:
+                prediction = None
+            if callable(features):
+                features = features(prediction.rows if prediction is not None else batch_size_of(output))
             if not keep:
                 rows = features.rows if features is not None else batch_size_of(inputs)
             elif options.features_fn is not None:
@@ -182,8 +273,6 @@ class ModelLogger:
             if not keep:
                 exporter.skip(trace_id, self.identity)
                 return
-            if prediction is None and error is None:
-                prediction = capture_prediction(output, settings.max_prediction_rows)
             if link is None:
                 link = current_otel_link()
             record = SpanRecord(
@@ -214,14 +303,19 @@ class ModelLogger:
         except Exception as exc:
             logger.warning("aither: features_fn of %r raised %s", self.identity.name, type(exc).__name__)
             value = {"_meta": {"error": f"features_fn raised {type(exc).__name__}"}}
-        return Captured(_render_features_fn, value, 1, 1024)
+        return Captured(render_as_is, value, 1, 1024)
 
 
 def inputs_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """What a call's features are: its first positional argument, else its keyword arguments."""
-    if args:
+    """A call's features, by the one rule every integration uses: its only argument; else its keyword
+    arguments; else ``{"0": a, "1": b, **kwargs}``."""
+    if len(args) == 1 and not kwargs:
         return args[0]
-    return kwargs
+    if not args:
+        return kwargs
+    named: dict[str, Any] = {str(i): arg for i, arg in enumerate(args)}
+    named.update(kwargs)
+    return named
 
 
 def batch_size_of(value: Any) -> int:

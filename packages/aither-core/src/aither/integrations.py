@@ -6,35 +6,52 @@ the ``aither.integrations`` entry-point group, and records calls through a :clas
 
 from __future__ import annotations
 
+from ._capture import (
+    Captured,
+    Sampler,
+    capture_failed,
+    capture_features,
+    capture_prediction,
+    register_sampler,
+    render,
+    render_as_is,
+    torch_copy_ready_event,
+    truncated_rows,
+)
 from ._frameworks import (
     bounded_prediction,
     max_prediction_rows,
     require_framework,
+    supported_versions,
     telemetry_disabled,
     version_in_range,
 )
 from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION, Integration, find_integration, reset_cache
 from ._records import ModelIdentity, SpanRecord
-from ._sampling import (
-    Captured,
-    Sampler,
-    capture_features,
-    capture_prediction,
-    register_sampler,
-    render,
-    torch_copy_ready_event,
-)
 from ._tracked import LOGGED_METHODS, TrackedModel
-from ._tracking import ModelLogger, TraceIdsMixin, WrapOptions, batch_size_of, current_otel_link, inputs_of
+from ._tracking import (
+    WRAP_OPTIONS,
+    Features,
+    ModelLogger,
+    OutputCapture,
+    TraceIdsMixin,
+    WrapOptions,
+    batch_size_of,
+    current_otel_link,
+    inputs_of,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "LOGGED_METHODS",
     "PLUGIN_API_VERSION",
+    "WRAP_OPTIONS",
     "Captured",
+    "Features",
     "Integration",
     "ModelIdentity",
     "ModelLogger",
+    "OutputCapture",
     "Sampler",
     "SpanRecord",
     "TraceIdsMixin",
@@ -42,6 +59,7 @@ __all__ = [
     "WrapOptions",
     "batch_size_of",
     "bounded_prediction",
+    "capture_failed",
     "capture_features",
     "capture_prediction",
     "current_otel_link",
@@ -50,9 +68,12 @@ __all__ = [
     "max_prediction_rows",
     "register_sampler",
     "render",
+    "render_as_is",
     "require_framework",
     "reset_cache",
+    "supported_versions",
     "telemetry_disabled",
     "torch_copy_ready_event",
+    "truncated_rows",
     "version_in_range",
 ]

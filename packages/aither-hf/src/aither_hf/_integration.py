@@ -28,7 +28,7 @@ class TransformersIntegration(Integration):
         return _is_pipeline(model)
 
     def wrap(self, model: Any, options: WrapOptions) -> Any:
-        require_framework("transformers", plugin="aither-hf", supported=">=4.40,<6")
+        require_framework("transformers", plugin="aither-hf")
         if not _is_pipeline(model):
             raise TypeError(f"aither-hf wraps transformers pipelines, not {type(model).__name__}")
         if isinstance(model, TrackedPipeline):  # wrapping again replaces the identity, never logs twice

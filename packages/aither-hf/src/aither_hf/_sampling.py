@@ -9,10 +9,17 @@ Types are recognised by class module and name, so nothing here imports PIL, nump
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from aither.integrations import Captured, bounded_prediction, capture_features
+from aither.integrations import (
+    Captured,
+    bounded_prediction,
+    capture_features,
+    capture_prediction,
+    render_as_is,
+    truncated_rows,
+)
 
 __all__ = [
     "EMBEDDING_HEAD",
@@ -121,10 +128,6 @@ def _kind(value: Any) -> str:
     return name if root == "builtins" else f"{root}.{name}"
 
 
-def _render_as_is(data: Any) -> Any:
-    return data
-
-
 def capture_inputs(value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int) -> Captured:
     """A pipeline input as ``{"sample": [...], "_meta": {type, count, truncated, task}}`` (caller thread, cheap)."""
     state = _Item()
@@ -149,7 +152,7 @@ def capture_inputs(value: Any, task: str | None, audio_rate: int | None, rows: i
     meta: dict[str, Any] = {"type": type_name, "count": count, "truncated": truncated}
     if task:
         meta["task"] = task
-    return Captured(_render_as_is, {"sample": sample, "_meta": meta}, 1 if count is None else count, 256 * (rows + 1))
+    return Captured(render_as_is, {"sample": sample, "_meta": meta}, 1 if count is None else count, 256 * (rows + 1))
 
 
 def capture_inputs_safely(value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int) -> Captured:
@@ -206,7 +209,19 @@ def _render_embeddings(data: tuple[bool, list[tuple[str, Any]], int, int]) -> An
     values = [_render_summary(kind, item) for kind, item in summaries]
     if total <= limit:
         return values
-    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
+    return truncated_rows(values, total)
+
+
+def output_capture(task: str | None, batched: bool) -> Callable[[Any, int], Captured]:
+    """How to capture the output of one call (of a ``task`` pipeline, on a batch or not), for ``ModelLogger.call``."""
+
+    def capture(output: Any, limit: int) -> Captured:
+        try:
+            return capture_output(output, task, batched, limit)
+        except Exception:  # core's generic capture takes over
+            return capture_prediction(output, limit)
+
+    return capture
 
 
 def capture_output(output: Any, task: str | None, batched: bool, limit: int) -> Captured:
@@ -221,11 +236,11 @@ def capture_output(output: Any, task: str | None, batched: bool, limit: int) -> 
         # References to the pipeline's fresh output (lists of small dicts), turned into JSON on the worker.
         if batched:
             return bounded_prediction(list(output[:limit]), total, 64 * min(total, limit))
-        return Captured(_render_as_is, output, 1, 64)  # one input's output (a list of labels, of entities)
+        return Captured(render_as_is, output, 1, 64)  # one input's output (a list of labels, of entities)
     if embedding:
         return Captured(_render_embeddings, (False, [_summary(output)], 1, limit), 1, 128)
     if isinstance(output, Mapping) or output is None or isinstance(output, (str, int, float, bool)):
-        return Captured(_render_as_is, output, 1, 256)
+        return Captured(render_as_is, output, 1, 256)
     # A generator (iterable inputs): the pipeline's results are produced as the caller iterates; never consume.
     root, name = _root(output)
-    return Captured(_render_as_is, {"_meta": {"type": f"{root}.{name}", "lazy": True}}, 1, 64)
+    return Captured(render_as_is, {"_meta": {"type": f"{root}.{name}", "lazy": True}}, 1, 64)

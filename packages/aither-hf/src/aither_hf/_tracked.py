@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import contextvars
 import threading
-import time
 import weakref
 from typing import Any
 
-from aither.integrations import Captured, ModelLogger, TraceIdsMixin, max_prediction_rows
+from aither.integrations import Captured, ModelLogger, TraceIdsMixin
 
-from ._sampling import capture_inputs_safely, capture_output
+from ._sampling import capture_inputs_safely, output_capture
 
 __all__ = ["TrackedPipeline", "rebuild", "tracked_class"]
 
@@ -55,23 +54,12 @@ class TrackedPipeline(TraceIdsMixin):
         if options.features_fn is None:  # sampled before the call: some pipelines pop keys from an input dict
             rate = getattr(getattr(self, "feature_extractor", None), "sampling_rate", None)
             features = capture_inputs_safely(value, task, rate, options.sample_rows, options.sample_columns)
+        capture = output_capture(task, isinstance(value, (list, tuple)))
         token = _inside_call.set(True)
-        start_ns = time.time_ns()
         try:
-            output = call(*args, **kwargs)
-        except Exception as exc:
-            logger.record("__call__", value, None, start_ns, error=exc, features=features)
-            raise
+            return logger.call("__call__", call, args, kwargs, inputs=value, capture_output=capture, features=features)
         finally:
             _inside_call.reset(token)
-        end_ns = time.time_ns()
-        try:
-            batched = isinstance(value, (list, tuple))
-            prediction: Captured | None = capture_output(output, task, batched, max_prediction_rows())
-        except Exception:
-            prediction = None  # core's generic capture takes over
-        logger.record("__call__", value, output, start_ns, end_ns=end_ns, prediction=prediction, features=features)
-        return output
 
     def unwrap(self) -> Any:
         """A plain pipeline of the original class sharing this one's model, tokenizer and settings."""

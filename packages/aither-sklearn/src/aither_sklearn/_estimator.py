@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from aither.integrations import ModelLogger, TraceIdsMixin, WrapOptions, require_framework
+from aither.integrations import WRAP_OPTIONS, ModelLogger, TraceIdsMixin, WrapOptions, require_framework
 
-from ._integration import framework_of
+from ._names import framework_of
 
 # A clear error naming the extra before the imports below fail; warns once outside the supported versions.
-require_framework("sklearn", plugin="aither-sklearn", supported=">=1.5", distribution="scikit-learn")
+require_framework("sklearn", plugin="aither-sklearn", distribution="scikit-learn")
 
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone  # noqa: E402
 from sklearn.utils import get_tags  # noqa: E402
@@ -25,9 +24,7 @@ logger = logging.getLogger("aither")
 
 
 #: Attributes the logger depends on: setting one (``set_params``, ``fit``) drops the cached logger.
-_LOGGER_INPUTS = frozenset(
-    {"estimator", "estimator_", "name", "version", "environment", "sample_rows", "sample_columns", "features_fn"}
-)
+_LOGGER_INPUTS = frozenset({"estimator", "estimator_", *WRAP_OPTIONS})
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,10 +96,9 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
     # ------------------------------------------------------------------ logging state
 
     def _options(self) -> WrapOptions:
-        name = self.name or type(self.estimator).__name__
-        return WrapOptions(
-            name, self.version, self.environment, self.sample_rows, self.sample_columns, self.features_fn
-        )
+        options = {option: getattr(self, option) for option in WRAP_OPTIONS}
+        options["name"] = self.name or type(self.estimator).__name__
+        return WrapOptions(**options)
 
     @property
     def _aither(self) -> ModelLogger:  # type: ignore[override]
@@ -123,16 +119,7 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
             self.__dict__.pop("_aither_logger", None)
 
     def _call(self, method: str, X: Any, params: dict[str, Any]) -> Any:
-        model_logger = self._aither
-        function = getattr(self.model, method)
-        start_ns = time.time_ns()
-        try:
-            output = function(X, **params)
-        except Exception as exc:
-            model_logger.record(method, X, None, start_ns, error=exc)
-            raise
-        model_logger.record(method, X, output, start_ns)
-        return output
+        return self._aither.call(method, getattr(self.model, method), (X,), params, inputs=X)
 
     # ------------------------------------------------------------------ the estimator API
 

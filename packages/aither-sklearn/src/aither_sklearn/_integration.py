@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aither.integrations import Integration, WrapOptions
+from aither.integrations import WRAP_OPTIONS, Integration, WrapOptions
+
+from ._names import FRAMEWORKS
 
 __all__ = ["SklearnIntegration", "integration"]
-
-#: Top-level modules whose estimators this plugin wraps; the first one found in the MRO names the framework.
-FRAMEWORKS = ("sklearn", "xgboost", "lightgbm", "catboost")
-
-
-def framework_of(model: Any) -> str:
-    for klass in type(model).__mro__:
-        root = klass.__module__.partition(".")[0]
-        if root in FRAMEWORKS:
-            return root
-    return "sklearn"
 
 
 class SklearnIntegration(Integration):
@@ -34,15 +25,7 @@ class SklearnIntegration(Integration):
 
         if isinstance(model, TrackedEstimator):  # wrapping a wrapper would log every call twice
             model = model.model
-        tracked = TrackedEstimator(
-            model,
-            name=options.name,
-            version=options.version,
-            environment=options.environment,
-            sample_rows=options.sample_rows,
-            sample_columns=options.sample_columns,
-            features_fn=options.features_fn,
-        )
+        tracked = TrackedEstimator(model, **{option: getattr(options, option) for option in WRAP_OPTIONS})
         tracked._aither  # noqa: B018 - build the logger at wrap time, not during the first predict
         return tracked
 

@@ -20,6 +20,7 @@ from aither.integrations import (
     WrapOptions,
     bounded_prediction,
     max_prediction_rows,
+    render_as_is,
 )
 
 from ._integration import FRAMEWORK, require_keras
@@ -116,7 +117,7 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
     def _prediction(self) -> Captured:
         if self._batches < 0 or self._structure is None:
             marker = {"_meta": {"error": "the outputs could not be assembled"}} if self._batches < 0 else None
-            return Captured(lambda data: data, marker, self._total, 64)
+            return Captured(render_as_is, marker, self._total, 64)
         leaves = [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*self._chunks, strict=True)]
         head = keras.tree.pack_sequence_as(self._structure, leaves)
         nbytes = sum(leaf.nbytes for leaf in leaves) + 64
@@ -128,12 +129,13 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
         if self._recorded:
             return
         self._recorded = True
-        try:
-            prediction = self._prediction()
-        except Exception:
-            prediction = Captured(lambda data: data, {"_meta": {"error": "prediction capture failed"}}, 1, 64)
         features = Captured(_render_unseen, (self._total, self._batches), self._total, 128)
-        self._aither.record(METHOD, None, None, self._start_ns, prediction=prediction, features=features)
+        self._aither.record(METHOD, None, self, self._start_ns, capture_output=_assembled, features=features)
+
+
+def _assembled(callback: Callback, limit: int) -> Captured:
+    """The prediction the callback assembled from its batches (already bounded by the row cap)."""
+    return callback._prediction()
 
 
 def _batch_outputs(logs: dict[str, Any] | None) -> Any:

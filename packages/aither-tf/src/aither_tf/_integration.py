@@ -16,10 +16,10 @@ FRAMEWORK = "tensorflow"
 
 def require_keras() -> ModuleType:
     """The ``keras`` module (Keras 3), and tensorflow's version checked when it is loaded: core's import guard."""
-    keras = require_framework("keras", plugin="aither-tf", supported=">=3,<4")
+    keras = require_framework("keras", plugin="aither-tf")
     tensorflow = sys.modules.get("tensorflow")  # checked only when loaded: the torch backend needs none
     if tensorflow is not None and hasattr(tensorflow, "__version__"):
-        require_framework("tensorflow", plugin="aither-tf", supported=">=2.16,<3")
+        require_framework("tensorflow", plugin="aither-tf")
     return keras
 
 

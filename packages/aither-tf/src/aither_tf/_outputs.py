@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from aither.integrations import Captured, bounded_prediction
+from aither.integrations import Captured, bounded_prediction, render_as_is, truncated_rows
 
 __all__ = ["capture_returned", "is_sampleable", "render_structured", "unseen_features"]
 
@@ -29,11 +29,7 @@ def render_structured(data: tuple[Any, int, int]) -> Any:
     values = _to_python(head)
     if total <= kept:
         return values
-    return {"values": values, "_meta": {"truncated": True, "total_rows": total}}
-
-
-def _render_identity(data: Any) -> Any:
-    return data
+    return truncated_rows(values, total)
 
 
 def _rows(leaf: Any) -> int:
@@ -82,7 +78,7 @@ def capture_returned(output: Any, limit: int) -> Captured:
         return bounded_prediction(head, int(output.shape[0]), int(head.nbytes) + 64)
     leaf = _first_leaf(output)
     if leaf is None or not isinstance(output, (Mapping, list, tuple)):
-        return Captured(_render_identity, _head(output, limit), 1, 64)
+        return Captured(render_as_is, _head(output, limit), 1, 64)
     total = _rows(leaf)
     head = _head(output, limit)
     return Captured(render_structured, (head, min(total, limit), total), total, _nbytes(head) + 64)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from aither.integrations import Captured, TrackedModel, max_prediction_rows
+from aither.integrations import Features, TrackedModel
 
 from ._outputs import capture_returned, is_sampleable, unseen_features
 
@@ -31,33 +30,23 @@ class TrackedKerasModel(TrackedModel):
         # Logged from the return value, not by injecting an aither Callback: any callback with
         # on_predict_batch_end turns off Keras' asynchronous dispatch and converts every batch to numpy, which
         # cost ~1.3 ms per call on a small MLP; predict's own numpy result already holds every row we keep.
-        logger = self._aither
-        start_ns = time.time_ns()
-        try:
-            output = self.model.predict(x, *args, **kwargs)
-        except Exception as exc:
-            logger.record(METHOD, x, None, start_ns, error=exc, features=_features(x, 0))
-            raise
-        end_ns = time.time_ns()
-        try:
-            prediction = capture_returned(output, max_prediction_rows())
-        except Exception:  # never let telemetry break the prediction: record a marker instead
-            prediction = Captured(_render_error, type(output).__name__, 1, 64)
-        logger.record(
-            METHOD, x, None, start_ns, end_ns=end_ns, prediction=prediction, features=_features(x, prediction.rows)
+        return self._aither.call(
+            METHOD,
+            self.model.predict,
+            (x, *args),
+            kwargs,
+            inputs=x,
+            capture_output=capture_returned,
+            features=_features(x),
         )
-        return output
 
     def __repr__(self) -> str:
         return f"<aither tracked {self._aither.identity.name!r} (keras): {self.model!r}>"
 
 
-def _features(inputs: Any, rows: int) -> Captured | None:
+def _features(inputs: Any) -> Features:
     """None when core samples ``x``; else (a dataset, a generator) its type and the rows predicted."""
     if is_sampleable(inputs):
         return None
-    return unseen_features(type(inputs).__qualname__, rows, _NOTE)
-
-
-def _render_error(type_name: str) -> Any:
-    return {"_meta": {"type": type_name, "error": "the prediction could not be captured"}}
+    kind = type(inputs).__qualname__
+    return lambda rows: unseen_features(kind, rows, _NOTE)

@@ -106,7 +106,7 @@ def is_tinygrad_model(model: Any) -> bool:
 
 def _require_tinygrad() -> None:
     """Import tinygrad (core warns once outside the tested ``>=0.10,<0.15``); register the Tensor sampler."""
-    require_framework("tinygrad", plugin="aither-tinygrad", supported=">=0.10,<0.15")
+    require_framework("tinygrad", plugin="aither-tinygrad")
     register_sampler("tinygrad", "Tensor", capture_tensor)
 
 

@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from aither.integrations import Captured, bounded_prediction, capture_prediction, render
+from aither.integrations import Captured, bounded_prediction, capture_prediction, render, render_as_is
 
 __all__ = ["capture_output", "capture_tensor", "is_tensor"]
 
@@ -278,18 +278,14 @@ def _render_features(data: tuple[Any, dict[str, Any]]) -> Any:
     return {"sample": head.tolist(), "_meta": meta}
 
 
-def _render_identity(data: Any) -> Any:
-    return data
-
-
 def capture_tensor(tensor: Any, rows: int, columns: int) -> Captured:
     """The sampler registered for ``tinygrad.Tensor``: first ``rows`` rows, flattened to ``columns`` values."""
     shape = _shape(tensor)
     meta = _meta(tensor, shape)
     if not shape:
-        return Captured(_render_identity, {"sample": tensor.item(), "_meta": meta}, 1, 64)
+        return Captured(render_as_is, {"sample": tensor.item(), "_meta": meta}, 1, 64)
     if shape[0] < 0:  # symbolic batch dimension: no sample
-        return Captured(_render_identity, {"sample": [], "_meta": dict(meta, truncated=True)}, 1, 64)
+        return Captured(render_as_is, {"sample": [], "_meta": dict(meta, truncated=True)}, 1, 64)
     head = _head(tensor, min(shape[0], rows), columns, compute=True)
     return Captured(_render_features, (head, meta), shape[0], int(head.nbytes) + 64)
 
@@ -300,9 +296,9 @@ def _capture_tensor_output(tensor: Any, limit: int, realize: bool) -> Captured:
     shape = _shape(tensor)
     if not tensor.uop.is_realized:
         meta = dict(_meta(tensor, shape), realized=False)
-        return Captured(_render_identity, {"_meta": meta}, max(shape[0], 1) if shape else 1, 64)
+        return Captured(render_as_is, {"_meta": meta}, max(shape[0], 1) if shape else 1, 64)
     if not shape:
-        return Captured(_render_identity, tensor.item(), 1, 16)
+        return Captured(render_as_is, tensor.item(), 1, 16)
     rows = min(shape[0], limit) if shape[0] >= 0 else 0
     # Realised: a copy out of its buffer, or (a view of one) a copy kernel; the model is never run again.
     head = _head(tensor, rows, None, compute=True)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from aither.integrations import Captured, ModelLogger, TrackedModel, inputs_of, max_prediction_rows
+from aither.integrations import Captured, ModelLogger, TrackedModel
 
 from ._sampling import capture_output
 
@@ -42,20 +41,8 @@ class TrackedTinygradModel(TrackedModel):
     def _aither_call(
         self, method: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        logger = self._aither
-        start_ns = time.time_ns()
-        try:
-            output = function(*args, **kwargs)
-        except Exception as exc:
-            logger.record(method, inputs_of(args, kwargs), None, start_ns, error=exc)
-            raise
-        end_ns = time.time_ns()
-        try:
-            prediction: Captured | None = capture_output(output, max_prediction_rows(), self._aither_realize)
-        except Exception:
-            prediction = Captured(_render_error, type(output).__name__, 1, 64)  # never read it on the worker
-        logger.record(method, inputs_of(args, kwargs), output, start_ns, end_ns=end_ns, prediction=prediction)
-        return output
+        capture = _capture_realized if self._aither_realize else _capture_as_is
+        return self._aither.call(method, function, args, kwargs, capture_output=capture)
 
     def __repr__(self) -> str:
         return f"<aither tracked {self._aither.identity.name!r} (tinygrad): {self.model!r}>"
@@ -64,5 +51,9 @@ class TrackedTinygradModel(TrackedModel):
         return (type(self), (self.model, self._aither, self._aither_realize))
 
 
-def _render_error(type_name: str) -> Any:
-    return {"_meta": {"type": type_name, "error": "the output could not be sampled"}}
+def _capture_as_is(output: Any, limit: int) -> Captured:
+    return capture_output(output, limit, False)
+
+
+def _capture_realized(output: Any, limit: int) -> Captured:
+    return capture_output(output, limit, True)

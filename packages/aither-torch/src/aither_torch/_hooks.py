@@ -23,11 +23,12 @@ from aither.integrations import (
     Captured,
     ModelLogger,
     bounded_prediction,
+    capture_failed,
     capture_prediction,
-    max_prediction_rows,
+    inputs_of,
     render,
-    telemetry_disabled,
     torch_copy_ready_event,
+    truncated_rows,
 )
 
 __all__ = ["AitherForwardHook", "AitherPreHook", "HookState", "attach", "capture_output", "detach", "find_hooks"]
@@ -121,10 +122,11 @@ def _post(state: HookState, args: tuple[Any, ...], kwargs: dict[str, Any], outpu
         if not frames:
             return
         start_ns, handled_before = frames.pop()
-        end_ns = time.time_ns()
         active = sys.exc_info()[1]
         error = active if output is None and active is not None and active is not handled_before else None
-        record(state.logger, inputs_of_call(args, kwargs), output, start_ns, end_ns, error)
+        state.logger.record(
+            METHOD, inputs_of(args, kwargs), output, start_ns, error=error, capture_output=capture_output
+        )
     except Exception:
         logger.debug("aither: forward hook failed", exc_info=True)
 
@@ -157,41 +159,9 @@ def install_compiler_guard(torch: ModuleType) -> None:
     _guarded = True
 
 
-def inputs_of_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The features of a call: its only argument; its keyword arguments; else ``{"0": a, "1": b, **kwargs}``."""
-    if len(args) == 1 and not kwargs:
-        return args[0]
-    if not args:
-        return kwargs
-    inputs: dict[str, Any] = {str(i): arg for i, arg in enumerate(args)}
-    inputs.update(kwargs)
-    return inputs
-
-
-def record(
-    model_logger: ModelLogger,
-    inputs: Any,
-    output: Any,
-    start_ns: int,
-    end_ns: int,
-    error: BaseException | None,
-) -> None:
-    prediction = None
-    if error is None and not telemetry_disabled():  # disabled: no copy on the caller's thread
-        prediction = capture_output(output, max_prediction_rows())
-    model_logger.record(METHOD, inputs, output, start_ns, end_ns=end_ns, error=error, prediction=prediction)
-
-
 def record_call(model_logger: ModelLogger, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Call ``function`` and record it (TorchScript, which has no hooks); its exceptions pass through unchanged."""
-    start_ns = time.time_ns()
-    try:
-        output = function(*args, **kwargs)
-    except Exception as exc:
-        record(model_logger, inputs_of_call(args, kwargs), None, start_ns, time.time_ns(), exc)
-        raise
-    record(model_logger, inputs_of_call(args, kwargs), output, start_ns, time.time_ns(), None)
-    return output
+    return model_logger.call(METHOD, function, args, kwargs, capture_output=capture_output)
 
 
 # ------------------------------------------------------------------------------------------------ hooks on modules
@@ -236,11 +206,7 @@ def capture_output(value: Any, limit: int) -> Captured:
         return _capture_output(value, limit, 0)
     except Exception as exc:
         logger.debug("aither: capturing a %s output failed", type(value).__name__, exc_info=True)
-        return Captured(_identity, {"_meta": {"type": type(value).__name__, "error": type(exc).__name__}}, 1, 64)
-
-
-def _identity(data: Any) -> Any:
-    return data
+        return capture_failed(value, exc)
 
 
 def _capture_output(value: Any, limit: int, depth: int) -> Captured:
@@ -296,7 +262,7 @@ def _render_items(data: tuple[list[Captured], int]) -> Any:
     values = [render(item) for item in items]
     if total <= len(items):
         return values
-    return {"values": values, "_meta": {"truncated": True, "total_items": total}}
+    return truncated_rows(values, total)
 
 
 def _render_fields(fields: dict[str, Captured]) -> Any:

@@ -6,14 +6,11 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from aither.integrations import Integration, ModelLogger, WrapOptions, require_framework
+from aither.integrations import Integration, ModelLogger, WrapOptions
+
+from ._require import require_torch
 
 __all__ = ["TorchIntegration", "integration", "is_wrapped", "require_torch", "unwrap"]
-
-
-def require_torch() -> ModuleType:
-    """The ``torch`` module (``forward hooks with_kwargs`` and ``always_call`` need 2.0+): core's import guard."""
-    return require_framework("torch", plugin="aither-torch", supported=">=2.1,<3")
 
 
 def _is_scripted(torch: ModuleType, model: Any) -> bool:

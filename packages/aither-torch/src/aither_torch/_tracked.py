@@ -7,7 +7,7 @@ from typing import Any
 from aither.integrations import ModelLogger, TrackedModel
 
 from ._hooks import attach, record_call
-from ._integration import require_torch
+from ._require import require_torch
 
 __all__ = ["TrackedCall", "TrackedModule"]
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _json
+from .._capture import render
 from .._records import ModelIdentity, SpanRecord
-from .._sampling import render
 from .._version import __version__
 from ._wire import (
     double_attribute,

@@ -26,12 +26,11 @@ import time
 import urllib.parse
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from .. import _aggregates
 from .._config import Settings
 from .._records import ModelIdentity, SpanRecord
-from .._stats import stats_dict
+from .._stats import ExporterStats, stats_dict
 from .._version import __version__
 from ._delivery_log import DeliveryLog, error_message_of
 from ._metric_encoder import MetricEncoder
@@ -634,7 +633,7 @@ class BatchExporter:
             self._metrics.transport.close()
         return delivered
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ExporterStats:
         with self._lock:
             stats = stats_dict(
                 queued=self.queued,

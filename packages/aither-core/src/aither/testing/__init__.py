@@ -14,6 +14,7 @@ from ._isolation import assert_imports_no_framework, missing_framework_error, ru
 from ._metrics import MetricPoint, decode_metrics
 from ._network import closed_local_url
 from ._receiver import Fault, OTLPReceiver, ReceivedRequest
+from ._signatures import assert_wrap_options_signature
 from ._spans import CapturedSpan, decode_request
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ReceivedRequest",
     "SpanCapture",
     "assert_imports_no_framework",
+    "assert_wrap_options_signature",
     "capture",
     "decode_request",
     "missing_framework_error",

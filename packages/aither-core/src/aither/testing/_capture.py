@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from .._client import Client, KeepEverything, replace_exporter, restore
 from .._export._resource import resource_attributes
 from .._records import SpanRecord
-from .._stats import stats_dict
+from .._stats import ExporterStats, stats_dict
 from ._spans import CapturedSpan, decode_request
 
 __all__ = ["SpanCapture", "capture"]
@@ -40,7 +39,7 @@ class SpanCapture(KeepEverything):
     def close(self, timeout: float | None = 5.0, *, reason: str = "shutdown") -> bool:
         return True
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ExporterStats:
         with self._lock:
             count = len(self._records)
         return stats_dict(queued=count, exported=count)

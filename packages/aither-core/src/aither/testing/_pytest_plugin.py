@@ -2,6 +2,9 @@
 
 * ``aither_capture``: an in-memory capture of what the code under test logs (no network).
 * ``aither_receiver``: a real OTLP/HTTP receiver on 127.0.0.1 with aither initialised to send to it.
+* ``aither_local_only``: a fresh client per test, pointed at a closed port on 127.0.0.1 unless the test says
+  otherwise, so nothing a test logs leaves the machine. Not autouse (this plugin loads wherever aither is
+  installed); a suite enables it for all its tests with an autouse fixture in its ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,27 @@ import pytest
 
 from .. import _client
 from ._capture import SpanCapture, capture
+from ._network import closed_local_url
 from ._receiver import OTLPReceiver
+
+
+@pytest.fixture
+def aither_local_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The test starts with no client, its SDK points at a closed local port, and it leaves no client behind.
+
+    A client created lazily (the first ``aither.wrap`` call) reads ``AITHER_BASE_URL``, so it never reaches the
+    hosted default; a test that sends somewhere (``aither_receiver``, ``aither.init(base_url=...)``) says so.
+    """
+    monkeypatch.setenv("AITHER_BASE_URL", closed_local_url())
+    previous = _client._client
+    _client._client = None
+    try:
+        yield
+    finally:
+        current = _client._client
+        if current is not None and current is not previous:
+            current.exporter.close(timeout=1.0)
+        _client._client = previous
 
 
 @pytest.fixture

@@ -4,27 +4,36 @@
 
     class TestSklearnContract(PluginContract):
         framework = "sklearn"
+        plugin_module = "aither_sklearn"
+        framework_modules = ("sklearn",)
+        framework_distribution = "scikit-learn"
+        missing_framework_call = "aither_sklearn.TrackedEstimator"
         passthrough_attribute = "classes_"
 
         def make_model(self): return LogisticRegression().fit(X, y)
         def make_input(self): return X[:4]
         def make_failing_input(self): return np.ones((2, 99))   # wrong width: the model raises
 
-Every test uses the in-memory capture (real OTLP encoding, no network); delivery is tested in core.
+Every test uses the in-memory capture (real OTLP encoding, no network); delivery is tested in core. A check
+that does not apply to a plugin (it declares so by a class attribute) is skipped, never passed silently; the
+packaging checks (fresh interpreters) run once per plugin module and are skipped in its other subclasses.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import pickle
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 import aither
 
-from .. import _client
-from ._capture import SpanCapture
+from .. import _client, _frameworks
+from .._capture import truncated_rows
+from ._capture import SpanCapture, capture
+from ._isolation import assert_imports_no_framework, missing_framework_error
 
 __all__ = ["PluginContract"]
 
@@ -42,6 +51,19 @@ class PluginContract:
     supports_pickle: bool = True
     #: Rows in :meth:`make_input`.
     batch_size: int = 4
+    #: The plugin's import name (``aither_sklearn``); its distribution is the same with dashes.
+    plugin_module: str = ""
+    #: Modules that importing the plugin must not import (the framework, and what it pulls in).
+    framework_modules: tuple[str, ...] = ()
+    #: The framework's import name and distribution, whose versions the plugin's ``instruments`` extra bounds.
+    framework_module: str = ""
+    framework_distribution: str = ""
+    #: Code that needs the framework (``aither_torch.unwrap(object())``), run where it is missing; None: skip.
+    missing_framework_call: str | None = None
+    #: Whether ``ml.prediction`` holds the model's own output (rows of values), so it can be compared with it.
+    records_the_output: bool = True
+
+    _packaging_checked: ClassVar[set[tuple[str, str]]] = set()
 
     # ------------------------------------------------------------------ factories (override)
 
@@ -165,7 +187,7 @@ class PluginContract:
 
     def test_passthrough_attribute(self, aither_capture: SpanCapture) -> None:
         if self.passthrough_attribute is None:
-            return  # the plugin declared there is no model attribute to pass through
+            pytest.skip("the plugin declares no model attribute to pass through")
         model = self.make_model()
         tracked = self.wrap(model)
         expected = getattr(model, self.passthrough_attribute)
@@ -174,7 +196,7 @@ class PluginContract:
 
     def test_pickle_round_trip_keeps_logging(self, aither_capture: SpanCapture) -> None:
         if not self.supports_pickle:
-            return  # the framework's models are not picklable; the plugin declares it
+            pytest.skip("the plugin declares that the framework's models are not picklable")
         tracked = self.wrap(self.make_model())
         restored = pickle.loads(pickle.dumps(tracked))
         self.call(restored, self.make_input())
@@ -199,6 +221,97 @@ class PluginContract:
             assert aither.stats()["exported"] == 0
         finally:
             _client.restore(previous)
+
+    def test_features_are_bounded_by_sample_rows_and_columns(self, aither_capture: SpanCapture) -> None:
+        tracked = self.wrap(self.make_model(), sample_rows=2, sample_columns=3)
+        self.call(tracked, self.make_input())
+        (span,) = aither_capture.predictions()
+        sample = span.features.get("sample") if isinstance(span.features, dict) else None
+        if not isinstance(sample, list):
+            pytest.skip("this plugin's features are not a sample of rows")
+        assert 1 <= len(sample) <= 2
+        for row in sample:
+            if isinstance(row, (dict, list)):
+                assert len(row) <= 3, row
+
+    def test_predicted_values_are_the_models_own_output(self, aither_capture: SpanCapture) -> None:
+        if not self.records_the_output:
+            pytest.skip("the plugin declares that ml.prediction summarises the output")
+        model = self.make_model()
+        inputs = self.make_input()
+        bare = self.call_model(model, inputs)
+        self.call(self.wrap(model), inputs)
+        (span,) = aither_capture.predictions()
+        self.assert_same_output(span.prediction, bare)
+
+    def test_a_prediction_cut_at_max_prediction_rows_carries_the_truncation_marker(self) -> None:
+        if not self.records_the_output or self.batch_size < 2:
+            pytest.skip("no prediction of several rows to cut")
+        model = self.make_model()
+        inputs = self.make_input()
+        bare = self.call_model(model, inputs)
+        aither.init(max_prediction_rows=1)
+        with capture() as captured:
+            self.call(self.wrap(model), inputs)
+        (span,) = captured.predictions()
+        prediction = span.prediction
+        assert isinstance(prediction, dict) and set(prediction) == {"values", "_meta"}, prediction
+        assert prediction == truncated_rows(prediction["values"], self.batch_size)
+        assert len(prediction["values"]) == 1
+        self.assert_same_output(prediction["values"], _as_numpy(bare)[:1])
+
+    def test_importing_the_plugin_imports_no_framework(self) -> None:
+        self._once("imports")
+        # Nor does wrapping a model of no framework (a function).
+        then = "aither.wrap(lambda x: x, name='f')(1)"
+        assert_imports_no_framework(self.plugin_module, list(self.framework_modules), then=then)
+
+    def test_a_missing_framework_names_what_to_install(self) -> None:
+        if self.missing_framework_call is None:
+            pytest.skip("the plugin declares no call that needs the framework")
+        self._once("missing")
+        supported = self._supported()
+        message = missing_framework_error(self.plugin_module, list(self.framework_modules), self.missing_framework_call)
+        name = self.framework_distribution
+        assert message == (
+            f"{self._plugin()} needs {name}{supported}, which is not installed: pip install '{name}{supported}'"
+        )
+
+    def test_the_installed_framework_is_supported_and_others_warn(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        supported = self._supported()
+        installed = importlib.metadata.version(self.framework_distribution)
+        assert _frameworks.version_in_range(installed, supported), f"{installed} is outside {supported}"
+        monkeypatch.setattr(_frameworks, "_checked", set())
+        real_version = importlib.metadata.version
+        monkeypatch.setattr(
+            importlib.metadata,
+            "version",
+            lambda name: "0.0.1" if name == self.framework_distribution else real_version(name),
+        )
+        message = f"{self._plugin()} supports {self.framework_distribution}{supported}, but 0.0.1 is installed"
+        with pytest.warns(RuntimeWarning, match=message.replace(".", r"\.")):
+            _frameworks.require_framework(
+                self.framework_module, plugin=self._plugin(), distribution=self.framework_distribution
+            )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _plugin(self) -> str:
+        if not self.plugin_module:
+            pytest.fail(f"{type(self).__name__} must set plugin_module")
+        return self.plugin_module.replace("_", "-")
+
+    def _supported(self) -> str:
+        table = _frameworks.supported_versions(self._plugin())
+        assert self.framework_distribution in table, f"{self._plugin()}'s instruments extra lacks the framework"
+        return table[self.framework_distribution]
+
+    def _once(self, check: str) -> None:
+        """Packaging checks start fresh interpreters: once per plugin module, not once per subclass."""
+        key = (self._plugin(), check)
+        if key in PluginContract._packaging_checked:
+            pytest.skip(f"checked once for {self.plugin_module} in this session")
+        PluginContract._packaging_checked.add(key)
 
 
 def _as_numpy(value: Any) -> Any:
