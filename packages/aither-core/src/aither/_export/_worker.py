@@ -166,6 +166,7 @@ class BatchExporter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._close_deadline: float | None = None
+        self._close_reason = "shutdown"
         self._flush_requests = 0
         self._flushes_served = 0
         # Wake the worker early: at batch_size records, or at a quarter of the queue's bound.
@@ -432,6 +433,13 @@ class BatchExporter:
         with self._progress:
             self._progress.notify_all()
 
+    def _out_of_time(self, deadline: float) -> str:
+        """The drop reason when ``deadline`` ends the retries: the close's reason (``exit`` at interpreter exit)
+        when it is the close deadline that cut them short, else ``retry_timeout``."""
+        if self._close_deadline is not None and deadline >= self._close_deadline:
+            return self._close_reason
+        return "retry_timeout"
+
     def _post(self, endpoint: _Endpoint, payload: bytes, flush_deadline: float | None, what: str) -> str:
         """Deliver one payload with retries. Returns "ok" or the reason it was dropped."""
         settings = self._settings
@@ -443,8 +451,9 @@ class BatchExporter:
                     deadline = min(deadline, limit)
             remaining = deadline - self._clock()
             if remaining <= 0:
-                self._log.dropped("retry_timeout", "aither: the retry deadline passed; dropping %s", what)
-                return "retry_timeout"
+                reason = self._out_of_time(deadline)
+                self._log.dropped(reason, "aither: the retry deadline passed; dropping %s", what)
+                return reason
             try:
                 encoding = _GZIP if endpoint.gzip else {}
                 response = endpoint.transport.post(
@@ -475,10 +484,9 @@ class BatchExporter:
             delay = retry_after if retry_after is not None else backoff * random.uniform(0.5, 1.0)
             attempt += 1
             if self._clock() + delay > deadline:
-                self._log.dropped(
-                    "retry_timeout", "aither: the retry deadline would pass while backing off; dropping %s", what
-                )
-                return "retry_timeout"
+                reason = self._out_of_time(deadline)
+                self._log.dropped(reason, "aither: the retry deadline would pass while backing off; dropping %s", what)
+                return reason
             with self._lock:
                 self.retries += 1
             # An Event wait, not time.sleep: close() sets _stop and interrupts the backoff at once; the rest of
@@ -490,7 +498,7 @@ class BatchExporter:
                 rest = wait_until - self._clock()
                 if rest > 0:
                     if self._clock() + rest > deadline:
-                        return "retry_timeout"
+                        return self._out_of_time(deadline)
                     time.sleep(rest)
 
     def _answer(self, response: Response, url: str, what: str) -> str:
@@ -596,9 +604,11 @@ class BatchExporter:
             if self._closed:
                 return self.queued == self._settled_count()
             deadline = None if timeout is None else self._clock() + timeout
+            self._close_reason = reason
             self._close_deadline = deadline
             target = self.queued
             dropped_before = sum(self.dropped.values())
+            lost_before = self.dropped[reason]
             self._closed = True
         self._stop.set()
         self._wakeup.set()
@@ -620,10 +630,12 @@ class BatchExporter:
                 self._generation += 1
                 self.dropped[reason] += left
             delivered = self._settled_count() >= target and sum(self.dropped.values()) == dropped_before
-        if left:
+            # Left in the queue or in flight, and cut short by the deadline on the worker: one line for all.
+            lost = self.dropped[reason] - lost_before
+        if lost:
             logger.warning(
                 "aither: %d record(s) were not delivered before the %s deadline (%s s) and are dropped%s",
-                left,
+                lost,
                 "exit" if reason == "exit" else "close",
                 timeout,
                 f"; last error: {self.last_error}" if self.last_error else "",
