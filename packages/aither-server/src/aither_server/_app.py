@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import _otlp, _otlp_metrics, _query, _query_labels
 from ._auth import Principal, has_scope
+from ._inflight import ByteBudget, Held
 from ._refusal_log import RefusalLog
 from ._schemas import (
     ApiKeyCreate,
@@ -50,6 +51,7 @@ __all__ = [
     "DEFAULT_LABEL_GRACE_S",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_DECOMPRESSED_BYTES",
+    "default_inflight_bytes",
     "ApiError",
     "create_app",
 ]
@@ -62,6 +64,13 @@ DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 #: How long a label may wait for its prediction before it is listed as an unknown trace (labels may come first).
 DEFAULT_LABEL_GRACE_S = 600.0
+
+
+def default_inflight_bytes(max_body_bytes: int, max_decompressed_bytes: int) -> int:
+    """Request bytes held at once by default: two maximum-size requests (each its body and its decompressed
+    body), so one always fits; ordinary requests (kilobytes) by the thousand."""
+    return 2 * (max_body_bytes + max_decompressed_bytes)
+
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -164,8 +173,17 @@ def _ingest_headers(headers: Headers, max_body_bytes: int) -> tuple[str, ApiErro
     return kind, None
 
 
-async def _read_body(receive: Receive, max_body_bytes: int) -> bytes | ApiError:
-    """The whole body (one chunk is not copied), or a 413 as soon as it passes the limit."""
+#: Seconds a client is asked to wait before retrying a request refused for the in-flight cap.
+_RETRY_AFTER_S = 1
+
+
+def _overloaded(message: str) -> ApiError:
+    return ApiError(503, "overloaded", message, {"Retry-After": str(_RETRY_AFTER_S)})
+
+
+async def _read_body(receive: Receive, max_body_bytes: int, held: Held) -> bytes | ApiError:
+    """The whole body (one chunk is not copied), or a 413 as soon as it passes the limit (a 503 as soon as
+    the in-flight cap has no room for it)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -177,6 +195,8 @@ async def _read_body(receive: Receive, max_body_bytes: int) -> bytes | ApiError:
             size += len(chunk)
             if size > max_body_bytes:
                 return ApiError(413, "payload_too_large", f"body is over the limit of {max_body_bytes} bytes")
+            if not held.take(len(chunk)):
+                return _overloaded("the server holds too many request bytes; retry later")
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
@@ -242,8 +262,19 @@ def create_app(
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
     label_grace_s: float = DEFAULT_LABEL_GRACE_S,
     close_store: bool = True,
+    max_inflight_bytes: int | None = None,
+    max_attribute_bytes: int = _otlp.DEFAULT_MAX_ATTRIBUTE_BYTES,
 ) -> FastAPI:
-    """The ASGI application over an open, migrated :class:`Store`. The app closes the store on shutdown."""
+    """The ASGI application over an open, migrated :class:`Store`. The app closes the store on shutdown.
+
+    ``max_inflight_bytes`` caps the request bytes held at once (default :func:`default_inflight_bytes`); it
+    must hold one maximum-size request.
+    """
+    if max_inflight_bytes is None:
+        max_inflight_bytes = default_inflight_bytes(max_body_bytes, max_decompressed_bytes)
+    if max_inflight_bytes < max_body_bytes + max_decompressed_bytes:
+        raise ValueError("max_inflight_bytes must hold one maximum-size request: max_body + max_decompressed")
+    budget = ByteBudget(max_inflight_bytes)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -293,7 +324,7 @@ def create_app(
         openapi_extra=_OTLP_BODY_OPENAPI,
         responses={
             200: {"description": "ExportTraceServiceResponse, with partial_success for rejected spans"},
-            **_errors(400, 413, 415),
+            **_errors(400, 413, 415, 503),
         },
     )
     async def traces(request: Request, _: Write) -> Response:
@@ -301,14 +332,19 @@ def create_app(
         # POST /v1/traces is answered by _AitherApp.__call__ without FastAPI; this route documents it and
         # answers only what reaches FastAPI anyway (a mounted app, say), with the same checks in the same order.
         kind, refusal = _ingest_headers(request.headers, max_body_bytes)
-        body = refusal if refusal is not None else await _read_body(request.receive, max_body_bytes)
-        return await run_in_threadpool(_traces_answer, kind, request.headers.get("content-encoding"), body)
+        with budget.hold() as held:
+            body = refusal if refusal is not None else await _read_body(request.receive, max_body_bytes, held)
+            encoding = request.headers.get("content-encoding")
+            return await run_in_threadpool(_traces_answer, kind, encoding, body, held)
 
-    def _traces_answer(kind: str, encoding: str | None, body: bytes | ApiError) -> Response:
+    def _traces_answer(kind: str, encoding: str | None, body: bytes | ApiError, held: Held) -> Response:
         if isinstance(body, ApiError):
             raise body
         try:
-            batch = _otlp.decode_body(_otlp.decompress(body, encoding, max_decompressed_bytes), kind)
+            decompressed = _otlp.decompress(body, encoding, max_decompressed_bytes, held.take)
+            batch = _otlp.decode_body(decompressed, kind, max_attribute_bytes)
+        except _otlp.Overloaded as exc:
+            raise _overloaded(str(exc)) from None
         except _otlp.BodyTooLarge as exc:
             raise ApiError(413, "payload_too_large", str(exc)) from None
         except _otlp.MalformedBody as exc:
@@ -320,11 +356,13 @@ def create_app(
         media = "application/x-protobuf" if kind == _otlp.PROTOBUF else "application/json"
         return Response(_otlp.encode_response(kind, batch.not_stored, batch.error_message), media_type=media)
 
-    def _traces_fast(authorization: str | None, kind: str, encoding: str | None, body: bytes | ApiError) -> Response:
+    def _traces_fast(
+        authorization: str | None, kind: str, encoding: str | None, body: bytes | ApiError, held: Held
+    ) -> Response:
         """Authentication, then the body's refusals or its ingestion: one trip to the thread pool."""
         try:
             _authenticate_header(store, authorization, "write")
-            return _traces_answer(kind, encoding, body)
+            return _traces_answer(kind, encoding, body, held)
         except ApiError as exc:
             return _error(exc.status, exc.type, exc.message, exc.headers)
 
@@ -340,9 +378,10 @@ def create_app(
             # The checks FastAPI made after authentication are made here first but answered after it, so a
             # request gets the same answer as through the route above.
             kind, refusal = _ingest_headers(headers, max_body_bytes)
-            body = refusal if refusal is not None else await _read_body(receive, max_body_bytes)
-            encoding = headers.get("content-encoding")
-            response = await run_in_threadpool(_traces_fast, authorization, kind, encoding, body)
+            with budget.hold() as held:
+                body = refusal if refusal is not None else await _read_body(receive, max_body_bytes, held)
+                encoding = headers.get("content-encoding")
+                response = await run_in_threadpool(_traces_fast, authorization, kind, encoding, body, held)
         except ApiError as exc:
             response = _error(exc.status, exc.type, exc.message, exc.headers)
         except ClientDisconnect:
@@ -360,21 +399,26 @@ def create_app(
         openapi_extra=_OTLP_BODY_OPENAPI,
         responses={
             200: {"description": "ExportMetricsServiceResponse, with partial_success for points not stored"},
-            **_errors(400, 413, 415),
+            **_errors(400, 413, 415, 503),
         },
     )
     async def metrics_ingest(request: Request, _: Write) -> Response:
         """OTLP/HTTP metrics: the SDK's per-model aggregates (docs/wire-contract.md). Same key scope, encodings
         and limits as /v1/traces; other senders' metrics are answered 200 and counted as not stored."""
         kind, refusal = _ingest_headers(request.headers, max_body_bytes)
-        body = refusal if refusal is not None else await _read_body(request.receive, max_body_bytes)
-        return await run_in_threadpool(_metrics_answer, kind, request.headers.get("content-encoding"), body)
+        with budget.hold() as held:
+            body = refusal if refusal is not None else await _read_body(request.receive, max_body_bytes, held)
+            encoding = request.headers.get("content-encoding")
+            return await run_in_threadpool(_metrics_answer, kind, encoding, body, held)
 
-    def _metrics_answer(kind: str, encoding: str | None, body: bytes | ApiError) -> Response:
+    def _metrics_answer(kind: str, encoding: str | None, body: bytes | ApiError, held: Held) -> Response:
         if isinstance(body, ApiError):
             raise body
         try:
-            decoded = _otlp_metrics.decode_metrics(_otlp.decompress(body, encoding, max_decompressed_bytes), kind)
+            decompressed = _otlp.decompress(body, encoding, max_decompressed_bytes, held.take)
+            decoded = _otlp_metrics.decode_metrics(decompressed, kind)
+        except _otlp.Overloaded as exc:
+            raise _overloaded(str(exc)) from None
         except _otlp.BodyTooLarge as exc:
             raise ApiError(413, "payload_too_large", str(exc)) from None
         except _otlp.MalformedBody as exc:
