@@ -304,6 +304,8 @@ class Store:
         self._writing_calls: dict[str, int] = {}
         self._counts_epoch = 0
         self._closed = False
+        # The schema first, on its own connection (Alembic's), before this store opens any.
+        migrate(self.path)
         self._writer = self._connect()
         # WAL lets readers run beside the writer; it is a property of the file, so set once here.
         self._writer.execute("PRAGMA journal_mode=WAL")
@@ -312,7 +314,6 @@ class Store:
         self._writer.execute(f"PRAGMA wal_autocheckpoint={_BACKSTOP_CHECKPOINT_PAGES}")
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="aither-checkpoint", daemon=True)
-        migrate(self._writer)
         with self.write() as conn:
             if conn.execute("SELECT 1 FROM meta WHERE key = 'org_id'").fetchone() is None:
                 conn.executemany(
