@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._retention import DEFAULT_RAW_DAYS, DEFAULT_ROLLUP_DAYS
+
 __all__ = ["build_parser", "console_main", "main"]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -71,6 +73,18 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
         default=64.0,
         help="largest decompressed body, in MiB (default 64)",
     )
+    parser.add_argument(
+        "--retention-days",
+        type=float,
+        default=DEFAULT_RAW_DAYS,
+        help=f"delete predictions and labels older than this; 0 keeps them (default {DEFAULT_RAW_DAYS:g})",
+    )
+    parser.add_argument(
+        "--rollup-retention-days",
+        type=float,
+        default=DEFAULT_ROLLUP_DAYS,
+        help=f"delete per-minute and per-hour rollups older than this; 0 keeps them (default {DEFAULT_ROLLUP_DAYS:g})",
+    )
     return parser
 
 
@@ -85,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ._app import create_app
     from ._migrations import SchemaTooNew
+    from ._retention import Retention, RetentionThread
     from ._runner import CannotListen, default_db_path, listen
     from ._store import Store
 
@@ -131,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_decompressed_bytes=int(args.max_decompressed_mb * 1024 * 1024),
         label_grace_s=args.label_grace_minutes * 60,
     )
+    retention = RetentionThread(
+        store, Retention(args.retention_days or None, args.rollup_retention_days or None)
+    ).start()
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
     try:
         server.run(sockets=[sock])
@@ -138,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         sock.close()
+        retention.stop()
         store.close()
     return 0
 
