@@ -28,6 +28,7 @@ __all__ = [
     "ApiError",
     "create_app",
     "default_inflight_bytes",
+    "inflight_bytes",
 ]
 
 #: Compressed request size accepted on /v1/traces: the OpenTelemetry Collector's default.
@@ -42,6 +43,17 @@ def default_inflight_bytes(max_body_bytes: int, max_decompressed_bytes: int) -> 
     """Request bytes held at once by default: two maximum-size requests (each its body and its decompressed
     body), so one always fits; ordinary requests (kilobytes) by the thousand."""
     return 2 * (max_body_bytes + max_decompressed_bytes)
+
+
+def inflight_bytes(max_body_bytes: int, max_decompressed_bytes: int, requested: int | None) -> int:
+    """The in-flight cap to use: ``requested``, or the default; ValueError if it cannot hold one request."""
+    if requested is None:
+        return default_inflight_bytes(max_body_bytes, max_decompressed_bytes)
+    if requested < max_body_bytes + max_decompressed_bytes:
+        raise ValueError(
+            "the in-flight cap must hold one maximum-size request (the body limit plus the decompressed limit)"
+        )
+    return requested
 
 
 def create_app(
@@ -59,10 +71,7 @@ def create_app(
     ``max_inflight_bytes`` caps the request bytes held at once (default :func:`default_inflight_bytes`); it
     must hold one maximum-size request.
     """
-    if max_inflight_bytes is None:
-        max_inflight_bytes = default_inflight_bytes(max_body_bytes, max_decompressed_bytes)
-    if max_inflight_bytes < max_body_bytes + max_decompressed_bytes:
-        raise ValueError("max_inflight_bytes must hold one maximum-size request: max_body + max_decompressed")
+    max_inflight_bytes = inflight_bytes(max_body_bytes, max_decompressed_bytes, max_inflight_bytes)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
