@@ -54,6 +54,14 @@ def test_the_port_variable_is_used_and_named_when_busy(tmp_path: Path, busy_port
     _assert_one_line_naming(result, busy_port, "AITHER_SERVER_PORT=N")
 
 
+def test_an_in_flight_cap_below_one_request_is_refused_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    result = _run([sys.executable, "-m", "aither_server", "--db", str(db), "--max-inflight-mb", "1"])
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("aither server: --max-inflight-mb: the in-flight cap must hold")
+    assert not db.exists()
+
+
 def test_a_bad_port_variable_is_one_line_too(tmp_path: Path) -> None:
     result = _run([sys.executable, "-m", "aither_server", "--db", str(tmp_path / "a.db")], AITHER_SERVER_PORT="http")
     assert result.returncode == 2

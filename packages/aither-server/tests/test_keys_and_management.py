@@ -17,7 +17,7 @@ from conftest import Server
 from otlp_builders import label_span, new_trace_id, prediction_span
 
 from aither_server import Store
-from aither_server._migrations import LATEST_VERSION, MIGRATIONS, SchemaTooNew
+from aither_server._migrations import HEAD, LEGACY_VERSION, SchemaTooNew, migrate, revision_of
 
 
 def test_created_key_is_shown_once_and_stored_only_as_a_hash(server: Server) -> None:
@@ -129,14 +129,52 @@ def test_new_database_gets_one_generated_admin_key_and_bootstrap_key_is_added_on
 def test_migrations_run_once_and_a_newer_schema_is_refused(tmp_path: Path) -> None:
     Store(tmp_path / "a.db").close()
     Store(tmp_path / "a.db").close()
+    assert revision_of(tmp_path / "a.db") == HEAD
     with sqlite3.connect(tmp_path / "a.db") as conn:
-        applied = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-        assert applied == [(version,) for version, _, _ in MIGRATIONS]
-        assert applied[-1] == (LATEST_VERSION,)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        conn.execute("INSERT INTO schema_version VALUES (?, 'from the future', 0)", (LATEST_VERSION + 1,))
+        conn.execute("UPDATE alembic_version SET version_num = 'f00d'")
     with pytest.raises(SchemaTooNew):
         Store(tmp_path / "a.db")
+
+
+def legacy_database(path: Path, version: int) -> None:
+    """A database as the hand-written migration runner left it at ``version`` (before Alembic)."""
+    migrate(path, f"{version:04d}")
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("DROP TABLE alembic_version")
+        conn.execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+            " applied_ns INTEGER NOT NULL)"
+        )
+        conn.executemany("INSERT INTO schema_version VALUES (?, 'step', 0)", [(v,) for v in range(1, version + 1)])
+
+
+@pytest.mark.parametrize("version", [1, 3, LEGACY_VERSION])
+def test_a_database_of_the_hand_written_runner_upgrades_in_place(tmp_path: Path, version: int) -> None:
+    db = tmp_path / "old.db"
+    legacy_database(db, version)
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        conn.execute("INSERT INTO api_keys (id, name, prefix, hash, scopes, created_ns) VALUES ('key_old', 'old',"
+                     " 'aith_old', x'00', 'admin', 1)")  # fmt: skip
+    store = Store(db)
+    try:
+        assert [k.id for k in store.list_keys()] == ["key_old"]
+    finally:
+        store.close()
+    assert revision_of(db) == HEAD
+    with sqlite3.connect(db) as conn:
+        # An older server reading schema_version refuses the file rather than misreading it.
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] > LEGACY_VERSION
+    Store(db).close()  # and this server opens it again as it is
+
+
+def test_a_database_of_a_newer_hand_written_runner_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    legacy_database(db, LEGACY_VERSION)
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (?, 'from the future', 0)", (LEGACY_VERSION + 1,))
+    with pytest.raises(SchemaTooNew):
+        Store(db)
 
 
 def _free_port() -> int:

@@ -1,8 +1,12 @@
-"""The database schema, as an ordered list of migrations.
+"""The database schema, migrated by Alembic (the revisions in ``_alembic/versions``).
 
-The schema is migrated, never rebuilt: a database keeps its data across server upgrades. Each step runs once,
-in its own transaction, and is recorded in ``schema_version``. Add a step at the end; never edit one that has
-shipped.
+The schema is migrated, never rebuilt: a database keeps its data across server upgrades. All the revisions a
+database lacks run in one transaction, taken with SQLite's write lock first, so two servers starting on one
+file migrate once. Add a revision at the end; never edit one that has shipped.
+
+Databases from before Alembic carry a ``schema_version`` table (versions 1 to 5 of the hand-written runner,
+revisions ``0001`` to ``0005`` here): they are stamped with their revision and upgraded in place, and their
+``schema_version`` gets a row above 5, so an older server refuses the file instead of misreading it.
 
 Layout, and why (ingestion must keep up with >= 20,000 spans/s, and /metrics over a million predictions
 must stay under a second whatever its filters):
@@ -42,339 +46,113 @@ must stay under a second whatever its filters):
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Callable
+from pathlib import Path
 
-from ._rollup import HOUR_NS, aggregate_bucket
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError as AlembicError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 
-__all__ = ["LATEST_VERSION", "MIGRATIONS", "SchemaTooNew", "migrate"]
+__all__ = ["HEAD", "LEGACY_VERSION", "SchemaTooNew", "migrate", "revision_of"]
 
-_V1 = """
-CREATE TABLE meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-
-CREATE TABLE api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    prefix TEXT NOT NULL,
-    hash BLOB NOT NULL UNIQUE,
-    scopes TEXT NOT NULL,
-    created_ns INTEGER NOT NULL,
-    last_used_ns INTEGER,
-    revoked_ns INTEGER
-);
-
-CREATE TABLE models (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    version TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    first_seen_ns INTEGER NOT NULL,
-    last_seen_ns INTEGER NOT NULL,
-    calls INTEGER NOT NULL DEFAULT 0,
-    predictions INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (name, version, environment)
-);
-
-CREATE TABLE predictions (
-    id INTEGER PRIMARY KEY,
-    trace_key INTEGER NOT NULL,
-    trace_id BLOB NOT NULL,
-    span_id BLOB NOT NULL,
-    model_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    method TEXT,
-    framework TEXT,
-    start_ns INTEGER NOT NULL,
-    latency_ns INTEGER NOT NULL,
-    status INTEGER NOT NULL,
-    error TEXT,
-    n_rows INTEGER NOT NULL,
-    batch_size INTEGER,
-    features TEXT,
-    prediction TEXT,
-    service_name TEXT,
-    received_ns INTEGER NOT NULL
-);
-CREATE INDEX predictions_trace ON predictions (trace_key);
-CREATE INDEX predictions_model_time ON predictions (model_id, start_ns, status, n_rows, latency_ns);
-
-CREATE TABLE prediction_rows (
-    pred_id INTEGER NOT NULL,
-    row INTEGER NOT NULL,
-    model_id INTEGER NOT NULL,
-    start_ns INTEGER NOT NULL,
-    kind INTEGER,
-    pred_key TEXT,
-    pred_num REAL,
-    score REAL,
-    proba TEXT,
-    label_key TEXT,
-    label_num REAL,
-    label_kind INTEGER,
-    PRIMARY KEY (pred_id, row)
-) WITHOUT ROWID;
-CREATE INDEX prediction_rows_labelled
-    ON prediction_rows (model_id, start_ns, kind, label_kind, pred_key, label_key, pred_num, label_num, score)
-    WHERE label_kind IS NOT NULL;
-CREATE INDEX prediction_rows_scores ON prediction_rows (model_id, start_ns, score, label_key)
-    WHERE kind = 2 AND label_kind = 0 AND score IS NOT NULL;
-CREATE INDEX prediction_rows_probas ON prediction_rows (model_id, start_ns)
-    WHERE kind = 2 AND label_kind = 0 AND proba IS NOT NULL;
-
-CREATE TABLE volume_minutes (
-    model_id INTEGER NOT NULL,
-    minute INTEGER NOT NULL,
-    calls INTEGER NOT NULL,
-    errors INTEGER NOT NULL,
-    rows INTEGER NOT NULL,
-    PRIMARY KEY (model_id, minute)
-) WITHOUT ROWID;
-
-CREATE TABLE latency_hours (
-    model_id INTEGER NOT NULL,
-    hour INTEGER NOT NULL,
-    bucket INTEGER NOT NULL,
-    calls INTEGER NOT NULL,
-    PRIMARY KEY (model_id, hour, bucket)
-) WITHOUT ROWID;
-
-CREATE TABLE quality_hours (
-    model_id INTEGER NOT NULL,
-    hour INTEGER NOT NULL,
-    kind INTEGER NOT NULL,
-    label_kind INTEGER NOT NULL,
-    pred_key TEXT NOT NULL,
-    label_key TEXT NOT NULL,
-    scored INTEGER NOT NULL,
-    rows INTEGER NOT NULL,
-    n_num INTEGER NOT NULL,
-    sum_abs REAL NOT NULL,
-    sum_sq REAL NOT NULL,
-    PRIMARY KEY (model_id, hour, kind, label_kind, pred_key, label_key, scored)
-) WITHOUT ROWID;
-
-CREATE TABLE label_spans (
-    trace_id BLOB NOT NULL,
-    span_id BLOB NOT NULL,
-    row INTEGER,
-    label TEXT NOT NULL,
-    time_ns INTEGER NOT NULL,
-    received_ns INTEGER NOT NULL,
-    PRIMARY KEY (trace_id, span_id)
-) WITHOUT ROWID;
-
-CREATE TABLE labels (
-    trace_id BLOB NOT NULL,
-    row INTEGER NOT NULL,
-    label TEXT NOT NULL,
-    label_key TEXT,
-    label_num REAL,
-    label_kind INTEGER NOT NULL,
-    time_ns INTEGER NOT NULL,
-    PRIMARY KEY (trace_id, row)
-) WITHOUT ROWID;
-
-CREATE TABLE usage (
-    period TEXT PRIMARY KEY,
-    api_calls INTEGER NOT NULL DEFAULT 0,
-    predictions INTEGER NOT NULL DEFAULT 0,
-    labels INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-"""
-
-_V2 = """
-CREATE TABLE instances (
-    id INTEGER PRIMARY KEY,
-    instance TEXT NOT NULL UNIQUE,
-    first_seen_ns INTEGER NOT NULL,
-    aggregates_since_ns INTEGER
-);
-
-ALTER TABLE predictions ADD COLUMN instance_id INTEGER;
-ALTER TABLE predictions ADD COLUMN sample_rate REAL;
-ALTER TABLE prediction_rows ADD COLUMN weight REAL;
-
-ALTER TABLE models ADD COLUMN sampled INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE models ADD COLUMN aggregate_calls INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE models ADD COLUMN aggregate_rows INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE models ADD COLUMN aggregate_errors INTEGER NOT NULL DEFAULT 0;
-
-ALTER TABLE quality_hours ADD COLUMN w_rows REAL NOT NULL DEFAULT 0;
-ALTER TABLE quality_hours ADD COLUMN w_num REAL NOT NULL DEFAULT 0;
-ALTER TABLE quality_hours ADD COLUMN w_abs REAL NOT NULL DEFAULT 0;
-ALTER TABLE quality_hours ADD COLUMN w_sq REAL NOT NULL DEFAULT 0;
-UPDATE quality_hours SET w_rows = rows, w_num = n_num, w_abs = sum_abs, w_sq = sum_sq;
-
-CREATE TABLE instance_models (
-    model_id INTEGER NOT NULL,
-    instance_id INTEGER NOT NULL,
-    calls INTEGER NOT NULL,
-    errors INTEGER NOT NULL,
-    rows INTEGER NOT NULL,
-    PRIMARY KEY (model_id, instance_id)
-) WITHOUT ROWID;
-
-CREATE TABLE instance_minutes (
-    model_id INTEGER NOT NULL,
-    minute INTEGER NOT NULL,
-    instance_id INTEGER NOT NULL,
-    calls INTEGER NOT NULL,
-    errors INTEGER NOT NULL,
-    rows INTEGER NOT NULL,
-    PRIMARY KEY (model_id, minute, instance_id)
-) WITHOUT ROWID;
-
-CREATE TABLE instance_latency_hours (
-    model_id INTEGER NOT NULL,
-    hour INTEGER NOT NULL,
-    instance_id INTEGER NOT NULL,
-    bucket INTEGER NOT NULL,
-    calls INTEGER NOT NULL,
-    PRIMARY KEY (model_id, hour, instance_id, bucket)
-) WITHOUT ROWID;
-
-CREATE TABLE aggregate_points (
-    instance_id INTEGER NOT NULL,
-    metric TEXT NOT NULL,
-    model_id INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    start_ns INTEGER NOT NULL,
-    end_ns INTEGER NOT NULL,
-    value INTEGER NOT NULL,
-    buckets TEXT,
-    received_ns INTEGER NOT NULL,
-    PRIMARY KEY (instance_id, metric, model_id, reason, start_ns, end_ns)
-) WITHOUT ROWID;
-CREATE INDEX aggregate_points_model_time ON aggregate_points (model_id, end_ns);
-
-CREATE TABLE aggregate_minutes (
-    model_id INTEGER NOT NULL,
-    minute INTEGER NOT NULL,
-    metric TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    value INTEGER NOT NULL,
-    PRIMARY KEY (model_id, minute, metric, reason)
-) WITHOUT ROWID;
-
-CREATE TABLE aggregate_latency_hours (
-    model_id INTEGER NOT NULL,
-    hour INTEGER NOT NULL,
-    bucket INTEGER NOT NULL,
-    calls INTEGER NOT NULL,
-    PRIMARY KEY (model_id, hour, bucket)
-) WITHOUT ROWID
-"""
-
-Migration = Callable[[sqlite3.Connection], None]
-
-
-def _script(sql: str) -> Migration:
-    def run(conn: sqlite3.Connection) -> None:
-        for statement in sql.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-
-    return run
-
-
-def _v2(conn: sqlite3.Connection) -> None:
-    _script(_V2)(conn)
-    # Spans stored before this version have no instance: their latencies go to instance 0, in the SDK's buckets.
-    counts: dict[tuple[int, int, int], int] = {}
-    for model_id, hour, latency_ns in conn.execute(
-        f"SELECT model_id, start_ns / {HOUR_NS}, latency_ns FROM predictions"
-    ):
-        key = (model_id, hour, aggregate_bucket(latency_ns))
-        counts[key] = counts.get(key, 0) + 1
-    conn.executemany(
-        "INSERT INTO instance_latency_hours (model_id, hour, instance_id, bucket, calls) VALUES (?, ?, 0, ?, ?)",
-        [(*key, calls) for key, calls in counts.items()],
-    )
-
-
-_V3 = """
-ALTER TABLE usage ADD COLUMN rejected_spans INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE usage ADD COLUMN ignored_spans INTEGER NOT NULL DEFAULT 0
-"""
-
-
-_V4 = """
-ALTER TABLE predictions ADD COLUMN link_trace_id BLOB;
-ALTER TABLE predictions ADD COLUMN link_span_id BLOB
-"""
-
-
-_V5 = """
-ALTER TABLE labels ADD COLUMN received_ns INTEGER;
-ALTER TABLE labels ADD COLUMN pred_rows INTEGER;
-ALTER TABLE labels ADD COLUMN model_id INTEGER;
-CREATE INDEX labels_unjoined ON labels (received_ns) WHERE pred_rows IS NULL OR row >= pred_rows
-"""
-
-
-def _v5(conn: sqlite3.Connection) -> None:
-    _script(_V5)(conn)
-    # Labels stored before: received when their span says; joined to the prediction of their trace, if any.
-    conn.create_function(
-        "aither_trace_key", 1, lambda trace_id: int.from_bytes(trace_id[:8], "big", signed=True), deterministic=True
-    )
-    conn.execute(
-        "UPDATE labels SET received_ns = time_ns, (pred_rows, model_id) = (SELECT p.n_rows, p.model_id"
-        " FROM predictions p WHERE p.trace_key = aither_trace_key(labels.trace_id) AND p.trace_id = labels.trace_id"
-        " ORDER BY p.start_ns, p.id LIMIT 1)"
-    )
-
-
-#: (version, description, step), in order. The version of a database is the highest one applied.
-MIGRATIONS: list[tuple[int, str, Migration]] = [
-    (1, "initial schema: keys, models, predictions, rows, labels, rollups, usage", _script(_V1)),
-    (2, "per-model aggregates (/v1/metrics), instances, sample rates and weighted quality sums", _v2),
-    (3, "usage counts spans rejected and spans ignored", _script(_V3)),
-    (4, "predictions keep the caller's span (their first link)", _script(_V4)),
-    (5, "labels know their prediction's rows, to list those that cannot join", _v5),
-]
-LATEST_VERSION = MIGRATIONS[-1][0]
+_SCRIPTS = Path(__file__).parent / "_alembic"
+#: The last version of the hand-written runner (its ``schema_version`` table); revision ``0005`` here.
+LEGACY_VERSION = 5
+#: What ``schema_version`` says once Alembic has taken a database over: above any version an older server knows.
+_TAKEN_OVER = LEGACY_VERSION + 1
 
 
 class SchemaTooNew(RuntimeError):
     """The database was written by a newer aither-server than this one."""
 
 
-def migrate(conn: sqlite3.Connection) -> list[int]:
-    """Apply every migration the database lacks, each in its own transaction; return the versions applied.
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    config.attributes["connection"] = connection
+    return config
 
-    ``conn`` must be in autocommit mode (``isolation_level=None``): transactions are explicit here.
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+#: The newest revision this server knows.
+HEAD: str = _scripts().get_current_head() or ""
+
+
+def _engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}")
+
+    # pysqlite's own transaction handling is switched off, and each transaction takes the write lock at once
+    # (BEGIN IMMEDIATE): a second server starting on the file waits, then finds the schema migrated.
+    @event.listens_for(engine, "connect")
+    def _autocommit(dbapi_connection: object, _: object) -> None:
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _legacy_version(connection: Connection) -> int | None:
+    """The hand-written runner's version of a database Alembic has not taken over yet, else ``None``."""
+    tables = set(inspect(connection).get_table_names())
+    if "schema_version" not in tables or "alembic_version" in tables:
+        return None
+    found = connection.exec_driver_sql("SELECT coalesce(max(version), 0) FROM schema_version").scalar()
+    return int(found or 0)
+
+
+def _known(revision: str) -> bool:
+    try:
+        return _scripts().get_revision(revision) is not None
+    except AlembicError:  # Alembic raises for a revision it has no script for
+        return False
+
+
+def revision_of(path: str | Path) -> str | None:
+    """The Alembic revision of a database file (``None``: none yet)."""
+    engine = _engine(Path(path))
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def migrate(path: str | Path, target: str = "head") -> None:
+    """Bring the database at ``path`` to ``target`` (the newest revision by default), in one transaction.
+
+    Raises :class:`SchemaTooNew` for a database written by a newer server.
     """
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version ("
-        "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_ns INTEGER NOT NULL)"
-    )
-    applied: list[int] = []
-    for version, description, step in MIGRATIONS:
-        # BEGIN IMMEDIATE takes the write lock first, so two servers starting on one file migrate once.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-            if current > LATEST_VERSION:
+    engine = _engine(Path(path))
+    try:
+        with engine.begin() as connection:
+            config = _config(connection)
+            legacy = _legacy_version(connection)
+            if legacy is not None and legacy > LEGACY_VERSION:
                 raise SchemaTooNew(
-                    f"the database has schema version {current}; this aither-server knows up to "
-                    f"{LATEST_VERSION}: upgrade aither-server"
+                    f"the database has schema version {legacy}; this aither-server knows up to "
+                    f"{LEGACY_VERSION}: upgrade aither-server"
                 )
-            if version <= current:
-                conn.execute("COMMIT")
-                continue
-            step(conn)
-            conn.execute(
-                "INSERT INTO schema_version (version, description, applied_ns) VALUES (?, ?, ?)",
-                (version, description, time.time_ns()),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied.append(version)
-    return applied
+            if legacy:
+                command.stamp(config, f"{legacy:04d}")
+                connection.exec_driver_sql(
+                    "INSERT INTO schema_version (version, description, applied_ns) VALUES (?, ?, ?)",
+                    (_TAKEN_OVER, "migrated by Alembic from here on (alembic_version)", time.time_ns()),
+                )
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current is not None and not _known(current):
+                raise SchemaTooNew(
+                    f"the database has schema revision {current}; this aither-server knows up to {HEAD}:"
+                    " upgrade aither-server"
+                )
+            command.upgrade(config, target)
+    finally:
+        engine.dispose()

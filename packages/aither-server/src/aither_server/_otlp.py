@@ -25,15 +25,26 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from ._otlp_values import BadValue, json_text, non_negative_int, not_json_reason
-from ._records import InvalidJson, LabelSpan, PredictionSpan, RowValue, parse_label, parse_prediction
+from ._records import (
+    InvalidJson,
+    LabelSpan,
+    PoisonValue,
+    PredictionSpan,
+    RowValue,
+    check_label,
+    parse_label,
+    parse_prediction,
+)
 
 __all__ = [
     "JSON",
     "PROTOBUF",
     "BodyError",
     "BodyTooLarge",
+    "DEFAULT_MAX_ATTRIBUTE_BYTES",
     "DecodedBatch",
     "MalformedBody",
+    "Overloaded",
     "UnsupportedMediaType",
     "decode_body",
     "decompress",
@@ -55,6 +66,12 @@ _MAX_REJECT_MESSAGES = 5
 # SQLite integers are signed 64-bit; OTLP times are unsigned.
 _MAX_TIME_NS = 2**63 - 1
 _NO_ROWS: tuple[int, Sequence[RowValue]] = (0, ())
+#: The largest ``ml.features``, ``ml.prediction`` or ``ml.label`` stored whole; a larger one is stored as the
+#: SDK's truncation marker. 16 times the SDK's own default cap, so only a hostile or misconfigured sender hits it.
+DEFAULT_MAX_ATTRIBUTE_BYTES = 1024 * 1024
+_MIN_SAMPLE_RATE = 1e-9
+#: Characters of a truncated attribute kept as its preview (as the SDK keeps).
+_PREVIEW_CHARS = 1000
 
 
 class BodyError(Exception):
@@ -67,6 +84,10 @@ class MalformedBody(BodyError):
 
 class BodyTooLarge(BodyError):
     """The body, compressed or decompressed, is above the server's limit."""
+
+
+class Overloaded(BodyError):
+    """The server holds too many request bytes already; the request may be retried later."""
 
 
 class UnsupportedMediaType(BodyError):
@@ -120,8 +141,16 @@ def media_type(content_type: str | None) -> str:
         ) from None
 
 
-def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
-    """Undo Content-Encoding, never producing more than ``limit`` bytes (a gzip bomb stops at the cap)."""
+#: Decompressed bytes produced (and charged to the in-flight budget) per step.
+_DECOMPRESS_STEP = 1024 * 1024
+
+
+def decompress(body: bytes, encoding: str | None, limit: int, reserve: Callable[[int], bool] | None = None) -> bytes:
+    """Undo Content-Encoding, never producing more than ``limit`` bytes (a gzip bomb stops at the cap).
+
+    ``reserve(n)`` is asked before each step's ``n`` decompressed bytes are kept; when it answers ``False``,
+    :class:`Overloaded` is raised.
+    """
     enc = (encoding or "identity").strip().lower()
     if enc in ("", "identity", "none"):
         if len(body) > limit:
@@ -138,12 +167,22 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
     # A gzip stream may hold several members; each gets a fresh decompressor sharing the one output budget.
     while data:
         engine = zlib.decompressobj(wbits)
-        try:
-            out += engine.decompress(data, limit - len(out) + 1)
-        except zlib.error as exc:
-            raise MalformedBody(f"body is not valid {enc}: {exc}") from None
-        if len(out) > limit or engine.unconsumed_tail:
-            raise BodyTooLarge(f"decompressed body is over the limit of {limit} bytes")
+        pending = data
+        while True:
+            step = min(limit - len(out) + 1, _DECOMPRESS_STEP)
+            try:
+                chunk = engine.decompress(pending, step)
+            except zlib.error as exc:
+                raise MalformedBody(f"body is not valid {enc}: {exc}") from None
+            if reserve is not None and not reserve(len(chunk)):
+                raise Overloaded("the server holds too many request bytes; retry later")
+            out += chunk
+            if len(out) > limit:
+                raise BodyTooLarge(f"decompressed body is over the limit of {limit} bytes")
+            pending = engine.unconsumed_tail
+            # A full step may leave output inside zlib even with no input left: go on until a short step.
+            if engine.eof or not (pending or len(chunk) == step):
+                break
         if not engine.eof:
             raise MalformedBody(f"body is truncated {enc}")
         data = engine.unused_data
@@ -244,7 +283,21 @@ def _first_link(span: Span) -> tuple[bytes, bytes] | None:
     return trace_id, span_id
 
 
-def _span_record(span: Span, service: str | None, instance: str | None, batch: DecodedBatch, now_ns: int) -> None:
+def _capped(text: str, limit: int) -> str:
+    """``text``, or the SDK's truncation marker for it when it is over ``limit`` bytes (docs/wire-contract.md):
+    a 50 MiB attribute costs the database what a normal one does."""
+    if len(text) * 4 <= limit:  # UTF-8 takes at most 4 bytes a character: no need to encode
+        return text
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size <= limit:
+        return text
+    marker = {"_meta": {"truncated": True, "original_bytes": size}, "preview": text[:_PREVIEW_CHARS]}
+    return json.dumps(marker, separators=(",", ":"), ensure_ascii=False)
+
+
+def _span_record(
+    span: Span, service: str | None, instance: str | None, batch: DecodedBatch, now_ns: int, max_attribute: int
+) -> None:
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
         batch.reject("invalid trace_id or span_id")
@@ -337,8 +390,13 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
         if row is not None and row < 0:
             batch.reject("ml.label.row must be a non-negative integer")
             return
+        label = _capped(label, max_attribute)
         try:
             parsed_label = parse_label(label)
+            check_label(parsed_label, row)
+        except PoisonValue as exc:
+            batch.reject(f"ml.label {exc}")
+            return
         except InvalidJson:
             batch.reject(not_json_reason("ml.label", label))
             return
@@ -351,8 +409,9 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
     if len(model) > _MAX_NAME or len(version or "") > _MAX_NAME or len(environment or "") > _MAX_NAME:
         batch.reject(f"ml.model.name, ml.model.version and ml.environment are limited to {_MAX_NAME} characters")
         return
-    if sample_rate is not None and not 0.0 < sample_rate <= 1.0:
-        batch.reject("ml.sample_rate must be a number in (0, 1]")
+    # The weight 1/sample_rate multiplies squared errors in the rollups: bounded, so they stay finite.
+    if sample_rate is not None and not _MIN_SAMPLE_RATE <= sample_rate <= 1.0:
+        batch.reject("ml.sample_rate must be a number in [1e-9, 1]")
         return
     error = _error_of(span) if span.status.code == Status.STATUS_CODE_ERROR else None
     if batch_size is not None and batch_size < 0:
@@ -362,9 +421,15 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
     method = (method or name)[:_MAX_NAME] or None
     parsed_prediction: Any = None
     reduced: tuple[int, Sequence[RowValue]] = _NO_ROWS
+    if features is not None:
+        features = _capped(features, max_attribute)
     if prediction is not None and error is None:
+        prediction = _capped(prediction, max_attribute)
         try:
             parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
+        except PoisonValue as exc:
+            batch.reject(f"ml.prediction {exc}")
+            return
         except InvalidJson:
             batch.reject(not_json_reason("ml.prediction", prediction))
             return
@@ -394,8 +459,9 @@ def _span_record(span: Span, service: str | None, instance: str | None, batch: D
     )
 
 
-def decode_body(body: bytes, kind: str) -> DecodedBatch:
-    """Decode an (already decompressed) OTLP trace request into prediction and label records."""
+def decode_body(body: bytes, kind: str, max_attribute_bytes: int = DEFAULT_MAX_ATTRIBUTE_BYTES) -> DecodedBatch:
+    """Decode an (already decompressed) OTLP trace request into prediction and label records; attributes
+    over ``max_attribute_bytes`` are kept as truncation markers."""
     request = _parse(body, kind)
     batch = DecodedBatch()
     now_ns = time.time_ns()
@@ -408,7 +474,7 @@ def decode_body(body: bytes, kind: str) -> DecodedBatch:
                 instance = kv.value.string_value[:_MAX_NAME] or None
         for ss in rs.scope_spans:
             for span in ss.spans:
-                _span_record(span, service, instance, batch, now_ns)
+                _span_record(span, service, instance, batch, now_ns, max_attribute_bytes)
     return batch
 
 

@@ -19,6 +19,7 @@ predictions.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
@@ -77,14 +78,36 @@ def parse_bucket(text: str) -> int:
     return seconds
 
 
+#: Nesting rendered as is. Deeper values (legal JSON, stored as received) would break the response's
+#: serialisation, so they are answered as the SDK's truncation marker, with a preview of their text.
+MAX_RENDERED_DEPTH = 64
+_PREVIEW_CHARS = 1000
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` levels deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 def _json(text: str | None) -> Any:
     """Stored JSON back to data. NaN/Infinity stay strings, as the wire contract writes them."""
     if text is None:
         return None
     try:
-        return json.loads(text, parse_constant=str)
+        value = json.loads(text, parse_constant=str)
     except (ValueError, RecursionError):
         return text
+    if _depth_over(value, MAX_RENDERED_DEPTH):
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+        return {"_meta": {"truncated": True, "original_bytes": size}, "preview": text[:_PREVIEW_CHARS]}
+    return value
 
 
 def _finite(value: float | None) -> float | None:
@@ -336,12 +359,38 @@ def _merged_volume(
     return [(b, c, e, r) for b, (c, e, r) in sorted(merged.items()) if c or e or r]
 
 
-def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, classes: bool) -> list[list[Any]]:
-    """[kind, label_kind, predicted class, label class, scored, rows, n_num, sum_abs, sum_sq] per group of
-    labelled rows; classes only for class-like rows and only when ``classes``. At most _MAX_PAIRS + 1 groups."""
+@dataclasses.dataclass
+class QualityGroup:
+    """One group of labelled rows: their kinds and classes, and the sums the quality metrics come from."""
+
+    kind: int | None
+    label_kind: int
+    pred: str | None
+    """The predicted class (class-like rows only, else ``None``)."""
+    label: str | None
+    scored: int
+    """1 when some rows carry a binary ``predict_proba`` score."""
+    rows: float
+    """Labelled rows (weighted: a span kept 1 in k counts k)."""
+    n_num: float
+    """Rows with a numeric prediction and label."""
+    sum_abs: float
+    sum_sq: float
+
+    def add(self, scored: int, rows: float, n_num: float, sum_abs: float, sum_sq: float) -> None:
+        self.scored = max(self.scored, scored)
+        self.rows += rows
+        self.n_num += n_num
+        self.sum_abs += sum_abs or 0.0
+        self.sum_sq += sum_sq or 0.0
+
+
+def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, classes: bool) -> list[QualityGroup]:
+    """The groups of labelled rows; classes only for class-like rows and only when ``classes``. At most
+    _MAX_PAIRS + 1 groups."""
     ids = f.ids
     pk, lk = ("pred_key", "label_key") if classes else (f"'{NO_KEY}'", f"'{NO_KEY}'")
-    groups: dict[tuple[Any, ...], list[Any]] = {}
+    groups: dict[tuple[Any, ...], QualityGroup] = {}
     parts: list[Iterable[Sequence[Any]]] = []
     hours, edges = split(lo, hi, HOUR_NS)
     rollup_sums = (
@@ -387,21 +436,13 @@ def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, clas
             )
         )
     for part in parts:
-        for kind, label_kind, pred, label, scored, *sums in part:
+        for kind, label_kind, pred, label, scored, rows, n_num, sum_abs, sum_sq in part:
             group = groups.get((kind, label_kind, pred, label))
             if group is None:
-                groups[(kind, label_kind, pred, label)] = [
-                    None if kind == NO_KIND else kind,
-                    label_kind,
-                    pred or None,
-                    label or None,
-                    scored,
-                    *sums,
-                ]
-            else:
-                group[4] = max(group[4], scored)
-                for i, value in enumerate(sums, 5):
-                    group[i] += value
+                group = groups[(kind, label_kind, pred, label)] = QualityGroup(
+                    None if kind == NO_KIND else kind, label_kind, pred or None, label or None, 0, 0, 0, 0.0, 0.0
+                )
+            group.add(scored, rows, n_num, sum_abs, sum_sq)
             if len(groups) > _MAX_PAIRS:
                 return list(groups.values())
     return list(groups.values())
@@ -588,20 +629,25 @@ def metrics(
         # Integer-valued "classes" with thousands of distinct pairs: not a classifier; keep the sums only.
         groups = _quality_groups(conn, f, qlo, qhi, classes=False)
     # Weighted (spans kept 1 in k count k times), the labelled rows are a float sum; the API counts rows.
-    labels = sum(g[5] for g in groups)
+    labels = sum(g.rows for g in groups)
     result["labels"] = round(labels)
     if predictions:
         result["label_coverage"] = labels / predictions
-    numeric = [g for g in groups if g[0] in (KIND_CLASS, KIND_NUMBER) and g[1] in (KIND_CLASS, KIND_NUMBER)]
-    n_num = sum(g[6] for g in numeric)
-    pairs = [(g[0], g[2], g[3], g[5]) for g in groups if g[2] is not None and g[3] is not None]
-    if n_num and any(g[0] == KIND_NUMBER or g[1] == KIND_NUMBER for g in numeric if g[6]):
+    numbers = (KIND_CLASS, KIND_NUMBER)
+    numeric = [g for g in groups if g.kind in numbers and g.label_kind in numbers]
+    n_num = sum(g.n_num for g in numeric)
+    pairs = [
+        (g.kind, g.pred, g.label, g.rows)
+        for g in groups
+        if g.kind is not None and g.pred is not None and g.label is not None
+    ]
+    if n_num and any(KIND_NUMBER in (g.kind, g.label_kind) for g in numeric if g.n_num):
         result["task"] = "regression"
-        result["mae"] = _finite(sum(g[7] or 0.0 for g in numeric) / n_num)
-        mse = sum(g[8] or 0.0 for g in numeric) / n_num
+        result["mae"] = _finite(sum(g.sum_abs for g in numeric) / n_num)
+        mse = sum(g.sum_sq for g in numeric) / n_num
         result["rmse"] = _finite(math.sqrt(mse)) if math.isfinite(mse) else None
     elif pairs and not too_many:
-        binary = any(g[4] for g in groups if g[0] == KIND_PROBA)
+        binary = any(g.scored for g in groups if g.kind == KIND_PROBA)
         scores = _classification(conn, f, pairs, binary)
         if scores is not None:
             result["task"] = "classification"

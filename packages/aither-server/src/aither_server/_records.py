@@ -23,11 +23,14 @@ __all__ = [
     "KIND_PROBA",
     "InvalidJson",
     "MAX_CLAIMED_ROWS",
+    "MAX_NUMBER",
     "MAX_ROWS_PER_SPAN",
     "LabelSpan",
+    "PoisonValue",
     "PredictionSpan",
     "RowValue",
     "ValueKey",
+    "check_label",
     "label_rows",
     "parse_label",
     "parse_prediction",
@@ -44,10 +47,15 @@ KIND_PROBA = 2
 #: Anything else (lists, dicts, null): stored and counted, but no quality metric applies.
 KIND_OTHER = 3
 
-#: Rows of one prediction materialised for label joins; a span claiming more still counts all of them.
+#: Row values of one prediction stored for label joins: only values the span carries are stored, so a span
+#: costs storage in proportion to its size, whatever it claims.
 MAX_ROWS_PER_SPAN = 10_000
-#: Rows one span may claim at all, so a hostile ``total_rows`` cannot overflow the 64-bit counters.
-MAX_CLAIMED_ROWS = 1_000_000_000
+#: Rows one span may claim (``_meta.total_rows`` of a truncated list) for volume and usage: a claim is not
+#: checkable, so it is bounded; no batch a span describes is larger in practice.
+MAX_CLAIMED_ROWS = 1_000_000
+#: The largest magnitude of a number used in metrics. Squared errors of such numbers, and sums of as many of
+#: them as any table can hold, stay finite, so the rollups never hold inf (nor NaN from inf - inf).
+MAX_NUMBER = 1e100
 
 _PROBA_METHODS = frozenset({"predict_proba", "predict_log_proba"})
 
@@ -138,18 +146,41 @@ class RowValue:
     """All class probabilities as JSON, for ``predict_proba`` rows of 3+ classes (one-vs-rest AUC)."""
 
 
+class InvalidJson(ValueError):
+    """An attribute that should hold JSON does not."""
+
+
+class PoisonValue(InvalidJson):
+    """A value that is valid JSON but cannot be used in metrics (a number too large); the span is refused."""
+
+
+_POISON = f"holds a number beyond +-{MAX_NUMBER:g}"
+
+
+def _bounded(number: float | int) -> float:
+    """``number`` as a float, or :class:`PoisonValue` when its magnitude is over :data:`MAX_NUMBER`."""
+    if isinstance(number, int) and (number > MAX_NUMBER or number < -MAX_NUMBER):
+        raise PoisonValue(_POISON)  # before float(), which raises OverflowError past 1e308
+    value = float(number)
+    if abs(value) > MAX_NUMBER:
+        raise PoisonValue(_POISON)
+    return value
+
+
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode
 
 
 def value_key(value: Any) -> ValueKey:
-    """Reduce a JSON value to its comparison key, number and kind."""
+    """Reduce a JSON value to its comparison key, number and kind; :class:`PoisonValue` for a number over
+    :data:`MAX_NUMBER`."""
     if isinstance(value, bool):
         return ValueKey(KIND_CLASS, "true" if value else "false", None)
     if isinstance(value, int):
-        return ValueKey(KIND_CLASS, str(value), float(value))
+        return ValueKey(KIND_CLASS, str(value), _bounded(value))
     if isinstance(value, float):
         if not math.isfinite(value):
             return ValueKey(KIND_OTHER, None, None)
+        _bounded(value)
         if value.is_integer() and abs(value) < 2**53:
             return ValueKey(KIND_CLASS, str(int(value)), value)
         return ValueKey(KIND_NUMBER, repr(value), value)
@@ -176,7 +207,8 @@ def _is_number(value: Any) -> bool:
 def _proba_row(row: int, values: list[Any], log: bool) -> RowValue | None:
     if len(values) < 2 or not all(_is_number(v) for v in values):
         return None
-    probs = [math.exp(v) for v in values] if log else [float(v) for v in values]
+    bounded = [_bounded(v) for v in values]
+    probs = [math.exp(v) if v < 700 else math.inf for v in bounded] if log else bounded
     if not all(math.isfinite(p) for p in probs):
         return None
     best = max(range(len(probs)), key=probs.__getitem__)
@@ -228,11 +260,18 @@ def _reduce(pred: Any, batch: int | None, method: str | None) -> tuple[int, list
     else:
         values = [pred]
         total = 1
-    total = min(max(total, len(values)), MAX_CLAIMED_ROWS)
-    materialised = min(total, MAX_ROWS_PER_SPAN)
-    rows = [_row_value(i, values[i], method) for i in range(min(len(values), materialised))]
-    rows.extend(RowValue(i, None, None, None, None, None) for i in range(len(rows), materialised))
+    total = min(max(total, len(values)), max(MAX_CLAIMED_ROWS, len(values)))
+    rows = [_row_value(i, values[i], method) for i in range(min(len(values), MAX_ROWS_PER_SPAN))]
     return total, rows
+
+
+def check_label(label: Any, row: int | None) -> None:
+    """:class:`PoisonValue` if a row of this label cannot be used in metrics (checked before it is stored)."""
+    if row is None and isinstance(label, list):
+        for value in label[:MAX_ROWS_PER_SPAN]:
+            value_key(value)
+    else:
+        value_key(label)
 
 
 def label_rows(span: LabelSpan) -> list[tuple[int, Any]]:
@@ -251,10 +290,6 @@ _CACHE_TEXT = 64
 _CACHE_ENTRIES = 4096
 _prediction_cache: dict[tuple[str, int | None, str | None], tuple[Any, tuple[int, tuple[RowValue, ...]]]] = {}
 _label_cache: dict[str, Any] = {}
-
-
-class InvalidJson(ValueError):
-    """An attribute that should hold JSON does not."""
 
 
 def parse_prediction(

@@ -206,6 +206,13 @@ _QUALITY_EMPTY = (
 
 _NO_LINK = (None, None)
 
+#: The (prediction, row) pairs a request of labels touches, joined in one statement (``_apply_labels``).
+#: Temporary: private to the writer's connection, in memory (temp_store), never in the database file.
+_AFFECTED_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS affected_rows (pred_id INTEGER NOT NULL, row INTEGER NOT NULL,"
+    " trace_id BLOB NOT NULL, PRIMARY KEY (pred_id, row)) WITHOUT ROWID"
+)
+
 _QualityDeltas = dict[tuple[int, int, int, int, str, str, int], list[Any]]
 
 
@@ -287,7 +294,18 @@ class Store:
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
         self._touched: dict[str, int] = {}
+        # API calls and key uses counted in memory, written by the next write transaction (or the flush on
+        # the checkpoint thread), so a read never waits for the writer to count itself.
+        self._counts_lock = threading.Lock()
+        self._unwritten_calls: dict[str, int] = {}
+        self._unwritten_touches: dict[str, int] = {}
+        # Calls taken by the open transaction: still counted by usage() until it commits. The epoch is odd
+        # while a commit moves them into the database, so usage() never counts them twice or not at all.
+        self._writing_calls: dict[str, int] = {}
+        self._counts_epoch = 0
         self._closed = False
+        # The schema first, on its own connection (Alembic's), before this store opens any.
+        migrate(self.path)
         self._writer = self._connect()
         # WAL lets readers run beside the writer; it is a property of the file, so set once here.
         self._writer.execute("PRAGMA journal_mode=WAL")
@@ -296,7 +314,6 @@ class Store:
         self._writer.execute(f"PRAGMA wal_autocheckpoint={_BACKSTOP_CHECKPOINT_PAGES}")
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="aither-checkpoint", daemon=True)
-        migrate(self._writer)
         with self.write() as conn:
             if conn.execute("SELECT 1 FROM meta WHERE key = 'org_id'").fetchone() is None:
                 conn.executemany(
@@ -314,6 +331,7 @@ class Store:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
         try:
             while not self._stop.wait(_CHECKPOINT_INTERVAL_S):
+                self._flush_counts(wait=False)
                 # PASSIVE never blocks the writer or readers; it copies what it can.
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error:  # the file went away under a closing store; the writer's backstop remains
@@ -362,6 +380,7 @@ class Store:
         self._stop.set()
         if self._checkpointer.is_alive():
             self._checkpointer.join()
+        self._flush_counts(wait=True)
         with self._readers_lock:
             readers, self._readers = self._readers, []
         for conn in readers:
@@ -376,8 +395,70 @@ class Store:
         return OrgRecord(meta["org_id"], meta["org_name"], meta["plan"], int(meta["created_ns"]), _local_user())
 
     def count_api_call(self) -> None:
-        with self.write() as conn:
-            self._add_usage(conn, time.time_ns(), 1, 0, 0)
+        """Count one API call: in memory now, in the database with the next write (within a second)."""
+        period = _period_key(time.time_ns())
+        with self._counts_lock:
+            self._unwritten_calls[period] = self._unwritten_calls.get(period, 0) + 1
+
+    def _write_counts(self, conn: sqlite3.Connection) -> None:
+        """Write the counted API calls and key uses; called inside a write transaction."""
+        with self._counts_lock:
+            calls, self._unwritten_calls = self._unwritten_calls, {}
+            touches, self._unwritten_touches = self._unwritten_touches, {}
+            for period, n in calls.items():
+                self._writing_calls[period] = self._writing_calls.get(period, 0) + n
+        try:
+            for period, n in calls.items():
+                self._add_usage_row(conn, period, n, 0, 0, 0, 0)
+            conn.executemany(
+                "UPDATE api_keys SET last_used_ns = max(coalesce(last_used_ns, 0), ?) WHERE id = ?",
+                [(ns, key_id) for key_id, ns in touches.items()],
+            )
+        except BaseException:
+            self._counts_rolled_back()
+            with self._counts_lock:
+                for key_id, ns in touches.items():
+                    self._unwritten_touches.setdefault(key_id, ns)
+            raise
+
+    def _counts_rolled_back(self) -> None:
+        """The transaction that took the counted calls did not commit: they wait for the next write."""
+        with self._counts_lock:
+            for period, n in self._writing_calls.items():
+                self._unwritten_calls[period] = self._unwritten_calls.get(period, 0) + n
+            self._writing_calls.clear()
+
+    def _commit_counts(self, conn: sqlite3.Connection) -> None:
+        """COMMIT the transaction holding the counted calls, which then stop being counted from memory."""
+        self._counts_epoch += 1
+        try:
+            conn.execute("COMMIT")
+            with self._counts_lock:
+                self._writing_calls.clear()
+        finally:
+            self._counts_epoch += 1
+
+    def _flush_counts(self, *, wait: bool) -> None:
+        """Write the counts in their own transaction; without ``wait``, only when the writer is free."""
+        if not (self._unwritten_calls or self._unwritten_touches):
+            return
+        if not self._write_lock.acquire(blocking=wait):
+            return
+        try:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_counts(conn)
+                self._commit_counts(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._counts_rolled_back()
+                raise
+        except sqlite3.Error:  # a closing or broken database: the counts wait for the next write
+            pass
+        finally:
+            self._write_lock.release()
 
     @staticmethod
     def _add_usage(
@@ -389,6 +470,18 @@ class Store:
         rejected_spans: int = 0,
         ignored_spans: int = 0,
     ) -> None:
+        Store._add_usage_row(conn, _period_key(now_ns), calls, predictions, labels, rejected_spans, ignored_spans)
+
+    @staticmethod
+    def _add_usage_row(
+        conn: sqlite3.Connection,
+        period: str,
+        calls: int,
+        predictions: int,
+        labels: int,
+        rejected_spans: int,
+        ignored_spans: int,
+    ) -> None:
         conn.execute(
             "INSERT INTO usage (period, api_calls, predictions, labels, rejected_spans, ignored_spans)"
             " VALUES (?, ?, ?, ?, ?, ?)"
@@ -396,22 +489,30 @@ class Store:
             " predictions = predictions + excluded.predictions, labels = labels + excluded.labels,"
             " rejected_spans = rejected_spans + excluded.rejected_spans,"
             " ignored_spans = ignored_spans + excluded.ignored_spans",
-            (_period_key(now_ns), calls, predictions, labels, rejected_spans, ignored_spans),
+            (period, calls, predictions, labels, rejected_spans, ignored_spans),
         )
 
     def usage(self, now_ns: int | None = None) -> UsageRecord:
         now_ns = time.time_ns() if now_ns is None else now_ns
         start, end = month_period(now_ns)
-        row = (
-            self.reader()
-            .execute(
-                "SELECT api_calls, predictions, labels, rejected_spans, ignored_spans FROM usage WHERE period = ?",
-                (_period_key(now_ns),),
+        period = _period_key(now_ns)
+        while True:
+            epoch = self._counts_epoch
+            row = (
+                self.reader()
+                .execute(
+                    "SELECT api_calls, predictions, labels, rejected_spans, ignored_spans FROM usage WHERE period = ?",
+                    (period,),
+                )
+                .fetchone()
             )
-            .fetchone()
-        )
+            with self._counts_lock:  # calls counted but not committed yet: reads never wait to count them
+                unwritten = self._unwritten_calls.get(period, 0) + self._writing_calls.get(period, 0)
+            if epoch % 2 == 0 and self._counts_epoch == epoch:
+                break
+            time.sleep(0.001)  # a COMMIT moved calls into the database meanwhile: read again
         calls, preds, labels, rejected, ignored = row if row is not None else (0, 0, 0, 0, 0)
-        return UsageRecord(start, end, calls, preds, labels, rejected, ignored)
+        return UsageRecord(start, end, calls + unwritten, preds, labels, rejected, ignored)
 
     # -- API keys ------------------------------------------------------------------------------------------
 
@@ -528,8 +629,8 @@ class Store:
         last = self._touched.get(key_id, row[4] or 0)
         if now - last >= _TOUCH_INTERVAL_NS:
             self._touched[key_id] = now
-            with self.write() as conn:
-                conn.execute("UPDATE api_keys SET last_used_ns = ? WHERE id = ?", (now, key_id))
+            with self._counts_lock:  # written with the next write, like the API call counts
+                self._unwritten_touches[key_id] = now
         return _auth.Principal(key_id, row[1], tuple(row[2].split(",")))
 
     # -- ingestion -----------------------------------------------------------------------------------------
@@ -568,6 +669,7 @@ class Store:
         new_instances: dict[str, int] = {}
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._write_counts(conn)
             for job in jobs:
                 now = time.time_ns()
                 job_models: dict[tuple[str, str, str], int] = {}
@@ -588,10 +690,11 @@ class Store:
                 job.result = IngestResult(preds, rows, n_labels, n_label_rows)
                 new_models.update(job_models)
                 new_instances.update(job_instances)
-            conn.execute("COMMIT")
+            self._commit_counts(conn)
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._counts_rolled_back()
             for job in jobs:
                 job.result = None
                 job.error = job.error or exc
@@ -896,45 +999,37 @@ class Store:
         the stored predictions of those traces), and move the row's contribution in ``quality_hours`` from its
         old label to its new one.
 
-        A few set-based reads (not one per row): the current labels and the prediction rows of
-        ``id IN (...) AND row IN (...)``, a superset filtered here.
+        The (prediction, row) pairs go into a temporary table, joined once to the prediction rows and the
+        labels through their primary keys: work in proportion to the request. (Lists of traces crossed with
+        lists of rows grow with the square of a request of labels each for its own trace and row.)
         """
-        traces = list(set(owner.values()))
-        rows = sorted({row for trace_id in traces for row in affected[trace_id]})
-        half = _CHUNK // 2
-        current: dict[tuple[bytes, int], tuple[Any, Any, Any]] = {}
-        for trace_chunk in _chunks(traces, half):
-            trace_marks = ",".join("?" * len(trace_chunk))
-            for row_chunk in _chunks(rows, half):
-                for trace_id, row, *label in conn.execute(
-                    "SELECT trace_id, row, label_key, label_num, label_kind FROM labels"
-                    f" WHERE trace_id IN ({trace_marks}) AND row IN ({','.join('?' * len(row_chunk))})",
-                    [*trace_chunk, *row_chunk],
-                ):
-                    current[(trace_id, row)] = (label[0], label[1], label[2])
+        conn.execute(_AFFECTED_TABLE)
+        conn.execute("DELETE FROM temp.affected_rows")
+        conn.executemany(
+            "INSERT OR IGNORE INTO temp.affected_rows (pred_id, row, trace_id) VALUES (?, ?, ?)",
+            [(pred_id, row, trace_id) for pred_id, trace_id in owner.items() for row in affected[trace_id]],
+        )
         updates: list[tuple[Any, ...]] = []
         quality: _QualityDeltas = {}
-        for pred_chunk in _chunks(list(owner), half):
-            pred_marks = ",".join("?" * len(pred_chunk))
-            for row_chunk in _chunks(rows, half):
-                for found in conn.execute(
-                    "SELECT pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key,"
-                    f" label_num, label_kind FROM prediction_rows WHERE pred_id IN ({pred_marks})"
-                    f" AND row IN ({','.join('?' * len(row_chunk))})",
-                    [*pred_chunk, *row_chunk],
-                ):
-                    pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, weight, *old = found
-                    trace_id = owner[pred_id]
-                    if row not in affected[trace_id]:
-                        continue
-                    label = current.get((trace_id, row))
-                    if label is None or tuple(old) == label:
-                        continue
-                    pred = (kind, pred_key, pred_num, score)
-                    if old[2] is not None:
-                        _add_quality(quality, -1, model_id, start_ns, pred, (old[0], old[1], old[2]), weight)
-                    _add_quality(quality, 1, model_id, start_ns, pred, label, weight)
-                    updates.append((*label, pred_id, row))
+        # CROSS JOIN keeps the temporary table outermost: one primary-key probe per pair in each table.
+        for found in conn.execute(
+            "SELECT a.pred_id, a.row, pr.model_id, pr.start_ns, pr.kind, pr.pred_key, pr.pred_num, pr.score,"
+            " pr.weight, pr.label_key, pr.label_num, pr.label_kind, l.label_key, l.label_num, l.label_kind"
+            " FROM temp.affected_rows a"
+            " CROSS JOIN prediction_rows pr ON pr.pred_id = a.pred_id AND pr.row = a.row"
+            " CROSS JOIN labels l ON l.trace_id = a.trace_id AND l.row = a.row"
+        ):
+            pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, weight = found[:9]
+            old = (found[9], found[10], found[11])
+            label = (found[12], found[13], found[14])
+            if old == label:
+                continue
+            pred = (kind, pred_key, pred_num, score)
+            if old[2] is not None:
+                _add_quality(quality, -1, model_id, start_ns, pred, old, weight)
+            _add_quality(quality, 1, model_id, start_ns, pred, label, weight)
+            updates.append((*label, pred_id, row))
+        conn.execute("DELETE FROM temp.affected_rows")
         conn.executemany(
             "UPDATE prediction_rows SET label_key = ?, label_num = ?, label_kind = ? WHERE pred_id = ? AND row = ?",
             updates,

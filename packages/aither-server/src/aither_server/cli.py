@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._retention import DEFAULT_RAW_DAYS, DEFAULT_ROLLUP_DAYS
+
 __all__ = ["build_parser", "console_main", "main"]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -71,6 +73,32 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
         default=64.0,
         help="largest decompressed body, in MiB (default 64)",
     )
+    parser.add_argument(
+        "--max-inflight-mb",
+        type=float,
+        default=None,
+        help="request bytes held at once, bodies and their decompressed sizes, before new requests get 503"
+        " (default twice --max-body-mb plus --max-decompressed-mb)",
+    )
+    parser.add_argument(
+        "--max-attribute-kb",
+        type=float,
+        default=1024.0,
+        help="largest ml.features / ml.prediction / ml.label stored whole; larger ones are stored truncated,"
+        " marked as the SDK marks them (default 1024)",
+    )
+    parser.add_argument(
+        "--retention-days",
+        type=float,
+        default=DEFAULT_RAW_DAYS,
+        help=f"delete predictions and labels older than this; 0 keeps them (default {DEFAULT_RAW_DAYS:g})",
+    )
+    parser.add_argument(
+        "--rollup-retention-days",
+        type=float,
+        default=DEFAULT_ROLLUP_DAYS,
+        help=f"delete per-minute and per-hour rollups older than this; 0 keeps them (default {DEFAULT_ROLLUP_DAYS:g})",
+    )
     return parser
 
 
@@ -83,11 +111,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import uvicorn
 
-    from ._app import create_app
+    from ._app import create_app, inflight_bytes
     from ._migrations import SchemaTooNew
+    from ._retention import Retention, RetentionThread
     from ._runner import CannotListen, default_db_path, listen
     from ._store import Store
 
+    max_body = int(args.max_body_mb * 1024 * 1024)
+    max_decompressed = int(args.max_decompressed_mb * 1024 * 1024)
+    requested = None if args.max_inflight_mb is None else int(args.max_inflight_mb * 1024 * 1024)
+    try:  # limits that contradict each other are refused before anything starts
+        max_inflight = inflight_bytes(max_body, max_decompressed, requested)
+    except ValueError as exc:
+        print(f"aither server: --max-inflight-mb: {exc}", file=sys.stderr)
+        return 2
     port = args.port
     if port is None:
         try:
@@ -127,10 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"    export AITHER_BASE_URL=http://{host}:{port}", flush=True)
     app = create_app(
         store,
-        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-        max_decompressed_bytes=int(args.max_decompressed_mb * 1024 * 1024),
+        max_body_bytes=max_body,
+        max_decompressed_bytes=max_decompressed,
         label_grace_s=args.label_grace_minutes * 60,
+        max_inflight_bytes=max_inflight,
+        max_attribute_bytes=int(args.max_attribute_kb * 1024),
     )
+    retention = RetentionThread(
+        store, Retention(args.retention_days or None, args.rollup_retention_days or None)
+    ).start()
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
     try:
         server.run(sockets=[sock])
@@ -138,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         sock.close()
+        retention.stop()
         store.close()
     return 0
 

@@ -1,0 +1,134 @@
+"""aither-server under the hostile cases of issue 11 (c): one request of 16,000 labels, each for its own trace
+and its own row, and reads made while it is stored. Prints a table.
+
+    .venv/bin/python benchmarks/server_hostile.py [--labels 16000] [--rounds 3]
+
+16,000 one-row predictions are stored first (one request per 1,000); then each round posts one gzip request of
+16,000 row labels for them (row i for trace i: the case a traces-by-rows IN product makes quadratic) while a
+second client reads GET /api/v1/models in a loop. Targets: the label request answered in <= 1 s, each read
+during it in <= 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from aither_server import ServerThread, Store
+
+KEY = "aith_benchmark_key_0123456789"
+LABEL_TARGET_S = 1.0
+READ_TARGET_S = 0.5
+
+
+def _attr(key: str, value: Any) -> KeyValue:
+    kv = KeyValue(key=key)
+    if isinstance(value, int):
+        kv.value.int_value = value
+    else:
+        kv.value.string_value = value
+    return kv
+
+
+def _body(spans: list[Span]) -> bytes:
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    scope.spans.extend(spans)
+    return gzip.compress(request.SerializeToString())
+
+
+def _span(trace_id: bytes, name: str, attrs: dict[str, Any]) -> Span:
+    now = time.time_ns()
+    span = Span(trace_id=trace_id, span_id=os.urandom(8), name=name, start_time_unix_nano=now)
+    span.end_time_unix_nano = now + 1_000_000
+    span.attributes.extend(_attr(k, v) for k, v in attrs.items())
+    return span
+
+
+def _prediction(trace_id: bytes) -> Span:
+    attrs = {"ml.model.name": "hostile", "ml.method": "predict", "ml.batch_size": 1, "ml.prediction": "[1]"}
+    return _span(trace_id, "predict", attrs)
+
+
+def _label(trace_id: bytes, row: int) -> Span:
+    return _span(trace_id, "label", {"ml.label": json.dumps(row % 2), "ml.label.row": row})
+
+
+def _read_loop(url: str, headers: dict[str, str], done: threading.Event, reads: list[float]) -> None:
+    """GET /api/v1/models until ``done``, appending each call's seconds to ``reads``."""
+    with httpx.Client(base_url=url, headers=headers, timeout=300) as reader:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            assert reader.get("/api/v1/models").status_code == 200
+            reads.append(time.perf_counter() - t0)
+
+
+def run(n: int, rounds: int) -> list[tuple[float, float, int]]:
+    headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip", "Authorization": f"Bearer {KEY}"}
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "aither.db")
+        store.bootstrap(KEY)
+        server = ServerThread(store).start()
+        try:
+            with httpx.Client(base_url=server.url, headers=headers, timeout=300) as http:
+                for _ in range(rounds):
+                    traces = [os.urandom(16) for _ in range(n)]
+                    for first in range(0, n, 1000):
+                        body = _body([_prediction(t) for t in traces[first : first + 1000]])
+                        assert http.post("/v1/traces", content=body).status_code == 200
+                    labels = _body([_label(t, i) for i, t in enumerate(traces)])
+                    reads: list[float] = []
+                    done = threading.Event()
+
+                    reader = threading.Thread(target=_read_loop, args=(server.url, headers, done, reads))
+                    reader.start()
+                    time.sleep(0.05)  # the reader is going before the label request starts
+                    t0 = time.perf_counter()
+                    response = http.post("/v1/traces", content=labels)
+                    elapsed = time.perf_counter() - t0
+                    done.set()
+                    reader.join()
+                    assert response.status_code == 200, response.text
+                    results.append((elapsed, max(reads), len(reads)))
+        finally:
+            server.stop()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", type=int, default=16_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    results = run(args.labels, args.rounds)
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, SQLite")
+    print(
+        f"| {args.labels:,} labels in one request | seconds (target <= {LABEL_TARGET_S}) |"
+        f" slowest read during it (target <= {READ_TARGET_S}) | reads during it |"
+    )
+    print("|---|---|---|---|")
+    for i, (elapsed, slowest, count) in enumerate(results, 1):
+        print(f"| round {i} | {elapsed:.2f} | {slowest:.3f} | {count} |")
+    print(
+        f"| median | {statistics.median(r[0] for r in results):.2f} |"
+        f" {statistics.median(r[1] for r in results):.3f} | |"
+    )
+
+
+if __name__ == "__main__":
+    main()
