@@ -7,26 +7,24 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import pytest
 
 import aither
 from aither._export._transport import parse_retry_after
-from aither.testing import Fault, OTLPReceiver
+from aither.testing import RECEIVING_DEFAULTS, Fault, OTLPReceiver, receiving
+
+#: What these tests change in ``receiving``'s defaults: a key to look for in reprs, quicker retries and sends.
+_DELIVERY = {"api_key": "aith_secret_key_123", "max_backoff": 0.2, "export_timeout": 2.0}
+
+
+def _receiving(**options: object) -> AbstractContextManager[OTLPReceiver]:
+    return receiving(**{**_DELIVERY, **options})
 
 
 def _init(receiver_url: str, **options: object) -> None:
-    settings: dict[str, object] = {
-        "api_key": "aith_secret_key_123",
-        "base_url": receiver_url,
-        "flush_interval": 0.05,
-        "initial_backoff": 0.05,
-        "max_backoff": 0.2,
-        "max_retry_time": 5.0,
-        "export_timeout": 2.0,
-    }
-    settings.update(options)
-    aither.init(**settings)  # type: ignore[arg-type]
+    aither.init(**{**RECEIVING_DEFAULTS, **_DELIVERY, **options, "base_url": receiver_url})  # type: ignore[arg-type]
 
 
 def _predict(count: int) -> list[str]:
@@ -35,8 +33,7 @@ def _predict(count: int) -> list[str]:
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
 def test_retryable_statuses_are_retried_until_delivered(status: int) -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url)
+    with _receiving() as receiver:
         receiver.fail(Fault(status), Fault(status))
         ids = _predict(3)
         assert aither.flush(timeout=10)
@@ -49,8 +46,7 @@ def test_retryable_statuses_are_retried_until_delivered(status: int) -> None:
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 500])
 def test_other_statuses_drop_the_batch_and_count_it(status: int) -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url)
+    with _receiving() as receiver:
         receiver.fail(Fault(status))
         _predict(3)
         assert aither.flush(timeout=10) is False
@@ -79,8 +75,7 @@ def test_connection_refused_is_retried_and_delivered_once_the_backend_is_up() ->
 
 
 def test_503_burst_then_recovery_delivers_every_record_exactly_once() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, batch_size=10)
+    with _receiving(batch_size=10) as receiver:
         receiver.fail(*[Fault(503)] * 4)
         ids = _predict(50)
         assert aither.flush(timeout=15)
@@ -98,8 +93,7 @@ def test_retry_after_is_honoured(header: str, expected_min_wait: float) -> None:
     if header.startswith("date"):
         # HTTP dates have one-second resolution: +3 s leaves more than 0.9 s after rounding down.
         header = email.utils.formatdate(time.time() + int(header[4:]), usegmt=True)
-    with OTLPReceiver() as receiver:
-        _init(receiver.url)
+    with _receiving() as receiver:
         receiver.fail(Fault(429, headers={"Retry-After": header}))
         _predict(1)
         assert aither.flush(timeout=10)
@@ -116,8 +110,7 @@ def _gap(receiver: OTLPReceiver) -> float:
 
 
 def test_retry_after_longer_than_the_retry_deadline_drops_at_once() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, max_retry_time=1.0)
+    with _receiving(max_retry_time=1.0) as receiver:
         receiver.fail(Fault(503, headers={"Retry-After": "3600"}))
         _predict(2)
         started = time.monotonic()
@@ -139,8 +132,7 @@ def test_parse_retry_after_forms() -> None:
 
 
 def test_a_receiver_slower_than_the_timeout_is_retried() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, export_timeout=0.3)
+    with _receiving(export_timeout=0.3) as receiver:
         receiver.fail(Fault(200, delay=1.0))
         ids = _predict(2)
         assert aither.flush(timeout=10)
@@ -153,8 +145,7 @@ def test_a_receiver_slower_than_the_timeout_is_retried() -> None:
 
 
 def test_a_connection_reset_is_retried() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url)
+    with _receiving() as receiver:
         receiver.fail(Fault(reset=True))
         ids = _predict(3)
         assert aither.flush(timeout=10)
@@ -168,8 +159,7 @@ def test_partial_success_is_recorded_and_not_retried() -> None:
     body = ExportTraceServiceResponse()
     body.partial_success.rejected_spans = 2
     body.partial_success.error_message = "missing ml.model.name"
-    with OTLPReceiver() as receiver:
-        _init(receiver.url)
+    with _receiving() as receiver:
         receiver.fail(Fault(200, body=body.SerializeToString()))
         _predict(3)
         assert aither.flush(timeout=10)
@@ -181,8 +171,7 @@ def test_partial_success_is_recorded_and_not_retried() -> None:
 
 
 def test_a_full_queue_drops_new_records_and_the_counts_stay_exact() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, max_queue_size=10, batch_size=5, flush_interval=5.0)
+    with _receiving(max_queue_size=10, batch_size=5, flush_interval=5.0) as receiver:
         receiver.fail(Fault(200, delay=0.5))  # hold the worker while the queue fills
         _predict(200)
         aither.flush(timeout=15)
@@ -196,8 +185,7 @@ def test_a_full_queue_drops_new_records_and_the_counts_stay_exact() -> None:
 def test_a_queue_bounded_in_bytes_drops_records_over_the_bound() -> None:
     import numpy as np
 
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, max_queue_bytes=20_000, flush_interval=5.0, batch_size=1000)
+    with _receiving(max_queue_bytes=20_000, flush_interval=5.0, batch_size=1000):
         wide = np.ones((5, 10))
         tracked = aither.wrap(lambda x: x, name="echo")
         for _ in range(500):
@@ -210,8 +198,7 @@ def test_a_queue_bounded_in_bytes_drops_records_over_the_bound() -> None:
 
 
 def test_requests_are_gzipped_protobuf_with_the_bearer_key() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, compression="gzip")
+    with _receiving(compression="gzip") as receiver:
         _predict(1)
         assert aither.flush(timeout=10)
         (request,) = receiver.requests
@@ -226,8 +213,7 @@ def test_requests_are_gzipped_protobuf_with_the_bearer_key() -> None:
 
 def test_by_default_only_requests_off_this_machine_are_gzipped() -> None:
     # Compressing for a loopback address only costs CPU: compression="auto" (the default) skips it there.
-    with OTLPReceiver() as receiver:
-        _init(receiver.url)
+    with _receiving() as receiver:
         _predict(1)
         assert aither.flush(timeout=10)
         (request,) = receiver.requests
@@ -242,8 +228,7 @@ def test_by_default_only_requests_off_this_machine_are_gzipped() -> None:
 
 def test_requests_stay_under_the_byte_cap_and_carry_what_was_queued() -> None:
     # batch_size is the count that triggers a send; a send takes everything queued, split at max_batch_bytes.
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, batch_size=10, max_batch_bytes=4000, compression="none", flush_interval=5.0)
+    with _receiving(batch_size=10, max_batch_bytes=4000, compression="none", flush_interval=5.0) as receiver:
         ids = _predict(25)
         assert aither.flush(timeout=10)
         sizes = [len(r.body) for r in receiver.requests]
@@ -253,16 +238,14 @@ def test_requests_stay_under_the_byte_cap_and_carry_what_was_queued() -> None:
 
 
 def test_batch_size_records_wake_the_worker_before_the_interval() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, batch_size=5, flush_interval=3600.0)
+    with _receiving(batch_size=5, flush_interval=3600.0) as receiver:
         ids = _predict(5)
         spans = receiver.wait_for_spans(5, timeout=30)  # no flush: the fifth record woke the worker
         assert sorted(s.trace_id for s in spans) == sorted(ids)
 
 
 def test_a_huge_attribute_is_truncated_marked_and_counted() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, max_attribute_bytes=2000)
+    with _receiving(max_attribute_bytes=2000) as receiver:
         aither.log_prediction("m", {"text": "x" * 900}, ["y" * 100] * 100)
         assert aither.flush(timeout=10)
         (span,) = receiver.spans
@@ -274,8 +257,7 @@ def test_a_huge_attribute_is_truncated_marked_and_counted() -> None:
 
 
 def test_the_api_key_never_reaches_the_logs_even_at_debug(aither_logs: pytest.LogCaptureFixture) -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url)
+    with _receiving() as receiver:
         receiver.fail(Fault(401), Fault(503), Fault(reset=True))
         _predict(1)
         aither.flush(timeout=5)
@@ -301,8 +283,7 @@ def test_no_telemetry_loop_with_httpx_instrumented() -> None:
     instrumentor = HTTPXClientInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     try:
-        with OTLPReceiver() as receiver:
-            _init(receiver.url)
+        with _receiving() as receiver:
             _predict(3)
             assert aither.flush(timeout=10)
             import httpx
@@ -316,8 +297,7 @@ def test_no_telemetry_loop_with_httpx_instrumented() -> None:
 
 
 def test_many_threads_predicting_lose_nothing() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, batch_size=50)
+    with _receiving(batch_size=50) as receiver:
         ids: list[str] = []
         lock = threading.Lock()
 
@@ -337,8 +317,7 @@ def test_many_threads_predicting_lose_nothing() -> None:
 
 
 def test_a_flush_deadline_bounds_that_flush_only_not_later_deliveries() -> None:
-    with OTLPReceiver() as receiver:
-        _init(receiver.url)
+    with _receiving() as receiver:
         assert aither.flush(timeout=0.1)  # nothing queued yet: no worker, the flush runs on this thread
         time.sleep(0.3)  # well past that flush's deadline
         trace_id = aither.log_prediction("m", {"x": 1}, 1)
@@ -350,8 +329,7 @@ def test_a_flush_deadline_bounds_that_flush_only_not_later_deliveries() -> None:
 def test_a_delivery_that_fails_unexpectedly_is_dropped_and_counted_not_lost() -> None:
     # A key that cannot be put in a header (no latin-1 form) makes every send raise something that is not a
     # network error.
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, api_key="aith_ключ")
+    with _receiving(api_key="aith_ключ"):
         _predict(3)
         assert aither.flush(timeout=10) is False
         stats = aither.stats()
@@ -362,8 +340,7 @@ def test_a_delivery_that_fails_unexpectedly_is_dropped_and_counted_not_lost() ->
 
 def test_a_long_run_of_immediate_retries_still_delivers() -> None:
     # "Retry-After: 0" asks for at once: past 1024 attempts the exponential backoff overflowed a float.
-    with OTLPReceiver() as receiver:
-        _init(receiver.url, max_retry_time=120.0)
+    with _receiving(max_retry_time=120.0) as receiver:
         receiver.fail(*[Fault(429, headers={"Retry-After": "0"})] * 1030)
         ids = _predict(1)
         assert aither.flush(timeout=120)

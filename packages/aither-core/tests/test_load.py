@@ -314,7 +314,8 @@ def test_the_worker_needs_no_import_of_its_own() -> None:
     # at every step while a busy caller holds it.
     code = (
         "import sys, aither\n"
-        "aither.init(api_key='k', base_url='http://127.0.0.1:9')\n"
+        # A refused port and a short retry budget: the cycle gives up at once instead of retrying for a minute.
+        "aither.init(api_key='k', base_url='http://127.0.0.1:9', max_retry_time=0.5)\n"
         "before = set(sys.modules)\n"
         "aither.log_prediction('m', {'x': 1}, 1)\n"
         "aither._client.get_client().exporter._cycle()\n"

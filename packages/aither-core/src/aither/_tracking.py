@@ -258,8 +258,11 @@ class ModelLogger:
                     prediction = capture_failed(output, exc)
             else:
                 prediction = None
-            if callable(features):
-                features = features(prediction.rows if prediction is not None else batch_size_of(output))
+            if callable(features):  # described by the rows predicted: none when the call raised
+                if prediction is not None:
+                    features = features(prediction.rows)
+                else:
+                    features = features(0 if error is not None else batch_size_of(output))
             if not keep:
                 rows = features.rows if features is not None else batch_size_of(inputs)
             elif options.features_fn is not None:

@@ -14,6 +14,7 @@ from ._isolation import assert_imports_no_framework, missing_framework_error, ru
 from ._metrics import MetricPoint, decode_metrics
 from ._network import closed_local_url
 from ._receiver import Fault, OTLPReceiver, ReceivedRequest
+from ._receiving import RECEIVING_DEFAULTS, receiving
 from ._signatures import assert_wrap_options_signature
 from ._spans import CapturedSpan, decode_request
 
@@ -24,6 +25,7 @@ __all__ = [
     "CapturedSpan",
     "Fault",
     "OTLPReceiver",
+    "RECEIVING_DEFAULTS",
     "ReceivedRequest",
     "SpanCapture",
     "assert_imports_no_framework",
@@ -31,5 +33,6 @@ __all__ = [
     "capture",
     "decode_request",
     "missing_framework_error",
+    "receiving",
     "run_python",
 ]

@@ -17,6 +17,7 @@ from .. import _client
 from ._capture import SpanCapture, capture
 from ._network import closed_local_url
 from ._receiver import OTLPReceiver
+from ._receiving import receiving
 
 
 @pytest.fixture
@@ -49,17 +50,11 @@ def aither_capture() -> Iterator[SpanCapture]:
 def aither_receiver() -> Iterator[OTLPReceiver]:
     """A local OTLP receiver, with ``aither.init`` pointed at it (short flush interval and retry times)."""
     previous = _client.get_client()
-    with OTLPReceiver() as receiver:
-        client = _client.init(
-            api_key="aith_test_key",
-            base_url=receiver.url,
-            flush_interval=0.05,
-            initial_backoff=0.05,
-            max_backoff=0.5,
-            max_retry_time=5.0,
-        )
-        try:
+    try:
+        with receiving() as receiver:
             yield receiver
-        finally:
-            client.exporter.close(timeout=2.0)
-            _client.restore(previous)
+    finally:
+        current = _client.get_client()
+        if current is not previous:
+            current.exporter.close(timeout=2.0)
+        _client.restore(previous)
