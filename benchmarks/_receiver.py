@@ -6,9 +6,34 @@ far, ``first`` prints when the first span request arrived, ``clear`` forgets the
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 from aither.testing import OTLPReceiver
+
+
+class ReceiverProcess:
+    """benchmarks/_receiver.py in a subprocess: decoding and HTTP handling stay out of the measured process."""
+
+    def __init__(self) -> None:
+        script = os.path.abspath(__file__)
+        self.process = subprocess.Popen(
+            [sys.executable, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+
+    def ask(self, command: str) -> str:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(60)
 
 
 def main() -> None:

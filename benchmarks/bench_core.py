@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from _receiver import ReceiverProcess
 
 import aither
 from aither.testing import OTLPReceiver
@@ -181,29 +182,6 @@ def bench_pandas(receiver: OTLPReceiver) -> None:
         aither.flush(30)
     ratio = costs[50_000] / costs[10]
     row("50,000-row cost / 10-row cost", f"{ratio:.2f}x", "", f"target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'}")
-
-
-class ReceiverProcess:
-    """benchmarks/_receiver.py in a subprocess: decoding and HTTP handling stay out of the measured process."""
-
-    def __init__(self) -> None:
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_receiver.py")
-        self.process = subprocess.Popen(
-            [sys.executable, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().strip()
-
-    def ask(self, command: str) -> str:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline().strip()
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(30)
 
 
 def bench_throughput() -> None:

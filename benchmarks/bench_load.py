@@ -28,6 +28,8 @@ import time
 import urllib.request
 from typing import Any
 
+from _receiver import ReceiverProcess
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROWS: list[tuple[str, str, str, str]] = []
 
@@ -35,31 +37,6 @@ ROWS: list[tuple[str, str, str, str]] = []
 def row(measure: str, result: str, baseline: str, verdict: str) -> None:
     ROWS.append((measure, result, baseline, verdict))
     print(f"  {measure}: {result} | {baseline} | {verdict}", flush=True)
-
-
-class ReceiverProcess:
-    """benchmarks/_receiver.py in its own process: ``count`` answers the spans it accepted."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "_receiver.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().strip()
-
-    def ask(self, command: str) -> str:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline().strip()
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(60)
 
 
 # The script each measured process runs: ``SIDE`` is "aither", "otel" or "bare"; it prints one JSON line.
