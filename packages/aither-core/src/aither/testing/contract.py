@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib.metadata
 import pickle
 import threading
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -62,8 +62,6 @@ class PluginContract:
     missing_framework_call: str | None = None
     #: Whether ``ml.prediction`` holds the model's own output (rows of values), so it can be compared with it.
     records_the_output: bool = True
-
-    _packaging_checked: ClassVar[set[tuple[str, str]]] = set()
 
     # ------------------------------------------------------------------ factories (override)
 
@@ -261,7 +259,6 @@ class PluginContract:
         self.assert_same_output(prediction["values"], _as_numpy(bare)[:1])
 
     def test_importing_the_plugin_imports_no_framework(self) -> None:
-        self._once("imports")
         # Nor does wrapping a model of no framework (a function).
         then = "aither.wrap(lambda x: x, name='f')(1)"
         assert_imports_no_framework(self.plugin_module, list(self.framework_modules), then=then)
@@ -269,7 +266,6 @@ class PluginContract:
     def test_a_missing_framework_names_what_to_install(self) -> None:
         if self.missing_framework_call is None:
             pytest.skip("the plugin declares no call that needs the framework")
-        self._once("missing")
         supported = self._supported()
         message = missing_framework_error(self.plugin_module, list(self.framework_modules), self.missing_framework_call)
         name = self.framework_distribution
@@ -305,13 +301,6 @@ class PluginContract:
         table = _frameworks.supported_versions(self._plugin())
         assert self.framework_distribution in table, f"{self._plugin()}'s instruments extra lacks the framework"
         return table[self.framework_distribution]
-
-    def _once(self, check: str) -> None:
-        """Packaging checks start fresh interpreters: once per plugin module, not once per subclass."""
-        key = (self._plugin(), check)
-        if key in PluginContract._packaging_checked:
-            pytest.skip(f"checked once for {self.plugin_module} in this session")
-        PluginContract._packaging_checked.add(key)
 
 
 def _as_numpy(value: Any) -> Any:
