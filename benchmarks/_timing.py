@@ -43,3 +43,21 @@ def print_added(rows: list[tuple[str, float, float]], width: int) -> None:
     print(f"{'call':<{width}}{'us/call':>10}{'added us':>10}")
     for name, us, added in rows:
         print(f"{name:<{width}}{us:>10.1f}{added:>10.1f}")
+
+
+def alternating(variants: dict[str, Callable[[], Any]], calls: int, rounds: int) -> dict[str, list[float]]:
+    """Microseconds per call of each variant in each round, the variants timed one after the other per round."""
+    for function in variants.values():
+        for _ in range(10):
+            function()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, function in variants.items():
+            times[name].append(timed(function, calls))
+    return times
+
+
+def iqr(values: list[float]) -> str:
+    """The interquartile range of per-round differences, as ``+low..+high``."""
+    low, _, high = statistics.quantiles(values, n=4)
+    return f"{low:+.0f}..{high:+.0f}"

@@ -20,7 +20,6 @@ import pathlib
 import platform
 import statistics
 import sys
-from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
-from _timing import timed
+from _timing import alternating, iqr
 
 import aither_tf
 from aither.integrations import ModelLogger, WrapOptions
@@ -46,23 +45,6 @@ def load_baseline_tracked(src: str) -> Any:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return importlib.import_module("aither_tf_baseline._tracked").TrackedKerasModel
-
-
-def _iqr(values: list[float]) -> str:
-    low, _, high = statistics.quantiles(values, n=4)
-    return f"{low:+.0f}..{high:+.0f}"
-
-
-def alternating(variants: dict[str, Callable[[], Any]], calls: int, rounds: int) -> dict[str, list[float]]:
-    """Microseconds per call of each variant in each round, the variants timed one after the other per round."""
-    for function in variants.values():
-        for _ in range(10):
-            function()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, function in variants.items():
-            times[name].append(timed(function, calls))
-    return times
 
 
 def main() -> None:
@@ -117,7 +99,7 @@ def main() -> None:
             added = [t - b for t, b in zip(rounds, bare, strict=True)]
             call = "tracked(x)" if what == "model(x)" else "tracked.predict(x)"
             label = {"tracked": call, "baseline": f"{call}, baseline", "by hand": "predict + Callback by hand"}[name]
-            spread = f"{statistics.median(added):+.0f} ({_iqr(added)})"
+            spread = f"{statistics.median(added):+.0f} ({iqr(added)})"
             print(f"| {label} | {statistics.median(rounds):.0f} | {spread} |")
     print(f"({recorded} spans recorded)")
 

@@ -32,7 +32,7 @@ if not os.environ.get("CC") and shutil.which("clang") is None and shutil.which("
 os.environ.setdefault("CACHEDB", str(pathlib.Path(tempfile.mkdtemp()) / "cache.db"))
 
 import numpy as np
-from _timing import timed
+from _timing import alternating, iqr
 from tinygrad import Tensor, TinyJit, nn
 
 import aither_tinygrad
@@ -60,23 +60,6 @@ def load_baseline(src: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def _iqr(values: list[float]) -> str:
-    low, _, high = statistics.quantiles(values, n=4)
-    return f"{low:+.0f}..{high:+.0f}"
-
-
-def alternating(variants: dict[str, Callable[[], Any]], calls: int, rounds: int) -> dict[str, list[float]]:
-    """Microseconds per call of each variant in each round, the variants timed one after the other per round."""
-    for function in variants.values():
-        for _ in range(10):
-            function()
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, function in variants.items():
-            times[name].append(timed(function, calls))
-    return times
 
 
 def main() -> None:
@@ -155,7 +138,7 @@ def main() -> None:
         for name in names:
             added = [t - b for t, b in zip(times[name], times["bare"], strict=True)]
             cells.append(f"{statistics.median(times[name]):.0f}")
-            cells.append(f"{statistics.median(added):+.0f} ({_iqr(added)})")
+            cells.append(f"{statistics.median(added):+.0f} ({iqr(added)})")
         print(f"| {label} | " + " | ".join(cells) + " |")
     print(f"({recorded} spans recorded)")
 
