@@ -33,6 +33,7 @@ from .._records import ModelIdentity, SpanRecord
 from .._stats import ExporterStats, stats_dict
 from .._version import __version__
 from ._delivery_log import DeliveryLog, error_message_of
+from ._gil_lending import GilLending
 from ._metric_encoder import MetricEncoder
 from ._span_encoder import SpanEncoder
 from ._transport import HttpTransport, Response, TransportError, parse_retry_after
@@ -51,6 +52,7 @@ _RECOVERED_FILL = 0.125
 #: The most spans one kept span may stand for.
 _MAX_KEEP_EVERY = 1 << 20
 
+_monotonic = time.monotonic
 _live_exporters: weakref.WeakSet[BatchExporter] = weakref.WeakSet()
 _GZIP = {"Content-Encoding": "gzip"}
 
@@ -155,6 +157,7 @@ class BatchExporter:
         self._traces = _Endpoint(settings.traces_url, traces, settings.gzip_for(settings.traces_url))
         self._metrics = _Endpoint(settings.metrics_url, metrics, settings.gzip_for(settings.metrics_url))
         self._lock = threading.Lock()
+        self._lending = GilLending()
         self._progress = threading.Condition(threading.Lock())
         self._wakeup = threading.Event()
         self._stop = threading.Event()
@@ -222,6 +225,9 @@ class BatchExporter:
             self.dropped["sampled"] += 1
             self._model_drops[(model, "sampled")] += 1
             self._remember_dropped(trace_id)
+        now = _monotonic()
+        if now >= self._lending.ready_at:
+            self._lending.lend(now)
 
     def submit(self, record: SpanRecord) -> None:
         """Queue a record without blocking; drop and count it when the queue is full or closed."""
@@ -255,8 +261,14 @@ class BatchExporter:
         if self._thread is None:
             if self._start_worker_thread:
                 self._start_worker()
-        elif wake:
+            return
+        lending = self._lending
+        now = _monotonic()
+        if wake:
             self._wakeup.set()
+            lending.woken(now)
+        if now >= lending.ready_at:  # a busy worker has not had the GIL for a while: lend it
+            lending.lend(now)
 
     def _drop_one(self, record: SpanRecord, reason: str) -> None:
         """Count one record dropped before it was queued (holding the lock)."""
@@ -286,8 +298,13 @@ class BatchExporter:
     # ------------------------------------------------------------------ worker
 
     def _run(self) -> None:
+        lending = self._lending
+        lending.worker_started()
         while True:
-            self._wakeup.wait(self._until_next_work())
+            wait = self._until_next_work()
+            lending.idle(_monotonic() + wait)
+            self._wakeup.wait(wait)
+            lending.busy()
             self._wakeup.clear()
             try:
                 self._cycle()
@@ -492,7 +509,10 @@ class BatchExporter:
             # An Event wait, not time.sleep: close() sets _stop and interrupts the backoff at once; the rest of
             # the backoff is then waited only if it fits before the close deadline.
             wait_until = self._clock() + delay
-            if self._stop.wait(delay):
+            self._lending.idle(_monotonic() + delay)
+            stopped = self._stop.wait(delay)
+            self._lending.busy()
+            if stopped:
                 if self._close_deadline is not None:
                     deadline = min(deadline, self._close_deadline)
                 rest = wait_until - self._clock()

@@ -1,0 +1,114 @@
+"""Lending the worker the GIL from a CPU-bound calling thread.
+
+A thread that wants the GIL back (the exporter's worker, returning from a socket call or a wake-up) only asks
+the holder to drop it once it has waited a whole switch interval without being signalled. A caller running
+numpy (scikit-learn's ``predict``) releases the GIL for a moment several times per call: each release signals
+the waiting worker, and the caller takes the GIL back before the woken worker is scheduled. The worker then
+waits for seconds while the queue overflows, and every release costs the caller a futex wake-up besides.
+
+So the callers lend the worker their turn. A worker that is late to wake (its timer passed, or a caller woke
+it, :data:`LATE` seconds ago and it has not run) is starving: a caller sleeps :data:`LEND` seconds, which
+gives the GIL up long enough for the waiting worker to take it. From then on, for :data:`STARVING_FOR`
+seconds after the last late wake, the caller that wakes the worker lends at once, and callers also lend while
+the worker is busy (sending) and has not run for :data:`GRACE` seconds: the shorter a starving worker waits
+for the GIL, the fewer of the caller's GIL releases signal it (each is a futex wake-up paid by both). The worker's CPU clock tells whether it ran: when it did not, it was waiting on the
+network, not on the GIL, and the callers back off (doubling, up to :data:`MAX_BACKOFF`), so a slow backend
+costs a starving process a few short sleeps per request and never a wait on the network. A process whose
+worker wakes on time never lends.
+
+The check on the calling thread is one clock read and one comparison per recorded prediction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+__all__ = ["GRACE", "LATE", "LEND", "MAX_BACKOFF", "STARVING_FOR", "GilLending"]
+
+#: How late a worker may be to wake before a caller lends it the GIL (and takes it for starving).
+LATE = 0.002
+#: While starving, how long a busy worker may go without running before a caller lends it the GIL.
+GRACE = 0.0001
+#: How long after its last late wake the worker is still taken for starving.
+STARVING_FOR = 10.0
+#: How long a lending caller sleeps: enough for the woken worker to be scheduled and take the GIL.
+LEND = 0.00005
+#: The longest a caller waits before lending again to a worker that did not run the last time.
+MAX_BACKOFF = 0.032
+_INFINITY = float("inf")
+
+
+class GilLending:
+    """Shared by the worker (which says when it is busy) and the callers (which lend it the GIL)."""
+
+    __slots__ = ("_backoff", "_clock_id", "_idle", "_starving_until", "_steps", "lends", "misses", "ready_at")
+
+    def __init__(self) -> None:
+        #: When a caller should next lend the worker the GIL (monotonic seconds); infinity while not needed.
+        self.ready_at = _INFINITY
+        self._clock_id: int | None = None
+        self._backoff = GRACE
+        #: Bumped by the worker at each change of state, so a caller never overwrites a newer ``ready_at``.
+        self._steps = 0
+        self._idle = True
+        self._starving_until = 0.0
+        self.lends = 0
+        self.misses = 0
+
+    # ---------------------------------------------------------------- worker thread
+
+    def worker_started(self) -> None:
+        """On the worker thread: find its CPU clock, which tells a lender whether the worker ran."""
+        try:
+            self._clock_id = time.pthread_getcpuclockid(threading.get_ident())
+        except (AttributeError, OSError):  # not on every platform
+            self._clock_id = None
+
+    def busy(self) -> None:
+        """The worker woke up and has work: while starving, lend it the GIL when it has not run for a while."""
+        self._steps += 1
+        self._idle = False
+        self._backoff = GRACE
+        now = time.monotonic()
+        self.ready_at = now + GRACE if now < self._starving_until else _INFINITY
+
+    def idle(self, until: float) -> None:
+        """The worker waits for work, or at most until ``until`` (monotonic), when it will want the GIL again."""
+        self._steps += 1
+        self._idle = True
+        self._backoff = GRACE
+        # A starving worker is lent the GIL as soon as it wants it; otherwise only when it is late.
+        self.ready_at = until if time.monotonic() < self._starving_until else until + LATE
+
+    # ---------------------------------------------------------------- calling threads
+
+    def woken(self, now: float) -> None:
+        """A caller woke the worker: if it was idle, it wants the GIL from now on."""
+        ready = now if now < self._starving_until else now + LATE
+        if self._idle and ready < self.ready_at:
+            self.ready_at = ready
+
+    def lend(self, now: float) -> None:
+        """Give the worker the GIL for a moment (called when ``now >= ready_at``)."""
+        steps = self._steps
+        if self._idle:  # late to wake: the worker is starving
+            self._starving_until = now + STARVING_FOR
+        self.ready_at = _INFINITY  # one lender at a time
+        clock_id = self._clock_id
+        try:
+            before = time.clock_gettime_ns(clock_id) if clock_id is not None else 0
+            time.sleep(LEND)
+            ran = clock_id is not None and time.clock_gettime_ns(clock_id) != before
+        except OSError:  # the worker thread is gone
+            self._clock_id = None
+            ran = False
+        self.lends += 1
+        if self._steps != steps:
+            return  # the worker ran and went idle or woke again: it has set ready_at itself
+        if ran:
+            self._backoff = GRACE
+        else:
+            self.misses += 1
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        self.ready_at = time.monotonic() + self._backoff
