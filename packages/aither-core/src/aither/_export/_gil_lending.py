@@ -11,10 +11,12 @@ it, :data:`LATE` seconds ago and it has not run) is starving: a caller sleeps :d
 gives the GIL up long enough for the waiting worker to take it. From then on, for :data:`STARVING_FOR`
 seconds after the last late wake, the caller that wakes the worker lends at once, and callers also lend while
 the worker is busy (sending) and has not run for :data:`GRACE` seconds: the shorter a starving worker waits
-for the GIL, the fewer of the caller's GIL releases signal it (each is a futex wake-up paid by both). The worker's CPU clock tells whether it ran: when it did not, it was waiting on the
-network, not on the GIL, and the callers back off (doubling, up to :data:`MAX_BACKOFF`), so a slow backend
-costs a starving process a few short sleeps per request and never a wait on the network. A process whose
-worker wakes on time never lends.
+for the GIL, the fewer of the caller's GIL releases signal it (each is a futex wake-up paid by both).
+
+The worker's CPU clock tells whether it ran: when it did not, it was waiting on the network, not on the GIL,
+and the callers back off (doubling, up to :data:`MAX_BACKOFF`), so a slow backend costs a starving process a
+few short sleeps per request and never a wait on the network. A process whose worker wakes on time never
+lends.
 
 The check on the calling thread is one clock read and one comparison per recorded prediction.
 """

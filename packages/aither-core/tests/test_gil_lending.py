@@ -1,0 +1,159 @@
+"""The calling threads lend a starving worker the GIL; a worker that wakes on time is never lent it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import aither
+from aither._export._gil_lending import GRACE, LATE, MAX_BACKOFF, GilLending
+
+INFINITY = float("inf")
+
+
+@pytest.fixture
+def blocked_worker() -> Iterator[GilLending]:
+    """A worker thread that waits on an event, as the exporter's waits on a response: it never runs."""
+    lending = GilLending()
+    registered, release = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        lending.worker_started()
+        registered.set()
+        release.wait()
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    registered.wait()
+    clock = time.pthread_getcpuclockid(thread.ident or 0)
+    while True:  # until it is in its wait: its CPU clock stands still
+        before = time.clock_gettime_ns(clock)
+        time.sleep(0.01)
+        if time.clock_gettime_ns(clock) == before:
+            break
+    try:
+        yield lending
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_worker_that_wakes_on_time_is_never_lent_the_gil() -> None:
+    lending = GilLending()
+    assert lending.ready_at == INFINITY  # no worker yet
+    now = time.monotonic()
+    lending.idle(now + 1.0)
+    assert lending.ready_at == pytest.approx(now + 1.0 + LATE)  # only once it is late for its timer
+    lending.woken(now)
+    assert lending.ready_at == pytest.approx(now + LATE)  # or late after a caller woke it
+    lending.busy()
+    assert lending.ready_at == INFINITY  # sending, and not starving: callers never lend
+    lending.woken(time.monotonic())  # waking a busy worker changes nothing
+    assert lending.ready_at == INFINITY
+    assert lending.lends == 0
+
+
+def test_a_late_worker_is_taken_for_starving_and_lent_the_gil_at_once_from_then_on(
+    blocked_worker: GilLending,
+) -> None:
+    lending = blocked_worker
+    lending.idle(time.monotonic() - 1.0)  # its timer passed a second ago and it has not run
+    now = time.monotonic()
+    assert now >= lending.ready_at
+    lending.lend(now)
+    assert lending.lends == 1
+    # While starving: lent as soon as it is woken, and while busy once it has not run for GRACE.
+    lending.idle(time.monotonic() + 1.0)
+    lending.woken(now := time.monotonic())
+    assert lending.ready_at == now
+    lending.busy()
+    assert lending.ready_at <= time.monotonic() + GRACE
+
+
+def test_lends_to_a_worker_waiting_on_the_network_back_off_to_a_bound(blocked_worker: GilLending) -> None:
+    lending = blocked_worker
+    lending.idle(time.monotonic() - 1.0)
+    lending.lend(time.monotonic())
+    lending.busy()  # starving from here on
+    backoffs = []
+    for _ in range(12):
+        before = time.monotonic()
+        lending.lend(before)
+        backoffs.append(lending._backoff)
+        assert before + lending._backoff <= lending.ready_at <= time.monotonic() + lending._backoff
+    assert lending.misses == 13  # the blocked worker never ran
+    expected = [min(GRACE * 2**n, MAX_BACKOFF) for n in range(1, 13)]
+    assert backoffs == pytest.approx(expected)
+
+
+def test_a_lend_to_a_worker_that_runs_lets_it_run_and_keeps_lending_soon() -> None:
+    lending = GilLending()
+    stop = threading.Event()
+    registered = threading.Event()
+
+    def spinning_worker() -> None:  # wants the GIL all the time, as a worker returning from a socket call
+        lending.worker_started()
+        registered.set()
+        while not stop.is_set():
+            pass
+
+    thread = threading.Thread(target=spinning_worker, daemon=True)
+    thread.start()
+    registered.wait()
+    try:
+        lending.idle(time.monotonic() - 1.0)
+        for _ in range(1000):  # the scheduler decides when the worker runs: a few lends at most, on a busy machine
+            lending.lend(time.monotonic())
+            if lending.misses < lending.lends:
+                break
+        assert lending.misses < lending.lends, "the worker never ran while lent the GIL"
+    finally:
+        stop.set()
+        thread.join()
+    assert lending.ready_at <= time.monotonic() + GRACE
+
+
+RECEIVER = """
+import sys
+from aither.testing import OTLPReceiver
+with OTLPReceiver() as receiver:
+    print(receiver.url, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_numpy_bound_caller_gets_its_spans_out_while_it_runs() -> None:
+    """scikit-learn's predict releases the GIL briefly several times per call: without the lends, the worker
+    of a loop of such calls waited seconds for the GIL before its first request. With them the first batch
+    is answered within a few hundred calls (at most 5,000 here, whatever the machine's speed)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 10)), rng.integers(0, 2, 200)
+    fitted = LogisticRegression().fit(X, y)
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", RECEIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert receiver.stdout is not None
+        url = receiver.stdout.readline().strip()
+        aither.init(api_key="aith_busy", base_url=url, batch_size=100, flush_interval=1.0)
+        model = aither.wrap(fitted, name="busy")
+        x = X[:1]
+        calls_before_delivery = None
+        for call in range(5000):
+            model.predict(x)
+            if call % 50 == 0 and aither.stats()["exported"] > 0:
+                calls_before_delivery = call
+                break
+        assert calls_before_delivery is not None, aither.stats()
+        assert aither.flush(30)
+    finally:
+        aither.close()
+        receiver.communicate("", timeout=30)
