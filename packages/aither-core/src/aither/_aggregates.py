@@ -58,11 +58,11 @@ class _Slot:
 class ModelCounts:
     """The counters of one model identity in this process, one list per thread that called it."""
 
-    __slots__ = ("_local", "_retired", "_slots", "identity")
+    __slots__ = ("_retired", "_slots", "identity", "local")
 
     def __init__(self, identity: ModelIdentity) -> None:
         self.identity = identity
-        self._local = threading.local()
+        self.local = threading.local()
         self._slots: list[_Slot] = []
         #: What threads that ended had counted (already reported), for the process totals.
         self._retired = [0] * _CELL_SIZE
@@ -70,7 +70,7 @@ class ModelCounts:
     def cell(self) -> list[int]:
         """This thread's counter list (created on its first call)."""
         try:
-            cell: list[int] = self._local.cell
+            cell: list[int] = self.local.cell
         except AttributeError:
             cell = self._new_cell()
         return cell
@@ -78,8 +78,8 @@ class ModelCounts:
     def _new_cell(self) -> list[int]:
         cell = [0] * _CELL_SIZE
         owner = _Owner()
-        self._local.cell = cell
-        self._local.owner = owner
+        self.local.cell = cell
+        self.local.owner = owner
         with _lock:
             self._slots.append(_Slot(cell, weakref.ref(owner)))
         return cell

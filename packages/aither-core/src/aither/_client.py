@@ -20,6 +20,9 @@ logger = logging.getLogger("aither")
 class Exporter(Protocol):
     """Where records go: the OTLP batch exporter, or ``aither.testing``'s in-memory capture."""
 
+    #: 1 while every call is kept; else :meth:`admit` keeps 1 call in ``keep_every`` (read first, as a fast path).
+    keep_every: int
+
     def admit(self) -> int:
         """0 to skip the next prediction (overload), else how many calls a kept one stands for (1 normally)."""
         ...
@@ -33,6 +36,8 @@ class Exporter(Protocol):
 
 class KeepEverything:
     """The admission half of :class:`Exporter` for exporters that never shed load."""
+
+    keep_every = 1
 
     def admit(self) -> int:
         return 1

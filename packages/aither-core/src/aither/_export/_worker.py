@@ -53,6 +53,7 @@ _RECOVERED_FILL = 0.125
 _MAX_KEEP_EVERY = 1 << 20
 
 _monotonic = time.monotonic
+_getpid = os.getpid
 _live_exporters: weakref.WeakSet[BatchExporter] = weakref.WeakSet()
 _GZIP = {"Content-Encoding": "gzip"}
 
@@ -174,6 +175,8 @@ class BatchExporter:
         self._flushes_served = 0
         # Wake the worker early: at batch_size records, or at a quarter of the queue's bound.
         self._wake_at = max(1, min(settings.batch_size, settings.max_queue_size // 4))
+        self._max_queue_size = settings.max_queue_size
+        self._max_queue_bytes = settings.max_queue_bytes
         # The caller keeps fewer spans as the queue passes 3/4 of its bound, then 7/8, 15/16...: a worker stuck
         # in a slow request cannot lower the rate itself, and the queue must not fill meanwhile.
         self._high_water = max(1, int(settings.max_queue_size * 0.75))
@@ -231,8 +234,8 @@ class BatchExporter:
 
     def submit(self, record: SpanRecord) -> None:
         """Queue a record without blocking; drop and count it when the queue is full or closed."""
-        self._check_pid()
-        settings = self._settings
+        if self._pid != _getpid():  # a fork that skipped os.register_at_fork (uWSGI forks from C)
+            self._after_fork()
         with self._lock:
             self.queued += 1
             if self._closed:
@@ -242,19 +245,20 @@ class BatchExporter:
                 # Its prediction never reached the backend: the label would only show there as unjoined.
                 self.dropped["prediction_not_sent"] += 1
                 return
-            held = len(self._queue) + self._in_flight
+            queue = self._queue
+            held = len(queue) + self._in_flight
             size = self._queued_bytes + record.nbytes
-            if held >= settings.max_queue_size or size > settings.max_queue_bytes:
+            if held >= self._max_queue_size or size > self._max_queue_bytes:
                 self._drop_one(record, "queue_full")
                 full = True
             else:
-                self._queue.append(record)
+                queue.append(record)
                 self._queued_bytes = size
                 held += 1
                 full = False
                 if (held >= self._raise_at or size >= self._raise_at_bytes) and self.keep_every < _MAX_KEEP_EVERY:
                     self._raise_keep_every(held, size)
-                wake = len(self._queue) == self._wake_at
+                wake = len(queue) == self._wake_at
         if full:
             self._log.dropped("queue_full", "aither: export queue is full; dropping new records (see aither.stats())")
             return
