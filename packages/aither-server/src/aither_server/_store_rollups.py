@@ -1,4 +1,4 @@
-"""Rollup writes: commutative upserts (``x = x + excluded.x``), so concurrent writers add up exactly, and
+"""Rollup writes: commutative upserts (``x = t.x + excluded.x``), so concurrent writers add up exactly, and
 the quality deltas a labelled row adds or takes away. The tables and their keys are described in ``_rollup``."""
 
 from __future__ import annotations
@@ -24,42 +24,44 @@ __all__ = [
 
 VOLUME = (
     "INSERT INTO volume_minutes (model_id, minute, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, minute) DO UPDATE SET calls = calls + excluded.calls,"
-    " errors = errors + excluded.errors, rows = rows + excluded.rows"
+    " ON CONFLICT (model_id, minute) DO UPDATE SET calls = volume_minutes.calls + excluded.calls,"
+    " errors = volume_minutes.errors + excluded.errors, rows = volume_minutes.rows + excluded.rows"
 )
 LATENCY = (
     "INSERT INTO latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = calls + excluded.calls"
+    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = latency_hours.calls + excluded.calls"
 )
 _QUALITY = (
     "INSERT INTO quality_hours (model_id, hour, kind, label_kind, pred_key, label_key, scored, rows, n_num,"
     " sum_abs, sum_sq, w_rows, w_num, w_abs, w_sq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, hour, kind, label_kind, pred_key, label_key, scored) DO UPDATE SET"
-    " rows = rows + excluded.rows, n_num = n_num + excluded.n_num, sum_abs = sum_abs + excluded.sum_abs,"
-    " sum_sq = sum_sq + excluded.sum_sq, w_rows = w_rows + excluded.w_rows, w_num = w_num + excluded.w_num,"
-    " w_abs = w_abs + excluded.w_abs, w_sq = w_sq + excluded.w_sq"
+    " ON CONFLICT (model_id, hour, kind, label_kind, pred_key, label_key, scored) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = quality_hours.{c} + excluded.{c}"
+        for c in ("rows", "n_num", "sum_abs", "sum_sq", "w_rows", "w_num", "w_abs", "w_sq")
+    )
 )
 INSTANCE_MODELS = (
     "INSERT INTO instance_models (model_id, instance_id, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, instance_id) DO UPDATE SET calls = calls + excluded.calls,"
-    " errors = errors + excluded.errors, rows = rows + excluded.rows"
+    " ON CONFLICT (model_id, instance_id) DO UPDATE SET calls = instance_models.calls + excluded.calls,"
+    " errors = instance_models.errors + excluded.errors, rows = instance_models.rows + excluded.rows"
 )
 INSTANCE_MINUTES = (
     "INSERT INTO instance_minutes (model_id, minute, instance_id, calls, errors, rows) VALUES (?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, minute, instance_id) DO UPDATE SET calls = calls + excluded.calls,"
-    " errors = errors + excluded.errors, rows = rows + excluded.rows"
+    " ON CONFLICT (model_id, minute, instance_id) DO UPDATE SET calls = instance_minutes.calls + excluded.calls,"
+    " errors = instance_minutes.errors + excluded.errors, rows = instance_minutes.rows + excluded.rows"
 )
 INSTANCE_LATENCY = (
     "INSERT INTO instance_latency_hours (model_id, hour, instance_id, bucket, calls) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, hour, instance_id, bucket) DO UPDATE SET calls = calls + excluded.calls"
+    " ON CONFLICT (model_id, hour, instance_id, bucket) DO UPDATE SET"
+    " calls = instance_latency_hours.calls + excluded.calls"
 )
 AGGREGATE_MINUTES = (
     "INSERT INTO aggregate_minutes (model_id, minute, metric, reason, value) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, minute, metric, reason) DO UPDATE SET value = value + excluded.value"
+    " ON CONFLICT (model_id, minute, metric, reason) DO UPDATE SET value = aggregate_minutes.value + excluded.value"
 )
 AGGREGATE_LATENCY = (
     "INSERT INTO aggregate_latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = calls + excluded.calls"
+    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = aggregate_latency_hours.calls + excluded.calls"
 )
 _QUALITY_EMPTY = (
     "DELETE FROM quality_hours WHERE model_id = ? AND hour = ? AND kind = ? AND label_kind = ? AND pred_key = ?"
