@@ -51,9 +51,7 @@ def _rows_scanned(server: Server, spans: list[object]) -> int:
         with store._write_lock:  # the writer's statistics reach the shared counters when it says so
             store._writer.execute("SELECT pg_stat_force_next_flush()").fetchall()
             store._writer.execute("SELECT 1").fetchall()
-        found = server.sql(
-            "SELECT tup_returned + tup_fetched FROM pg_stat_database WHERE datname = current_database()"
-        )
+        found = server.sql("SELECT tup_returned + tup_fetched FROM pg_stat_database WHERE datname = current_database()")
         return int(found[0][0])
 
     before = scanned()
