@@ -181,10 +181,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_cli_prints_the_admin_key_once_serves_healthz_and_the_key_works(tmp_path: Path) -> None:
+def test_cli_prints_the_admin_key_once_serves_healthz_and_the_key_works(database: Path | str) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "AITHER_BOOTSTRAP_KEY"}
-    cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(tmp_path / "cli.db")]
+    cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(database)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         deadline = time.monotonic() + 30
@@ -200,7 +200,7 @@ def test_cli_prints_the_admin_key_once_serves_healthz_and_the_key_works(tmp_path
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
     key = next(word for word in output.split() if word.startswith("AITHER_API_KEY=aith_")).split("=", 1)[1]
-    store = Store(tmp_path / "cli.db")
+    store = Store(database)
     try:
         principal = store.authenticate(key)
         assert principal is not None and principal.scopes == ("admin",)
