@@ -2,8 +2,8 @@
 
 initdb refuses to run as root, so as root the cluster's commands run as the unprivileged ``postgres`` user.
 The cluster listens on 127.0.0.1 only, trusts local connections, and skips fsync (a test's data is thrown
-away). Each test gets a fresh database cloned from a migrated template. No PostgreSQL on the machine is an
-error, not a skip: ``scripts/bootstrap.sh`` installs it.
+away; benchmarks ask for a durable one). Each test gets a fresh database cloned from a migrated template.
+No PostgreSQL on the machine is an error, not a skip: ``scripts/bootstrap.sh`` installs it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def _free_port() -> int:
 class Cluster:
     """One running cluster; :meth:`create_database` hands out fresh databases."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """``durable``: PostgreSQL's defaults (fsync, synchronous commits), for benchmarks; else no fsync."""
         self._bin = _bin_dir()
         self._root = Path(tempfile.mkdtemp(prefix="aither-pg-"))
         self._data = self._root / "data"
@@ -57,10 +58,9 @@ class Cluster:
         self.port = _free_port()
         self._names = itertools.count()
         self._run("initdb", "-D", str(self._data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C")
-        options = (
-            f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
-        )
+        options = f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c max_connections=400"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self._data), "-o", options, "-l", str(self._root / "log"), "-w", "start")
         self._make_template()
 

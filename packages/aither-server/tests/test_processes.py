@@ -50,7 +50,9 @@ class _Process:
                     break
             except httpx.TransportError:
                 pass
-            assert self.proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("server did not start")
             time.sleep(0.1)
 
     def post(self, path: str, body: bytes, key: str = KEY) -> httpx.Response:
@@ -64,18 +66,24 @@ class _Process:
     def stop(self) -> None:
         self.http.close()
         self.proc.terminate()
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 @pytest.fixture
 def pair(database: Path | str) -> Iterator[tuple[_Process, _Process]]:
     first = _Process(database)  # migrates the database; the second finds it migrated
-    second = _Process(database)
     try:
-        yield first, second
+        second = _Process(database)
+        try:
+            yield first, second
+        finally:
+            second.stop()
     finally:
         first.stop()
-        second.stop()
 
 
 def _together(*calls: Callable[[], object]) -> list[object]:
