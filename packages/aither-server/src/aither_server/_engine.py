@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from . import _pg_bulk
+
 __all__ = ["Connection", "Cursor", "Database", "PostgresDatabase", "SqliteDatabase", "is_url", "open_database"]
 
 #: The advisory lock every PostgreSQL write transaction (and migration) holds: any 64-bit number of our own.
@@ -87,9 +89,6 @@ class Database(Protocol):
 
     def greatest(self) -> str: ...
 
-    def ordered_join(self) -> str:
-        """A join that keeps its left table outermost (SQLite's ``CROSS JOIN``; PostgreSQL plans it itself)."""
-
 
 class SqliteDatabase:
     """An SQLite file in WAL mode: readers never wait for the (one) writer."""
@@ -136,9 +135,6 @@ class SqliteDatabase:
     def greatest(self) -> str:
         return "max"
 
-    def ordered_join(self) -> str:
-        return "CROSS JOIN"
-
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------------
 
@@ -181,6 +177,8 @@ class _PgConnection:
     def __init__(self, raw: Any) -> None:
         self._raw = raw
         self._sql: dict[tuple[str, bool], str] = {}
+        self._bulks: dict[str, _pg_bulk.Bulk | None] = {}
+        self._column_types: dict[str, dict[str, str]] = {}
 
     def _translate(self, sql: str, parameters: bool) -> str:
         key = (sql, parameters)
@@ -202,9 +200,37 @@ class _PgConnection:
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         cursor = self._raw.cursor()
         rows = [tuple(p) for p in parameters]
-        if rows:
+        if not rows:
+            return _PgCursor(cursor)
+        bulk = self._bulk(sql) if len(rows) > 1 else None
+        if bulk is not None and bulk.copy:
+            with cursor.copy(f"COPY {bulk.table} ({', '.join(bulk.columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        elif bulk is not None and bulk.unique(rows):
+            statement, values = _pg_bulk.arrays(bulk, self._types(bulk.table), rows)
+            cursor.execute(self._translate(statement, True), values)
+        else:
             cursor.executemany(self._translate(sql, True), rows)
         return _PgCursor(cursor)
+
+    def _bulk(self, sql: str) -> _pg_bulk.Bulk | None:
+        if sql not in self._bulks:
+            self._bulks[sql] = _pg_bulk.plan(sql)
+        return self._bulks[sql]
+
+    def _types(self, table: str) -> dict[str, str]:
+        """The PostgreSQL type of each column of ``table``."""
+        found = self._column_types.get(table)
+        if found is None:
+            cursor = self._raw.cursor()
+            cursor.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            )
+            found = self._column_types[table] = dict(cursor.fetchall())
+        return found
 
     @property
     def in_transaction(self) -> bool:
@@ -273,9 +299,6 @@ class PostgresDatabase:
 
     def greatest(self) -> str:
         return "GREATEST"
-
-    def ordered_join(self) -> str:
-        return "JOIN"
 
 
 def open_database(target: str | Path) -> SqliteDatabase | PostgresDatabase:

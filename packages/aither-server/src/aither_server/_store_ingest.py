@@ -70,10 +70,6 @@ _AFFECTED_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS affected_rows (pred_id INTEGER NOT NULL, row INTEGER NOT NULL,"
     " trace_id BLOB NOT NULL, PRIMARY KEY (pred_id, row)) WITHOUT ROWID"
 )
-_AFFECTED_TABLE_PG = (
-    "CREATE TEMP TABLE IF NOT EXISTS affected_rows (pred_id BIGINT NOT NULL, row BIGINT NOT NULL,"
-    " trace_id BYTEA NOT NULL, PRIMARY KEY (pred_id, row))"
-)
 
 
 def trace_key(trace_id: bytes) -> int:
@@ -375,31 +371,47 @@ class Ingestor:
                     joined.setdefault(trace_id, (n_rows, model_id))
         return owner, joined
 
+    def _affected(self, conn: Connection, pairs: list[tuple[int, int, bytes]]) -> list[Any]:
+        """For each (prediction id, row, trace id): the prediction row's values and old label, and the current
+        label, one primary-key probe per pair in each table (work in proportion to the request)."""
+        columns = (
+            "SELECT a.pred_id, a.row, pr.model_id, pr.start_ns, pr.kind, pr.pred_key, pr.pred_num, pr.score,"
+            " pr.weight, pr.label_key, pr.label_num, pr.label_kind, l.label_key, l.label_num, l.label_kind"
+        )
+        if self._db.dialect == "postgresql":
+            # The pairs as three arrays, unnested: one statement, no temporary table to create and empty.
+            unique = sorted(set(pairs))
+            return conn.execute(
+                f"{columns} FROM unnest(?::bigint[], ?::bigint[], ?::bytea[]) AS a (pred_id, row, trace_id)"
+                " JOIN prediction_rows pr ON pr.pred_id = a.pred_id AND pr.row = a.row"
+                " JOIN labels l ON l.trace_id = a.trace_id AND l.row = a.row",
+                ([p[0] for p in unique], [p[1] for p in unique], [p[2] for p in unique]),
+            ).fetchall()
+        conn.execute(_AFFECTED_TABLE)
+        conn.execute("DELETE FROM temp.affected_rows")
+        conn.executemany("INSERT OR IGNORE INTO temp.affected_rows (pred_id, row, trace_id) VALUES (?, ?, ?)", pairs)
+        # CROSS JOIN keeps the temporary table outermost: one primary-key probe per pair in each table.
+        found = conn.execute(
+            f"{columns} FROM temp.affected_rows a"
+            " CROSS JOIN prediction_rows pr ON pr.pred_id = a.pred_id AND pr.row = a.row"
+            " CROSS JOIN labels l ON l.trace_id = a.trace_id AND l.row = a.row"
+        ).fetchall()
+        conn.execute("DELETE FROM temp.affected_rows")
+        return found
+
     def _apply_labels(self, conn: Connection, affected: dict[bytes, set[int]], owner: dict[int, bytes]) -> None:
         """Copy the current label of each affected (trace id, row) onto the prediction rows it joins (``owner``:
         the stored predictions of those traces), and move the row's contribution in ``quality_hours`` from its
         old label to its new one.
 
-        The (prediction, row) pairs go into a temporary table, joined once to the prediction rows and the
-        labels through their primary keys: work in proportion to the request. (Lists of traces crossed with
-        lists of rows grow with the square of a request of labels each for its own trace and row.)
+        The (prediction, row) pairs are joined once to the prediction rows and the labels through their primary
+        keys (``_affected``): work in proportion to the request. (Lists of traces crossed with lists of rows
+        grow with the square of a request of labels each for its own trace and row.)
         """
-        conn.execute(_AFFECTED_TABLE if self._db.dialect == "sqlite" else _AFFECTED_TABLE_PG)
-        conn.execute("DELETE FROM affected_rows")
-        conn.executemany(
-            "INSERT INTO affected_rows (pred_id, row, trace_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            [(pred_id, row, trace_id) for pred_id, trace_id in owner.items() for row in affected[trace_id]],
-        )
+        pairs = [(pred_id, row, trace_id) for pred_id, trace_id in owner.items() for row in affected[trace_id]]
         updates: list[tuple[Any, ...]] = []
         quality: QualityDeltas = {}
-        # The temporary table outermost: one primary-key probe per pair in each table.
-        join = self._db.ordered_join()
-        for found in conn.execute(
-            "SELECT a.pred_id, a.row, pr.model_id, pr.start_ns, pr.kind, pr.pred_key, pr.pred_num, pr.score,"
-            " pr.weight, pr.label_key, pr.label_num, pr.label_kind, l.label_key, l.label_num, l.label_kind"
-            f" FROM affected_rows a {join} prediction_rows pr ON pr.pred_id = a.pred_id AND pr.row = a.row"
-            f" {join} labels l ON l.trace_id = a.trace_id AND l.row = a.row"
-        ):
+        for found in self._affected(conn, pairs):
             pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, weight = found[:9]
             old = (found[9], found[10], found[11])
             label = (found[12], found[13], found[14])
@@ -410,7 +422,6 @@ class Ingestor:
                 add_quality(quality, -1, model_id, start_ns, pred, old, weight)
             add_quality(quality, 1, model_id, start_ns, pred, label, weight)
             updates.append((*label, pred_id, row))
-        conn.execute("DELETE FROM affected_rows")
         conn.executemany(
             "UPDATE prediction_rows SET label_key = ?, label_num = ?, label_kind = ? WHERE pred_id = ? AND row = ?",
             updates,
