@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Server
-from otlp_builders import label_span, new_trace_id, prediction_span
+from otlp_builders import KEY, label_span, new_trace_id, prediction_span
 
 from aither_server import Store
 from aither_server._migrations import HEAD, LEGACY_VERSION, SchemaTooNew, migrate, revision_of
@@ -124,6 +124,38 @@ def test_new_database_gets_one_generated_admin_key_and_bootstrap_key_is_added_on
         store.close()
 
 
+def test_a_database_is_migrated_to_the_newest_revision_once_on_either_engine(database: Path | str) -> None:
+    Store(database).close()
+    Store(database).close()  # a second server finds it migrated
+    assert revision_of(database) == HEAD
+
+
+def test_the_database_variable_names_the_database_and_a_password_is_never_printed(database: Path | str) -> None:
+    port = _free_port()
+    target = str(database)
+    if isinstance(database, str):  # PostgreSQL trusts local connections here, so any password is accepted
+        target = target.replace("postgres@", "postgres:hunter2secret@", 1)
+    env = {**os.environ, "AITHER_DATABASE_URL": target, "AITHER_BOOTSTRAP_KEY": KEY}
+    cmd = [sys.executable, "-m", "aither_server", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/models", headers=_bearer()).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert "hunter2secret" not in output
+    shown = target.replace(":hunter2secret@", ":***@") if isinstance(database, str) else target
+    assert f"(database: {shown})" in output
+
+
 def test_migrations_run_once_and_a_newer_schema_is_refused(tmp_path: Path) -> None:
     Store(tmp_path / "a.db").close()
     Store(tmp_path / "a.db").close()
@@ -173,6 +205,10 @@ def test_a_database_of_a_newer_hand_written_runner_is_refused(tmp_path: Path) ->
         conn.execute("INSERT INTO schema_version VALUES (?, 'from the future', 0)", (LEGACY_VERSION + 1,))
     with pytest.raises(SchemaTooNew):
         Store(db)
+
+
+def _bearer() -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEY}"}
 
 
 def _free_port() -> int:
