@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from otlp_builders import (
     KEY,
@@ -26,6 +27,7 @@ from otlp_builders import (
     prediction_span,
     protobuf_body,
 )
+from pg_cluster import Cluster
 
 
 def _free_port() -> int:
@@ -168,3 +170,33 @@ def test_two_processes_revoking_the_last_two_admin_keys_leave_one(pair: tuple[_P
     survivor = a if statuses[1] == 200 else b
     keys = one.call("GET", "/api/v1/api-keys", survivor["secret"]).json()["data"]
     assert [k["name"] for k in keys if not k["revoked"] and "admin" in k["scopes"]] == [survivor["name"]]
+
+
+def test_a_server_whose_postgresql_connections_were_cut_answers_503_then_stores_once(postgres: Cluster) -> None:
+    # PostgreSQL restarted or a connection killed: the request that meets the dead connection is answered 503
+    # with Retry-After (senders retry it), never 500; the next ones run on new connections; nothing twice.
+    url = postgres.create_database()
+    try:
+        server = _Process(url)
+        try:
+            traces = [new_trace_id() for _ in range(3)]
+            body = protobuf_body([prediction_span("cut", 1, trace_id=t) for t in traces])
+            assert server.post("/v1/traces", body).status_code == 200
+            database = url.rsplit("/", 1)[1]
+            admin = psycopg.connect(postgres.url(), autocommit=True)
+            with admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+            statuses = []
+            for _ in range(5):
+                response = server.http.post("/v1/traces", content=body, headers=headers())
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    break
+                assert response.headers["Retry-After"]
+            assert statuses[0] == 503 and statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
+            metrics = server.call("GET", "/api/v1/models/cut/metrics")
+            assert metrics.status_code == 200 and metrics.json()["calls"] == 3
+        finally:
+            server.stop()
+    finally:
+        postgres.drop_database(url)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -82,6 +82,9 @@ class Database(Protocol):
     def maintain(self, conn: Connection) -> None:
         """Periodic housekeeping on a connection of its own (SQLite: copy the WAL back)."""
 
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the database cannot be reached (for now): the request may be retried."""
+
     def sqlalchemy_url(self) -> str: ...
 
     def least(self) -> str:
@@ -125,6 +128,9 @@ class SqliteDatabase:
     def maintain(self, conn: Connection) -> None:
         # PASSIVE never blocks the writer or readers; it copies what it can.
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def unavailable(self, exc: BaseException) -> bool:
+        return False  # a file: its errors do not pass by themselves
 
     def sqlalchemy_url(self) -> str:
         return f"sqlite:///{self.path}"
@@ -174,8 +180,9 @@ class _PgConnection:
     """A psycopg connection in autocommit mode (transactions are explicit ``BEGIN`` / ``COMMIT``, as with
     SQLite), taking the store's SQLite spelling."""
 
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
+    def __init__(self, open_raw: Callable[[], Any]) -> None:
+        self._open = open_raw
+        self._raw = open_raw()
         self._sql: dict[tuple[str, bool], str] = {}
         self._bulks: dict[str, _pg_bulk.Bulk | None] = {}
         self._column_types: dict[str, dict[str, str]] = {}
@@ -189,8 +196,16 @@ class _PgConnection:
             found = self._sql[key] = postgres_sql(sql, parameters=parameters)
         return found
 
+    def _cursor(self) -> Any:
+        """A cursor; on a new connection when the last one broke (PostgreSQL restarted, a connection killed)
+        and no transaction was open on it: the failed transaction already failed its request."""
+        if self._raw.broken or self._raw.closed:
+            self._raw.close()
+            self._raw = self._open()
+        return self._raw.cursor()
+
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
-        cursor = self._raw.cursor()
+        cursor = self._cursor()
         if parameters:
             cursor.execute(self._translate(sql, True), tuple(parameters))
         else:
@@ -198,7 +213,7 @@ class _PgConnection:
         return _PgCursor(cursor)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
-        cursor = self._raw.cursor()
+        cursor = self._cursor()
         rows = [tuple(p) for p in parameters]
         if not rows:
             return _PgCursor(cursor)
@@ -273,13 +288,21 @@ class PostgresDatabase:
         self._loader = _numeric_loader()
 
     def connect(self, *, readonly: bool = False) -> Connection:
+        return _PgConnection(lambda: self._open(readonly))
+
+    def _open(self, readonly: bool) -> Any:
         import psycopg
 
         raw = psycopg.connect(self.url, autocommit=True)
         raw.adapters.register_loader("numeric", self._loader)
         if readonly:
             raw.execute("SET default_transaction_read_only = on")
-        return _PgConnection(raw)
+        return raw
+
+    def unavailable(self, exc: BaseException) -> bool:
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError)
 
     def prepare_writer(self, conn: Connection) -> None:
         return None

@@ -203,6 +203,11 @@ class Store:
         finally:
             self._write_lock.release()
 
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the database cannot be reached for now (PostgreSQL restarting, the network):
+        the request is answered 503 with Retry-After, which senders retry, never 500."""
+        return self._db.unavailable(exc)
+
     def usage(self, now_ns: int | None = None) -> UsageRecord:
         return self._counts.read(self.reader(), time.time_ns() if now_ns is None else now_ns)
 
