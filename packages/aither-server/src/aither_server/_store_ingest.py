@@ -64,7 +64,7 @@ _INSERT_POINT = (
 _MODEL_TOTALS = {"calls": "aggregate_calls", "rows": "aggregate_rows", "errors": "aggregate_errors"}
 _NO_LINK = (None, None)
 
-#: The (prediction, row) pairs a request of labels touches, joined in one statement (``_apply_labels``).
+#: SQLite: the (prediction, row) pairs a request of labels touches, joined in one statement (``_affected``).
 #: Temporary: private to the writer's connection, in memory (temp_store), never in the database file.
 _AFFECTED_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS affected_rows (pred_id INTEGER NOT NULL, row INTEGER NOT NULL,"
