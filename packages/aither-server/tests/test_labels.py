@@ -80,3 +80,21 @@ def test_label_span_without_ml_label_is_rejected(server: Server) -> None:
     response = server.ingest([bad])
     assert response.status_code == 200
     assert server.get("/api/v1/org/usage")["labels"] == 0
+
+
+def test_labels_repeating_a_row_in_one_request_keep_the_latest(server: Server) -> None:
+    # One request, several labels for one row, out of order: applied as if one after another, by time (on
+    # PostgreSQL rows repeating a key cannot share one multi-row upsert, and take the row-by-row path).
+    first, second = new_trace_id(), new_trace_id()
+    server.ingest([prediction_span("clf", [1, 1], trace_id=first), prediction_span("clf", 0, trace_id=second)])
+    server.ingest(
+        [
+            label_span(first, 1, row=1, time_ns=3_000),
+            label_span(first, 0, row=1, time_ns=1_000),
+            label_span(first, [1, 0], time_ns=2_000),
+            label_span(second, 0, time_ns=1_000),
+        ]
+    )
+    assert server.get(f"/api/v1/predictions/{first.hex()}")["labels"] == {"0": 1, "1": 1}
+    metrics = server.metrics("clf")
+    assert (metrics["labels"], metrics["accuracy"]) == (3, 1.0)

@@ -144,7 +144,10 @@ class _Traces:
         except ClientDisconnect:
             return
         except Exception as exc:
-            response = internal_error(exc)
+            if store.unavailable(exc):
+                response = overloaded(f"the database is unavailable: {type(exc).__name__}").response()
+            else:
+                response = internal_error(exc)
         await response(scope, receive, send)
 
 
