@@ -91,12 +91,13 @@ class Profile:
 def _numeric_profile(values: Any, dtype: str, nulls: int) -> Profile:
     """A profile of finite float64 values (a numpy array)."""
     import datasketches
+    import numpy as np
 
     sketch = datasketches.kll_doubles_sketch(KLL_K)
     minimum: float | None = None
     maximum: float | None = None
     if len(values):
-        sketch.update(values)
+        sketch.update(np.require(values, np.float64, ["C", "W"]))  # the binding takes writable C arrays only
         minimum, maximum = float(values.min()), float(values.max())
     return Profile(NUMERIC, dtype, len(values), nulls, minimum, maximum, sketch.serialize())
 

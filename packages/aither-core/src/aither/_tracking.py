@@ -271,8 +271,8 @@ class ModelLogger:
                 features = self._custom_features(inputs)
             else:
                 if features is None:
-                    self._turn += 1  # this model's call count: which column window a wide input shows
-                    set_turn(self._turn)
+                    set_turn(self._turn)  # this model's call count: which column window a wide input shows
+                    self._turn += 1
                     features = capture_features(inputs, options.sample_rows, options.sample_columns)
                 rows = features.rows
             count_call(self._counts, rows, end - start_ns, error)
