@@ -85,10 +85,14 @@ def test_no_shift_no_drift_and_a_past_window_serves_as_reference(sdk: Server) ->
     found = sdk.get("/api/v1/models/steady/drift")
     assert [f["name"] for f in found["features"] if f["drifted"]] == []
     now = datetime.datetime.now(datetime.timezone.utc)
-    window = f"window:{(now - datetime.timedelta(hours=2)).isoformat()}/{(now + datetime.timedelta(hours=1)).isoformat()}"
+    window = (
+        f"window:{(now - datetime.timedelta(hours=2)).isoformat()}/{(now + datetime.timedelta(hours=1)).isoformat()}"
+    )
     against_itself = sdk.get("/api/v1/models/steady/drift", reference=window)
     assert against_itself["reference"]["name"] == window
-    assert all(f["score"] == pytest.approx(0.0, abs=1e-9) for f in against_itself["features"])
+    # The same values, merged in another order (days against hours): equal up to KLL's randomised compaction.
+    assert all(f["score"] == pytest.approx(0.0, abs=0.02) for f in against_itself["features"])
+    assert not any(f["drifted"] for f in against_itself["features"])
     series = sdk.get("/api/v1/models/steady/drift/series", feature="b", bucket="1h")
     assert series["points"] and all(p["drifted"] is False for p in series["points"])
     assert sum(p["current_count"] for p in series["points"]) == 60 * 40

@@ -14,7 +14,7 @@ from scipy import special, stats
 from scipy.spatial import distance
 
 from aither._profile import profile_column
-from aither_server._drift_stats import EPSILON, compare, out_of_range_rate, unseen_category_rate
+from aither_server._drift_stats import EPSILON, KSTWO_MAX_N, compare, out_of_range_rate, unseen_category_rate
 
 
 def _exact(reference: np.ndarray, current: np.ndarray) -> dict[str, float]:
@@ -40,10 +40,10 @@ def test_numeric_statistics_equal_scipy_on_the_raw_values(shift: float, size: in
     assert found["ks_statistic"] == pytest.approx(exact["ks_statistic"], abs=0.03)
     assert found["jensenshannon"] == pytest.approx(exact["jensenshannon"], abs=0.02)
     assert found["psi"] == pytest.approx(exact["psi"], abs=0.02, rel=0.1)
-    # The p-value is scipy's asymptotic one for that statistic.
-    assert found["ks"] == pytest.approx(
-        stats.kstwo.sf(found["ks_statistic"], round(size * 20_000 / (size + 20_000))), rel=1e-9
-    )
+    # The p-value is scipy's asymptotic one for that statistic (its limiting form at large n, within 2%).
+    effective = round(size * 20_000 / (size + 20_000))
+    expected = stats.kstwo.sf(found["ks_statistic"], effective)
+    assert found["ks"] == pytest.approx(expected, rel=1e-9 if effective <= KSTWO_MAX_N else 0.05, abs=1e-12)
 
 
 def test_categorical_statistics_equal_scipy_and_see_a_new_category() -> None:

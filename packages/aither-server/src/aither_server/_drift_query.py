@@ -250,7 +250,8 @@ def drift_series(
     else:
         raise NotFound(f"the reference has no column {feature!r}")
     start_hour, end_hour = _hours(window)
-    rows = [r for r in store.hour_rows(model, version, environment, start_hour, end_hour, [feature]) if r.role == role]
+    found = store.hour_rows(model, version, environment, start_hour, end_hour, [feature], hourly=True)
+    rows = [r for r in found if r.role == role]
     hours_per_bucket = max(1, bucket_ns // HOUR_NS)
     buckets: dict[int, list[Any]] = defaultdict(list)
     for row in rows:

@@ -8,7 +8,8 @@ Numeric columns (KLL sketches):
 - Jensen-Shannon distance: ``scipy.spatial.distance.jensenshannon(ref, cur)`` (natural log) over those bins;
 - Kolmogorov-Smirnov: the largest gap between the two sketches' CDFs over both sketches' quantiles (a grid of
   :data:`KS_GRID` points each), its p-value ``scipy.stats.kstwo.sf(D, round(n * m / (n + m)))`` as
-  ``scipy.stats.ks_2samp`` computes it in its asymptotic mode.
+  ``scipy.stats.ks_2samp`` computes it in its asymptotic mode (above :data:`KSTWO_MAX_N`, the limiting
+  distribution ``scipy.stats.kstwobign.sf(D * sqrt(en))``, within 2% of it and a hundred times faster).
 
 Categorical columns (frequent-items sketches): the counts of every category either side tracked, plus one
 "other" count for what a sketch could not track; Jensen-Shannon distance over the shares, and Pearson's
@@ -31,6 +32,7 @@ from aither._profile import CATEGORICAL, NUMERIC, Profile
 __all__ = [
     "BINS",
     "EPSILON",
+    "KSTWO_MAX_N",
     "KS_GRID",
     "METHODS",
     "SMALL_REFERENCE",
@@ -46,6 +48,7 @@ __all__ = [
 BINS = 10
 EPSILON = 1e-4
 KS_GRID = 512
+KSTWO_MAX_N = 10_000
 SMALL_REFERENCE = 1000
 #: method -> (threshold, True when a score at or above it is drift; False when below it is: p-values)
 THRESHOLDS: dict[str, tuple[float, bool]] = {
@@ -96,7 +99,10 @@ def _ks(reference: Any, current: Any, n: int, m: int) -> tuple[float, float]:
     gap = np.abs(np.asarray(reference.get_cdf(grid))[:-1] - np.asarray(current.get_cdf(grid))[:-1])
     statistic = float(gap.max()) if gap.size else 0.0
     effective = max(1, round(n * m / (n + m)))
-    return statistic, float(stats.kstwo.sf(statistic, effective))
+    if effective <= KSTWO_MAX_N:
+        return statistic, float(stats.kstwo.sf(statistic, effective))
+    # kstwo's exact tail costs up to 0.2 s per column at large n; its limit is within 2% there.
+    return statistic, float(stats.kstwobign.sf(statistic * math.sqrt(effective)))
 
 
 def categorical_shares(reference: Profile, current: Profile) -> tuple[list[str], Any, Any]:
