@@ -125,6 +125,9 @@ def profile_column(values: Any, dtype: str | None = None) -> Profile:
 
     if hasattr(values, "to_numpy"):  # pandas / polars Series
         dtype = dtype or str(values.dtype)
+        counted = _counted_series(values, dtype)
+        if counted is not None:
+            return counted
         values = values.to_numpy()
     array = np.asarray(values)
     dtype = dtype or str(array.dtype)
@@ -144,6 +147,31 @@ def profile_column(values: Any, dtype: str | None = None) -> Profile:
         nulls = 0
     items, counts = np.unique(flat.astype(str), return_counts=True)
     return _categorical_profile(zip(items.tolist(), counts.tolist(), strict=True), dtype, nulls)
+
+
+def _counted_series(series: Any, dtype: str) -> Profile | None:
+    """A categorical pandas or polars Series profiled from its own value counts (C speed, no Python loop)."""
+    module = type(series).__module__.partition(".")[0]
+    if module == "pandas":
+        import pandas as pd
+
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            return None
+        nulls = int(series.isna().sum())
+        counts = series.value_counts(dropna=True)
+        object_dtype = pd.api.types.is_object_dtype(series.dtype)
+        if object_dtype and len(counts) and all(_is_number(v) for v in counts.index[:100]):
+            return None  # an object column of numbers is numeric
+        pairs = zip(map(_category, counts.index.tolist()), counts.tolist(), strict=True)
+        return _categorical_profile(pairs, dtype, nulls)
+    if module == "polars":
+        if series.dtype.is_numeric():
+            return None
+        nulls = int(series.null_count())
+        counts = series.drop_nulls().value_counts()
+        pairs = zip(map(_category, counts[:, 0].to_list()), counts[:, 1].to_list(), strict=True)
+        return _categorical_profile(pairs, dtype, nulls)
+    return None
 
 
 def _is_null(value: Any) -> bool:

@@ -121,14 +121,42 @@ def _render_pandas_frame(data: tuple[Any, tuple[int, int], list[int], int, int, 
     return {"sample": records, "_meta": meta}
 
 
+def _render_pandas_array(data: tuple[Any, tuple[int, int], list[int], int, int, Any]) -> Any:
+    # The drawn rows of a one-block frame, as a numpy copy: every column has the array's dtype.
+    head, shape, rows, start, stop, columns = data
+    names = [str(c) for c in columns[start:stop]]
+    values = head[:, start:stop].tolist()
+    dtype = str(head.dtype)
+    meta: dict[str, Any] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
+    meta.update(schema_meta(("pandas", id(columns), dtype), columns, [dtype] * shape[1], anchor=columns))
+    meta["truncated"] = shape[0] > len(rows) or shape[1] > stop - start
+    return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
+
+
+def _one_numpy_block(frame: Any) -> bool:
+    """True when the frame's columns share one numpy block, so ``to_numpy()`` is a view, not a copy.
+
+    Reads pandas' block manager (private): anything unexpected answers False, and the general path is taken."""
+    try:
+        manager = frame._mgr
+        return bool(manager.nblocks == 1 and not manager.blocks[0].is_extension)
+    except Exception:
+        return False
+
+
 def capture_pandas_frame(value: Any, rows: int, columns: int) -> Captured:
-    # take() copies the drawn rows (every column: a few rows are cheap), so later edits of the caller's frame
-    # do not leak in; the column window is cut on the worker. With every row sampled, head() is cheaper.
+    # The common ML input, one float block: the drawn rows straight from the numpy view (a few microseconds).
+    # Otherwise take() copies the drawn rows (every column: a few rows are cheap), so later edits of the
+    # caller's frame do not leak in. The column window is cut on the worker either way.
     shape = value.shape
     picked = random_rows(shape[0], rows)
-    taken = value.head(rows) if len(picked) == shape[0] else value.take(picked)
     start, stop = column_window(shape[1], columns)
     nbytes = 2048 + 64 * len(picked) * shape[1]
+    if _one_numpy_block(value):
+        array = value.to_numpy()
+        head = array[: len(picked)].copy() if len(picked) == shape[0] else array[picked]
+        return Captured(_render_pandas_array, (head, shape, picked, start, stop, value.columns), shape[0], nbytes)
+    taken = value.head(rows) if len(picked) == shape[0] else value.take(picked)
     data = (taken, shape, picked, start, stop, value.columns)
     return Captured(_render_pandas_frame, data, shape[0], nbytes)
 
