@@ -1,15 +1,15 @@
 """Drift benchmarks (issue 12), each beside its baseline in the same run. Prints a Markdown table.
 
-    .venv/bin/python benchmarks/bench_drift.py            # all
-    .venv/bin/python benchmarks/bench_drift.py sampling   # one: sampling, reference, query
+  .venv/bin/python benchmarks/bench_drift.py            # all
+  .venv/bin/python benchmarks/bench_drift.py sampling   # one: sampling, reference, query
 
-  a. caller-thread cost per predict of today's sampler (random rows, rotating window, schema once) against
-     the previous one (first 5 rows, first 10 columns), pandas 10 / 1,000 / 50,000 rows x 100 columns,
-     interleaved in one run
-  b. ``log_reference``'s profiling of 1,000,000 x 100 (90 numeric, 10 categorical columns) and its JSON body
-  c. drift + data quality for 100 features over 30 days of hourly sketches (1,000,000 predictions of one row,
-     5 rows sampled of each call, a 10-column window of 100 columns: about 139 values per feature-hour), on
-     SQLite; and the sketch bytes per feature-hour
+a. caller-thread cost per predict of today's sampler (random rows, rotating window, schema once) against
+   the previous one (first 5 rows, first 10 columns), pandas 10 / 1,000 / 50,000 rows x 100 columns,
+   interleaved in one run
+b. ``log_reference``'s profiling of 1,000,000 x 100 (90 numeric, 10 categorical columns) and its JSON body
+c. drift + data quality for 100 features over 30 days of hourly sketches (1,000,000 predictions of one row,
+   5 rows sampled of each call, a 10-column window of 100 columns: about 139 values per feature-hour), on
+   SQLite; and the sketch bytes per feature-hour
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import numpy as np
 from bench_core import QUIET, interleaved_us, row
 
 import aither
-from aither._capture import Captured, register_sampler
+from aither._capture import Captured
 from aither.testing import OTLPReceiver
+
 
 def _previous_render(data: tuple[Any, tuple[int, int], int]) -> Any:
     head, shape, columns = data
@@ -54,7 +55,8 @@ def _previous_capture(value: Any, rows: int, columns: int) -> Captured:
 
 def bench_sampling() -> None:
     import pandas as pd
-    from aither._capture import capture_features, capture_pandas_frame  # type: ignore[attr-defined]
+
+    from aither._capture import capture_pandas_frame  # type: ignore[attr-defined]
 
     print("a. caller-thread cost per predict, pandas x 100 columns: previous sampler vs representative one")
 
@@ -88,7 +90,6 @@ def bench_sampling() -> None:
             f"{times['new'] / times['old']:.2f}x; whole wrapped predict adds {times['wrapped'] - times['bare']:.1f} µs",
         )
         aither.flush(60)
-    assert capture_features is not None
     aither.close()
     receiver.stop()
 
@@ -118,7 +119,7 @@ def bench_reference() -> None:
 
 
 def bench_query() -> None:
-    from aither._profile import profile_values, profile_column
+    from aither._profile import profile_column, profile_values
     from aither_server import Store
     from aither_server._drift_query import data_quality, drift
     from aither_server._drift_sketches import HOUR_NS

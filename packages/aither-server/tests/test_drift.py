@@ -149,3 +149,20 @@ def test_references_need_write_and_are_checked(sdk: Server) -> None:
     assert missing.status_code == 404
     unknown = sdk.http.get("/api/v1/models/m/drift", params={"method": "magic"})
     assert unknown.status_code == 400
+
+
+def test_each_sampled_row_joins_its_prediction_row_and_its_label(sdk: Server) -> None:
+    rng = np.random.default_rng(15)
+    frame = _frame(rng, 50)
+    tracked = aither.wrap(Scorer(), name="joined", sample_rows=5)
+    output = tracked.predict(frame)
+    labels = [int(v) for v in rng.integers(0, 2, size=50)]
+    aither.log_label(tracked.last_trace_id, labels)
+    assert aither.flush(30)
+    found = sdk.get(f"/api/v1/predictions/{tracked.last_trace_id}")
+    joined = found["sampled_rows"]
+    assert len(joined) == 5 and [r["row"] for r in joined] == found["features"]["_meta"]["rows"]
+    for entry in joined:
+        assert entry["features"]["b"] == pytest.approx(frame["b"].iloc[entry["row"]])
+        assert entry["prediction"] == output[entry["row"]]
+        assert entry["label"] == labels[entry["row"]]
