@@ -36,6 +36,7 @@ def test_exported_members_are_pinned() -> None:
             "last_trace_id",
             "log_label",
             "log_prediction",
+            "log_reference",
             "org",
             "stats",
             "track",

