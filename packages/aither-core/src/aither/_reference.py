@@ -8,7 +8,7 @@ stays light; without them the error names the extra to install.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +19,12 @@ __all__ = ["log_reference"]
 
 
 def _require() -> None:
-    missing = [name for name in ("numpy", "datasketches") if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in ("numpy", "datasketches"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise MissingDependencyError(
             f"aither.log_reference needs {' and '.join(missing)}: install aither-core's 'reference' extra"
