@@ -37,6 +37,7 @@ def test_exported_members_are_pinned() -> None:
             "log_label",
             "log_prediction",
             "log_reference",
+            "models",
             "org",
             "stats",
             "track",

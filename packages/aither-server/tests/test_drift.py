@@ -166,3 +166,31 @@ def test_each_sampled_row_joins_its_prediction_row_and_its_label(sdk: Server) ->
         assert entry["features"]["b"] == pytest.approx(frame["b"].iloc[entry["row"]])
         assert entry["prediction"] == output[entry["row"]]
         assert entry["label"] == labels[entry["row"]]
+
+
+def test_the_sdk_reads_models_metrics_drift_quality_and_predictions_as_typed_objects(sdk: Server) -> None:
+    rng = np.random.default_rng(16)
+    aither.log_reference("typed", _frame(rng, 5000), version="3")
+    tracked = aither.wrap(Scorer(), name="typed", version="3", sample_rows=40)
+    for _ in range(20):
+        frame = _frame(rng, 100, shift_b=2.0)
+        tracked.predict(frame)
+        aither.log_label(tracked.last_trace_id, [int(v) for v in frame["a"].to_numpy() > 0])
+    assert aither.flush(30)
+
+    (model,) = [m for m in aither.models.list() if m.name == "typed"]
+    assert model.versions == ("3",) and model.calls == 20 and model.predictions == 2000
+    metrics = aither.models.metrics("typed", version="3")
+    assert metrics.task == "classification" and metrics.accuracy == 1.0 and metrics.labels == 2000
+    report = aither.models.drift("typed", version="3")
+    assert isinstance(report, aither._models.DriftReport)
+    assert report.drifted == ["b"] and report.reference["name"] == "training"
+    by_name = {c.name: c for c in report.features}
+    assert by_name["b"].score is not None and by_name["b"].score >= by_name["b"].threshold  # type: ignore[operator]
+    quality = aither.models.data_quality("typed", version="3")
+    assert {c.name for c in quality.features} == {"a", "b", "c", "d", "city"} and quality.new_columns == ()
+    (latest, *_) = aither.models.predictions("typed", limit=3)
+    assert latest.batch_size == 100 and len(latest.sampled_rows) == 40
+    assert all(r["label"] == r["prediction"] for r in latest.sampled_rows)
+    with pytest.raises(aither.NotFoundError):
+        aither.models.drift("nobody")
