@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from . import _otlp, _routes_drift, _routes_ingest, _routes_management, _routes_query
+from . import _otlp, _routes_drift, _routes_ingest, _routes_management, _routes_quality, _routes_query
 from ._drift_store import DriftStore, drift_engine
 from ._http_errors import ApiError, install_handlers, logger
 from ._inflight import ByteBudget
@@ -111,6 +111,7 @@ def create_app(
     app.include_router(_routes_management.router)
     app.include_router(_routes_query.router)
     app.include_router(_routes_drift.router)
+    app.include_router(_routes_quality.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
