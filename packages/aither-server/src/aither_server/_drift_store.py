@@ -208,7 +208,7 @@ class DriftStore:
         name, version, environment = model
         t = drift_sketches
         where = [t.c.model == name, t.c.version == version, t.c.environment == environment]
-        where += [t.c.span == span, t.c.hour == start, t.c.feature.in_({feature for _, feature in found})]
+        where += [t.c.span == span, t.c.hour == start, t.c.feature.in_(sorted({feature for _, feature in found}))]
         stored: dict[tuple[str, str, str], Profile] = {
             (r.role, r.feature, r.kind): _profile_of(r) for r in conn.execute(select(t).where(*where))
         }
