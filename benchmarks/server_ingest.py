@@ -105,15 +105,24 @@ def bench_decode(bodies: list[tuple[bytes, int]]) -> float:
     return sum(n for _, n in bodies) / (time.perf_counter() - start)
 
 
-def bench_store(bodies: list[tuple[bytes, int]], db: Path) -> float:
+def bench_store(bodies: list[tuple[bytes, int]], db: Path, drift: bool = False) -> float:
+    """Decode and store; with ``drift``, also the ingest hook that feeds drift's hourly sketches (issue 12)."""
+    from aither_server._drift_sketches import observe
+    from aither_server._drift_store import DriftStore, drift_engine
+
     store = Store(db)
+    sketches = DriftStore(drift_engine(db)) if drift else None
     try:
         start = time.perf_counter()
         for body, _ in bodies:
             batch = decode_body(decompress(body, "gzip", 64 << 20), PROTOBUF)
             store.ingest(batch.predictions, batch.labels)
+            if sketches is not None:
+                observe(sketches, batch.predictions)
         return sum(n for _, n in bodies) / (time.perf_counter() - start)
     finally:
+        if sketches is not None:
+            sketches.dispose()
         store.close()
 
 
@@ -185,6 +194,12 @@ def main() -> None:
             tag = f"{per_request} spans/request"
             rows.append((f"decode only (protobuf + gzip), {tag}", bench_decode(bodies)))
             rows.append((f"decode + SQLite, in process, {tag}", bench_store(bodies, Path(tmp) / f"s{per_request}.db")))
+            rows.append(
+                (
+                    f"decode + SQLite + drift sketches, in process, {tag}",
+                    bench_store(bodies, Path(tmp) / f"d{per_request}.db", drift=True),
+                )
+            )
             rows.append(
                 (f"HTTP, server process, 2 clients, {tag}", bench_http(bodies, Path(tmp) / f"h{per_request}.db", 2))
             )

@@ -58,3 +58,11 @@ def test_segments_and_series_show_where_and_when_the_model_is_wrong(sdk: Server)
     overall = sum(p["accuracy"] * p["labels"] for p in filled) / sum(p["labels"] for p in filled)
     assert overall == pytest.approx(sdk.metrics("segmented")["accuracy"])
     assert sdk.http.get("/api/v1/models/nobody/segments", params={"feature": "a"}).status_code == 404
+
+    # The same through the SDK's typed reads.
+    typed = aither.models.segments("segmented", "city")
+    assert {g.value: (g.rows, g.accuracy) for g in typed.segments} == {
+        s["value"]: (s["rows"], s["accuracy"]) for s in by_city["segments"]
+    }
+    points = [p for p in aither.models.metrics_series("segmented", bucket="1h") if p.labels]
+    assert sum(p.labels for p in points) == 30 * 60 and points[0].start is not None

@@ -26,6 +26,9 @@ __all__ = [
     "Model",
     "Models",
     "Prediction",
+    "QualityPoint",
+    "Segment",
+    "Segments",
     "models",
 ]
 
@@ -111,6 +114,42 @@ class DataQuality:
     features: tuple[ColumnQuality, ...]
     new_columns: tuple[str, ...]
     missing_columns: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityPoint:
+    """The quality metrics of one time bucket, with the labelled rows behind them."""
+
+    start: datetime.datetime | None
+    end: datetime.datetime | None
+    predictions: int
+    labels: int
+    task: str | None
+    accuracy: float | None
+    f1: float | None
+    auc: float | None
+    mae: float | None
+    rmse: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One value (or numeric range) of a feature, the labelled sampled rows that had it, and their quality."""
+
+    value: str
+    rows: int
+    accuracy: float | None
+    f1: float | None
+    mae: float | None
+    rmse: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Segments:
+    feature: str
+    kind: str
+    rows: int
+    segments: tuple[Segment, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,6 +346,77 @@ class Models(_Namespace):
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise APIError(f"the server sent an invalid data-quality report ({type(exc).__name__}: {exc})") from None
+
+    def metrics_series(
+        self,
+        name: str,
+        *,
+        bucket: str = "1d",
+        version: str | None = None,
+        environment: str | None = None,
+        start: Moment = None,
+        end: Moment = None,
+    ) -> builtins.list[QualityPoint]:
+        """The quality metrics per time bucket (docs/drift.md, "Quality over time and by segment")."""
+        path = _path(
+            name,
+            "metrics/series",
+            bucket=bucket,
+            version=version,
+            environment=environment,
+            start=_iso(start),
+            end=_iso(end),
+        )
+        try:
+            return [
+                QualityPoint(
+                    start=_parse_time(p.get("start")),
+                    end=_parse_time(p.get("end")),
+                    predictions=int(p.get("predictions") or 0),
+                    labels=int(p.get("labels") or 0),
+                    task=p.get("task"),
+                    accuracy=p.get("accuracy"),
+                    f1=p.get("f1"),
+                    auc=p.get("auc"),
+                    mae=p.get("mae"),
+                    rmse=p.get("rmse"),
+                )
+                for p in self._get(path)["points"]
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise APIError(f"the server sent an invalid series ({type(exc).__name__}: {exc})") from None
+
+    def segments(
+        self,
+        name: str,
+        feature: str,
+        *,
+        version: str | None = None,
+        environment: str | None = None,
+        start: Moment = None,
+    ) -> Segments:
+        """Quality by the values of ``feature``, over the labelled sampled rows of the newest predictions."""
+        path = _path(name, "segments", feature=feature, version=version, environment=environment, start=_iso(start))
+        data = self._get(path)
+        try:
+            return Segments(
+                feature=str(data["feature"]),
+                kind=str(data["kind"]),
+                rows=int(data["rows"]),
+                segments=tuple(
+                    Segment(
+                        value=str(g["value"]),
+                        rows=int(g["rows"]),
+                        accuracy=g.get("accuracy"),
+                        f1=g.get("f1"),
+                        mae=g.get("mae"),
+                        rmse=g.get("rmse"),
+                    )
+                    for g in data["segments"]
+                ),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise APIError(f"the server sent invalid segments ({type(exc).__name__}: {exc})") from None
 
     def predictions(
         self, name: str, *, limit: int = 50, version: str | None = None, environment: str | None = None
