@@ -107,22 +107,24 @@ def bench_decode(bodies: list[tuple[bytes, int]]) -> float:
 
 def bench_store(bodies: list[tuple[bytes, int]], db: Path, drift: bool = False) -> float:
     """Decode and store; with ``drift``, also the ingest hook that feeds drift's hourly sketches (issue 12)."""
-    from aither_server._drift_sketches import observe
+    from aither_server._drift_feeder import DriftFeeder
     from aither_server._drift_store import DriftStore, drift_engine
 
     store = Store(db)
-    sketches = DriftStore(drift_engine(db)) if drift else None
+    feeder = DriftFeeder(DriftStore(drift_engine(db))) if drift else None
     try:
         start = time.perf_counter()
         for body, _ in bodies:
             batch = decode_body(decompress(body, "gzip", 64 << 20), PROTOBUF)
             store.ingest(batch.predictions, batch.labels)
-            if sketches is not None:
-                observe(sketches, batch.predictions)
+            if feeder is not None:
+                feeder.observe(batch.predictions)
+        if feeder is not None:
+            feeder.close()  # the sketches' work counts: the last merge is inside the time
         return sum(n for _, n in bodies) / (time.perf_counter() - start)
     finally:
-        if sketches is not None:
-            sketches.dispose()
+        if feeder is not None:
+            feeder.store.dispose()
         store.close()
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from . import _otlp, _routes_drift, _routes_ingest, _routes_management, _routes_quality, _routes_query
+from ._drift_feeder import DriftFeeder
 from ._drift_store import DriftStore, drift_engine
 from ._http_errors import ApiError, install_handlers, logger
 from ._inflight import ByteBudget
@@ -77,6 +78,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        feeder.close()
         drift.dispose()
         if close_store:
             store.close()
@@ -91,7 +93,9 @@ def create_app(
     app.state.store = store
     # Drift's own tables, through SQLAlchemy Core on the same database (docs/drift.md).
     drift = DriftStore(drift_engine(store.path))
+    feeder = DriftFeeder(drift)
     app.state.drift = drift
+    app.state.drift_feeder = feeder
     app.state.label_grace_s = label_grace_s
     app.state.ingest = _routes_ingest.IngestLimits(
         max_body_bytes=max_body_bytes,

@@ -38,6 +38,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     delete,
+    event,
     insert,
     or_,
     select,
@@ -143,7 +144,14 @@ def _model_filter(table: Table, name: str, version: str | None, environment: str
 
 def drift_engine(path: str | Path) -> Engine:
     """An engine on the SQLite file the core store uses (WAL: readers beside its writer; a writer waits)."""
-    return create_engine(f"sqlite:///{path}", connect_args={"timeout": 30.0, "check_same_thread": False})
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30.0, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _: object) -> None:
+        # As the core store's connections: durable across application crashes in WAL mode, no fsync per commit.
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    return engine
 
 
 class DriftStore:

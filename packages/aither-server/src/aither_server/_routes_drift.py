@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from aither._profile import Profile
 
+from ._drift_feeder import DriftFeeder
 from ._drift_query import NotFound, Window, data_quality, drift, drift_series, parse_reference
 from ._drift_stats import METHODS
 from ._drift_store import DriftStore
@@ -43,6 +44,12 @@ _Method = Annotated[
 def _drift_store(request: Request) -> DriftStore:
     store: DriftStore = request.app.state.drift
     return store
+
+
+def _fresh(feeder: DriftFeeder, function: Any, *args: Any, **kwargs: Any) -> Any:
+    """``function(store, ...)`` once every span stored so far is in the sketches (in the thread pool)."""
+    feeder.flush()
+    return function(feeder.store, *args, **kwargs)
 
 
 def _ns(moment: datetime.datetime | None) -> int | None:
@@ -118,9 +125,11 @@ def list_references(request: Request, _: Read, name: _Name) -> dict[str, Any]:
     return {"data": _drift_store(request).references(name)}
 
 
-async def _answer(function: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+async def _answer(request: Request, function: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     try:
-        result: dict[str, Any] = await run_in_threadpool(function, *args, **kwargs)
+        result: dict[str, Any] = await run_in_threadpool(
+            _fresh, request.app.state.drift_feeder, function, *args, **kwargs
+        )
     except NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     except ValueError as exc:
@@ -149,8 +158,8 @@ async def get_drift_series(
         raise ApiError(400, "invalid_request", "bucket must be at least 1h")
     bucket_ns = count * (3600 if unit == "h" else 86400) * 1_000_000_000
     return await _answer(
+        request,
         drift_series,
-        _drift_store(request),
         name,
         feature,
         bucket_ns=bucket_ns,
@@ -177,8 +186,8 @@ async def get_drift(
     """Per-column drift of the window's sampled features (and of the predictions) against the reference."""
     _checked(reference, method)
     return await _answer(
+        request,
         drift,
-        _drift_store(request),
         name,
         version=version,
         environment=environment,
@@ -202,8 +211,8 @@ async def get_data_quality(
     """Null rates, dtypes, out-of-range and unseen-category rates, new and missing columns."""
     _checked(reference, None)
     return await _answer(
+        request,
         data_quality,
-        _drift_store(request),
         name,
         version=version,
         environment=environment,

@@ -77,7 +77,7 @@ async def model_segments(
     found = await run_in_threadpool(
         segments,
         request.app.state.store,
-        request.app.state.drift,
+        request.app.state.drift,  # only its references: the sketches are not read
         name,
         feature,
         version=version,
