@@ -29,7 +29,10 @@ Window = tuple[int | None, int | None]  # [start, end) in nanoseconds
 def _iso(ns: int | None) -> str | None:
     if ns is None:
         return None
-    moment = datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.timezone.utc)
+    try:
+        moment = datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):  # a window edge past what datetime can write: open-ended
+        return None
     return moment.isoformat().replace("+00:00", "Z")
 
 

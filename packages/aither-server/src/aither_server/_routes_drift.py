@@ -94,14 +94,14 @@ def post_reference(request: Request, _: Write, name: _Name, body: Annotated[dict
     if not isinstance(reference, str) or len(reference) > 256 or reference.startswith("window:"):
         raise ApiError(400, "invalid_request", "name must be a string of at most 256 characters, not window:...")
     version, environment = body.get("version") or "", body.get("environment") or ""
-    if not isinstance(version, str) or not isinstance(environment, str) or len(version) > 256:
-        raise ApiError(400, "invalid_request", "version and environment must be strings")
+    if not isinstance(version, str) or not isinstance(environment, str) or max(len(version), len(environment)) > 256:
+        raise ApiError(400, "invalid_request", "version and environment must be strings of at most 256 characters")
     features = body.get("features")
     if not isinstance(features, dict) or not features:
         raise ApiError(400, "invalid_request", "features must be an object of column profiles")
     rows = body.get("rows")
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
-        raise ApiError(400, "invalid_request", "rows must be a non-negative integer")
+    if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows < 2**53:
+        raise ApiError(400, "invalid_request", "rows must be a non-negative integer below 2**53")
     columns = {str(c): _profile(p, f"features.{c}") for c, p in features.items()}
     stored = {
         "features": columns,
