@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -182,6 +183,9 @@ def _is_null(value: Any) -> bool:
 _NULL_STRINGS = frozenset({"NaN", "Infinity", "-Infinity"})
 
 
+_NUMBER_TYPES = frozenset({int, float})
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -191,6 +195,17 @@ def profile_values(values: list[Any], dtype: str = "") -> list[Profile]:
     booleans in a categorical one (a column that mixes them gets both), nulls counted in the first."""
     import numpy as np
 
+    kinds = set(map(type, values))
+    if kinds <= _NUMBER_TYPES and kinds:  # the common case, vectorised: plain numbers (NaN and inf are nulls)
+        array = np.asarray(values, dtype=np.float64)
+        finite = np.isfinite(array)
+        kept = array if finite.all() else array[finite]
+        return [_numeric_profile(kept, dtype, int(array.size - kept.size))]
+    if kinds == {str}:  # categories, with the wire's spellings of NaN and the infinities as nulls
+        counted = Counter(values)
+        nulls = sum(counted.pop(null, 0) for null in _NULL_STRINGS)
+        if counted:
+            return [_categorical_profile(counted.items(), dtype, nulls)]
     numbers: list[float] = []
     categories: dict[str, int] = {}
     nulls = 0

@@ -12,10 +12,11 @@ A failure here is logged and never fails the ingestion: the spans are already st
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from aither._profile import profile_values
 
@@ -76,35 +77,50 @@ def _one_value(value: Any) -> Any:
 
 
 def feed(store: DriftStore, spans: Sequence[PredictionSpan]) -> None:
-    values: dict[tuple[ModelKey, int, str, str], list[Any]] = {}
-    dtypes: dict[tuple[ModelKey, int, str, str], str] = {}
+    # Values are gathered per (model, hour) and column first, then profiled once per group: this loop runs for
+    # every sampled value the server receives, so it does dictionary work only.
+    groups: dict[tuple[ModelKey, int], dict[str, list[Any]]] = {}
+    outputs_by_hour: dict[tuple[ModelKey, int], list[Any]] = {}
     columns: dict[tuple[ModelKey, int], dict[str, str]] = {}
     schemas: dict[str, dict[str, Any]] = {}
     for span in spans:
         if span.features is None or span.error is not None:
             continue
         try:
-            features = json.loads(span.features)
-        except ValueError:
+            features = orjson.loads(span.features)
+        except orjson.JSONDecodeError:
             continue
         sample, rows, meta = _rows_of(features)
         if not sample:
             continue
-        model: ModelKey = (span.model, span.version, span.environment)
-        hour = span.start_ns // HOUR_NS
+        bucket = ((span.model, span.version, span.environment), span.start_ns // HOUR_NS)
         declared = _declared(meta, store, schemas)
         if declared:
-            columns.setdefault((model, hour), {}).update(declared)
+            known = columns.get(bucket)
+            if known is None:
+                columns[bucket] = dict(declared)
+            elif known != declared:
+                known.update(declared)
+        by_column = groups.get(bucket)
+        if by_column is None:
+            by_column = groups[bucket] = {}
         for record in sample:
             for column, value in record.items():
-                key = (model, hour, "feature", column)
-                values.setdefault(key, []).append(value)
-                if key not in dtypes:
-                    dtypes[key] = declared.get(column, "")
+                found = by_column.get(column)
+                if found is None:
+                    by_column[column] = [value]
+                else:
+                    found.append(value)
         outputs = _predictions_at(span.prediction, rows)
         if outputs:
-            values.setdefault((model, hour, "prediction", PREDICTION), []).extend(outputs)
-    profiles: HourProfiles = {key: profile_values(found, dtypes.get(key, "")) for key, found in values.items()}
+            outputs_by_hour.setdefault(bucket, []).extend(outputs)
+    profiles: HourProfiles = {}
+    for (model, hour), by_column in groups.items():
+        declared = columns.get((model, hour), {})
+        for column, found in by_column.items():
+            profiles[(model, hour, "feature", column)] = profile_values(found, declared.get(column, ""))
+    for (model, hour), outputs in outputs_by_hour.items():
+        profiles[(model, hour, "prediction", PREDICTION)] = profile_values(outputs)
     if profiles or columns or schemas:
         store.add_hours(profiles, columns, schemas)
 
