@@ -9,8 +9,6 @@ Everything here runs on the worker thread (the renderers), never on the caller's
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
@@ -33,6 +31,9 @@ _sent: dict[str, float] = {}
 
 def schema_hash(names: Sequence[str], dtypes: Sequence[str]) -> str:
     """A stable 16-hex-digit hash of a schema: the same on every process and on the server."""
+    import hashlib  # only wide schemas are hashed, on the worker: ``import aither`` does not pay for it
+    import json
+
     text = json.dumps([list(names), list(dtypes)], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
