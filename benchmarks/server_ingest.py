@@ -130,15 +130,26 @@ def bench_decode(bodies: list[tuple[bytes, int]]) -> float:
     return sum(n for _, n in bodies) / (time.perf_counter() - start)
 
 
-def bench_store(bodies: list[tuple[bytes, int]], db: Path | str) -> float:
+def bench_store(bodies: list[tuple[bytes, int]], db: Path | str, drift: bool = False) -> float:
+    """Decode and store; with ``drift``, also the ingest hook that feeds drift's hourly sketches (issue 12)."""
+    from aither_server._drift_feeder import DriftFeeder
+    from aither_server._drift_store import DriftStore, drift_engine
+
     store = Store(db)
+    feeder = DriftFeeder(DriftStore(drift_engine(store.sqlalchemy_url))) if drift else None
     try:
         start = time.perf_counter()
         for body, _ in bodies:
             batch = decode_body(decompress(body, "gzip", 64 << 20), PROTOBUF)
             store.ingest(batch.predictions, batch.labels)
+            if feeder is not None:
+                feeder.observe(batch.predictions)
+        if feeder is not None:
+            feeder.close()  # the sketches' work counts: the last merge is inside the time
         return sum(n for _, n in bodies) / (time.perf_counter() - start)
     finally:
+        if feeder is not None:
+            feeder.store.dispose()
         store.close()
 
 
@@ -233,6 +244,13 @@ def main() -> None:
                 rows.append(("-", f"decode only (protobuf + gzip), {tag}", bench_decode(bodies)))
                 for engine in engines:
                     rows.append((engine, f"decode + store, in process, {tag}", bench_store(bodies, database(engine))))
+                    rows.append(
+                        (
+                            engine,
+                            f"decode + store + drift sketches, in process, {tag}",
+                            bench_store(bodies, database(engine), drift=True),
+                        )
+                    )
                     rows.append(
                         (engine, f"HTTP, 1 server process, 1 client, {tag}", bench_http(bodies, database(engine), 1))
                     )

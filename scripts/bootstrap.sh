@@ -41,7 +41,7 @@ if [ -d /opt/wheels ]; then find_links=(--find-links /opt/wheels); fi
 
 if $demo; then
     $UV pip install --quiet --python .venv/bin/python "${find_links[@]}" \
-        -e packages/aither-core -e packages/aither-sklearn -e packages/aither-server "scikit-learn>=1.5"
+        -e packages/aither-core -e packages/aither-sklearn -e packages/aither-server "scikit-learn>=1.5" "pandas>=2"
     exit 0
 fi
 

@@ -55,6 +55,10 @@ def test_reruns_reuse_one_key_show_this_run_beside_all_runs_and_print_runnable_h
     this_run, all_runs = _figures(second, "calls")
     assert int(all_runs) == 2 * int(this_run) > 0
     assert _figures(second, "labelled rows")[0] == _figures(first, "labelled rows")[0]
+    # The drift report names the shifted feature and no other, on each run (the window is the run's own).
+    for out in (first, second):
+        assert "30 features compared, 1 drifted" in out
+        assert re.findall(r"^  drifted: (.+) \(", out, flags=re.MULTILINE) == ["mean radius"]
 
     (hint,) = [line.strip() for line in second.splitlines() if "--db" in line]
     command = shlex.split(hint)

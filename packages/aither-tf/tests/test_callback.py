@@ -57,7 +57,8 @@ def test_predict_samples_features_from_x_and_logs_the_returned_prediction(aither
     (span,) = aither_capture.predictions()
     assert span.attributes["ml.batch_size"] == 70
     assert span.features["_meta"]["shape"] == [70, 4]
-    assert [list(r.values()) for r in span.features["sample"]] == x[:2].tolist()
+    drawn = span.features["_meta"]["rows"]  # drawn at random: the sample is those rows of x
+    assert len(drawn) == 2 and [list(r.values()) for r in span.features["sample"]] == x[drawn].tolist()
     np.testing.assert_array_equal(np.asarray(span.prediction, dtype=np.float32), out)
     assert span.end_ns > span.start_ns
 
@@ -115,7 +116,8 @@ def test_tracked_predict_adds_no_callback_and_logs_one_span_from_its_return_valu
     assert first.name == "predict" and not first.is_error
     assert first.attributes["ml.batch_size"] == 40
     assert first.features["_meta"]["shape"] == [40, 4] and first.features["_meta"]["truncated"] is True
-    assert [list(r.values()) for r in first.features["sample"]] == x[:3, :2].tolist()
+    drawn = first.features["_meta"]["rows"]  # drawn at random; the first call's window is the first 2 columns
+    assert len(drawn) == 3 and [list(r.values()) for r in first.features["sample"]] == x[drawn, :2].tolist()
     np.testing.assert_array_equal(np.asarray(first.prediction, dtype=np.float32), out)
     assert tracked.trace_ids == [first.trace_id, second.trace_id]
 

@@ -30,6 +30,7 @@ from . import _query_aggregates
 from ._engine import Connection
 from ._records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
 from ._rollup import HOUR_NS, MINUTE_NS, NO_KEY, NO_KIND, latency_bucket, latency_range, split
+from ._sampled_rows import sampled_rows
 
 __all__ = [
     "BUCKETS",
@@ -693,6 +694,7 @@ def _prediction(row: Sequence[Any], labels: dict[str, Any]) -> dict[str, Any]:
         "features": _json(features),
         "prediction": _json(prediction),
         "labels": labels,
+        "sampled_rows": sampled_rows(_json(features), _json(prediction), labels),
         "error": error,
         "link": None if link_trace_id is None else {"trace_id": link_trace_id.hex(), "span_id": link_span_id.hex()},
     }

@@ -22,6 +22,7 @@ __all__ = [
     "OrgOut",
     "PredictionList",
     "PredictionOut",
+    "SampledRow",
     "UnjoinedLabel",
     "UnjoinedLabels",
     "UsageOut",
@@ -159,6 +160,13 @@ class LinkOut(_Out):
     span_id: str
 
 
+class SampledRow(_Out):
+    row: int
+    features: Any
+    prediction: Any
+    label: Any
+
+
 class PredictionOut(_Out):
     trace_id: str
     span_id: str
@@ -175,6 +183,9 @@ class PredictionOut(_Out):
     features: Any
     prediction: Any
     labels: dict[str, Any]
+    sampled_rows: list[SampledRow] = Field(
+        description="The feature sample's rows, each with its batch row (_meta.rows), its prediction and label."
+    )
     error: str | None
     link: LinkOut | None = Field(description="The caller's OpenTelemetry span (the prediction span's first link).")
 

@@ -3,7 +3,8 @@
 Starts the local server on its embedded SQLite database (the per-user default, or ``--db``), trains a
 scikit-learn classifier on the breast cancer dataset that ships with scikit-learn, serves predictions in batches
 and single rows through ``aither.wrap``, logs labels (per row, whole batches, and some late), then prints the
-model's summary as the query API reports it, where the data lives and how to query it.
+model's summary as the query API reports it, where the data lives and how to query it. The training split is
+logged as the model's drift reference, and traffic whose one feature shifts half-way shows in the drift report.
 """
 
 from __future__ import annotations
@@ -71,6 +72,51 @@ def _summary(http: Any, title: str, run_start: str) -> dict[str, Any]:
     return this_run
 
 
+#: The feature whose values the demo's traffic shifts half-way, and by how much.
+SHIFTED_FEATURE = "mean radius"
+_SHIFT = 1.5
+
+
+def _drift_traffic(model: Any, X_train: Any, names: Any) -> str:
+    """The training split as the reference; then traffic like it, whose one feature grows by half half-way.
+    Returns the moment of the shift (ISO 8601)."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    import aither
+
+    columns = [str(n) for n in names]
+    aither.log_reference(MODEL_NAME, pd.DataFrame(X_train, columns=columns), version="1.0", environment="demo")
+    tracked = aither.wrap(model, name=MODEL_NAME, version="1.0", environment="demo", sample_rows=50)
+    rng = np.random.default_rng(0)
+    shift_start = ""
+    for batch in range(60):
+        if batch == 30:
+            aither.flush(timeout=30)
+            shift_start = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        # Production traffic that looks like training: rows drawn from it (50 rows, all sampled).
+        frame = pd.DataFrame(X_train[rng.integers(0, len(X_train), size=50)], columns=columns)
+        if batch >= 30:
+            frame[SHIFTED_FEATURE] *= _SHIFT
+        with warnings.catch_warnings():  # the forest was fitted on an array; the frame only names its columns
+            warnings.simplefilter("ignore", UserWarning)
+            tracked.predict(frame)
+    aither.flush(timeout=30)
+    return shift_start
+
+
+def _drift_report(http: Any, shift_start: str) -> None:
+    found = http.get(f"/api/v1/models/{MODEL_NAME}/drift", params={"version": "1.0", "start": shift_start}).json()
+    drifted = [f for f in found["features"] if f["drifted"]]
+    print(f"\nDrift since {shift_start[11:19]} UTC against the reference {found['reference']['name']!r}:")
+    print(f"  {len(found['features'])} features compared, {len(drifted)} drifted")
+    for feature in drifted:
+        score = f"{feature['method']} {feature['score']:.3g}, threshold {feature['threshold']}"
+        print(f"  drifted: {feature['name']} ({score})")
+
+
 def _command_line() -> str:
     """How to run ``aither server`` as this very installation, runnable as printed (no activated venv needed)."""
     launcher = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
@@ -83,14 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         import numpy as np
+        import pandas  # noqa: F401 - the drift part's frames: say so now, not half-way through
         from sklearn.datasets import load_breast_cancer
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.model_selection import train_test_split
     except ImportError:
         # Never advice naming the index's `aither`: that distribution is an unrelated project.
         print(
-            "aither demo needs scikit-learn and the aither sklearn plugin; from the repository root: "
-            'uv pip install ".[sklearn,server]"  (or: pip install scikit-learn ./packages/aither-sklearn)',
+            "aither demo needs scikit-learn, pandas and the aither sklearn plugin; from the repository root: "
+            'uv pip install ".[sklearn,server]" pandas'
+            "  (or: pip install scikit-learn pandas ./packages/aither-sklearn)",
             file=sys.stderr,
         )
         return 2
@@ -167,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if row % 2 == 0:
                 aither.log_label(tracked.last_trace_id, int(y_test[row]))
         aither.flush(timeout=30)
+        shift_start = _drift_traffic(model, X_train, load_breast_cancer().feature_names)
 
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
             _summary(http, f"Model {MODEL_NAME!r}, before the late labels:", run_start)
@@ -174,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 aither.log_label(trace_id, labels)
             aither.flush(timeout=30)
             metrics = _summary(http, f"Model {MODEL_NAME!r}, after {len(late)} batches of late labels:", run_start)
+            _drift_report(http, shift_start)
 
         url = server.url
         print(f"\nThe data lives in {db} (SQLite). To query it, run the server and ask its API:")
@@ -185,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models/{MODEL_NAME}/metrics')
         recent = f"{base}/api/v1/models/{MODEL_NAME}/predictions?limit=5"
         print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" "{recent}"')
+        print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models/{MODEL_NAME}/drift')
         if args.serve:
             print(f"\nServing at {url} until Ctrl-C.")
             try:

@@ -1,0 +1,64 @@
+"""Drift's sketches updated off the ingestion path: spans queued by the ingest hook, merged about once a second.
+
+The ingest hook only appends the stored request's prediction spans to a list (a lock and a list extend), so
+ingestion pays almost nothing for drift. A background thread takes what is queued every :data:`INTERVAL_S`
+and feeds it (``_drift_sketches.feed``): many requests' sampled rows merge into each hour's sketches in one
+transaction instead of one per request. Queries call :meth:`DriftFeeder.flush` first, so they see every span
+stored before them. At most :data:`MAX_PENDING` spans wait: past that, the hook feeds them itself (back
+pressure instead of unbounded memory). Spans still queued when the process dies are lost to drift only (they
+are stored): the sketches are a sample already.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from ._drift_sketches import observe
+from ._drift_store import DriftStore
+from ._records import PredictionSpan
+
+__all__ = ["INTERVAL_S", "MAX_PENDING", "DriftFeeder"]
+
+logger = logging.getLogger("aither_server")
+
+INTERVAL_S = 1.0
+MAX_PENDING = 200_000
+
+
+class DriftFeeder:
+    def __init__(self, store: DriftStore, *, interval_s: float = INTERVAL_S) -> None:
+        self.store = store
+        self._pending: list[PredictionSpan] = []
+        self._lock = threading.Lock()
+        self._feeding = threading.Lock()
+        self._stop = threading.Event()
+        self._interval_s = interval_s
+        self._thread = threading.Thread(target=self._loop, name="aither-drift", daemon=True)
+        self._thread.start()
+
+    def observe(self, spans: Sequence[PredictionSpan]) -> None:
+        """Queue stored prediction spans for the sketches (the ingest hook). Never raises."""
+        with self._lock:
+            self._pending.extend(spans)
+            full = len(self._pending) >= MAX_PENDING
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Merge every queued span into the sketches now (queries call this first). Never raises."""
+        with self._feeding:
+            with self._lock:
+                taken, self._pending = self._pending, []
+            if taken:
+                observe(self.store, taken)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.flush()

@@ -1,0 +1,73 @@
+"""The drift feeder: ingestion only queues spans; a flush (a query's, the thread's, the close's) merges them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from aither_server._drift_feeder import DriftFeeder
+from aither_server._drift_store import DriftStore, drift_engine
+from aither_server._migrations import migrate
+from aither_server._records import PredictionSpan
+
+
+def _span(i: int, start_ns: int) -> PredictionSpan:
+    features = {"sample": [{"x": float(i), "k": "a"}], "_meta": {"rows": [0], "dtypes": {"x": "float64", "k": "str"}}}
+    return PredictionSpan(
+        i.to_bytes(16, "big"),
+        i.to_bytes(8, "big"),
+        "fed",
+        "",
+        "",
+        "predict",
+        "predict",
+        "generic",
+        start_ns,
+        start_ns + 1000,
+        None,
+        1,
+        json.dumps(features),
+        [i % 2],
+        json.dumps([i % 2]),
+        None,
+    )
+
+
+def _counts(store: DriftStore) -> dict[str, int]:
+    rows = store.hour_rows("fed", None, None, None, None, hourly=True)
+    return {f"{r.role}:{r.feature}": r.count for r in rows}
+
+
+def test_queued_spans_reach_the_sketches_on_flush_and_on_close(tmp_path: Path) -> None:
+    db = tmp_path / "aither.db"
+    migrate(db)
+    store = DriftStore(drift_engine(f"sqlite:///{db}"))
+    feeder = DriftFeeder(store, interval_s=3600)  # the thread never fires here: only explicit flushes
+    try:
+        now = time.time_ns()
+        feeder.observe([_span(i, now) for i in range(50)])
+        assert _counts(store) == {}  # queued, not yet merged: ingestion did not pay for it
+        feeder.flush()
+        assert _counts(store) == {"feature:x": 50, "feature:k": 50, "prediction:prediction": 50}
+        feeder.observe([_span(i, now) for i in range(50, 80)])
+    finally:
+        feeder.close()
+    assert _counts(store)["feature:x"] == 80  # close merged what was left
+    store.dispose()
+
+
+def test_the_thread_merges_on_its_own(tmp_path: Path) -> None:
+    db = tmp_path / "aither.db"
+    migrate(db)
+    store = DriftStore(drift_engine(f"sqlite:///{db}"))
+    feeder = DriftFeeder(store, interval_s=0.05)
+    try:
+        feeder.observe([_span(i, time.time_ns()) for i in range(10)])
+        deadline = time.monotonic() + 30
+        while not _counts(store) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _counts(store).get("feature:x") == 10
+    finally:
+        feeder.close()
+        store.dispose()
