@@ -1,11 +1,13 @@
 """aither-server query latency with 1,000,000 stored predictions, side by side per route. Prints a table.
 
-    .venv/bin/python benchmarks/server_query.py [--predictions 1000000] [--db PATH]
+    .venv/bin/python benchmarks/server_query.py [--predictions 1000000] [--db PATH] [--engines sqlite,postgresql]
 
 The database is filled through the store's ingestion path (the same code /v1/traces runs, without HTTP):
 one-row predictions of one model over 30 days, half of them labelled, 10% from ``predict_proba``. A given
 ``--db`` that already holds the data is reused. Each route is called over HTTP against a server thread; the
-table shows the median and worst of 5 warm calls, after one cold call. Target (issue 3): /metrics <= 1 s.
+table shows the median and worst of 5 warm calls, after one cold call. Each engine in ``--engines`` gets its own
+database (PostgreSQL: a throwaway durable cluster, as in ``server_ingest``). Target (issues 3 and 11): /metrics
+<= 1 s on both engines.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
+from server_ingest import postgres_cluster
 
 from aither_server import ServerThread, Store
 from aither_server._records import LabelSpan, PredictionSpan
@@ -84,24 +87,19 @@ def time_route(http: httpx.Client, path: str, params: dict[str, str]) -> tuple[f
     return cold, statistics.median(warm), max(warm)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--predictions", type=int, default=1_000_000)
-    parser.add_argument("--db", type=Path, default=None)
-    args = parser.parse_args()
-    tmp = None
-    if args.db is None:
-        tmp = tempfile.TemporaryDirectory()
-        args.db = Path(tmp.name) / "bench.db"
-    store = Store(args.db)
+def bench(store: Store, n: int, engine: str) -> None:
     store.bootstrap(KEY)
     have = store.reader().execute("SELECT coalesce(sum(predictions), 0) FROM models").fetchone()[0]
-    if have < args.predictions:
-        fill(store, args.predictions - have)
+    if have < n:
+        fill(store, n - have)
     stored = store.reader().execute("SELECT coalesce(sum(predictions), 0) FROM models").fetchone()[0]
+    if store.path is not None:
+        size = store.path.stat().st_size
+    else:
+        size = store.reader().execute("SELECT pg_database_size(current_database())").fetchone()[0]
     print(
-        f"# aither-server queries: {stored:,} stored predictions, {os.cpu_count()} CPUs, "
-        f"{platform.machine()}, Python {platform.python_version()}, db {args.db.stat().st_size / 2**20:.0f} MiB\n"
+        f"# aither-server queries on {engine}: {stored:,} stored predictions, {os.cpu_count()} CPUs, "
+        f"{platform.machine()}, Python {platform.python_version()}, database {size / 2**20:.0f} MiB\n"
     )
     week_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7 * 86400))
     routes = [
@@ -119,17 +117,41 @@ def main() -> None:
         for label, path, params in routes:
             rows.append((label, *time_route(http, path, params)))
         metrics = http.get(f"/api/v1/models/{MODEL}/metrics").json()
-    print("| route | cold (s) | warm median (s) | warm max (s) | target 1 s (metrics) |")
-    print("| --- | ---: | ---: | ---: | --- |")
+    print("| engine | route | cold (s) | warm median (s) | warm max (s) | target 1 s (metrics) |")
+    print("| --- | --- | ---: | ---: | ---: | --- |")
     for label, cold, median, worst in rows:
         verdict = ("met" if worst <= TARGET_S else "MISSED") if "metrics" in label else "-"
-        print(f"| {label} | {cold:.3f} | {median:.3f} | {worst:.3f} | {verdict} |")
+        print(f"| {engine} | {label} | {cold:.3f} | {median:.3f} | {worst:.3f} | {verdict} |")
     print(
         f"\npredictions={metrics['predictions']:,} labels={metrics['labels']:,} accuracy={metrics['accuracy']:.3f} "
-        f"auc={metrics['auc']:.3f} p50={metrics['latency_ms']['p50']:.3f} ms"
+        f"auc={metrics['auc']:.3f} p50={metrics['latency_ms']['p50']:.3f} ms\n"
     )
-    if tmp is not None:
-        tmp.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--predictions", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path, default=None, help="the SQLite database (reused if it holds the data)")
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    args = parser.parse_args()
+    for engine in args.engines.split(","):
+        if engine == "postgresql":
+            cluster = postgres_cluster()
+            try:
+                store = Store(cluster.create_database())
+                try:
+                    bench(store, args.predictions, engine)
+                finally:
+                    store.close()
+            finally:
+                cluster.stop()
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(args.db or Path(tmp) / "bench.db")
+            try:
+                bench(store, args.predictions, engine)
+            finally:
+                store.close()
 
 
 if __name__ == "__main__":

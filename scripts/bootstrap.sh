@@ -23,6 +23,16 @@ if ! $demo && ! command -v clang >/dev/null 2>&1 && ! command -v clang-14 >/dev/
     fi
 fi
 
+# The server's test suite runs every test on PostgreSQL too, in a throwaway cluster of Debian's binaries.
+if ! $demo && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+            || echo "bootstrap: could not install postgresql; the server's PostgreSQL tests will fail" >&2
+    else
+        echo "bootstrap: PostgreSQL (initdb) not found and cannot apt-get it; the server's tests will fail" >&2
+    fi
+fi
+
 [ -x .venv/bin/python ] || $UV venv --quiet --python "$PYTHON" .venv
 
 # uv does not read pip's configuration: point it at the local wheel folder so torch is the CPU build.

@@ -1,20 +1,25 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from otlp_builders import KEY, headers, metrics_body, protobuf_body
+from pg_cluster import Cluster
 
 from aither_server import ServerThread, Store
+from aither_server._engine import open_database
+
+#: Every test that takes a database runs on both engines: SQLite (the embedded default) and PostgreSQL.
+ENGINES = ["sqlite", "postgresql"]
 
 
 class Server:
     """A real aither server on a free port, and an HTTP client with the admin key."""
 
-    def __init__(self, thread: ServerThread, db: Path) -> None:
+    def __init__(self, thread: ServerThread, db: Path | str) -> None:
         self.thread = thread
         self.db = db
         self.url = thread.url
@@ -40,14 +45,64 @@ class Server:
     def metrics(self, model: str, **params: Any) -> Any:
         return self.get(f"/api/v1/models/{model}/metrics", **params)
 
+    def sql(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of one statement (SQLite's spelling) on the server's database, on a connection of its own."""
+        return sql(self.db, statement, params)
 
-def start_server(db: Path, **options: Any) -> ServerThread:
+    def stored_bytes(self) -> bytes:
+        """Everything the database holds, as bytes: the SQLite file and its WAL, or each PostgreSQL row's text."""
+        if isinstance(self.db, Path):
+            return self.db.read_bytes() + self.db.with_name(self.db.name + "-wal").read_bytes()
+        tables = [t for (t,) in self.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        return b"".join("\n".join(str(r[0]) for r in self.sql(f"SELECT t::text FROM {t} t")).encode() for t in tables)
+
+
+def sql(db: Path | str, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+    conn = open_database(db).connect()
+    try:
+        return conn.execute(statement, params).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the session (an error, not a skip, where PostgreSQL is missing)."""
+    cluster = Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _database(request: pytest.FixtureRequest, folder: Path) -> Path | str:
+    if request.param == "sqlite":
+        return folder / "aither.db"
+    cluster: Cluster = request.getfixturevalue("postgres")
+    url = cluster.create_database()
+    request.addfinalizer(lambda: cluster.drop_database(url))
+    return url
+
+
+@pytest.fixture(params=ENGINES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A new, empty database: an SQLite file's path, or a fresh PostgreSQL database's URL."""
+    return _database(request, tmp_path)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def module_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path | str:
+    """:func:`database` shared by a module's tests."""
+    return _database(request, tmp_path_factory.mktemp("db"))
+
+
+def start_server(db: Path | str, **options: Any) -> ServerThread:
     store = Store(db)
     store.bootstrap(KEY)
     return ServerThread(store, **options).start()
 
 
-def serve_at(db: Path, **options: Any) -> Iterator[Server]:
+def serve_at(db: Path | str, **options: Any) -> Iterator[Server]:
     """A server on ``db`` with ``create_app`` options, for fixtures: yields it, then stops it."""
     thread = start_server(db, **options)
     srv = Server(thread, db)
@@ -60,11 +115,11 @@ def serve_at(db: Path, **options: Any) -> Iterator[Server]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    yield from serve_at(tmp_path / "aither.db")
+def server(database: Path | str) -> Iterator[Server]:
+    yield from serve_at(database)
 
 
 @pytest.fixture
-def small_server(tmp_path: Path) -> Iterator[Server]:
+def small_server(database: Path | str) -> Iterator[Server]:
     """Body limits of 64 KiB compressed and 256 KiB decompressed, to test 413s cheaply."""
-    yield from serve_at(tmp_path / "aither.db", max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)
+    yield from serve_at(database, max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)

@@ -35,8 +35,7 @@ from aither_server._migrations import migrate
 
 
 def _points(server: Server) -> int:
-    with sqlite3.connect(server.db) as conn:
-        return int(conn.execute("SELECT count(*) FROM aggregate_points").fetchone()[0])
+    return int(server.sql("SELECT count(*) FROM aggregate_points")[0][0])
 
 
 def _post(server: Server, body: bytes, **header_options: object) -> tuple[int, str]:

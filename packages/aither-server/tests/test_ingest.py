@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import sqlite3
 import tracemalloc
 
 import pytest
@@ -24,12 +23,11 @@ from aither_server import _otlp
 
 
 def _counts(server: Server) -> tuple[int, int, int]:
-    with sqlite3.connect(server.db) as conn:
-        return (
-            conn.execute("SELECT count(*) FROM predictions").fetchone()[0],
-            conn.execute("SELECT count(*) FROM label_spans").fetchone()[0],
-            conn.execute("SELECT coalesce(sum(predictions + labels), 0) FROM usage").fetchone()[0],
-        )
+    return (
+        server.sql("SELECT count(*) FROM predictions")[0][0],
+        server.sql("SELECT count(*) FROM label_spans")[0][0],
+        server.sql("SELECT coalesce(sum(predictions + labels), 0) FROM usage")[0][0],
+    )
 
 
 def _assert_nothing_stored(server: Server) -> None:
@@ -218,8 +216,7 @@ def test_errored_call_counts_as_a_call_and_an_error_but_predicts_no_rows(server:
 
 def test_api_key_never_reaches_the_stored_rows(server: Server) -> None:
     server.ingest([prediction_span("clf", 1)])
-    raw = server.db.read_bytes() + server.db.with_name(server.db.name + "-wal").read_bytes()
-    assert KEY.encode() not in raw
+    assert KEY.encode() not in server.stored_bytes()
 
 
 def test_the_callers_span_is_kept_as_the_predictions_link(server: Server) -> None:

@@ -30,11 +30,9 @@ def test_created_key_is_shown_once_and_stored_only_as_a_hash(server: Server) -> 
     listed = server.get("/api/v1/api-keys")["data"]
     assert all("secret" not in k for k in listed)
     assert {k["name"] for k in listed} == {"bootstrap", "prod"}
-    with sqlite3.connect(server.db) as conn:
-        rows = conn.execute("SELECT * FROM api_keys").fetchall()
-        stored = [r[3] for r in rows]
+    stored = [r[0] for r in server.sql("SELECT hash FROM api_keys")]
     assert hashlib.sha256(secret.encode()).digest() in stored
-    assert secret.encode() not in server.db.read_bytes() + server.db.with_name("aither.db-wal").read_bytes()
+    assert secret.encode() not in server.stored_bytes()
 
 
 def test_read_key_can_query_but_not_manage_keys(server: Server) -> None:
@@ -110,8 +108,8 @@ def test_healthz_needs_no_key_and_openapi_is_served(server: Server) -> None:
     assert {"/v1/traces", "/api/v1/models/{name}/metrics", "/api/v1/api-keys/{key_id}"} <= set(paths)
 
 
-def test_new_database_gets_one_generated_admin_key_and_bootstrap_key_is_added_once(tmp_path: Path) -> None:
-    store = Store(tmp_path / "a.db")
+def test_new_database_gets_one_generated_admin_key_and_bootstrap_key_is_added_once(database: Path | str) -> None:
+    store = Store(database)
     try:
         first = store.bootstrap()
         assert first is not None and first.startswith("aith_")
@@ -183,10 +181,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_cli_prints_the_admin_key_once_serves_healthz_and_the_key_works(tmp_path: Path) -> None:
+def test_cli_prints_the_admin_key_once_serves_healthz_and_the_key_works(database: Path | str) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "AITHER_BOOTSTRAP_KEY"}
-    cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(tmp_path / "cli.db")]
+    cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(database)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         deadline = time.monotonic() + 30
@@ -202,7 +200,7 @@ def test_cli_prints_the_admin_key_once_serves_healthz_and_the_key_works(tmp_path
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
     key = next(word for word in output.split() if word.startswith("AITHER_API_KEY=aith_")).split("=", 1)[1]
-    store = Store(tmp_path / "cli.db")
+    store = Store(database)
     try:
         principal = store.authenticate(key)
         assert principal is not None and principal.scopes == ("admin",)

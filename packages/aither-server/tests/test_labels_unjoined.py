@@ -11,9 +11,9 @@ from otlp_builders import label_span, new_trace_id, prediction_span
 
 
 @pytest.fixture
-def no_grace_server(tmp_path: Path) -> Iterator[Server]:
+def no_grace_server(database: Path | str) -> Iterator[Server]:
     """A label waits no time for its prediction before it counts as an unknown trace."""
-    yield from serve_at(tmp_path / "aither.db", label_grace_s=0)
+    yield from serve_at(database, label_grace_s=0)
 
 
 def _unjoined(server: Server, **params: object) -> tuple[int, list[tuple[str, int, object, str]]]:

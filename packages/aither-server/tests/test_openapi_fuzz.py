@@ -17,8 +17,8 @@ from aither_server import ServerThread
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    thread = start_server(Path(tmp_path_factory.mktemp("fuzz")) / "aither.db")
+def fuzz_server(module_database: Path | str) -> Iterator[ServerThread]:
+    thread = start_server(module_database)
     # Some data, so the query routes have something to compute on.
     httpx.post(
         thread.url + "/v1/traces",

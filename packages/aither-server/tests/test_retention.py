@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from conftest import Server
@@ -14,8 +13,7 @@ _DAY_NS = 86_400 * 10**9
 
 
 def _count(server: Server, sql: str) -> int:
-    with sqlite3.connect(server.db) as db:
-        return int(db.execute(sql).fetchone()[0])
+    return int(server.sql(sql)[0][0])
 
 
 def test_old_predictions_and_labels_go_in_batches_and_their_rollups_stay(server: Server) -> None:

@@ -74,8 +74,8 @@ def _fill(store: Store, rng: random.Random) -> None:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    store = Store(Path(tmp_path_factory.mktemp("rollups")) / "r.db")
+def store(module_database: Path | str) -> Any:
+    store = Store(module_database)
     _fill(store, random.Random(3))
     yield store
     store.close()

@@ -1,8 +1,10 @@
 """The database schema, migrated by Alembic (the revisions in ``_alembic/versions``).
 
 The schema is migrated, never rebuilt: a database keeps its data across server upgrades. All the revisions a
-database lacks run in one transaction, taken with SQLite's write lock first, so two servers starting on one
-file migrate once. Add a revision at the end; never edit one that has shipped.
+database lacks run in one transaction, taken with the engine's write lock first (SQLite's file lock, or
+PostgreSQL's advisory lock, ``_engine.WRITE_LOCK``), so two servers starting on one database migrate once.
+The revisions are written in SQLite's DDL; ``_ddl`` runs them on PostgreSQL too.
+Add a revision at the end; never edit one that has shipped.
 
 Databases from before Alembic carry a ``schema_version`` table (versions 1 to 5 of the hand-written runner,
 revisions ``0001`` to ``0005`` here): they are stamped with their revision and upgraded in place, and their
@@ -55,6 +57,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError as AlembicError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.pool import NullPool
+
+from ._engine import WRITE_LOCK, open_database
 
 __all__ = ["HEAD", "LEGACY_VERSION", "SchemaTooNew", "migrate", "revision_of"]
 
@@ -84,8 +89,11 @@ def _scripts() -> ScriptDirectory:
 HEAD: str = _scripts().get_current_head() or ""
 
 
-def _engine(path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{path}")
+def _engine(target: str | Path) -> Engine:
+    database = open_database(target)
+    if database.dialect == "postgresql":
+        return create_engine(database.sqlalchemy_url(), poolclass=NullPool)
+    engine = create_engine(database.sqlalchemy_url())
 
     # pysqlite's own transaction handling is switched off, and each transaction takes the write lock at once
     # (BEGIN IMMEDIATE): a second server starting on the file waits, then finds the schema migrated.
@@ -116,9 +124,9 @@ def _known(revision: str) -> bool:
         return False
 
 
-def revision_of(path: str | Path) -> str | None:
-    """The Alembic revision of a database file (``None``: none yet)."""
-    engine = _engine(Path(path))
+def revision_of(target: str | Path) -> str | None:
+    """The Alembic revision of a database (``None``: none yet)."""
+    engine = _engine(target)
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
@@ -126,14 +134,17 @@ def revision_of(path: str | Path) -> str | None:
         engine.dispose()
 
 
-def migrate(path: str | Path, target: str = "head") -> None:
-    """Bring the database at ``path`` to ``target`` (the newest revision by default), in one transaction.
+def migrate(database: str | Path, target: str = "head") -> None:
+    """Bring ``database`` (a path or a PostgreSQL URL) to ``target`` (the newest revision by default), in one
+    transaction.
 
     Raises :class:`SchemaTooNew` for a database written by a newer server.
     """
-    engine = _engine(Path(path))
+    engine = _engine(database)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
             config = _config(connection)
             legacy = _legacy_version(connection)
             if legacy is not None and legacy > LEGACY_VERSION:

@@ -23,11 +23,11 @@ import dataclasses
 import datetime
 import json
 import math
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import _query_aggregates
+from ._engine import Connection
 from ._records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
 from ._rollup import HOUR_NS, MINUTE_NS, NO_KEY, NO_KIND, latency_bucket, latency_range, split
 
@@ -118,7 +118,7 @@ def _marks(items: Sequence[Any]) -> str:
     return ",".join("?" * len(items))
 
 
-def list_models(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_models(conn: Connection) -> list[dict[str, Any]]:
     by_name: dict[str, dict[str, Any]] = {}
     totals = _query_aggregates.model_totals(conn)
     for model_id, name, version, env, first, last in conn.execute(
@@ -161,7 +161,7 @@ def list_models(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def _model_ids(
-    conn: sqlite3.Connection, name: str, version: str | None, environment: str | None
+    conn: Connection, name: str, version: str | None, environment: str | None
 ) -> list[tuple[int, int, int]] | None:
     """(id, first_seen, last_seen) of the matching model rows; ``None`` when no model has this name."""
     rows = conn.execute(
@@ -251,7 +251,7 @@ class _Filter:
         self.count = "sum(coalesce(weight, 1.0))" if weighted else "count(*)"
 
 
-def _latency(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict[str, float | None]:
+def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict[str, float | None]:
     """Exact nearest-rank percentiles: the hourly latency histogram locates each rank's bucket, then one scan
     of the covering (model, time) index reads the latencies inside those few buckets (about 4% of the calls
     around the median, far fewer in the tail) to pick the exact value."""
@@ -296,7 +296,7 @@ def _latency(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, calls: int)
         if high is not None:
             terms.append("latency_ns < ?")
             params.append(high)
-        ranges.append(" AND ".join(terms) or "1")
+        ranges.append(" AND ".join(terms) or "1 = 1")
     values: dict[int, list[int]] = {bucket: [] for bucket in buckets}
     if buckets:
         for (latency,) in conn.execute(
@@ -312,7 +312,7 @@ def _latency(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, calls: int)
     return out
 
 
-def _volume(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, bucket_s: int) -> list[tuple[int, int, int, int]]:
+def _volume(conn: Connection, f: _Filter, lo: int, hi: int, bucket_s: int) -> list[tuple[int, int, int, int]]:
     """(bucket, calls, errors, rows) per time bucket, from ``volume_minutes`` when buckets are whole minutes."""
     bucket_ns = bucket_s * _NS
     minutes, edges = split(lo, hi, MINUTE_NS) if bucket_s % 60 == 0 else (None, [(lo, hi)])
@@ -385,7 +385,7 @@ class QualityGroup:
         self.sum_sq += sum_sq or 0.0
 
 
-def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, classes: bool) -> list[QualityGroup]:
+def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: bool) -> list[QualityGroup]:
     """The groups of labelled rows; classes only for class-like rows and only when ``classes``. At most
     _MAX_PAIRS + 1 groups."""
     ids = f.ids
@@ -429,7 +429,7 @@ def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, clas
         parts.append(
             conn.execute(
                 f"SELECT coalesce(kind, {NO_KIND}), label_kind, coalesce({pk}, '{NO_KEY}'),"
-                f" coalesce({lk}, '{NO_KEY}'), max(score IS NOT NULL), {raw_sums}"
+                f" coalesce({lk}, '{NO_KEY}'), max(CASE WHEN score IS NOT NULL THEN 1 ELSE 0 END), {raw_sums}"
                 f" FROM prediction_rows INDEXED BY prediction_rows_labelled"
                 f" WHERE {f.sql} AND label_kind IS NOT NULL GROUP BY 1, 2, 3, 4 LIMIT {_MAX_PAIRS + 1}",
                 (*ids, a, b),
@@ -449,7 +449,7 @@ def _quality_groups(conn: sqlite3.Connection, f: _Filter, lo: int, hi: int, clas
 
 
 def _classification(
-    conn: sqlite3.Connection, f: _Filter, pairs: list[tuple[int, str, str, float]], binary_scores: bool
+    conn: Connection, f: _Filter, pairs: list[tuple[int, str, str, float]], binary_scores: bool
 ) -> dict[str, float | None] | None:
     """Scores from (kind, predicted key, label key, rows) groups of the labelled class-like rows."""
     width = 0
@@ -501,7 +501,7 @@ def _classification(
     }
 
 
-def _auc(conn: sqlite3.Connection, f: _Filter, mapping: dict[str, str], width: int) -> float | None:
+def _auc(conn: Connection, f: _Filter, mapping: dict[str, str], width: int) -> float | None:
     if width == 2:
         positive = mapping["1"]
         groups: dict[float, list[float]] = {}
@@ -537,7 +537,7 @@ def _auc(conn: sqlite3.Connection, f: _Filter, mapping: dict[str, str], width: i
 
 
 def metrics(
-    conn: sqlite3.Connection,
+    conn: Connection,
     name: str,
     *,
     version: str | None = None,
@@ -662,7 +662,7 @@ _PREDICTION_COLUMNS = (
 )
 
 
-def _labels_by_trace(conn: sqlite3.Connection, trace_ids: Sequence[bytes]) -> dict[bytes, dict[str, Any]]:
+def _labels_by_trace(conn: Connection, trace_ids: Sequence[bytes]) -> dict[bytes, dict[str, Any]]:
     out: dict[bytes, dict[str, Any]] = {}
     for i in range(0, len(trace_ids), 500):
         chunk = trace_ids[i : i + 500]
@@ -699,7 +699,7 @@ def _prediction(row: Sequence[Any], labels: dict[str, Any]) -> dict[str, Any]:
 
 
 def recent_predictions(
-    conn: sqlite3.Connection,
+    conn: Connection,
     name: str,
     *,
     limit: int,
@@ -726,7 +726,7 @@ def recent_predictions(
     return [_prediction(r, labels.get(r[1], {})) for r in rows]
 
 
-def get_prediction(conn: sqlite3.Connection, trace_id: bytes) -> dict[str, Any] | None:
+def get_prediction(conn: Connection, trace_id: bytes) -> dict[str, Any] | None:
     row = conn.execute(
         f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
         " WHERE p.trace_id = ? ORDER BY p.start_ns, p.id LIMIT 1",

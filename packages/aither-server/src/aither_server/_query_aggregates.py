@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ._engine import Connection
 from ._rollup import HOUR_NS, MINUTE_NS, aggregate_bucket, aggregate_percentile_ms, split
 
 __all__ = ["dropped_spans", "latency_from_histograms", "model_totals", "uses_aggregates", "volume_adjustments"]
@@ -32,7 +32,7 @@ def _marks(items: Sequence[Any]) -> str:
     return ",".join("?" * len(items))
 
 
-def uses_aggregates(conn: sqlite3.Connection, ids: Sequence[int]) -> bool:
+def uses_aggregates(conn: Connection, ids: Sequence[int]) -> bool:
     """Whether these model rows have aggregate points, or spans of instances that send aggregates."""
     marks = _marks(ids)
     if conn.execute(f"SELECT 1 FROM aggregate_points WHERE model_id IN ({marks}) LIMIT 1", ids).fetchone():
@@ -56,9 +56,7 @@ def _add_metrics(out: dict[int, list[int]], rows: Iterable[Sequence[Any]]) -> No
         out.setdefault(bucket, [0, 0, 0])[_COUNTED.index(metric)] += value
 
 
-def volume_adjustments(
-    conn: sqlite3.Connection, ids: Sequence[int], lo: int, hi: int, bucket_s: int
-) -> dict[int, list[int]]:
+def volume_adjustments(conn: Connection, ids: Sequence[int], lo: int, hi: int, bucket_s: int) -> dict[int, list[int]]:
     """Per volume bucket, [calls, errors, rows] to add to the span volume of [lo, hi): the aggregates, less
     the spans of the instances that send them."""
     marks = _marks(ids)
@@ -108,7 +106,7 @@ def volume_adjustments(
     return out
 
 
-def _other_spans(conn: sqlite3.Connection, ids: Sequence[int]) -> bool:
+def _other_spans(conn: Connection, ids: Sequence[int]) -> bool:
     """Whether these model rows have spans of instances that send no aggregates (or of no instance)."""
     marks = _marks(ids)
     all_spans = conn.execute(f"SELECT coalesce(sum(calls), 0) FROM models WHERE id IN ({marks})", ids).fetchone()[0]
@@ -120,7 +118,7 @@ def _other_spans(conn: sqlite3.Connection, ids: Sequence[int]) -> bool:
     return bool(all_spans > sender_spans)
 
 
-def _histogram(conn: sqlite3.Connection, ids: Sequence[int], lo: int, hi: int) -> dict[int, int]:
+def _histogram(conn: Connection, ids: Sequence[int], lo: int, hi: int) -> dict[int, int]:
     """Calls per bucket of the SDK's histogram: the aggregate points', and the span latencies of the
     instances that send no aggregates (read only when there are such spans: the raw rows at the edges of the
     range are then read one by one, for their instance)."""
@@ -170,7 +168,7 @@ def _histogram(conn: sqlite3.Connection, ids: Sequence[int], lo: int, hi: int) -
 
 
 def latency_from_histograms(
-    conn: sqlite3.Connection, ids: Sequence[int], lo: int, hi: int, ranks: dict[str, float]
+    conn: Connection, ids: Sequence[int], lo: int, hi: int, ranks: dict[str, float]
 ) -> dict[str, float | None]:
     """Percentiles (``ranks``: name -> quantile) from the merged histogram, interpolated geometrically inside
     their bucket: within about 9.5% of the exact value, one bucket (19%) at worst."""
@@ -184,7 +182,7 @@ def latency_from_histograms(
     return out
 
 
-def dropped_spans(conn: sqlite3.Connection, ids: Sequence[int], lo: int, hi: int) -> dict[str, int]:
+def dropped_spans(conn: Connection, ids: Sequence[int], lo: int, hi: int) -> dict[str, int]:
     """Prediction spans the SDKs reported as not delivered, by ``aither.drop.reason``."""
     marks = _marks(ids)
     minutes, edges = split(lo, hi, MINUTE_NS)
@@ -212,7 +210,7 @@ def dropped_spans(conn: sqlite3.Connection, ids: Sequence[int], lo: int, hi: int
     return dict(sorted(out.items()))
 
 
-def model_totals(conn: sqlite3.Connection) -> dict[int, tuple[int, int]]:
+def model_totals(conn: Connection) -> dict[int, tuple[int, int]]:
     """(calls, rows) of every model row, all time: its spans, less those of instances that send aggregates,
     plus its aggregates. Every model row is present."""
     return {

@@ -15,9 +15,9 @@ through the ``labels_unjoined`` partial index.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
+from ._engine import Connection
 from ._query import iso
 
 __all__ = ["ROW_OUT_OF_RANGE", "UNKNOWN_TRACE", "unjoined_labels"]
@@ -34,9 +34,7 @@ def _json(text: str) -> Any:
         return text
 
 
-def unjoined_labels(
-    conn: sqlite3.Connection, *, model: str | None, limit: int, grace_ns: int, now_ns: int
-) -> dict[str, Any]:
+def unjoined_labels(conn: Connection, *, model: str | None, limit: int, grace_ns: int, now_ns: int) -> dict[str, Any]:
     """``{"count", "data": [{"trace_id", "row", "label", "reason", "received_at"}]}``, newest first.
 
     With ``model``, only the labels whose prediction is one of that model's (``row out of range``): a label of

@@ -21,6 +21,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4318
 #: Overrides DEFAULT_PORT (``--port`` overrides both).
 PORT_VARIABLE = "AITHER_SERVER_PORT"
+#: The database when ``--db`` is not given: a path or a ``postgresql://`` URL.
+DATABASE_VARIABLE = "AITHER_DATABASE_URL"
 
 
 def _port(text: str) -> int:
@@ -48,7 +50,14 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
     parser.add_argument(
         "--port", type=_port, default=None, help=f"port (default ${PORT_VARIABLE}, else {DEFAULT_PORT})"
     )
-    parser.add_argument("--db", type=Path, default=None, help=f"SQLite database file (default {default_db_path()})")
+    parser.add_argument(
+        "--db",
+        default=None,
+        help=(
+            f"an SQLite database file, or a postgresql://user@host:port/name URL for several server processes on one"
+            f" database (default ${DATABASE_VARIABLE}, else {default_db_path()})"
+        ),
+    )
     parser.add_argument(
         "--log-level",
         default="info",
@@ -112,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from ._app import create_app, inflight_bytes
+    from ._engine import is_url, open_database
     from ._migrations import SchemaTooNew
     from ._retention import Retention, RetentionThread
     from ._runner import CannotListen, default_db_path, listen
@@ -138,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CannotListen as exc:
         print(f"aither server: {exc}", file=sys.stderr)
         return 2
-    db = (args.db or default_db_path()).expanduser()
+    target = args.db or os.environ.get(DATABASE_VARIABLE) or str(default_db_path())
+    db: str | Path = target if is_url(target) else Path(target).expanduser()
     bootstrap = os.environ.get("AITHER_BOOTSTRAP_KEY") or None
     try:
         store = Store(db)
@@ -147,9 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sock.close()
         print(f"aither server: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # sqlite3.DatabaseError on a file that is not a database, etc.
+    except Exception as exc:  # sqlite3.DatabaseError on a file that is not a database, a refused connection, etc.
         sock.close()
-        print(f"aither server: cannot open {db}: {exc}", file=sys.stderr)
+        shown = db if isinstance(db, Path) else open_database(db).display
+        print(f"aither server: cannot open {shown}: {exc}", file=sys.stderr)
         return 2
     if new_key is not None:
         # Printed once, on purpose: only its hash is stored, so this is the one chance to copy it.
@@ -160,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     host = f"[{args.host}]" if ":" in args.host else args.host
     port = sock.getsockname()[1]
-    print(f"aither server on http://{host}:{port}  (database: {db})", flush=True)
+    print(f"aither server on http://{host}:{port}  (database: {store.target})", flush=True)
     print(f"    export AITHER_BASE_URL=http://{host}:{port}", flush=True)
     app = create_app(
         store,

@@ -6,7 +6,7 @@ stamped with the matching revision and upgraded from there (``_migrations``).
 
 from __future__ import annotations
 
-from alembic import op
+from aither_server import _ddl
 
 revision = "0001"
 down_revision: str | None = None
@@ -150,12 +150,5 @@ CREATE TABLE usage (
 """
 
 
-def _run(sql: str) -> None:
-    bind = op.get_bind()
-    for statement in sql.split(";"):
-        if statement.strip():
-            bind.exec_driver_sql(statement)
-
-
 def upgrade() -> None:
-    _run(_V1)
+    _ddl.run(_V1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alembic import op
 
+from aither_server import _ddl
 from aither_server._rollup import HOUR_NS, aggregate_bucket
 
 revision = "0002"
@@ -99,15 +100,8 @@ CREATE TABLE aggregate_latency_hours (
 """
 
 
-def _run(sql: str) -> None:
-    bind = op.get_bind()
-    for statement in sql.split(";"):
-        if statement.strip():
-            bind.exec_driver_sql(statement)
-
-
 def upgrade() -> None:
-    _run(_V2)
+    _ddl.run(_V2)
     bind = op.get_bind()
     # Spans stored before this version have no instance: their latencies go to instance 0, in the SDK's buckets.
     counts: dict[tuple[int, int, int], int] = {}
@@ -117,7 +111,7 @@ def upgrade() -> None:
         key = (model_id, hour, aggregate_bucket(latency_ns))
         counts[key] = counts.get(key, 0) + 1
     if counts:
-        bind.exec_driver_sql(
+        _ddl.execute(
             "INSERT INTO instance_latency_hours (model_id, hour, instance_id, bucket, calls) VALUES (?, ?, 0, ?, ?)",
             [(*key, calls) for key, calls in counts.items()],
         )

@@ -6,7 +6,7 @@ stamped with the matching revision and upgraded from there (``_migrations``).
 
 from __future__ import annotations
 
-from alembic import op
+from aither_server import _ddl
 
 revision = "0004"
 down_revision: str | None = "0003"
@@ -19,12 +19,5 @@ ALTER TABLE predictions ADD COLUMN link_span_id BLOB
 """
 
 
-def _run(sql: str) -> None:
-    bind = op.get_bind()
-    for statement in sql.split(";"):
-        if statement.strip():
-            bind.exec_driver_sql(statement)
-
-
 def upgrade() -> None:
-    _run(_V4)
+    _ddl.run(_V4)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from aither_server import _ddl
+
 revision = "0005"
 down_revision: str | None = "0004"
 branch_labels = None
@@ -21,15 +23,10 @@ CREATE INDEX labels_unjoined ON labels (received_ns) WHERE pred_rows IS NULL OR 
 """
 
 
-def _run(sql: str) -> None:
-    bind = op.get_bind()
-    for statement in sql.split(";"):
-        if statement.strip():
-            bind.exec_driver_sql(statement)
-
-
 def upgrade() -> None:
-    _run(_V5)
+    _ddl.run(_V5)
+    if _ddl.is_postgres():
+        return  # PostgreSQL databases start with this code: no labels from before to bring up to date
     bind = op.get_bind()
     # Labels stored before: received when their span says; joined to the prediction of their trace, if any.
     raw = bind.connection.driver_connection
