@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import aither
-from aither._capture import capture_features, capture_prediction, render
+from aither._capture import capture_features, capture_prediction, render, set_turn
 from aither._json import dumps
 from aither.testing import SpanCapture
 
@@ -26,21 +26,26 @@ def sample(value: object, rows: int = 5, columns: int = 10) -> object:
     return json.loads(dumps(rendered))  # what goes on the wire
 
 
-def test_a_wide_long_dataframe_keeps_five_rows_and_ten_columns_with_meta() -> None:
+def test_a_wide_long_dataframe_keeps_five_random_rows_ten_columns_and_the_whole_schema() -> None:
     frame = pd.DataFrame(
         np.arange(50_000 * 100, dtype=float).reshape(50_000, 100), columns=[f"col{i}" for i in range(100)]
     )
     frame["col1"] = "A"
+    set_turn(0)
     result = sample(frame)
-    assert len(result["sample"]) == 5
+    rows = result["_meta"]["rows"]
+    assert len(result["sample"]) == 5 and len(set(rows)) == 5 and rows == sorted(rows)
     assert list(result["sample"][0]) == [f"col{i}" for i in range(10)]
     assert result["sample"][0]["col1"] == "A"
+    # Each sampled row is the input's row at its index in _meta.rows.
+    for index, record in zip(rows, result["sample"], strict=True):
+        assert record["col0"] == frame["col0"].iloc[index]
     assert result["_meta"] == {
         "type": "pandas.DataFrame",
         "shape": [50_000, 100],
-        "columns": [f"col{i}" for i in range(10)],
-        "dtypes": {f"col{i}": ("object" if i == 1 else "float64") for i in range(10)}
-        | {"col1": str(frame["col1"].dtype)},
+        "rows": rows,
+        "columns": [f"col{i}" for i in range(100)],
+        "dtypes": {f"col{i}": "float64" for i in range(100)} | {"col1": str(frame["col1"].dtype)},
         "truncated": True,
     }
 
@@ -80,7 +85,7 @@ def test_series_polars_frames_and_series() -> None:
     assert series["sample"] == [1.5, 2.5, 3.5]
     assert series["_meta"]["name"] == "amount" and series["_meta"]["truncated"] is False
     frame = sample(pl.DataFrame({"a": list(range(20)), "b": ["x"] * 20}))
-    assert frame["sample"][0] == {"a": 0, "b": "x"}
+    assert [row["a"] for row in frame["sample"]] == frame["_meta"]["rows"]
     assert frame["_meta"]["shape"] == [20, 2] and frame["_meta"]["truncated"] is True
     assert frame["_meta"]["dtypes"] == {"a": "Int64", "b": "String"}
     pseries = sample(pl.Series("s", [1, 2, 3, 4, 5, 6]))
@@ -89,11 +94,18 @@ def test_series_polars_frames_and_series() -> None:
 
 def test_dicts_lists_records_and_strings() -> None:
     nested = sample({"input_ids": np.ones((8, 128), dtype=np.int64), "mask": [1, 0]})
-    assert nested["_meta"] == {"type": "dict", "keys": ["input_ids", "mask"], "truncated": False}
+    assert nested["_meta"] == {
+        "type": "dict",
+        "keys": ["input_ids", "mask"],
+        "columns": ["input_ids", "mask"],
+        "dtypes": {"input_ids": "numpy.ndarray", "mask": "list"},
+        "truncated": False,
+    }
     assert nested["sample"]["input_ids"]["_meta"]["shape"] == [8, 128]
-    records = sample([{"a": 1, "b": 2}] * 9)
-    assert records["sample"] == [{"a": 1, "b": 2}] * 5
+    records = sample([{"a": i, "b": 2} for i in range(9)])
+    assert records["sample"] == [{"a": i, "b": 2} for i in records["_meta"]["rows"]]
     assert records["_meta"]["shape"] == [9, 2] and records["_meta"]["truncated"] is True
+    assert records["_meta"]["dtypes"] == {"a": "int", "b": "int"}
     texts = sample(["short", "y" * 5000])
     assert texts["sample"][0] == "short"
     assert texts["sample"][1]["_meta"]["truncated"] is True

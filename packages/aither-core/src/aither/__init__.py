@@ -31,6 +31,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._management import ApiKey, Organization, Usage, User, api_keys, org, user
+    from ._reference import log_reference
 
 __all__ = [
     "APIConnectionError",
@@ -56,6 +57,7 @@ __all__ = [
     "last_trace_id",
     "log_label",
     "log_prediction",
+    "log_reference",
     "org",
     "stats",
     "track",
@@ -74,6 +76,11 @@ def __getattr__(name: str) -> Any:
 
         return importlib.import_module("aither.testing")
     # The management client pulls in httpx; load it on first use so ``import aither`` stays light.
+    # Profiling a reference needs numpy and datasketches, imported only when it is called.
+    if name == "log_reference":
+        from ._reference import log_reference
+
+        return log_reference
     if name in _MANAGEMENT:
         from . import _management
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, Union
 
 from . import _aggregates, _client
 from ._aggregates import BOUNDS_NS, CALLS, DURATION_NS, ERRORS, FIRST_BUCKET, ROWS
-from ._capture import Captured, capture_failed, capture_features, capture_prediction, render_as_is
+from ._capture import Captured, capture_failed, capture_features, capture_prediction, render_as_is, set_turn
 from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id
 from ._records import ModelIdentity, SpanRecord
 
@@ -124,6 +124,7 @@ class ModelLogger:
     def _init_history(self, limit: int) -> None:
         # Integers, written as hex only when read: formatting costs on every prediction otherwise.
         self._trace_ids: collections.deque[int] = collections.deque(maxlen=limit)
+        self._turn = 0
         self._last: contextvars.ContextVar[int | None] = contextvars.ContextVar("aither_model_trace_id", default=None)
 
     # Pickling (sklearn meta-estimators, torch.save of a whole module): keep identity, not the history.
@@ -270,6 +271,8 @@ class ModelLogger:
                 features = self._custom_features(inputs)
             else:
                 if features is None:
+                    set_turn(self._turn)  # this model's call count: which column window a wide input shows
+                    self._turn += 1
                     features = capture_features(inputs, options.sample_rows, options.sample_columns)
                 rows = features.rows
             count_call(self._counts, rows, end - start_ns, error)

@@ -13,7 +13,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from . import _otlp, _routes_ingest, _routes_management, _routes_query
+from . import _otlp, _routes_drift, _routes_ingest, _routes_management, _routes_query
+from ._drift_store import DriftStore, drift_engine
 from ._http_errors import ApiError, install_handlers, logger
 from ._inflight import ByteBudget
 from ._refusal_log import RefusalLog
@@ -76,6 +77,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        drift.dispose()
         if close_store:
             store.close()
 
@@ -87,6 +89,9 @@ def create_app(
     )
     # What the routers read from the request's app: the store and the settings of this server.
     app.state.store = store
+    # Drift's own tables, through SQLAlchemy Core on the same database (docs/drift.md).
+    drift = DriftStore(drift_engine(store.path))
+    app.state.drift = drift
     app.state.label_grace_s = label_grace_s
     app.state.ingest = _routes_ingest.IngestLimits(
         max_body_bytes=max_body_bytes,
@@ -105,6 +110,7 @@ def create_app(
     app.include_router(_routes_ingest.router)
     app.include_router(_routes_management.router)
     app.include_router(_routes_query.router)
+    app.include_router(_routes_drift.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -19,8 +19,9 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from . import _otlp, _otlp_metrics
+from . import _drift_sketches, _otlp, _otlp_metrics
 from ._auth import parse_bearer
+from ._drift_store import DriftStore
 from ._http_auth import Write, authenticate
 from ._http_errors import ApiError, errors_doc, internal_error, overloaded
 from ._inflight import ByteBudget, Held
@@ -93,6 +94,7 @@ def _media(kind: str) -> str:
 
 def _store_traces(
     store: Store,
+    drift: DriftStore | None,
     limits: IngestLimits,
     authorization: str | None,
     kind: str,
@@ -108,6 +110,8 @@ def _store_traces(
         except _otlp.MalformedBody as exc:
             raise ApiError(400, "invalid_request", str(exc)) from None
         store.ingest(batch.predictions, batch.labels, rejected_spans=batch.rejected, ignored_spans=batch.ignored)
+        if drift is not None and batch.predictions:  # drift's hourly sketches of the sampled rows: never raises
+            _drift_sketches.observe(drift, batch.predictions)
     except ApiError as exc:
         return exc.response()
     if batch.not_stored:
@@ -137,7 +141,15 @@ class _Traces:
                 body = refusal if refusal is not None else await _read_body(receive, limits.max_body_bytes, held)
                 encoding = headers.get("content-encoding")
                 response = await run_in_threadpool(
-                    _store_traces, store, limits, authorization, kind, encoding, body, held
+                    _store_traces,
+                    store,
+                    getattr(state, "drift", None),
+                    limits,
+                    authorization,
+                    kind,
+                    encoding,
+                    body,
+                    held,
                 )
         except ApiError as exc:
             response = exc.response()

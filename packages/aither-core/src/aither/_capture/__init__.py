@@ -2,15 +2,16 @@
 
 Capturing is split in two so the caller's thread does almost nothing:
 
-* ``capture`` runs on the calling thread. It takes a bounded slice of the input (the first ``sample_rows`` rows,
-  the first ``sample_columns`` columns), copies only that slice, and notes the shape. Its cost does not depend
-  on the number of rows.
+* ``capture`` runs on the calling thread. It takes a bounded slice of the input (``sample_rows`` rows drawn at
+  random, a window of ``sample_columns`` columns that rotates across calls: ``_window``), copies only that
+  slice, and notes the shape. Its cost does not depend on the number of rows.
 * ``render`` runs on the worker thread and turns the captured slice into plain JSON-able data with ``_meta``.
 
 Types are recognised by the module and name of their class (``numpy.ndarray``, ``pandas...DataFrame``), never
 by importing a framework, so sampling a numpy array does not import pandas and ``import aither`` imports neither.
 One module per family: ``_captured`` (the type), ``_registry``, ``_scalars``, ``_tables``, ``_tensors``,
-``_containers`` (features), ``_predictions`` (outputs). This module registers the built-in samplers.
+``_containers`` (features), ``_predictions`` (outputs), ``_window`` (which rows and columns), ``_schema``
+(the whole input's columns and dtypes, once per schema). This module registers the built-in samplers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ._tables import (
     capture_polars_series,
 )
 from ._tensors import capture_tensorflow, capture_torch, torch_copy_ready_event
+from ._window import set_turn
 
 __all__ = [
     "Captured",
@@ -40,6 +42,7 @@ __all__ = [
     "register_sampler",
     "render",
     "render_as_is",
+    "set_turn",
     "torch_copy_ready_event",
     "truncated_rows",
     "type_name",

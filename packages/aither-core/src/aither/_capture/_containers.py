@@ -9,50 +9,56 @@ from typing import Any
 from ._captured import Captured, render
 from ._registry import capture_value
 from ._scalars import cut_string, render_string
+from ._schema import schema_meta
+from ._window import column_window, random_rows
 
 __all__ = ["capture_mapping", "capture_sequence"]
 
 
-def _render_mapping(data: tuple[dict[str, Captured], list[str], int]) -> Any:
-    items, keys, total_keys = data
-    return {
-        "sample": {key: render(captured) for key, captured in items.items()},
-        "_meta": {"type": "dict", "keys": keys, "truncated": total_keys > len(items)},
-    }
+def _type_names(types: tuple[type, ...]) -> list[str]:
+    return [
+        t.__name__ if t.__module__ == "builtins" else f"{t.__module__.partition('.')[0]}.{t.__qualname__}"
+        for t in types
+    ]
+
+
+def _render_mapping(data: tuple[dict[str, Captured], list[str], int, tuple[type, ...]]) -> Any:
+    items, keys, total_keys, types = data
+    meta: dict[str, Any] = {"type": "dict", "keys": keys}
+    if len(keys) == total_keys:  # a dict of up to 1,000 keys: its schema is its keys and their value types
+        meta.update(schema_meta(("dict", tuple(keys), types), keys, _type_names(types)))
+    meta["truncated"] = total_keys > len(items)
+    return {"sample": {key: render(captured) for key, captured in items.items()}, "_meta": meta}
 
 
 def capture_mapping(value: Mapping[Any, Any], rows: int, columns: int) -> Captured:
+    # A dict is one row of named features (or named inputs); with more keys than ``columns``, the sampled
+    # keys are a window that rotates across calls like a table's columns.
+    start, stop = column_window(len(value), columns)
     items: dict[str, Captured] = {}
-    for key, item in itertools.islice(value.items(), columns):
+    for key, item in itertools.islice(value.items(), start, stop):
         items[str(key)] = capture_value(item, rows, columns)
     batch = 1
     for captured in items.values():
         batch = captured.rows
         break
     keys = [str(k) for k in itertools.islice(value.keys(), 1000)]
-    return Captured(_render_mapping, (items, keys, len(value)), batch, sum(c.nbytes for c in items.values()) + 64)
+    types = tuple(map(type, value.values())) if len(value) <= 1000 else ()
+    nbytes = sum(c.nbytes for c in items.values()) + 64
+    return Captured(_render_mapping, (items, keys, len(value), types), batch, nbytes)
 
 
-def _render_records(data: tuple[list[dict[str, Any]], int, bool]) -> Any:
-    records, total, cut_columns = data
-    names: list[str] = []
-    for record in records:
-        for key in record:
-            if key not in names:
-                names.append(key)
+def _render_records(data: tuple[list[dict[str, Any]], int, list[int], int, int, list[str], tuple[type, ...]]) -> Any:
+    records, total, rows, start, stop, names, types = data
     sample = [
         {key: render(value) if isinstance(value, Captured) else value for key, value in record.items()}
         for record in records
     ]
-    return {
-        "sample": sample,
-        "_meta": {
-            "type": "list[dict]",
-            "shape": [total, len(names)],
-            "columns": names,
-            "truncated": total > len(records) or cut_columns,
-        },
-    }
+    meta: dict[str, Any] = {"type": "list[dict]", "shape": [total, len(names)], "rows": rows}
+    # The schema is the first record's keys and the types of its values.
+    meta.update(schema_meta(("records", tuple(names), types), names, _type_names(types)))
+    meta["truncated"] = total > len(records) or len(names) > stop - start
+    return {"sample": sample, "_meta": meta}
 
 
 def _render_sequence(data: tuple[list[Any], str, int]) -> Any:
@@ -63,21 +69,36 @@ def _render_sequence(data: tuple[list[Any], str, int]) -> Any:
 
 def capture_sequence(value: list[Any] | tuple[Any, ...], rows: int, columns: int) -> Captured:
     total = len(value)
+    if total and isinstance(value[0], Mapping):
+        picked = random_rows(total, rows)
+        chosen = [value[i] for i in picked]
+        if all(isinstance(item, Mapping) for item in chosen):
+            return _capture_records(value[0], chosen, total, picked, rows, columns)
     head = value[:rows]
-    if head and all(isinstance(item, Mapping) for item in head):
-        records = []
-        cut = False
-        for item in head:
-            # Each value as a bounded copy, like a list's items: a record's array or text is not kept whole.
-            record = {
-                str(k): v if type(v) in _PLAIN else _sample_item(v, rows, columns)
-                for k, v in itertools.islice(item.items(), columns)
-            }
-            cut = cut or len(item) > columns
-            records.append(record)
-        return Captured(_render_records, (records, total, cut), total, 64 * rows * columns)
     items = [item if type(item) in _PLAIN else _sample_item(item, rows, columns) for item in head]
     return Captured(_render_sequence, (items, type(value).__name__, total), total, 64 * rows * columns)
+
+
+def _capture_records(
+    first: Mapping[Any, Any], chosen: list[Any], total: int, picked: list[int], rows: int, columns: int
+) -> Captured:
+    # A list of dicts is a table: random rows, and the first record's keys are its columns, sampled through
+    # the same rotating window as a frame's. Each value is a bounded copy, like a list's items.
+    keys = list(first.keys())
+    start, stop = column_window(len(keys), columns)
+    window = keys[start:stop]
+    records = []
+    for item in chosen:
+        record = {}
+        for key in window:
+            if key in item:
+                v = item[key]
+                record[str(key)] = v if type(v) in _PLAIN else _sample_item(v, rows, columns)
+        records.append(record)
+    names = [str(k) for k in keys]
+    types = tuple(map(type, first.values()))
+    data = (records, total, picked, start, stop, names, types)
+    return Captured(_render_records, data, total, 64 * len(picked) * max(1, stop - start))
 
 
 _PLAIN = frozenset({float, int, bool, type(None)})

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._captured import Captured, render_as_is
+from ._schema import schema_meta
+from ._window import column_window, random_rows
 
 __all__ = [
     "capture_numpy",
@@ -22,35 +24,48 @@ _numpy_meta: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
 def _render_numpy(data: tuple[Any, tuple[int, ...], bool]) -> Any:
-    # Runs on the worker for every tabular prediction. ``_meta`` only depends on the shapes and the dtype, so
+    # Runs on the worker for every non-tabular array: ``_meta`` only depends on the shapes and the dtype, so
     # it is built once per kind of input and shared (the encoder only reads it).
     head, shape, tabular = data
     key = (shape, head.shape, head.dtype, tabular)
     meta = _numpy_meta.get(key)
     if meta is None:
-        meta = _numpy_meta_for(head, shape, tabular)
+        meta = _numpy_meta_for(head, shape)
         if len(_numpy_meta) >= 1024:
             _numpy_meta.clear()
         _numpy_meta[key] = meta
-    values = head.tolist()
-    if tabular:
-        names = meta["columns"]
-        return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
-    return {"sample": values, "_meta": meta}
+    return {"sample": head.tolist(), "_meta": meta}
 
 
-def _numpy_meta_for(head: Any, shape: tuple[int, ...], tabular: bool) -> dict[str, Any]:
-    dtype = str(head.dtype)
+def _numpy_meta_for(head: Any, shape: tuple[int, ...]) -> dict[str, Any]:
+    truncated = bool(shape) and shape[0] > head.shape[0]
     if head.ndim == 2:
-        truncated = shape[0] > head.shape[0] or width(shape) > head.shape[1]
-    else:
-        truncated = bool(shape) and shape[0] > head.shape[0]
-    meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "truncated": truncated}
-    if tabular:
-        names = [str(j) for j in range(head.shape[1])]
-        meta["columns"] = names
-        meta["dtypes"] = dict.fromkeys(names, dtype)
-    return meta
+        truncated = truncated or width(shape) > head.shape[1]
+    return {"type": "numpy.ndarray", "shape": list(shape), "dtype": str(head.dtype), "truncated": truncated}
+
+
+_numpy_names: dict[int, list[str]] = {}
+
+
+def _numpy_columns(count: int) -> list[str]:
+    names = _numpy_names.get(count)
+    if names is None:
+        if len(_numpy_names) >= 1024:
+            _numpy_names.clear()
+        names = _numpy_names[count] = [str(j) for j in range(count)]
+    return names
+
+
+def _render_numpy_table(data: tuple[Any, tuple[int, int], list[int], int]) -> Any:
+    # A 2-D array is a table: its rows were drawn at random and its columns are one window of the whole width.
+    head, shape, rows, start = data
+    dtype = str(head.dtype)
+    names = _numpy_columns(shape[1])[start : start + head.shape[1]]
+    values = head.tolist()
+    meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "rows": rows}
+    meta.update(schema_meta(("numpy", shape[1], dtype), _numpy_columns(shape[1]), [dtype] * shape[1]))
+    meta["truncated"] = shape[0] > len(rows) or shape[1] > head.shape[1]
+    return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
 
 
 def width(shape: tuple[int, ...]) -> int:
@@ -68,48 +83,82 @@ def numpy_head(first_rows: Any, columns: int) -> Any:
 
 
 def capture_numpy(value: Any, rows: int, columns: int) -> Captured:
-    # The first rows, each cut (or, above 2-D, flattened and cut) to ``columns`` values: one small copy,
-    # whatever the input's size. This is the hot path of every tabular model: keep it to a few numpy calls.
+    # This is the hot path of every tabular model: keep it to a few numpy calls. A 2-D array is a table:
+    # random rows, one window of columns, one small copy whatever the input's size. Other ranks keep their
+    # first rows, each flattened and cut to ``columns`` values, like tensors.
     ndim = value.ndim
     if ndim == 2:
-        head = value[:rows, :columns].copy()
-    elif ndim == 1:
+        total, count = value.shape
+        picked = random_rows(total, rows)
+        start, stop = column_window(count, columns)
+        # Advanced indexing (random rows) already copies; a plain slice (every row) needs its own copy.
+        head = value[:, start:stop].copy() if len(picked) == total else value[picked, start:stop]
+        return Captured(_render_numpy_table, (head, value.shape, picked, start), total, head.nbytes + 64)
+    if ndim == 1:
         head = value[:rows].copy()
     elif ndim == 0:
         return Captured(render_as_is, value.item(), 1, 16)
     else:
         first = value[:rows]
         head = first.reshape(first.shape[0], width(value.shape))[:, :columns].copy()
-    return Captured(_render_numpy, (head, value.shape, ndim == 2), value.shape[0], head.nbytes + 64)
+    return Captured(_render_numpy, (head, value.shape, False), value.shape[0], head.nbytes + 64)
 
 
 def capture_numpy_scalar(value: Any, rows: int, columns: int) -> Captured:
     return Captured(render_as_is, value.item(), 1, 16)
 
 
-def _render_pandas_frame(data: tuple[Any, tuple[int, int], int]) -> Any:
-    head, shape, columns = data
-    sub = head.iloc[:, :columns]
+def _render_pandas_frame(data: tuple[Any, tuple[int, int], list[int], int, int, Any]) -> Any:
+    taken, shape, rows, start, stop, columns = data
+    sub = taken.iloc[:, start:stop]
     names = [str(c) for c in sub.columns]
     records = [dict(zip(names, row, strict=True)) for row in sub.itertuples(index=False, name=None)]
-    return {
-        "sample": records,
-        "_meta": {
-            "type": "pandas.DataFrame",
-            "shape": list(shape),
-            "columns": names,
-            "dtypes": {name: str(dtype) for name, dtype in zip(names, sub.dtypes, strict=True)},
-            "truncated": shape[0] > len(head) or shape[1] > columns,
-        },
-    }
+    dtypes = tuple(taken.dtypes)
+    meta: dict[str, Any] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
+    # The caller's column index is immutable: its identity (held by the cache) and the dtypes key the schema.
+    meta.update(schema_meta(("pandas", id(columns), dtypes), columns, dtypes, anchor=columns))
+    meta["truncated"] = shape[0] > len(rows) or shape[1] > stop - start
+    return {"sample": records, "_meta": meta}
+
+
+def _render_pandas_array(data: tuple[Any, tuple[int, int], list[int], int, int, Any]) -> Any:
+    # The drawn rows of a one-block frame, as a numpy copy: every column has the array's dtype.
+    head, shape, rows, start, stop, columns = data
+    names = [str(c) for c in columns[start:stop]]
+    values = head[:, start:stop].tolist()
+    dtype = str(head.dtype)
+    meta: dict[str, Any] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
+    meta.update(schema_meta(("pandas", id(columns), dtype), columns, [dtype] * shape[1], anchor=columns))
+    meta["truncated"] = shape[0] > len(rows) or shape[1] > stop - start
+    return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
+
+
+def _one_numpy_block(frame: Any) -> bool:
+    """True when the frame's columns share one numpy block, so ``to_numpy()`` is a view, not a copy.
+
+    Reads pandas' block manager (private): anything unexpected answers False, and the general path is taken."""
+    try:
+        manager = frame._mgr
+        return bool(manager.nblocks == 1 and not manager.blocks[0].is_extension)
+    except Exception:
+        return False
 
 
 def capture_pandas_frame(value: Any, rows: int, columns: int) -> Captured:
-    # head() is O(rows asked); with copy-on-write (pandas >= 3, or enabled) later edits to the caller's frame
-    # do not leak into the slice, and column selection happens on the worker.
-    head = value.head(rows)
+    # The common ML input, one float block: the drawn rows straight from the numpy view (a few microseconds).
+    # Otherwise take() copies the drawn rows (every column: a few rows are cheap), so later edits of the
+    # caller's frame do not leak in. The column window is cut on the worker either way.
     shape = value.shape
-    return Captured(_render_pandas_frame, (head, shape, columns), shape[0], 2048 + 64 * rows * min(columns, shape[1]))
+    picked = random_rows(shape[0], rows)
+    start, stop = column_window(shape[1], columns)
+    nbytes = 2048 + 64 * len(picked) * shape[1]
+    if _one_numpy_block(value):
+        array = value.to_numpy()
+        head = array[: len(picked)].copy() if len(picked) == shape[0] else array[picked]
+        return Captured(_render_pandas_array, (head, shape, picked, start, stop, value.columns), shape[0], nbytes)
+    taken = value.head(rows) if len(picked) == shape[0] else value.take(picked)
+    data = (taken, shape, picked, start, stop, value.columns)
+    return Captured(_render_pandas_frame, data, shape[0], nbytes)
 
 
 def _render_pandas_series(data: tuple[Any, int]) -> Any:
@@ -131,26 +180,23 @@ def capture_pandas_series(value: Any, rows: int, columns: int) -> Captured:
     return Captured(_render_pandas_series, (value.head(rows), total), total, 64 * rows)
 
 
-def _render_polars_frame(data: tuple[Any, tuple[int, int]]) -> Any:
-    head, shape = data
-    names = [str(c) for c in head.columns]
-    return {
-        "sample": head.rows(named=True),
-        "_meta": {
-            "type": "polars.DataFrame",
-            "shape": list(shape),
-            "columns": names,
-            "dtypes": {name: str(dtype) for name, dtype in zip(names, head.dtypes, strict=True)},
-            "truncated": shape[0] > head.height or shape[1] > head.width,
-        },
-    }
+def _render_polars_frame(data: tuple[Any, tuple[int, int], list[int], int, int]) -> Any:
+    taken, shape, rows, start, stop = data
+    names = taken.columns
+    dtypes = [str(dtype) for dtype in taken.dtypes]
+    meta: dict[str, Any] = {"type": "polars.DataFrame", "shape": list(shape), "rows": rows}
+    meta.update(schema_meta(("polars", tuple(names), tuple(dtypes)), names, dtypes))
+    meta["truncated"] = shape[0] > len(rows) or shape[1] > stop - start
+    return {"sample": taken[:, start:stop].rows(named=True), "_meta": meta}
 
 
 def capture_polars_frame(value: Any, rows: int, columns: int) -> Captured:
-    # Polars frames are immutable Arrow data: a slice is zero-copy and cannot change under us.
+    # Polars frames are immutable Arrow data: the gathered rows cannot change under us.
     shape = value.shape
-    head = value[:rows, :columns]
-    return Captured(_render_polars_frame, (head, shape), shape[0], 64 * rows * min(columns, shape[1]))
+    picked = random_rows(shape[0], rows)
+    taken = value.head(rows) if len(picked) == shape[0] else value[picked]
+    start, stop = column_window(shape[1], columns)
+    return Captured(_render_polars_frame, (taken, shape, picked, start, stop), shape[0], 64 * len(picked) * shape[1])
 
 
 def _render_polars_series(data: tuple[Any, int]) -> Any:

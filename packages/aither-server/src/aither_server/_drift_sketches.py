@@ -1,0 +1,126 @@
+"""Feeding drift from ingestion: the sampled rows and the predictions of each stored request, per hour.
+
+Called once after a request's spans are stored (``_routes_ingest``). Each span's ``ml.features`` sample is
+read as rows (``sample`` of a table, or one dict of features), every value is added to the profile of its
+column for the span's hour, and the predictions of the sampled rows (``_meta.rows``) to the prediction
+profile; the request's new profiles are merged into the stored hours in one transaction (``_drift_store``).
+The whole schema each span declares (``_meta.columns`` / ``dtypes``, or a wide schema by ``_meta.schema``)
+is recorded per hour, for new, missing and re-typed columns.
+
+A failure here is logged and never fails the ingestion: the spans are already stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aither._profile import profile_values
+
+from ._drift_store import DriftStore, HourProfiles, ModelKey
+from ._records import PredictionSpan
+
+__all__ = ["HOUR_NS", "PREDICTION", "feed", "observe"]
+
+logger = logging.getLogger("aither_server")
+
+HOUR_NS = 3_600_000_000_000
+#: The column name of a model's output in the ``prediction`` role.
+PREDICTION = "prediction"
+
+
+def observe(store: DriftStore, spans: Sequence[PredictionSpan]) -> None:
+    """Add the sampled rows of ``spans`` to their hours' profiles. Never raises."""
+    try:
+        feed(store, spans)
+    except Exception:
+        logger.warning("aither-server: drift sketches not updated for %d spans", len(spans), exc_info=True)
+
+
+def _rows_of(features: Any) -> tuple[list[dict[str, Any]], list[int] | None, dict[str, Any]]:
+    """The sampled rows of an ``ml.features`` value, their indices in the batch, and its ``_meta``."""
+    if not isinstance(features, dict):
+        return [], None, {}
+    meta = features.get("_meta")
+    meta = meta if isinstance(meta, dict) else {}
+    sample = features.get("sample")
+    if isinstance(sample, list) and sample and all(isinstance(row, dict) for row in sample):
+        rows = meta.get("rows")
+        ok = isinstance(rows, list) and len(rows) == len(sample) and all(isinstance(i, int) for i in rows)
+        return sample, rows if ok else None, meta
+    if isinstance(sample, dict) and meta.get("type") == "dict":
+        return [sample], [0], meta  # a dict of features is one row
+    return [], None, meta
+
+
+def _predictions_at(prediction: Any, rows: list[int] | None) -> list[Any]:
+    """The output values of the sampled rows: row ``i`` of a batch output is ``prediction[i]``."""
+    values = prediction
+    if isinstance(values, dict) and isinstance(values.get("values"), list):
+        values = values["values"]  # an output cut at max_prediction_rows
+    if not isinstance(values, list):
+        return [values] if rows in (None, [0]) and not isinstance(values, dict) else []
+    picked = values if rows is None else [values[i] for i in rows if 0 <= i < len(values)]
+    return [_one_value(v) for v in picked]
+
+
+def _one_value(value: Any) -> Any:
+    """A row's output as one value: a row of class probabilities by its arg-max class, a dict by its label."""
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+        return max(range(len(value)), key=value.__getitem__)
+    if isinstance(value, dict):
+        return value.get("label")
+    return value
+
+
+def feed(store: DriftStore, spans: Sequence[PredictionSpan]) -> None:
+    values: dict[tuple[ModelKey, int, str, str], list[Any]] = {}
+    dtypes: dict[tuple[ModelKey, int, str, str], str] = {}
+    columns: dict[tuple[ModelKey, int], dict[str, str]] = {}
+    schemas: dict[str, dict[str, Any]] = {}
+    for span in spans:
+        if span.features is None or span.error is not None:
+            continue
+        try:
+            features = json.loads(span.features)
+        except ValueError:
+            continue
+        sample, rows, meta = _rows_of(features)
+        if not sample:
+            continue
+        model: ModelKey = (span.model, span.version, span.environment)
+        hour = span.start_ns // HOUR_NS
+        declared = _declared(meta, store, schemas)
+        if declared:
+            columns.setdefault((model, hour), {}).update(declared)
+        for record in sample:
+            for column, value in record.items():
+                key = (model, hour, "feature", column)
+                values.setdefault(key, []).append(value)
+                if key not in dtypes:
+                    dtypes[key] = declared.get(column, "")
+        outputs = _predictions_at(span.prediction, rows)
+        if outputs:
+            values.setdefault((model, hour, "prediction", PREDICTION), []).extend(outputs)
+    profiles: HourProfiles = {key: profile_values(found, dtypes.get(key, "")) for key, found in values.items()}
+    if profiles or columns or schemas:
+        store.add_hours(profiles, columns, schemas)
+
+
+def _declared(meta: dict[str, Any], store: DriftStore, schemas: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The whole input's columns and dtypes a span declares: inline, or a wide schema by its hash."""
+    found = meta.get("dtypes")
+    digest = meta.get("schema")
+    if isinstance(found, dict):
+        declared = {str(k): str(v) for k, v in found.items()}
+        if isinstance(digest, str):
+            schemas[digest] = {"columns": list(declared), "dtypes": declared}
+        return declared
+    if isinstance(digest, str):
+        known = schemas.get(digest) or store.schema(digest)
+        if known is not None:
+            schemas.setdefault(digest, known)
+            return {str(k): str(v) for k, v in known["dtypes"].items()}
+    return {}

@@ -1,0 +1,397 @@
+"""Drift's tables and their queries, in SQLAlchemy Core so the same statements run on SQLite and PostgreSQL.
+
+- ``drift_sketches``: one profile (``aither._profile``: a serialised KLL or frequent-items sketch with counts,
+  nulls, min, max) per model, version, environment, bucket, role (``feature`` or ``prediction``), column and
+  kind. A bucket is an hour (``span`` 1, from ``hour``) or a day (``span`` 24, from the day's first hour):
+  ingestion merges each request's sampled values into both, and a query reads the days wholly inside its
+  window and the hours at its edges, so 30 days of 100 columns merge about 3,000 sketches, not 72,000.
+- ``drift_columns``: the columns (and their dtypes) each hour's inputs declared in ``_meta``, sampled or not,
+  so a rotating column window does not make a column look missing, and a dtype change is seen.
+- ``drift_schemas``: wide schemas (more than 100 columns) by the hash spans carry in ``_meta.schema``.
+- ``drift_references``: named reference profiles per model and version (``aither.log_reference``).
+
+Models are named by (name, version, environment) strings, not by the core tables' ids: these tables depend on
+nothing else in the schema (``v0010_drift``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    insert,
+    or_,
+    select,
+)
+
+from aither._profile import Profile
+
+__all__ = [
+    "DriftStore",
+    "ModelKey",
+    "StoredReference",
+    "drift_columns",
+    "drift_engine",
+    "drift_references",
+    "drift_schemas",
+    "drift_sketches",
+    "metadata",
+    "profiles_of_rows",
+]
+
+metadata = MetaData()
+
+drift_sketches = Table(
+    "drift_sketches",
+    metadata,
+    Column("model", String(256), nullable=False),
+    Column("version", String(256), nullable=False),
+    Column("environment", String(256), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("feature", String(1024), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("hour", BigInteger, nullable=False),
+    Column("span", Integer, nullable=False),
+    Column("dtype", String(64), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("nulls", BigInteger, nullable=False),
+    Column("min", Float, nullable=True),
+    Column("max", Float, nullable=True),
+    Column("sketch", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("model", "version", "environment", "span", "hour", "role", "feature", "kind"),
+)
+
+drift_columns = Table(
+    "drift_columns",
+    metadata,
+    Column("model", String(256), nullable=False),
+    Column("version", String(256), nullable=False),
+    Column("environment", String(256), nullable=False),
+    Column("hour", BigInteger, nullable=False),
+    Column("feature", String(1024), nullable=False),
+    Column("dtype", String(64), nullable=False),
+    PrimaryKeyConstraint("model", "version", "environment", "hour", "feature", "dtype"),
+)
+
+drift_schemas = Table(
+    "drift_schemas",
+    metadata,
+    Column("hash", String(32), primary_key=True),
+    Column("body", Text, nullable=False),
+)
+
+drift_references = Table(
+    "drift_references",
+    metadata,
+    Column("model", String(256), nullable=False),
+    Column("version", String(256), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("environment", String(256), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    PrimaryKeyConstraint("model", "version", "name"),
+)
+
+#: (model name, version, environment); '' for no version / environment.
+ModelKey = tuple[str, str, str]
+#: Hours in a day bucket.
+DAY_HOURS = 24
+#: (model key, hour, role, column) -> new profiles of that hour (one per kind).
+HourProfiles = dict[tuple[ModelKey, int, str, str], list[Profile]]
+
+
+class StoredReference:
+    """A reference as stored: its name and version, when it was sent, and its profiles by role and column."""
+
+    def __init__(self, name: str, version: str, created_ns: int, rows: int, body: dict[str, Any]) -> None:
+        self.name = name
+        self.version = version
+        self.created_ns = created_ns
+        self.rows = rows
+        self.features = {c: Profile.from_json(p) for c, p in (body.get("features") or {}).items()}
+        self.prediction = None if not body.get("predictions") else Profile.from_json(body["predictions"])
+
+
+def _model_filter(table: Table, name: str, version: str | None, environment: str | None) -> list[Any]:
+    clauses = [table.c.model == name]
+    if version is not None:
+        clauses.append(table.c.version == version)
+    if environment is not None:
+        clauses.append(table.c.environment == environment)
+    return clauses
+
+
+def drift_engine(path: str | Path) -> Engine:
+    """An engine on the SQLite file the core store uses (WAL: readers beside its writer; a writer waits)."""
+    return create_engine(f"sqlite:///{path}", connect_args={"timeout": 30.0, "check_same_thread": False})
+
+
+class DriftStore:
+    """Reads and writes drift's tables through one SQLAlchemy engine (SQLite here; PostgreSQL alike)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- ingestion -------------------------------------------------------------------------------------------
+
+    def add_hours(
+        self,
+        profiles: HourProfiles,
+        columns: dict[tuple[ModelKey, int], dict[str, str]],
+        schemas: dict[str, dict[str, Any]],
+    ) -> None:
+        """Merge new per-hour profiles into the stored hours and days, record declared columns and wide schemas;
+        one transaction. Rows are replaced (delete, insert), the one upsert both engines spell alike."""
+        targets: dict[tuple[ModelKey, int, int], dict[tuple[str, str], list[Profile]]] = {}
+        for (model, hour, role, feature), new in profiles.items():
+            for span, start in ((1, hour), (DAY_HOURS, hour - hour % DAY_HOURS)):
+                targets.setdefault((model, start, span), {}).setdefault((role, feature), []).extend(new)
+        with self.engine.begin() as conn:
+            for (model, start, span), found in sorted(targets.items()):
+                self._merge_bucket(conn, model, start, span, found)
+            for ((name, version, environment), hour), declared in columns.items():
+                known = {
+                    (r.feature, r.dtype)
+                    for r in conn.execute(
+                        select(drift_columns.c.feature, drift_columns.c.dtype).where(
+                            drift_columns.c.model == name,
+                            drift_columns.c.version == version,
+                            drift_columns.c.environment == environment,
+                            drift_columns.c.hour == hour,
+                        )
+                    )
+                }
+                fresh = [
+                    {
+                        "model": name,
+                        "version": version,
+                        "environment": environment,
+                        "hour": hour,
+                        "feature": f,
+                        "dtype": d,
+                    }
+                    for f, d in declared.items()
+                    if (f, d) not in known
+                ]
+                if fresh:
+                    conn.execute(insert(drift_columns), fresh)
+            for digest, body in schemas.items():
+                if conn.execute(select(drift_schemas.c.hash).where(drift_schemas.c.hash == digest)).first() is None:
+                    conn.execute(insert(drift_schemas), [{"hash": digest, "body": json.dumps(body)}])
+
+    @staticmethod
+    def _merge_bucket(
+        conn: Connection, model: ModelKey, start: int, span: int, found: dict[tuple[str, str], list[Profile]]
+    ) -> None:
+        from aither._profile import merge
+
+        name, version, environment = model
+        t = drift_sketches
+        where = [t.c.model == name, t.c.version == version, t.c.environment == environment]
+        where += [t.c.span == span, t.c.hour == start, t.c.feature.in_({feature for _, feature in found})]
+        stored: dict[tuple[str, str, str], Profile] = {
+            (r.role, r.feature, r.kind): _profile_of(r) for r in conn.execute(select(t).where(*where))
+        }
+        for (role, feature), new in found.items():
+            for profile in new:
+                key = (role, feature, profile.kind)
+                old = stored.get(key)
+                merged = profile if old is None else merge([old, profile])
+                assert merged is not None
+                stored[key] = merged
+        conn.execute(delete(t).where(*where))
+        conn.execute(
+            insert(t),
+            [
+                _row(name, version, environment, role, feature, start, span, p)
+                for (role, feature, _), p in stored.items()
+            ],
+        )
+
+    def schema(self, digest: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            body = conn.execute(select(drift_schemas.c.body).where(drift_schemas.c.hash == digest)).scalar()
+        return None if body is None else dict(json.loads(body))
+
+    # -- references ------------------------------------------------------------------------------------------
+
+    def put_reference(self, model: str, version: str, environment: str, name: str, rows: int, body: str) -> int:
+        """Store (or replace) the reference ``name`` of a model version; returns its creation time."""
+        created = time.time_ns()
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(drift_references).where(
+                    drift_references.c.model == model,
+                    drift_references.c.version == version,
+                    drift_references.c.name == name,
+                )
+            )
+            conn.execute(
+                insert(drift_references),
+                [
+                    {
+                        "model": model,
+                        "version": version,
+                        "name": name,
+                        "environment": environment,
+                        "created_ns": created,
+                        "rows": rows,
+                        "body": body,
+                    }
+                ],
+            )
+        return created
+
+    def reference(self, model: str, version: str | None, name: str | None) -> StoredReference | None:
+        """The reference ``name`` (else the latest one) of a model, of ``version`` when given: a reference
+        logged without a version serves every version that has none of its own."""
+        query = select(drift_references).where(drift_references.c.model == model)
+        if name is not None:
+            query = query.where(drift_references.c.name == name)
+        if version is not None:
+            query = query.where(drift_references.c.version.in_([version, ""]))
+        # The version's own reference first (versions sort after ''), then the newest.
+        query = query.order_by(drift_references.c.version.desc(), drift_references.c.created_ns.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return StoredReference(row.name, row.version, row.created_ns, row.rows, json.loads(row.body))
+
+    def references(self, model: str) -> list[dict[str, Any]]:
+        query = (
+            select(
+                drift_references.c.name,
+                drift_references.c.version,
+                drift_references.c.environment,
+                drift_references.c.created_ns,
+                drift_references.c.rows,
+            )
+            .where(drift_references.c.model == model)
+            .order_by(drift_references.c.created_ns.desc())
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- queries ---------------------------------------------------------------------------------------------
+
+    def hour_rows(
+        self,
+        model: str,
+        version: str | None,
+        environment: str | None,
+        start_hour: int | None,
+        end_hour: int | None,
+        features: Sequence[str] | None = None,
+        *,
+        hourly: bool = False,
+    ) -> list[Any]:
+        """The stored profiles of a window: rows of (role, feature, kind, hour, dtype, count, nulls, min, max,
+        sketch). The days wholly inside the window come from their day rows and the rest from hour rows,
+        unless ``hourly`` (every row is then one hour, for series)."""
+        t = drift_sketches
+        base = _model_filter(t, model, version, environment)
+        if features is not None:
+            base.append(t.c.feature.in_(list(features)))
+        columns = (t.c.role, t.c.feature, t.c.kind, t.c.hour, t.c.dtype, t.c.count, t.c.nulls, t.c.min, t.c.max)
+        hours = [*base, t.c.span == 1]
+        if start_hour is not None:
+            hours.append(t.c.hour >= start_hour)
+        if end_hour is not None:
+            hours.append(t.c.hour < end_hour)
+        queries = []
+        if hourly:
+            queries.append(select(*columns, t.c.sketch).where(and_(*hours)))
+        else:
+            # Whole days: [first_day, last_day) in hours, each day's first hour a multiple of 24.
+            first_day = None if start_hour is None else -(-start_hour // DAY_HOURS) * DAY_HOURS
+            last_day = None if end_hour is None else end_hour // DAY_HOURS * DAY_HOURS
+            days = [*base, t.c.span == DAY_HOURS]
+            if first_day is not None:
+                days.append(t.c.hour >= first_day)
+                hours_outside = [t.c.hour < first_day]
+            else:
+                hours_outside = []
+            if last_day is not None:
+                days.append(t.c.hour < last_day)
+                hours_outside.append(t.c.hour >= last_day)
+            queries.append(select(*columns, t.c.sketch).where(and_(*days)))
+            if hours_outside:
+                queries.append(select(*columns, t.c.sketch).where(and_(*hours), or_(*hours_outside)))
+        with self.engine.connect() as conn:
+            return [row for query in queries for row in conn.execute(query)]
+
+    def declared_columns(
+        self, model: str, version: str | None, environment: str | None, start_hour: int | None, end_hour: int | None
+    ) -> dict[str, set[str]]:
+        """Columns the window's inputs declared, with every dtype each was declared with."""
+        t = drift_columns
+        clauses = _model_filter(t, model, version, environment)
+        if start_hour is not None:
+            clauses.append(t.c.hour >= start_hour)
+        if end_hour is not None:
+            clauses.append(t.c.hour < end_hour)
+        out: dict[str, set[str]] = {}
+        with self.engine.connect() as conn:
+            for feature, dtype in conn.execute(select(t.c.feature, t.c.dtype).where(and_(*clauses)).distinct()):
+                out.setdefault(feature, set()).add(dtype)
+        return out
+
+    def has_model(self, model: str) -> bool:
+        with self.engine.connect() as conn:
+            for table in (drift_sketches, drift_references):
+                if conn.execute(select(table.c.model).where(table.c.model == model).limit(1)).first() is not None:
+                    return True
+        return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _profile_of(row: Any) -> Profile:
+    return Profile(row.kind, row.dtype, row.count, row.nulls, row.min, row.max, row.sketch)
+
+
+def _row(
+    name: str, version: str, environment: str, role: str, feature: str, hour: int, span: int, p: Profile
+) -> dict[str, Any]:
+    return {
+        "span": span,
+        "model": name,
+        "version": version,
+        "environment": environment,
+        "role": role,
+        "feature": feature,
+        "kind": p.kind,
+        "hour": hour,
+        "dtype": p.dtype[:64],
+        "count": p.count,
+        "nulls": p.nulls,
+        "min": p.minimum,
+        "max": p.maximum,
+        "sketch": p.sketch,
+    }
+
+
+def profiles_of_rows(rows: Iterable[Any]) -> list[Profile]:
+    return [_profile_of(r) for r in rows]

@@ -1,0 +1,212 @@
+"""Drift routes: references in (scope write), drift, data quality and a column's drift over time out (scope read).
+
+Every query takes the model's ``version`` / ``environment`` (all of them when left out), a window ``start`` /
+``end`` (everything stored when left out) and ``reference``: a name, ``window:<start>/<end>``, or by default
+the model's latest named reference (of that version, else one logged without a version). docs/drift.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from aither._profile import Profile
+
+from ._drift_query import NotFound, Window, data_quality, drift, drift_series, parse_reference
+from ._drift_stats import METHODS
+from ._drift_store import DriftStore
+from ._http_auth import Read, Write
+from ._http_errors import ApiError, errors_doc
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["drift"])
+
+_Name = Annotated[str, Path(min_length=1, max_length=256, description="The name given to aither.wrap.")]
+_Version = Annotated[str | None, Query(max_length=256)]
+_Environment = Annotated[str | None, Query(max_length=256)]
+_Start = Annotated[datetime.datetime | None, Query(description="Inclusive; ISO 8601, UTC if naive.")]
+_End = Annotated[datetime.datetime | None, Query(description="Exclusive; ISO 8601, UTC if naive.")]
+_Reference = Annotated[
+    str | None,
+    Query(max_length=600, description="A reference name, or window:<start>/<end>; default the latest named one."),
+]
+_Method = Annotated[
+    str | None, Query(description="psi, jensenshannon, ks or chisquare; default by the reference's size.")
+]
+
+
+def _drift_store(request: Request) -> DriftStore:
+    store: DriftStore = request.app.state.drift
+    return store
+
+
+def _ns(moment: datetime.datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+
+
+def _window(start: datetime.datetime | None, end: datetime.datetime | None) -> Window:
+    window = (_ns(start), _ns(end))
+    if window[0] is not None and window[1] is not None and window[0] >= window[1]:
+        raise ApiError(400, "invalid_request", "start must be before end")
+    return window
+
+
+def _checked(reference: str | None, method: str | None) -> None:
+    try:
+        parse_reference(reference)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", f"reference: {exc}") from None
+    if method is not None and method not in METHODS:
+        raise ApiError(400, "invalid_request", f"method must be one of {sorted(METHODS)}")
+
+
+def _profile(data: Any, where: str) -> dict[str, Any]:
+    """A posted profile, checked: its fields, and a sketch that deserialises as its kind."""
+    try:
+        profile = Profile.from_json(data)
+        profile.kll() if profile.kind == "numeric" else profile.frequent()
+    except Exception as exc:
+        raise ApiError(400, "invalid_request", f"{where}: not a valid profile ({type(exc).__name__})") from None
+    return profile.to_json()
+
+
+@router.post("/api/v1/models/{name:path}/references", status_code=201, responses=errors_doc(400))
+def post_reference(request: Request, _: Write, name: _Name, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """Store a reference profile (``aither.log_reference``): its columns' sketches, base64, by name and version;
+    a reference of the same model, version and name is replaced."""
+    reference = body.get("name") or "training"
+    if not isinstance(reference, str) or len(reference) > 256 or reference.startswith("window:"):
+        raise ApiError(400, "invalid_request", "name must be a string of at most 256 characters, not window:...")
+    version, environment = body.get("version") or "", body.get("environment") or ""
+    if not isinstance(version, str) or not isinstance(environment, str) or len(version) > 256:
+        raise ApiError(400, "invalid_request", "version and environment must be strings")
+    features = body.get("features")
+    if not isinstance(features, dict) or not features:
+        raise ApiError(400, "invalid_request", "features must be an object of column profiles")
+    rows = body.get("rows")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        raise ApiError(400, "invalid_request", "rows must be a non-negative integer")
+    columns = {str(c): _profile(p, f"features.{c}") for c, p in features.items()}
+    stored = {
+        "features": columns,
+        "predictions": None if body.get("predictions") is None else _profile(body["predictions"], "predictions"),
+        "labels": None if body.get("labels") is None else _profile(body["labels"], "labels"),
+    }
+    created = _drift_store(request).put_reference(name, version, environment, reference, rows, json.dumps(stored))
+    return {
+        "model": name,
+        "name": reference,
+        "version": version or None,
+        "environment": environment or None,
+        "rows": rows,
+        "columns": sorted(columns),
+        "created_at": datetime.datetime.fromtimestamp(created / 1e9, tz=datetime.timezone.utc).isoformat(),
+    }
+
+
+@router.get("/api/v1/models/{name:path}/references", responses=errors_doc())
+def list_references(request: Request, _: Read, name: _Name) -> dict[str, Any]:
+    return {"data": _drift_store(request).references(name)}
+
+
+async def _answer(function: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = await run_in_threadpool(function, *args, **kwargs)
+    except NotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    return result
+
+
+@router.get("/api/v1/models/{name:path}/drift/series", responses=errors_doc(400, 404))
+async def get_drift_series(
+    request: Request,
+    _: Read,
+    name: _Name,
+    feature: Annotated[str, Query(min_length=1, max_length=1024, description="A column, or 'prediction'.")],
+    bucket: Annotated[str, Query(pattern=r"^[0-9]{1,5}[hHdD]$", description="1h, 6h, 1d...")] = "1h",
+    version: _Version = None,
+    environment: _Environment = None,
+    start: _Start = None,
+    end: _End = None,
+    reference: _Reference = None,
+    method: _Method = None,
+) -> dict[str, Any]:
+    """One column's drift score per time bucket against the reference."""
+    _checked(reference, method)
+    count, unit = int(bucket[:-1]), bucket[-1].lower()
+    if count == 0:
+        raise ApiError(400, "invalid_request", "bucket must be at least 1h")
+    bucket_ns = count * (3600 if unit == "h" else 86400) * 1_000_000_000
+    return await _answer(
+        drift_series,
+        _drift_store(request),
+        name,
+        feature,
+        bucket_ns=bucket_ns,
+        version=version,
+        environment=environment,
+        window=_window(start, end),
+        reference=reference,
+        method=method,
+    )
+
+
+@router.get("/api/v1/models/{name:path}/drift", responses=errors_doc(400, 404))
+async def get_drift(
+    request: Request,
+    _: Read,
+    name: _Name,
+    version: _Version = None,
+    environment: _Environment = None,
+    start: _Start = None,
+    end: _End = None,
+    reference: _Reference = None,
+    method: _Method = None,
+) -> dict[str, Any]:
+    """Per-column drift of the window's sampled features (and of the predictions) against the reference."""
+    _checked(reference, method)
+    return await _answer(
+        drift,
+        _drift_store(request),
+        name,
+        version=version,
+        environment=environment,
+        window=_window(start, end),
+        reference=reference,
+        method=method,
+    )
+
+
+@router.get("/api/v1/models/{name:path}/data-quality", responses=errors_doc(400, 404))
+async def get_data_quality(
+    request: Request,
+    _: Read,
+    name: _Name,
+    version: _Version = None,
+    environment: _Environment = None,
+    start: _Start = None,
+    end: _End = None,
+    reference: _Reference = None,
+) -> dict[str, Any]:
+    """Null rates, dtypes, out-of-range and unseen-category rates, new and missing columns."""
+    _checked(reference, None)
+    return await _answer(
+        data_quality,
+        _drift_store(request),
+        name,
+        version=version,
+        environment=environment,
+        window=_window(start, end),
+        reference=reference,
+    )
