@@ -129,7 +129,7 @@ def bench_query() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "drift.db"
         store = Store(path)
-        drift_store = DriftStore(drift_engine(path))
+        drift_store = DriftStore(drift_engine(f"sqlite:///{path}"))
         first_hour = (time.time_ns() - 30 * 24 * HOUR_NS) // HOUR_NS
         names = [f"f{i}" for i in range(100)]
         sizes = []

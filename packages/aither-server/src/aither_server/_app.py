@@ -90,7 +90,7 @@ def create_app(
     # What the routers read from the request's app: the store and the settings of this server.
     app.state.store = store
     # Drift's own tables, through SQLAlchemy Core on the same database (docs/drift.md).
-    drift = DriftStore(drift_engine(store.path))
+    drift = DriftStore(drift_engine(store.sqlalchemy_url))
     app.state.drift = drift
     app.state.label_grace_s = label_grace_s
     app.state.ingest = _routes_ingest.IngestLimits(

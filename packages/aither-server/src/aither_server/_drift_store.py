@@ -141,9 +141,11 @@ def _model_filter(table: Table, name: str, version: str | None, environment: str
     return clauses
 
 
-def drift_engine(path: str | Path) -> Engine:
-    """An engine on the SQLite file the core store uses (WAL: readers beside its writer; a writer waits)."""
-    return create_engine(f"sqlite:///{path}", connect_args={"timeout": 30.0, "check_same_thread": False})
+def drift_engine(url: str) -> Engine:
+    """An engine on the database the core store uses (on SQLite, WAL: readers beside its writer; a writer waits)."""
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": 30.0, "check_same_thread": False})
+    return create_engine(url, pool_pre_ping=True)
 
 
 class DriftStore:

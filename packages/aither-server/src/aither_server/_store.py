@@ -90,6 +90,8 @@ class Store:
         #: The database as the server prints it (no password).
         self.target = self._db.display
         self.dialect = self._db.dialect
+        #: The database as SQLAlchemy names it, for the modules that use SQLAlchemy Core (drift).
+        self.sqlalchemy_url = self._db.sqlalchemy_url()
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[Connection] = []
