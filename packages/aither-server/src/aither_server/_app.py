@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from . import _otlp, _routes_drift, _routes_ingest, _routes_management, _routes_monitors, _routes_query
+from . import _otlp, _routes_drift, _routes_ingest, _routes_management, _routes_monitors, _routes_query, _routes_ui
 from ._drift_store import DriftStore, drift_engine
 from ._http_errors import ApiError, install_handlers, logger
 from ._inflight import ByteBudget
@@ -22,6 +22,7 @@ from ._monitoring import Monitoring
 from ._refusal_log import RefusalLog
 from ._schemas import Health
 from ._store import Store
+from ._ui_sessions import SessionStore
 from ._version import __version__
 
 __all__ = [
@@ -84,6 +85,7 @@ def create_app(
         monitoring.start()
         yield
         monitoring.stop()
+        app.state.ui_sessions.dispose()
         drift.dispose()
         if close_store:
             store.close()
@@ -101,6 +103,8 @@ def create_app(
     app.state.drift = drift
     monitoring = Monitoring(store, drift, interval_s=monitor_interval_s, allow_private_webhooks=allow_private_webhooks)
     app.state.monitoring = monitoring
+    # The dashboard's sign-in sessions, in the database so every server process knows them.
+    app.state.ui_sessions = SessionStore(drift_engine(store.sqlalchemy_url), store)
     app.state.label_grace_s = label_grace_s
     app.state.ingest = _routes_ingest.IngestLimits(
         max_body_bytes=max_body_bytes,
@@ -121,6 +125,7 @@ def create_app(
     app.include_router(_routes_query.router)
     app.include_router(_routes_drift.router)
     app.include_router(_routes_monitors.router)
+    app.include_router(_routes_ui.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
