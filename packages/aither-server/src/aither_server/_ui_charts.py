@@ -104,7 +104,7 @@ def line_chart(title: str, series: Sequence[Series], *, unit: str = "", start_ns
     return Markup("".join(parts))
 
 
-def sparkline(values: Sequence[float | None], *, threshold: float | None = None) -> Markup:
+def sparkline(values: Sequence[float | None], threshold: float | None = None) -> Markup:
     """A 100 x 20 sparkline of ``values`` (gaps for None), with the threshold as a dashed line if given."""
     known = [v for v in values if v is not None and math.isfinite(v)]
     if not known:
