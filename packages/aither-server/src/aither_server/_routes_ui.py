@@ -131,7 +131,10 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     session = await _session(request)
     form = await _form(request)
-    if session is not None and same_token(form.get("csrf"), session.csrf):
+    if session is not None:
+        # A forged form (no token) signs nobody out: the cookie stays as the session does.
+        if not same_token(form.get("csrf"), session.csrf):
+            return _bad_csrf(session)
         await run_in_threadpool(_sessions(request).delete, request.cookies.get(COOKIE))
     response = _redirect("/login")
     response.delete_cookie(COOKIE, path="/")

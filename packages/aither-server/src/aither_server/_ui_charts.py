@@ -19,7 +19,7 @@ __all__ = ["Series", "line_chart", "sparkline"]
 Series = tuple[str, Sequence[tuple[int, float | None]]]
 
 _W, _H = 640, 220
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 14, 40
+_LEFT, _RIGHT, _TOP, _BOTTOM = 60, 28, 14, 40
 _COLOURS = ("#2563eb", "#dc2626", "#059669", "#9333ea")
 
 
@@ -35,7 +35,12 @@ def _nice_step(span: float, ticks: int = 4) -> float:
 def _number(value: float, unit: str) -> str:
     if unit == "%":
         return f"{value * 100:.3g}%"
-    text = f"{value:.3g}" if abs(value) < 1e6 else f"{value:.2e}"
+    if abs(value) >= 1e6:
+        text = f"{value / 1e6:.3g}M"
+    elif abs(value) >= 1e3:
+        text = f"{value / 1e3:.3g}k"
+    else:
+        text = f"{value:.3g}"
     return f"{text} {unit}".strip() if unit and unit != "%" else text
 
 
