@@ -92,6 +92,32 @@ def _bucketed(
     return out
 
 
+def _weighted(slices: list[dict[str, Any]], field: str) -> float | None:
+    """A per-label mean over the slices (exact for accuracy and MAE: each slice's is a mean over its labels)."""
+    pairs = [(f[field], f.get("labels", 0)) for f in slices if f.get(field) is not None and f.get("labels")]
+    weight = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / weight if weight else None
+
+
+def _totals(slices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The range's headline figures from its slices' metrics: a second pass over the whole range would cost
+    as much as all the slices together (latency and AUC read raw rows)."""
+    calls = sum(f.get("calls", 0) for f in slices)
+    predictions = sum(f.get("predictions", 0) for f in slices)
+    labels = sum(f.get("labels", 0) for f in slices)
+    errors = sum(f.get("errors", 0) for f in slices)
+    return {
+        "calls": calls,
+        "predictions": predictions,
+        "labels": labels,
+        "error_rate": errors / calls if calls else None,
+        "label_coverage": labels / predictions if predictions else None,
+        "task": next((f["task"] for f in slices if f.get("task")), None),
+        "accuracy": _weighted(slices, "accuracy"),
+        "mae": _weighted(slices, "mae"),
+    }
+
+
 def model_page(
     store: Store,
     drift_store: DriftStore,
@@ -104,9 +130,8 @@ def model_page(
     seconds, points = RANGES.get(range_name, RANGES["24h"])
     end = time.time_ns()
     start = end - seconds * _NS
-    conn = store.reader()
-    total = _query.metrics(conn, name, version=version, environment=environment, start_ns=start, end_ns=end) or {}
     slices = _bucketed(store, name, version, environment, start, end, points)
+    total = _totals([found for _, found in slices])
     quality_name, _ = _quality(total)
 
     def series(label: str, pick: Any) -> Series:
