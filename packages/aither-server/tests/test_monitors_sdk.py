@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import Server, serve_at
 from otlp_builders import KEY, label_span, new_trace_id, prediction_span
@@ -80,3 +83,37 @@ def test_errors_are_the_sdks_own(sdk: Server) -> None:
         aither.monitors.create("x", "clf", "accuracy", "<", 0.9)
     with pytest.raises(ValueError):
         aither.monitors.get("")
+
+
+def test_drift_and_null_rate_monitors_read_the_drift_endpoints_figures(sdk: Server) -> None:
+    rng = np.random.default_rng(3)
+
+    def frame(rows: int, shift: float = 0.0) -> pd.DataFrame:
+        return pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(loc=shift, size=rows)})
+
+    class Model:
+        def predict(self, data: pd.DataFrame) -> np.ndarray:
+            return (data["a"].to_numpy() > 0).astype(int)
+
+    aither.log_reference("shifty", frame(5000))
+    tracked = aither.wrap(Model(), name="shifty", sample_rows=40)
+    for _ in range(30):
+        batch = frame(100, shift=2.0)
+        batch.loc[:19, "a"] = np.nan  # a fifth of each batch's a is missing
+        tracked.predict(batch)
+    assert aither.flush(30)
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3000))
+    drifted = {f["name"]: f for f in sdk.get("/api/v1/models/shifty/drift", start=start)["features"]}
+    quality = {f["name"]: f for f in sdk.get("/api/v1/models/shifty/data-quality", start=start)["features"]}
+    assert drifted["b"]["drifted"] and not drifted["a"]["drifted"]
+
+    b = aither.monitors.create("b drift", "shifty", "drift:b", ">", drifted["b"]["threshold"], min_rows=100)
+    evaluated = aither.monitors.evaluate(b.id)
+    assert evaluated.state == "ALERT" and evaluated.value == pytest.approx(drifted["b"]["score"], rel=0.05)
+    assert evaluated.rows == drifted["b"]["current_count"]
+    a = aither.monitors.create("a drift", "shifty", "drift:a", ">", drifted["a"]["threshold"], min_rows=100)
+    assert aither.monitors.evaluate(a.id).state == "OK"
+    nulls = aither.monitors.create("a nulls", "shifty", "null_rate:a", ">", 0.1, min_rows=100)
+    evaluated = aither.monitors.evaluate(nulls.id)
+    assert evaluated.state == "ALERT" and evaluated.value == pytest.approx(quality["a"]["null_rate"])
+    assert evaluated.value == pytest.approx(0.2, abs=0.08)
