@@ -69,7 +69,10 @@ def main() -> None:
                 json={"name": "b", "model": MODEL, "metric": metric, "op": "<", "threshold": 0.5, "window": window},
             ).json()
             rows.append(
-                (f"evaluate {metric} over {window}", *timed(lambda i=created["id"]: api.post(f"/api/v1/monitors/{i}/evaluate")))
+                (
+                    f"evaluate {metric} over {window}",
+                    *timed(lambda i=created["id"]: api.post(f"/api/v1/monitors/{i}/evaluate")),
+                )
             )
         http.close()
         api.close()
