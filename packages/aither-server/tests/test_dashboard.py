@@ -142,6 +142,8 @@ def test_pages_empty_then_filled(server: Server) -> None:
     for range_name in ("1h", "24h", "7d", "30d", "nonsense"):
         page = client.get("/models/iris", params={"range": range_name})
         assert page.status_code == 200 and "<svg" in page.text and "No reference for this model" in page.text
+    no_reference = client.get("/feature", params={"model": "iris", "name": "petal"})
+    assert no_reference.status_code == 200 and "No reference holds a column petal" in no_reference.text
     listed = client.get("/predictions", params={"model": "iris"})
     assert trace_id.hex() in listed.text
     by_trace = client.get("/predictions", params={"trace_id": trace_id.hex().upper()})

@@ -152,6 +152,12 @@ def test_the_dashboard_end_to_end(dashboard: Server, browser: WebDriver, tmp_pat
     assert browser.find_elements(By.CSS_SELECTOR, "#drift svg.spark polyline")
     assert browser.find_elements(By.CSS_SELECTOR, "#data-quality tbody tr")
     _shot(browser, shots, "model")
+    # The drifted feature: its reference and current distributions, overlaid (bars of both sides).
+    _click(browser, browser.find_element(By.LINK_TEXT, "b"))
+    bars = browser.find_elements(By.CSS_SELECTOR, "#chart-feature svg rect")
+    assert len(bars) == 40 and sum(float(b.get_attribute("height") or 0) for b in bars) > 100
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-feature svg text.axis")
+    _shot(browser, shots, "feature")
     browser.get(url + "/models/clf?range=24h")
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-quality svg polyline")
     _shot(browser, shots, "model-classifier")

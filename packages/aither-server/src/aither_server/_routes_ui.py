@@ -9,6 +9,7 @@ Every form posts its CSRF token: the session's, or for the sign-in form a double
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +28,7 @@ from ._monitoring import Monitoring
 from ._store import LastAdminKey, Store
 from ._ui_charts import sparkline
 from ._ui_data import RANGES, model_page, models_page
+from ._ui_feature import distributions, overlay
 from ._ui_sessions import COOKIE, Session, SessionStore, same_token
 from ._webhook_targets import UnsafeTarget, check_target
 
@@ -70,8 +72,8 @@ def _monitoring(request: Request) -> Monitoring:
     return found
 
 
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    html = _templates.get_template(name).render(**context)
+def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    html = _templates.get_template(template).render(**context)
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 
@@ -166,6 +168,37 @@ async def models(request: Request, sort: Annotated[str, Query(max_length=20)] = 
     drift: DriftStore = request.app.state.drift
     rows = await run_in_threadpool(models_page, _store(request), drift, _monitoring(request).monitors, sort)
     return _page("models.html", session=session, rows=rows, sort=sort, nav="models")
+
+
+@router.get("/feature")
+async def feature(
+    request: Request,
+    model: Annotated[str, Query(max_length=256)],
+    name: Annotated[str, Query(max_length=1024)],
+    version: Annotated[str | None, Query(max_length=256)] = None,
+    environment: Annotated[str | None, Query(max_length=256)] = None,
+    range: Annotated[str, Query(max_length=8)] = "24h",
+) -> Response:
+    """A feature's reference and current distributions, overlaid."""
+    session = await _session(request)
+    if session is None:
+        return _redirect("/login")
+    seconds, _ = RANGES.get(range, RANGES["24h"])
+    end = time.time_ns()
+    found = await run_in_threadpool(
+        lambda: distributions(
+            request.app.state.drift,
+            model,
+            name,
+            version=version or None,
+            environment=environment or None,
+            window=(end - seconds * 1_000_000_000, end),
+        )
+    )
+    chart = None if found is None else overlay(f"{name}: reference and current", found["bars"])
+    return _page(
+        "feature.html", session=session, model=model, name=name, found=found, chart=chart, range=range, nav="models"
+    )
 
 
 @router.get("/models/{name:path}")
