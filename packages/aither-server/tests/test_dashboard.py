@@ -144,6 +144,16 @@ def test_pages_empty_then_filled(server: Server) -> None:
         assert page.status_code == 200 and "<svg" in page.text and "No reference for this model" in page.text
     no_reference = client.get("/feature", params={"model": "iris", "name": "petal"})
     assert no_reference.status_code == 200 and "No reference holds a column petal" in no_reference.text
+    assert "One version and environment in this range" in client.get("/models/iris").text
+    # Quality by segment: version 1 right on its labelled row, version 2 wrong on its own.
+    spans = []
+    for version, truth in (("1", 1), ("2", 0)):
+        other = new_trace_id()
+        spans += [prediction_span("iris", 1, trace_id=other, version=version), label_span(other, truth)]
+    assert server.ingest(spans).status_code == 200
+    segmented = client.get("/models/iris").text
+    table = segmented.split('id="segments"', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == 3 and "accuracy 0" in table and "accuracy 1" in table
     listed = client.get("/predictions", params={"model": "iris"})
     assert trace_id.hex() in listed.text
     by_trace = client.get("/predictions", params={"trace_id": trace_id.hex().upper()})

@@ -225,6 +225,8 @@ async def model(
             version=version or None,
             environment=environment or None,
             range_name=range,
+            versions=entry["versions"],
+            environments=entry["environments"],
         )
     )
     monitors = _monitoring(request).monitors.all(name)

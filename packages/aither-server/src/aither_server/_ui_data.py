@@ -118,6 +118,36 @@ def _totals(slices: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def segments(
+    store: Store, name: str, versions: list[str], environments: list[str], start_ns: int, end_ns: int
+) -> list[dict[str, Any]]:
+    """Quality by segment: each version x environment's figures over the range, when there is more than one."""
+    version_options: list[str | None] = list(versions) or [None]
+    environment_options: list[str | None] = list(environments) or [None]
+    pairs = [(v, e) for v in version_options for e in environment_options]
+    if len(pairs) < 2:
+        return []
+    conn = store.reader()
+    out = []
+    for version, environment in pairs:
+        found = _query.metrics(conn, name, version=version, environment=environment, start_ns=start_ns, end_ns=end_ns)
+        if not found or not found.get("calls"):
+            continue
+        quality_name, quality = _quality(found)
+        out.append(
+            {
+                "version": version,
+                "environment": environment,
+                "calls": found["calls"],
+                "error_rate": found["error_rate"],
+                "labels": found["labels"],
+                "quality_name": quality_name,
+                "quality": quality,
+            }
+        )
+    return out
+
+
 def model_page(
     store: Store,
     drift_store: DriftStore,
@@ -126,6 +156,8 @@ def model_page(
     version: str | None,
     environment: str | None,
     range_name: str,
+    versions: list[str] | None = None,
+    environments: list[str] | None = None,
 ) -> dict[str, Any]:
     seconds, points = RANGES.get(range_name, RANGES["24h"])
     end = time.time_ns()
@@ -208,6 +240,14 @@ def model_page(
         "drift": drift_answer,
         "data_quality": quality_answer,
         "sparks": sparks,
+        "segments": segments(
+            store,
+            name,
+            [version] if version else versions or [],
+            [environment] if environment else environments or [],
+            start,
+            end,
+        ),
         "start": _query.iso(start),
         "end": _query.iso(end),
     }
