@@ -19,12 +19,12 @@ import pytest
 from conftest import Server, serve_at
 from otlp_builders import KEY, label_span, new_trace_id, prediction_span
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 from webhook_receiver import Receiver
@@ -107,7 +107,16 @@ def _click(driver: WebDriver, element: WebElement) -> None:
     """Click what submits a form or follows a link, and wait for the next page (a click does not wait for it)."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 15).until(staleness_of(page))
+
+    def replaced(_: WebDriver) -> bool:
+        # Chromium reports the old page's node as stale, or at times as "not in the document": both mean gone.
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 15).until(replaced)
 
 
 def _sign_in(driver: WebDriver, url: str, key: str) -> None:
