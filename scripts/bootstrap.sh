@@ -23,6 +23,15 @@ if ! $demo && ! command -v clang >/dev/null 2>&1 && ! command -v clang-14 >/dev/
     fi
 fi
 
+# The dashboard's browser tests drive Debian's headless Chromium through its chromedriver (no browser download).
+if ! $demo && ! command -v chromedriver >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+            || echo "bootstrap: could not install chromium; the dashboard's browser tests will fail" >&2
+    else
+        echo "bootstrap: chromedriver not found and cannot apt-get it; the dashboard's browser tests will fail" >&2
+    fi
+fi
 # The server's test suite runs every test on PostgreSQL too, in a throwaway cluster of Debian's binaries.
 if ! $demo && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

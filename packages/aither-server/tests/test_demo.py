@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from aither_server import Store
+from aither_server._drift_store import drift_engine
+from aither_server._monitor_store import MonitorStore
 
 AITHER = Path(sys.executable).with_name("aither")
 
@@ -51,6 +53,18 @@ def test_reruns_reuse_one_key_show_this_run_beside_all_runs_and_print_runnable_h
     finally:
         store.close()
     assert [k.revoked_ns for k in demo_keys] == [None]
+    # The dashboard's address, and one demo monitor (kept across runs), evaluated: the forest's accuracy fires it.
+    for out in (first, second):
+        assert re.search(r"Dashboard: http://127\.0\.0\.1:\d+/ ", out), out
+        assert "Monitor 'demo accuracy': accuracy < 0.97 over 1h" in out
+        assert re.search(r"is ALERT \(accuracy 9\d\.\d%\)", out), out
+    store = Store(db)
+    try:
+        monitors = MonitorStore(drift_engine(store.sqlalchemy_url))
+        assert [m.name for m in monitors.all()] == ["demo accuracy"]
+        monitors.dispose()
+    finally:
+        store.close()
 
     this_run, all_runs = _figures(second, "calls")
     assert int(all_runs) == 2 * int(this_run) > 0

@@ -32,6 +32,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._management import ApiKey, Organization, Usage, User, api_keys, org, user
     from ._models import models
+    from ._monitors import Monitor, monitors
     from ._reference import log_reference
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "MissingDependencyError",
+    "Monitor",
     "NotFoundError",
     "Organization",
     "PermissionDeniedError",
@@ -60,6 +62,7 @@ __all__ = [
     "log_prediction",
     "log_reference",
     "models",
+    "monitors",
     "org",
     "stats",
     "track",
@@ -88,6 +91,12 @@ def __getattr__(name: str) -> Any:
         from ._reference import log_reference
 
         return log_reference
+    if name in ("Monitor", "monitors"):
+        from . import _monitors
+
+        found = getattr(_monitors, name)
+        globals()[name] = found
+        return found
     if name in _MANAGEMENT:
         from . import _management
 

@@ -13,14 +13,26 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from . import _otlp, _routes_drift, _routes_ingest, _routes_management, _routes_quality, _routes_query
+from . import (
+    _otlp,
+    _routes_drift,
+    _routes_ingest,
+    _routes_management,
+    _routes_monitors,
+    _routes_quality,
+    _routes_query,
+    _routes_ui,
+)
 from ._drift_feeder import DriftFeeder
 from ._drift_store import DriftStore, drift_engine
 from ._http_errors import ApiError, install_handlers, logger
 from ._inflight import ByteBudget
+from ._monitor_eval import DEFAULT_INTERVAL_S
+from ._monitoring import Monitoring
 from ._refusal_log import RefusalLog
 from ._schemas import Health
 from ._store import Store
+from ._ui_sessions import SessionStore
 from ._version import __version__
 
 __all__ = [
@@ -67,17 +79,23 @@ def create_app(
     close_store: bool = True,
     max_inflight_bytes: int | None = None,
     max_attribute_bytes: int = _otlp.DEFAULT_MAX_ATTRIBUTE_BYTES,
+    monitor_interval_s: float = DEFAULT_INTERVAL_S,
+    allow_private_webhooks: bool = False,
 ) -> FastAPI:
     """The ASGI application over an open, migrated :class:`Store`. The app closes the store on shutdown.
 
     ``max_inflight_bytes`` caps the request bytes held at once (default :func:`default_inflight_bytes`); it
-    must hold one maximum-size request.
+    must hold one maximum-size request. Monitors are evaluated every ``monitor_interval_s`` (0: only on
+    request); webhooks may target private addresses only with ``allow_private_webhooks``.
     """
     max_inflight_bytes = inflight_bytes(max_body_bytes, max_decompressed_bytes, max_inflight_bytes)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        monitoring.start()
         yield
+        monitoring.stop()
+        app.state.ui_sessions.dispose()
         feeder.close()
         drift.dispose()
         if close_store:
@@ -96,6 +114,10 @@ def create_app(
     feeder = DriftFeeder(drift)
     app.state.drift = drift
     app.state.drift_feeder = feeder
+    monitoring = Monitoring(store, drift, interval_s=monitor_interval_s, allow_private_webhooks=allow_private_webhooks)
+    app.state.monitoring = monitoring
+    # The dashboard's sign-in sessions, in the database so every server process knows them.
+    app.state.ui_sessions = SessionStore(drift_engine(store.sqlalchemy_url), store)
     app.state.label_grace_s = label_grace_s
     app.state.ingest = _routes_ingest.IngestLimits(
         max_body_bytes=max_body_bytes,
@@ -116,6 +138,8 @@ def create_app(
     app.include_router(_routes_query.router)
     app.include_router(_routes_drift.router)
     app.include_router(_routes_quality.router)
+    app.include_router(_routes_monitors.router)
+    app.include_router(_routes_ui.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -108,6 +108,17 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
         default=DEFAULT_ROLLUP_DAYS,
         help=f"delete per-minute and per-hour rollups older than this; 0 keeps them (default {DEFAULT_ROLLUP_DAYS:g})",
     )
+    parser.add_argument(
+        "--monitor-interval",
+        type=float,
+        default=60.0,
+        help="seconds between two evaluations of every monitor; 0 evaluates only on request (default 60)",
+    )
+    parser.add_argument(
+        "--allow-private-webhooks",
+        action="store_true",
+        help="let monitors' webhooks target loopback and private addresses (refused by default)",
+    )
     return parser
 
 
@@ -181,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         label_grace_s=args.label_grace_minutes * 60,
         max_inflight_bytes=max_inflight,
         max_attribute_bytes=int(args.max_attribute_kb * 1024),
+        monitor_interval_s=args.monitor_interval,
+        allow_private_webhooks=args.allow_private_webhooks,
     )
     retention = RetentionThread(
         store, Retention(args.retention_days or None, args.rollup_retention_days or None)

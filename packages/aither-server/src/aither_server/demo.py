@@ -226,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _drift_report(http, shift_start)
 
         url = server.url
+        from ._demo_monitor import leave_demo_monitor
+
+        monitor = leave_demo_monitor(store, MODEL_NAME)
+        print(f"\nDashboard: {url}/ (sign in with the API key above; it is served while this server runs)")
+        print(f"Monitor {monitor.name!r}: {monitor.metric} {monitor.op} {monitor.threshold:g} over {monitor.window}")
+        print(f"    is {monitor.state} (accuracy {_percent(monitor.value)}); see {url}/monitors/{monitor.id}")
         print(f"\nThe data lives in {db} (SQLite). To query it, run the server and ask its API:")
         port = "" if args.port in (0, 4318) else f" --port {args.port}"
         print(f"    {_command_line()} --db {shlex.quote(str(db))}{port}")

@@ -1,0 +1,89 @@
+"""The dashboard's server time with 1,000,000 stored predictions, the bytes of CSS and JS it ships, and the cost
+of evaluating one monitor. Prints a table.
+
+    .venv/bin/python benchmarks/server_dashboard.py [--predictions 1000000] [--db PATH]
+
+The database is filled as in ``server_query`` (one model, 30 days, half labelled; a given ``--db`` holding the
+data is reused). Pages are fetched signed in, over HTTP from a server thread: one cold call, then the median and
+worst of 5 warm ones. Targets (issue 13): each page <= 300 ms; JS+CSS <= 250 KB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from server_query import KEY, MODEL, fill
+
+import aither_server
+from aither_server import ServerThread, Store
+
+
+def timed(call: object) -> tuple[float, float, float]:
+    def once() -> float:
+        t = time.perf_counter()
+        response = call()  # type: ignore[operator]
+        assert response.status_code in (200, 303), response.text[:300]
+        return time.perf_counter() - t
+
+    cold = once()
+    warm = [once() for _ in range(5)]
+    return cold, statistics.median(warm), max(warm)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--predictions", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path)
+    args = parser.parse_args()
+    db = args.db or Path(tempfile.mkdtemp()) / "dashboard.db"
+    store = Store(db)
+    store.bootstrap(KEY)
+    if store.reader().execute("SELECT COUNT(*) FROM predictions").fetchone()[0] < args.predictions:
+        fill(store, args.predictions)
+    with ServerThread(store, monitor_interval_s=0) as server:
+        http = httpx.Client(base_url=server.url, timeout=120)
+        login = http.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
+        assert csrf is not None
+        http.post("/login", data={"api_key": KEY, "csrf": csrf.group(1)})
+        api = httpx.Client(base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {KEY}"})
+        rows = []
+        for label, path in (
+            ("models page", "/"),
+            ("model page, 24 h", f"/models/{MODEL}?range=24h"),
+            ("model page, 7 d", f"/models/{MODEL}?range=7d"),
+            ("model page, 30 d", f"/models/{MODEL}?range=30d"),
+            ("predictions page", f"/predictions?model={MODEL}"),
+            ("monitors page", "/monitors"),
+        ):
+            rows.append((label, *timed(lambda path=path: http.get(path))))
+        for metric, window in (("accuracy", "1h"), ("accuracy", "1d"), ("latency_p95_ms", "1d"), ("error_rate", "7d")):
+            created = api.post(
+                "/api/v1/monitors",
+                json={"name": "b", "model": MODEL, "metric": metric, "op": "<", "threshold": 0.5, "window": window},
+            ).json()
+            rows.append(
+                (
+                    f"evaluate {metric} over {window}",
+                    *timed(lambda i=created["id"]: api.post(f"/api/v1/monitors/{i}/evaluate")),
+                )
+            )
+        http.close()
+        api.close()
+    static = Path(aither_server.__file__).parent / "static"
+    shipped = sum(p.stat().st_size for p in static.iterdir() if p.suffix in (".css", ".js"))
+    print(f"\n{args.predictions:,} predictions, SQLite at {db}")
+    print(f"{'':<34}{'cold ms':>10}{'median ms':>11}{'worst ms':>10}")
+    for label, cold, median, worst in rows:
+        print(f"{label:<34}{cold * 1000:>10.0f}{median * 1000:>11.0f}{worst * 1000:>10.0f}")
+    print(f"\nJS + CSS shipped: {shipped:,} bytes (no JS; target <= 250 KB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""``aither.monitors``: create, list, read, change, delete and evaluate the server's monitors
+(docs/monitors.md). Creating, changing, deleting and evaluating need an ``admin`` key; reading a ``read`` key.
+
+Built on the management client (``_management.ManagementClient``): the same settings, errors and care with the
+API key. A created monitor's webhook ``secret`` is in the returned ``Monitor.secret`` only (hidden from its repr).
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import datetime
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from ._errors import APIError
+from ._management import ManagementClient, _object, _parse_time
+
+__all__ = ["Monitor", "MonitorState", "Monitors", "monitors"]
+
+#: Left out of ``update``: the field stays as it is (None sets an optional field to null).
+_UNSET: Any = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Monitor:
+    """A monitor as the server last described it; ``state`` is OK, ALERT or NO_DATA."""
+
+    id: str
+    name: str
+    model: str
+    version: str | None
+    environment: str | None
+    metric: str
+    op: str
+    threshold: float
+    window: str
+    min_rows: int
+    webhook_url: str | None
+    enabled: bool
+    state: str
+    value: float | None
+    rows: int | None
+    last_evaluated: datetime.datetime | None
+    created_at: datetime.datetime | None
+    secret: str | None = dataclasses.field(default=None, repr=False, compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitorState:
+    """One change of a monitor's state."""
+
+    state: str
+    previous: str
+    value: float | None
+    rows: int | None
+    at: datetime.datetime | None
+
+
+def _optional(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
+
+
+def _monitor(data: Mapping[str, Any], with_secret: bool = False) -> Monitor:
+    try:
+        secret = data.get("secret") if with_secret else None
+        return Monitor(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            model=str(data["model"]),
+            version=_optional(data.get("version"), str),
+            environment=_optional(data.get("environment"), str),
+            metric=str(data["metric"]),
+            op=str(data["op"]),
+            threshold=float(data["threshold"]),
+            window=str(data["window"]),
+            min_rows=int(data["min_rows"]),
+            webhook_url=_optional(data.get("webhook_url"), str),
+            enabled=bool(data["enabled"]),
+            state=str(data["state"]),
+            value=_optional(data.get("value"), float),
+            rows=_optional(data.get("rows"), int),
+            last_evaluated=_parse_time(data.get("last_evaluated")),
+            created_at=_parse_time(data.get("created_at")),
+            secret=secret if isinstance(secret, str) else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise APIError(f"the server sent an invalid monitor ({type(exc).__name__}: {exc})") from None
+
+
+def _path(monitor_id: str, tail: str = "") -> str:
+    if not isinstance(monitor_id, str) or not monitor_id:
+        raise ValueError("monitor_id must be a non-empty string")
+    return "/api/v1/monitors/" + quote(monitor_id, safe="") + tail
+
+
+def _items(payload: Any) -> builtins.list[Mapping[str, Any]]:
+    items = _object(payload).get("data")
+    if not isinstance(items, builtins.list):
+        raise APIError("the server sent an unexpected list")
+    return [item for item in items if isinstance(item, Mapping)]
+
+
+class Monitors:
+    """``aither.monitors``."""
+
+    def __init__(self, client: ManagementClient | None = None) -> None:
+        self._client = client or ManagementClient()
+
+    def __repr__(self) -> str:
+        return "<aither.monitors>"
+
+    def create(
+        self,
+        name: str,
+        model: str,
+        metric: str,
+        op: str,
+        threshold: float,
+        *,
+        window: str = "1h",
+        min_rows: int = 1,
+        version: str | None = None,
+        environment: str | None = None,
+        webhook_url: str | None = None,
+        enabled: bool = True,
+    ) -> Monitor:
+        """A new monitor: ALERT while ``<metric> <op> <threshold>`` over the last ``window``. Keep the returned
+        ``secret`` now (it verifies the webhooks' ``Aither-Signature``): the server never shows it again."""
+        body = {
+            "name": name,
+            "model": model,
+            "metric": metric,
+            "op": op,
+            "threshold": threshold,
+            "window": window,
+            "min_rows": min_rows,
+            "version": version,
+            "environment": environment,
+            "webhook_url": webhook_url,
+            "enabled": enabled,
+        }
+        return _monitor(_object(self._client.request("POST", "/api/v1/monitors", json=body)), with_secret=True)
+
+    def list(self, model: str | None = None) -> builtins.list[Monitor]:
+        path = "/api/v1/monitors" + ("" if model is None else "?model=" + quote(model, safe=""))
+        return [_monitor(item) for item in _items(self._client.request("GET", path))]
+
+    def get(self, monitor_id: str) -> Monitor:
+        return _monitor(_object(self._client.request("GET", _path(monitor_id))))
+
+    def update(
+        self,
+        monitor_id: str,
+        *,
+        name: str = _UNSET,
+        model: str = _UNSET,
+        metric: str = _UNSET,
+        op: str = _UNSET,
+        threshold: float = _UNSET,
+        window: str = _UNSET,
+        min_rows: int = _UNSET,
+        version: str | None = _UNSET,
+        environment: str | None = _UNSET,
+        webhook_url: str | None = _UNSET,
+        enabled: bool = _UNSET,
+    ) -> Monitor:
+        """Change the fields given; the others stay."""
+        given = {
+            "name": name,
+            "model": model,
+            "metric": metric,
+            "op": op,
+            "threshold": threshold,
+            "window": window,
+            "min_rows": min_rows,
+            "version": version,
+            "environment": environment,
+            "webhook_url": webhook_url,
+            "enabled": enabled,
+        }
+        body = {k: v for k, v in given.items() if v is not _UNSET}
+        return _monitor(_object(self._client.request("PATCH", _path(monitor_id), json=body)))
+
+    def delete(self, monitor_id: str) -> None:
+        self._client.request("DELETE", _path(monitor_id))
+
+    def evaluate(self, monitor_id: str) -> Monitor:
+        """Evaluate now; a change of state sends the webhook."""
+        return _monitor(_object(self._client.request("POST", _path(monitor_id, "/evaluate"))))
+
+    def states(self, monitor_id: str) -> builtins.list[MonitorState]:
+        """The changes of state, newest first."""
+        out = []
+        for item in _items(self._client.request("GET", _path(monitor_id, "/states"))):
+            out.append(
+                MonitorState(
+                    state=str(item.get("state")),
+                    previous=str(item.get("previous")),
+                    value=_optional(item.get("value"), float),
+                    rows=_optional(item.get("rows"), int),
+                    at=_parse_time(item.get("at")),
+                )
+            )
+        return out
+
+
+monitors = Monitors()

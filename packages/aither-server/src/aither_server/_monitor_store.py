@@ -1,0 +1,285 @@
+"""Monitors' tables and their statements, in SQLAlchemy Core so the same statements run on SQLite and PostgreSQL.
+
+- ``monitors``: one row per monitor, its current state and ``claimed_until_ns``: the periodic evaluator of any
+  server process claims a monitor for a cycle with one conditional UPDATE, so exactly one process evaluates it.
+- ``monitor_states``: the state history (one row per change of state).
+- ``monitor_deliveries``: each webhook delivery attempt, with its answer or error.
+
+State changes are conditional UPDATEs too (``WHERE state = <the state read>``): of two evaluations racing to
+the same change, one wins, and only the winner records history and sends the webhook (``v0011_monitors``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+__all__ = [
+    "Delivery",
+    "MonitorRecord",
+    "MonitorStore",
+    "StateChange",
+    "metadata",
+    "monitor_deliveries",
+    "monitor_states",
+    "monitors",
+]
+
+metadata = MetaData()
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("model", String(256), nullable=False),
+    Column("version", String(256), nullable=True),
+    Column("environment", String(256), nullable=True),
+    Column("metric", String(1100), nullable=False),
+    Column("op", String(2), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("window", String(16), nullable=False),
+    Column("min_rows", Integer, nullable=False),
+    Column("webhook_url", Text, nullable=True),
+    Column("secret", String(80), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("rows", BigInteger, nullable=True),
+    Column("last_evaluated_ns", BigInteger, nullable=True),
+    Column("claimed_until_ns", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+)
+
+monitor_states = Table(
+    "monitor_states",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor_id", String(40), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("previous", String(8), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("rows", BigInteger, nullable=True),
+    Column("at_ns", BigInteger, nullable=False),
+    Index("monitor_states_by_monitor", "monitor_id", "at_ns"),
+)
+
+monitor_deliveries = Table(
+    "monitor_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor_id", String(40), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("at_ns", BigInteger, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("monitor_deliveries_by_monitor", "monitor_id", "at_ns"),
+)
+
+#: The state of a monitor not yet evaluated, or without enough rows in its window.
+NO_DATA = "NO_DATA"
+#: The fields a client sets (create, update).
+FIELDS = (
+    "name",
+    "model",
+    "version",
+    "environment",
+    "metric",
+    "op",
+    "threshold",
+    "window",
+    "min_rows",
+    "webhook_url",
+    "enabled",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitorRecord:
+    id: str
+    name: str
+    model: str
+    version: str | None
+    environment: str | None
+    metric: str
+    op: str
+    threshold: float
+    window: str
+    min_rows: int
+    webhook_url: str | None
+    secret: str
+    enabled: bool
+    state: str
+    value: float | None
+    rows: int | None
+    last_evaluated_ns: int | None
+    created_ns: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StateChange:
+    state: str
+    previous: str
+    value: float | None
+    rows: int | None
+    at_ns: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Delivery:
+    event_id: str
+    attempt: int
+    url: str
+    at_ns: int
+    status_code: int | None
+    ok: bool
+    error: str | None
+
+
+def _record(row: Any) -> MonitorRecord:
+    m = row._mapping
+    return MonitorRecord(
+        **{f.name: m[f.name] for f in dataclasses.fields(MonitorRecord) if f.name not in ("enabled", "threshold")},
+        enabled=bool(m["enabled"]),
+        threshold=float(m["threshold"]),
+    )
+
+
+class MonitorStore:
+    """Reads and writes the monitors' tables through one SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, fields: dict[str, Any]) -> MonitorRecord:
+        values = {name: fields[name] for name in FIELDS}
+        row = {
+            **values,
+            "id": "mon_" + secrets.token_hex(8),
+            # A whsec_ secret, as the signature's key; it is shown once, at creation, and kept to sign with.
+            "secret": "whsec_" + secrets.token_hex(24),
+            "state": NO_DATA,
+            "value": None,
+            "rows": None,
+            "last_evaluated_ns": None,
+            "claimed_until_ns": 0,
+            "created_ns": time.time_ns(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(insert(monitors).values(**row))
+        found = self.get(row["id"])
+        assert found is not None
+        return found
+
+    def get(self, monitor_id: str) -> MonitorRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(monitors).where(monitors.c.id == monitor_id)).first()
+        return None if row is None else _record(row)
+
+    def all(self, model: str | None = None) -> list[MonitorRecord]:
+        query = select(monitors).order_by(monitors.c.created_ns, monitors.c.id)
+        if model is not None:
+            query = query.where(monitors.c.model == model)
+        with self.engine.connect() as conn:
+            return [_record(r) for r in conn.execute(query)]
+
+    def update(self, monitor_id: str, fields: dict[str, Any]) -> MonitorRecord | None:
+        changes = {k: v for k, v in fields.items() if k in FIELDS}
+        if changes:
+            with self.engine.begin() as conn:
+                conn.execute(update(monitors).where(monitors.c.id == monitor_id).values(**changes))
+        return self.get(monitor_id)
+
+    def delete(self, monitor_id: str) -> bool:
+        with self.engine.begin() as conn:
+            gone = conn.execute(delete(monitors).where(monitors.c.id == monitor_id)).rowcount
+            conn.execute(delete(monitor_states).where(monitor_states.c.monitor_id == monitor_id))
+            conn.execute(delete(monitor_deliveries).where(monitor_deliveries.c.monitor_id == monitor_id))
+        return bool(gone)
+
+    def claim(self, monitor_id: str, now_ns: int, until_ns: int) -> bool:
+        """Claim a monitor until ``until_ns`` if no claim holds at ``now_ns``; True for the one claimer."""
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(monitors)
+                .where(monitors.c.id == monitor_id, monitors.c.claimed_until_ns <= now_ns)
+                .values(claimed_until_ns=until_ns)
+            ).rowcount
+        return claimed == 1
+
+    def record(
+        self, monitor: MonitorRecord, state: str, value: float | None, rows: int | None, now_ns: int
+    ) -> StateChange | None:
+        """Store an evaluation. A change of state is taken only if the state is still the one ``monitor`` read;
+        then it is added to the history and returned (the caller sends its webhook). Else ``None``."""
+        with self.engine.begin() as conn:
+            if state == monitor.state:
+                conn.execute(
+                    update(monitors)
+                    .where(monitors.c.id == monitor.id)
+                    .values(value=value, rows=rows, last_evaluated_ns=now_ns)
+                )
+                return None
+            won = conn.execute(
+                update(monitors)
+                .where(monitors.c.id == monitor.id, monitors.c.state == monitor.state)
+                .values(state=state, value=value, rows=rows, last_evaluated_ns=now_ns)
+            ).rowcount
+            if won != 1:
+                return None
+            change = StateChange(state=state, previous=monitor.state, value=value, rows=rows, at_ns=now_ns)
+            conn.execute(insert(monitor_states).values(monitor_id=monitor.id, **dataclasses.asdict(change)))
+        return change
+
+    def history(self, monitor_id: str, limit: int = 100) -> list[StateChange]:
+        query = (
+            select(monitor_states)
+            .where(monitor_states.c.monitor_id == monitor_id)
+            .order_by(monitor_states.c.at_ns.desc(), monitor_states.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [StateChange(r.state, r.previous, r.value, r.rows, r.at_ns) for r in conn.execute(query)]
+
+    def log_delivery(self, monitor_id: str, delivery: Delivery) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(monitor_deliveries).values(monitor_id=monitor_id, **dataclasses.asdict(delivery)))
+
+    def deliveries(self, monitor_id: str, limit: int = 100) -> list[Delivery]:
+        query = (
+            select(monitor_deliveries)
+            .where(monitor_deliveries.c.monitor_id == monitor_id)
+            .order_by(monitor_deliveries.c.at_ns.desc(), monitor_deliveries.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                Delivery(r.event_id, r.attempt, r.url, r.at_ns, r.status_code, bool(r.ok), r.error)
+                for r in conn.execute(query)
+            ]
+
+    def dispose(self) -> None:
+        self.engine.dispose()

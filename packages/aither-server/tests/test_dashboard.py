@@ -1,0 +1,178 @@
+"""The dashboard over HTTP, on both engines: sign-in, its cookie and its session row, CSRF, scopes, expiry and
+revocation, security headers, every page's empty and filled states (the browser test drives the same pages)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+from conftest import Server
+from otlp_builders import KEY, label_span, new_trace_id, prediction_span
+
+from aither_server import Store
+from aither_server._drift_store import drift_engine
+from aither_server._ui_sessions import SESSION_TTL_S, SessionStore
+
+
+def _csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None, page.text[:500]
+    return found.group(1)
+
+
+def _client(server: Server) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=30)
+
+
+def _signed_in(server: Server, key: str = KEY) -> httpx.Client:
+    client = _client(server)
+    answer = client.post("/login", data={"api_key": key, "csrf": _csrf(client.get("/login"))})
+    assert answer.status_code == 303 and answer.headers["location"] == "/", answer.text[:300]
+    return client
+
+
+def test_sign_in_keeps_a_session_id_never_the_key(server: Server) -> None:
+    client = _client(server)
+    assert client.get("/").headers["location"] == "/login"
+    login = client.get("/login")
+    assert login.status_code == 200 and 'name="api_key"' in login.text
+    answer = client.post("/login", data={"api_key": KEY, "csrf": _csrf(login)})
+    cookie = answer.headers["set-cookie"]
+    assert "aither_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    session_id = client.cookies["aither_session"]
+    assert KEY not in cookie and KEY not in answer.headers.get("location", "")
+    # The database holds the session id's hash only, and the key's id, not the key.
+    stored = server.stored_bytes()
+    assert session_id.encode() not in stored and KEY.encode() not in stored
+    assert len(server.sql("SELECT id_hash FROM ui_sessions")) == 1
+    page = client.get("/")
+    assert page.status_code == 200 and "Models" in page.text
+    for header in ("Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"):
+        assert header in page.headers
+    assert "script-src" not in page.headers["Content-Security-Policy"]  # default-src 'none': no script at all
+    client.close()
+
+
+def test_sign_in_refuses_bad_keys_and_forms_without_their_token(server: Server) -> None:
+    client = _client(server)
+    client.get("/login")
+    assert client.post("/login", data={"api_key": KEY}).status_code == 400  # no CSRF token
+    assert client.post("/login", data={"api_key": KEY, "csrf": "forged"}).status_code == 400
+    assert "aither_session" not in client.cookies
+    wrong = client.post("/login", data={"api_key": "aith_not_a_key_123456", "csrf": _csrf(client.get("/login"))})
+    assert wrong.status_code == 401 and "aither_session" not in client.cookies
+    writer = server.http.post("/api/v1/api-keys", json={"name": "svc", "scopes": ["write"]}).json()["secret"]
+    ingest_only = client.post("/login", data={"api_key": writer, "csrf": _csrf(client.get("/login"))})
+    assert ingest_only.status_code == 401
+    client.close()
+
+
+def test_forms_need_the_sessions_csrf_token(server: Server) -> None:
+    client = _signed_in(server)
+    token = _csrf(client.get("/monitors"))
+    body = {"name": "m", "model": "clf", "metric": "accuracy", "op": "<", "threshold": "0.5", "window": "1h"}
+    assert client.post("/monitors", data=body).status_code == 400
+    assert client.post("/monitors", data={**body, "csrf": "x" * len(token)}).status_code == 400
+    assert server.get("/api/v1/monitors")["data"] == []
+    created = client.post("/monitors", data={**body, "csrf": token})
+    assert created.status_code == 201 and "whsec_" in created.text
+    assert len(server.get("/api/v1/monitors")["data"]) == 1
+    invalid = client.post("/monitors", data={**body, "window": "1y", "csrf": token})
+    assert invalid.status_code == 400 and "window" in invalid.text
+    private = client.post("/monitors", data={**body, "webhook_url": "http://127.0.0.1/x", "csrf": token})
+    assert private.status_code == 400 and "--allow-private-webhooks" in private.text
+    # Sign-out needs the token too: a forged form cannot sign a user out either.
+    assert client.post("/logout", data={"csrf": "forged"}).status_code == 400
+    assert client.get("/").status_code == 200
+    assert server.sql("SELECT COUNT(*) FROM ui_sessions")[0][0] == 1
+    client.post("/logout", data={"csrf": token})
+    assert server.sql("SELECT COUNT(*) FROM ui_sessions")[0][0] == 0
+    assert client.get("/").headers["location"] == "/login"
+    client.close()
+
+
+def test_a_read_key_sees_and_manages_nothing(server: Server) -> None:
+    reader = server.http.post("/api/v1/api-keys", json={"name": "viewer", "scopes": ["read"]}).json()
+    client = _signed_in(server, reader["secret"])
+    token = _csrf(client.get("/"))
+    assert client.get("/keys").status_code == 403
+    assert client.post("/keys", data={"name": "x", "scope_admin": "1", "csrf": token}).status_code == 403
+    body = {"name": "m", "model": "clf", "metric": "accuracy", "op": "<", "threshold": "0.5", "csrf": token}
+    assert client.post("/monitors", data=body).status_code == 403
+    assert server.get("/api/v1/monitors")["data"] == []
+    assert len(server.get("/api/v1/api-keys")["data"]) == 2
+    client.close()
+
+
+def test_sessions_expire_and_die_with_their_key(server: Server) -> None:
+    reader = server.http.post("/api/v1/api-keys", json={"name": "viewer", "scopes": ["read"]}).json()
+    client = _signed_in(server, reader["secret"])
+    session_id = client.cookies["aither_session"]
+    store = Store(server.db)
+    sessions = SessionStore(drift_engine(store.sqlalchemy_url), store)
+    try:
+        assert sessions.get(session_id) is not None
+        assert sessions.get(session_id, now_ns=time.time_ns() + (SESSION_TTL_S + 1) * 10**9) is None
+        assert sessions.get("not-a-session") is None
+        server.http.delete(f"/api/v1/api-keys/{reader['id']}")
+        assert sessions.get(session_id) is None
+        assert client.get("/").headers["location"] == "/login"
+    finally:
+        sessions.dispose()
+        store.close()
+    client.close()
+
+
+def test_pages_empty_then_filled(server: Server) -> None:
+    client = _signed_in(server)
+    assert "No model has sent a prediction yet" in client.get("/").text
+    assert "No monitors yet" in client.get("/monitors").text
+    assert "No predictions" in client.get("/predictions").text
+    assert client.get("/models/none").status_code == 404
+    assert client.get("/predictions/" + "0" * 32).status_code == 404
+    assert client.get("/predictions/nothex").status_code == 404
+    trace_id = new_trace_id()
+    spans = [prediction_span("iris", 2, trace_id=trace_id, features={"petal": [1.5]}), label_span(trace_id, 2)]
+    assert server.ingest(spans).status_code == 200
+    models = client.get("/")
+    assert "/models/iris" in models.text and "accuracy 1" in models.text
+    for sort in ("name", "calls", "errors", "coverage", "quality", "alerts", "bogus"):
+        assert client.get("/", params={"sort": sort}).status_code == 200
+    for range_name in ("1h", "24h", "7d", "30d", "nonsense"):
+        page = client.get("/models/iris", params={"range": range_name})
+        assert page.status_code == 200 and "<svg" in page.text and "No reference for this model" in page.text
+    no_reference = client.get("/feature", params={"model": "iris", "name": "petal"})
+    assert no_reference.status_code == 200 and "No reference holds a column petal" in no_reference.text
+    assert "One version and environment in this range" in client.get("/models/iris").text
+    # Quality by segment: version 1 right on its labelled row, version 2 wrong on its own.
+    spans = []
+    for version, truth in (("1", 1), ("2", 0)):
+        other = new_trace_id()
+        spans += [prediction_span("iris", 1, trace_id=other, version=version), label_span(other, truth)]
+    assert server.ingest(spans).status_code == 200
+    segmented = client.get("/models/iris").text
+    table = segmented.split('id="segments"', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == 3 and "accuracy 0" in table and "accuracy 1" in table
+    listed = client.get("/predictions", params={"model": "iris"})
+    assert trace_id.hex() in listed.text
+    by_trace = client.get("/predictions", params={"trace_id": trace_id.hex().upper()})
+    assert by_trace.status_code == 303
+    prediction = client.get(by_trace.headers["location"])
+    assert prediction.status_code == 200 and "petal" in prediction.text and 'id="labels"' in prediction.text
+    assert client.get("/static/dashboard.css").headers["content-type"].startswith("text/css")
+    client.close()
+
+
+def test_keys_page_creates_once_and_revokes(server: Server) -> None:
+    client = _signed_in(server)
+    token = _csrf(client.get("/keys"))
+    created = client.post("/keys", data={"name": "ci", "scope_write": "1", "csrf": token})
+    assert created.status_code == 201
+    secret = re.search(r'id="new-key">(aith_[^<]+)<', created.text)
+    assert secret is not None
+    assert secret.group(1) not in client.get("/keys").text  # shown once
+    key_id = next(k["id"] for k in server.get("/api/v1/api-keys")["data"] if k["name"] == "ci")
+    assert client.post(f"/keys/{key_id}/revoke", data={"csrf": token}).status_code == 303
+    assert next(k for k in server.get("/api/v1/api-keys")["data"] if k["id"] == key_id)["revoked"] is True
+    client.close()
