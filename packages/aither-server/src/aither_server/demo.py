@@ -229,19 +229,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._demo_monitor import leave_demo_monitor
 
         monitor = leave_demo_monitor(store, MODEL_NAME)
-        print(f"\nDashboard: {url}/ (sign in with the API key above; it is served while this server runs)")
-        print(f"Monitor {monitor.name!r}: {monitor.metric} {monitor.op} {monitor.threshold:g} over {monitor.window}")
-        print(f"    is {monitor.state} (accuracy {_percent(monitor.value)}); see {url}/monitors/{monitor.id}")
+        base = "http://127.0.0.1:4318" if args.port in (0, 4318) else url
+        # This run's server stops with it unless --serve: the pages are then at the server started below.
+        pages = url if args.serve else base
+        print(f"\nMonitor {monitor.name!r}: {monitor.metric} {monitor.op} {monitor.threshold:g} over {monitor.window}")
+        print(f"    is {monitor.state} (accuracy {_percent(monitor.value)}); see {pages}/monitors/{monitor.id}")
         print(f"\nThe data lives in {db} (SQLite). To query it, run the server and ask its API:")
         port = "" if args.port in (0, 4318) else f" --port {args.port}"
         print(f"    {_command_line()} --db {shlex.quote(str(db))}{port}")
-        base = "http://127.0.0.1:4318" if args.port in (0, 4318) else url
         print(f"    export AITHER_API_KEY={shown}")  # runnable in the shell that has $AITHER_BOOTSTRAP_KEY too
         print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models')
         print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models/{MODEL_NAME}/metrics')
         recent = f"{base}/api/v1/models/{MODEL_NAME}/predictions?limit=5"
         print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" "{recent}"')
         print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models/{MODEL_NAME}/drift')
+        when = "" if args.serve else ", once the server above runs"
+        print(f"\nDashboard: {pages}/ (sign in with that API key{when})")
         if args.serve:
             print(f"\nServing at {url} until Ctrl-C.")
             try:
