@@ -53,15 +53,18 @@ def test_reruns_reuse_one_key_show_this_run_beside_all_runs_and_print_runnable_h
     finally:
         store.close()
     assert [k.revoked_ns for k in demo_keys] == [None]
-    # The dashboard's address, and one demo monitor (kept across runs), evaluated: the forest's accuracy fires it.
+    # The dashboard's address, and the demo monitors (kept across runs), evaluated: accuracy and drift fire them.
     for out in (first, second):
         assert re.search(r"Dashboard: http://127\.0\.0\.1:\d+/ ", out), out
         assert "Monitor 'demo accuracy': accuracy < 0.97 over 1h" in out
         assert re.search(r"is ALERT \(accuracy 9\d\.\d%\)", out), out
+        # The drift of the shifted feature fires its monitor too (a KS p-value far below 0.05).
+        assert "Monitor 'demo drift': drift:mean radius < 0.05 over 1h" in out
+        assert re.search(r"is ALERT \(drift:mean radius \S+\)", out), out
     store = Store(db)
     try:
         monitors = MonitorStore(drift_engine(store.sqlalchemy_url))
-        assert [m.name for m in monitors.all()] == ["demo accuracy"]
+        assert [m.name for m in monitors.all()] == ["demo accuracy", "demo drift"]
         monitors.dispose()
     finally:
         store.close()

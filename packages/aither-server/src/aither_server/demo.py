@@ -226,14 +226,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             _drift_report(http, shift_start)
 
         url = server.url
-        from ._demo_monitor import leave_demo_monitor
+        from ._demo_monitor import leave_demo_monitors
 
-        monitor = leave_demo_monitor(store, MODEL_NAME)
+        monitors = leave_demo_monitors(store, MODEL_NAME, SHIFTED_FEATURE)
         base = "http://127.0.0.1:4318" if args.port in (0, 4318) else url
         # This run's server stops with it unless --serve: the pages are then at the server started below.
         pages = url if args.serve else base
-        print(f"\nMonitor {monitor.name!r}: {monitor.metric} {monitor.op} {monitor.threshold:g} over {monitor.window}")
-        print(f"    is {monitor.state} (accuracy {_percent(monitor.value)}); see {pages}/monitors/{monitor.id}")
+        print()
+        for monitor in monitors:
+            value = _percent(monitor.value) if monitor.metric == "accuracy" else f"{monitor.value:.3g}"
+            print(
+                f"Monitor {monitor.name!r}: {monitor.metric} {monitor.op} {monitor.threshold:g} over {monitor.window}"
+            )
+            print(f"    is {monitor.state} ({monitor.metric} {value}); see {pages}/monitors/{monitor.id}")
         print(f"\nThe data lives in {db} (SQLite). To query it, run the server and ask its API:")
         port = "" if args.port in (0, 4318) else f" --port {args.port}"
         print(f"    {_command_line()} --db {shlex.quote(str(db))}{port}")
