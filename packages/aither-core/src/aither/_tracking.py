@@ -27,7 +27,6 @@ __all__ = [
     "OutputCapture",
     "TraceIdsMixin",
     "WrapOptions",
-    "count_call",
     "current_otel_link",
     "inputs_of",
 ]
@@ -52,18 +51,6 @@ class _FromArguments:
 
 #: ``ModelLogger.call``'s default ``inputs``: named from the call's arguments by :func:`inputs_of`.
 FROM_ARGUMENTS = _FromArguments()
-
-
-def count_call(counts: _aggregates.ModelCounts, rows: int, duration_ns: int, error: BaseException | None) -> None:
-    """Add one call to this thread's counters of a model: a few integer adds, no lock."""
-    cell = counts.cell()
-    cell[CALLS] += 1
-    cell[DURATION_NS] += duration_ns
-    cell[FIRST_BUCKET + _bucket(BOUNDS_NS, duration_ns)] += 1
-    if error is None:
-        cell[ROWS] += rows  # rows predicted: a call that raised predicted none
-    else:
-        cell[ERRORS] += 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,7 +274,7 @@ class ModelLogger:
                     self._turn += 1
                     features = capture_features(inputs, options.sample_rows, options.sample_columns)
                 rows = features.rows
-            # count_call, inline: this thread's counters of the model, a few integer adds and no lock.
+            # This thread's counters of the model (ModelCounts.cell, inline): a few integer adds and no lock.
             counts = self._counts
             try:
                 cell = counts.local.cell
@@ -298,7 +285,7 @@ class ModelLogger:
             cell[DURATION_NS] += duration
             cell[FIRST_BUCKET + _bucket(BOUNDS_NS, duration)] += 1
             if error is None:
-                cell[ROWS] += rows
+                cell[ROWS] += rows  # rows predicted: a call that raised predicted none
             else:
                 cell[ERRORS] += 1
             if not keep:
