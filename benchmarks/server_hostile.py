@@ -6,7 +6,8 @@ and its own row, and reads made while it is stored. Prints a table.
 16,000 one-row predictions are stored first (one request per 1,000); then each round posts one gzip request of
 16,000 row labels for them (row i for trace i: the case a traces-by-rows IN product makes quadratic) while a
 second client reads GET /api/v1/models in a loop. Targets: the label request answered in <= 1 s, each read
-during it in <= 0.5 s. Each engine gets its own database (PostgreSQL: ``server_ingest``'s throwaway cluster).
+during it in <= 0.5 s. The server runs in a process of its own (`python -m aither_server`), as deployed. Each engine
+gets its own database (PostgreSQL: ``server_ingest``'s throwaway cluster).
 """
 
 from __future__ import annotations
@@ -27,11 +28,8 @@ import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
-from server_ingest import postgres_cluster
+from server_ingest import KEY, postgres_cluster, start_server
 
-from aither_server import ServerThread, Store
-
-KEY = "aith_benchmark_key_0123456789"
 LABEL_TARGET_S = 1.0
 READ_TARGET_S = 0.5
 
@@ -81,11 +79,10 @@ def _read_loop(url: str, headers: dict[str, str], done: threading.Event, reads: 
 def run(n: int, rounds: int, db: Path | str) -> list[tuple[float, float, int]]:
     headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip", "Authorization": f"Bearer {KEY}"}
     results = []
-    store = Store(db)
-    store.bootstrap(KEY)
-    server = ServerThread(store).start()
+    # The server in a process of its own, as deployed: these clients do not share its interpreter.
+    server, url = start_server(db)
     try:
-        with httpx.Client(base_url=server.url, headers=headers, timeout=300) as http:
+        with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
             for _ in range(rounds):
                 traces = [os.urandom(16) for _ in range(n)]
                 for first in range(0, n, 1000):
@@ -95,7 +92,7 @@ def run(n: int, rounds: int, db: Path | str) -> list[tuple[float, float, int]]:
                 reads: list[float] = []
                 done = threading.Event()
 
-                reader = threading.Thread(target=_read_loop, args=(server.url, headers, done, reads))
+                reader = threading.Thread(target=_read_loop, args=(url, headers, done, reads))
                 reader.start()
                 time.sleep(0.05)  # the reader is going before the label request starts
                 t0 = time.perf_counter()
@@ -106,8 +103,8 @@ def run(n: int, rounds: int, db: Path | str) -> list[tuple[float, float, int]]:
                 assert response.status_code == 200, response.text
                 results.append((elapsed, max(reads), len(reads)))
     finally:
-        server.stop()
-        store.close()
+        server.terminate()
+        server.wait(30)
     return results
 
 

@@ -159,7 +159,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = dict(os.environ, AITHER_BOOTSTRAP_KEY=KEY)
     cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(db), "--log-level", "warning"]
@@ -180,7 +180,7 @@ def _start_server(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
 def bench_http(bodies: list[tuple[bytes, int]], db: Path | str, clients: int, processes: int = 1) -> float:
     """Real servers, each its own process (`python -m aither_server`) on one database; clients on threads of
     this one, client i sending to server i % processes."""
-    servers = [_start_server(db) for _ in range(processes)]
+    servers = [start_server(db) for _ in range(processes)]
     try:
         headers = {
             "Authorization": f"Bearer {KEY}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -70,4 +71,28 @@ def test_the_thread_merges_on_its_own(tmp_path: Path) -> None:
         assert _counts(store).get("feature:x") == 10
     finally:
         feeder.close()
+        store.dispose()
+
+
+def test_rows_with_their_columns_in_another_order_or_missing_feed_each_value_to_its_column(tmp_path: Path) -> None:
+    # A table's rows share their columns in one order, and are fed a column at a time; rows of dicts may
+    # differ, and each value must still reach its own column's profile.
+    from aither_server._drift_sketches import feed
+
+    db = tmp_path / "aither.db"
+    migrate(db)
+    store = DriftStore(drift_engine(f"sqlite:///{db}"))
+    try:
+        now = time.time_ns()
+        table = _span(1, now)
+        mixed = dataclasses.replace(
+            table,
+            trace_id=(2).to_bytes(16, "big"),
+            features=json.dumps({"sample": [{"k": "b", "x": 7.0}, {"x": 9.0}, {"x": 8.0, "k": "c"}]}),
+        )
+        feed(store, [table, mixed])
+        rows = store.hour_rows("fed", None, None, None, None, hourly=True)
+        found = {(r.feature, r.kind): (r.count, r.min, r.max) for r in rows if r.role == "feature"}
+        assert found == {("x", "numeric"): (4, 1.0, 9.0), ("k", "categorical"): (3, None, None)}
+    finally:
         store.dispose()

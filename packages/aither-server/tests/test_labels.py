@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from conftest import Server
 from otlp_builders import label_span, new_trace_id, prediction_span
 
@@ -98,3 +100,26 @@ def test_labels_repeating_a_row_in_one_request_keep_the_latest(server: Server) -
     assert server.get(f"/api/v1/predictions/{first.hex()}")["labels"] == {"0": 1, "1": 1}
     metrics = server.metrics("clf")
     assert (metrics["labels"], metrics["accuracy"]) == (3, 1.0)
+
+
+def test_two_large_label_requests_in_one_transaction_each_apply_their_own_rows(server: Server) -> None:
+    # Requests that arrive together share one transaction (group commit). On PostgreSQL a batch this large
+    # is applied from a temporary table: the second batch must see its own rows only, and its newer labels win.
+    from otlp_builders import request
+
+    from aither_server._otlp import PROTOBUF, decode_body
+
+    store = server.thread.store
+    traces = [new_trace_id() for _ in range(1200)]
+    server.ingest([prediction_span("clf", [1, 1], trace_id=t) for t in traces])
+
+    def labels(label: int, time_ns: int) -> list[Any]:
+        spans = [label_span(t, label, row=1, time_ns=time_ns) for t in traces]
+        return decode_body(request(spans).SerializeToString(), PROTOBUF).labels
+
+    with store.write() as conn:
+        for batch in (labels(0, 1_000), labels(1, 2_000)):
+            store._ingestor.labels(conn, batch, 3_000)
+    metrics = server.metrics("clf")
+    assert (metrics["labels"], metrics["accuracy"]) == (1200, 1.0)
+    assert server.sql("SELECT count(*) FROM labels WHERE label_key = '1' AND time_ns = 2000") == [(1200,)]

@@ -15,6 +15,8 @@ import logging
 import threading
 from collections.abc import Sequence
 
+from aither._profile import profile_values
+
 from ._drift_sketches import observe
 from ._drift_store import DriftStore
 from ._records import PredictionSpan
@@ -55,6 +57,9 @@ class DriftFeeder:
                 observe(self.store, taken)
 
     def _loop(self) -> None:
+        # numpy and DataSketches load here, as the server starts, not inside the first requests' time.
+        profile_values([0.0, 1.0])
+        profile_values(["a"])
         while not self._stop.wait(self._interval_s):
             self.flush()
 

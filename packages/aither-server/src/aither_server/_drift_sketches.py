@@ -104,13 +104,7 @@ def feed(store: DriftStore, spans: Sequence[PredictionSpan]) -> None:
         by_column = groups.get(bucket)
         if by_column is None:
             by_column = groups[bucket] = {}
-        for record in sample:
-            for column, value in record.items():
-                found = by_column.get(column)
-                if found is None:
-                    by_column[column] = [value]
-                else:
-                    found.append(value)
+        _add_columns(by_column, sample)
         outputs = _predictions_at(span.prediction, rows)
         if outputs:
             outputs_by_hour.setdefault(bucket, []).extend(outputs)
@@ -123,6 +117,28 @@ def feed(store: DriftStore, spans: Sequence[PredictionSpan]) -> None:
         profiles[(model, hour, "prediction", PREDICTION)] = profile_values(outputs)
     if profiles or columns or schemas:
         store.add_hours(profiles, columns, schemas)
+
+
+def _add_columns(by_column: dict[str, list[Any]], sample: list[dict[str, Any]]) -> None:
+    """Append each row's values to their columns' lists. The rows of a table's sample share their columns, in
+    one order: then the values go a column at a time (``zip``), not a value at a time, which was most of the
+    sketches' cost."""
+    names = tuple(sample[0])
+    if all(tuple(record) == names for record in sample[1:]):
+        for column, values in zip(names, zip(*[record.values() for record in sample], strict=True), strict=True):
+            found = by_column.get(column)
+            if found is None:
+                by_column[column] = list(values)
+            else:
+                found.extend(values)
+        return
+    for record in sample:
+        for column, value in record.items():
+            found = by_column.get(column)
+            if found is None:
+                by_column[column] = [value]
+            else:
+                found.append(value)
 
 
 def _declared(meta: dict[str, Any], store: DriftStore, schemas: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -31,7 +31,7 @@ from ._records import (
     PoisonValue,
     PredictionSpan,
     RowValue,
-    check_label,
+    label_keys,
     parse_label,
     parse_prediction,
 )
@@ -393,14 +393,14 @@ def _span_record(
         label = _capped(label, max_attribute)
         try:
             parsed_label = parse_label(label)
-            check_label(parsed_label, row)
+            keys = label_keys(parsed_label, row)
         except PoisonValue as exc:
             batch.reject(f"ml.label {exc}")
             return
         except InvalidJson:
             batch.reject(not_json_reason("ml.label", label))
             return
-        batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, end_ns or start, label))
+        batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, end_ns or start, label, keys))
         return
 
     if not model:

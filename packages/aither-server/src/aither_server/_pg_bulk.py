@@ -2,8 +2,9 @@
 
 One statement per row costs PostgreSQL a parse-bind-execute each, even pipelined; ingestion writes hundreds of
 rows per request. So a plain INSERT goes through COPY, and an upsert or a keyed UPDATE becomes one statement
-over ``unnest`` of one array per column (cast to the column's type). A multi-row upsert may not touch one row
-twice, so rows repeating a key keep the one-statement-per-row path, which applies them in order.
+over ``unnest`` of one array per column (cast to the column's type); from :data:`STAGE_ROWS` rows, over a
+temporary table the rows are COPY'd into, since psycopg dumps arrays in Python. A multi-row upsert may not touch
+one row twice, so rows repeating a key keep the one-statement-per-row path, which applies them in order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Bulk", "arrays", "plan"]
+__all__ = ["STAGE_ROWS", "Bulk", "arrays", "plan"]
+
+#: From this many rows, an upsert or UPDATE reads its rows from a COPY'd temporary table instead of arrays.
+STAGE_ROWS = 1000
 
 _INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \([?, ]+\)(.*)\Z", re.S)
 _CONFLICT = re.compile(r"\s*ON CONFLICT \(([\w, ]+)\) (DO .*)\Z", re.S)

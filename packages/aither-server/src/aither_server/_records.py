@@ -30,7 +30,7 @@ __all__ = [
     "PredictionSpan",
     "RowValue",
     "ValueKey",
-    "check_label",
+    "label_keys",
     "label_rows",
     "parse_label",
     "parse_prediction",
@@ -102,6 +102,8 @@ class LabelSpan:
     time_ns: int
     label_json: str | None = None
     """``ml.label`` as received (valid JSON for ``label``), stored as is; ``None``: stored as ``label`` dumped."""
+    keys: tuple[ValueKey, ...] | None = dataclasses.field(default=None, repr=False, compare=False)
+    """``label_keys(label, row)`` when the decoder already computed it; else ``None``."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -265,13 +267,12 @@ def _reduce(pred: Any, batch: int | None, method: str | None) -> tuple[int, list
     return total, rows
 
 
-def check_label(label: Any, row: int | None) -> None:
-    """:class:`PoisonValue` if a row of this label cannot be used in metrics (checked before it is stored)."""
+def label_keys(label: Any, row: int | None) -> tuple[ValueKey, ...]:
+    """The comparison key of each row this label sets, in :func:`label_rows`' order; :class:`PoisonValue` if
+    one cannot be used in metrics (the decoder checks this before the label is stored, and keeps the keys)."""
     if row is None and isinstance(label, list):
-        for value in label[:MAX_ROWS_PER_SPAN]:
-            value_key(value)
-    else:
-        value_key(label)
+        return tuple(value_key(value) for value in label[:MAX_ROWS_PER_SPAN])
+    return (value_key(label),)
 
 
 def label_rows(span: LabelSpan) -> list[tuple[int, Any]]:

@@ -312,30 +312,24 @@ class Store:
         try:
             self._db.begin(conn)
             self._counts.write(conn)
+            # Several requests share the transaction each in its own savepoint, so one that fails alone is
+            # rolled back alone. A request on its own needs none: its failure rolls back the transaction.
+            alone = len(jobs) == 1
             for job in jobs:
-                now = time.time_ns()
                 job_models: dict[tuple[str, str, str], int] = {}
                 job_instances: dict[str, int] = {}
-                conn.execute("SAVEPOINT job")
-                try:
-                    preds, rows = ingestor.predictions(conn, job.predictions, now, job_models, job_instances)
-                    n_labels, n_label_rows = ingestor.labels(conn, job.labels, now)
-                    add_usage(
-                        conn,
-                        period_key(now),
-                        int(job.count_call),
-                        rows,
-                        n_label_rows,
-                        job.rejected_spans,
-                        job.ignored_spans,
-                    )
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
+                if alone:
+                    job.result = self._store_job(conn, job, job_models, job_instances)
+                else:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        job.result = self._store_job(conn, job, job_models, job_instances)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        job.error = exc
+                        continue
                     conn.execute("RELEASE job")
-                    job.error = exc
-                    continue
-                conn.execute("RELEASE job")
-                job.result = IngestResult(preds, rows, n_labels, n_label_rows)
                 new_models.update(job_models)
                 new_instances.update(job_instances)
             self._counts.commit(conn)
@@ -352,6 +346,19 @@ class Store:
         finally:
             for job in jobs:
                 job.done = True
+
+    def _store_job(
+        self,
+        conn: Connection,
+        job: _Job,
+        new_models: dict[tuple[str, str, str], int],
+        new_instances: dict[str, int],
+    ) -> IngestResult:
+        now = time.time_ns()
+        preds, rows = self._ingestor.predictions(conn, job.predictions, now, new_models, new_instances)
+        n_labels, n_label_rows = self._ingestor.labels(conn, job.labels, now)
+        add_usage(conn, period_key(now), int(job.count_call), rows, n_label_rows, job.rejected_spans, job.ignored_spans)
+        return IngestResult(preds, rows, n_labels, n_label_rows)
 
     def ingest_aggregates(self, points: Sequence[AggregatePoint], *, count_call: bool = True) -> int:
         """Store one request's aggregate points, all or none; a point already stored (a retry) is skipped.

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._engine import Connection, Database
-from ._records import AggregatePoint, LabelSpan, PredictionSpan, label_rows, prediction_rows, value_key
+from ._records import AggregatePoint, LabelSpan, PredictionSpan, label_keys, label_rows, prediction_rows
 from ._rollup import HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
 from ._store_rollups import (
     AGGREGATE_LATENCY,
@@ -41,6 +41,18 @@ _INSERT_PREDICTION = (
 _INSERT_ROW = (
     "INSERT INTO prediction_rows (pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, proba,"
     " weight, label_key, label_num, label_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The common spans and rows leave their optional columns NULL: these statements name only the others. Python's
+# sqlite3 binds a None (or bytes) parameter through its adapter lookup, about 0.7 us each: six per row of a
+# plain prediction was a quarter of SQLite's ingestion time.
+_INSERT_PLAIN_PREDICTION = (
+    "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, method, framework, start_ns,"
+    " latency_ns, status, n_rows, batch_size, features, prediction, service_name, received_ns)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_PLAIN_ROW = (
+    "INSERT INTO prediction_rows (pred_id, row, model_id, start_ns, kind, pred_key, pred_num)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # Only a label at least as recent as the stored one replaces it, so out-of-order retries do not roll back.
 # A label knows its prediction's rows (and model) once that is stored, so labels that cannot join are found
@@ -94,19 +106,23 @@ class Ingestor:
         self.model_ids: dict[tuple[str, str, str], int] = {}
         self.instance_ids: dict[str, int] = {}
 
-    @staticmethod
-    def _existing(conn: Connection, table: str, keys: Sequence[tuple[bytes, bytes]]) -> set[tuple[bytes, bytes]]:
-        found: set[tuple[bytes, bytes]] = set()
-        values: list[Any]
-        if table == "predictions":
-            column, values = "trace_key", list({trace_key(k[0]) for k in keys})
-        else:
-            column, values = "trace_id", list({k[0] for k in keys})
+    def _where_in(self, column: str, values: Sequence[Any], pg_type: str) -> Iterator[tuple[str, Sequence[Any]]]:
+        """``column`` among ``values`` as (condition, parameters), in as many statements as the engine needs:
+        PostgreSQL takes one array (one statement, prepared once), SQLite lists of at most :data:`_CHUNK`."""
+        if self._db.dialect == "postgresql":
+            yield f"{column} = ANY(?::{pg_type}[])", (list(values),)
+            return
         for chunk in _chunks(values):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                conn.execute(f"SELECT trace_id, span_id FROM {table} WHERE {column} IN ({marks})", chunk).fetchall()
-            )
+            yield f"{column} IN ({','.join('?' * len(chunk))})", chunk
+
+    def _existing(self, conn: Connection, table: str, keys: Sequence[tuple[bytes, bytes]]) -> set[tuple[bytes, bytes]]:
+        found: set[tuple[bytes, bytes]] = set()
+        if table == "predictions":
+            where = self._where_in("trace_key", list({trace_key(k[0]) for k in keys}), "bigint")
+        else:
+            where = self._where_in("trace_id", list({k[0] for k in keys}), "bytea")
+        for condition, params in where:
+            found.update(conn.execute(f"SELECT trace_id, span_id FROM {table} WHERE {condition}", params).fetchall())
         return found
 
     def _model_id(
@@ -161,11 +177,9 @@ class Ingestor:
         # Labels that arrived before their prediction are copied onto its rows now.
         early: dict[tuple[bytes, int], tuple[Any, Any, Any]] = {}
         trace_ids = list({s.trace_id for s in fresh})
-        for chunk in _chunks(trace_ids):
-            marks = ",".join("?" * len(chunk))
+        for condition, params in self._where_in("trace_id", trace_ids, "bytea"):
             for trace_id, row, key, num, kind in conn.execute(
-                f"SELECT trace_id, row, label_key, label_num, label_kind FROM labels WHERE trace_id IN ({marks})",
-                chunk,
+                f"SELECT trace_id, row, label_key, label_num, label_kind FROM labels WHERE {condition}", params
             ):
                 early[(trace_id, row)] = (key, num, kind)
         early_traces = {trace_id for trace_id, _ in early}
@@ -173,7 +187,9 @@ class Ingestor:
 
         next_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM predictions").fetchone()[0]
         pred_params: list[tuple[Any, ...]] = []
+        plain_params: list[tuple[Any, ...]] = []
         row_params: list[tuple[Any, ...]] = []
+        plain_rows: list[tuple[Any, ...]] = []
         per_model: dict[int, list[int]] = {}
         volume: dict[tuple[int, int], list[int]] = {}
         latency: dict[tuple[int, int, int], int] = {}
@@ -209,61 +225,68 @@ class Ingestor:
             latency_ns = span.end_ns - start_ns
             error = span.error
             status = 0 if error is None else 1
-            pred_params.append(
-                (
-                    pred_id,
-                    from_bytes(trace_id[:8], "big", signed=True),  # trace_key()
-                    trace_id,
-                    span.span_id,
-                    model_id,
-                    span.name,
-                    span.method,
-                    span.framework,
-                    start_ns,
-                    latency_ns,
-                    status,
-                    error,
-                    n_rows,
-                    span.batch_size,
-                    span.features,
-                    span.prediction_json,
-                    span.service_name,
-                    now,
-                    instance_id,
-                    sample_rate,
-                    *(span.link or _NO_LINK),
+            link = span.link
+            if error is None and instance_id is None and sample_rate is None and link is None:
+                plain_params.append(
+                    (
+                        pred_id,
+                        from_bytes(trace_id[:8], "big", signed=True),  # trace_key()
+                        trace_id,
+                        span.span_id,
+                        model_id,
+                        span.name,
+                        span.method,
+                        span.framework,
+                        start_ns,
+                        latency_ns,
+                        0,
+                        n_rows,
+                        span.batch_size,
+                        span.features,
+                        span.prediction_json,
+                        span.service_name,
+                        now,
+                    )
                 )
-            )
-            if early:
-                if trace_id in early_traces:
-                    joined.append((n_rows, model_id, trace_id))
-                for v in values:
-                    label = early.get((trace_id, v.row), no_label)
-                    row_params.append(
-                        (pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, weight, *label)
-                    )
-                    if label[2] is not None:
-                        pred = (v.kind, v.key, v.num, v.score)
-                        add_quality(quality, 1, model_id, start_ns, pred, label, weight)
             else:
-                for v in values:
-                    row_params.append(
-                        (
-                            pred_id,
-                            v.row,
-                            model_id,
-                            start_ns,
-                            v.kind,
-                            v.key,
-                            v.num,
-                            v.score,
-                            v.proba,
-                            weight,
-                            None,
-                            None,
-                            None,
-                        )
+                pred_params.append(
+                    (
+                        pred_id,
+                        from_bytes(trace_id[:8], "big", signed=True),  # trace_key()
+                        trace_id,
+                        span.span_id,
+                        model_id,
+                        span.name,
+                        span.method,
+                        span.framework,
+                        start_ns,
+                        latency_ns,
+                        status,
+                        error,
+                        n_rows,
+                        span.batch_size,
+                        span.features,
+                        span.prediction_json,
+                        span.service_name,
+                        now,
+                        instance_id,
+                        sample_rate,
+                        *(link or _NO_LINK),
                     )
+                )
+            if early and trace_id in early_traces:
+                joined.append((n_rows, model_id, trace_id))
+            for v in values:
+                label = early.get((trace_id, v.row), no_label) if early else no_label
+                if label is no_label and weight is None and v.score is None and v.proba is None:
+                    plain_rows.append((pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num))
+                    continue
+                row_params.append(
+                    (pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, weight, *label)
+                )
+                if label[2] is not None:
+                    pred = (v.kind, v.key, v.num, v.score)
+                    add_quality(quality, 1, model_id, start_ns, pred, label, weight)
             minute = (model_id, start_ns // MINUTE_NS)
             cell = volume.get(minute)
             if cell is None:
@@ -289,8 +312,14 @@ class Ingestor:
                     stats[2] = start_ns
                 elif start_ns > stats[3]:
                     stats[3] = start_ns
-        conn.executemany(_INSERT_PREDICTION, pred_params)
-        conn.executemany(_INSERT_ROW, row_params)
+        for statement, params in (
+            (_INSERT_PLAIN_PREDICTION, plain_params),
+            (_INSERT_PREDICTION, pred_params),
+            (_INSERT_PLAIN_ROW, plain_rows),
+            (_INSERT_ROW, row_params),
+        ):
+            if params:
+                conn.executemany(statement, params)
         if joined:
             conn.executemany(_LABELS_JOINED, joined)
         conn.executemany(
@@ -332,15 +361,15 @@ class Ingestor:
             rows = affected.get(trace_id)
             if rows is None:
                 rows = affected[trace_id] = set()
+            keys = span.keys if span.keys is not None else label_keys(label, span.row)
             if span.row is not None or not isinstance(label, list):
                 # One row: the whole label is its value (label_rows' first and last rules).
                 row = 0 if span.row is None else span.row
-                vk = value_key(label)
+                vk = keys[0]
                 upserts.append((trace_id, row, text, vk.key, vk.num, vk.kind, time_ns, now, *prediction))
                 rows.add(row)
                 continue
-            for row, value in label_rows(span):
-                vk = value_key(value)
+            for (row, value), vk in zip(label_rows(span), keys, strict=True):
                 upserts.append((trace_id, row, _dumps(value), vk.key, vk.num, vk.kind, time_ns, now, *prediction))
                 rows.add(row)
         conn.executemany(
@@ -353,21 +382,20 @@ class Ingestor:
             self._apply_labels(conn, affected, owner)
         return len(fresh), len(upserts)
 
-    @staticmethod
-    def _owners(conn: Connection, trace_ids: set[bytes]) -> tuple[dict[int, bytes], dict[bytes, tuple[int, int]]]:
-        """The stored predictions of these traces: {prediction id: trace id}, and per trace the (row count,
-        model id) of its first prediction."""
-        owner: dict[int, bytes] = {}
+    def _owners(
+        self, conn: Connection, trace_ids: set[bytes]
+    ) -> tuple[dict[int, tuple[bytes, int]], dict[bytes, tuple[int, int]]]:
+        """The stored predictions of these traces: {prediction id: (trace id, row count)}, and per trace the
+        (row count, model id) of its first prediction."""
+        owner: dict[int, tuple[bytes, int]] = {}
         joined: dict[bytes, tuple[int, int]] = {}
-        for chunk in _chunks(list({trace_key(t) for t in trace_ids})):
-            marks = ",".join("?" * len(chunk))
+        for condition, params in self._where_in("trace_key", list({trace_key(t) for t in trace_ids}), "bigint"):
             for pred_id, trace_id, n_rows, model_id in conn.execute(
-                f"SELECT id, trace_id, n_rows, model_id FROM predictions WHERE trace_key IN ({marks})"
-                " ORDER BY start_ns, id",
-                chunk,
+                f"SELECT id, trace_id, n_rows, model_id FROM predictions WHERE {condition} ORDER BY start_ns, id",
+                params,
             ):
                 if trace_id in trace_ids:
-                    owner[pred_id] = trace_id
+                    owner[pred_id] = (trace_id, n_rows)
                     joined.setdefault(trace_id, (n_rows, model_id))
         return owner, joined
 
@@ -399,7 +427,9 @@ class Ingestor:
         conn.execute("DELETE FROM temp.affected_rows")
         return found
 
-    def _apply_labels(self, conn: Connection, affected: dict[bytes, set[int]], owner: dict[int, bytes]) -> None:
+    def _apply_labels(
+        self, conn: Connection, affected: dict[bytes, set[int]], owner: dict[int, tuple[bytes, int]]
+    ) -> None:
         """Copy the current label of each affected (trace id, row) onto the prediction rows it joins (``owner``:
         the stored predictions of those traces), and move the row's contribution in ``quality_hours`` from its
         old label to its new one.
@@ -408,7 +438,16 @@ class Ingestor:
         keys (``_affected``): work in proportion to the request. (Lists of traces crossed with lists of rows
         grow with the square of a request of labels each for its own trace and row.)
         """
-        pairs = [(pred_id, row, trace_id) for pred_id, trace_id in owner.items() for row in affected[trace_id]]
+        # A row past its prediction's rows has nothing to join (a label that waits for its row, or a hostile
+        # request of rows no prediction has): it is not looked up.
+        pairs = [
+            (pred_id, row, trace_id)
+            for pred_id, (trace_id, n_rows) in owner.items()
+            for row in affected[trace_id]
+            if row < n_rows
+        ]
+        if not pairs:
+            return
         updates: list[tuple[Any, ...]] = []
         quality: QualityDeltas = {}
         for found in self._affected(conn, pairs):
