@@ -50,3 +50,29 @@ def test_nothing_is_deleted_without_an_age(server: Server) -> None:
     done = expire(server.thread.store, Retention(raw_days=None, rollup_days=None))
     assert (done.predictions, done.labels, done.rollup_rows) == (0, 0, 0)
     assert _count(server, "SELECT count(*) FROM predictions") == 1
+
+
+def test_drift_sketches_are_rollups_and_go_with_them(server: Server) -> None:
+    now = time.time_ns()
+    features = {"sample": [{"x": 1.5, "k": "a"}], "_meta": {"rows": [0], "dtypes": {"x": "float64", "k": "str"}}}
+    server.ingest(
+        [
+            prediction_span("clf", [1], features=features, start_ns=now - 800 * _DAY_NS),
+            prediction_span("clf", [1], features=features, start_ns=now),
+        ]
+    )
+    cutoff_hour = (now - 730 * _DAY_NS) // (3600 * 10**9)
+    old = f"SELECT count(*) FROM drift_sketches WHERE hour < {cutoff_hour}"
+    old_columns = f"SELECT count(*) FROM drift_columns WHERE hour < {cutoff_hour}"
+    kept = "SELECT count(*) FROM drift_sketches WHERE span = 1"
+    deadline = time.monotonic() + 60
+    while _count(server, kept) < 4 and time.monotonic() < deadline:  # the feeder merges about once a second
+        time.sleep(0.05)
+    assert _count(server, old) > 0 and _count(server, old_columns) > 0
+    hours_before = _count(server, kept)
+
+    done = expire(server.thread.store, Retention(raw_days=None, rollup_days=730), batch=2)
+
+    assert _count(server, old) == 0 and _count(server, old_columns) == 0
+    assert _count(server, kept) == hours_before // 2  # this hour's sketches stay
+    assert done.rollup_rows >= hours_before

@@ -1,4 +1,5 @@
-"""Retention: predictions and labels older than a configured age are deleted, rollups after a longer one.
+"""Retention: predictions and labels older than a configured age are deleted, rollups (drift's sketches
+among them) after a longer one.
 
 Deletion runs in batches of at most ``batch`` rows, each its own short write transaction, so ingestion (which
 takes the same write lock) waits for one batch at most, never for the whole pass. Raw rows go first; the
@@ -103,6 +104,33 @@ def _expire_predictions(store: Store, cutoff_ns: int, batch: int, done: Expired)
             time.sleep(0)
 
 
+def _expire_drift(store: Store, cutoff_hour: int, batch: int, done: Expired) -> None:
+    """Drift's sketches (per hour, and per day) and the columns each hour saw are rollups too: they go with
+    the other rollups. Their keys start with the model's (name, version, environment), then the span and hour."""
+    models = store.reader().execute("SELECT name, version, environment FROM models").fetchall()
+    sketch_key = "model, version, environment, span, hour, role, feature, kind"
+    column_key = "model, version, environment, hour, feature, dtype"
+    of_model = "model = ? AND version = ? AND environment = ?"
+    for model in models:
+        for span in (1, 24):  # a day's row goes once its last hour is past the cutoff
+            done.rollup_rows += _batches(
+                store,
+                f"DELETE FROM drift_sketches WHERE ({sketch_key}) IN (SELECT {sketch_key} FROM drift_sketches"
+                f" WHERE {of_model} AND span = ? AND hour < ? LIMIT ?)",
+                (*model, span, cutoff_hour - span + 1),
+                batch,
+                done,
+            )
+        done.rollup_rows += _batches(
+            store,
+            f"DELETE FROM drift_columns WHERE ({column_key}) IN (SELECT {column_key} FROM drift_columns"
+            f" WHERE {of_model} AND hour < ? LIMIT ?)",
+            (*model, cutoff_hour),
+            batch,
+            done,
+        )
+
+
 def expire(store: Store, retention: Retention, *, now_ns: int | None = None, batch: int = 5000) -> Expired:
     """Delete what ``retention`` says is too old, in batches of at most ``batch`` rows."""
     now_ns = time.time_ns() if now_ns is None else now_ns
@@ -148,6 +176,7 @@ def expire(store: Store, retention: Retention, *, now_ns: int | None = None, bat
                     batch,
                     done,
                 )
+        _expire_drift(store, cutoff // HOUR_NS, batch, done)
     return done
 
 
