@@ -34,8 +34,8 @@ _CHUNK = 500
 
 _INSERT_PREDICTION = (
     "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, method, framework, start_ns,"
-    " latency_ns, status, error, n_rows, batch_size, features, prediction, service_name, received_ns,"
-    " instance_id, sample_rate, link_trace_id, link_span_id)"
+    " latency_ns, status, n_rows, batch_size, features, prediction, service_name, received_ns,"
+    " error, instance_id, sample_rate, link_trace_id, link_span_id)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_ROW = (
@@ -226,54 +226,29 @@ class Ingestor:
             error = span.error
             status = 0 if error is None else 1
             link = span.link
+            params = (
+                pred_id,
+                from_bytes(trace_id[:8], "big", signed=True),  # trace_key()
+                trace_id,
+                span.span_id,
+                model_id,
+                span.name,
+                span.method,
+                span.framework,
+                start_ns,
+                latency_ns,
+                status,
+                n_rows,
+                span.batch_size,
+                span.features,
+                span.prediction_json,
+                span.service_name,
+                now,
+            )
             if error is None and instance_id is None and sample_rate is None and link is None:
-                plain_params.append(
-                    (
-                        pred_id,
-                        from_bytes(trace_id[:8], "big", signed=True),  # trace_key()
-                        trace_id,
-                        span.span_id,
-                        model_id,
-                        span.name,
-                        span.method,
-                        span.framework,
-                        start_ns,
-                        latency_ns,
-                        0,
-                        n_rows,
-                        span.batch_size,
-                        span.features,
-                        span.prediction_json,
-                        span.service_name,
-                        now,
-                    )
-                )
+                plain_params.append(params)
             else:
-                pred_params.append(
-                    (
-                        pred_id,
-                        from_bytes(trace_id[:8], "big", signed=True),  # trace_key()
-                        trace_id,
-                        span.span_id,
-                        model_id,
-                        span.name,
-                        span.method,
-                        span.framework,
-                        start_ns,
-                        latency_ns,
-                        status,
-                        error,
-                        n_rows,
-                        span.batch_size,
-                        span.features,
-                        span.prediction_json,
-                        span.service_name,
-                        now,
-                        instance_id,
-                        sample_rate,
-                        *(link or _NO_LINK),
-                    )
-                )
+                pred_params.append((*params, error, instance_id, sample_rate, *(link or _NO_LINK)))
             if early and trace_id in early_traces:
                 joined.append((n_rows, model_id, trace_id))
             for v in values:
