@@ -1,6 +1,7 @@
 """aither-server query latency with 1,000,000 stored predictions, side by side per route. Prints a table.
 
     .venv/bin/python benchmarks/server_query.py [--predictions 1000000] [--db PATH] [--engines sqlite,postgresql]
+        [--postgresql-url URL]
 
 The database is filled through the store's ingestion path (the same code /v1/traces runs, without HTTP):
 one-row predictions of one model over 30 days, half of them labelled, 10% from ``predict_proba``. A given
@@ -133,8 +134,18 @@ def main() -> None:
     parser.add_argument("--predictions", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=None, help="the SQLite database (reused if it holds the data)")
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument(
+        "--postgresql-url", default=None, help="an existing PostgreSQL database (reused if it holds the data)"
+    )
     args = parser.parse_args()
     for engine in args.engines.split(","):
+        if engine == "postgresql" and args.postgresql_url:
+            store = Store(args.postgresql_url)
+            try:
+                bench(store, args.predictions, engine)
+            finally:
+                store.close()
+            continue
         if engine == "postgresql":
             cluster = postgres_cluster()
             try:

@@ -37,6 +37,9 @@ class DriftFeeder:
         self._feeding = threading.Lock()
         self._stop = threading.Event()
         self._interval_s = interval_s
+        # numpy and DataSketches load now, as the server starts, not inside the first requests' time.
+        profile_values([0.0, 1.0])
+        profile_values(["a"])
         self._thread = threading.Thread(target=self._loop, name="aither-drift", daemon=True)
         self._thread.start()
 
@@ -57,9 +60,6 @@ class DriftFeeder:
                 observe(self.store, taken)
 
     def _loop(self) -> None:
-        # numpy and DataSketches load here, as the server starts, not inside the first requests' time.
-        profile_values([0.0, 1.0])
-        profile_values(["a"])
         while not self._stop.wait(self._interval_s):
             self.flush()
 

@@ -54,6 +54,8 @@ _MAX_BUCKETS = 10_000
 _MAX_PAIRS = 10_000
 #: Labelled multiclass probability rows read for the one-vs-rest AUC.
 _MAX_PROBA_ROWS = 200_000
+#: Up to this many calls in a time range, latency percentiles are exact; past it, interpolated in their bucket.
+_EXACT_PERCENTILE_CALLS = 1_000_000
 
 
 class BucketTooSmall(ValueError):
@@ -253,9 +255,10 @@ class _Filter:
 
 
 def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict[str, float | None]:
-    """Exact nearest-rank percentiles: the hourly latency histogram locates each rank's bucket, then one scan
-    of the covering (model, time) index reads the latencies inside those few buckets (about 4% of the calls
-    around the median, far fewer in the tail) to pick the exact value."""
+    """Nearest-rank percentiles: the hourly latency histogram locates each rank's bucket, then one scan of the
+    covering (model, time) index reads the latencies inside those few buckets (about 4% of the calls around
+    the median, far fewer in the tail) to pick the exact value; past :data:`_EXACT_PERCENTILE_CALLS` calls,
+    the value is interpolated inside its bucket instead."""
     ids = f.ids
     histogram: dict[int, int] = {}
     hours, edges = split(lo, hi, HOUR_NS)
@@ -285,6 +288,17 @@ def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict
         below += count
         if not pending:
             break
+    out: dict[str, float | None] = dict.fromkeys(_percentile_ranks(calls))
+    if calls > _EXACT_PERCENTILE_CALLS and all(None not in latency_range(b) for b, _ in targets.values()):
+        # Past this many calls, the rank is placed inside its bucket (each 4% wider than the one before) by
+        # geometric interpolation, as the aggregates' percentiles are: within about 2% of the exact value,
+        # never more than the bucket's 4%. The exact pass below reads the whole time range of the covering
+        # index, which grows with the data (about 0.15 s a million calls).
+        for label, (bucket, offset) in targets.items():
+            low, high = latency_range(bucket)
+            assert low is not None and high is not None
+            out[label] = low * (high / low) ** ((offset + 0.5) / histogram[bucket]) / 1e6
+        return out
     # One pass over the covering (model, time) index reads just the latencies in those buckets.
     buckets = sorted({bucket for bucket, _ in targets.values()})
     ranges, params = [], []
@@ -306,7 +320,6 @@ def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict
             (*ids, lo, hi, *params),
         ):
             values[latency_bucket(latency)].append(latency)
-    out: dict[str, float | None] = dict.fromkeys(_percentile_ranks(calls))
     for label, (bucket, offset) in targets.items():
         found = sorted(values[bucket])
         out[label] = found[offset] / 1e6 if offset < len(found) else None
