@@ -7,8 +7,9 @@ The database is filled through the store's ingestion path (the same code /v1/tra
 one-row predictions of one model over 30 days, half of them labelled, 10% from ``predict_proba``. A given
 ``--db`` that already holds the data is reused. Each route is called over HTTP against a server thread; the
 table shows the median and worst of 5 warm calls, after one cold call. Each engine in ``--engines`` gets its own
-database (PostgreSQL: a throwaway durable cluster, as in ``server_ingest``). Target (issues 3 and 11): /metrics
-<= 1 s on both engines.
+database (PostgreSQL: a throwaway durable cluster, as in ``server_ingest``, or ``--postgresql-url``). Targets
+(issues 3 and 11): /metrics <= 1 s over 1,000,000 predictions on both engines, <= 2 s over 10,000,000 on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from aither_server._records import LabelSpan, PredictionSpan
 
 KEY = "aith_benchmark_key_0123456789"
 MODEL = "bench-model"
+#: /metrics targets (issues 3 and 11): 1 s over 1,000,000 predictions, 2 s over 10,000,000 (PostgreSQL).
 TARGET_S = 1.0
+TARGET_10M_S = 2.0
 FEATURES = '{"sample":[{"a":1.5,"b":2.25,"c":"x"}],"_meta":{"type":"pandas.DataFrame","shape":[1,3]}}'
 
 
@@ -118,10 +121,11 @@ def bench(store: Store, n: int, engine: str) -> None:
         for label, path, params in routes:
             rows.append((label, *time_route(http, path, params)))
         metrics = http.get(f"/api/v1/models/{MODEL}/metrics").json()
-    print("| engine | route | cold (s) | warm median (s) | warm max (s) | target 1 s (metrics) |")
+    target = TARGET_10M_S if stored > 1_000_000 else TARGET_S
+    print(f"| engine | route | cold (s) | warm median (s) | warm max (s) | target {target:g} s (metrics) |")
     print("| --- | --- | ---: | ---: | ---: | --- |")
     for label, cold, median, worst in rows:
-        verdict = ("met" if worst <= TARGET_S else "MISSED") if "metrics" in label else "-"
+        verdict = ("met" if worst <= target else "MISSED") if "metrics" in label else "-"
         print(f"| {engine} | {label} | {cold:.3f} | {median:.3f} | {worst:.3f} | {verdict} |")
     print(
         f"\npredictions={metrics['predictions']:,} labels={metrics['labels']:,} accuracy={metrics['accuracy']:.3f} "
