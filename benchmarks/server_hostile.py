@@ -2,6 +2,7 @@
 and its own row, and reads made while it is stored. Prints a table.
 
     .venv/bin/python benchmarks/server_hostile.py [--labels 16000] [--rounds 3] [--engines sqlite,postgresql]
+        [--no-reads]
 
 16,000 one-row predictions are stored first (one request per 1,000); then each round posts one gzip request of
 16,000 row labels for them (row i for trace i: the case a traces-by-rows IN product makes quadratic) while a
@@ -76,7 +77,13 @@ def _read_loop(url: str, headers: dict[str, str], done: threading.Event, reads: 
             reads.append(time.perf_counter() - t0)
 
 
-def run(n: int, rounds: int, db: Path | str) -> list[tuple[float, float, int]]:
+def _no_reads(url: str, headers: dict[str, str], done: threading.Event, reads: list[float]) -> None:
+    """``--no-reads``: the label request alone (the reads' own share of the server, measured apart)."""
+    reads.append(0.0)
+    done.wait()
+
+
+def run(n: int, rounds: int, db: Path | str, reads_on: bool = True) -> list[tuple[float, float, int]]:
     headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip", "Authorization": f"Bearer {KEY}"}
     results = []
     # The server in a process of its own, as deployed: these clients do not share its interpreter.
@@ -92,7 +99,8 @@ def run(n: int, rounds: int, db: Path | str) -> list[tuple[float, float, int]]:
                 reads: list[float] = []
                 done = threading.Event()
 
-                reader = threading.Thread(target=_read_loop, args=(url, headers, done, reads))
+                loop = _read_loop if reads_on else _no_reads
+                reader = threading.Thread(target=loop, args=(url, headers, done, reads))
                 reader.start()
                 time.sleep(0.05)  # the reader is going before the label request starts
                 t0 = time.perf_counter()
@@ -113,17 +121,18 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=16_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--no-reads", action="store_true", help="no second client reading during the labels")
     args = parser.parse_args()
     for engine in args.engines.split(","):
         if engine == "postgresql":
             cluster = postgres_cluster()
             try:
-                results = run(args.labels, args.rounds, cluster.create_database())
+                results = run(args.labels, args.rounds, cluster.create_database(), not args.no_reads)
             finally:
                 cluster.stop()
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                results = run(args.labels, args.rounds, Path(tmp) / "aither.db")
+                results = run(args.labels, args.rounds, Path(tmp) / "aither.db", not args.no_reads)
         print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {engine}")
         print(
             f"| {args.labels:,} labels in one request | seconds (target <= {LABEL_TARGET_S}) |"
