@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import pathlib
+import shutil
 import tempfile
 from typing import Any
 
@@ -60,7 +62,9 @@ _MODELS = {
 
 @functools.cache
 def vocab_file() -> str:
-    path = pathlib.Path(tempfile.mkdtemp(prefix="aither-hf-")) / "vocab.txt"
+    folder = tempfile.mkdtemp(prefix="aither-hf-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the test run leaves nothing in /tmp
+    path = pathlib.Path(folder) / "vocab.txt"
     path.write_text("\n".join(VOCAB) + "\n")
     return str(path)
 

@@ -287,14 +287,14 @@ class Ingestor:
                     stats[2] = start_ns
                 elif start_ns > stats[3]:
                     stats[3] = start_ns
-        for statement, params in (
+        for statement, batch in (
             (_INSERT_PLAIN_PREDICTION, plain_params),
             (_INSERT_PREDICTION, pred_params),
             (_INSERT_PLAIN_ROW, plain_rows),
             (_INSERT_ROW, row_params),
         ):
-            if params:
-                conn.executemany(statement, params)
+            if batch:
+                conn.executemany(statement, batch)
         if joined:
             conn.executemany(_LABELS_JOINED, joined)
         conn.executemany(
