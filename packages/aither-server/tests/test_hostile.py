@@ -149,9 +149,14 @@ def test_deeply_nested_values_stay_readable(server: Server) -> None:
 
 def test_claimed_rows_are_bounded_by_what_the_span_carries(server: Server) -> None:
     claim = json.dumps({"values": [1, 0], "_meta": {"truncated": True, "total_rows": 10**9}})
-    server.ingest([prediction_span("claims", None, raw_prediction=claim) for _ in range(20)])
+    traces = [new_trace_id() for _ in range(20)]
+    server.ingest([prediction_span("claims", None, trace_id=t, raw_prediction=claim) for t in traces])
+    # Rows are written when labelled: every claimed row labelled, and rows past a thousand times the claim.
+    server.ingest([label_span(t, [1] * 50) for t in traces])
+    server.ingest([label_span(t, 1, row=row) for t in traces for row in (2, 500, 10**9)])
     stored = server.sql("SELECT count(*) FROM prediction_rows")[0][0]
-    assert stored == 40
+    assert stored == 40  # the two rows each span carries, nothing for the rows it only claims
+    assert server.metrics("claims")["labels"] == 40
     assert server.get("/api/v1/org/usage")["predictions"] <= 20 * 1_000_000
 
 

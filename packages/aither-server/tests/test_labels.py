@@ -123,3 +123,23 @@ def test_two_large_label_requests_in_one_transaction_each_apply_their_own_rows(s
     metrics = server.metrics("clf")
     assert (metrics["labels"], metrics["accuracy"]) == (1200, 1.0)
     assert server.sql("SELECT count(*) FROM labels WHERE label_key = '1' AND time_ns = 2000") == [(1200,)]
+
+
+def test_a_prediction_row_is_written_when_it_is_first_labelled(server: Server) -> None:
+    # Unlabelled rows are not stored row by row (no query reads them); the first label writes the row from the
+    # stored prediction, with its probability score and its sampling weight, and a relabel moves it.
+    trace_id = new_trace_id()
+    proba = [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]]
+    server.ingest([prediction_span("scored", proba, trace_id=trace_id, method="predict_proba", sample_rate=0.5)])
+    assert server.sql("SELECT count(*) FROM prediction_rows") == [(0,)]
+    server.ingest([label_span(trace_id, 1, row=1), label_span(trace_id, 0, row=7)])  # row 7: no such row
+    assert server.sql("SELECT row, pred_key, score, weight, label_key FROM prediction_rows") == [
+        (1, "1", 0.8, 2.0, "1")
+    ]
+    server.ingest([label_span(trace_id, 0, row=0), label_span(trace_id, 0, row=2)])
+    metrics = server.metrics("scored")
+    assert (metrics["labels"], metrics["accuracy"], metrics["auc"]) == (6, 2 / 3, 1.0)
+    server.ingest([label_span(trace_id, 1, row=0)])  # relabelled: the stored row moves to its new label
+    metrics = server.metrics("scored")
+    assert (metrics["labels"], metrics["accuracy"]) == (6, 1 / 3)
+    assert server.sql("SELECT count(*) FROM prediction_rows") == [(3,)]

@@ -11,7 +11,17 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._engine import Connection, Database
-from ._records import AggregatePoint, LabelSpan, PredictionSpan, label_keys, label_rows, prediction_rows
+from ._records import (
+    AggregatePoint,
+    InvalidJson,
+    LabelSpan,
+    PredictionSpan,
+    RowValue,
+    label_keys,
+    label_rows,
+    parse_prediction,
+    prediction_rows,
+)
 from ._rollup import HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
 from ._store_rollups import (
     AGGREGATE_LATENCY,
@@ -38,21 +48,19 @@ _INSERT_PREDICTION = (
     " error, instance_id, sample_rate, link_trace_id, link_span_id)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# A prediction's row is written to prediction_rows only once it is labelled: with its label, when the label
+# arrives (``_apply_labels``), or with the prediction when the label came first. Every query of that table
+# reads labelled rows only, and most rows are never labelled: writing them all was a third of a span's storing.
 _INSERT_ROW = (
     "INSERT INTO prediction_rows (pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, proba,"
     " weight, label_key, label_num, label_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# The common spans and rows leave their optional columns NULL: these statements name only the others. Python's
-# sqlite3 binds a None (or bytes) parameter through its adapter lookup, about 0.7 us each: six per row of a
-# plain prediction was a quarter of SQLite's ingestion time.
+# The common spans leave their optional columns NULL: this statement names only the others. Python's sqlite3
+# binds a None (or bytes) parameter through its adapter lookup, about 0.7 us each.
 _INSERT_PLAIN_PREDICTION = (
     "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, method, framework, start_ns,"
     " latency_ns, status, n_rows, batch_size, features, prediction, service_name, received_ns)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_PLAIN_ROW = (
-    "INSERT INTO prediction_rows (pred_id, row, model_id, start_ns, kind, pred_key, pred_num)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 # Only a label at least as recent as the stored one replaces it, so out-of-order retries do not roll back.
 # A label knows its prediction's rows (and model) once that is stored, so labels that cannot join are found
@@ -75,6 +83,8 @@ _INSERT_POINT = (
 #: The models table's running totals of each aggregate metric (the models list reads them).
 _MODEL_TOTALS = {"calls": "aggregate_calls", "rows": "aggregate_rows", "errors": "aggregate_errors"}
 _NO_LINK = (None, None)
+#: A stored prediction's (model id, start, weight, row values), to write a row at its first label.
+_StoredPrediction = tuple[int, int, "float | None", Sequence[RowValue]]
 
 #: SQLite: the (prediction, row) pairs a request of labels touches, joined in one statement (``_affected``).
 #: Temporary: private to the writer's connection, in memory (temp_store), never in the database file.
@@ -96,6 +106,25 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _labelled_row(
+    rows: list[tuple[Any, ...]],
+    quality: QualityDeltas,
+    pred_id: int,
+    model_id: int,
+    start_ns: int,
+    weight: float | None,
+    value: RowValue,
+    label: tuple[Any, Any, Any],
+) -> None:
+    """Add a prediction row's first label: its ``prediction_rows`` row, and its count in ``quality_hours``."""
+    rows.append(
+        (pred_id, value.row, model_id, start_ns, value.kind, value.key, value.num, value.score, value.proba, weight,
+         *label)
+    )  # fmt: skip
+    if label[2] is not None:
+        add_quality(quality, 1, model_id, start_ns, (value.kind, value.key, value.num, value.score), label, weight)
 
 
 class Ingestor:
@@ -174,7 +203,7 @@ class Ingestor:
         fresh = [s for k, s in unique.items() if k not in existing] if existing else list(unique.values())
         if not fresh:
             return 0, 0
-        # Labels that arrived before their prediction are copied onto its rows now.
+        # Labels that arrived before their prediction: its rows they label are written now, with the label.
         early: dict[tuple[bytes, int], tuple[Any, Any, Any]] = {}
         trace_ids = list({s.trace_id for s in fresh})
         for condition, params in self._where_in("trace_id", trace_ids, "bytea"):
@@ -189,7 +218,6 @@ class Ingestor:
         pred_params: list[tuple[Any, ...]] = []
         plain_params: list[tuple[Any, ...]] = []
         row_params: list[tuple[Any, ...]] = []
-        plain_rows: list[tuple[Any, ...]] = []
         per_model: dict[int, list[int]] = {}
         volume: dict[tuple[int, int], list[int]] = {}
         latency: dict[tuple[int, int, int], int] = {}
@@ -199,7 +227,6 @@ class Ingestor:
         instance_latency: dict[tuple[int, int, int, int], int] = {}
         sampled: set[int] = set()
         quality: QualityDeltas = {}
-        no_label = (None, None, None)
         total_rows = 0
         model_ids = self.model_ids
         from_bytes = int.from_bytes
@@ -251,17 +278,10 @@ class Ingestor:
                 pred_params.append((*params, error, instance_id, sample_rate, *(link or _NO_LINK)))
             if early and trace_id in early_traces:
                 joined.append((n_rows, model_id, trace_id))
-            for v in values:
-                label = early.get((trace_id, v.row), no_label) if early else no_label
-                if label is no_label and weight is None and v.score is None and v.proba is None:
-                    plain_rows.append((pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num))
-                    continue
-                row_params.append(
-                    (pred_id, v.row, model_id, start_ns, v.kind, v.key, v.num, v.score, v.proba, weight, *label)
-                )
-                if label[2] is not None:
-                    pred = (v.kind, v.key, v.num, v.score)
-                    add_quality(quality, 1, model_id, start_ns, pred, label, weight)
+                for v in values:
+                    label = early.get((trace_id, v.row))
+                    if label is not None:
+                        _labelled_row(row_params, quality, pred_id, model_id, start_ns, weight, v, label)
             minute = (model_id, start_ns // MINUTE_NS)
             cell = volume.get(minute)
             if cell is None:
@@ -290,7 +310,6 @@ class Ingestor:
         for statement, batch in (
             (_INSERT_PLAIN_PREDICTION, plain_params),
             (_INSERT_PREDICTION, pred_params),
-            (_INSERT_PLAIN_ROW, plain_rows),
             (_INSERT_ROW, row_params),
         ):
             if batch:
@@ -375,19 +394,20 @@ class Ingestor:
         return owner, joined
 
     def _affected(self, conn: Connection, pairs: list[tuple[int, int, bytes]]) -> list[Any]:
-        """For each (prediction id, row, trace id): the prediction row's values and old label, and the current
-        label, one primary-key probe per pair in each table (work in proportion to the request)."""
+        """For each (prediction id, row, trace id): the current label, and the prediction row's values and old
+        label (NULLs when the row is not written yet: never labelled before), one primary-key probe per pair in
+        each table (work in proportion to the request)."""
         columns = (
-            "SELECT a.pred_id, a.row, pr.model_id, pr.start_ns, pr.kind, pr.pred_key, pr.pred_num, pr.score,"
-            " pr.weight, pr.label_key, pr.label_num, pr.label_kind, l.label_key, l.label_num, l.label_kind"
+            "SELECT a.pred_id, a.row, l.label_key, l.label_num, l.label_kind, pr.model_id, pr.start_ns, pr.kind,"
+            " pr.pred_key, pr.pred_num, pr.score, pr.weight, pr.label_key, pr.label_num, pr.label_kind"
         )
         if self._db.dialect == "postgresql":
             # The pairs as three arrays, unnested: one statement, no temporary table to create and empty.
             unique = sorted(set(pairs))
             return conn.execute(
                 f"{columns} FROM unnest(?::bigint[], ?::bigint[], ?::bytea[]) AS a (pred_id, row, trace_id)"
-                " JOIN prediction_rows pr ON pr.pred_id = a.pred_id AND pr.row = a.row"
-                " JOIN labels l ON l.trace_id = a.trace_id AND l.row = a.row",
+                " JOIN labels l ON l.trace_id = a.trace_id AND l.row = a.row"
+                " LEFT JOIN prediction_rows pr ON pr.pred_id = a.pred_id AND pr.row = a.row",
                 ([p[0] for p in unique], [p[1] for p in unique], [p[2] for p in unique]),
             ).fetchall()
         conn.execute(_AFFECTED_TABLE)
@@ -396,10 +416,28 @@ class Ingestor:
         # CROSS JOIN keeps the temporary table outermost: one primary-key probe per pair in each table.
         found = conn.execute(
             f"{columns} FROM temp.affected_rows a"
-            " CROSS JOIN prediction_rows pr ON pr.pred_id = a.pred_id AND pr.row = a.row"
             " CROSS JOIN labels l ON l.trace_id = a.trace_id AND l.row = a.row"
+            " LEFT JOIN prediction_rows pr ON pr.pred_id = a.pred_id AND pr.row = a.row"
         ).fetchall()
         conn.execute("DELETE FROM temp.affected_rows")
+        return found
+
+    def _unwritten_rows(self, conn: Connection, pred_ids: set[int]) -> dict[int, _StoredPrediction]:
+        """The row values of these stored predictions, reduced again from their stored ``ml.prediction`` (as the
+        decoder reduced it): {prediction id: (model id, start, weight, row values)}."""
+        found: dict[int, _StoredPrediction] = {}
+        for condition, params in self._where_in("id", sorted(pred_ids), "bigint"):
+            for pred_id, model_id, start_ns, text, batch_size, method, sample_rate in conn.execute(
+                "SELECT id, model_id, start_ns, prediction, batch_size, method, sample_rate FROM predictions"
+                f" WHERE {condition} AND status = 0 AND prediction IS NOT NULL",
+                params,
+            ):
+                try:
+                    _, (_, values) = parse_prediction(text, batch_size, method)
+                except InvalidJson:  # stored by a version that did not refuse poison values: nothing to join
+                    continue
+                weight = None if sample_rate is None else 1.0 / sample_rate
+                found[pred_id] = (model_id, start_ns, weight, values)
         return found
 
     def _apply_labels(
@@ -424,11 +462,18 @@ class Ingestor:
         if not pairs:
             return
         updates: list[tuple[Any, ...]] = []
+        inserts: list[tuple[Any, ...]] = []
         quality: QualityDeltas = {}
+        unwritten: list[tuple[int, int, tuple[Any, Any, Any]]] = []
         for found in self._affected(conn, pairs):
-            pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, weight = found[:9]
-            old = (found[9], found[10], found[11])
-            label = (found[12], found[13], found[14])
+            pred_id, row = found[0], found[1]
+            label = (found[2], found[3], found[4])
+            model_id = found[5]
+            if model_id is None:  # the row's first label: the row is written below
+                unwritten.append((pred_id, row, label))
+                continue
+            start_ns, kind, pred_key, pred_num, score, weight = found[6:12]
+            old = (found[12], found[13], found[14])
             if old == label:
                 continue
             pred = (kind, pred_key, pred_num, score)
@@ -436,10 +481,21 @@ class Ingestor:
                 add_quality(quality, -1, model_id, start_ns, pred, old, weight)
             add_quality(quality, 1, model_id, start_ns, pred, label, weight)
             updates.append((*label, pred_id, row))
-        conn.executemany(
-            "UPDATE prediction_rows SET label_key = ?, label_num = ?, label_kind = ? WHERE pred_id = ? AND row = ?",
-            updates,
-        )
+        if unwritten:
+            stored = self._unwritten_rows(conn, {pred_id for pred_id, _, _ in unwritten})
+            for pred_id, row, label in unwritten:
+                prediction = stored.get(pred_id)
+                # A row past the values the span carried (a truncated list) has nothing to join.
+                if prediction is not None and row < len(prediction[3]):
+                    model_id, start_ns, weight, values = prediction
+                    _labelled_row(inserts, quality, pred_id, model_id, start_ns, weight, values[row], label)
+        if updates:
+            conn.executemany(
+                "UPDATE prediction_rows SET label_key = ?, label_num = ?, label_kind = ? WHERE pred_id = ? AND row = ?",
+                updates,
+            )
+        if inserts:
+            conn.executemany(_INSERT_ROW, inserts)
         write_quality(conn, quality)
 
     def aggregates(
