@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from pathlib import Path
 
-from aither_server._drift_feeder import DriftFeeder
+import pytest
+
+from aither_server._drift_feeder import DriftFeeder, Feeder
+from aither_server._drift_process import DriftProcess
 from aither_server._drift_store import DriftStore, drift_engine
 from aither_server._migrations import migrate
 from aither_server._records import PredictionSpan
@@ -40,11 +44,22 @@ def _counts(store: DriftStore) -> dict[str, int]:
     return {f"{r.role}:{r.feature}": r.count for r in rows}
 
 
-def test_queued_spans_reach_the_sketches_on_flush_and_on_close(tmp_path: Path) -> None:
+def _feeder(kind: str, store: DriftStore, url: str, interval_s: float) -> Feeder:
+    if kind == "process":
+        return DriftProcess(store, url, interval_s=interval_s)
+    return DriftFeeder(store, interval_s=interval_s)
+
+
+FEEDERS = ["thread", "process"]
+
+
+@pytest.mark.parametrize("kind", FEEDERS)
+def test_queued_spans_reach_the_sketches_on_flush_and_on_close(tmp_path: Path, kind: str) -> None:
     db = tmp_path / "aither.db"
     migrate(db)
     store = DriftStore(drift_engine(f"sqlite:///{db}"))
-    feeder = DriftFeeder(store, interval_s=3600)  # the thread never fires here: only explicit flushes
+    # The timer never fires here: only explicit flushes merge.
+    feeder = _feeder(kind, store, f"sqlite:///{db}", interval_s=3600)
     try:
         now = time.time_ns()
         feeder.observe([_span(i, now) for i in range(50)])
@@ -58,11 +73,12 @@ def test_queued_spans_reach_the_sketches_on_flush_and_on_close(tmp_path: Path) -
     store.dispose()
 
 
-def test_the_thread_merges_on_its_own(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", FEEDERS)
+def test_the_feeder_merges_on_its_own(tmp_path: Path, kind: str) -> None:
     db = tmp_path / "aither.db"
     migrate(db)
     store = DriftStore(drift_engine(f"sqlite:///{db}"))
-    feeder = DriftFeeder(store, interval_s=0.05)
+    feeder = _feeder(kind, store, f"sqlite:///{db}", interval_s=0.05)
     try:
         feeder.observe([_span(i, time.time_ns()) for i in range(10)])
         deadline = time.monotonic() + 30
@@ -74,10 +90,34 @@ def test_the_thread_merges_on_its_own(tmp_path: Path) -> None:
         store.dispose()
 
 
+def test_a_drift_process_that_dies_is_replaced_by_the_thread(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "aither.db"
+    migrate(db)
+    store = DriftStore(drift_engine(f"sqlite:///{db}"))
+    feeder = DriftProcess(store, f"sqlite:///{db}", interval_s=3600)
+    try:
+        now = time.time_ns()
+        feeder.observe([_span(i, now) for i in range(20)])
+        feeder.flush()
+        assert _counts(store)["feature:x"] == 20
+        feeder._process.kill()  # an out-of-memory kill, say
+        feeder._process.join()
+        with caplog.at_level(logging.WARNING, logger="aither_server"):
+            feeder.observe([_span(i, now) for i in range(20, 50)])
+            feeder.flush()  # never raises: ingestion and queries go on
+        assert "the drift process stopped" in caplog.text
+        assert _counts(store)["feature:x"] == 50  # fed in this process from then on
+        feeder.observe([_span(i, now) for i in range(50, 60)])
+    finally:
+        feeder.close()
+    assert _counts(store)["feature:x"] == 60
+    store.dispose()
+
+
 def test_rows_with_their_columns_in_another_order_or_missing_feed_each_value_to_its_column(tmp_path: Path) -> None:
     # A table's rows share their columns in one order, and are fed a column at a time; rows of dicts may
     # differ, and each value must still reach its own column's profile.
-    from aither_server._drift_sketches import feed
+    from aither_server._drift_sketches import drift_samples, feed
 
     db = tmp_path / "aither.db"
     migrate(db)
@@ -90,7 +130,7 @@ def test_rows_with_their_columns_in_another_order_or_missing_feed_each_value_to_
             trace_id=(2).to_bytes(16, "big"),
             features=json.dumps({"sample": [{"k": "b", "x": 7.0}, {"x": 9.0}, {"x": 8.0, "k": "c"}]}),
         )
-        feed(store, [table, mixed])
+        feed(store, drift_samples([table, mixed]))
         rows = store.hour_rows("fed", None, None, None, None, hourly=True)
         found = {(r.feature, r.kind): (r.count, r.min, r.max) for r in rows if r.role == "feature"}
         assert found == {("x", "numeric"): (4, 1.0, 9.0), ("k", "categorical"): (3, None, None)}

@@ -3,6 +3,7 @@ aggregates, key revocation and the last admin key, with requests interleaved thr
 
 from __future__ import annotations
 
+import datetime
 import os
 import random
 import socket
@@ -200,3 +201,54 @@ def test_a_server_whose_postgresql_connections_were_cut_answers_503_then_stores_
             server.stop()
     finally:
         postgres.drop_database(url)
+
+
+def _drift_counted(process: _Process, name: str) -> int:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    itself = (
+        f"window:{(now - datetime.timedelta(hours=2)).isoformat()}/{(now + datetime.timedelta(hours=1)).isoformat()}"
+    )
+    response = process.call(
+        "GET",
+        f"/api/v1/models/{name}/drift/series",
+        params={"feature": "x", "bucket": "1h", "reference": itself},
+    )
+    assert response.status_code == 200, response.text
+    return sum(p["current_count"] for p in response.json()["points"])
+
+
+def test_drift_fed_by_each_servers_own_drift_process_counts_every_span_once(
+    pair: tuple[_Process, _Process],
+) -> None:
+    # ``aither server`` feeds drift in a child process: each server's child merges what its server stored into
+    # the shared sketches. A query flushes its own server's child at once; the other's merges within a second.
+    n = 60
+    spans = [
+        prediction_span("drifting", i % 2, features={"sample": [{"x": float(i)}], "_meta": {"rows": [0]}})
+        for i in range(n)
+    ]
+    for i in range(0, n, 10):
+        pair[(i // 10) % 2].post("/v1/traces", protobuf_body(spans[i : i + 10]))
+    deadline = time.monotonic() + 30
+    while _drift_counted(pair[0], "drifting") < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _drift_counted(pair[0], "drifting") == n
+    assert _drift_counted(pair[1], "drifting") == n
+    pair[0].post("/v1/traces", protobuf_body([prediction_span("drifting", 1, features={"sample": [{"x": 1.0}]})]))
+    assert _drift_counted(pair[0], "drifting") == n + 1  # this server's query waited for its own child's merge
+    children = _children(pair[0].proc.pid)
+    assert any("multiprocessing" in command for command in children.values())
+    pair[0].stop()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)  # stopped with its server
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The child processes of ``pid`` and their command lines (Linux's /proc)."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return found

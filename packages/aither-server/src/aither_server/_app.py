@@ -23,7 +23,8 @@ from . import (
     _routes_query,
     _routes_ui,
 )
-from ._drift_feeder import DriftFeeder
+from ._drift_feeder import DriftFeeder, Feeder
+from ._drift_process import DriftProcess
 from ._drift_store import DriftStore, drift_engine
 from ._http_errors import ApiError, install_handlers, logger
 from ._inflight import ByteBudget
@@ -81,12 +82,15 @@ def create_app(
     max_attribute_bytes: int = _otlp.DEFAULT_MAX_ATTRIBUTE_BYTES,
     monitor_interval_s: float = DEFAULT_INTERVAL_S,
     allow_private_webhooks: bool = False,
+    drift_process: bool = False,
 ) -> FastAPI:
     """The ASGI application over an open, migrated :class:`Store`. The app closes the store on shutdown.
 
     ``max_inflight_bytes`` caps the request bytes held at once (default :func:`default_inflight_bytes`); it
     must hold one maximum-size request. Monitors are evaluated every ``monitor_interval_s`` (0: only on
-    request); webhooks may target private addresses only with ``allow_private_webhooks``.
+    request); webhooks may target private addresses only with ``allow_private_webhooks``. With
+    ``drift_process`` (``aither server``), drift's sketches are fed in a process of their own, off the cores'
+    share that serves requests; else on a thread of this one.
     """
     max_inflight_bytes = inflight_bytes(max_body_bytes, max_decompressed_bytes, max_inflight_bytes)
 
@@ -111,7 +115,7 @@ def create_app(
     app.state.store = store
     # Drift's own tables, through SQLAlchemy Core on the same database (docs/drift.md).
     drift = DriftStore(drift_engine(store.sqlalchemy_url))
-    feeder = DriftFeeder(drift)
+    feeder: Feeder = DriftProcess(drift, store.sqlalchemy_url) if drift_process else DriftFeeder(drift)
     app.state.drift = drift
     app.state.drift_feeder = feeder
     monitoring = Monitoring(store, drift, interval_s=monitor_interval_s, allow_private_webhooks=allow_private_webhooks)

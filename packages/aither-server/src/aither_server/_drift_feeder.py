@@ -7,6 +7,10 @@ transaction instead of one per request. Queries call :meth:`DriftFeeder.flush` f
 stored before them. At most :data:`MAX_PENDING` spans wait: past that, the hook feeds them itself (back
 pressure instead of unbounded memory). Spans still queued when the process dies are lost to drift only (they
 are stored): the sketches are a sample already.
+
+The thread shares the interpreter lock with the requests, so its work is still paid on the core that serves
+them: ``aither server`` feeds drift in a process of its own instead (``_drift_process``), with the same
+interface (:class:`Feeder`). This thread is the embedded servers' feeder (tests, ``aither demo``).
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Protocol
 
 from aither._profile import profile_values
 
-from ._drift_sketches import observe
+from ._drift_sketches import DriftSample, drift_samples, observe
 from ._drift_store import DriftStore
 from ._records import PredictionSpan
 
-__all__ = ["INTERVAL_S", "MAX_PENDING", "DriftFeeder"]
+__all__ = ["INTERVAL_S", "MAX_PENDING", "DriftFeeder", "Feeder"]
 
 logger = logging.getLogger("aither_server")
 
@@ -29,10 +34,23 @@ INTERVAL_S = 1.0
 MAX_PENDING = 200_000
 
 
+class Feeder(Protocol):
+    """What ingestion and drift's queries use of a feeder: this module's thread, or ``_drift_process``."""
+
+    store: DriftStore
+    """Drift's tables, as this process reads them."""
+
+    def observe(self, spans: Sequence[PredictionSpan]) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class DriftFeeder:
+    """Feeds drift on a thread of the server's process."""
+
     def __init__(self, store: DriftStore, *, interval_s: float = INTERVAL_S) -> None:
         self.store = store
-        self._pending: list[PredictionSpan] = []
+        self._pending: list[DriftSample] = []
         self._lock = threading.Lock()
         self._feeding = threading.Lock()
         self._stop = threading.Event()
@@ -45,8 +63,12 @@ class DriftFeeder:
 
     def observe(self, spans: Sequence[PredictionSpan]) -> None:
         """Queue stored prediction spans for the sketches (the ingest hook). Never raises."""
+        self.queue(drift_samples(spans))
+
+    def queue(self, samples: list[DriftSample]) -> None:
+        """Queue what drift reads of stored spans; fed within :data:`INTERVAL_S`. Never raises."""
         with self._lock:
-            self._pending.extend(spans)
+            self._pending.extend(samples)
             full = len(self._pending) >= MAX_PENDING
         if full:
             self.flush()

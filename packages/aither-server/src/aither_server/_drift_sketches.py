@@ -1,9 +1,9 @@
 """Feeding drift from ingestion: the sampled rows and the predictions of each stored request, per hour.
 
-Called once after a request's spans are stored (``_routes_ingest``). Each span's ``ml.features`` sample is
-read as rows (``sample`` of a table, or one dict of features), every value is added to the profile of its
-column for the span's hour, and the predictions of the sampled rows (``_meta.rows``) to the prediction
-profile; the request's new profiles are merged into the stored hours in one transaction (``_drift_store``).
+Fed what stored requests queued, by the drift feeder (``_drift_feeder``, or ``_drift_process``). Each span's
+``ml.features`` sample is read as rows (``sample`` of a table, or one dict of features), every value is added
+to the profile of its column for the span's hour, and the predictions of the sampled rows (``_meta.rows``) to
+the prediction profile; the new profiles are merged into the stored hours in one transaction (``_drift_store``).
 The whole schema each span declares (``_meta.columns`` / ``dtypes``, or a wide schema by ``_meta.schema``)
 is recorded per hour, for new, missing and re-typed columns.
 
@@ -23,7 +23,7 @@ from aither._profile import profile_values
 from ._drift_store import DriftStore, HourProfiles, ModelKey
 from ._records import PredictionSpan
 
-__all__ = ["HOUR_NS", "PREDICTION", "feed", "observe"]
+__all__ = ["HOUR_NS", "PREDICTION", "DriftSample", "drift_samples", "feed", "observe"]
 
 logger = logging.getLogger("aither_server")
 
@@ -32,12 +32,27 @@ HOUR_NS = 3_600_000_000_000
 PREDICTION = "prediction"
 
 
-def observe(store: DriftStore, spans: Sequence[PredictionSpan]) -> None:
-    """Add the sampled rows of ``spans`` to their hours' profiles. Never raises."""
+#: What drift reads of one stored prediction span: (model, start, ``ml.features`` as received, the parsed
+#: ``ml.prediction``). A plain tuple: built for every span on the requests' thread, and pickled to the drift
+#: process (``_drift_process``); a NamedTuple's constructor cost that thread more than the rest of the hook.
+DriftSample = tuple[ModelKey, int, str, Any]
+
+
+def drift_samples(spans: Sequence[PredictionSpan]) -> list[DriftSample]:
+    """The spans drift can read: those with a feature sample, and not errored."""
+    return [
+        ((s.model, s.version, s.environment), s.start_ns, s.features, s.prediction)
+        for s in spans
+        if s.features is not None and s.error is None
+    ]
+
+
+def observe(store: DriftStore, samples: Sequence[DriftSample]) -> None:
+    """Add the sampled rows of ``samples`` to their hours' profiles. Never raises."""
     try:
-        feed(store, spans)
+        feed(store, samples)
     except Exception:
-        logger.warning("aither-server: drift sketches not updated for %d spans", len(spans), exc_info=True)
+        logger.warning("aither-server: drift sketches not updated for %d spans", len(samples), exc_info=True)
 
 
 def _rows_of(features: Any) -> tuple[list[dict[str, Any]], list[int] | None, dict[str, Any]]:
@@ -76,24 +91,22 @@ def _one_value(value: Any) -> Any:
     return value
 
 
-def feed(store: DriftStore, spans: Sequence[PredictionSpan]) -> None:
+def feed(store: DriftStore, samples: Sequence[DriftSample]) -> None:
     # Values are gathered per (model, hour) and column first, then profiled once per group: this loop runs for
     # every sampled value the server receives, so it does dictionary work only.
     groups: dict[tuple[ModelKey, int], dict[str, list[Any]]] = {}
     outputs_by_hour: dict[tuple[ModelKey, int], list[Any]] = {}
     columns: dict[tuple[ModelKey, int], dict[str, str]] = {}
     schemas: dict[str, dict[str, Any]] = {}
-    for span in spans:
-        if span.features is None or span.error is not None:
-            continue
+    for model, start_ns, text, prediction in samples:
         try:
-            features = orjson.loads(span.features)
+            features = orjson.loads(text)
         except orjson.JSONDecodeError:
             continue
         sample, rows, meta = _rows_of(features)
         if not sample:
             continue
-        bucket = ((span.model, span.version, span.environment), span.start_ns // HOUR_NS)
+        bucket = (model, start_ns // HOUR_NS)
         declared = _declared(meta, store, schemas)
         if declared:
             known = columns.get(bucket)
@@ -105,7 +118,7 @@ def feed(store: DriftStore, spans: Sequence[PredictionSpan]) -> None:
         if by_column is None:
             by_column = groups[bucket] = {}
         _add_columns(by_column, sample)
-        outputs = _predictions_at(span.prediction, rows)
+        outputs = _predictions_at(prediction, rows)
         if outputs:
             outputs_by_hour.setdefault(bucket, []).extend(outputs)
     profiles: HourProfiles = {}

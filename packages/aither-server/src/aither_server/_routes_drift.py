@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from aither._profile import Profile
 
-from ._drift_feeder import DriftFeeder
+from ._drift_feeder import Feeder
 from ._drift_query import NotFound, Window, data_quality, drift, drift_series, parse_reference
 from ._drift_stats import METHODS
 from ._drift_store import DriftStore
@@ -46,7 +46,7 @@ def _drift_store(request: Request) -> DriftStore:
     return store
 
 
-def _fresh(feeder: DriftFeeder, function: Any, *args: Any, **kwargs: Any) -> Any:
+def _fresh(feeder: Feeder, function: Any, *args: Any, **kwargs: Any) -> Any:
     """``function(store, ...)`` once every span stored so far is in the sketches (in the thread pool)."""
     feeder.flush()
     return function(feeder.store, *args, **kwargs)

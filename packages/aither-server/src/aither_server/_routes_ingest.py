@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from . import _otlp, _otlp_metrics
 from ._auth import parse_bearer
-from ._drift_feeder import DriftFeeder
+from ._drift_feeder import Feeder
 from ._http_auth import Write, authenticate
 from ._http_errors import ApiError, errors_doc, internal_error, overloaded
 from ._inflight import ByteBudget, Held
@@ -94,7 +94,7 @@ def _media(kind: str) -> str:
 
 def _store_traces(
     store: Store,
-    drift: DriftFeeder | None,
+    drift: Feeder | None,
     limits: IngestLimits,
     authorization: str | None,
     kind: str,

@@ -194,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_attribute_bytes=int(args.max_attribute_kb * 1024),
         monitor_interval_s=args.monitor_interval,
         allow_private_webhooks=args.allow_private_webhooks,
+        drift_process=True,
     )
     retention = RetentionThread(
         store, Retention(args.retention_days or None, args.rollup_retention_days or None)
