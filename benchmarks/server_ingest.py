@@ -2,10 +2,12 @@
 on PostgreSQL (one and two server processes on one database). Prints a table.
 
     .venv/bin/python benchmarks/server_ingest.py [--spans 100000] [--shape sdk|one-row] [--engines sqlite,postgresql]
+        [--client sdk|httpx]
 
 ``--shape sdk`` (the default) is the SDK's default span for a batch predict: a 5x10 feature sample and a 5-row
 prediction; ``one-row`` a one-row sklearn predict with a 5-column sample (the shape of the earlier tables).
-Gzip'd protobuf in requests of 100 spans (the SDK's default batch_size) and of 1,000 spans. One in four
+Gzip'd protobuf in requests of 100 spans (the SDK's default batch_size) and of 1,000 spans, posted with the SDK's
+own transport (``--client httpx``: with httpx, as the tables before 2026-11-28 were). One in four
 predictions gets a label span. PostgreSQL runs in a throwaway cluster (the tests' ``pg_cluster``) with its
 durable defaults (fsync, synchronous commits). Targets (issue 11), 100 spans/request, one client:
 SQLite >= 24,000 spans/s, PostgreSQL >= 12,000 spans/s with one server process.
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +180,21 @@ def start_server(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
             raise RuntimeError("server did not start")
 
 
-def bench_http(bodies: list[tuple[bytes, int]], db: Path | str, clients: int, processes: int = 1) -> float:
+def _sender(url: str, headers: dict[str, str], client: str) -> tuple[Callable[[bytes], int], Callable[[], None]]:
+    """(post a body and return its status, close): the SDK's own transport (``http.client`` on a kept-alive
+    connection, what the SDK's exporter sends with), or httpx (the tables before 2026-11-28)."""
+    if client == "sdk":
+        from aither._export._transport import HttpTransport
+
+        transport = HttpTransport(url, headers)
+        return (lambda body: transport.post("/v1/traces", body, {}, 60.0).status), transport.close
+    http = httpx.Client(base_url=url, headers=headers, timeout=60)
+    return (lambda body: http.post("/v1/traces", content=body).status_code), http.close
+
+
+def bench_http(
+    bodies: list[tuple[bytes, int]], db: Path | str, clients: int, processes: int = 1, client: str = "sdk"
+) -> float:
     """Real servers, each its own process (`python -m aither_server`) on one database; clients on threads of
     this one, client i sending to server i % processes."""
     servers = [start_server(db) for _ in range(processes)]
@@ -191,11 +208,14 @@ def bench_http(bodies: list[tuple[bytes, int]], db: Path | str, clients: int, pr
         failures: list[int] = []
 
         def send(share: list[tuple[bytes, int]], url: str) -> None:
-            with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+            post, close = _sender(url, headers, client)
+            try:
                 for body, _ in share:
-                    status = http.post("/v1/traces", content=body).status_code
+                    status = post(body)
                     if status != 200:
                         failures.append(status)
+            finally:
+                close()
 
         threads = [
             threading.Thread(target=send, args=(share, servers[i % processes][1])) for i, share in enumerate(shares)
@@ -221,10 +241,16 @@ def main() -> None:
     parser.add_argument("--shape", choices=["sdk", "one-row"], default="sdk")
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--per-request", default="100,1000", help="request sizes, comma-separated")
+    parser.add_argument(
+        "--client",
+        choices=["sdk", "httpx"],
+        default="sdk",
+        help="what posts: the SDK's transport (http.client, kept alive; the default) or httpx",
+    )
     args = parser.parse_args()
     engines = args.engines.split(",")
     print(
-        f"# aither-server ingestion: {args.spans:,} spans ({args.shape} shape), "
+        f"# aither-server ingestion: {args.spans:,} spans ({args.shape} shape, {args.client} client), "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}\n"
     )
     rows: list[tuple[str, str, float]] = []
@@ -252,14 +278,18 @@ def main() -> None:
                         )
                     )
                     rows.append(
-                        (engine, f"HTTP, 1 server process, 1 client, {tag}", bench_http(bodies, database(engine), 1))
+                        (
+                            engine,
+                            f"HTTP, 1 server process, 1 client, {tag}",
+                            bench_http(bodies, database(engine), 1, client=args.client),
+                        )
                     )
                     if engine == "postgresql":
                         rows.append(
                             (
                                 engine,
                                 f"HTTP, 2 server processes, 2 clients, {tag}",
-                                bench_http(bodies, database(engine), 2, 2),
+                                bench_http(bodies, database(engine), 2, 2, client=args.client),
                             )
                         )
     finally:
