@@ -143,3 +143,16 @@ def test_a_prediction_row_is_written_when_it_is_first_labelled(server: Server) -
     metrics = server.metrics("scored")
     assert (metrics["labels"], metrics["accuracy"]) == (6, 1 / 3)
     assert server.sql("SELECT count(*) FROM prediction_rows") == [(3,)]
+
+
+def test_a_retried_request_of_many_label_spans_stores_none_twice(server: Server) -> None:
+    # 1,200 spans: on PostgreSQL they are stored through a temporary table, the new ones returned by the insert.
+    traces = [new_trace_id() for _ in range(1200)]
+    server.ingest([prediction_span("retried", [0, 1], trace_id=t) for t in traces])
+    spans = [label_span(t, 1, row=1) for t in traces] + [label_span(traces[0], 0, row=0)]
+    for _ in range(2):
+        server.ingest(spans)
+        assert server.sql("SELECT count(*) FROM label_spans") == [(1201,)]
+        assert server.get("/api/v1/org/usage")["labels"] == 1201
+        metrics = server.metrics("retried")
+        assert (metrics["labels"], metrics["accuracy"]) == (1201, 1.0)
