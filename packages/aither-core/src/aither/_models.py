@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ._errors import APIError
+from ._answers import data_list, parsing_answer
 from ._management import ManagementClient, _Namespace, _object, _parse_time
 
 __all__ = [
@@ -176,6 +176,11 @@ def _iso(moment: Moment) -> str | None:
     return moment.isoformat()
 
 
+def _filters(version: str | None, environment: str | None, start: Moment, end: Moment) -> dict[str, Any]:
+    """The query parameters that pick the predictions a reader looks at, in the order they are sent."""
+    return {"version": version, "environment": environment, "start": _iso(start), "end": _iso(end)}
+
+
 def _path(name: str, tail: str, **params: Any) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError("name must be a non-empty string")
@@ -207,9 +212,6 @@ class Models(_Namespace):
         return _object(self._client.request("GET", path))
 
     def list(self) -> builtins.list[Model]:
-        items = self._get("/api/v1/models").get("data")
-        if not isinstance(items, builtins.list):
-            raise APIError("the server sent an unexpected model list")
         return [
             Model(
                 name=str(m["name"]),
@@ -220,8 +222,7 @@ class Models(_Namespace):
                 calls=int(m.get("calls") or 0),
                 predictions=int(m.get("predictions") or 0),
             )
-            for m in items
-            if isinstance(m, Mapping)
+            for m in data_list(self._get("/api/v1/models"), "model list")
         ]
 
     def metrics(
@@ -234,18 +235,8 @@ class Models(_Namespace):
         end: Moment = None,
         bucket: str | None = None,
     ) -> Metrics:
-        data = self._get(
-            _path(
-                name,
-                "metrics",
-                version=version,
-                environment=environment,
-                start=_iso(start),
-                end=_iso(end),
-                bucket=bucket,
-            )
-        )
-        try:
+        data = self._get(_path(name, "metrics", **_filters(version, environment, start, end), bucket=bucket))
+        with parsing_answer("invalid metrics"):
             return Metrics(
                 model=str(data["model"]),
                 task=data.get("task"),
@@ -265,8 +256,6 @@ class Models(_Namespace):
                 rmse=data.get("rmse"),
                 volume=tuple(data.get("volume") or ()),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise APIError(f"the server sent invalid metrics ({type(exc).__name__}: {exc})") from None
 
     def drift(
         self,
@@ -280,19 +269,9 @@ class Models(_Namespace):
         method: str | None = None,
     ) -> DriftReport:
         """Per-column drift of the window against a reference (docs/drift.md)."""
-        data = self._get(
-            _path(
-                name,
-                "drift",
-                version=version,
-                environment=environment,
-                start=_iso(start),
-                end=_iso(end),
-                reference=reference,
-                method=method,
-            )
-        )
-        try:
+        path = _path(name, "drift", **_filters(version, environment, start, end), reference=reference, method=method)
+        data = self._get(path)
+        with parsing_answer("an invalid drift report"):
             prediction = data.get("prediction")
             return DriftReport(
                 model=str(data["model"]),
@@ -301,8 +280,6 @@ class Models(_Namespace):
                 features=tuple(_column_drift(f) for f in data["features"]),
                 prediction=None if not isinstance(prediction, Mapping) else _column_drift(prediction),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise APIError(f"the server sent an invalid drift report ({type(exc).__name__}: {exc})") from None
 
     def data_quality(
         self,
@@ -314,18 +291,8 @@ class Models(_Namespace):
         end: Moment = None,
         reference: str | None = None,
     ) -> DataQuality:
-        data = self._get(
-            _path(
-                name,
-                "data-quality",
-                version=version,
-                environment=environment,
-                start=_iso(start),
-                end=_iso(end),
-                reference=reference,
-            )
-        )
-        try:
+        data = self._get(_path(name, "data-quality", **_filters(version, environment, start, end), reference=reference))
+        with parsing_answer("an invalid data-quality report"):
             return DataQuality(
                 model=str(data["model"]),
                 features=tuple(
@@ -344,8 +311,6 @@ class Models(_Namespace):
                 new_columns=tuple(data.get("new_columns") or ()),
                 missing_columns=tuple(data.get("missing_columns") or ()),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise APIError(f"the server sent an invalid data-quality report ({type(exc).__name__}: {exc})") from None
 
     def metrics_series(
         self,
@@ -358,16 +323,10 @@ class Models(_Namespace):
         end: Moment = None,
     ) -> builtins.list[QualityPoint]:
         """The quality metrics per time bucket (docs/drift.md, "Quality over time and by segment")."""
-        path = _path(
-            name,
-            "metrics/series",
-            bucket=bucket,
-            version=version,
-            environment=environment,
-            start=_iso(start),
-            end=_iso(end),
-        )
-        try:
+        path = _path(name, "metrics/series", bucket=bucket, **_filters(version, environment, start, end))
+        # Here the request stands inside too, as it always has: a KeyError, TypeError or ValueError it raises
+        # (a key httpx cannot encode, say) reads as an invalid series, where the other readers let it through.
+        with parsing_answer("an invalid series"):
             return [
                 QualityPoint(
                     start=_parse_time(p.get("start")),
@@ -383,8 +342,6 @@ class Models(_Namespace):
                 )
                 for p in self._get(path)["points"]
             ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise APIError(f"the server sent an invalid series ({type(exc).__name__}: {exc})") from None
 
     def segments(
         self,
@@ -398,7 +355,7 @@ class Models(_Namespace):
         """Quality by the values of ``feature``, over the labelled sampled rows of the newest predictions."""
         path = _path(name, "segments", feature=feature, version=version, environment=environment, start=_iso(start))
         data = self._get(path)
-        try:
+        with parsing_answer("invalid segments"):
             return Segments(
                 feature=str(data["feature"]),
                 kind=str(data["kind"]),
@@ -415,16 +372,12 @@ class Models(_Namespace):
                     for g in data["segments"]
                 ),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise APIError(f"the server sent invalid segments ({type(exc).__name__}: {exc})") from None
 
     def predictions(
         self, name: str, *, limit: int = 50, version: str | None = None, environment: str | None = None
     ) -> builtins.list[Prediction]:
         """The newest predictions of a model, with their labels and sampled rows."""
-        items = self._get(_path(name, "predictions", limit=limit, version=version, environment=environment)).get("data")
-        if not isinstance(items, builtins.list):
-            raise APIError("the server sent an unexpected prediction list")
+        path = _path(name, "predictions", limit=limit, version=version, environment=environment)
         return [
             Prediction(
                 trace_id=str(p["trace_id"]),
@@ -440,8 +393,7 @@ class Models(_Namespace):
                 labels=dict(p.get("labels") or {}),
                 sampled_rows=tuple(p.get("sampled_rows") or ()),
             )
-            for p in items
-            if isinstance(p, Mapping)
+            for p in data_list(self._get(path), "prediction list")
         ]
 
 

@@ -14,13 +14,30 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ._errors import APIError
+from ._answers import data_list, parsing_answer
 from ._management import ManagementClient, _object, _parse_time
 
 __all__ = ["Monitor", "MonitorState", "Monitors", "monitors"]
 
 #: Left out of ``update``: the field stays as it is (None sets an optional field to null).
 _UNSET: Any = object()
+
+_MONITORS = "/api/v1/monitors"
+#: A monitor's settable fields, in the order they are sent. ``create`` and ``update`` name their arguments after
+#: them and take them with ``_fields(locals())``, so the two cannot send different sets.
+_FIELDS = (
+    "name",
+    "model",
+    "metric",
+    "op",
+    "threshold",
+    "window",
+    "min_rows",
+    "version",
+    "environment",
+    "webhook_url",
+    "enabled",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +80,7 @@ def _optional(value: Any, kind: type) -> Any:
 
 
 def _monitor(data: Mapping[str, Any], with_secret: bool = False) -> Monitor:
-    try:
+    with parsing_answer("an invalid monitor"):
         secret = data.get("secret") if with_secret else None
         return Monitor(
             id=str(data["id"]),
@@ -85,21 +102,17 @@ def _monitor(data: Mapping[str, Any], with_secret: bool = False) -> Monitor:
             created_at=_parse_time(data.get("created_at")),
             secret=secret if isinstance(secret, str) else None,
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise APIError(f"the server sent an invalid monitor ({type(exc).__name__}: {exc})") from None
 
 
 def _path(monitor_id: str, tail: str = "") -> str:
     if not isinstance(monitor_id, str) or not monitor_id:
         raise ValueError("monitor_id must be a non-empty string")
-    return "/api/v1/monitors/" + quote(monitor_id, safe="") + tail
+    return f"{_MONITORS}/{quote(monitor_id, safe='')}{tail}"
 
 
-def _items(payload: Any) -> builtins.list[Mapping[str, Any]]:
-    items = _object(payload).get("data")
-    if not isinstance(items, builtins.list):
-        raise APIError("the server sent an unexpected list")
-    return [item for item in items if isinstance(item, Mapping)]
+def _fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The monitor fields among a method's ``locals()``."""
+    return {field: arguments[field] for field in _FIELDS}
 
 
 class Monitors:
@@ -110,6 +123,13 @@ class Monitors:
 
     def __repr__(self) -> str:
         return "<aither.monitors>"
+
+    def _request_monitor(self, method: str, path: str, *, json: Any = None, with_secret: bool = False) -> Monitor:
+        """The monitor the server answers the call with."""
+        return _monitor(_object(self._client.request(method, path, json=json)), with_secret=with_secret)
+
+    def _get_list(self, path: str) -> builtins.list[Mapping[str, Any]]:
+        return data_list(_object(self._client.request("GET", path)), "list")
 
     def create(
         self,
@@ -128,27 +148,14 @@ class Monitors:
     ) -> Monitor:
         """A new monitor: ALERT while ``<metric> <op> <threshold>`` over the last ``window``. Keep the returned
         ``secret`` now (it verifies the webhooks' ``Aither-Signature``): the server never shows it again."""
-        body = {
-            "name": name,
-            "model": model,
-            "metric": metric,
-            "op": op,
-            "threshold": threshold,
-            "window": window,
-            "min_rows": min_rows,
-            "version": version,
-            "environment": environment,
-            "webhook_url": webhook_url,
-            "enabled": enabled,
-        }
-        return _monitor(_object(self._client.request("POST", "/api/v1/monitors", json=body)), with_secret=True)
+        return self._request_monitor("POST", _MONITORS, json=_fields(locals()), with_secret=True)
 
     def list(self, model: str | None = None) -> builtins.list[Monitor]:
-        path = "/api/v1/monitors" + ("" if model is None else "?model=" + quote(model, safe=""))
-        return [_monitor(item) for item in _items(self._client.request("GET", path))]
+        path = _MONITORS + ("" if model is None else "?model=" + quote(model, safe=""))
+        return [_monitor(item) for item in self._get_list(path)]
 
     def get(self, monitor_id: str) -> Monitor:
-        return _monitor(_object(self._client.request("GET", _path(monitor_id))))
+        return self._request_monitor("GET", _path(monitor_id))
 
     def update(
         self,
@@ -167,33 +174,21 @@ class Monitors:
         enabled: bool = _UNSET,
     ) -> Monitor:
         """Change the fields given; the others stay."""
-        given = {
-            "name": name,
-            "model": model,
-            "metric": metric,
-            "op": op,
-            "threshold": threshold,
-            "window": window,
-            "min_rows": min_rows,
-            "version": version,
-            "environment": environment,
-            "webhook_url": webhook_url,
-            "enabled": enabled,
-        }
+        given = _fields(locals())
         body = {k: v for k, v in given.items() if v is not _UNSET}
-        return _monitor(_object(self._client.request("PATCH", _path(monitor_id), json=body)))
+        return self._request_monitor("PATCH", _path(monitor_id), json=body)
 
     def delete(self, monitor_id: str) -> None:
         self._client.request("DELETE", _path(monitor_id))
 
     def evaluate(self, monitor_id: str) -> Monitor:
         """Evaluate now; a change of state sends the webhook."""
-        return _monitor(_object(self._client.request("POST", _path(monitor_id, "/evaluate"))))
+        return self._request_monitor("POST", _path(monitor_id, "/evaluate"))
 
     def states(self, monitor_id: str) -> builtins.list[MonitorState]:
         """The changes of state, newest first."""
         out = []
-        for item in _items(self._client.request("GET", _path(monitor_id, "/states"))):
+        for item in self._get_list(_path(monitor_id, "/states")):
             out.append(
                 MonitorState(
                     state=str(item.get("state")),
