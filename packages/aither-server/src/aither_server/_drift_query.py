@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from aither._profile import Profile, merge
@@ -84,14 +85,13 @@ class _Sides:
         window: Window,
         reference: str | None,
     ) -> None:
+        self._store, self._model, self._version, self._environment = store, model, version, environment
         name, past = parse_reference(reference)
-        start_hour, end_hour = _hours(window)
-        current = _merged(store.hour_rows(model, version, environment, start_hour, end_hour))
+        current = _merged(self.rows(window))
         self.reference_features: dict[str, dict[str, Profile]] = {}
         self.reference_prediction: dict[str, Profile] = {}
         if past is not None:
-            past_start, past_end = _hours(past)
-            merged = _merged(store.hour_rows(model, version, environment, past_start, past_end))
+            merged = _merged(self.rows(past))
             if not merged:
                 raise NotFound(f"no traffic of model {model!r} in the reference window")
             self.reference_features = {f: kinds for (role, f), kinds in merged.items() if role == "feature"}
@@ -116,7 +116,14 @@ class _Sides:
             self.reference_dtypes = {f: p.dtype for f, p in stored.features.items()}
         self.current_features = {f: kinds for (role, f), kinds in current.items() if role == "feature"}
         self.current_prediction = current.get(("prediction", PREDICTION), {})
-        self.declared = store.declared_columns(model, version, environment, start_hour, end_hour)
+        self.declared = store.declared_columns(model, version, environment, *_hours(window))
+
+    def rows(self, window: Window, features: Sequence[str] | None = None, *, hourly: bool = False) -> list[Any]:
+        """The stored profiles of the model's hours that overlap ``window`` (``DriftStore.hour_rows``)."""
+        start_hour, end_hour = _hours(window)
+        return self._store.hour_rows(
+            self._model, self._version, self._environment, start_hour, end_hour, features, hourly=hourly
+        )
 
 
 def _pair(reference: dict[str, Profile], current: dict[str, Profile]) -> tuple[Profile, Profile | None]:
@@ -252,9 +259,7 @@ def drift_series(
         reference_kinds, role = sides.reference_features[feature], "feature"
     else:
         raise NotFound(f"the reference has no column {feature!r}")
-    start_hour, end_hour = _hours(window)
-    found = store.hour_rows(model, version, environment, start_hour, end_hour, [feature], hourly=True)
-    rows = [r for r in found if r.role == role]
+    rows = [r for r in sides.rows(window, [feature], hourly=True) if r.role == role]
     hours_per_bucket = max(1, bucket_ns // HOUR_NS)
     buckets: dict[int, list[Any]] = defaultdict(list)
     for row in rows:

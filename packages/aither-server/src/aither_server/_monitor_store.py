@@ -254,32 +254,28 @@ class MonitorStore:
             conn.execute(insert(monitor_states).values(monitor_id=monitor.id, **dataclasses.asdict(change)))
         return change
 
-    def history(self, monitor_id: str, limit: int = 100) -> list[StateChange]:
+    def _newest(self, table: Table, monitor_id: str, limit: int) -> list[Any]:
+        """The monitor's ``limit`` newest rows of ``table`` (its state history or its deliveries)."""
         query = (
-            select(monitor_states)
-            .where(monitor_states.c.monitor_id == monitor_id)
-            .order_by(monitor_states.c.at_ns.desc(), monitor_states.c.id.desc())
+            select(table)
+            .where(table.c.monitor_id == monitor_id)
+            .order_by(table.c.at_ns.desc(), table.c.id.desc())
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [StateChange(r.state, r.previous, r.value, r.rows, r.at_ns) for r in conn.execute(query)]
+            return list(conn.execute(query))
+
+    def history(self, monitor_id: str, limit: int = 100) -> list[StateChange]:
+        rows = self._newest(monitor_states, monitor_id, limit)
+        return [StateChange(r.state, r.previous, r.value, r.rows, r.at_ns) for r in rows]
 
     def log_delivery(self, monitor_id: str, delivery: Delivery) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(monitor_deliveries).values(monitor_id=monitor_id, **dataclasses.asdict(delivery)))
 
     def deliveries(self, monitor_id: str, limit: int = 100) -> list[Delivery]:
-        query = (
-            select(monitor_deliveries)
-            .where(monitor_deliveries.c.monitor_id == monitor_id)
-            .order_by(monitor_deliveries.c.at_ns.desc(), monitor_deliveries.c.id.desc())
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [
-                Delivery(r.event_id, r.attempt, r.url, r.at_ns, r.status_code, bool(r.ok), r.error)
-                for r in conn.execute(query)
-            ]
+        rows = self._newest(monitor_deliveries, monitor_id, limit)
+        return [Delivery(r.event_id, r.attempt, r.url, r.at_ns, r.status_code, bool(r.ok), r.error) for r in rows]
 
     def dispose(self) -> None:
         self.engine.dispose()

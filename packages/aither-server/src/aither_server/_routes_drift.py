@@ -5,13 +5,15 @@ Every query takes the model's ``version`` / ``environment`` (all of them when le
 the model's latest named reference (of that version, else one logged without a version). docs/drift.md.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: FastAPI reads the query parameters from the fields of the dataclasses
+# below, and FastAPI before 0.123.7 (this package allows >=0.110) cannot resolve a class's annotations as strings.
 
+import dataclasses
 import datetime
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from aither._profile import Profile
@@ -67,13 +69,69 @@ def _window(start: datetime.datetime | None, end: datetime.datetime | None) -> W
     return window
 
 
-def _checked(reference: str | None, method: str | None) -> None:
-    try:
-        parse_reference(reference)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_request", f"reference: {exc}") from None
-    if method is not None and method not in METHODS:
-        raise ApiError(400, "invalid_request", f"method must be one of {sorted(METHODS)}")
+# The routes' parameters are dataclasses, FastAPI dependencies (``Depends()``): each field is a parameter of the
+# path or the query. FastAPI lists a route's dependencies' validation errors before those of its own parameters,
+# so the model's name is one too: a 400 lists its problems in the order of the URL, the name first.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    """The model a route answers about."""
+
+    name: _Name
+
+
+@dataclasses.dataclass(frozen=True)
+class _Series(_Model):
+    """One column of the model, over time buckets."""
+
+    feature: Annotated[str, Query(min_length=1, max_length=1024, description="A column, or 'prediction'.")]
+    bucket: Annotated[str, Query(pattern=r"^[0-9]{1,5}[hHdD]$", description="1h, 6h, 1d...")] = "1h"
+
+    def bucket_ns(self) -> int:
+        """The bucket's length (a 400 for 0h or 0d)."""
+        count, unit = int(self.bucket[:-1]), self.bucket[-1].lower()
+        if count == 0:
+            raise ApiError(400, "invalid_request", "bucket must be at least 1h")
+        return count * (3600 if unit == "h" else 86400) * 1_000_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class _Question:
+    """Which of the model's traffic a drift or data-quality answer is about, and against what reference."""
+
+    version: _Version = None
+    environment: _Environment = None
+    start: _Start = None
+    end: _End = None
+    reference: _Reference = None
+
+    def check(self) -> None:
+        """A 400 for a reference that does not parse."""
+        try:
+            parse_reference(self.reference)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_request", f"reference: {exc}") from None
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments of the ``_drift_query`` answers (a 400 when start is not before end)."""
+        window = _window(self.start, self.end)
+        return {"version": self.version, "environment": self.environment, "window": window, "reference": self.reference}
+
+
+@dataclasses.dataclass(frozen=True)
+class _DriftQuestion(_Question):
+    """A question answered with drift scores: by the method given, else by the reference's size."""
+
+    method: _Method = None
+
+    def check(self) -> None:
+        super().check()
+        if self.method is not None and self.method not in METHODS:
+            raise ApiError(400, "invalid_request", f"method must be one of {sorted(METHODS)}")
+
+    def arguments(self) -> dict[str, Any]:
+        return {**super().arguments(), "method": self.method}
 
 
 def _profile(data: Any, where: str) -> dict[str, Any]:
@@ -141,81 +199,30 @@ async def _answer(request: Request, function: Any, *args: Any, **kwargs: Any) ->
 async def get_drift_series(
     request: Request,
     _: Read,
-    name: _Name,
-    feature: Annotated[str, Query(min_length=1, max_length=1024, description="A column, or 'prediction'.")],
-    bucket: Annotated[str, Query(pattern=r"^[0-9]{1,5}[hHdD]$", description="1h, 6h, 1d...")] = "1h",
-    version: _Version = None,
-    environment: _Environment = None,
-    start: _Start = None,
-    end: _End = None,
-    reference: _Reference = None,
-    method: _Method = None,
+    series: Annotated[_Series, Depends()],
+    question: Annotated[_DriftQuestion, Depends()],
 ) -> dict[str, Any]:
     """One column's drift score per time bucket against the reference."""
-    _checked(reference, method)
-    count, unit = int(bucket[:-1]), bucket[-1].lower()
-    if count == 0:
-        raise ApiError(400, "invalid_request", "bucket must be at least 1h")
-    bucket_ns = count * (3600 if unit == "h" else 86400) * 1_000_000_000
+    question.check()
+    bucket_ns = series.bucket_ns()
     return await _answer(
-        request,
-        drift_series,
-        name,
-        feature,
-        bucket_ns=bucket_ns,
-        version=version,
-        environment=environment,
-        window=_window(start, end),
-        reference=reference,
-        method=method,
+        request, drift_series, series.name, series.feature, bucket_ns=bucket_ns, **question.arguments()
     )
 
 
 @router.get("/api/v1/models/{name:path}/drift", responses=errors_doc(400, 404))
 async def get_drift(
-    request: Request,
-    _: Read,
-    name: _Name,
-    version: _Version = None,
-    environment: _Environment = None,
-    start: _Start = None,
-    end: _End = None,
-    reference: _Reference = None,
-    method: _Method = None,
+    request: Request, _: Read, model: Annotated[_Model, Depends()], question: Annotated[_DriftQuestion, Depends()]
 ) -> dict[str, Any]:
     """Per-column drift of the window's sampled features (and of the predictions) against the reference."""
-    _checked(reference, method)
-    return await _answer(
-        request,
-        drift,
-        name,
-        version=version,
-        environment=environment,
-        window=_window(start, end),
-        reference=reference,
-        method=method,
-    )
+    question.check()
+    return await _answer(request, drift, model.name, **question.arguments())
 
 
 @router.get("/api/v1/models/{name:path}/data-quality", responses=errors_doc(400, 404))
 async def get_data_quality(
-    request: Request,
-    _: Read,
-    name: _Name,
-    version: _Version = None,
-    environment: _Environment = None,
-    start: _Start = None,
-    end: _End = None,
-    reference: _Reference = None,
+    request: Request, _: Read, model: Annotated[_Model, Depends()], question: Annotated[_Question, Depends()]
 ) -> dict[str, Any]:
     """Null rates, dtypes, out-of-range and unseen-category rates, new and missing columns."""
-    _checked(reference, None)
-    return await _answer(
-        request,
-        data_quality,
-        name,
-        version=version,
-        environment=environment,
-        window=_window(start, end),
-        reference=reference,
-    )
+    question.check()
+    return await _answer(request, data_quality, model.name, **question.arguments())

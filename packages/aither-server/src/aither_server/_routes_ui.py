@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -18,12 +18,14 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from . import _query
 from ._auth import has_scope
 from ._drift_store import DriftStore
 from ._monitor_schemas import MonitorCreate
+from ._monitor_store import MonitorRecord
 from ._monitoring import Monitoring
 from ._store import LastAdminKey, Store
 from ._ui_charts import sparkline
@@ -34,7 +36,31 @@ from ._webhook_targets import UnsafeTarget, check_target
 
 __all__ = ["router"]
 
-router = APIRouter(include_in_schema=False)
+
+class _Refused(Exception):
+    """Raised by a page's checks: ``response`` (the sign-in redirect, a 403, 400 or 404 page) answers instead."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class _PageRoute(APIRoute):
+    """A dashboard route: a check that fails raises ``_Refused`` from any helper, and its response answers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_refused(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except _Refused as refused:
+                return refused.response
+
+        return handle_refused
+
+
+router = APIRouter(include_in_schema=False, route_class=_PageRoute)
 
 _HERE = Path(__file__).parent
 _templates = Environment(
@@ -44,6 +70,7 @@ _templates.filters["pct"] = lambda v: "-" if v is None else f"{v * 100:.1f}%"
 _templates.filters["num"] = lambda v: "-" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v:.4g}")
 _templates.filters["q"] = lambda v: quote(str(v), safe="")
 _templates.globals["spark"] = sparkline
+_templates.globals["iso"] = _query.iso
 _LOGIN_CSRF = "aither_login_csrf"
 _MAX_FORM_BYTES = 64 * 1024
 #: No script runs on these pages, none may be injected, and no other site may frame them.
@@ -55,6 +82,10 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+#: The query parameters several pages take.
+_Version = Annotated[str | None, Query(max_length=256)]
+_Environment = Annotated[str | None, Query(max_length=256)]
+_Range = Annotated[str, Query(max_length=8)]
 
 
 def _sessions(request: Request) -> SessionStore:
@@ -96,6 +127,50 @@ def _cookie_flags(request: Request) -> dict[str, Any]:
     return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": "/"}
 
 
+# -- checks: signed in, an admin, the form's CSRF token --------------------------------------------------------
+
+
+def _forbidden(session: Session) -> HTMLResponse:
+    return _page("message.html", 403, session=session, title="Admins only", message="This page needs an admin key.")
+
+
+def _bad_csrf(session: Session) -> HTMLResponse:
+    return _page("message.html", 400, session=session, title="Form expired", message="Reload the page and retry.")
+
+
+def _not_found(session: Session, message: str, title: str = "Not found") -> HTMLResponse:
+    return _page("message.html", 404, session=session, title=title, message=message)
+
+
+async def _signed_in(request: Request) -> Session:
+    """The request's session; without one, the page answers with a redirect to the sign-in form."""
+    session = await _session(request)
+    if session is None:
+        raise _Refused(_redirect("/login"))
+    return session
+
+
+async def _admin(request: Request) -> Session:
+    """The session of a signed-in admin key; a read key gets the 403 page."""
+    session = await _signed_in(request)
+    if not session.admin:
+        raise _Refused(_forbidden(session))
+    return session
+
+
+def _check_csrf(form: Mapping[str, str], session: Session) -> None:
+    if not same_token(form.get("csrf"), session.csrf):
+        raise _Refused(_bad_csrf(session))
+
+
+async def _admin_form(request: Request) -> tuple[Session, dict[str, str]]:
+    """An admin's posted form, once it has posted back its session's CSRF token."""
+    session = await _admin(request)
+    form = await _form(request)
+    _check_csrf(form, session)
+    return session, form
+
+
 # -- sign-in ---------------------------------------------------------------------------------------------------
 
 
@@ -135,8 +210,7 @@ async def logout(request: Request) -> Response:
     form = await _form(request)
     if session is not None:
         # A forged form (no token) signs nobody out: the cookie stays as the session does.
-        if not same_token(form.get("csrf"), session.csrf):
-            return _bad_csrf(session)
+        _check_csrf(form, session)
         await run_in_threadpool(_sessions(request).delete, request.cookies.get(COOKIE))
     response = _redirect("/login")
     response.delete_cookie(COOKIE, path="/")
@@ -152,19 +226,9 @@ def stylesheet() -> FileResponse:
 # -- pages -----------------------------------------------------------------------------------------------------
 
 
-def _forbidden(session: Session) -> HTMLResponse:
-    return _page("message.html", 403, session=session, title="Admins only", message="This page needs an admin key.")
-
-
-def _bad_csrf(session: Session) -> HTMLResponse:
-    return _page("message.html", 400, session=session, title="Form expired", message="Reload the page and retry.")
-
-
 @router.get("/")
 async def models(request: Request, sort: Annotated[str, Query(max_length=20)] = "name") -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
+    session = await _signed_in(request)
     drift: DriftStore = request.app.state.drift
     rows = await run_in_threadpool(models_page, _store(request), drift, _monitoring(request).monitors, sort)
     return _page("models.html", session=session, rows=rows, sort=sort, nav="models")
@@ -175,14 +239,12 @@ async def feature(
     request: Request,
     model: Annotated[str, Query(max_length=256)],
     name: Annotated[str, Query(max_length=1024)],
-    version: Annotated[str | None, Query(max_length=256)] = None,
-    environment: Annotated[str | None, Query(max_length=256)] = None,
-    range: Annotated[str, Query(max_length=8)] = "24h",
+    version: _Version = None,
+    environment: _Environment = None,
+    range: _Range = "24h",
 ) -> Response:
     """A feature's reference and current distributions, overlaid."""
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
+    session = await _signed_in(request)
     seconds, _ = RANGES.get(range, RANGES["24h"])
     end = time.time_ns()
     found = await run_in_threadpool(
@@ -205,18 +267,16 @@ async def feature(
 async def model(
     request: Request,
     name: str,
-    version: Annotated[str | None, Query(max_length=256)] = None,
-    environment: Annotated[str | None, Query(max_length=256)] = None,
-    range: Annotated[str, Query(max_length=8)] = "24h",
+    version: _Version = None,
+    environment: _Environment = None,
+    range: _Range = "24h",
 ) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
+    session = await _signed_in(request)
     store = _store(request)
     known = await run_in_threadpool(_query.list_models, store.reader())
     entry = next((m for m in known if m["name"] == name), None)
     if entry is None:
-        return _page("message.html", 404, session=session, title="No such model", message=f"No model named {name}.")
+        return _not_found(session, f"No model named {name}.", title="No such model")
     data = await run_in_threadpool(
         lambda: model_page(
             store,
@@ -249,12 +309,10 @@ async def predictions(
     request: Request,
     model: Annotated[str | None, Query(max_length=256)] = None,
     trace_id: Annotated[str | None, Query(max_length=64)] = None,
-    version: Annotated[str | None, Query(max_length=256)] = None,
-    environment: Annotated[str | None, Query(max_length=256)] = None,
+    version: _Version = None,
+    environment: _Environment = None,
 ) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
+    session = await _signed_in(request)
     if trace_id:
         return _redirect("/predictions/" + quote(trace_id.strip().lower(), safe=""))
     store = _store(request)
@@ -282,9 +340,7 @@ async def predictions(
 
 @router.get("/predictions/{trace_id}")
 async def prediction(request: Request, trace_id: str) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
+    session = await _signed_in(request)
     try:
         raw = bytes.fromhex(trace_id)
     except ValueError:
@@ -293,9 +349,7 @@ async def prediction(request: Request, trace_id: str) -> Response:
     if len(raw) == 16:
         found = await run_in_threadpool(_query.get_prediction, _store(request).reader(), raw)
     if found is None:
-        return _page(
-            "message.html", 404, session=session, title="Not found", message=f"No prediction with trace id {trace_id}."
-        )
+        return _not_found(session, f"No prediction with trace id {trace_id}.")
     return _page("prediction.html", session=session, p=found, nav="predictions")
 
 
@@ -312,12 +366,17 @@ def _monitor_fields(form: Mapping[str, str]) -> dict[str, Any]:
     return fields
 
 
+async def _monitor(request: Request, session: Session, monitor_id: str) -> MonitorRecord:
+    """The monitor ``monitor_id``; without one, the 404 page answers."""
+    record = await run_in_threadpool(_monitoring(request).monitors.get, monitor_id)
+    if record is None:
+        raise _Refused(_not_found(session, "No such monitor."))
+    return record
+
+
 @router.get("/monitors")
 async def monitors_page(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
-    return await _monitors_page(request, session)
+    return await _monitors_page(request, await _signed_in(request))
 
 
 async def _monitors_page(
@@ -327,28 +386,13 @@ async def _monitors_page(
     rows = await run_in_threadpool(monitoring.monitors.all)
     names = [m["name"] for m in await run_in_threadpool(_query.list_models, _store(request).reader())]
     return _page(
-        "monitors.html",
-        status,
-        session=session,
-        rows=rows,
-        names=names,
-        error=error,
-        created=created,
-        iso=_query.iso,
-        nav="monitors",
+        "monitors.html", status, session=session, rows=rows, names=names, error=error, created=created, nav="monitors"
     )
 
 
 @router.post("/monitors")
 async def create_monitor(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
-    if not session.admin:
-        return _forbidden(session)
-    form = await _form(request)
-    if not same_token(form.get("csrf"), session.csrf):
-        return _bad_csrf(session)
+    session, form = await _admin_form(request)
     monitoring = _monitoring(request)
     try:
         body = MonitorCreate.model_validate(_monitor_fields(form))
@@ -363,40 +407,19 @@ async def create_monitor(request: Request) -> Response:
 
 @router.get("/monitors/{monitor_id}")
 async def monitor_page(request: Request, monitor_id: str) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
+    session = await _signed_in(request)
+    record = await _monitor(request, session, monitor_id)
     store = _monitoring(request).monitors
-    record = await run_in_threadpool(store.get, monitor_id)
-    if record is None:
-        return _page("message.html", 404, session=session, title="Not found", message="No such monitor.")
     history = await run_in_threadpool(store.history, monitor_id)
     deliveries = await run_in_threadpool(store.deliveries, monitor_id)
-    return _page(
-        "monitor.html",
-        session=session,
-        m=record,
-        history=history,
-        deliveries=deliveries,
-        iso=_query.iso,
-        nav="monitors",
-    )
+    return _page("monitor.html", session=session, m=record, history=history, deliveries=deliveries, nav="monitors")
 
 
 @router.post("/monitors/{monitor_id}/{action}")
 async def monitor_action(request: Request, monitor_id: str, action: str) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
-    if not session.admin:
-        return _forbidden(session)
-    form = await _form(request)
-    if not same_token(form.get("csrf"), session.csrf):
-        return _bad_csrf(session)
+    session, _ = await _admin_form(request)
+    record = await _monitor(request, session, monitor_id)
     monitoring = _monitoring(request)
-    record = await run_in_threadpool(monitoring.monitors.get, monitor_id)
-    if record is None:
-        return _page("message.html", 404, session=session, title="Not found", message="No such monitor.")
     if action == "evaluate":
         await run_in_threadpool(monitoring.evaluator.evaluate, record)
     elif action == "delete":
@@ -405,7 +428,7 @@ async def monitor_action(request: Request, monitor_id: str, action: str) -> Resp
     elif action in ("enable", "disable"):
         await run_in_threadpool(monitoring.monitors.update, monitor_id, {"enabled": action == "enable"})
     else:
-        return _page("message.html", 404, session=session, title="Not found", message="No such action.")
+        return _not_found(session, "No such action.")
     return _redirect("/monitors/" + quote(monitor_id, safe=""))
 
 
@@ -416,31 +439,17 @@ async def _keys_page(
     request: Request, session: Session, secret: str | None = None, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
     keys = await run_in_threadpool(_store(request).list_keys)
-    return _page(
-        "keys.html", status, session=session, keys=keys, secret=secret, error=error, iso=_query.iso, nav="keys"
-    )
+    return _page("keys.html", status, session=session, keys=keys, secret=secret, error=error, nav="keys")
 
 
 @router.get("/keys")
 async def keys_page(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
-    if not session.admin:
-        return _forbidden(session)
-    return await _keys_page(request, session)
+    return await _keys_page(request, await _admin(request))
 
 
 @router.post("/keys")
 async def create_key(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
-    if not session.admin:
-        return _forbidden(session)
-    form = await _form(request)
-    if not same_token(form.get("csrf"), session.csrf):
-        return _bad_csrf(session)
+    session, form = await _admin_form(request)
     name = form.get("name", "").strip()[:200]
     scopes = [s for s in ("read", "write", "admin") if form.get("scope_" + s)]
     if not name or not scopes:
@@ -451,14 +460,7 @@ async def create_key(request: Request) -> Response:
 
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(request: Request, key_id: str) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _redirect("/login")
-    if not session.admin:
-        return _forbidden(session)
-    form = await _form(request)
-    if not same_token(form.get("csrf"), session.csrf):
-        return _bad_csrf(session)
+    session, _ = await _admin_form(request)
     try:
         await run_in_threadpool(_store(request).revoke_key, key_id)
     except LastAdminKey as exc:
