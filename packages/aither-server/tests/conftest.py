@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,22 @@ def server(database: Path | str) -> Iterator[Server]:
 def small_server(database: Path | str) -> Iterator[Server]:
     """Body limits of 64 KiB compressed and 256 KiB decompressed, to test 413s cheaply."""
     yield from serve_at(database, max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)
+
+
+def child_processes(pid: int) -> dict[int, str]:
+    """The child processes of ``pid`` and their command lines (Linux's /proc)."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\\0", b" ").decode()
+    return found
+
+
+def gone(pids: Iterable[int], timeout_s: float = 30.0) -> bool:
+    """Whether these processes have all ended (waiting up to ``timeout_s`` for them)."""
+    deadline = time.monotonic() + timeout_s
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from conftest import child_processes, gone
 
 AITHER = Path(sys.executable).with_name("aither")
 
@@ -88,3 +92,39 @@ def test_no_install_advice_fetches_the_unrelated_aither_from_the_package_index()
         if wrong.search(line)
     ]
     assert offenders == []
+
+
+def test_ctrl_c_stops_the_server_and_its_drift_process_quietly(tmp_path: Path) -> None:
+    # Ctrl-C in a terminal signals the whole process group: the server's drift process too. The server stops
+    # it after the last merge; neither prints a traceback, nor the warning of a drift process that died.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(tmp_path / "a.db")]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://127.0.0.1:{port}/healthz"):
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        children = {}
+        while not any("multiprocessing" in c for c in children.values()) and time.monotonic() < deadline:
+            children = child_processes(server.pid)
+            time.sleep(0.1)
+        assert any("multiprocessing" in command for command in children.values())
+        os.killpg(server.pid, signal.SIGINT)
+        _, err = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    assert "Traceback" not in err and "drift process stopped" not in err, err
+    assert gone(children)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from conftest import child_processes, gone
 from otlp_builders import (
     KEY,
     aggregates,
@@ -236,19 +237,7 @@ def test_drift_fed_by_each_servers_own_drift_process_counts_every_span_once(
     assert _drift_counted(pair[1], "drifting") == n
     pair[0].post("/v1/traces", protobuf_body([prediction_span("drifting", 1, features={"sample": [{"x": 1.0}]})]))
     assert _drift_counted(pair[0], "drifting") == n + 1  # this server's query waited for its own child's merge
-    children = _children(pair[0].proc.pid)
+    children = child_processes(pair[0].proc.pid)
     assert any("multiprocessing" in command for command in children.values())
     pair[0].stop()
-    deadline = time.monotonic() + 30
-    while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(Path(f"/proc/{pid}").exists() for pid in children)  # stopped with its server
-
-
-def _children(pid: int) -> dict[int, str]:
-    """The child processes of ``pid`` and their command lines (Linux's /proc)."""
-    found = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            found[int(child)] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    return found
+    assert gone(children)  # stopped with its server

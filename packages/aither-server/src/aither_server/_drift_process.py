@@ -15,11 +15,13 @@ spans are stored), as a thread feeder loses its queue when the server dies.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -56,7 +58,8 @@ class DriftProcess:
             target=_serve, args=(url, child_end, interval_s), name="aither-drift", daemon=True
         )
         try:
-            self._process.start()
+            with _stop_signals_ignored():
+                self._process.start()
         except Exception as exc:  # no process to start (a sandbox, too many processes): the thread then
             self._broken(exc)
         finally:
@@ -148,6 +151,23 @@ class DriftProcess:
             queued, self._pending = self._pending, []
         fallback.queue([*(unsent or []), *queued])
         self._fallback = fallback
+
+
+@contextlib.contextmanager
+def _stop_signals_ignored() -> Iterator[None]:
+    """Ctrl-C reaches the whole process group, and a service manager's SIGTERM may too; the drift process must
+    not die of them, but be stopped by its server (``close``, after the last merge) or by the end of its pipe
+    when the server dies. A process starts with the signals its parent ignores ignored, and Python then leaves
+    SIGINT so; so they are ignored here while the process starts (milliseconds), before it runs any code."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    saved = {number: signal.signal(number, signal.SIG_IGN) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
 
 
 def _serve(url: str, pipe: Connection, interval_s: float) -> None:
