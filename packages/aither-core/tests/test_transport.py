@@ -17,7 +17,7 @@ import pytest
 
 import aither
 from aither._export._transport import HttpTransport, TransportError
-from aither.testing import OTLPReceiver
+from aither.testing import Fault, OTLPReceiver
 
 
 def _init(url: str) -> None:
@@ -66,6 +66,20 @@ def test_https_with_an_untrusted_certificate_says_so(tls_receiver: OTLPReceiver)
     stats = aither.stats()
     assert "TLS certificate verification failed" in stats["last_error"]
     assert tls_receiver.spans == []
+
+
+def test_a_retry_the_deadline_cuts_short_keeps_the_error_that_says_why() -> None:
+    # The first try is reset; the retry gets what is left of the retry budget (0.5 s) as its timeout, and the
+    # server takes longer: that try times out for want of time, and last_error still names the reset.
+    with OTLPReceiver() as receiver:
+        receiver.fail(Fault(reset=True), Fault(delay=1.5))
+        aither.init(api_key="aith_transport", base_url=receiver.url, flush_interval=0.05, initial_backoff=0.05,
+                    max_retry_time=0.5)  # fmt: skip
+        aither.log_prediction("cut", {"x": 1}, 1)
+        assert aither.flush(timeout=10) is False
+        stats = aither.stats()
+        assert stats["last_error"] == f"connection reset by the server ({receiver.url}/v1/traces)"
+        assert stats["export_errors"] == 2  # the retry's timeout is counted, only not shown as the cause
 
 
 class _Proxy(http.server.ThreadingHTTPServer):

@@ -27,8 +27,18 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 
-__all__ = ["MAX_RESPONSE_BYTES", "HttpTransport", "Response", "TransportError", "describe_error", "parse_retry_after"]
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "TIMED_OUT",
+    "HttpTransport",
+    "Response",
+    "TransportError",
+    "describe_error",
+    "parse_retry_after",
+]
 
+#: What :func:`describe_error` says of a request that ran out of time.
+TIMED_OUT = "timed out"
 #: Bytes of a response body we are willing to read (a partial_success message is tiny).
 MAX_RESPONSE_BYTES = 64 * 1024
 
@@ -79,7 +89,7 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
     if isinstance(error, (socket.timeout, TimeoutError)):
-        return "timed out"
+        return TIMED_OUT
     if isinstance(error, socket.gaierror):
         return f"DNS lookup failed ({error.strerror or error})"
     if isinstance(error, ssl.SSLCertVerificationError):

@@ -36,7 +36,7 @@ from ._delivery_log import DeliveryLog, error_message_of
 from ._gil_lending import GilLending
 from ._metric_encoder import MetricEncoder
 from ._span_encoder import SpanEncoder
-from ._transport import HttpTransport, Response, TransportError, parse_retry_after
+from ._transport import TIMED_OUT, HttpTransport, Response, TransportError, parse_retry_after
 from ._wire import read_partial_success
 
 __all__ = ["BatchExporter", "RETRYABLE_STATUSES", "SendPacer", "parse_retry_after"]
@@ -475,13 +475,15 @@ class BatchExporter:
                 reason = self._out_of_time(deadline)
                 self._log.dropped(reason, "aither: the retry deadline passed; dropping %s", what)
                 return reason
+            timeout = min(settings.export_timeout, remaining)
             try:
                 encoding = _GZIP if endpoint.gzip else {}
-                response = endpoint.transport.post(
-                    endpoint.path, payload, encoding, min(settings.export_timeout, remaining)
-                )
+                response = endpoint.transport.post(endpoint.path, payload, encoding, timeout)
             except TransportError as exc:
-                self._record_error(f"{exc} ({endpoint.url})")
+                # A retry the deadline cut short times out for want of time, not because of the server: the
+                # error before it (a refused certificate, say) stays the one ``last_error`` shows.
+                cut_short = attempt > 0 and timeout < settings.export_timeout and str(exc) == TIMED_OUT
+                self._record_error(f"{exc} ({endpoint.url})", keep_last=cut_short)
                 self._log.failing(endpoint.url, str(exc))
                 retry_after = None
             except Exception as exc:  # not a network failure (a header http.client refuses...): settle, never lose
@@ -551,10 +553,11 @@ class BatchExporter:
             )
         return f"http_{status}"
 
-    def _record_error(self, message: str) -> None:
+    def _record_error(self, message: str, *, keep_last: bool = False) -> None:
         with self._lock:
             self.export_errors += 1
-            self.last_error = message
+            if not keep_last or self.last_error is None:
+                self.last_error = message
 
     # ------------------------------------------------------------------ aggregates
 
