@@ -172,12 +172,41 @@ def start_server(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
     while True:
         try:
             if httpx.get(url + "/healthz").status_code == 200:
+                _wait_settled(proc.pid)
                 return proc, url
         except httpx.TransportError:
             time.sleep(0.05)
         if time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError("server did not start")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds used by ``pid`` and its children (Linux; 0 elsewhere)."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(child) for child in f.read().split()]
+        for one in (pid, *children):
+            with open(f"/proc/{one}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        pass
+    return total
+
+
+def _wait_settled(pid: int, timeout_s: float = 30.0) -> None:
+    """Until a started server and its drift process are idle (the drift process imports its modules for about
+    a second after the server answers): what they do when starting is not counted as ingestion."""
+    deadline = time.monotonic() + timeout_s
+    used = _cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = _cpu_seconds(pid)
+        if now - used < 0.02:
+            return
+        used = now
 
 
 def _sender(url: str, headers: dict[str, str], client: str) -> tuple[Callable[[bytes], int], Callable[[], None]]:

@@ -108,6 +108,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def _weight(sample_rate: float | None) -> float | None:
+    """A span's weight in the quality sums: it stands for ``1 / sample_rate`` calls (``None``: one call)."""
+    return None if sample_rate is None else 1.0 / sample_rate
+
+
 def _labelled_row(
     rows: list[tuple[Any, ...]],
     quality: QualityDeltas,
@@ -240,7 +245,7 @@ class Ingestor:
                 else None
             )
             sample_rate = span.sample_rate
-            weight = None if sample_rate is None else 1.0 / sample_rate
+            weight = _weight(sample_rate)
             if weight is not None:
                 sampled.add(model_id)
             n_rows, values = prediction_rows(span)
@@ -436,8 +441,7 @@ class Ingestor:
                     _, (_, values) = parse_prediction(text, batch_size, method)
                 except InvalidJson:  # stored by a version that did not refuse poison values: nothing to join
                     continue
-                weight = None if sample_rate is None else 1.0 / sample_rate
-                found[pred_id] = (model_id, start_ns, weight, values)
+                found[pred_id] = (model_id, start_ns, _weight(sample_rate), values)
         return found
 
     def _apply_labels(
