@@ -176,3 +176,17 @@ def test_keys_page_creates_once_and_revokes(server: Server) -> None:
     assert client.post(f"/keys/{key_id}/revoke", data={"csrf": token}).status_code == 303
     assert next(k for k in server.get("/api/v1/api-keys")["data"] if k["id"] == key_id)["revoked"] is True
     client.close()
+
+
+def test_chart_slices_end_on_a_whole_hour_or_a_whole_slice() -> None:
+    # A model page's slices on whole hours are read from the hourly rollups alone (no raw rows at their edges).
+    from aither_server._ui_data import RANGES, _slices_end
+
+    hour = 3600 * 10**9
+    now = (1_700_000_000 * 10**9 // hour) * hour + 17 * 60 * 10**9 + 5  # 17 minutes and 5 ns past an hour
+    for range_name, (seconds, points) in RANGES.items():
+        width = seconds * 10**9 // points
+        end = _slices_end(now, width)
+        unit = min(width, hour)
+        assert end % unit == 0 and now <= end < now + unit, range_name
+    assert _slices_end(4 * hour, hour) == 4 * hour  # already whole: not moved

@@ -173,6 +173,45 @@ def test_past_the_exact_limit_percentiles_are_interpolated_within_their_bucket(
         assert abs(interpolated[name] / exact[name] - 1) < 0.04, (name, interpolated, exact)
 
 
+def test_approximate_metrics_place_percentiles_in_their_bucket_as_past_the_exact_limit(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The dashboard's charts ask for approximate metrics (one call per slice): percentiles from the hourly
+    # histogram alone, as the endpoint gives them past _EXACT_PERCENTILE_CALLS calls; everything else exact.
+    from aither_server import _query
+
+    rng = np.random.default_rng(5)
+    latencies_ns = (rng.lognormal(mean=15.0, sigma=0.6, size=1500)).astype(int)
+    hour = 3600 * 10**9
+    start = (1_700_000_000 * 10**9 // hour) * hour
+    spans = []
+    for i, ns in enumerate(latencies_ns):
+        trace_id = new_trace_id()
+        p1 = round(float(rng.random()), 3)
+        at = start + i * (2 * hour // len(latencies_ns))
+        proba = [[1 - p1, p1]]
+        spans.append(
+            prediction_span("clf", proba, method="predict_proba", trace_id=trace_id, latency_ns=int(ns), start_ns=at)
+        )
+        if i % 2:
+            spans.append(label_span(trace_id, [int(rng.random() < p1)]))
+    server.ingest(spans)
+    conn = server.thread.store.reader()
+    end = start + 2 * hour
+    exact = _query.metrics(conn, "clf", start_ns=start, end_ns=end)
+    approximate = _query.metrics(conn, "clf", start_ns=start, end_ns=end, approximate=True)
+    monkeypatch.setattr(_query, "_EXACT_PERCENTILE_CALLS", 100)
+    interpolated = _query.metrics(conn, "clf", start_ns=start, end_ns=end)
+    assert exact is not None and approximate is not None and interpolated is not None
+    assert approximate["latency_ms"] == interpolated["latency_ms"] != exact["latency_ms"]
+    for name in ("p50", "p95", "p99"):
+        assert abs(approximate["latency_ms"][name] / exact["latency_ms"][name] - 1) < 0.04
+    assert {k: v for k, v in approximate.items() if k != "latency_ms"} == {
+        k: v for k, v in exact.items() if k != "latency_ms"
+    }
+    assert exact["auc"] is not None
+
+
 def test_volume_is_bucketed_by_time_and_the_range_filters(server: Server) -> None:
     hour = 3600 * 10**9
     base = 1_700_000_000 * 10**9 // hour * hour

@@ -245,20 +245,22 @@ def _grouped(scores: list[tuple[float, bool, float]]) -> list[tuple[float, float
 
 
 class _Filter:
-    def __init__(self, ids: list[int], lo: int, hi: int, weighted: bool = False) -> None:
+    def __init__(self, ids: list[int], lo: int, hi: int, weighted: bool = False, approximate: bool = False) -> None:
         self.ids = ids
         self.sql = f"model_id IN ({_marks(ids)}) AND start_ns >= ? AND start_ns < ?"
         self.params: tuple[Any, ...] = (*ids, lo, hi)
         #: Some of these spans were kept 1 in k (``ml.sample_rate``): labelled rows count ``weight`` times.
         self.weighted = weighted
         self.count = "sum(coalesce(weight, 1.0))" if weighted else "count(*)"
+        #: Latency percentiles from the hourly histograms alone (``metrics(approximate=True)``).
+        self.approximate = approximate
 
 
 def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict[str, float | None]:
     """Nearest-rank percentiles: the hourly latency histogram locates each rank's bucket, then one scan of the
     covering (model, time) index reads the latencies inside those few buckets (about 4% of the calls around
-    the median, far fewer in the tail) to pick the exact value; past :data:`_EXACT_PERCENTILE_CALLS` calls,
-    the value is interpolated inside its bucket instead."""
+    the median, far fewer in the tail) to pick the exact value; past :data:`_EXACT_PERCENTILE_CALLS` calls, or
+    for approximate metrics, the value is interpolated inside its bucket instead."""
     ids = f.ids
     histogram: dict[int, int] = {}
     hours, edges = split(lo, hi, HOUR_NS)
@@ -289,7 +291,9 @@ def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict
         if not pending:
             break
     out: dict[str, float | None] = dict.fromkeys(_percentile_ranks(calls))
-    if calls > _EXACT_PERCENTILE_CALLS and all(None not in latency_range(b) for b, _ in targets.values()):
+    if (f.approximate or calls > _EXACT_PERCENTILE_CALLS) and all(
+        None not in latency_range(b) for b, _ in targets.values()
+    ):
         # Past this many calls, the rank is placed inside its bucket (each 4% wider than the one before) by
         # geometric interpolation, as the aggregates' percentiles are: within about 2% of the exact value,
         # never more than the bucket's 4%. The exact pass below reads the whole time range of the covering
@@ -559,8 +563,13 @@ def metrics(
     start_ns: int | None = None,
     end_ns: int | None = None,
     bucket: str | None = None,
+    approximate: bool = False,
 ) -> dict[str, Any] | None:
-    """The metrics object of docs/management-api.md; ``None`` when no model has this name."""
+    """The metrics object of docs/management-api.md; ``None`` when no model has this name.
+
+    ``approximate`` (the dashboard's charts, one call per slice): latency percentiles placed inside their
+    histogram bucket, as past :data:`_EXACT_PERCENTILE_CALLS` calls (within about 2%, never more than the
+    bucket's 4%), without reading the raw latencies around each rank."""
     models = _model_ids(conn, name, version, environment)
     if models is None:
         return None
@@ -610,7 +619,7 @@ def metrics(
         return result
     marks = _marks(ids)
     sampled = conn.execute(f"SELECT 1 FROM models WHERE id IN ({marks}) AND sampled = 1 LIMIT 1", ids).fetchone()
-    f = _Filter(ids, qlo, qhi, weighted=sampled is not None)
+    f = _Filter(ids, qlo, qhi, weighted=sampled is not None, approximate=approximate)
     bucket_ns = bucket_s * _NS
 
     volume = _volume(conn, f, qlo, qhi, bucket_s)

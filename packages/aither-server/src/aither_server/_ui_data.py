@@ -78,6 +78,14 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
     return sorted(rows, key=keys.get(sort, keys["name"]))
 
 
+def _slices_end(now_ns: int, width_ns: int) -> int:
+    """Where a chart's slices end: the first whole hour at or after now (for slices shorter than an hour, the
+    first multiple of their width). Slices on whole hours are read from the hourly rollups alone; the partial
+    hours at a slice's edges would be read from raw rows."""
+    unit = min(width_ns, HOUR_NS)
+    return -(-now_ns // unit) * unit
+
+
 def _bucketed(
     store: Store, name: str, version: str | None, environment: str | None, start_ns: int, end_ns: int, points: int
 ) -> list[tuple[int, dict[str, Any]]]:
@@ -87,7 +95,9 @@ def _bucketed(
     out = []
     for i in range(points):
         lo = start_ns + i * width
-        found = _query.metrics(conn, name, version=version, environment=environment, start_ns=lo, end_ns=lo + width)
+        found = _query.metrics(
+            conn, name, version=version, environment=environment, start_ns=lo, end_ns=lo + width, approximate=True
+        )
         out.append((lo + width // 2, found or {}))
     return out
 
@@ -130,7 +140,10 @@ def segments(
     conn = store.reader()
     out = []
     for version, environment in pairs:
-        found = _query.metrics(conn, name, version=version, environment=environment, start_ns=start_ns, end_ns=end_ns)
+        # Approximate: a segment shows no latency, and exact percentiles would read the whole range's raw rows.
+        found = _query.metrics(
+            conn, name, version=version, environment=environment, start_ns=start_ns, end_ns=end_ns, approximate=True
+        )
         if not found or not found.get("calls"):
             continue
         quality_name, quality = _quality(found)
@@ -160,7 +173,7 @@ def model_page(
     environments: list[str] | None = None,
 ) -> dict[str, Any]:
     seconds, points = RANGES.get(range_name, RANGES["24h"])
-    end = time.time_ns()
+    end = _slices_end(time.time_ns(), seconds * _NS // points)
     start = end - seconds * _NS
     slices = _bucketed(store, name, version, environment, start, end, points)
     total = _totals([found for _, found in slices])
