@@ -145,6 +145,17 @@ def test_latency_percentiles_are_nearest_rank_over_calls(server: Server) -> None
     assert server.metrics("clf")["latency_ms"] == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
 
 
+_HOUR = 3600 * 10**9
+#: A whole hour (2023-11-14T22:00:00Z).
+_START = (1_700_000_000 * 10**9 // _HOUR) * _HOUR
+
+
+def _calls_over_two_hours(seed: int, n: int) -> list[tuple[int, int]]:
+    """(start, latency) of ``n`` calls spread evenly over two hours from :data:`_START`, log-normal latencies."""
+    latencies_ns = np.random.default_rng(seed).lognormal(mean=15.0, sigma=0.6, size=n).astype(int)
+    return [(_START + i * (2 * _HOUR // n), int(ns)) for i, ns in enumerate(latencies_ns)]
+
+
 def test_past_the_exact_limit_percentiles_are_interpolated_within_their_bucket(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,21 +163,13 @@ def test_past_the_exact_limit_percentiles_are_interpolated_within_their_bucket(
     # within one bucket (4%) of the exact nearest-rank value, about 2% at most in practice.
     from aither_server import _query
 
-    rng = np.random.default_rng(3)
-    latencies_ns = (rng.lognormal(mean=15.0, sigma=0.6, size=2000)).astype(int)
-    hour = 3600 * 10**9
-    start = (1_700_000_000 * 10**9 // hour) * hour
-    server.ingest(
-        [
-            prediction_span("clf", 1, start_ns=start + i * (2 * hour // len(latencies_ns)), latency_ns=int(ns))
-            for i, ns in enumerate(latencies_ns)
-        ]
-    )
+    calls = _calls_over_two_hours(3, 2000)
+    server.ingest([prediction_span("clf", 1, start_ns=at, latency_ns=ns) for at, ns in calls])
     window = {"start": "2023-11-14T22:00:00Z", "end": "2023-11-15T02:00:00Z"}
     exact = server.metrics("clf", **window)["latency_ms"]
     monkeypatch.setattr(_query, "_EXACT_PERCENTILE_CALLS", 100)
     interpolated = server.metrics("clf", **window)["latency_ms"]
-    ranked = np.sort(latencies_ns) / 1e6
+    ranked = np.sort([ns for _, ns in calls]) / 1e6
     for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
         assert exact[name] == ranked[math.ceil(q * len(ranked)) - 1]
         assert interpolated[name] != exact[name]
@@ -181,27 +184,23 @@ def test_approximate_metrics_place_percentiles_in_their_bucket_as_past_the_exact
     from aither_server import _query
 
     rng = np.random.default_rng(5)
-    latencies_ns = (rng.lognormal(mean=15.0, sigma=0.6, size=1500)).astype(int)
-    hour = 3600 * 10**9
-    start = (1_700_000_000 * 10**9 // hour) * hour
     spans = []
-    for i, ns in enumerate(latencies_ns):
+    for i, (at, ns) in enumerate(_calls_over_two_hours(5, 1500)):
         trace_id = new_trace_id()
         p1 = round(float(rng.random()), 3)
-        at = start + i * (2 * hour // len(latencies_ns))
         proba = [[1 - p1, p1]]
         spans.append(
-            prediction_span("clf", proba, method="predict_proba", trace_id=trace_id, latency_ns=int(ns), start_ns=at)
+            prediction_span("clf", proba, method="predict_proba", trace_id=trace_id, latency_ns=ns, start_ns=at)
         )
         if i % 2:
             spans.append(label_span(trace_id, [int(rng.random() < p1)]))
     server.ingest(spans)
     conn = server.thread.store.reader()
-    end = start + 2 * hour
-    exact = _query.metrics(conn, "clf", start_ns=start, end_ns=end)
-    approximate = _query.metrics(conn, "clf", start_ns=start, end_ns=end, approximate=True)
+    end = _START + 2 * _HOUR
+    exact = _query.metrics(conn, "clf", start_ns=_START, end_ns=end)
+    approximate = _query.metrics(conn, "clf", start_ns=_START, end_ns=end, approximate=True)
     monkeypatch.setattr(_query, "_EXACT_PERCENTILE_CALLS", 100)
-    interpolated = _query.metrics(conn, "clf", start_ns=start, end_ns=end)
+    interpolated = _query.metrics(conn, "clf", start_ns=_START, end_ns=end)
     assert exact is not None and approximate is not None and interpolated is not None
     assert approximate["latency_ms"] == interpolated["latency_ms"] != exact["latency_ms"]
     for name in ("p50", "p95", "p99"):
