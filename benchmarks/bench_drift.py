@@ -121,9 +121,9 @@ def bench_reference() -> None:
 def bench_query() -> None:
     from aither._profile import profile_column, profile_values
     from aither_server import Store
-    from aither_server._drift_query import data_quality, drift
-    from aither_server._drift_sketches import HOUR_NS
-    from aither_server._drift_store import DriftStore, drift_engine
+    from aither_server.drift.query import data_quality, drift
+    from aither_server.drift.sketches import HOUR_NS
+    from aither_server.drift.store import DriftStore, drift_engine
 
     print("c. drift + data quality, 100 features x 720 hourly sketches, SQLite")
     rng = np.random.default_rng(2)

@@ -7,7 +7,7 @@ Issue 11 asks for SQLAlchemy Core unless it is measured not to meet the ingestio
 part Core would replace: writing the ``predictions`` row and the 5 ``prediction_rows`` of each SDK-shape span
 (5x10 feature sample, 5-row prediction), 100 spans per transaction, with the same values three ways:
 
-- the store's path: the DB-API driver's ``executemany`` (SQLite) or COPY (PostgreSQL), as ``_store_ingest``
+- the store's path: the DB-API driver's ``executemany`` (SQLite) or COPY (PostgreSQL), as ``store/ingestion.py``
   writes them;
 - SQLAlchemy Core, ``connection.execute(insert(table), rows)`` with the rows as dicts (its "insertmanyvalues"
   batching on PostgreSQL; ``executemany`` on SQLite);

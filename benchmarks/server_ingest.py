@@ -36,7 +36,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from aither_server import Store
-from aither_server._otlp import PROTOBUF, decode_body, decompress
+from aither_server.ingest.body import PROTOBUF, decompress
+from aither_server.ingest.spans import decode_body
 
 KEY = "aith_benchmark_key_0123456789"
 TARGETS = {"sqlite": 24_000, "postgresql": 12_000}
@@ -135,8 +136,8 @@ def bench_decode(bodies: list[tuple[bytes, int]]) -> float:
 
 def bench_store(bodies: list[tuple[bytes, int]], db: Path | str, drift: bool = False) -> float:
     """Decode and store; with ``drift``, also the ingest hook that feeds drift's hourly sketches (issue 12)."""
-    from aither_server._drift_feeder import DriftFeeder
-    from aither_server._drift_store import DriftStore, drift_engine
+    from aither_server.drift.feeder import DriftFeeder
+    from aither_server.drift.store import DriftStore, drift_engine
 
     store = Store(db)
     feeder = DriftFeeder(DriftStore(drift_engine(store.sqlalchemy_url))) if drift else None

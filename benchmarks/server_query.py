@@ -27,7 +27,7 @@ import httpx
 from server_ingest import postgres_cluster
 
 from aither_server import ServerThread, Store
-from aither_server._records import LabelSpan, PredictionSpan
+from aither_server.model.records import LabelSpan, PredictionSpan
 
 KEY = "aith_benchmark_key_0123456789"
 MODEL = "bench-model"

@@ -11,7 +11,7 @@ from otlp_builders import KEY, headers, metrics_body, protobuf_body
 from pg_cluster import Cluster
 
 from aither_server import ServerThread, Store
-from aither_server._engine import open_database
+from aither_server.store.engine import open_database
 
 #: Every test that takes a database runs on both engines: SQLite (the embedded default) and PostgreSQL.
 ENGINES = ["sqlite", "postgresql"]

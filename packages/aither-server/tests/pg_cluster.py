@@ -76,7 +76,7 @@ class Cluster:
         return psycopg.connect(self.url(), autocommit=True)
 
     def _make_template(self) -> None:
-        from aither_server._migrations import migrate
+        from aither_server.store.migrations import migrate
 
         with self._admin() as conn:
             conn.execute(f"CREATE DATABASE {_TEMPLATE}")

@@ -31,7 +31,7 @@ from otlp_builders import (
 )
 from sklearn import metrics as skm
 
-from aither_server._migrations import migrate
+from aither_server.store.migrations import migrate
 
 
 def _points(server: Server) -> int:

@@ -13,7 +13,7 @@ from conftest import Server
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from otlp_builders import KEY, new_trace_id, parse_response, span_with
 
-from aither_server._refusal_log import RefusalLog
+from aither_server.ingest.refusal_log import RefusalLog
 
 
 def _prediction(server: Server, trace_id: bytes) -> dict[str, object]:

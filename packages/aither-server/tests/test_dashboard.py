@@ -11,8 +11,8 @@ from conftest import Server
 from otlp_builders import KEY, label_span, new_trace_id, prediction_span
 
 from aither_server import Store
-from aither_server._drift_store import drift_engine
-from aither_server._ui_sessions import SESSION_TTL_S, SessionStore
+from aither_server.drift.store import drift_engine
+from aither_server.ui.sessions import SESSION_TTL_S, SessionStore
 
 
 def _csrf(page: httpx.Response) -> str:
@@ -180,7 +180,7 @@ def test_keys_page_creates_once_and_revokes(server: Server) -> None:
 
 def test_chart_slices_end_on_a_whole_hour_or_a_whole_slice() -> None:
     # A model page's slices on whole hours are read from the hourly rollups alone (no raw rows at their edges).
-    from aither_server._ui_data import RANGES, _slices_end
+    from aither_server.ui.data import RANGES, _slices_end
 
     hour = 3600 * 10**9
     now = (1_700_000_000 * 10**9 // hour) * hour + 17 * 60 * 10**9 + 5  # 17 minutes and 5 ns past an hour

@@ -30,7 +30,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 from webhook_receiver import Receiver
 
 import aither
-from aither_server._webhooks import verify
+from aither_server.monitors.webhooks import verify
 
 
 def _chromedriver() -> str:

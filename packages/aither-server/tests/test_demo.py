@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from aither_server import Store
-from aither_server._drift_store import drift_engine
-from aither_server._monitor_store import MonitorStore
+from aither_server.drift.store import drift_engine
+from aither_server.monitors.store import MonitorStore
 
 AITHER = Path(sys.executable).with_name("aither")
 

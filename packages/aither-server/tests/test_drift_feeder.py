@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from aither_server._drift_feeder import DriftFeeder, Feeder
-from aither_server._drift_process import DriftProcess
-from aither_server._drift_store import DriftStore, drift_engine
-from aither_server._migrations import migrate
-from aither_server._records import PredictionSpan
+from aither_server.drift.feeder import DriftFeeder, Feeder
+from aither_server.drift.process import DriftProcess
+from aither_server.drift.store import DriftStore, drift_engine
+from aither_server.model.records import PredictionSpan
+from aither_server.store.migrations import migrate
 
 
 def _span(i: int, start_ns: int) -> PredictionSpan:
@@ -117,7 +117,7 @@ def test_a_drift_process_that_dies_is_replaced_by_the_thread(tmp_path: Path, cap
 def test_rows_with_their_columns_in_another_order_or_missing_feed_each_value_to_its_column(tmp_path: Path) -> None:
     # A table's rows share their columns in one order, and are fed a column at a time; rows of dicts may
     # differ, and each value must still reach its own column's profile.
-    from aither_server._drift_sketches import drift_samples, feed
+    from aither_server.drift.sketches import drift_samples, feed
 
     db = tmp_path / "aither.db"
     migrate(db)

@@ -1,4 +1,4 @@
-"""Revision 0010 creates exactly the tables ``_drift_store`` queries: same columns, types and primary keys."""
+"""Revision 0010 creates exactly the tables ``drift/store.py`` queries: same columns, types and primary keys."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect
 
-from aither_server._drift_store import metadata
-from aither_server._migrations import HEAD, migrate, revision_of
+from aither_server.drift.store import metadata
+from aither_server.store.migrations import HEAD, migrate, revision_of
 
 
 def test_the_migration_creates_the_tables_the_drift_store_defines(tmp_path: Path) -> None:

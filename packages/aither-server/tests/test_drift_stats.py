@@ -15,7 +15,7 @@ from scipy import special, stats
 from scipy.spatial import distance
 
 from aither._profile import profile_column
-from aither_server._drift_stats import EPSILON, KSTWO_MAX_N, compare, out_of_range_rate, unseen_category_rate
+from aither_server.drift.stats import EPSILON, KSTWO_MAX_N, compare, out_of_range_rate, unseen_category_rate
 
 
 def _exact(reference: np.ndarray, current: np.ndarray) -> dict[str, float]:

@@ -19,7 +19,7 @@ from otlp_builders import (
     protobuf_body,
 )
 
-from aither_server import _otlp
+from aither_server.ingest import body as otlp_body
 
 
 def _counts(server: Server) -> tuple[int, int, int]:
@@ -192,8 +192,8 @@ def test_decompression_stops_at_the_limit_instead_of_inflating_the_bomb() -> Non
     bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
     tracemalloc.start()
     try:
-        with pytest.raises(_otlp.BodyTooLarge):
-            _otlp.decompress(bomb, "gzip", 1024 * 1024)
+        with pytest.raises(otlp_body.BodyTooLarge):
+            otlp_body.decompress(bomb, "gzip", 1024 * 1024)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -201,7 +201,7 @@ def test_decompression_stops_at_the_limit_instead_of_inflating_the_bomb() -> Non
 
 
 def test_concatenated_gzip_members_are_one_body() -> None:
-    data = _otlp.decompress(gzip.compress(b"abc") + gzip.compress(b"def"), "gzip", 100)
+    data = otlp_body.decompress(gzip.compress(b"abc") + gzip.compress(b"def"), "gzip", 100)
     assert data == b"abcdef"
 
 

@@ -17,7 +17,7 @@ from conftest import Server
 from otlp_builders import KEY, label_span, new_trace_id, prediction_span
 
 from aither_server import Store
-from aither_server._migrations import HEAD, LEGACY_VERSION, SchemaTooNew, migrate, revision_of
+from aither_server.store.migrations import HEAD, LEGACY_VERSION, SchemaTooNew, migrate, revision_of
 
 
 def test_created_key_is_shown_once_and_stored_only_as_a_hash(server: Server) -> None:

@@ -107,7 +107,8 @@ def test_two_large_label_requests_in_one_transaction_each_apply_their_own_rows(s
     # is applied from a temporary table: the second batch must see its own rows only, and its newer labels win.
     from otlp_builders import request
 
-    from aither_server._otlp import PROTOBUF, decode_body
+    from aither_server.ingest.body import PROTOBUF
+    from aither_server.ingest.spans import decode_body
 
     store = server.thread.store
     traces = [new_trace_id() for _ in range(1200)]

@@ -18,11 +18,11 @@ from otlp_builders import KEY, headers, label_span, new_trace_id, prediction_spa
 from webhook_receiver import Receiver
 
 from aither_server import Store
-from aither_server._drift_store import DriftStore, drift_engine
-from aither_server._monitor_eval import Evaluator
-from aither_server._monitor_store import MonitorStore
-from aither_server._webhook_targets import UnsafeTarget, check_target
-from aither_server._webhooks import Sender, sign, verify
+from aither_server.drift.store import DriftStore, drift_engine
+from aither_server.monitors.evaluate import Evaluator
+from aither_server.monitors.store import MonitorStore
+from aither_server.monitors.targets import UnsafeTarget, check_target
+from aither_server.monitors.webhooks import Sender, sign, verify
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from otlp_builders import KEY, label_span, new_trace_id, prediction_span
 from webhook_receiver import Receiver
 
 import aither
-from aither_server._webhooks import verify
+from aither_server.monitors.webhooks import verify
 
 
 @pytest.fixture

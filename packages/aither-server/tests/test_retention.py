@@ -7,7 +7,7 @@ import time
 from conftest import Server
 from otlp_builders import label_span, new_trace_id, prediction_span
 
-from aither_server._retention import Retention, expire
+from aither_server.store.retention import Retention, expire
 
 _DAY_NS = 86_400 * 10**9
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from aither_server import Store, _query
-from aither_server._records import LabelSpan, PredictionSpan
+from aither_server import Store
+from aither_server.model.records import LabelSpan, PredictionSpan
+from aither_server.query import metrics as query_metrics
 
 _H = 3600 * 10**9
 _T0 = 1_780_000_000 * 10**9 + 123_456_789  # not aligned to a minute or an hour
@@ -101,9 +102,9 @@ _CASES = [
 def test_rollups_answer_like_the_raw_rows(
     store: Store, model: str, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fast = _query.metrics(store.reader(), model, **case)
-    monkeypatch.setattr(_query, "split", _raw_split)
-    raw = _query.metrics(store.reader(), model, **case)
+    fast = query_metrics.metrics(store.reader(), model, **case)
+    monkeypatch.setattr(query_metrics, "split", _raw_split)
+    raw = query_metrics.metrics(store.reader(), model, **case)
     assert fast is not None and raw is not None
     for key in ("mae", "rmse"):  # sums of floats, added up in another order
         a, b = fast.pop(key), raw.pop(key)

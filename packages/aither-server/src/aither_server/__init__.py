@@ -4,7 +4,7 @@ management API (organisation, usage, API keys) and the query API (models, metric
 Run it with ``aither server`` (or ``python -m aither_server``); embed it with :func:`create_app` over a
 :class:`Store`, or :class:`ServerThread` for a server on a background thread.
 
-The names below load on first use: the drift process (``_drift_process``) imports this package, and needs
+The names below load on first use: the drift process (``drift/process.py``) imports this package, and needs
 none of the web framework, the migrations or the templates (seconds of CPU at every server start).
 """
 
@@ -13,21 +13,21 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from aither_server._version import __version__
 
 if TYPE_CHECKING:
-    from ._app import create_app
-    from ._runner import ServerThread, default_data_dir, default_db_path
-    from ._store import Store
+    from aither_server.app import create_app
+    from aither_server.runner import ServerThread, default_data_dir, default_db_path
+    from aither_server.store.database import Store
 
 __all__ = ["ServerThread", "Store", "__version__", "create_app", "default_data_dir", "default_db_path"]
 
 _HOMES = {
-    "create_app": "._app",
-    "ServerThread": "._runner",
-    "default_data_dir": "._runner",
-    "default_db_path": "._runner",
-    "Store": "._store",
+    "create_app": ".app",
+    "ServerThread": ".runner",
+    "default_data_dir": ".runner",
+    "default_db_path": ".runner",
+    "Store": ".store.database",
 }
 
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._retention import DEFAULT_RAW_DAYS, DEFAULT_ROLLUP_DAYS
+from aither_server.store.retention import DEFAULT_RAW_DAYS, DEFAULT_ROLLUP_DAYS
 
 __all__ = ["build_parser", "console_main", "main"]
 
@@ -36,7 +36,7 @@ def _port(text: str) -> int:
 
 
 def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
-    from ._runner import default_db_path
+    from aither_server.runner import default_db_path
 
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -131,12 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import uvicorn
 
-    from ._app import create_app, inflight_bytes
-    from ._engine import is_url, open_database
-    from ._migrations import SchemaTooNew
-    from ._retention import Retention, RetentionThread
-    from ._runner import CannotListen, default_db_path, listen
-    from ._store import Store
+    from aither_server.app import create_app, inflight_bytes
+    from aither_server.runner import CannotListen, default_db_path, listen
+    from aither_server.store.database import Store
+    from aither_server.store.engine import is_url, open_database
+    from aither_server.store.migrations import SchemaTooNew
+    from aither_server.store.retention import Retention, RetentionThread
 
     max_body = int(args.max_body_mb * 1024 * 1024)
     max_decompressed = int(args.max_decompressed_mb * 1024 * 1024)

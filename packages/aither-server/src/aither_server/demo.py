@@ -25,7 +25,7 @@ MODEL_NAME = "breast-cancer-demo"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ._runner import default_db_path
+    from aither_server.runner import default_db_path
 
     parser = argparse.ArgumentParser(prog="aither demo", description=__doc__.split("\n\n")[1].replace("\n", " "))
     parser.add_argument("--db", type=Path, default=None, help=f"SQLite database (default {default_db_path()})")
@@ -145,9 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import httpx
 
     import aither
-
-    from ._runner import CannotListen, ServerThread, default_db_path, listen
-    from ._store import Store
+    from aither_server.runner import CannotListen, ServerThread, default_db_path, listen
+    from aither_server.store.database import Store
 
     # The port first, so a busy one says so in one line before anything is set up or printed.
     try:
@@ -226,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _drift_report(http, shift_start)
 
         url = server.url
-        from ._demo_monitor import leave_demo_monitors
+        from aither_server.monitors.demo import leave_demo_monitors
 
         monitors = leave_demo_monitors(store, MODEL_NAME, SHIFTED_FEATURE)
         base = "http://127.0.0.1:4318" if args.port in (0, 4318) else url

@@ -1,0 +1,80 @@
+"""Error answers of the HTTP layer: ``{"error": {"type", "message"}}`` (docs/management-api.md) for every
+refusal, whichever router or handler makes it. Messages never echo the API key that was sent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aither_server.api.schemas import ErrorResponse
+
+__all__ = ["ApiError", "error_response", "errors_doc", "install_handlers", "internal_error", "logger", "overloaded"]
+
+logger = logging.getLogger("aither_server")
+
+#: Seconds a client is asked to wait before retrying a request refused for the in-flight cap.
+RETRY_AFTER_S = 1
+
+
+class ApiError(Exception):
+    """An error answer: status, a short machine-readable type and a human message."""
+
+    def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.message = message
+        self.headers = headers
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.type, self.message, self.headers)
+
+
+def error_response(status: int, type_: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"type": type_, "message": message}}, status_code=status, headers=headers)
+
+
+def internal_error(exc: BaseException) -> JSONResponse:
+    """The 500 answer, the error logged with its traceback (the answer says nothing of it)."""
+    logger.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
+    return error_response(500, "internal_error", "internal server error; see the server log")
+
+
+def overloaded(message: str) -> ApiError:
+    """503 with Retry-After: the SDK and OpenTelemetry exporters retry it later."""
+    return ApiError(503, "overloaded", message, {"Retry-After": str(RETRY_AFTER_S)})
+
+
+def errors_doc(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of an authenticated route that may also answer ``statuses``."""
+    return {status: {"model": ErrorResponse} for status in (401, 403, *statuses)}
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Every error FastAPI or Starlette raises answers in the error format."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        return error_response(400, "invalid_request", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, kind, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unhandled(_: Request, exc: Exception) -> JSONResponse:
+        return internal_error(exc)

@@ -1,0 +1,1 @@
+"""One router per resource: ingest, management, query, drift, quality, monitors."""

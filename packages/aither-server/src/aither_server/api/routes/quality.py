@@ -1,0 +1,89 @@
+"""Quality routes (scope read): the metrics per time bucket, and metrics by segment of a feature's values."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from aither_server.api.auth import Read
+from aither_server.api.errors import ApiError, errors_doc
+from aither_server.query import time as query_time
+from aither_server.query.quality import MAX_BUCKETS, quality_series, segments
+from aither_server.query.time import to_ns
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["query"])
+
+_Name = Annotated[str, Path(min_length=1, max_length=256, description="The name given to aither.wrap.")]
+
+
+@router.get("/api/v1/models/{name:path}/metrics/series", responses=errors_doc(400, 404))
+async def metrics_series(
+    request: Request,
+    _: Read,
+    name: _Name,
+    bucket: Annotated[str, Query(pattern=r"^[0-9]{1,7}[smhdSMHD]$", description="30m, 1h, 1d...")] = "1d",
+    version: Annotated[str | None, Query(max_length=256)] = None,
+    environment: Annotated[str | None, Query(max_length=256)] = None,
+    start: Annotated[
+        datetime.datetime | None, Query(description="Inclusive; default 30 days (at most 200 buckets) before end.")
+    ] = None,
+    end: Annotated[datetime.datetime | None, Query(description="Exclusive; default now.")] = None,
+) -> dict[str, Any]:
+    """Accuracy, F1, AUC (classification) or MAE, RMSE (regression) per bucket, with the labelled rows."""
+    try:
+        bucket_s = query_time.parse_bucket(bucket)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    end_ns = to_ns(end) or time.time_ns()
+    # By default the last 30 days, or the last MAX_BUCKETS buckets when they are fewer.
+    start_ns = to_ns(start) or end_ns - min(30 * 86400, MAX_BUCKETS * bucket_s) * 1_000_000_000
+    if start_ns >= end_ns:
+        raise ApiError(400, "invalid_request", "start must be before end")
+    try:
+        found = await run_in_threadpool(
+            quality_series,
+            request.app.state.store,
+            name,
+            bucket_s=bucket_s,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            version=version,
+            environment=environment,
+        )
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    if found is None:
+        raise ApiError(404, "not_found", f"no model named {name!r}")
+    return found
+
+
+@router.get("/api/v1/models/{name:path}/segments", responses=errors_doc(404))
+async def model_segments(
+    request: Request,
+    _: Read,
+    name: _Name,
+    feature: Annotated[str, Query(min_length=1, max_length=1024)],
+    version: Annotated[str | None, Query(max_length=256)] = None,
+    environment: Annotated[str | None, Query(max_length=256)] = None,
+    start: Annotated[datetime.datetime | None, Query(description="Inclusive; ISO 8601, UTC if naive.")] = None,
+) -> dict[str, Any]:
+    """Quality by the values of one feature, over the labelled sampled rows of the newest predictions."""
+    found = await run_in_threadpool(
+        segments,
+        request.app.state.store,
+        request.app.state.drift,  # only its references: the sketches are not read
+        name,
+        feature,
+        version=version,
+        environment=environment,
+        start_ns=to_ns(start),
+    )
+    if found is None:
+        raise ApiError(404, "not_found", f"no model named {name!r}")
+    return found

@@ -1,0 +1,90 @@
+"""Drift's sketches updated off the ingestion path: spans queued by the ingest hook, merged about once a second.
+
+The ingest hook only appends the stored request's prediction spans to a list (a lock and a list extend), so
+ingestion pays almost nothing for drift. A background thread takes what is queued every :data:`INTERVAL_S`
+and feeds it (``_drift_sketches.feed``): many requests' sampled rows merge into each hour's sketches in one
+transaction instead of one per request. Queries call :meth:`DriftFeeder.flush` first, so they see every span
+stored before them. At most :data:`MAX_PENDING` spans wait: past that, the hook feeds them itself (back
+pressure instead of unbounded memory). Spans still queued when the process dies are lost to drift only (they
+are stored): the sketches are a sample already.
+
+The thread shares the interpreter lock with the requests, so its work is still paid on the core that serves
+them: ``aither server`` feeds drift in a process of its own instead (``drift/process.py``), with the same
+interface (:class:`Feeder`). This thread is the embedded servers' feeder (tests, ``aither demo``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from aither._profile import profile_values
+from aither_server.drift.sketches import DriftSample, drift_samples, observe
+from aither_server.drift.store import DriftStore
+from aither_server.model.records import PredictionSpan
+
+__all__ = ["INTERVAL_S", "MAX_PENDING", "DriftFeeder", "Feeder"]
+
+logger = logging.getLogger("aither_server")
+
+INTERVAL_S = 1.0
+MAX_PENDING = 200_000
+
+
+class Feeder(Protocol):
+    """What ingestion and drift's queries use of a feeder: this module's thread, or ``drift/process.py``."""
+
+    store: DriftStore
+    """Drift's tables, as this process reads them."""
+
+    def observe(self, spans: Sequence[PredictionSpan]) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class DriftFeeder:
+    """Feeds drift on a thread of the server's process."""
+
+    def __init__(self, store: DriftStore, *, interval_s: float = INTERVAL_S) -> None:
+        self.store = store
+        self._pending: list[DriftSample] = []
+        self._lock = threading.Lock()
+        self._feeding = threading.Lock()
+        self._stop = threading.Event()
+        self._interval_s = interval_s
+        # numpy and DataSketches load now, as the server starts, not inside the first requests' time.
+        profile_values([0.0, 1.0])
+        profile_values(["a"])
+        self._thread = threading.Thread(target=self._loop, name="aither-drift", daemon=True)
+        self._thread.start()
+
+    def observe(self, spans: Sequence[PredictionSpan]) -> None:
+        """Queue stored prediction spans for the sketches (the ingest hook). Never raises."""
+        self.queue(drift_samples(spans))
+
+    def queue(self, samples: list[DriftSample]) -> None:
+        """Queue what drift reads of stored spans; fed within :data:`INTERVAL_S`. Never raises."""
+        with self._lock:
+            self._pending.extend(samples)
+            full = len(self._pending) >= MAX_PENDING
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Merge every queued span into the sketches now (queries call this first). Never raises."""
+        with self._feeding:
+            with self._lock:
+                taken, self._pending = self._pending, []
+            if taken:
+                observe(self.store, taken)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.flush()

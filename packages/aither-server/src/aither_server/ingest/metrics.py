@@ -1,0 +1,168 @@
+"""OTLP/HTTP metric bodies -> the per-model aggregate points of docs/wire-contract.md ("/v1/metrics").
+
+Bytes in (already decompressed), points out; nothing about storage. Other senders' metrics are welcome and
+ignored: a metric that is not one of the contract's ``aither.*`` metrics, or a point without ``ml.model.name``,
+is counted (``partial_success.rejected_data_points``) and explained, never an error. The request as a whole is
+refused (:class:`_otlp.MalformedBody`) only when it is not an ``ExportMetricsServiceRequest`` at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, HistogramDataPoint, Metric
+
+from aither_server.ingest.body import PROTOBUF, parse_request
+from aither_server.model.records import AggregatePoint
+from aither_server.model.rollup_keys import AGGREGATE_BOUNDS_MS, AGGREGATE_BUCKETS, aggregate_bucket_of_range
+
+__all__ = ["DecodedMetrics", "decode_metrics", "encode_metrics_response"]
+
+#: The contract's metrics, and the short names the store keeps them under.
+_SUMS = {
+    "aither.prediction.calls": "calls",
+    "aither.prediction.rows": "rows",
+    "aither.prediction.errors": "errors",
+    "aither.spans.dropped": "dropped",
+}
+_HISTOGRAM = "aither.prediction.duration"
+_MAX_NAME = 256
+_MAX_TIME_NS = 2**63 - 1
+_MAX_VALUE = 2**62
+_DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+
+
+@dataclasses.dataclass
+class DecodedMetrics:
+    points: list[AggregatePoint] = dataclasses.field(default_factory=list)
+    rejected: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Data points not stored, by reason (ignored foreign metrics included)."""
+
+    def reject(self, reason: str, points: int = 1) -> None:
+        if points:
+            self.rejected[reason] = self.rejected.get(reason, 0) + points
+
+    @property
+    def rejected_points(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def error_message(self) -> str:
+        return "; ".join(f"{count} data points {reason}" for reason, count in self.rejected.items())
+
+
+def _strings(attributes: Sequence[KeyValue]) -> dict[str, str]:
+    return {kv.key: kv.value.string_value for kv in attributes if kv.value.HasField("string_value")}
+
+
+def _contract_buckets(point: HistogramDataPoint) -> tuple[int, ...] | None:
+    """The point's counts in the contract's buckets: as sent when its bounds are the contract's, else each
+    bucket's count moved to the contract bucket holding its geometric middle. ``None``: inconsistent."""
+    counts = list(point.bucket_counts)
+    bounds = list(point.explicit_bounds)
+    if not counts:
+        return (0,) * AGGREGATE_BUCKETS if point.count == 0 else None
+    if len(counts) != len(bounds) + 1 or sum(counts) != point.count:
+        return None
+    if len(bounds) == len(AGGREGATE_BOUNDS_MS) and all(
+        math.isclose(a, b, rel_tol=1e-9) for a, b in zip(bounds, AGGREGATE_BOUNDS_MS, strict=True)
+    ):
+        return tuple(counts)
+    out = [0] * AGGREGATE_BUCKETS
+    for i, count in enumerate(counts):
+        if count:
+            low = bounds[i - 1] if i > 0 else -math.inf
+            high = bounds[i] if i < len(bounds) else math.inf
+            out[aggregate_bucket_of_range(low, high)] += count
+    return tuple(out)
+
+
+def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics) -> None:
+    name = metric.name
+    data = metric.WhichOneof("data")
+    points: Sequence[object] = getattr(metric, data).data_points if data else ()
+    short = _SUMS.get(name)
+    if short is None and name != _HISTOGRAM:
+        decoded.reject("ignored: not an aither.* metric of the wire contract", len(points))
+        return
+    expected = "histogram" if name == _HISTOGRAM else "sum"
+    if data != expected:
+        decoded.reject(f"rejected: {name} must be a {expected}", len(points))
+        return
+    body = metric.histogram if data == "histogram" else metric.sum
+    if body.aggregation_temporality != _DELTA:
+        decoded.reject(f"rejected: {name} must have delta temporality", len(points))
+        return
+    if not instance:
+        decoded.reject("rejected: aither.* metrics need service.instance.id in the resource", len(points))
+        return
+    for point in body.data_points:
+        attrs = _strings(point.attributes)
+        model = attrs.get("ml.model.name", "")
+        version = attrs.get("ml.model.version", "")
+        environment = attrs.get("ml.environment", "")
+        if not model:
+            decoded.reject("ignored: no ml.model.name")
+            continue
+        if max(len(model), len(version), len(environment)) > _MAX_NAME:
+            decoded.reject(f"rejected: model name, version and environment are limited to {_MAX_NAME} characters")
+            continue
+        start, end = point.start_time_unix_nano, point.time_unix_nano
+        if end > _MAX_TIME_NS or end <= 0 or start > end:
+            decoded.reject("rejected: time_unix_nano must be set, after start_time_unix_nano and below 2^63")
+            continue
+        buckets: tuple[int, ...] | None = None
+        if isinstance(point, HistogramDataPoint):
+            value = point.count
+            buckets = _contract_buckets(point)
+            if buckets is None:
+                decoded.reject("rejected: histogram bucket_counts do not match explicit_bounds and count")
+                continue
+            short_name = "duration"
+        else:
+            raw = point.as_int if point.HasField("as_int") else point.as_double
+            if not (math.isfinite(raw) and 0 <= raw < _MAX_VALUE and float(raw).is_integer()):
+                decoded.reject(f"rejected: {name} values must be non-negative integers")
+                continue
+            value = int(raw)
+            assert short is not None
+            short_name = short
+        if value == 0:
+            continue  # nothing counted: nothing to store (the SDK does not send these; other senders may)
+        reason = attrs.get("aither.drop.reason", "unknown")[:_MAX_NAME] if short_name == "dropped" else ""
+        decoded.points.append(
+            AggregatePoint(instance, short_name, model, version, environment, reason, start, end, value, buckets)
+        )
+
+
+def decode_metrics(body: bytes, kind: str) -> DecodedMetrics:
+    """Decode an (already decompressed) OTLP metrics request into aggregate points."""
+    request = parse_request(body, kind, ExportMetricsServiceRequest())
+    decoded = DecodedMetrics()
+    for rm in request.resource_metrics:
+        instance = _strings(rm.resource.attributes).get("service.instance.id", "")[:_MAX_NAME] or None
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                _metric_points(metric, instance, decoded)
+    return decoded
+
+
+def encode_metrics_response(kind: str, decoded: DecodedMetrics) -> bytes:
+    """An ExportMetricsServiceResponse in the request's own encoding."""
+    response = ExportMetricsServiceResponse()
+    if decoded.rejected:
+        response.partial_success.rejected_data_points = decoded.rejected_points
+        response.partial_success.error_message = decoded.error_message
+    if kind == PROTOBUF:
+        data: bytes = response.SerializeToString()
+        return data
+    return json.dumps(json_format.MessageToDict(response)).encode()

@@ -1,0 +1,366 @@
+"""OTLP/HTTP trace bodies -> decoded prediction and label records.
+
+Bytes in, records out: this module knows OTLP's trace messages (``body.py`` undoes the encoding and parses
+them) and nothing about storage. Spans that are not aither spans are counted as rejected, for
+``partial_success``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from aither_server.ingest.body import (
+    PROTOBUF,
+    MalformedBody,
+    parse_request,
+)
+from aither_server.ingest.values import BadValue, json_text, non_negative_int, not_json_reason
+from aither_server.model.records import (
+    InvalidJson,
+    LabelSpan,
+    PoisonValue,
+    PredictionSpan,
+    RowValue,
+    label_keys,
+    parse_label,
+    parse_prediction,
+)
+
+__all__ = [
+    "DEFAULT_MAX_ATTRIBUTE_BYTES",
+    "DecodedBatch",
+    "decode_body",
+    "encode_response",
+]
+
+_MAX_NAME = 256
+_MAX_REJECT_MESSAGES = 5
+# SQLite integers are signed 64-bit; OTLP times are unsigned.
+_MAX_TIME_NS = 2**63 - 1
+_NO_ROWS: tuple[int, Sequence[RowValue]] = (0, ())
+#: The largest ``ml.features``, ``ml.prediction`` or ``ml.label`` stored whole; a larger one is stored as the
+#: SDK's truncation marker. 16 times the SDK's own default cap, so only a hostile or misconfigured sender hits it.
+DEFAULT_MAX_ATTRIBUTE_BYTES = 1024 * 1024
+_MIN_SAMPLE_RATE = 1e-9
+#: Characters of a truncated attribute kept as its preview (as the SDK keeps).
+_PREVIEW_CHARS = 1000
+
+
+#: Why a span with no ``ml.*`` attribute is not stored (another library's span sent to the same endpoint).
+IGNORED_REASON = "no ml.* attribute (not a prediction or label span)"
+
+
+@dataclasses.dataclass
+class DecodedBatch:
+    predictions: list[PredictionSpan] = dataclasses.field(default_factory=list)
+    labels: list[LabelSpan] = dataclasses.field(default_factory=list)
+    rejected: int = 0
+    """Spans refused for a wrong or missing ``ml.*`` value."""
+    ignored: int = 0
+    """Spans with no ``ml.*`` attribute at all: not aither spans; not stored."""
+    reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Rejected spans by reason (the first few reasons)."""
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        if reason in self.reasons:
+            self.reasons[reason] += 1
+        elif len(self.reasons) < _MAX_REJECT_MESSAGES:
+            self.reasons[reason] = 1
+
+    @property
+    def not_stored(self) -> int:
+        """``partial_success.rejected_spans``: every span not stored, rejected or ignored."""
+        return self.rejected + self.ignored
+
+    @property
+    def error_message(self) -> str:
+        parts = [f"{count} spans rejected: {reason}" for reason, count in self.reasons.items()]
+        if self.ignored:
+            parts.append(f"{self.ignored} spans ignored: {IGNORED_REASON}")
+        return "; ".join(parts)
+
+
+def _hex_to_b64(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise MalformedBody(f"{field} must be a hex string")
+    if not value:
+        return ""
+    try:
+        return base64.b64encode(binascii.unhexlify(value)).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise MalformedBody(f"{field} is not hex: {value[:40]!r}") from None
+
+
+def _fix_json_ids(doc: Any) -> None:
+    """OTLP/JSON writes ids as hex where protobuf's JSON mapping expects base64: convert in place."""
+    if not isinstance(doc, dict):
+        raise MalformedBody("an OTLP/JSON body is an object with resourceSpans")
+    for rs in doc.get("resourceSpans") or []:
+        if not isinstance(rs, dict):
+            continue
+        for ss in rs.get("scopeSpans") or []:
+            if not isinstance(ss, dict):
+                continue
+            for span in ss.get("spans") or []:
+                if not isinstance(span, dict):
+                    continue
+                for field in ("traceId", "spanId", "parentSpanId"):
+                    if field in span:
+                        span[field] = _hex_to_b64(span[field], field)
+                for link in span.get("links") or []:
+                    if isinstance(link, dict):
+                        for field in ("traceId", "spanId"):
+                            if field in link:
+                                link[field] = _hex_to_b64(link[field], field)
+
+
+def _parse(body: bytes, kind: str) -> ExportTraceServiceRequest:
+    return parse_request(body, kind, ExportTraceServiceRequest(), _fix_json_ids)
+
+
+def _error_of(span: Span) -> str:
+    message = span.status.message
+    if not message:
+        for event in span.events:
+            if event.name == "exception":
+                attrs = {kv.key: kv.value.string_value for kv in event.attributes}
+                etype, emsg = attrs.get("exception.type", ""), attrs.get("exception.message", "")
+                message = f"{etype}: {emsg}" if etype else emsg
+                break
+    return message or "error"
+
+
+_NO_TRACE = bytes(16)
+_NO_SPAN = bytes(8)
+
+
+def _first_link(span: Span) -> tuple[bytes, bytes] | None:
+    """The caller's span (wire contract: a prediction's first link), if it names a valid one."""
+    if not span.links:
+        return None
+    link = span.links[0]
+    trace_id, span_id = link.trace_id, link.span_id
+    if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
+        return None
+    return trace_id, span_id
+
+
+def _capped(text: str, limit: int) -> str:
+    """``text``, or the SDK's truncation marker for it when it is over ``limit`` bytes (docs/wire-contract.md):
+    a 50 MiB attribute costs the database what a normal one does."""
+    if len(text) * 4 <= limit:  # UTF-8 takes at most 4 bytes a character: no need to encode
+        return text
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size <= limit:
+        return text
+    marker = {"_meta": {"truncated": True, "original_bytes": size}, "preview": text[:_PREVIEW_CHARS]}
+    return json.dumps(marker, separators=(",", ":"), ensure_ascii=False)
+
+
+def _span_record(
+    span: Span, service: str | None, instance: str | None, batch: DecodedBatch, now_ns: int, max_attribute: int
+) -> None:
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
+        batch.reject("invalid trace_id or span_id")
+        return
+    # One pass over the attributes, most frequent keys first (each protobuf access builds a Python object).
+    model = version = environment = method = framework = features = prediction = label = None
+    batch_size = row = None
+    sample_rate: float | None = None
+    has_label = has_ml = False
+    bad: str | None = None
+    for kv in span.attributes:
+        key = kv.key
+        if key[:3] != "ml.":
+            continue
+        has_ml = True
+        if key == "ml.model.name":
+            model = kv.value.string_value
+        elif key == "ml.model.version":
+            version = kv.value.string_value
+        elif key == "ml.environment":
+            environment = kv.value.string_value
+        elif key == "ml.framework":
+            framework = kv.value.string_value
+        elif key == "ml.method":
+            method = kv.value.string_value
+        elif key == "ml.batch_size":
+            value = kv.value
+            if value.HasField("int_value"):
+                batch_size = value.int_value
+            else:
+                try:
+                    batch_size = non_negative_int(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
+        elif key == "ml.features":
+            features = kv.value.string_value
+        elif key == "ml.prediction":
+            value = kv.value
+            prediction = value.string_value
+            if not prediction:
+                try:
+                    prediction = json_text(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
+        elif key == "ml.label":
+            has_label = True
+            value = kv.value
+            label = value.string_value
+            if not label:
+                try:
+                    label = json_text(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
+        elif key == "ml.label.row":
+            value = kv.value
+            if value.HasField("int_value"):
+                row = value.int_value
+            else:
+                try:
+                    row = non_negative_int(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
+        elif key == "ml.sample_rate":
+            value = kv.value
+            if value.HasField("double_value"):
+                sample_rate = value.double_value
+            elif value.HasField("int_value"):
+                sample_rate = float(value.int_value)
+            else:
+                sample_rate = -1.0
+
+    if not has_ml and span.name != "label":
+        batch.ignored += 1
+        return
+    if bad is not None:
+        batch.reject(bad)
+        return
+    start_ns = span.start_time_unix_nano
+    end_ns = span.end_time_unix_nano
+    if start_ns > _MAX_TIME_NS or end_ns > _MAX_TIME_NS:
+        batch.reject("timestamp out of range")
+        return
+    start = start_ns or now_ns
+    name = span.name
+    if has_label or name == "label":
+        # A label joins by trace id alone: it needs no model name (a late label may come from elsewhere).
+        if label is None:
+            batch.reject("label span without ml.label")
+            return
+        if row is not None and row < 0:
+            batch.reject("ml.label.row must be a non-negative integer")
+            return
+        label = _capped(label, max_attribute)
+        try:
+            parsed_label = parse_label(label)
+            keys = label_keys(parsed_label, row)
+        except PoisonValue as exc:
+            batch.reject(f"ml.label {exc}")
+            return
+        except InvalidJson:
+            batch.reject(not_json_reason("ml.label", label))
+            return
+        batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, end_ns or start, label, keys))
+        return
+
+    if not model:
+        batch.reject("span without ml.model.name")
+        return
+    if len(model) > _MAX_NAME or len(version or "") > _MAX_NAME or len(environment or "") > _MAX_NAME:
+        batch.reject(f"ml.model.name, ml.model.version and ml.environment are limited to {_MAX_NAME} characters")
+        return
+    # The weight 1/sample_rate multiplies squared errors in the rollups: bounded, so they stay finite.
+    if sample_rate is not None and not _MIN_SAMPLE_RATE <= sample_rate <= 1.0:
+        batch.reject("ml.sample_rate must be a number in [1e-9, 1]")
+        return
+    error = _error_of(span) if span.status.code == Status.STATUS_CODE_ERROR else None
+    if batch_size is not None and batch_size < 0:
+        batch_size = None
+    if len(name) > _MAX_NAME:
+        name = name[:_MAX_NAME]
+    method = (method or name)[:_MAX_NAME] or None
+    parsed_prediction: Any = None
+    reduced: tuple[int, Sequence[RowValue]] = _NO_ROWS
+    if features is not None:
+        features = _capped(features, max_attribute)
+    if prediction is not None and error is None:
+        prediction = _capped(prediction, max_attribute)
+        try:
+            parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
+        except PoisonValue as exc:
+            batch.reject(f"ml.prediction {exc}")
+            return
+        except InvalidJson:
+            batch.reject(not_json_reason("ml.prediction", prediction))
+            return
+    batch.predictions.append(
+        PredictionSpan(
+            trace_id,
+            span_id,
+            model,
+            version or "",
+            environment or "",
+            name,
+            method,
+            framework[:_MAX_NAME] if framework else None,
+            start,
+            end_ns if end_ns > start else start,
+            error,
+            batch_size,
+            features,
+            parsed_prediction,
+            prediction if error is None else None,
+            service,
+            reduced,
+            instance=instance,
+            sample_rate=None if sample_rate == 1.0 else sample_rate,
+            link=_first_link(span),
+        )
+    )
+
+
+def decode_body(body: bytes, kind: str, max_attribute_bytes: int = DEFAULT_MAX_ATTRIBUTE_BYTES) -> DecodedBatch:
+    """Decode an (already decompressed) OTLP trace request into prediction and label records; attributes
+    over ``max_attribute_bytes`` are kept as truncation markers."""
+    request = _parse(body, kind)
+    batch = DecodedBatch()
+    now_ns = time.time_ns()
+    for rs in request.resource_spans:
+        service = instance = None
+        for kv in rs.resource.attributes:
+            if kv.key == "service.name":
+                service = kv.value.string_value[:_MAX_NAME] or None
+            elif kv.key == "service.instance.id":
+                instance = kv.value.string_value[:_MAX_NAME] or None
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                _span_record(span, service, instance, batch, now_ns, max_attribute_bytes)
+    return batch
+
+
+def encode_response(kind: str, rejected: int, message: str) -> bytes:
+    """An ExportTraceServiceResponse in the request's own encoding, as OTLP/HTTP requires."""
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    if kind == PROTOBUF:
+        data: bytes = response.SerializeToString()
+        return data
+    return json.dumps(json_format.MessageToDict(response)).encode()

@@ -1,0 +1,68 @@
+"""The monitors ``aither demo`` leaves behind, so the dashboard's monitors page has something to show, each
+evaluated once at the end of the run:
+
+* ``demo accuracy``: the model's accuracy over the last hour, alerting below 0.97 (the demo's forest scores
+  about 0.95 on its held-out rows, so it fires);
+* ``demo drift``: the drift of the feature the demo shifts half-way (``mean radius``) against the training
+  reference. The reference holds fewer than 1,000 rows, so its score is the KS test's p-value
+  (docs/drift.md), and the monitor fires below 0.05.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aither_server.drift.store import DriftStore, drift_engine
+from aither_server.monitors.evaluate import Evaluator
+from aither_server.monitors.store import MonitorRecord, MonitorStore
+from aither_server.monitors.webhooks import Sender
+from aither_server.store.database import Store
+
+__all__ = ["DEMO_MONITORS", "leave_demo_monitors"]
+
+
+def _demo_monitors(model: str, shifted_feature: str) -> list[dict[str, Any]]:
+    common = {"model": model, "window": "1h", "min_rows": 20, "webhook_url": None, "enabled": True}
+    return [
+        {
+            **common,
+            "name": "demo accuracy",
+            "version": None,
+            "environment": None,
+            "metric": "accuracy",
+            "op": "<",
+            "threshold": 0.97,
+        },
+        {
+            **common,
+            "name": "demo drift",
+            "version": "1.0",
+            "environment": "demo",
+            "metric": f"drift:{shifted_feature}",
+            "op": "<",
+            "threshold": 0.05,
+        },
+    ]
+
+
+#: The names of the monitors the demo leaves, in the order it prints them.
+DEMO_MONITORS = tuple(monitor["name"] for monitor in _demo_monitors("", ""))
+
+
+def leave_demo_monitors(store: Store, model: str, shifted_feature: str) -> list[MonitorRecord]:
+    """Create the demo monitors that do not exist yet, evaluate them now, and return them as evaluated."""
+    monitors = MonitorStore(drift_engine(store.sqlalchemy_url))
+    drift = DriftStore(drift_engine(store.sqlalchemy_url))
+    sender = Sender(monitors, allow_private=False)
+    try:
+        existing = {m.name: m for m in monitors.all(model)}
+        evaluator = Evaluator(store, drift, monitors, sender)
+        evaluated = []
+        for wanted in _demo_monitors(model, shifted_feature):
+            found = existing.get(wanted["name"]) or monitors.create(wanted)
+            evaluated.append(evaluator.evaluate(found))
+        return evaluated
+    finally:
+        sender.stop()
+        drift.dispose()
+        monitors.dispose()

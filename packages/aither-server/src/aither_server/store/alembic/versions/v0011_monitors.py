@@ -1,0 +1,23 @@
+"""Monitors: their definitions and current state, the state history, and webhook deliveries.
+
+The tables are those of ``monitors/store.py`` (SQLAlchemy Core), created from its metadata so the two never differ.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+from aither_server.monitors.store import metadata
+
+revision = "0011"
+down_revision: str | None = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    metadata.create_all(op.get_bind())
+
+
+def downgrade() -> None:
+    metadata.drop_all(op.get_bind())

@@ -1,0 +1,368 @@
+"""Which database a store writes to, and its connections: an SQLite file (the embedded default) or PostgreSQL.
+
+``--db`` / ``AITHER_DATABASE_URL`` takes a path (SQLite) or a ``postgresql://`` URL. The store's SQL is written
+once, in the subset both engines share (``INSERT ... ON CONFLICT``, partial indexes, savepoints); each engine
+here supplies the rest: how a write transaction begins, and, for PostgreSQL, the few spellings that differ.
+
+Write transactions are serialised across processes, as SQLite's file lock serialises them: on PostgreSQL each
+takes one transaction-scoped advisory lock right after ``BEGIN``. So a span retried to another process sees the
+first one stored, a label arriving at one process while its prediction arrives at another joins once (whichever
+commits second sees the other), the last admin key cannot be revoked by two processes at once, and rollups stay
+exact. Reads take no lock and run in parallel on every process.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from aither_server.store import pg_bulk
+
+__all__ = [
+    "Connection",
+    "Cursor",
+    "Database",
+    "PostgresDatabase",
+    "SqliteDatabase",
+    "is_url",
+    "open_database",
+    "placeholders",
+]
+
+#: The advisory lock every PostgreSQL write transaction (and migration) holds: any 64-bit number of our own.
+WRITE_LOCK = 0x61697468_65720001
+
+#: The SQLite writer checkpoints by itself only when the WAL reaches this many pages (4 KiB each): a backstop.
+_BACKSTOP_CHECKPOINT_PAGES = 65536
+
+_URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The part of a DB-API connection the store uses (``sqlite3.Connection`` is one)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def is_url(target: str | Path) -> bool:
+    """Whether ``target`` names a PostgreSQL database (else it is an SQLite file's path)."""
+    return isinstance(target, str) and target.startswith(_URL_SCHEMES)
+
+
+class Database(Protocol):
+    """One engine: connections, how write transactions begin, and its errors."""
+
+    dialect: str
+    """``sqlite`` or ``postgresql``."""
+    display: str
+    """What the server prints as its database (a PostgreSQL URL without its password)."""
+    errors: tuple[type[Exception], ...]
+    """The driver's base errors (a closing or unreachable database)."""
+
+    def connect(self, *, readonly: bool = False) -> Connection: ...
+
+    def prepare_writer(self, conn: Connection) -> None:
+        """Settings of the database itself, made once by each store's writer."""
+
+    def begin(self, conn: Connection) -> None:
+        """Begin a write transaction, holding the engine's write lock until it ends."""
+
+    def maintain(self, conn: Connection) -> None:
+        """Periodic housekeeping on a connection of its own (SQLite: copy the WAL back)."""
+
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says the database cannot be reached (for now): the request may be retried."""
+
+    def sqlalchemy_url(self) -> str: ...
+
+    def least(self) -> str:
+        """The name of the two-argument minimum (``min`` in SQLite, ``LEAST`` in PostgreSQL)."""
+
+    def greatest(self) -> str: ...
+
+
+class SqliteDatabase:
+    """An SQLite file in WAL mode: readers never wait for the (one) writer."""
+
+    dialect = "sqlite"
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.display = str(self.path)
+
+    def connect(self, *, readonly: bool = False) -> Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        # NORMAL is durable across application crashes in WAL mode; a power loss may drop the last commits.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA mmap_size=268435456")
+        if readonly:
+            conn.execute("PRAGMA query_only=1")
+        return conn
+
+    def prepare_writer(self, conn: Connection) -> None:
+        # WAL lets readers run beside the writer; it is a property of the file, so set once here.
+        conn.execute("PRAGMA journal_mode=WAL")
+        # Checkpoints (copying the WAL back into the database, with an fsync) run on the store's maintenance
+        # thread, off the commit path; the writer's automatic checkpoint is only a backstop if that falls behind.
+        conn.execute(f"PRAGMA wal_autocheckpoint={_BACKSTOP_CHECKPOINT_PAGES}")
+
+    def begin(self, conn: Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+    def maintain(self, conn: Connection) -> None:
+        # PASSIVE never blocks the writer or readers; it copies what it can.
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def unavailable(self, exc: BaseException) -> bool:
+        return False  # a file: its errors do not pass by themselves
+
+    def sqlalchemy_url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    def least(self) -> str:
+        return "min"
+
+    def greatest(self) -> str:
+        return "max"
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------------------
+
+_INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
+_JSON_LENGTH = re.compile(r"json_array_length\((\w+)\)")
+
+
+def postgres_sql(sql: str, *, parameters: bool = True) -> str:
+    """SQLite's spelling of a statement in PostgreSQL's: ``?`` placeholders become ``%s`` (and a literal ``%``
+    doubles), SQLite's index hints go (PostgreSQL's planner picks the same indexes), JSON text is cast."""
+    sql = _INDEXED_BY.sub("", sql)
+    sql = _JSON_LENGTH.sub(r"json_array_length(\1::json)", sql)
+    if parameters:
+        sql = sql.replace("%", "%%").replace("?", "%s")
+    return sql
+
+
+class _PgCursor:
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount)
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cursor.fetchall())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cursor)
+
+
+class _PgConnection:
+    """A psycopg connection in autocommit mode (transactions are explicit ``BEGIN`` / ``COMMIT``, as with
+    SQLite), taking the store's SQLite spelling."""
+
+    def __init__(self, open_raw: Callable[[], Any]) -> None:
+        self._open = open_raw
+        self._raw = open_raw()
+        self._sql: dict[tuple[str, bool], str] = {}
+        self._bulks: dict[str, pg_bulk.Bulk | None] = {}
+        self._column_types: dict[str, dict[str, str]] = {}
+
+    def _translate(self, sql: str, parameters: bool) -> str:
+        key = (sql, parameters)
+        found = self._sql.get(key)
+        if found is None:
+            if len(self._sql) > 2000:  # statements with IN lists of every length: keep the cache bounded
+                self._sql.clear()
+            found = self._sql[key] = postgres_sql(sql, parameters=parameters)
+        return found
+
+    def _cursor(self) -> Any:
+        """A cursor; on a new connection when the last one broke (PostgreSQL restarted, a connection killed)
+        and no transaction was open on it: the failed transaction already failed its request."""
+        if self._raw.broken or self._raw.closed:
+            self._raw.close()
+            self._raw = self._open()
+        return self._raw.cursor()
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        cursor = self._cursor()
+        if parameters:
+            cursor.execute(self._translate(sql, True), tuple(parameters))
+        else:
+            cursor.execute(self._translate(sql, False))
+        return _PgCursor(cursor)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        cursor = self._cursor()
+        rows = [tuple(p) for p in parameters]
+        if not rows:
+            return _PgCursor(cursor)
+        bulk = self._bulk(sql) if len(rows) > 1 else None
+        if bulk is not None and bulk.copy:
+            with cursor.copy(f"COPY {bulk.table} ({', '.join(bulk.columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        elif bulk is not None and bulk.unique(rows) and len(rows) >= pg_bulk.STAGE_ROWS:
+            self._staged(cursor, bulk, rows)
+        elif bulk is not None and bulk.unique(rows):
+            statement, values = pg_bulk.arrays(bulk, self._types(bulk.table), rows)
+            cursor.execute(self._translate(statement, True), values)
+        else:
+            cursor.executemany(self._translate(sql, True), rows)
+        return _PgCursor(cursor)
+
+    @staticmethod
+    def _staged(cursor: Any, bulk: pg_bulk.Bulk, rows: list[tuple[Any, ...]]) -> None:
+        """Many rows of an upsert or keyed UPDATE: COPY'd into a temporary table of this connection, then
+        applied by one statement reading it (psycopg dumps the array parameters of ``arrays`` in Python, about
+        2 us a value: 16,000 labels took 0.9 s that way)."""
+        stage, columns = f"aither_stage_{bulk.table}", ", ".join(bulk.columns)
+        # Created on first use; emptied right after use (a second use in the transaction must not see these rows).
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT * FROM {bulk.table} WITH NO DATA"
+        )
+        with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(bulk.statement.format(arrays=f"(SELECT {columns} FROM {stage})"))
+        cursor.execute(f"TRUNCATE {stage}")  # cheaper than DELETE for a temporary table
+
+    def _bulk(self, sql: str) -> pg_bulk.Bulk | None:
+        if sql not in self._bulks:
+            self._bulks[sql] = pg_bulk.plan(sql)
+        return self._bulks[sql]
+
+    def _types(self, table: str) -> dict[str, str]:
+        """The PostgreSQL type of each column of ``table``."""
+        found = self._column_types.get(table)
+        if found is None:
+            cursor = self._raw.cursor()
+            cursor.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            )
+            found = self._column_types[table] = dict(cursor.fetchall())
+        return found
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return bool(self._raw.info.transaction_status != TransactionStatus.IDLE)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _numeric_loader() -> type[Any]:
+    from psycopg.adapt import Loader
+
+    class NumericLoader(Loader):
+        """``numeric`` (what PostgreSQL's ``sum`` of integers returns) as int or float, as SQLite gives them,
+        never ``Decimal``."""
+
+        def load(self, data: Any) -> int | float:
+            text = bytes(data).decode()
+            try:
+                return int(text)
+            except ValueError:
+                return float(text)
+
+    return NumericLoader
+
+
+class PostgresDatabase:
+    """A PostgreSQL database, through psycopg 3; several server processes may share it."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.url = url.replace("postgresql+psycopg://", "postgresql://", 1).replace("postgres://", "postgresql://", 1)
+        self.display = re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", self.url)
+        self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+        self._loader = _numeric_loader()
+
+    def connect(self, *, readonly: bool = False) -> Connection:
+        return _PgConnection(lambda: self._open(readonly))
+
+    def _open(self, readonly: bool) -> Any:
+        import psycopg
+
+        raw = psycopg.connect(self.url, autocommit=True)
+        raw.adapters.register_loader("numeric", self._loader)
+        if readonly:
+            raw.execute("SET default_transaction_read_only = on")
+        else:
+            # A writer's reads are all key lookups (is this span stored? which labels wait for these traces?).
+            # Between autovacuum's ANALYZEs a table that grew from empty is planned as tiny and scanned whole
+            # per request; with sequential scans priced out, those lookups take their index from the first.
+            raw.execute("SET enable_seqscan = off")
+        return raw
+
+    def unavailable(self, exc: BaseException) -> bool:
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError)
+
+    def prepare_writer(self, conn: Connection) -> None:
+        return None
+
+    def begin(self, conn: Connection) -> None:
+        # One round trip: without parameters, psycopg sends both as one simple query, and waits for both.
+        conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+    def maintain(self, conn: Connection) -> None:
+        return None  # PostgreSQL checkpoints and vacuums by itself
+
+    def sqlalchemy_url(self) -> str:
+        return self.url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def least(self) -> str:
+        return "LEAST"
+
+    def greatest(self) -> str:
+        return "GREATEST"
+
+
+def open_database(target: str | Path) -> SqliteDatabase | PostgresDatabase:
+    """The engine for ``target``: a ``postgresql://`` URL, else an SQLite file's path."""
+    if is_url(target):
+        return PostgresDatabase(str(target))
+    return SqliteDatabase(target)
+
+
+def placeholders(items: Sequence[object]) -> str:
+    """``?,?,?``: one parameter mark per item, for an ``IN (...)`` list."""
+    return ",".join("?" * len(items))

@@ -1,0 +1,125 @@
+"""Rollup writes: commutative upserts (``x = t.x + excluded.x``), so concurrent writers add up exactly, and
+the quality deltas a labelled row adds or takes away. The tables and their keys are
+described in ``model/rollup_keys.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aither_server.model.rollup_keys import HOUR_NS, quality_key
+from aither_server.store.engine import Connection
+
+__all__ = [
+    "AGGREGATE_LATENCY",
+    "AGGREGATE_MINUTES",
+    "INSTANCE_LATENCY",
+    "INSTANCE_MINUTES",
+    "INSTANCE_MODELS",
+    "LATENCY",
+    "QualityDeltas",
+    "VOLUME",
+    "add_quality",
+    "count_call",
+    "write_quality",
+]
+
+VOLUME = (
+    "INSERT INTO volume_minutes (model_id, minute, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, minute) DO UPDATE SET calls = volume_minutes.calls + excluded.calls,"
+    " errors = volume_minutes.errors + excluded.errors, rows = volume_minutes.rows + excluded.rows"
+)
+LATENCY = (
+    "INSERT INTO latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = latency_hours.calls + excluded.calls"
+)
+_QUALITY = (
+    "INSERT INTO quality_hours (model_id, hour, kind, label_kind, pred_key, label_key, scored, rows, n_num,"
+    " sum_abs, sum_sq, w_rows, w_num, w_abs, w_sq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, hour, kind, label_kind, pred_key, label_key, scored) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = quality_hours.{c} + excluded.{c}"
+        for c in ("rows", "n_num", "sum_abs", "sum_sq", "w_rows", "w_num", "w_abs", "w_sq")
+    )
+)
+INSTANCE_MODELS = (
+    "INSERT INTO instance_models (model_id, instance_id, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, instance_id) DO UPDATE SET calls = instance_models.calls + excluded.calls,"
+    " errors = instance_models.errors + excluded.errors, rows = instance_models.rows + excluded.rows"
+)
+INSTANCE_MINUTES = (
+    "INSERT INTO instance_minutes (model_id, minute, instance_id, calls, errors, rows) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, minute, instance_id) DO UPDATE SET calls = instance_minutes.calls + excluded.calls,"
+    " errors = instance_minutes.errors + excluded.errors, rows = instance_minutes.rows + excluded.rows"
+)
+INSTANCE_LATENCY = (
+    "INSERT INTO instance_latency_hours (model_id, hour, instance_id, bucket, calls) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, hour, instance_id, bucket) DO UPDATE SET"
+    " calls = instance_latency_hours.calls + excluded.calls"
+)
+AGGREGATE_MINUTES = (
+    "INSERT INTO aggregate_minutes (model_id, minute, metric, reason, value) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (model_id, minute, metric, reason) DO UPDATE SET value = aggregate_minutes.value + excluded.value"
+)
+AGGREGATE_LATENCY = (
+    "INSERT INTO aggregate_latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = aggregate_latency_hours.calls + excluded.calls"
+)
+_QUALITY_EMPTY = (
+    "DELETE FROM quality_hours WHERE model_id = ? AND hour = ? AND kind = ? AND label_kind = ? AND pred_key = ?"
+    " AND label_key = ? AND scored = ? AND rows = 0"
+)
+
+
+QualityDeltas = dict[tuple[int, int, int, int, str, str, int], list[Any]]
+
+
+def add_quality(
+    deltas: QualityDeltas,
+    sign: int,
+    model_id: int,
+    start_ns: int,
+    pred: tuple[Any, Any, Any, Any],
+    label: tuple[Any, Any, Any],
+    weight: float | None,
+) -> None:
+    """Add (``sign`` 1) or remove (-1) one labelled row's contribution to ``quality_hours``.
+
+    ``pred`` is (kind, pred_key, pred_num, score); ``label`` is (label_key, label_num, label_kind); ``weight``
+    the calls its span stands for (``None``: 1).
+    """
+    kind, pred_key, pred_num, score = pred
+    label_key, label_num, label_kind = label
+    key = (model_id, start_ns // HOUR_NS, *quality_key(kind, label_kind, pred_key, label_key, score))
+    cell = deltas.get(key)
+    if cell is None:
+        cell = deltas[key] = [0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    w = sign * (1.0 if weight is None else weight)
+    cell[0] += sign
+    cell[4] += w
+    if pred_num is not None and label_num is not None:
+        diff = pred_num - label_num
+        cell[1] += sign
+        cell[2] += sign * abs(diff)
+        cell[3] += sign * diff * diff
+        cell[5] += w
+        cell[6] += w * abs(diff)
+        cell[7] += w * diff * diff
+
+
+def count_call(counts: dict[Any, list[int]], key: Any, status: int, n_rows: int) -> None:
+    """One more call (and its error status and rows) in a rollup being built."""
+    found = counts.get(key)
+    if found is None:
+        counts[key] = [1, status, n_rows]
+    else:
+        found[0] += 1
+        found[1] += status
+        found[2] += n_rows
+
+
+def write_quality(conn: Connection, deltas: QualityDeltas) -> None:
+    """Add ``deltas`` to ``quality_hours``; cells left with no rows go."""
+    changed = [(*k, *v) for k, v in sorted(deltas.items()) if any(v)]
+    if changed:
+        conn.executemany(_QUALITY, changed)
+        conn.executemany(_QUALITY_EMPTY, [k for k, v in sorted(deltas.items()) if v[0] <= 0])

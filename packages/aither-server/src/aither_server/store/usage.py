@@ -1,0 +1,119 @@
+"""Usage counters: API calls and key uses counted in memory, written by the next write transaction.
+
+A read never waits for the writer to count itself: it adds one to memory, and the next write transaction (or
+the store's maintenance thread, within a second) writes the sum. ``usage`` adds what this process has counted
+but not written yet, so a read sees its own call at once; other processes' calls show once they write them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from aither_server.store.engine import Connection
+from aither_server.store.results import UsageRecord, month_period, period_key
+
+__all__ = ["Counts", "add_usage"]
+
+
+def add_usage(
+    conn: Connection,
+    period: str,
+    calls: int,
+    predictions: int,
+    labels: int,
+    rejected_spans: int = 0,
+    ignored_spans: int = 0,
+) -> None:
+    """Add to one month's usage row (commutative: writers on several processes add up)."""
+    conn.execute(
+        "INSERT INTO usage (period, api_calls, predictions, labels, rejected_spans, ignored_spans)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (period) DO UPDATE SET api_calls = usage.api_calls + excluded.api_calls,"
+        " predictions = usage.predictions + excluded.predictions, labels = usage.labels + excluded.labels,"
+        " rejected_spans = usage.rejected_spans + excluded.rejected_spans,"
+        " ignored_spans = usage.ignored_spans + excluded.ignored_spans",
+        (period, calls, predictions, labels, rejected_spans, ignored_spans),
+    )
+
+
+class Counts:
+    """The calls and key uses this process counted and has not written yet."""
+
+    def __init__(self, greatest: str) -> None:
+        self._greatest = greatest
+        self._lock = threading.Lock()
+        self._calls: dict[str, int] = {}
+        self._touches: dict[str, int] = {}
+        # Calls taken by the open transaction: still counted by read() until it commits. The epoch is odd
+        # while a commit moves them into the database, so read() never counts them twice or not at all.
+        self._writing: dict[str, int] = {}
+        self._epoch = 0
+
+    def pending(self) -> bool:
+        return bool(self._calls or self._touches)
+
+    def count_call(self) -> None:
+        period = period_key(time.time_ns())
+        with self._lock:
+            self._calls[period] = self._calls.get(period, 0) + 1
+
+    def touch(self, key_id: str, now_ns: int) -> None:
+        with self._lock:
+            self._touches[key_id] = now_ns
+
+    def write(self, conn: Connection) -> None:
+        """Write the counted calls and key uses; called inside a write transaction."""
+        with self._lock:
+            calls, self._calls = self._calls, {}
+            touches, self._touches = self._touches, {}
+            for period, n in calls.items():
+                self._writing[period] = self._writing.get(period, 0) + n
+        try:
+            for period, n in sorted(calls.items()):
+                add_usage(conn, period, n, 0, 0)
+            conn.executemany(
+                f"UPDATE api_keys SET last_used_ns = {self._greatest}(coalesce(last_used_ns, 0), ?) WHERE id = ?",
+                [(ns, key_id) for key_id, ns in sorted(touches.items())],
+            )
+        except BaseException:
+            self.rolled_back()
+            with self._lock:
+                for key_id, ns in touches.items():
+                    self._touches.setdefault(key_id, ns)
+            raise
+
+    def rolled_back(self) -> None:
+        """The transaction that took the counted calls did not commit: they wait for the next write."""
+        with self._lock:
+            for period, n in self._writing.items():
+                self._calls[period] = self._calls.get(period, 0) + n
+            self._writing.clear()
+
+    def commit(self, conn: Connection) -> None:
+        """COMMIT the transaction holding the counted calls, which then stop being counted from memory."""
+        self._epoch += 1
+        try:
+            conn.execute("COMMIT")
+            with self._lock:
+                self._writing.clear()
+        finally:
+            self._epoch += 1
+
+    def read(self, reader: Connection, now_ns: int) -> UsageRecord:
+        """The month of ``now_ns``: the database's counts plus this process's unwritten calls."""
+        start, end = month_period(now_ns)
+        period = period_key(now_ns)
+        while True:
+            epoch = self._epoch
+            row = reader.execute(
+                "SELECT api_calls, predictions, labels, rejected_spans, ignored_spans FROM usage WHERE period = ?",
+                (period,),
+            ).fetchone()
+            with self._lock:  # calls counted but not committed yet: reads never wait to count them
+                unwritten = self._calls.get(period, 0) + self._writing.get(period, 0)
+            if epoch % 2 == 0 and self._epoch == epoch:
+                break
+            time.sleep(0.001)  # a COMMIT moved calls into the database meanwhile: read again
+        calls, preds, labels, rejected, ignored = row if row is not None else (0, 0, 0, 0, 0)
+        return UsageRecord(start, end, calls + unwritten, preds, labels, rejected, ignored)

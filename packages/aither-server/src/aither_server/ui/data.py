@@ -1,0 +1,268 @@
+"""What the dashboard's pages show, gathered from the query code the API answers with (``query/metrics.py``,
+``drift/query.py``, the monitor store): the pages and the API never disagree."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aither_server.drift.query import NotFound, data_quality, drift, drift_series
+from aither_server.drift.sketches import HOUR_NS
+from aither_server.drift.store import DriftStore
+from aither_server.monitors.store import MonitorStore
+from aither_server.query import metrics as query_metrics
+from aither_server.query import models as query_models
+from aither_server.query import time as query_time
+from aither_server.query.time import NS
+from aither_server.store.database import Store
+from aither_server.ui.charts import Series, line_chart
+
+__all__ = ["RANGES", "model_page", "models_page"]
+
+#: The time ranges a model page offers, and the points each chart has over it.
+RANGES = {"1h": (3600, 12), "24h": (86400, 24), "7d": (7 * 86400, 28), "30d": (30 * 86400, 30)}
+
+
+def _quality(found: dict[str, Any]) -> tuple[str, float | None]:
+    """The headline quality figure: accuracy for a classifier, MAE for a regressor."""
+    if found.get("task") == "regression":
+        return "MAE", found.get("mae")
+    if found.get("task") == "classification":
+        return "accuracy", found.get("accuracy")
+    return "", None
+
+
+def _drift_status(drift_store: DriftStore, name: str, start_ns: int, end_ns: int) -> tuple[str, list[str]]:
+    try:
+        answer = drift(drift_store, name, window=(start_ns, end_ns))
+    except NotFound:
+        return "no reference", []
+    drifted = [f["name"] for f in answer["features"] if f["drifted"]]
+    return ("drifted" if drifted else "ok"), drifted
+
+
+def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, sort: str) -> list[dict[str, Any]]:
+    """One row per model: its last 24 hours (calls, error rate, label coverage, quality), drift, monitors."""
+    now = time.time_ns()
+    start = now - 86400 * NS
+    conn = store.reader()
+    states: dict[str, list[str]] = {}
+    for monitor in monitors.all():
+        states.setdefault(monitor.model, []).append(monitor.state)
+    rows = []
+    for model in query_models.list_models(conn):
+        found = query_metrics.metrics(conn, model["name"], start_ns=start, end_ns=now, bucket="1d") or {}
+        quality_name, quality = _quality(found)
+        drift_state, drifted = _drift_status(drift_store, model["name"], start, now)
+        model_states = states.get(model["name"], [])
+        rows.append(
+            {
+                **model,
+                "calls_24h": found.get("calls", 0),
+                "error_rate_24h": found.get("error_rate"),
+                "label_coverage": found.get("label_coverage"),
+                "quality_name": quality_name,
+                "quality": quality,
+                "drift": drift_state,
+                "drifted": drifted,
+                "monitors": len(model_states),
+                "alerts": model_states.count("ALERT"),
+            }
+        )
+    keys = {
+        "name": lambda r: r["name"],
+        "calls": lambda r: -r["calls_24h"],
+        "errors": lambda r: -(r["error_rate_24h"] or 0),
+        "coverage": lambda r: r["label_coverage"] or 0,
+        "quality": lambda r: r["quality"] if r["quality"] is not None else float("inf"),
+        "alerts": lambda r: -r["alerts"],
+    }
+    return sorted(rows, key=keys.get(sort, keys["name"]))
+
+
+def _slices_end(now_ns: int, width_ns: int) -> int:
+    """Where a chart's slices end: the first whole hour at or after now (for slices shorter than an hour, the
+    first multiple of their width). Slices on whole hours are read from the hourly rollups alone; the partial
+    hours at a slice's edges would be read from raw rows."""
+    unit = min(width_ns, HOUR_NS)
+    return -(-now_ns // unit) * unit
+
+
+def _bucketed(
+    store: Store, name: str, version: str | None, environment: str | None, start_ns: int, end_ns: int, points: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """The metrics of each of ``points`` equal slices of the range, by the metrics endpoint's own function."""
+    conn = store.reader()
+    width = (end_ns - start_ns) // points
+    out = []
+    for i in range(points):
+        lo = start_ns + i * width
+        found = query_metrics.metrics(
+            conn, name, version=version, environment=environment, start_ns=lo, end_ns=lo + width, approximate=True
+        )
+        out.append((lo + width // 2, found or {}))
+    return out
+
+
+def _weighted(slices: list[dict[str, Any]], field: str) -> float | None:
+    """A per-label mean over the slices (exact for accuracy and MAE: each slice's is a mean over its labels)."""
+    pairs = [(f[field], f.get("labels", 0)) for f in slices if f.get(field) is not None and f.get("labels")]
+    weight = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / weight if weight else None
+
+
+def _totals(slices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The range's headline figures from its slices' metrics: a second pass over the whole range would cost
+    as much as all the slices together (latency and AUC read raw rows)."""
+    calls = sum(f.get("calls", 0) for f in slices)
+    predictions = sum(f.get("predictions", 0) for f in slices)
+    labels = sum(f.get("labels", 0) for f in slices)
+    errors = sum(f.get("errors", 0) for f in slices)
+    return {
+        "calls": calls,
+        "predictions": predictions,
+        "labels": labels,
+        "error_rate": errors / calls if calls else None,
+        "label_coverage": labels / predictions if predictions else None,
+        "task": next((f["task"] for f in slices if f.get("task")), None),
+        "accuracy": _weighted(slices, "accuracy"),
+        "mae": _weighted(slices, "mae"),
+    }
+
+
+def segments(
+    store: Store, name: str, versions: list[str], environments: list[str], start_ns: int, end_ns: int
+) -> list[dict[str, Any]]:
+    """Quality by segment: each version x environment's figures over the range, when there is more than one."""
+    version_options: list[str | None] = list(versions) or [None]
+    environment_options: list[str | None] = list(environments) or [None]
+    pairs = [(v, e) for v in version_options for e in environment_options]
+    if len(pairs) < 2:
+        return []
+    conn = store.reader()
+    out = []
+    for version, environment in pairs:
+        # Approximate: a segment shows no latency, and exact percentiles would read the whole range's raw rows.
+        found = query_metrics.metrics(
+            conn, name, version=version, environment=environment, start_ns=start_ns, end_ns=end_ns, approximate=True
+        )
+        if not found or not found.get("calls"):
+            continue
+        quality_name, quality = _quality(found)
+        out.append(
+            {
+                "version": version,
+                "environment": environment,
+                "calls": found["calls"],
+                "error_rate": found["error_rate"],
+                "labels": found["labels"],
+                "quality_name": quality_name,
+                "quality": quality,
+            }
+        )
+    return out
+
+
+def model_page(
+    store: Store,
+    drift_store: DriftStore,
+    name: str,
+    *,
+    version: str | None,
+    environment: str | None,
+    range_name: str,
+    versions: list[str] | None = None,
+    environments: list[str] | None = None,
+) -> dict[str, Any]:
+    seconds, points = RANGES.get(range_name, RANGES["24h"])
+    end = _slices_end(time.time_ns(), seconds * NS // points)
+    start = end - seconds * NS
+    slices = _bucketed(store, name, version, environment, start, end, points)
+    total = _totals([found for _, found in slices])
+    quality_name, _ = _quality(total)
+
+    def series(label: str, pick: Any) -> Series:
+        return (label, [(at, pick(found)) for at, found in slices])
+
+    def rate(field: str) -> Any:
+        return lambda f: f.get(field)
+
+    charts = {
+        "volume": line_chart(
+            "Predictions and calls",
+            [series("predictions", lambda f: f.get("predictions", 0)), series("calls", lambda f: f.get("calls", 0))],
+            unit="",
+            start_ns=start,
+            end_ns=end,
+        ),
+        "latency": line_chart(
+            "Latency",
+            [
+                series("p50", lambda f: (f.get("latency_ms") or {}).get("p50")),
+                series("p95", lambda f: (f.get("latency_ms") or {}).get("p95")),
+            ],
+            unit="ms",
+            start_ns=start,
+            end_ns=end,
+        ),
+        "errors": line_chart(
+            "Error rate", [series("error rate", rate("error_rate"))], unit="%", start_ns=start, end_ns=end
+        ),
+        "coverage": line_chart(
+            "Label coverage", [series("label coverage", rate("label_coverage"))], unit="%", start_ns=start, end_ns=end
+        ),
+    }
+    if quality_name == "MAE":
+        charts["quality"] = line_chart(
+            "Quality", [series("MAE", rate("mae")), series("RMSE", rate("rmse"))], start_ns=start, end_ns=end
+        )
+    else:
+        charts["quality"] = line_chart(
+            "Quality",
+            [series("accuracy", rate("accuracy")), series("F1", rate("f1")), series("AUC", rate("auc"))],
+            unit="%",
+            start_ns=start,
+            end_ns=end,
+        )
+    window = (start, end)
+    try:
+        drift_answer: dict[str, Any] | None = drift(
+            drift_store, name, version=version, environment=environment, window=window
+        )
+        quality_answer: dict[str, Any] | None = data_quality(
+            drift_store, name, version=version, environment=environment, window=window
+        )
+    except NotFound:
+        drift_answer = quality_answer = None
+    sparks: dict[str, list[float | None]] = {}
+    if drift_answer is not None:
+        bucket = max(HOUR_NS, (end - start) // 24 // HOUR_NS * HOUR_NS)
+        for feature in drift_answer["features"]:
+            found = drift_series(
+                drift_store,
+                name,
+                feature["name"],
+                bucket_ns=bucket,
+                version=version,
+                environment=environment,
+                window=window,
+            )
+            sparks[feature["name"]] = [p["score"] for p in found["points"]]
+    return {
+        "total": total,
+        "quality_name": quality_name,
+        "charts": charts,
+        "drift": drift_answer,
+        "data_quality": quality_answer,
+        "sparks": sparks,
+        "segments": segments(
+            store,
+            name,
+            [version] if version else versions or [],
+            [environment] if environment else environments or [],
+            start,
+            end,
+        ),
+        "start": query_time.iso(start),
+        "end": query_time.iso(end),
+    }
