@@ -97,7 +97,7 @@ def bench_sampling() -> None:
 def bench_reference() -> None:
     import pandas as pd
 
-    from aither._profile import profile_table
+    from aither.profile import profile_table
 
     print("b. log_reference profiling, 1,000,000 x 100")
     rng = np.random.default_rng(1)
@@ -119,18 +119,19 @@ def bench_reference() -> None:
 
 
 def bench_query() -> None:
-    from aither._profile import profile_column, profile_values
+    from aither.profile import profile_column, profile_values
     from aither_server import Store
     from aither_server.drift.query import data_quality, drift
     from aither_server.drift.sketches import HOUR_NS
-    from aither_server.drift.store import DriftStore, drift_engine
+    from aither_server.drift.store import DriftStore
+    from aither_server.store.engine import sqlalchemy_engine
 
     print("c. drift + data quality, 100 features x 720 hourly sketches, SQLite")
     rng = np.random.default_rng(2)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "drift.db"
         store = Store(path)
-        drift_store = DriftStore(drift_engine(f"sqlite:///{path}"))
+        drift_store = DriftStore(sqlalchemy_engine(f"sqlite:///{path}"))
         first_hour = (time.time_ns() - 30 * 24 * HOUR_NS) // HOUR_NS
         names = [f"f{i}" for i in range(100)]
         sizes = []
@@ -164,7 +165,7 @@ def bench_query() -> None:
             "",
             "",
         )
-        drift_store.dispose()
+        drift_store.engine.dispose()
         store.close()
 
 

@@ -137,10 +137,10 @@ def bench_decode(bodies: list[tuple[bytes, int]]) -> float:
 def bench_store(bodies: list[tuple[bytes, int]], db: Path | str, drift: bool = False) -> float:
     """Decode and store; with ``drift``, also the ingest hook that feeds drift's hourly sketches (issue 12)."""
     from aither_server.drift.feeder import DriftFeeder
-    from aither_server.drift.store import DriftStore, drift_engine
+    from aither_server.drift.store import DriftStore
 
     store = Store(db)
-    feeder = DriftFeeder(DriftStore(drift_engine(store.sqlalchemy_url))) if drift else None
+    feeder = DriftFeeder(DriftStore(store.engine)) if drift else None
     try:
         start = time.perf_counter()
         for body, _ in bodies:
@@ -153,7 +153,7 @@ def bench_store(bodies: list[tuple[bytes, int]], db: Path | str, drift: bool = F
         return sum(n for _, n in bodies) / (time.perf_counter() - start)
     finally:
         if feeder is not None:
-            feeder.store.dispose()
+            feeder.store.engine.dispose()
         store.close()
 
 

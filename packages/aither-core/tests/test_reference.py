@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 import aither
-from aither._profile import CATEGORICAL, NUMERIC, Profile, merge, profile_table
+from aither.profile import CATEGORICAL, NUMERIC, Profile, merge, profile_table
 from aither.testing import OTLPReceiver
 
 

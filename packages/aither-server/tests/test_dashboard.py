@@ -11,7 +11,6 @@ from conftest import Server
 from otlp_builders import KEY, label_span, new_trace_id, prediction_span
 
 from aither_server import Store
-from aither_server.drift.store import drift_engine
 from aither_server.ui.sessions import SESSION_TTL_S, SessionStore
 
 
@@ -110,7 +109,7 @@ def test_sessions_expire_and_die_with_their_key(server: Server) -> None:
     client = _signed_in(server, reader["secret"])
     session_id = client.cookies["aither_session"]
     store = Store(server.db)
-    sessions = SessionStore(drift_engine(store.sqlalchemy_url), store)
+    sessions = SessionStore(store.engine, store)
     try:
         assert sessions.get(session_id) is not None
         assert sessions.get(session_id, now_ns=time.time_ns() + (SESSION_TTL_S + 1) * 10**9) is None
@@ -119,7 +118,6 @@ def test_sessions_expire_and_die_with_their_key(server: Server) -> None:
         assert sessions.get(session_id) is None
         assert client.get("/").headers["location"] == "/login"
     finally:
-        sessions.dispose()
         store.close()
     client.close()
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from aither_server import Store
-from aither_server.drift.store import drift_engine
 from aither_server.monitors.store import MonitorStore
 
 AITHER = Path(sys.executable).with_name("aither")
@@ -63,9 +62,8 @@ def test_reruns_reuse_one_key_show_this_run_beside_all_runs_and_print_runnable_h
         assert re.search(r"is ALERT \(drift:mean radius \S+\)", out), out
     store = Store(db)
     try:
-        monitors = MonitorStore(drift_engine(store.sqlalchemy_url))
+        monitors = MonitorStore(store.engine)
         assert [m.name for m in monitors.all()] == ["demo accuracy", "demo drift"]
-        monitors.dispose()
     finally:
         store.close()
 

@@ -12,8 +12,9 @@ import pytest
 
 from aither_server.drift.feeder import DriftFeeder, Feeder
 from aither_server.drift.process import DriftProcess
-from aither_server.drift.store import DriftStore, drift_engine
+from aither_server.drift.store import DriftStore
 from aither_server.model.records import PredictionSpan
+from aither_server.store.engine import sqlalchemy_engine
 from aither_server.store.migrations import migrate
 
 
@@ -57,7 +58,7 @@ FEEDERS = ["thread", "process"]
 def test_queued_spans_reach_the_sketches_on_flush_and_on_close(tmp_path: Path, kind: str) -> None:
     db = tmp_path / "aither.db"
     migrate(db)
-    store = DriftStore(drift_engine(f"sqlite:///{db}"))
+    store = DriftStore(sqlalchemy_engine(f"sqlite:///{db}"))
     # The timer never fires here: only explicit flushes merge.
     feeder = _feeder(kind, store, f"sqlite:///{db}", interval_s=3600)
     try:
@@ -70,14 +71,14 @@ def test_queued_spans_reach_the_sketches_on_flush_and_on_close(tmp_path: Path, k
     finally:
         feeder.close()
     assert _counts(store)["feature:x"] == 80  # close merged what was left
-    store.dispose()
+    store.engine.dispose()
 
 
 @pytest.mark.parametrize("kind", FEEDERS)
 def test_the_feeder_merges_on_its_own(tmp_path: Path, kind: str) -> None:
     db = tmp_path / "aither.db"
     migrate(db)
-    store = DriftStore(drift_engine(f"sqlite:///{db}"))
+    store = DriftStore(sqlalchemy_engine(f"sqlite:///{db}"))
     feeder = _feeder(kind, store, f"sqlite:///{db}", interval_s=0.05)
     try:
         feeder.observe([_span(i, time.time_ns()) for i in range(10)])
@@ -87,13 +88,13 @@ def test_the_feeder_merges_on_its_own(tmp_path: Path, kind: str) -> None:
         assert _counts(store).get("feature:x") == 10
     finally:
         feeder.close()
-        store.dispose()
+        store.engine.dispose()
 
 
 def test_a_drift_process_that_dies_is_replaced_by_the_thread(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "aither.db"
     migrate(db)
-    store = DriftStore(drift_engine(f"sqlite:///{db}"))
+    store = DriftStore(sqlalchemy_engine(f"sqlite:///{db}"))
     feeder = DriftProcess(store, f"sqlite:///{db}", interval_s=3600)
     try:
         now = time.time_ns()
@@ -111,7 +112,7 @@ def test_a_drift_process_that_dies_is_replaced_by_the_thread(tmp_path: Path, cap
     finally:
         feeder.close()
     assert _counts(store)["feature:x"] == 60
-    store.dispose()
+    store.engine.dispose()
 
 
 def test_rows_with_their_columns_in_another_order_or_missing_feed_each_value_to_its_column(tmp_path: Path) -> None:
@@ -121,7 +122,7 @@ def test_rows_with_their_columns_in_another_order_or_missing_feed_each_value_to_
 
     db = tmp_path / "aither.db"
     migrate(db)
-    store = DriftStore(drift_engine(f"sqlite:///{db}"))
+    store = DriftStore(sqlalchemy_engine(f"sqlite:///{db}"))
     try:
         now = time.time_ns()
         table = _span(1, now)
@@ -135,4 +136,4 @@ def test_rows_with_their_columns_in_another_order_or_missing_feed_each_value_to_
         found = {(r.feature, r.kind): (r.count, r.min, r.max) for r in rows if r.role == "feature"}
         assert found == {("x", "numeric"): (4, 1.0, 9.0), ("k", "categorical"): (3, None, None)}
     finally:
-        store.dispose()
+        store.engine.dispose()

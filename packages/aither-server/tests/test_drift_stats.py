@@ -14,7 +14,7 @@ import pytest
 from scipy import special, stats
 from scipy.spatial import distance
 
-from aither._profile import profile_column
+from aither.profile import profile_column
 from aither_server.drift.stats import EPSILON, KSTWO_MAX_N, compare, out_of_range_rate, unseen_category_rate
 
 

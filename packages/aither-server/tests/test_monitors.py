@@ -18,7 +18,7 @@ from otlp_builders import KEY, headers, label_span, new_trace_id, prediction_spa
 from webhook_receiver import Receiver
 
 from aither_server import Store
-from aither_server.drift.store import DriftStore, drift_engine
+from aither_server.drift.store import DriftStore
 from aither_server.monitors.evaluate import Evaluator
 from aither_server.monitors.store import MonitorStore
 from aither_server.monitors.targets import UnsafeTarget, check_target
@@ -335,11 +335,11 @@ def _evaluators(db: Path | str, count: int) -> tuple[list[Evaluator], list[Any]]
     evaluators, closers = [], []
     for _ in range(count):
         store = Store(db)
-        drift = DriftStore(drift_engine(store.sqlalchemy_url))
-        monitors = MonitorStore(drift_engine(store.sqlalchemy_url))
+        drift = DriftStore(store.engine)
+        monitors = MonitorStore(store.engine)
         sender = Sender(monitors, allow_private=True)
         evaluators.append(Evaluator(store, drift, monitors, sender))
-        closers += [sender.stop, monitors.dispose, drift.dispose, store.close]
+        closers += [sender.stop, store.close]
     return evaluators, closers
 
 

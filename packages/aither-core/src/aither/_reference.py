@@ -1,7 +1,7 @@
 """``aither.log_reference``: profile a whole reference set on the client and send the profile to the server.
 
 The reference (a training split, a validation set) is profiled here, off the inference path, into mergeable
-sketches (``_profile``), and one JSON document goes to ``POST /api/v1/models/{name}/references``. Raw rows
+sketches (``aither.profile``), and one JSON document goes to ``POST /api/v1/models/{name}/references``. Raw rows
 never leave the process. numpy and datasketches are imported only when this is called, so ``import aither``
 stays light; without them the error names the extra to install.
 """
@@ -53,7 +53,7 @@ def log_reference(
     if not isinstance(name, str) or not name.strip() or name.startswith("window:"):
         raise ValueError(f"name must be a non-empty string not starting with 'window:', got {name!r}")
     _require()
-    from . import _profile
+    from . import profile as _profile
     from ._management import ManagementClient
 
     features = _profile.profile_table(data)

@@ -24,7 +24,7 @@ from aither_server.api.routes import query as query_routes
 from aither_server.api.schemas import Health
 from aither_server.drift.feeder import DriftFeeder, Feeder
 from aither_server.drift.process import DriftProcess
-from aither_server.drift.store import DriftStore, drift_engine
+from aither_server.drift.store import DriftStore
 from aither_server.ingest import spans as otlp_spans
 from aither_server.ingest.inflight import ByteBudget
 from aither_server.ingest.refusal_log import RefusalLog
@@ -97,9 +97,7 @@ def create_app(
         monitoring.start()
         yield
         monitoring.stop()
-        app.state.ui_sessions.dispose()
         feeder.close()
-        drift.dispose()
         if close_store:
             store.close()
 
@@ -112,14 +110,14 @@ def create_app(
     # What the routers read from the request's app: the store and the settings of this server.
     app.state.store = store
     # Drift's own tables, through SQLAlchemy Core on the same database (docs/drift.md).
-    drift = DriftStore(drift_engine(store.sqlalchemy_url))
+    drift = DriftStore(store.engine)
     feeder: Feeder = DriftProcess(drift, store.sqlalchemy_url) if drift_process else DriftFeeder(drift)
     app.state.drift = drift
     app.state.drift_feeder = feeder
     monitoring = Monitoring(store, drift, interval_s=monitor_interval_s, allow_private_webhooks=allow_private_webhooks)
     app.state.monitoring = monitoring
     # The dashboard's sign-in sessions, in the database so every server process knows them.
-    app.state.ui_sessions = SessionStore(drift_engine(store.sqlalchemy_url), store)
+    app.state.ui_sessions = SessionStore(store.engine, store)
     app.state.label_grace_s = label_grace_s
     app.state.ingest = ingest_routes.IngestLimits(
         max_body_bytes=max_body_bytes,

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from aither._profile import profile_values
+from aither.profile import profile_values
 from aither_server.drift.sketches import DriftSample, drift_samples, observe
 from aither_server.drift.store import DriftStore
 from aither_server.model.records import PredictionSpan

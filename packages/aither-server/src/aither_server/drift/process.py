@@ -27,8 +27,9 @@ from typing import Any
 
 from aither_server.drift.feeder import INTERVAL_S, MAX_PENDING, DriftFeeder
 from aither_server.drift.sketches import DriftSample, drift_samples, observe
-from aither_server.drift.store import DriftStore, drift_engine
+from aither_server.drift.store import DriftStore
 from aither_server.model.records import PredictionSpan
+from aither_server.store.engine import sqlalchemy_engine
 
 __all__ = ["SEND_INTERVAL_S", "DriftProcess"]
 
@@ -172,7 +173,7 @@ def _stop_signals_ignored() -> Iterator[None]:
 
 def _serve(url: str, pipe: Connection, interval_s: float) -> None:
     """The drift process: merge what arrives about every ``interval_s``, and at once on a flush or close."""
-    store = DriftStore(drift_engine(url))
+    store = DriftStore(sqlalchemy_engine(url))
     received: list[DriftSample] = []
     next_feed = time.monotonic() + interval_s
     try:
@@ -197,4 +198,4 @@ def _serve(url: str, pipe: Connection, interval_s: float) -> None:
         if received:
             observe(store, received)
     finally:
-        store.dispose()
+        store.engine.dispose()

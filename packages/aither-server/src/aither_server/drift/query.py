@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from aither._profile import Profile, merge
+from aither.profile import Profile, merge
 from aither_server.drift.sketches import HOUR_NS, PREDICTION
 from aither_server.drift.stats import compare, out_of_range_rate, unseen_category_rate
 from aither_server.drift.store import DriftStore, profiles_of_rows

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from aither._profile import profile_values
+from aither.profile import profile_values
 from aither_server.drift.store import DriftStore, HourProfiles, ModelKey
 from aither_server.model.records import PredictionSpan
 

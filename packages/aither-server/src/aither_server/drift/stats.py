@@ -27,7 +27,7 @@ import dataclasses
 import math
 from typing import Any
 
-from aither._profile import CATEGORICAL, NUMERIC, Profile
+from aither.profile import CATEGORICAL, NUMERIC, Profile
 
 __all__ = [
     "BINS",

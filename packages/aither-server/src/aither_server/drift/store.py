@@ -1,6 +1,6 @@
 """Drift's tables and their queries, in SQLAlchemy Core so the same statements run on SQLite and PostgreSQL.
 
-- ``drift_sketches``: one profile (``aither._profile``: a serialised KLL or frequent-items sketch with counts,
+- ``drift_sketches``: one profile (``aither.profile``: a serialised KLL or frequent-items sketch with counts,
   nulls, min, max) per model, version, environment, bucket, role (``feature`` or ``prediction``), column and
   kind. A bucket is an hour (``span`` 1, from ``hour``) or a day (``span`` 24, from the day's first hour):
   ingestion merges each request's sampled values into both, and a query reads the days wholly inside its
@@ -35,22 +35,19 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    create_engine,
     delete,
-    event,
     insert,
     or_,
     select,
 )
 
-from aither._profile import Profile
+from aither.profile import Profile
 
 __all__ = [
     "DriftStore",
     "ModelKey",
     "StoredReference",
     "drift_columns",
-    "drift_engine",
     "drift_references",
     "drift_schemas",
     "drift_sketches",
@@ -141,20 +138,6 @@ def _model_filter(table: Table, name: str, version: str | None, environment: str
     return clauses
 
 
-def drift_engine(url: str) -> Engine:
-    """An engine on the database the core store uses (on SQLite, WAL: readers beside its writer; a writer waits)."""
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30.0, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _: object) -> None:
-        # As the core store's connections: durable across application crashes in WAL mode, no fsync per commit.
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-    return engine
-
-
 class DriftStore:
     """Reads and writes drift's tables through one SQLAlchemy engine (SQLite here; PostgreSQL alike)."""
 
@@ -212,7 +195,7 @@ class DriftStore:
     def _merge_bucket(
         conn: Connection, model: ModelKey, start: int, span: int, found: dict[tuple[str, str], list[Profile]]
     ) -> None:
-        from aither._profile import merge
+        from aither.profile import merge
 
         name, version, environment = model
         t = drift_sketches
@@ -372,9 +355,6 @@ class DriftStore:
                 if conn.execute(select(table.c.model).where(table.c.model == model).limit(1)).first() is not None:
                     return True
         return False
-
-    def dispose(self) -> None:
-        self.engine.dispose()
 
 
 def _profile_of(row: Any) -> Profile:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aither_server.drift.store import DriftStore, drift_engine
+from aither_server.drift.store import DriftStore
 from aither_server.monitors.evaluate import Evaluator
 from aither_server.monitors.store import MonitorRecord, MonitorStore
 from aither_server.monitors.webhooks import Sender
@@ -51,8 +51,8 @@ DEMO_MONITORS = tuple(monitor["name"] for monitor in _demo_monitors("", ""))
 
 def leave_demo_monitors(store: Store, model: str, shifted_feature: str) -> list[MonitorRecord]:
     """Create the demo monitors that do not exist yet, evaluate them now, and return them as evaluated."""
-    monitors = MonitorStore(drift_engine(store.sqlalchemy_url))
-    drift = DriftStore(drift_engine(store.sqlalchemy_url))
+    monitors = MonitorStore(store.engine)
+    drift = DriftStore(store.engine)
     sender = Sender(monitors, allow_private=False)
     try:
         existing = {m.name: m for m in monitors.all(model)}
@@ -64,5 +64,3 @@ def leave_demo_monitors(store: Store, model: str, shifted_feature: str) -> list[
         return evaluated
     finally:
         sender.stop()
-        drift.dispose()
-        monitors.dispose()

@@ -3,7 +3,7 @@ started and stopped with the app (``create_app``'s ``monitor_interval_s`` and ``
 
 from __future__ import annotations
 
-from aither_server.drift.store import DriftStore, drift_engine
+from aither_server.drift.store import DriftStore
 from aither_server.monitors.evaluate import Evaluator, PeriodicEvaluator
 from aither_server.monitors.store import MonitorStore
 from aither_server.monitors.webhooks import Sender
@@ -15,8 +15,8 @@ __all__ = ["Monitoring"]
 class Monitoring:
     def __init__(self, store: Store, drift: DriftStore, *, interval_s: float, allow_private_webhooks: bool) -> None:
         self.allow_private_webhooks = allow_private_webhooks
-        # An engine of its own (the same URL as drift's): monitors' tables, SQLAlchemy Core on both engines.
-        self.monitors = MonitorStore(drift_engine(store.sqlalchemy_url))
+        # Monitors' tables, in SQLAlchemy Core on the process's one engine (either database).
+        self.monitors = MonitorStore(store.engine)
         self.sender = Sender(self.monitors, allow_private=allow_private_webhooks)
         self.evaluator = Evaluator(store, drift, self.monitors, self.sender)
         self._periodic = PeriodicEvaluator(self.evaluator, interval_s) if interval_s > 0 else None
@@ -29,4 +29,3 @@ class Monitoring:
         if self._periodic is not None:
             self._periodic.stop()
         self.sender.stop()
-        self.monitors.dispose()

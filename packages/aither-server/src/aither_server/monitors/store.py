@@ -276,6 +276,3 @@ class MonitorStore:
     def deliveries(self, monitor_id: str, limit: int = 100) -> list[Delivery]:
         rows = self._newest(monitor_deliveries, monitor_id, limit)
         return [Delivery(r.event_id, r.attempt, r.url, r.at_ns, r.status_code, bool(r.ok), r.error) for r in rows]
-
-    def dispose(self) -> None:
-        self.engine.dispose()

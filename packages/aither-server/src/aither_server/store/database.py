@@ -23,10 +23,12 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from aither_server.model import api_keys
 from aither_server.model.records import AggregatePoint, LabelSpan, PredictionSpan
 from aither_server.store import keys as key_rows
-from aither_server.store.engine import Connection, open_database
+from aither_server.store.engine import Connection, open_database, sqlalchemy_engine
 from aither_server.store.ingestion import Ingestor, trace_key
 from aither_server.store.migrations import migrate
 from aither_server.store.results import (
@@ -93,6 +95,8 @@ class Store:
         self.dialect = self._db.dialect
         #: The database as SQLAlchemy names it, for the modules that use SQLAlchemy Core (drift).
         self.sqlalchemy_url = self._db.sqlalchemy_url()
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[Connection] = []
@@ -161,6 +165,15 @@ class Store:
                 raise
             conn.execute("COMMIT")
 
+    @property
+    def engine(self) -> Engine:
+        """The process's one SQLAlchemy engine on this database, shared by drift, monitors and sign-in sessions
+        (made on first use: the core tables' hot paths use the store's own connections)."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = sqlalchemy_engine(self.sqlalchemy_url)
+            return self._engine
+
     def close(self) -> None:
         self._closed = True
         self._stop.set()
@@ -173,6 +186,9 @@ class Store:
             conn.close()
         with self._write_lock:
             self._writer.close()
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.dispose()
 
     # -- organisation, usage -------------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from sqlalchemy import Engine, create_engine, event
+
 from aither_server.store import pg_bulk
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "is_url",
     "open_database",
     "placeholders",
+    "sqlalchemy_engine",
 ]
 
 #: The advisory lock every PostgreSQL write transaction (and migration) holds: any 64-bit number of our own.
@@ -366,3 +369,18 @@ def open_database(target: str | Path) -> SqliteDatabase | PostgresDatabase:
 def placeholders(items: Sequence[object]) -> str:
     """``?,?,?``: one parameter mark per item, for an ``IN (...)`` list."""
     return ",".join("?" * len(items))
+
+
+def sqlalchemy_engine(url: str) -> Engine:
+    """The SQLAlchemy engine on the database the core store uses (on SQLite, WAL: readers beside its writer; a
+    writer waits). One per process: :attr:`Store.engine <aither_server.store.database.Store.engine>` holds it."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 30.0, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _: object) -> None:
+        # As the core store's connections: durable across application crashes in WAL mode, no fsync per commit.
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    return engine

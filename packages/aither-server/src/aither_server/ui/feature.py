@@ -8,7 +8,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from aither._profile import Profile
+from aither.profile import Profile
 from aither_server.drift.query import NotFound, _Sides
 from aither_server.drift.store import DriftStore
 

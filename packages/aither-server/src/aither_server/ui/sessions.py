@@ -99,9 +99,6 @@ class SessionStore:
             with self.engine.begin() as conn:
                 conn.execute(delete(ui_sessions).where(ui_sessions.c.id_hash == _hash(session_id)))
 
-    def dispose(self) -> None:
-        self.engine.dispose()
-
 
 def same_token(sent: str | None, expected: str) -> bool:
     """Constant-time comparison of a posted CSRF token with the session's."""

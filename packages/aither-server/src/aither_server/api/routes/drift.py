@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from aither._profile import Profile
+from aither.profile import Profile
 from aither_server.api.auth import Read, Write
 from aither_server.api.errors import ApiError, errors_doc
 from aither_server.drift.feeder import Feeder

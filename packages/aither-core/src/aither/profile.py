@@ -7,7 +7,8 @@ so the server keeps one per hour and adds hours at query time. ``aither.log_refe
 reference set with these; the server profiles the sampled rows of live traffic with the same code, so both
 sides of a drift comparison are built alike.
 
-numpy and datasketches are imported inside the functions: ``import aither`` never imports them.
+Public (``aither.profile``) because the server reads what the SDK sends with the same code. numpy and
+datasketches are imported inside the functions: ``import aither`` never imports them.
 """
 
 from __future__ import annotations
