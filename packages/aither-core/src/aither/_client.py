@@ -6,11 +6,15 @@ import atexit
 import dataclasses
 import logging
 import threading
-from typing import Any, Protocol
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import Settings, load_settings
 from ._records import ModelIdentity, SpanRecord
 from ._stats import ExporterStats, Stats, stats_dict
+
+if TYPE_CHECKING:
+    from ._privacy import Privacy
 
 __all__ = ["Client", "Exporter", "KeepEverything", "get_client", "init", "replace_exporter", "restore", "shutdown"]
 
@@ -71,6 +75,7 @@ class Client:
     def __init__(self, settings: Settings, exporter: Exporter | None = None) -> None:
         self.settings = settings
         self.internal_errors = 0
+        self.privacy = privacy_of(settings)
         if exporter is not None:
             self.exporter: Exporter = exporter
         elif settings.disabled:
@@ -82,6 +87,7 @@ class Client:
             from ._export._worker import BatchExporter
 
             self.exporter = BatchExporter(settings, resource_attributes(settings.service_name))
+            _warn_if_default_remote(settings)
 
     def __repr__(self) -> str:
         return f"<aither.Client base_url={self.settings.base_url!r} disabled={self.settings.disabled}>"
@@ -92,13 +98,19 @@ class Client:
     def stats(self) -> Stats:
         from . import _aggregates
 
-        return {**self.exporter.stats(), "internal_errors": self.internal_errors, "models": _aggregates.totals()}
+        return {
+            **self.exporter.stats(),
+            "internal_errors": self.internal_errors,
+            "models": _aggregates.totals(),
+            "redactions": self.privacy.redactions.snapshot(),
+        }
 
 
 _lock = threading.RLock()
 _client: Client | None = None
 _atexit_registered = False
 _warned_no_key = False
+_warned_default_remote = False
 
 
 def _install(client: Client) -> None:
@@ -126,6 +138,29 @@ def get_client() -> Client:
         client = Client(settings)
         _install(client)
         return client
+
+
+def privacy_of(settings: Settings) -> Privacy:
+    from ._privacy import ColumnPolicies, Privacy, hash_key_from_env
+
+    policies = ColumnPolicies(settings.column_policies, hash_key=hash_key_from_env())
+    return Privacy(policies, scrub_values=settings.scrub_values, before_send=settings.before_send)
+
+
+def _warn_if_default_remote(settings: Settings) -> None:
+    """Once per process: samples of inputs are about to leave this machine for the built-in default endpoint."""
+    global _warned_default_remote
+    host = (urllib.parse.urlsplit(settings.traces_url).hostname or "").lower()
+    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
+    if settings.endpoint_configured or loopback or _warned_default_remote:
+        return
+    _warned_default_remote = True
+    logger.warning(
+        "aither: sending prediction spans with samples of their inputs to %s, the built-in default; set "
+        "AITHER_BASE_URL (http://127.0.0.1:4318 for a local aither server) or aither.init(base_url=...) to "
+        "choose where they go (docs/privacy.md)",
+        settings.base_url,
+    )
 
 
 def _warn_if_no_key(settings: Settings) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._errors import ConfigurationError
@@ -76,6 +76,15 @@ class Settings:
     metrics_endpoint: str | None = None
     #: Whether ``api_key`` goes to the export endpoints (not when they came from ``OTEL_*`` variables).
     send_api_key: bool = True
+    #: Whether the user chose where spans go (an argument or a variable), not the built-in default.
+    endpoint_configured: bool = False
+    #: Column policies (``{"email": "drop", "customer_*": "hash", "amount": "round:2"}``), docs/privacy.md.
+    column_policies: Mapping[str, str] | None = None
+    #: Replace e-mail addresses, card numbers, IBANs, phone numbers, IPs and SSNs in sampled strings.
+    scrub_values: bool = True
+    #: ``before_send(model_name, features)``: the last word on a span's features, on the worker; ``None``
+    #: sends the span without them.
+    before_send: Callable[[str, Any], Any] | None = None
 
     def __repr__(self) -> str:
         # Neither the key nor the headers (which may carry one) are ever shown.
@@ -101,7 +110,7 @@ class Settings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 #: Derived from other settings, never passed in.
-_DERIVED = {"send_api_key"}
+_DERIVED = {"send_api_key", "endpoint_configured"}
 _POSITIVE_NUMBERS = {
     "flush_interval",
     "batch_size",
@@ -145,6 +154,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **options: Any) -> S
         values["disabled"] = _env_bool("AITHER_DISABLED", env)
     if "use_otel_env" not in values:
         values["use_otel_env"] = _env_bool("AITHER_USE_OTEL_ENV", env)
+    if "scrub_values" not in values:
+        values["scrub_values"] = not env.get("AITHER_SCRUB_VALUES") or _env_bool("AITHER_SCRUB_VALUES", env)
     values.setdefault("service_name", env.get("OTEL_SERVICE_NAME") or None)
     if values["use_otel_env"]:
         _apply_otel_exporter_env(values, env, base_url_given)
@@ -165,6 +176,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **options: Any) -> S
     ):
         raise ConfigurationError(f"max_retry_time must be a number >= 0, got {values['max_retry_time']!r}")
     values["base_url"] = _base_url(values["base_url"], "base_url")
+    values["endpoint_configured"] = base_url_given or values.get("traces_endpoint") is not None
+    if values.get("column_policies") is not None:
+        from ._privacy import ColumnPolicies, hash_key_from_env
+
+        ColumnPolicies(values["column_policies"], hash_key=hash_key_from_env(env))  # raises PolicyError now
+        values["column_policies"] = dict(values["column_policies"])
+    if values.get("before_send") is not None and not callable(values["before_send"]):
+        raise ConfigurationError(f"before_send must be callable, got {values['before_send']!r}")
     for name in ("traces_endpoint", "metrics_endpoint"):
         if values.get(name) is not None:
             values[name] = _url(values[name], name)

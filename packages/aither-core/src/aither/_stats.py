@@ -43,6 +43,8 @@ class Stats(ExporterStats):
     internal_errors: int
     #: Keyed by model name, with ``@version`` and ``/environment`` appended when set.
     models: dict[str, ModelTotals]
+    #: Values scrubbed out of sampled strings: ``{model: {column: {kind: count}}}`` (never the values).
+    redactions: dict[str, dict[str, dict[str, int]]]
 
 
 def stats_dict(

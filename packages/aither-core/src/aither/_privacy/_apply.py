@@ -1,0 +1,151 @@
+"""Privacy applied to what a span carries and to a reference: one object per client, on the worker thread.
+
+``Privacy.features`` takes the rendered ``ml.features`` value (``{"sample": rows, "_meta": ...}``, a mapping,
+a list or a string: docs/wire-contract.md) and returns what may leave the process. Column policies need
+column names, so they apply to rows of mappings (tables, frames, dict inputs); strings anywhere in the sample
+are scrubbed unless their column's policy is ``keep``. ``before_send`` runs last; when it raises, the span goes
+without its features (closed on failure, never open).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._policy import ColumnPolicies
+from ._scrub import scrub
+
+__all__ = ["BeforeSend", "Privacy", "Redactions"]
+
+logger = logging.getLogger("aither")
+
+#: ``before_send(model_name, features) -> features or None`` (``None``: send no features for this span).
+BeforeSend = Callable[[str, Any], Any]
+#: The column name counted for strings that are not in a named column (a list of texts, a bare string).
+UNNAMED = "-"
+
+
+class Redactions:
+    """Scrubbed values counted per model, column and kind (never the values). Written by the worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str, str], int] = {}
+
+    def add(self, model: str, column: str, counts: Mapping[str, int]) -> None:
+        with self._lock:
+            for kind, n in counts.items():
+                key = (model, column, kind)
+                self._counts[key] = self._counts.get(key, 0) + n
+
+    def snapshot(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{model: {column: {kind: count}}}``, as ``aither.stats()["redactions"]`` shows it."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        with self._lock:
+            items = list(self._counts.items())
+        for (model, column, kind), n in items:
+            out.setdefault(model, {}).setdefault(column, {})[kind] = n
+        return out
+
+
+class Privacy:
+    def __init__(
+        self,
+        policies: ColumnPolicies | None = None,
+        *,
+        scrub_values: bool = True,
+        before_send: BeforeSend | None = None,
+    ) -> None:
+        if before_send is not None and not callable(before_send):
+            raise TypeError(f"before_send must be callable, got {before_send!r}")
+        self.policies = policies or ColumnPolicies()
+        self.scrub_values = scrub_values
+        self.before_send = before_send
+        self.redactions = Redactions()
+        self._models: dict[str, ColumnPolicies] = {}
+        self._before_send_failed = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.scrub_values or self.before_send or self.policies or self._models)
+
+    def register(self, model: str, policies: ColumnPolicies | None) -> None:
+        """A model's own rules (``wrap(..., column_policies=)``), on top of ``init()``'s."""
+        if policies:
+            self._models[model] = self.policies.merged(policies)
+
+    def policies_for(self, model: str) -> ColumnPolicies:
+        return self._models.get(model, self.policies)
+
+    def features(self, model: str, features: Any) -> Any:
+        """The rendered ``ml.features`` of one span of ``model``, as it may leave the process."""
+        if not self.active:
+            return features
+        policies = self.policies_for(model)
+        counts: dict[tuple[str, str], int] = {}
+        cleaned = self._value(features, policies, counts)
+        for (column, kind), n in counts.items():
+            self.redactions.add(model, column, {kind: n})
+        if self.before_send is not None:
+            try:
+                return self.before_send(model, cleaned)
+            except Exception:
+                if not self._before_send_failed:
+                    self._before_send_failed = True
+                    logger.warning(
+                        "aither: before_send raised; spans of that call are sent without features", exc_info=True
+                    )
+                return None
+        return cleaned
+
+    def _value(self, features: Any, policies: ColumnPolicies, counts: dict[tuple[str, str], int]) -> Any:
+        if isinstance(features, dict) and "sample" in features and isinstance(features.get("_meta"), dict):
+            sample = features["sample"]
+            dropped: set[str] = set()
+            if isinstance(sample, list):
+                sample = [self._row(row, policies, counts, dropped) for row in sample]
+            else:
+                sample = self._row(sample, policies, counts, dropped)
+            meta = features["_meta"]
+            if dropped:
+                meta = dict(meta)
+                for key in ("columns", "keys"):
+                    if isinstance(meta.get(key), list):
+                        meta[key] = [c for c in meta[key] if c not in dropped]
+                if isinstance(meta.get("dtypes"), dict):
+                    meta["dtypes"] = {c: d for c, d in meta["dtypes"].items() if c not in dropped}
+            return {**features, "sample": sample, "_meta": meta}
+        if isinstance(features, dict) and "_meta" not in features:
+            return self._row(features, policies, counts, set())
+        return self._row(features, policies, counts, set())
+
+    def _row(self, row: Any, policies: ColumnPolicies, counts: dict[tuple[str, str], int], dropped: set[str]) -> Any:
+        if isinstance(row, dict):
+            out: dict[str, Any] = {}
+            for column, value in row.items():
+                action = policies.action(column) if policies else None
+                if action is None:
+                    out[column] = self._scrubbed(value, column, counts)
+                elif action.kind == "drop":
+                    dropped.add(column)
+                elif action.kind == "keep":
+                    out[column] = value
+                else:
+                    out[column] = policies.apply(action, value)
+            return out
+        return self._scrubbed(row, UNNAMED, counts)
+
+    def _scrubbed(self, value: Any, column: str, counts: dict[tuple[str, str], int]) -> Any:
+        if not self.scrub_values:
+            return value
+        if isinstance(value, str):
+            found: dict[str, int] = {}
+            cleaned = scrub(value, found)
+            for kind, n in found.items():
+                counts[(column, kind)] = counts.get((column, kind), 0) + n
+            return cleaned
+        if isinstance(value, list):
+            return [self._scrubbed(item, column, counts) for item in value]
+        return value

@@ -1,0 +1,197 @@
+"""Privacy controls on what a span carries: column policies, value scrubbing and before_send (docs/privacy.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aither._capture import capture_features, render
+from aither._privacy import ColumnPolicies, PolicyError, Privacy, scrub
+
+KEY = b"test-key"
+
+# Each positive is scrubbed to its marker; each near miss is left exactly as it is.
+POSITIVES = [
+    ("write to jane.doe+ml@example.co.uk today", "email"),
+    ("ops@sub.example.org", "email"),
+    ("paid with 4111 1111 1111 1111", "card"),
+    ("card 5500-0000-0000-0004 on file", "card"),
+    ("amex 378282246310005", "card"),
+    ("iban DE89 3704 0044 0532 0130 00", "iban"),
+    ("GB82WEST12345698765432", "iban"),
+    ("from 203.0.113.7 again", "ip"),
+    ("client 2001:db8::8a2e:370:7334", "ip"),
+    ("loopback ::1", "ip"),
+    ("ssn 123-45-6789", "ssn"),
+    ("call +44 20 7946 0958", "phone"),
+    ("call (555) 123-4567 now", "phone"),
+    ("or 555-123-4567", "phone"),
+]
+NEAR_MISSES = [
+    "order 4111 1111 1111 1112",  # 16 digits, fails Luhn
+    "id 1234567812345678",  # 16 digits, fails Luhn
+    "release 1.2.3",  # a dotted version string
+    "build 10.0.19041.1",  # four parts, one over 255
+    "at 12:30:45",  # a time, not an IPv6 address
+    "mac 00:1a:2b:3c:4d:5e",
+    "iban DE89 3704 0044 0532 0130 01",  # fails mod-97
+    "ssn 000-12-3456",  # area 000 is never issued
+    "on 2024-01-02",
+    "user@localhost",  # no top-level domain
+    "3.14159",
+    "qty 42",
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), POSITIVES)
+def test_each_kind_of_personal_data_is_replaced_by_its_marker(text: str, kind: str) -> None:
+    counts: dict[str, int] = {}
+    cleaned = scrub(text, counts)
+    assert f"[{kind}]" in cleaned
+    assert counts == {kind: 1}
+
+
+@pytest.mark.parametrize("text", NEAR_MISSES)
+def test_near_misses_are_left_as_they_are(text: str) -> None:
+    counts: dict[str, int] = {}
+    assert scrub(text, counts) == text
+    assert counts == {}
+
+
+def _features(frame: Any) -> Any:
+    return render(capture_features(frame, 5, 10))
+
+
+def test_column_policies_drop_hash_round_bucket_and_keep() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "email": ["a@b.com", "c@d.org"],
+            "customer_id": ["c-1", "c-2"],
+            "amount": [12.3456, 99.5],
+            "age": [37, 42],
+            "note": ["call 555-123-4567", "fine"],
+            "raw": ["x@y.com", "z"],
+        }
+    )
+    policies = ColumnPolicies(
+        {"email": "drop", "customer_*": "hash", "amount": "round:1", "age": "bucket:10", "raw": "keep"},
+        hash_key=KEY,
+    )
+    privacy = Privacy(policies)
+    out = privacy.features("m", _features(frame))
+    rows = out["sample"]
+    assert all("email" not in row for row in rows)
+    assert "email" not in out["_meta"]["columns"] and "email" not in out["_meta"]["dtypes"]
+    by_id = {row["amount"]: row for row in rows}
+    assert set(by_id) == {12.3, 99.5}
+    assert {row["age"] for row in rows} == {30, 40}
+    hashed = {row["customer_id"] for row in rows}
+    assert all(h.startswith("h:") and len(h) == 18 for h in hashed) and len(hashed) == 2
+    assert {row["note"] for row in rows} == {"call [phone]", "fine"}
+    assert {row["raw"] for row in rows} == {"x@y.com", "z"}
+    assert privacy.redactions.snapshot() == {"m": {"note": {"phone": 1}}}
+
+
+def test_hashing_is_stable_keyed_and_keeps_nulls() -> None:
+    one = ColumnPolicies({"c": "hash"}, hash_key=KEY)
+    two = ColumnPolicies({"c": "hash"}, hash_key=KEY)
+    other = ColumnPolicies({"c": "hash"}, hash_key=b"another")
+    action = one.action("c")
+    assert action is not None
+    assert one.apply(action, "x") == two.apply(action, "x") != other.apply(action, "x")
+    assert one.apply(action, 1) == one.apply(action, 1) != one.apply(action, "y")
+    assert one.apply(action, None) is None
+
+
+def test_model_rules_override_the_clients() -> None:
+    privacy = Privacy(ColumnPolicies({"a": "drop", "b": "drop"}))
+    privacy.register("m", ColumnPolicies({"a": "keep"}))
+    out = privacy.features("m", {"sample": [{"a": "x@y.com", "b": 1, "c": 2}], "_meta": {"columns": ["a", "b", "c"]}})
+    assert out["sample"] == [{"a": "x@y.com", "c": 2}]
+    assert privacy.features("other", {"sample": [{"a": 1, "b": 1}], "_meta": {}})["sample"] == [{}]
+
+
+def test_strings_outside_tables_are_scrubbed_and_counted_unnamed() -> None:
+    privacy = Privacy()
+    assert privacy.features("m", "mail a@b.com") == "mail [email]"
+    out = privacy.features("m", _features(["to a@b.com", "hi"]))
+    assert sorted(out["sample"]) == ["hi", "to [email]"]
+    assert privacy.redactions.snapshot() == {"m": {"-": {"email": 2}}}
+
+
+def test_scrubbing_can_be_turned_off() -> None:
+    assert Privacy(scrub_values=False).features("m", "mail a@b.com") == "mail a@b.com"
+
+
+def test_before_send_runs_last_and_a_failing_hook_sends_no_features(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[Any] = []
+
+    def hook(model: str, features: Any) -> Any:
+        seen.append((model, features))
+        return {"redacted": True}
+
+    assert Privacy(before_send=hook).features("m", "a@b.com") == {"redacted": True}
+    assert seen == [("m", "[email]")]
+
+    def broken(model: str, features: Any) -> Any:
+        raise RuntimeError("boom")
+
+    privacy = Privacy(before_send=broken)
+    assert privacy.features("m", "x") is None
+    assert privacy.features("m", "y") is None
+    assert sum("before_send raised" in r.message for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"a": "delete"},
+        {"a": "round:x"},
+        {"a": "bucket:0"},
+        {"a": "bucket:-1"},
+        {"re:(": "drop"},
+        {"": "drop"},
+        {"a": 1},
+    ],
+)
+def test_a_bad_policy_fails_at_once(rules: Any) -> None:
+    with pytest.raises(PolicyError):
+        ColumnPolicies(rules, hash_key=KEY)
+
+
+def test_hash_without_a_key_fails_at_once_naming_the_variable() -> None:
+    with pytest.raises(PolicyError, match="AITHER_HASH_KEY"):
+        ColumnPolicies({"customer_id": "hash"})
+
+
+def test_init_refuses_a_bad_policy_at_once() -> None:
+    import aither
+
+    with pytest.raises(PolicyError, match="unknown policy"):
+        aither.init(column_policies={"email": "erase"})
+    with pytest.raises(PolicyError, match="AITHER_HASH_KEY"):
+        aither.init(column_policies={"email": "hash"})
+
+
+def test_the_built_in_remote_default_is_warned_about_once_and_a_chosen_endpoint_never(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aither import _client
+    from aither._config import load_settings
+
+    monkeypatch.setattr(_client, "_warned_default_remote", False)
+    default = load_settings(environ={})
+    assert not default.endpoint_configured
+    for settings in (
+        load_settings(environ={"AITHER_BASE_URL": "https://models.example.com"}),
+        load_settings(environ={}, base_url="http://10.1.2.3:4318"),
+    ):
+        assert settings.endpoint_configured
+        _client._warn_if_default_remote(settings)
+    assert not [r for r in caplog.records if "built-in default" in r.message]
+    _client._warn_if_default_remote(default)
+    _client._warn_if_default_remote(default)
+    warnings = [r for r in caplog.records if "built-in default" in r.message]
+    assert len(warnings) == 1 and "AITHER_BASE_URL" in warnings[0].message
