@@ -76,6 +76,8 @@ class Settings:
     metrics_endpoint: str | None = None
     #: Whether ``api_key`` goes to the export endpoints (not when they came from ``OTEL_*`` variables).
     send_api_key: bool = True
+    #: Whether busy callers lend the export worker the GIL (docs/sdk.md); never where it cannot help.
+    gil_lending: bool = True
 
     def __repr__(self) -> str:
         # Neither the key nor the headers (which may carry one) are ever shown.
@@ -145,6 +147,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **options: Any) -> S
         values["disabled"] = _env_bool("AITHER_DISABLED", env)
     if "use_otel_env" not in values:
         values["use_otel_env"] = _env_bool("AITHER_USE_OTEL_ENV", env)
+    if "gil_lending" not in values:
+        values["gil_lending"] = not env.get("AITHER_GIL_LENDING", "").strip() or _env_bool("AITHER_GIL_LENDING", env)
+    elif not isinstance(values["gil_lending"], bool):
+        raise ConfigurationError(f"gil_lending must be True or False, got {values['gil_lending']!r}")
     values.setdefault("service_name", env.get("OTEL_SERVICE_NAME") or None)
     if values["use_otel_env"]:
         _apply_otel_exporter_env(values, env, base_url_given)
