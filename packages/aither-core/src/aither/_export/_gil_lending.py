@@ -196,6 +196,10 @@ class GilLending:
         if _on_event_loop():  # a sleep here would stall every task of the loop: let another caller lend
             self.ready_at = now + MAX_BACKOFF
             return
+        if _green_threads():  # monkey-patched after init: threads became greenlets
+            self.enabled = False
+            self.ready_at = _INFINITY
+            return
         if self._idle:  # late to wake: the worker is starving
             self._starving_until = now + STARVING_FOR
         self.ready_at = _INFINITY  # one lender at a time
