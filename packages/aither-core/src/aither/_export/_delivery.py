@@ -169,6 +169,7 @@ class Delivery:
             try:
                 response = endpoint.transport.post(endpoint.path, payload, _GZIP if endpoint.gzip else _PLAIN, timeout)
             except TransportError as exc:
+                self._lending.resumed()
                 # A retry the deadline cut short times out for want of time, not because of the server: the
                 # error before it (a refused certificate, say) stays the one ``last_error`` shows.
                 timed_out = attempt > 0 and timeout < settings.export_timeout and str(exc) == TIMED_OUT
@@ -182,6 +183,7 @@ class Delivery:
                 self.pacer.failed()
                 return "export_error"
             else:
+                self._lending.resumed()
                 outcome = self._answer(response, endpoint.url, what)
                 if outcome == OK:
                     self.pacer.succeeded()

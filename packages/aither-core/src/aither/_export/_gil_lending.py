@@ -170,6 +170,11 @@ class GilLending:
         time.sleep(LEND)
         self._slice_start = time.thread_time()
 
+    def resumed(self) -> None:
+        """The worker is back from a blocking call (a request): the GIL it has now is a new slice."""
+        if self.enabled:
+            self._slice_start = time.thread_time()
+
     def idle(self, until: float) -> None:
         """The worker waits for work, or at most until ``until`` (monotonic), when it will want the GIL again."""
         if not self.enabled:

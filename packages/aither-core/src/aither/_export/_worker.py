@@ -47,7 +47,7 @@ __all__ = ["SLICE_SPANS", "BatchExporter"]
 logger = logging.getLogger("aither")
 
 #: Spans encoded between two looks at whether a waiting caller should have the GIL back.
-SLICE_SPANS = 16
+SLICE_SPANS = 4
 
 _monotonic = time.monotonic
 _getpid = os.getpid
