@@ -158,10 +158,10 @@ class GilLending:
     def pause(self) -> None:
         """Between two slices of the worker's work: when the callers are starving and the worker has run for
         :data:`SLICE` since it last gave the GIL up, give it to them for a moment. They lend it back soon."""
-        if not self.enabled or time.thread_time() - self._slice_start < SLICE:
+        if not self.enabled:
             return
-        now = time.monotonic()
-        if now >= self._starving_until:
+        now = time.monotonic()  # read first: the thread's CPU clock is a system call, this is not
+        if now >= self._starving_until or time.thread_time() - self._slice_start < SLICE:
             return
         self._steps += 1
         self._backoff = GRACE
