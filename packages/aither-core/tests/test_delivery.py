@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email.utils
+import gzip
+import random
 import socket
 import threading
 import time
@@ -12,7 +14,8 @@ from contextlib import AbstractContextManager
 import pytest
 
 import aither
-from aither._export._transport import parse_retry_after
+from aither._export._delivery import Endpoint
+from aither._export._transport import HttpTransport, parse_retry_after
 from aither.testing import RECEIVING_DEFAULTS, Fault, OTLPReceiver, receiving
 
 #: What these tests change in ``receiving``'s defaults: a key to look for in reprs, quicker retries and sends.
@@ -356,3 +359,13 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition did not hold in time"
         time.sleep(0.01)
+
+
+def test_a_large_gzipped_request_is_compressed_in_slices_with_the_gil_given_back_between_them() -> None:
+    endpoint = Endpoint("http://127.0.0.1:9/v1/traces", HttpTransport("http://127.0.0.1:9", {}), gzip=True)
+    payload = random.Random(0).randbytes(1_000_000)
+    pauses: list[None] = []
+    body = endpoint.encode(payload, lambda: pauses.append(None))
+    assert gzip.decompress(body) == payload
+    assert len(pauses) == 3  # 1 MB in four 256 KiB slices
+    assert body[:2] == b"\x1f\x8b" and body[4:8] == b"\0\0\0\0"  # a gzip member, mtime 0 as before

@@ -14,8 +14,10 @@ import pytest
 import aither
 from aither import _client
 from aither._config import load_settings
+from aither._export._admission import DROPPED_IDS_REMEMBERED
+from aither._export._delivery import SendPacer
 from aither._export._resource import resource_attributes
-from aither._export._worker import DROPPED_IDS_REMEMBERED, BatchExporter, SendPacer
+from aither._export._worker import BatchExporter
 from aither.testing import Fault, OTLPReceiver
 
 
@@ -77,15 +79,13 @@ def test_the_keep_rate_follows_the_queue_fill() -> None:
         for _ in range(75):
             tracked.predict(np.ones((1, 3)))
         assert exporter.keep_every == 2
-        with exporter._lock:
-            exporter._adjust_keep_rate()  # still past half after a send: keep fewer still
-            assert exporter.keep_every == 4
-            exporter._queue.clear()
-            exporter._queued_bytes = 0
-            exporter._adjust_keep_rate()  # caught up: keep more again, one step at a time
-            assert exporter.keep_every == 2
-            exporter._adjust_keep_rate()
-            assert exporter.keep_every == 1
+        admission = exporter._admission
+        admission.sent(len(exporter._queue), exporter._queued_bytes)  # still past half after a send: keep fewer
+        assert exporter.keep_every == 4
+        admission.sent(0, 0)  # caught up: keep more again, one step at a time
+        assert exporter.keep_every == 2
+        admission.sent(0, 0)
+        assert exporter.keep_every == 1
     finally:
         _client.restore(previous)
 
@@ -142,11 +142,12 @@ def test_labels_of_predictions_that_were_not_sent_are_not_sent(manual_exporter: 
 
 
 def test_the_memory_of_dropped_predictions_is_bounded(manual_exporter: BatchExporter) -> None:
+    admission = manual_exporter._admission
     for trace_id in range(1, DROPPED_IDS_REMEMBERED + 100):
-        manual_exporter._remember_dropped(trace_id)
-    assert len(manual_exporter._dropped_ids) == DROPPED_IDS_REMEMBERED
-    assert 1 not in manual_exporter._dropped_ids  # the oldest are forgotten first
-    assert DROPPED_IDS_REMEMBERED + 99 in manual_exporter._dropped_ids
+        admission.remember_dropped(trace_id)
+    assert admission.remembered() == DROPPED_IDS_REMEMBERED
+    assert not admission.was_dropped(1)  # the oldest are forgotten first
+    assert admission.was_dropped(DROPPED_IDS_REMEMBERED + 99)
 
 
 def test_string_outputs_count_by_their_size_against_the_byte_bound() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from aither._capture import capture_features, render
-from aither._privacy import ColumnPolicies, PolicyError, Privacy, scrub
+from aither._privacy import WITHHELD, ColumnPolicies, PolicyError, Privacy, scrub
 
 KEY = b"test-key"
 
@@ -138,9 +138,10 @@ def test_before_send_runs_last_and_a_failing_hook_sends_no_features(caplog: pyte
     def broken(model: str, features: Any) -> Any:
         raise RuntimeError("boom")
 
+    assert Privacy(before_send=lambda model, features: None).features("m", "x") is WITHHELD
     privacy = Privacy(before_send=broken)
-    assert privacy.features("m", "x") is None
-    assert privacy.features("m", "y") is None
+    assert privacy.features("m", "x") is WITHHELD
+    assert privacy.features("m", "y") is WITHHELD
     assert sum("before_send raised" in r.message for r in caplog.records) == 1
 
 
@@ -195,3 +196,36 @@ def test_the_built_in_remote_default_is_warned_about_once_and_a_chosen_endpoint_
     _client._warn_if_default_remote(default)
     warnings = [r for r in caplog.records if "built-in default" in r.message]
     assert len(warnings) == 1 and "AITHER_BASE_URL" in warnings[0].message
+
+
+def test_policies_and_scrubbing_apply_to_what_goes_on_the_wire(monkeypatch: pytest.MonkeyPatch) -> None:
+    pd = pytest.importorskip("pandas")
+    import aither
+    from aither.testing import OTLPReceiver
+
+    monkeypatch.setenv("AITHER_HASH_KEY", "wire-test")
+    frame = pd.DataFrame(
+        {"email": ["a@b.com", "c@d.org"], "customer_id": ["c-1", "c-2"], "note": ["mail x@y.com", "ok"], "n": [1, 2]}
+    )
+    with OTLPReceiver() as receiver:
+        aither.init(
+            api_key="aith_k",
+            base_url=receiver.url,
+            flush_interval=0.05,
+            compression="none",
+            column_policies={"email": "drop", "customer_*": "hash"},
+        )
+        aither.log_prediction("private", frame, [0, 1])
+        assert aither.flush(5)
+        (span,) = receiver.wait_for_spans(1)
+        raw = b"".join(request.body for request in receiver.requests)
+        stats = aither.stats()
+    # Nothing of the dropped column or the scrubbed address is anywhere in what was sent.
+    for secret in (b"a@b.com", b"c@d.org", b"x@y.com", b"c-1", b"c-2"):
+        assert secret not in raw
+    rows = span.features["sample"]
+    assert all("email" not in row for row in rows)
+    assert "email" not in span.features["_meta"]["columns"]
+    assert sorted(row["note"] for row in rows) == ["mail [email]", "ok"]
+    assert all(row["customer_id"].startswith("h:") for row in rows)
+    assert stats["redactions"] == {"private": {"note": {"email": 1}}}

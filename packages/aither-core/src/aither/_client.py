@@ -86,7 +86,7 @@ class Client:
             from ._export._resource import resource_attributes
             from ._export._worker import BatchExporter
 
-            self.exporter = BatchExporter(settings, resource_attributes(settings.service_name))
+            self.exporter = BatchExporter(settings, resource_attributes(settings.service_name), privacy=self.privacy)
             _warn_if_default_remote(settings)
 
     def __repr__(self) -> str:

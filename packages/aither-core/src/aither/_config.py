@@ -85,6 +85,8 @@ class Settings:
     #: ``before_send(model_name, features)``: the last word on a span's features, on the worker; ``None``
     #: sends the span without them.
     before_send: Callable[[str, Any], Any] | None = None
+    #: Whether busy callers lend the export worker the GIL (docs/sdk.md); never where it cannot help.
+    gil_lending: bool = True
 
     def __repr__(self) -> str:
         # Neither the key nor the headers (which may carry one) are ever shown.
@@ -155,7 +157,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **options: Any) -> S
     if "use_otel_env" not in values:
         values["use_otel_env"] = _env_bool("AITHER_USE_OTEL_ENV", env)
     if "scrub_values" not in values:
-        values["scrub_values"] = not env.get("AITHER_SCRUB_VALUES") or _env_bool("AITHER_SCRUB_VALUES", env)
+        values["scrub_values"] = not env.get("AITHER_SCRUB_VALUES", "").strip() or _env_bool("AITHER_SCRUB_VALUES", env)
+    elif not isinstance(values["scrub_values"], bool):
+        raise ConfigurationError(f"scrub_values must be True or False, got {values['scrub_values']!r}")
+    if "gil_lending" not in values:
+        values["gil_lending"] = not env.get("AITHER_GIL_LENDING", "").strip() or _env_bool("AITHER_GIL_LENDING", env)
+    elif not isinstance(values["gil_lending"], bool):
+        raise ConfigurationError(f"gil_lending must be True or False, got {values['gil_lending']!r}")
     values.setdefault("service_name", env.get("OTEL_SERVICE_NAME") or None)
     if values["use_otel_env"]:
         _apply_otel_exporter_env(values, env, base_url_given)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import struct
 import traceback
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _json
 from .._capture import render
+from .._privacy import WITHHELD
 from .._records import ModelIdentity, SpanRecord
 from .._version import __version__
 from ._wire import (
@@ -26,6 +27,9 @@ from ._wire import (
     string_field,
     varint,
 )
+
+if TYPE_CHECKING:
+    from .._privacy import Privacy
 
 __all__ = ["SpanEncoder"]
 
@@ -57,7 +61,7 @@ _BATCH_SIZES = [field(9, int_attribute("ml.batch_size", size)) for size in range
 class SpanEncoder:
     """Encodes records into spans and spans into requests; counts the attribute values it had to truncate."""
 
-    def __init__(self, resource: Mapping[str, str], max_attribute_bytes: int) -> None:
+    def __init__(self, resource: Mapping[str, str], max_attribute_bytes: int, privacy: Privacy | None = None) -> None:
         resource_message = b"".join(field(1, string_attribute(k, v)) for k, v in resource.items())
         scope_message = string_field(1, "aither") + string_field(2, __version__)
         self._resource_field = field(1, resource_message)
@@ -65,6 +69,7 @@ class SpanEncoder:
         self._max_attribute_bytes = max_attribute_bytes
         self._identity_cache: dict[tuple[ModelIdentity | None, str | None, str], bytes] = {}
         self.truncated_attributes = 0
+        self._privacy = privacy if privacy is not None and privacy.active else None
 
     def _identity(self, model: ModelIdentity | None, method: str | None, name: str) -> bytes:
         """The span name and the attributes every span of one model and method shares, encoded once."""
@@ -118,7 +123,11 @@ class SpanEncoder:
         if record.sample_rate is not None:
             parts.append(field(9, double_attribute("ml.sample_rate", record.sample_rate)))
         if record.features is not None:
-            self._json(parts, _FEATURES, "ml.features", render(record.features), truncated)
+            features = render(record.features)
+            if self._privacy is not None and record.model is not None:
+                features = self._privacy.features(record.model.name, features)
+            if features is not WITHHELD:
+                self._json(parts, _FEATURES, "ml.features", features, truncated)
         if record.prediction is not None:
             self._json(parts, _PREDICTION, "ml.prediction", render(record.prediction), truncated)
         if record.has_label:

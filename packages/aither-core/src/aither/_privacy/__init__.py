@@ -2,12 +2,13 @@
 sampled strings, and a ``before_send`` hook, applied on the worker to each span's sampled rows and, identically,
 by ``aither.log_reference`` to the reference before it is profiled (docs/privacy.md)."""
 
-from ._apply import Privacy, Redactions
+from ._apply import WITHHELD, Privacy, Redactions
 from ._policy import ColumnPolicies, PolicyError, hash_key_from_env
 from ._scrub import SCRUBBED_KINDS, scrub
 
 __all__ = [
     "SCRUBBED_KINDS",
+    "WITHHELD",
     "ColumnPolicies",
     "PolicyError",
     "Privacy",

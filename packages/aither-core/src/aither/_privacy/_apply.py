@@ -17,12 +17,14 @@ from typing import Any
 from ._policy import ColumnPolicies
 from ._scrub import scrub
 
-__all__ = ["BeforeSend", "Privacy", "Redactions"]
+__all__ = ["WITHHELD", "BeforeSend", "Privacy", "Redactions"]
 
 logger = logging.getLogger("aither")
 
 #: ``before_send(model_name, features) -> features or None`` (``None``: send no features for this span).
 BeforeSend = Callable[[str, Any], Any]
+#: What :meth:`Privacy.features` answers when the span must go without ``ml.features``.
+WITHHELD: Any = object()
 #: The column name counted for strings that are not in a named column (a list of texts, a bare string).
 UNNAMED = "-"
 
@@ -80,7 +82,8 @@ class Privacy:
         return self._models.get(model, self.policies)
 
     def features(self, model: str, features: Any) -> Any:
-        """The rendered ``ml.features`` of one span of ``model``, as it may leave the process."""
+        """The rendered ``ml.features`` of one span of ``model``, as it may leave the process; :data:`WITHHELD`
+        when ``before_send`` declined (or failed): the span then goes without them."""
         if not self.active:
             return features
         policies = self.policies_for(model)
@@ -90,14 +93,15 @@ class Privacy:
             self.redactions.add(model, column, {kind: n})
         if self.before_send is not None:
             try:
-                return self.before_send(model, cleaned)
+                sent = self.before_send(model, cleaned)
             except Exception:
                 if not self._before_send_failed:
                     self._before_send_failed = True
                     logger.warning(
                         "aither: before_send raised; spans of that call are sent without features", exc_info=True
                     )
-                return None
+                return WITHHELD
+            return WITHHELD if sent is None else sent
         return cleaned
 
     def _value(self, features: Any, policies: ColumnPolicies, counts: dict[tuple[str, str], int]) -> Any:

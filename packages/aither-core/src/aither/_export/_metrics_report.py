@@ -1,0 +1,86 @@
+"""The per-model aggregates report: every ``flush_interval`` (and at each flush and close) what the calling
+threads counted since the last report, and the drops by model and reason, go to ``/v1/metrics``.
+
+A report that fails is not lost: the aggregates are committed, and the drops marked reported, only once the
+server accepted it, so the next report covers its interval too. Whether and when a report is sent is decided
+here, in :meth:`MetricsReport.due` and :meth:`MetricsReport.send`.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from .. import _aggregates
+from .._records import ModelIdentity
+from ._delivery import OK, Delivery
+from ._metric_encoder import MetricEncoder
+
+__all__ = ["MetricsReport"]
+
+
+class MetricsReport:
+    """Owns the drop counts by model and reason (updated under the exporter's ``lock``) and sends the reports."""
+
+    def __init__(
+        self,
+        resource: Mapping[str, str],
+        delivery: Delivery,
+        lock: threading.Lock,
+        *,
+        interval: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._encoder = MetricEncoder(resource)
+        self._delivery = delivery
+        self._lock = lock
+        self._interval = interval
+        self._clock = clock
+        self.next_at = clock() + interval
+        #: Predictions dropped, by model and reason (the exporter adds to it holding ``lock``).
+        self.drops: collections.Counter[tuple[ModelIdentity, str]] = collections.Counter()
+        self._drops_reported: dict[tuple[ModelIdentity, str], int] = {}
+        self.reports = 0
+
+    def due(self, forced: bool) -> bool:
+        """Whether a report is due: ``forced`` (a flush or close), or the interval passed. If so the next interval
+        starts now."""
+        now = self._clock()
+        if not forced and now < self.next_at:
+            return False
+        self.next_at = now + self._interval
+        return True
+
+    def send(self, flush_deadline: float | None) -> None:
+        """Send what changed since the last accepted report, if anything did."""
+        collection = _aggregates.collect()
+        if collection is None:
+            return
+        try:
+            with self._lock:
+                drops = {
+                    key: count - self._drops_reported.get(key, 0)
+                    for key, count in self.drops.items()
+                    if count != self._drops_reported.get(key, 0)
+                }
+                snapshot = dict(self.drops)
+            end_ns = time.time_ns()
+            body = self._encoder.request(collection.deltas, drops, collection.start_ns, end_ns)
+            if body is None:
+                collection.commit(end_ns)
+                return
+            endpoint = self._delivery.metrics
+            payload = endpoint.encode(body, _no_pause)
+            if self._delivery.post(endpoint, payload, flush_deadline, "metrics") == OK:
+                collection.commit(end_ns)
+                with self._lock:
+                    self._drops_reported = snapshot
+                    self.reports += 1
+        finally:
+            collection.release()
+
+
+def _no_pause() -> None:
+    """A metrics report is small (a few KiB per model): compressed in one go."""
