@@ -180,13 +180,99 @@ def test_keys_page_creates_once_and_revokes(server: Server) -> None:
 
 def test_chart_slices_end_on_a_whole_hour_or_a_whole_slice() -> None:
     # A model page's slices on whole hours are read from the hourly rollups alone (no raw rows at their edges).
-    from aither_server.ui.data import RANGES, _slices_end
+    from aither_server.ui.window import MAX_SLICES, RANGES, window
 
     hour = 3600 * 10**9
     now = (1_700_000_000 * 10**9 // hour) * hour + 17 * 60 * 10**9 + 5  # 17 minutes and 5 ns past an hour
-    for range_name, (seconds, points) in RANGES.items():
-        width = seconds * 10**9 // points
-        end = _slices_end(now, width)
-        unit = min(width, hour)
-        assert end % unit == 0 and now <= end < now + unit, range_name
-    assert _slices_end(4 * hour, hour) == 4 * hour  # already whole: not moved
+    for range_name, seconds in RANGES.items():
+        found = window(range_name, now_ns=now)
+        unit = min(found.slice_ns, hour)
+        assert found.end_ns % unit == 0 and now <= found.end_ns < now + unit, range_name
+        assert found.end_ns - found.start_ns == seconds * 10**9 and found.slices <= MAX_SLICES
+    assert window("24h", now_ns=4 * hour).end_ns == 4 * hour  # already whole: not moved
+
+
+def test_short_windows_have_minute_slices_and_custom_ones_whole_slices() -> None:
+    from aither_server.ui.window import window
+
+    assert window("15m", now_ns=10**18).slice_text == "1 min" and window("1h", now_ns=10**18).slice_text == "2 min"
+    assert window("24h").slice_text == "1 h" and window("30d").slice_text == "1 day"
+    custom = window("24h", "2026-12-01T10:07", "2026-12-01T10:37")
+    assert custom.range == "custom" and custom.slice_text == "1 min" and custom.slices == 30
+    week = window("1h", "2026-12-01T10:07", "2026-12-08T10:07")
+    assert week.slice_text == "6 h" and week.start_ns % (3600 * 10**9) == 0 and week.slices == 29
+    # Unreadable or backwards: the preset.
+    assert window("7d", "yesterday", "2026-12-01T10:00").range == "7d"
+    assert window("7d", "2026-12-02T10:00", "2026-12-01T10:00").range == "7d"
+
+
+def _cells(table: str) -> list[list[str]]:
+    """The text of each body row's cells (th and td) of an HTML table."""
+    body = table.split("<tbody>", 1)[1]
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]
+
+
+def _table(page: str, table_id: str) -> str:
+    return page.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+
+
+def test_the_model_page_diagnoses_a_planted_failure(server: Server) -> None:
+    import aither
+    from loan_scenario import MODEL, plant
+
+    aither.init(api_key=KEY, base_url=server.url, flush_interval=0.2)
+    try:
+        planted = plant(server)
+    finally:
+        aither.close()
+    client = _signed_in(server)
+    page = client.get(f"/models/{MODEL}", params={"range": "24h"}).text
+    # The window is said, with its slices.
+    assert "in 24 slices of 1 h" in page and 'id="window"' in page
+    # Where is it worst: channel = partner_api first, with its count and interval.
+    worst = _cells(_table(page, "worst-segments"))
+    assert worst[0][:2] == ["channel", "partner_api"]
+    rows, accuracy = int(worst[0][2].replace(",", "")), float(worst[0][3].rstrip("%"))
+    assert 300 < rows < 600 and 30 < accuracy < 50 and " to " in worst[0][4]
+    # The confusion matrix holds exactly the planted labelled rows.
+    matrix = _cells(_table(page, "confusion"))
+    assert [[int(c.replace(",", "")) for c in row[1:3]] for row in matrix] == [
+        [planted["confusion"].get((actual, predicted), 0) for predicted in (0, 1)] for actual in (0, 1)
+    ]
+    assert 'id="chart-scores"' in page and 'id="chart-calibration"' in page
+    # The null surge is flagged in the data-quality table and is a finding; drift alone says ok.
+    quality = {row[0]: row for row in _cells(_table(page, "data-quality"))}
+    assert quality["income"][2].endswith("%") and float(quality["income"][2].rstrip("%")) > 10
+    income_row = next(r for r in _table(page, "data-quality").split("<tr") if ">income<" in r)
+    assert 'class="flagged"' in income_row and 'class="n flag"' in income_row
+    findings = page.split('id="findings"', 1)[1].split("</ul>", 1)[0]
+    assert "income" in findings and "nulls" in findings and "partner_api" in findings
+    # The labels of the newest hours are still arriving: marked on the chart and said.
+    assert 'id="label-lag"' in page and "newest 3 slice(s)" in page
+    assert page.count('<rect class="shade"') == 3
+    # The prediction's own drift row.
+    assert 'id="drift-prediction"' in page
+    # Hover values: every quality point has its label count in its title.
+    assert re.search(r"accuracy [0-9.]+% \(1[0-9]{2} labels, 95% interval", page)
+
+    # The segments page: every feature's segments, worst first; one feature's in order, linked to its drift.
+    everything = client.get("/segments", params={"model": MODEL, "range": "24h"}).text
+    assert _cells(_table(everything, "worst-segments"))[0][:2] == ["channel", "partner_api"]
+    channel = client.get("/segments", params={"model": MODEL, "feature": "channel", "range": "24h"}).text
+    assert [row[1] for row in _cells(_table(channel, "worst-segments"))] == ["web", "branch", "partner_api"]
+    assert "/feature?model=loans&amp;name=channel" in channel and "Drift of channel" in channel
+    # The feature page shows the nulls, flagged.
+    feature = client.get("/feature", params={"model": MODEL, "name": "income", "range": "24h"}).text
+    assert 'id="feature-quality"' in feature and "a surge" in feature
+    assert client.get("/segments", params={"model": "nobody"}).status_code == 404
+    # The API answers the same figures for the same window.
+    window = re.search(r"Window: <strong>([^<]+)</strong> to <strong>([^<]+)</strong>", page)
+    assert window is not None
+    api = server.get(f"/api/v1/models/{MODEL}/worst-segments", start=window.group(1), end=window.group(2))
+    top = api["segments"][0]
+    assert (top["feature"], top["segment"], top["rows"]) == ("channel", "partner_api", rows)
+    assert round(top["value"] * 100, 1) == accuracy and top["low"] < top["value"] < top["high"]
+    client.close()

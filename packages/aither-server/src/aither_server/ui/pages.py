@@ -9,7 +9,6 @@ Every form posts its CSRF token: the session's, or for the sign-in form a double
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from aither_server.drift.feeder import Feeder
 from aither_server.drift.store import DriftStore
 from aither_server.model.api_keys import has_scope
 from aither_server.monitors.schemas import MonitorCreate
@@ -32,9 +32,12 @@ from aither_server.query import predictions as query_predictions
 from aither_server.query import time as query_time
 from aither_server.store.database import LastAdminKey, Store
 from aither_server.ui.charts import sparkline
-from aither_server.ui.data import RANGES, model_page, models_page
+from aither_server.ui.data import model_page, models_page
+from aither_server.ui.diagnose import THRESHOLDS
 from aither_server.ui.feature import distributions, overlay
 from aither_server.ui.sessions import COOKIE, Session, SessionStore, same_token
+from aither_server.ui.views import feature_quality, segments_page
+from aither_server.ui.window import RANGES, iso_minute, window
 
 __all__ = ["router"]
 
@@ -73,6 +76,8 @@ _templates.filters["num"] = lambda v: "-" if v is None else (f"{v:,}" if isinsta
 _templates.filters["q"] = lambda v: quote(str(v), safe="")
 _templates.globals["spark"] = sparkline
 _templates.globals["iso"] = query_time.iso
+_templates.globals["minute"] = iso_minute
+_templates.globals["thresholds"] = THRESHOLDS
 _LOGIN_CSRF = "aither_login_csrf"
 _MAX_FORM_BYTES = 64 * 1024
 #: No script runs on these pages, none may be injected, and no other site may frame them.
@@ -88,6 +93,7 @@ _HEADERS = {
 _Version = Annotated[str | None, Query(max_length=256)]
 _Environment = Annotated[str | None, Query(max_length=256)]
 _Range = Annotated[str, Query(max_length=8)]
+_Moment = Annotated[str | None, Query(max_length=40)]
 
 
 def _sessions(request: Request) -> SessionStore:
@@ -103,6 +109,13 @@ def _store(request: Request) -> Store:
 def _monitoring(request: Request) -> Monitoring:
     found: Monitoring = request.app.state.monitoring
     return found
+
+
+async def _drift(request: Request) -> DriftStore:
+    """Drift's tables once every span stored so far is in them, as the drift API reads them."""
+    feeder: Feeder = request.app.state.drift_feeder
+    await run_in_threadpool(feeder.flush)
+    return feeder.store
 
 
 def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -231,7 +244,7 @@ def stylesheet() -> FileResponse:
 @router.get("/")
 async def models(request: Request, sort: Annotated[str, Query(max_length=20)] = "name") -> Response:
     session = await _signed_in(request)
-    drift: DriftStore = request.app.state.drift
+    drift = await _drift(request)
     rows = await run_in_threadpool(models_page, _store(request), drift, _monitoring(request).monitors, sort)
     return _page("models.html", session=session, rows=rows, sort=sort, nav="models")
 
@@ -244,24 +257,40 @@ async def feature(
     version: _Version = None,
     environment: _Environment = None,
     range: _Range = "24h",
+    start: _Moment = None,
+    end: _Moment = None,
 ) -> Response:
-    """A feature's reference and current distributions, overlaid."""
+    """A feature's reference and current distributions, overlaid, and its nulls."""
     session = await _signed_in(request)
-    seconds, _ = RANGES.get(range, RANGES["24h"])
-    end = time.time_ns()
+    period = window(range, start, end)
+    drift = await _drift(request)
     found = await run_in_threadpool(
         lambda: distributions(
-            request.app.state.drift,
+            drift,
             model,
             name,
             version=version or None,
             environment=environment or None,
-            window=(end - seconds * 1_000_000_000, end),
+            window=(period.start_ns, period.end_ns),
         )
     )
     chart = None if found is None else overlay(f"{name}: reference and current", found["bars"])
+    quality = await run_in_threadpool(feature_quality, drift, model, name, version or None, environment or None, period)
     return _page(
-        "feature.html", session=session, model=model, name=name, found=found, chart=chart, range=range, nav="models"
+        "feature.html",
+        quality=quality,
+        session=session,
+        model=model,
+        name=name,
+        found=found,
+        chart=chart,
+        range=period.range,
+        ranges=list(RANGES),
+        version=version or "",
+        environment=environment or "",
+        period=period,
+        query=_window_query(period, version, environment),
+        nav="models",
     )
 
 
@@ -272,9 +301,13 @@ async def model(
     version: _Version = None,
     environment: _Environment = None,
     range: _Range = "24h",
+    start: _Moment = None,
+    end: _Moment = None,
 ) -> Response:
     session = await _signed_in(request)
     store = _store(request)
+    period = window(range, start, end)
+    drift = await _drift(request)
     known = await run_in_threadpool(query_models.list_models, store.reader())
     entry = next((m for m in known if m["name"] == name), None)
     if entry is None:
@@ -282,11 +315,11 @@ async def model(
     data = await run_in_threadpool(
         lambda: model_page(
             store,
-            request.app.state.drift,
+            drift,
             name,
             version=version or None,
             environment=environment or None,
-            range_name=range,
+            period=period,
             versions=entry["versions"],
             environments=entry["environments"],
         )
@@ -299,9 +332,63 @@ async def model(
         data=data,
         version=version or "",
         environment=environment or "",
-        range=range if range in RANGES else "24h",
+        range=period.range,
         ranges=list(RANGES),
+        period=period,
+        query=_window_query(period, version, environment),
         monitors=monitors,
+        nav="models",
+    )
+
+
+def _window_query(period: Any, version: str | None, environment: str | None) -> str:
+    """The query string that opens another page on the same model, version, environment and window."""
+    parts = {"version": version or "", "environment": environment or ""}
+    if period.range == "custom":
+        parts.update(start=iso_minute(period.start_ns), end=iso_minute(period.end_ns))
+    else:
+        parts["range"] = period.range
+    return "&".join(f"{k}={quote(v, safe='')}" for k, v in parts.items() if v)
+
+
+@router.get("/segments")
+async def segments(
+    request: Request,
+    model: Annotated[str, Query(max_length=256)],
+    feature: Annotated[str | None, Query(max_length=1024)] = None,
+    version: _Version = None,
+    environment: _Environment = None,
+    range: _Range = "24h",
+    start: _Moment = None,
+    end: _Moment = None,
+) -> Response:
+    """Where the model is worst: every feature's segments ranked by quality gap, or one feature's segments."""
+    session = await _signed_in(request)
+    period = window(range, start, end)
+    found = await run_in_threadpool(
+        segments_page,
+        _store(request),
+        await _drift(request),
+        model,
+        feature=feature or None,
+        version=version or None,
+        environment=environment or None,
+        period=period,
+    )
+    if found is None:
+        return _not_found(session, f"No model named {model}.", title="No such model")
+    return _page(
+        "segments.html",
+        session=session,
+        model=model,
+        feature=feature or "",
+        found=found,
+        period=period,
+        range=period.range,
+        ranges=list(RANGES),
+        version=version or "",
+        environment=environment or "",
+        query=_window_query(period, version, environment),
         nav="models",
     )
 
