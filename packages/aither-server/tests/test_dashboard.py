@@ -8,8 +8,10 @@ import time
 
 import httpx
 from conftest import Server
+from loan_scenario import CALLS_PER_HOUR, HOURS, LAGGING_HOURS, MODEL, ROWS, plant
 from otlp_builders import KEY, label_span, new_trace_id, prediction_span
 
+import aither
 from aither_server import Store
 from aither_server.drift.store import drift_engine
 from aither_server.ui.sessions import SESSION_TTL_S, SessionStore
@@ -220,8 +222,9 @@ def _table(page: str, table_id: str) -> str:
 
 
 def test_the_model_page_diagnoses_a_planted_failure(server: Server) -> None:
-    import aither
     from loan_scenario import MODEL, plant
+
+    import aither
 
     aither.init(api_key=KEY, base_url=server.url, flush_interval=0.2)
     try:
@@ -276,3 +279,57 @@ def test_the_model_page_diagnoses_a_planted_failure(server: Server) -> None:
     assert (top["feature"], top["segment"], top["rows"]) == ("channel", "partner_api", rows)
     assert round(top["value"] * 100, 1) == accuracy and top["low"] < top["value"] < top["high"]
     client.close()
+
+
+def test_predictions_are_searched_by_label_correctness_and_status_a_page_at_a_time(server: Server) -> None:
+    aither.init(api_key=KEY, base_url=server.url, flush_interval=0.2)
+    try:
+        plant(server)
+    finally:
+        aither.close()
+    failed = [prediction_span(MODEL, None, error="ValueError: bad income") for _ in range(2)]
+    assert server.ingest(failed).status_code == 200
+    client = _signed_in(server)
+
+    def listed(**params: str) -> list[str]:
+        """Every trace id the filtered list shows, following its "older" links to the last page."""
+        found: list[str] = []
+        url: str | None = "/predictions"
+        query: dict[str, str] | None = {"model": MODEL, **params}
+        while url is not None:
+            page = client.get(url, params=query).text
+            found += re.findall(r'href="/predictions/([0-9a-f]{32})"', page)
+            link = re.search(r'id="next-page" href="([^"]+)"', page)
+            url, query = (link.group(1).replace("&amp;", "&") if link else None), None
+        return found
+
+    everything = listed()
+    calls = HOURS * CALLS_PER_HOUR + 2
+    assert len(everything) == len(set(everything)) == calls  # 50 a page, none twice, none missed
+    unlabelled = listed(labelled="no")
+    assert len(unlabelled) == LAGGING_HOURS * CALLS_PER_HOUR + 2
+    assert len(listed(labelled="yes")) == calls - len(unlabelled)
+    errors = listed(status="error")
+    assert len(errors) == 2 and set(errors) <= set(unlabelled)
+    wrong, right = listed(correct="no"), listed(correct="yes")
+    assert wrong and right and not set(wrong) & set(right) and len(wrong) + len(right) == calls - len(unlabelled)
+    first_page = client.get("/predictions", params={"model": MODEL, "correct": "no"}).text
+    assert "wrong</span>" in first_page and "all 10 right" not in first_page
+    assert "ValueError: bad income" in client.get("/predictions", params={"model": MODEL, "status": "error"}).text
+
+    # A prediction: one table row per sampled row, features, prediction and label side by side, rows in order.
+    page = client.get("/predictions/" + wrong[0]).text
+    table = _table(page, "sampled-rows")
+    header = re.findall(r"<th[^>]*>([^<]*)</th>", table.split("</thead>", 1)[0])
+    assert header == ["Row", "channel", "income", "Prediction", "Label", "Right"]
+    cells = _cells(table)
+    assert [row[0] for row in cells] == [str(i) for i in range(ROWS)] and "wrong" in {row[-1] for row in cells}
+    labels = _cells(_table(page, "labels"))
+    assert [row[0] for row in labels] == [str(i) for i in range(ROWS)]  # 0, 1, ... 9 in row order
+    client.close()
+
+
+def test_a_predictions_labels_are_listed_by_row_number() -> None:
+    from aither_server.ui.views import labels_in_order
+
+    assert [k for k, _ in labels_in_order({"10": 1, "2": 0, "0": 1, "1": 1})] == ["0", "1", "2", "10"]

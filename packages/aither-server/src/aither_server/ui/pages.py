@@ -30,14 +30,15 @@ from aither_server.monitors.targets import UnsafeTarget, check_target
 from aither_server.query import models as query_models
 from aither_server.query import predictions as query_predictions
 from aither_server.query import time as query_time
+from aither_server.query.prediction_search import Filters, parse_cursor, search_predictions
 from aither_server.store.database import LastAdminKey, Store
 from aither_server.ui.charts import sparkline
 from aither_server.ui.data import model_page, models_page
 from aither_server.ui.diagnose import THRESHOLDS
 from aither_server.ui.feature import distributions, overlay
 from aither_server.ui.sessions import COOKIE, Session, SessionStore, same_token
-from aither_server.ui.views import feature_quality, segments_page
-from aither_server.ui.window import RANGES, iso_minute, window
+from aither_server.ui.views import feature_quality, labels_in_order, sampled_table, segments_page, short_value
+from aither_server.ui.window import RANGES, iso_minute, parse_moment, window
 
 __all__ = ["router"]
 
@@ -78,7 +79,11 @@ _templates.globals["spark"] = sparkline
 _templates.globals["iso"] = query_time.iso
 _templates.globals["minute"] = iso_minute
 _templates.globals["thresholds"] = THRESHOLDS
+_templates.filters["short"] = short_value
+_templates.globals["labels_in_order"] = labels_in_order
 _LOGIN_CSRF = "aither_login_csrf"
+#: Predictions listed per page.
+_PAGE = 50
 _MAX_FORM_BYTES = 64 * 1024
 #: No script runs on these pages, none may be injected, and no other site may frame them.
 _HEADERS = {
@@ -393,6 +398,10 @@ async def segments(
     )
 
 
+def _choice(text: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(text or "")
+
+
 @router.get("/predictions")
 async def predictions(
     request: Request,
@@ -400,29 +409,61 @@ async def predictions(
     trace_id: Annotated[str | None, Query(max_length=64)] = None,
     version: _Version = None,
     environment: _Environment = None,
+    start: _Moment = None,
+    end: _Moment = None,
+    status: Annotated[str | None, Query(max_length=8)] = None,
+    labelled: Annotated[str | None, Query(max_length=8)] = None,
+    correct: Annotated[str | None, Query(max_length=8)] = None,
+    after: Annotated[str | None, Query(max_length=48)] = None,
 ) -> Response:
+    """A model's predictions, newest first, filtered and a page at a time (``after``: the previous page's cursor)."""
     session = await _signed_in(request)
     if trace_id:
         return _redirect("/predictions/" + quote(trace_id.strip().lower(), safe=""))
     store = _store(request)
     names = [m["name"] for m in await run_in_threadpool(query_models.list_models, store.reader())]
     chosen = model if model in names else (names[0] if names else None)
-    rows: list[dict[str, Any]] | None = None
+    filters = Filters(
+        version=version or None,
+        environment=environment or None,
+        start_ns=parse_moment(start),
+        end_ns=parse_moment(end),
+        error={"error": True, "ok": False}.get(status or ""),
+        labelled=_choice(labelled),
+        correct=_choice(correct),
+    )
+    rows: list[dict[str, Any]] = []
+    cursor = None
     if chosen is not None:
         name = chosen
-        rows = await run_in_threadpool(
-            lambda: query_predictions.recent_predictions(
-                store.reader(), name, limit=100, version=version or None, environment=environment or None
-            )
+        found = await run_in_threadpool(
+            lambda: search_predictions(store.reader(), name, filters, limit=_PAGE, cursor=parse_cursor(after))
         )
+        rows, cursor = found or ([], None)
+    params = {
+        "model": chosen or "",
+        "version": version or "",
+        "environment": environment or "",
+        "start": start or "",
+        "end": end or "",
+        "status": status or "",
+        "labelled": labelled or "",
+        "correct": correct or "",
+    }
+    next_url = None
+    if cursor is not None:
+        next_url = "/predictions?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if v)
+        next_url += "&after=" + cursor
     return _page(
         "predictions.html",
         session=session,
         names=names,
         chosen=chosen,
-        rows=rows or [],
-        version=version or "",
-        environment=environment or "",
+        rows=rows,
+        f=params,
+        paged=bool(after),
+        next_url=next_url,
+        first_url="/predictions?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if v),
         nav="predictions",
     )
 
@@ -439,7 +480,7 @@ async def prediction(request: Request, trace_id: str) -> Response:
         found = await run_in_threadpool(query_predictions.get_prediction, _store(request).reader(), raw)
     if found is None:
         return _not_found(session, f"No prediction with trace id {trace_id}.")
-    return _page("prediction.html", session=session, p=found, nav="predictions")
+    return _page("prediction.html", session=session, p=found, table=sampled_table(found), nav="predictions")
 
 
 # -- monitors --------------------------------------------------------------------------------------------------
