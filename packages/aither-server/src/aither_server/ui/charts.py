@@ -51,7 +51,8 @@ def readable(value: float, step: float | None = None) -> str:
     if size >= 1e4:
         return f"{value / 1e3:.3g}k"
     if step is not None and step > 0:
-        decimals = max(0, min(6, -math.floor(math.log10(step) + 1e-9)))
+        # As many decimals as the step has: 0.25 needs two (0.25, 0.5, 0.75 are not 0.2, 0.5, 0.8).
+        decimals = next((d for d in range(7) if abs(step * 10**d - round(step * 10**d)) < 1e-6), 6)
         return f"{value:,.{decimals}f}"
     if size >= 100 or value == int(value):
         return f"{value:,.0f}"

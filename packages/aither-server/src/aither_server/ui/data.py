@@ -52,6 +52,12 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
     for model in query_models.list_models(conn):
         found = query_metrics.metrics(conn, model["name"], start_ns=start, end_ns=now, bucket="1d") or {}
         quality_name, quality = _quality(found)
+        quality_window = "24 h"
+        if quality is None and found.get("predictions"):
+            # Labels arrive late: the last week's figure, said as such, rather than a bare "-".
+            week = query_metrics.metrics(conn, model["name"], start_ns=now - 7 * 86400 * NS, end_ns=now, bucket="7d")
+            quality_name, quality = _quality(week or {})
+            quality_window = "7 d, no labels in 24 h yet"
         drift_state, drifted = _drift_status(drift_store, model["name"], start, now)
         model_states = states.get(model["name"], [])
         rows.append(
@@ -62,6 +68,7 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
                 "label_coverage": found.get("label_coverage"),
                 "quality_name": quality_name,
                 "quality": quality,
+                "quality_window": quality_window,
                 "drift": drift_state,
                 "drifted": drifted,
                 "monitors": len(model_states),

@@ -170,17 +170,20 @@ def xy_chart(
 def interval_bar(
     value: float | None, low: float | None, high: float | None, overall: float | None, top: float
 ) -> Markup:
-    """A 120 x 14 strip: a segment's interval (grey), its value (dot) and the overall figure (dashed), on [0, top]."""
+    """A 200 x 14 strip: a segment's interval (grey), its value (dot) and the overall figure (dashed), on [0, top]."""
     if value is None or top <= 0:
         return Markup("")
 
     def x(v: float) -> float:
-        return 4 + 112 * max(0.0, min(1.0, v / top))
+        return 4 + 192 * max(0.0, min(1.0, v / top))
 
-    parts = ['<svg class="interval" viewBox="0 0 120 14" aria-hidden="true">']
+    parts = [
+        '<svg class="interval" viewBox="0 0 200 14" aria-hidden="true">',
+        '<line class="axis" x1="4" x2="196" y1="7" y2="7"/>',
+    ]
     if low is not None and high is not None:
         parts.append(f'<line class="range" x1="{x(low):.1f}" x2="{x(high):.1f}" y1="7" y2="7"/>')
     if overall is not None:
         parts.append(f'<line class="overall" x1="{x(overall):.1f}" x2="{x(overall):.1f}" y1="1" y2="13"/>')
-    parts.append(f'<circle cx="{x(value):.1f}" cy="7" r="3"/></svg>')
+    parts.append(f'<circle cx="{x(value):.1f}" cy="7" r="3.5"/></svg>')
     return Markup("".join(parts))

@@ -74,7 +74,10 @@ def feature_quality(
 
 def short_value(value: Any, limit: int = 48) -> str:
     """A value in a table cell: JSON, compact, cut at ``limit`` characters."""
-    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
