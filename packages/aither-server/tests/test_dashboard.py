@@ -333,3 +333,28 @@ def test_a_predictions_labels_are_listed_by_row_number() -> None:
     from aither_server.ui.views import labels_in_order
 
     assert [k for k, _ in labels_in_order({"10": 1, "2": 0, "0": 1, "1": 1})] == ["0", "1", "2", "10"]
+
+
+def test_numbers_on_axes_read_as_people_write_them() -> None:
+    from aither_server.ui.charts import readable
+
+    assert readable(5940.3) == "5,940" and readable(5940.3, 297.0) == "5,940"
+    assert readable(22350.5) == "22.4k" and readable(1_250_000) == "1.25M"
+    assert [readable(v, 0.25) for v in (0.0, 0.25, 0.5)] == ["0.00", "0.25", "0.50"]
+    assert readable(0.000123) == "0.000123" and readable(3) == "3"
+    assert all("e+" not in readable(v, s) for v in (5940.0, 123456.0, 99999.0) for s in (None, 1.0, 2500.0))
+
+
+def test_the_models_page_shows_last_weeks_quality_while_the_last_days_labels_lag(server: Server) -> None:
+    day = 86400 * 10**9
+    spans = []
+    for i in range(4):  # two days ago: labelled, 3 of 4 right
+        trace_id = new_trace_id()
+        start = time.time_ns() - 2 * day + i * 10**9
+        spans += [prediction_span("lagged", 1, trace_id=trace_id, start_ns=start), label_span(trace_id, int(i < 3))]
+    spans.append(prediction_span("lagged", 1))  # today: no label yet
+    assert server.ingest(spans).status_code == 200
+    client = _signed_in(server)
+    row = _cells(_table(client.get("/").text, "models"))[0]
+    assert row[0] == "lagged" and "accuracy 0.75" in row[6] and "(7 d, no labels in 24 h yet)" in row[6]
+    client.close()

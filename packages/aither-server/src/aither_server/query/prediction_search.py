@@ -75,8 +75,8 @@ def search_predictions(
     if not ids:
         return [], None
     limit = max(1, min(MAX_PAGE, limit))
-    where = [f"p.model_id IN ({placeholders(ids)})"]
-    params: list[Any] = list(ids)
+    where: list[str] = []
+    params: list[Any] = []
     if filters.start_ns is not None:
         where.append("p.start_ns >= ?")
         params.append(filters.start_ns)
@@ -92,11 +92,18 @@ def search_predictions(
         where.append(_LABELLED if filters.labelled else f"NOT {_LABELLED}")
     if filters.correct is not None:
         where.append(f"{_JUDGED} AND NOT {_WRONG}" if filters.correct else _WRONG)
-    rows = conn.execute(
-        f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
-        f" WHERE {' AND '.join(where)} ORDER BY p.start_ns DESC, p.id DESC LIMIT ?",
-        (*params, limit + 1),
-    ).fetchall()
+    rows: list[Any] = []
+    # Per model row, so each query walks the (model_id, start_ns) index backwards and stops at the page's end
+    # (with ``model_id IN (...)`` the database sorts every matching row first).
+    for model_id in ids:
+        rows.extend(
+            conn.execute(
+                f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
+                f" WHERE {' AND '.join(['p.model_id = ?', *where])} ORDER BY p.start_ns DESC, p.id DESC LIMIT ?",
+                (model_id, *params, limit + 1),
+            )
+        )
+    rows.sort(key=lambda r: (r[8], r[0]), reverse=True)
     more = len(rows) > limit
     rows = rows[:limit]
     labels = _labels_by_trace(conn, list({r[1] for r in rows}))

@@ -52,12 +52,13 @@ def readable(value: float, step: float | None = None) -> str:
         return f"{value / 1e3:.3g}k"
     if step is not None and step > 0:
         # As many decimals as the step has: 0.25 needs two (0.25, 0.5, 0.75 are not 0.2, 0.5, 0.8).
-        decimals = next((d for d in range(7) if abs(step * 10**d - round(step * 10**d)) < 1e-6), 6)
+        cap = max(0, 2 - math.floor(math.log10(step)))
+        decimals = next((d for d in range(cap) if abs(step * 10**d - round(step * 10**d)) < 1e-6), cap)
         return f"{value:,.{decimals}f}"
     if size >= 100 or value == int(value):
         return f"{value:,.0f}"
-    if size >= 0.001:
-        return f"{value:.4g}"
+    if size >= 0.0001:
+        return f"{value:.3g}"
     return f"{value:.2e}" if value else "0"
 
 

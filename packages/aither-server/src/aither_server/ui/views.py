@@ -17,7 +17,7 @@ from aither_server.ui.window import Window
 __all__ = ["SEGMENT_PREDICTIONS", "feature_quality", "labels_in_order", "sampled_table", "segments_page", "short_value"]
 
 #: Labelled predictions the segments page reads (the model page reads fewer, for its top few).
-SEGMENT_PREDICTIONS = 5000
+SEGMENT_PREDICTIONS = 3000
 
 
 def segments_page(
