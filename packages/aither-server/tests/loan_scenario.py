@@ -1,7 +1,8 @@
 """A planted failure for the dashboard's diagnostics: a loan-default classifier ("loans") whose facts the pages
 must find.
 
-- 20 hours of predictions, 12 calls an hour, each a batch of 10 rows, every row sampled (``_meta.rows``).
+- 20 whole hours of predictions up to the start of this hour, 12 calls an hour, each a batch of 10 rows,
+  every row sampled (``_meta.rows``).
 - ``channel`` (web, branch, partner_api): right on 95% of web and branch rows, on 40% of partner_api rows, so
   ``channel = partner_api`` is the worst segment.
 - ``income``: no nulls in the reference nor in the first 10 hours, 30% nulls after: a null surge.
@@ -38,7 +39,9 @@ def plant(server: Server) -> dict[str, Any]:
     )
     aither.log_reference(MODEL, reference, predictions=rng.integers(0, 2, size=3000).tolist())
     hour_ns = 3600 * 10**9
-    now = time.time_ns()
+    # Whole hours ending at the start of this one: the lagging hours are then exactly the newest 3 slices of
+    # any window sliced by the hour, whatever the time the test runs (this hour's slice has no calls).
+    now = time.time_ns() // hour_ns * hour_ns
     first = now - HOURS * hour_ns
     spans = []
     confusion: dict[tuple[int, int], int] = {}
