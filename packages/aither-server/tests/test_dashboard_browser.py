@@ -301,6 +301,8 @@ def test_the_dashboard_finds_the_planted_failure(loans: Server, browser: WebDriv
     assert any("labels, 95% interval" in (t or "") for t in titles)
     assert browser.find_element(By.ID, "drift-prediction")
     _shot(browser, shots, "model-diagnosis")
+    browser.execute_script("document.getElementById('chart-errors').scrollIntoView()")
+    _shot(browser, shots, "model-quality")
     browser.execute_script("document.getElementById('worst-segments').scrollIntoView()")
     _shot(browser, shots, "model-worst-segments")
     browser.execute_script("document.getElementById('confusion').scrollIntoView()")
