@@ -330,7 +330,7 @@ def test_predictions_are_searched_by_label_correctness_and_status_a_page_at_a_ti
 
 
 def test_a_predictions_labels_are_listed_by_row_number() -> None:
-    from aither_server.ui.views import labels_in_order
+    from aither_server.ui.prediction_view import labels_in_order
 
     assert [k for k, _ in labels_in_order({"10": 1, "2": 0, "0": 1, "1": 1})] == ["0", "1", "2", "10"]
 
@@ -357,4 +357,32 @@ def test_the_models_page_shows_last_weeks_quality_while_the_last_days_labels_lag
     client = _signed_in(server)
     row = _cells(_table(client.get("/").text, "models"))[0]
     assert row[0] == "lagged" and "accuracy 0.75" in row[6] and "(7 d, no labels in 24 h yet)" in row[6]
+    client.close()
+
+
+def test_a_regressors_page_shows_predicted_against_actual_residuals_and_its_worst_segment(server: Server) -> None:
+    spans = []
+    now = time.time_ns()
+    for i in range(60):
+        trace_id = new_trace_id()
+        region = ["north", "south", "east"][i % 3]
+        actual = 10.0 + i % 7 + 0.25
+        error = 4.5 if region == "east" else 0.5  # the model is far off in the east
+        features = {"sample": [{"region": region, "size": float(i)}], "_meta": {"rows": [0]}}
+        start = now - (60 - i) * 60 * 10**9
+        spans += [
+            prediction_span("prices", [actual + error], trace_id=trace_id, features=features, start_ns=start),
+            label_span(trace_id, actual, row=0),
+        ]
+    assert server.ingest(spans).status_code == 200
+    client = _signed_in(server)
+    page = client.get("/models/prices", params={"range": "6h"}).text
+    assert "in 36 slices of 10 min" in page
+    assert 'id="chart-predicted-actual"' in page and 'id="chart-residuals"' in page and 'id="confusion"' not in page
+    scatter = page.split('id="chart-predicted-actual"', 1)[1].split("</figure>", 1)[0]
+    assert scatter.count('<circle class="dot"') == 60
+    residuals = page.split('id="chart-residuals"', 1)[1].split("</figure>", 1)[0]
+    assert "mean residual (actual - predicted)" in residuals and "-" in residuals
+    worst = _cells(_table(page, "worst-segments"))
+    assert worst[0][:3] == ["region", "east", "20"] and worst[0][3] == "4.5"  # its MAE, beside 1.83 overall
     client.close()

@@ -36,8 +36,9 @@ from aither_server.ui.charts import sparkline
 from aither_server.ui.data import model_page, models_page
 from aither_server.ui.diagnose import THRESHOLDS
 from aither_server.ui.feature import distributions, overlay
+from aither_server.ui.prediction_view import labels_in_order, sampled_table, short_value
 from aither_server.ui.sessions import COOKIE, Session, SessionStore, same_token
-from aither_server.ui.views import feature_quality, labels_in_order, sampled_table, segments_page, short_value
+from aither_server.ui.views import feature_quality, segments_page
 from aither_server.ui.window import RANGES, iso_minute, parse_moment, window
 
 __all__ = ["router"]
