@@ -163,6 +163,11 @@ def test_pages_empty_then_filled(server: Server) -> None:
     prediction = client.get(by_trace.headers["location"])
     assert prediction.status_code == 200 and "petal" in prediction.text and 'id="labels"' in prediction.text
     assert client.get("/static/dashboard.css").headers["content-type"].startswith("text/css")
+    # Times and cursors past what the database holds are no filter, not a server error.
+    far = {"start": "9999-12-30T00:00", "end": "9999-12-31T00:00"}
+    assert client.get("/models/iris", params=far).status_code == 200
+    assert client.get("/segments", params={"model": "iris", **far}).status_code == 200
+    assert client.get("/predictions", params={"model": "iris", "after": "9" * 20 + ".1", **far}).status_code == 200
     client.close()
 
 
@@ -195,7 +200,7 @@ def test_chart_slices_end_on_a_whole_hour_or_a_whole_slice() -> None:
 
 
 def test_short_windows_have_minute_slices_and_custom_ones_whole_slices() -> None:
-    from aither_server.ui.window import window
+    from aither_server.ui.window import parse_moment, window
 
     assert window("15m", now_ns=10**18).slice_text == "1 min" and window("1h", now_ns=10**18).slice_text == "2 min"
     assert window("24h").slice_text == "1 h" and window("30d").slice_text == "1 day"
@@ -204,8 +209,27 @@ def test_short_windows_have_minute_slices_and_custom_ones_whole_slices() -> None
     week = window("1h", "2026-12-01T10:07", "2026-12-08T10:07")
     assert week.slice_text == "6 h" and week.start_ns % (3600 * 10**9) == 0 and week.slices == 29
     # Unreadable or backwards: the preset.
-    assert window("7d", "yesterday", "2026-12-01T10:00").range == "7d"
+    assert window("7d", "yesterday", "tomorrow").range == "7d"
+    # Past what a 64-bit count of nanoseconds holds (2262): no time at all, not a database error.
+    assert (
+        parse_moment("9999-12-31T23:59") is None and window("1h", "9999-12-30T00:00", "9999-12-31T00:00").range == "1h"
+    )
     assert window("7d", "2026-12-02T10:00", "2026-12-01T10:00").range == "7d"
+    # One end alone: to now, or the preset's span before it.
+    hour = 3600 * 10**9
+    since = window("24h", "2026-12-01T10:00", None, now_ns=parse_moment("2026-12-01T16:00"))
+    assert since.range == "custom" and since.slice_text == "10 min" and since.end_ns == parse_moment("2026-12-01T16:00")
+    until = window("6h", None, "2026-12-01T16:00")
+    assert (until.start_ns, until.end_ns) == (parse_moment("2026-12-01T10:00"), parse_moment("2026-12-01T16:00"))
+    assert until.end_ns % hour == 0
+
+
+def test_a_cursor_past_a_64_bit_integer_is_no_cursor() -> None:
+    from aither_server.query.prediction_search import parse_cursor
+
+    assert parse_cursor("12.34") == (12, 34)
+    assert parse_cursor("99999999999999999999.1") is None and parse_cursor("1.99999999999999999999") is None
+    assert parse_cursor("-1.2") is None and parse_cursor("x") is None and parse_cursor(None) is None
 
 
 def _cells(table: str) -> list[list[str]]:

@@ -15,6 +15,7 @@ from typing import Any
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.query.models import model_ids
 from aither_server.query.predictions import _PREDICTION_COLUMNS, _labels_by_trace, _prediction
+from aither_server.query.time import MAX_NS
 from aither_server.store.engine import Connection, placeholders
 
 __all__ = ["MAX_PAGE", "Filters", "parse_cursor", "search_predictions"]
@@ -45,6 +46,8 @@ def parse_cursor(text: str | None) -> tuple[int, int] | None:
     start, _, row_id = text.partition(".")
     if not (start.isdigit() and row_id.isdigit()) or len(start) > 20 or len(row_id) > 20:
         return None
+    if int(start) > MAX_NS or int(row_id) > MAX_NS:
+        return None  # past a 64-bit integer: no row has it, and the database would refuse the parameter
     return int(start), int(row_id)
 
 

@@ -23,6 +23,7 @@ MAX_SLICES = 36
 #: The longest custom window: past it, even a week's slices would be too many to draw.
 _MAX_SPAN_S = 366 * 86400
 _HOUR_NS = 3600 * NS
+_MAX_NS = 2**63 - 1 - _MAX_SPAN_S * NS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +69,9 @@ def parse_moment(text: str | None) -> int | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return int(moment.timestamp()) * NS
+    ns = int(moment.timestamp()) * NS
+    # Nanoseconds since 1970 fit a 64-bit integer until 2262: later (or earlier than 1970) is no time we store.
+    return ns if 0 <= ns <= _MAX_NS else None
 
 
 def _slice_s(span_s: int) -> int:
@@ -76,10 +79,16 @@ def _slice_s(span_s: int) -> int:
 
 
 def window(range_name: str, start: str | None = None, end: str | None = None, now_ns: int | None = None) -> Window:
-    """The window a page's parameters ask for: ``start`` and ``end`` when both parse (end after start), else the
-    preset ``range_name`` (``24h`` when unknown) ending now."""
+    """The window a page's parameters ask for: from ``start`` to ``end`` when they parse (end after start; one
+    alone runs to now, or from the preset's span before it), else the preset ``range_name`` (``24h`` when
+    unknown) ending now."""
     now = time.time_ns() if now_ns is None else now_ns
     lo, hi = parse_moment(start), parse_moment(end)
+    # One end alone: up to now, or the preset's span before it.
+    if lo is not None and hi is None:
+        hi = now
+    elif hi is not None and lo is None:
+        lo = hi - RANGES.get(range_name, RANGES["24h"]) * NS
     if lo is not None and hi is not None and hi > lo:
         hi = min(hi, lo + _MAX_SPAN_S * NS)
         width = _slice_s(max(1, (hi - lo) // NS)) * NS
