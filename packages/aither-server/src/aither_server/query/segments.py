@@ -23,7 +23,7 @@ from aither_server.drift.store import DriftStore
 from aither_server.model.records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
 from aither_server.query.intervals import mean_interval, wilson
 from aither_server.query.models import model_ids
-from aither_server.query.quality import TOP_CATEGORIES, _bin_label, _edges, _is_number
+from aither_server.query.quality import TOP_CATEGORIES, _bin_label, _is_number, quartile_edges
 from aither_server.query.time import iso
 from aither_server.store.database import Store
 from aither_server.store.engine import placeholders
@@ -147,7 +147,7 @@ class _Score:
 
 
 def _feature_groups(
-    rows: Sequence[_Row], feature: str, drift: DriftStore, name: str, version: str | None
+    rows: Sequence[_Row], feature: str, reference: dict[str, Any]
 ) -> tuple[str, list[tuple[str, list[float]]]]:
     """The feature's kind and its segments in their natural order (bins low to high, categories by count)."""
     values = [(features.get(feature), outcome) for features, outcome in rows if feature in features]
@@ -156,7 +156,7 @@ def _feature_groups(
     kind = "numeric" if present and len(numbers) == len(present) else "categorical"
     groups: dict[tuple[int, str], list[float]] = defaultdict(list)
     if kind == "numeric":
-        edges = _edges(numbers, drift, name, version, feature)
+        edges = quartile_edges(numbers, reference.get(feature))
         by_bin: dict[int, list[float]] = defaultdict(list)
         for value, outcome in values:
             by_bin[len(edges) + 1 if value is None else bisect.bisect_right(edges, value)].append(outcome)
@@ -198,8 +198,11 @@ def ranked_segments(
     names = sorted({f for features, _ in rows for f in features}) if feature is None else [feature]
     segments: list[dict[str, Any]] = []
     kinds: dict[str, str] = {}
+    # The reference read once: a model of 30 columns would otherwise read and decode it 30 times.
+    stored = drift.reference(name, version, None) if rows else None
+    reference = {} if stored is None else stored.features
     for column in names:
-        kind, groups = _feature_groups(rows, column, drift, name, version)
+        kind, groups = _feature_groups(rows, column, reference)
         kinds[column] = kind
         if len(groups) < 2 and feature is None:
             continue  # one value: nothing to compare
