@@ -5,7 +5,7 @@ of evaluating one monitor. Prints a table.
 
 The database is filled as in ``server_query`` (one model, 30 days, half labelled; a given ``--db`` holding the
 data is reused). Pages are fetched signed in, over HTTP from a server thread: one cold call, then the median and
-worst of 5 warm ones. Targets (issue 13): each page <= 300 ms; JS+CSS <= 250 KB.
+worst of 5 warm ones. Targets (issues 13 and 24): each page <= 300 ms; JS+CSS <= 250 KB.
 """
 
 from __future__ import annotations
@@ -59,7 +59,13 @@ def main() -> None:
             ("model page, 24 h", f"/models/{MODEL}?range=24h"),
             ("model page, 7 d", f"/models/{MODEL}?range=7d"),
             ("model page, 30 d", f"/models/{MODEL}?range=30d"),
+            ("model page, 1 h (2 min slices)", f"/models/{MODEL}?range=1h"),
+            ("segments page, 24 h", f"/segments?model={MODEL}&range=24h"),
+            ("segments page, 30 d", f"/segments?model={MODEL}&range=30d"),
+            ("feature page, 24 h", f"/feature?model={MODEL}&name=a&range=24h"),
             ("predictions page", f"/predictions?model={MODEL}"),
+            ("predictions page, wrong only", f"/predictions?model={MODEL}&correct=no"),
+            ("predictions page, unlabelled", f"/predictions?model={MODEL}&labelled=no"),
             ("monitors page", "/monitors"),
         ):
             rows.append((label, *timed(lambda path=path: http.get(path))))
@@ -76,7 +82,7 @@ def main() -> None:
             )
         http.close()
         api.close()
-    static = Path(aither_server.__file__).parent / "static"
+    static = Path(aither_server.__file__).parent / "ui" / "static"
     shipped = sum(p.stat().st_size for p in static.iterdir() if p.suffix in (".css", ".js"))
     print(f"\n{args.predictions:,} predictions, SQLite at {db}")
     print(f"{'':<34}{'cold ms':>10}{'median ms':>11}{'worst ms':>10}")

@@ -34,7 +34,8 @@ MODEL = "bench-model"
 #: /metrics targets (issues 3 and 11): 1 s over 1,000,000 predictions, 2 s over 10,000,000 (PostgreSQL).
 TARGET_S = 1.0
 TARGET_10M_S = 2.0
-FEATURES = '{"sample":[{"a":1.5,"b":2.25,"c":"x"}],"_meta":{"type":"pandas.DataFrame","shape":[1,3]}}'
+#: One sampled row, with its index in the batch (``_meta.rows``) as the SDK sends it: segments read it.
+FEATURES = '{"sample":[{"a":1.5,"b":2.25,"c":"x"}],"_meta":{"type":"pandas.DataFrame","shape":[1,3],"rows":[0]}}'
 
 
 def fill(store: Store, n: int) -> None:

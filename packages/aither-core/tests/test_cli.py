@@ -42,6 +42,14 @@ def test_server_without_aither_server_says_what_to_install(
     assert "this command needs aither-server: pip install" in capsys.readouterr().err
 
 
+def test_version_is_a_command_and_an_option(capsys: pytest.CaptureFixture[str]) -> None:
+    from aither import __version__
+
+    for spelling in ("version", "--version", "-V"):
+        assert _cli.main([spelling]) == 0
+        assert capsys.readouterr().out.strip() == __version__
+
+
 def test_an_unknown_command_is_refused_with_the_usage(capsys: pytest.CaptureFixture[str]) -> None:
     assert _cli.main(["frobnicate"]) == 2
     assert "unknown command 'frobnicate'" in capsys.readouterr().err

@@ -113,13 +113,14 @@ def test_ctrl_c_stops_the_server_and_its_drift_process_quietly(tmp_path: Path) -
             time.sleep(0.1)
         assert any("multiprocessing" in command for command in children.values())
         os.killpg(server.pid, signal.SIGINT)
-        _, err = server.communicate(timeout=60)
+        out, err = server.communicate(timeout=60)
     finally:
         if server.poll() is None:
             server.kill()
             server.communicate()
     assert server.returncode == 0, err
     assert "Traceback" not in err and "drift process stopped" not in err, err
+    assert f"Dashboard: http://127.0.0.1:{port}/" in out  # where to point a browser, said at start
     assert gone(children)
 
 

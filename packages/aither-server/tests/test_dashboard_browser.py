@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import Server, serve_at
+from loan_scenario import MODEL, plant
 from otlp_builders import KEY, label_span, new_trace_id, prediction_span
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -145,6 +146,9 @@ def test_the_dashboard_end_to_end(dashboard: Server, browser: WebDriver, tmp_pat
     clf = rows[0].text
     assert "60" in clf and "accuracy 0.5" in clf and "100.0%" in clf
     assert "drifted" in rows[1].text
+    # At a desktop's width every column shows, the Monitors column too: the table does not scroll.
+    box = browser.find_element(By.CSS_SELECTOR, ".scroll")
+    assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", box)
     _shot(browser, shots, "models")
 
     # A model: charts drawn (lines, labelled axes), the drift table flags the shifted column.
@@ -153,7 +157,7 @@ def test_the_dashboard_end_to_end(dashboard: Server, browser: WebDriver, tmp_pat
         svg = browser.find_element(By.CSS_SELECTOR, f"#chart-{chart} svg")
         assert svg.find_elements(By.CSS_SELECTOR, "polyline, circle"), chart
         labels = [t.text for t in svg.find_elements(By.CSS_SELECTOR, "text.axis")]
-        assert "time (UTC)" in labels and any(label.strip() for label in labels[:-1])
+        assert labels[-1].startswith("time (UTC), one point per") and any(label.strip() for label in labels[:-1])
         assert svg.size["height"] > 100 and svg.size["width"] > 300
     assert any("ms" in t.text for t in browser.find_elements(By.CSS_SELECTOR, "#chart-latency text.axis"))
     drifted = browser.find_elements(By.CSS_SELECTOR, "#drift tr.drifted td:first-child")
@@ -175,7 +179,8 @@ def test_the_dashboard_end_to_end(dashboard: Server, browser: WebDriver, tmp_pat
     browser.get(url + "/predictions?model=clf")
     first = browser.find_element(By.CSS_SELECTOR, "#predictions tbody tr td a")
     _click(browser, first)
-    assert browser.find_element(By.ID, "labels").text.strip() in ('{\n "0": 0\n}', '{\n "0": 1\n}')
+    labels = browser.find_elements(By.CSS_SELECTOR, "#labels tbody tr")
+    assert len(labels) == 1 and labels[0].text in ("0 0", "0 1")
     _shot(browser, shots, "prediction")
     browser.get(url + "/predictions?model=clf")
     _shot(browser, shots, "predictions")
@@ -250,3 +255,91 @@ def test_a_revoked_key_ends_its_session(dashboard: Server, browser: WebDriver) -
     assert dashboard.http.delete(f"/api/v1/api-keys/{created['id']}").status_code == 200
     browser.get(dashboard.url + "/")
     assert browser.current_url.endswith("/login")
+
+
+@pytest.fixture
+def loans(database: Path | str) -> Iterator[Server]:
+    """The planted loan-default failure of ``loan_scenario``."""
+    for srv in serve_at(database):
+        aither.init(api_key=KEY, base_url=srv.url, flush_interval=0.2)
+        try:
+            plant(srv)
+        finally:
+            aither.close()
+        yield srv
+
+
+def test_the_dashboard_finds_the_planted_failure(loans: Server, browser: WebDriver, tmp_path: Path) -> None:
+    shots = tmp_path / "screenshots"
+    _sign_in(browser, loans.url, KEY)
+    browser.get(loans.url + f"/models/{MODEL}?range=24h")
+    # The window is said; the findings name the null surge and the worst segment.
+    assert "in 24 slices of 1 h" in browser.find_element(By.ID, "window").text
+    findings = browser.find_element(By.ID, "findings").text
+    assert "income: " in findings and "nulls against 0.0% in the reference" in findings
+    assert "worst segment: channel = partner_api" in findings
+    # Where is the model worst: partner_api first.
+    first = browser.find_elements(By.CSS_SELECTOR, "#worst-segments tbody tr")[0]
+    assert [td.text for td in first.find_elements(By.TAG_NAME, "td")[:2]] == ["channel", "partner_api"]
+    # The confusion matrix's cells are the planted counts.
+    cells = [
+        [int(td.text.replace(",", "")) for td in row.find_elements(By.CSS_SELECTOR, "td")[:2]]
+        for row in browser.find_elements(By.CSS_SELECTOR, "#confusion tbody tr")
+    ]
+    assert sum(map(sum, cells)) == 2040 and cells[0][0] > cells[0][1] and cells[1][1] > cells[1][0]
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-calibration svg circle")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chart-scores svg rect[fill-opacity]")) == 20
+    # The null surge is highlighted; the label-lag slices are marked, and said.
+    flagged = browser.find_elements(By.CSS_SELECTOR, "#data-quality tr.flagged td:first-child")
+    assert [f.text for f in flagged] == ["income"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chart-quality svg rect.shade")) == 3
+    assert "labels still arriving" in browser.find_element(By.ID, "label-lag").text
+    # Hover: each point's value, label count and interval in its SVG title.
+    titles = [
+        t.get_attribute("textContent") for t in browser.find_elements(By.CSS_SELECTOR, "#chart-quality circle title")
+    ]
+    assert any("labels, 95% interval" in (t or "") for t in titles)
+    assert browser.find_element(By.ID, "drift-prediction")
+    _shot(browser, shots, "model-diagnosis")
+    browser.execute_script("document.getElementById('chart-errors').scrollIntoView()")
+    _shot(browser, shots, "model-quality")
+    browser.execute_script("document.getElementById('worst-segments').scrollIntoView()")
+    _shot(browser, shots, "model-worst-segments")
+    browser.execute_script("document.getElementById('confusion').scrollIntoView()")
+    _shot(browser, shots, "model-diagnostics")
+    browser.execute_script("document.getElementById('data-quality').scrollIntoView()")
+    _shot(browser, shots, "model-data-quality")
+
+    # From the worst segment to its feature's segments, to the feature, and back.
+    _click(browser, first.find_element(By.TAG_NAME, "a"))
+    values = [
+        r.find_elements(By.TAG_NAME, "td")[1].text
+        for r in browser.find_elements(By.CSS_SELECTOR, "#worst-segments tbody tr")
+    ]
+    assert values == ["web", "branch", "partner_api"]
+    flagged_rows = browser.find_elements(By.CSS_SELECTOR, "#worst-segments tbody tr.flagged td.segment")
+    assert [f.text for f in flagged_rows] == ["partner_api"]
+    _shot(browser, shots, "segments")
+    _click(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "distributions"))
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-feature svg rect")
+    browser.get(loans.url + f"/feature?model={MODEL}&name=income&range=24h")
+    assert "a surge" in browser.find_element(By.ID, "feature-quality").text
+    _shot(browser, shots, "feature-nulls")
+    _click(browser, browser.find_element(By.LINK_TEXT, MODEL))
+    assert browser.find_element(By.ID, "findings")
+
+    # A custom window: its start and end kept, minute slices for a quarter of an hour.
+    browser.get(loans.url + f"/models/{MODEL}?start=2026-01-01T10:00&end=2026-01-01T10:15")
+    assert "in 15 slices of 1 min" in browser.find_element(By.ID, "window").text
+
+    # Predictions: only the wrong ones, then one as a table of its sampled rows.
+    browser.get(loans.url + f"/predictions?model={MODEL}&correct=no")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#predictions tbody tr")
+    assert len(rows) == 50 and all("wrong" in r.text for r in rows)
+    assert browser.find_element(By.ID, "next-page")
+    _shot(browser, shots, "predictions-filtered")
+    _click(browser, rows[0].find_element(By.CSS_SELECTOR, "td a"))
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#sampled-rows thead th")]
+    assert headers[1:3] == ["CHANNEL", "INCOME"] or headers[1:3] == ["channel", "income"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#sampled-rows tbody tr")) == 10
+    _shot(browser, shots, "prediction-rows")

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from aither_server import Store
+from aither_server.demo import MODEL_NAME
+from aither_server.drift.query import data_quality
+from aither_server.drift.store import DriftStore
 from aither_server.monitors.store import MonitorStore
 
 AITHER = Path(sys.executable).with_name("aither")
@@ -64,6 +67,10 @@ def test_reruns_reuse_one_key_show_this_run_beside_all_runs_and_print_runnable_h
     try:
         monitors = MonitorStore(store.engine)
         assert [m.name for m in monitors.all()] == ["demo accuracy", "demo drift"]
+        # The traffic names its columns as the reference does: no phantom columns "0".."29".
+        quality = data_quality(DriftStore(store.engine), MODEL_NAME)
+        assert quality["new_columns"] == [] and quality["missing_columns"] == []
+        assert "mean radius" in {f["name"] for f in quality["features"]} and len(quality["features"]) == 30
     finally:
         store.close()
 
@@ -79,6 +86,9 @@ def test_reruns_reuse_one_key_show_this_run_beside_all_runs_and_print_runnable_h
     command = shlex.split(hint)
     assert Path(command[0]).is_file()  # runnable without an activated virtual environment
     assert command[command.index("--db") + 1] == str(db)  # the path with its space, quoted
+    # The monitors' links point at the server that command starts.
+    links = re.findall(r"see (http://[^/]+)/monitors/", second)
+    assert links and set(links) == {f"http://127.0.0.1:{command[command.index('--port') + 1]}"}
 
 
 def test_the_kept_key_is_made_anew_once_revoked_and_the_old_ones_are_revoked(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def _usage(commands: dict[str, importlib.metadata.EntryPoint]) -> str:
     for name, (distribution, summary) in sorted(_KNOWN.items()):
         if name not in commands:
             lines.append(f"  {name:<9} {summary} (needs {distribution})")
-    lines.append(f"  {'version':<9} print the aither-core version")
+    lines.append(f"  {'version':<9} print the aither-core version (also: aither --version)")
     return "\n".join(lines) + "\n"
 
 
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_usage(commands))
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    if command == "version":
+    if command in ("version", "--version", "-V"):
         print(__version__)
         return 0
     entry_point = commands.get(command)

@@ -187,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = sock.getsockname()[1]
     print(f"aither server on http://{host}:{port}  (database: {store.target})", flush=True)
     print(f"    export AITHER_BASE_URL=http://{host}:{port}", flush=True)
+    # A server listening on every interface is browsed at the loopback address.
+    browse = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)
+    print(f"Dashboard: http://{browse}:{port}/  (sign in with an API key with the read scope)", flush=True)
     app = create_app(
         store,
         max_body_bytes=max_body,

@@ -80,8 +80,6 @@ _SHIFT = 1.5
 def _drift_traffic(model: Any, X_train: Any, names: Any) -> str:
     """The training split as the reference; then traffic like it, whose one feature grows by half half-way.
     Returns the moment of the shift (ISO 8601)."""
-    import warnings
-
     import numpy as np
     import pandas as pd
 
@@ -100,9 +98,7 @@ def _drift_traffic(model: Any, X_train: Any, names: Any) -> str:
         frame = pd.DataFrame(X_train[rng.integers(0, len(X_train), size=50)], columns=columns)
         if batch >= 30:
             frame[SHIFTED_FEATURE] *= _SHIFT
-        with warnings.catch_warnings():  # the forest was fitted on an array; the frame only names its columns
-            warnings.simplefilter("ignore", UserWarning)
-            tracked.predict(frame)
+        tracked.predict(frame)
     aither.flush(timeout=30)
     return shift_start
 
@@ -129,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         import numpy as np
-        import pandas  # noqa: F401 - the drift part's frames: say so now, not half-way through
+        import pandas as pd
         from sklearn.datasets import load_breast_cancer
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.model_selection import train_test_split
@@ -188,15 +184,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_start = datetime.datetime.now(datetime.timezone.utc).isoformat()
 
         X, y = load_breast_cancer(return_X_y=True)
-        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, random_state=0)
-        model = RandomForestClassifier(n_estimators=50, random_state=0).fit(X_train, y_train)
+        names = [str(n) for n in load_breast_cancer().feature_names]
+        X_train, X_test_array, y_train, y_test = train_test_split(X, y, test_size=0.4, random_state=0)
+        # Fitted and served as frames with the reference's column names: traffic sent as bare arrays would be
+        # profiled as columns "0".."29", none of them the reference's.
+        model = RandomForestClassifier(n_estimators=50, random_state=0).fit(
+            pd.DataFrame(X_train, columns=names), y_train
+        )
+        X_test = pd.DataFrame(X_test_array, columns=names)
         tracked = aither.wrap(model, name=MODEL_NAME, version="1.0", environment="demo")
         print(f"\nTrained a random forest on load_breast_cancer ({len(X_train)} rows); serving {len(X_test)} rows")
 
         late: list[tuple[str, Any]] = []
         batches = np.array_split(np.arange(150), 10)
         for i, idx in enumerate(batches):
-            tracked.predict(X_test[idx])
+            tracked.predict(X_test.iloc[idx])
             trace_id = tracked.last_trace_id
             truth = y_test[idx]
             if i % 3 == 0:
@@ -207,14 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 late.append((trace_id, truth.tolist()))  # ground truth that arrives later
         for start in range(150, 200, 10):
-            tracked.predict_proba(X_test[start : start + 10])
+            tracked.predict_proba(X_test.iloc[start : start + 10])
             aither.log_label(tracked.last_trace_id, y_test[start : start + 10].tolist())
         for row in range(200, len(X_test)):
-            tracked.predict(X_test[row : row + 1])  # single rows, as an API would serve them
+            tracked.predict(X_test.iloc[row : row + 1])  # single rows, as an API would serve them
             if row % 2 == 0:
                 aither.log_label(tracked.last_trace_id, int(y_test[row]))
         aither.flush(timeout=30)
-        shift_start = _drift_traffic(model, X_train, load_breast_cancer().feature_names)
+        shift_start = _drift_traffic(model, X_train, names)
 
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
             _summary(http, f"Model {MODEL_NAME!r}, before the late labels:", run_start)
@@ -239,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(f"    is {monitor.state} ({monitor.metric} {value}); see {pages}/monitors/{monitor.id}")
         print(f"\nThe data lives in {db} (SQLite). To query it, run the server and ask its API:")
-        port = "" if args.port in (0, 4318) else f" --port {args.port}"
+        # Always the port the links above use: the server this command starts is the one they point at.
+        port = f" --port {4318 if args.port in (0, 4318) else args.port}"
         print(f"    {_command_line()} --db {shlex.quote(str(db))}{port}")
         print(f"    export AITHER_API_KEY={shown}")  # runnable in the shell that has $AITHER_BOOTSTRAP_KEY too
         print(f'    curl -H "Authorization: Bearer $AITHER_API_KEY" {base}/api/v1/models')

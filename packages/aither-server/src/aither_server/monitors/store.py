@@ -16,23 +16,9 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Engine,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, Table, delete, insert, select, update
+
+from aither_server.store.monitor_tables import metadata, monitor_deliveries, monitor_states, monitors
 
 __all__ = [
     "Delivery",
@@ -44,60 +30,6 @@ __all__ = [
     "monitor_states",
     "monitors",
 ]
-
-metadata = MetaData()
-
-monitors = Table(
-    "monitors",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("name", String(256), nullable=False),
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=True),
-    Column("environment", String(256), nullable=True),
-    Column("metric", String(1100), nullable=False),
-    Column("op", String(2), nullable=False),
-    Column("threshold", Float, nullable=False),
-    Column("window", String(16), nullable=False),
-    Column("min_rows", Integer, nullable=False),
-    Column("webhook_url", Text, nullable=True),
-    Column("secret", String(80), nullable=False),
-    Column("enabled", Boolean, nullable=False),
-    Column("state", String(8), nullable=False),
-    Column("value", Float, nullable=True),
-    Column("rows", BigInteger, nullable=True),
-    Column("last_evaluated_ns", BigInteger, nullable=True),
-    Column("claimed_until_ns", BigInteger, nullable=False),
-    Column("created_ns", BigInteger, nullable=False),
-)
-
-monitor_states = Table(
-    "monitor_states",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("monitor_id", String(40), nullable=False),
-    Column("state", String(8), nullable=False),
-    Column("previous", String(8), nullable=False),
-    Column("value", Float, nullable=True),
-    Column("rows", BigInteger, nullable=True),
-    Column("at_ns", BigInteger, nullable=False),
-    Index("monitor_states_by_monitor", "monitor_id", "at_ns"),
-)
-
-monitor_deliveries = Table(
-    "monitor_deliveries",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("monitor_id", String(40), nullable=False),
-    Column("event_id", String(40), nullable=False),
-    Column("attempt", Integer, nullable=False),
-    Column("url", Text, nullable=False),
-    Column("at_ns", BigInteger, nullable=False),
-    Column("status_code", Integer, nullable=True),
-    Column("ok", Boolean, nullable=False),
-    Column("error", Text, nullable=True),
-    Index("monitor_deliveries_by_monitor", "monitor_id", "at_ns"),
-)
 
 #: The state of a monitor not yet evaluated, or without enough rows in its window.
 NO_DATA = "NO_DATA"

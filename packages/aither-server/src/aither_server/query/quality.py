@@ -24,7 +24,7 @@ from aither_server.query import time as query_time
 from aither_server.query.time import NS
 from aither_server.store.database import Store
 
-__all__ = ["MAX_BUCKETS", "MAX_PREDICTIONS", "TOP_CATEGORIES", "quality_series", "segments"]
+__all__ = ["MAX_BUCKETS", "MAX_PREDICTIONS", "TOP_CATEGORIES", "quality_series", "quartile_edges", "segments"]
 
 MAX_BUCKETS = 200
 MAX_PREDICTIONS = 20_000
@@ -92,7 +92,11 @@ def _labelled_rows(
 
 def _edges(values: list[float], drift: DriftStore, name: str, version: str | None, feature: str) -> list[float]:
     reference = drift.reference(name, version, None)
-    profile = None if reference is None else reference.features.get(feature)
+    return quartile_edges(values, None if reference is None else reference.features.get(feature))
+
+
+def quartile_edges(values: list[float], profile: Any) -> list[float]:
+    """A numeric column's bin edges: its reference profile's quartiles, else those of ``values``."""
     if profile is not None and profile.kind == "numeric" and profile.count:
         quartiles = [float(q) for q in profile.kll().get_quantiles([0.25, 0.5, 0.75])]
     else:

@@ -16,11 +16,10 @@ from aither_server.query import time as query_time
 from aither_server.query.time import NS
 from aither_server.store.database import Store
 from aither_server.ui.charts import Series, line_chart
+from aither_server.ui.diagnose import diagnose, findings, flag_data_quality, headline_interval, quality_series
+from aither_server.ui.window import Window
 
-__all__ = ["RANGES", "model_page", "models_page"]
-
-#: The time ranges a model page offers, and the points each chart has over it.
-RANGES = {"1h": (3600, 12), "24h": (86400, 24), "7d": (7 * 86400, 28), "30d": (30 * 86400, 30)}
+__all__ = ["model_page", "models_page"]
 
 
 def _quality(found: dict[str, Any]) -> tuple[str, float | None]:
@@ -53,6 +52,12 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
     for model in query_models.list_models(conn):
         found = query_metrics.metrics(conn, model["name"], start_ns=start, end_ns=now, bucket="1d") or {}
         quality_name, quality = _quality(found)
+        quality_window = "24 h"
+        if quality is None and found.get("predictions"):
+            # Labels arrive late: the last week's figure, said as such, rather than a bare "-".
+            week = query_metrics.metrics(conn, model["name"], start_ns=now - 7 * 86400 * NS, end_ns=now, bucket="7d")
+            quality_name, quality = _quality(week or {})
+            quality_window = "7 d, no labels in 24 h yet"
         drift_state, drifted = _drift_status(drift_store, model["name"], start, now)
         model_states = states.get(model["name"], [])
         rows.append(
@@ -63,6 +68,7 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
                 "label_coverage": found.get("label_coverage"),
                 "quality_name": quality_name,
                 "quality": quality,
+                "quality_window": quality_window,
                 "drift": drift_state,
                 "drifted": drifted,
                 "monitors": len(model_states),
@@ -78,14 +84,6 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
         "alerts": lambda r: -r["alerts"],
     }
     return sorted(rows, key=keys.get(sort, keys["name"]))
-
-
-def _slices_end(now_ns: int, width_ns: int) -> int:
-    """Where a chart's slices end: the first whole hour at or after now (for slices shorter than an hour, the
-    first multiple of their width). Slices on whole hours are read from the hourly rollups alone; the partial
-    hours at a slice's edges would be read from raw rows."""
-    unit = min(width_ns, HOUR_NS)
-    return -(-now_ns // unit) * unit
 
 
 def _bucketed(
@@ -170,14 +168,12 @@ def model_page(
     *,
     version: str | None,
     environment: str | None,
-    range_name: str,
+    period: Window,
     versions: list[str] | None = None,
     environments: list[str] | None = None,
 ) -> dict[str, Any]:
-    seconds, points = RANGES.get(range_name, RANGES["24h"])
-    end = _slices_end(time.time_ns(), seconds * NS // points)
-    start = end - seconds * NS
-    slices = _bucketed(store, name, version, environment, start, end, points)
+    start, end = period.start_ns, period.end_ns
+    slices = _bucketed(store, name, version, environment, start, end, period.slices)
     total = _totals([found for _, found in slices])
     quality_name, _ = _quality(total)
 
@@ -194,6 +190,7 @@ def model_page(
             unit="",
             start_ns=start,
             end_ns=end,
+            slice_ns=period.slice_ns,
         ),
         "latency": line_chart(
             "Latency",
@@ -204,26 +201,26 @@ def model_page(
             unit="ms",
             start_ns=start,
             end_ns=end,
+            slice_ns=period.slice_ns,
         ),
         "errors": line_chart(
-            "Error rate", [series("error rate", rate("error_rate"))], unit="%", start_ns=start, end_ns=end
-        ),
-        "coverage": line_chart(
-            "Label coverage", [series("label coverage", rate("label_coverage"))], unit="%", start_ns=start, end_ns=end
-        ),
-    }
-    if quality_name == "MAE":
-        charts["quality"] = line_chart(
-            "Quality", [series("MAE", rate("mae")), series("RMSE", rate("rmse"))], start_ns=start, end_ns=end
-        )
-    else:
-        charts["quality"] = line_chart(
-            "Quality",
-            [series("accuracy", rate("accuracy")), series("F1", rate("f1")), series("AUC", rate("auc"))],
+            "Error rate",
+            [series("error rate", rate("error_rate"))],
             unit="%",
             start_ns=start,
             end_ns=end,
-        )
+            slice_ns=period.slice_ns,
+        ),
+        "coverage": line_chart(
+            "Label coverage",
+            [series("label coverage", rate("label_coverage"))],
+            unit="%",
+            start_ns=start,
+            end_ns=end,
+            slice_ns=period.slice_ns,
+        ),
+    }
+    charts["quality"], lag = quality_series(slices, period, quality_name)
     window = (start, end)
     try:
         drift_answer: dict[str, Any] | None = drift(
@@ -248,7 +245,16 @@ def model_page(
                 window=window,
             )
             sparks[feature["name"]] = [p["score"] for p in found["points"]]
+    quality_findings = flag_data_quality(quality_answer)
+    diagnosed = diagnose(
+        store, drift_store, name, version=version, environment=environment, window=period, task=total["task"]
+    )
     return {
+        **diagnosed,
+        "findings": findings(drift_answer, quality_findings, diagnosed["worst"], lag),
+        "lag": lag,
+        "total_interval": headline_interval(total),
+        "window": period,
         "total": total,
         "quality_name": quality_name,
         "charts": charts,

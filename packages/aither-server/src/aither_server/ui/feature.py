@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 from aither.profile import Profile
 from aither_server.drift.query import NotFound, _Sides
 from aither_server.drift.store import DriftStore
+from aither_server.ui.charts import readable
 
 __all__ = ["distributions", "overlay"]
 
@@ -33,7 +34,8 @@ def _numeric(reference: Profile, current: Profile | None) -> list[tuple[str, flo
 
     ref, cur = masses(reference), masses(current)
     starts = [lo, *edges]
-    return [(f"{starts[i]:.3g}", ref[i], cur[i]) for i in range(_BINS)]
+    step = (hi - lo) / _BINS
+    return [(readable(starts[i], step), ref[i], cur[i]) for i in range(_BINS)]
 
 
 def _categorical(reference: Profile, current: Profile | None) -> list[tuple[str, float, float]]:
@@ -89,11 +91,12 @@ def overlay(title: str, bars: list[tuple[str, float, float]]) -> Markup:
         parts.append(f'<text class="axis" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{value * 100:.0f}%</text>')
     for index, (label, ref, cur) in enumerate(bars):
         x = _LEFT + slot * index
-        for offset, share, colour in ((0.1, ref, "#2563eb"), (0.5, cur, "#dc2626")):
+        for offset, share, colour, side in ((0.1, ref, "#2563eb", "reference"), (0.5, cur, "#dc2626", "current")):
             height = plot_h * share / top
             parts.append(
                 f'<rect x="{x + slot * offset:.1f}" y="{_TOP + plot_h - height:.1f}" width="{slot * 0.4:.1f}"'
-                f' height="{height:.1f}" fill="{colour}" fill-opacity="0.8"/>'
+                f' height="{height:.1f}" fill="{colour}" fill-opacity="0.8">'
+                f"<title>{escape(f'{label}: {side} {share * 100:.1f}%')}</title></rect>"
             )
         if len(bars) <= 12 or index % 2 == 0:
             lx, ly = x + slot / 2, _TOP + plot_h + 12

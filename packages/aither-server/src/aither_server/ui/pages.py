@@ -9,7 +9,6 @@ Every form posts its CSRF token: the session's, or for the sign-in form a double
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from aither_server.drift.feeder import Feeder
 from aither_server.drift.store import DriftStore
 from aither_server.model.api_keys import has_scope
 from aither_server.monitors.schemas import MonitorCreate
@@ -30,11 +30,16 @@ from aither_server.monitors.targets import UnsafeTarget, check_target
 from aither_server.query import models as query_models
 from aither_server.query import predictions as query_predictions
 from aither_server.query import time as query_time
+from aither_server.query.prediction_search import Filters, parse_cursor, search_predictions
 from aither_server.store.database import LastAdminKey, Store
 from aither_server.ui.charts import sparkline
-from aither_server.ui.data import RANGES, model_page, models_page
+from aither_server.ui.data import model_page, models_page
+from aither_server.ui.diagnose import THRESHOLDS
 from aither_server.ui.feature import distributions, overlay
+from aither_server.ui.prediction_view import labels_in_order, sampled_table, short_value
 from aither_server.ui.sessions import COOKIE, Session, SessionStore, same_token
+from aither_server.ui.views import feature_quality, segments_page
+from aither_server.ui.window import RANGES, iso_minute, parse_moment, window
 
 __all__ = ["router"]
 
@@ -73,7 +78,13 @@ _templates.filters["num"] = lambda v: "-" if v is None else (f"{v:,}" if isinsta
 _templates.filters["q"] = lambda v: quote(str(v), safe="")
 _templates.globals["spark"] = sparkline
 _templates.globals["iso"] = query_time.iso
+_templates.globals["minute"] = iso_minute
+_templates.globals["thresholds"] = THRESHOLDS
+_templates.filters["short"] = short_value
+_templates.globals["labels_in_order"] = labels_in_order
 _LOGIN_CSRF = "aither_login_csrf"
+#: Predictions listed per page.
+_PAGE = 50
 _MAX_FORM_BYTES = 64 * 1024
 #: No script runs on these pages, none may be injected, and no other site may frame them.
 _HEADERS = {
@@ -88,6 +99,7 @@ _HEADERS = {
 _Version = Annotated[str | None, Query(max_length=256)]
 _Environment = Annotated[str | None, Query(max_length=256)]
 _Range = Annotated[str, Query(max_length=8)]
+_Moment = Annotated[str | None, Query(max_length=40)]
 
 
 def _sessions(request: Request) -> SessionStore:
@@ -103,6 +115,13 @@ def _store(request: Request) -> Store:
 def _monitoring(request: Request) -> Monitoring:
     found: Monitoring = request.app.state.monitoring
     return found
+
+
+async def _drift(request: Request) -> DriftStore:
+    """Drift's tables once every span stored so far is in them, as the drift API reads them."""
+    feeder: Feeder = request.app.state.drift_feeder
+    await run_in_threadpool(feeder.flush)
+    return feeder.store
 
 
 def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -231,7 +250,7 @@ def stylesheet() -> FileResponse:
 @router.get("/")
 async def models(request: Request, sort: Annotated[str, Query(max_length=20)] = "name") -> Response:
     session = await _signed_in(request)
-    drift: DriftStore = request.app.state.drift
+    drift = await _drift(request)
     rows = await run_in_threadpool(models_page, _store(request), drift, _monitoring(request).monitors, sort)
     return _page("models.html", session=session, rows=rows, sort=sort, nav="models")
 
@@ -244,24 +263,40 @@ async def feature(
     version: _Version = None,
     environment: _Environment = None,
     range: _Range = "24h",
+    start: _Moment = None,
+    end: _Moment = None,
 ) -> Response:
-    """A feature's reference and current distributions, overlaid."""
+    """A feature's reference and current distributions, overlaid, and its nulls."""
     session = await _signed_in(request)
-    seconds, _ = RANGES.get(range, RANGES["24h"])
-    end = time.time_ns()
+    period = window(range, start, end)
+    drift = await _drift(request)
     found = await run_in_threadpool(
         lambda: distributions(
-            request.app.state.drift,
+            drift,
             model,
             name,
             version=version or None,
             environment=environment or None,
-            window=(end - seconds * 1_000_000_000, end),
+            window=(period.start_ns, period.end_ns),
         )
     )
     chart = None if found is None else overlay(f"{name}: reference and current", found["bars"])
+    quality = await run_in_threadpool(feature_quality, drift, model, name, version or None, environment or None, period)
     return _page(
-        "feature.html", session=session, model=model, name=name, found=found, chart=chart, range=range, nav="models"
+        "feature.html",
+        quality=quality,
+        session=session,
+        model=model,
+        name=name,
+        found=found,
+        chart=chart,
+        range=period.range,
+        ranges=list(RANGES),
+        version=version or "",
+        environment=environment or "",
+        period=period,
+        query=_window_query(period, version, environment),
+        nav="models",
     )
 
 
@@ -272,9 +307,13 @@ async def model(
     version: _Version = None,
     environment: _Environment = None,
     range: _Range = "24h",
+    start: _Moment = None,
+    end: _Moment = None,
 ) -> Response:
     session = await _signed_in(request)
     store = _store(request)
+    period = window(range, start, end)
+    drift = await _drift(request)
     known = await run_in_threadpool(query_models.list_models, store.reader())
     entry = next((m for m in known if m["name"] == name), None)
     if entry is None:
@@ -282,11 +321,11 @@ async def model(
     data = await run_in_threadpool(
         lambda: model_page(
             store,
-            request.app.state.drift,
+            drift,
             name,
             version=version or None,
             environment=environment or None,
-            range_name=range,
+            period=period,
             versions=entry["versions"],
             environments=entry["environments"],
         )
@@ -299,11 +338,69 @@ async def model(
         data=data,
         version=version or "",
         environment=environment or "",
-        range=range if range in RANGES else "24h",
+        range=period.range,
         ranges=list(RANGES),
+        period=period,
+        query=_window_query(period, version, environment),
         monitors=monitors,
         nav="models",
     )
+
+
+def _window_query(period: Any, version: str | None, environment: str | None) -> str:
+    """The query string that opens another page on the same model, version, environment and window."""
+    parts = {"version": version or "", "environment": environment or ""}
+    if period.range == "custom":
+        parts.update(start=iso_minute(period.start_ns), end=iso_minute(period.end_ns))
+    else:
+        parts["range"] = period.range
+    return "&".join(f"{k}={quote(v, safe='')}" for k, v in parts.items() if v)
+
+
+@router.get("/segments")
+async def segments(
+    request: Request,
+    model: Annotated[str, Query(max_length=256)],
+    feature: Annotated[str | None, Query(max_length=1024)] = None,
+    version: _Version = None,
+    environment: _Environment = None,
+    range: _Range = "24h",
+    start: _Moment = None,
+    end: _Moment = None,
+) -> Response:
+    """Where the model is worst: every feature's segments ranked by quality gap, or one feature's segments."""
+    session = await _signed_in(request)
+    period = window(range, start, end)
+    found = await run_in_threadpool(
+        segments_page,
+        _store(request),
+        await _drift(request),
+        model,
+        feature=feature or None,
+        version=version or None,
+        environment=environment or None,
+        period=period,
+    )
+    if found is None:
+        return _not_found(session, f"No model named {model}.", title="No such model")
+    return _page(
+        "segments.html",
+        session=session,
+        model=model,
+        feature=feature or "",
+        found=found,
+        period=period,
+        range=period.range,
+        ranges=list(RANGES),
+        version=version or "",
+        environment=environment or "",
+        query=_window_query(period, version, environment),
+        nav="models",
+    )
+
+
+def _choice(text: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(text or "")
 
 
 @router.get("/predictions")
@@ -313,29 +410,61 @@ async def predictions(
     trace_id: Annotated[str | None, Query(max_length=64)] = None,
     version: _Version = None,
     environment: _Environment = None,
+    start: _Moment = None,
+    end: _Moment = None,
+    status: Annotated[str | None, Query(max_length=8)] = None,
+    labelled: Annotated[str | None, Query(max_length=8)] = None,
+    correct: Annotated[str | None, Query(max_length=8)] = None,
+    after: Annotated[str | None, Query(max_length=48)] = None,
 ) -> Response:
+    """A model's predictions, newest first, filtered and a page at a time (``after``: the previous page's cursor)."""
     session = await _signed_in(request)
     if trace_id:
         return _redirect("/predictions/" + quote(trace_id.strip().lower(), safe=""))
     store = _store(request)
     names = [m["name"] for m in await run_in_threadpool(query_models.list_models, store.reader())]
     chosen = model if model in names else (names[0] if names else None)
-    rows: list[dict[str, Any]] | None = None
+    filters = Filters(
+        version=version or None,
+        environment=environment or None,
+        start_ns=parse_moment(start),
+        end_ns=parse_moment(end),
+        error={"error": True, "ok": False}.get(status or ""),
+        labelled=_choice(labelled),
+        correct=_choice(correct),
+    )
+    rows: list[dict[str, Any]] = []
+    cursor = None
     if chosen is not None:
         name = chosen
-        rows = await run_in_threadpool(
-            lambda: query_predictions.recent_predictions(
-                store.reader(), name, limit=100, version=version or None, environment=environment or None
-            )
+        found = await run_in_threadpool(
+            lambda: search_predictions(store.reader(), name, filters, limit=_PAGE, cursor=parse_cursor(after))
         )
+        rows, cursor = found or ([], None)
+    params = {
+        "model": chosen or "",
+        "version": version or "",
+        "environment": environment or "",
+        "start": start or "",
+        "end": end or "",
+        "status": status or "",
+        "labelled": labelled or "",
+        "correct": correct or "",
+    }
+    next_url = None
+    if cursor is not None:
+        next_url = "/predictions?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if v)
+        next_url += "&after=" + cursor
     return _page(
         "predictions.html",
         session=session,
         names=names,
         chosen=chosen,
-        rows=rows or [],
-        version=version or "",
-        environment=environment or "",
+        rows=rows,
+        f=params,
+        paged=bool(after),
+        next_url=next_url,
+        first_url="/predictions?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if v),
         nav="predictions",
     )
 
@@ -352,7 +481,7 @@ async def prediction(request: Request, trace_id: str) -> Response:
         found = await run_in_threadpool(query_predictions.get_prediction, _store(request).reader(), raw)
     if found is None:
         return _not_found(session, f"No prediction with trace id {trace_id}.")
-    return _page("prediction.html", session=session, p=found, nav="predictions")
+    return _page("prediction.html", session=session, p=found, table=sampled_table(found), nav="predictions")
 
 
 # -- monitors --------------------------------------------------------------------------------------------------

@@ -14,14 +14,12 @@ import hashlib
 import hmac
 import secrets
 import time
-from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select
 
 from aither_server.model.api_keys import Principal
-
-if TYPE_CHECKING:  # the migration imports this module's table: no store at import time
-    from aither_server.store.database import Store
+from aither_server.store.database import Store
+from aither_server.store.session_tables import metadata, ui_sessions
 
 __all__ = ["COOKIE", "SESSION_TTL_S", "Session", "SessionStore", "metadata", "same_token", "ui_sessions"]
 
@@ -29,18 +27,6 @@ __all__ = ["COOKIE", "SESSION_TTL_S", "Session", "SessionStore", "metadata", "sa
 COOKIE = "aither_session"
 #: How long a session lives after sign-in.
 SESSION_TTL_S = 12 * 3600
-
-metadata = MetaData()
-
-ui_sessions = Table(
-    "ui_sessions",
-    metadata,
-    Column("id_hash", String(64), primary_key=True),
-    Column("key_id", String(64), nullable=False),
-    Column("csrf", String(64), nullable=False),
-    Column("created_ns", BigInteger, nullable=False),
-    Column("expires_ns", BigInteger, nullable=False),
-)
 
 
 @dataclasses.dataclass(frozen=True)

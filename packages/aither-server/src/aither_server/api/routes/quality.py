@@ -12,7 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from aither_server.api.auth import Read
 from aither_server.api.errors import ApiError, errors_doc
 from aither_server.query import time as query_time
-from aither_server.query.quality import MAX_BUCKETS, quality_series, segments
+from aither_server.query.quality import MAX_BUCKETS, MAX_PREDICTIONS, quality_series, segments
+from aither_server.query.segments import MAX_PREDICTIONS as RANKED_PREDICTIONS
+from aither_server.query.segments import ranked_segments
 from aither_server.query.time import to_ns
 
 __all__ = ["router"]
@@ -83,6 +85,42 @@ async def model_segments(
         version=version,
         environment=environment,
         start_ns=to_ns(start),
+    )
+    if found is None:
+        raise ApiError(404, "not_found", f"no model named {name!r}")
+    return found
+
+
+@router.get("/api/v1/models/{name:path}/worst-segments", responses=errors_doc(400, 404))
+async def worst_segments(
+    request: Request,
+    _: Read,
+    name: _Name,
+    feature: Annotated[str | None, Query(max_length=1024, description="One feature's segments; default all.")] = None,
+    version: Annotated[str | None, Query(max_length=256)] = None,
+    environment: Annotated[str | None, Query(max_length=256)] = None,
+    start: Annotated[datetime.datetime | None, Query(description="Inclusive; default 24 hours before end.")] = None,
+    end: Annotated[datetime.datetime | None, Query(description="Exclusive; default now.")] = None,
+    max_predictions: Annotated[int, Query(ge=1, le=MAX_PREDICTIONS)] = RANKED_PREDICTIONS,
+) -> dict[str, Any]:
+    """Every feature's segments ranked by how much worse than the whole the model does on them (the model
+    page's "Where is the model worst?"), each with its labelled rows and 95% interval."""
+    end_ns = to_ns(end) or time.time_ns()
+    start_ns = to_ns(start) or end_ns - 86400 * 1_000_000_000
+    if start_ns >= end_ns:
+        raise ApiError(400, "invalid_request", "start must be before end")
+    found = await run_in_threadpool(
+        lambda: ranked_segments(
+            request.app.state.store,
+            request.app.state.drift,
+            name,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            version=version,
+            environment=environment,
+            feature=feature,
+            max_predictions=max_predictions,
+        )
     )
     if found is None:
         raise ApiError(404, "not_found", f"no model named {name!r}")

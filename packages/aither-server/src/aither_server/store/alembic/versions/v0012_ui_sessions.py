@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from aither_server.ui.sessions import metadata
+from aither_server.store.session_tables import metadata
 
 revision = "0012"
 down_revision: str | None = "0011"

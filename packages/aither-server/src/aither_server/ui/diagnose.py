@@ -1,0 +1,346 @@
+"""What a model page says about why a model fails: quality with its sampling error and label lag, the worst
+segments, the task's diagnostics, data quality past its thresholds, and the findings that sum them up.
+
+Thresholds (docs/dashboard.md states them): a column is flagged when its null rate is :data:`NULL_SURGE` above
+the reference's, or when :data:`OUT_OF_RANGE` of its values lie outside the reference's range, or
+:data:`UNSEEN` of them are categories the reference never had. A slice's labels are "still arriving" when it
+is among the newest slices and its label coverage is under :data:`LAG_FRACTION` of the best coverage of the
+window's slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from markupsafe import Markup
+
+from aither_server.drift.store import DriftStore
+from aither_server.query.diagnostics import diagnostics
+from aither_server.query.intervals import mean_interval, wilson
+from aither_server.query.segments import ranked_segments
+from aither_server.store.database import Store
+from aither_server.ui.charts import line_chart, readable
+from aither_server.ui.diagnostic_charts import bars, interval_bar, xy_chart
+from aither_server.ui.window import Window
+
+__all__ = [
+    "LAG_FRACTION",
+    "NULL_SURGE",
+    "OUT_OF_RANGE",
+    "THRESHOLDS",
+    "UNSEEN",
+    "headline_interval",
+    "diagnose",
+    "flag_data_quality",
+    "quality_series",
+]
+
+NULL_SURGE = 0.05
+OUT_OF_RANGE = 0.05
+UNSEEN = 0.05
+LAG_FRACTION = 0.5
+#: The thresholds, as the pages state them.
+THRESHOLDS = {"null": NULL_SURGE, "out_of_range": OUT_OF_RANGE, "unseen": UNSEEN}
+#: Worst segments listed on the model page (the segments page lists them all).
+TOP_SEGMENTS = 5
+
+_Slices = Sequence[tuple[int, dict[str, Any]]]
+
+
+def lagging(slices: _Slices) -> list[int]:
+    """The indexes of the newest slices whose labels are still arriving (see the module's docstring)."""
+    coverage = [found.get("label_coverage") for _, found in slices]
+    best = max((c for c in coverage if c is not None), default=0.0)
+    if best <= 0:
+        return []
+    out = []
+    for index in range(len(slices) - 1, -1, -1):
+        c = coverage[index]
+        if c is None:
+            continue  # no predictions: neither lagging nor the end of the lag
+        if c >= LAG_FRACTION * best:
+            break
+        out.append(index)
+    return sorted(out)
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def quality_series(slices: _Slices, window: Window, quality_name: str) -> tuple[Markup, dict[str, Any]]:
+    """The quality chart (each point with its label count and 95% interval, shaded where labels are still
+    arriving) and what the page says under it."""
+    lag = lagging(slices)
+    half = window.slice_ns // 2
+    shades = [(slices[i][0] - half, slices[i][0] + half, "labels still arriving") for i in lag]
+    notes: list[str | None] = []
+    band: list[tuple[int, float, float]] = []
+    for index, (at, found) in enumerate(slices):
+        labels = found.get("labels") or 0
+        value = found.get("mae" if quality_name == "MAE" else "accuracy")
+        interval = None
+        if value is not None and labels:
+            if quality_name == "MAE":
+                rmse = found.get("rmse") or 0.0
+                interval = mean_interval(value * labels, rmse * rmse * labels, labels)
+            else:
+                interval = wilson(value * labels, labels)
+        if interval is not None:
+            band.append((at, interval[0], interval[1]))
+        text = None
+        if value is not None:
+            shown = readable(interval[0]) if quality_name == "MAE" and interval else None
+            if quality_name == "MAE":
+                text = f"{labels:,} labels" + (
+                    f", 95% interval {shown} to {readable(interval[1])}" if interval and shown else ""
+                )
+            else:
+                text = f"{labels:,} labels" + (
+                    f", 95% interval {_pct(interval[0])} to {_pct(interval[1])}" if interval else ""
+                )
+            if index in lag:
+                text += ", labels still arriving"
+        notes.append(text)
+    if quality_name == "MAE":
+        picked = [("MAE", "mae"), ("RMSE", "rmse")]
+        unit = ""
+    else:
+        picked = [("accuracy", "accuracy"), ("F1", "f1"), ("AUC", "auc")]
+        unit = "%"
+    series = [(label, [(at, found.get(field)) for at, found in slices]) for label, field in picked]
+    chart = line_chart(
+        "Quality",
+        series,
+        unit=unit,
+        start_ns=window.start_ns,
+        end_ns=window.end_ns,
+        slice_ns=window.slice_ns,
+        notes={picked[0][0]: notes},
+        bands=[(picked[0][0], band)] if band else [],
+        shades=shades,
+    )
+    lag_info: dict[str, Any] = {"slices": len(lag)}
+    if lag:
+        first = slices[lag[0]][0] - half
+        coverage = [slices[i][1].get("label_coverage") or 0.0 for i in lag]
+        earlier = [found.get("label_coverage") for i, (_, found) in enumerate(slices) if i not in lag]
+        lag_info.update(
+            since_ns=first,
+            coverage=sum(coverage) / len(coverage),
+            best=max((c for c in earlier if c is not None), default=0.0),
+        )
+    return chart, lag_info
+
+
+def flag_data_quality(answer: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Mark each column's rates past their thresholds (``null_flag``...); the flagged columns' findings."""
+    out: list[dict[str, Any]] = []
+    if answer is None:
+        return out
+    for feature in answer["features"]:
+        nulls, reference = feature.get("null_rate"), feature.get("reference_null_rate") or 0.0
+        feature["null_flag"] = nulls is not None and nulls - reference >= NULL_SURGE
+        feature["out_of_range_flag"] = (feature.get("out_of_range_rate") or 0.0) >= OUT_OF_RANGE
+        feature["unseen_flag"] = (feature.get("unseen_category_rate") or 0.0) >= UNSEEN
+        feature["flagged"] = feature["null_flag"] or feature["out_of_range_flag"] or feature["unseen_flag"]
+        if feature["null_flag"]:
+            out.append(
+                {
+                    "kind": "nulls",
+                    "feature": feature["name"],
+                    "text": f"{feature['name']}: {_pct(nulls or 0.0)} nulls against {_pct(reference)} in the reference",
+                }
+            )
+        if feature["out_of_range_flag"]:
+            out.append(
+                {
+                    "kind": "out of range",
+                    "feature": feature["name"],
+                    "text": f"{feature['name']}: {_pct(feature['out_of_range_rate'])} of values outside the"
+                    " reference's range",
+                }
+            )
+        if feature["unseen_flag"]:
+            out.append(
+                {
+                    "kind": "unseen categories",
+                    "feature": feature["name"],
+                    "text": f"{feature['name']}: {_pct(feature['unseen_category_rate'])} of values are categories"
+                    " the reference never had",
+                }
+            )
+    return out
+
+
+def _segment_rows(found: dict[str, Any] | None, limit: int | None) -> list[dict[str, Any]]:
+    """The ranked segments worse than the whole (all segments when ``limit`` is None), each with its strip."""
+    if found is None:
+        return []
+    overall = found["overall"]["value"]
+    rows = found["segments"] if limit is None else [s for s in found["segments"] if s["ranked"] and s["gap"]]
+    rows = rows if limit is None else [s for s in rows if s["gap"] > 0][:limit]
+    top = max([s["high"] or s["value"] or 0.0 for s in found["segments"]] + [overall or 0.0, 1e-9])
+    if found["metric"] == "accuracy":
+        top = 1.0
+    return [{**s, "strip": interval_bar(s["value"], s["low"], s["high"], overall, top)} for s in rows]
+
+
+def segments_view(found: dict[str, Any] | None, limit: int | None = TOP_SEGMENTS) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {**found, "rows": _segment_rows(found, limit), "labelled_rows": found["rows"]}
+
+
+def _diagnostic_charts(found: dict[str, Any] | None) -> dict[str, Any]:
+    charts: dict[str, Any] = {}
+    if found is None:
+        return charts
+    if found.get("confusion"):
+        confusion = found["confusion"]
+        peak = max([max(row) for row in confusion["rows"]] + [1])
+        confusion["heat"] = [[min(5, round(5 * cell / peak)) for cell in row] for row in confusion["rows"]]
+        charts["confusion"] = confusion
+    scores = found.get("scores")
+    if scores:
+        labels = [f"{i / scores['bins']:.1f}-{(i + 1) / scores['bins']:.1f}" for i in range(scores["bins"])]
+        series = []
+        for name, counts in scores["by_class"].items():
+            total = sum(counts) or 1
+            series.append((f"actual {name}", [c / total for c in counts]))
+        charts["scores"] = bars(
+            "Score distribution by actual class",
+            labels,
+            series,
+            y_label="share of the class",
+            x_label=f"predicted probability of {scores['positive']}",
+            percent=True,
+        )
+        curve = scores["calibration"]
+        charts["calibration"] = xy_chart(
+            "Calibration",
+            [
+                (
+                    p["mean_score"],
+                    p["positive_rate"],
+                    f"scores {p['bin'][0]:.1f}-{p['bin'][1]:.1f}: mean score {p['mean_score']:.2f}, "
+                    f"{_pct(p['positive_rate'])} actually {scores['positive']} ({p['rows']:,} rows, 95% interval "
+                    f"{_pct(p['low'])} to {_pct(p['high'])})",
+                )
+                for p in curve
+            ],
+            x_label="mean predicted probability",
+            y_label=f"share actually {scores['positive']}",
+            whiskers=[(p["mean_score"], p["low"], p["high"]) for p in curve],
+            bounds=(0.0, 1.0),
+        )
+        charts["calibration_rows"] = curve
+    regression = found.get("regression")
+    if regression:
+        charts["regression_rows"] = regression["rows"]
+        charts["predicted_actual"] = xy_chart(
+            "Predicted against actual",
+            [(p, y, f"predicted {readable(p)}, actual {readable(y)}") for p, y in regression["points"]],
+            x_label="predicted",
+            y_label="actual",
+        )
+        residuals = regression["residuals"]
+        charts["residuals"] = bars(
+            "Mean residual by predicted value",
+            [f"{readable(r['predicted'][0])}-{readable(r['predicted'][1])}" for r in residuals],
+            [("mean residual (actual - predicted)", [r["mean_residual"] for r in residuals])],
+            y_label="actual - predicted",
+            x_label="predicted value (bins of equal rows)",
+        )
+        charts["residual_rows"] = residuals
+    return charts
+
+
+def diagnose(
+    store: Store,
+    drift_store: DriftStore,
+    name: str,
+    *,
+    version: str | None,
+    environment: str | None,
+    window: Window,
+    task: str | None,
+) -> dict[str, Any]:
+    """The worst segments and the task's diagnostics over the page's window."""
+    worst = ranked_segments(
+        store,
+        drift_store,
+        name,
+        start_ns=window.start_ns,
+        end_ns=window.end_ns,
+        version=version,
+        environment=environment,
+    )
+    found = diagnostics(
+        store.reader(),
+        name,
+        start_ns=window.start_ns,
+        end_ns=window.end_ns,
+        version=version,
+        environment=environment,
+        task=task,
+    )
+    return {"worst": segments_view(worst), "diagnostics": _diagnostic_charts(found)}
+
+
+def findings(
+    drift_answer: dict[str, Any] | None,
+    quality_findings: list[dict[str, Any]],
+    worst: dict[str, Any] | None,
+    lag: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """What the page found, most telling first: drifted columns, data-quality surges, the worst segment, lag."""
+    out: list[dict[str, Any]] = []
+    if drift_answer is not None:
+        prediction = drift_answer.get("prediction")
+        if prediction and prediction.get("drifted"):
+            out.append({"kind": "drift", "feature": None, "text": "the predictions' distribution drifted"})
+        for feature in drift_answer["features"]:
+            if feature["drifted"]:
+                out.append(
+                    {
+                        "kind": "drift",
+                        "feature": feature["name"],
+                        "text": f"{feature['name']} drifted ({feature['method']} {feature['score']:.3g}"
+                        f" against a threshold of {feature['threshold']:.3g})",
+                    }
+                )
+    out.extend(quality_findings)
+    if worst and worst["rows"]:
+        top = worst["rows"][0]
+        value = _pct(top["value"]) if worst["metric"] == "accuracy" else readable(top["value"])
+        whole = worst["overall"]["value"]
+        overall = _pct(whole) if worst["metric"] == "accuracy" else readable(whole)
+        out.append(
+            {
+                "kind": "segment",
+                "feature": top["feature"],
+                "text": f"worst segment: {top['feature']} = {top['segment']}, {worst['metric']} {value} against"
+                f" {overall} overall ({top['rows']:,} labelled rows)",
+            }
+        )
+    if lag.get("slices"):
+        out.append(
+            {
+                "kind": "label lag",
+                "feature": None,
+                "text": f"labels still arriving for the newest {lag['slices']} slice(s): coverage"
+                f" {_pct(lag['coverage'])} against {_pct(lag['best'])} at best; their quality is not final",
+            }
+        )
+    return out
+
+
+def headline_interval(total: dict[str, Any]) -> str | None:
+    """The 95% interval of the window's accuracy (Wilson) or MAE, as the page writes it."""
+    labels = total.get("labels") or 0
+    if total.get("accuracy") is not None and labels:
+        interval = wilson(total["accuracy"] * labels, labels)
+        return None if interval is None else f"{_pct(interval[0])} to {_pct(interval[1])}"
+    return None
