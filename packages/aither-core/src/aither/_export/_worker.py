@@ -198,6 +198,8 @@ class BatchExporter:
         self.export_errors = 0
         self.rejected_spans = 0
         self.metric_reports = 0
+        self.metric_reports_skipped = 0
+        self._metrics_refused = False
         self.last_error: str | None = None
 
     def _after_fork(self) -> None:
@@ -484,12 +486,12 @@ class BatchExporter:
                 # error before it (a refused certificate, say) stays the one ``last_error`` shows.
                 cut_short = attempt > 0 and timeout < settings.export_timeout and str(exc) == TIMED_OUT
                 self._record_error(f"{exc} ({endpoint.url})", keep_last=cut_short)
-                self._log.failing(endpoint.url, str(exc))
+                cause = str(exc)
                 retry_after = None
             except Exception as exc:  # not a network failure (a header http.client refuses...): settle, never lose
                 # Only the type: the message of such an error may quote a header value, the API key included.
                 self._record_error(f"{type(exc).__name__} sending to {endpoint.url}")
-                self._log.failing(endpoint.url, type(exc).__name__)
+                self._log.refused(endpoint.url, type(exc).__name__, what)
                 self._pacer.failed()
                 return "export_error"
             else:
@@ -501,6 +503,7 @@ class BatchExporter:
                 if outcome != "retry":
                     self._pacer.failed()
                     return outcome
+                cause = _cause(response)
                 retry_after = parse_retry_after(response.retry_after)
             # The exponent is capped: past 2**1024 the float product overflows (a long run of "Retry-After: 0").
             backoff = min(settings.max_backoff, settings.initial_backoff * (2 ** min(attempt, 64)))
@@ -510,6 +513,7 @@ class BatchExporter:
                 reason = self._out_of_time(deadline)
                 self._log.dropped(reason, "aither: the retry deadline would pass while backing off; dropping %s", what)
                 return reason
+            self._log.failing(endpoint.url, cause, delay)
             with self._lock:
                 self.retries += 1
             # An Event wait, not time.sleep: close() sets _stop and interrupts the backoff at once; the rest of
@@ -538,12 +542,13 @@ class BatchExporter:
                     self.last_error = f"server rejected {rejected} {what}: {message}"[:500]
                 self._log.dropped("partial", f"aither: the server rejected {rejected} {what}: %s", message[:200])
             return "ok"
-        detail = error_message_of(response.body)
-        cause = f"HTTP {status}" + (f": {detail}" if detail else "")
+        cause = _cause(response)
         self._record_error(f"{cause} ({url})")
-        self._log.failing(url, cause)
         if status in RETRYABLE_STATUSES:
             return "retry"
+        if what == "metrics" and status in (404, 405):
+            return f"http_{status}"  # a backend without OTLP metrics: _send_metrics says so, once
+        self._log.refused(url, cause, what)
         if status in (401, 403):
             self._log.once(
                 "auth",
@@ -565,6 +570,11 @@ class BatchExporter:
         collection = _aggregates.collect()
         if collection is None:
             return
+        if self._metrics_refused:  # the endpoint has no OTLP metrics: the counts are let go, and counted
+            collection.commit(time.time_ns())
+            with self._lock:
+                self.metric_reports_skipped += 1
+            return
         try:
             with self._lock:
                 drops = {
@@ -578,11 +588,21 @@ class BatchExporter:
             if body is None:
                 collection.commit(end_ns)
                 return
-            if self._post(self._metrics, self._metrics.encode(body), flush_deadline, "metrics") == "ok":
+            outcome = self._post(self._metrics, self._metrics.encode(body), flush_deadline, "metrics")
+            if outcome == "ok":
                 collection.commit(end_ns)
                 with self._lock:
                     self._model_drops_reported = snapshot
                     self.metric_reports += 1
+            elif outcome in ("http_404", "http_405"):
+                self._metrics_refused = True
+                self._log.once(
+                    "metrics",
+                    "aither: %s answered %s: this backend takes no OTLP metrics, so no more are sent to it "
+                    "(spans still are; stats()['metric_reports_skipped'] counts the reports let go)",
+                    self._metrics.url,
+                    outcome.replace("http_", "HTTP "),
+                )
         finally:
             collection.release()
 
@@ -686,7 +706,13 @@ class BatchExporter:
             )
             stats["keep_every"] = self.keep_every
             stats["metric_reports"] = self.metric_reports
+            stats["metric_reports_skipped"] = self.metric_reports_skipped
         return stats
+
+
+def _cause(response: Response) -> str:
+    detail = error_message_of(response.body)
+    return f"HTTP {response.status}" + (f": {detail}" if detail else "")
 
 
 def _reinit_after_fork() -> None:
