@@ -27,7 +27,7 @@ from aither_server.ingest.body import (
     MalformedBody,
     parse_request,
 )
-from aither_server.ingest.values import BadValue, json_text, non_negative_int, not_json_reason
+from aither_server.ingest.values import BadValue, json_text, non_negative_int, without_lone_surrogates
 from aither_server.model.records import (
     InvalidJson,
     LabelSpan,
@@ -171,6 +171,11 @@ def _capped(text: str, limit: int) -> str:
     return json.dumps(marker, separators=(",", ":"), ensure_ascii=False)
 
 
+def _as_json_string(text: str) -> str:
+    """A string attribute that is not JSON, as the JSON string of that text (docs/wire-contract.md, "Values")."""
+    return without_lone_surrogates(json.dumps(text, ensure_ascii=False))
+
+
 def _span_record(
     span: Span, service: str | None, instance: str | None, batch: DecodedBatch, now_ns: int, max_attribute: int
 ) -> None:
@@ -209,7 +214,13 @@ def _span_record(
                 except BadValue as exc:
                     bad = bad or str(exc)
         elif key == "ml.features":
-            features = kv.value.string_value
+            value = kv.value
+            features = value.string_value
+            if not features and value.WhichOneof("value") not in (None, "string_value"):
+                try:  # an OTel producer's array or map of features: its JSON, like ml.prediction's
+                    features = json_text(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
         elif key == "ml.prediction":
             value = kv.value
             prediction = value.string_value
@@ -266,15 +277,18 @@ def _span_record(
         if row is not None and row < 0:
             batch.reject("ml.label.row must be a non-negative integer")
             return
-        label = _capped(label, max_attribute)
+        label = without_lone_surrogates(_capped(label, max_attribute))
         try:
-            parsed_label = parse_label(label)
+            try:
+                parsed_label = parse_label(label)
+            except InvalidJson as exc:
+                if isinstance(exc, PoisonValue):
+                    raise
+                label = _as_json_string(label)  # "cat" from an OTel producer: the text itself
+                parsed_label = parse_label(label)
             keys = label_keys(parsed_label, row)
         except PoisonValue as exc:
             batch.reject(f"ml.label {exc}")
-            return
-        except InvalidJson:
-            batch.reject(not_json_reason("ml.label", label))
             return
         batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, end_ns or start, label, keys))
         return
@@ -298,16 +312,19 @@ def _span_record(
     parsed_prediction: Any = None
     reduced: tuple[int, Sequence[RowValue]] = _NO_ROWS
     if features is not None:
-        features = _capped(features, max_attribute)
+        features = without_lone_surrogates(_capped(features, max_attribute))
     if prediction is not None and error is None:
-        prediction = _capped(prediction, max_attribute)
+        prediction = without_lone_surrogates(_capped(prediction, max_attribute))
         try:
-            parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
+            try:
+                parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
+            except InvalidJson as exc:
+                if isinstance(exc, PoisonValue):
+                    raise
+                prediction = _as_json_string(prediction)  # "cat" from an OTel producer: the text itself
+                parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
         except PoisonValue as exc:
             batch.reject(f"ml.prediction {exc}")
-            return
-        except InvalidJson:
-            batch.reject(not_json_reason("ml.prediction", prediction))
             return
     batch.predictions.append(
         PredictionSpan(

@@ -94,7 +94,10 @@ def measure(store: Store, drift_store: DriftStore, monitor: MonitorRecord, now_n
             entry = answer["prediction"] if feature == PREDICTION else _feature_entry(answer["features"], feature)
             if entry is None:
                 return None, 0
-            return entry["score"], int(entry["current_count"])
+            # The Jensen-Shannon distance whatever the reference's size decides the default method: a monitor
+            # keeps its meaning (higher is more drift, 0.1 is drift) when a bigger reference is logged.
+            distance = entry["statistics"].get("jensenshannon")
+            return distance, int(entry["current_count"])
         quality = data_quality(
             drift_store, monitor.model, version=monitor.version, environment=monitor.environment, window=window
         )
