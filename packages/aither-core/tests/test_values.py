@@ -234,3 +234,13 @@ def test_values_encode_as_json_the_server_reads(receiver: OTLPReceiver) -> None:
     span = _sent(receiver, features={"c": np.clongdouble(1 + 2j), "big": 2**70})
     assert span.features["sample"] == {"c": [1.0, 2.0], "big": 2**70}
     assert json.loads(span.attributes["ml.features"])["sample"]["big"] == 2**70
+
+
+def test_the_server_docs_say_the_sdks_default_is_the_hosted_platform() -> None:
+    from pathlib import Path
+
+    from aither._config import DEFAULT_BASE_URL
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "server.md").read_text()
+    assert "the SDK's default base URL and any OpenTelemetry" not in text
+    assert f"(`{DEFAULT_BASE_URL}`), not this server: set `AITHER_BASE_URL=http://127.0.0.1:4318`" in text

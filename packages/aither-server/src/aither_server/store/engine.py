@@ -27,6 +27,7 @@ __all__ = [
     "Database",
     "PostgresDatabase",
     "SqliteDatabase",
+    "database_target",
     "is_url",
     "open_database",
     "placeholders",
@@ -395,6 +396,23 @@ class PostgresDatabase:
 
     def greatest(self) -> str:
         return "GREATEST"
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def database_target(text: str) -> str | Path:
+    """What ``--db`` names: a ``postgresql://`` URL as it is, ``sqlite:///path`` or a plain path as an SQLite
+    file's path. Any other URL (``mysql://``, ``http://``) raises ``ValueError``: it is not a file name."""
+    if is_url(text):
+        return text
+    if text.startswith("sqlite:///"):
+        return Path(text[len("sqlite:///") :]).expanduser()
+    if _SCHEME.match(text):
+        raise ValueError(
+            f"--db takes a path, sqlite:///path or postgresql://...; {text.split('://', 1)[0]}:// is not supported"
+        )
+    return Path(text).expanduser()
 
 
 def open_database(target: str | Path) -> SqliteDatabase | PostgresDatabase:
