@@ -244,3 +244,14 @@ def test_the_server_docs_say_the_sdks_default_is_the_hosted_platform() -> None:
     text = (Path(__file__).resolve().parents[3] / "docs" / "server.md").read_text()
     assert "the SDK's default base URL and any OpenTelemetry" not in text
     assert f"(`{DEFAULT_BASE_URL}`), not this server: set `AITHER_BASE_URL=http://127.0.0.1:4318`" in text
+
+
+def test_trace_ids_do_not_follow_the_users_random_seed() -> None:
+    import random
+
+    from aither._ids import new_span_id, new_trace_id
+
+    random.seed(42)  # what every reproducible training script does first
+    first = (new_trace_id(), new_span_id())
+    random.seed(42)
+    assert (new_trace_id(), new_span_id()) != first

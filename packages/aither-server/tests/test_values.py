@@ -216,3 +216,24 @@ def test_a_nul_character_costs_nothing_on_either_engine(sdk: Server) -> None:
     assert monitor.status_code == 201, monitor.text
     key = sdk.http.post("/api/v1/api-keys", json={"name": "key\x00", "scopes": ["read"]})
     assert key.status_code == 201, key.text
+
+
+# ---------------------------------------------------------------------------------------------- monitors
+
+
+def test_a_monitor_on_a_model_or_column_without_data_is_created_with_the_warning(sdk: Server) -> None:
+    nobody = aither.monitors.create("ghost", "nobody", "accuracy", "<", 0.8)
+    assert nobody.warnings == ("no model named 'nobody' has sent data yet: the monitor stays NO_DATA until it does",)
+    aither.log_prediction("watched", {"age": 30}, 1)
+    assert aither.flush(30)
+    no_reference = aither.monitors.create("age drift", "watched", "drift:age", ">=", 0.1)
+    assert no_reference.warnings == (
+        "model 'watched' has no reference yet: drift:age stays NO_DATA until one is logged",
+    )
+    aither.log_reference("watched", pd.DataFrame({"age": [30.0, 40.0]}))
+    missing = aither.monitors.create("height nulls", "watched", "null_rate:height", ">", 0.1)
+    assert missing.warnings == ("the reference of model 'watched' has no column 'height': the monitor stays NO_DATA",)
+    fine = aither.monitors.create("age nulls", "watched", "null_rate:age", ">", 0.1)
+    calls = aither.monitors.create("volume", "watched", "volume", "<", 1)
+    assert fine.warnings == () and calls.warnings == ()
+    assert aither.monitors.get(nobody.id).state == "NO_DATA"  # created all the same: the model may come later
