@@ -44,6 +44,26 @@ def test_a_lone_surrogate_is_stored_as_the_replacement_character(server: Server)
     assert server.http.get("/api/v1/labels/unjoined").status_code == 200
 
 
+def test_a_lone_surrogate_in_an_otlp_json_body_costs_nothing(server: Server) -> None:
+    good, odd = new_trace_id().hex(), new_trace_id().hex()
+
+    def span(trace_id: str, prediction: str) -> str:
+        attributes = [
+            {"key": "ml.model.name", "value": {"stringValue": "json-model"}},
+            {"key": "ml.prediction", "value": {"stringValue": prediction}},
+        ]
+        item = {"traceId": trace_id, "spanId": "0102030405060708", "name": "predict", "attributes": attributes}
+        return json.dumps(item).replace("LONE", "\\ud83d")  # the escape JSON reads into a lone surrogate
+
+    body = '{"resourceSpans": [{"scopeSpans": [{"spans": [' + span(good, "1") + ", " + span(odd, '"aLONEb"') + "]}]}]}"
+    response = server.raw.post(
+        "/v1/traces", content=body, headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert _prediction(server, bytes.fromhex(good))["prediction"] == 1
+    assert _prediction(server, bytes.fromhex(odd))["prediction"] == "a\ufffdb"
+
+
 def test_a_paired_surrogate_escape_is_the_character(server: Server) -> None:
     trace_id = new_trace_id()
     server.ingest([prediction_span("uni", None, trace_id=trace_id, raw_prediction='"\\ud83d\\ude00"')])

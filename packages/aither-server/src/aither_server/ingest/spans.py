@@ -105,10 +105,28 @@ def _hex_to_b64(value: Any, field: str) -> str:
         raise MalformedBody(f"{field} is not hex: {value[:40]!r}") from None
 
 
+def _replace_lone_surrogates(node: Any) -> Any:
+    """``node`` with each lone surrogate of its strings (JSON's ``\\ud83d`` escape reads into one) replaced by
+    U+FFFD, as the binary encoding's values are stored: protobuf refuses such a string, and one value would
+    otherwise cost its whole request a 400."""
+    if isinstance(node, str):
+        if node.isascii():
+            return node
+        return node.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = _replace_lone_surrogates(value)
+    elif isinstance(node, list):
+        node[:] = [_replace_lone_surrogates(value) for value in node]
+    return node
+
+
 def _fix_json_ids(doc: Any) -> None:
-    """OTLP/JSON writes ids as hex where protobuf's JSON mapping expects base64: convert in place."""
+    """OTLP/JSON writes ids as hex where protobuf's JSON mapping expects base64: convert in place (and lone
+    surrogates, which protobuf refuses, become U+FFFD)."""
     if not isinstance(doc, dict):
         raise MalformedBody("an OTLP/JSON body is an object with resourceSpans")
+    _replace_lone_surrogates(doc)
     for rs in doc.get("resourceSpans") or []:
         if not isinstance(rs, dict):
             continue
