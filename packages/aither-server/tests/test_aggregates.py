@@ -11,6 +11,7 @@ import gzip
 import math
 import random
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -127,10 +128,10 @@ def test_other_senders_metrics_are_ignored_and_counted_in_partial_success(server
     cumulative = sum_metric("aither.prediction.calls", {"ml.model.name": "clf"}, 4, now - 10**9, now, temporality=2)
     response = server.send_aggregates([foreign, anonymous, cumulative, *aggregates("clf", calls=2, end_ns=now)])
     partial = parse_metrics_response(response.content).partial_success
-    assert partial.rejected_data_points == 3
+    assert partial.rejected_data_points == 2
     assert "not an aither.* metric" in partial.error_message
     assert "ml.model.name" in partial.error_message
-    assert "delta" in partial.error_message
+    # The cumulative point began before the server started: it only sets its series' origin.
     assert server.metrics("clf")["calls"] == 2
 
 
@@ -281,6 +282,64 @@ def test_histograms_with_other_bounds_are_moved_to_the_contract_buckets(server: 
     p = server.metrics("clf")["latency_ms"]
     assert p["p50"] == pytest.approx(math.sqrt(10 * 50), rel=0.19)
     assert p["p99"] == pytest.approx(math.sqrt(50 * 1000), rel=0.19)
+
+
+# -- cumulative temporality, as the Collector's cumulativetodelta reads it ------------------------------------
+
+
+def test_cumulative_points_become_deltas_per_series_and_a_reset_starts_a_new_one(server: Server) -> None:
+    start = time.time_ns()
+    model = {"ml.model.name": "cumul"}
+
+    def point(value: int, start_ns: int, end_ns: int, instance: str) -> None:
+        metric = sum_metric("aither.prediction.calls", model, value, start_ns, end_ns, temporality=2)
+        response = server.send_aggregates([metric], instance=instance)
+        assert not parse_metrics_response(response.content).HasField("partial_success")
+
+    second = 10**9
+    point(4, start, start + second, "cumul-a")  # began after the server: all of it
+    point(10, start, start + 2 * second, "cumul-a")  # +6
+    point(10, start, start + 2 * second, "cumul-a")  # a retry: nothing new
+    point(3, start + 3 * second, start + 4 * second, "cumul-a")  # a restarted process: a new series, +3
+    point(5, start, start + second, "cumul-b")  # another instance: a series of its own, +5
+    old = 1_700_000_000 * 10**9
+    point(100, old, start + second, "cumul-c")  # began before the server: only the origin
+    point(104, old, start + 2 * second, "cumul-c")  # +4
+    assert server.metrics("cumul")["calls"] == 4 + 6 + 3 + 5 + 4
+
+
+def test_the_opentelemetry_sdk_defaults_cumulative_and_exponential_histograms_are_read(server: Server) -> None:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+    from opentelemetry.sdk.resources import Resource
+
+    exporter = OTLPMetricExporter(endpoint=f"{server.url}/v1/metrics", headers={"Authorization": f"Bearer {KEY}"})
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(
+        metric_readers=[reader],
+        resource=Resource.create({"service.name": "otel-app", "service.instance.id": "otel-cumulative-1"}),
+        views=[View(instrument_name="aither.prediction.duration", aggregation=ExponentialBucketHistogramAggregation())],
+    )
+    try:
+        meter = provider.get_meter("aither")
+        calls = meter.create_counter("aither.prediction.calls", unit="{call}")
+        duration = meter.create_histogram("aither.prediction.duration", unit="ms")
+        model = {"ml.model.name": "otel-cumulative"}
+        for ms in (1.0, 2.0, 3.0, 4.0):
+            calls.add(1, model)
+            duration.record(ms, model)
+        assert provider.force_flush(timeout_millis=10_000)
+        calls.add(2, model)
+        duration.record(2.0, model)
+        assert provider.force_flush(timeout_millis=10_000)
+        assert provider.force_flush(timeout_millis=10_000)  # the same totals again: nothing new
+    finally:
+        provider.shutdown()
+    m = server.metrics("otel-cumulative")
+    assert m["calls"] == 6
+    assert m["latency_ms"]["p50"] == pytest.approx(2.0, rel=0.19)
 
 
 # -- a standard sender ----------------------------------------------------------------------------------------

@@ -129,3 +129,38 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=5).status_code == 200
     except httpx.TransportError:
         return False
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/x", "http://h/x", "sqlite://relative.db"])
+def test_a_db_that_is_no_path_sqlite_or_postgresql_url_exits_2_in_one_line(tmp_path: Path, url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "aither_server", "--db", url], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert result.returncode == 2, result
+    (line,) = result.stderr.strip().splitlines()
+    scheme = url.split("://")[0]
+    assert line == f"aither server: --db takes a path, sqlite:///path or postgresql://...; {scheme}:// is not supported"
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []  # no file named after the URL
+
+
+def test_a_sqlite_url_in_a_missing_folder_creates_it_and_says_so(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    db = tmp_path / "new" / "folder" / "a.db"
+    cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", f"sqlite:///{db}"]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://127.0.0.1:{port}/healthz"):
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        assert db.is_file()
+        os.killpg(server.pid, signal.SIGINT)
+        out, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert out.splitlines()[0] == f"aither server: created the folder {db.parent} for the database", out
+    assert f"(database: {db})" in out

@@ -78,3 +78,17 @@ def test_listing_unjoined_labels_needs_a_key_with_read(server: Server) -> None:
     response = server.raw.get("/api/v1/labels/unjoined", headers={"Authorization": f"Bearer {created['secret']}"})
     assert response.status_code == 403
     assert server.http.get("/api/v1/labels/unjoined", params={"limit": 0}).status_code == 400
+
+
+def test_a_deeply_nested_label_is_listed_as_its_preview(no_grace_server: Server) -> None:
+    trace_id = new_trace_id()
+    nested: object = 1
+    for _ in range(500):  # JSON reads it; a response encoder would recurse past its limit
+        nested = [nested]
+    no_grace_server.ingest([label_span(trace_id, nested)])
+    response = no_grace_server.http.get("/api/v1/labels/unjoined")
+    assert response.status_code == 200, response.text
+    (found,) = response.json()["data"]
+    assert found["trace_id"] == trace_id.hex()
+    assert found["label"]["_meta"]["truncated"] is True
+    assert found["label"]["preview"].startswith("[[[[")

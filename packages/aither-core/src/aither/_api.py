@@ -168,14 +168,17 @@ def _is_sequence(value: object) -> bool:
     return isinstance(value, list)
 
 
+_ROW_LIMIT = 1 << 63
+
+
 def log_label(trace_id: str, label: Any, row: int | None = None) -> None:
     """Log the ground truth of a prediction: a scalar, a sequence aligned with its rows, or ``row=i`` for one row.
 
     A malformed ``trace_id`` or ``row`` raises ``ValueError`` at once.
     """
     trace = int(parse_trace_id(trace_id), 16)
-    if row is not None and (isinstance(row, bool) or not isinstance(row, int) or row < 0):
-        raise ValueError(f"row must be a non-negative integer or None, got {row!r}")
+    if row is not None and (isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < _ROW_LIMIT):
+        raise ValueError(f"row must be an integer from 0 to 2**63 - 1 (an int64 on the wire) or None, got {row!r}")
     value = _plain_label(label)
     if row is not None and _is_sequence(value):
         raise ValueError("with row=, label must be the single label of that row, not a sequence")

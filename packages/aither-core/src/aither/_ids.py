@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import os
 import random
 import re
 
@@ -22,10 +23,15 @@ _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _INVALID_TRACE_ID = "0" * 32
 
 
-# ``random`` (Mersenne Twister) as the OpenTelemetry SDK's id generator: ids must be unique, not secret, and
-# getrandbits is several times cheaper than os.urandom on the prediction path. CPython reseeds it in a forked
-# child, so parent and child never share a sequence.
-_getrandbits = random.getrandbits
+# A Mersenne Twister as the OpenTelemetry SDK's id generator: ids must be unique, not secret, and getrandbits is
+# several times cheaper than os.urandom on the prediction path. A generator of our own, seeded from os.urandom:
+# the module's shared one is what ``random.seed(42)`` (every reproducible training script) rewinds, and every run
+# would then send the same trace ids, each one's spans taken for retries of the last run's. A forked child
+# reseeds it, so parent and child never share a sequence.
+_random = random.Random()
+_getrandbits = _random.getrandbits
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random.seed)
 
 
 def new_trace_id() -> int:

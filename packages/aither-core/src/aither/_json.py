@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["dumps", "dumps_bytes", "jsonable"]
+__all__ = ["dumps", "dumps_bytes", "jsonable", "plain_list"]
 
 _MAX_REPR = 200
 _MAX_DEPTH = 32
@@ -22,8 +22,12 @@ try:  # several times faster than the standard library: it is the worker's main 
     import orjson
 
     _orjson_dumps: Any = orjson.dumps
+    # Datetimes through ``_default``: orjson drops the seconds of a UTC offset (+05:30:15) and the nanoseconds
+    # of a pandas Timestamp; ``isoformat`` keeps both, the one rule for every datetime.
+    _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 except ImportError:  # pragma: no cover - orjson is a dependency; keep working without it all the same
     _orjson_dumps = None
+    _ORJSON_OPTIONS = 0
 
 
 def _safe_repr(value: object) -> str:
@@ -40,6 +44,48 @@ def _float(value: float) -> float | str:
     if math.isnan(value):
         return "NaN"
     return "Infinity" if value > 0 else "-Infinity"
+
+
+def plain_list(array: Any) -> Any:
+    """``array.tolist()`` of a numpy array, with the contract's values where numpy's own are not plain data:
+    datetime64 as ISO 8601 text at its own precision (``tolist`` gives integers for nanoseconds), timedelta64
+    as float seconds, long doubles as floats."""
+    dtype = array.dtype
+    if dtype.kind in "biuOUS" or (dtype.kind == "f" and dtype.itemsize <= 8):
+        return array.tolist()
+    return _numpy_plain(array)
+
+
+def _numpy_plain(value: Any) -> Any:
+    """A numpy scalar or array as plain Python data (see :func:`plain_list`)."""
+    import numpy  # a numpy value exists, so numpy is loaded already: this import costs a dict lookup
+
+    dtype = value.dtype
+    if dtype.kind == "M":
+        text = _datetime_text(numpy, value)
+        return text.tolist() if isinstance(text, numpy.ndarray) else str(text)
+    if dtype.kind == "m":
+        return (value / numpy.timedelta64(1, "s")).tolist()
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        return value.astype(numpy.float64).tolist()
+    if dtype.kind == "c" and dtype.itemsize > 16:
+        return value.astype(numpy.complex128).tolist()
+    return value.tolist()
+
+
+def _datetime_text(numpy: Any, value: Any) -> Any:
+    """datetime64 values written as ``isoformat`` writes a datetime (pandas' Timestamp for nanoseconds): no
+    fraction on whole seconds, six digits, or nine when the nanoseconds are not zero; dates as dates."""
+    unit = numpy.datetime_data(value.dtype)[0]
+    if unit in ("Y", "M", "W", "D", "generic"):
+        return numpy.datetime_as_string(value)
+    if unit in ("h", "m", "s"):
+        return numpy.datetime_as_string(value, unit="s")
+    rest = (value - value.astype("datetime64[s]")).astype("timedelta64[ns]").astype(numpy.int64)
+    whole = numpy.datetime_as_string(value, unit="s")
+    micro = numpy.datetime_as_string(value, unit="us")
+    nano = numpy.datetime_as_string(value, unit="ns")
+    return numpy.where(rest == 0, whole, numpy.where(rest % 1000 == 0, micro, nano))
 
 
 def jsonable(value: Any, _depth: int = 0) -> Any:
@@ -66,6 +112,13 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
         return value.total_seconds()
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"_type": "bytes", "size": len(value)}
+    if type(value).__module__ == "numpy" and hasattr(value, "dtype"):
+        try:
+            return jsonable(_numpy_plain(value), _depth + 1)
+        except Exception:
+            return _safe_repr(value)
+    if type(value).__name__ == "NAType":  # pandas.NA: a missing value, like None
+        return None
     # numpy / torch / tf scalars and 0-d arrays know how to become Python values.
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "ndim", 0) == 0 and getattr(value, "shape", ()) == ():
@@ -98,7 +151,7 @@ def dumps_bytes(value: Any) -> bytes:
     """Encode ``value`` as compact UTF-8 JSON; never raises. The worker's path: no str round trip."""
     if _orjson_dumps is not None:
         try:
-            encoded: bytes = _orjson_dumps(value, default=_default)
+            encoded: bytes = _orjson_dumps(value, default=_default, option=_ORJSON_OPTIONS)
         except Exception:
             pass  # a non-str key, an int over 64 bits, a cycle...: the walk below copes with all of them
         else:

@@ -62,6 +62,8 @@ class Monitor:
     last_evaluated: datetime.datetime | None
     created_at: datetime.datetime | None
     secret: str | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: On a new monitor: why it would stay NO_DATA as things stand (an unknown model, a column without data).
+    warnings: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +103,7 @@ def _monitor(data: Mapping[str, Any], with_secret: bool = False) -> Monitor:
             last_evaluated=_parse_time(data.get("last_evaluated")),
             created_at=_parse_time(data.get("created_at")),
             secret=secret if isinstance(secret, str) else None,
+            warnings=tuple(str(w) for w in data.get("warnings") or ()),
         )
 
 

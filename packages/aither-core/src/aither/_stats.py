@@ -29,6 +29,8 @@ class ExporterStats(_DeliveryCounters, total=False):
     #: Under overload, 1 call in ``keep_every`` is sampled (1: every call).
     keep_every: int
     metric_reports: int
+    #: Metric reports let go because the metrics endpoint answered 404 or 405 (a backend without OTLP metrics).
+    metric_reports_skipped: int
 
 
 class ModelTotals(TypedDict):

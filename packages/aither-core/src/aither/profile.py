@@ -177,7 +177,10 @@ def _counted_series(series: Any, dtype: str) -> Profile | None:
 
 
 def _is_null(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and not math.isfinite(value)) or value in _NULL_STRINGS
+    if isinstance(value, str):
+        return value in _NULL_STRINGS
+    # Only strings are looked up: a list or dict value (a nested sample) is not hashable, and is no null.
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
 # NaN and the infinities arrive as these strings in JSON samples (the wire contract's encoding).
@@ -264,8 +267,16 @@ def profile_table(data: Any) -> dict[str, Profile]:
 
     module = type(data).__module__.partition(".")[0]
     if module in ("pandas", "polars") and hasattr(data, "columns"):
+        names = [str(name) for name in data.columns]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"a reference's columns need distinct names; repeated: {', '.join(repeated)}")
         return {str(name): profile_column(data[name]) for name in data.columns}
     if isinstance(data, Mapping):
+        lengths = {str(name): len(column) for name, column in data.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{name}: {length}" for name, length in lengths.items())
+            raise ValueError(f"a reference's columns must all have one length; got {shown}")
         return {str(name): profile_column(column) for name, column in data.items()}
     if isinstance(data, list) and data and isinstance(data[0], Mapping):
         names = list(data[0].keys())

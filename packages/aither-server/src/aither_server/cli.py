@@ -56,8 +56,9 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
         "--db",
         default=None,
         help=(
-            f"an SQLite database file, or a postgresql://user@host:port/name URL for several server processes on one"
-            f" database (default ${DATABASE_VARIABLE}, else {default_db_path()})"
+            f"an SQLite database file (a path or sqlite:///path; a missing folder is created, and said so), or a"
+            f" postgresql://user@host:port/name URL for several server processes on one database (default"
+            f" ${DATABASE_VARIABLE}, else {default_db_path()})"
         ),
     )
     parser.add_argument(
@@ -136,10 +137,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from aither_server.app import create_app, inflight_bytes
     from aither_server.runner import CannotListen, default_db_path, listen
     from aither_server.store.database import Store
-    from aither_server.store.engine import is_url, open_database
+    from aither_server.store.engine import database_target, open_database
     from aither_server.store.migrations import SchemaTooNew
     from aither_server.store.retention import Retention, RetentionThread
 
+    try:  # a --db that names no database is refused before anything starts
+        db = database_target(args.db or os.environ.get(DATABASE_VARIABLE) or str(default_db_path()))
+    except ValueError as exc:
+        print(f"aither server: {exc}", file=sys.stderr)
+        return 2
     max_body = int(args.max_body_mb * 1024 * 1024)
     max_decompressed = int(args.max_decompressed_mb * 1024 * 1024)
     requested = None if args.max_inflight_mb is None else int(args.max_inflight_mb * 1024 * 1024)
@@ -161,8 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CannotListen as exc:
         print(f"aither server: {exc}", file=sys.stderr)
         return 2
-    target = args.db or os.environ.get(DATABASE_VARIABLE) or str(default_db_path())
-    db: str | Path = target if is_url(target) else Path(target).expanduser()
+    if isinstance(db, Path) and not db.parent.exists():
+        print(f"aither server: created the folder {db.parent} for the database", flush=True)
     bootstrap = os.environ.get("AITHER_BOOTSTRAP_KEY") or None
     try:
         store = Store(db)

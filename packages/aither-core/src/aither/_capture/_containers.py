@@ -36,12 +36,18 @@ def capture_mapping(value: Mapping[Any, Any], rows: int, columns: int) -> Captur
     # keys are a window that rotates across calls like a table's columns.
     start, stop = column_window(len(value), columns)
     items: dict[str, Captured] = {}
+    # One row, unless the dict is columns of a batch: every sampled value an array (numpy, pandas, polars, a
+    # tensor: a tokenizer's input_ids and attention_mask) of one length. A list value is one feature's value.
+    batch_rows: set[int] | None = set()
     for key, item in itertools.islice(value.items(), start, stop):
-        items[str(key)] = capture_value(item, rows, columns)
-    batch = 1
-    for captured in items.values():
-        batch = captured.rows
-        break
+        captured = items[str(key)] = capture_value(item, rows, columns)
+        if batch_rows is not None:
+            shape = getattr(item, "shape", None)
+            if isinstance(item, (str, bytes, list, tuple, Mapping)) or not shape:
+                batch_rows = None
+            else:
+                batch_rows.add(captured.rows)
+    batch = batch_rows.pop() if batch_rows and len(batch_rows) == 1 else 1
     keys = [str(k) for k in itertools.islice(value.keys(), 1000)]
     types = tuple(map(type, value.values())) if len(value) <= 1000 else ()
     nbytes = sum(c.nbytes for c in items.values()) + 64

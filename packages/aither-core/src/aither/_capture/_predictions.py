@@ -10,7 +10,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .._json import plain_list
 from ._captured import Captured, capture_failed, render, render_as_is, truncated_rows
+from ._schema import unique_names
 from ._tensors import tensorflow_rows
 
 __all__ = ["capture_prediction"]
@@ -38,7 +40,7 @@ def _to_python(value: Any) -> Any:
     if hasattr(value, "cpu") and hasattr(value, "detach"):  # torch
         return value.detach().cpu().tolist()
     if hasattr(value, "tolist"):  # numpy, pandas
-        return value.tolist()
+        return plain_list(value) if type(value).__module__ == "numpy" else value.tolist()
     return value.numpy().tolist()  # tensorflow, tinygrad
 
 
@@ -110,7 +112,7 @@ def _predict_mapping(value: Any, limit: int) -> Captured:
 
 def _predict_numpy(value: Any, limit: int) -> Captured:
     if value.ndim == 0:
-        return Captured(render_as_is, value.item(), 1, 16)
+        return Captured(render_as_is, value[()], 1, 16)  # a numpy scalar: encoded by the contract, not item()
     total = value.shape[0]
     head = value.copy() if total <= limit else value[:limit].copy()
     return Captured(_render_prediction, (head, total, limit), total, head.nbytes + 64)
@@ -125,8 +127,25 @@ def _predict_torch(value: Any, limit: int) -> Captured:
 
 
 def _predict_frame(value: Any, limit: int) -> Captured:
+    """pandas and polars outputs: a frame is its rows (a dict per row, by column name), a Series, Index or
+    Categorical its values, a scalar (Timestamp, NA...) its value as the contract encodes it."""
+    if hasattr(value, "columns") and len(getattr(value, "shape", ())) == 2:
+        total = len(value)
+        return Captured(_render_frame_rows, (value.head(limit), total, limit), total, 64 * min(total, limit))
+    if not hasattr(value, "__len__") or not hasattr(value, "__getitem__"):
+        return Captured(render_as_is, value, 1, 64)
     total = len(value)
-    return Captured(_render_prediction, (value.head(limit), total, limit), total, 64 * min(total, limit))
+    return Captured(_render_prediction, (value[:limit], total, limit), total, 64 * min(total, limit))
+
+
+def _render_frame_rows(data: tuple[Any, int, int]) -> Any:
+    head, total, limit = data
+    if hasattr(head, "itertuples"):  # pandas: every column by a name of its own, even where names repeat
+        names = unique_names(head.columns)
+        values: Any = [dict(zip(names, row, strict=True)) for row in head.itertuples(index=False, name=None)]
+    else:  # polars: names are unique already
+        values = head.rows(named=True)
+    return values if total <= limit else truncated_rows(values, total)
 
 
 def _predict_tensorflow(value: Any, limit: int) -> Captured:

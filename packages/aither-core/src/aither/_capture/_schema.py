@@ -13,7 +13,15 @@ import time
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
-__all__ = ["INLINE_COLUMNS", "RESEND_SECONDS", "forget_sent", "schema_hash", "schema_meta"]
+__all__ = [
+    "INLINE_COLUMNS",
+    "RESEND_SECONDS",
+    "forget_sent",
+    "schema_hash",
+    "schema_meta",
+    "schema_names",
+    "unique_names",
+]
 
 #: Widest schema written inline in every span (the seed README's frames have 100 columns).
 INLINE_COLUMNS = 100
@@ -38,13 +46,54 @@ def schema_hash(names: Sequence[str], dtypes: Sequence[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def unique_names(names: Iterable[Any]) -> list[str]:
+    """Column names as text, each once: a repeated name (two ``"a"`` columns of a frame, or ``1`` and ``"1"``)
+    gets ``.1``, ``.2``... as pandas' ``read_csv`` names them, so no column hides another in a row's dict."""
+    listed = [str(name) for name in names]
+    if len(set(listed)) == len(listed):
+        return listed
+    seen = set(listed)
+    counts: dict[str, int] = {}
+    out = []
+    for name in listed:
+        if name in counts:
+            number = counts[name]
+            while f"{name}.{number}" in seen:
+                number += 1
+            counts[name] = number + 1
+            renamed = f"{name}.{number}"
+            seen.add(renamed)
+            out.append(renamed)
+        else:
+            counts[name] = 1
+            out.append(name)
+    return out
+
+
 def schema_meta(key: Hashable, names: Iterable[Any], dtypes: Iterable[Any], anchor: object = None) -> dict[str, Any]:
     """The ``_meta`` entries describing a schema: ``columns`` and ``dtypes`` inline, else ``schema`` (and the
     full schema when it is due). ``key`` identifies the schema cheaply; ``names`` and ``dtypes`` are read only
     the first time a key is seen. ``anchor`` is kept with the entry: a key holding its ``id()`` stays valid."""
+    listed, by_name, digest = _entry(key, names, dtypes, anchor)
+    if digest is None:
+        return {"columns": listed, "dtypes": by_name}
+    now = time.monotonic()
+    last = _sent.get(digest)
+    if last is not None and now - last < RESEND_SECONDS:
+        return {"schema": digest}
+    _sent[digest] = now
+    return {"schema": digest, "columns": listed, "dtypes": by_name}
+
+
+def schema_names(key: Hashable, names: Iterable[Any], dtypes: Iterable[Any], anchor: object = None) -> list[str]:
+    """The schema's column names as the sample's rows are keyed (:func:`unique_names`), built once per key."""
+    return _entry(key, names, dtypes, anchor)[0]
+
+
+def _entry(key: Hashable, names: Iterable[Any], dtypes: Iterable[Any], anchor: object) -> _Entry:
     found = _by_key.get(key)
     if found is None:
-        listed = [str(name) for name in names]
+        listed = unique_names(names)
         kinds = tuple(str(d) for d in dtypes)
         value_key = (tuple(listed), kinds)
         entry = _schemas.get(value_key)
@@ -56,17 +105,8 @@ def schema_meta(key: Hashable, names: Iterable[Any], dtypes: Iterable[Any], anch
         if len(_by_key) >= 1024:
             _by_key.clear()
         _by_key[key] = (entry, anchor)
-    else:
-        entry = found[0]
-    listed, by_name, digest = entry
-    if digest is None:
-        return {"columns": listed, "dtypes": by_name}
-    now = time.monotonic()
-    last = _sent.get(digest)
-    if last is not None and now - last < RESEND_SECONDS:
-        return {"schema": digest}
-    _sent[digest] = now
-    return {"schema": digest, "columns": listed, "dtypes": by_name}
+        return entry
+    return found[0]
 
 
 def forget_sent() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._json import plain_list
 from ._captured import Captured, render_as_is
-from ._schema import schema_meta
+from ._schema import schema_meta, schema_names
 from ._window import column_window, random_rows
 
 __all__ = [
@@ -34,7 +35,7 @@ def _render_numpy(data: tuple[Any, tuple[int, ...], bool]) -> Any:
         if len(_numpy_meta) >= 1024:
             _numpy_meta.clear()
         _numpy_meta[key] = meta
-    return {"sample": head.tolist(), "_meta": meta}
+    return {"sample": plain_list(head), "_meta": meta}
 
 
 def _numpy_meta_for(head: Any, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def _render_numpy_table(data: tuple[Any, tuple[int, int], list[int], int]) -> An
     head, shape, rows, start = data
     dtype = str(head.dtype)
     names = _numpy_columns(shape[1])[start : start + head.shape[1]]
-    values = head.tolist()
+    values = plain_list(head)
     meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "rows": rows}
     meta.update(schema_meta(("numpy", shape[1], dtype), _numpy_columns(shape[1]), [dtype] * shape[1]))
     meta["truncated"] = shape[0] > len(rows) or shape[1] > head.shape[1]
@@ -97,7 +98,7 @@ def capture_numpy(value: Any, rows: int, columns: int) -> Captured:
     if ndim == 1:
         head = value[:rows].copy()
     elif ndim == 0:
-        return Captured(render_as_is, value.item(), 1, 16)
+        return Captured(render_as_is, value[()], 1, 16)  # a numpy scalar (immutable), encoded by the contract
     else:
         first = value[:rows]
         head = first.reshape(first.shape[0], width(value.shape))[:, :columns].copy()
@@ -105,18 +106,20 @@ def capture_numpy(value: Any, rows: int, columns: int) -> Captured:
 
 
 def capture_numpy_scalar(value: Any, rows: int, columns: int) -> Captured:
-    return Captured(render_as_is, value.item(), 1, 16)
+    # Kept as it is (numpy scalars are immutable): ``item()`` would make a nanosecond datetime64 an integer.
+    return Captured(render_as_is, value, 1, 16)
 
 
 def _render_pandas_frame(data: tuple[Any, tuple[int, int], list[int], int, int, Any]) -> Any:
     taken, shape, rows, start, stop, columns = data
     sub = taken.iloc[:, start:stop]
-    names = [str(c) for c in sub.columns]
-    records = [dict(zip(names, row, strict=True)) for row in sub.itertuples(index=False, name=None)]
     dtypes = tuple(taken.dtypes)
-    meta: dict[str, Any] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
     # The caller's column index is immutable: its identity (held by the cache) and the dtypes key the schema.
-    meta.update(schema_meta(("pandas", id(columns), dtypes), columns, dtypes, anchor=columns))
+    key = ("pandas", id(columns), dtypes)
+    names = schema_names(key, columns, dtypes, anchor=columns)[start:stop]
+    records = [dict(zip(names, row, strict=True)) for row in sub.itertuples(index=False, name=None)]
+    meta: dict[str, Any] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
+    meta.update(schema_meta(key, columns, dtypes, anchor=columns))
     meta["truncated"] = shape[0] > len(rows) or shape[1] > stop - start
     return {"sample": records, "_meta": meta}
 
@@ -124,11 +127,12 @@ def _render_pandas_frame(data: tuple[Any, tuple[int, int], list[int], int, int, 
 def _render_pandas_array(data: tuple[Any, tuple[int, int], list[int], int, int, Any]) -> Any:
     # The drawn rows of a one-block frame, as a numpy copy: every column has the array's dtype.
     head, shape, rows, start, stop, columns = data
-    names = [str(c) for c in columns[start:stop]]
-    values = head[:, start:stop].tolist()
     dtype = str(head.dtype)
+    key = ("pandas", id(columns), dtype)
+    names = schema_names(key, columns, [dtype] * shape[1], anchor=columns)[start:stop]
+    values = plain_list(head[:, start:stop])
     meta: dict[str, Any] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
-    meta.update(schema_meta(("pandas", id(columns), dtype), columns, [dtype] * shape[1], anchor=columns))
+    meta.update(schema_meta(key, columns, [dtype] * shape[1], anchor=columns))
     meta["truncated"] = shape[0] > len(rows) or shape[1] > stop - start
     return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
 

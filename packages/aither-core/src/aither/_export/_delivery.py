@@ -174,12 +174,12 @@ class Delivery:
                 # error before it (a refused certificate, say) stays the one ``last_error`` shows.
                 timed_out = attempt > 0 and timeout < settings.export_timeout and str(exc) == TIMED_OUT
                 self.record_error(f"{exc} ({endpoint.url})", keep_last=timed_out)
-                self.log.failing(endpoint.url, str(exc))
+                cause = str(exc)
                 retry_after = None
             except Exception as exc:  # not a network failure (a header http.client refuses...): settle, never lose
                 # Only the type: the message of such an error may quote a header value, the API key included.
                 self.record_error(f"{type(exc).__name__} sending to {endpoint.url}")
-                self.log.failing(endpoint.url, type(exc).__name__)
+                self.log.refused(endpoint.url, type(exc).__name__, what)
                 self.pacer.failed()
                 return "export_error"
             else:
@@ -192,6 +192,7 @@ class Delivery:
                 if outcome != "retry":
                     self.pacer.failed()
                     return outcome
+                cause = _cause(response)
                 retry_after = parse_retry_after(response.retry_after)
             # The exponent is capped: past 2**1024 the float product overflows (a long run of "Retry-After: 0").
             backoff = min(settings.max_backoff, settings.initial_backoff * (2 ** min(attempt, 64)))
@@ -201,6 +202,7 @@ class Delivery:
                 reason = self._out_of_time(deadline)
                 self.log.dropped(reason, "aither: the retry deadline would pass while backing off; dropping %s", what)
                 return reason
+            self.log.failing(endpoint.url, cause, delay)
             with self._lock:
                 self.retries += 1
             dropped = self._back_off(delay, deadline)
@@ -239,12 +241,13 @@ class Delivery:
                     self.last_error = f"server rejected {rejected} {what}: {message}"[:500]
                 self.log.dropped("partial", f"aither: the server rejected {rejected} {what}: %s", message[:200])
             return OK
-        detail = error_message_of(response.body)
-        cause = f"HTTP {status}" + (f": {detail}" if detail else "")
+        cause = _cause(response)
         self.record_error(f"{cause} ({url})")
-        self.log.failing(url, cause)
         if status in RETRYABLE_STATUSES:
             return "retry"
+        if what == "metrics" and status in (404, 405):
+            return f"http_{status}"  # a backend without OTLP metrics: the metrics report says so, once
+        self.log.refused(url, cause, what)
         if status in (401, 403):
             self.log.once(
                 "auth",
@@ -253,3 +256,9 @@ class Delivery:
                 status,
             )
         return f"http_{status}"
+
+
+def _cause(response: Response) -> str:
+    """``HTTP 400: <the server's explanation>``, as the log and ``last_error`` show an answer."""
+    detail = error_message_of(response.body)
+    return f"HTTP {response.status}" + (f": {detail}" if detail else "")

@@ -37,24 +37,30 @@ class DeliveryLog:
         self._last_by_key: dict[str, float] = {}
         self._once: set[str] = set()
 
-    def failing(self, url: str, cause: str) -> None:
-        """One attempt to ``url`` failed (it may still be retried)."""
+    def failing(self, url: str, cause: str, retry_in: float) -> None:
+        """One attempt to ``url`` failed and is retried in ``retry_in`` seconds."""
         now = self._clock()
         state = self._failing.get(url)
         if state is None:
             self._failing[url] = _Failing(now)
-            self._logger.warning("aither: cannot deliver to %s: %s; will retry", url, cause)
+            self._logger.warning("aither: cannot deliver to %s: %s; will retry in %s", url, cause, _seconds(retry_in))
             return
         state.failures += 1
         if now - state.last_logged >= _INTERVAL_S:
             state.last_logged = now
             self._logger.warning(
-                "aither: still cannot deliver to %s: %s (%d failed attempts in %.0f s)",
+                "aither: still cannot deliver to %s: %s (%d failed attempts in %.0f s); will retry in %s",
                 url,
                 cause,
                 state.failures,
                 now - state.since,
+                _seconds(retry_in),
             )
+
+    def refused(self, url: str, cause: str, what: str) -> None:
+        """``url`` answered ``cause`` (a status that retrying cannot change): the request's ``what`` are dropped.
+        Logged at most once a minute for each URL and cause."""
+        self.dropped(f"{url} {cause}", "aither: dropped: %s (%s; %s not retried)", cause, url, what)
 
     def recovered(self, url: str) -> None:
         state = self._failing.pop(url, None)
@@ -78,6 +84,10 @@ class DeliveryLog:
         if key not in self._once:
             self._once.add(key)
             self._logger.warning(message, *args)
+
+
+def _seconds(delay: float) -> str:
+    return f"{delay:.0f} s" if delay >= 10 else f"{delay:.1f} s"
 
 
 def error_message_of(body: bytes) -> str:

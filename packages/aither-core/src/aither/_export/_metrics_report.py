@@ -43,6 +43,9 @@ class MetricsReport:
         self.drops: collections.Counter[tuple[ModelIdentity, str]] = collections.Counter()
         self._drops_reported: dict[tuple[ModelIdentity, str], int] = {}
         self.reports = 0
+        #: Reports let go because the endpoint answered 404/405: a backend that takes no OTLP metrics.
+        self.skipped = 0
+        self._refused = False
 
     def due(self, forced: bool) -> bool:
         """Whether a report is due: ``forced`` (a flush or close), or the interval passed. If so the next interval
@@ -57,6 +60,11 @@ class MetricsReport:
         """Send what changed since the last accepted report, if anything did."""
         collection = _aggregates.collect()
         if collection is None:
+            return
+        if self._refused:  # the counts are let go, and counted, so the next report does not grow forever
+            collection.commit(time.time_ns())  # commit releases the collection too
+            with self._lock:
+                self.skipped += 1
             return
         try:
             with self._lock:
@@ -73,11 +81,21 @@ class MetricsReport:
                 return
             endpoint = self._delivery.metrics
             payload = endpoint.encode(body, _no_pause)
-            if self._delivery.post(endpoint, payload, flush_deadline, "metrics") == OK:
+            outcome = self._delivery.post(endpoint, payload, flush_deadline, "metrics")
+            if outcome == OK:
                 collection.commit(end_ns)
                 with self._lock:
                     self._drops_reported = snapshot
                     self.reports += 1
+            elif outcome in ("http_404", "http_405"):
+                self._refused = True
+                self._delivery.log.once(
+                    "metrics",
+                    "aither: %s answered %s: this backend takes no OTLP metrics, so no more are sent to it "
+                    "(spans still are; stats()['metric_reports_skipped'] counts the reports let go)",
+                    endpoint.url,
+                    outcome.replace("http_", "HTTP "),
+                )
         finally:
             collection.release()
 

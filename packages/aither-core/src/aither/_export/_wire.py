@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "attribute",
     "bool_attribute",
     "double_attribute",
@@ -45,8 +47,16 @@ def varint(value: int) -> bytes:
     return encoded
 
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def _signed(value: int) -> bytes:
-    """An ``int64`` as protobuf writes it: negatives as their 64-bit two's complement (10 bytes)."""
+    """An ``int64`` as protobuf writes it: negatives as their 64-bit two's complement (10 bytes).
+
+    A value outside int64 raises ``ValueError``: its varint would be longer than 10 bytes (a body every parser
+    refuses) or read back as a negative number; the worker drops that span alone, never its request."""
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"{value} does not fit an int64 attribute")
     return varint(value if value >= 0 else value + (1 << 64))
 
 

@@ -459,6 +459,7 @@ class BatchExporter:
             )
             stats["keep_every"] = self._admission.keep_every
             stats["metric_reports"] = self._report.reports
+            stats["metric_reports_skipped"] = self._report.skipped
         return stats
 
 

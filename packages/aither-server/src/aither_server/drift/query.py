@@ -13,7 +13,7 @@ from typing import Any
 
 from aither.profile import Profile, merge
 from aither_server.drift.sketches import HOUR_NS, PREDICTION
-from aither_server.drift.stats import compare, out_of_range_rate, unseen_category_rate
+from aither_server.drift.stats import applies, compare, out_of_range_rate, unseen_category_rate
 from aither_server.drift.store import DriftStore, profiles_of_rows
 
 __all__ = ["NotFound", "Window", "data_quality", "drift", "drift_series", "parse_reference"]
@@ -139,13 +139,19 @@ def _drift_entry(name: str, reference: dict[str, Profile], current: dict[str, Pr
         "reference_count": ref.count,
         "current_count": 0 if cur is None else cur.count,
     }
+    if method is not None and not applies(method, ref.kind):
+        # One column the method cannot compare costs that column: it is named, the others are answered.
+        entry.update(method=method, score=None, p_value=None, threshold=None, drifted=False, statistics={})
+        entry["skipped"] = f"method {method!r} does not apply to a {ref.kind} column"
+        return entry
     if cur is None or cur.count == 0 or ref.count == 0:
-        entry.update(method=method, score=None, threshold=None, drifted=False, statistics={})
+        entry.update(method=method, score=None, p_value=None, threshold=None, drifted=False, statistics={})
         return entry
     result = compare(ref, cur, method)
     entry.update(
         method=result.method,
         score=result.score,
+        p_value=result.p_value,
         threshold=result.threshold,
         drifted=result.drifted,
         statistics=result.statistics,
@@ -274,6 +280,7 @@ def drift_series(
                 "end": _iso(start_ns + hours_per_bucket * HOUR_NS),
                 "method": entry["method"],
                 "score": entry["score"],
+                "p_value": entry["p_value"],
                 "threshold": entry["threshold"],
                 "drifted": entry["drifted"],
                 "current_count": entry["current_count"],

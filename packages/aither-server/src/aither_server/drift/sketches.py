@@ -124,11 +124,20 @@ def feed(store: DriftStore, samples: Sequence[DriftSample]) -> None:
     for (model, hour), by_column in groups.items():
         declared = columns.get((model, hour), {})
         for column, found in by_column.items():
-            profiles[(model, hour, "feature", column)] = profile_values(found, declared.get(column, ""))
+            _profile_into(profiles, (model, hour, "feature", column), found, declared.get(column, ""))
     for (model, hour), outputs in outputs_by_hour.items():
-        profiles[(model, hour, "prediction", PREDICTION)] = profile_values(outputs)
+        _profile_into(profiles, (model, hour, "prediction", PREDICTION), outputs, "")
     if profiles or columns or schemas:
         store.add_hours(profiles, columns, schemas)
+
+
+def _profile_into(profiles: HourProfiles, key: Any, values: list[Any], dtype: str) -> None:
+    """One column's profile; a column that cannot be profiled costs itself, never the other columns, models
+    and spans of the batch (they were all stored)."""
+    try:
+        profiles[key] = profile_values(values, dtype)
+    except Exception:
+        logger.warning("aither-server: drift skipped column %r of model %r this hour", key[3], key[0][0], exc_info=True)
 
 
 def _add_columns(by_column: dict[str, list[Any]], sample: list[dict[str, Any]]) -> None:

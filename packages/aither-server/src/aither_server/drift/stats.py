@@ -19,6 +19,9 @@ Which one decides, and at what threshold (Evidently's defaults, docs/drift.md): 
 :data:`SMALL_REFERENCE` values is judged by a p-value test (KS for numeric, chi-squared for categorical,
 drifted when p < 0.05); a larger one by the Jensen-Shannon distance (drifted when >= 0.1), because on large
 samples a p-value test flags shifts too small to matter. PSI (drifted when >= 0.1) may be asked for.
+
+The ``score`` always grows with drift: a distance (Jensen-Shannon, PSI) as it is; for a test, its effect size
+(the KS statistic D; Cramer's V of the chi-squared table), with the test's p-value in ``p_value``.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ __all__ = [
     "KS_GRID",
     "METHODS",
     "SMALL_REFERENCE",
+    "SCORES",
     "THRESHOLDS",
     "Drift",
+    "applies",
     "categorical_shares",
     "compare",
     "numeric_shares",
@@ -50,7 +55,7 @@ EPSILON = 1e-4
 KS_GRID = 512
 KSTWO_MAX_N = 10_000
 SMALL_REFERENCE = 1000
-#: method -> (threshold, True when a score at or above it is drift; False when below it is: p-values)
+#: method -> (threshold, True when a score at or above it is drift; False when a p-value below it is)
 THRESHOLDS: dict[str, tuple[float, bool]] = {
     "psi": (0.1, True),
     "jensenshannon": (0.1, True),
@@ -62,13 +67,25 @@ _NUMERIC_METHODS = frozenset({"psi", "jensenshannon", "ks"})
 _CATEGORICAL_METHODS = frozenset({"jensenshannon", "chisquare"})
 
 
+#: What ``score`` is for each method (higher is always more drift).
+SCORES = {"psi": "psi", "jensenshannon": "jensenshannon", "ks": "ks_statistic", "chisquare": "cramers_v"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Drift:
     method: str
     score: float | None
+    """Higher means more drift, whatever the method (:data:`SCORES`)."""
+    p_value: float | None
+    """The test's p-value (``ks``, ``chisquare``); ``None`` for a distance."""
     threshold: float
     drifted: bool
     statistics: dict[str, float | None]
+
+
+def applies(method: str, kind: str) -> bool:
+    """Whether ``method`` can compare columns of ``kind`` (``numeric`` or ``categorical``)."""
+    return method in (_NUMERIC_METHODS if kind == NUMERIC else _CATEGORICAL_METHODS)
 
 
 def _edges(reference: Any) -> list[float]:
@@ -150,12 +167,16 @@ def compare(reference: Profile, current: Profile, method: str | None = None) -> 
         if table.shape[1] > 1:
             chi2, p, _, _ = stats.chi2_contingency(table, correction=False)
             statistics["chisquare_statistic"], statistics["chisquare"] = float(chi2), float(p)
+            # Cramer's V of a 2 x K table: sqrt(chi2 / n), from 0 (the same shares) to 1 (no category shared).
+            statistics["cramers_v"] = float(math.sqrt(chi2 / table.sum()))
         else:  # one category on both sides: nothing can have moved
-            statistics["chisquare_statistic"], statistics["chisquare"] = 0.0, 1.0
+            statistics["chisquare_statistic"], statistics["chisquare"], statistics["cramers_v"] = 0.0, 1.0, 0.0
     threshold, above = THRESHOLDS[chosen]
-    score = statistics[chosen]
-    drifted = score is not None and math.isfinite(score) and (score >= threshold if above else score < threshold)
-    return Drift(chosen, score, threshold, drifted, statistics)
+    score = statistics[SCORES[chosen]]
+    p_value = None if above else statistics[chosen]
+    decided = score if above else p_value
+    drifted = decided is not None and math.isfinite(decided) and ((decided >= threshold) == above)
+    return Drift(chosen, score, p_value, threshold, drifted, statistics)
 
 
 def out_of_range_rate(reference: Profile, current: Profile) -> float | None:

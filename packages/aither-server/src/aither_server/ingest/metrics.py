@@ -2,7 +2,9 @@
 
 Bytes in (already decompressed), points out; nothing about storage. Other senders' metrics are welcome and
 ignored: a metric that is not one of the contract's ``aither.*`` metrics, or a point without ``ml.model.name``,
-is counted (``partial_success.rejected_data_points``) and explained, never an error. The request as a whole is
+is counted (``partial_success.rejected_data_points``) and explained, never an error. Cumulative points become
+deltas as the Collector's ``cumulativetodelta`` makes them (``cumulative.py``); exponential histograms are read
+into the contract's buckets. The request as a whole is
 refused (:class:`_otlp.MalformedBody`) only when it is not an ``ExportMetricsServiceRequest`` at all.
 """
 
@@ -19,9 +21,15 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, HistogramDataPoint, Metric
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    AggregationTemporality,
+    ExponentialHistogramDataPoint,
+    HistogramDataPoint,
+    Metric,
+)
 
 from aither_server.ingest.body import PROTOBUF, parse_request
+from aither_server.ingest.cumulative import CumulativeSeries
 from aither_server.model.records import AggregatePoint
 from aither_server.model.rollup_keys import AGGREGATE_BOUNDS_MS, AGGREGATE_BUCKETS, aggregate_bucket_of_range
 
@@ -39,6 +47,9 @@ _MAX_NAME = 256
 _MAX_TIME_NS = 2**63 - 1
 _MAX_VALUE = 2**62
 _DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+_CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+#: The cumulative series this server has seen (one server per process: the app's state in effect).
+_series = CumulativeSeries()
 
 
 @dataclasses.dataclass
@@ -86,6 +97,26 @@ def _contract_buckets(point: HistogramDataPoint) -> tuple[int, ...] | None:
     return tuple(out)
 
 
+def _exponential_buckets(point: ExponentialHistogramDataPoint) -> tuple[int, ...] | None:
+    """An exponential histogram's counts in the contract's buckets: bucket ``i`` of scale ``s`` covers
+    ``(b**i, b**(i+1)]`` with ``b = 2**(2**-s)``; each count goes to the contract bucket holding its geometric
+    middle, zeros (and negative latencies, which cannot be) to the first. ``None``: counts that do not add up."""
+    out = [0] * AGGREGATE_BUCKETS
+    base = 2.0 ** (2.0**-point.scale)
+    total = point.zero_count + sum(point.negative.bucket_counts)
+    out[0] += total
+    for i, count in enumerate(point.positive.bucket_counts):
+        if count:
+            index = point.positive.offset + i
+            try:
+                low, high = base**index, base ** (index + 1)
+            except OverflowError:
+                low = high = math.inf
+            out[aggregate_bucket_of_range(low, high)] += count
+            total += count
+    return tuple(out) if total == point.count else None
+
+
 def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics) -> None:
     name = metric.name
     data = metric.WhichOneof("data")
@@ -94,13 +125,14 @@ def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics
     if short is None and name != _HISTOGRAM:
         decoded.reject("ignored: not an aither.* metric of the wire contract", len(points))
         return
-    expected = "histogram" if name == _HISTOGRAM else "sum"
-    if data != expected:
-        decoded.reject(f"rejected: {name} must be a {expected}", len(points))
+    expected = ("histogram", "exponential_histogram") if name == _HISTOGRAM else ("sum",)
+    if data is None or data not in expected:
+        decoded.reject(f"rejected: {name} must be a {' or an '.join(expected).replace('_', ' ')}", len(points))
         return
-    body = metric.histogram if data == "histogram" else metric.sum
-    if body.aggregation_temporality != _DELTA:
-        decoded.reject(f"rejected: {name} must have delta temporality", len(points))
+    body = getattr(metric, data)
+    temporality = body.aggregation_temporality
+    if temporality not in (_DELTA, _CUMULATIVE):
+        decoded.reject(f"rejected: {name} must have delta or cumulative temporality", len(points))
         return
     if not instance:
         decoded.reject("rejected: aither.* metrics need service.instance.id in the resource", len(points))
@@ -121,9 +153,10 @@ def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics
             decoded.reject("rejected: time_unix_nano must be set, after start_time_unix_nano and below 2^63")
             continue
         buckets: tuple[int, ...] | None = None
-        if isinstance(point, HistogramDataPoint):
+        if isinstance(point, (HistogramDataPoint, ExponentialHistogramDataPoint)):
             value = point.count
-            buckets = _contract_buckets(point)
+            explicit = isinstance(point, HistogramDataPoint)
+            buckets = _contract_buckets(point) if explicit else _exponential_buckets(point)
             if buckets is None:
                 decoded.reject("rejected: histogram bucket_counts do not match explicit_bounds and count")
                 continue
@@ -136,9 +169,15 @@ def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics
             value = int(raw)
             assert short is not None
             short_name = short
+        reason = attrs.get("aither.drop.reason", "unknown")[:_MAX_NAME] if short_name == "dropped" else ""
+        if temporality == _CUMULATIVE:
+            key = (instance, short_name, model, version, environment, reason)
+            delta = _series.delta(key, start, end, value, buckets)
+            if delta is None:
+                continue  # the origin of a series, or a point counted already: nothing new
+            start, value, buckets = delta
         if value == 0:
             continue  # nothing counted: nothing to store (the SDK does not send these; other senders may)
-        reason = attrs.get("aither.drop.reason", "unknown")[:_MAX_NAME] if short_name == "dropped" else ""
         decoded.points.append(
             AggregatePoint(instance, short_name, model, version, environment, reason, start, end, value, buckets)
         )

@@ -27,7 +27,7 @@ from aither_server.ingest.body import (
     MalformedBody,
     parse_request,
 )
-from aither_server.ingest.values import BadValue, json_text, non_negative_int, not_json_reason
+from aither_server.ingest.values import BadValue, json_text, non_negative_int, without_lone_surrogates
 from aither_server.model.records import (
     InvalidJson,
     LabelSpan,
@@ -105,10 +105,28 @@ def _hex_to_b64(value: Any, field: str) -> str:
         raise MalformedBody(f"{field} is not hex: {value[:40]!r}") from None
 
 
+def _replace_lone_surrogates(node: Any) -> Any:
+    """``node`` with each lone surrogate of its strings (JSON's ``\\ud83d`` escape reads into one) replaced by
+    U+FFFD, as the binary encoding's values are stored: protobuf refuses such a string, and one value would
+    otherwise cost its whole request a 400."""
+    if isinstance(node, str):
+        if node.isascii():
+            return node
+        return node.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = _replace_lone_surrogates(value)
+    elif isinstance(node, list):
+        node[:] = [_replace_lone_surrogates(value) for value in node]
+    return node
+
+
 def _fix_json_ids(doc: Any) -> None:
-    """OTLP/JSON writes ids as hex where protobuf's JSON mapping expects base64: convert in place."""
+    """OTLP/JSON writes ids as hex where protobuf's JSON mapping expects base64: convert in place (and lone
+    surrogates, which protobuf refuses, become U+FFFD)."""
     if not isinstance(doc, dict):
         raise MalformedBody("an OTLP/JSON body is an object with resourceSpans")
+    _replace_lone_surrogates(doc)
     for rs in doc.get("resourceSpans") or []:
         if not isinstance(rs, dict):
             continue
@@ -171,6 +189,11 @@ def _capped(text: str, limit: int) -> str:
     return json.dumps(marker, separators=(",", ":"), ensure_ascii=False)
 
 
+def _as_json_string(text: str) -> str:
+    """A string attribute that is not JSON, as the JSON string of that text (docs/wire-contract.md, "Values")."""
+    return without_lone_surrogates(json.dumps(text, ensure_ascii=False))
+
+
 def _span_record(
     span: Span, service: str | None, instance: str | None, batch: DecodedBatch, now_ns: int, max_attribute: int
 ) -> None:
@@ -209,7 +232,13 @@ def _span_record(
                 except BadValue as exc:
                     bad = bad or str(exc)
         elif key == "ml.features":
-            features = kv.value.string_value
+            value = kv.value
+            features = value.string_value
+            if not features and value.WhichOneof("value") not in (None, "string_value"):
+                try:  # an OTel producer's array or map of features: its JSON, like ml.prediction's
+                    features = json_text(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
         elif key == "ml.prediction":
             value = kv.value
             prediction = value.string_value
@@ -266,15 +295,18 @@ def _span_record(
         if row is not None and row < 0:
             batch.reject("ml.label.row must be a non-negative integer")
             return
-        label = _capped(label, max_attribute)
+        label = without_lone_surrogates(_capped(label, max_attribute))
         try:
-            parsed_label = parse_label(label)
+            try:
+                parsed_label = parse_label(label)
+            except InvalidJson as exc:
+                if isinstance(exc, PoisonValue):
+                    raise
+                label = _as_json_string(label)  # "cat" from an OTel producer: the text itself
+                parsed_label = parse_label(label)
             keys = label_keys(parsed_label, row)
         except PoisonValue as exc:
             batch.reject(f"ml.label {exc}")
-            return
-        except InvalidJson:
-            batch.reject(not_json_reason("ml.label", label))
             return
         batch.labels.append(LabelSpan(trace_id, span_id, row, parsed_label, end_ns or start, label, keys))
         return
@@ -298,16 +330,19 @@ def _span_record(
     parsed_prediction: Any = None
     reduced: tuple[int, Sequence[RowValue]] = _NO_ROWS
     if features is not None:
-        features = _capped(features, max_attribute)
+        features = without_lone_surrogates(_capped(features, max_attribute))
     if prediction is not None and error is None:
-        prediction = _capped(prediction, max_attribute)
+        prediction = without_lone_surrogates(_capped(prediction, max_attribute))
         try:
-            parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
+            try:
+                parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
+            except InvalidJson as exc:
+                if isinstance(exc, PoisonValue):
+                    raise
+                prediction = _as_json_string(prediction)  # "cat" from an OTel producer: the text itself
+                parsed_prediction, reduced = parse_prediction(prediction, batch_size, method)
         except PoisonValue as exc:
             batch.reject(f"ml.prediction {exc}")
-            return
-        except InvalidJson:
-            batch.reject(not_json_reason("ml.prediction", prediction))
             return
     batch.predictions.append(
         PredictionSpan(

@@ -10,14 +10,34 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-__all__ = ["BadValue", "json_text", "non_negative_int", "not_json_reason"]
+__all__ = ["BadValue", "json_text", "non_negative_int", "without_lone_surrogates"]
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _SHOWN = 40
+
+
+# A JSON ``\\uXXXX`` escape of a UTF-16 surrogate with no partner: the escape is preceded by an even number of
+# backslashes (so it is an escape, not escaped text), and a high one is not followed by a low one (or a low one
+# not preceded by a high one). JSON reads such an escape into a str that has no UTF-8 form.
+_LONE_SURROGATE = re.compile(
+    r"(?<!\\)((?:\\\\)*)"
+    r"(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def without_lone_surrogates(text: str) -> str:
+    """JSON text with each lone surrogate escape (the SDK writes one for a cut emoji, as JSON allows) replaced by
+    ``\\ufffd``, the replacement character: stored as it came, such a value could not be written as UTF-8 by any
+    page that reads it back. A paired escape (a whole emoji) is kept."""
+    if "\\ud" not in text and "\\uD" not in text:  # the common case: two scans in C
+        return text
+    return _LONE_SURROGATE.sub(lambda match: match.group(1) + "\\ufffd", text)
 
 
 class BadValue(ValueError):
@@ -59,15 +79,6 @@ def json_text(value: AnyValue, name: str) -> str:
     if which == "bytes_value":
         raise BadValue(f"{name} is bytes: send JSON text, a number, a bool or an array")
     return _dumps(_native(value))
-
-
-def not_json_reason(name: str, text: str) -> str:
-    """Why a string ``ml.prediction`` / ``ml.label`` was refused."""
-    shown = text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
-    return (
-        f"{name} is a string that is not JSON ({shown!r}): send JSON text such as '\"cat\"' or '[0, 1]', "
-        "or a number, bool or array attribute"
-    )
 
 
 def non_negative_int(value: AnyValue, name: str) -> int:

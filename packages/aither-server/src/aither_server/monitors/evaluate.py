@@ -31,6 +31,7 @@ from aither_server.monitors.store import NO_DATA, MonitorRecord, MonitorStore, S
 from aither_server.monitors.webhooks import Event, Sender
 from aither_server.query import metrics as query_metrics
 from aither_server.query import time as query_time
+from aither_server.query.models import model_ids
 from aither_server.query.time import NS
 from aither_server.store.database import Store
 
@@ -94,7 +95,10 @@ def measure(store: Store, drift_store: DriftStore, monitor: MonitorRecord, now_n
             entry = answer["prediction"] if feature == PREDICTION else _feature_entry(answer["features"], feature)
             if entry is None:
                 return None, 0
-            return entry["score"], int(entry["current_count"])
+            # The Jensen-Shannon distance whatever the reference's size decides the default method: a monitor
+            # keeps its meaning (higher is more drift, 0.1 is drift) when a bigger reference is logged.
+            distance = entry["statistics"].get("jensenshannon")
+            return distance, int(entry["current_count"])
         quality = data_quality(
             drift_store, monitor.model, version=monitor.version, environment=monitor.environment, window=window
         )
@@ -137,6 +141,24 @@ def payload(monitor: MonitorRecord, change: StateChange, event_id: str) -> dict[
         "rows": change.rows,
         "evaluated_at": query_time.iso(change.at_ns),
     }
+
+
+def target_warnings(store: Store, drift_store: DriftStore, model: str, version: str | None, metric: str) -> list[str]:
+    """Why a new monitor would stay NO_DATA as things stand: a model that never sent data, a column its
+    reference does not have. The monitor is created all the same (its model may start sending later), and the
+    creator is told (``warnings`` in the answer)."""
+    _, feature = metric_parts(metric)
+    known = model_ids(store.reader(), model, None, None) is not None or drift_store.has_model(model)
+    if not known:
+        return [f"no model named {model!r} has sent data yet: the monitor stays NO_DATA until it does"]
+    if feature is None or feature == PREDICTION:
+        return []
+    reference = drift_store.reference(model, version, None)
+    if reference is None:
+        return [f"model {model!r} has no reference yet: {metric} stays NO_DATA until one is logged"]
+    if feature not in reference.features:
+        return [f"the reference of model {model!r} has no column {feature!r}: the monitor stays NO_DATA"]
+    return []
 
 
 class Evaluator:

@@ -147,6 +147,10 @@ class MonitorOut(BaseModel):
 
 class MonitorCreated(MonitorOut):
     secret: str = Field(description="The webhooks' signing secret. In this answer only.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Why the monitor would stay NO_DATA as things stand: an unknown model, a missing column.",
+    )
 
 
 class MonitorList(BaseModel):

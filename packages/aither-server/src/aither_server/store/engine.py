@@ -29,6 +29,7 @@ __all__ = [
     "Database",
     "PostgresDatabase",
     "SqliteDatabase",
+    "database_target",
     "is_url",
     "open_database",
     "placeholders",
@@ -304,6 +305,45 @@ def _numeric_loader() -> type[Any]:
     return NumericLoader
 
 
+#: What a NUL character of a string becomes on PostgreSQL, whose text cannot hold one (docs/wire-contract.md).
+NUL_REPLACEMENT = "\ufffd"
+_nul_free = False
+
+
+def _register_nul_free_strings() -> None:
+    """Every str psycopg sends, on every connection of the process (the store's, SQLAlchemy's for drift and
+    monitors; parameters, COPY rows): a NUL character becomes U+FFFD. PostgreSQL refuses a NUL in text, and
+    one such value (a model name, an error message, a query parameter) would fail its whole request."""
+    global _nul_free
+    if _nul_free:
+        return
+    import psycopg
+    from psycopg.adapt import PyFormat
+
+    for format_ in (PyFormat.TEXT, PyFormat.BINARY):
+        psycopg.adapters.register_dumper(str, _nul_free_dumper(psycopg.adapters.get_dumper(str, format_)))
+    _nul_free = True
+
+
+def _nul_free_dumper(base: Any) -> Any:
+    """A dumper of str doing what ``base`` (psycopg's own, a C class that cannot be subclassed) does, after
+    replacing each NUL character."""
+    from psycopg.adapt import Dumper
+
+    class NulFree(Dumper):
+        format = base.format
+        oid = base.oid
+
+        def __init__(self, cls: type, context: Any = None) -> None:
+            super().__init__(cls, context)
+            self._base = base(cls, context)
+
+        def dump(self, obj: str) -> Any:
+            return self._base.dump(obj.replace("\x00", NUL_REPLACEMENT) if "\x00" in obj else obj)
+
+    return NulFree
+
+
 class PostgresDatabase:
     """A PostgreSQL database, through psycopg 3; several server processes may share it."""
 
@@ -311,6 +351,8 @@ class PostgresDatabase:
 
     def __init__(self, url: str) -> None:
         import psycopg
+
+        _register_nul_free_strings()
 
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1).replace("postgres://", "postgresql://", 1)
         self.display = re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", self.url)
@@ -357,6 +399,23 @@ class PostgresDatabase:
 
     def greatest(self) -> str:
         return "GREATEST"
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def database_target(text: str) -> str | Path:
+    """What ``--db`` names: a ``postgresql://`` URL as it is, ``sqlite:///path`` or a plain path as an SQLite
+    file's path. Any other URL (``mysql://``, ``http://``) raises ``ValueError``: it is not a file name."""
+    if is_url(text):
+        return text
+    if text.startswith("sqlite:///"):
+        return Path(text[len("sqlite:///") :]).expanduser()
+    if _SCHEME.match(text):
+        raise ValueError(
+            f"--db takes a path, sqlite:///path or postgresql://...; {text.split('://', 1)[0]}:// is not supported"
+        )
+    return Path(text).expanduser()
 
 
 def open_database(target: str | Path) -> SqliteDatabase | PostgresDatabase:

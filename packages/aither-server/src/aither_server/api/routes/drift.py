@@ -11,6 +11,7 @@ the model's latest named reference (of that version, else one logged without a v
 import dataclasses
 import datetime
 import json
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
@@ -133,6 +134,9 @@ def _profile(data: Any, where: str) -> dict[str, Any]:
         profile.kll() if profile.kind == "numeric" else profile.frequent()
     except Exception as exc:
         raise ApiError(400, "invalid_request", f"{where}: not a valid profile ({type(exc).__name__})") from None
+    # Stored, a NaN or infinite bound would break every page that reads the column (JSON has no NaN).
+    if any(bound is not None and not math.isfinite(bound) for bound in (profile.minimum, profile.maximum)):
+        raise ApiError(400, "invalid_request", f"{where}: min and max must be finite numbers or null")
     return profile.to_json()
 
 

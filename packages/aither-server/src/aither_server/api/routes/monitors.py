@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from aither_server.api.auth import Admin, Read
 from aither_server.api.errors import ApiError, errors_doc
 from aither_server.model.api_keys import Principal, has_scope
+from aither_server.monitors.evaluate import target_warnings
 from aither_server.monitors.schemas import (
     DeliveryList,
     MonitorCreate,
@@ -92,7 +93,9 @@ def create_monitor(request: Request, body: MonitorCreate, principal: Admin) -> M
     monitoring = _monitoring(request)
     _check_url(monitoring, body.webhook_url)
     record = monitoring.monitors.create(body.model_dump())
-    return MonitorCreated(**_fields(record, principal), secret=record.secret)
+    evaluator = monitoring.evaluator
+    warnings = target_warnings(evaluator.store, evaluator.drift, body.model, body.version, body.metric)
+    return MonitorCreated(**_fields(record, principal), secret=record.secret, warnings=warnings)
 
 
 @router.get("/api/v1/monitors", response_model=MonitorList, responses=errors_doc())
