@@ -71,6 +71,12 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
         help="largest compressed /v1/traces body, in MiB (default 20)",
     )
     parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a request's whole body may take to arrive before it is answered 408 (default 60)",
+    )
+    parser.add_argument(
         "--label-grace-minutes",
         type=float,
         default=10.0,
@@ -195,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         monitor_interval_s=args.monitor_interval,
         allow_private_webhooks=args.allow_private_webhooks,
         drift_process=True,
+        body_timeout_s=args.body_timeout,
     )
     retention = RetentionThread(
         store, Retention(args.retention_days or None, args.rollup_retention_days or None)

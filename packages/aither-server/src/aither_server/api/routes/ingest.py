@@ -3,7 +3,8 @@
 ``/v1/traces`` is most of this server's work, so it is one plain ASGI handler routed by Starlette: no
 dependency injection, the body read without copies, and one thread-pool trip for the key check, decoding and
 storage. FastAPI cannot describe such a handler, so :func:`document_traces` adds it to the OpenAPI document.
-Both routes refuse in the same order: key, then Content-Type / Content-Encoding, then sizes, then the body.
+Both routes refuse in the same order: key, then Content-Type / Content-Encoding, then sizes, then the body; the
+body is read only once the key is known to write (``api/body_guard.py`` bounds and times its reading).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from aither_server.api.auth import Write, authenticate
+from aither_server.api.auth import PRINCIPAL, Write, authenticate, require_scope
 from aither_server.api.errors import ApiError, errors_doc, internal_error, overloaded
 from aither_server.drift.feeder import Feeder
 from aither_server.ingest import body as otlp_body
@@ -27,7 +28,7 @@ from aither_server.ingest import metrics as otlp_metrics
 from aither_server.ingest import spans as otlp_spans
 from aither_server.ingest.inflight import ByteBudget, Held
 from aither_server.ingest.refusal_log import RefusalLog
-from aither_server.model.api_keys import parse_bearer
+from aither_server.model.api_keys import Principal
 from aither_server.store.database import Store
 
 __all__ = ["IngestLimits", "document_traces", "router"]
@@ -98,15 +99,13 @@ def _store_traces(
     store: Store,
     drift: Feeder | None,
     limits: IngestLimits,
-    authorization: str | None,
     kind: str,
     encoding: str | None,
     body: bytes | ApiError,
     held: Held,
 ) -> Response:
-    """Authentication, then the body's refusals or its ingestion (run in the thread pool)."""
+    """The body's refusals or its ingestion (run in the thread pool, the key already checked)."""
     try:
-        authenticate(store, authorization, "write")
         try:
             batch = otlp_spans.decode_body(
                 _decompressed(limits, body, encoding, held), kind, limits.max_attribute_bytes
@@ -124,6 +123,16 @@ def _store_traces(
     return Response(otlp_spans.encode_response(kind, batch.not_stored, batch.error_message), media_type=_media(kind))
 
 
+async def _writer(scope: Scope, store: Store, authorization: str | None) -> None:
+    """Refuse (401, 403) unless the request's key may write, before its body is read. The body guard has
+    looked the key up already when a body was announced; else it is looked up here."""
+    principal: Principal | None = scope.get(PRINCIPAL)
+    if principal is None:
+        await run_in_threadpool(authenticate, store, authorization, "write")
+    else:
+        require_scope(principal, "write")
+
+
 class _Traces:
     """``POST /v1/traces``: OTLP/HTTP traces, protobuf or JSON, optionally gzip; one request, one transaction.
 
@@ -137,19 +146,18 @@ class _Traces:
         authorization = headers.get("authorization")
         response: Response
         try:
-            if parse_bearer(authorization) is None:  # no key: answered at once, the body unread
-                authenticate(store, authorization, "write")
-            # The header checks are made here but answered after the key's, in the thread pool.
+            await _writer(scope, store, authorization)
             kind, refusal = _ingest_headers(headers, limits.max_body_bytes)
+            if refusal is not None:
+                raise refusal
             with limits.budget.hold() as held:
-                body = refusal if refusal is not None else await _read_body(receive, limits.max_body_bytes, held)
+                body = await _read_body(receive, limits.max_body_bytes, held)
                 encoding = headers.get("content-encoding")
                 response = await run_in_threadpool(
                     _store_traces,
                     store,
                     getattr(state, "drift_feeder", None),
                     limits,
-                    authorization,
                     kind,
                     encoding,
                     body,
@@ -224,8 +232,10 @@ async def metrics_ingest(request: Request, _: Write) -> Response:
     and limits as /v1/traces; other senders' metrics are answered 200 and counted as not stored."""
     limits: IngestLimits = request.app.state.ingest
     kind, refusal = _ingest_headers(request.headers, limits.max_body_bytes)
+    if refusal is not None:
+        raise refusal
     with limits.budget.hold() as held:
-        body = refusal if refusal is not None else await _read_body(request.receive, limits.max_body_bytes, held)
+        body = await _read_body(request.receive, limits.max_body_bytes, held)
         encoding = request.headers.get("content-encoding")
         return await run_in_threadpool(_store_metrics, request.app.state.store, limits, kind, encoding, body, held)
 
