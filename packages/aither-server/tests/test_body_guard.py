@@ -8,14 +8,13 @@ buffer, so what grows is the server's."""
 
 from __future__ import annotations
 
-import re
 import select
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Server, serve_at
+from conftest import PeakGrowth, Server, serve_at
 from otlp_builders import KEY, prediction_span
 
 #: A body far over every cap below, which a server that buffers it cannot hide in its peak memory.
@@ -24,25 +23,6 @@ _HUGE = 48 * 1024 * 1024
 _GROWTH_BOUND = 16 * 1024 * 1024
 _CHUNK = b"0" * 65536
 _NOT_A_KEY = "aith_not_a_key_of_this_server_0123456789"
-
-
-def _kib(field: str) -> int:
-    found = re.search(rf"{field}:\s+(\d+) kB", Path("/proc/self/status").read_text())
-    assert found is not None
-    return int(found.group(1)) * 1024
-
-
-class _PeakGrowth:
-    """The peak resident size this process reaches inside the block, over its size when the block began."""
-
-    def __enter__(self) -> _PeakGrowth:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
-        self.start = _kib("VmRSS")
-        self.bytes = 0
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.bytes = _kib("VmHWM") - self.start
 
 
 def _connect(server: Server) -> socket.socket:
@@ -98,7 +78,7 @@ def _post_huge(server: Server, path: str, key: str | None, content_type: str = "
     ids=["monitors-no-key", "api-keys-no-key", "api-keys-wrong-key"],
 )
 def test_api_bodies_without_a_valid_key_are_refused_unread(server: Server, path: str, key: str | None) -> None:
-    with _PeakGrowth() as growth:
+    with PeakGrowth() as growth:
         status = _post_huge(server, path, key)
     assert growth.bytes < _GROWTH_BOUND, growth.bytes
     assert status == 401
@@ -106,7 +86,7 @@ def test_api_bodies_without_a_valid_key_are_refused_unread(server: Server, path:
 
 @pytest.mark.parametrize("path", ["/login", "/logout"])
 def test_dashboard_forms_over_their_cap_are_refused_unread(server: Server, path: str) -> None:
-    with _PeakGrowth() as growth:
+    with PeakGrowth() as growth:
         status = _post_huge(server, path, None, "application/x-www-form-urlencoded")
     assert growth.bytes < _GROWTH_BOUND, growth.bytes
     assert status == 413
@@ -125,7 +105,7 @@ def guarded_server(database: Path | str) -> Iterator[Server]:
 
 
 def test_api_body_over_the_cap_is_refused_unread_even_with_a_key(guarded_server: Server) -> None:
-    with _PeakGrowth() as growth:
+    with PeakGrowth() as growth:
         status = _post_huge(guarded_server, "/api/v1/monitors", KEY)
     assert growth.bytes < _GROWTH_BOUND, growth.bytes
     assert status == 413
