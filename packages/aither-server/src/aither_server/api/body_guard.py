@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aither_server.api.auth import PRINCIPAL, require_key
-from aither_server.api.errors import ApiError
+from aither_server.api.errors import ApiError, otlp_error, protobuf_errors
 from aither_server.store.database import Store
 
 __all__ = ["BodyGuard", "BodyLimits"]
@@ -136,6 +135,9 @@ class _Guarded:
 
 
 async def _refuse(error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
-    headers: dict[str, Any] = {**(error.headers or {}), "Connection": "close"}
-    response = ApiError(error.status, error.type, error.message, headers).response()
+    closing = ApiError(error.status, error.type, error.message, {**(error.headers or {}), "Connection": "close"})
+    if scope["path"].startswith("/v1/"):  # OTLP/HTTP's error body: a google.rpc.Status
+        response = otlp_error(closing, protobuf_errors(Headers(scope=scope)))
+    else:
+        response = closing.response()
     await response(scope, receive, send)

@@ -20,8 +20,15 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from aither_server.api.auth import PRINCIPAL, Write, authenticate, require_scope
-from aither_server.api.errors import ApiError, errors_doc, internal_error, overloaded
+from aither_server.api.auth import PRINCIPAL, authenticate, require_scope
+from aither_server.api.errors import (
+    ApiError,
+    errors_doc,
+    otlp_error,
+    otlp_internal_error,
+    overloaded,
+    protobuf_errors,
+)
 from aither_server.drift.feeder import Feeder
 from aither_server.ingest import body as otlp_body
 from aither_server.ingest import metrics as otlp_metrics
@@ -116,7 +123,7 @@ def _store_traces(
         if drift is not None and batch.predictions:  # queued for drift's hourly sketches: never raises
             drift.observe(batch.predictions)
     except ApiError as exc:
-        return exc.response()
+        return otlp_error(exc, kind == otlp_body.PROTOBUF)
     if batch.not_stored:
         first_reason = next(iter(batch.reasons), otlp_spans.IGNORED_REASON)
         limits.refusals.report(batch.not_stored, first_reason, batch.error_message)
@@ -164,19 +171,22 @@ class _Traces:
                     held,
                 )
         except ApiError as exc:
-            response = exc.response()
+            response = otlp_error(exc, protobuf_errors(headers))
         except ClientDisconnect:
             return
         except Exception as exc:
             if store.unavailable(exc):
-                response = overloaded(f"the database is unavailable: {type(exc).__name__}").response()
+                unavailable = overloaded(f"the database is unavailable: {type(exc).__name__}")
+                response = otlp_error(unavailable, protobuf_errors(headers))
             else:
-                response = internal_error(exc)
+                response = otlp_internal_error(exc, protobuf_errors(headers))
         await response(scope, receive, send)
 
 
 router = APIRouter(tags=["ingestion"])
 router.routes.append(Route("/v1/traces", _Traces(), methods=["POST"]))
+# Served, not redirected: an exporter configured with a trailing slash would not follow a 307 with its body.
+router.routes.append(Route("/v1/traces/", _Traces(), methods=["POST"]))
 
 _OTLP_BODY_OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -219,25 +229,31 @@ def document_traces(schema: dict[str, Any]) -> None:
     schema.setdefault("paths", {})["/v1/traces"] = {"post": operation}
 
 
+@router.post("/v1/metrics/", include_in_schema=False)  # served, not redirected, as /v1/traces/ is
 @router.post(
     "/v1/metrics",
-    openapi_extra=_OTLP_BODY_OPENAPI,
+    openapi_extra={**_OTLP_BODY_OPENAPI, "security": [{"HTTPBearer": []}]},
     responses={
         200: {"description": "ExportMetricsServiceResponse, with partial_success for points not stored"},
         **errors_doc(400, 413, 415, 503),
     },
 )
-async def metrics_ingest(request: Request, _: Write) -> Response:
+async def metrics_ingest(request: Request) -> Response:
     """OTLP/HTTP metrics: the SDK's per-model aggregates (docs/wire-contract.md). Same key scope, encodings
     and limits as /v1/traces; other senders' metrics are answered 200 and counted as not stored."""
     limits: IngestLimits = request.app.state.ingest
-    kind, refusal = _ingest_headers(request.headers, limits.max_body_bytes)
-    if refusal is not None:
-        raise refusal
-    with limits.budget.hold() as held:
-        body = await _read_body(request.receive, limits.max_body_bytes, held)
-        encoding = request.headers.get("content-encoding")
-        return await run_in_threadpool(_store_metrics, request.app.state.store, limits, kind, encoding, body, held)
+    store: Store = request.app.state.store
+    try:
+        await _writer(request.scope, store, request.headers.get("authorization"))
+        kind, refusal = _ingest_headers(request.headers, limits.max_body_bytes)
+        if refusal is not None:
+            raise refusal
+        with limits.budget.hold() as held:
+            body = await _read_body(request.receive, limits.max_body_bytes, held)
+            encoding = request.headers.get("content-encoding")
+            return await run_in_threadpool(_store_metrics, store, limits, kind, encoding, body, held)
+    except ApiError as exc:
+        return otlp_error(exc, protobuf_errors(request.headers))
 
 
 def _store_metrics(
