@@ -19,6 +19,8 @@ __all__ = ["build_parser", "console_main", "main"]
 DEFAULT_HOST = "127.0.0.1"
 #: OTLP/HTTP's usual port: the SDK's default base URL, and where OpenTelemetry exporters send by default.
 DEFAULT_PORT = 4318
+#: Seconds a stopping server waits for requests in progress before it closes them.
+SHUTDOWN_GRACE_S = 5
 #: Overrides DEFAULT_PORT (``--port`` overrides both).
 PORT_VARIABLE = "AITHER_SERVER_PORT"
 #: The database when ``--db`` is not given: a path or a ``postgresql://`` URL.
@@ -206,7 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     retention = RetentionThread(
         store, Retention(args.retention_days or None, args.rollup_retention_days or None)
     ).start()
-    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
+    # On SIGTERM, requests still running after this are abandoned: a page whose client has gone never holds
+    # the server up.
+    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
