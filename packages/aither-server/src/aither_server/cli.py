@@ -19,8 +19,6 @@ __all__ = ["build_parser", "console_main", "main"]
 DEFAULT_HOST = "127.0.0.1"
 #: OTLP/HTTP's usual port: the SDK's default base URL, and where OpenTelemetry exporters send by default.
 DEFAULT_PORT = 4318
-#: Seconds a stopping server waits for requests in progress before it closes them.
-SHUTDOWN_GRACE_S = 5
 #: Overrides DEFAULT_PORT (``--port`` overrides both).
 PORT_VARIABLE = "AITHER_SERVER_PORT"
 #: The database when ``--db`` is not given: a path or a ``postgresql://`` URL.
@@ -140,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from aither_server.app import create_app, inflight_bytes
-    from aither_server.runner import CannotListen, default_db_path, listen
+    from aither_server.runner import SHUTDOWN_GRACE_S, CannotListen, default_db_path, listen
     from aither_server.store.database import Store
     from aither_server.store.engine import is_url, open_database
     from aither_server.store.migrations import SchemaTooNew
