@@ -11,6 +11,7 @@ import pytest
 from otlp_builders import KEY, headers, metrics_body, protobuf_body
 from pg_cluster import Cluster
 
+import aither
 from aither_server import ServerThread, Store
 from aither_server.store.engine import open_database
 
@@ -119,6 +120,16 @@ def serve_at(db: Path | str, **options: Any) -> Iterator[Server]:
 @pytest.fixture
 def server(database: Path | str) -> Iterator[Server]:
     yield from serve_at(database)
+
+
+@pytest.fixture
+def sdk(server: Server) -> Iterator[Server]:
+    """:func:`server`, with the SDK initialised to send to it (and closed after)."""
+    aither.init(api_key=KEY, base_url=server.url, flush_interval=0.2)
+    try:
+        yield server
+    finally:
+        aither.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ once per column for the drift sparklines (500 columns: 11.2 s); it now reads eac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,15 +20,6 @@ from aither_server.drift.store import DriftStore
 class _Model:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return np.zeros(len(frame), dtype=int)
-
-
-@pytest.fixture
-def sdk(server: Server) -> Iterator[Server]:
-    aither.init(api_key=KEY, base_url=server.url, flush_interval=0.2)
-    try:
-        yield server
-    finally:
-        aither.close()
 
 
 def _signed_in(server: Server) -> httpx.Client:
