@@ -1,6 +1,6 @@
 """Hostile traffic without a valid key (issue 23): no such request costs the server memory or takes from the
-in-flight budget authenticated ingestion shares, no body is read past its cap, and no slow sender holds a
-request open past the body deadline.
+in-flight budget authenticated ingestion shares, no head or body is read past its cap, and no slow sender holds
+a request open past the head or body deadline.
 
 The server runs in this process, so its memory is this process's: the peak resident size is reset before each
 hostile request (``/proc/self/clear_refs``) and read after it; the client streams its body from one small
@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import PeakGrowth, Server, serve_at
 from otlp_builders import KEY, prediction_span
+
+from aither_server import http_head
 
 #: A body far over every cap below, which a server that buffers it cannot hide in its peak memory.
 _HUGE = 48 * 1024 * 1024
@@ -164,3 +166,43 @@ def test_a_body_that_does_not_arrive_in_time_is_answered_408_and_frees_its_bytes
     finally:
         for sock in stalled:
             sock.close()
+
+
+def test_a_huge_request_head_is_refused_431_without_being_kept(server: Server) -> None:
+    sock = _connect(server)
+    try:
+        with PeakGrowth() as growth:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+            try:
+                for _ in range(768):  # 48 MiB of one header
+                    sock.sendall(_CHUNK)
+            except OSError:
+                pass  # refused and closed mid-head
+            status = _status(sock)
+        assert growth.bytes < _GROWTH_BOUND, growth.bytes
+        assert status == 431
+    finally:
+        sock.close()
+
+
+def test_a_request_head_that_does_not_arrive_in_time_loses_its_connection(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_head, "HEAD_TIMEOUT_S", 1.0)
+    sock = _connect(server)
+    try:
+        sock.settimeout(30)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        closed = False
+        for _ in range(300):  # a byte every 0.05 s would go on for 15 s; the server closes it after 1
+            try:
+                sock.sendall(b"X")
+                if select.select([sock], [], [], 0.05)[0]:
+                    closed = sock.recv(100) == b""
+                    break
+            except OSError:
+                closed = True
+                break
+        assert closed
+    finally:
+        sock.close()

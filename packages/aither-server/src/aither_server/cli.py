@@ -138,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from aither_server.app import create_app, inflight_bytes
+    from aither_server.http_head import BoundedHead
     from aither_server.runner import SHUTDOWN_GRACE_S, CannotListen, default_db_path, listen
     from aither_server.store.database import Store
     from aither_server.store.engine import is_url, open_database
@@ -208,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ).start()
     # On SIGTERM, requests still running after this are abandoned: a page whose client has gone never holds
     # the server up.
-    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, http=BoundedHead)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from aither_server.app import create_app
+from aither_server.http_head import BoundedHead
 from aither_server.store.database import Store
 
 __all__ = ["SHUTDOWN_GRACE_S", "CannotListen", "ServerThread", "default_db_path", "default_data_dir", "listen"]
@@ -86,7 +87,12 @@ class ServerThread:
         app = create_app(store, **app_options)
         # Stopping abandons requests still running after the grace (a stalled client never holds it up).
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE_S
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            http=BoundedHead,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
