@@ -26,7 +26,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aither_server.api.auth import PRINCIPAL, require_key
-from aither_server.api.errors import ApiError, otlp_error, protobuf_errors
+from aither_server.api.errors import ApiError, otlp_error, overloaded, protobuf_errors
+from aither_server.model.api_keys import Principal
 from aither_server.store.database import Store
 
 __all__ = ["BodyGuard", "BodyLimits"]
@@ -70,7 +71,7 @@ class BodyGuard:
         cap = self.limits.keyed_bytes if keyed else self.limits.form_bytes
         try:
             if keyed:
-                scope[PRINCIPAL] = await run_in_threadpool(require_key, self.store, headers.get("authorization"))
+                scope[PRINCIPAL] = await self._principal(headers)
             declared = headers.get("content-length", "")
             if declared.strip().isdigit() and int(declared) > cap:
                 raise ApiError(413, "payload_too_large", f"body is {declared.strip()} bytes; the limit is {cap}")
@@ -78,6 +79,17 @@ class BodyGuard:
             await _refuse(exc, scope, receive, send)
             return
         await _Guarded(self.app, cap, self.limits.timeout_s)(scope, receive, send)
+
+    async def _principal(self, headers: Headers) -> Principal:
+        try:
+            return await run_in_threadpool(require_key, self.store, headers.get("authorization"))
+        except ApiError:
+            raise
+        except Exception as exc:
+            # A lost database connection (PostgreSQL restarted) is retried by senders, as the routes answer it.
+            if self.store.unavailable(exc):
+                raise overloaded(f"the database is unavailable: {type(exc).__name__}") from None
+            raise
 
 
 class _Guarded:
