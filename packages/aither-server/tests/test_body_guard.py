@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PeakGrowth, Server, serve_at
-from otlp_builders import KEY, prediction_span
+from otlp_builders import KEY, prediction_span, protobuf_body
 
 from aither_server import http_head
 
@@ -204,5 +204,16 @@ def test_a_request_head_that_does_not_arrive_in_time_loses_its_connection(
                 closed = True
                 break
         assert closed
+    finally:
+        sock.close()
+
+
+def test_a_head_and_a_large_body_in_one_write_are_served(server: Server) -> None:
+    # The head's cap counts the head only, not the body's first bytes read with it.
+    body = protobuf_body([prediction_span("clf", [1], features={"x": "y" * 200_000})], compress=False)
+    sock = _connect(server)
+    try:
+        sock.sendall(_head("POST", "/v1/traces", len(body), KEY, "application/x-protobuf") + body)
+        assert _status(sock) == 200
     finally:
         sock.close()

@@ -49,16 +49,17 @@ class BoundedHead(HttpToolsProtocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        if self._awaiting_head:
-            # Counted before parsing: a chunk may end the head, so the bound is this cap plus one chunk.
+        awaiting = self._awaiting_head
+        super().data_received(data)
+        # Counted once parsed, and only while the head goes on: a chunk that ends the head may carry the body's
+        # first bytes. The bound is this cap plus one chunk (what the transport reads at once).
+        if awaiting and self._awaiting_head and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._stop_head_timer()
                 self._awaiting_head = False
                 self.transport.write(_TOO_LARGE)
                 self.transport.close()
-                return
-        super().data_received(data)
 
     def on_headers_complete(self) -> None:
         self._awaiting_head = False
