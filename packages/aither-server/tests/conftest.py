@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from otlp_builders import KEY, headers, metrics_body, protobuf_body
 from pg_cluster import Cluster
 
+import aither
 from aither_server import ServerThread, Store
 from aither_server.store.engine import open_database
 
@@ -121,9 +123,38 @@ def server(database: Path | str) -> Iterator[Server]:
 
 
 @pytest.fixture
+def sdk(server: Server) -> Iterator[Server]:
+    """:func:`server`, with the SDK initialised to send to it (and closed after)."""
+    aither.init(api_key=KEY, base_url=server.url, flush_interval=0.2)
+    try:
+        yield server
+    finally:
+        aither.close()
+
+
+@pytest.fixture
 def small_server(database: Path | str) -> Iterator[Server]:
     """Body limits of 64 KiB compressed and 256 KiB decompressed, to test 413s cheaply."""
     yield from serve_at(database, max_body_bytes=64 * 1024, max_decompressed_bytes=256 * 1024)
+
+
+def _kib(field: str) -> int:
+    found = re.search(rf"{field}:\s+(\d+) kB", Path("/proc/self/status").read_text())
+    assert found is not None
+    return int(found.group(1)) * 1024
+
+
+class PeakGrowth:
+    """The peak resident size this process reaches inside the block, over its size when the block began."""
+
+    def __enter__(self) -> PeakGrowth:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident size
+        self.start = _kib("VmRSS")
+        self.bytes = 0
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.bytes = _kib("VmHWM") - self.start
 
 
 def child_processes(pid: int) -> dict[int, str]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from google.protobuf import json_format
+from google.rpc import status_pb2
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -273,3 +274,10 @@ def span_with(attributes: dict[str, Any], *, trace_id: bytes | None = None, name
         end_time_unix_nano=now + 1_000_000,
         attributes=_attrs(attributes),
     )
+
+
+def parse_status(content: bytes) -> status_pb2.Status:
+    """An OTLP/HTTP error body of a protobuf request: a ``google.rpc.Status``."""
+    status = status_pb2.Status()
+    status.ParseFromString(content)
+    return status

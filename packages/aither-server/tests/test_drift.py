@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import Server
-from otlp_builders import KEY
 
 import aither
 
@@ -20,15 +18,6 @@ class Scorer:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return (frame["a"].to_numpy() > 0).astype(int)
-
-
-@pytest.fixture
-def sdk(server: Server) -> Iterator[Server]:
-    aither.init(api_key=KEY, base_url=server.url, flush_interval=0.2)
-    try:
-        yield server
-    finally:
-        aither.close()
 
 
 def _frame(rng: np.random.Generator, rows: int, *, shift_b: float = 0.0, new_category: float = 0.0) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from otlp_builders import (
     label_span,
     new_trace_id,
     parse_response,
+    parse_status,
     prediction_span,
     protobuf_body,
 )
@@ -91,7 +92,7 @@ def test_request_without_key_is_401_and_stores_nothing(server: Server) -> None:
     )
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert response.json()["error"]["type"] == "authentication_error"
+    assert parse_status(response.content).code == 16  # google.rpc.Status, as OTLP/HTTP answers protobuf
     _assert_nothing_stored(server)
 
 
@@ -115,7 +116,7 @@ def test_key_without_write_scope_is_403_and_stores_nothing(server: Server) -> No
     reader = server.http.post("/api/v1/api-keys", json={"name": "dash", "scopes": ["read"]}).json()
     response = server.ingest([prediction_span("clf", 1)], key=reader["secret"])
     assert response.status_code == 403
-    assert response.json()["error"]["type"] == "permission_denied"
+    assert parse_status(response.content).code == 7  # google.rpc.Status, as OTLP/HTTP answers protobuf
     _assert_nothing_stored(server)
 
 
@@ -134,7 +135,7 @@ def test_malformed_body_is_400_and_stores_nothing(server: Server, body: bytes, e
         h["Content-Encoding"] = encoding
     response = server.raw.post("/v1/traces", content=body, headers=h)
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["type"] == "invalid_request"
+    assert parse_status(response.content).code == 3  # google.rpc.Status, as OTLP/HTTP answers protobuf
     _assert_nothing_stored(server)
 
 
@@ -167,7 +168,7 @@ def test_body_over_the_compressed_limit_is_413(small_server: Server) -> None:
     body = gzip.compress(os.urandom(100 * 1024) + big)
     response = small_server.raw.post("/v1/traces", content=body, headers=headers())
     assert response.status_code == 413
-    assert response.json()["error"]["type"] == "payload_too_large"
+    assert parse_status(response.content).code == 8  # google.rpc.Status, as OTLP/HTTP answers protobuf
     _assert_nothing_stored(small_server)
 
 

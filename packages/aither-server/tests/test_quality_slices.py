@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import Server
-from otlp_builders import KEY
 
 import aither
 
@@ -16,15 +13,6 @@ import aither
 class Scorer:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return (frame["a"].to_numpy() > 0).astype(int)
-
-
-@pytest.fixture
-def sdk(server: Server) -> Iterator[Server]:
-    aither.init(api_key=KEY, base_url=server.url, flush_interval=0.2)
-    try:
-        yield server
-    finally:
-        aither.close()
 
 
 def test_segments_and_series_show_where_and_when_the_model_is_wrong(sdk: Server) -> None:

@@ -14,7 +14,7 @@ from conftest import Server
 from otlp_builders import KEY, label_span, new_trace_id, parse_response, prediction_span, span_with
 
 import aither
-import aither._profile
+import aither.profile
 
 #: What the SDK writes for a lone surrogate (a cut emoji): a JSON escape, as RFC 8259 allows.
 LONE = '"a\\ud83db"'
@@ -181,7 +181,7 @@ def test_a_method_that_does_not_apply_to_a_column_skips_that_column_by_name(sdk:
 
 
 def test_a_reference_with_nan_or_infinite_bounds_is_refused(sdk: Server) -> None:
-    profile = aither._profile.profile_column([1.0, 2.0, 3.0]).to_json()
+    profile = aither.profile.profile_column([1.0, 2.0, 3.0]).to_json()
     for bound in ("NaN", "Infinity"):
         body = {"rows": 3, "features": {"x": {**profile, "max": bound}}}
         text = json.dumps(body).replace(f'"{bound}"', bound)  # a bare NaN or Infinity, as Python's json writes

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from aither_server._version import __version__
+from aither_server.api.body_guard import BodyGuard, BodyLimits
 from aither_server.api.errors import ApiError, install_handlers, logger
 from aither_server.api.routes import drift as drift_routes
 from aither_server.api.routes import ingest as ingest_routes
@@ -35,7 +36,9 @@ from aither_server.ui import pages as ui_pages
 from aither_server.ui.sessions import SessionStore
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT_S",
     "DEFAULT_LABEL_GRACE_S",
+    "DEFAULT_MAX_FORM_BYTES",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_DECOMPRESSED_BYTES",
     "ApiError",
@@ -48,6 +51,10 @@ __all__ = [
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 #: Decompressed size; a gzip bomb stops here, having used at most this much memory.
 DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+#: Seconds a request's whole body may take to arrive (408 after): a 20 MiB body at 1 MB/s takes 20.
+DEFAULT_BODY_TIMEOUT_S = 60.0
+#: The dashboard's forms (sign-in, monitors, keys) are a few hundred bytes.
+DEFAULT_MAX_FORM_BYTES = 64 * 1024
 #: How long a label may wait for its prediction before it is listed as an unknown trace (labels may come first).
 DEFAULT_LABEL_GRACE_S = 600.0
 
@@ -81,6 +88,7 @@ def create_app(
     monitor_interval_s: float = DEFAULT_INTERVAL_S,
     allow_private_webhooks: bool = False,
     drift_process: bool = False,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
 ) -> FastAPI:
     """The ASGI application over an open, migrated :class:`Store`. The app closes the store on shutdown.
 
@@ -88,7 +96,9 @@ def create_app(
     must hold one maximum-size request. Monitors are evaluated every ``monitor_interval_s`` (0: only on
     request); webhooks may target private addresses only with ``allow_private_webhooks``. With
     ``drift_process`` (``aither server``), drift's sketches are fed in a process of their own, off the cores'
-    share that serves requests; else on a thread of this one.
+    share that serves requests; else on a thread of this one. Every request body must arrive within
+    ``body_timeout_s`` and is capped at ``max_body_bytes`` (API, ingestion) or 64 KiB (dashboard forms), the key
+    checked before a byte of it is read (``api/body_guard.py``).
     """
     max_inflight_bytes = inflight_bytes(max_body_bytes, max_decompressed_bytes, max_inflight_bytes)
 
@@ -127,6 +137,11 @@ def create_app(
         refusals=RefusalLog(logger),
     )
     install_handlers(app)
+    app.add_middleware(
+        BodyGuard,
+        store=store,
+        limits=BodyLimits(keyed_bytes=max_body_bytes, form_bytes=DEFAULT_MAX_FORM_BYTES, timeout_s=body_timeout_s),
+    )
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:

@@ -74,6 +74,12 @@ def build_parser(prog: str = "aither server") -> argparse.ArgumentParser:
         help="largest compressed /v1/traces body, in MiB (default 20)",
     )
     parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a request's whole body may take to arrive before it is answered 408 (default 60)",
+    )
+    parser.add_argument(
         "--label-grace-minutes",
         type=float,
         default=10.0,
@@ -135,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from aither_server.app import create_app, inflight_bytes
-    from aither_server.runner import CannotListen, default_db_path, listen
+    from aither_server.http_head import BoundedHead
+    from aither_server.runner import SHUTDOWN_GRACE_S, CannotListen, default_db_path, listen
     from aither_server.store.database import Store
     from aither_server.store.engine import database_target, open_database
     from aither_server.store.migrations import SchemaTooNew
@@ -206,13 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         monitor_interval_s=args.monitor_interval,
         allow_private_webhooks=args.allow_private_webhooks,
         drift_process=True,
+        body_timeout_s=args.body_timeout,
     )
     retention = RetentionThread(
         store, Retention(args.retention_days or None, args.rollup_retention_days or None)
     ).start()
     # On SIGTERM, requests still running after this are abandoned: a page whose client has gone never holds
     # the server up.
-    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE_S, http=BoundedHead)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

@@ -15,9 +15,13 @@ from typing import Any
 import uvicorn
 
 from aither_server.app import create_app
+from aither_server.http_head import BoundedHead
 from aither_server.store.database import Store
 
-__all__ = ["CannotListen", "ServerThread", "default_db_path", "default_data_dir", "listen"]
+__all__ = ["SHUTDOWN_GRACE_S", "CannotListen", "ServerThread", "default_db_path", "default_data_dir", "listen"]
+
+#: Seconds a stopping server waits for requests in progress before it closes them.
+SHUTDOWN_GRACE_S = 5
 
 
 def default_data_dir() -> Path:
@@ -80,7 +84,16 @@ class ServerThread:
         self._sock = listen(host, port)
         self.host = host
         self.port: int = self._sock.getsockname()[1]
-        config = uvicorn.Config(create_app(store, **app_options), log_level="warning", access_log=False, lifespan="on")
+        app = create_app(store, **app_options)
+        # Stopping abandons requests still running after the grace (a stalled client never holds it up).
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            http=BoundedHead,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, name="aither-server", daemon=True

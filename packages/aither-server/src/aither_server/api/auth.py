@@ -15,7 +15,10 @@ from aither_server.api.errors import ApiError
 from aither_server.model.api_keys import Principal, has_scope, parse_bearer
 from aither_server.store.database import Store
 
-__all__ = ["Admin", "Read", "Write", "authenticate"]
+__all__ = ["PRINCIPAL", "Admin", "Read", "Write", "authenticate", "require_key", "require_scope"]
+
+#: The ASGI scope key under which the body guard (``api/body_guard.py``) hands a request's principal on.
+PRINCIPAL = "aither.principal"
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _MISSING_KEY = "missing API key: send Authorization: Bearer aith_..."
@@ -26,15 +29,29 @@ def authenticate(store: Store, authorization: str | None, scope: str) -> Princip
     return _check_token(store, parse_bearer(authorization), scope)
 
 
-def _check_token(store: Store, token: str | None, scope: str) -> Principal:
+def require_key(store: Store, authorization: str | None) -> Principal:
+    """The principal behind an ``Authorization`` header whatever its scopes, if its key is live; else 401."""
+    return _live_key(store, parse_bearer(authorization))
+
+
+def require_scope(principal: Principal, scope: str) -> Principal:
+    """``principal`` if its key has ``scope``; else 403."""
+    if not has_scope(principal.scopes, scope):
+        raise ApiError(403, "permission_denied", f"this API key lacks the {scope!r} scope")
+    return principal
+
+
+def _live_key(store: Store, token: str | None) -> Principal:
     if token is None:
         raise ApiError(401, "authentication_error", _MISSING_KEY, _CHALLENGE)
     principal = store.authenticate(token)
     if principal is None:
         raise ApiError(401, "authentication_error", "invalid or revoked API key", _CHALLENGE)
-    if not has_scope(principal.scopes, scope):
-        raise ApiError(403, "permission_denied", f"this API key lacks the {scope!r} scope")
     return principal
+
+
+def _check_token(store: Store, token: str | None, scope: str) -> Principal:
+    return require_scope(_live_key(store, token), scope)
 
 
 # FastAPI's bearer scheme reads the header for the routes (and documents the scheme in the OpenAPI document).
@@ -43,6 +60,9 @@ _Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
 def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None, scope: str) -> Principal:
+    checked: Principal | None = request.scope.get(PRINCIPAL)
+    if checked is not None:  # the body guard checked the key before the body was read
+        return require_scope(checked, scope)
     return _check_token(request.app.state.store, None if credentials is None else credentials.credentials, scope)
 
 

@@ -8,12 +8,26 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from google.rpc.status_pb2 import Status
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aither_server.api.schemas import ErrorResponse
+from aither_server.ingest import body as otlp_body
 
-__all__ = ["ApiError", "error_response", "errors_doc", "install_handlers", "internal_error", "logger", "overloaded"]
+__all__ = [
+    "ApiError",
+    "error_response",
+    "errors_doc",
+    "install_handlers",
+    "internal_error",
+    "logger",
+    "otlp_error",
+    "otlp_internal_error",
+    "overloaded",
+    "protobuf_errors",
+]
 
 logger = logging.getLogger("aither_server")
 
@@ -43,6 +57,35 @@ def internal_error(exc: BaseException) -> JSONResponse:
     """The 500 answer, the error logged with its traceback (the answer says nothing of it)."""
     logger.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
     return error_response(500, "internal_error", "internal server error; see the server log")
+
+
+#: The gRPC code an OTLP error's ``google.rpc.Status`` carries for each HTTP status.
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 408: 4, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
+
+
+def otlp_error(error: ApiError, protobuf: bool) -> Response:
+    """An ingestion route's error answer as OTLP/HTTP says: a ``google.rpc.Status`` in the request's encoding
+    (protobuf for protobuf requests, else its JSON form), the message as in every other error answer."""
+    code = _GRPC_CODES.get(error.status, 2)  # 2: UNKNOWN
+    if protobuf:
+        body = Status(code=code, message=error.message).SerializeToString()
+        return Response(body, error.status, error.headers, media_type="application/x-protobuf")
+    return JSONResponse({"code": code, "message": error.message}, error.status, error.headers)
+
+
+def protobuf_errors(headers: Headers) -> bool:
+    """Whether the request's error answers are protobuf (any Content-Type but JSON's: an unknown one is
+    most likely a protobuf exporter's mistake)."""
+    try:
+        return otlp_body.media_type(headers.get("content-type")) == otlp_body.PROTOBUF
+    except otlp_body.UnsupportedMediaType:
+        return True
+
+
+def otlp_internal_error(exc: BaseException, protobuf: bool) -> Response:
+    """:func:`internal_error` for an ingestion route."""
+    logger.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
+    return otlp_error(ApiError(500, "internal_error", "internal server error; see the server log"), protobuf)
 
 
 def overloaded(message: str) -> ApiError:

@@ -88,13 +88,29 @@ def decompress(body: bytes, encoding: str | None, limit: int, reserve: Callable[
         wbits = zlib.MAX_WBITS
     else:
         raise UnsupportedMediaType(f"unsupported Content-Encoding {enc[:50]!r}: send gzip or identity")
+    return _inflate(memoryview(body), wbits, enc, limit, reserve)
+
+
+#: Compressed bytes handed to zlib at once, at first for each member: its leftover (``unused_data``) is copied,
+#: so each member costs at most this over its own size and a body of many tiny members stays linear.
+_FIRST_INPUT_STEP = 256
+_MAX_INPUT_STEP = 64 * 1024
+
+
+def _inflate(view: memoryview, wbits: int, enc: str, limit: int, reserve: Callable[[int], bool] | None) -> bytes:
     out = bytearray()
-    data = body
+    pos = 0
     # A gzip stream may hold several members; each gets a fresh decompressor sharing the one output budget.
-    while data:
+    while pos < len(view):
         engine = zlib.decompressobj(wbits)
-        pending = data
-        while True:
+        pending: bytes | memoryview = b""
+        take = _FIRST_INPUT_STEP
+        while not engine.eof:
+            if not pending and pos < len(view):
+                # The input in growing slices of the view (no copy): a long member soon takes big ones.
+                pending = view[pos : pos + take]
+                pos += len(pending)
+                take = min(take * 2, _MAX_INPUT_STEP)
             step = min(limit - len(out) + 1, _DECOMPRESS_STEP)
             try:
                 chunk = engine.decompress(pending, step)
@@ -106,12 +122,12 @@ def decompress(body: bytes, encoding: str | None, limit: int, reserve: Callable[
             if len(out) > limit:
                 raise BodyTooLarge(f"decompressed body is over the limit of {limit} bytes")
             pending = engine.unconsumed_tail
-            # A full step may leave output inside zlib even with no input left: go on until a short step.
-            if engine.eof or not (pending or len(chunk) == step):
-                break
-        if not engine.eof:
-            raise MalformedBody(f"body is truncated {enc}")
-        data = engine.unused_data
+            # A full step may leave output inside zlib with no input left: only a short step with nothing
+            # left to read means the input ran out.
+            if not pending and pos >= len(view) and len(chunk) < step and not engine.eof:
+                raise MalformedBody(f"body is truncated {enc}")
+        # The next member starts where this one's input ended: its leftover is the end of the last slice.
+        pos -= len(engine.unused_data)
     return bytes(out)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aither_server.drift.query import NotFound, data_quality, drift, drift_series
+from aither_server.drift.query import NotFound, data_quality, drift, drift_series_all
 from aither_server.drift.sketches import HOUR_NS
 from aither_server.drift.store import DriftStore
 from aither_server.monitors.store import MonitorStore
@@ -234,17 +234,10 @@ def model_page(
     sparks: dict[str, list[float | None]] = {}
     if drift_answer is not None:
         bucket = max(HOUR_NS, (end - start) // 24 // HOUR_NS * HOUR_NS)
-        for feature in drift_answer["features"]:
-            found = drift_series(
-                drift_store,
-                name,
-                feature["name"],
-                bucket_ns=bucket,
-                version=version,
-                environment=environment,
-                window=window,
-            )
-            sparks[feature["name"]] = [p["score"] for p in found["points"]]
+        every = drift_series_all(
+            drift_store, name, bucket_ns=bucket, version=version, environment=environment, window=window
+        )
+        sparks = {column: [p["score"] for p in points] for column, points in every.items()}
     quality_findings = flag_data_quality(quality_answer)
     diagnosed = diagnose(
         store, drift_store, name, version=version, environment=environment, window=period, task=total["task"]

@@ -3,7 +3,8 @@
 ``/v1/traces`` is most of this server's work, so it is one plain ASGI handler routed by Starlette: no
 dependency injection, the body read without copies, and one thread-pool trip for the key check, decoding and
 storage. FastAPI cannot describe such a handler, so :func:`document_traces` adds it to the OpenAPI document.
-Both routes refuse in the same order: key, then Content-Type / Content-Encoding, then sizes, then the body.
+Both routes refuse in the same order: key, then Content-Type / Content-Encoding, then sizes, then the body; the
+body is read only once the key is known to write (``api/body_guard.py`` bounds and times its reading).
 """
 
 from __future__ import annotations
@@ -19,15 +20,22 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from aither_server.api.auth import Write, authenticate
-from aither_server.api.errors import ApiError, errors_doc, internal_error, overloaded
+from aither_server.api.auth import PRINCIPAL, authenticate, require_scope
+from aither_server.api.errors import (
+    ApiError,
+    errors_doc,
+    otlp_error,
+    otlp_internal_error,
+    overloaded,
+    protobuf_errors,
+)
 from aither_server.drift.feeder import Feeder
 from aither_server.ingest import body as otlp_body
 from aither_server.ingest import metrics as otlp_metrics
 from aither_server.ingest import spans as otlp_spans
 from aither_server.ingest.inflight import ByteBudget, Held
 from aither_server.ingest.refusal_log import RefusalLog
-from aither_server.model.api_keys import parse_bearer
+from aither_server.model.api_keys import Principal
 from aither_server.store.database import Store
 
 __all__ = ["IngestLimits", "document_traces", "router"]
@@ -98,15 +106,13 @@ def _store_traces(
     store: Store,
     drift: Feeder | None,
     limits: IngestLimits,
-    authorization: str | None,
     kind: str,
     encoding: str | None,
     body: bytes | ApiError,
     held: Held,
 ) -> Response:
-    """Authentication, then the body's refusals or its ingestion (run in the thread pool)."""
+    """The body's refusals or its ingestion (run in the thread pool, the key already checked)."""
     try:
-        authenticate(store, authorization, "write")
         try:
             batch = otlp_spans.decode_body(
                 _decompressed(limits, body, encoding, held), kind, limits.max_attribute_bytes
@@ -117,11 +123,21 @@ def _store_traces(
         if drift is not None and batch.predictions:  # queued for drift's hourly sketches: never raises
             drift.observe(batch.predictions)
     except ApiError as exc:
-        return exc.response()
+        return otlp_error(exc, kind == otlp_body.PROTOBUF)
     if batch.not_stored:
         first_reason = next(iter(batch.reasons), otlp_spans.IGNORED_REASON)
         limits.refusals.report(batch.not_stored, first_reason, batch.error_message)
     return Response(otlp_spans.encode_response(kind, batch.not_stored, batch.error_message), media_type=_media(kind))
+
+
+async def _writer(scope: Scope, store: Store, authorization: str | None) -> None:
+    """Refuse (401, 403) unless the request's key may write, before its body is read. The body guard has
+    looked the key up already when a body was announced; else it is looked up here."""
+    principal: Principal | None = scope.get(PRINCIPAL)
+    if principal is None:
+        await run_in_threadpool(authenticate, store, authorization, "write")
+    else:
+        require_scope(principal, "write")
 
 
 class _Traces:
@@ -137,38 +153,40 @@ class _Traces:
         authorization = headers.get("authorization")
         response: Response
         try:
-            if parse_bearer(authorization) is None:  # no key: answered at once, the body unread
-                authenticate(store, authorization, "write")
-            # The header checks are made here but answered after the key's, in the thread pool.
+            await _writer(scope, store, authorization)
             kind, refusal = _ingest_headers(headers, limits.max_body_bytes)
+            if refusal is not None:
+                raise refusal
             with limits.budget.hold() as held:
-                body = refusal if refusal is not None else await _read_body(receive, limits.max_body_bytes, held)
+                body = await _read_body(receive, limits.max_body_bytes, held)
                 encoding = headers.get("content-encoding")
                 response = await run_in_threadpool(
                     _store_traces,
                     store,
                     getattr(state, "drift_feeder", None),
                     limits,
-                    authorization,
                     kind,
                     encoding,
                     body,
                     held,
                 )
         except ApiError as exc:
-            response = exc.response()
+            response = otlp_error(exc, protobuf_errors(headers))
         except ClientDisconnect:
             return
         except Exception as exc:
             if store.unavailable(exc):
-                response = overloaded(f"the database is unavailable: {type(exc).__name__}").response()
+                unavailable = overloaded(f"the database is unavailable: {type(exc).__name__}")
+                response = otlp_error(unavailable, protobuf_errors(headers))
             else:
-                response = internal_error(exc)
+                response = otlp_internal_error(exc, protobuf_errors(headers))
         await response(scope, receive, send)
 
 
 router = APIRouter(tags=["ingestion"])
 router.routes.append(Route("/v1/traces", _Traces(), methods=["POST"]))
+# Served, not redirected: an exporter configured with a trailing slash would not follow a 307 with its body.
+router.routes.append(Route("/v1/traces/", _Traces(), methods=["POST"]))
 
 _OTLP_BODY_OPENAPI: dict[str, Any] = {
     "requestBody": {
@@ -211,23 +229,31 @@ def document_traces(schema: dict[str, Any]) -> None:
     schema.setdefault("paths", {})["/v1/traces"] = {"post": operation}
 
 
+@router.post("/v1/metrics/", include_in_schema=False)  # served, not redirected, as /v1/traces/ is
 @router.post(
     "/v1/metrics",
-    openapi_extra=_OTLP_BODY_OPENAPI,
+    openapi_extra={**_OTLP_BODY_OPENAPI, "security": [{"HTTPBearer": []}]},
     responses={
         200: {"description": "ExportMetricsServiceResponse, with partial_success for points not stored"},
         **errors_doc(400, 413, 415, 503),
     },
 )
-async def metrics_ingest(request: Request, _: Write) -> Response:
+async def metrics_ingest(request: Request) -> Response:
     """OTLP/HTTP metrics: the SDK's per-model aggregates (docs/wire-contract.md). Same key scope, encodings
     and limits as /v1/traces; other senders' metrics are answered 200 and counted as not stored."""
     limits: IngestLimits = request.app.state.ingest
-    kind, refusal = _ingest_headers(request.headers, limits.max_body_bytes)
-    with limits.budget.hold() as held:
-        body = refusal if refusal is not None else await _read_body(request.receive, limits.max_body_bytes, held)
-        encoding = request.headers.get("content-encoding")
-        return await run_in_threadpool(_store_metrics, request.app.state.store, limits, kind, encoding, body, held)
+    store: Store = request.app.state.store
+    try:
+        await _writer(request.scope, store, request.headers.get("authorization"))
+        kind, refusal = _ingest_headers(request.headers, limits.max_body_bytes)
+        if refusal is not None:
+            raise refusal
+        with limits.budget.hold() as held:
+            body = await _read_body(request.receive, limits.max_body_bytes, held)
+            encoding = request.headers.get("content-encoding")
+            return await run_in_threadpool(_store_metrics, store, limits, kind, encoding, body, held)
+    except ApiError as exc:
+        return otlp_error(exc, protobuf_errors(request.headers))
 
 
 def _store_metrics(
