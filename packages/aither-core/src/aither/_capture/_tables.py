@@ -6,6 +6,7 @@ from typing import Any
 
 from ._captured import Captured, render_as_is
 from ._schema import schema_meta
+from ._tensors import sampled_array
 from ._window import column_window, random_rows
 
 __all__ = [
@@ -98,9 +99,10 @@ def capture_numpy(value: Any, rows: int, columns: int) -> Captured:
         head = value[:rows].copy()
     elif ndim == 0:
         return Captured(render_as_is, value.item(), 1, 16)
-    else:
-        first = value[:rows]
-        head = first.reshape(first.shape[0], width(value.shape))[:, :columns].copy()
+    else:  # images, sequences: the sampled rows whole, described on the worker (``_columns``)
+        picked = random_rows(value.shape[0], rows)
+        head = value[picked] if len(picked) < value.shape[0] else value.copy()
+        return sampled_array(head, "numpy.ndarray", value.shape, str(value.dtype), "cpu", picked)
     return Captured(_render_numpy, (head, value.shape, False), value.shape[0], head.nbytes + 64)
 
 
