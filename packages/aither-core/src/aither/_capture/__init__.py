@@ -35,7 +35,7 @@ from ._tables import (
 from ._outputs import TASKS, interpreted_output, output_as_prediction
 from ._tensors import capture_tensorflow, capture_torch, sampled_array, torch_copy_ready_event
 from ._texts import capture_texts, tokenizer_counts
-from ._window import set_turn
+from ._window import column_window, set_turn
 
 __all__ = [
     "TASKS",
@@ -45,6 +45,7 @@ __all__ = [
     "capture_features",
     "capture_prediction",
     "capture_texts",
+    "column_window",
     "interpreted_output",
     "output_as_prediction",
     "capture_value",
