@@ -22,6 +22,7 @@ from ._capture import (
     torch_copy_ready_event,
     truncated_rows,
 )
+from ._capture._columns import Tokenize
 from ._frameworks import (
     bounded_prediction,
     max_prediction_rows,
@@ -59,6 +60,7 @@ __all__ = [
     "Sampler",
     "SpanRecord",
     "TraceIdsMixin",
+    "Tokenize",
     "TrackedModel",
     "WrapOptions",
     "batch_size_of",

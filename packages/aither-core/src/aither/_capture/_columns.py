@@ -32,6 +32,7 @@ __all__ = [
     "Tokenize",
     "channels_last",
     "input_columns",
+    "is_descriptor",
     "named",
     "records",
     "text_columns",
@@ -46,6 +47,7 @@ SEQUENCE_DESCRIPTORS = ("length", "padding_share", "value_mean", "value_std", "v
 #: Descriptors of a text, in column order (``tokens`` and ``unknown_share`` only with a tokenizer).
 TEXT_DESCRIPTORS = ("chars", "words", "tokens", "unknown_share", "non_ascii_share", "digit_share", "empty")
 
+_DESCRIPTOR_NAMES = frozenset(IMAGE_DESCRIPTORS + SEQUENCE_DESCRIPTORS + TEXT_DESCRIPTORS)
 #: ``tokenize(texts) -> (tokens per text, unknown tokens per text)``.
 Tokenize = Callable[[Sequence[str]], tuple[Sequence[int], Sequence[int]]]
 
@@ -151,6 +153,15 @@ def text_columns(texts: Sequence[str], tokenize: Tokenize | None = None) -> dict
     ]
     columns["empty"] = [not text.strip() for text in texts]
     return columns
+
+
+def is_descriptor(name: str) -> bool:
+    """Whether ``name`` is a descriptor column (of texts, sequences or images), not one of a table's features.
+
+    Descriptors are a fixed, small set per kind of input: every one is in every sampled row, where a wide
+    table's features come a window of ``sample_columns`` at a time."""
+    base = name.partition("[")[0] if name.endswith("]") else name
+    return base in _DESCRIPTOR_NAMES
 
 
 def named(columns: Mapping[str, Any], feature_names: Sequence[str] | None) -> dict[str, Any]:
