@@ -6,11 +6,11 @@ assertion errors in the caller). So every read of tinygrad data happens here, on
 worker only turns the resulting numpy arrays into JSON.
 
 * Inputs: only the first ``sample_rows`` rows are read (rendered by core as any array's sampled rows: one
-  column per feature of a 2-D Tensor, descriptors of images and sequences). When the Tensor is backed by a realised buffer (a Tensor
-  made from numpy, a realised Tensor, or a reshape of one) those rows are copied straight out of the buffer
-  (microseconds, no kernel); otherwise those rows alone are realised as a private Tensor (one small kernel;
-  tinygrad's scheduling makes it cost a millisecond or more), never the whole input, and the caller's Tensor
-  stays lazy.
+  column per feature of a 2-D Tensor, descriptors of images and sequences). When the Tensor is backed by a
+  realised buffer (a Tensor made from numpy, a realised Tensor, or a reshape of one) those rows are copied
+  straight out of the buffer (microseconds, no kernel); otherwise those rows alone are realised as a private
+  Tensor (one small kernel; tinygrad's scheduling makes it cost a millisecond or more), never the whole input,
+  and the caller's Tensor stays lazy.
 * Outputs are returned untouched and stay lazy. A realised output (``TinyJit`` returns realised Tensors) is
   recorded with its values; a lazy one by its shape, dtype and device only, unless the model was wrapped with
   ``realize_output=True``, which realises the whole output once on the calling thread (no extra compute: the
@@ -292,7 +292,9 @@ def capture_tensor(tensor: Any, rows: int, columns: int) -> Captured:
     kept = min(shape[0], rows)
     if len(shape) == 1:
         head = _head(tensor, kept, columns, compute=True)
-        return Captured(render_as_is, {"sample": head.tolist(), "_meta": dict(meta, truncated=shape[0] > kept)}, shape[0], 64)
+        return Captured(
+            render_as_is, {"sample": head.tolist(), "_meta": dict(meta, truncated=shape[0] > kept)}, shape[0], 64
+        )
     start, stop = (0, 0)
     if len(shape) == 2:
         start, stop = column_window(shape[1], columns)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ._captured import Captured, capture_failed, render, render_as_is, truncated_rows, type_name
 from ._containers import capture_mapping, capture_sequence
+from ._outputs import TASKS, interpreted_output, output_as_prediction
 from ._predictions import capture_prediction
 from ._registry import Sampler, capture_features, capture_value, register_sampler
 from ._scalars import capture_bytes, capture_scalar, capture_string
@@ -32,7 +33,6 @@ from ._tables import (
     capture_polars_frame,
     capture_polars_series,
 )
-from ._outputs import TASKS, interpreted_output, output_as_prediction
 from ._tensors import capture_tensorflow, capture_torch, sampled_array, torch_copy_ready_event
 from ._texts import capture_texts, tokenizer_counts
 from ._window import column_window, set_turn

@@ -85,7 +85,10 @@ def output_as_prediction(value: Any, task: str | None) -> Any:
 
 
 def _tagged(values: list[Any], output: str, total: int, meta: dict[str, Any]) -> dict[str, Any]:
-    return {"values": values, "_meta": {"output": output, "total_rows": total, "truncated": bool(meta.get("truncated"))}}
+    return {
+        "values": values,
+        "_meta": {"output": output, "total_rows": total, "truncated": bool(meta.get("truncated"))},
+    }
 
 
 def _are_probabilities(rows: list[list[float]]) -> bool:

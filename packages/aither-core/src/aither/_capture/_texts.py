@@ -22,8 +22,10 @@ __all__ = ["capture_texts", "tokenizer_counts"]
 def _render_texts(data: tuple[list[str], list[int], int, str, Tokenize | None, dict[str, Any]]) -> Any:
     texts, rows, total, type_name, tokenize, extra = data
     columns = text_columns(texts, tokenize)
-    kinds = ["bool" if name == "empty" else "int64" if name in ("chars", "words", "tokens") else "float64"
-             for name in columns]
+    kinds = [
+        "bool" if name == "empty" else "int64" if name in ("chars", "words", "tokens") else "float64"
+        for name in columns
+    ]
     meta: dict[str, Any] = {"type": type_name, "shape": [total], "rows": rows}
     meta.update(schema_meta(("texts", tuple(columns)), columns, kinds))
     meta["texts"] = [cut_string(text)[0] for text in texts]
