@@ -4,7 +4,8 @@ Everything here runs on the caller's thread and only notes metadata or keeps a f
 core's text rows (their descriptors, computed on the worker: ``aither._capture._columns``), texts inside other
 inputs are cut to :data:`MAX_TEXT_CHARS`, images and audio become their metadata (never their pixels or
 samples), embeddings become their shape and their first :data:`EMBEDDING_HEAD` values. The ``render``
-functions run on aither's worker. Types are recognised by class module and name, so nothing here imports PIL, numpy or torch.
+functions run on aither's worker. Types are recognised by class module and name, so nothing here imports PIL,
+numpy or torch.
 """
 
 from __future__ import annotations
