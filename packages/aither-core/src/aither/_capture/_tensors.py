@@ -113,10 +113,30 @@ def _device_rows(total: int, rows: int) -> list[int]:
     return list(range(offset, offset + rows))
 
 
+_torch_dtypes: dict[Any, str] = {}
+
+
+def _torch_dtype(dtype: Any) -> str:
+    name = _torch_dtypes.get(dtype)
+    if name is None:
+        name = _torch_dtypes[dtype] = str(dtype).removeprefix("torch.")
+    return name
+
+
 def capture_torch(value: Any, rows: int, columns: int) -> Captured:
+    try:
+        # The common case, a CPU tensor outside autograd: its numpy view is free, and numpy's indexing and
+        # copying cost a fraction of torch's per-operation dispatch (and of reading torch's device and shape).
+        array = value.numpy()
+    except (TypeError, RuntimeError):  # on an accelerator, needing grad, or a dtype numpy lacks (bfloat16)
+        array = None
+    if array is not None and array.ndim:
+        shape = list(array.shape)
+        start, stop = column_window(shape[1], columns) if len(shape) == 2 else (0, 0)
+        return _array_capture(array, "torch.Tensor", shape, _torch_dtype(value.dtype), "cpu", rows, start, stop)
     shape = list(value.shape)
     device = str(value.device)
-    dtype = str(value.dtype).removeprefix("torch.")
+    dtype = _torch_dtype(value.dtype)
     detached = value.detach()
     if not shape:
         head = detached.clone()  # .item() would synchronise an accelerator: the worker reads it
@@ -125,9 +145,7 @@ def capture_torch(value: Any, rows: int, columns: int) -> Captured:
     start, stop = column_window(shape[1], columns) if len(shape) == 2 else (0, 0)
     if device == "cpu":
         try:
-            # On the CPU a tensor's numpy view is free, and numpy's indexing and copying cost a fraction of
-            # torch's per-operation dispatch; dtypes numpy lacks (bfloat16) raise and take the torch path.
-            array = detached.numpy()
+            array = detached.numpy()  # a tensor that needs grad
         except (TypeError, RuntimeError):
             pass
         else:
@@ -162,12 +180,9 @@ def _array_capture(
         head = array[:rows].copy()
         return Captured(_render_vector, (head, type_name, shape, dtype, device, None), total, head.nbytes + 64)
     picked = random_rows(total, rows)
-    whole = len(picked) == total
-    if array.ndim == 2:
-        # Advanced indexing (random rows) already copies; a plain slice (every row) needs its own copy.
-        head = array[:, start:stop].copy() if whole else array[picked, start:stop]
-    else:
-        head = array.copy() if whole else array[picked]
+    window = array[:, start:stop] if array.ndim == 2 else array
+    # take() copies the drawn rows (faster than fancy indexing); every row: one plain copy.
+    head = window.copy() if len(picked) == total else window.take(picked, axis=0)
     data = (head, type_name, shape, dtype, device, picked, start, None)
     return Captured(_render_rows, data, total, head.nbytes + 64)
 
