@@ -34,6 +34,7 @@ __all__ = [
     "input_columns",
     "is_descriptor",
     "named",
+    "positional_names",
     "records",
     "text_columns",
 ]
@@ -177,6 +178,19 @@ def _name(key: str, feature_names: Sequence[str]) -> str:
         if index < len(feature_names):
             return feature_names[index]
     return key
+
+
+_positional: dict[int, list[str]] = {}
+
+
+def positional_names(count: int) -> list[str]:
+    """``["0", "1", ..., str(count - 1)]``, built once per width (shared: never mutate it)."""
+    names = _positional.get(count)
+    if names is None:
+        if len(_positional) >= 1024:
+            _positional.clear()
+        names = _positional[count] = [str(j) for j in range(count)]
+    return names
 
 
 def records(columns: Mapping[str, Any]) -> list[dict[str, Any]]:

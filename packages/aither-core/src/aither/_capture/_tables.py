@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._captured import Captured, render_as_is
+from ._columns import positional_names
 from ._schema import schema_meta
 from ._tensors import sampled_array
 from ._window import column_window, random_rows
@@ -45,26 +46,14 @@ def _numpy_meta_for(head: Any, shape: tuple[int, ...]) -> dict[str, Any]:
     return {"type": "numpy.ndarray", "shape": list(shape), "dtype": str(head.dtype), "truncated": truncated}
 
 
-_numpy_names: dict[int, list[str]] = {}
-
-
-def _numpy_columns(count: int) -> list[str]:
-    names = _numpy_names.get(count)
-    if names is None:
-        if len(_numpy_names) >= 1024:
-            _numpy_names.clear()
-        names = _numpy_names[count] = [str(j) for j in range(count)]
-    return names
-
-
 def _render_numpy_table(data: tuple[Any, tuple[int, int], list[int], int]) -> Any:
     # A 2-D array is a table: its rows were drawn at random and its columns are one window of the whole width.
     head, shape, rows, start = data
     dtype = str(head.dtype)
-    names = _numpy_columns(shape[1])[start : start + head.shape[1]]
+    names = positional_names(shape[1])[start : start + head.shape[1]]
     values = head.tolist()
     meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "rows": rows}
-    meta.update(schema_meta(("numpy", shape[1], dtype), _numpy_columns(shape[1]), [dtype] * shape[1]))
+    meta.update(schema_meta(("numpy", shape[1], dtype), positional_names(shape[1]), [dtype] * shape[1]))
     meta["truncated"] = shape[0] > len(rows) or shape[1] > head.shape[1]
     return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._captured import Captured, render_as_is
-from ._columns import as_array, input_columns, records
+from ._columns import as_array, input_columns, positional_names, records
 from ._schema import schema_meta
 from ._window import column_window, random_rows
 
@@ -47,18 +47,6 @@ def torch_copy_ready_event(head: Any) -> Any:
     return event
 
 
-_names: dict[int, list[str]] = {}
-
-
-def _positional(count: int) -> list[str]:
-    found = _names.get(count)
-    if found is None:
-        if len(_names) >= 1024:
-            _names.clear()
-        found = _names[count] = [str(j) for j in range(count)]
-    return found
-
-
 _RowsData = tuple[Any, str, list[int], str, str, list[int], int, Any]
 
 
@@ -70,7 +58,7 @@ def _render_rows(data: _RowsData) -> Any:
     columns = input_columns(array, start)
     meta: dict[str, Any] = {"type": type_name, "shape": shape, "dtype": dtype, "device": device, "rows": rows}
     if len(shape) == 2:
-        meta.update(schema_meta((type_name, shape[1], dtype), _positional(shape[1]), [dtype] * shape[1]))
+        meta.update(schema_meta((type_name, shape[1], dtype), positional_names(shape[1]), [dtype] * shape[1]))
         meta["truncated"] = shape[0] > len(rows) or shape[1] > array.shape[1]
     else:  # descriptors: every one in every span
         kinds = [str(getattr(values, "dtype", "float64")) for values in columns.values()]
