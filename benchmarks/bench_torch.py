@@ -3,19 +3,23 @@
     .venv/bin/python benchmarks/bench_torch.py [--calls 20000] [--batch 32]
 
 Spans go to aither's in-memory capture (no network, no encoding), so the numbers are what the hooks add on the
-calling thread: time stamps, the bounded sample (slice + clone) and the record. Each row is the median of
-several timed rounds of ``--calls`` calls.
+calling thread: time stamps, the bounded sample (random rows of a table, or whole sampled rows of images) and
+the record. Each row is the median of several timed rounds of ``--calls`` calls. The last table is the worker's
+cost of rendering one span's features (a table's rows, or the images' per-channel descriptors): off the
+caller's thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 
 import torch
-from _timing import per_call_us, print_added
+from _timing import per_call_us, print_added, side_by_side
 
 import aither
+from aither._capture import render
 from aither.testing import capture
 
 
@@ -52,6 +56,39 @@ def main() -> None:
     print(f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}")
     print_added(rows, 26)
     print(f"({recorded} spans recorded)")
+    _observed(args.calls)
+
+
+def _observed(calls: int) -> None:
+    """The columns drift profiles: named features of a table, descriptors of images; bare and tracked alternate."""
+    names = [f"f{j}" for j in range(32)]
+    mlp = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)).eval()
+    conv = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(8, 10),
+    ).eval()
+    table = torch.randn(32, 32)
+    images = torch.rand(32, 3, 32, 32)
+    rows: list[tuple[str, float, float]] = []
+    renders: list[tuple[str, float, float]] = []
+    with torch.inference_mode(), capture() as captured:
+        for label, model, x, options in (
+            ("MLP, 32 features, feature_names", mlp, table, {"feature_names": names}),
+            ("conv, images 32x3x32x32", conv, images, {}),
+        ):
+            bare_model = copy.deepcopy(model)  # the same weights, never hooked: the bare call in the same rounds
+            aither.wrap(model, name="observed", **options)
+            bare, tracked = side_by_side(lambda b=bare_model, v=x: b(v), lambda m=model, v=x: m(v), calls)
+            rows.append((label, bare, tracked - bare))
+            record = captured.records[-1]
+            renders.append((f"render: {label}", per_call_us(lambda r=record: render(r.features), 200, warmup=20), 0.0))
+    print("\nInputs as drift columns (bare, then tracked; difference = aither on the caller's thread)")
+    print_added(rows, 36)
+    print("\nWorker: rendering one span's features (not on the caller's thread)")
+    print_added(renders, 36)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -16,38 +14,15 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import aither
 from aither import _client
-from aither_server import ServerThread, Store
-
-ADMIN_KEY = "aith_e2e_admin_key_0123456789"
-
-
-class LiveServer:
-    def __init__(self, thread: ServerThread, db: Path) -> None:
-        self.url = thread.url
-        self.db = db
-        self.http = httpx.Client(base_url=thread.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
-
-    def get(self, path: str, **params: object) -> Any:
-        response = self.http.get(path, params={k: v for k, v in params.items() if v is not None})
-        assert response.status_code == 200, response.text
-        return response.json()
+from aither.testing import LiveServer
+from aither.testing import live_server as serving
 
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The server on a free port, and aither.init pointed at it with its admin key; restored afterwards."""
-    store = Store(tmp_path / "aither.db")
-    store.bootstrap(ADMIN_KEY)
-    previous = _client.get_client()
-    with ServerThread(store) as thread:
-        _client.init(api_key=ADMIN_KEY, base_url=thread.url, flush_interval=0.05)
-        server = LiveServer(thread, tmp_path / "aither.db")
-        try:
-            yield server
-        finally:
-            server.http.close()
-            _client.get_client().exporter.close(timeout=5)
-            _client.restore(previous)
+    with serving(tmp_path) as server:
+        yield server
 
 
 def test_wrapped_classifier_metrics_from_the_server_equal_sklearn_on_what_was_labelled(

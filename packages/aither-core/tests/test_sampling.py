@@ -74,7 +74,11 @@ def test_numpy_vectors_images_and_scalars() -> None:
     assert sample(np.arange(8))["sample"] == [0, 1, 2, 3, 4]
     image = sample(np.ones((32, 3, 28, 28), dtype=np.float32))
     assert image["_meta"]["shape"] == [32, 3, 28, 28]
-    assert len(image["sample"]) == 5 and len(image["sample"][0]) == 10
+    # An image batch: each sampled row described per channel (mean, std, min, max), named like a reference's.
+    assert len(image["sample"]) == 5 and len(image["sample"][0]) == 12
+    assert image["sample"][0]["pixel_mean[2]"] == 1.0 and image["sample"][0]["pixel_std[0]"] == 0.0
+    assert image["_meta"]["columns"][:4] == ["pixel_mean[0]", "pixel_std[0]", "pixel_min[0]", "pixel_max[0]"]
+    assert len(image["_meta"]["rows"]) == 5
     assert image["_meta"]["dtype"] == "float32" and image["_meta"]["truncated"] is True
     assert sample(np.float64(2.5)) == 2.5
     assert sample(np.array(3)) == 3
@@ -107,9 +111,10 @@ def test_dicts_lists_records_and_strings() -> None:
     assert records["_meta"]["shape"] == [9, 2] and records["_meta"]["truncated"] is True
     assert records["_meta"]["dtypes"] == {"a": "int", "b": "int"}
     texts = sample(["short", "y" * 5000])
-    assert texts["sample"][0] == "short"
-    assert texts["sample"][1]["_meta"]["truncated"] is True
-    assert len(texts["sample"][1]["sample"]) == 1000
+    # A list of texts: each sampled text's descriptors, the texts themselves (cut) in _meta.texts.
+    assert texts["sample"][0]["chars"] == 5 and texts["sample"][1]["chars"] == 5000
+    assert texts["_meta"]["texts"][0] == "short" and len(texts["_meta"]["texts"][1]) == 1000
+    assert texts["_meta"]["truncated"] is True and texts["_meta"]["rows"] == [0, 1]
     assert sample("hello") == "hello"
 
 
@@ -122,8 +127,8 @@ def test_records_are_sampled_like_any_row_strings_cut_and_arrays_copied() -> Non
     assert row["score"] == 0.5
     assert row["text"]["_meta"]["truncated"] is True and len(row["text"]["sample"]) == 1000
     assert row["image"]["_meta"]["shape"] == [64, 64, 3]
-    assert len(row["image"]["sample"]) == 5  # a bounded copy: the first rows, as for any array
-    assert row["image"]["sample"][0] == [0.0] * 10
+    # A bounded copy: five rows of the array, each described as a sequence (all zeros: no length).
+    assert len(row["image"]["sample"]) == 5 and row["image"]["sample"][0]["length"] == 0
 
 
 def test_nan_inf_datetimes_bytes_and_unknown_objects_are_encoded_safely() -> None:
@@ -246,5 +251,5 @@ def test_text_with_a_lone_surrogate_is_encoded_not_dropped(aither_capture: SpanC
     tracked = aither.wrap(Identity(), name="text")
     tracked.predict([text])
     span = aither_capture.predictions()[-1]
-    assert json.loads(span.attributes["ml.features"])["sample"] == [text]
+    assert json.loads(span.attributes["ml.features"])["_meta"]["texts"] == [text]
     assert json.loads(span.attributes["ml.prediction"]) == [text]

@@ -67,7 +67,7 @@ def test_wrapping_does_not_log_calls_of_the_original_pipeline(aither_receiver: O
     pipe("the cat")
     tracked("the dog")
     span = _only_span(aither_receiver)
-    assert span.features["sample"] == ["the dog"]
+    assert span.features["_meta"]["texts"] == ["the dog"]
     assert tracked.unwrap().model is pipe.model
     assert type(tracked.unwrap()) is TextClassificationPipeline
 
@@ -88,10 +88,12 @@ def test_text_classification_single_text_logs_labels_and_scores(aither_receiver:
     assert span.name == "__call__"
     assert span.attributes["ml.framework"] == "transformers"
     assert span.attributes["ml.batch_size"] == 1
-    assert span.features == {
-        "sample": ["the cat sat on the mat"],
-        "_meta": {"type": "str", "count": 1, "truncated": False, "task": "text-classification"},
-    }
+    # A text is described (its length in characters, words and the pipeline's tokens...), kept in _meta.texts.
+    (row,) = span.features["sample"]
+    assert row["chars"] == 22 and row["words"] == 6 and row["tokens"] == 6 and row["empty"] is False
+    meta = span.features["_meta"]
+    assert meta["texts"] == ["the cat sat on the mat"] and meta["rows"] == [0] and meta["count"] == 1
+    assert meta["type"] == "str" and meta["truncated"] is False and meta["task"] == "text-classification"
     assert _close(span.prediction, output)
     assert set(span.prediction[0]) == {"label", "score"}
     assert span.trace_id == tracked.last_trace_id
@@ -104,7 +106,8 @@ def test_text_classification_list_logs_one_row_per_text_and_labels_join(aither_r
     assert aither.flush(5.0)
     prediction, label = aither_receiver.wait_for_spans(2)
     assert prediction.attributes["ml.batch_size"] == len(TEXTS)
-    assert prediction.features["sample"] == TEXTS
+    assert prediction.features["_meta"]["texts"] == TEXTS
+    assert [row["words"] for row in prediction.features["sample"]] == [len(t.split()) for t in TEXTS]
     assert prediction.features["_meta"]["type"] == "list[str]"
     assert _close(prediction.prediction, output)
     assert label.trace_id == prediction.trace_id
@@ -157,10 +160,12 @@ def test_batched_call_logs_one_span_per_call(aither_receiver: OTLPReceiver) -> N
     assert len(output) == len(texts)
     span = _only_span(aither_receiver)
     assert span.attributes["ml.batch_size"] == len(texts)
-    assert span.features["sample"] == texts[:3]  # at most sample_rows items
-    assert span.features["_meta"] == {
-        "type": "list[str]", "count": len(texts), "truncated": True, "task": "text-classification",
-    }  # fmt: skip
+    meta = span.features["_meta"]
+    assert len(span.features["sample"]) == 3 and len(meta["rows"]) == 3  # at most sample_rows items, at random
+    assert meta["texts"] == [texts[i] for i in meta["rows"]]
+    assert (meta["type"], meta["count"], meta["truncated"], meta["task"]) == (
+        "list[str]", len(texts), True, "text-classification",
+    )  # fmt: skip
     assert len(span.prediction) == len(texts)
 
 
@@ -169,7 +174,8 @@ def test_long_texts_are_cut_to_the_documented_length(aither_receiver: OTLPReceiv
     text = "the cat sat on the mat " * 100
     tracked(text, truncation=True, max_length=32)
     span = _only_span(aither_receiver)
-    assert span.features["sample"] == [text[:MAX_TEXT_CHARS]]
+    assert span.features["_meta"]["texts"] == [text[:MAX_TEXT_CHARS]]
+    assert span.features["sample"][0]["chars"] == len(text)  # described whole, kept cut
     assert span.features["_meta"]["truncated"] is True
 
 
@@ -246,7 +252,7 @@ def test_custom_pipeline_class_wraps_as_a_subclass_of_itself(aither_receiver: OT
     assert _close(span.prediction, output)
     aither_receiver.clear()
     assert tracked.top_label("the cat") in {"LABEL_0", "LABEL_1"}  # the user's method, and its call is logged
-    assert _only_span(aither_receiver).features["sample"] == ["the cat"]
+    assert _only_span(aither_receiver).features["_meta"]["texts"] == ["the cat"]
 
 
 def test_pickled_tracked_pipeline_keeps_its_class_and_identity() -> None:

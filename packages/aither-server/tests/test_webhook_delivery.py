@@ -8,14 +8,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from conftest import PeakGrowth, Server
 from webhook_receiver import Receiver
 
-from aither_server.drift.store import drift_engine
 from aither_server.monitors import targets
 from aither_server.monitors.store import Delivery, MonitorStore
 from aither_server.monitors.targets import UnsafeTarget, check_target
@@ -83,18 +82,14 @@ def _drip(conn: socket.socket) -> None:
 
 
 @pytest.fixture
-def monitors(server: Server) -> Iterator[tuple[MonitorStore, str]]:
+def monitors(server: Server) -> tuple[MonitorStore, str]:
     """The server's monitor store, and a monitor of it to log deliveries for."""
     created = server.http.post(
         "/api/v1/monitors",
         json={"name": "m", "model": "clf", "metric": "accuracy", "op": "<", "threshold": 0.8, "window": "1h"},
     )
     assert created.status_code == 201, created.text
-    store = MonitorStore(drift_engine(server.thread.store.sqlalchemy_url))
-    try:
-        yield store, created.json()["id"]
-    finally:
-        store.dispose()
+    return MonitorStore(server.thread.store.engine), created.json()["id"]
 
 
 def _event(monitor_id: str, url: str, event_id: str = "evt_1") -> Event:

@@ -29,3 +29,11 @@ def make_two_headed() -> keras.Model:
 
 def rows(n: int, width: int = 4) -> np.ndarray:
     return np.random.default_rng(n).random((n, width), dtype=np.float32)
+
+
+def logged(prediction: object) -> object:
+    """The values of a logged prediction: a network's rows of class scores come as ``{"values", "_meta"}``
+    with ``_meta.output`` (logits or probabilities), the SDK's reading of them."""
+    if isinstance(prediction, dict) and "output" in prediction.get("_meta", {}):
+        return prediction["values"]
+    return prediction

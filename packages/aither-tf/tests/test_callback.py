@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras_helpers import make_mlp, make_two_headed, rows
+from keras_helpers import logged, make_mlp, make_two_headed, rows
 
 import aither
 import aither_tf
@@ -59,7 +59,7 @@ def test_predict_samples_features_from_x_and_logs_the_returned_prediction(aither
     assert span.features["_meta"]["shape"] == [70, 4]
     drawn = span.features["_meta"]["rows"]  # drawn at random: the sample is those rows of x
     assert len(drawn) == 2 and [list(r.values()) for r in span.features["sample"]] == x[drawn].tolist()
-    np.testing.assert_array_equal(np.asarray(span.prediction, dtype=np.float32), out)
+    np.testing.assert_array_equal(np.asarray(logged(span.prediction), dtype=np.float32), out)
     assert span.end_ns > span.start_ns
 
 
@@ -67,9 +67,9 @@ def test_the_prediction_keeps_rows_only_up_to_the_cap(aither_capture: SpanCaptur
     tracked = aither.wrap(make_mlp(), name="m")
     out = tracked.predict(rows(1300), batch_size=256, verbose=0)
     (record,) = aither_capture.records
-    assert record.prediction.data[0].shape == (1000, 3)  # rows past the cap are counted, not copied
+    assert record.prediction.data[0].data[0].shape == (1000, 3)  # rows past the cap are counted, not copied
     (span,) = aither_capture.predictions()
-    assert span.prediction["_meta"] == {"truncated": True, "total_rows": 1300}
+    assert span.prediction["_meta"] == {"output": "logits", "truncated": True, "total_rows": 1300}
     np.testing.assert_array_equal(np.asarray(span.prediction["values"], dtype=np.float32), out[:1000])
 
 
@@ -118,7 +118,7 @@ def test_tracked_predict_adds_no_callback_and_logs_one_span_from_its_return_valu
     assert first.features["_meta"]["shape"] == [40, 4] and first.features["_meta"]["truncated"] is True
     drawn = first.features["_meta"]["rows"]  # drawn at random; the first call's window is the first 2 columns
     assert len(drawn) == 3 and [list(r.values()) for r in first.features["sample"]] == x[drawn, :2].tolist()
-    np.testing.assert_array_equal(np.asarray(first.prediction, dtype=np.float32), out)
+    np.testing.assert_array_equal(np.asarray(logged(first.prediction), dtype=np.float32), out)
     assert tracked.trace_ids == [first.trace_id, second.trace_id]
 
 
@@ -128,7 +128,7 @@ def test_the_logged_prediction_is_a_copy_of_the_returned_rows(aither_capture: Sp
     expected = out.copy()
     out[:] = 0  # the caller owns the array: writing into it must not change what is exported
     (span,) = aither_capture.predictions()
-    np.testing.assert_array_equal(np.asarray(span.prediction, dtype=np.float32), expected)
+    np.testing.assert_array_equal(np.asarray(logged(span.prediction), dtype=np.float32), expected)
 
 
 def test_a_hand_placed_callback_passed_to_tracked_predict_logs_its_own_span(aither_capture: SpanCapture) -> None:
@@ -139,7 +139,7 @@ def test_a_hand_placed_callback_passed_to_tracked_predict_logs_its_own_span(aith
     assert set(spans) == {"wrapped", "by_hand"}
     for span in spans.values():
         assert span.attributes["ml.batch_size"] == 5
-        np.testing.assert_array_equal(np.asarray(span.prediction, dtype=np.float32), out)
+        np.testing.assert_array_equal(np.asarray(logged(span.prediction), dtype=np.float32), out)
     assert spans["wrapped"].features["_meta"]["shape"] == [5, 4]
     assert spans["by_hand"].features["_meta"]["type"] == "unavailable"
 
@@ -158,7 +158,7 @@ def test_a_hand_placed_callback_logs_each_predict_and_says_it_cannot_see_the_inp
     assert first.attributes["ml.batch_size"] == 10
     assert first.features["_meta"]["type"] == "unavailable"
     assert first.features["_meta"]["shape"] == [10] and first.features["_meta"]["batches"] == 3
-    np.testing.assert_array_equal(np.asarray(first.prediction, dtype=np.float32), out)
+    np.testing.assert_array_equal(np.asarray(logged(first.prediction), dtype=np.float32), out)
     assert second.attributes["ml.batch_size"] == 3
     assert callback.trace_ids == [first.trace_id, second.trace_id]
     assert callback.last_trace_id == second.trace_id == aither.last_trace_id()
@@ -189,7 +189,8 @@ def test_tf_tensor_inputs_record_dtype_shape_and_device(aither_capture: SpanCapt
         meta = span.features["_meta"]
         assert meta["type"] == "tensorflow.Tensor"
         assert meta["shape"] == [5, 4] and meta["dtype"] == "float32" and "CPU" in meta["device"]
-        assert span.features["sample"] == x.numpy()[:2].tolist()
+        drawn = meta["rows"]  # a 2-D tensor is a table: random rows, one column per feature
+        assert span.features["sample"] == [dict(zip("0123", x.numpy()[i].tolist(), strict=True)) for i in drawn]
 
 
 def test_a_dataset_input_is_described_by_its_type_and_rows(aither_capture: SpanCapture) -> None:

@@ -81,5 +81,5 @@ print(json.dumps([[s.name, s.attributes["ml.batch_size"], s.prediction, s.is_err
         ("__call__", 3, False),
         ("predict", 2, False),
     ]
-    assert spans[0][2] == out
-    assert len(spans[1][2]) == 3
+    assert spans[0][2]["values"] == out  # the logits as returned, read as class scores (_meta.output)
+    assert len(spans[1][2]["values"]) == 3

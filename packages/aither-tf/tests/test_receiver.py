@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from keras_helpers import make_mlp, rows
+from keras_helpers import logged, make_mlp, rows
 
 import aither
 import aither_tf
@@ -25,6 +25,6 @@ def test_predictions_arrive_at_the_receiver(aither_receiver: OTLPReceiver) -> No
     assert span.attributes["ml.model.version"] == "4" and span.attributes["ml.environment"] == "prod"
     assert span.attributes["ml.batch_size"] == 6
     assert span.features["_meta"]["shape"] == [6, 4]
-    np.testing.assert_array_equal(np.asarray(span.prediction, dtype=np.float32), out)
+    np.testing.assert_array_equal(np.asarray(logged(span.prediction), dtype=np.float32), out)
     assert spans["churn_by_hand"].attributes["ml.batch_size"] == 6
     assert spans["churn_by_hand"].features["_meta"]["type"] == "unavailable"

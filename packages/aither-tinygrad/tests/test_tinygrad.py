@@ -40,22 +40,40 @@ def test_call_and_predict_each_log_one_span(aither_receiver: OTLPReceiver) -> No
     assert tracked.last_trace_id == second.trace_id
 
 
+def _table(sample: list[dict[str, float]]) -> list[list[float]]:
+    """A sampled table's rows as lists, in column order ("0", "1", ...)."""
+    return [[row[str(j)] for j in range(len(row))] for row in sample]
+
+
+def _values(prediction: Any) -> Any:
+    """A logged output's values: rows of class scores come as ``{"values", "_meta": {"output"}}``."""
+    if isinstance(prediction, dict) and "output" in prediction.get("_meta", {}):
+        return prediction["values"]
+    return prediction
+
+
 def test_features_are_the_first_rows_with_shape_and_dtype(aither_receiver: OTLPReceiver) -> None:
     data = rows(100)
     aither.wrap(TinyNet(), name="tiny")(Tensor(data))
     (span,) = _spans(aither_receiver, 1)
+    names = [str(j) for j in range(8)]
     assert span.features["_meta"] == {
-        "type": "tinygrad.Tensor", "shape": [100, 8], "dtype": "float32", "device": "CPU", "truncated": True,
+        "type": "tinygrad.Tensor", "shape": [100, 8], "dtype": "float32", "device": "CPU",
+        "rows": [0, 1, 2, 3, 4], "columns": names, "dtypes": dict.fromkeys(names, "float32"), "truncated": True,
     }  # fmt: skip
-    np.testing.assert_allclose(span.features["sample"], data[:5], rtol=1e-6)
+    # A 2-D Tensor is a table: its first rows (read from the buffer), one column per feature.
+    np.testing.assert_allclose([[row[n] for n in names] for row in span.features["sample"]], data[:5], rtol=1e-6)
 
 
-def test_rows_of_higher_rank_inputs_are_flattened_to_sample_columns(aither_receiver: OTLPReceiver) -> None:
+def test_rows_of_image_inputs_are_described_per_channel(aither_receiver: OTLPReceiver) -> None:
     images = np.random.default_rng(1).random((10, 2, 2, 2), dtype=np.float32)
     tracked = aither.wrap(TinyNet(), name="tiny", sample_rows=3, sample_columns=5)
     tracked(Tensor(images))
     (span,) = _spans(aither_receiver, 1)
-    np.testing.assert_allclose(span.features["sample"], images[:3].reshape(3, -1)[:, :5], rtol=1e-6)
+    sample = span.features["sample"]
+    assert len(sample) == 3 and span.features["_meta"]["rows"] == [0, 1, 2]
+    np.testing.assert_allclose([row["pixel_mean[1]"] for row in sample], images[:3, 1].mean(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose([row["pixel_max[0]"] for row in sample], images[:3, 0].max(axis=(1, 2)), rtol=1e-6)
     assert span.features["_meta"]["shape"] == [10, 2, 2, 2]
 
 
@@ -65,7 +83,7 @@ def test_a_lazy_input_is_realised_only_for_the_sampled_rows(aither_receiver: OTL
     aither.wrap(TinyNet(), name="tiny", sample_rows=2)(lazy)
     assert not lazy.uop.is_realized  # the whole input was never realised
     (span,) = _spans(aither_receiver, 1)
-    np.testing.assert_allclose(span.features["sample"], data[:2] * 3 + 1, rtol=1e-6)
+    np.testing.assert_allclose(_table(span.features["sample"]), data[:2] * 3 + 1, rtol=1e-6)
 
 
 def test_the_output_is_the_models_own_tensor_and_stays_lazy(aither_receiver: OTLPReceiver) -> None:
@@ -84,7 +102,7 @@ def test_the_output_is_the_models_own_tensor_and_stays_lazy(aither_receiver: OTL
 def test_a_realised_output_is_logged_with_its_values(aither_receiver: OTLPReceiver) -> None:
     out = aither.wrap(RealizingNet(), name="tiny")(Tensor(rows(4)))
     (span,) = _spans(aither_receiver, 1)
-    np.testing.assert_allclose(span.prediction, out.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_values(span.prediction), out.numpy(), rtol=1e-6)
 
 
 def test_tinyjit_outputs_are_logged_with_their_values(aither_receiver: OTLPReceiver) -> None:
@@ -94,7 +112,7 @@ def test_tinyjit_outputs_are_logged_with_their_values(aither_receiver: OTLPRecei
     outputs = [tracked(Tensor(rows(4, seed=i)).realize()).numpy() for i in range(3)]  # capture, then replay
     spans = _spans(aither_receiver, 3)
     for span, out in zip(spans, outputs, strict=True):
-        np.testing.assert_allclose(span.prediction, out, rtol=1e-6)
+        np.testing.assert_allclose(_values(span.prediction), out, rtol=1e-6)
 
 
 def test_realize_output_logs_values_and_returns_the_same_tensor(aither_receiver: OTLPReceiver) -> None:
@@ -104,7 +122,7 @@ def test_realize_output_logs_values_and_returns_the_same_tensor(aither_receiver:
     assert out is model.last
     assert out.uop.is_realized  # realised once, in place: the caller's .numpy() reuses the buffer
     (span,) = _spans(aither_receiver, 1)
-    np.testing.assert_allclose(span.prediction, out.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_values(span.prediction), out.numpy(), rtol=1e-6)
 
 
 def test_tuple_outputs_are_logged_item_by_item(aither_receiver: OTLPReceiver) -> None:
@@ -137,7 +155,7 @@ def test_export_on_the_worker_never_disturbs_tinygrad_on_the_caller_thread(aithe
         expected.append(out.numpy())
     spans = _spans(aither_receiver, 60)
     for span, out in zip(spans, expected, strict=True):
-        np.testing.assert_allclose(span.prediction, out, rtol=1e-6)
+        np.testing.assert_allclose(_values(span.prediction), out, rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------ what is claimed

@@ -38,7 +38,8 @@ def test_a_modules_own_predict_logs_once(aither_capture: SpanCapture) -> None:
     labels = tracked.predict(torch.randn(5, 4))
     assert labels.shape == (5,)
     (span,) = aither_capture.predictions()  # the inner self.net call is a submodule: no span of its own
-    assert span.prediction == labels.tolist() or len(span.prediction) == 5
+    # The span is forward's (the hook's): the logits of the five rows, read as class scores.
+    assert span.prediction["_meta"]["output"] == "logits" and len(span.prediction["values"]) == 5
 
 
 def test_nested_submodule_calls_do_not_log(mlp: torch.nn.Module, aither_capture: SpanCapture) -> None:
@@ -96,14 +97,19 @@ def test_dict_batch_inputs_and_nested_outputs_are_sampled(aither_capture: SpanCa
     assert features["_meta"]["type"] == "dict"
     assert features["_meta"]["keys"] == ["input_ids", "attention_mask"]
     ids = features["sample"]["input_ids"]
+    rows = ids["_meta"]["rows"]
     assert ids["_meta"] == {
         "type": "torch.Tensor",
         "shape": [7, 5],
         "dtype": "int64",
         "device": "cpu",
+        "rows": rows,
+        "columns": ["0", "1", "2", "3", "4"],
+        "dtypes": dict.fromkeys(["0", "1", "2", "3", "4"], "int64"),
         "truncated": True,
     }
-    assert ids["sample"] == batch["input_ids"][:2].tolist()
+    assert len(rows) == 2  # a 2-D tensor is a table: two random rows, one column per feature
+    assert ids["sample"] == [dict(zip("01234", batch["input_ids"][i].tolist(), strict=True)) for i in rows]
     assert span.attributes["ml.batch_size"] == 7
     prediction = span.prediction
     assert prediction["logits"] == out["logits"].tolist()
@@ -132,15 +138,17 @@ def test_features_record_dtype_shape_and_device_and_keep_only_the_sample(aither_
     assert not np.shares_memory(head, x.numpy())
     x.mul_(0)  # the caller reusing its buffer does not change what is sent
     (span,) = aither_capture.predictions()
-    assert span.features["_meta"] == {
+    meta = span.features["_meta"]
+    assert {k: meta[k] for k in ("type", "shape", "dtype", "device", "truncated")} == {
         "type": "torch.Tensor",
         "shape": [1000, 64],
         "dtype": "float32",
         "device": "cpu",
         "truncated": True,
     }
-    assert any(value != 0 for row in span.features["sample"] for value in row)
-    assert len(span.prediction) == 1000
+    assert len(meta["rows"]) == 3 and len(meta["columns"]) == 64  # three random rows; the whole schema
+    assert any(value != 0 for row in span.features["sample"] for value in row.values())
+    assert len(span.prediction["values"]) == 1000
 
 
 def test_wide_outputs_keep_rows_only_up_to_the_element_budget(aither_capture: SpanCapture) -> None:
@@ -150,10 +158,10 @@ def test_wide_outputs_keep_rows_only_up_to_the_element_budget(aither_capture: Sp
     with torch.no_grad():
         model(torch.randn(64, 4))
     (record,) = aither_capture.records
-    head = record.prediction.data[0]
+    head = record.prediction.data[0].data[0]  # the capture, inside its reading as logits
     assert head.shape == (ELEMENT_BUDGET // vocab, vocab)  # not 64 rows of the vocabulary
     rendered = render(record.prediction)
-    assert rendered["_meta"] == {"truncated": True, "total_rows": 64}
+    assert rendered["_meta"] == {"output": "logits", "truncated": True, "total_rows": 64}
     assert len(rendered["values"]) == ELEMENT_BUDGET // vocab
 
 
@@ -174,7 +182,7 @@ def test_works_under_every_grad_mode(mlp: torch.nn.Module, mode: Any, aither_cap
     with mode():
         out = mlp(x)
     (span,) = aither_capture.predictions()
-    assert span.prediction == out.tolist()
+    assert span.prediction["values"] == out.tolist()
     assert not span.is_error
 
 
@@ -278,7 +286,7 @@ def test_concurrent_threads_each_log_their_own_calls(mlp: torch.nn.Module, aithe
     assert len(spans) == 80
     assert not any(s.is_error for s in spans)
     for span in spans:  # each span's output belongs to its own input
-        assert len(span.prediction) == span.attributes["ml.batch_size"]
+        assert len(span.prediction["values"]) == span.attributes["ml.batch_size"]
     assert len({v[0] for v in ids.values()}) == 4
 
 
@@ -291,7 +299,7 @@ def test_torch_compile_fires_a_hook_registered_before_the_first_compiled_call_on
     outputs = [compiled(torch.full((2, 4), float(i))) for i in range(3)]
     spans = aither_capture.predictions()
     assert len(spans) == 3
-    assert [s.prediction for s in spans] == [o.tolist() for o in outputs]
+    assert [s.prediction["values"] for s in spans] == [o.tolist() for o in outputs]
     starts = [s.start_ns for s in spans]
     assert starts == sorted(starts) and len(set(starts)) == 3  # real times, not values traced into the graph
 

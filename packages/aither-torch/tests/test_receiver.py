@@ -29,15 +29,19 @@ def test_module_calls_arrive_at_the_receiver_as_forward_spans(aither_receiver: O
     assert ok.attributes["ml.framework"] == "torch"
     assert ok.attributes["ml.method"] == "forward"
     assert ok.attributes["ml.batch_size"] == 6
+    rows = ok.features["_meta"]["rows"]
     assert ok.features["_meta"] == {
         "type": "torch.Tensor",
         "shape": [6, 4],
         "dtype": "float32",
         "device": "cpu",
+        "rows": rows,
+        "columns": ["0", "1", "2", "3"],
+        "dtypes": dict.fromkeys(["0", "1", "2", "3"], "float32"),
         "truncated": True,
     }
-    assert ok.features["sample"] == x[:2].tolist()
-    assert ok.prediction == out.tolist()
+    assert ok.features["sample"] == [dict(zip("0123", x[i].tolist(), strict=True)) for i in rows]
+    assert ok.prediction == {"values": out.tolist(), "_meta": {"output": "logits", "total_rows": 6, "truncated": False}}
     assert ok.resource["telemetry.sdk.name"] == "aither"
     assert failed.is_error and failed.status_message.startswith("RuntimeError")
     assert "ml.prediction" not in failed.attributes

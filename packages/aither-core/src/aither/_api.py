@@ -6,7 +6,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
 from . import _client
@@ -55,9 +55,11 @@ def wrap(
     sample_rows: int = 5,
     sample_columns: int = 10,
     features_fn: Callable[[Any], Any] | None = None,
+    feature_names: Sequence[str] | None = None,
+    task: str | None = None,
 ) -> Any:
     """Wrap ``model`` so that each prediction is logged; the installed plugin for its framework does the work."""
-    options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn)
+    options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task)
     return wrap_model(model, options)
 
 
@@ -77,6 +79,8 @@ def track(
     sample_rows: int = 5,
     sample_columns: int = 10,
     features_fn: Callable[[Any], Any] | None = None,
+    feature_names: Sequence[str] | None = None,
+    task: str | None = None,
 ) -> Callable[[F], F]: ...
 def track(
     name: Any,
@@ -85,6 +89,8 @@ def track(
     sample_rows: int = 5,
     sample_columns: int = 10,
     features_fn: Callable[[Any], Any] | None = None,
+    feature_names: Sequence[str] | None = None,
+    task: str | None = None,
 ) -> Any:
     """Decorator: log each call of a sync or ``async`` function as a prediction named ``name``.
 
@@ -92,7 +98,7 @@ def track(
     """
     if callable(name) and not isinstance(name, str):
         return track(name.__qualname__)(name)
-    options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn)
+    options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task)
 
     def decorate(function: F) -> F:
         model_logger = ModelLogger(options, "function")
@@ -156,6 +162,9 @@ def _plain_label(label: Any) -> Any:
         convert = getattr(label, method, None)
         if callable(convert):
             return convert()
+    as_numpy = getattr(label, "numpy", None)  # a TensorFlow tensor (or anything else that converts to numpy)
+    if callable(as_numpy) and hasattr(label, "shape"):
+        return _plain_label(as_numpy())
     if isinstance(label, (list, tuple)):
         return [_plain_label(item) for item in label]
     item = getattr(label, "item", None)

@@ -9,11 +9,13 @@ stays light; without them the error names the extra to install.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from ._errors import MissingDependencyError
 from ._install import install_command
+from ._tracking import checked_feature_names
 
 __all__ = ["log_reference"]
 
@@ -41,29 +43,37 @@ def log_reference(
     version: str | None = None,
     environment: str | None = None,
     name: str = "training",
+    feature_names: Sequence[str] | None = None,
+    tokenizer: Any = None,
 ) -> dict[str, Any]:
-    """Profile ``data`` (a pandas or polars DataFrame, a 2-D numpy array, a dict of columns or a list of records)
-    and store the profile on the server as the reference ``name`` of ``model_name`` (and ``version``).
+    """Profile ``data`` and store the profile on the server as the reference ``name`` of ``model_name`` (and
+    ``version``).
 
-    ``labels`` and ``predictions`` (one value per row) are profiled too, for prediction drift. Returns the
-    server's description of the stored reference. Blocking: one HTTP call after the profiling.
+    ``data`` is what the model is called with: a pandas or polars DataFrame, a dict of columns, a list of
+    records, an array or tensor (numpy, torch, TensorFlow, tinygrad: one column per feature of a 2-D one,
+    descriptors of images and sequences), or a list of texts (text descriptors, with ``tokenizer``'s token
+    counts when given: pass the pipeline's ``pipe.tokenizer``). Its columns are derived exactly as a wrapped
+    model's sampled rows are (``_capture/_columns.py``); ``feature_names`` names an array's columns as
+    ``wrap(..., feature_names=)`` does. ``labels`` and ``predictions`` (one value per row; a 2-D output is
+    reduced to its arg-max class) are profiled too, for prediction drift. Returns the server's description of
+    the stored reference. Blocking: one HTTP call after the profiling.
     """
     if not isinstance(model_name, str) or not model_name.strip():
         raise ValueError(f"model_name must be a non-empty string, got {model_name!r}")
     if not isinstance(name, str) or not name.strip() or name.startswith("window:"):
         raise ValueError(f"name must be a non-empty string not starting with 'window:', got {name!r}")
+    names = None if feature_names is None else checked_feature_names(feature_names)
     _require()
     from . import profile as _profile
     from ._management import ManagementClient
 
-    features = _profile.profile_table(data)
-    rows = _rows(data)
+    features = {column: profile.to_json() for column, profile in reference_profiles(data, names, tokenizer).items()}
     body: dict[str, Any] = {
         "name": name,
         "version": version,
         "environment": environment,
-        "rows": rows,
-        "features": {column: profile.to_json() for column, profile in features.items()},
+        "rows": _rows(data),
+        "features": features,
         "predictions": None if predictions is None else _profile.profile_column(_one_column(predictions)).to_json(),
         "labels": None if labels is None else _profile.profile_column(_one_column(labels)).to_json(),
     }
@@ -71,6 +81,26 @@ def log_reference(
         "POST", f"/api/v1/models/{quote(model_name, safe='')}/references", json=body
     )
     return answer
+
+
+def reference_profiles(data: Any, feature_names: Sequence[str] | None = None, tokenizer: Any = None) -> dict[str, Any]:
+    """The profile of each column of ``data``, as ``log_reference`` sends them (see there)."""
+    from . import profile as _profile
+    from ._capture._columns import as_array, input_columns, named, text_columns
+    from ._capture._texts import tokenizer_counts
+
+    module = type(data).__module__.partition(".")[0]
+    if isinstance(data, (list, tuple)) and data and all(isinstance(item, str) for item in data):
+        tokenize = None if tokenizer is None else tokenizer_counts(tokenizer)
+        columns: dict[str, Any] = text_columns(list(data), tokenize)
+    elif module in ("pandas", "polars") or isinstance(data, (Mapping, list, tuple)):
+        return named(_profile.profile_table(data), feature_names)
+    else:
+        array = as_array(data)
+        if array.ndim == 0 or array.dtype.kind not in "biufc":
+            return named(_profile.profile_table(data), feature_names)
+        columns = input_columns(array)
+    return named({column: _profile.profile_column(values) for column, values in columns.items()}, feature_names)
 
 
 def _rows(data: Any) -> int:
@@ -84,11 +114,13 @@ def _rows(data: Any) -> int:
 
 def _one_column(values: Any) -> Any:
     """Predictions or labels as one column: a 2-D output (class probabilities) is reduced to its arg-max."""
-    import numpy as np
+    from ._capture._columns import as_array
 
     if hasattr(values, "to_numpy") and not hasattr(values, "columns"):
         return values
-    array = np.asarray(values)
+    if isinstance(values, (list, tuple)):
+        values = [as_array(v).item() if hasattr(v, "shape") else v for v in values]
+    array = as_array(values)
     if array.ndim == 2:
         return array.argmax(axis=1) if array.shape[1] > 1 else array[:, 0]
     return array

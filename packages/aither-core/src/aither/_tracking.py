@@ -9,24 +9,28 @@ import dataclasses
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, Union
 
 from . import _aggregates, _client
 from ._aggregates import BOUNDS_NS, CALLS, DURATION_NS, ERRORS, FIRST_BUCKET, ROWS
 from ._capture import Captured, capture_failed, capture_features, capture_prediction, render_as_is, set_turn
+from ._capture._named import named_features
+from ._capture._outputs import TASKS, interpreted_output
 from ._capture._predictions import _prediction_capturers
 from ._ids import LAST_TRACE_ID, _getrandbits, format_trace_id, new_span_id, new_trace_id
 from ._records import ModelIdentity, SpanRecord
 
 __all__ = [
     "FROM_ARGUMENTS",
+    "NETWORK_FRAMEWORKS",
     "WRAP_OPTIONS",
     "Features",
     "ModelLogger",
     "OutputCapture",
     "TraceIdsMixin",
     "WrapOptions",
+    "checked_feature_names",
     "current_otel_link",
     "inputs_of",
 ]
@@ -63,6 +67,11 @@ class WrapOptions:
     sample_rows: int = 5
     sample_columns: int = 10
     features_fn: Callable[[Any], Any] | None = None
+    #: Names of a table's columns, for inputs that have none (arrays, tensors): column ``i`` is named
+    #: ``feature_names[i]`` instead of ``"i"``, as ``log_reference(..., feature_names=)`` names its columns.
+    feature_names: Sequence[str] | None = None
+    #: ``"classification"`` or ``"regression"``: what the model's output is, when its shape cannot say.
+    task: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -77,6 +86,22 @@ class WrapOptions:
                 raise ValueError(f"{field} must be a non-negative integer, got {value!r}")
         if self.features_fn is not None and not callable(self.features_fn):
             raise TypeError("features_fn must be callable")
+        if self.feature_names is not None:
+            object.__setattr__(self, "feature_names", checked_feature_names(self.feature_names))
+        if self.task is not None and self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(map(repr, TASKS))} or None, got {self.task!r}")
+
+
+def checked_feature_names(feature_names: Any) -> tuple[str, ...]:
+    """``feature_names`` as a tuple of distinct strings, or ``ValueError``/``TypeError`` saying what is wrong."""
+    if isinstance(feature_names, (str, bytes)) or not hasattr(feature_names, "__iter__"):
+        raise TypeError(f"feature_names must be a sequence of strings, got {type(feature_names).__name__}")
+    names = tuple(feature_names)
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError("feature_names must be strings")
+    if len(set(names)) != len(names):
+        raise ValueError("feature_names must be distinct")
+    return names
 
 
 #: The names of the wrap options, in order: every public signature that takes them spells exactly these.
@@ -97,6 +122,10 @@ def current_otel_link() -> tuple[int, int] | None:
     return (context.trace_id, context.span_id)
 
 
+#: Frameworks whose models return raw arrays (logits, probabilities, regression values) from ``forward``/``predict``.
+NETWORK_FRAMEWORKS = frozenset({"torch", "tensorflow", "tinygrad"})
+
+
 class ModelLogger:
     """Turns calls of one wrapped model into span records. Shared by every integration.
 
@@ -110,6 +139,14 @@ class ModelLogger:
         self.identity = ModelIdentity(options.name, options.version, options.environment, framework)
         self._counts = _aggregates.counts_for(self.identity)
         self._init_history(_client.get_client().settings.max_trace_ids)
+        self._init_reading()
+
+    def _init_reading(self) -> None:
+        # Decided once per model: the hot path tests two attributes. A network's raw output (logits...) is
+        # read as class probabilities or regression values (``_capture/_outputs.py``); any model's with task=.
+        options = self.options
+        self._names: tuple[str, ...] | None = tuple(options.feature_names) if options.feature_names else None
+        self._interpret = options.task is not None or self.framework in NETWORK_FRAMEWORKS
 
     def _init_history(self, limit: int) -> None:
         # Integers, written as hex only when read: formatting costs on every prediction otherwise.
@@ -127,6 +164,7 @@ class ModelLogger:
         self.identity = ModelIdentity(self.options.name, self.options.version, self.options.environment, self.framework)
         self._counts = _aggregates.counts_for(self.identity)
         self._init_history(state["limit"] or 10_000)
+        self._init_reading()
 
     def __repr__(self) -> str:
         return f"<ModelLogger {self.identity.name!r} framework={self.framework!r}>"
@@ -258,6 +296,8 @@ class ModelLogger:
                     prediction = capture_failed(output, exc)
             else:
                 prediction = None
+            if prediction is not None and self._interpret:
+                prediction = interpreted_output(prediction, options.task)
             if callable(features):  # described by the rows predicted: none when the call raised
                 if prediction is not None:
                     features = features(prediction.rows)
@@ -274,6 +314,8 @@ class ModelLogger:
                     self._turn += 1
                     features = capture_features(inputs, options.sample_rows, options.sample_columns)
                 rows = features.rows
+                if self._names is not None:
+                    features = named_features(features, self._names)
             # This thread's counters of the model (ModelCounts.cell, inline): a few integer adds and no lock.
             counts = self._counts
             try:

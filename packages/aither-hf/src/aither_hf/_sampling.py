@@ -1,23 +1,29 @@
 """What a pipeline call's features and prediction become.
 
-Everything here runs on the caller's thread and only notes metadata or keeps a few references: texts are cut to
-:data:`MAX_TEXT_CHARS`, images and audio become their metadata (never their pixels or samples), embeddings become
-their shape and their first :data:`EMBEDDING_HEAD` values. The ``render`` functions run on aither's worker.
-Types are recognised by class module and name, so nothing here imports PIL, numpy or torch.
+Everything here runs on the caller's thread and only notes metadata or keeps a few references: texts become
+core's text rows (their descriptors, computed on the worker: ``aither._capture._columns``), texts inside other
+inputs are cut to :data:`MAX_TEXT_CHARS`, images and audio become their metadata (never their pixels or
+samples), embeddings become their shape and their first :data:`EMBEDDING_HEAD` values. The ``render``
+functions run on aither's worker. Types are recognised by class module and name, so nothing here imports PIL,
+numpy or torch.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from aither.integrations import (
     Captured,
+    Tokenize,
     bounded_prediction,
     capture_features,
     capture_prediction,
+    capture_texts,
     render_as_is,
+    tokenizer_counts,
     truncated_rows,
 )
 
@@ -27,6 +33,7 @@ __all__ = [
     "capture_inputs",
     "capture_inputs_safely",
     "capture_output",
+    "worker_tokenize",
 ]
 
 #: Texts in ``ml.features`` are cut to this many characters (the cut is marked in ``_meta.truncated``).
@@ -128,8 +135,21 @@ def _kind(value: Any) -> str:
     return name if root == "builtins" else f"{root}.{name}"
 
 
-def capture_inputs(value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int) -> Captured:
-    """A pipeline input as ``{"sample": [...], "_meta": {type, count, truncated, task}}`` (caller thread, cheap)."""
+def capture_inputs(
+    value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int, tokenize: Tokenize | None = None
+) -> Captured:
+    """A pipeline input as ``{"sample": [...], "_meta": {type, count, truncated, task}}`` (caller thread, cheap).
+
+    Texts (a string, a list of strings) are core's text rows: each sampled text's descriptors, with its
+    token counts from ``tokenize`` (the pipeline's own tokenizer), the texts in ``_meta.texts``."""
+    if isinstance(value, str) or (
+        isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value[:rows])
+    ):
+        texts = [value] if isinstance(value, str) else value
+        if all(isinstance(v, str) for v in texts):
+            extra: dict[str, Any] = {"count": len(texts), "task": task} if task else {"count": len(texts)}
+            kind = "str" if isinstance(value, str) else "list[str]"
+            return capture_texts(texts, rows, tokenize=tokenize, type_name=kind, extra=extra)
     state = _Item()
     if isinstance(value, (list, tuple)):
         count: int | None = len(value)
@@ -155,9 +175,23 @@ def capture_inputs(value: Any, task: str | None, audio_rate: int | None, rows: i
     return Captured(render_as_is, {"sample": sample, "_meta": meta}, 1 if count is None else count, 256 * (rows + 1))
 
 
-def capture_inputs_safely(value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int) -> Captured:
+def worker_tokenize(tokenizer: Any) -> Tokenize | None:
+    """Token counts for the worker, from a copy of the pipeline's tokenizer made once here: a fast tokenizer
+    is not safe to share with the caller's thread ("Already borrowed"), and its own copy never contends.
+    None without a tokenizer, or when it cannot be copied (then texts have no token counts)."""
+    if tokenizer is None:
+        return None
     try:
-        return capture_inputs(value, task, audio_rate, rows, columns)
+        return tokenizer_counts(copy.deepcopy(tokenizer))
+    except Exception:
+        return None
+
+
+def capture_inputs_safely(
+    value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int, tokenize: Tokenize | None = None
+) -> Captured:
+    try:
+        return capture_inputs(value, task, audio_rate, rows, columns, tokenize)
     except Exception:  # fall back to core's generic sampling; never raise into the call
         return capture_features(value, rows, columns)
 

@@ -14,9 +14,9 @@ import threading
 import weakref
 from typing import Any
 
-from aither.integrations import Captured, ModelLogger, TraceIdsMixin
+from aither.integrations import Captured, ModelLogger, Tokenize, TraceIdsMixin
 
-from ._sampling import capture_inputs_safely, output_capture
+from ._sampling import capture_inputs_safely, output_capture, worker_tokenize
 
 __all__ = ["TrackedPipeline", "rebuild", "tracked_class"]
 
@@ -25,7 +25,8 @@ __all__ = ["TrackedPipeline", "rebuild", "tracked_class"]
 _inside_call: contextvars.ContextVar[bool] = contextvars.ContextVar("aither_hf_inside_call", default=False)
 
 #: Keys of the instance ``__dict__`` that belong to aither, not to the pipeline.
-_OWN_KEYS = frozenset({"_aither"})
+_TOKENIZE = "_aither_tokenize_texts"
+_OWN_KEYS = frozenset({"_aither", _TOKENIZE})
 # Parameters of ``Pipeline.__call__`` that are not inputs.
 _CALL_PARAMETERS = frozenset({"batch_size", "num_workers"})
 
@@ -53,13 +54,22 @@ class TrackedPipeline(TraceIdsMixin):
         options = logger.options
         if options.features_fn is None:  # sampled before the call: some pipelines pop keys from an input dict
             rate = getattr(getattr(self, "feature_extractor", None), "sampling_rate", None)
-            features = capture_inputs_safely(value, task, rate, options.sample_rows, options.sample_columns)
+            tokenize = self._aither_tokenize()
+            features = capture_inputs_safely(value, task, rate, options.sample_rows, options.sample_columns, tokenize)
         capture = output_capture(task, isinstance(value, (list, tuple)))
         token = _inside_call.set(True)
         try:
             return logger.call("__call__", call, args, kwargs, inputs=value, capture_output=capture, features=features)
         finally:
             _inside_call.reset(token)
+
+    def _aither_tokenize(self) -> Tokenize | None:
+        """The worker's token counter (a copy of this pipeline's tokenizer), made at the first call."""
+        state = self.__dict__
+        if _TOKENIZE not in state:
+            state[_TOKENIZE] = worker_tokenize(getattr(self, "tokenizer", None))
+        found: Tokenize | None = state[_TOKENIZE]
+        return found
 
     def unwrap(self) -> Any:
         """A plain pipeline of the original class sharing this one's model, tokenizer and settings."""

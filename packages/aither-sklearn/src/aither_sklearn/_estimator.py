@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from aither.integrations import WRAP_OPTIONS, ModelLogger, TraceIdsMixin, WrapOptions, require_framework
@@ -83,6 +83,8 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
         sample_rows: int = 5,
         sample_columns: int = 10,
         features_fn: Callable[[Any], Any] | None = None,
+        feature_names: Sequence[str] | None = None,
+        task: str | None = None,
     ) -> None:
         # scikit-learn convention: store parameters unchanged, validate on use.
         self.estimator = estimator
@@ -92,6 +94,8 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
         self.sample_rows = sample_rows
         self.sample_columns = sample_columns
         self.features_fn = features_fn
+        self.feature_names = feature_names
+        self.task = task
 
     # ------------------------------------------------------------------ logging state
 

@@ -5,11 +5,12 @@ Tensors corrupts tinygrad's global state (verified with tinygrad 0.14: wrong-vie
 assertion errors in the caller). So every read of tinygrad data happens here, on the caller's thread, and the
 worker only turns the resulting numpy arrays into JSON.
 
-* Inputs: only the first ``sample_rows`` rows are read. When the Tensor is backed by a realised buffer (a Tensor
-  made from numpy, a realised Tensor, or a reshape of one) those rows are copied straight out of the buffer
-  (microseconds, no kernel); otherwise those rows alone are realised as a private Tensor (one small kernel;
-  tinygrad's scheduling makes it cost a millisecond or more), never the whole input, and the caller's Tensor
-  stays lazy.
+* Inputs: only the first ``sample_rows`` rows are read (rendered by core as any array's sampled rows: one
+  column per feature of a 2-D Tensor, descriptors of images and sequences). When the Tensor is backed by a
+  realised buffer (a Tensor made from numpy, a realised Tensor, or a reshape of one) those rows are copied
+  straight out of the buffer (microseconds, no kernel); otherwise those rows alone are realised as a private
+  Tensor (one small kernel; tinygrad's scheduling makes it cost a millisecond or more), never the whole input,
+  and the caller's Tensor stays lazy.
 * Outputs are returned untouched and stay lazy. A realised output (``TinyJit`` returns realised Tensors) is
   recorded with its values; a lazy one by its shape, dtype and device only, unless the model was wrapped with
   ``realize_output=True``, which realises the whole output once on the calling thread (no extra compute: the
@@ -22,7 +23,15 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from aither.integrations import Captured, bounded_prediction, capture_prediction, render, render_as_is
+from aither.integrations import (
+    Captured,
+    bounded_prediction,
+    capture_prediction,
+    column_window,
+    render,
+    render_as_is,
+    sampled_array,
+)
 
 __all__ = ["capture_output", "capture_tensor", "is_tensor"]
 
@@ -270,24 +279,30 @@ def _head(tensor: Any, rows: int, columns: int | None, *, compute: bool) -> Any:
     return head
 
 
-def _render_features(data: tuple[Any, dict[str, Any]]) -> Any:
-    head, meta = data
-    shape = meta["shape"]
-    width = math.prod(shape[1:]) if len(shape) > 1 else 0
-    meta = dict(meta, truncated=bool(shape[0] > head.shape[0] or (len(shape) > 1 and width > head.shape[1])))
-    return {"sample": head.tolist(), "_meta": meta}
-
-
 def capture_tensor(tensor: Any, rows: int, columns: int) -> Captured:
-    """The sampler registered for ``tinygrad.Tensor``: first ``rows`` rows, flattened to ``columns`` values."""
+    """The sampler registered for ``tinygrad.Tensor``: its first ``rows`` rows, as core renders any array's
+    sampled rows (``sampled_array``): a 2-D Tensor one column per feature (a window of ``columns`` of them),
+    images and sequences their descriptors. A 1-D Tensor keeps its first values."""
     shape = _shape(tensor)
     meta = _meta(tensor, shape)
     if not shape:
         return Captured(render_as_is, {"sample": tensor.item(), "_meta": meta}, 1, 64)
     if shape[0] < 0:  # symbolic batch dimension: no sample
         return Captured(render_as_is, {"sample": [], "_meta": dict(meta, truncated=True)}, 1, 64)
-    head = _head(tensor, min(shape[0], rows), columns, compute=True)
-    return Captured(_render_features, (head, meta), shape[0], int(head.nbytes) + 64)
+    kept = min(shape[0], rows)
+    if len(shape) == 1:
+        head = _head(tensor, kept, columns, compute=True)
+        return Captured(
+            render_as_is, {"sample": head.tolist(), "_meta": dict(meta, truncated=shape[0] > kept)}, shape[0], 64
+        )
+    start, stop = (0, 0)
+    if len(shape) == 2:
+        start, stop = column_window(shape[1], columns)
+    # Whole rows (a table's are cut to the window below): the descriptors of an image need all of it.
+    head = _head(tensor, kept, None, compute=True)
+    if len(shape) == 2:
+        head = head[:, start:stop]
+    return sampled_array(head, "tinygrad.Tensor", shape, meta["dtype"], meta["device"], list(range(kept)), start)
 
 
 def _capture_tensor_output(tensor: Any, limit: int, realize: bool) -> Captured:

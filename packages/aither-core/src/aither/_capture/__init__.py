@@ -10,14 +10,18 @@ Capturing is split in two so the caller's thread does almost nothing:
 Types are recognised by the module and name of their class (``numpy.ndarray``, ``pandas...DataFrame``), never
 by importing a framework, so sampling a numpy array does not import pandas and ``import aither`` imports neither.
 One module per family: ``_captured`` (the type), ``_registry``, ``_scalars``, ``_tables``, ``_tensors``,
-``_containers`` (features), ``_predictions`` (outputs), ``_window`` (which rows and columns), ``_schema``
-(the whole input's columns and dtypes, once per schema). This module registers the built-in samplers.
+``_texts``, ``_containers`` (features), ``_predictions`` (outputs), ``_window`` (which rows and columns),
+``_schema`` (the whole input's columns and dtypes, once per schema), ``_columns`` (what sampled rows become as
+the columns drift profiles, shared with ``log_reference``), ``_named`` (``feature_names``), ``_outputs`` (a
+network's output read as class probabilities or regression values). This module registers the built-in
+samplers.
 """
 
 from __future__ import annotations
 
 from ._captured import Captured, capture_failed, render, render_as_is, truncated_rows, type_name
 from ._containers import capture_mapping, capture_sequence
+from ._outputs import TASKS, interpreted_output, output_as_prediction
 from ._predictions import capture_prediction
 from ._registry import Sampler, capture_features, capture_value, register_sampler
 from ._scalars import capture_bytes, capture_scalar, capture_string
@@ -29,20 +33,28 @@ from ._tables import (
     capture_polars_frame,
     capture_polars_series,
 )
-from ._tensors import capture_tensorflow, capture_torch, torch_copy_ready_event
-from ._window import set_turn
+from ._tensors import capture_tensorflow, capture_torch, sampled_array, torch_copy_ready_event
+from ._texts import capture_texts, tokenizer_counts
+from ._window import column_window, set_turn
 
 __all__ = [
+    "TASKS",
     "Captured",
     "Sampler",
     "capture_failed",
     "capture_features",
     "capture_prediction",
+    "capture_texts",
+    "column_window",
+    "interpreted_output",
+    "output_as_prediction",
     "capture_value",
     "register_sampler",
     "render",
     "render_as_is",
+    "sampled_array",
     "set_turn",
+    "tokenizer_counts",
     "torch_copy_ready_event",
     "truncated_rows",
     "type_name",

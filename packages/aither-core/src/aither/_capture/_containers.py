@@ -10,6 +10,7 @@ from ._captured import Captured, render
 from ._registry import capture_value
 from ._scalars import cut_string, render_string
 from ._schema import schema_meta
+from ._texts import capture_texts
 from ._window import column_window, random_rows
 
 __all__ = ["capture_mapping", "capture_sequence"]
@@ -75,6 +76,10 @@ def _render_sequence(data: tuple[list[Any], str, int]) -> Any:
 
 def capture_sequence(value: list[Any] | tuple[Any, ...], rows: int, columns: int) -> Captured:
     total = len(value)
+    if total and isinstance(value[0], str):  # texts: their descriptors, if every sampled item is a string
+        texts = capture_texts(value, rows, type_name=f"{type(value).__name__}[str]")
+        if all(isinstance(text, str) for text in texts.data[0]):
+            return texts
     if total and isinstance(value[0], Mapping):
         picked = random_rows(total, rows)
         chosen = [value[i] for i in picked]

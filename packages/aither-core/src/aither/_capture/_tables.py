@@ -6,7 +6,9 @@ from typing import Any
 
 from .._json import plain_list
 from ._captured import Captured, render_as_is
+from ._columns import positional_names
 from ._schema import schema_meta, schema_names
+from ._tensors import sampled_array
 from ._window import column_window, random_rows
 
 __all__ = [
@@ -45,26 +47,14 @@ def _numpy_meta_for(head: Any, shape: tuple[int, ...]) -> dict[str, Any]:
     return {"type": "numpy.ndarray", "shape": list(shape), "dtype": str(head.dtype), "truncated": truncated}
 
 
-_numpy_names: dict[int, list[str]] = {}
-
-
-def _numpy_columns(count: int) -> list[str]:
-    names = _numpy_names.get(count)
-    if names is None:
-        if len(_numpy_names) >= 1024:
-            _numpy_names.clear()
-        names = _numpy_names[count] = [str(j) for j in range(count)]
-    return names
-
-
 def _render_numpy_table(data: tuple[Any, tuple[int, int], list[int], int]) -> Any:
     # A 2-D array is a table: its rows were drawn at random and its columns are one window of the whole width.
     head, shape, rows, start = data
     dtype = str(head.dtype)
-    names = _numpy_columns(shape[1])[start : start + head.shape[1]]
+    names = positional_names(shape[1])[start : start + head.shape[1]]
     values = plain_list(head)
     meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "rows": rows}
-    meta.update(schema_meta(("numpy", shape[1], dtype), _numpy_columns(shape[1]), [dtype] * shape[1]))
+    meta.update(schema_meta(("numpy", shape[1], dtype), positional_names(shape[1]), [dtype] * shape[1]))
     meta["truncated"] = shape[0] > len(rows) or shape[1] > head.shape[1]
     return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
 
@@ -99,9 +89,10 @@ def capture_numpy(value: Any, rows: int, columns: int) -> Captured:
         head = value[:rows].copy()
     elif ndim == 0:
         return Captured(render_as_is, value[()], 1, 16)  # a numpy scalar (immutable), encoded by the contract
-    else:
-        first = value[:rows]
-        head = first.reshape(first.shape[0], width(value.shape))[:, :columns].copy()
+    else:  # images, sequences: the sampled rows whole, described on the worker (``_columns``)
+        picked = random_rows(value.shape[0], rows)
+        head = value[picked] if len(picked) < value.shape[0] else value.copy()
+        return sampled_array(head, "numpy.ndarray", value.shape, str(value.dtype), "cpu", picked)
     return Captured(_render_numpy, (head, value.shape, False), value.shape[0], head.nbytes + 64)
 
 

@@ -1,31 +1,30 @@
-"""Samplers of tensors: torch (on any device, without synchronising it) and TensorFlow."""
+"""Samplers of tensors (torch on any device, without synchronising it; TensorFlow) and the sampled rows of any
+array rendered as the columns drift profiles (``_columns``).
+
+A tensor of rank 2 is a table: random rows, one window of columns, like a numpy array. Rank 3 and more keep the
+sampled rows whole (images, sequences) and the worker turns them into descriptors. Either way the caller's
+thread only slices the sampled rows and copies them (on an accelerator the copy is queued on the device); the
+device-to-host copy and every computation happen on the worker.
+"""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from typing import Any
 
 from ._captured import Captured, render_as_is
-from ._tables import numpy_head, width
+from ._columns import as_array, input_columns, positional_names, records
+from ._schema import schema_meta
+from ._window import column_window, random_rows
 
-__all__ = ["capture_tensorflow", "capture_torch", "tensorflow_rows", "torch_copy_ready_event"]
-
-
-def _render_tensor(data: tuple[Any, str, list[int], str, str]) -> Any:
-    head, type_name, shape, dtype, device = data
-    values = head.tolist()  # torch (from any device) and numpy both copy to host Python values here
-    rows_kept = len(values) if isinstance(values, list) else 1
-    width_kept = len(values[0]) if rows_kept and isinstance(values, list) and isinstance(values[0], list) else 0
-    truncated = bool(shape) and (shape[0] > rows_kept or (len(shape) > 1 and width(tuple(shape)) > width_kept))
-    return {
-        "sample": values,
-        "_meta": {
-            "type": type_name,
-            "shape": shape,
-            "dtype": dtype,
-            "device": device,
-            "truncated": truncated,
-        },
-    }
+__all__ = [
+    "capture_tensorflow",
+    "capture_torch",
+    "sampled_array",
+    "tensorflow_rows",
+    "torch_copy_ready_event",
+]
 
 
 def torch_copy_ready_event(head: Any) -> Any:
@@ -48,42 +47,132 @@ def torch_copy_ready_event(head: Any) -> Any:
     return event
 
 
-def _render_torch(data: tuple[Any, str, list[int], str, str, Any]) -> Any:
-    event = data[5]
+_RowsData = tuple[Any, str, list[int], str, str, list[int], int, Any]
+
+
+def _render_rows(data: _RowsData) -> Any:
+    head, type_name, shape, dtype, device, rows, start, event = data
     if event is not None:
         event.synchronize()  # the worker waits for the caller's stream, whichever stream that was
-    if not data[2]:
-        return data[0].tolist()
-    return _render_tensor(data[:5])
+    array = as_array(head)
+    columns = input_columns(array, start)
+    meta: dict[str, Any] = {"type": type_name, "shape": shape, "dtype": dtype, "device": device, "rows": rows}
+    if len(shape) == 2:
+        meta.update(schema_meta((type_name, shape[1], dtype), positional_names(shape[1]), [dtype] * shape[1]))
+        meta["truncated"] = shape[0] > len(rows) or shape[1] > array.shape[1]
+    else:  # descriptors: every one in every span
+        kinds = [str(getattr(values, "dtype", "float64")) for values in columns.values()]
+        meta.update(schema_meta((type_name, "descriptors", tuple(columns), tuple(kinds)), columns, kinds))
+        meta["truncated"] = shape[0] > len(rows)
+    return {"sample": records(columns), "_meta": meta}
+
+
+def sampled_array(
+    head: Any, type_name: str, shape: Sequence[int], dtype: str, device: str, rows: list[int], start: int = 0
+) -> Captured:
+    """The sampled rows ``rows`` of an input of ``shape``, already copied to ``head`` (numpy: all of a row, or
+    for a table the window of columns from ``start``), rendered as the columns drift profiles."""
+    data = (head, type_name, list(shape), dtype, device, rows, start, None)
+    return Captured(_render_rows, data, int(shape[0]), int(getattr(head, "nbytes", 256)) + 64)
+
+
+def _render_torch_scalar(data: tuple[Any, Any]) -> Any:
+    head, event = data
+    if event is not None:
+        event.synchronize()
+    return head.tolist()
+
+
+def _render_vector(data: tuple[Any, str, list[int], str, str, Any]) -> Any:
+    head, type_name, shape, dtype, device, event = data
+    if event is not None:
+        event.synchronize()
+    values = as_array(head).tolist()
+    meta = {"type": type_name, "shape": shape, "dtype": dtype, "device": device, "truncated": shape[0] > len(values)}
+    return {"sample": values, "_meta": meta}
+
+
+def _device_rows(total: int, rows: int) -> list[int]:
+    """Rows of a tensor on an accelerator: a block of consecutive rows at a random offset. A slice costs no
+    synchronisation, where gathering scattered rows would copy an index to the device first."""
+    if total <= rows:
+        return list(range(total))
+    offset = random.randrange(total - rows + 1)
+    return list(range(offset, offset + rows))
+
+
+_torch_dtypes: dict[Any, str] = {}
+
+
+def _torch_dtype(dtype: Any) -> str:
+    name = _torch_dtypes.get(dtype)
+    if name is None:
+        name = _torch_dtypes[dtype] = str(dtype).removeprefix("torch.")
+    return name
 
 
 def capture_torch(value: Any, rows: int, columns: int) -> Captured:
+    try:
+        # The common case, a CPU tensor outside autograd: its numpy view is free, and numpy's indexing and
+        # copying cost a fraction of torch's per-operation dispatch (and of reading torch's device and shape).
+        array = value.numpy()
+    except (TypeError, RuntimeError):  # on an accelerator, needing grad, or a dtype numpy lacks (bfloat16)
+        array = None
+    if array is not None and array.ndim:
+        shape = list(array.shape)
+        start, stop = column_window(shape[1], columns) if len(shape) == 2 else (0, 0)
+        return _array_capture(array, "torch.Tensor", shape, _torch_dtype(value.dtype), "cpu", rows, start, stop)
     shape = list(value.shape)
     device = str(value.device)
-    dtype = str(value.dtype).removeprefix("torch.")
-    if shape and device == "cpu":
+    dtype = _torch_dtype(value.dtype)
+    detached = value.detach()
+    if not shape:
+        head = detached.clone()  # .item() would synchronise an accelerator: the worker reads it
+        return Captured(_render_torch_scalar, (head, torch_copy_ready_event(head)), 1, 16)
+    total = shape[0]
+    start, stop = column_window(shape[1], columns) if len(shape) == 2 else (0, 0)
+    if device == "cpu":
         try:
-            # On the CPU a tensor's numpy view is free, and numpy's slicing and copying cost a fraction of
-            # torch's per-operation dispatch; dtypes numpy lacks (bfloat16) raise and take the torch path.
-            array = numpy_head(value.detach()[:rows].numpy(), columns)
+            array = detached.numpy()  # a tensor that needs grad
         except (TypeError, RuntimeError):
             pass
         else:
-            captured = (array, "torch.Tensor", shape, dtype, device, None)
-            return Captured(_render_torch, captured, shape[0], array.nbytes + 64)
-    if not shape:
-        head = value.detach().clone()  # .item() would synchronise an accelerator: the worker reads it
-        return Captured(
-            _render_torch, (head, "torch.Tensor", shape, dtype, device, torch_copy_ready_event(head)), 1, 16
-        )
-    head = value.detach()[:rows]
-    if head.dim() > 1:
-        head = head.reshape(head.shape[0], -1)[:, :columns]
+            return _array_capture(array, "torch.Tensor", shape, dtype, device, rows, start, stop)
+    if len(shape) == 1:  # a vector: its first values, as numpy's
+        picked = list(range(min(total, rows)))
+        block = detached[:rows]
+    elif device == "cpu":
+        picked = random_rows(total, rows)
+        block = detached[picked] if len(picked) < total else detached
+    else:
+        picked = _device_rows(total, rows)
+        block = detached[picked[0] : picked[-1] + 1] if picked else detached[:0]
+    if len(shape) == 2:
+        block = block[:, start:stop]
     # clone(): later in-place edits of the caller's tensor must not change the sample. On an accelerator the
     # clone is queued on the device (no synchronisation); the worker copies it to the host.
-    head = head.clone()
-    captured = (head, "torch.Tensor", shape, dtype, device, torch_copy_ready_event(head))
-    return Captured(_render_torch, captured, shape[0], head.element_size() * head.nelement() + 64)
+    head = block.clone()
+    event = torch_copy_ready_event(head)
+    nbytes = head.element_size() * head.nelement() + 64
+    if len(shape) == 1:
+        return Captured(_render_vector, (head, "torch.Tensor", shape, dtype, device, event), total, nbytes)
+    return Captured(_render_rows, (head, "torch.Tensor", shape, dtype, device, picked, start, event), total, nbytes)
+
+
+def _array_capture(
+    array: Any, type_name: str, shape: list[int], dtype: str, device: str, rows: int, start: int, stop: int
+) -> Captured:
+    """The sampled rows of a host array (a numpy view of a tensor): random rows, a table's column window."""
+    total = shape[0]
+    if array.ndim == 1:
+        head = array[:rows].copy()
+        return Captured(_render_vector, (head, type_name, shape, dtype, device, None), total, head.nbytes + 64)
+    picked = random_rows(total, rows)
+    window = array[:, start:stop] if array.ndim == 2 else array
+    # take() copies the drawn rows (faster than fancy indexing); every row: one plain copy.
+    head = window.copy() if len(picked) == total else window.take(picked, axis=0)
+    data = (head, type_name, shape, dtype, device, picked, start, None)
+    return Captured(_render_rows, data, total, head.nbytes + 64)
 
 
 def tensorflow_rows(value: Any, rows: int) -> Any:
@@ -102,7 +191,17 @@ def capture_tensorflow(value: Any, rows: int, columns: int) -> Captured:
     shape = [int(d) if d is not None else -1 for d in value.shape]
     if not shape:
         return Captured(render_as_is, value.numpy().item(), 1, 16)
-    head = tensorflow_rows(value, rows)
-    head = head.reshape(head.shape[0], -1)[:, :columns] if head.ndim > 1 else head
-    captured = (head.copy(), "tensorflow.Tensor", shape, value.dtype.name, str(getattr(value, "device", "")))
-    return Captured(_render_tensor, captured, max(shape[0], 0), head.nbytes + 64)
+    device = str(getattr(value, "device", ""))
+    dtype = value.dtype.name
+    start, stop = column_window(shape[1], columns) if len(shape) == 2 else (0, 0)
+    if "GPU" not in device and "TPU" not in device:
+        return _array_capture(value.numpy(), "tensorflow.Tensor", shape, dtype, device, rows, start, stop)
+    picked = _device_rows(shape[0], rows)
+    block = value[picked[0] : picked[-1] + 1] if picked else value[:0]
+    if len(shape) == 2:
+        block = block[:, start:stop]
+    head = block.numpy()  # slice on the device, then copy the slice only
+    if len(shape) == 1:
+        return Captured(_render_vector, (head, "tensorflow.Tensor", shape, dtype, device, None), shape[0], head.nbytes)
+    data = (head, "tensorflow.Tensor", shape, dtype, device, picked, start, None)
+    return Captured(_render_rows, data, max(shape[0], 0), head.nbytes + 64)

@@ -2,6 +2,8 @@
 
 * ``aither_capture``: an in-memory capture of what the code under test logs (no network).
 * ``aither_receiver``: a real OTLP/HTTP receiver on 127.0.0.1 with aither initialised to send to it.
+* ``aither_server``: a real aither server (``aither-server`` must be installed) with aither initialised to
+  send to it, for end-to-end tests of drift and quality.
 * ``aither_local_only``: a fresh client per test, pointed at a closed port on 127.0.0.1 unless the test says
   otherwise, so nothing a test logs leaves the machine. Not autouse (this plugin loads wherever aither is
   installed); a suite enables it for all its tests with an autouse fixture in its ``conftest.py``.
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,7 @@ from ._capture import SpanCapture, capture
 from ._network import closed_local_url
 from ._receiver import OTLPReceiver
 from ._receiving import receiving
+from ._server import LiveServer, live_server
 
 
 @pytest.fixture
@@ -58,3 +62,10 @@ def aither_receiver() -> Iterator[OTLPReceiver]:
         if current is not previous:
             current.exporter.close(timeout=2.0)
         _client.restore(previous)
+
+
+@pytest.fixture
+def aither_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A real aither server on 127.0.0.1 (a SQLite file in ``tmp_path``), with ``aither.init`` pointed at it."""
+    with live_server(tmp_path) as server:
+        yield server

@@ -58,6 +58,10 @@ MAX_CLAIMED_ROWS = 1_000_000
 MAX_NUMBER = 1e100
 
 _PROBA_METHODS = frozenset({"predict_proba", "predict_log_proba"})
+#: How a row is read, by the span's method or the SDK's ``_meta.output``: these as class probabilities.
+_PROBA_READINGS = frozenset({"predict_proba", "predict_log_proba", "logits"})
+#: ``_meta.output`` of a prediction -> how its rows are read.
+_OUTPUT_READINGS = {"probabilities": "predict_proba", "logits": "logits", "regression": "regression"}
 
 
 # The span records are built once per span by the decoder and only read after, but not frozen: a frozen
@@ -193,6 +197,9 @@ def value_key(value: Any) -> ValueKey:
     if isinstance(value, dict) and "label" in value and isinstance(value["label"], (str, int, bool)):
         # transformers pipelines answer [{"label": "POSITIVE", "score": 0.99}]: the class is the label.
         return value_key(value["label"])
+    if isinstance(value, list) and len(value) > 1 and all(_scored_label(v) for v in value):
+        # A top-k list of one input's classes ([{"label", "score"}, ...]): the class scored highest.
+        return value_key(max(value, key=lambda v: v["score"])["label"])
     if isinstance(value, list) and len(value) == 1:
         # A one-column output ([[0.93]] from a Keras sigmoid, [[3.1]] from a one-target regressor).
         return value_key(value[0])
@@ -204,15 +211,29 @@ def value_key(value: Any) -> ValueKey:
         return ValueKey(KIND_OTHER, None, None)
 
 
+def _scored_label(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("label"), (str, int)) and _is_number(value.get("score"))
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _proba_row(row: int, values: list[Any], log: bool) -> RowValue | None:
+def _proba_row(row: int, values: list[Any], reading: str) -> RowValue | None:
+    """A row of class probabilities (``reading``: ``predict_proba``), log-probabilities (``predict_log_proba``)
+    or logits (``logits``: the SDK's reading of a network's output, turned into probabilities by a softmax)."""
     if len(values) < 2 or not all(_is_number(v) for v in values):
         return None
     bounded = [_bounded(v) for v in values]
-    probs = [math.exp(v) if v < 700 else math.inf for v in bounded] if log else bounded
+    if reading == "logits":
+        top = max(bounded)
+        exps = [math.exp(v - top) for v in bounded]
+        total = sum(exps)
+        probs = [e / total for e in exps]
+    elif reading == "predict_log_proba":
+        probs = [math.exp(v) if v < 700 else math.inf for v in bounded]
+    else:
+        probs = bounded
     if not all(math.isfinite(p) for p in probs):
         return None
     best = max(range(len(probs)), key=probs.__getitem__)
@@ -221,11 +242,14 @@ def _proba_row(row: int, values: list[Any], log: bool) -> RowValue | None:
     return RowValue(row, KIND_PROBA, str(best), None, None, _dumps(probs))
 
 
-def _row_value(row: int, value: Any, method: str | None) -> RowValue:
-    if method in _PROBA_METHODS and isinstance(value, list):
-        proba = _proba_row(row, value, method == "predict_log_proba")
+def _row_value(row: int, value: Any, reading: str | None) -> RowValue:
+    if reading in _PROBA_READINGS and isinstance(value, list):
+        proba = _proba_row(row, value, reading)
         if proba is not None:
             return proba
+    if reading == "regression" and _is_number(value) and math.isfinite(value):
+        number = _bounded(value)
+        return RowValue(row, KIND_NUMBER, repr(number), number, None, None)
     key = value_key(value)
     return RowValue(row, key.kind, key.key, key.num, None, None)
 
@@ -251,6 +275,7 @@ def prediction_rows(span: PredictionSpan) -> tuple[int, Sequence[RowValue]]:
 
 def _reduce(pred: Any, batch: int | None, method: str | None) -> tuple[int, list[RowValue]]:
     values: list[Any]
+    reading = method if method in _PROBA_METHODS else None
     if isinstance(pred, dict) and isinstance(pred.get("_meta"), dict):
         meta = pred["_meta"]
         listed = pred.get("values")
@@ -258,6 +283,11 @@ def _reduce(pred: Any, batch: int | None, method: str | None) -> tuple[int, list
         total = _nonneg_int(meta.get("total_rows"))
         if total is None:
             total = len(values) if isinstance(listed, list) else (batch or 1)
+        # The SDK's reading of a network's output (docs/wire-contract.md, "ml.prediction"): rows of class
+        # probabilities or logits are scored as predict_proba's; regression values as numbers, integral ones too.
+        output = meta.get("output")
+        if output in _OUTPUT_READINGS:
+            reading = _OUTPUT_READINGS[output]
     elif isinstance(pred, list) and not (batch == 1 and len(pred) != 1):
         values = pred
         total = len(values)
@@ -265,7 +295,7 @@ def _reduce(pred: Any, batch: int | None, method: str | None) -> tuple[int, list
         values = [pred]
         total = 1
     total = min(max(total, len(values)), max(MAX_CLAIMED_ROWS, len(values)))
-    rows = [_row_value(i, values[i], method) for i in range(min(len(values), MAX_ROWS_PER_SPAN))]
+    rows = [_row_value(i, values[i], reading) for i in range(min(len(values), MAX_ROWS_PER_SPAN))]
     return total, rows
 
 

@@ -1,0 +1,64 @@
+"""Texts as the rows drift profiles: a list of strings (or one string) becomes per-row text descriptors.
+
+The caller's thread only draws the sampled rows and keeps references to those strings (immutable: nothing is
+copied); the worker computes the descriptors (``_columns.text_columns``) with the model's tokenizer when there
+is one. ``_meta.texts`` keeps the sampled texts themselves, cut to ``MAX_STRING_CHARS``, for reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ._captured import Captured
+from ._columns import Tokenize, records, text_columns
+from ._scalars import cut_string
+from ._schema import schema_meta
+from ._window import random_rows
+
+__all__ = ["capture_texts", "tokenizer_counts"]
+
+
+def _render_texts(data: tuple[list[str], list[int], int, str, Tokenize | None, dict[str, Any]]) -> Any:
+    texts, rows, total, type_name, tokenize, extra = data
+    columns = text_columns(texts, tokenize)
+    kinds = [
+        "bool" if name == "empty" else "int64" if name in ("chars", "words", "tokens") else "float64"
+        for name in columns
+    ]
+    meta: dict[str, Any] = {"type": type_name, "shape": [total], "rows": rows}
+    meta.update(schema_meta(("texts", tuple(columns)), columns, kinds))
+    meta["texts"] = [cut_string(text)[0] for text in texts]
+    meta["truncated"] = total > len(rows) or any(cut_string(text)[1] for text in texts)
+    meta.update(extra)
+    return {"sample": records(columns), "_meta": meta}
+
+
+def capture_texts(
+    texts: Sequence[str],
+    rows: int,
+    *,
+    tokenize: Tokenize | None = None,
+    type_name: str = "list[str]",
+    extra: dict[str, Any] | None = None,
+) -> Captured:
+    """``rows`` texts drawn at random from ``texts``, rendered as their descriptors; ``extra`` joins ``_meta``."""
+    total = len(texts)
+    picked = random_rows(total, rows)
+    chosen = [texts[i] for i in picked]
+    nbytes = 64 + sum(49 + min(len(text), 1000) for text in chosen)
+    return Captured(_render_texts, (chosen, picked, total, type_name, tokenize, extra or {}), total, nbytes)
+
+
+def tokenizer_counts(tokenizer: Any) -> Tokenize:
+    """Token and unknown-token counts per text from a transformers tokenizer (or anything called like one:
+    ``tokenizer(texts, add_special_tokens=False)["input_ids"]``, and an ``unk_token_id``)."""
+    unknown_id = getattr(tokenizer, "unk_token_id", None)
+
+    def tokenize(texts: Sequence[str]) -> tuple[list[int], list[int]]:
+        ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        counts = [len(row) for row in ids]
+        unknown = [sum(1 for token in row if token == unknown_id) if unknown_id is not None else 0 for row in ids]
+        return counts, unknown
+
+    return tokenize
