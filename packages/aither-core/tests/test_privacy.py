@@ -117,7 +117,8 @@ def test_strings_outside_tables_are_scrubbed_and_counted_unnamed() -> None:
     privacy = Privacy()
     assert privacy.features("m", "mail a@b.com") == "mail [email]"
     out = privacy.features("m", _features(["to a@b.com", "hi"]))
-    assert sorted(out["sample"]) == ["hi", "to [email]"]
+    # A list of texts is sent as descriptor rows, with the texts themselves in _meta: those are scrubbed.
+    assert sorted(out["_meta"]["texts"]) == ["hi", "to [email]"]
     assert privacy.redactions.snapshot() == {"m": {"-": {"email": 2}}}
 
 
@@ -229,3 +230,19 @@ def test_policies_and_scrubbing_apply_to_what_goes_on_the_wire(monkeypatch: pyte
     assert sorted(row["note"] for row in rows) == ["mail [email]", "ok"]
     assert all(row["customer_id"].startswith("h:") for row in rows)
     assert stats["redactions"] == {"private": {"note": {"email": 1}}}
+
+
+def test_a_reference_table_gets_the_live_samples_treatment() -> None:
+    pd = pytest.importorskip("pandas")
+    from aither._privacy._reference import private_table
+
+    privacy = Privacy(ColumnPolicies({"email": "drop", "id": "hash", "age": "bucket:10"}, hash_key=KEY))
+    frame = pd.DataFrame({"email": ["a@b.com"], "id": ["c-1"], "age": [37], "note": ["ip 10.0.0.1"]})
+    out = private_table(frame, privacy, "m")
+    assert list(out.columns) == ["id", "age", "note"]
+    live = privacy.features("m", _features(frame))["sample"][0]
+    assert out.iloc[0].to_dict() == live == {"id": live["id"], "age": 30, "note": "ip [ip]"}
+    columns = private_table({"email": ["a@b.com"], "id": ["c-1"], "age": [37], "note": ["x"]}, privacy, "m")
+    assert columns == {"id": [live["id"]], "age": [30], "note": ["x"]}
+    records = private_table([{"email": "a@b.com", "id": "c-1", "note": "a@b.com"}], privacy, "m")
+    assert records == [{"id": live["id"], "note": "[email]"}]

@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 from ._errors import MissingDependencyError
 from ._install import install_command
+from ._privacy import ColumnPolicies, Privacy
+from ._privacy._reference import private_table
 from ._tracking import checked_feature_names
 
 __all__ = ["log_reference"]
@@ -45,6 +47,7 @@ def log_reference(
     name: str = "training",
     feature_names: Sequence[str] | None = None,
     tokenizer: Any = None,
+    column_policies: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Profile ``data`` and store the profile on the server as the reference ``name`` of ``model_name`` (and
     ``version``).
@@ -57,6 +60,9 @@ def log_reference(
     ``wrap(..., feature_names=)`` does. ``labels`` and ``predictions`` (one value per row; a 2-D output is
     reduced to its arg-max class) are profiled too, for prediction drift. Returns the server's description of
     the stored reference. Blocking: one HTTP call after the profiling.
+
+    The client's privacy settings (``aither.init(column_policies=, scrub_values=)``, with ``column_policies``
+    here on top) apply to ``data`` exactly as to live samples (docs/privacy.md).
     """
     if not isinstance(model_name, str) or not model_name.strip():
         raise ValueError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -67,7 +73,14 @@ def log_reference(
     from . import profile as _profile
     from ._management import ManagementClient
 
-    features = {column: profile.to_json() for column, profile in reference_profiles(data, names, tokenizer).items()}
+    privacy = _privacy_for(model_name, column_policies)
+    private = private_table(data, privacy, model_name)
+    policies = privacy.policies_for(model_name)
+    features = {
+        column: profile.to_json()
+        for column, profile in reference_profiles(private, names, tokenizer).items()
+        if not _dropped(policies, column)
+    }
     body: dict[str, Any] = {
         "name": name,
         "version": version,
@@ -81,6 +94,22 @@ def log_reference(
         "POST", f"/api/v1/models/{quote(model_name, safe='')}/references", json=body
     )
     return answer
+
+
+def _privacy_for(model_name: str, column_policies: Mapping[str, str] | None) -> Privacy:
+    """The client's privacy, with this call's ``column_policies`` on top for ``model_name``."""
+    from ._client import get_client, privacy_of
+    from ._privacy import ColumnPolicies, hash_key_from_env
+
+    privacy = privacy_of(get_client().settings)
+    if column_policies is not None:
+        privacy.register(model_name, ColumnPolicies(column_policies, hash_key=hash_key_from_env()))
+    return privacy
+
+
+def _dropped(policies: ColumnPolicies, column: str) -> bool:
+    action = policies.action(column) if policies else None
+    return action is not None and action.kind == "drop"
 
 
 def reference_profiles(data: Any, feature_names: Sequence[str] | None = None, tokenizer: Any = None) -> dict[str, Any]:

@@ -104,6 +104,11 @@ class Privacy:
             return WITHHELD if sent is None else sent
         return cleaned
 
+    def row(self, row: dict[str, Any], model: str) -> dict[str, Any]:
+        """One record of a reference, as :meth:`features` treats a sampled row (its redactions not counted)."""
+        out: dict[str, Any] = self._row(row, self.policies_for(model), {}, set())
+        return out
+
     def _value(self, features: Any, policies: ColumnPolicies, counts: dict[tuple[str, str], int]) -> Any:
         if isinstance(features, dict) and "sample" in features and isinstance(features.get("_meta"), dict):
             sample = features["sample"]
@@ -113,6 +118,8 @@ class Privacy:
             else:
                 sample = self._row(sample, policies, counts, dropped)
             meta = features["_meta"]
+            if isinstance(meta.get("texts"), list):  # the texts behind text descriptors (docs/drift.md)
+                meta = {**meta, "texts": self.scrubbed(meta["texts"], UNNAMED, counts)}
             if dropped:
                 meta = dict(meta)
                 for key in ("columns", "keys"):
@@ -131,7 +138,7 @@ class Privacy:
             for column, value in row.items():
                 action = policies.action(column) if policies else None
                 if action is None:
-                    out[column] = self._scrubbed(value, column, counts)
+                    out[column] = self.scrubbed(value, column, counts)
                 elif action.kind == "drop":
                     dropped.add(column)
                 elif action.kind == "keep":
@@ -139,9 +146,10 @@ class Privacy:
                 else:
                     out[column] = policies.apply(action, value)
             return out
-        return self._scrubbed(row, UNNAMED, counts)
+        return self.scrubbed(row, UNNAMED, counts)
 
-    def _scrubbed(self, value: Any, column: str, counts: dict[tuple[str, str], int]) -> Any:
+    def scrubbed(self, value: Any, column: str, counts: dict[tuple[str, str], int]) -> Any:
+        """``value`` scrubbed when it is a string (or a list of them); each redaction counted in ``counts``."""
         if not self.scrub_values:
             return value
         if isinstance(value, str):
@@ -151,5 +159,5 @@ class Privacy:
                 counts[(column, kind)] = counts.get((column, kind), 0) + n
             return cleaned
         if isinstance(value, list):
-            return [self._scrubbed(item, column, counts) for item in value]
+            return [self.scrubbed(item, column, counts) for item in value]
         return value

@@ -1,0 +1,62 @@
+"""The same privacy for a reference as for live samples: ``aither.log_reference`` passes its data through here
+before profiling, so a hashed column is profiled as hashed values (its drift compares like with like), a
+dropped column is never profiled, and strings are scrubbed as the worker scrubs sampled ones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._apply import Privacy
+
+__all__ = ["private_table"]
+
+_TEXT_DTYPES = ("object", "string", "str", "String", "Utf8")
+
+
+def private_table(data: Any, privacy: Privacy, model: str) -> Any:
+    """``data`` as it may leave the process. Tables (pandas, polars, a dict of columns, records) are transformed;
+    other inputs (arrays, tensors, texts) are returned as they are: their columns are derived, so the caller
+    leaves the dropped ones out of the profiles by name."""
+    module = type(data).__module__.partition(".")[0]
+    if module == "pandas" and hasattr(data, "columns"):
+        columns = {str(c): data[c] for c in data.columns}
+        names, changed = _columns(columns, privacy, model, lambda c: c.tolist(), lambda c: str(c.dtype))
+        out = data.drop(columns=[c for c in data.columns if str(c) not in names])
+        for name, values in changed.items():
+            out[name] = values
+        return out
+    if module == "polars" and hasattr(data, "columns"):
+        columns = {str(c): data[c] for c in data.columns}
+        names, changed = _columns(columns, privacy, model, lambda c: c.to_list(), lambda c: str(c.dtype))
+        import polars as pl
+
+        return pl.DataFrame({n: changed[n] if n in changed else data[n] for n in names})
+    if isinstance(data, Mapping):
+        names, changed = _columns(dict(data), privacy, model, list, lambda c: "object")
+        return {n: changed.get(n, data[n]) for n in names}
+    if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):
+        return [privacy.row(dict(row), model) for row in data]
+    return data
+
+
+def _columns(
+    columns: dict[str, Any], privacy: Privacy, model: str, to_list: Any, dtype_of: Any
+) -> tuple[list[str], dict[str, list[Any]]]:
+    """(the kept column names in order, the transformed columns' new values)."""
+    policies = privacy.policies_for(model)
+    kept: list[str] = []
+    changed: dict[str, list[Any]] = {}
+    for name, column in columns.items():
+        action = policies.action(name) if policies else None
+        if action is not None and action.kind == "drop":
+            continue
+        kept.append(name)
+        if action is not None and action.kind == "keep":
+            continue
+        if action is not None:
+            changed[name] = [policies.apply(action, value) for value in to_list(column)]
+        elif privacy.scrub_values and dtype_of(column) in _TEXT_DTYPES:
+            counts: dict[tuple[str, str], int] = {}
+            changed[name] = [privacy.scrubbed(value, name, counts) for value in to_list(column)]
+    return kept, changed
