@@ -13,12 +13,12 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
+from processes import free_port
 
 __all__ = ["Cluster"]
 
@@ -35,13 +35,6 @@ def _bin_dir() -> Path:
     return Path(found[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class Cluster:
     """One running cluster; :meth:`create_database` hands out fresh databases."""
 
@@ -55,7 +48,7 @@ class Cluster:
             user = pwd.getpwnam("postgres")
             os.chown(self._root, user.pw_uid, user.pw_gid)
             self._as_user = ["runuser", "-u", "postgres", "--"]
-        self.port = _free_port()
+        self.port = free_port()
         self._names = itertools.count()
         self._run("initdb", "-D", str(self._data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C")
         options = f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c max_connections=400"

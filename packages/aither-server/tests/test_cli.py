@@ -12,9 +12,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from conftest import child_processes, gone
+from processes import free_port, wait_serving
 
 AITHER = Path(sys.executable).with_name("aither")
 
@@ -97,16 +97,12 @@ def test_no_install_advice_fetches_the_unrelated_aither_from_the_package_index()
 def test_ctrl_c_stops_the_server_and_its_drift_process_quietly(tmp_path: Path) -> None:
     # Ctrl-C in a terminal signals the whole process group: the server's drift process too. The server stops
     # it after the last merge; neither prints a traceback, nor the warning of a drift process that died.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(tmp_path / "a.db")]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
+        wait_serving(server, f"http://127.0.0.1:{port}/healthz")
         deadline = time.monotonic() + 60
-        while not _answers(f"http://127.0.0.1:{port}/healthz"):
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
         children = {}
         while not any("multiprocessing" in c for c in children.values()) and time.monotonic() < deadline:
             children = child_processes(server.pid)
@@ -124,13 +120,6 @@ def test_ctrl_c_stops_the_server_and_its_drift_process_quietly(tmp_path: Path) -
     assert gone(children)
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.mark.parametrize("url", ["mysql://u@h/x", "http://h/x", "sqlite://relative.db"])
 def test_a_db_that_is_no_path_sqlite_or_postgresql_url_exits_2_in_one_line(tmp_path: Path, url: str) -> None:
     result = subprocess.run(
@@ -144,17 +133,12 @@ def test_a_db_that_is_no_path_sqlite_or_postgresql_url_exits_2_in_one_line(tmp_p
 
 
 def test_a_sqlite_url_in_a_missing_folder_creates_it_and_says_so(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     db = tmp_path / "new" / "folder" / "a.db"
     cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", f"sqlite:///{db}"]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while not _answers(f"http://127.0.0.1:{port}/healthz"):
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+        wait_serving(server, f"http://127.0.0.1:{port}/healthz")
         assert db.is_file()
         os.killpg(server.pid, signal.SIGINT)
         out, _ = server.communicate(timeout=60)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from conftest import Server
 from otlp_builders import KEY, label_span, new_trace_id, prediction_span
+from processes import free_port, wait_serving
 
 from aither_server import Store
 from aither_server.store.migrations import HEAD, LEGACY_VERSION, SchemaTooNew, migrate, revision_of
@@ -131,7 +129,7 @@ def test_a_database_is_migrated_to_the_newest_revision_once_on_either_engine(dat
 
 
 def test_the_database_variable_names_the_database_and_a_password_is_never_printed(database: Path | str) -> None:
-    port = _free_port()
+    port = free_port()
     target = str(database)
     if isinstance(database, str):  # PostgreSQL trusts local connections here, so any password is accepted
         target = target.replace("postgres@", "postgres:hunter2secret@", 1)
@@ -139,15 +137,7 @@ def test_the_database_variable_names_the_database_and_a_password_is_never_printe
     cmd = [sys.executable, "-m", "aither_server", "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v1/models", headers=_bearer()).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        wait_serving(proc, f"http://127.0.0.1:{port}/api/v1/models", **_bearer())
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
@@ -211,27 +201,13 @@ def _bearer() -> dict[str, str]:
     return {"Authorization": f"Bearer {KEY}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_cli_prints_the_admin_key_once_serves_healthz_and_the_key_works(database: Path | str) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "AITHER_BOOTSTRAP_KEY"}
     cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(database)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        wait_serving(proc, f"http://127.0.0.1:{port}/healthz")
     finally:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)

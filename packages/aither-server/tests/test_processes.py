@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -30,19 +29,14 @@ from otlp_builders import (
     protobuf_body,
 )
 from pg_cluster import Cluster
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from processes import free_port
 
 
 class _Process:
     """One ``aither server`` process, with a client holding the bootstrap admin key."""
 
     def __init__(self, database: Path | str) -> None:
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "AITHER_BOOTSTRAP_KEY": KEY}
         cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(database)]
         self.proc = subprocess.Popen([*cmd, "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)

@@ -12,14 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 from otlp_builders import KEY
+from processes import free_port, wait_serving
 
 
 def test_sigterm_ends_the_server_despite_a_stalled_request(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "AITHER_BOOTSTRAP_KEY": KEY}
     cmd = [sys.executable, "-m", "aither_server", "--port", str(port), "--db", str(tmp_path / "a.db")]
     proc = subprocess.Popen(
@@ -27,15 +25,7 @@ def test_sigterm_ends_the_server_despite_a_stalled_request(tmp_path: Path) -> No
     )
     stalled = None
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        wait_serving(proc, f"http://127.0.0.1:{port}/healthz")
         stalled = socket.create_connection(("127.0.0.1", port))
         stalled.sendall(
             f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
