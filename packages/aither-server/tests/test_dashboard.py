@@ -280,6 +280,16 @@ def test_the_model_page_diagnoses_a_planted_failure(server: Server) -> None:
     assert page.count('<rect class="shade"') == 3
     # The prediction's own drift row.
     assert 'id="drift-prediction"' in page
+    # Each drift row says what decides it: a p-value under the threshold (KS, chi-squared), or a score at or
+    # above it (distances); the score column always grows with drift.
+    drift_rows = _cells(_table(page, "drift"))
+    assert drift_rows
+    for row in drift_rows:
+        method, p_value, decided_by = row[1], row[3], row[4]
+        if method in ("ks", "chisquare"):
+            assert decided_by.startswith("p &lt;") and p_value != "-", row
+        elif method in ("jensenshannon", "psi"):
+            assert decided_by.startswith("score &ge;") and p_value == "-", row
     # Hover values: every quality point has its label count in its title.
     assert re.search(r"accuracy [0-9.]+% \(1[0-9]{2} labels, 95% interval", page)
 

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from aither_server.drift.feeder import Feeder
+from aither_server.drift.stats import THRESHOLDS as DRIFT_THRESHOLDS
 from aither_server.drift.store import DriftStore
 from aither_server.model.api_keys import has_scope
 from aither_server.monitors.schemas import MonitorCreate
@@ -80,6 +81,8 @@ _templates.globals["spark"] = sparkline
 _templates.globals["iso"] = query_time.iso
 _templates.globals["minute"] = iso_minute
 _templates.globals["thresholds"] = THRESHOLDS
+# Whether a drift method's threshold is on the p-value (drift below it) rather than on the score (drift at or above).
+_templates.globals["decided_by_p"] = lambda method: method in DRIFT_THRESHOLDS and not DRIFT_THRESHOLDS[method][1]
 _templates.filters["short"] = short_value
 _templates.globals["labels_in_order"] = labels_in_order
 _LOGIN_CSRF = "aither_login_csrf"
