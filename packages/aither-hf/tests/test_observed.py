@@ -32,7 +32,7 @@ def test_longer_texts_are_flagged_in_the_length_descriptors_only(aither_server: 
     assert aither_server.drifted("sentiment") == {"chars", "words", "tokens"}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(1, 11))  # ten seeds: no false positive on any
 def test_texts_like_the_reference_flag_nothing(aither_server: LiveServer, seed: int) -> None:
     rng = np.random.default_rng(seed)
     pipe = text_pipeline("text-classification")

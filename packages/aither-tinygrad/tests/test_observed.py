@@ -34,7 +34,7 @@ def test_a_shifted_column_is_flagged_by_its_name_and_no_other(aither_server: Liv
     assert aither_server.drifted("tiny") == {"debt"}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(1, 11))  # ten seeds: no false positive on any
 def test_unshifted_traffic_flags_nothing(aither_server: LiveServer, seed: int) -> None:
     rng = np.random.default_rng(seed)
     aither.log_reference("steady", _table(rng, 5000))

@@ -49,7 +49,7 @@ def test_a_shifted_column_of_a_tensor_is_flagged_by_its_name_and_no_other(aither
     assert drift["by_name"]["age"]["reference_count"] == 5000
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(1, 11))  # ten seeds: no false positive on any
 def test_unshifted_tensor_traffic_flags_nothing(aither_server: LiveServer, seed: int) -> None:
     rng = np.random.default_rng(seed)
     aither.log_reference("steady", _table(rng, 5000))  # no names given: "0".."5" on both sides
