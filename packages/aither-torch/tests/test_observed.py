@@ -127,3 +127,38 @@ def test_a_brighter_channel_of_images_is_flagged_in_that_channels_descriptors_on
     assert set(drift["by_name"]) == {f"pixel_{d}[{c}]" for d in ("mean", "std", "min", "max") for c in range(3)}
     drifted = aither_server.drifted("vision")
     assert "pixel_mean[1]" in drifted and drifted <= {"pixel_mean[1]", "pixel_min[1]", "pixel_max[1]"}
+
+
+def test_the_dashboard_shows_a_torch_models_drift_and_accuracy(aither_server: LiveServer) -> None:
+    import re
+
+    import httpx
+
+    from aither.testing._server import ADMIN_KEY
+
+    rng = np.random.default_rng(5)
+    model = _mlp()
+    aither.log_reference("dash", _table(rng, 3000), feature_names=NAMES)
+    tracked = aither.wrap(model, name="dash", feature_names=NAMES, sample_rows=32)
+    labels: list[int] = []
+    predicted: list[int] = []
+    with torch.no_grad():
+        for _ in range(40):
+            x = _table(rng, 32, shift=3.0)
+            out = tracked(x)
+            y = (x[:, 0] > 0).long()
+            aither.log_label(tracked.last_trace_id, y)
+            labels += y.tolist()
+            predicted += out.argmax(dim=1).tolist()
+    assert aither.flush(30)
+    with httpx.Client(base_url=aither_server.url, timeout=60) as browser:
+        login = browser.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
+        assert csrf is not None
+        assert browser.post("/login", data={"api_key": ADMIN_KEY, "csrf": csrf.group(1)}).status_code == 303
+        page = browser.get("/models/dash", params={"range": "24h"}).text
+    drift_table = page.split('id="drift"', 1)[1].split("</table>", 1)[0]
+    drifted = re.findall(r'<tr class="drifted"><td><a [^>]*>([^<]+)</a>', drift_table)
+    assert drifted == ["debt"]
+    accuracy = sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(labels)
+    assert f"{accuracy * 100:.1f}%" in page
