@@ -246,3 +246,27 @@ def test_a_reference_table_gets_the_live_samples_treatment() -> None:
     assert columns == {"id": [live["id"]], "age": [30], "note": ["x"]}
     records = private_table([{"email": "a@b.com", "id": "c-1", "note": "a@b.com"}], privacy, "m")
     assert records == [{"id": live["id"], "note": "[email]"}]
+
+
+def test_a_models_own_policies_apply_to_its_spans_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    pd = pytest.importorskip("pandas")
+    import aither
+    from aither.testing import OTLPReceiver
+
+    class Echo:
+        def predict(self, X: Any) -> list[int]:
+            return [0] * len(X)
+
+    with pytest.raises(PolicyError):
+        aither.wrap(Echo(), name="bad", column_policies={"email": "shred"})
+    frame = pd.DataFrame({"email": ["a@b.com"], "n": [1]})
+    with OTLPReceiver() as receiver:
+        aither.init(
+            api_key="aith_k", base_url=receiver.url, flush_interval=0.05, compression="none", scrub_values=False
+        )
+        aither.wrap(Echo(), name="strict", column_policies={"email": "drop"}).predict(frame)
+        aither.wrap(Echo(), name="open").predict(frame)
+        assert aither.flush(5)
+        spans = {span.model_name: span for span in receiver.wait_for_spans(2)}
+    assert spans["strict"].features["sample"] == [{"n": 1}]
+    assert spans["open"].features["sample"] == [{"email": "a@b.com", "n": 1}]

@@ -6,7 +6,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from . import _client
@@ -57,9 +57,12 @@ def wrap(
     features_fn: Callable[[Any], Any] | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
+    column_policies: Mapping[str, str] | None = None,
 ) -> Any:
     """Wrap ``model`` so that each prediction is logged; the installed plugin for its framework does the work."""
-    options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task)
+    options = WrapOptions(
+        name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task, column_policies
+    )
     return wrap_model(model, options)
 
 
@@ -81,6 +84,7 @@ def track(
     features_fn: Callable[[Any], Any] | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
+    column_policies: Mapping[str, str] | None = None,
 ) -> Callable[[F], F]: ...
 def track(
     name: Any,
@@ -91,6 +95,7 @@ def track(
     features_fn: Callable[[Any], Any] | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
+    column_policies: Mapping[str, str] | None = None,
 ) -> Any:
     """Decorator: log each call of a sync or ``async`` function as a prediction named ``name``.
 
@@ -98,7 +103,9 @@ def track(
     """
     if callable(name) and not isinstance(name, str):
         return track(name.__qualname__)(name)
-    options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task)
+    options = WrapOptions(
+        name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task, column_policies
+    )
 
     def decorate(function: F) -> F:
         model_logger = ModelLogger(options, "function")

@@ -14,7 +14,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._errors import PluginError
@@ -66,11 +66,14 @@ class Integration(abc.ABC):
         features_fn: Callable[[Any], Any] | None = None,
         feature_names: Sequence[str] | None = None,
         task: str | None = None,
+        column_policies: Mapping[str, str] | None = None,
         **plugin_options: Any,
     ) -> Any:
         """``aither.wrap`` through this plugin alone, skipping discovery (for objects it cannot recognise by
         type, or for its own options: ``aither_tinygrad.wrap(fn, name="f", realize_output=True)``)."""
-        options = WrapOptions(name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task)
+        options = WrapOptions(
+            name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task, column_policies
+        )
         return self.wrap(model, options, **plugin_options)
 
     def __repr__(self) -> str:

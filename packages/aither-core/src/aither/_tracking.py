@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, Union
 
 from . import _aggregates, _client
@@ -72,6 +72,8 @@ class WrapOptions:
     feature_names: Sequence[str] | None = None
     #: ``"classification"`` or ``"regression"``: what the model's output is, when its shape cannot say.
     task: str | None = None
+    #: This model's column policies, over ``init()``'s (docs/privacy.md): ``{"email": "drop", ...}``.
+    column_policies: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -90,6 +92,10 @@ class WrapOptions:
             object.__setattr__(self, "feature_names", checked_feature_names(self.feature_names))
         if self.task is not None and self.task not in TASKS:
             raise ValueError(f"task must be one of {', '.join(map(repr, TASKS))} or None, got {self.task!r}")
+        if self.column_policies is not None:
+            from ._privacy import ColumnPolicies, hash_key_from_env
+
+            ColumnPolicies(self.column_policies, hash_key=hash_key_from_env())  # a bad rule fails here, at once
 
 
 def checked_feature_names(feature_names: Any) -> tuple[str, ...]:
@@ -140,6 +146,10 @@ class ModelLogger:
         self._counts = _aggregates.counts_for(self.identity)
         self._init_history(_client.get_client().settings.max_trace_ids)
         self._init_reading()
+        if options.column_policies:
+            from ._privacy import ColumnPolicies, hash_key_from_env, register_model_policies
+
+            register_model_policies(options.name, ColumnPolicies(options.column_policies, hash_key=hash_key_from_env()))
 
     def _init_reading(self) -> None:
         # Decided once per model: the hot path tests two attributes. A network's raw output (logits...) is

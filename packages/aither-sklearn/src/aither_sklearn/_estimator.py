@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from aither.integrations import WRAP_OPTIONS, ModelLogger, TraceIdsMixin, WrapOptions, require_framework
@@ -85,6 +85,7 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
         features_fn: Callable[[Any], Any] | None = None,
         feature_names: Sequence[str] | None = None,
         task: str | None = None,
+        column_policies: Mapping[str, str] | None = None,
     ) -> None:
         # scikit-learn convention: store parameters unchanged, validate on use.
         self.estimator = estimator
@@ -96,6 +97,7 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
         self.features_fn = features_fn
         self.feature_names = feature_names
         self.task = task
+        self.column_policies = column_policies
 
     # ------------------------------------------------------------------ logging state
 

@@ -69,7 +69,9 @@ class SpanEncoder:
         self._max_attribute_bytes = max_attribute_bytes
         self._identity_cache: dict[tuple[ModelIdentity | None, str | None, str], bytes] = {}
         self.truncated_attributes = 0
-        self._privacy = privacy if privacy is not None and privacy.active else None
+        #: Asked for every span: a model wrapped later may bring rules of its own (``Privacy.features`` is a no-op
+        #: while nothing is configured).
+        self._privacy = privacy
 
     def _identity(self, model: ModelIdentity | None, method: str | None, name: str) -> bytes:
         """The span name and the attributes every span of one model and method shares, encoded once."""

@@ -17,7 +17,7 @@ from typing import Any
 from ._policy import ColumnPolicies
 from ._scrub import scrub
 
-__all__ = ["WITHHELD", "BeforeSend", "Privacy", "Redactions"]
+__all__ = ["WITHHELD", "BeforeSend", "Privacy", "Redactions", "register_model_policies"]
 
 logger = logging.getLogger("aither")
 
@@ -27,6 +27,17 @@ BeforeSend = Callable[[str, Any], Any]
 WITHHELD: Any = object()
 #: The column name counted for strings that are not in a named column (a list of texts, a bare string).
 UNNAMED = "-"
+
+
+#: Each wrapped model's own rules (``wrap(..., column_policies=)``), kept across ``init()`` calls: a model wrapped
+#: before ``init()`` replaces the client keeps them.
+_model_policies: dict[str, ColumnPolicies] = {}
+_model_policies_lock = threading.Lock()
+
+
+def register_model_policies(model: str, policies: ColumnPolicies) -> None:
+    with _model_policies_lock:
+        _model_policies[model] = policies
 
 
 class Redactions:
@@ -71,7 +82,7 @@ class Privacy:
 
     @property
     def active(self) -> bool:
-        return bool(self.scrub_values or self.before_send or self.policies or self._models)
+        return bool(self.scrub_values or self.before_send or self.policies or self._models or _model_policies)
 
     def register(self, model: str, policies: ColumnPolicies | None) -> None:
         """A model's own rules (``wrap(..., column_policies=)``), on top of ``init()``'s."""
@@ -79,7 +90,15 @@ class Privacy:
             self._models[model] = self.policies.merged(policies)
 
     def policies_for(self, model: str) -> ColumnPolicies:
-        return self._models.get(model, self.policies)
+        """``init()``'s rules, with the model's own (from ``wrap`` or this ``log_reference`` call) on top."""
+        found = self._models.get(model)
+        if found is not None:
+            return found
+        own = _model_policies.get(model)
+        if own is None:
+            return self.policies
+        merged = self._models[model] = self.policies.merged(own)
+        return merged
 
     def features(self, model: str, features: Any) -> Any:
         """The rendered ``ml.features`` of one span of ``model``, as it may leave the process; :data:`WITHHELD`
