@@ -49,7 +49,6 @@ _MAX_VALUE = 2**62
 _DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 _CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 #: The cumulative series this server has seen (one server per process: the app's state in effect).
-_series = CumulativeSeries()
 
 
 @dataclasses.dataclass
@@ -117,7 +116,7 @@ def _exponential_buckets(point: ExponentialHistogramDataPoint) -> tuple[int, ...
     return tuple(out) if total == point.count else None
 
 
-def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics) -> None:
+def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics, series: CumulativeSeries) -> None:
     name = metric.name
     data = metric.WhichOneof("data")
     points: Sequence[object] = getattr(metric, data).data_points if data else ()
@@ -172,7 +171,7 @@ def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics
         reason = attrs.get("aither.drop.reason", "unknown")[:_MAX_NAME] if short_name == "dropped" else ""
         if temporality == _CUMULATIVE:
             key = (instance, short_name, model, version, environment, reason)
-            delta = _series.delta(key, start, end, value, buckets)
+            delta = series.delta(key, start, end, value, buckets)
             if delta is None:
                 continue  # the origin of a series, or a point counted already: nothing new
             start, value, buckets = delta
@@ -183,15 +182,16 @@ def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics
         )
 
 
-def decode_metrics(body: bytes, kind: str) -> DecodedMetrics:
-    """Decode an (already decompressed) OTLP metrics request into aggregate points."""
+def decode_metrics(body: bytes, kind: str, series: CumulativeSeries) -> DecodedMetrics:
+    """Decode an (already decompressed) OTLP metrics request into aggregate points; cumulative points become
+    deltas against ``series``, the last points this server has seen (one per app)."""
     request = parse_request(body, kind, ExportMetricsServiceRequest())
     decoded = DecodedMetrics()
     for rm in request.resource_metrics:
         instance = _strings(rm.resource.attributes).get("service.instance.id", "")[:_MAX_NAME] or None
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
-                _metric_points(metric, instance, decoded)
+                _metric_points(metric, instance, decoded, series)
     return decoded
 
 

@@ -33,6 +33,7 @@ from aither_server.drift.feeder import Feeder
 from aither_server.ingest import body as otlp_body
 from aither_server.ingest import metrics as otlp_metrics
 from aither_server.ingest import spans as otlp_spans
+from aither_server.ingest.cumulative import CumulativeSeries
 from aither_server.ingest.inflight import ByteBudget, Held
 from aither_server.ingest.refusal_log import RefusalLog
 from aither_server.model.api_keys import Principal
@@ -50,6 +51,8 @@ class IngestLimits:
     max_attribute_bytes: int
     budget: ByteBudget
     refusals: RefusalLog
+    #: The last point of each cumulative metric series this app has seen (``ingest/cumulative.py``).
+    cumulative: CumulativeSeries = dataclasses.field(default_factory=CumulativeSeries)
 
 
 def _ingest_headers(headers: Headers, max_body_bytes: int) -> tuple[str, ApiError | None]:
@@ -260,7 +263,7 @@ def _store_metrics(
     store: Store, limits: IngestLimits, kind: str, encoding: str | None, body: bytes | ApiError, held: Held
 ) -> Response:
     try:
-        decoded = otlp_metrics.decode_metrics(_decompressed(limits, body, encoding, held), kind)
+        decoded = otlp_metrics.decode_metrics(_decompressed(limits, body, encoding, held), kind, limits.cumulative)
     except otlp_body.MalformedBody as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
     store.ingest_aggregates(decoded.points)
