@@ -109,7 +109,11 @@ def _drift_report(http: Any, shift_start: str) -> None:
     print(f"\nDrift since {shift_start[11:19]} UTC against the reference {found['reference']['name']!r}:")
     print(f"  {len(found['features'])} features compared, {len(drifted)} drifted")
     for feature in drifted:
-        score = f"{feature['method']} {feature['score']:.3g}, threshold {feature['threshold']}"
+        if feature.get("p_value") is not None:  # KS or chi-squared: the p-value decides, below the threshold
+            p_value = f"p-value {feature['p_value']:.2g} < {feature['threshold']}"
+            score = f"{feature['method']} score {feature['score']:.3g}, {p_value}"
+        else:  # a distance: the score decides, at or above the threshold
+            score = f"{feature['method']} score {feature['score']:.3g} >= {feature['threshold']}"
         print(f"  drifted: {feature['name']} ({score})")
 
 
