@@ -4,7 +4,8 @@ dropped column is never profiled, and strings are scrubbed as the worker scrubs 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._apply import Privacy
@@ -20,6 +21,8 @@ def private_table(data: Any, privacy: Privacy, model: str) -> Any:
     leaves the dropped ones out of the profiles by name."""
     module = type(data).__module__.partition(".")[0]
     if module == "pandas" and hasattr(data, "columns"):
+        if not data.columns.is_unique:
+            return data  # refused by name where the reference is profiled (repeated columns are ambiguous)
         columns = {str(c): data[c] for c in data.columns}
         names, changed = _columns(columns, privacy, model, lambda c: c.tolist(), lambda c: str(c.dtype))
         out = data.drop(columns=[c for c in data.columns if str(c) not in names])
@@ -55,8 +58,23 @@ def _columns(
         if action is not None and action.kind == "keep":
             continue
         if action is not None:
-            changed[name] = [policies.apply(action, value) for value in to_list(column)]
+            changed[name] = _each_distinct(to_list(column), functools.partial(policies.apply, action))
         elif privacy.scrub_values and dtype_of(column) in _TEXT_DTYPES:
-            counts: dict[tuple[str, str], int] = {}
-            changed[name] = [privacy.scrubbed(value, name, counts) for value in to_list(column)]
+            scrub = functools.partial(privacy.scrubbed, column=name, counts={})
+            changed[name] = _each_distinct(to_list(column), scrub)
     return kept, changed
+
+
+def _each_distinct(values: list[Any], transform: Callable[[Any], Any]) -> list[Any]:
+    """``transform`` of each value, computed once per distinct value: a reference's categorical column of a
+    million rows holds a few hundred (the same result as transforming every row, at a fraction of the cost)."""
+    done: dict[Any, Any] = {}
+    out = []
+    for value in values:
+        try:
+            out.append(done[value])
+        except KeyError:
+            out.append(done.setdefault(value, transform(value)))
+        except TypeError:  # unhashable (a list): transformed where it stands
+            out.append(transform(value))
+    return out
