@@ -270,3 +270,14 @@ def test_a_models_own_policies_apply_to_its_spans_only(monkeypatch: pytest.Monke
         spans = {span.model_name: span for span in receiver.wait_for_spans(2)}
     assert spans["strict"].features["sample"] == [{"n": 1}]
     assert spans["open"].features["sample"] == [{"email": "a@b.com", "n": 1}]
+
+
+def test_a_reference_calls_rules_stack_on_the_models_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aither._privacy import _apply, register_model_policies
+
+    monkeypatch.setattr(_apply, "_model_policies", {})
+    register_model_policies("m", ColumnPolicies({"email": "drop"}))
+    privacy = Privacy(ColumnPolicies({"note": "drop"}))
+    privacy.register("m", ColumnPolicies({"id": "hash"}, hash_key=KEY))
+    out = privacy.features("m", {"sample": [{"email": "a@b.com", "note": "x", "id": "c-1", "n": 1}], "_meta": {}})
+    assert set(out["sample"][0]) == {"id", "n"} and out["sample"][0]["id"].startswith("h:")

@@ -85,9 +85,10 @@ class Privacy:
         return bool(self.scrub_values or self.before_send or self.policies or self._models or _model_policies)
 
     def register(self, model: str, policies: ColumnPolicies | None) -> None:
-        """A model's own rules (``wrap(..., column_policies=)``), on top of ``init()``'s."""
+        """More rules for ``model`` (a ``log_reference`` call's), on top of those it already has: ``init()``'s and
+        its ``wrap(..., column_policies=)``'s."""
         if policies:
-            self._models[model] = self.policies.merged(policies)
+            self._models[model] = self.policies_for(model).merged(policies)
 
     def policies_for(self, model: str) -> ColumnPolicies:
         """``init()``'s rules, with the model's own (from ``wrap`` or this ``log_reference`` call) on top."""
