@@ -19,7 +19,7 @@ class Scorer:
     classes_ = ("no", "yes")
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return (np.asarray(X).sum(axis=1) > 1).astype(int)
+        return np.asarray(np.asarray(X).sum(axis=1) > 1).astype(int)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = np.clip(np.asarray(X).mean(axis=1), 0, 1)

@@ -4,12 +4,13 @@ with how the server reads them; feature_names and task are checked and applied o
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import numpy as np
 import pytest
 
 import aither
-from aither._capture import capture_features, render
+from aither._capture import capture_features, render, set_turn
 from aither._capture._named import named_features
 from aither._capture._outputs import output_as_prediction
 from aither._json import dumps
@@ -58,6 +59,7 @@ def test_sampled_descriptors_are_the_references_values_on_the_same_rows() -> Non
 
 def test_feature_names_rename_the_sample_and_the_whole_schema_even_a_wide_one() -> None:
     names = tuple(f"f{j}" for j in range(150))
+    set_turn(0)  # the column window's first turn: the first ten columns, whichever tests ran before
     captured = capture_features(np.ones((4, 150)), 2, 10)
     rendered = render(named_features(captured, names))
     assert set(rendered["sample"][0]) == {f"f{j}" for j in range(10)}
@@ -107,7 +109,7 @@ def test_network_outputs_are_tagged_with_how_they_are_read(output: object, task:
     if expected is None:
         assert read == output
     else:
-        values, kind = expected  # type: ignore[misc]
+        values, kind = cast("tuple[list[object], str]", expected)
         assert read == {"values": values, "_meta": {"output": kind, "total_rows": len(values), "truncated": False}}
 
 

@@ -168,7 +168,7 @@ def test_partial_success_is_recorded_and_not_retried() -> None:
         assert aither.flush(timeout=10)
         stats = aither.stats()
         assert stats["rejected_spans"] == 2
-        assert "missing ml.model.name" in stats["last_error"]
+        assert "missing ml.model.name" in (stats["last_error"] or "")
         assert stats["retries"] == 0
         assert len(receiver.requests) == 1
 

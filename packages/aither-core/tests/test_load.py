@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,8 +22,8 @@ from aither._export._worker import BatchExporter
 from aither.testing import Fault, OTLPReceiver
 
 
-def _settings(url: str, **options: object) -> dict[str, object]:
-    settings: dict[str, object] = {
+def _settings(url: str, **options: object) -> dict[str, Any]:
+    settings: dict[str, Any] = {
         "api_key": "aith_load",
         "base_url": url,
         "flush_interval": 0.05,
@@ -170,7 +171,7 @@ def test_string_outputs_count_by_their_size_against_the_byte_bound() -> None:
 
 def test_aggregates_stay_exact_when_every_span_is_dropped() -> None:
     with OTLPReceiver() as receiver:
-        aither.init(**_settings(receiver.url))  # type: ignore[arg-type]
+        aither.init(**_settings(receiver.url))
         receiver.fail(*[Fault(500)] * 1000)  # every span request fails; metrics requests are answered
 
         class Flaky:
@@ -212,7 +213,7 @@ def test_aggregates_stay_exact_when_every_span_is_dropped() -> None:
 
 def test_metric_intervals_follow_each_other_and_a_failed_report_is_covered_by_the_next() -> None:
     with OTLPReceiver() as receiver:
-        aither.init(**_settings(receiver.url, flush_interval=3600.0))  # type: ignore[arg-type]
+        aither.init(**_settings(receiver.url, flush_interval=3600.0))
         tracked = aither.wrap(Echo(), name="intervals")
         tracked.predict(np.ones((1, 3)))
         assert aither.flush(timeout=10)
@@ -229,7 +230,7 @@ def test_metric_intervals_follow_each_other_and_a_failed_report_is_covered_by_th
 
 def test_histogram_bounds_are_the_documented_ones() -> None:
     with OTLPReceiver() as receiver:
-        aither.init(**_settings(receiver.url))  # type: ignore[arg-type]
+        aither.init(**_settings(receiver.url))
         tracked = aither.wrap(Echo(), name="latency")
         tracked.predict(np.ones((1, 3)))
         assert aither.flush(timeout=10)

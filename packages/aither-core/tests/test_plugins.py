@@ -89,7 +89,7 @@ def test_wrap_dispatches_on_the_top_level_module_of_the_models_class(
     install: Install, aither_capture: SpanCapture
 ) -> None:
     install({"fakeframework": "fake_aither_plugin:integration"})
-    import fakeframework
+    import fakeframework  # type: ignore[import-not-found]  # installed by the test
 
     tracked = aither.wrap(fakeframework.Model(), name="m")
     tracked.predict([1, 2])
@@ -99,7 +99,7 @@ def test_wrap_dispatches_on_the_top_level_module_of_the_models_class(
 
 def test_a_plugin_is_not_even_imported_for_models_of_other_frameworks(install: Install) -> None:
     install({"fakeframework": "fake_aither_plugin:integration"})
-    import otherframework
+    import otherframework  # type: ignore[import-not-found]  # installed by the test
 
     tracked = aither.wrap(otherframework.Model(), name="m")
     assert tracked._aither.framework == "generic"
@@ -114,7 +114,7 @@ def test_duck_typed_claims_only_when_the_framework_is_already_imported(install: 
             return "quack"
 
     assert aither.wrap(Duck(), name="d")._aither.framework == "generic"  # duckframework not imported
-    import duckframework  # noqa: F401
+    import duckframework  # type: ignore[import-not-found]  # noqa: F401  # installed by the test
 
     reset_cache()
     assert aither.wrap(Duck(), name="d")._aither.framework == "duck"

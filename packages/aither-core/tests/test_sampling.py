@@ -6,6 +6,7 @@ import datetime
 import decimal
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from aither._json import dumps
 from aither.testing import SpanCapture
 
 
-def sample(value: object, rows: int = 5, columns: int = 10) -> object:
+def sample(value: object, rows: int = 5, columns: int = 10) -> Any:
     rendered = render(capture_features(value, rows, columns))
     return json.loads(dumps(rendered))  # what goes on the wire
 
@@ -203,7 +204,10 @@ def test_hostile_python_features_never_raise_into_predict(features: object, aith
 @given(
     array=hnp.arrays(
         dtype=st.sampled_from(
-            [np.float64, np.float32, np.int64, np.bool_, np.complex128, "datetime64[s]", "U5", object]
+            [
+                np.dtype(t)
+                for t in (np.float64, np.float32, np.int64, np.bool_, np.complex128, "datetime64[s]", "U5", object)
+            ]
         ),
         shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6),
     )

@@ -28,7 +28,7 @@ class Model:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if X.shape[1] != 3:
             raise ValueError("expected 3 features")
-        return X.sum(axis=1)
+        return np.asarray(X.sum(axis=1))
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def every_kind_of_span() -> list[CapturedSpan]:
         aither.log_prediction("manual", {"text": "x" * 1000}, 1)
         assert aither.flush(10)
         # Overload: the exporter keeps 1 prediction in 2, and the kept one says so in ml.sample_rate.
-        aither._client.get_client().exporter.keep_every = 2  # type: ignore[attr-defined]
+        aither._client.get_client().exporter.keep_every = 2
         aither.log_prediction("sampled", {"x": 1}, 1)
         aither.log_prediction("sampled", {"x": 2}, 2)
         aither.flush(10)
