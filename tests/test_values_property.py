@@ -38,7 +38,7 @@ ADMIN_KEY = "aith_property_admin_key_0123456789"
 EXAMPLES = int(os.environ.get("AITHER_PROPERTY_EXAMPLES", "2000"))
 
 
-def _share(fraction: float) -> Any:
+def _share(fraction: float) -> settings:
     return settings(
         max_examples=max(10, int(EXAMPLES * fraction)),
         deadline=None,

@@ -198,7 +198,7 @@ def histogram_metric(
     for value in latencies_ms:
         counts[bisect.bisect_left(bounds, value)] += 1
     metric = Metric(name="aither.prediction.duration", unit="ms")
-    metric.histogram.aggregation_temporality = DELTA  # type: ignore[assignment]
+    metric.histogram.aggregation_temporality = DELTA
     metric.histogram.data_points.append(
         HistogramDataPoint(
             attributes=_attrs(attrs),

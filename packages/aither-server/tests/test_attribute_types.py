@@ -106,7 +106,7 @@ class _Capture:
         self.logger = logger
         self.records: list[logging.LogRecord] = []
         self.handler = logging.Handler()
-        self.handler.emit = self.records.append  # type: ignore[method-assign]
+        self.handler.emit = self.records.append  # type: ignore[method-assign,assignment]
 
     def __enter__(self) -> list[logging.LogRecord]:
         self.logger.addHandler(self.handler)

@@ -103,7 +103,7 @@ def test_ctrl_c_stops_the_server_and_its_drift_process_quietly(tmp_path: Path) -
     try:
         wait_serving(server, f"http://127.0.0.1:{port}/healthz")
         deadline = time.monotonic() + 60
-        children = {}
+        children: dict[int, str] = {}
         while not any("multiprocessing" in c for c in children.values()) and time.monotonic() < deadline:
             children = child_processes(server.pid)
             time.sleep(0.1)

@@ -59,7 +59,7 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
 
 class Scorer:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return (frame["a"].to_numpy() > 0).astype(int)
+        return np.asarray(frame["a"].to_numpy() > 0).astype(int)
 
 
 def _frame(rng: np.random.Generator, rows: int, shift_b: float = 0.0) -> pd.DataFrame:
@@ -179,8 +179,8 @@ def test_the_dashboard_end_to_end(dashboard: Server, browser: WebDriver, tmp_pat
     browser.get(url + "/predictions?model=clf")
     first = browser.find_element(By.CSS_SELECTOR, "#predictions tbody tr td a")
     _click(browser, first)
-    labels = browser.find_elements(By.CSS_SELECTOR, "#labels tbody tr")
-    assert len(labels) == 1 and labels[0].text in ("0 0", "0 1")
+    label_rows = browser.find_elements(By.CSS_SELECTOR, "#labels tbody tr")
+    assert len(label_rows) == 1 and label_rows[0].text in ("0 0", "0 1")
     _shot(browser, shots, "prediction")
     browser.get(url + "/predictions?model=clf")
     _shot(browser, shots, "predictions")

@@ -17,7 +17,7 @@ class Scorer:
     """A model whose output follows its first feature, so prediction drift follows that feature."""
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return (frame["a"].to_numpy() > 0).astype(int)
+        return np.asarray(frame["a"].to_numpy() > 0).astype(int)
 
 
 def _frame(rng: np.random.Generator, rows: int, *, shift_b: float = 0.0, new_category: float = 0.0) -> pd.DataFrame:

@@ -81,11 +81,10 @@ def test_no_shift_over_20_seeds_flags_at_most_the_nominal_rate_and_no_distance_d
         rng = np.random.default_rng(1000 + seed)
         for column in range(10):
             numeric = column < 8
-            draw = (
-                (lambda n, rng=rng: rng.normal(size=n))
-                if numeric
-                else (lambda n, rng=rng: rng.choice(["x", "y", "z"], size=n, p=[0.6, 0.3, 0.1]))
-            )
+
+            def draw(n: int, rng: np.random.Generator = rng, numeric: bool = numeric) -> np.ndarray:
+                return rng.normal(size=n) if numeric else rng.choice(["x", "y", "z"], size=n, p=[0.6, 0.3, 0.1])
+
             small = compare(profile_column(draw(500)), profile_column(draw(500)))
             assert small.method == ("ks" if numeric else "chisquare")
             small_flags += small.drifted

@@ -38,7 +38,7 @@ def _vm_steps(server: Server, spans: list[object]) -> int:
     writer = server.thread.store._writer
     writer.set_progress_handler(tick, 100)  # type: ignore[attr-defined]
     try:
-        assert server.ingest(spans).status_code == 200  # type: ignore[arg-type]
+        assert server.ingest(spans).status_code == 200
     finally:
         writer.set_progress_handler(None, 0)  # type: ignore[attr-defined]
     return steps[0]
@@ -62,7 +62,7 @@ def _rows_scanned(server: Server, spans: list[object]) -> int:
             store._writer.execute(f"SET {setting} = off")
     try:
         before = scanned()
-        assert server.ingest(spans).status_code == 200  # type: ignore[arg-type]
+        assert server.ingest(spans).status_code == 200
         return scanned() - before
     finally:
         with store._write_lock:

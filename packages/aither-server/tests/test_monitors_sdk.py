@@ -93,7 +93,7 @@ def test_drift_and_null_rate_monitors_read_the_drift_endpoints_figures(sdk: Serv
 
     class Model:
         def predict(self, data: pd.DataFrame) -> np.ndarray:
-            return (data["a"].to_numpy() > 0).astype(int)
+            return np.asarray(data["a"].to_numpy() > 0).astype(int)
 
     aither.log_reference("shifty", frame(5000))
     tracked = aither.wrap(Model(), name="shifty", sample_rows=40)

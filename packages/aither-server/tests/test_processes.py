@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -116,11 +117,11 @@ def test_predictions_labels_relabels_and_retries_through_two_processes_match_a_h
         )
         # A prediction and its label at two processes at once; then the relabels, and retries of both through
         # the other process (the old labels' retry must not roll the relabels back).
-        _together(lambda h=here, p=preds: h.post("/v1/traces", p), lambda t=there, y=labels: t.post("/v1/traces", y))
+        _together(partial(here.post, "/v1/traces", preds), partial(there.post, "/v1/traces", labels))
         _together(
-            lambda h=here, r=relabels: h.post("/v1/traces", r),
-            lambda t=there, p=preds: t.post("/v1/traces", p),
-            lambda h=here, y=labels: h.post("/v1/traces", y),
+            partial(here.post, "/v1/traces", relabels),
+            partial(there.post, "/v1/traces", preds),
+            partial(here.post, "/v1/traces", labels),
         )
     # One flush of an SDK's aggregates, retried to the other process at the same moment: counted once.
     body = metrics_body(aggregates("counted", calls=7, rows=9, errors=1, end_ns=t0))

@@ -12,7 +12,7 @@ import aither
 
 class Scorer:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return (frame["a"].to_numpy() > 0).astype(int)
+        return np.asarray(frame["a"].to_numpy() > 0).astype(int)
 
 
 def test_segments_and_series_show_where_and_when_the_model_is_wrong(sdk: Server) -> None:

@@ -24,7 +24,9 @@ from aither.testing import OTLPReceiver, SpanCapture
 from aither_sklearn import TrackedEstimator
 
 
-def test_wrap_returns_a_tracked_estimator_that_keeps_the_fitted_model(breast_cancer, aither_capture):
+def test_wrap_returns_a_tracked_estimator_that_keeps_the_fitted_model(
+    breast_cancer: tuple[np.ndarray, np.ndarray], aither_capture: SpanCapture
+) -> None:
     X, y = breast_cancer
     model = LogisticRegression(max_iter=3000).fit(X, y)
     tracked = aither.wrap(model, name="clf")
@@ -36,7 +38,7 @@ def test_wrap_returns_a_tracked_estimator_that_keeps_the_fitted_model(breast_can
     assert tracked.n_features_in_ == 30
 
 
-def test_get_params_and_set_params_follow_sklearn(aither_capture):
+def test_get_params_and_set_params_follow_sklearn(aither_capture: SpanCapture) -> None:
     tracked = aither.wrap(LogisticRegression(C=0.5), name="clf", version="1")
     params = tracked.get_params()
     assert params["name"] == "clf"
@@ -47,7 +49,9 @@ def test_get_params_and_set_params_follow_sklearn(aither_capture):
     assert tracked.get_params()["version"] == "2"
 
 
-def test_set_params_changes_what_is_logged(breast_cancer, aither_capture: SpanCapture):
+def test_set_params_changes_what_is_logged(
+    breast_cancer: tuple[np.ndarray, np.ndarray], aither_capture: SpanCapture
+) -> None:
     X, y = breast_cancer
     tracked = aither.wrap(LogisticRegression(max_iter=3000).fit(X, y), name="clf", version="1")
     tracked.predict(X[:2])
@@ -60,7 +64,9 @@ def test_set_params_changes_what_is_logged(breast_cancer, aither_capture: SpanCa
     ]
 
 
-def test_clone_gives_an_unfitted_copy_with_the_same_options(breast_cancer, aither_capture):
+def test_clone_gives_an_unfitted_copy_with_the_same_options(
+    breast_cancer: tuple[np.ndarray, np.ndarray], aither_capture: SpanCapture
+) -> None:
     X, y = breast_cancer
     tracked = aither.wrap(LogisticRegression(max_iter=3000).fit(X, y), name="clf", environment="prod")
     copy = clone(tracked)
@@ -72,7 +78,7 @@ def test_clone_gives_an_unfitted_copy_with_the_same_options(breast_cancer, aithe
     assert span.model_name == "clf" and span.attributes["ml.environment"] == "prod"
 
 
-def test_fit_leaves_the_estimator_parameter_untouched(breast_cancer):
+def test_fit_leaves_the_estimator_parameter_untouched(breast_cancer: tuple[np.ndarray, np.ndarray]) -> None:
     X, y = breast_cancer
     inner = LogisticRegression(max_iter=3000)
     tracked = TrackedEstimator(inner, name="clf").fit(X, y)
@@ -82,7 +88,9 @@ def test_fit_leaves_the_estimator_parameter_untouched(breast_cancer):
 
 
 @pytest.mark.parametrize("dump", ["pickle", "joblib"])
-def test_pickle_and_joblib_round_trips_keep_logging(breast_cancer, aither_capture: SpanCapture, dump):
+def test_pickle_and_joblib_round_trips_keep_logging(
+    breast_cancer: tuple[np.ndarray, np.ndarray], aither_capture: SpanCapture, dump: str
+) -> None:
     X, y = breast_cancer
     tracked = aither.wrap(LogisticRegression(max_iter=3000).fit(X, y), name="persisted", version="7")
     tracked.predict(X[:1])
@@ -101,7 +109,9 @@ def test_pickle_and_joblib_round_trips_keep_logging(breast_cancer, aither_captur
     assert restored.trace_ids == [spans[1].trace_id]
 
 
-def test_tracked_step_inside_a_pipeline_logs_the_transformed_features(breast_cancer, aither_capture: SpanCapture):
+def test_tracked_step_inside_a_pipeline_logs_the_transformed_features(
+    breast_cancer: tuple[np.ndarray, np.ndarray], aither_capture: SpanCapture
+) -> None:
     X, y = breast_cancer
     pipe = Pipeline(
         [("scale", StandardScaler()), ("clf", aither.wrap(LogisticRegression(max_iter=3000), name="inner"))]
@@ -116,7 +126,7 @@ def test_tracked_step_inside_a_pipeline_logs_the_transformed_features(breast_can
     assert span.prediction == pipe.predict(X[:3]).tolist()
 
 
-def test_wrapped_pipeline_with_pandas_input_logs_column_names(aither_capture: SpanCapture):
+def test_wrapped_pipeline_with_pandas_input_logs_column_names(aither_capture: SpanCapture) -> None:
     frame = pd.DataFrame({"amount": [10.0, 250.0, 31.5, 99.0], "country": ["US", "DE", "US", "FR"]})
     target = [0, 1, 0, 1]
     encode = ColumnTransformer([("num", StandardScaler(), ["amount"])], remainder="drop")
@@ -131,12 +141,14 @@ def test_wrapped_pipeline_with_pandas_input_logs_column_names(aither_capture: Sp
     assert span.attributes["ml.batch_size"] == 4
 
 
-def test_tags_make_it_a_classifier_or_regressor_like_its_estimator():
+def test_tags_make_it_a_classifier_or_regressor_like_its_estimator() -> None:
     assert is_classifier(TrackedEstimator(LogisticRegression(), name="c"))
     assert is_regressor(TrackedEstimator(LinearRegression(), name="r"))
 
 
-def test_cross_validation_and_grid_search_work_on_the_wrapper(breast_cancer, aither_capture):
+def test_cross_validation_and_grid_search_work_on_the_wrapper(
+    breast_cancer: tuple[np.ndarray, np.ndarray], aither_capture: SpanCapture
+) -> None:
     X, y = breast_cancer
     tracked = TrackedEstimator(RandomForestClassifier(n_estimators=5, random_state=0), name="rf")
     scores = cross_val_score(tracked, X, y, cv=3)
@@ -145,20 +157,22 @@ def test_cross_validation_and_grid_search_work_on_the_wrapper(breast_cancer, ait
     assert search.best_params_["estimator__max_depth"] in (2, 4)
 
 
-def test_calling_the_tracked_estimator_predicts(breast_cancer, aither_capture: SpanCapture):
+def test_calling_the_tracked_estimator_predicts(
+    breast_cancer: tuple[np.ndarray, np.ndarray], aither_capture: SpanCapture
+) -> None:
     X, y = breast_cancer
     tracked = aither.wrap(LogisticRegression(max_iter=3000).fit(X, y), name="clf")
     np.testing.assert_array_equal(tracked(X[:4]), tracked.predict(X[:4]))
     assert [s.name for s in aither_capture.predictions()] == ["predict", "predict"]
 
 
-def test_methods_the_estimator_lacks_are_absent():
+def test_methods_the_estimator_lacks_are_absent() -> None:
     tracked = aither.wrap(LinearRegression(), name="reg")
     assert not hasattr(tracked, "predict_proba")
     assert hasattr(tracked, "predict")
 
 
-def test_sklearn_estimator_checks_pass():
+def test_sklearn_estimator_checks_pass() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = check_estimator(TrackedEstimator(LogisticRegression(), name="checked"), on_fail=None)
@@ -167,7 +181,9 @@ def test_sklearn_estimator_checks_pass():
     assert len(results) > 50
 
 
-def test_predictions_reach_a_real_receiver_as_otlp(breast_cancer, aither_receiver: OTLPReceiver):
+def test_predictions_reach_a_real_receiver_as_otlp(
+    breast_cancer: tuple[np.ndarray, np.ndarray], aither_receiver: OTLPReceiver
+) -> None:
     X, y = breast_cancer
     tracked = aither.wrap(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y), name="fraud_detector")
     predictions = tracked.predict(X[:20])
@@ -183,7 +199,9 @@ def test_predictions_reach_a_real_receiver_as_otlp(breast_cancer, aither_receive
     assert aither_receiver.requests[0].headers["authorization"] == "Bearer aith_test_key"
 
 
-def test_a_native_xgboost_booster_gets_the_generic_wrapper(breast_cancer, aither_capture: SpanCapture):
+def test_a_native_xgboost_booster_gets_the_generic_wrapper(
+    breast_cancer: tuple[np.ndarray, np.ndarray], aither_capture: SpanCapture
+) -> None:
     import xgboost
 
     X, y = breast_cancer
@@ -196,7 +214,7 @@ def test_a_native_xgboost_booster_gets_the_generic_wrapper(breast_cancer, aither
     assert len(span.prediction) == 3
 
 
-def test_the_meta_estimator_spells_the_wrap_options_as_core_does():
+def test_the_meta_estimator_spells_the_wrap_options_as_core_does() -> None:
     from aither.testing import assert_wrap_options_signature
     from aither_sklearn import TrackedEstimator
 

@@ -16,7 +16,7 @@ import aither_tf
 from aither.testing import SpanCapture
 
 
-class Recorder(keras.callbacks.Callback):
+class Recorder(keras.callbacks.Callback):  # type: ignore[misc]  # keras and tf ship no types
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[int] = []
@@ -67,6 +67,7 @@ def test_the_prediction_keeps_rows_only_up_to_the_cap(aither_capture: SpanCaptur
     tracked = aither.wrap(make_mlp(), name="m")
     out = tracked.predict(rows(1300), batch_size=256, verbose=0)
     (record,) = aither_capture.records
+    assert record.prediction is not None
     assert record.prediction.data[0].data[0].shape == (1000, 3)  # rows past the cap are counted, not copied
     (span,) = aither_capture.predictions()
     assert span.prediction["_meta"] == {"output": "logits", "truncated": True, "total_rows": 1300}
@@ -83,7 +84,7 @@ def test_a_multi_output_prediction_keeps_rows_only_up_to_the_cap(aither_capture:
     np.testing.assert_array_equal(score, out["score"][:1000])
 
 
-class SpyMLP(keras.Sequential):
+class SpyMLP(keras.Sequential):  # type: ignore[misc]  # keras and tf ship no types
     """A real Keras model that remembers the ``callbacks`` each ``predict`` was given."""
 
     seen: list[Any]
@@ -242,7 +243,7 @@ def test_saving_a_wrapped_model_is_unaffected(tmp_path: pathlib.Path, aither_cap
 
 
 def test_wrapping_a_tf_module_logs_its_calls(aither_capture: SpanCapture) -> None:
-    class Scale(tf.Module):
+    class Scale(tf.Module):  # type: ignore[misc]  # keras and tf ship no types
         def __call__(self, x: tf.Tensor) -> tf.Tensor:
             return x * 2.0
 

@@ -20,7 +20,7 @@ class TestTinygradModelContract(PluginContract):
     missing_framework_call = "aither_tinygrad.wrap(lambda x: x, name='x')"
     records_the_output = False  # outputs stay lazy: ml.prediction describes them (shape, dtype) unless realised
     method = "__call__"
-    passthrough_attribute = "l1"
+    passthrough_attribute: str | None = "l1"
     supports_pickle = True  # tinygrad Tensors pickle (their data is realised into the pickle)
     batch_size = 4
 

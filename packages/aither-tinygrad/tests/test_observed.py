@@ -4,6 +4,8 @@ hand computation on the same rows."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pytest
 from tg_models import TinyNet
@@ -57,7 +59,7 @@ def test_accuracy_from_labels_joined_to_realised_logits_equals_a_hand_computatio
         y = Tensor((x[:, 0] + x[:, 1] > 0).astype(np.int32))  # a label Tensor, logged as it is
         aither.log_label(tracked.last_trace_id, y)
         predicted += out.argmax(axis=1).tolist()
-        labels += y.tolist()
+        labels += cast("list[int]", y.tolist())
     assert aither.flush(30)
     found = aither_server.metrics("scored")
     assert found["task"] == "classification" and found["labels"] == 160

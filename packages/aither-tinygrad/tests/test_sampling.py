@@ -24,7 +24,7 @@ def _array(shape: tuple[int, ...], dtype: Any) -> np.ndarray[Any, Any]:
 
 def _expected(tensor: Tensor, count: int, columns: int | None) -> np.ndarray[Any, Any]:
     """What the documented way, ``x[:rows].numpy()`` (cut per row to ``columns`` values), reads."""
-    head = tensor[:count].numpy()
+    head: np.ndarray[Any, Any] = tensor[:count].numpy()
     if columns is not None and head.ndim > 1:
         head = head.reshape(count, -1)[:, :columns]
     return head

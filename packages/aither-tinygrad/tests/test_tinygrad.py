@@ -90,7 +90,7 @@ def test_the_output_is_the_models_own_tensor_and_stays_lazy(aither_receiver: OTL
     model = TinyNet()
     tracked = aither.wrap(model, name="tiny")
     out = tracked(Tensor(rows(4)))
-    assert out is model.last
+    assert out is model.last and out is not None
     assert not out.uop.is_realized
     (span,) = _spans(aither_receiver, 1)
     assert span.prediction == {
@@ -119,7 +119,7 @@ def test_realize_output_logs_values_and_returns_the_same_tensor(aither_receiver:
     model = TinyNet()
     tracked = aither_tinygrad.wrap(model, name="tiny", realize_output=True)
     out = tracked(Tensor(rows(4)))
-    assert out is model.last
+    assert out is model.last and out is not None
     assert out.uop.is_realized  # realised once, in place: the caller's .numpy() reuses the buffer
     (span,) = _spans(aither_receiver, 1)
     np.testing.assert_allclose(_values(span.prediction), out.numpy(), rtol=1e-6)

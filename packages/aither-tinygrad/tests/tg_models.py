@@ -38,7 +38,8 @@ class Doubler:
 
 
 def softmax_scores(x: Tensor) -> Tensor:
-    return Tensor.softmax(x * 2, axis=-1)
+    scores: Tensor = Tensor.softmax(x * 2, axis=-1)
+    return scores
 
 
 def rows(n: int = 4, width: int = 8, seed: int = 0) -> np.ndarray[Any, Any]:
