@@ -6,7 +6,7 @@ from torch_helpers import make_mlp
 
 
 @pytest.fixture
-def mlp() -> torch.nn.Module:
+def mlp() -> torch.nn.Sequential:
     return make_mlp()
 
 

@@ -50,11 +50,11 @@ def test_nested_submodule_calls_do_not_log(mlp: torch.nn.Module, aither_capture:
     assert span.features["_meta"]["shape"] == [2, 4]
 
 
-def test_a_wrapped_submodule_logs_under_its_own_name(mlp: torch.nn.Module, aither_capture: SpanCapture) -> None:
+def test_a_wrapped_submodule_logs_under_its_own_name(mlp: torch.nn.Sequential, aither_capture: SpanCapture) -> None:
     aither.wrap(mlp, name="outer")
     aither.wrap(mlp[0], name="first_layer")
     mlp(torch.randn(2, 4))
-    assert sorted(s.model_name for s in aither_capture.predictions()) == ["first_layer", "outer"]
+    assert sorted(str(s.model_name) for s in aither_capture.predictions()) == ["first_layer", "outer"]
 
 
 def test_unwrap_removes_the_hooks(mlp: torch.nn.Module, aither_capture: SpanCapture) -> None:
@@ -132,6 +132,7 @@ def test_features_record_dtype_shape_and_device_and_keep_only_the_sample(aither_
     x = torch.randn(1000, 64, dtype=torch.float32)
     model(x)
     (record,) = aither_capture.records
+    assert record.features is not None
     head = record.features.data[0]
     assert tuple(head.shape) == (3, 5)  # only the slice was copied, not the batch
     assert head.base is None  # a CPU sample is copied out through numpy: its own buffer, not a view of x
@@ -158,6 +159,7 @@ def test_wide_outputs_keep_rows_only_up_to_the_element_budget(aither_capture: Sp
     with torch.no_grad():
         model(torch.randn(64, 4))
     (record,) = aither_capture.records
+    assert record.prediction is not None
     head = record.prediction.data[0].data[0]  # the capture, inside its reading as logits
     assert head.shape == (ELEMENT_BUDGET // vocab, vocab)  # not 64 rows of the vocabulary
     rendered = render(record.prediction)
@@ -336,12 +338,13 @@ def test_torchscript_falls_back_to_logging_calls_through_the_wrapper(aither_capt
 def test_cuda_inputs_and_outputs_are_sliced_on_the_device_and_record_it(aither_capture: SpanCapture) -> None:
     model = make_mlp().cuda()
     aither.wrap(model, name="gpu", sample_rows=2)
-    stream = torch.cuda.Stream()
+    stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
     with stream, torch.inference_mode():  # a non-default stream: the worker must wait for the slice's copy
         x = torch.randn(4096, 4, device="cuda")
         out = model(x)
     torch.cuda.synchronize()
     (record,) = aither_capture.records
+    assert record.features is not None
     head = record.features.data[0]
     assert head.device.type == "cuda" and tuple(head.shape) == (2, 4)  # sliced on the device
     (span,) = aither_capture.predictions()

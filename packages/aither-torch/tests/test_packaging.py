@@ -20,7 +20,7 @@ def test_an_unsupported_torch_version_warns_once_and_a_supported_one_does_not(
     mlp: torch.nn.Module, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, aither_capture: SpanCapture
 ) -> None:
     monkeypatch.setattr(_frameworks, "_checked", set())
-    installed = {"version": torch.__version__}
+    installed = {"version": str(torch.__version__)}
     version = importlib.metadata.version
     monkeypatch.setattr(
         importlib.metadata, "version", lambda name: installed["version"] if name == "torch" else version(name)

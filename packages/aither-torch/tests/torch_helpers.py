@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 
-def make_mlp(inputs: int = 4, hidden: int = 8, outputs: int = 3) -> torch.nn.Module:
+def make_mlp(inputs: int = 4, hidden: int = 8, outputs: int = 3) -> torch.nn.Sequential:
     torch.manual_seed(0)
     return torch.nn.Sequential(
         torch.nn.Linear(inputs, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, outputs)
@@ -42,8 +42,10 @@ class WithPredict(torch.nn.Module):
         self.net = make_mlp()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out: torch.Tensor = self.net(x)
+        return out
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self(x).argmax(dim=1)
+            out: torch.Tensor = self(x)
+            return out.argmax(dim=1)
