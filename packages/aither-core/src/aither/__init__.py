@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._api import close, flush, init, last_trace_id, log_label, log_prediction, stats, track, wrap
+from ._entity import entity, entity_key
 from ._errors import (
     AitherError,
     APIConnectionError,
@@ -55,6 +56,8 @@ __all__ = [
     "__version__",
     "api_keys",
     "close",
+    "entity",
+    "entity_key",
     "flush",
     "init",
     "last_trace_id",
