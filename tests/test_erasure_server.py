@@ -40,11 +40,13 @@ def test_an_entity_is_sent_hashed_and_erasing_it_leaves_nothing_of_it(live_serve
     policy = {"columns": {"email": "drop", "customer": "hash"}}
     assert live_server.http.put("/api/v1/privacy/policies/loans", json=policy).status_code == 200
     model = aither.wrap(_Echo(), name="loans")
-    traces = {}
+    traces: dict[str, list[str]] = {}
     for customer in ("carol-zq", "dave-zq", "carol-zq"):
         with aither.entity(customer):
             model.predict(_frame(customer))
-        traces.setdefault(customer, []).append(aither.last_trace_id())
+        trace = aither.last_trace_id()
+        assert trace is not None
+        traces.setdefault(customer, []).append(trace)
     logged = aither.log_prediction("loans", {"customer": "carol-zq"}, 1, entity="carol-zq")
     for trace in [*traces["carol-zq"], *traces["dave-zq"], logged]:
         aither.log_label(trace, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -167,9 +168,8 @@ def test_keys_without_admin_are_refused_every_privacy_route(server: Server) -> N
 
 
 def test_a_policy_set_on_one_server_applies_on_another_of_the_same_database(database: Path | str) -> None:
-    first, second = serve_at(database), serve_at(database)
-    a, b = next(first), next(second)
-    try:
+    serving = contextlib.contextmanager(serve_at)
+    with serving(database) as a, serving(database) as b:
         _put(a, "churn", {"columns": {"email": "drop"}})
         # Each request is ingested by the second server; it reloads within its check interval (a second).
         deadline = time.monotonic() + 30
@@ -179,9 +179,6 @@ def test_a_policy_set_on_one_server_applies_on_another_of_the_same_database(data
                 break
             time.sleep(0.2)
         assert _stored_features(b, "churn")[-1]["sample"] == [{"x": 1}]
-    finally:
-        for gen in (first, second):
-            gen.close()
 
 
 def _profile(values: list[Any]) -> dict[str, Any]:
@@ -193,7 +190,7 @@ def test_a_reference_is_held_to_the_policy(keyed: Server) -> None:
     _put(keyed, "churn", {"columns": {"email": "drop", "ssn": "refuse", "city": "hash"}})
     hashed = ColumnPolicies({"c": "hash"}, hash_key=HASH_KEY.encode())
     clear_cities = ["paris", "oslo", "paris"]
-    reference = {
+    reference: dict[str, Any] = {
         "rows": 3,
         "features": {
             "email": _profile(["a@b.co", "c@d.co", "e@f.co"]),
