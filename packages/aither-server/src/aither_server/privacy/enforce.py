@@ -17,7 +17,7 @@ from typing import Any
 from aither.privacy import Action, ColumnPolicies, hash_key_from_env, scrub
 from aither_server.ingest.spans import DecodedBatch
 from aither_server.model.records import PredictionSpan
-from aither_server.privacy.policy import EffectivePolicy
+from aither_server.privacy.policy import REFUSED, EffectivePolicy
 
 __all__ = ["HASHED", "Refused", "enforce_batch", "entity_key", "private_features", "reference_refusal"]
 
@@ -44,37 +44,48 @@ def private_features(text: str, policy: EffectivePolicy) -> str | None:
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
-        if policy.actions or policy.refused:
+        if policy.columns:
             return None
         return _dumps(scrub(text)) if policy.scrub else text
     truncated = isinstance(value, dict) and isinstance(value.get("_meta"), dict) and value["_meta"].get("truncated")
-    if truncated and (policy.actions or policy.refused):
+    if truncated and policy.columns:
         return None
-    return _dumps(_walk(value, policy, None))
+    return _dumps(_walk(value, policy))
 
 
-def _walk(value: Any, policy: EffectivePolicy, column: str | None) -> Any:
+def _walk(value: Any, policy: EffectivePolicy) -> Any:
+    """``value`` with every object's columns under the policy; scalars cost no call (most values are numbers)."""
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if key == "_meta" and isinstance(item, dict):
-                out[key] = _meta(item, policy)
-                continue
-            if policy.refuses(key):
-                raise Refused(key)
-            action = policy.actions.action(key) if policy.actions else None
-            if action is None:
-                out[key] = _walk(item, policy, key)
-            elif action.kind == "keep":
-                out[key] = item
-            elif action.kind != "drop":
-                out[key] = _each(item, functools.partial(_apply, policy.actions, action))
-        return out
+        return _object(value, policy)
     if isinstance(value, list):
-        return [_walk(item, policy, column) for item in value]
+        return [_walk(item, policy) if isinstance(item, (dict, list, str)) else item for item in value]
     if isinstance(value, str) and policy.scrub:
         return scrub(value)
     return value
+
+
+def _object(value: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
+    rule, scrubbing = policy.rule, policy.scrub
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "_meta" and isinstance(item, dict):
+            out[key] = _meta(item, policy)
+            continue
+        action = rule(key)
+        if action is None:
+            if isinstance(item, (dict, list)):
+                out[key] = _walk(item, policy)
+            elif scrubbing and isinstance(item, str):
+                out[key] = scrub(item)
+            else:
+                out[key] = item
+        elif action is REFUSED:
+            raise Refused(key)
+        elif action.kind == "keep":
+            out[key] = item
+        elif action.kind != "drop":
+            out[key] = _each(item, functools.partial(_apply, policy, action))
+    return out
 
 
 def _each(value: Any, transform: Callable[[Any], Any]) -> Any:
@@ -84,12 +95,13 @@ def _each(value: Any, transform: Callable[[Any], Any]) -> Any:
     return transform(value)
 
 
-def _apply(actions: ColumnPolicies, action: Action, value: Any) -> Any:
-    if action.kind == "hash" and isinstance(value, str) and HASHED.fullmatch(value):
-        return value
-    if action.kind == "hash" and isinstance(value, dict):
-        return actions.apply(action, json.dumps(value, sort_keys=True, default=str))
-    return actions.apply(action, value)
+def _apply(policy: EffectivePolicy, action: Action, value: Any) -> Any:
+    if action.kind == "hash":
+        if isinstance(value, str):
+            return value if HASHED.fullmatch(value) else policy.hashed(value)
+        if isinstance(value, dict):
+            return policy.hashed(json.dumps(value, sort_keys=True, default=str))
+    return policy.actions.apply(action, value)
 
 
 def _meta(meta: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
@@ -101,10 +113,13 @@ def _meta(meta: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
             names.extend(c for c in meta[field] if isinstance(c, str))
     if isinstance(meta.get("dtypes"), dict):
         names.extend(str(c) for c in meta["dtypes"])
+    dropped = set()
     for name in names:
-        if policy.refuses(name):
+        action = policy.rule(name)
+        if action is REFUSED:
             raise Refused(name)
-    dropped = {n for n in names if policy.actions and (a := policy.actions.action(n)) is not None and a.kind == "drop"}
+        if action is not None and action.kind == "drop":
+            dropped.add(name)
     out = dict(meta)
     if dropped:
         for field in _META_NAMES:

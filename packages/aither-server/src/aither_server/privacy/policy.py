@@ -13,14 +13,15 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from aither.privacy import ColumnPolicies, PolicyError, hash_key_from_env
+from aither.privacy import Action, ColumnPolicies, PolicyError, hash_key_from_env
 
-__all__ = ["ORG", "REFUSE", "EffectivePolicy", "PolicyError", "PolicySpec", "effective", "parse_spec"]
+__all__ = ["ORG", "REFUSE", "REFUSED", "EffectivePolicy", "PolicyError", "PolicySpec", "effective", "parse_spec"]
 
 #: The model name of the organisation's policy (no model may be named ``*``: it matches every one).
 ORG = "*"
 REFUSE = "refuse"
 _MAX_RULES = 1000
+_HASH = Action("hash")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,19 +69,53 @@ def _compile(
     return ColumnPolicies(actions, hash_key=hash_key), ColumnPolicies(refused)
 
 
-@dataclasses.dataclass(frozen=True)
-class EffectivePolicy:
-    """What applies to one model: the organisation's rules with the model's on top."""
+#: What :meth:`EffectivePolicy.rule` answers for a refused column.
+REFUSED = Action("refuse")
+_MAX_CACHED = 10_000
 
-    actions: ColumnPolicies
-    refused: ColumnPolicies
-    scrub: bool
+
+class EffectivePolicy:
+    """What applies to one model: the organisation's rules with the model's on top. Each column's rule, and
+    each hashed value, is worked out once and kept (columns and categories repeat from span to span)."""
+
+    def __init__(self, actions: ColumnPolicies, refused: ColumnPolicies, scrub: bool) -> None:
+        self.actions = actions
+        self.refused = refused
+        self.scrub = scrub
+        self.columns = bool(actions or refused)
+        """Whether any column has a rule."""
+        self._rules: dict[str, Action | None] = {}
+        self._hashed: dict[str, str] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.actions or self.refused or self.scrub)
+        return self.columns or self.scrub
+
+    def rule(self, column: str) -> Action | None:
+        """``column``'s action, :data:`REFUSED`, or ``None`` (no rule)."""
+        try:
+            return self._rules[column]
+        except KeyError:
+            pass
+        found = REFUSED if self.refused and self.refused.action(column) is not None else None
+        if found is None and self.actions:
+            found = self.actions.action(column)
+        if len(self._rules) < _MAX_CACHED:
+            self._rules[column] = found
+        return found
 
     def refuses(self, column: str) -> bool:
-        return self.refused.action(column) is not None
+        return self.rule(column) is REFUSED
+
+    def hashed(self, value: str) -> str:
+        """The ``hash`` action's value of a string, computed once per distinct value (bounded)."""
+        try:
+            return self._hashed[value]
+        except KeyError:
+            pass
+        result: str = self.actions.apply(_HASH, value)
+        if len(self._hashed) < _MAX_CACHED:
+            self._hashed[value] = result
+        return result
 
 
 def effective(org: PolicySpec | None, model: PolicySpec | None, hash_key: bytes | None) -> EffectivePolicy:
