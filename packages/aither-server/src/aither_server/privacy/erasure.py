@@ -34,14 +34,20 @@ from aither_server.store.rollups import (
 __all__ = ["Erased", "erase"]
 
 _CHUNK = 500
-#: Rollup cells an erasure emptied go, as if nothing had been counted there (a cell is only written when counted).
-_EMPTIED = (
-    ("volume_minutes", "calls"),
-    ("latency_hours", "calls"),
-    ("instance_latency_hours", "calls"),
-    ("instance_minutes", "calls"),
-    ("instance_models", "calls"),
-)
+#: Each rollup's key columns: a cell an erasure emptied goes, as if nothing had been counted there (a cell is
+#: only written when something is counted).
+_KEYS = {
+    "volume_minutes": "model_id, minute",
+    "latency_hours": "model_id, hour, bucket",
+    "instance_latency_hours": "model_id, hour, instance_id, bucket",
+    "instance_models": "model_id, instance_id",
+    "instance_minutes": "model_id, minute, instance_id",
+}
+
+
+def _empty_cells(conn: Connection, table: str, keys: list[tuple[Any, ...]]) -> None:
+    where = " AND ".join(f"{column} = ?" for column in _KEYS[table].split(", "))
+    conn.executemany(f"DELETE FROM {table} WHERE {where} AND calls <= 0", keys)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,8 +128,14 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[tuple[An
     if instance_totals:
         conn.executemany(INSTANCE_MODELS, negated(instance_totals))
         conn.executemany(INSTANCE_MINUTES, negated(instance_minutes))
-    for table, column in _EMPTIED:
-        conn.execute(f"DELETE FROM {table} WHERE {column} <= 0")
+    for table, cells in (
+        ("volume_minutes", volume),
+        ("latency_hours", latency),
+        ("instance_latency_hours", shared),
+        ("instance_models", instance_totals),
+        ("instance_minutes", instance_minutes),
+    ):
+        _empty_cells(conn, table, sorted(cells))
     greatest = "max" if store.dialect == "sqlite" else "GREATEST"
     conn.executemany(
         f"UPDATE models SET calls = {greatest}(calls - ?, 0), predictions = {greatest}(predictions - ?, 0)"
