@@ -50,6 +50,7 @@ def test_a_server_policy_drops_a_column_the_client_still_sends(server: Server) -
     _put(server, "churn", {"columns": {"email": "drop", "re:^note_.*": "drop"}})
     sdk_shaped = _features([{"email": "ann@example.com", "age": 41, "note_1": "vip"}])
     other_producer = [{"email": "bob@example.com", "age": 7}]  # a list of records, not the SDK's shape
+    sdk_shaped["_meta"]["email"] = "eve@example.com"  # nothing is exempt for being under _meta
     response = server.ingest(
         [prediction_span("churn", [1], features=sdk_shaped), prediction_span("churn", [0], features=other_producer)]
     )

@@ -27,6 +27,8 @@ HASHED = re.compile(r"h:[0-9a-f]{16}")
 _HASH = Action("hash")
 #: ``_meta`` fields that list column names: a dropped column leaves them too (as the SDK drops it).
 _META_NAMES = ("columns", "keys")
+#: ``_meta`` fields that name columns or hold the texts behind text descriptors, handled by :func:`_meta`.
+_META_SCHEMA = frozenset({*_META_NAMES, "dtypes", "texts"})
 
 
 class Refused(Exception):
@@ -120,7 +122,9 @@ def _meta(meta: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
             raise Refused(name)
         if action is not None and action.kind == "drop":
             dropped.add(name)
-    out = dict(meta)
+    # Its other fields (rows, shapes, ...) are held to the rules too: nothing is exempt for being under _meta.
+    out = {k: v for k, v in meta.items() if k in _META_SCHEMA}
+    out.update(_object({k: v for k, v in meta.items() if k not in _META_SCHEMA}, policy))
     if dropped:
         for field in _META_NAMES:
             if isinstance(out.get(field), list):
