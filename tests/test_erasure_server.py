@@ -84,3 +84,28 @@ def test_an_entity_needs_the_hash_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AITHER_HASH_KEY", "k")
     assert aither.entity_key("x") == aither.entity_key("x") != aither.entity_key("y")
     assert aither.entity_key(42) == aither.entity_key("42")
+
+
+def test_the_sdks_server_privacy_namespace_manages_policies_and_erases_by_hash(live_server: LiveServer) -> None:
+    admin = aither.server_privacy
+    set_ = admin.set_policy("*", {"email": "drop", "ssn": "refuse"}, scrub=True)
+    assert set_["model"] == "*" and set_["columns"] == {"email": "drop", "ssn": "refuse"}
+    admin.set_policy("loans", {"amount": "bucket:10"})
+    assert [p["model"] for p in admin.policies()] == ["*", "loans"]
+    with pytest.raises(aither.APIError, match="unknown policy"):
+        admin.set_policy("loans", {"amount": "shred"})
+    admin.delete_policy("loans")
+    with pytest.raises(aither.NotFoundError):
+        admin.delete_policy("loans")
+    trace = aither.log_prediction("loans", {"amount": 3}, 1, entity="erin-zq")
+    assert aither.flush(30)
+    assert admin.erase(entity="erin-zq")["predictions"] == 1  # only the key was sent, never the value
+    assert admin.erase(trace_id=trace)["predictions"] == 0
+    with pytest.raises(ValueError):
+        admin.erase()
+    actions = [(e["action"], e["target"]) for e in admin.audit_log(limit=3)]
+    assert actions == [
+        ("erasure", f"trace:{trace}"),
+        ("erasure", f"entity:{aither.entity_key('erin-zq')}"),
+        ("policy.delete", "loans"),
+    ]

@@ -31,7 +31,7 @@ from ._tracked import TrackedModel
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._management import ApiKey, Organization, Usage, User, api_keys, org, user
+    from ._management import ApiKey, Organization, Usage, User, api_keys, org, server_privacy, user
     from ._models import models
     from ._monitors import Monitor, monitors
     from ._reference import log_reference
@@ -67,13 +67,14 @@ __all__ = [
     "models",
     "monitors",
     "org",
+    "server_privacy",
     "stats",
     "track",
     "user",
     "wrap",
 ]
 
-_MANAGEMENT = frozenset({"ApiKey", "Organization", "Usage", "User", "api_keys", "org", "user"})
+_MANAGEMENT = frozenset({"ApiKey", "Organization", "Usage", "User", "api_keys", "org", "server_privacy", "user"})
 
 
 def __getattr__(name: str) -> Any:
