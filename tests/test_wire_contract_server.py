@@ -65,6 +65,7 @@ def test_the_contracts_attribute_and_metric_tables_are_the_ones_the_server_reads
         "ml.label",
         "ml.label.row",
         "ml.sample_rate",
+        "ml.entity",
         "aither.truncated",
     }
     assert set(row.findall(aggregates)) == {

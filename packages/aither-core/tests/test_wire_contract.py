@@ -32,7 +32,8 @@ class Model:
 
 
 @pytest.fixture
-def every_kind_of_span() -> list[CapturedSpan]:
+def every_kind_of_span(monkeypatch: pytest.MonkeyPatch) -> list[CapturedSpan]:
+    monkeypatch.setenv("AITHER_HASH_KEY", "contract-key")  # for ml.entity
     with OTLPReceiver() as receiver:
         aither.init(api_key="aith_k", base_url=receiver.url, flush_interval=0.05, max_attribute_bytes=600)
         tracked = aither.wrap(Model(), name="contract", version="1", environment="test")
@@ -42,7 +43,7 @@ def every_kind_of_span() -> list[CapturedSpan]:
         trace_id = tracked.trace_ids[0]
         aither.log_label(trace_id, [1.0, 2.0])
         aither.log_label(trace_id, 5.0, row=1)
-        aither.log_prediction("manual", {"text": "x" * 1000}, 1)
+        aither.log_prediction("manual", {"text": "x" * 1000}, 1, entity="customer-1")
         assert aither.flush(10)
         # Overload: the exporter keeps 1 prediction in 2, and the kept one says so in ml.sample_rate.
         aither._client.get_client().exporter.keep_every = 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._api import close, flush, init, last_trace_id, log_label, log_prediction, stats, track, wrap
+from ._entity import entity, entity_key
 from ._errors import (
     AitherError,
     APIConnectionError,
@@ -30,7 +31,7 @@ from ._tracked import TrackedModel
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._management import ApiKey, Organization, Usage, User, api_keys, org, user
+    from ._management import ApiKey, Organization, Usage, User, api_keys, org, server_privacy, user
     from ._models import models
     from ._monitors import Monitor, monitors
     from ._reference import log_reference
@@ -55,6 +56,8 @@ __all__ = [
     "__version__",
     "api_keys",
     "close",
+    "entity",
+    "entity_key",
     "flush",
     "init",
     "last_trace_id",
@@ -64,13 +67,14 @@ __all__ = [
     "models",
     "monitors",
     "org",
+    "server_privacy",
     "stats",
     "track",
     "user",
     "wrap",
 ]
 
-_MANAGEMENT = frozenset({"ApiKey", "Organization", "Usage", "User", "api_keys", "org", "user"})
+_MANAGEMENT = frozenset({"ApiKey", "Organization", "Usage", "User", "api_keys", "org", "server_privacy", "user"})
 
 
 def __getattr__(name: str) -> Any:

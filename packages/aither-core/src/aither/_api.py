@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from . import _client
+from ._entity import entity as entity_context
 from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id, parse_trace_id
 from ._plugins import wrap_model
 from ._records import SpanRecord
@@ -138,12 +139,18 @@ def log_prediction(
     version: str | None = None,
     environment: str | None = None,
     trace_id: str | None = None,
+    entity: str | int | None = None,
 ) -> str:
-    """Log one prediction made outside a wrapped model; returns its trace id (``trace_id`` if given)."""
+    """Log one prediction made outside a wrapped model; returns its trace id (``trace_id`` if given). ``entity``
+    (a customer's id) is sent as its hashed key, as in ``with aither.entity(...)``."""
     model_logger = _manual_logger(model_name, version, environment)
     trace = int(parse_trace_id(trace_id), 16) if trace_id is not None else new_trace_id()
     now = time.time_ns()
-    model_logger.record("prediction", features, prediction, now, end_ns=now, trace_id=trace)
+    if entity is None:
+        model_logger.record("prediction", features, prediction, now, end_ns=now, trace_id=trace)
+    else:
+        with entity_context(entity):
+            model_logger.record("prediction", features, prediction, now, end_ns=now, trace_id=trace)
     return format_trace_id(trace)
 
 

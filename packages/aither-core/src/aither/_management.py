@@ -39,8 +39,10 @@ __all__ = [
     "Usage",
     "User",
     "UserNamespace",
+    "ServerPrivacy",
     "api_keys",
     "org",
+    "server_privacy",
     "user",
 ]
 
@@ -352,6 +354,60 @@ class ApiKeys(_Namespace):
         return _api_key(data)
 
 
+class ServerPrivacy(_Namespace):
+    """``aither.server_privacy``: the server's privacy policies, erasure and audit log (the ``admin`` scope;
+    docs/privacy.md). Answers are the server's JSON objects."""
+
+    def __repr__(self) -> str:
+        return "<aither.server_privacy>"
+
+    def policies(self) -> builtins.list[dict[str, Any]]:
+        items = _object(self._client.request("GET", "/api/v1/privacy/policies")).get("data")
+        if not isinstance(items, builtins.list):
+            raise APIError("the server sent an unexpected policy list")
+        return [dict(item) for item in items if isinstance(item, Mapping)]
+
+    def set_policy(self, model: str, columns: Mapping[str, str], *, scrub: bool | None = None) -> dict[str, Any]:
+        """Set ``model``'s policy (``"*"``: the organisation's); ``columns`` maps names or patterns to ``drop``,
+        ``refuse``, ``hash``, ``round``, ``round:N``, ``bucket:W`` or ``keep``."""
+        body = {"columns": dict(columns), "scrub": scrub}
+        return dict(_object(self._client.request("PUT", _policy_path(model), json=body)))
+
+    def delete_policy(self, model: str) -> None:
+        self._client.request("DELETE", _policy_path(model))
+
+    def erase(
+        self, *, trace_id: str | None = None, entity: str | int | None = None, sketches: bool = False
+    ) -> dict[str, Any]:
+        """Erase every stored prediction and label of a trace or of an entity; the counts erased. An entity is
+        sent as ``aither.entity_key(entity)`` (never the value), so this needs ``AITHER_HASH_KEY``."""
+        if (trace_id is None) == (entity is None):
+            raise ValueError("erase takes trace_id or entity")
+        if entity is not None:
+            from ._entity import entity_key
+
+            body: dict[str, Any] = {"entity": entity_key(entity)}
+        else:
+            body = {"trace_id": trace_id}
+        if sketches:
+            body["sketches"] = True
+        return dict(_object(self._client.request("POST", "/api/v1/erasures", json=body)))
+
+    def audit_log(self, limit: int = 100) -> builtins.list[dict[str, Any]]:
+        """The newest ``limit`` entries (policy changes, erasures), newest first."""
+        items = _object(self._client.request("GET", f"/api/v1/audit-log?limit={int(limit)}")).get("data")
+        if not isinstance(items, builtins.list):
+            raise APIError("the server sent an unexpected audit log")
+        return [dict(item) for item in items if isinstance(item, Mapping)]
+
+
+def _policy_path(model: str) -> str:
+    if not isinstance(model, str) or not model:
+        raise ValueError("model must be a model's name, or '*' for the organisation's policy")
+    return "/api/v1/privacy/policies/" + quote(model, safe="*")
+
+
 org = Org()
 user = UserNamespace()
 api_keys = ApiKeys()
+server_privacy = ServerPrivacy()

@@ -28,6 +28,7 @@ class SpanRecord:
     __slots__ = (
         "batch_size",
         "end_ns",
+        "entity",
         "error",
         "features",
         "has_label",
@@ -75,6 +76,8 @@ class SpanRecord:
         self.link = link
         #: ``1/k`` when this span was kept as 1 in ``k`` calls under overload (``ml.sample_rate``); None for 1.
         self.sample_rate: float | None = None
+        #: ``ml.entity``: the hashed key of the entity the call was about (``aither.entity``); None for none.
+        self.entity: str | None = None
         self.label: Any = None
         self.has_label = False
         self.label_row: int | None = None

@@ -18,6 +18,7 @@ from ._capture import Captured, capture_failed, capture_features, capture_predic
 from ._capture._named import named_features
 from ._capture._outputs import TASKS, interpreted_output
 from ._capture._predictions import _prediction_capturers
+from ._entity import ENTITY
 from ._ids import LAST_TRACE_ID, _getrandbits, format_trace_id, new_span_id, new_trace_id
 from ._records import ModelIdentity, SpanRecord
 
@@ -361,6 +362,7 @@ class ModelLogger:
             )
             if keep != 1:
                 record.sample_rate = 1.0 / keep
+            record.entity = ENTITY.get()
             exporter.submit(record)
         except Exception:
             client.internal_errors += 1

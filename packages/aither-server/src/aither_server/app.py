@@ -20,6 +20,7 @@ from aither_server.api.routes import drift as drift_routes
 from aither_server.api.routes import ingest as ingest_routes
 from aither_server.api.routes import management as management_routes
 from aither_server.api.routes import monitors as monitor_routes
+from aither_server.api.routes import privacy as privacy_routes
 from aither_server.api.routes import quality as quality_routes
 from aither_server.api.routes import query as query_routes
 from aither_server.api.schemas import Health
@@ -31,6 +32,7 @@ from aither_server.ingest.inflight import ByteBudget
 from aither_server.ingest.refusal_log import RefusalLog
 from aither_server.monitors.evaluate import DEFAULT_INTERVAL_S
 from aither_server.monitors.service import Monitoring
+from aither_server.privacy.policies import PolicyCache
 from aither_server.store.database import Store
 from aither_server.ui import pages as ui_pages
 from aither_server.ui.sessions import SessionStore
@@ -119,6 +121,8 @@ def create_app(
     )
     # What the routers read from the request's app: the store and the settings of this server.
     app.state.store = store
+    # The server's privacy policies, cached in this process (``privacy/policies.py``).
+    app.state.privacy = PolicyCache(store)
     # Drift's own tables, through SQLAlchemy Core on the same database (docs/drift.md).
     drift = DriftStore(store.engine)
     feeder: Feeder = DriftProcess(drift, store.sqlalchemy_url) if drift_process else DriftFeeder(drift)
@@ -154,6 +158,7 @@ def create_app(
     app.include_router(drift_routes.router)
     app.include_router(quality_routes.router)
     app.include_router(monitor_routes.router)
+    app.include_router(privacy_routes.router)
     app.include_router(ui_pages.router)
 
     def openapi() -> dict[str, Any]:

@@ -124,6 +124,8 @@ class SpanEncoder:
             )
         if record.sample_rate is not None:
             parts.append(field(9, double_attribute("ml.sample_rate", record.sample_rate)))
+        if record.entity is not None:
+            parts.append(field(9, string_attribute("ml.entity", record.entity)))
         if record.features is not None:
             features = render(record.features)
             if self._privacy is not None and record.model is not None:

@@ -203,7 +203,7 @@ def _span_record(
         return
     # One pass over the attributes, most frequent keys first (each protobuf access builds a Python object).
     model = version = environment = method = framework = features = prediction = label = None
-    batch_size = row = None
+    batch_size = row = entity = None
     sample_rate: float | None = None
     has_label = has_ml = False
     bad: str | None = None
@@ -265,6 +265,8 @@ def _span_record(
                     row = non_negative_int(value, key)
                 except BadValue as exc:
                     bad = bad or str(exc)
+        elif key == "ml.entity":
+            entity = kv.value.string_value[:_MAX_NAME] or None
         elif key == "ml.sample_rate":
             value = kv.value
             if value.HasField("double_value"):
@@ -366,6 +368,7 @@ def _span_record(
             instance=instance,
             sample_rate=None if sample_rate == 1.0 else sample_rate,
             link=_first_link(span),
+            entity=entity,
         )
     )
 

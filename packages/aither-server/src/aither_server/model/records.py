@@ -95,6 +95,9 @@ class PredictionSpan:
     """``ml.sample_rate``: this span stands for ``1 / sample_rate`` calls; ``None`` means 1."""
     link: tuple[bytes, bytes] | None = None
     """(trace id, span id) of the span's first link: the caller's OpenTelemetry span, when there was one."""
+    entity: str | None = None
+    """``ml.entity``: the keyed hash of the entity (a customer, a user) the call was about, for erasure
+    (docs/privacy.md); a clear value is hashed by the server's privacy step before it is stored."""
 
 
 @dataclasses.dataclass(slots=True)

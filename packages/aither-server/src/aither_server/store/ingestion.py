@@ -45,8 +45,8 @@ _CHUNK = 500
 _INSERT_PREDICTION = (
     "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, method, framework, start_ns,"
     " latency_ns, status, n_rows, batch_size, features, prediction, service_name, received_ns,"
-    " error, instance_id, sample_rate, link_trace_id, link_span_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " error, instance_id, sample_rate, link_trace_id, link_span_id, entity)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # A prediction's row is written to prediction_rows only once it is labelled: with its label, when the label
 # arrives (``_apply_labels``), or with the prediction when the label came first. Every query of that table
@@ -277,10 +277,11 @@ class Ingestor:
                 span.service_name,
                 now,
             )
-            if error is None and instance_id is None and sample_rate is None and link is None:
+            entity = span.entity
+            if error is None and instance_id is None and sample_rate is None and link is None and entity is None:
                 plain_params.append(params)
             else:
-                pred_params.append((*params, error, instance_id, sample_rate, *(link or _NO_LINK)))
+                pred_params.append((*params, error, instance_id, sample_rate, *(link or _NO_LINK), entity))
             if early and trace_id in early_traces:
                 joined.append((n_rows, model_id, trace_id))
                 for v in values:

@@ -24,6 +24,7 @@ from aither_server.drift.feeder import Feeder
 from aither_server.drift.query import NotFound, Window, data_quality, drift, drift_series, parse_reference
 from aither_server.drift.stats import METHODS
 from aither_server.drift.store import DriftStore
+from aither_server.privacy.enforce import reference_refusal
 from aither_server.query.time import to_ns
 
 __all__ = ["router"]
@@ -157,6 +158,10 @@ def post_reference(request: Request, _: Write, name: _Name, body: Annotated[dict
     if isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows < 2**53:
         raise ApiError(400, "invalid_request", "rows must be a non-negative integer below 2**53")
     columns = {str(c): _profile(p, f"features.{c}") for c, p in features.items()}
+    # The server's privacy policy: dropped columns go, a refused one (or clear values to hash) is a 400.
+    refusal = reference_refusal(columns, request.app.state.privacy.policy_of(name))
+    if refusal is not None:
+        raise ApiError(400, "invalid_request", refusal)
     stored = {
         "features": columns,
         "predictions": None if body.get("predictions") is None else _profile(body["predictions"], "predictions"),

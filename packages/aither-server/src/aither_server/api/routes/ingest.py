@@ -37,6 +37,8 @@ from aither_server.ingest.cumulative import CumulativeSeries
 from aither_server.ingest.inflight import ByteBudget, Held
 from aither_server.ingest.refusal_log import RefusalLog
 from aither_server.model.api_keys import Principal
+from aither_server.privacy.enforce import enforce_batch
+from aither_server.privacy.policies import PolicyCache
 from aither_server.store.database import Store
 
 __all__ = ["IngestLimits", "document_traces", "router"]
@@ -107,6 +109,7 @@ def _media(kind: str) -> str:
 
 def _store_traces(
     store: Store,
+    privacy: PolicyCache,
     drift: Feeder | None,
     limits: IngestLimits,
     kind: str,
@@ -122,6 +125,8 @@ def _store_traces(
             )
         except otlp_body.MalformedBody as exc:
             raise ApiError(400, "invalid_request", str(exc)) from None
+        # The server's privacy policies, before anything is stored or sketched (docs/privacy.md).
+        enforce_batch(batch, privacy.policy_of)
         store.ingest(batch.predictions, batch.labels, rejected_spans=batch.rejected, ignored_spans=batch.ignored)
         if drift is not None and batch.predictions:  # queued for drift's hourly sketches: never raises
             drift.observe(batch.predictions)
@@ -166,6 +171,7 @@ class _Traces:
                 response = await run_in_threadpool(
                     _store_traces,
                     store,
+                    state.privacy,
                     getattr(state, "drift_feeder", None),
                     limits,
                     kind,

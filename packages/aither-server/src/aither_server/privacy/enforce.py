@@ -1,0 +1,214 @@
+"""A model's policy applied to what a client sent, before anything is stored: each prediction span's
+``ml.features`` and ``ml.entity``, and a posted reference's column profiles.
+
+Features are walked whatever their shape (the SDK's ``{"sample": rows, "_meta": ...}``, a record, a list of
+records from another producer): in every object, a key that a rule names is that column. So a client that
+ignores the SDK's policies, or is not the SDK, cannot get a dropped column past the server.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aither.privacy import Action, ColumnPolicies, hash_key_from_env, scrub
+from aither_server.ingest.spans import DecodedBatch
+from aither_server.model.records import PredictionSpan
+from aither_server.privacy.policy import REFUSED, EffectivePolicy
+
+__all__ = ["HASHED", "Refused", "enforce_batch", "entity_key", "private_features", "reference_refusal"]
+
+#: A value already hashed with the ``hash`` action's format (``h:`` and 16 hex characters): kept as it is, so
+#: what an SDK hashed with the same key is not hashed twice (it carries 64 bits of a keyed hash, nothing clear).
+HASHED = re.compile(r"h:[0-9a-f]{16}")
+_HASH = Action("hash")
+#: ``_meta`` fields that list column names: a dropped column leaves them too (as the SDK drops it).
+_META_NAMES = ("columns", "keys")
+#: ``_meta`` fields that name columns or hold the texts behind text descriptors, handled by :func:`_meta`.
+_META_SCHEMA = frozenset({*_META_NAMES, "dtypes", "texts"})
+
+
+class Refused(Exception):
+    """The span carries a column its model's policy refuses; the message names the column, never a value."""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def private_features(text: str, policy: EffectivePolicy) -> str | None:
+    """``ml.features`` as the policy lets it be stored; ``None`` when it cannot be walked by column (not JSON,
+    or the truncation marker, whose preview is a cut JSON text) while the policy has column rules: then nothing
+    of it is stored. Raises :class:`Refused` for a refused column."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        if policy.columns:
+            return None
+        return _dumps(scrub(text)) if policy.scrub else text
+    truncated = isinstance(value, dict) and isinstance(value.get("_meta"), dict) and value["_meta"].get("truncated")
+    if truncated and policy.columns:
+        return None
+    return _dumps(_walk(value, policy))
+
+
+def _walk(value: Any, policy: EffectivePolicy) -> Any:
+    """``value`` with every object's columns under the policy; scalars cost no call (most values are numbers)."""
+    if isinstance(value, dict):
+        return _object(value, policy)
+    if isinstance(value, list):
+        return [_walk(item, policy) if isinstance(item, (dict, list, str)) else item for item in value]
+    if isinstance(value, str) and policy.scrub:
+        return scrub(value)
+    return value
+
+
+def _object(value: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
+    rule, scrubbing = policy.rule, policy.scrub
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "_meta" and isinstance(item, dict):
+            out[key] = _meta(item, policy)
+            continue
+        action = rule(key)
+        if action is None:
+            if isinstance(item, (dict, list)):
+                out[key] = _walk(item, policy)
+            elif scrubbing and isinstance(item, str):
+                out[key] = scrub(item)
+            else:
+                out[key] = item
+        elif action is REFUSED:
+            raise Refused(key)
+        elif action.kind == "keep":
+            out[key] = item
+        elif action.kind != "drop":
+            out[key] = _each(item, functools.partial(_apply, policy, action))
+    return out
+
+
+def _each(value: Any, transform: Callable[[Any], Any]) -> Any:
+    """``transform`` of a value, or of each value of a list (a column of values in a dict of columns)."""
+    if isinstance(value, list):
+        return [_each(v, transform) for v in value]
+    return transform(value)
+
+
+def _apply(policy: EffectivePolicy, action: Action, value: Any) -> Any:
+    if action.kind == "hash":
+        if isinstance(value, str):
+            return value if HASHED.fullmatch(value) else policy.hashed(value)
+        if isinstance(value, dict):
+            return policy.hashed(json.dumps(value, sort_keys=True, default=str))
+    return policy.actions.apply(action, value)
+
+
+def _meta(meta: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
+    """The sample's schema: the refused columns refuse the span even when this sample left them out (the input
+    had them), and the dropped ones leave it; the texts behind text descriptors are scrubbed."""
+    names: list[str] = []
+    for field in _META_NAMES:
+        if isinstance(meta.get(field), list):
+            names.extend(c for c in meta[field] if isinstance(c, str))
+    if isinstance(meta.get("dtypes"), dict):
+        names.extend(str(c) for c in meta["dtypes"])
+    dropped = set()
+    for name in names:
+        action = policy.rule(name)
+        if action is REFUSED:
+            raise Refused(name)
+        if action is not None and action.kind == "drop":
+            dropped.add(name)
+    # Its other fields (rows, shapes, ...) are held to the rules too: nothing is exempt for being under _meta.
+    out = {k: v for k, v in meta.items() if k in _META_SCHEMA}
+    out.update(_object({k: v for k, v in meta.items() if k not in _META_SCHEMA}, policy))
+    if dropped:
+        for field in _META_NAMES:
+            if isinstance(out.get(field), list):
+                out[field] = [c for c in out[field] if c not in dropped]
+        if isinstance(out.get("dtypes"), dict):
+            out["dtypes"] = {c: d for c, d in out["dtypes"].items() if c not in dropped}
+    if policy.scrub and isinstance(out.get("texts"), list):
+        out["texts"] = [scrub(t) if isinstance(t, str) else t for t in out["texts"]]
+    return out
+
+
+def entity_key(entity: str, hash_key: bytes | None) -> str | None:
+    """``ml.entity`` as stored: as sent when the SDK hashed it; else hashed here with the server's
+    ``AITHER_HASH_KEY``; ``None`` when it is clear and the server has no key (the span is refused: an entity is
+    never stored in clear)."""
+    if HASHED.fullmatch(entity):
+        return entity
+    if not hash_key:
+        return None
+    hashed: str = ColumnPolicies({"entity": "hash"}, hash_key=hash_key).apply(_HASH, entity)
+    return hashed
+
+
+def enforce_batch(batch: DecodedBatch, policy_of: Callable[[str], EffectivePolicy]) -> None:
+    """Apply each prediction's model policy to ``batch`` in place: features rewritten, spans with a refused
+    column (or a clear entity the server cannot hash) moved to the rejected spans of the OTLP partial success."""
+    hash_key: bytes | None = None
+    kept: list[PredictionSpan] = []
+    for span in batch.predictions:
+        if span.entity is not None:
+            if hash_key is None:
+                hash_key = hash_key_from_env() or b""
+            stored = entity_key(span.entity, hash_key)
+            if stored is None:
+                batch.reject("ml.entity must be sent hashed (aither.entity_key) or the server needs AITHER_HASH_KEY")
+                continue
+            span.entity = stored
+        policy = policy_of(span.model)
+        if policy and span.features is not None:
+            try:
+                span.features = private_features(span.features, policy)
+            except Refused as exc:
+                batch.reject(f"ml.features carries the column {exc.args[0]!r}, refused by the server's privacy policy")
+                continue
+        kept.append(span)
+    batch.predictions = kept
+
+
+def reference_refusal(columns: dict[str, dict[str, Any]], policy: EffectivePolicy) -> str | None:
+    """Why a reference's column profiles cannot be stored under ``policy`` (a 400), else ``None``; the columns
+    the policy drops are removed from ``columns`` in place. A profile is a sketch: a categorical one holds its
+    most frequent values themselves, which the server cannot rewrite without the rows, so a profile of a column
+    the policy hashes must hold hashed values already, and one the policy scrubs must hold nothing to scrub."""
+    from aither.profile import CATEGORICAL, Profile
+
+    for name in list(columns):
+        if policy.refuses(name):
+            return f"the reference carries the column {name!r}, refused by the server's privacy policy"
+        action = policy.actions.action(name) if policy.actions else None
+        if action is not None and action.kind == "drop":
+            del columns[name]
+            continue
+        if action is not None and action.kind in ("keep", "round", "bucket"):
+            continue  # numbers at a resolution: a profile's quantiles are not values of one row
+        profile = Profile.from_json(columns[name])
+        if profile.kind != CATEGORICAL:
+            if action is not None and action.kind == "hash":
+                return f"the reference's column {name!r} is numeric; the server's policy hashes it: profile it hashed"
+            continue
+        if action is None and not policy.scrub:
+            continue
+        items = _items(profile)
+        if action is not None and any(not HASHED.fullmatch(item) for item in items):
+            return (
+                f"the reference's column {name!r} holds clear values; the server's policy hashes it: log the reference"
+                " with the column hashed (column_policies={...: 'hash'}, the same AITHER_HASH_KEY)"
+            )
+        if action is None and any(scrub(item) != item for item in items):
+            return f"the reference's column {name!r} holds values the server's policy scrubs (e-mail, card, ...)"
+    return None
+
+
+def _items(profile: Any) -> list[str]:
+    import datasketches
+
+    found = profile.frequent().get_frequent_items(datasketches.frequent_items_error_type.NO_FALSE_NEGATIVES)
+    return [str(item[0]) for item in found]

@@ -1,0 +1,237 @@
+"""Erasure: every stored prediction and label of a trace, or of an entity (``ml.entity``), deleted in one
+write transaction, with the rollups that counted them taken down by what they had added.
+
+An entity's erasure takes its traces whole: a label joins its prediction by trace id alone, and the rows of a
+prediction keep a copy of their label, so every prediction and label of each trace that holds one of the
+entity's predictions goes. What cannot be taken back is described in docs/privacy.md: drift's hourly
+sketches (mergeable summaries, from which one row's contribution cannot be subtracted), counts that came as
+``/v1/metrics`` aggregates (they never named a row), the usage counters (billing), and copies already exported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from aither_server.drift.store import DAY_HOURS
+from aither_server.model.rollup_keys import HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
+from aither_server.privacy import audit
+from aither_server.store.database import Store, trace_key
+from aither_server.store.engine import Connection, open_database, placeholders
+from aither_server.store.rollups import (
+    INSTANCE_LATENCY,
+    INSTANCE_MINUTES,
+    INSTANCE_MODELS,
+    LATENCY,
+    VOLUME,
+    QualityDeltas,
+    add_quality,
+    count_call,
+    write_quality,
+)
+
+__all__ = ["Erased", "erase"]
+
+_CHUNK = 500
+#: Each rollup's key columns: a cell an erasure emptied goes, as if nothing had been counted there (a cell is
+#: only written when something is counted).
+_KEYS = {
+    "volume_minutes": "model_id, minute",
+    "latency_hours": "model_id, hour, bucket",
+    "instance_latency_hours": "model_id, hour, instance_id, bucket",
+    "instance_models": "model_id, instance_id",
+    "instance_minutes": "model_id, minute, instance_id",
+}
+
+
+def _empty_cells(conn: Connection, table: str, keys: list[tuple[Any, ...]]) -> None:
+    where = " AND ".join(f"{column} = ?" for column in _KEYS[table].split(", "))
+    conn.executemany(f"DELETE FROM {table} WHERE {where} AND calls <= 0", keys)
+
+
+@dataclasses.dataclass(frozen=True)
+class Erased:
+    traces: int
+    predictions: int
+    """Prediction spans deleted."""
+    rows: int
+    """The rows those predictions counted (what /metrics calls predictions)."""
+    labels: int
+    """Label rows deleted (joined or not)."""
+    label_spans: int
+    sketches: int = 0
+    """Drift sketch rows (one column's hour or day) deleted: only when asked (``sketches=True``)."""
+
+    def to_json(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _traces_of_entity(conn: Connection, entity: str) -> list[bytes]:
+    rows = conn.execute("SELECT DISTINCT trace_id FROM predictions WHERE entity = ?", (entity,)).fetchall()
+    return [bytes(r[0]) for r in rows]
+
+
+def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[tuple[Any, ...]]:
+    """(id, model id, start, latency, status, rows, instance id) of every prediction of ``traces``."""
+    wanted = set(traces)
+    found = []
+    keys = sorted({trace_key(t) for t in traces})
+    for chunk in _chunks(keys):
+        for row in conn.execute(
+            "SELECT id, model_id, start_ns, latency_ns, status, n_rows, instance_id, trace_id FROM predictions"
+            f" WHERE trace_key IN ({placeholders(chunk)})",
+            chunk,
+        ):
+            if bytes(row[7]) in wanted:
+                found.append(tuple(row[:7]))
+    return found
+
+
+def _take_out_rollups(conn: Connection, store: Store, predictions: list[tuple[Any, ...]]) -> None:
+    """Subtract the predictions from every rollup that counted them: the same commutative upserts ingestion
+    adds with, with negative counts, so a concurrent writer (on another process) still adds up exactly."""
+    volume: dict[tuple[int, int], list[int]] = {}
+    latency: dict[tuple[int, int, int], int] = {}
+    shared: dict[tuple[int, int, int, int], int] = {}
+    instance_totals: dict[Any, list[int]] = {}
+    instance_minutes: dict[Any, list[int]] = {}
+    per_model: dict[int, list[int]] = {}
+    for _, model_id, start_ns, latency_ns, status, n_rows, instance_id in predictions:
+        count_call(volume, (model_id, start_ns // MINUTE_NS), status, n_rows)
+        bucket = (model_id, start_ns // HOUR_NS, latency_bucket(latency_ns))
+        latency[bucket] = latency.get(bucket, 0) + 1
+        key = (model_id, start_ns // HOUR_NS, instance_id or 0, aggregate_bucket(latency_ns))
+        shared[key] = shared.get(key, 0) + 1
+        if instance_id is not None:
+            count_call(instance_totals, (model_id, instance_id), status, n_rows)
+            count_call(instance_minutes, (model_id, start_ns // MINUTE_NS, instance_id), status, n_rows)
+        totals = per_model.setdefault(model_id, [0, 0])
+        totals[0] += 1
+        totals[1] += n_rows
+
+    def negated(cells: dict[Any, Any]) -> list[tuple[Any, ...]]:
+        out = []
+        for k, v in sorted(cells.items()):
+            values = [-x for x in v] if isinstance(v, list) else [-v]
+            out.append((*k, *values))
+        return out
+
+    conn.executemany(VOLUME, negated(volume))
+    conn.executemany(LATENCY, negated(latency))
+    conn.executemany(INSTANCE_LATENCY, negated(shared))
+    if instance_totals:
+        conn.executemany(INSTANCE_MODELS, negated(instance_totals))
+        conn.executemany(INSTANCE_MINUTES, negated(instance_minutes))
+    for table, cells in (
+        ("volume_minutes", volume),
+        ("latency_hours", latency),
+        ("instance_latency_hours", shared),
+        ("instance_models", instance_totals),
+        ("instance_minutes", instance_minutes),
+    ):
+        _empty_cells(conn, table, sorted(cells))
+    greatest = "max" if store.dialect == "sqlite" else "GREATEST"
+    conn.executemany(
+        f"UPDATE models SET calls = {greatest}(calls - ?, 0), predictions = {greatest}(predictions - ?, 0)"
+        " WHERE id = ?",
+        [(c, r, model_id) for model_id, (c, r) in sorted(per_model.items())],
+    )
+
+
+def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
+    """Each labelled row's contribution to ``quality_hours``, taken out as a label replaced is."""
+    quality: QualityDeltas = {}
+    for chunk in _chunks(pred_ids):
+        for row in conn.execute(
+            "SELECT model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind"
+            f" FROM prediction_rows WHERE pred_id IN ({placeholders(chunk)}) AND label_kind IS NOT NULL",
+            chunk,
+        ):
+            model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind = row
+            pred, label = (kind, pred_key, pred_num, score), (label_key, label_num, label_kind)
+            add_quality(quality, -1, model_id, start_ns, pred, label, weight)
+    write_quality(conn, quality)
+
+
+def _delete(conn: Connection, table: str, column: str, values: Sequence[Any]) -> int:
+    deleted = 0
+    for chunk in _chunks(values):
+        deleted += conn.execute(f"DELETE FROM {table} WHERE {column} IN ({placeholders(chunk)})", chunk).rowcount
+    return deleted
+
+
+def _drop_sketches(conn: Connection, predictions: list[tuple[Any, ...]]) -> int:
+    """Drift's sketches of every hour (and day) an erased prediction was in, for its model: a sketch cannot give
+    one row back, so the whole hour goes (``drift/store.py``: an hour's rows have ``span`` 1, a day's 24 from
+    its first hour)."""
+    cells = sorted({(p[1], p[2] // HOUR_NS) for p in predictions})
+    names = {}
+    for model_id in sorted({m for m, _ in cells}):
+        row = conn.execute("SELECT name, version, environment FROM models WHERE id = ?", (model_id,)).fetchone()
+        names[model_id] = tuple(row)
+    deleted = 0
+    where = "model = ? AND version = ? AND environment = ? AND span = ? AND hour = ?"
+    for model_id, hour in cells:
+        for span, start in ((1, hour), (DAY_HOURS, hour - hour % DAY_HOURS)):
+            params = (*names[model_id], span, start)
+            deleted += conn.execute(f"DELETE FROM drift_sketches WHERE {where}", params).rowcount
+    return deleted
+
+
+def erase(
+    store: Store,
+    key_id: str,
+    *,
+    trace_id: bytes | None = None,
+    entity: str | None = None,
+    sketches: bool = False,
+) -> Erased:
+    """Erase one trace's or one (hashed) entity's predictions and labels (and with ``sketches``, drift's sketches
+    of their hours); the audit entry is written in the same transaction. Exactly one of ``trace_id`` and
+    ``entity``. On SQLite the deleted rows' bytes are overwritten (``secure_delete``) and the write-ahead log
+    is emptied after, so they are not left in the file's free pages."""
+    if (trace_id is None) == (entity is None):
+        raise ValueError("erase takes a trace id or an entity")
+    sqlite = store.dialect == "sqlite"
+    with store.write() as conn:
+        if sqlite:
+            conn.execute("PRAGMA secure_delete = ON")
+        try:
+            erased = _erase(conn, store, key_id, trace_id, entity, sketches)
+        finally:
+            if sqlite:
+                conn.execute("PRAGMA secure_delete = OFF")
+    if store.path is not None:
+        # The pages as they were before the erasure stay in the write-ahead log until a checkpoint copies the
+        # new ones back and the log is truncated (on a connection of its own: the writer's is the store's).
+        checkpoint = open_database(store.path).connect()
+        try:
+            checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            checkpoint.close()
+    return erased
+
+
+def _erase(
+    conn: Connection, store: Store, key_id: str, trace_id: bytes | None, entity: str | None, sketches: bool
+) -> Erased:
+    traces = [trace_id] if trace_id is not None else _traces_of_entity(conn, entity or "")
+    predictions = _predictions(conn, traces)
+    pred_ids = [p[0] for p in predictions]
+    _take_out_quality(conn, pred_ids)
+    _take_out_rollups(conn, store, predictions)
+    _delete(conn, "prediction_rows", "pred_id", pred_ids)
+    _delete(conn, "predictions", "id", pred_ids)
+    labels = _delete(conn, "labels", "trace_id", traces)
+    label_spans = _delete(conn, "label_spans", "trace_id", traces)
+    dropped = _drop_sketches(conn, predictions) if sketches else 0
+    erased = Erased(len(traces), len(pred_ids), sum(p[5] for p in predictions), labels, label_spans, dropped)
+    target = f"trace:{trace_id.hex()}" if trace_id is not None else f"entity:{entity}"
+    audit.record(conn, key_id, "erasure", target, erased.to_json())
+    return erased
