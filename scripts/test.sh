@@ -18,6 +18,10 @@ step() {
 step ruff ruff check .
 step ruff-format ruff format --check .
 step mypy mypy
+# The tests too, a folder at a time: each has its own conftest.py, which one mypy run would take for one module.
+for suite in packages/*/tests tests; do
+    [ -d "$suite" ] && step "mypy $suite" mypy "$suite"
+done
 for suite in packages/*/tests tests; do
     [ -d "$suite" ] || continue
     step "pytest $suite" python -m pytest "$suite" -q

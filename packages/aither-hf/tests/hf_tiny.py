@@ -17,7 +17,6 @@ from transformers import (
     BertForSequenceClassification,
     BertForTokenClassification,
     BertModel,
-    BertTokenizerFast,
     Pipeline,
     ViTConfig,
     ViTForImageClassification,
@@ -27,6 +26,18 @@ from transformers import (
     Wav2Vec2ForSequenceClassification,
     pipeline,
 )
+
+# isort: split
+from transformers import BertTokenizerFast  # type: ignore[attr-defined]  # exported lazily: not in the stubs
+
+# transformers' overloads of ``pipeline`` and its configs' signatures know neither custom pipeline classes nor
+# the ``PretrainedConfig`` keywords (``num_labels``) every config takes: the tests call them untyped.
+_pipeline: Any = pipeline
+
+
+def _untyped(factory: Any) -> Any:
+    return factory
+
 
 WORDS = [
     "the",
@@ -75,7 +86,7 @@ def tokenizer() -> BertTokenizerFast:
 
 def text_pipeline(task: str, pipeline_class: type[Pipeline] | None = None) -> Any:
     torch.manual_seed(0)
-    config = BertConfig(
+    config: Any = _untyped(BertConfig)(
         vocab_size=len(VOCAB),
         hidden_size=HIDDEN,
         num_hidden_layers=1,
@@ -85,31 +96,32 @@ def text_pipeline(task: str, pipeline_class: type[Pipeline] | None = None) -> An
         num_labels=2,
     )
     extra: dict[str, Any] = {} if pipeline_class is None else {"pipeline_class": pipeline_class}
-    return pipeline(task, model=_MODELS[task](config).eval(), tokenizer=tokenizer(), **extra)
+    model: Any = _MODELS[task](config)
+    return _pipeline(task, model=model.eval(), tokenizer=tokenizer(), **extra)
 
 
 def image_pipeline() -> Any:
     torch.manual_seed(0)
-    config = ViTConfig(
+    config: Any = _untyped(ViTConfig)(
         image_size=32, patch_size=16, hidden_size=HIDDEN, num_hidden_layers=1, num_attention_heads=2,
         intermediate_size=32, num_labels=2,
     )  # fmt: skip
     processor = ViTImageProcessor(size={"height": 32, "width": 32})
-    return pipeline("image-classification", model=ViTForImageClassification(config).eval(), image_processor=processor)
+    model: Any = ViTForImageClassification(config)
+    return _pipeline("image-classification", model=model.eval(), image_processor=processor)
 
 
 def audio_pipeline() -> Any:
     torch.manual_seed(0)
-    config = Wav2Vec2Config(
+    config: Any = _untyped(Wav2Vec2Config)(
         hidden_size=HIDDEN, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
         conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
         num_labels=2, classifier_proj_size=8,
     )  # fmt: skip
-    extractor = Wav2Vec2FeatureExtractor(sampling_rate=16000)
-    return pipeline(
-        "audio-classification", model=Wav2Vec2ForSequenceClassification(config).eval(), feature_extractor=extractor
-    )
+    extractor = _untyped(Wav2Vec2FeatureExtractor)(sampling_rate=16000)
+    model: Any = Wav2Vec2ForSequenceClassification(config)
+    return _pipeline("audio-classification", model=model.eval(), feature_extractor=extractor)
 
 
 def wave(samples: int = 1600) -> np.ndarray[Any, Any]:
-    return np.sin(np.arange(samples, dtype=np.float32) / 10.0)
+    return np.asarray(np.sin(np.arange(samples, dtype=np.float32) / 10.0))
