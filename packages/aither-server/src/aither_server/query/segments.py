@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aither_server.drift.store import DriftStore
+from aither_server.model.cancellation import check
 from aither_server.model.records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
 from aither_server.query.intervals import mean_interval, wilson
 from aither_server.query.models import model_ids
@@ -214,6 +215,7 @@ def ranked_segments(
     stored = drift.reference(name, version, None) if rows else None
     reference = {} if stored is None else stored.features
     for column in names:
+        check()
         kind, groups = _feature_groups(rows, column, reference)
         kinds[column] = kind
         if len(groups) < 2 and feature is None:

@@ -9,6 +9,7 @@ from typing import Any
 from aither_server.drift.query import NotFound, data_quality, drift, drift_series_all
 from aither_server.drift.sketches import HOUR_NS
 from aither_server.drift.store import DriftStore
+from aither_server.model.cancellation import check
 from aither_server.monitors.store import MonitorStore
 from aither_server.query import metrics as query_metrics
 from aither_server.query import models as query_models
@@ -50,6 +51,7 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
         states.setdefault(monitor.model, []).append(monitor.state)
     rows = []
     for model in query_models.list_models(conn):
+        check()
         found = query_metrics.metrics(conn, model["name"], start_ns=start, end_ns=now, bucket="1d") or {}
         quality_name, quality = _quality(found)
         quality_window = "24 h"
@@ -94,6 +96,7 @@ def _bucketed(
     width = (end_ns - start_ns) // points
     out = []
     for i in range(points):
+        check()
         lo = start_ns + i * width
         found = query_metrics.metrics(
             conn, name, version=version, environment=environment, start_ns=lo, end_ns=lo + width, approximate=True
@@ -140,6 +143,7 @@ def segments(
     conn = store.reader()
     out = []
     for version, environment in pairs:
+        check()
         # Approximate: a segment shows no latency, and exact percentiles would read the whole range's raw rows.
         found = query_metrics.metrics(
             conn, name, version=version, environment=environment, start_ns=start_ns, end_ns=end_ns, approximate=True
@@ -231,6 +235,7 @@ def model_page(
         )
     except NotFound:
         drift_answer = quality_answer = None
+    check()
     sparks: dict[str, list[float | None]] = {}
     if drift_answer is not None:
         bucket = max(HOUR_NS, (end - start) // 24 // HOUR_NS * HOUR_NS)
@@ -238,6 +243,7 @@ def model_page(
             drift_store, name, bucket_ns=bucket, version=version, environment=environment, window=window
         )
         sparks = {column: [p["score"] for p in points] for column, points in every.items()}
+    check()
     quality_findings = flag_data_quality(quality_answer)
     diagnosed = diagnose(
         store, drift_store, name, version=version, environment=environment, window=period, task=total["task"]
