@@ -98,8 +98,16 @@ def _bucketed(
     for i in range(points):
         check()
         lo = start_ns + i * width
+        # One volume bucket per slice: the page reads no finer volume.
         found = query_metrics.metrics(
-            conn, name, version=version, environment=environment, start_ns=lo, end_ns=lo + width, approximate=True
+            conn,
+            name,
+            version=version,
+            environment=environment,
+            start_ns=lo,
+            end_ns=lo + width,
+            bucket=f"{max(1, width // NS)}s",
+            approximate=True,
         )
         out.append((lo + width // 2, found or {}))
     return out
@@ -144,9 +152,18 @@ def segments(
     out = []
     for version, environment in pairs:
         check()
-        # Approximate: a segment shows no latency, and exact percentiles would read the whole range's raw rows.
+        # Approximate, without AUC: a segment shows neither latency nor AUC, and exact percentiles would read the
+        # whole range's raw rows.
         found = query_metrics.metrics(
-            conn, name, version=version, environment=environment, start_ns=start_ns, end_ns=end_ns, approximate=True
+            conn,
+            name,
+            version=version,
+            environment=environment,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            bucket=f"{max(1, min(366 * 86400, (end_ns - start_ns) // NS))}s",
+            approximate=True,
+            auc=False,
         )
         if not found or not found.get("calls"):
             continue
