@@ -146,9 +146,9 @@ def test_the_dashboard_rollups_hold_the_sums_of_what_they_roll_up(store: Store) 
             cell[1] += score
     assert len(raw) > 20
     stored = {}
-    for table, unit in (("score_hours", "hour"), ("score_days", "day")):
+    for table, column in (("score_hours", "hour"), ("score_days", "day")):
         for model_id, at, index, label, rows, w_rows, total in conn.execute(
-            f"SELECT model_id, {unit}, bin, label_key, rows, w_rows, score_sum FROM {table}"
+            f"SELECT model_id, {column}, bin, label_key, rows, w_rows, score_sum FROM {table}"
         ):
             assert w_rows == rows  # no span kept 1 in k here
             stored[(table, model_id, at, index, label)] = [rows, pytest.approx(total)]

@@ -132,10 +132,10 @@ def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict
     # Whole days from latency_days (a 30-day range reads 30 of them, not 720 hours of buckets), whole hours
     # from latency_hours, the rest from the raw rows.
     days, hours, edges = split_days(lo, hi)
-    ranges = ([("latency_days", "day", days)] if days is not None else []) + [
+    rollups = ([("latency_days", "day", days)] if days is not None else []) + [
         ("latency_hours", "hour", h) for h in hours
     ]
-    for table, unit, (first, last) in ranges:
+    for table, unit, (first, last) in rollups:
         for bucket, count in conn.execute(
             f"SELECT bucket, sum(calls) FROM {table} WHERE model_id IN ({placeholders(ids)})"
             f" AND {unit} >= ? AND {unit} < ? GROUP BY bucket",
