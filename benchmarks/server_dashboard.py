@@ -27,24 +27,24 @@ import aither_server
 from aither_server import ServerThread, Store
 
 #: Medians (ms) of the last recorded run: 1,000,000 predictions, SQLite, the 2-core machine shared with other
-#: work (load average 6 to 7), the code before issue 24's speed work (docs/dashboard.md).
+#: work (load average about 6), after issue 24's rollups (revision 0017; docs/dashboard.md has the run before).
 LAST_MS = {
-    "models page": 107,
-    "model page, 24 h": 551,
-    "model page, 7 d": 1854,
-    "model page, 30 d": 9241,
-    "model page, 1 h (2 min slices)": 166,
+    "models page": 96,
+    "model page, 24 h": 238,
+    "model page, 7 d": 472,
+    "model page, 30 d": 362,
+    "model page, 1 h (2 min slices)": 82,
     "segments page, 24 h": 245,
-    "segments page, 30 d": 1359,
-    "feature page, 24 h": 10,
-    "predictions page": 46,
-    "predictions page, wrong only": 2642,
-    "predictions page, unlabelled": 2596,
-    "monitors page": 20,
-    "evaluate accuracy over 1h": 13,
-    "evaluate accuracy over 1d": 244,
-    "evaluate latency_p95_ms over 1d": 173,
-    "evaluate error_rate over 7d": 1417,
+    "segments page, 30 d": 225,
+    "feature page, 24 h": 63,
+    "predictions page": 16,
+    "predictions page, wrong only": 43,
+    "predictions page, unlabelled": 259,
+    "monitors page": 5,
+    "evaluate accuracy over 1h": 32,
+    "evaluate accuracy over 1d": 105,
+    "evaluate latency_p95_ms over 1d": 107,
+    "evaluate error_rate over 7d": 422,
 }
 
 
