@@ -169,6 +169,24 @@ def test_score_bins_read_from_the_rollups_equal_those_of_the_raw_rows(
         assert fast[key] == [rows, w_rows, pytest.approx(total)]
 
 
+def test_score_bins_read_ahead_for_a_chart_s_slices_equal_those_read_one_slice_at_a_time(store: Store) -> None:
+    conn = store.reader()
+    ids = [i for (i,) in conn.execute("SELECT id FROM models WHERE name = 'clf'")]
+    for start, width, count in ((_T0 // DAY_NS * DAY_NS, DAY_NS, 4), (_T0 // _H * _H, 6 * _H, 14)):
+        alone = [
+            query_score_bins.score_bins(conn, ids, start + i * width, start + (i + 1) * width) for i in range(count)
+        ]
+        with query_score_bins.sliced(conn, ids, start, width, count):
+            ahead = [
+                query_score_bins.score_bins(conn, ids, start + i * width, start + (i + 1) * width) for i in range(count)
+            ]
+        assert sum(len(bins) for bins in alone) > 10
+        for one, other in zip(alone, ahead, strict=True):
+            assert one.keys() == other.keys()
+            for key, (rows, w_rows, total) in one.items():
+                assert other[key] == [rows, w_rows, pytest.approx(total)]
+
+
 def test_the_charts_binned_auc_differs_from_the_exact_one_only_by_pairs_that_share_a_bin(
     database: Path | str,
 ) -> None:
