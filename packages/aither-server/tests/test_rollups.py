@@ -187,6 +187,30 @@ def test_score_bins_read_ahead_for_a_chart_s_slices_equal_those_read_one_slice_a
                 assert other[key] == [rows, w_rows, pytest.approx(total)]
 
 
+@pytest.mark.parametrize("model", ["clf", "reg"])
+def test_metrics_of_slices_read_ahead_equal_those_read_one_slice_at_a_time(store: Store, model: str) -> None:
+    conn = store.reader()
+    ids = [i for (i,) in conn.execute("SELECT id FROM models WHERE name = ?", (model,))]
+    for start, width, count in ((_T0 // DAY_NS * DAY_NS, DAY_NS, 4), (_T0 // _H * _H, 6 * _H, 14)):
+        for approximate in (False, True):
+            bounds = [(start + i * width, start + (i + 1) * width) for i in range(count)]
+            alone = [
+                query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate) for lo, hi in bounds
+            ]
+            with query_metrics.read_ahead(conn, ids, start, width, count):
+                ahead = [
+                    query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate)
+                    for lo, hi in bounds
+                ]
+            assert sum(found["labels"] for found in alone if found) > 10
+            for one, other in zip(alone, ahead, strict=True):
+                assert one is not None and other is not None
+                for key in ("mae", "rmse"):  # sums of floats, added up in another order
+                    a, b = one.pop(key), other.pop(key)
+                    assert (a is None and b is None) or a == pytest.approx(b, rel=1e-9)
+                assert one == other
+
+
 def test_the_charts_binned_auc_differs_from_the_exact_one_only_by_pairs_that_share_a_bin(
     database: Path | str,
 ) -> None:

@@ -97,8 +97,10 @@ def _bucketed(
     conn = store.reader()
     width = (end_ns - start_ns) // points
     models = query_models.model_ids(conn, name, version, environment) or []
-    # The slices' binary scores (for their AUC) in one query, not one per slice.
-    with sliced(conn, [m[0] for m in models], start_ns, width, points):
+    ids = [m[0] for m in models]
+    # The slices' rollups (scores for their AUC, latency histograms, quality groups) in one query per table, not
+    # one per slice.
+    with sliced(conn, ids, start_ns, width, points), query_metrics.read_ahead(conn, ids, start_ns, width, points):
         return _each_slice(conn, name, version, environment, start_ns, width, points)
 
 
