@@ -27,24 +27,24 @@ import aither_server
 from aither_server import ServerThread, Store
 
 #: Medians (ms) of the last recorded run: 1,000,000 predictions, SQLite, the 2-core machine shared with other
-#: work (load average about 5), after issue 24's rollups (revision 0017; docs/dashboard.md has the run before).
+#: work (load average 5 to 6), after issue 24's rollups (revision 0017; docs/dashboard.md has the runs before).
 LAST_MS = {
-    "models page": 94,
-    "model page, 24 h": 200,
-    "model page, 7 d": 421,
-    "model page, 30 d": 428,
-    "model page, 1 h (2 min slices)": 44,
-    "segments page, 24 h": 98,
-    "segments page, 30 d": 97,
-    "feature page, 24 h": 11,
-    "predictions page": 18,
-    "predictions page, wrong only": 20,
-    "predictions page, unlabelled": 100,
-    "monitors page": 5,
+    "models page": 101,
+    "model page, 24 h": 269,
+    "model page, 7 d": 558,
+    "model page, 30 d": 431,
+    "model page, 1 h (2 min slices)": 126,
+    "segments page, 24 h": 190,
+    "segments page, 30 d": 222,
+    "feature page, 24 h": 34,
+    "predictions page": 24,
+    "predictions page, wrong only": 30,
+    "predictions page, unlabelled": 240,
+    "monitors page": 9,
     "evaluate accuracy over 1h": 9,
-    "evaluate accuracy over 1d": 79,
-    "evaluate latency_p95_ms over 1d": 75,
-    "evaluate error_rate over 7d": 211,
+    "evaluate accuracy over 1d": 77,
+    "evaluate latency_p95_ms over 1d": 89,
+    "evaluate error_rate over 7d": 406,
 }
 
 
