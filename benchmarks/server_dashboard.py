@@ -1,16 +1,19 @@
 """The dashboard's server time with 1,000,000 stored predictions, the bytes of CSS and JS it ships, and the cost
 of evaluating one monitor. Prints a table.
 
-    .venv/bin/python benchmarks/server_dashboard.py [--predictions 1000000] [--db PATH]
+    .venv/bin/python benchmarks/server_dashboard.py [--predictions 1000000] [--db PATH] [--json OUT] [--last IN]
 
 The database is filled as in ``server_query`` (one model, 30 days, half labelled; a given ``--db`` holding the
 data is reused). Pages are fetched signed in, over HTTP from a server thread: one cold call, then the median and
-worst of 5 warm ones. Targets (issues 13 and 24): each page <= 300 ms; JS+CSS <= 250 KB.
+worst of 5 warm ones. Targets (issues 13 and 24): each page <= 300 ms; JS+CSS <= 250 KB. ``--json`` writes the
+figures; ``--last`` (a file written by ``--json``, by default the numbers below) prints each page's last median
+beside its new one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import tempfile
@@ -22,6 +25,27 @@ from server_query import KEY, MODEL, fill
 
 import aither_server
 from aither_server import ServerThread, Store
+
+#: Medians (ms) of the last recorded run: 1,000,000 predictions, SQLite, the 2-core machine shared with other
+#: work (load average 5 to 6), after issue 24's rollups (revision 0017; docs/dashboard.md has the runs before).
+LAST_MS = {
+    "models page": 101,
+    "model page, 24 h": 269,
+    "model page, 7 d": 558,
+    "model page, 30 d": 431,
+    "model page, 1 h (2 min slices)": 126,
+    "segments page, 24 h": 190,
+    "segments page, 30 d": 222,
+    "feature page, 24 h": 34,
+    "predictions page": 24,
+    "predictions page, wrong only": 30,
+    "predictions page, unlabelled": 240,
+    "monitors page": 9,
+    "evaluate accuracy over 1h": 9,
+    "evaluate accuracy over 1d": 77,
+    "evaluate latency_p95_ms over 1d": 89,
+    "evaluate error_rate over 7d": 406,
+}
 
 
 def timed(call: object) -> tuple[float, float, float]:
@@ -40,7 +64,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--predictions", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--last", type=Path, help="a --json file whose medians are printed beside these")
     args = parser.parse_args()
+    last = LAST_MS
+    if args.last is not None:
+        last = {label: round(median * 1000) for label, _, median, _ in json.loads(args.last.read_text())["rows"]}
     db = args.db or Path(tempfile.mkdtemp()) / "dashboard.db"
     store = Store(db)
     store.bootstrap(KEY)
@@ -85,9 +114,15 @@ def main() -> None:
     static = Path(aither_server.__file__).parent / "ui" / "static"
     shipped = sum(p.stat().st_size for p in static.iterdir() if p.suffix in (".css", ".js"))
     print(f"\n{args.predictions:,} predictions, SQLite at {db}")
-    print(f"{'':<34}{'cold ms':>10}{'median ms':>11}{'worst ms':>10}")
+    print(f"{'':<34}{'cold ms':>10}{'median ms':>11}{'worst ms':>10}{'last median':>13}")
     for label, cold, median, worst in rows:
-        print(f"{label:<34}{cold * 1000:>10.0f}{median * 1000:>11.0f}{worst * 1000:>10.0f}")
+        before = last.get(label)
+        print(
+            f"{label:<34}{cold * 1000:>10.0f}{median * 1000:>11.0f}{worst * 1000:>10.0f}"
+            f"{'-' if before is None else before:>13}"
+        )
+    if args.json is not None:
+        args.json.write_text(json.dumps({"predictions": args.predictions, "rows": rows}, indent=1))
     print(f"\nJS + CSS shipped: {shipped:,} bytes (no JS; target <= 250 KB)")
 
 

@@ -184,14 +184,15 @@ def test_keys_page_creates_once_and_revokes(server: Server) -> None:
 
 
 def test_chart_slices_end_on_a_whole_hour_or_a_whole_slice() -> None:
-    # A model page's slices on whole hours are read from the hourly rollups alone (no raw rows at their edges).
+    # A model page's slices on whole hours are read from the hourly rollups alone (no raw rows at their edges),
+    # and its slices of a day on whole UTC days from the daily ones.
     from aither_server.ui.window import MAX_SLICES, RANGES, window
 
     hour = 3600 * 10**9
     now = (1_700_000_000 * 10**9 // hour) * hour + 17 * 60 * 10**9 + 5  # 17 minutes and 5 ns past an hour
     for range_name, seconds in RANGES.items():
         found = window(range_name, now_ns=now)
-        unit = min(found.slice_ns, hour)
+        unit = 24 * hour if found.slice_ns >= 24 * hour else min(found.slice_ns, hour)
         assert found.end_ns % unit == 0 and now <= found.end_ns < now + unit, range_name
         assert found.end_ns - found.start_ns == seconds * 10**9 and found.slices <= MAX_SLICES
     assert window("24h", now_ns=4 * hour).end_ns == 4 * hour  # already whole: not moved

@@ -12,7 +12,9 @@ import pytest
 
 from aither_server import Store
 from aither_server.model.records import LabelSpan, PredictionSpan
+from aither_server.model.rollup_keys import DAY_NS, score_bin
 from aither_server.query import metrics as query_metrics
+from aither_server.query import score_bins as query_score_bins
 
 _H = 3600 * 10**9
 _T0 = 1_780_000_000 * 10**9 + 123_456_789  # not aligned to a minute or an hour
@@ -86,6 +88,10 @@ def _raw_split(lo: int, hi: int, unit: int) -> tuple[None, list[tuple[int, int]]
     return None, [(lo, hi)] if lo < hi else []
 
 
+def _raw_split_days(lo: int, hi: int) -> tuple[None, list[tuple[int, int]], list[tuple[int, int]]]:
+    return None, [], [(lo, hi)] if lo < hi else []
+
+
 _CASES = [
     {},
     {"version": "1"},
@@ -104,6 +110,7 @@ def test_rollups_answer_like_the_raw_rows(
 ) -> None:
     fast = query_metrics.metrics(store.reader(), model, **case)
     monkeypatch.setattr(query_metrics, "split", _raw_split)
+    monkeypatch.setattr(query_metrics, "split_days", _raw_split_days)
     raw = query_metrics.metrics(store.reader(), model, **case)
     assert fast is not None and raw is not None
     for key in ("mae", "rmse"):  # sums of floats, added up in another order
@@ -113,3 +120,124 @@ def test_rollups_answer_like_the_raw_rows(
     if not case.get("end_ns"):
         assert fast["predictions"] > 30 and fast["labels"] > 10
         assert (a if model == "reg" else fast["accuracy"]) is not None
+
+
+def test_the_dashboard_rollups_hold_the_sums_of_what_they_roll_up(store: Store) -> None:
+    """volume_hours and latency_days (kept by triggers) sum volume_minutes and latency_hours; score_hours and
+    score_days (kept with quality_hours) count the labelled binary scores as the raw rows do, labels replaced and
+    arriving before their predictions included."""
+    conn = store.reader()
+    assert sorted(conn.execute("SELECT model_id, hour, calls, errors, rows FROM volume_hours")) == sorted(
+        conn.execute(
+            "SELECT model_id, minute / 60, sum(calls), sum(errors), sum(rows) FROM volume_minutes GROUP BY 1, 2"
+        )
+    )
+    assert sorted(conn.execute("SELECT model_id, day, bucket, calls FROM latency_days")) == sorted(
+        conn.execute("SELECT model_id, hour / 24, bucket, sum(calls) FROM latency_hours GROUP BY 1, 2, 3")
+    )
+    raw: dict[tuple[Any, ...], list[float]] = {}
+    for model_id, start_ns, score, label in conn.execute(
+        "SELECT model_id, start_ns, score, label_key FROM prediction_rows"
+        " WHERE kind = 2 AND label_kind = 0 AND score IS NOT NULL"
+    ):
+        for table, unit in (("score_hours", _H), ("score_days", DAY_NS)):
+            cell = raw.setdefault((table, model_id, start_ns // unit, score_bin(score), label), [0, 0.0])
+            cell[0] += 1
+            cell[1] += score
+    assert len(raw) > 20
+    stored = {}
+    for table, column in (("score_hours", "hour"), ("score_days", "day")):
+        for model_id, at, index, label, rows, w_rows, total in conn.execute(
+            f"SELECT model_id, {column}, bin, label_key, rows, w_rows, score_sum FROM {table}"
+        ):
+            assert w_rows == rows  # no span kept 1 in k here
+            stored[(table, model_id, at, index, label)] = [rows, pytest.approx(total)]
+    assert stored == raw
+
+
+def test_score_bins_read_from_the_rollups_equal_those_of_the_raw_rows(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = store.reader()
+    ids = [i for (i,) in conn.execute("SELECT id FROM models WHERE name = 'clf'")]
+    lo, hi = _T0 + 5 * _H + 17_000_000_123, _T0 + 70 * _H + 59_000_000_000  # days, hours and raw ends
+    fast = query_score_bins.score_bins(conn, ids, lo, hi)
+    monkeypatch.setattr(query_score_bins, "split_days", _raw_split_days)
+    raw = query_score_bins.score_bins(conn, ids, lo, hi)
+    assert fast.keys() == raw.keys() and len(fast) > 10
+    for key, (rows, w_rows, total) in raw.items():
+        assert fast[key] == [rows, w_rows, pytest.approx(total)]
+
+
+def test_score_bins_read_ahead_for_a_chart_s_slices_equal_those_read_one_slice_at_a_time(store: Store) -> None:
+    conn = store.reader()
+    ids = [i for (i,) in conn.execute("SELECT id FROM models WHERE name = 'clf'")]
+    for start, width, count in ((_T0 // DAY_NS * DAY_NS, DAY_NS, 4), (_T0 // _H * _H, 6 * _H, 14)):
+        alone = [
+            query_score_bins.score_bins(conn, ids, start + i * width, start + (i + 1) * width) for i in range(count)
+        ]
+        with query_score_bins.sliced(conn, ids, start, width, count):
+            ahead = [
+                query_score_bins.score_bins(conn, ids, start + i * width, start + (i + 1) * width) for i in range(count)
+            ]
+        assert sum(len(bins) for bins in alone) > 10
+        for one, other in zip(alone, ahead, strict=True):
+            assert one.keys() == other.keys()
+            for key, (rows, w_rows, total) in one.items():
+                assert other[key] == [rows, w_rows, pytest.approx(total)]
+
+
+@pytest.mark.parametrize("model", ["clf", "reg"])
+def test_metrics_of_slices_read_ahead_equal_those_read_one_slice_at_a_time(store: Store, model: str) -> None:
+    conn = store.reader()
+    ids = [i for (i,) in conn.execute("SELECT id FROM models WHERE name = ?", (model,))]
+    for start, width, count in ((_T0 // DAY_NS * DAY_NS, DAY_NS, 4), (_T0 // _H * _H, 6 * _H, 14)):
+        for approximate in (False, True):
+            bounds = [(start + i * width, start + (i + 1) * width) for i in range(count)]
+            alone = [
+                query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate) for lo, hi in bounds
+            ]
+            with query_metrics.read_ahead(conn, ids, start, width, count):
+                ahead = [
+                    query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate)
+                    for lo, hi in bounds
+                ]
+            assert sum(found["labels"] for found in alone if found) > 10
+            for one, other in zip(alone, ahead, strict=True):
+                assert one is not None and other is not None
+                for key in ("mae", "rmse"):  # sums of floats, added up in another order
+                    a, b = one.pop(key), other.pop(key)
+                    assert (a is None and b is None) or a == pytest.approx(b, rel=1e-9)
+                assert one == other
+
+
+def test_the_charts_binned_auc_differs_from_the_exact_one_only_by_pairs_that_share_a_bin(
+    database: Path | str,
+) -> None:
+    """The binary AUC of the dashboard's slices comes from the scores' 0.01 bins: ties within a bin count half,
+    so it is within half the share of positive-negative pairs that share a bin of the exact one."""
+    rng = random.Random(11)
+    store = Store(database)
+    try:
+        preds, labels = [], []
+        for _ in range(600):
+            trace_id = os.urandom(16)
+            p1 = round(rng.random(), 3)
+            preds.append(_prediction(rng, trace_id, "binary", [[1 - p1, p1]], method="predict_proba"))
+            labels.append(LabelSpan(trace_id, os.urandom(8), None, int(rng.random() < p1), _T0 + 80 * _H))
+        store.ingest(preds, labels, count_call=False)
+        conn = store.reader()
+        exact = query_metrics.metrics(conn, "binary")
+        approximate = query_metrics.metrics(conn, "binary", approximate=True)
+        assert exact is not None and approximate is not None and exact["auc"] is not None
+        ids = [i for (i,) in conn.execute("SELECT id FROM models WHERE name = 'binary'")]
+        bins = query_score_bins.score_bins(conn, ids, 0, 2**62)
+        positives = {b: rows for (b, label), (rows, _, _) in bins.items() if label == "1"}
+        negatives = {b: rows for (b, label), (rows, _, _) in bins.items() if label == "0"}
+        shared = sum(positives[b] * negatives.get(b, 0) for b in positives)
+        bound = 0.5 * shared / (sum(positives.values()) * sum(negatives.values()))
+        assert approximate["auc"] != exact["auc"]  # three decimals: ten scores to a bin
+        assert abs(approximate["auc"] - exact["auc"]) <= bound + 1e-12
+        assert bound < 0.02
+    finally:
+        store.close()

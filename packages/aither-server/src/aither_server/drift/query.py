@@ -15,6 +15,7 @@ from aither.profile import Profile, merge
 from aither_server.drift.sketches import HOUR_NS, PREDICTION
 from aither_server.drift.stats import applies, compare, out_of_range_rate, unseen_category_rate
 from aither_server.drift.store import DriftStore, profiles_of_rows
+from aither_server.model.cancellation import check
 
 __all__ = ["NotFound", "Window", "data_quality", "drift", "drift_series", "drift_series_all", "parse_reference"]
 
@@ -170,10 +171,10 @@ def drift(
     method: str | None = None,
 ) -> dict[str, Any]:
     sides = _Sides(store, model, version, environment, window, reference)
-    features = [
-        _drift_entry(name, kinds, sides.current_features.get(name, {}), method)
-        for name, kinds in sorted(sides.reference_features.items())
-    ]
+    features = []
+    for name, kinds in sorted(sides.reference_features.items()):
+        check()
+        features.append(_drift_entry(name, kinds, sides.current_features.get(name, {}), method))
     prediction = None
     if sides.reference_prediction:
         prediction = _drift_entry(PREDICTION, sides.reference_prediction, sides.current_prediction, method)
@@ -199,6 +200,7 @@ def data_quality(
     current_names = set(sides.current_features) | set(sides.declared)
     out = []
     for name in sorted(set(sides.reference_features) | current_names):
+        check()
         reference_kinds = sides.reference_features.get(name, {})
         current = sides.current_features.get(name, {})
         declared = sorted(sides.declared.get(name, set()))
@@ -287,10 +289,11 @@ def drift_series_all(
     for row in sides.rows(window, hourly=True):
         if row.role == "feature":
             by_column[row.feature].append(row)
-    return {
-        name: _series_points(name, kinds, "feature", by_column.get(name, []), bucket_ns, method)
-        for name, kinds in sorted(sides.reference_features.items())
-    }
+    out = {}
+    for name, kinds in sorted(sides.reference_features.items()):
+        check()
+        out[name] = _series_points(name, kinds, "feature", by_column.get(name, []), bucket_ns, method)
+    return out
 
 
 def _series_points(

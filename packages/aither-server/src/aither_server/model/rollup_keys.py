@@ -21,22 +21,29 @@ import bisect
 __all__ = [
     "AGGREGATE_BOUNDS_MS",
     "AGGREGATE_BUCKETS",
+    "DAY_NS",
     "HOUR_NS",
     "LATENCY_BOUNDS",
     "MINUTE_NS",
     "NO_KEY",
     "NO_KIND",
+    "SCORE_BINS",
     "aggregate_bucket",
     "aggregate_bucket_of_range",
     "aggregate_percentile_ms",
     "latency_bucket",
     "latency_range",
     "quality_key",
+    "score_bin",
     "split",
+    "split_days",
 ]
 
 MINUTE_NS = 60 * 1_000_000_000
 HOUR_NS = 3600 * 1_000_000_000
+DAY_NS = 24 * HOUR_NS
+#: Equal-width bins of a binary ``predict_proba`` score in ``score_hours`` / ``score_days`` (0.01 wide).
+SCORE_BINS = 100
 #: NULL kinds and keys in the rollups' primary keys (which must be NOT NULL); '' is never a canonical JSON key.
 NO_KIND = -1
 NO_KEY = ""
@@ -129,6 +136,21 @@ def split(lo: int, hi: int, unit: int) -> tuple[tuple[int, int] | None, list[tup
     return (first, last), edges
 
 
+def score_bin(score: float) -> int:
+    """The bin of a score: the first i with score < (i + 1) / SCORE_BINS (the last bin for 1 and above), as SQL's
+    ``CASE WHEN score < 0.01 THEN 0 ...`` places it. With these bounds, bin // 10 is the bin among ten."""
+    if score != score or score >= 1.0:
+        return SCORE_BINS - 1  # NaN is less than nothing, like SQL's comparison
+    if score < 0.0:
+        return 0
+    guess = min(SCORE_BINS - 1, int(score * SCORE_BINS))
+    while guess > 0 and score < guess / SCORE_BINS:
+        guess -= 1
+    while guess < SCORE_BINS - 1 and score >= (guess + 1) / SCORE_BINS:
+        guess += 1
+    return guess
+
+
 def quality_key(
     kind: int | None, label_kind: int, pred_key: str | None, label_key: str | None, score: float | None
 ) -> tuple[int, int, str, str, int]:
@@ -145,3 +167,17 @@ def quality_key(
         (label_key or NO_KEY) if class_like else NO_KEY,
         int(score is not None),
     )
+
+
+def split_days(lo: int, hi: int) -> tuple[tuple[int, int] | None, list[tuple[int, int]], list[tuple[int, int]]]:
+    """Split [lo, hi) into whole UTC days [first, last) (``None`` when none), the whole hours [first, last) left
+    at either end, and the partial nanosecond ranges left at the ends of those."""
+    days, edges = split(lo, hi, DAY_NS)
+    hours: list[tuple[int, int]] = []
+    raw: list[tuple[int, int]] = []
+    for a, b in edges:
+        whole, rest = split(a, b, HOUR_NS)
+        if whole is not None:
+            hours.append(whole)
+        raw.extend(rest)
+    return days, hours, raw

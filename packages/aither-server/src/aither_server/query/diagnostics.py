@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
+from aither_server.model.rollup_keys import SCORE_BINS as ROLLUP_BINS
 from aither_server.query.intervals import mean_interval, wilson
 from aither_server.query.metrics import _MAX_PAIRS, _class_map, _Filter, _quality_groups, _sort_key
 from aither_server.query.models import model_ids
+from aither_server.query.score_bins import score_bins
 from aither_server.store.engine import Connection, placeholders
 
 __all__ = ["MAX_CLASSES", "MAX_SCATTER", "SCORE_BINS", "diagnostics"]
@@ -85,13 +87,15 @@ def _display(key: str) -> Any:
 
 def _scores(conn: Connection, f: _Filter) -> dict[str, Any] | None:
     """Binary ``predict_proba`` rows: the score histogram of each actual class, and the calibration curve."""
-    bins = " ".join(f"WHEN score < {(i + 1) / SCORE_BINS} THEN {i}" for i in range(SCORE_BINS - 1))
-    found = conn.execute(
-        f"SELECT CASE {bins} ELSE {SCORE_BINS - 1} END, label_key, count(*), sum(score)"
-        " FROM prediction_rows INDEXED BY prediction_rows_scores"
-        f" WHERE {f.sql} AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND score IS NOT NULL GROUP BY 1, 2",
-        f.params,
-    ).fetchall()
+    # The rollups' fine bins (0.01 wide) summed into these: with both sets of bounds at i / n, a fine bin lies in
+    # exactly one of ours.
+    per = ROLLUP_BINS // SCORE_BINS
+    sums: dict[tuple[int, str], list[float]] = {}
+    for (index, label), (rows, _, total) in score_bins(conn, f.ids, f.params[-2], f.params[-1]).items():
+        cell = sums.setdefault((index // per, label), [0, 0.0])
+        cell[0] += rows
+        cell[1] += total
+    found = [(index, label, int(rows), total) for (index, label), (rows, total) in sorted(sums.items()) if rows]
     if not found:
         return None
     labels = sorted({label for _, label, _, _ in found}, key=_sort_key)

@@ -19,21 +19,34 @@ predictions.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from aither_server.model.records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
-from aither_server.model.rollup_keys import HOUR_NS, MINUTE_NS, NO_KEY, NO_KIND, latency_bucket, latency_range, split
+from aither_server.model.rollup_keys import (
+    DAY_NS,
+    HOUR_NS,
+    MINUTE_NS,
+    NO_KEY,
+    NO_KIND,
+    latency_bucket,
+    latency_range,
+    split,
+    split_days,
+)
 from aither_server.query import aggregates as query_aggregates
 from aither_server.query.models import model_ids
 from aither_server.query.render import finite, stored_json
+from aither_server.query.score_bins import score_bins
 from aither_server.query.time import MAX_BUCKETS, MAX_NS, NS, BucketTooSmall, auto_bucket, iso, parse_bucket
 from aither_server.store.engine import Connection, placeholders
 
-__all__ = ["metrics"]
+__all__ = ["metrics", "read_ahead"]
 
 #: Distinct (prediction, label) pairs beyond which the model is not treated as a classifier.
 _MAX_PAIRS = 10_000
@@ -112,6 +125,57 @@ class _Filter:
         self.approximate = approximate
 
 
+#: Rollup rows read ahead by :func:`read_ahead`: ("latency" or "quality", model row ids, start, end) -> rows.
+_read_ahead: contextvars.ContextVar[dict[tuple[Any, ...], Any] | None] = contextvars.ContextVar(
+    "aither_metrics_read_ahead", default=None
+)
+
+
+@contextlib.contextmanager
+def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: int, count: int) -> Iterator[None]:
+    """Within it, :func:`metrics` of any of ``count`` slices of ``slice_ns`` from ``start_ns`` reads its latency
+    histogram and quality groups from one query per table made here (a chart's 30 slices: two queries, not 60).
+    Slices of whole hours (or days) only; else nothing is read ahead. The sums are those the slice's own
+    queries would add up."""
+    ahead: dict[tuple[Any, ...], Any] = {}
+    if ids and count > 0 and slice_ns % HOUR_NS == 0 and start_ns % HOUR_NS == 0:
+        marks = placeholders(ids)
+        days = slice_ns % DAY_NS == 0 and start_ns % DAY_NS == 0
+        table, unit, unit_ns = ("latency_days", "day", DAY_NS) if days else ("latency_hours", "hour", HOUR_NS)
+        per, first = slice_ns // unit_ns, start_ns // unit_ns
+        histograms: list[dict[int, int]] = [{} for _ in range(count)]
+        for index, bucket, calls in conn.execute(
+            f"SELECT ({unit} - ?) / ?, bucket, sum(calls) FROM {table} WHERE model_id IN ({marks})"
+            f" AND {unit} >= ? AND {unit} < ? GROUP BY 1, 2",
+            (first, per, *ids, first, first + per * count),
+        ):
+            histograms[int(index)][bucket] = calls
+        per, first = slice_ns // HOUR_NS, start_ns // HOUR_NS
+        groups: list[list[tuple[Any, ...]]] = [[] for _ in range(count)]
+        for index, *row in conn.execute(
+            "SELECT (hour - ?) / ?, kind, label_kind, pred_key, label_key, max(scored), sum(rows), sum(n_num),"
+            " sum(sum_abs), sum(sum_sq), sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq) FROM quality_hours"
+            f" WHERE model_id IN ({marks}) AND hour >= ? AND hour < ? GROUP BY 1, 2, 3, 4, 5 HAVING sum(rows) > 0",
+            (first, per, *ids, first, first + per * count),
+        ):
+            groups[int(index)].append(tuple(row))
+        for i in range(count):
+            key = (tuple(ids), start_ns + i * slice_ns, start_ns + (i + 1) * slice_ns)
+            ahead[("latency", key[0], key[1], key[2])] = histograms[i]
+            if len(groups[i]) <= _MAX_PAIRS:
+                ahead[("quality", key[0], key[1], key[2])] = groups[i]
+    reset = _read_ahead.set(ahead)
+    try:
+        yield
+    finally:
+        _read_ahead.reset(reset)
+
+
+def _ahead(kind: str, ids: Sequence[int], lo: int, hi: int) -> Any:
+    found = _read_ahead.get()
+    return None if found is None else found.get((kind, tuple(ids), lo, hi))
+
+
 def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict[str, float | None]:
     """Nearest-rank percentiles: the hourly latency histogram locates each rank's bucket, then one scan of the
     covering (model, time) index reads the latencies inside those few buckets (about 4% of the calls around
@@ -119,14 +183,22 @@ def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict
     for approximate metrics, the value is interpolated inside its bucket instead."""
     ids = f.ids
     histogram: dict[int, int] = {}
-    hours, edges = split(lo, hi, HOUR_NS)
-    if hours is not None:
+    # Whole days from latency_days (a 30-day range reads 30 of them, not 720 hours of buckets), whole hours
+    # from latency_hours, the rest from the raw rows.
+    days, hours, edges = split_days(lo, hi)
+    rollups = ([("latency_days", "day", days)] if days is not None else []) + [
+        ("latency_hours", "hour", h) for h in hours
+    ]
+    read = _ahead("latency", ids, lo, hi)
+    if read is not None:
+        histogram, rollups, edges = dict(read), [], []  # a slice of whole hours: all of it read ahead
+    for table, unit, (first, last) in rollups:
         for bucket, count in conn.execute(
-            f"SELECT bucket, sum(calls) FROM latency_hours WHERE model_id IN ({placeholders(ids)})"
-            " AND hour >= ? AND hour < ? GROUP BY bucket",
-            (*ids, *hours),
+            f"SELECT bucket, sum(calls) FROM {table} WHERE model_id IN ({placeholders(ids)})"
+            f" AND {unit} >= ? AND {unit} < ? GROUP BY bucket",
+            (*ids, first, last),
         ):
-            histogram[bucket] = count
+            histogram[bucket] = histogram.get(bucket, 0) + count
     for a, b in edges:
         for (latency,) in conn.execute(
             f"SELECT latency_ns FROM predictions INDEXED BY predictions_model_time WHERE {f.sql}",
@@ -189,17 +261,31 @@ def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict
 def _volume(conn: Connection, f: _Filter, lo: int, hi: int, bucket_s: int) -> list[tuple[int, int, int, int]]:
     """(bucket, calls, errors, rows) per time bucket, from ``volume_minutes`` when buckets are whole minutes."""
     bucket_ns = bucket_s * NS
-    minutes, edges = split(lo, hi, MINUTE_NS) if bucket_s % 60 == 0 else (None, [(lo, hi)])
     out: dict[int, list[int]] = {}
     parts: list[Iterable[tuple[int, int, int, int]]] = []
-    if minutes is not None:
+    # Whole hours from volume_hours when buckets are whole hours (a day is 24 rows, not 1,440 minutes), whole
+    # minutes from volume_minutes, the rest from the raw rows.
+    hours, spans = split(lo, hi, HOUR_NS) if bucket_s % 3600 == 0 else (None, [(lo, hi)])
+    if hours is not None:
         parts.append(
             conn.execute(
-                f"SELECT minute / {bucket_s // 60}, sum(calls), sum(errors), sum(rows) FROM volume_minutes"
-                f" WHERE model_id IN ({placeholders(f.ids)}) AND minute >= ? AND minute < ? GROUP BY 1",
-                (*f.ids, *minutes),
+                f"SELECT hour / {bucket_s // 3600}, sum(calls), sum(errors), sum(rows) FROM volume_hours"
+                f" WHERE model_id IN ({placeholders(f.ids)}) AND hour >= ? AND hour < ? GROUP BY 1",
+                (*f.ids, *hours),
             )
         )
+    edges: list[tuple[int, int]] = []
+    for span_lo, span_hi in spans:
+        minutes, rest = split(span_lo, span_hi, MINUTE_NS) if bucket_s % 60 == 0 else (None, [(span_lo, span_hi)])
+        edges.extend(rest)
+        if minutes is not None:
+            parts.append(
+                conn.execute(
+                    f"SELECT minute / {bucket_s // 60}, sum(calls), sum(errors), sum(rows) FROM volume_minutes"
+                    f" WHERE model_id IN ({placeholders(f.ids)}) AND minute >= ? AND minute < ? GROUP BY 1",
+                    (*f.ids, *minutes),
+                )
+            )
     for a, b in edges:
         parts.append(
             conn.execute(
@@ -272,6 +358,11 @@ def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: boo
         if f.weighted
         else "sum(rows), sum(n_num), sum(sum_abs), sum(sum_sq)"
     )
+    read = _ahead("quality", ids, lo, hi) if classes else None
+    if read is not None:
+        # A slice of whole hours, read ahead: (kind, label_kind, pred, label, scored, 4 sums, 4 weighted sums).
+        parts.append([(*row[:5], *(row[9:] if f.weighted else row[5:9])) for row in read])
+        hours, edges = None, []
     if hours is not None:
         parts.append(
             conn.execute(
@@ -323,7 +414,7 @@ def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: boo
 
 
 def _classification(
-    conn: Connection, f: _Filter, pairs: list[tuple[int, str, str, float]], binary_scores: bool
+    conn: Connection, f: _Filter, pairs: list[tuple[int, str, str, float]], binary_scores: bool, auc: bool = True
 ) -> dict[str, float | None] | None:
     """Scores from (kind, predicted key, label key, rows) groups of the labelled class-like rows."""
     width = 0
@@ -371,11 +462,27 @@ def _classification(
         "precision": sum(precisions) / k,
         "recall": sum(recalls) / k,
         "f1": sum(f1s) / k,
-        "auc": _auc(conn, f, mapping, width) if mapping else None,
+        "auc": _auc(conn, f, mapping, width) if mapping and auc else None,
     }
 
 
+def _binned_auc(conn: Connection, f: _Filter, mapping: dict[str, str]) -> float | None:
+    """The binary AUC of scores placed in their bin of ``score_hours`` / ``score_days`` (ties within a bin count
+    half): the dashboard's per-slice figure, within a fraction of the pairs that share a bin of the exact one."""
+    positive, negative = mapping["1"], mapping["0"]
+    bins = score_bins(conn, f.ids, f.params[-2], f.params[-1])
+    groups: dict[int, list[float]] = {}
+    for (index, label), (rows, w_rows, _) in bins.items():
+        if label != positive and label != negative:
+            continue
+        g = groups.setdefault(index, [0.0, 0.0])
+        g[0 if label == positive else 1] += w_rows if f.weighted else rows
+    return _binary_auc((float(i), p, n) for i, (p, n) in sorted(groups.items()))
+
+
 def _auc(conn: Connection, f: _Filter, mapping: dict[str, str], width: int) -> float | None:
+    if width == 2 and f.approximate:
+        return _binned_auc(conn, f, mapping)
     if width == 2:
         positive = mapping["1"]
         groups: dict[float, list[float]] = {}
@@ -420,12 +527,15 @@ def metrics(
     end_ns: int | None = None,
     bucket: str | None = None,
     approximate: bool = False,
+    auc: bool = True,
 ) -> dict[str, Any] | None:
     """The metrics object of docs/management-api.md; ``None`` when no model has this name.
 
     ``approximate`` (the dashboard's charts, one call per slice): latency percentiles placed inside their
     histogram bucket, as past :data:`_EXACT_PERCENTILE_CALLS` calls (within about 2%, never more than the
-    bucket's 4%), without reading the raw latencies around each rank."""
+    bucket's 4%), without reading the raw latencies around each rank; a binary AUC from the scores' 0.01-wide
+    bins (``score_hours``), ties within a bin counted half, without reading each labelled score. Without
+    ``auc`` (a table that shows none), the AUC is not computed and is ``None``."""
     models = model_ids(conn, name, version, environment)
     if models is None:
         return None
@@ -527,7 +637,7 @@ def metrics(
         result["rmse"] = finite(math.sqrt(mse)) if math.isfinite(mse) else None
     elif pairs and not too_many:
         binary = any(g.scored for g in groups if g.kind == KIND_PROBA)
-        scores = _classification(conn, f, pairs, binary)
+        scores = _classification(conn, f, pairs, binary, auc)
         if scores is not None:
             result["task"] = "classification"
             result.update(scores)

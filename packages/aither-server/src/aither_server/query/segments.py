@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aither_server.drift.store import DriftStore
+from aither_server.model.cancellation import check
 from aither_server.model.records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
 from aither_server.query.intervals import mean_interval, wilson
 from aither_server.query.models import model_ids
@@ -36,6 +37,8 @@ MAX_PREDICTIONS = 1000
 #: Labelled rows a segment needs to be ranked: below it, one wrong label moves it by several points.
 MIN_ROWS = 20
 MISSING = "(missing)"
+#: Labelled rows read per prediction wanted, at most (a prediction's sampled rows: 20 by the SDK's default).
+_ROWS_PER_PREDICTION = 50
 
 #: (features of the row, its outcome: 1.0 right or 0.0 wrong for a class, the absolute error for a number).
 _Row = tuple[dict[str, Any], float]
@@ -66,20 +69,30 @@ def _labelled_rows(
     models = model_ids(conn, name, version, environment)
     if models is None:
         return None
-    found: list[tuple[int, int, str]] = []
-    # Per model row, so each query walks the (model_id, start_ns) index backwards and stops at ``limit``.
+    newest: list[tuple[int, int]] = []
+    # Per model row, walking its labelled rows' index backwards and stopping at ``limit`` predictions: a
+    # version without labels costs nothing (walking its predictions for labelled ones read the whole window).
     for model_id, _, _ in models:
-        found.extend(
-            conn.execute(
-                "SELECT p.start_ns, p.id, p.features FROM predictions p"
-                " WHERE p.model_id = ? AND p.start_ns >= ? AND p.start_ns < ? AND EXISTS (SELECT 1 FROM"
-                " prediction_rows r WHERE r.pred_id = p.id AND r.label_kind IS NOT NULL)"
-                " ORDER BY p.start_ns DESC LIMIT ?",
-                (model_id, start_ns, end_ns, limit),
-            )
-        )
-    found.sort(key=lambda r: r[0], reverse=True)
-    found = found[:limit]
+        seen: set[int] = set()
+        for at, pred_id in conn.execute(
+            "SELECT start_ns, pred_id FROM prediction_rows INDEXED BY prediction_rows_labelled"
+            " WHERE model_id = ? AND start_ns >= ? AND start_ns < ? AND label_kind IS NOT NULL"
+            " ORDER BY start_ns DESC LIMIT ?",
+            # The cap bounds what a client that reads every row (PostgreSQL's) transfers.
+            (model_id, start_ns, end_ns, limit * _ROWS_PER_PREDICTION),
+        ):
+            if pred_id not in seen:
+                seen.add(pred_id)
+                newest.append((at, pred_id))
+                if len(seen) >= limit:
+                    break
+    newest.sort(reverse=True)
+    newest = newest[:limit]
+    texts: dict[int, str] = {}
+    for i in range(0, len(newest), 500):
+        chunk = [pred_id for _, pred_id in newest[i : i + 500]]
+        texts.update(conn.execute(f"SELECT id, features FROM predictions WHERE id IN ({placeholders(chunk)})", chunk))
+    found = [(at, pred_id, texts.get(pred_id)) for at, pred_id in newest]
     outcomes: dict[tuple[int, int], _Outcome] = {}
     ids = [r[1] for r in found]
     for i in range(0, len(ids), 500):
@@ -202,6 +215,7 @@ def ranked_segments(
     stored = drift.reference(name, version, None) if rows else None
     reference = {} if stored is None else stored.features
     for column in names:
+        check()
         kind, groups = _feature_groups(rows, column, reference)
         kinds[column] = kind
         if len(groups) < 2 and feature is None:

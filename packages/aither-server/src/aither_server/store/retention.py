@@ -15,7 +15,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from aither_server.model.rollup_keys import HOUR_NS, MINUTE_NS
+from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS
 
 if TYPE_CHECKING:  # only its methods are used; the CLI reads this module's defaults before it opens a store
     from aither_server.store.database import Store
@@ -44,6 +44,10 @@ _ROLLUPS = (
     ("instance_latency_hours", "model_id, hour, instance_id, bucket", "hour", HOUR_NS),
     ("aggregate_minutes", "model_id, minute, metric, reason", "minute", MINUTE_NS),
     ("aggregate_latency_hours", "model_id, hour, bucket", "hour", HOUR_NS),
+    ("volume_hours", "model_id, hour", "hour", HOUR_NS),
+    ("latency_days", "model_id, day, bucket", "day", DAY_NS),
+    ("score_hours", "model_id, hour, bin, label_key", "hour", HOUR_NS),
+    ("score_days", "model_id, day, bin, label_key", "day", DAY_NS),
 )
 
 

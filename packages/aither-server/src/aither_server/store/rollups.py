@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aither_server.model.rollup_keys import HOUR_NS, quality_key
+from aither_server.model.records import KIND_CLASS, KIND_PROBA
+from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, quality_key, score_bin
 from aither_server.store.engine import Connection
 
 __all__ = [
@@ -64,13 +65,25 @@ AGGREGATE_LATENCY = (
     "INSERT INTO aggregate_latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = aggregate_latency_hours.calls + excluded.calls"
 )
+#: ``score_hours`` and ``score_days`` (v0017), kept with ``quality_hours``: keyed by their table's name in the deltas.
+_SCORES = {
+    table: (
+        f"INSERT INTO {table} (model_id, {unit}, bin, label_key, rows, w_rows, score_sum) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        f" ON CONFLICT (model_id, {unit}, bin, label_key) DO UPDATE SET rows = {table}.rows + excluded.rows,"
+        f" w_rows = {table}.w_rows + excluded.w_rows, score_sum = {table}.score_sum + excluded.score_sum",
+        f"DELETE FROM {table} WHERE model_id = ? AND {unit} = ? AND bin = ? AND label_key = ? AND rows = 0",
+        unit_ns,
+    )
+    for table, unit, unit_ns in (("score_hours", "hour", HOUR_NS), ("score_days", "day", DAY_NS))
+}
 _QUALITY_EMPTY = (
     "DELETE FROM quality_hours WHERE model_id = ? AND hour = ? AND kind = ? AND label_kind = ? AND pred_key = ?"
     " AND label_key = ? AND scored = ? AND rows = 0"
 )
 
 
-QualityDeltas = dict[tuple[int, int, int, int, str, str, int], list[Any]]
+#: ``quality_hours``'s cells by key, and the score tables' by (table, model_id, hour or day, bin, label_key).
+QualityDeltas = dict[tuple[Any, ...], list[Any]]
 
 
 def add_quality(
@@ -96,6 +109,13 @@ def add_quality(
     w = sign * (1.0 if weight is None else weight)
     cell[0] += sign
     cell[4] += w
+    if kind == KIND_PROBA and label_kind == KIND_CLASS and score is not None and label_key is not None:
+        bin_ = score_bin(score)
+        for table, (_, _, unit_ns) in _SCORES.items():
+            scores = deltas.setdefault((table, model_id, start_ns // unit_ns, bin_, label_key), [0, 0.0, 0.0])
+            scores[0] += sign
+            scores[1] += w
+            scores[2] += sign * score
     if pred_num is not None and label_num is not None:
         diff = pred_num - label_num
         cell[1] += sign
@@ -119,7 +139,13 @@ def count_call(counts: dict[Any, list[int]], key: Any, status: int, n_rows: int)
 
 def write_quality(conn: Connection, deltas: QualityDeltas) -> None:
     """Add ``deltas`` to ``quality_hours``; cells left with no rows go."""
-    changed = [(*k, *v) for k, v in sorted(deltas.items()) if any(v)]
+    quality = sorted((k, v) for k, v in deltas.items() if not isinstance(k[0], str))
+    changed = [(*k, *v) for k, v in quality if any(v)]
     if changed:
         conn.executemany(_QUALITY, changed)
-        conn.executemany(_QUALITY_EMPTY, [k for k, v in sorted(deltas.items()) if v[0] <= 0])
+        conn.executemany(_QUALITY_EMPTY, [k for k, v in quality if v[0] <= 0])
+    for table, (upsert, empty, _) in _SCORES.items():
+        cells = sorted((k[1:], v) for k, v in deltas.items() if k[0] == table and any(v))
+        if cells:
+            conn.executemany(upsert, [(*k, *v) for k, v in cells])
+            conn.executemany(empty, [k for k, v in cells if v[0] <= 0])

@@ -9,12 +9,15 @@ from typing import Any
 from aither_server.drift.query import NotFound, data_quality, drift, drift_series_all
 from aither_server.drift.sketches import HOUR_NS
 from aither_server.drift.store import DriftStore
+from aither_server.model.cancellation import check
 from aither_server.monitors.store import MonitorStore
 from aither_server.query import metrics as query_metrics
 from aither_server.query import models as query_models
 from aither_server.query import time as query_time
+from aither_server.query.score_bins import sliced
 from aither_server.query.time import NS
 from aither_server.store.database import Store
+from aither_server.store.engine import Connection
 from aither_server.ui.charts import Series, line_chart
 from aither_server.ui.diagnose import diagnose, findings, flag_data_quality, headline_interval, quality_series
 from aither_server.ui.window import Window
@@ -50,6 +53,7 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
         states.setdefault(monitor.model, []).append(monitor.state)
     rows = []
     for model in query_models.list_models(conn):
+        check()
         found = query_metrics.metrics(conn, model["name"], start_ns=start, end_ns=now, bucket="1d") or {}
         quality_name, quality = _quality(found)
         quality_window = "24 h"
@@ -92,11 +96,31 @@ def _bucketed(
     """The metrics of each of ``points`` equal slices of the range, by the metrics endpoint's own function."""
     conn = store.reader()
     width = (end_ns - start_ns) // points
+    models = query_models.model_ids(conn, name, version, environment) or []
+    ids = [m[0] for m in models]
+    # The slices' rollups (scores for their AUC, latency histograms, quality groups) in one query per table, not
+    # one per slice.
+    with sliced(conn, ids, start_ns, width, points), query_metrics.read_ahead(conn, ids, start_ns, width, points):
+        return _each_slice(conn, name, version, environment, start_ns, width, points)
+
+
+def _each_slice(
+    conn: Connection, name: str, version: str | None, environment: str | None, start_ns: int, width: int, points: int
+) -> list[tuple[int, dict[str, Any]]]:
     out = []
     for i in range(points):
+        check()
         lo = start_ns + i * width
+        # One volume bucket per slice: the page reads no finer volume.
         found = query_metrics.metrics(
-            conn, name, version=version, environment=environment, start_ns=lo, end_ns=lo + width, approximate=True
+            conn,
+            name,
+            version=version,
+            environment=environment,
+            start_ns=lo,
+            end_ns=lo + width,
+            bucket=f"{max(1, width // NS)}s",
+            approximate=True,
         )
         out.append((lo + width // 2, found or {}))
     return out
@@ -140,9 +164,19 @@ def segments(
     conn = store.reader()
     out = []
     for version, environment in pairs:
-        # Approximate: a segment shows no latency, and exact percentiles would read the whole range's raw rows.
+        check()
+        # Approximate, without AUC: a segment shows neither latency nor AUC, and exact percentiles would read the
+        # whole range's raw rows.
         found = query_metrics.metrics(
-            conn, name, version=version, environment=environment, start_ns=start_ns, end_ns=end_ns, approximate=True
+            conn,
+            name,
+            version=version,
+            environment=environment,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            bucket=f"{max(1, min(366 * 86400, (end_ns - start_ns) // NS))}s",
+            approximate=True,
+            auc=False,
         )
         if not found or not found.get("calls"):
             continue
@@ -231,6 +265,7 @@ def model_page(
         )
     except NotFound:
         drift_answer = quality_answer = None
+    check()
     sparks: dict[str, list[float | None]] = {}
     if drift_answer is not None:
         bucket = max(HOUR_NS, (end - start) // 24 // HOUR_NS * HOUR_NS)
@@ -238,6 +273,7 @@ def model_page(
             drift_store, name, bucket_ns=bucket, version=version, environment=environment, window=window
         )
         sparks = {column: [p["score"] for p in points] for column, points in every.items()}
+    check()
     quality_findings = flag_data_quality(quality_answer)
     diagnosed = diagnose(
         store, drift_store, name, version=version, environment=environment, window=period, task=total["task"]

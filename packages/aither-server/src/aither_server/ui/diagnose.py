@@ -16,6 +16,7 @@ from typing import Any
 from markupsafe import Markup
 
 from aither_server.drift.store import DriftStore
+from aither_server.model.cancellation import check
 from aither_server.query.diagnostics import diagnostics
 from aither_server.query.intervals import mean_interval, wilson
 from aither_server.query.segments import ranked_segments
@@ -277,6 +278,7 @@ def diagnose(
         version=version,
         environment=environment,
     )
+    check()
     found = diagnostics(
         store.reader(),
         name,

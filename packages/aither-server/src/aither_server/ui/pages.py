@@ -8,10 +8,12 @@ Every form posts its CSRF token: the session's, or for the sign-in form a double
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request
@@ -24,6 +26,7 @@ from aither_server.drift.feeder import Feeder
 from aither_server.drift.stats import THRESHOLDS as DRIFT_THRESHOLDS
 from aither_server.drift.store import DriftStore
 from aither_server.model.api_keys import has_scope
+from aither_server.model.cancellation import Cancelled, Token, watched
 from aither_server.monitors.schemas import MonitorCreate
 from aither_server.monitors.service import Monitoring
 from aither_server.monitors.store import MonitorRecord
@@ -103,6 +106,56 @@ _Version = Annotated[str | None, Query(max_length=256)]
 _Environment = Annotated[str | None, Query(max_length=256)]
 _Range = Annotated[str, Query(max_length=8)]
 _Moment = Annotated[str | None, Query(max_length=40)]
+
+
+_logger = logging.getLogger("aither_server")
+#: Seconds between two looks at whether a page's client is still there.
+DISCONNECT_POLL_S = 0.05
+T = TypeVar("T")
+
+
+def page_work(request: Request) -> set[Token]:
+    """The tokens of the pages being built now (the server sets them all when it stops)."""
+    found: set[Token] | None = getattr(request.app.state, "page_work", None)
+    if found is None:
+        found = request.app.state.page_work = set()
+    return found
+
+
+def _stopped(token: Token, path: str) -> None:
+    _logger.info("page %s stopped after %d steps: %s", path, token.steps, token.reason)
+
+
+async def _built(request: Request, work: Callable[[], T]) -> T:
+    """``work()`` in a worker thread, stopped at its next step (``model/cancellation.py``) once the client has
+    gone or this request is cancelled (the server stopping): nobody then waits for the page, and the server's
+    shutdown never waits on it. A page whose client has gone answers nothing anyone reads."""
+    token = Token()
+    running = page_work(request)
+    running.add(token)
+    path = request.url.path
+
+    def run() -> T:
+        try:
+            return watched(token, work)
+        except Cancelled:
+            _stopped(token, path)
+            raise
+
+    task = asyncio.ensure_future(run_in_threadpool(run))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if not task.done() and await request.is_disconnected():
+                token.cancel("the client disconnected")
+        return task.result()
+    except Cancelled:
+        raise _Refused(Response(status_code=499)) from None
+    finally:
+        if not task.done():
+            # This request was cancelled (the server stopping past its grace): the thread stops at its next step.
+            token.cancel("the server is stopping")
+        running.discard(token)
 
 
 def _sessions(request: Request) -> SessionStore:
@@ -257,7 +310,8 @@ def stylesheet() -> FileResponse:
 async def models(request: Request, sort: Annotated[str, Query(max_length=20)] = "name") -> Response:
     session = await _signed_in(request)
     drift = await _drift(request)
-    rows = await run_in_threadpool(models_page, _store(request), drift, _monitoring(request).monitors, sort)
+    monitors = _monitoring(request).monitors
+    rows = await _built(request, lambda: models_page(_store(request), drift, monitors, sort))
     return _page("models.html", session=session, rows=rows, sort=sort, nav="models")
 
 
@@ -276,7 +330,8 @@ async def feature(
     session = await _signed_in(request)
     period = window(range, start, end)
     drift = await _drift(request)
-    found = await run_in_threadpool(
+    found = await _built(
+        request,
         lambda: distributions(
             drift,
             model,
@@ -284,10 +339,12 @@ async def feature(
             version=version or None,
             environment=environment or None,
             window=(period.start_ns, period.end_ns),
-        )
+        ),
     )
     chart = None if found is None else overlay(f"{name}: reference and current", found["bars"])
-    quality = await run_in_threadpool(feature_quality, drift, model, name, version or None, environment or None, period)
+    quality = await _built(
+        request, lambda: feature_quality(drift, model, name, version or None, environment or None, period)
+    )
     return _page(
         "feature.html",
         quality=quality,
@@ -324,7 +381,8 @@ async def model(
     entry = next((m for m in known if m["name"] == name), None)
     if entry is None:
         return _not_found(session, f"No model named {name}.", title="No such model")
-    data = await run_in_threadpool(
+    data = await _built(
+        request,
         lambda: model_page(
             store,
             drift,
@@ -334,7 +392,7 @@ async def model(
             period=period,
             versions=entry["versions"],
             environments=entry["environments"],
-        )
+        ),
     )
     monitors = _monitoring(request).monitors.all(name)
     return _page(
@@ -377,15 +435,18 @@ async def segments(
     """Where the model is worst: every feature's segments ranked by quality gap, or one feature's segments."""
     session = await _signed_in(request)
     period = window(range, start, end)
-    found = await run_in_threadpool(
-        segments_page,
-        _store(request),
-        await _drift(request),
-        model,
-        feature=feature or None,
-        version=version or None,
-        environment=environment or None,
-        period=period,
+    drift = await _drift(request)
+    found = await _built(
+        request,
+        lambda: segments_page(
+            _store(request),
+            drift,
+            model,
+            feature=feature or None,
+            version=version or None,
+            environment=environment or None,
+            period=period,
+        ),
     )
     if found is None:
         return _not_found(session, f"No model named {model}.", title="No such model")
@@ -443,8 +504,8 @@ async def predictions(
     cursor = None
     if chosen is not None:
         name = chosen
-        found = await run_in_threadpool(
-            lambda: search_predictions(store.reader(), name, filters, limit=_PAGE, cursor=parse_cursor(after))
+        found = await _built(
+            request, lambda: search_predictions(store.reader(), name, filters, limit=_PAGE, cursor=parse_cursor(after))
         )
         rows, cursor = found or ([], None)
     params = {

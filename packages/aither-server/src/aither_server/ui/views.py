@@ -7,6 +7,7 @@ from typing import Any
 
 from aither_server.drift.query import NotFound, data_quality, drift
 from aither_server.drift.store import DriftStore
+from aither_server.model.cancellation import check
 from aither_server.query.segments import ranked_segments
 from aither_server.store.database import Store
 from aither_server.ui.diagnose import flag_data_quality, segments_view
@@ -46,6 +47,7 @@ def segments_page(
         return None
     if feature is not None:
         view["rows"].sort(key=lambda s: s["order"])
+    check()
     try:
         answer = drift(
             drift_store, model, version=version, environment=environment, window=(period.start_ns, period.end_ns)

@@ -2,7 +2,8 @@
 
 A slice is the smallest of :data:`SLICES` that cuts the window into at most :data:`MAX_SLICES` (a minute for a
 quarter of an hour, an hour for a day, a day for a month). Slices lie on whole multiples of their width (whole
-hours from an hour up), so a slice of an hour or more is read from the hourly rollups alone.
+hours from an hour up, whole UTC days from a day up), so a slice of an hour or more is read from the hourly
+rollups alone, and a slice of a day or more from the daily ones.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ MAX_SLICES = 36
 #: The longest custom window: past it, even a week's slices would be too many to draw.
 _MAX_SPAN_S = 366 * 86400
 _HOUR_NS = 3600 * NS
+_DAY_NS = 24 * _HOUR_NS
 _MAX_NS = 2**63 - 1 - _MAX_SPAN_S * NS
 
 
@@ -74,6 +76,12 @@ def parse_moment(text: str | None) -> int | None:
     return ns if 0 <= ns <= _MAX_NS else None
 
 
+def _unit(width_ns: int) -> int:
+    """What a window's slices are whole multiples of: their own width under an hour, an hour up to a day, a UTC
+    day from a day (a 30-day page reads 30 days of the daily rollups, not 720 hours)."""
+    return _DAY_NS if width_ns >= _DAY_NS else min(width_ns, _HOUR_NS)
+
+
 def _slice_s(span_s: int) -> int:
     return next((s for s in SLICES if span_s / s <= MAX_SLICES), SLICES[-1])
 
@@ -92,14 +100,15 @@ def window(range_name: str, start: str | None = None, end: str | None = None, no
     if lo is not None and hi is not None and hi > lo:
         hi = min(hi, lo + _MAX_SPAN_S * NS)
         width = _slice_s(max(1, (hi - lo) // NS)) * NS
-        unit = min(width, _HOUR_NS)
+        unit = _unit(width)
         first = lo // unit * unit
         count = -(-(hi - first) // width)
         return Window(first, first + count * width, width, "custom")
     name = range_name if range_name in RANGES else "24h"
     span = RANGES[name] * NS
     width = _slice_s(RANGES[name]) * NS
-    # Ends on the first whole hour (or slice, for slices under an hour) at or after now.
-    unit = min(width, _HOUR_NS)
+    # Ends on the first whole hour (or slice, for slices under an hour; day, for slices of a day or more) at or
+    # after now.
+    unit = _unit(width)
     last = -(-now // unit) * unit
     return Window(last - span, last, width, name)
