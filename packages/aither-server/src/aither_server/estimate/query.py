@@ -1,0 +1,276 @@
+"""Estimated performance per time slice beside the realized figures, for the API, the dashboard and monitors.
+
+A slice's estimate adds up the statistics of its hours (``estimate/cbpe.py``): a closed hour (ended more than
+:data:`SETTLE_NS` ago, so late spans have arrived) is read from the cache or computed once and cached; the open
+hour and a window's partial hours are computed from the predictions each time. The realized figures come from
+the labelled rows of the same slice (``prediction_rows``), with the same definitions and the same classes as
+the estimate, so the two compare; a slice with predictions but no label yet is ``waiting_for_labels``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from aither_server.estimate import cbpe
+from aither_server.estimate.calibration import Estimator, Floats
+from aither_server.estimate.store import EstimateStore
+from aither_server.model.records import KIND_PROBA, InvalidJson, parse_prediction
+from aither_server.model.rollup_keys import HOUR_NS
+from aither_server.query.models import model_ids
+from aither_server.query.time import NS, iso
+from aither_server.store.database import Store
+from aither_server.store.engine import Connection, placeholders
+
+__all__ = ["MAX_SLICES", "SETTLE_NS", "estimate_window", "performance"]
+
+#: Slices one answer may hold (30 days of hours, with room).
+MAX_SLICES = 1_000
+#: An hour is closed, and its statistics cached, this long after its end: spans arrive within seconds, retried
+#: ones within minutes.
+SETTLE_NS = 15 * 60 * NS
+
+
+def _scores(estimator: Estimator, conn: Connection, ids: list[int], lo: int, hi: int) -> dict[tuple[int, int], Any]:
+    """Per (model id, hour): the raw class scores (n x K) and weights of the rows predicted in ``[lo, hi)``."""
+    k = estimator.width
+    found: dict[tuple[int, int], tuple[list[list[float]], list[float]]] = defaultdict(lambda: ([], []))
+    cursor = conn.execute(
+        "SELECT model_id, start_ns, prediction, batch_size, method, sample_rate FROM predictions"
+        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ? AND status = 0"
+        " AND prediction IS NOT NULL",
+        (*ids, lo, hi),
+    )
+    for model_id, start_ns, text, batch_size, method, sample_rate in cursor:
+        try:
+            _, (_, values) = parse_prediction(text, batch_size, method)
+        except InvalidJson:
+            continue
+        weight = 1.0 if not sample_rate else 1.0 / sample_rate
+        scores, weights = found[(model_id, start_ns - start_ns % HOUR_NS)]
+        for value in values:
+            if value.kind != KIND_PROBA:
+                continue
+            if value.score is not None and k == 2:
+                scores.append([1.0 - value.score, value.score])
+            elif value.proba is not None:
+                row = json.loads(value.proba)
+                if len(row) != k:
+                    continue
+                scores.append(row)
+            else:
+                continue
+            weights.append(weight)
+    return {
+        key: (np.asarray(s, dtype=np.float64).reshape(-1, k), np.asarray(w, dtype=np.float64))
+        for key, (s, w) in found.items()
+    }
+
+
+def _slice_stats(
+    estimates: EstimateStore,
+    estimator: Estimator,
+    conn: Connection,
+    ids: list[int],
+    lo: int,
+    hi: int,
+    now_ns: int,
+) -> dict[int, Floats]:
+    """Statistics per hour start in ``[lo, hi)`` (summed over the model rows), the closed hours cached."""
+    width = cbpe.length(estimator)
+    out: dict[int, Floats] = {}
+
+    def add(hour: int, stats: Floats) -> None:
+        out[hour] = out[hour] + stats if hour in out else stats.copy()
+
+    def scan(a: int, b: int, only: list[int]) -> dict[tuple[int, int], tuple[int, Floats]]:
+        return {
+            key: (len(scores), cbpe.statistics(estimator, scores, weights))
+            for key, (scores, weights) in _scores(estimator, conn, only, a, b).items()
+        }
+
+    first = -(-lo // HOUR_NS) * HOUR_NS  # whole hours are [first, last)
+    last = hi - hi % HOUR_NS
+    if first >= last:
+        for (_, hour), (_, stats) in scan(lo, hi, ids).items():
+            add(hour, stats)
+        return out
+    for a, b in ((lo, first), (last, hi)):
+        if a < b:
+            for (_, hour), (_, stats) in scan(a, b, ids).items():
+                add(hour, stats)
+    settled = now_ns - SETTLE_NS
+    closed_end = min(last, max(first, settled - settled % HOUR_NS))
+    if closed_end < last:
+        for (_, hour), (_, stats) in scan(closed_end, last, ids).items():
+            add(hour, stats)
+    if closed_end == first:
+        return out
+    cached = estimates.hours(ids, estimator.created_ns, first, closed_end)
+    for (_, hour), (_, stats) in cached.items():
+        if len(stats) == width:
+            add(hour, stats)
+    missing = {(m, h) for m in ids for h in range(first, closed_end, HOUR_NS) if (m, h) not in cached}
+    if not missing:
+        return out
+    owners = sorted({m for m, _ in missing})
+    hours = [h for _, h in missing]
+    fresh = []
+    for key, (rows, stats) in scan(min(hours), max(hours) + HOUR_NS, owners).items():
+        if key in missing:
+            add(key[1], stats)
+            fresh.append((key[0], key[1], rows, stats))
+    # An hour without predictions is cached too (as zeros), so it is not scanned again.
+    found = {(m, h) for m, h, _, _ in fresh}
+    zeros = np.zeros(width)
+    fresh.extend((m, h, 0, zeros) for m, h in sorted(missing - found))
+    estimates.put_hours(estimator.created_ns, fresh)
+    return out
+
+
+def _realized(
+    estimator: Estimator, conn: Connection, ids: list[int], lo: int, hi: int, bucket_ns: int, first: int
+) -> dict[int, dict[str, Any]]:
+    """Realized figures per slice start, from the labelled score rows, with the estimate's definitions."""
+    index = {key: i for i, key in enumerate(estimator.classes)}
+    k = estimator.width
+    rows: dict[int, list[tuple[int, int, list[float], float]]] = defaultdict(list)
+    for start_ns, pred_key, label_key, score, proba, weight in conn.execute(
+        "SELECT start_ns, pred_key, label_key, score, proba, weight FROM prediction_rows"
+        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ? AND kind = ?"
+        " AND label_key IS NOT NULL",
+        (*ids, lo, hi, KIND_PROBA),
+    ):
+        truth = index.get(label_key)
+        if truth is None or pred_key is None:
+            continue
+        scores = [1.0 - score, score] if score is not None else json.loads(proba) if proba is not None else None
+        if scores is None or len(scores) != k:
+            continue
+        slot = first + (start_ns - first) // bucket_ns * bucket_ns
+        rows[slot].append((int(pred_key), truth, scores, 1.0 if weight is None else float(weight)))
+    out = {}
+    for slot, found in rows.items():
+        predicted = np.asarray([r[0] for r in found])
+        classes = np.asarray([r[1] for r in found])
+        weights = np.asarray([r[3] for r in found])
+        matrix = np.asarray([r[2] for r in found], dtype=np.float64)
+        confusion = np.zeros((k, k))
+        np.add.at(confusion, (predicted, classes), weights)
+        total = float(weights.sum())
+        macro = cbpe.class_figures(confusion, total * total / float((weights * weights).sum()), total)
+        aucs = []
+        for column in estimator.scored():
+            order = np.argsort(matrix[:, column], kind="stable")
+            s = matrix[order, column]
+            pos = weights[order] * (classes[order] == column)
+            neg = weights[order] * (classes[order] != column)
+            # Equal scores share a bin: ties count half.
+            starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
+            found_auc = cbpe.auc_of(np.add.reduceat(pos, starts), np.add.reduceat(neg, starts))
+            if found_auc is not None:
+                aucs.append(found_auc)
+        out[slot] = {
+            "labels": len(found),
+            "accuracy": float(np.trace(confusion)) / total,
+            "precision": macro["precision"][0],
+            "recall": macro["recall"][0],
+            "f1": macro["f1"][0],
+            "auc": sum(aucs) / len(aucs) if aucs else None,
+            "confusion_matrix": [[float(v) for v in row] for row in confusion],
+        }
+    return out
+
+
+def performance(
+    store: Store,
+    estimates: EstimateStore,
+    name: str,
+    *,
+    bucket_s: int,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    version: str | None = None,
+    environment: str | None = None,
+    realized: bool = True,
+) -> dict[str, Any] | None:
+    """Estimated (and realized) performance per slice of ``[start_ns, end_ns)``; ``None`` when no model has this
+    name. Without an estimator (no reference with scores and labels) the slices are empty and ``estimator`` null."""
+    bucket_ns = bucket_s * NS
+    first = start_ns - start_ns % bucket_ns
+    if (end_ns - first) / bucket_ns > MAX_SLICES:
+        raise ValueError(f"the bucket splits the window into more than {MAX_SLICES} slices")
+    conn = store.reader()
+    matching = model_ids(conn, name, version, environment)
+    if matching is None:
+        return None
+    ids = [mid for mid, _, _ in matching]
+    estimator = estimates.estimator(name, version)
+    answer: dict[str, Any] = {
+        "model": name,
+        "version": version,
+        "environment": environment,
+        "task": "classification" if estimator is not None else None,
+        "estimator": None if estimator is None else _describe(estimator),
+        "points": [],
+    }
+    if estimator is None or not ids:
+        return answer
+    hours = _slice_stats(estimates, estimator, conn, ids, first, end_ns, now_ns)
+    sums: dict[int, Floats] = {}
+    for hour, stats in hours.items():
+        slot = first + (hour - first) // bucket_ns * bucket_ns
+        sums[slot] = sums[slot] + stats if slot in sums else stats
+    labelled = _realized(estimator, conn, ids, first, end_ns, bucket_ns, first) if realized else {}
+    for slot in range(first, end_ns, bucket_ns):
+        summed = sums.get(slot)
+        estimated = None if summed is None else cbpe.estimate(estimator, summed)
+        seen = labelled.get(slot)
+        answer["points"].append(
+            {
+                "start": iso(slot),
+                "end": iso(slot + bucket_ns),
+                "rows": 0 if estimated is None else estimated["rows"],
+                "labels": 0 if seen is None else seen["labels"],
+                "waiting_for_labels": estimated is not None and seen is None,
+                "estimated": estimated,
+                "realized": seen,
+            }
+        )
+    return answer
+
+
+def estimate_window(
+    store: Store,
+    estimates: EstimateStore,
+    name: str,
+    *,
+    start_ns: int,
+    end_ns: int,
+    now_ns: int,
+    version: str | None = None,
+    environment: str | None = None,
+) -> dict[str, Any] | None:
+    """The estimate of one window as a whole (monitors); ``None`` without a model, estimator or scored row."""
+    conn = store.reader()
+    matching = model_ids(conn, name, version, environment)
+    estimator = estimates.estimator(name, version)
+    if not matching or estimator is None:
+        return None
+    hours = _slice_stats(estimates, estimator, conn, [m for m, _, _ in matching], start_ns, end_ns, now_ns)
+    if not hours:
+        return None
+    return cbpe.estimate(estimator, sum(hours.values(), np.zeros(cbpe.length(estimator))))
+
+
+def _describe(estimator: Estimator) -> dict[str, Any]:
+    return {
+        "method": estimator.method,
+        "classes": [json.loads(c) for c in estimator.classes],
+        "created_at": iso(estimator.created_ns),
+        "reference": estimator.reference,
+    }
