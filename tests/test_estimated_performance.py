@@ -89,3 +89,29 @@ def test_the_worked_example_runs_as_written(live_server: LiveServer) -> None:
     assert low <= value <= high
     (monitor,) = live_server.get("/api/v1/monitors")["data"]
     assert monitor["metric"] == "estimated_accuracy"
+
+
+def test_a_regressor_wrapped_with_every_column_is_estimated_before_labels(live_server: LiveServer) -> None:
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(0)
+    X = np.hstack([X, rng.normal(0, 0.05, (len(y), 5))])  # 15 columns: more than the default window of 10
+    order = rng.permutation(len(y))
+    train, reference, held_out = order[:150], order[150:300], order[300:]
+    model = Ridge(alpha=0.1).fit(X[train], y[train])
+    stored = aither.log_reference("sugar", X[reference], predictions=model.predict(X[reference]), labels=y[reference])
+    assert stored["estimator"]["task"] == "regression"
+
+    tracked = aither.wrap(model, name="sugar", sample_rows=35, sample_columns=None)
+    shifted = held_out[np.argsort(X[held_out, 2])[-70:]]
+    for start in range(0, 70, 35):
+        tracked.predict(X[shifted[start : start + 35]])
+    assert aither.flush(timeout=30)
+    (recent, *_) = live_server.get("/api/v1/models/sugar/predictions", limit=1)["data"]
+    assert len(recent["sampled_rows"][0]["features"]) == 15  # every column, not the default window of 10
+    (point,) = [p for p in live_server.get("/api/v1/models/sugar/performance")["points"] if p["rows"]]
+    errors = model.predict(X[shifted]) - y[shifted]
+    low, high = point["estimated"]["mae"]["band"]
+    assert point["rows"] == 70 and low <= float(np.mean(np.abs(errors))) <= high

@@ -221,3 +221,56 @@ def test_a_monitor_on_estimated_accuracy_fires_with_no_labels(monitor_server: Se
     assert evaluated["state"] == "ALERT" and evaluated["rows"] == 60
     assert server.metrics("clf")["labels"] == 0
     assert 0.5 < evaluated["value"] < 0.999
+
+
+def _regression_spans(model: Any, X: Any, rows: Any, start_ns: int, sampled: int, columns: int = 10) -> list[Any]:
+    """One call per 10 rows, ``sampled`` of them in ``ml.features`` with their first ``columns`` columns."""
+    spans = []
+    for i in range(0, len(rows), 10):
+        batch = X[rows[i : i + 10]]
+        picked = list(range(0, len(batch), max(1, len(batch) // sampled)))[:sampled]
+        sample = [{str(c): float(batch[r, c]) for c in range(columns)} for r in picked]
+        features = {"sample": sample, "_meta": {"rows": picked, "shape": list(batch.shape)}}
+        spans.append(
+            prediction_span("reg", model.predict(batch).tolist(), features=features, start_ns=start_ns + i * 1_000_000)
+        )
+    return spans
+
+
+def test_a_regressors_mae_and_rmse_are_estimated_from_its_sampled_rows(server: Server) -> None:
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    from aither._loss_model import regressor_estimator
+
+    X, y = load_diabetes(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    train, reference, held_out = order[:150], order[150:300], order[300:]
+    model = Ridge(alpha=0.1).fit(X[train], y[train])
+    estimator = regressor_estimator(X[reference], model.predict(X[reference]), y[reference])
+    assert estimator is not None and estimator["task"] == "regression"
+    shifted = held_out[np.argsort(X[held_out, 2])[-70:]]  # the highest body-mass index only
+    start = _hour_start(3)
+    assert server.ingest(_regression_spans(model, X, shifted, start, sampled=10)).status_code == 200
+    # The next hour: half of each call's rows sampled, and only 4 of the 10 columns (a rotating window).
+    assert server.ingest(_regression_spans(model, X, shifted, start + HOUR, sampled=5, columns=4)).status_code == 200
+    _post_estimator(server, estimator, model="reg")
+    points = _performance(server, start, start + 2 * HOUR, model="reg")
+    errors = model.predict(X[shifted]) - y[shifted]
+    realized = {"mae": float(np.mean(np.abs(errors))), "rmse": float(np.sqrt(np.mean(errors**2)))}
+    assert [p["rows"] for p in points] == [70, 35]
+    assert points[1]["estimated"]["weighted_rows"] == pytest.approx(70)  # each sampled row stands for two
+    for point in points:
+        assert point["waiting_for_labels"]
+        for metric in ("mae", "rmse"):
+            low, high = point["estimated"][metric]["band"]
+            assert low <= realized[metric] <= high, (metric, point["estimated"][metric], realized)
+
+    spans = _regression_spans(model, X, shifted[:10], start + 2 * HOUR + 10**9, sampled=10)
+    labelled = [label_span(spans[0].trace_id, y[shifted[:10]].tolist())]
+    assert server.ingest(spans + labelled).status_code == 200
+    point = _performance(server, start + 2 * HOUR, start + 3 * HOUR, model="reg")[0]
+    first = model.predict(X[shifted[:10]]) - y[shifted[:10]]
+    assert point["realized"]["labels"] == 10 and not point["waiting_for_labels"]
+    assert point["realized"]["mae"] == pytest.approx(float(np.mean(np.abs(first))))
+    assert point["realized"]["rmse"] == pytest.approx(float(np.sqrt(np.mean(first**2))))

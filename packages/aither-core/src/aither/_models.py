@@ -149,7 +149,8 @@ class PerformancePoint:
     """One slice's estimated performance (docs/estimated-performance.md) beside its realized one.
 
     ``estimated`` and ``realized`` are keyed by metric: ``accuracy``, ``precision``, ``recall``, ``f1``,
-    ``auc``; ``realized`` is empty while the slice waits for labels."""
+    ``auc`` (classifiers) or ``mae``, ``rmse`` (regressors); ``realized`` is empty while the slice waits for
+    labels."""
 
     start: datetime.datetime | None
     end: datetime.datetime | None
@@ -161,7 +162,7 @@ class PerformancePoint:
     realized: Mapping[str, float | None]
 
 
-_PERFORMANCE = ("accuracy", "precision", "recall", "f1", "auc")
+_PERFORMANCE = ("accuracy", "precision", "recall", "f1", "auc", "mae", "rmse")
 
 
 def _performance_point(p: Mapping[str, Any]) -> PerformancePoint:

@@ -1,6 +1,7 @@
 """Estimated performance per time slice beside the realized figures, for the API, the dashboard and monitors.
 
-A slice's estimate adds up the statistics of its hours (``estimate/cbpe.py``): a closed hour (ended more than
+A slice's estimate adds up the statistics of its hours (``estimate/cbpe.py`` for classifiers, ``estimate/dle.py``
+for regressors): a closed hour (ended more than
 :data:`SETTLE_NS` ago, so late spans have arrived) is read from the cache or computed once and cached; the open
 hour and a window's partial hours are computed from the predictions each time. The realized figures come from
 the labelled rows of the same slice (``prediction_rows``), with the same definitions and the same classes as
@@ -10,16 +11,19 @@ the estimate, so the two compare; a slice with predictions but no label yet is `
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
-from aither_server.estimate import cbpe
+from aither_server.estimate import cbpe, dle
 from aither_server.estimate.calibration import Estimator, Floats
-from aither_server.estimate.store import EstimateStore
+from aither_server.estimate.dle import LossModel
+from aither_server.estimate.store import AnyEstimator, EstimateStore
 from aither_server.model.records import KIND_PROBA, InvalidJson, parse_prediction
 from aither_server.model.rollup_keys import HOUR_NS
+from aither_server.model.sampled_rows import sampled_rows
 from aither_server.query.models import model_ids
 from aither_server.query.time import NS, iso
 from aither_server.store.database import Store
@@ -70,9 +74,66 @@ def _scores(estimator: Estimator, conn: Connection, ids: list[int], lo: int, hi:
     }
 
 
+def _loss_rows(
+    model: LossModel, conn: Connection, ids: list[int], lo: int, hi: int
+) -> dict[tuple[int, int], tuple[list[tuple[dict[str, Any], float]], Floats]]:
+    """Per (model id, hour): the sampled rows' (features, prediction) and weights, of calls in ``[lo, hi)``."""
+    found: dict[tuple[int, int], tuple[list[tuple[dict[str, Any], float]], list[float]]] = defaultdict(lambda: ([], []))
+    cursor = conn.execute(
+        "SELECT model_id, start_ns, features, prediction, batch_size, method, sample_rate, n_rows FROM predictions"
+        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ? AND status = 0"
+        " AND prediction IS NOT NULL AND features IS NOT NULL",
+        (*ids, lo, hi),
+    )
+    for model_id, start_ns, features_text, text, batch_size, method, sample_rate, n_rows in cursor:
+        try:
+            parsed, (_, values) = parse_prediction(text, batch_size, method)
+            features = json.loads(features_text)
+        except (InvalidJson, ValueError, RecursionError):
+            continue
+        numbers = {v.row: v.num for v in values if v.num is not None}
+        sampled = [r for r in sampled_rows(features, parsed, {}) if isinstance(r["features"], dict)]
+        if not sampled:
+            continue
+        # A sampled row stands for its call's rows over the rows sampled, and the call for 1 / sample_rate calls.
+        weight = max(n_rows, len(sampled)) / len(sampled) / (sample_rate or 1.0)
+        rows, weights = found[(model_id, start_ns - start_ns % HOUR_NS)]
+        for row in sampled:
+            number = numbers.get(row["row"])
+            if number is not None:
+                rows.append((row["features"], number))
+                weights.append(weight)
+    return {key: (rows, np.asarray(w, dtype=np.float64)) for key, (rows, w) in found.items()}
+
+
+def _scan(
+    estimator: AnyEstimator, conn: Connection, ids: list[int], lo: int, hi: int
+) -> dict[tuple[int, int], tuple[int, Floats]]:
+    """(rows, statistics) per (model id, hour) of the calls in ``[lo, hi)``."""
+    if isinstance(estimator, LossModel):
+        return {
+            key: (len(rows), dle.statistics(estimator, rows, weights))
+            for key, (rows, weights) in _loss_rows(estimator, conn, ids, lo, hi).items()
+        }
+    return {
+        key: (len(scores), cbpe.statistics(estimator, scores, weights))
+        for key, (scores, weights) in _scores(estimator, conn, ids, lo, hi).items()
+    }
+
+
+def _length(estimator: AnyEstimator) -> int:
+    return dle.LENGTH if isinstance(estimator, LossModel) else cbpe.length(estimator)
+
+
+def _estimate(estimator: AnyEstimator, stats: Floats) -> dict[str, Any] | None:
+    if isinstance(estimator, LossModel):
+        return dle.estimate(estimator, stats)
+    return cbpe.estimate(estimator, stats)
+
+
 def _slice_stats(
     estimates: EstimateStore,
-    estimator: Estimator,
+    estimator: AnyEstimator,
     conn: Connection,
     ids: list[int],
     lo: int,
@@ -80,17 +141,14 @@ def _slice_stats(
     now_ns: int,
 ) -> dict[int, Floats]:
     """Statistics per hour start in ``[lo, hi)`` (summed over the model rows), the closed hours cached."""
-    width = cbpe.length(estimator)
+    width = _length(estimator)
     out: dict[int, Floats] = {}
 
     def add(hour: int, stats: Floats) -> None:
         out[hour] = out[hour] + stats if hour in out else stats.copy()
 
     def scan(a: int, b: int, only: list[int]) -> dict[tuple[int, int], tuple[int, Floats]]:
-        return {
-            key: (len(scores), cbpe.statistics(estimator, scores, weights))
-            for key, (scores, weights) in _scores(estimator, conn, only, a, b).items()
-        }
+        return _scan(estimator, conn, only, a, b)
 
     first = -(-lo // HOUR_NS) * HOUR_NS  # whole hours are [first, last)
     last = hi - hi % HOUR_NS
@@ -185,6 +243,29 @@ def _realized(
     return out
 
 
+def _realized_regression(
+    conn: Connection, ids: list[int], lo: int, hi: int, bucket_ns: int, first: int
+) -> dict[int, dict[str, Any]]:
+    """Realized MAE and RMSE per slice start, from the labelled numeric rows."""
+    sums: dict[int, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+    for start_ns, predicted, label, weight in conn.execute(
+        "SELECT start_ns, pred_num, label_num, weight FROM prediction_rows"
+        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ?"
+        " AND pred_num IS NOT NULL AND label_num IS NOT NULL",
+        (*ids, lo, hi),
+    ):
+        w = 1.0 if weight is None else float(weight)
+        error = float(predicted) - float(label)
+        found = sums[first + (start_ns - first) // bucket_ns * bucket_ns]
+        found[0] += 1
+        found[1] += w
+        found[2] += w * abs(error)
+        found[3] += w * error * error
+    return {
+        slot: {"labels": int(n), "mae": a / w, "rmse": math.sqrt(q / w)} for slot, (n, w, a, q) in sums.items() if w > 0
+    }
+
+
 def performance(
     store: Store,
     estimates: EstimateStore,
@@ -214,7 +295,7 @@ def performance(
         "model": name,
         "version": version,
         "environment": environment,
-        "task": "classification" if estimator is not None else None,
+        "task": None if estimator is None else "regression" if isinstance(estimator, LossModel) else "classification",
         "estimator": None if estimator is None else _describe(estimator),
         "points": [],
     }
@@ -225,10 +306,15 @@ def performance(
     for hour, stats in hours.items():
         slot = first + (hour - first) // bucket_ns * bucket_ns
         sums[slot] = sums[slot] + stats if slot in sums else stats
-    labelled = _realized(estimator, conn, ids, first, end_ns, bucket_ns, first) if realized else {}
+    if not realized:
+        labelled: dict[int, dict[str, Any]] = {}
+    elif isinstance(estimator, LossModel):
+        labelled = _realized_regression(conn, ids, first, end_ns, bucket_ns, first)
+    else:
+        labelled = _realized(estimator, conn, ids, first, end_ns, bucket_ns, first)
     for slot in range(first, end_ns, bucket_ns):
         summed = sums.get(slot)
-        estimated = None if summed is None else cbpe.estimate(estimator, summed)
+        estimated = None if summed is None else _estimate(estimator, summed)
         seen = labelled.get(slot)
         answer["points"].append(
             {
@@ -264,10 +350,17 @@ def estimate_window(
     hours = _slice_stats(estimates, estimator, conn, [m for m, _, _ in matching], start_ns, end_ns, now_ns)
     if not hours:
         return None
-    return cbpe.estimate(estimator, sum(hours.values(), np.zeros(cbpe.length(estimator))))
+    return _estimate(estimator, sum(hours.values(), np.zeros(_length(estimator))))
 
 
-def _describe(estimator: Estimator) -> dict[str, Any]:
+def _describe(estimator: AnyEstimator) -> dict[str, Any]:
+    if isinstance(estimator, LossModel):
+        return {
+            "method": estimator.method,
+            "columns": [c.name for c in estimator.columns],
+            "created_at": iso(estimator.created_ns),
+            "reference": estimator.reference,
+        }
     return {
         "method": estimator.method,
         "classes": [json.loads(c) for c in estimator.classes],

@@ -10,10 +10,24 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, and_, delete, insert, or_, select, text
 
-from aither_server.estimate.calibration import Estimator, parse_estimator
+from aither_server.estimate.calibration import Estimator, InvalidEstimator, parse_estimator
+from aither_server.estimate.dle import LossModel, parse_loss_model
 from aither_server.store.estimate_tables import estimate_hours, estimators
 
-__all__ = ["EstimateStore"]
+__all__ = ["AnyEstimator", "EstimateStore", "parse_any"]
+
+#: A classifier's calibration (CBPE) or a regressor's loss model (DLE).
+AnyEstimator = Estimator | LossModel
+
+
+def parse_any(body: Any, created_ns: int = 0) -> AnyEstimator:
+    """The estimator of a body as ``log_reference`` sends it, by its ``task``; :class:`InvalidEstimator` else."""
+    if isinstance(body, dict) and body.get("task") == "regression":
+        return parse_loss_model(body, created_ns)
+    if not isinstance(body, dict):
+        raise InvalidEstimator("the estimator must be an object")
+    return parse_estimator(body, created_ns)
+
 
 #: (model id, hour start ns) -> (rows, statistics vector).
 HourStats = dict[tuple[int, int], tuple[int, "np.typing.NDArray[np.float64]"]]
@@ -43,7 +57,7 @@ class EstimateStore:
             conn.execute(delete(estimate_hours).where(estimate_hours.c.model_id.in_(models)), {"model": model})
         return created
 
-    def estimator(self, model: str, version: str | None) -> Estimator | None:
+    def estimator(self, model: str, version: str | None) -> AnyEstimator | None:
         """The newest estimator of ``version`` (else one logged without a version) of ``model``."""
         query = select(estimators).where(estimators.c.model == model)
         if version is not None:
@@ -53,7 +67,7 @@ class EstimateStore:
             row = conn.execute(query).first()
         if row is None:
             return None
-        return parse_estimator(json.loads(row.body), row.created_ns)
+        return parse_any(json.loads(row.body), row.created_ns)
 
     def hours(self, model_ids: Sequence[int], estimator_ns: int, lo: int, hi: int) -> HourStats:
         """The cached hours starting in ``[lo, hi)`` of these model rows under an estimator."""

@@ -126,9 +126,10 @@ def _estimated(store: Store, monitor: MonitorRecord, metric: str, lo: int, now_n
         version=monitor.version,
         environment=monitor.environment,
     )
-    if found is None:
+    figure = None if found is None else found.get(metric)
+    if found is None or figure is None:  # no estimate, or one of the other task's metrics
         return None, 0
-    return found[metric]["value"], int(found["rows"])
+    return figure["value"], int(found["rows"])
 
 
 def judge(monitor: MonitorRecord, value: float | None, rows: int) -> str:

@@ -44,6 +44,8 @@ ESTIMATED_METRICS = (
     "estimated_recall",
     "estimated_f1",
     "estimated_auc",
+    "estimated_mae",
+    "estimated_rmse",
 )
 #: Per-feature metrics, written ``<kind>:<feature>``.
 FEATURE_METRICS = ("drift", "null_rate")

@@ -12,9 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from aither_server.api.auth import Read, Write
 from aither_server.api.errors import ApiError, errors_doc
-from aither_server.estimate.calibration import InvalidEstimator, parse_estimator
+from aither_server.estimate.calibration import Estimator, InvalidEstimator
 from aither_server.estimate.query import MAX_SLICES, performance
-from aither_server.estimate.store import EstimateStore
+from aither_server.estimate.store import EstimateStore, parse_any
 from aither_server.query import time as query_time
 from aither_server.query.time import to_ns
 
@@ -32,15 +32,16 @@ def _estimates(request: Request) -> EstimateStore:
 
 @router.post("/api/v1/models/{name:path}/estimators", status_code=201, responses=errors_doc(400))
 def post_estimator(request: Request, _: Write, name: _Name, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    """Store what a reference teaches about the model's scores (``aither.log_reference`` with ``predictions=``
-    and ``labels=``): the classes and each class's calibration map. Replaces the same reference's estimator."""
+    """Store what a reference teaches about the model's outputs (``aither.log_reference`` with ``predictions=``
+    and ``labels=``): a classifier's classes and calibration maps, or a regressor's loss model. Replaces the
+    same reference's estimator."""
     reference = body.get("name") or "training"
     version = body.get("version") or ""
     if not isinstance(reference, str) or not isinstance(version, str) or max(len(reference), len(version)) > 256:
         raise ApiError(400, "invalid_request", "name and version must be strings of at most 256 characters")
     estimator = body.get("estimator")
     try:
-        parsed = parse_estimator(estimator)
+        parsed = parse_any(estimator)
     except InvalidEstimator as exc:
         raise ApiError(400, "invalid_request", f"estimator: {exc}") from None
     assert isinstance(estimator, dict)
@@ -49,9 +50,9 @@ def post_estimator(request: Request, _: Write, name: _Name, body: Annotated[dict
         "model": name,
         "name": reference,
         "version": version or None,
-        "task": "classification",
+        "task": "classification" if isinstance(parsed, Estimator) else "regression",
         "method": parsed.method,
-        "classes": len(parsed.classes),
+        "classes": len(parsed.classes) if isinstance(parsed, Estimator) else None,
         "created_at": query_time.iso(created),
     }
 
@@ -67,8 +68,9 @@ async def model_performance(
     start: Annotated[datetime.datetime | None, Query(description="Inclusive; default 30 days before end.")] = None,
     end: Annotated[datetime.datetime | None, Query(description="Exclusive; default now.")] = None,
 ) -> dict[str, Any]:
-    """Estimated accuracy, precision, recall, F1, ROC AUC and confusion matrix per slice, each with its
-    sampling error, band and rows, beside the realized figures of the slice's labelled rows."""
+    """Estimated accuracy, precision, recall, F1, ROC AUC and confusion matrix (classifiers) or MAE and RMSE
+    (regressors) per slice, each with its sampling error, band and rows, beside the realized figures of the
+    slice's labelled rows."""
     try:
         bucket_s = query_time.parse_bucket(bucket)
     except ValueError as exc:
