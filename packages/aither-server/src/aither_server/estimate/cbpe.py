@@ -156,7 +156,9 @@ def estimate(estimator: Estimator, stats: Floats) -> dict[str, Any] | None:
             aucs.append((found, hanley_mcneil(found, float(pos.sum()) * scale, float(neg.sum()) * scale)))
         at += 2 * bins
     if aucs:
-        out["auc"] = _figure(sum(a for a, _ in aucs) / len(aucs), math.sqrt(sum(e * e for _, e in aucs)) / len(aucs))
+        # A class with at most one expected positive (or negative) has no finite error: it adds none.
+        error = math.sqrt(sum(e * e for _, e in aucs if math.isfinite(e))) / len(aucs)
+        out["auc"] = _figure(sum(a for a, _ in aucs) / len(aucs), error)
     else:
         out["auc"] = _figure(None, None)
     out["confusion_matrix"] = [[float(v) for v in row] for row in confusion]

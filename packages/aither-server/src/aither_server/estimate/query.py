@@ -195,52 +195,70 @@ def _realized(
     """Realized figures per slice start, from the labelled score rows, with the estimate's definitions."""
     index = {key: i for i, key in enumerate(estimator.classes)}
     k = estimator.width
-    rows: dict[int, list[tuple[int, int, list[float], float]]] = defaultdict(list)
-    for start_ns, pred_key, label_key, score, proba, weight in conn.execute(
+    found = conn.execute(
         "SELECT start_ns, pred_key, label_key, score, proba, weight FROM prediction_rows"
         f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ? AND kind = ?"
         " AND label_key IS NOT NULL",
         (*ids, lo, hi, KIND_PROBA),
-    ):
-        truth = index.get(label_key)
-        if truth is None or pred_key is None:
-            continue
-        scores = [1.0 - score, score] if score is not None else json.loads(proba) if proba is not None else None
-        if scores is None or len(scores) != k:
-            continue
-        slot = first + (start_ns - first) // bucket_ns * bucket_ns
-        rows[slot].append((int(pred_key), truth, scores, 1.0 if weight is None else float(weight)))
-    out = {}
-    for slot, found in rows.items():
-        predicted = np.asarray([r[0] for r in found])
-        classes = np.asarray([r[1] for r in found])
-        weights = np.asarray([r[3] for r in found])
-        matrix = np.asarray([r[2] for r in found], dtype=np.float64)
-        confusion = np.zeros((k, k))
-        np.add.at(confusion, (predicted, classes), weights)
-        total = float(weights.sum())
-        macro = cbpe.class_figures(confusion, total * total / float((weights * weights).sum()), total)
-        aucs = []
-        for column in estimator.scored():
-            order = np.argsort(matrix[:, column], kind="stable")
-            s = matrix[order, column]
-            pos = weights[order] * (classes[order] == column)
-            neg = weights[order] * (classes[order] != column)
-            # Equal scores share a bin: ties count half.
-            starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
-            found_auc = cbpe.auc_of(np.add.reduceat(pos, starts), np.add.reduceat(neg, starts))
-            if found_auc is not None:
-                aucs.append(found_auc)
-        out[slot] = {
-            "labels": len(found),
-            "accuracy": float(np.trace(confusion)) / total,
-            "precision": macro["precision"][0],
-            "recall": macro["recall"][0],
-            "f1": macro["f1"][0],
-            "auc": sum(aucs) / len(aucs) if aucs else None,
-            "confusion_matrix": [[float(v) for v in row] for row in confusion],
-        }
+    ).fetchall()
+    if not found:
+        return {}
+    # Column-wise, so a month of labels costs a few numpy passes, not a Python loop per row and slice.
+    starts, pred_keys, label_keys, scores, probas, weights_in = zip(*found, strict=True)
+    truth = np.fromiter((index.get(key, -1) for key in label_keys), dtype=np.int64, count=len(found))
+    predicted = np.fromiter(
+        (int(key) if key is not None and key.isdigit() else -1 for key in pred_keys), dtype=np.int64, count=len(found)
+    )
+    weights = np.fromiter((1.0 if w is None else w for w in weights_in), dtype=np.float64, count=len(found))
+    if k == 2:
+        second = np.fromiter((np.nan if v is None else v for v in scores), dtype=np.float64, count=len(found))
+        matrix = np.column_stack([1.0 - second, second])
+    else:
+        matrix = np.full((len(found), k), np.nan)
+        for i, text in enumerate(probas):
+            row = json.loads(text) if text is not None else None
+            if isinstance(row, list) and len(row) == k:
+                matrix[i] = row
+    keep = (truth >= 0) & (predicted >= 0) & (predicted < k) & np.all(np.isfinite(matrix), axis=1)
+    slots = first + (np.asarray(starts, dtype=np.int64) - first) // bucket_ns * bucket_ns
+    order = np.flatnonzero(keep)
+    order = order[np.argsort(slots[order], kind="stable")]
+    out: dict[int, dict[str, Any]] = {}
+    if not len(order):
+        return out
+    bounds = np.flatnonzero(np.diff(slots[order])) + 1
+    for part in np.split(order, bounds):
+        out[int(slots[part[0]])] = _realized_slice(estimator, predicted[part], truth[part], matrix[part], weights[part])
     return out
+
+
+def _realized_slice(
+    estimator: Estimator, predicted: Any, truth: Any, matrix: Floats, weights: Floats
+) -> dict[str, Any]:
+    k = estimator.width
+    confusion = np.bincount(predicted * k + truth, weights, minlength=k * k).reshape(k, k).astype(np.float64)
+    total = float(weights.sum())
+    macro = cbpe.class_figures(confusion, total * total / float((weights * weights).sum()), total)
+    aucs = []
+    for column in estimator.scored():
+        order = np.argsort(matrix[:, column], kind="stable")
+        s = matrix[order, column]
+        pos = weights[order] * (truth[order] == column)
+        neg = weights[order] * (truth[order] != column)
+        # Equal scores share a bin: ties count half.
+        starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
+        found_auc = cbpe.auc_of(np.add.reduceat(pos, starts), np.add.reduceat(neg, starts))
+        if found_auc is not None:
+            aucs.append(found_auc)
+    return {
+        "labels": len(truth),
+        "accuracy": float(np.trace(confusion)) / total,
+        "precision": macro["precision"][0],
+        "recall": macro["recall"][0],
+        "f1": macro["f1"][0],
+        "auc": sum(aucs) / len(aucs) if aucs else None,
+        "confusion_matrix": [[float(v) for v in row] for row in confusion],
+    }
 
 
 def _realized_regression(
