@@ -274,3 +274,21 @@ def test_a_regressors_mae_and_rmse_are_estimated_from_its_sampled_rows(server: S
     assert point["realized"]["labels"] == 10 and not point["waiting_for_labels"]
     assert point["realized"]["mae"] == pytest.approx(float(np.mean(np.abs(first))))
     assert point["realized"]["rmse"] == pytest.approx(float(np.sqrt(np.mean(first**2))))
+
+
+def test_the_model_page_plots_estimated_beside_realized_once_a_reference_carries_an_estimator(
+    server: Server, cancer: Split
+) -> None:
+    from test_dashboard import _signed_in
+
+    rows = cancer.shifted(0, 60, 1.0)
+    traces = _send(server, cancer, rows, time.time_ns() - 3 * HOUR)
+    _send(server, cancer, cancer.shifted(0, 40, 1.0), time.time_ns() - HOUR // 2)
+    client = _signed_in(server)
+    assert 'id="chart-estimated"' not in client.get("/models/clf", params={"range": "6h"}).text
+    _post_estimator(server, cancer.estimator)
+    assert server.ingest([label_span(traces[0], cancer.y[rows[:20]].tolist())]).status_code == 200
+    page = client.get("/models/clf", params={"range": "6h"}).text
+    chart = page.split('id="chart-estimated"', 1)[1].split("</figure>", 1)[0]
+    assert "estimated accuracy" in chart and "realized accuracy" in chart and "waiting for labels" in chart
+    assert "60 rows, 20 labels" in chart and "40 rows, 0 labels" in chart

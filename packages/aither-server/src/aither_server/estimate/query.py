@@ -319,11 +319,16 @@ def performance(
     }
     if estimator is None or not ids:
         return answer
-    hours = _slice_stats(estimates, estimator, conn, ids, first, end_ns, now_ns)
     sums: dict[int, Floats] = {}
-    for hour, stats in hours.items():
-        slot = first + (hour - first) // bucket_ns * bucket_ns
-        sums[slot] = sums[slot] + stats if slot in sums else stats
+    if bucket_ns % HOUR_NS == 0 and first % HOUR_NS == 0:
+        for hour, stats in _slice_stats(estimates, estimator, conn, ids, first, end_ns, now_ns).items():
+            slot = first + (hour - first) // bucket_ns * bucket_ns
+            sums[slot] = sums[slot] + stats if slot in sums else stats
+    else:  # slices that cut hours: each summed on its own (their whole hours still come from the cache)
+        for slot in range(first, end_ns, bucket_ns):
+            found = _slice_stats(estimates, estimator, conn, ids, slot, min(slot + bucket_ns, end_ns), now_ns)
+            if found:
+                sums[slot] = sum(found.values(), np.zeros(_length(estimator)))
     if not realized:
         labelled: dict[int, dict[str, Any]] = {}
     elif isinstance(estimator, LossModel):
