@@ -15,7 +15,7 @@ from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id, par
 from ._plugins import wrap_model
 from ._records import SpanRecord
 from ._stats import Stats
-from ._tracking import ModelLogger, WrapOptions
+from ._tracking import ModelLogger, WrapOptions, columns_to_sample
 
 __all__ = [
     "close",
@@ -54,15 +54,25 @@ def wrap(
     version: str | None = None,
     environment: str | None = None,
     sample_rows: int = 5,
-    sample_columns: int = 10,
+    sample_columns: int | None = 10,
     features_fn: Callable[[Any], Any] | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
 ) -> Any:
-    """Wrap ``model`` so that each prediction is logged; the installed plugin for its framework does the work."""
+    """Wrap ``model`` so that each prediction is logged; the installed plugin for its framework does the work.
+
+    ``sample_columns=None`` samples every column of the sampled rows instead of a rotating window of 10."""
     options = WrapOptions(
-        name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task, column_policies
+        name,
+        version,
+        environment,
+        sample_rows,
+        columns_to_sample(sample_columns),
+        features_fn,
+        feature_names,
+        task,
+        column_policies,
     )
     return wrap_model(model, options)
 
@@ -81,7 +91,7 @@ def track(
     version: str | None = None,
     environment: str | None = None,
     sample_rows: int = 5,
-    sample_columns: int = 10,
+    sample_columns: int | None = 10,
     features_fn: Callable[[Any], Any] | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
@@ -92,7 +102,7 @@ def track(
     version: str | None = None,
     environment: str | None = None,
     sample_rows: int = 5,
-    sample_columns: int = 10,
+    sample_columns: int | None = 10,
     features_fn: Callable[[Any], Any] | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
@@ -105,7 +115,15 @@ def track(
     if callable(name) and not isinstance(name, str):
         return track(name.__qualname__)(name)
     options = WrapOptions(
-        name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task, column_policies
+        name,
+        version,
+        environment,
+        sample_rows,
+        columns_to_sample(sample_columns),
+        features_fn,
+        feature_names,
+        task,
+        column_policies,
     )
 
     def decorate(function: F) -> F:

@@ -1,8 +1,8 @@
 """``aither.models``: typed reads of the query API, so a notebook can ask what the server knows of a model.
 
-``aither.models.list()``, ``.metrics(name)``, ``.drift(name)``, ``.data_quality(name)``, ``.predictions(name)``
-return frozen snapshots (docs/management-api.md, docs/drift.md). Blocking HTTP through the management client:
-the same key, base URL, errors and timeouts.
+``aither.models.list()``, ``.metrics(name)``, ``.performance(name)``, ``.drift(name)``, ``.data_quality(name)``,
+``.predictions(name)`` return frozen snapshots (docs/management-api.md, docs/drift.md). Blocking HTTP through
+the management client: the same key, base URL, errors and timeouts.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ __all__ = [
     "ColumnQuality",
     "DataQuality",
     "DriftReport",
+    "Estimate",
     "Metrics",
     "Model",
     "Models",
+    "PerformancePoint",
     "Prediction",
     "QualityPoint",
     "Segment",
@@ -130,6 +132,59 @@ class QualityPoint:
     auc: float | None
     mae: float | None
     rmse: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """An estimated figure with its sampling error (one standard deviation) and band (plus or minus three)."""
+
+    value: float | None
+    sampling_error: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class PerformancePoint:
+    """One slice's estimated performance (docs/estimated-performance.md) beside its realized one.
+
+    ``estimated`` and ``realized`` are keyed by metric: ``accuracy``, ``precision``, ``recall``, ``f1``,
+    ``auc`` (classifiers) or ``mae``, ``rmse`` (regressors); ``realized`` is empty while the slice waits for
+    labels."""
+
+    start: datetime.datetime | None
+    end: datetime.datetime | None
+    rows: int
+    labels: int
+    waiting_for_labels: bool
+    estimated: Mapping[str, Estimate]
+    estimated_confusion_matrix: tuple[tuple[float, ...], ...] | None
+    realized: Mapping[str, float | None]
+
+
+_PERFORMANCE = ("accuracy", "precision", "recall", "f1", "auc", "mae", "rmse")
+
+
+def _performance_point(p: Mapping[str, Any]) -> PerformancePoint:
+    estimated = p.get("estimated") or {}
+    realized = p.get("realized") or {}
+    figures = {}
+    for metric in _PERFORMANCE:
+        found = estimated.get(metric)
+        if isinstance(found, Mapping):
+            band = found.get("band") or (None, None)
+            figures[metric] = Estimate(found.get("value"), found.get("sampling_error"), band[0], band[1])
+    matrix = estimated.get("confusion_matrix")
+    return PerformancePoint(
+        start=_parse_time(p.get("start")),
+        end=_parse_time(p.get("end")),
+        rows=int(p.get("rows") or 0),
+        labels=int(p.get("labels") or 0),
+        waiting_for_labels=bool(p.get("waiting_for_labels")),
+        estimated=figures,
+        estimated_confusion_matrix=None if matrix is None else tuple(tuple(float(v) for v in r) for r in matrix),
+        realized={metric: realized.get(metric) for metric in _PERFORMANCE if metric in realized},
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,6 +397,24 @@ class Models(_Namespace):
                 )
                 for p in self._get(path)["points"]
             ]
+
+    def performance(
+        self,
+        name: str,
+        *,
+        bucket: str = "1h",
+        version: str | None = None,
+        environment: str | None = None,
+        start: Moment = None,
+        end: Moment = None,
+    ) -> builtins.list[PerformancePoint]:
+        """Estimated performance per slice beside the realized one (docs/estimated-performance.md); empty until
+        a reference with the model's scores and labels is logged (``aither.log_reference(..., predictions=,
+        labels=)``)."""
+        path = _path(name, "performance", bucket=bucket, **_filters(version, environment, start, end))
+        answer = self._get(path)
+        with parsing_answer("an invalid performance answer"):
+            return [_performance_point(p) for p in answer["points"]]
 
     def segments(
         self,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import PluginError
 from ._tracked import TrackedModel
-from ._tracking import ModelLogger, WrapOptions
+from ._tracking import ModelLogger, WrapOptions, columns_to_sample
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -62,7 +62,7 @@ class Integration(abc.ABC):
         version: str | None = None,
         environment: str | None = None,
         sample_rows: int = 5,
-        sample_columns: int = 10,
+        sample_columns: int | None = 10,
         features_fn: Callable[[Any], Any] | None = None,
         feature_names: Sequence[str] | None = None,
         task: str | None = None,
@@ -72,7 +72,15 @@ class Integration(abc.ABC):
         """``aither.wrap`` through this plugin alone, skipping discovery (for objects it cannot recognise by
         type, or for its own options: ``aither_tinygrad.wrap(fn, name="f", realize_output=True)``)."""
         options = WrapOptions(
-            name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task, column_policies
+            name,
+            version,
+            environment,
+            sample_rows,
+            columns_to_sample(sample_columns),
+            features_fn,
+            feature_names,
+            task,
+            column_policies,
         )
         return self.wrap(model, options, **plugin_options)
 

@@ -58,8 +58,13 @@ def log_reference(
     counts when given: pass the pipeline's ``pipe.tokenizer``). Its columns are derived exactly as a wrapped
     model's sampled rows are (``_capture/_columns.py``); ``feature_names`` names an array's columns as
     ``wrap(..., feature_names=)`` does. ``labels`` and ``predictions`` (one value per row; a 2-D output is
-    reduced to its arg-max class) are profiled too, for prediction drift. Returns the server's description of
-    the stored reference. Blocking: one HTTP call after the profiling.
+    reduced to its arg-max class) are profiled too, for prediction drift. When ``predictions`` are the model's
+    scores (``predict_proba`` output, probabilities or logits) and ``labels`` are given, each class's score is
+    calibrated on them and the calibration is stored with the reference, so the server estimates the model's
+    performance before labels arrive (``aither._calibration``, docs/estimated-performance.md); a regressor's
+    predictions and labels (numbers) get a loss model of ``data``'s numeric columns instead
+    (``aither._loss_model``). The answer's ``estimator`` describes what was stored. Returns the server's
+    description of the stored reference. Blocking: one HTTP call after the profiling (two with an estimator).
 
     The client's privacy settings (``aither.init(column_policies=, scrub_values=)``, with ``column_policies``
     here on top) apply to ``data`` exactly as to live samples (docs/privacy.md).
@@ -90,10 +95,40 @@ def log_reference(
         "predictions": None if predictions is None else _profile.profile_column(_one_column(predictions)).to_json(),
         "labels": None if labels is None else _profile.profile_column(_one_column(labels)).to_json(),
     }
-    answer: dict[str, Any] = ManagementClient(timeout=60.0).request(
-        "POST", f"/api/v1/models/{quote(model_name, safe='')}/references", json=body
-    )
+    client = ManagementClient(timeout=60.0)
+    path = f"/api/v1/models/{quote(model_name, safe='')}"
+    answer: dict[str, Any] = client.request("POST", f"{path}/references", json=body)
+    if predictions is not None and labels is not None:
+        from ._calibration import classifier_estimator
+        from ._loss_model import regressor_estimator
+
+        estimator = classifier_estimator(predictions, labels)
+        if estimator is None and _regression(predictions, labels):
+            estimator = regressor_estimator(private, predictions, labels, names)
+        if estimator is not None:
+            answer["estimator"] = client.request(
+                "POST", f"{path}/estimators", json={"name": name, "version": version, "estimator": estimator}
+            )
     return answer
+
+
+def _regression(predictions: Any, labels: Any) -> bool:
+    """Numbers with fractional parts among the predictions or labels: a regressor's (as the server reads them)."""
+    import numpy as np
+
+    from ._capture._columns import as_array
+
+    try:
+        values = np.concatenate(
+            [
+                np.asarray(as_array(predictions), dtype=np.float64).ravel(),
+                np.asarray(as_array(labels), dtype=np.float64).ravel(),
+            ]
+        )
+    except (TypeError, ValueError):
+        return False
+    finite = values[np.isfinite(values)]
+    return bool(len(finite)) and bool(np.any(finite != np.round(finite)))
 
 
 def _privacy_for(model_name: str, column_policies: Mapping[str, str] | None) -> Privacy:

@@ -58,6 +58,15 @@ class _FromArguments:
 FROM_ARGUMENTS = _FromArguments()
 
 
+#: ``wrap(..., sample_columns=None)``: a window wider than any table, so every column of the sampled rows.
+ALL_COLUMNS = 2**31 - 1
+
+
+def columns_to_sample(sample_columns: int | None) -> int:
+    """``sample_columns`` as ``wrap`` takes it: ``None`` is every column."""
+    return ALL_COLUMNS if sample_columns is None else sample_columns
+
+
 @dataclasses.dataclass(frozen=True)
 class WrapOptions:
     """The options of ``aither.wrap`` (and ``@aither.track``), validated once."""

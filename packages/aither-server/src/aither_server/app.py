@@ -20,6 +20,7 @@ from aither_server.api.routes import drift as drift_routes
 from aither_server.api.routes import ingest as ingest_routes
 from aither_server.api.routes import management as management_routes
 from aither_server.api.routes import monitors as monitor_routes
+from aither_server.api.routes import performance as performance_routes
 from aither_server.api.routes import privacy as privacy_routes
 from aither_server.api.routes import quality as quality_routes
 from aither_server.api.routes import query as query_routes
@@ -27,6 +28,7 @@ from aither_server.api.schemas import Health
 from aither_server.drift.feeder import DriftFeeder, Feeder
 from aither_server.drift.process import DriftProcess
 from aither_server.drift.store import DriftStore
+from aither_server.estimate.store import EstimateStore
 from aither_server.ingest import spans as otlp_spans
 from aither_server.ingest.inflight import ByteBudget
 from aither_server.ingest.refusal_log import RefusalLog
@@ -128,6 +130,7 @@ def create_app(
     feeder: Feeder = DriftProcess(drift, store.sqlalchemy_url) if drift_process else DriftFeeder(drift)
     app.state.drift = drift
     app.state.drift_feeder = feeder
+    app.state.estimates = EstimateStore(store.engine)
     monitoring = Monitoring(store, drift, interval_s=monitor_interval_s, allow_private_webhooks=allow_private_webhooks)
     app.state.monitoring = monitoring
     # The dashboard's sign-in sessions, in the database so every server process knows them.
@@ -157,6 +160,7 @@ def create_app(
     app.include_router(query_routes.router)
     app.include_router(drift_routes.router)
     app.include_router(quality_routes.router)
+    app.include_router(performance_routes.router)
     app.include_router(monitor_routes.router)
     app.include_router(privacy_routes.router)
     app.include_router(ui_pages.router)

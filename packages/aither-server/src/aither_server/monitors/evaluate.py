@@ -26,7 +26,9 @@ from typing import Any
 from aither_server.drift.query import NotFound, data_quality, drift
 from aither_server.drift.sketches import PREDICTION
 from aither_server.drift.store import DriftStore
-from aither_server.monitors.schemas import metric_parts, window_seconds
+from aither_server.estimate.query import estimate_window
+from aither_server.estimate.store import EstimateStore
+from aither_server.monitors.schemas import ESTIMATED_METRICS, metric_parts, window_seconds
 from aither_server.monitors.store import NO_DATA, MonitorRecord, MonitorStore, StateChange
 from aither_server.monitors.webhooks import Event, Sender
 from aither_server.query import metrics as query_metrics
@@ -69,6 +71,8 @@ def measure(store: Store, drift_store: DriftStore, monitor: MonitorRecord, now_n
     """(value, rows) of the monitor's metric over ``[now - window, now)``; value None when there is none."""
     lo = now_ns - window_seconds(monitor.window) * NS
     kind, feature = metric_parts(monitor.metric)
+    if kind in ESTIMATED_METRICS:
+        return _estimated(store, monitor, kind.removeprefix("estimated_"), lo, now_ns)
     if feature is None:
         found = query_metrics.metrics(
             store.reader(),
@@ -108,6 +112,24 @@ def measure(store: Store, drift_store: DriftStore, monitor: MonitorRecord, now_n
     if entry is None:
         return None, 0
     return entry["null_rate"], int(entry["current_count"])
+
+
+def _estimated(store: Store, monitor: MonitorRecord, metric: str, lo: int, now_ns: int) -> tuple[float | None, int]:
+    """An estimated figure over the window (no label needed), with the scored rows behind it."""
+    found = estimate_window(
+        store,
+        EstimateStore(store.engine),
+        monitor.model,
+        start_ns=lo,
+        end_ns=now_ns,
+        now_ns=now_ns,
+        version=monitor.version,
+        environment=monitor.environment,
+    )
+    figure = None if found is None else found.get(metric)
+    if found is None or figure is None:  # no estimate, or one of the other task's metrics
+        return None, 0
+    return figure["value"], int(found["rows"])
 
 
 def judge(monitor: MonitorRecord, value: float | None, rows: int) -> str:

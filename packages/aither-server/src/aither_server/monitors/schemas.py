@@ -37,6 +37,16 @@ PLAIN_METRICS = (
     "volume",
     "label_coverage",
 )
+#: Estimated performance (``estimate/``): figures before labels arrive, from a reference's calibration.
+ESTIMATED_METRICS = (
+    "estimated_accuracy",
+    "estimated_precision",
+    "estimated_recall",
+    "estimated_f1",
+    "estimated_auc",
+    "estimated_mae",
+    "estimated_rmse",
+)
 #: Per-feature metrics, written ``<kind>:<feature>``.
 FEATURE_METRICS = ("drift", "null_rate")
 Op = Literal["<", "<=", ">", ">="]
@@ -61,12 +71,13 @@ def window_seconds(text: str) -> int:
 
 def metric_parts(text: str) -> tuple[str, str | None]:
     """(kind, feature): ``("accuracy", None)`` or ``("drift", "age")``; ValueError for an unknown metric."""
-    if text in PLAIN_METRICS:
+    if text in PLAIN_METRICS or text in ESTIMATED_METRICS:
         return text, None
     kind, sep, feature = text.partition(":")
     if sep and kind in FEATURE_METRICS and feature:
         return kind, feature
-    raise ValueError(f"metric must be one of {', '.join(PLAIN_METRICS)}, drift:<feature> or null_rate:<feature>")
+    names = ", ".join(PLAIN_METRICS + ESTIMATED_METRICS)
+    raise ValueError(f"metric must be one of {names}, drift:<feature> or null_rate:<feature>")
 
 
 def _check_metric(value: str) -> str:

@@ -20,6 +20,7 @@ from aither_server.store.database import Store
 from aither_server.store.engine import Connection
 from aither_server.ui.charts import Series, line_chart
 from aither_server.ui.diagnose import diagnose, findings, flag_data_quality, headline_interval, quality_series
+from aither_server.ui.estimate_chart import estimated_chart
 from aither_server.ui.window import Window
 
 __all__ = ["model_page", "models_page"]
@@ -255,6 +256,9 @@ def model_page(
         ),
     }
     charts["quality"], lag = quality_series(slices, period, quality_name)
+    estimated = estimated_chart(store, name, version, environment, period)
+    if estimated is not None:
+        charts["estimated"] = estimated
     window = (start, end)
     try:
         drift_answer: dict[str, Any] | None = drift(

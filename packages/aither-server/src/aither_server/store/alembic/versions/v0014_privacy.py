@@ -8,7 +8,7 @@ from __future__ import annotations
 from aither_server.store import ddl
 
 revision = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels = None
 depends_on = None
 

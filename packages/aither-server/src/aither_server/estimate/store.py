@@ -1,0 +1,98 @@
+"""The estimators references carry and the cached statistics of closed hours (``store/estimate_tables.py``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, and_, delete, insert, or_, select, text
+
+from aither_server.estimate.calibration import Estimator, InvalidEstimator, parse_estimator
+from aither_server.estimate.dle import LossModel, parse_loss_model
+from aither_server.store.estimate_tables import estimate_hours, estimators
+
+__all__ = ["AnyEstimator", "EstimateStore", "parse_any"]
+
+#: A classifier's calibration (CBPE) or a regressor's loss model (DLE).
+AnyEstimator = Estimator | LossModel
+
+
+def parse_any(body: Any, created_ns: int = 0) -> AnyEstimator:
+    """The estimator of a body as ``log_reference`` sends it, by its ``task``; :class:`InvalidEstimator` else."""
+    if isinstance(body, dict) and body.get("task") == "regression":
+        return parse_loss_model(body, created_ns)
+    if not isinstance(body, dict):
+        raise InvalidEstimator("the estimator must be an object")
+    return parse_estimator(body, created_ns)
+
+
+#: (model id, hour start ns) -> (rows, statistics vector).
+HourStats = dict[tuple[int, int], tuple[int, "np.typing.NDArray[np.float64]"]]
+
+
+class EstimateStore:
+    """Reads and writes the estimate tables through the process's SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def put_estimator(self, model: str, version: str, name: str, body: dict[str, Any]) -> int:
+        """Store (or replace) the estimator of reference ``name``; returns its creation time. The model's cached
+        hours are dropped: they were computed under the estimator this one may replace."""
+        created = time.time_ns()
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(estimators).where(
+                    estimators.c.model == model, estimators.c.version == version, estimators.c.name == name
+                )
+            )
+            conn.execute(
+                insert(estimators),
+                [{"model": model, "version": version, "name": name, "created_ns": created, "body": json.dumps(body)}],
+            )
+            models = select(text("id")).select_from(text("models")).where(text("name = :model"))
+            conn.execute(delete(estimate_hours).where(estimate_hours.c.model_id.in_(models)), {"model": model})
+        return created
+
+    def estimator(self, model: str, version: str | None) -> AnyEstimator | None:
+        """The newest estimator of ``version`` (else one logged without a version) of ``model``."""
+        query = select(estimators).where(estimators.c.model == model)
+        if version is not None:
+            query = query.where(estimators.c.version.in_([version, ""]))
+        query = query.order_by(estimators.c.version.desc(), estimators.c.created_ns.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return parse_any(json.loads(row.body), row.created_ns)
+
+    def hours(self, model_ids: Sequence[int], estimator_ns: int, lo: int, hi: int) -> HourStats:
+        """The cached hours starting in ``[lo, hi)`` of these model rows under an estimator."""
+        if not model_ids:
+            return {}
+        query = select(estimate_hours).where(
+            estimate_hours.c.model_id.in_(list(model_ids)),
+            estimate_hours.c.estimator_ns == estimator_ns,
+            estimate_hours.c.hour >= lo,
+            estimate_hours.c.hour < hi,
+        )
+        with self.engine.connect() as conn:
+            return {
+                (r.model_id, r.hour): (r.rows, np.frombuffer(r.stats, dtype=np.float64)) for r in conn.execute(query)
+            }
+
+    def put_hours(self, estimator_ns: int, found: Iterable[tuple[int, int, int, Any]]) -> None:
+        """Cache closed hours: (model id, hour, rows, statistics); an hour already cached is kept."""
+        items = [
+            {"model_id": m, "estimator_ns": estimator_ns, "hour": h, "rows": r, "stats": np.asarray(s).tobytes()}
+            for m, h, r, s in found
+        ]
+        if not items:
+            return
+        with self.engine.begin() as conn:
+            keys = [and_(estimate_hours.c.model_id == i["model_id"], estimate_hours.c.hour == i["hour"]) for i in items]
+            conn.execute(delete(estimate_hours).where(estimate_hours.c.estimator_ns == estimator_ns, or_(*keys)))
+            conn.execute(insert(estimate_hours), items)

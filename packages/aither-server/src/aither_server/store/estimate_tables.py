@@ -1,0 +1,41 @@
+"""Estimated performance's tables, in SQLAlchemy Core: defined below every layer that reads them, so the
+migration that creates them (``v0013_estimates``) and ``estimate/store.py`` share one definition.
+
+- ``estimators``: what a reference taught the server about a model version's scores (``aither.log_reference``
+  with ``predictions=`` and ``labels=``): the per-class calibration and the score bins, as JSON. One per model,
+  version and reference name; ``created_ns`` identifies it in the cache below.
+- ``estimate_hours``: the sufficient statistics of one closed hour of one model row's predictions under one
+  estimator (``estimate/cbpe.py``'s vector, float64 bytes), so a 30-day question reads 720 small blobs instead of
+  parsing a million predictions. A new estimator has a new ``created_ns``: its hours are computed afresh and
+  the old ones are deleted when it is stored.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, Text
+
+__all__ = ["estimate_hours", "estimators", "metadata"]
+
+metadata = MetaData()
+
+estimators = Table(
+    "estimators",
+    metadata,
+    Column("model", String(256), nullable=False),
+    Column("version", String(256), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    PrimaryKeyConstraint("model", "version", "name"),
+)
+
+estimate_hours = Table(
+    "estimate_hours",
+    metadata,
+    Column("model_id", Integer, nullable=False),
+    Column("estimator_ns", BigInteger, nullable=False),
+    Column("hour", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("stats", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("model_id", "estimator_ns", "hour"),
+)
