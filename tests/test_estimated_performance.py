@@ -72,7 +72,7 @@ def _doc_example() -> str:
     text = (Path(__file__).parents[1] / "docs" / "estimated-performance.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     assert len(blocks) == 1
-    return blocks[0]
+    return str(blocks[0])
 
 
 def test_the_worked_example_runs_as_written(live_server: LiveServer) -> None:

@@ -218,6 +218,13 @@ def erase(
     return erased
 
 
+def _forget_estimates(conn: Connection, predictions: list[tuple[Any, ...]]) -> None:
+    """The estimated-performance cache of every hour an erased prediction was in (``estimate/store.py``): it is
+    computed again, without them, when next asked."""
+    for model_id, hour_ns in sorted({(p[1], p[2] - p[2] % HOUR_NS) for p in predictions}):
+        conn.execute("DELETE FROM estimate_hours WHERE model_id = ? AND hour = ?", (model_id, hour_ns))
+
+
 def _erase(
     conn: Connection, store: Store, key_id: str, trace_id: bytes | None, entity: str | None, sketches: bool
 ) -> Erased:
@@ -231,6 +238,7 @@ def _erase(
     labels = _delete(conn, "labels", "trace_id", traces)
     label_spans = _delete(conn, "label_spans", "trace_id", traces)
     dropped = _drop_sketches(conn, predictions) if sketches else 0
+    _forget_estimates(conn, predictions)
     erased = Erased(len(traces), len(pred_ids), sum(p[5] for p in predictions), labels, label_spans, dropped)
     target = f"trace:{trace_id.hex()}" if trace_id is not None else f"entity:{entity}"
     audit.record(conn, key_id, "erasure", target, erased.to_json())
