@@ -4,13 +4,14 @@ quality read them as they read the sketches it builds from sampled rows (docs/pr
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import datasketches
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Server
+from conftest import Server, serve_at
 from otlp_builders import KEY, headers
 
 import aither
@@ -118,7 +119,13 @@ def test_profile_only_sends_no_row_on_the_wire_and_the_server_stores_none(
     assert {row[0] for row in sketched} == {"a", "b", "c", "city", "note"}
 
 
-def test_a_retried_aggregate_body_adds_its_sketches_once(server: Server) -> None:
+@pytest.mark.parametrize("drift_process", [False, True], ids=["drift-thread", "drift-process"])
+def test_a_retried_aggregate_body_adds_its_sketches_once(database: Path | str, drift_process: bool) -> None:
+    for server in serve_at(database, drift_process=drift_process):
+        _retried_once(server)
+
+
+def _retried_once(server: Server) -> None:
     rng = np.random.default_rng(5)
     with OTLPReceiver() as receiver:
         aither.init(api_key=KEY, base_url=receiver.url, flush_interval=60)

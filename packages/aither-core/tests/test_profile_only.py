@@ -1,0 +1,80 @@
+"""Profile-only mode in the SDK: no row in any span, every row in the sketches sent with the aggregates, and a
+report the backend refused carries its sketches to the next one (docs/privacy.md, "Profile-only mode")."""
+
+from __future__ import annotations
+
+import datasketches
+import numpy as np
+import pytest
+
+import aither
+from aither.testing import Fault, MetricPoint, receiving
+
+
+def _profiles(points: list[MetricPoint]) -> dict[str, MetricPoint]:
+    return {p.attributes["aither.profile.column"]: p for p in points if p.metric == "aither.profile"}
+
+
+def test_every_row_of_a_batch_is_sketched_and_no_row_is_in_its_span() -> None:
+    model = aither.track("batch", sample_rows=0, feature_names=["x", "y"])(lambda batch: batch[:, 0] > 0)
+    with receiving(flush_interval=60) as receiver:
+        batch = np.column_stack([np.arange(10_000, dtype=np.float64), np.full(10_000, np.nan)])
+        model(batch)
+        assert aither.flush(10)
+    (span,) = receiver.spans
+    assert "ml.features" not in span.attributes and span.attributes["ml.batch_size"] == 10_000
+    found = _profiles(receiver.metrics)
+    assert set(found) == {"x", "y"}
+    x = found["x"]
+    assert x.value == 10_000 and x.attributes["aither.profile.nulls"] == 0
+    assert (x.attributes["aither.profile.min"], x.attributes["aither.profile.max"]) == (0.0, 9999.0)
+    assert (
+        x.attributes["aither.profile.format"] == "datasketches/1" and x.attributes["aither.profile.dtype"] == "float64"
+    )
+    sketch = datasketches.kll_doubles_sketch.deserialize(x.attributes["aither.profile.sketch"])
+    assert sketch.n == 10_000 and sketch.get_quantile(0.5) == pytest.approx(5000, rel=0.03)
+    assert found["y"].value == 0 and found["y"].attributes["aither.profile.nulls"] == 10_000  # NaN: nulls
+    assert aither.stats()["profiled_rows"] == 10_000
+
+
+def test_a_buffer_reused_after_the_call_is_profiled_as_it_was_during_the_call() -> None:
+    model = aither.track("reused", sample_rows=0)(lambda batch: batch.sum(axis=1))
+    with receiving(flush_interval=60) as receiver:
+        buffer = np.ones((100, 2))
+        model(buffer)
+        buffer[:] = 1000.0  # the caller's next batch, written into the same array before the worker ran
+        assert aither.flush(10)
+    assert {
+        (p.attributes["aither.profile.min"], p.attributes["aither.profile.max"])
+        for p in _profiles(receiver.metrics).values()
+    } == {(1.0, 1.0)}
+
+
+def test_a_refused_report_carries_its_sketches_to_the_next_counted_once() -> None:
+    model = aither.track("refused", sample_rows=0)(lambda rows: [0] * len(rows))
+    with receiving(flush_interval=60) as receiver:
+        receiver.fail(Fault(400, path="/v1/metrics"))
+        model([{"age": 30, "city": "Oslo"}, {"age": 40, "city": "Rome"}])
+        assert aither.flush(10)
+        model([{"age": 50, "city": "Oslo"}])
+        assert aither.flush(10)
+    first, second = (r.metrics for r in receiver.metrics_requests)
+    assert _profiles(first)["age"].value == 2  # refused: not committed
+    age, city = _profiles(second)["age"], _profiles(second)["city"]
+    assert age.value == 3 and city.value == 3  # the refused interval's rows, once, with the new one
+    assert age.start_ns == _profiles(first)["age"].start_ns  # one interval, covering both
+    items = datasketches.frequent_strings_sketch.deserialize(city.attributes["aither.profile.sketch"])
+    assert sorted(
+        (i[0], i[1]) for i in items.get_frequent_items(datasketches.frequent_items_error_type.NO_FALSE_POSITIVES)
+    ) == [("Oslo", 2), ("Rome", 1)]
+
+
+def test_profile_only_for_every_model_from_init_sends_no_features_even_from_features_fn() -> None:
+    model = aither.track("everything", features_fn=lambda rows: {"sample": rows})(lambda rows: len(rows))
+    with receiving(flush_interval=60, profile_only=True) as receiver:
+        model([{"card": "4111 1111 1111 1111"}])
+        assert aither.flush(10)
+    (span,) = receiver.spans
+    assert "ml.features" not in span.attributes
+    sketch = _profiles(receiver.metrics)["card"].attributes["aither.profile.sketch"]
+    assert b"4111" not in sketch and b"[card]" in sketch  # scrubbed before it was sketched
