@@ -3,12 +3,14 @@ report the backend refused carries its sketches to the next one (docs/privacy.md
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datasketches
 import numpy as np
 import pytest
 
 import aither
-from aither.testing import Fault, MetricPoint, receiving
+from aither.testing import Fault, MetricPoint, OTLPReceiver, receiving
 
 
 def _profiles(points: list[MetricPoint]) -> dict[str, MetricPoint]:
@@ -78,3 +80,20 @@ def test_profile_only_for_every_model_from_init_sends_no_features_even_from_feat
     assert "ml.features" not in span.attributes
     sketch = _profiles(receiver.metrics)["card"].attributes["aither.profile.sketch"]
     assert b"4111" not in sketch and b"[card]" in sketch  # scrubbed before it was sketched
+
+
+def test_the_profile_only_example_of_the_privacy_page_runs_as_written(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AITHER_HASH_KEY", "restored after the test")  # the example sets its own
+    page = (Path(__file__).resolve().parents[3] / "docs" / "privacy.md").read_text()
+    section = page[page.index("## Profile-only mode") :]
+    code = section[section.index("```python\n") + 10 : section.index("\n```", section.index("```python"))]
+    with OTLPReceiver() as receiver:
+        exec(compile(code.replace("http://127.0.0.1:4318", receiver.url), "privacy.md", "exec"), {})
+        assert aither.flush(10)
+        spans, profiles = receiver.spans, _profiles(receiver.metrics)
+    assert capsys.readouterr().out.strip() == "1000"
+    assert all("ml.features" not in span.attributes for span in spans)
+    assert set(profiles) == {"amount", "country", "customer_id", "note"}  # email dropped
+    assert b"jane@example.org" not in profiles["note"].attributes["aither.profile.sketch"]

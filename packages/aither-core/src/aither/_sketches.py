@@ -52,6 +52,8 @@ PROFILE_FORMAT = "datasketches/1"
 #: Strings are cut as sampled ones are (docs/wire-contract.md), so both modes profile the same categories.
 _MAX_STRING = 1000
 _FEATURE = "feature"
+#: Rows from which a batch is sketched on its own; smaller ones are sketched together (``ProfileSketches.add``).
+SMALL_BATCH = 1024
 
 
 class Batch(NamedTuple):
@@ -210,11 +212,20 @@ class ProfileSketches:
         self.rows = 0
         #: Batches of a type that cannot be profiled (1-D arrays, tensors, texts): counted, never raised.
         self.unprofiled = 0
+        #: Small batches' columns waiting to be sketched together: {model: {column: (dtype, chunks)}}.
+        self._waiting: dict[ModelIdentity, dict[str, tuple[str, list[Any]]]] = {}
+        self._waiting_rows: dict[ModelIdentity, int] = {}
+        #: Held to sketch: the worker adds while a flushing thread may collect.
+        self._sketching = threading.Lock()
 
     # -- the worker --------------------------------------------------------------------------------------------
 
     def add(self, model: ModelIdentity, captured: Captured) -> None:
-        """Add every row of one call's input to ``model``'s sketches. Never raises."""
+        """Add every row of one call's input to ``model``'s sketches. Never raises.
+
+        A batch of :data:`SMALL_BATCH` rows or more is sketched at once. Smaller ones (a 1-row frame costs
+        pandas as much per column as a 1,000-row one) wait as plain column chunks until :data:`SMALL_BATCH`
+        rows of the model wait, or a report collects them, and are then sketched together."""
         batch: Batch = captured.data
         try:
             columns = list(_columns_of(batch))
@@ -225,18 +236,59 @@ class ProfileSketches:
             with self._lock:
                 self.unprofiled += 1
             return
+        with self._lock:
+            self.rows += captured.rows
+        with self._sketching:
+            self._add(model, captured, columns)
+
+    def _add(self, model: ModelIdentity, captured: Captured, columns: list[tuple[str, Any, str]]) -> None:
+        policies = self._privacy.policies_for(model.name) if self._privacy is not None else None
+        if captured.rows >= SMALL_BATCH:
+            self._sketch(model, policies, [(name, dtype, [values]) for name, values, dtype in columns])
+            return
+        waiting = self._waiting.setdefault(model, {})
+        for name, values, dtype in columns:
+            action = policies.action(name) if policies else None
+            if action is not None and action.kind == "drop":
+                continue
+            try:
+                chunk = _chunk(values)
+            except Exception:
+                logger.debug("aither: column %r of %r not profiled", name, model.name, exc_info=True)
+                continue
+            found = waiting.get(name)
+            if found is None:
+                waiting[name] = (dtype, [chunk])
+            else:
+                found[1].append(chunk)
+                waiting[name] = (dtype, found[1])
+        rows = self._waiting_rows[model] = self._waiting_rows.get(model, 0) + captured.rows
+        if rows >= SMALL_BATCH:
+            self._fold(model)
+
+    def _fold(self, model: ModelIdentity) -> None:
+        """Sketch the small batches of ``model`` that wait, together."""
+        waiting = self._waiting.pop(model, {})
+        self._waiting_rows.pop(model, None)
+        if waiting:
+            policies = self._privacy.policies_for(model.name) if self._privacy is not None else None
+            self._sketch(model, policies, [(name, dtype, chunks) for name, (dtype, chunks) in waiting.items()])
+
+    def _sketch(
+        self, model: ModelIdentity, policies: ColumnPolicies | None, columns: list[tuple[str, str, list[Any]]]
+    ) -> None:
         privacy = self._privacy
-        policies = privacy.policies_for(model.name) if privacy is not None else None
         scrub = privacy is not None and privacy.scrub_values
         redactions: dict[tuple[str, str], int] = {}
         updates: list[tuple[str, _Column]] = []
-        for name, values, dtype in columns:
+        for name, dtype, chunks in columns:
             action = policies.action(name) if policies else None
             if action is not None and action.kind == "drop":
                 continue
             column = _Column(dtype)
             try:
-                _add_values(column, values, action, policies, scrub, privacy, name, redactions)
+                for values in _joined(chunks):
+                    _add_values(column, values, action, policies, scrub, privacy, name, redactions)
             except Exception:
                 logger.debug("aither: column %r of %r not profiled", name, model.name, exc_info=True)
                 continue
@@ -245,7 +297,6 @@ class ProfileSketches:
             for (name, kind), n in redactions.items():
                 privacy.redactions.add(model.name, name, {kind: n})
         with self._lock:
-            self.rows += captured.rows
             live = self._live.setdefault(model, {})
             for name, column in updates:
                 found = live.get(name)
@@ -259,6 +310,9 @@ class ProfileSketches:
     def collect(self) -> list[ProfilePoint]:
         """The profiles not yet delivered (those of a failed report included), per model and column; none while
         another report carries them. ``commit`` or ``release`` after a non-empty answer."""
+        with self._sketching:
+            for model in list(self._waiting):
+                self._fold(model)
         with self._lock:
             if self._claimed:
                 return []
@@ -293,6 +347,81 @@ class ProfileSketches:
             self._claimed = False
 
 
+def _pandas_columns(frame: Any) -> list[tuple[str, Any, str]] | None:
+    """A pandas frame's columns read from its blocks: a numpy row of a 2-D block, or an extension array, per
+    column. ``frame[name]`` builds a Series per column, which cost more than all the rest for a small frame.
+    ``None`` where the blocks are not as expected (another pandas): the caller then reads column by column."""
+    try:
+        names = [str(name) for name in frame.columns]
+        found: list[Any] = [None] * len(names)
+        dtypes: list[str] = [""] * len(names)
+        rows = len(frame)
+        for block in frame._mgr.blocks:
+            values = block.values
+            dtype = values.dtype
+            if dtype.kind in "mM":
+                return None  # datetimes are read as a Series reads them
+            text = str(dtype)
+            locations = block.mgr_locs.as_array
+            if getattr(values, "ndim", 1) == 2:
+                if values.shape[1] != rows:
+                    return None
+                for k, location in enumerate(locations):
+                    found[location] = values[k]
+                    dtypes[location] = text
+            else:
+                (location,) = locations
+                if len(values) != rows:
+                    return None
+                found[location] = values
+                dtypes[location] = text
+        if any(values is None for values in found):
+            return None
+        return list(zip(names, found, dtypes, strict=True))
+    except Exception:
+        return None
+
+
+def _chunk(values: Any) -> Any:
+    """A small batch's column as it waits: a numpy array of numbers (integers kept integers, so a hashed column
+    hashes them as sampling does), or a list of values; no pandas or polars object is kept."""
+    import numpy as np
+
+    module = type(values).__module__.partition(".")[0]
+    if module == "pandas":
+        import pandas as pd
+
+        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+            if values.isna().any():
+                return values.to_numpy(dtype=np.float64, na_value=np.nan)
+            return np.asarray(values.to_numpy())
+        return values.tolist()
+    if module == "polars":
+        if values.dtype.is_numeric():
+            return values.to_numpy() if values.null_count() == 0 else _numeric_array(values)
+        return values.to_list()
+    if isinstance(values, np.ndarray):
+        return values if values.dtype.kind in "iuf" else values.tolist()
+    numeric = _numeric_array(values)
+    return list(values) if numeric is None else numeric
+
+
+def _joined(chunks: list[Any]) -> list[Any]:
+    """A column's waiting chunks as at most two value sets: the numeric arrays joined, the lists joined."""
+    import numpy as np
+
+    if len(chunks) == 1:
+        return chunks
+    arrays = [c for c in chunks if isinstance(c, np.ndarray)]
+    lists = [c for c in chunks if not isinstance(c, np.ndarray)]
+    out: list[Any] = []
+    if arrays:
+        out.append(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
+    if lists:
+        out.append([v for c in lists for v in c])
+    return out
+
+
 def _columns_of(batch: Batch) -> Any:
     """(name, values, dtype) of each column of a batch: values a numpy array, a pandas/polars Series, or a list."""
     kind, data, names = batch
@@ -302,9 +431,13 @@ def _columns_of(batch: Batch) -> Any:
             name = names[j] if names is not None and j < len(names) else str(j)
             yield name, data[:, j], dtype
     elif kind == "frame":
-        for name in data.columns:
-            series = data[name]
-            yield str(name), series, str(series.dtype)
+        found = _pandas_columns(data) if type(data).__module__.startswith("pandas") else None
+        if found is not None:
+            yield from found
+        else:
+            for name in data.columns:
+                series = data[name]
+                yield str(name), series, str(series.dtype)
     elif kind == "row":
         for name, value in data.items():
             yield str(name), [value], type(value).__name__
