@@ -19,11 +19,13 @@ imports them.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import math
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -212,6 +214,9 @@ class ProfileSketches:
         self.rows = 0
         #: Batches of a type that cannot be profiled (1-D arrays, tensors, texts): counted, never raised.
         self.unprofiled = 0
+        #: Set at interpreter exit: nothing more is sketched.
+        self.closed = False
+        _every.add(self)
         #: Small batches' columns waiting to be sketched together: {model: {column: (dtype, chunks)}}.
         self._waiting: dict[ModelIdentity, dict[str, tuple[str, list[Any]]]] = {}
         self._waiting_rows: dict[ModelIdentity, int] = {}
@@ -221,11 +226,13 @@ class ProfileSketches:
     # -- the worker --------------------------------------------------------------------------------------------
 
     def add(self, model: ModelIdentity, captured: Captured) -> None:
-        """Add every row of one call's input to ``model``'s sketches. Never raises.
+        """Add every row of one call's input to ``model``'s sketches (none once :attr:`closed`). Never raises.
 
         A batch of :data:`SMALL_BATCH` rows or more is sketched at once. Smaller ones (a 1-row frame costs
         pandas as much per column as a 1,000-row one) wait as plain column chunks until :data:`SMALL_BATCH`
         rows of the model wait, or a report collects them, and are then sketched together."""
+        if self.closed:
+            return
         batch: Batch = captured.data
         try:
             columns = list(_columns_of(batch))
@@ -239,7 +246,8 @@ class ProfileSketches:
         with self._lock:
             self.rows += captured.rows
         with self._sketching:
-            self._add(model, captured, columns)
+            if not self.closed:
+                self._add(model, captured, columns)
 
     def _add(self, model: ModelIdentity, captured: Captured, columns: list[tuple[str, Any, str]]) -> None:
         policies = self._privacy.policies_for(model.name) if self._privacy is not None else None
@@ -380,6 +388,26 @@ def _pandas_columns(frame: Any) -> list[tuple[str, Any, str]] | None:
         return list(zip(names, found, dtypes, strict=True))
     except Exception:
         return None
+
+
+_every: weakref.WeakSet[ProfileSketches] = weakref.WeakSet()
+
+
+@atexit.register
+def _forget_all() -> None:
+    """At exit, after the client's last report: sketches still held (a backend that was down, a worker still
+    busy) are let go, once no sketch is being made (up to a second), and nothing more is sketched, so the
+    interpreter's teardown finds no DataSketches object alive (nanobind prints a warning for each it finds)."""
+    for sketches in list(_every):
+        sketches.closed = True
+        acquired = sketches._sketching.acquire(timeout=1.0)
+        try:
+            with sketches._lock:
+                sketches._live, sketches._unsent = {}, {}
+            sketches._waiting, sketches._waiting_rows = {}, {}
+        finally:
+            if acquired:
+                sketches._sketching.release()
 
 
 def _chunk(values: Any) -> Any:
