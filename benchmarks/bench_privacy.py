@@ -83,6 +83,16 @@ def measure(
     return {name: {k: statistics.median(v) for k, v in found.items()} for name, found in results.items()}
 
 
+def report(lines: list[str], first_cells: str, r: dict[str, float]) -> None:
+    """One table row: ``first_cells``, then the timings of one variant."""
+    line = (
+        f"{first_cells}| {r['p50']:.1f} / {r['p99']:.1f} | {r['caller_cpu']:.1f} | {r['worker_cpu']:.1f} | "
+        f"{r['process_cpu']:.1f} |"
+    )
+    lines.append(line)
+    print(line, flush=True)
+
+
 def wrapped(data: Any, sample_rows: int) -> Callable[[], Callable[[], Any]]:
     """A maker of one wrapped call on ``data`` (wrapped after each ``init``)."""
 
@@ -118,14 +128,8 @@ def bench_scrub(base: dict[str, Any]) -> None:
             label: ({**base, "scrub_values": scrub}, wrapped(frame, sample_rows))
             for label, scrub in (("scrubbing on", True), ("scrubbing off", False))
         }
-        found = measure(variants, calls)
-        for label, r in found.items():
-            line = (
-                f"| {sample_rows} | {label} | {r['p50']:.1f} / {r['p99']:.1f} | {r['caller_cpu']:.1f} | "
-                f"{r['worker_cpu']:.1f} | {r['process_cpu']:.1f} |"
-            )
-            lines.append(line)
-            print(line, flush=True)
+        for label, r in measure(variants, calls).items():
+            report(lines, f"| {sample_rows} | {label} ", r)
 
 
 def bench_profile(base: dict[str, Any]) -> None:
@@ -146,14 +150,8 @@ def bench_profile(base: dict[str, Any]) -> None:
             }
             bare = Constant()
             variants["bare predict"] = (base, lambda data=data, bare=bare: lambda: bare.predict(data))
-            found = measure(variants, calls)
-            for mode, r in found.items():
-                line = (
-                    f"| {kind} | {rows:,} | {mode} | {r['p50']:.1f} / {r['p99']:.1f} | {r['caller_cpu']:.1f} | "
-                    f"{r['worker_cpu']:.1f} | {r['process_cpu']:.1f} |"
-                )
-                lines.append(line)
-                print(line, flush=True)
+            for mode, r in measure(variants, calls).items():
+                report(lines, f"| {kind} | {rows:,} | {mode} ", r)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import datasketches
 import httpx
@@ -13,31 +14,13 @@ import pandas as pd
 import pytest
 from conftest import Server, serve_at
 from otlp_builders import KEY, headers
+from test_drift import Scorer, _frame
 
 import aither
 from aither.testing import OTLPReceiver
 
 _SECRET = "someone.private@example.org"
 _NO_FALSE_POSITIVES = datasketches.frequent_items_error_type.NO_FALSE_POSITIVES
-
-
-class Scorer:
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return (frame["a"].to_numpy() > 0).astype(int)
-
-
-def _frame(rng: np.random.Generator, rows: int, *, shift_b: float = 0.0, new_category: float = 0.0) -> pd.DataFrame:
-    categories = rng.choice(["A", "B", "C"], size=rows, p=[0.5, 0.3, 0.2])
-    if new_category:
-        categories = np.where(rng.random(rows) < new_category, "D", categories)
-    return pd.DataFrame(
-        {
-            "a": rng.normal(size=rows),
-            "b": rng.normal(loc=shift_b, size=rows),
-            "c": rng.uniform(0, 10, size=rows),
-            "city": categories,
-        }
-    )
 
 
 def _private(frame: pd.DataFrame, start: int) -> pd.DataFrame:
@@ -72,7 +55,7 @@ def test_profile_only_drift_flags_the_same_planted_columns_as_sampling_mode(sdk:
         assert quality["a"]["dtype"] == "float64" and quality["city"]["null_rate"] == 0.0
     assert verdicts["sampled"] == verdicts["profiled"] == {"b", "city"}
     counts = {f["name"]: f["current_count"] for f in sdk.get("/api/v1/models/profiled/drift")["features"]}
-    assert counts == {"a": 20_000, "b": 20_000, "c": 20_000, "city": 20_000}  # every row, not a sample
+    assert counts == {"a": 20_000, "b": 20_000, "c": 20_000, "d": 20_000, "city": 20_000}  # every row
 
 
 def test_profile_only_sends_no_row_on_the_wire_and_the_server_stores_none(
@@ -83,40 +66,26 @@ def test_profile_only_sends_no_row_on_the_wire_and_the_server_stores_none(
     frames = [_private(_frame(rng, 50), 50 * i) for i in range(4)]
     policies = {"email": "drop"}
     with OTLPReceiver() as receiver:
-        aither.init(api_key=KEY, base_url=receiver.url, flush_interval=60, profile_only=True, column_policies=policies)
-        try:
-            tracked = aither.wrap(Scorer(), name="private")
-            for frame in frames:
-                tracked.predict(frame)
-            assert aither.flush(30)
-            assert aither.stats()["redactions"]["private"]["note"] == {"email": 100}
-        finally:
-            aither.close()
+        redactions = _send_profiled(receiver.url, frames, policies)
         bodies = [gzip.decompress(r.body) if r.body[:2] == b"\x1f\x8b" else r.body for r in receiver.requests]
         spans = receiver.spans
         profiles = [p for p in receiver.metrics if p.metric == "aither.profile"]
+    assert redactions == {"note": {"email": 100}}  # counted, the values never sent
     assert len(spans) == 4 and all("ml.features" not in s.attributes for s in spans)
     assert all("ml.prediction" in s.attributes for s in spans)  # outputs are not inputs: they still go
-    assert {p.attributes["aither.profile.column"] for p in profiles} == {"a", "b", "c", "city", "note"}
+    assert {p.attributes["aither.profile.column"] for p in profiles} == {"a", "b", "c", "d", "city", "note"}
     assert all(p.value == 200 for p in profiles)
     for body in bodies:
         assert b"@example.com" not in body and _SECRET.encode() not in body  # dropped, and scrubbed
 
     # The same traffic into a real server: nothing of the rows is stored either.
-    aither.init(api_key=KEY, base_url=server.url, flush_interval=60, profile_only=True, column_policies=policies)
-    try:
-        tracked = aither.wrap(Scorer(), name="private")
-        for frame in frames:
-            tracked.predict(frame)
-        assert aither.flush(30)
-    finally:
-        aither.close()
+    _send_profiled(server.url, frames, policies)
     stored = server.sql("SELECT features FROM predictions")
     assert len(stored) == 4 and all(row[0] is None for row in stored)
     assert b"@example.com" not in server.stored_bytes() and _SECRET.encode() not in server.stored_bytes()
     _merged(server, "private")
     sketched = server.sql("SELECT DISTINCT feature FROM drift_sketches WHERE model = 'private'")
-    assert {row[0] for row in sketched} == {"a", "b", "c", "city", "note"}
+    assert {row[0] for row in sketched} == {"a", "b", "c", "d", "city", "note"}
 
 
 @pytest.mark.parametrize("drift_process", [False, True], ids=["drift-thread", "drift-process"])
@@ -148,8 +117,8 @@ def _retried_once(server: Server) -> None:
         assert answer.status_code == 200, answer.text
     _merged(server, "retried")
     counts = server.sql("SELECT feature, count FROM drift_sketches WHERE model = 'retried' AND span = 1")
-    assert dict(counts) == {"a": 300, "b": 300, "c": 300, "city": 300}
-    assert server.sql("SELECT count(*) FROM drift_profile_reports")[0][0] == 4  # a key per column, none twice
+    assert dict(counts) == {"a": 300, "b": 300, "c": 300, "d": 300, "city": 300}
+    assert server.sql("SELECT count(*) FROM drift_profile_reports")[0][0] == 5  # a key per column, none twice
 
 
 def test_column_policies_apply_to_the_sketches(sdk: Server, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,12 +133,26 @@ def test_column_policies_apply_to_the_sketches(sdk: Server, monkeypatch: pytest.
     found = {f["name"]: f for f in sdk.get("/api/v1/models/hashed/drift")["features"]}
     assert "email" not in found  # dropped: never sketched, never declared
     assert found["city"]["drifted"] is True and found["city"]["kind"] == "categorical"
-    assert not found["a"]["drifted"] and not found["c"]["drifted"]
+    assert not found["a"]["drifted"] and not found["c"]["drifted"] and not found["d"]["drifted"]
     sketched = sdk.sql("SELECT feature, sketch FROM drift_sketches WHERE model = 'hashed' AND span = 1")
     assert "email" not in {row[0] for row in sketched}
     (city,) = [bytes(sketch) for feature, sketch in sketched if feature == "city"]
     items = datasketches.frequent_strings_sketch.deserialize(city).get_frequent_items(_NO_FALSE_POSITIVES)
     assert len(items) == 4 and all(item[0].startswith("h:") for item in items)  # A, B, C, D: hashed, all
+
+
+def _send_profiled(url: str, frames: list[pd.DataFrame], policies: dict[str, str]) -> dict[str, Any]:
+    """``frames`` through a profile-only model to ``url``, flushed; the model's redaction counts."""
+    aither.init(api_key=KEY, base_url=url, flush_interval=60, profile_only=True, column_policies=policies)
+    try:
+        tracked = aither.wrap(Scorer(), name="private")
+        for frame in frames:
+            tracked.predict(frame)
+        assert aither.flush(30)
+        redactions: dict[str, Any] = aither.stats()["redactions"]["private"]
+        return redactions
+    finally:
+        aither.close()
 
 
 def _merged(server: Server, model: str) -> None:
