@@ -13,8 +13,12 @@ import aither
 from aither.testing import Fault, MetricPoint, OTLPReceiver, receiving, run_python
 
 
-def _profiles(points: list[MetricPoint]) -> dict[str, MetricPoint]:
-    return {p.attributes["aither.profile.column"]: p for p in points if p.metric == "aither.profile"}
+def _profiles(points: list[MetricPoint], role: str = "feature") -> dict[str, MetricPoint]:
+    return {
+        p.attributes["aither.profile.column"]: p
+        for p in points
+        if p.metric == "aither.profile" and p.attributes["aither.profile.role"] == role
+    }
 
 
 def test_every_row_of_a_batch_is_sketched_and_no_row_is_in_its_span() -> None:
@@ -37,6 +41,9 @@ def test_every_row_of_a_batch_is_sketched_and_no_row_is_in_its_span() -> None:
     assert sketch.n == 10_000 and sketch.get_quantile(0.5) == pytest.approx(5000, rel=0.03)
     assert found["y"].value == 0 and found["y"].attributes["aither.profile.nulls"] == 10_000  # NaN: nulls
     assert aither.stats()["profiled_rows"] == 10_000
+    (output,) = _profiles(receiver.metrics, "prediction").values()  # the outputs, as the server reads them
+    assert output.attributes["aither.profile.column"] == "prediction" and output.value == 1000  # max_prediction_rows
+    assert output.attributes["aither.profile.kind"] == "categorical"  # booleans
 
 
 def test_a_buffer_reused_after_the_call_is_profiled_as_it_was_during_the_call() -> None:

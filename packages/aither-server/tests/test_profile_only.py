@@ -35,7 +35,7 @@ def test_profile_only_drift_flags_the_same_planted_columns_as_sampling_mode(sdk:
     rng = np.random.default_rng(11)
     reference = _frame(rng, 20_000)
     for name in ("sampled", "profiled"):
-        aither.log_reference(name, reference)
+        aither.log_reference(name, reference, predictions=Scorer().predict(reference))
     sampled = aither.wrap(Scorer(), name="sampled", sample_rows=40)
     profiled = aither.wrap(Scorer(), name="profiled", sample_rows=0)
     for _ in range(100):
@@ -56,6 +56,9 @@ def test_profile_only_drift_flags_the_same_planted_columns_as_sampling_mode(sdk:
     assert verdicts["sampled"] == verdicts["profiled"] == {"b", "city"}
     counts = {f["name"]: f["current_count"] for f in sdk.get("/api/v1/models/profiled/drift")["features"]}
     assert counts == {"a": 20_000, "b": 20_000, "c": 20_000, "d": 20_000, "city": 20_000}  # every row
+    for name in ("sampled", "profiled"):  # the output follows column a, which did not move
+        assert sdk.get(f"/api/v1/models/{name}/drift")["prediction"]["drifted"] is False
+    assert sdk.get("/api/v1/models/profiled/drift")["prediction"]["current_count"] == 20_000
 
 
 def test_profile_only_sends_no_row_on_the_wire_and_the_server_stores_none(
@@ -73,7 +76,15 @@ def test_profile_only_sends_no_row_on_the_wire_and_the_server_stores_none(
     assert redactions == {"note": {"email": 100}}  # counted, the values never sent
     assert len(spans) == 4 and all("ml.features" not in s.attributes for s in spans)
     assert all("ml.prediction" in s.attributes for s in spans)  # outputs are not inputs: they still go
-    assert {p.attributes["aither.profile.column"] for p in profiles} == {"a", "b", "c", "d", "city", "note"}
+    assert {p.attributes["aither.profile.column"] for p in profiles} == {
+        "a",
+        "b",
+        "c",
+        "d",
+        "city",
+        "note",
+        "prediction",
+    }
     assert all(p.value == 200 for p in profiles)
     for body in bodies:
         assert b"@example.com" not in body and _SECRET.encode() not in body  # dropped, and scrubbed
@@ -85,7 +96,7 @@ def test_profile_only_sends_no_row_on_the_wire_and_the_server_stores_none(
     assert b"@example.com" not in server.stored_bytes() and _SECRET.encode() not in server.stored_bytes()
     _merged(server, "private")
     sketched = server.sql("SELECT DISTINCT feature FROM drift_sketches WHERE model = 'private'")
-    assert {row[0] for row in sketched} == {"a", "b", "c", "d", "city", "note"}
+    assert {row[0] for row in sketched} == {"a", "b", "c", "d", "city", "note", "prediction"}
 
 
 @pytest.mark.parametrize("drift_process", [False, True], ids=["drift-thread", "drift-process"])
@@ -117,8 +128,8 @@ def _retried_once(server: Server) -> None:
         assert answer.status_code == 200, answer.text
     _merged(server, "retried")
     counts = server.sql("SELECT feature, count FROM drift_sketches WHERE model = 'retried' AND span = 1")
-    assert dict(counts) == {"a": 300, "b": 300, "c": 300, "d": 300, "city": 300}
-    assert server.sql("SELECT count(*) FROM drift_profile_reports")[0][0] == 5  # a key per column, none twice
+    assert dict(counts) == {"a": 300, "b": 300, "c": 300, "d": 300, "city": 300, "prediction": 300}
+    assert server.sql("SELECT count(*) FROM drift_profile_reports")[0][0] == 6  # a key per column, none twice
 
 
 def test_column_policies_apply_to_the_sketches(sdk: Server, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -54,6 +54,9 @@ PROFILE_FORMAT = "datasketches/1"
 #: Strings are cut as sampled ones are (docs/wire-contract.md), so both modes profile the same categories.
 _MAX_STRING = 1000
 _FEATURE = "feature"
+_PREDICTION = "prediction"
+#: Where a model's outputs wait and are sketched beside its columns: no column name starts with NUL.
+_PREDICTION_KEY = "\x00prediction"
 #: Rows from which a batch is sketched on its own; smaller ones are sketched together (``ProfileSketches.add``).
 SMALL_BATCH = 1024
 
@@ -274,6 +277,30 @@ class ProfileSketches:
         if rows >= SMALL_BATCH:
             self._fold(model)
 
+    def add_prediction(self, model: ModelIdentity, rendered: Any) -> None:
+        """Add a profile-only call's output (``ml.prediction`` as rendered) to the model's prediction sketch:
+        one value per row, read as the server reads a sampled row's (a row of class scores by its arg-max class,
+        a ``{"label", "score"}`` by its label). Never raises."""
+        if self.closed:
+            return
+        try:
+            values = _prediction_values(rendered)
+            chunk = _chunk(values) if values else None
+        except Exception:
+            logger.debug("aither: the output of %r not profiled", model.name, exc_info=True)
+            return
+        if chunk is None:
+            return
+        with self._sketching:
+            if self.closed:
+                return
+            waiting = self._waiting.setdefault(model, {})
+            found = waiting.get(_PREDICTION_KEY)
+            if found is None:
+                waiting[_PREDICTION_KEY] = ("", [chunk])
+            else:
+                found[1].append(chunk)
+
     def _fold(self, model: ModelIdentity) -> None:
         """Sketch the small batches of ``model`` that wait, together."""
         waiting = self._waiting.pop(model, {})
@@ -290,13 +317,14 @@ class ProfileSketches:
         redactions: dict[tuple[str, str], int] = {}
         updates: list[tuple[str, _Column]] = []
         for name, dtype, chunks in columns:
-            action = policies.action(name) if policies else None
+            output = name == _PREDICTION_KEY  # outputs are sent as they are in sampling mode: no policy, no scrub
+            action = policies.action(name) if policies and not output else None
             if action is not None and action.kind == "drop":
                 continue
             column = _Column(dtype)
             try:
                 for values in _joined(chunks):
-                    _add_values(column, values, action, policies, scrub, privacy, name, redactions)
+                    _add_values(column, values, action, policies, scrub and not output, privacy, name, redactions)
             except Exception:
                 logger.debug("aither: column %r of %r not profiled", name, model.name, exc_info=True)
                 continue
@@ -338,7 +366,9 @@ class ProfileSketches:
             ]
             self._claimed = bool(taken)
         return [
-            ProfilePoint(model, _FEATURE, name, profile)
+            ProfilePoint(model, _PREDICTION, _PREDICTION, profile)
+            if name == _PREDICTION_KEY
+            else ProfilePoint(model, _FEATURE, name, profile)
             for model, name, column in taken
             for profile in column.profiles()
         ]
@@ -408,6 +438,24 @@ def _forget_all() -> None:
         finally:
             if acquired:
                 sketches._sketching.release()
+
+
+def _prediction_values(prediction: Any) -> list[Any]:
+    """One value per row of a rendered output, as the server's drift reads the output of a sampled row."""
+    values = prediction
+    if isinstance(values, dict) and isinstance(values.get("values"), list):
+        values = values["values"]  # cut at max_prediction_rows, or tagged with how it is read
+    if not isinstance(values, list):
+        return [] if isinstance(values, dict) else [values]
+    return [_one_value(value) for value in values]
+
+
+def _one_value(value: Any) -> Any:
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+        return max(range(len(value)), key=value.__getitem__)
+    if isinstance(value, dict):
+        return value.get("label")
+    return value
 
 
 def _chunk(values: Any) -> Any:

@@ -134,7 +134,9 @@ class SpanEncoder:
             )
         if record.sample_rate is not None:
             parts.append(field(9, double_attribute("ml.sample_rate", record.sample_rate)))
+        profiled = False
         if record.features is not None and is_profile_capture(record.features):
+            profiled = self._sketches is not None and record.model is not None
             if self._sketches is not None and record.model is not None:
                 self._sketches.add(record.model, record.features)
         elif record.features is not None:
@@ -144,7 +146,11 @@ class SpanEncoder:
             if features is not WITHHELD:
                 self._json(parts, _FEATURES, "ml.features", features, truncated)
         if record.prediction is not None:
-            self._json(parts, _PREDICTION, "ml.prediction", render(record.prediction), truncated)
+            prediction = render(record.prediction)
+            if profiled:  # a profile-only model's outputs are sketched too: its spans carry no sampled rows
+                assert self._sketches is not None and record.model is not None
+                self._sketches.add_prediction(record.model, prediction)
+            self._json(parts, _PREDICTION, "ml.prediction", prediction, truncated)
         if record.has_label:
             self._json(parts, _LABEL, "ml.label", record.label, truncated)
             if record.label_row is not None:
