@@ -52,6 +52,7 @@ def _prediction(http: httpx.Client, trace_id: str) -> Any:
 def test_the_contracts_attribute_and_metric_tables_are_the_ones_the_server_reads() -> None:
     text = CONTRACT.read_text()
     spans, _, aggregates = text.partition("## Per-model aggregates")
+    aggregates, _, profiles = aggregates.partition("### Column profiles")
     row = re.compile(r"^\| `(ml\.[a-z_.]+|aither\.[a-z_.]+)` \|", flags=re.MULTILINE)
     assert set(row.findall(spans)) == {
         "ml.model.name",
@@ -74,6 +75,17 @@ def test_the_contracts_attribute_and_metric_tables_are_the_ones_the_server_reads
         "aither.prediction.errors",
         "aither.prediction.duration",
         "aither.spans.dropped",
+    }
+    assert set(row.findall(profiles)) == {  # what ingest/metrics.py reads of an aither.profile point
+        "aither.profile.format",
+        "aither.profile.role",
+        "aither.profile.column",
+        "aither.profile.kind",
+        "aither.profile.dtype",
+        "aither.profile.nulls",
+        "aither.profile.min",
+        "aither.profile.max",
+        "aither.profile.sketch",
     }
 
 

@@ -80,6 +80,8 @@ class Settings:
     endpoint_configured: bool = False
     #: Column policies (``{"email": "drop", "customer_*": "hash", "amount": "round:2"}``), docs/privacy.md.
     column_policies: Mapping[str, str] | None = None
+    #: Send no input row of any model: every model is profile-only, as with ``wrap(..., sample_rows=0)``.
+    profile_only: bool = False
     #: Replace e-mail addresses, card numbers, IBANs, phone numbers, IPs and SSNs in sampled strings.
     scrub_values: bool = True
     #: ``before_send(model_name, features)``: the last word on a span's features, on the worker; ``None``
@@ -160,6 +162,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **options: Any) -> S
         values["scrub_values"] = not env.get("AITHER_SCRUB_VALUES", "").strip() or _env_bool("AITHER_SCRUB_VALUES", env)
     elif not isinstance(values["scrub_values"], bool):
         raise ConfigurationError(f"scrub_values must be True or False, got {values['scrub_values']!r}")
+    if "profile_only" not in values:
+        values["profile_only"] = _env_bool("AITHER_PROFILE_ONLY", env)
+    elif not isinstance(values["profile_only"], bool):
+        raise ConfigurationError(f"profile_only must be True or False, got {values['profile_only']!r}")
     if "gil_lending" not in values:
         values["gil_lending"] = not env.get("AITHER_GIL_LENDING", "").strip() or _env_bool("AITHER_GIL_LENDING", env)
     elif not isinstance(values["gil_lending"], bool):

@@ -31,6 +31,10 @@ class ExporterStats(_DeliveryCounters, total=False):
     metric_reports: int
     #: Metric reports let go because the metrics endpoint answered 404 or 405 (a backend without OTLP metrics).
     metric_reports_skipped: int
+    #: Rows added to profile-only models' sketches (docs/privacy.md).
+    profiled_rows: int
+    #: Profile-only calls whose input could not be profiled (1-D arrays, tensors, texts).
+    unprofiled_batches: int
 
 
 class ModelTotals(TypedDict):

@@ -21,6 +21,7 @@ from ._capture._predictions import _prediction_capturers
 from ._entity import ENTITY
 from ._ids import LAST_TRACE_ID, _getrandbits, format_trace_id, new_span_id, new_trace_id
 from ._records import ModelIdentity, SpanRecord
+from ._sketches import profile_capture
 
 __all__ = [
     "FROM_ARGUMENTS",
@@ -325,6 +326,12 @@ class ModelLogger:
                     features = features(0 if error is not None else batch_size_of(output))
             if not keep:
                 rows = features.rows if features is not None else batch_size_of(inputs)
+            elif options.sample_rows == 0 or settings.profile_only:
+                # Profile-only: no row, not even a plugin's sample or features_fn's, goes into the span; the
+                # worker sketches the whole input (_sketches.py).
+                given = features.rows if features is not None else None
+                features = profile_capture(inputs, self._names)
+                rows = features.rows if given is None else given
             elif options.features_fn is not None:
                 rows = features.rows if features is not None else batch_size_of(inputs)
                 features = self._custom_features(inputs)

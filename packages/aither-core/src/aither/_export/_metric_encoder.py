@@ -1,17 +1,29 @@
 """Per-model aggregates -> an OTLP ``ExportMetricsServiceRequest`` (delta temporality), framed by hand.
 
-The metrics and their attributes are in docs/wire-contract.md ("Per-model aggregates").
+The metrics and their attributes are in docs/wire-contract.md ("Per-model aggregates"); the profile-only
+models' column sketches ride along as ``aither.profile`` gauge points ("Column profiles").
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .._aggregates import BOUNDS_MS, ModelDelta
 from .._records import ModelIdentity
+from .._sketches import PROFILE_FORMAT, ProfilePoint
 from .._version import __version__
-from ._wire import double, field, fixed64, string_attribute, string_field, varint
+from ._wire import (
+    attribute,
+    double,
+    double_attribute,
+    field,
+    fixed64,
+    int_attribute,
+    string_attribute,
+    string_field,
+    varint,
+)
 
 __all__ = ["MetricEncoder"]
 
@@ -39,6 +51,25 @@ def _sum(name: str, unit: str, points: list[bytes]) -> bytes:
     return string_field(1, name) + string_field(3, unit) + field(7, body)
 
 
+def _profile_point(point: ProfilePoint, start_ns: int, end_ns: int) -> bytes:
+    """A ``NumberDataPoint`` whose value is the profile's count of values, its sketch a bytes attribute."""
+    profile = point.profile
+    attributes = [
+        _model_attributes(point.model, 7),
+        field(7, string_attribute("aither.profile.format", PROFILE_FORMAT)),
+        field(7, string_attribute("aither.profile.role", point.role)),
+        field(7, string_attribute("aither.profile.column", point.column)),
+        field(7, string_attribute("aither.profile.kind", profile.kind)),
+        field(7, string_attribute("aither.profile.dtype", profile.dtype)),
+        field(7, int_attribute("aither.profile.nulls", profile.nulls)),
+    ]
+    if profile.minimum is not None and profile.maximum is not None:
+        attributes.append(field(7, double_attribute("aither.profile.min", profile.minimum)))
+        attributes.append(field(7, double_attribute("aither.profile.max", profile.maximum)))
+    attributes.append(field(7, attribute("aither.profile.sketch", field(7, profile.sketch))))  # AnyValue.bytes_value
+    return _int_point(b"".join(attributes), start_ns, end_ns, profile.count)
+
+
 class MetricEncoder:
     """Encodes one interval's deltas as a metrics request, with the same resource and scope as the spans."""
 
@@ -53,8 +84,11 @@ class MetricEncoder:
         drops: Mapping[tuple[ModelIdentity, str], int],
         start_ns: int,
         end_ns: int,
+        profiles: Sequence[ProfilePoint] = (),
+        profile_start_ns: int = 0,
     ) -> bytes | None:
-        """The request for this interval; None when there is nothing to report."""
+        """The request for this interval (``profiles`` over ``(profile_start_ns, end_ns]``); None when there is
+        nothing to report."""
         calls: list[bytes] = []
         rows: list[bytes] = []
         errors: list[bytes] = []
@@ -97,6 +131,10 @@ class MetricEncoder:
             metrics.append(string_field(1, "aither.prediction.duration") + string_field(3, "ms") + field(9, histogram))
         if dropped:
             metrics.append(_sum("aither.spans.dropped", "{span}", dropped))
+        if profiles:
+            # Metric.gauge = 5, Gauge.data_points = 1: a profile is a state over the interval, not a sum.
+            points = b"".join(field(1, _profile_point(p, profile_start_ns, end_ns)) for p in profiles)
+            metrics.append(string_field(1, "aither.profile") + string_field(3, "{value}") + field(5, points))
         if not metrics:
             return None
         scope_metrics = self._scope_field + b"".join(field(2, metric) for metric in metrics)

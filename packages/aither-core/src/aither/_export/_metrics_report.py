@@ -1,8 +1,9 @@
 """The per-model aggregates report: every ``flush_interval`` (and at each flush and close) what the calling
 threads counted since the last report, and the drops by model and reason, go to ``/v1/metrics``.
 
-A report that fails is not lost: the aggregates are committed, and the drops marked reported, only once the
-server accepted it, so the next report covers its interval too. Whether and when a report is sent is decided
+A report that fails is not lost: the aggregates are committed, the drops marked reported and the profile-only
+models' sketches (``_sketches.py``) cleared only once the server accepted it, so the next report covers its
+interval too. Whether and when a report is sent is decided
 here, in :meth:`MetricsReport.due` and :meth:`MetricsReport.send`.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 from .. import _aggregates
 from .._records import ModelIdentity
+from .._sketches import ProfileSketches
 from ._delivery import OK, Delivery
 from ._metric_encoder import MetricEncoder
 
@@ -32,7 +34,9 @@ class MetricsReport:
         *,
         interval: float,
         clock: Callable[[], float],
+        sketches: ProfileSketches | None = None,
     ) -> None:
+        self._sketches = sketches
         self._encoder = MetricEncoder(resource)
         self._delivery = delivery
         self._lock = lock
@@ -59,10 +63,16 @@ class MetricsReport:
     def send(self, flush_deadline: float | None) -> None:
         """Send what changed since the last accepted report, if anything did."""
         collection = _aggregates.collect()
-        if collection is None:
+        sketches = self._sketches
+        profiles = sketches.collect() if sketches is not None else []
+        if collection is None and not profiles:
             return
         if self._refused:  # the counts are let go, and counted, so the next report does not grow forever
-            collection.commit(time.time_ns())  # commit releases the collection too
+            end_ns = time.time_ns()
+            if collection is not None:
+                collection.commit(end_ns)  # commit releases the collection too
+            if sketches is not None:
+                sketches.commit(end_ns)
             with self._lock:
                 self.skipped += 1
             return
@@ -75,15 +85,23 @@ class MetricsReport:
                 }
                 snapshot = dict(self.drops)
             end_ns = time.time_ns()
-            body = self._encoder.request(collection.deltas, drops, collection.start_ns, end_ns)
+            deltas = collection.deltas if collection is not None else []
+            start_ns = collection.start_ns if collection is not None else end_ns
+            # The sketches' interval is their own: a batch is profiled on the worker after its call was counted.
+            profile_start = min(sketches.start_ns, end_ns - 1) if sketches is not None else 0
+            body = self._encoder.request(deltas, drops, start_ns, end_ns, profiles, profile_start)
             if body is None:
-                collection.commit(end_ns)
+                if collection is not None:
+                    collection.commit(end_ns)
                 return
             endpoint = self._delivery.metrics
             payload = endpoint.encode(body, _no_pause)
             outcome = self._delivery.post(endpoint, payload, flush_deadline, "metrics")
             if outcome == OK:
-                collection.commit(end_ns)
+                if collection is not None:
+                    collection.commit(end_ns)
+                if sketches is not None and profiles:
+                    sketches.commit(end_ns)
                 with self._lock:
                     self._drops_reported = snapshot
                     self.reports += 1
@@ -97,7 +115,10 @@ class MetricsReport:
                     outcome.replace("http_", "HTTP "),
                 )
         finally:
-            collection.release()
+            if collection is not None:
+                collection.release()
+            if sketches is not None and profiles:
+                sketches.release()
 
 
 def _no_pause() -> None:

@@ -16,6 +16,7 @@ from .. import _json
 from .._capture import render
 from .._privacy import WITHHELD
 from .._records import ModelIdentity, SpanRecord
+from .._sketches import is_profile_capture
 from .._version import __version__
 from ._wire import (
     double_attribute,
@@ -30,6 +31,7 @@ from ._wire import (
 
 if TYPE_CHECKING:
     from .._privacy import Privacy
+    from .._sketches import ProfileSketches
 
 __all__ = ["SpanEncoder"]
 
@@ -61,7 +63,13 @@ _BATCH_SIZES = [field(9, int_attribute("ml.batch_size", size)) for size in range
 class SpanEncoder:
     """Encodes records into spans and spans into requests; counts the attribute values it had to truncate."""
 
-    def __init__(self, resource: Mapping[str, str], max_attribute_bytes: int, privacy: Privacy | None = None) -> None:
+    def __init__(
+        self,
+        resource: Mapping[str, str],
+        max_attribute_bytes: int,
+        privacy: Privacy | None = None,
+        sketches: ProfileSketches | None = None,
+    ) -> None:
         resource_message = b"".join(field(1, string_attribute(k, v)) for k, v in resource.items())
         scope_message = string_field(1, "aither") + string_field(2, __version__)
         self._resource_field = field(1, resource_message)
@@ -72,6 +80,8 @@ class SpanEncoder:
         #: Asked for every span: a model wrapped later may bring rules of its own (``Privacy.features`` is a no-op
         #: while nothing is configured).
         self._privacy = privacy
+        #: Where a profile-only model's input goes instead of the span (docs/privacy.md, "Profile-only mode").
+        self._sketches = sketches
 
     def _identity(self, model: ModelIdentity | None, method: str | None, name: str) -> bytes:
         """The span name and the attributes every span of one model and method shares, encoded once."""
@@ -126,14 +136,23 @@ class SpanEncoder:
             parts.append(field(9, double_attribute("ml.sample_rate", record.sample_rate)))
         if record.entity is not None:
             parts.append(field(9, string_attribute("ml.entity", record.entity)))
-        if record.features is not None:
+        profiled = False
+        if record.features is not None and is_profile_capture(record.features):
+            profiled = self._sketches is not None and record.model is not None
+            if self._sketches is not None and record.model is not None:
+                self._sketches.add(record.model, record.features)
+        elif record.features is not None:
             features = render(record.features)
             if self._privacy is not None and record.model is not None:
                 features = self._privacy.features(record.model.name, features)
             if features is not WITHHELD:
                 self._json(parts, _FEATURES, "ml.features", features, truncated)
         if record.prediction is not None:
-            self._json(parts, _PREDICTION, "ml.prediction", render(record.prediction), truncated)
+            prediction = render(record.prediction)
+            if profiled:  # a profile-only model's outputs are sketched too: its spans carry no sampled rows
+                assert self._sketches is not None and record.model is not None
+                self._sketches.add_prediction(record.model, prediction)
+            self._json(parts, _PREDICTION, "ml.prediction", prediction, truncated)
         if record.has_label:
             self._json(parts, _LABEL, "ml.label", record.label, truncated)
             if record.label_row is not None:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from .._config import Settings
 from .._records import ModelIdentity, SpanRecord
+from .._sketches import ProfileSketches
 from .._stats import ExporterStats, stats_dict
 from .._version import __version__
 from ._admission import Admission
@@ -103,10 +104,13 @@ class BatchExporter:
         self._lending = GilLending(lending_wanted(settings.gil_lending))
         self._admission = Admission(settings.max_queue_size, settings.max_queue_bytes)
         self._delivery = Delivery(settings, self._headers, clock=self._clock, stop=self._stop, lending=self._lending)
+        #: Profile-only models' column sketches: updated as their spans are encoded, sent with the aggregates.
+        self.sketches = ProfileSketches(self._privacy)
         self._report = MetricsReport(
-            resource, self._delivery, self._lock, interval=settings.flush_interval, clock=self._clock
-        )
-        self._span_encoder = SpanEncoder(resource, settings.max_attribute_bytes, self._privacy)
+            resource, self._delivery, self._lock, interval=settings.flush_interval, clock=self._clock,
+            sketches=self.sketches,
+        )  # fmt: skip
+        self._span_encoder = SpanEncoder(resource, settings.max_attribute_bytes, self._privacy, self.sketches)
         self._queue: collections.deque[SpanRecord] = collections.deque()
         self._queued_bytes = 0
         self._in_flight = 0
@@ -460,6 +464,8 @@ class BatchExporter:
             stats["keep_every"] = self._admission.keep_every
             stats["metric_reports"] = self._report.reports
             stats["metric_reports_skipped"] = self._report.skipped
+            stats["profiled_rows"] = self.sketches.rows
+            stats["unprofiled_batches"] = self.sketches.unprofiled
         return stats
 
 

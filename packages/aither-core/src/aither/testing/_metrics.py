@@ -13,7 +13,9 @@ __all__ = ["MetricPoint", "decode_metrics"]
 
 @dataclasses.dataclass(frozen=True)
 class MetricPoint:
-    """One data point: a sum's ``value``, or a histogram's ``count``/``sum``/``bucket_counts``/``bounds``."""
+    """One data point: a sum's or a gauge's ``value`` (an ``aither.profile`` point: its count of values, the
+    sketch in ``attributes["aither.profile.sketch"]``), or a histogram's ``count``/``sum``/``bucket_counts``/
+    ``bounds``."""
 
     metric: str
     unit: str
@@ -43,8 +45,9 @@ def decode_metrics(body: bytes, content_encoding: str | None = None) -> list[Met
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
-                if kind == "sum":
-                    for point in metric.sum.data_points:
+                if kind in ("sum", "gauge"):
+                    data = getattr(metric, kind)
+                    for point in data.data_points:
                         value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
                         points.append(
                             MetricPoint(
@@ -54,7 +57,7 @@ def decode_metrics(body: bytes, content_encoding: str | None = None) -> list[Met
                                 resource,
                                 point.start_time_unix_nano,
                                 point.time_unix_nano,
-                                metric.sum.aggregation_temporality,
+                                data.aggregation_temporality if kind == "sum" else 0,
                                 value=value,
                             )
                         )

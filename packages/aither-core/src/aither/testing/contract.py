@@ -36,6 +36,7 @@ from .._capture._columns import is_descriptor
 from .._tracking import NETWORK_FRAMEWORKS
 from ._capture import SpanCapture, capture
 from ._isolation import assert_imports_no_framework, missing_framework_error
+from ._receiving import receiving
 
 __all__ = ["PluginContract"]
 
@@ -259,6 +260,16 @@ class PluginContract:
                 continue  # descriptors of texts, images, sequences: a fixed set, every one in every row
             if isinstance(row, (dict, list)):
                 assert len(row) <= 3, row
+
+    def test_sample_rows_0_sends_no_input_row_on_the_wire(self) -> None:
+        """Profile-only mode (docs/privacy.md): whatever the plugin samples, no row of the input is in a span."""
+        with receiving(flush_interval=60) as receiver:
+            tracked = self.wrap(self.make_model(), sample_rows=0)
+            self.call(tracked, self.make_input())
+            assert aither.flush(10)
+            spans = [s for s in receiver.spans if "ml.model.name" in s.attributes]
+        assert spans, "the call must still be recorded"
+        assert all("ml.features" not in span.attributes for span in spans), spans
 
     def test_predicted_values_are_the_models_own_output(self, aither_capture: SpanCapture) -> None:
         model = self.make_model()

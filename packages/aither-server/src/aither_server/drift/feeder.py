@@ -8,6 +8,10 @@ stored before them. At most :data:`MAX_PENDING` spans wait: past that, the hook 
 pressure instead of unbounded memory). Spans still queued when the process dies are lost to drift only (they
 are stored): the sketches are a sample already.
 
+Profiles a profile-only SDK sent (``/v1/metrics``' ``aither.profile`` points) are queued alike
+(:meth:`DriftFeeder.observe_profiles`) and merged by the same feeder (``DriftStore.add_reported``), so every
+write to the hours' sketches comes from one place, one transaction at a time.
+
 The thread shares the interpreter lock with the requests, so its work is still paid on the core that serves
 them: ``aither server`` feeds drift in a process of its own instead (``drift/process.py``), with the same
 interface (:class:`Feeder`). This thread is the embedded servers' feeder (tests, ``aither demo``).
@@ -18,14 +22,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from aither.profile import profile_values
 from aither_server.drift.sketches import DriftSample, drift_samples, observe
 from aither_server.drift.store import DriftStore
 from aither_server.model.records import PredictionSpan
 
-__all__ = ["INTERVAL_S", "MAX_PENDING", "DriftFeeder", "Feeder"]
+__all__ = ["INTERVAL_S", "MAX_PENDING", "DriftFeeder", "Feeder", "merge_reported"]
 
 logger = logging.getLogger("aither_server")
 
@@ -40,6 +44,7 @@ class Feeder(Protocol):
     """Drift's tables, as this process reads them."""
 
     def observe(self, spans: Sequence[PredictionSpan]) -> None: ...
+    def observe_profiles(self, reports: Sequence[Any]) -> None: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
@@ -50,6 +55,7 @@ class DriftFeeder:
     def __init__(self, store: DriftStore, *, interval_s: float = INTERVAL_S) -> None:
         self.store = store
         self._pending: list[DriftSample] = []
+        self._profiles: list[Any] = []
         self._lock = threading.Lock()
         self._feeding = threading.Lock()
         self._stop = threading.Event()
@@ -72,13 +78,21 @@ class DriftFeeder:
         if full:
             self.flush()
 
+    def observe_profiles(self, reports: Sequence[Any]) -> None:
+        """Queue the profiles an SDK sent (``ingest.metrics.ProfileReport``). Never raises."""
+        with self._lock:
+            self._profiles.extend(reports)
+
     def flush(self) -> None:
-        """Merge every queued span into the sketches now (queries call this first). Never raises."""
+        """Merge every queued span and profile into the sketches now (queries call this first). Never raises."""
         with self._feeding:
             with self._lock:
                 taken, self._pending = self._pending, []
+                profiles, self._profiles = self._profiles, []
             if taken:
                 observe(self.store, taken)
+            if profiles:
+                merge_reported(self.store, profiles)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
@@ -88,3 +102,11 @@ class DriftFeeder:
         self._stop.set()
         self._thread.join(timeout=30)
         self.flush()
+
+
+def merge_reported(store: DriftStore, reports: Sequence[Any]) -> None:
+    """``store.add_reported``, logged instead of raised: the aggregates of their request are stored already."""
+    try:
+        store.add_reported(reports)
+    except Exception:
+        logger.warning("aither-server: %d profiles sent by SDKs not merged into drift", len(reports), exc_info=True)

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from aither_server.drift.feeder import INTERVAL_S, MAX_PENDING, DriftFeeder
+from aither_server.drift.feeder import INTERVAL_S, MAX_PENDING, DriftFeeder, merge_reported
 from aither_server.drift.sketches import DriftSample, drift_samples, observe
 from aither_server.drift.store import DriftStore
 from aither_server.model.records import PredictionSpan
@@ -47,6 +47,7 @@ class DriftProcess:
     def __init__(self, store: DriftStore, url: str, *, interval_s: float = INTERVAL_S) -> None:
         self.store = store
         self._pending: list[DriftSample] = []
+        self._profiles: list[Any] = []
         self._lock = threading.Lock()
         # Held to talk to the process: one message, or a flush and its answer, at a time.
         self._pipe_lock = threading.Lock()
@@ -82,6 +83,15 @@ class DriftProcess:
             full = len(self._pending) >= MAX_PENDING
         if full:  # back pressure: this request waits for the pipe, instead of memory growing without bound
             self._send()
+
+    def observe_profiles(self, reports: Sequence[Any]) -> None:
+        """Queue the profiles an SDK sent, for the process to merge (``DriftStore.add_reported``). Never raises."""
+        fallback = self._fallback
+        if fallback is not None:
+            fallback.observe_profiles(reports)
+            return
+        with self._lock:
+            self._profiles.extend(reports)
 
     def flush(self) -> None:
         """Have every queued span merged into the sketches now (queries call this first). Never raises."""
@@ -134,15 +144,20 @@ class DriftProcess:
             return False
         with self._lock:
             taken, self._pending = self._pending, []
+            profiles, self._profiles = self._profiles, []
         try:
             if taken:
                 self._pipe.send(("samples", taken))
+            if profiles:
+                self._pipe.send(("profiles", profiles))
             return True
         except Exception as exc:
-            self._broken(exc, taken)
+            self._broken(exc, taken, profiles)
             return False
 
-    def _broken(self, exc: BaseException, unsent: list[DriftSample] | None = None) -> None:
+    def _broken(
+        self, exc: BaseException, unsent: list[DriftSample] | None = None, profiles: list[Any] | None = None
+    ) -> None:
         """The process is gone: log it once, and feed on a thread of this process from now on."""
         if self._fallback is not None:
             return
@@ -150,7 +165,9 @@ class DriftProcess:
         fallback = DriftFeeder(self.store)
         with self._lock:
             queued, self._pending = self._pending, []
+            queued_profiles, self._profiles = self._profiles, []
         fallback.queue([*(unsent or []), *queued])
+        fallback.observe_profiles([*(profiles or []), *queued_profiles])
         self._fallback = fallback
 
 
@@ -175,6 +192,7 @@ def _serve(url: str, pipe: Connection, interval_s: float) -> None:
     """The drift process: merge what arrives about every ``interval_s``, and at once on a flush or close."""
     store = DriftStore(sqlalchemy_engine(url))
     received: list[DriftSample] = []
+    profiles: list[Any] = []
     next_feed = time.monotonic() + interval_s
     try:
         while True:
@@ -184,11 +202,16 @@ def _serve(url: str, pipe: Connection, interval_s: float) -> None:
                 kind = message[0]
                 if kind == "samples":
                     received.extend(message[1])
+                elif kind == "profiles":
+                    profiles.extend(message[1])
             # Merged on time even while samples keep arriving, and at once when a query or the close asks.
             if kind in ("flush", "close") or time.monotonic() >= next_feed:
                 if received:
                     observe(store, received)
                     received = []
+                if profiles:
+                    merge_reported(store, profiles)
+                    profiles = []
                 next_feed = time.monotonic() + interval_s
             if kind in ("flush", "close"):
                 pipe.send(("done",))
@@ -197,5 +220,7 @@ def _serve(url: str, pipe: Connection, interval_s: float) -> None:
     except (EOFError, OSError):  # the server went away: what it sent is merged before this process ends
         if received:
             observe(store, received)
+        if profiles:
+            merge_reported(store, profiles)
     finally:
         store.engine.dispose()

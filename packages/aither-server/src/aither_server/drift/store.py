@@ -9,6 +9,9 @@
   so a rotating column window does not make a column look missing, and a dtype change is seen.
 - ``drift_schemas``: wide schemas (more than 100 columns) by the hash spans carry in ``_meta.schema``.
 - ``drift_references``: named reference profiles per model and version (``aither.log_reference``).
+- ``drift_profile_reports``: the profiles a profile-only SDK sent (``aither.profile`` points on ``/v1/metrics``),
+  by a digest of (instance, model, version, environment, role, column, kind, start, end): a retried body's
+  profiles are merged once (``v0015_profiles``). Keys older than :data:`REPORT_KEYS_KEPT_NS` are let go.
 
 Models are named by (name, version, environment) strings, not by the core tables' ids: these tables depend on
 nothing else in the schema (``v0010_drift``).
@@ -16,6 +19,7 @@ nothing else in the schema (``v0010_drift``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -48,6 +52,7 @@ __all__ = [
     "ModelKey",
     "StoredReference",
     "drift_columns",
+    "drift_profile_reports",
     "drift_references",
     "drift_schemas",
     "drift_sketches",
@@ -109,6 +114,17 @@ drift_references = Table(
     PrimaryKeyConstraint("model", "version", "name"),
 )
 
+drift_profile_reports = Table(
+    "drift_profile_reports",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("end_ns", BigInteger, nullable=False, index=True),
+)
+
+#: How long a sent profile's key is kept against retries: far longer than any SDK retries a body.
+REPORT_KEYS_KEPT_NS = 7 * 24 * 3_600_000_000_000
+_HOUR_NS = 3_600_000_000_000
+
 #: (model name, version, environment); '' for no version / environment.
 ModelKey = tuple[str, str, str]
 #: Hours in a day bucket.
@@ -154,42 +170,78 @@ class DriftStore:
     ) -> None:
         """Merge new per-hour profiles into the stored hours and days, record declared columns and wide schemas;
         one transaction. Rows are replaced (delete, insert), the one upsert both engines spell alike."""
+        with self.engine.begin() as conn:
+            self._add_hours(conn, profiles, columns, schemas)
+
+    def add_reported(self, reports: Sequence[Any]) -> int:
+        """Merge profiles an SDK sent (``ingest.metrics.ProfileReport``) into their hours, as :meth:`add_hours`
+        merges the server's own, each exactly once: a report whose key is stored (a retried body) is skipped,
+        in the transaction that merges the others. Returns how many were new."""
+        keys = {_report_key(r): r for r in reports}
+        if not keys:
+            return 0
+        t = drift_profile_reports
+        with self.engine.begin() as conn:
+            seen = {k for (k,) in conn.execute(select(t.c.key).where(t.c.key.in_(sorted(keys))))}
+            fresh = [(k, r) for k, r in keys.items() if k not in seen]
+            if not fresh:
+                return 0
+            conn.execute(insert(t), [{"key": k, "end_ns": r.end_ns} for k, r in fresh])
+            profiles: HourProfiles = {}
+            columns: dict[tuple[ModelKey, int], dict[str, str]] = {}
+            for _, r in fresh:
+                model = (r.model, r.version, r.environment)
+                hour = (r.end_ns - 1) // _HOUR_NS
+                profiles.setdefault((model, hour, r.role, r.column), []).append(r.profile)
+                if r.role == "feature":
+                    columns.setdefault((model, hour), {})[r.column] = r.profile.dtype
+            self._add_hours(conn, profiles, columns, {})
+            newest = max(r.end_ns for _, r in fresh)
+            conn.execute(delete(t).where(t.c.end_ns < newest - REPORT_KEYS_KEPT_NS))
+        return len(fresh)
+
+    def _add_hours(
+        self,
+        conn: Connection,
+        profiles: HourProfiles,
+        columns: dict[tuple[ModelKey, int], dict[str, str]],
+        schemas: dict[str, dict[str, Any]],
+    ) -> None:
         targets: dict[tuple[ModelKey, int, int], dict[tuple[str, str], list[Profile]]] = {}
         for (model, hour, role, feature), new in profiles.items():
             for span, start in ((1, hour), (DAY_HOURS, hour - hour % DAY_HOURS)):
                 targets.setdefault((model, start, span), {}).setdefault((role, feature), []).extend(new)
-        with self.engine.begin() as conn:
-            for (model, start, span), found in sorted(targets.items()):
-                self._merge_bucket(conn, model, start, span, found)
-            for ((name, version, environment), hour), declared in columns.items():
-                known = {
-                    (r.feature, r.dtype)
-                    for r in conn.execute(
-                        select(drift_columns.c.feature, drift_columns.c.dtype).where(
-                            drift_columns.c.model == name,
-                            drift_columns.c.version == version,
-                            drift_columns.c.environment == environment,
-                            drift_columns.c.hour == hour,
-                        )
+        for (model, start, span), found in sorted(targets.items()):
+            self._merge_bucket(conn, model, start, span, found)
+        for ((name, version, environment), hour), declared in columns.items():
+            known = {
+                (r.feature, r.dtype)
+                for r in conn.execute(
+                    select(drift_columns.c.feature, drift_columns.c.dtype).where(
+                        drift_columns.c.model == name,
+                        drift_columns.c.version == version,
+                        drift_columns.c.environment == environment,
+                        drift_columns.c.hour == hour,
                     )
+                )
+            }
+            fresh = [
+                {
+                    "model": name,
+                    "version": version,
+                    "environment": environment,
+                    "hour": hour,
+                    "feature": f,
+                    "dtype": d,
                 }
-                fresh = [
-                    {
-                        "model": name,
-                        "version": version,
-                        "environment": environment,
-                        "hour": hour,
-                        "feature": f,
-                        "dtype": d,
-                    }
-                    for f, d in declared.items()
-                    if (f, d) not in known
-                ]
-                if fresh:
-                    conn.execute(insert(drift_columns), fresh)
-            for digest, body in schemas.items():
-                if conn.execute(select(drift_schemas.c.hash).where(drift_schemas.c.hash == digest)).first() is None:
-                    conn.execute(insert(drift_schemas), [{"hash": digest, "body": json.dumps(body)}])
+                for f, d in declared.items()
+                if (f, d) not in known
+            ]
+            if fresh:
+                conn.execute(insert(drift_columns), fresh)
+        for digest, body in schemas.items():
+            if conn.execute(select(drift_schemas.c.hash).where(drift_schemas.c.hash == digest)).first() is None:
+                conn.execute(insert(drift_schemas), [{"hash": digest, "body": json.dumps(body)}])
 
     @staticmethod
     def _merge_bucket(
@@ -355,6 +407,13 @@ class DriftStore:
                 if conn.execute(select(table.c.model).where(table.c.model == model).limit(1)).first() is not None:
                     return True
         return False
+
+
+def _report_key(report: Any) -> str:
+    """A sent profile's identity: what a retry of its body repeats exactly (JSON, so no two tuples collide)."""
+    parts = [report.instance, report.model, report.version, report.environment, report.role, report.column]
+    text = json.dumps([*parts, report.profile.kind, report.start_ns, report.end_ns], separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _profile_of(row: Any) -> Profile:

@@ -6,6 +6,9 @@ is counted (``partial_success.rejected_data_points``) and explained, never an er
 deltas as the Collector's ``cumulativetodelta`` makes them (``cumulative.py``); exponential histograms are read
 into the contract's buckets. The request as a whole is
 refused (:class:`_otlp.MalformedBody`) only when it is not an ``ExportMetricsServiceRequest`` at all.
+
+``aither.profile`` points (a profile-only model's column sketches, "Column profiles" in the contract) are read
+into :class:`ProfileReport` s for drift; a point whose sketch does not deserialise is refused alone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -28,12 +32,13 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Metric,
 )
 
+from aither.profile import CATEGORICAL, NUMERIC, Profile
 from aither_server.ingest.body import PROTOBUF, parse_request
 from aither_server.ingest.cumulative import CumulativeSeries
 from aither_server.model.records import AggregatePoint
 from aither_server.model.rollup_keys import AGGREGATE_BOUNDS_MS, AGGREGATE_BUCKETS, aggregate_bucket_of_range
 
-__all__ = ["DecodedMetrics", "decode_metrics", "encode_metrics_response"]
+__all__ = ["PROFILE_FORMAT", "DecodedMetrics", "ProfileReport", "decode_metrics", "encode_metrics_response"]
 
 #: The contract's metrics, and the short names the store keeps them under.
 _SUMS = {
@@ -43,6 +48,11 @@ _SUMS = {
     "aither.spans.dropped": "dropped",
 }
 _HISTOGRAM = "aither.prediction.duration"
+_PROFILE = "aither.profile"
+#: The one ``aither.profile.format`` this server reads: DataSketches' serialisations (KLL doubles, frequent strings).
+PROFILE_FORMAT = "datasketches/1"
+_ROLES = ("feature", "prediction")
+_MAX_COLUMN = 1024
 _MAX_NAME = 256
 _MAX_TIME_NS = 2**63 - 1
 _MAX_VALUE = 2**62
@@ -51,9 +61,24 @@ _CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 #: The cumulative series this server has seen (one server per process: the app's state in effect).
 
 
+class ProfileReport(NamedTuple):
+    """One column's profile over ``(start_ns, end_ns]`` from one process: a profile-only model's sketch."""
+
+    instance: str
+    model: str
+    version: str
+    environment: str
+    role: str
+    column: str
+    start_ns: int
+    end_ns: int
+    profile: Profile
+
+
 @dataclasses.dataclass
 class DecodedMetrics:
     points: list[AggregatePoint] = dataclasses.field(default_factory=list)
+    profiles: list[ProfileReport] = dataclasses.field(default_factory=list)
     rejected: dict[str, int] = dataclasses.field(default_factory=dict)
     """Data points not stored, by reason (ignored foreign metrics included)."""
 
@@ -120,6 +145,9 @@ def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics
     name = metric.name
     data = metric.WhichOneof("data")
     points: Sequence[object] = getattr(metric, data).data_points if data else ()
+    if name == _PROFILE:
+        _profile_points(metric, instance, decoded)
+        return
     short = _SUMS.get(name)
     if short is None and name != _HISTOGRAM:
         decoded.reject("ignored: not an aither.* metric of the wire contract", len(points))
@@ -180,6 +208,75 @@ def _metric_points(metric: Metric, instance: str | None, decoded: DecodedMetrics
         decoded.points.append(
             AggregatePoint(instance, short_name, model, version, environment, reason, start, end, value, buckets)
         )
+
+
+def _profile_points(metric: Metric, instance: str | None, decoded: DecodedMetrics) -> None:
+    if metric.WhichOneof("data") != "gauge":
+        decoded.reject(
+            f"rejected: {_PROFILE} must be a gauge",
+            len(getattr(metric, metric.WhichOneof("data") or "gauge").data_points),
+        )
+        return
+    points = metric.gauge.data_points
+    if not instance:
+        decoded.reject(f"rejected: {_PROFILE} needs service.instance.id in the resource", len(points))
+        return
+    for point in points:
+        attrs = _strings(point.attributes)
+        sketch = next((kv.value.bytes_value for kv in point.attributes if kv.key == "aither.profile.sketch"), b"")
+        numbers = {
+            kv.key: kv.value.int_value if kv.value.HasField("int_value") else kv.value.double_value
+            for kv in point.attributes
+            if kv.value.HasField("int_value") or kv.value.HasField("double_value")
+        }
+        model, column = attrs.get("ml.model.name", ""), attrs.get("aither.profile.column", "")
+        version, environment = attrs.get("ml.model.version", ""), attrs.get("ml.environment", "")
+        role, kind = attrs.get("aither.profile.role", "feature"), attrs.get("aither.profile.kind", "")
+        start, end = point.start_time_unix_nano, point.time_unix_nano
+        count = point.as_int if point.HasField("as_int") else point.as_double
+        nulls = numbers.get("aither.profile.nulls", 0)
+        if attrs.get("aither.profile.format") != PROFILE_FORMAT:
+            decoded.reject(f"rejected: {_PROFILE} format must be {PROFILE_FORMAT!r}")
+        elif not model or not column or role not in _ROLES or kind not in (NUMERIC, CATEGORICAL):
+            decoded.reject(f"rejected: {_PROFILE} needs ml.model.name, a column, a role and a kind")
+        elif max(len(model), len(version), len(environment)) > _MAX_NAME or len(column) > _MAX_COLUMN:
+            decoded.reject(f"rejected: model name, version and environment are limited to {_MAX_NAME} characters")
+        elif end > _MAX_TIME_NS or end <= 0 or start >= end:
+            decoded.reject("rejected: time_unix_nano must be set, after start_time_unix_nano and below 2^63")
+        elif not (_whole(count) and _whole(nulls)):
+            decoded.reject(f"rejected: {_PROFILE} counts must be non-negative integers")
+        else:
+            low, high = numbers.get("aither.profile.min"), numbers.get("aither.profile.max")
+            profile = Profile(
+                kind,
+                attrs.get("aither.profile.dtype", "")[:64],
+                int(count),
+                int(nulls),
+                None if low is None else float(low),
+                None if high is None else float(high),
+                bytes(sketch),
+            )
+            if not _readable(profile):
+                decoded.reject(f"rejected: {_PROFILE} sketch is not a DataSketches sketch of its kind")
+                continue
+            decoded.profiles.append(
+                ProfileReport(instance, model, version, environment, role, column, start, end, profile)
+            )
+
+
+def _whole(value: float) -> bool:
+    return math.isfinite(value) and 0 <= value < _MAX_VALUE and float(value).is_integer()
+
+
+def _readable(profile: Profile) -> bool:
+    """Whether the sketch deserialises as its kind, and its bounds are finite: the merge must never fail on it."""
+    if any(b is not None and not math.isfinite(b) for b in (profile.minimum, profile.maximum)):
+        return False
+    try:
+        profile.kll() if profile.kind == NUMERIC else profile.frequent()
+    except Exception:
+        return False
+    return True
 
 
 def decode_metrics(body: bytes, kind: str, series: CumulativeSeries) -> DecodedMetrics:

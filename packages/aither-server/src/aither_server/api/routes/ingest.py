@@ -260,17 +260,26 @@ async def metrics_ingest(request: Request) -> Response:
         with limits.budget.hold() as held:
             body = await _read_body(request.receive, limits.max_body_bytes, held)
             encoding = request.headers.get("content-encoding")
-            return await run_in_threadpool(_store_metrics, store, limits, kind, encoding, body, held)
+            feeder: Feeder | None = getattr(request.app.state, "drift_feeder", None)
+            return await run_in_threadpool(_store_metrics, store, limits, kind, encoding, body, held, feeder)
     except ApiError as exc:
         return otlp_error(exc, protobuf_errors(request.headers))
 
 
 def _store_metrics(
-    store: Store, limits: IngestLimits, kind: str, encoding: str | None, body: bytes | ApiError, held: Held
+    store: Store,
+    limits: IngestLimits,
+    kind: str,
+    encoding: str | None,
+    body: bytes | ApiError,
+    held: Held,
+    feeder: Feeder | None = None,
 ) -> Response:
     try:
         decoded = otlp_metrics.decode_metrics(_decompressed(limits, body, encoding, held), kind, limits.cumulative)
     except otlp_body.MalformedBody as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
     store.ingest_aggregates(decoded.points)
+    if decoded.profiles and feeder is not None:  # a profile-only SDK's sketches: merged by drift's feeder, once
+        feeder.observe_profiles(decoded.profiles)
     return Response(otlp_metrics.encode_metrics_response(kind, decoded), media_type=_media(kind))
