@@ -3,7 +3,9 @@ report the backend refused carries its sketches to the next one (docs/privacy.md
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import datasketches
 import numpy as np
@@ -22,7 +24,9 @@ def _profiles(points: list[MetricPoint], role: str = "feature") -> dict[str, Met
 
 
 def test_every_row_of_a_batch_is_sketched_and_no_row_is_in_its_span() -> None:
-    model = aither.track("batch", sample_rows=0, feature_names=["x", "y"])(lambda batch: batch[:, 0] > 0)
+    model: Callable[[Any], Any] = aither.track("batch", sample_rows=0, feature_names=["x", "y"])(
+        lambda batch: batch[:, 0] > 0
+    )
     with receiving(flush_interval=60) as receiver:
         batch = np.column_stack([np.arange(10_000, dtype=np.float64), np.full(10_000, np.nan)])
         model(batch)
@@ -47,7 +51,7 @@ def test_every_row_of_a_batch_is_sketched_and_no_row_is_in_its_span() -> None:
 
 
 def test_a_buffer_reused_after_the_call_is_profiled_as_it_was_during_the_call() -> None:
-    model = aither.track("reused", sample_rows=0)(lambda batch: batch.sum(axis=1))
+    model: Callable[[Any], Any] = aither.track("reused", sample_rows=0)(lambda batch: batch.sum(axis=1))
     with receiving(flush_interval=60) as receiver:
         buffer = np.ones((100, 2))
         model(buffer)
@@ -60,7 +64,7 @@ def test_a_buffer_reused_after_the_call_is_profiled_as_it_was_during_the_call() 
 
 
 def test_a_refused_report_carries_its_sketches_to_the_next_counted_once() -> None:
-    model = aither.track("refused", sample_rows=0)(lambda rows: [0] * len(rows))
+    model: Callable[[Any], Any] = aither.track("refused", sample_rows=0)(lambda rows: [0] * len(rows))
     with receiving(flush_interval=60) as receiver:
         receiver.fail(Fault(400, path="/v1/metrics"))
         model([{"age": 30, "city": "Oslo"}, {"age": 40, "city": "Rome"}])
@@ -79,7 +83,9 @@ def test_a_refused_report_carries_its_sketches_to_the_next_counted_once() -> Non
 
 
 def test_profile_only_for_every_model_from_init_sends_no_features_even_from_features_fn() -> None:
-    model = aither.track("everything", features_fn=lambda rows: {"sample": rows})(lambda rows: len(rows))
+    model: Callable[[Any], Any] = aither.track("everything", features_fn=lambda rows: {"sample": rows})(
+        lambda rows: len(rows)
+    )
     with receiving(flush_interval=60, profile_only=True) as receiver:
         model([{"card": "4111 1111 1111 1111"}])
         assert aither.flush(10)
