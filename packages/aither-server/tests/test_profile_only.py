@@ -169,3 +169,21 @@ def _send_profiled(url: str, frames: list[pd.DataFrame], policies: dict[str, str
 def _merged(server: Server, model: str) -> None:
     """A drift query (answered 404 without a reference): the drift feeder merges what it was sent first."""
     server.http.get(f"/api/v1/models/{model}/drift", params={"method": "jensenshannon"})
+
+
+def test_the_servers_privacy_policy_holds_for_sketches_as_for_rows(sdk: Server) -> None:
+    response = sdk.http.put(
+        "/api/v1/privacy/policies/policed", json={"columns": {"email": "drop", "note": "refuse", "city": "hash"}}
+    )
+    assert response.status_code == 400  # this server has no AITHER_HASH_KEY: a hash rule is refused
+    response = sdk.http.put("/api/v1/privacy/policies/policed", json={"columns": {"email": "drop", "note": "refuse"}})
+    assert response.status_code == 200, response.text
+    rng = np.random.default_rng(23)
+    tracked = aither.wrap(Scorer(), name="policed", sample_rows=0)  # the client sends every column's sketch
+    for _ in range(5):
+        tracked.predict(_private(_frame(rng, 200), 0))
+    assert aither.flush(30)
+    _merged(sdk, "policed")
+    sketched = {row[0] for row in sdk.sql("SELECT feature FROM drift_sketches WHERE model = 'policed'")}
+    assert {"a", "b", "c", "d", "city"} <= sketched
+    assert "email" not in sketched and "note" not in sketched  # dropped; refused (rejected in the partial success)

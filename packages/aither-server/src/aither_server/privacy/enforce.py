@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aither.privacy import Action, ColumnPolicies, hash_key_from_env, scrub
+from aither_server.ingest.metrics import DecodedMetrics, ProfileReport
 from aither_server.ingest.spans import DecodedBatch
 from aither_server.model.records import PredictionSpan
 from aither_server.privacy.policy import REFUSED, EffectivePolicy
@@ -175,35 +176,70 @@ def enforce_batch(batch: DecodedBatch, policy_of: Callable[[str], EffectivePolic
 
 def reference_refusal(columns: dict[str, dict[str, Any]], policy: EffectivePolicy) -> str | None:
     """Why a reference's column profiles cannot be stored under ``policy`` (a 400), else ``None``; the columns
-    the policy drops are removed from ``columns`` in place. A profile is a sketch: a categorical one holds its
-    most frequent values themselves, which the server cannot rewrite without the rows, so a profile of a column
-    the policy hashes must hold hashed values already, and one the policy scrubs must hold nothing to scrub."""
-    from aither.profile import CATEGORICAL, Profile
+    the policy drops are removed from ``columns`` in place."""
+    from aither.profile import Profile
 
     for name in list(columns):
-        if policy.refuses(name):
-            return f"the reference carries the column {name!r}, refused by the server's privacy policy"
-        action = policy.actions.action(name) if policy.actions else None
-        if action is not None and action.kind == "drop":
+        verdict = profile_verdict(name, lambda name=name: Profile.from_json(columns[name]), policy)  # type: ignore[misc]
+        if verdict == DROP:
             del columns[name]
-            continue
-        if action is not None and action.kind in ("keep", "round", "bucket"):
-            continue  # numbers at a resolution: a profile's quantiles are not values of one row
-        profile = Profile.from_json(columns[name])
-        if profile.kind != CATEGORICAL:
-            if action is not None and action.kind == "hash":
-                return f"the reference's column {name!r} is numeric; the server's policy hashes it: profile it hashed"
-            continue
-        if action is None and not policy.scrub:
-            continue
-        items = _items(profile)
-        if action is not None and any(not HASHED.fullmatch(item) for item in items):
-            return (
-                f"the reference's column {name!r} holds clear values; the server's policy hashes it: log the reference"
-                " with the column hashed (column_policies={...: 'hash'}, the same AITHER_HASH_KEY)"
-            )
-        if action is None and any(scrub(item) != item for item in items):
-            return f"the reference's column {name!r} holds values the server's policy scrubs (e-mail, card, ...)"
+        elif verdict is not None:
+            return f"the reference: {verdict}"
+    return None
+
+
+def enforce_profiles(decoded: DecodedMetrics, policy_of: Callable[[str], EffectivePolicy]) -> None:
+    """Apply each model's policy to a profile-only SDK's column sketches (``/v1/metrics``) in place, as to a
+    reference's: a dropped column's sketch is left out, one the policy refuses or cannot hold is rejected in the
+    OTLP partial success, alone."""
+    kept: list[ProfileReport] = []
+    for report in decoded.profiles:
+        policy = policy_of(report.model)
+        verdict = profile_verdict(report.column, _given(report.profile), policy) if policy else None
+        if verdict is None:
+            kept.append(report)
+        elif verdict != DROP:
+            decoded.reject(f"aither.profile: {verdict}")
+    decoded.profiles = kept
+
+
+def _given(profile: Any) -> Callable[[], Any]:
+    return lambda: profile
+
+
+#: ``profile_verdict``'s answer for a column the policy drops.
+DROP = "drop"
+
+
+def profile_verdict(name: str, load: Callable[[], Any], policy: EffectivePolicy) -> str | None:
+    """What ``policy`` makes of one column's profile: ``None`` (stored as it is), ``DROP``, or why it cannot be
+    stored. A profile is a sketch: a categorical one holds its most frequent values themselves, which the server
+    cannot rewrite without the rows, so a profile of a column the policy hashes must hold hashed values already,
+    and one the policy scrubs must hold nothing to scrub."""
+    from aither.profile import CATEGORICAL
+
+    if policy.refuses(name):
+        return f"the column {name!r} is refused by the server's privacy policy"
+    action = policy.actions.action(name) if policy.actions else None
+    if action is not None and action.kind == "drop":
+        return DROP
+    if action is not None and action.kind in ("keep", "round", "bucket"):
+        return None  # numbers at a resolution: a profile's quantiles are not values of one row
+    if action is None and not policy.scrub:
+        return None
+    profile = load()
+    if profile.kind != CATEGORICAL:
+        if action is not None and action.kind == "hash":
+            return f"the column {name!r} is numeric; the server's policy hashes it: profile it hashed"
+        return None
+    items = _items(profile)
+    if action is not None and any(not HASHED.fullmatch(item) for item in items):
+        return (
+            f"the column {name!r} holds clear values; the server's policy hashes it: send it hashed"
+            " (column_policies={...: 'hash'}, the same AITHER_HASH_KEY)"
+        )
+    if action is None and any(scrub(item) != item for item in items):
+        return f"the column {name!r} holds values the server's policy scrubs (e-mail, card, ...)"
     return None
 
 

@@ -37,7 +37,7 @@ from aither_server.ingest.cumulative import CumulativeSeries
 from aither_server.ingest.inflight import ByteBudget, Held
 from aither_server.ingest.refusal_log import RefusalLog
 from aither_server.model.api_keys import Principal
-from aither_server.privacy.enforce import enforce_batch
+from aither_server.privacy.enforce import enforce_batch, enforce_profiles
 from aither_server.privacy.policies import PolicyCache
 from aither_server.store.database import Store
 
@@ -261,7 +261,8 @@ async def metrics_ingest(request: Request) -> Response:
             body = await _read_body(request.receive, limits.max_body_bytes, held)
             encoding = request.headers.get("content-encoding")
             feeder: Feeder | None = getattr(request.app.state, "drift_feeder", None)
-            return await run_in_threadpool(_store_metrics, store, limits, kind, encoding, body, held, feeder)
+            privacy: PolicyCache = request.app.state.privacy
+            return await run_in_threadpool(_store_metrics, store, limits, kind, encoding, body, held, privacy, feeder)
     except ApiError as exc:
         return otlp_error(exc, protobuf_errors(request.headers))
 
@@ -273,6 +274,7 @@ def _store_metrics(
     encoding: str | None,
     body: bytes | ApiError,
     held: Held,
+    privacy: PolicyCache,
     feeder: Feeder | None = None,
 ) -> Response:
     try:
@@ -280,6 +282,9 @@ def _store_metrics(
     except otlp_body.MalformedBody as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
     store.ingest_aggregates(decoded.points)
+    if decoded.profiles:
+        # The server's privacy policies hold for sketches as for sampled rows (docs/privacy.md).
+        enforce_profiles(decoded, privacy.policy_of)
     if decoded.profiles and feeder is not None:  # a profile-only SDK's sketches: merged by drift's feeder, once
         feeder.observe_profiles(decoded.profiles)
     return Response(otlp_metrics.encode_metrics_response(kind, decoded), media_type=_media(kind))
