@@ -58,10 +58,20 @@ def wrap(
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
+    embeddings: bool | str = False,
 ) -> Any:
     """Wrap ``model`` so that each prediction is logged; the installed plugin for its framework does the work."""
     options = WrapOptions(
-        name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task, column_policies
+        name,
+        version,
+        environment,
+        sample_rows,
+        sample_columns,
+        features_fn,
+        feature_names,
+        task,
+        column_policies,
+        embeddings,
     )
     return wrap_model(model, options)
 
@@ -85,6 +95,7 @@ def track(
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
+    embeddings: bool | str = False,
 ) -> Callable[[F], F]: ...
 def track(
     name: Any,
@@ -96,6 +107,7 @@ def track(
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
+    embeddings: bool | str = False,
 ) -> Any:
     """Decorator: log each call of a sync or ``async`` function as a prediction named ``name``.
 
@@ -104,7 +116,16 @@ def track(
     if callable(name) and not isinstance(name, str):
         return track(name.__qualname__)(name)
     options = WrapOptions(
-        name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task, column_policies
+        name,
+        version,
+        environment,
+        sample_rows,
+        sample_columns,
+        features_fn,
+        feature_names,
+        task,
+        column_policies,
+        embeddings,
     )
 
     def decorate(function: F) -> F:

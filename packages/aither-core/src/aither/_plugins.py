@@ -67,12 +67,22 @@ class Integration(abc.ABC):
         feature_names: Sequence[str] | None = None,
         task: str | None = None,
         column_policies: Mapping[str, str] | None = None,
+        embeddings: bool | str = False,
         **plugin_options: Any,
     ) -> Any:
         """``aither.wrap`` through this plugin alone, skipping discovery (for objects it cannot recognise by
         type, or for its own options: ``aither_tinygrad.wrap(fn, name="f", realize_output=True)``)."""
         options = WrapOptions(
-            name, version, environment, sample_rows, sample_columns, features_fn, feature_names, task, column_policies
+            name,
+            version,
+            environment,
+            sample_rows,
+            sample_columns,
+            features_fn,
+            feature_names,
+            task,
+            column_policies,
+            embeddings,
         )
         return self.wrap(model, options, **plugin_options)
 
