@@ -93,6 +93,7 @@ def capture_text_records(
     each field's descriptors (``question.chars``...); references only on the caller's thread."""
     total = len(items)
     picked = random_rows(total, rows)
-    chosen = [items[i] for i in picked]
+    # Shallow copies of the sampled records: a pipeline may pop keys from its input dicts while it runs.
+    chosen = [dict(items[i]) for i in picked]
     nbytes = 64 + sum(49 + min(len(text), 1000) for item in chosen for text in item.values())
     return Captured(_render_text_records, (chosen, picked, total, type_name, tokenize, extra or {}), total, nbytes)
