@@ -138,11 +138,16 @@ def _copy(value: Any, rows: list[int] | None) -> Any:
     """``value[rows]`` as a fresh copy (torch: detached, indexed on its device; numpy: fancy indexing)."""
     if hasattr(value, "detach"):
         value = value.detach()
-        if rows is None:
+        if value.device.type == "cpu":
+            try:  # numpy's indexing costs a fraction of torch's dispatch; bfloat16 has no numpy view
+                array = value.numpy()
+            except (TypeError, RuntimeError):
+                pass
+            else:
+                return array.copy() if rows is None else array[rows]
+        if rows is None or len(rows) == int(value.shape[0]):
             return value.clone()
-        if len(rows) == int(value.shape[0]):
-            return value.clone()
-        return value[rows]  # advanced indexing copies just these rows
+        return value[rows]  # advanced indexing on the device copies just these rows, queued, no sync
     import numpy as np
 
     array = np.asarray(value)
