@@ -111,10 +111,18 @@ def capture_embeddings(parts: list[tuple[Any, Any]], rows: int) -> Captured | No
     ``rows`` rows are drawn at random over all the parts; each part is indexed once (a copy of those rows)."""
     if not parts or rows <= 0:
         return None
-    sizes = [int(hidden.shape[0]) if getattr(hidden, "ndim", 0) > 1 else 1 for hidden, _ in parts]
+    if len(parts) == 1:  # one forward pass: the common case, without the walk over parts
+        hidden, mask = parts[0]
+        if hidden.ndim > 1:
+            total = int(hidden.shape[0])
+            picked = random_rows(total, rows)
+            chosen = _copy(hidden, picked)
+            data = [(chosen, None if mask is None else _copy(mask, picked))]
+            return Captured(_render_embeddings, (data, total), total, 64 + int(chosen.nbytes))
+    sizes = [int(hidden.shape[0]) if hidden.ndim > 1 else 1 for hidden, _ in parts]
     total = sum(sizes)
     picked = random_rows(total, rows)
-    chosen: list[tuple[Any, Any]] = []
+    kept: list[tuple[Any, Any]] = []
     nbytes = 64
     offset, at = 0, 0
     for (hidden, mask), size in zip(parts, sizes, strict=True):
@@ -125,20 +133,20 @@ def capture_embeddings(parts: list[tuple[Any, Any]], rows: int) -> Captured | No
         offset += size
         if not mine:
             continue
-        if getattr(hidden, "ndim", 0) <= 1:
-            chosen.append((_copy(hidden, None), None))
+        if hidden.ndim <= 1:
+            kept.append((_copy(hidden, None), None))
             continue
         rows_of_hidden = _copy(hidden, mine)
-        chosen.append((rows_of_hidden, None if mask is None else _copy(mask, mine)))
-        nbytes += int(getattr(rows_of_hidden, "nbytes", 0) or 8 * len(mine) * 1024)
-    return Captured(_render_embeddings, (chosen, total), total, nbytes)
+        kept.append((rows_of_hidden, None if mask is None else _copy(mask, mine)))
+        nbytes += int(rows_of_hidden.nbytes)
+    return Captured(_render_embeddings, (kept, total), total, nbytes)
 
 
 def _copy(value: Any, rows: list[int] | None) -> Any:
     """``value[rows]`` as a fresh copy (torch: detached, indexed on its device; numpy: fancy indexing)."""
     if hasattr(value, "detach"):
         value = value.detach()
-        if value.device.type == "cpu":
+        if value.is_cpu:
             try:  # numpy's indexing costs a fraction of torch's dispatch; bfloat16 has no numpy view
                 array = value.numpy()
             except (TypeError, RuntimeError):
