@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from test_dashboard import _signed_in
 from aither_server.drift.embedding_store import RESERVOIR_ROWS, metadata
 from aither_server.drift.embeddings import ALPHA, MIN_AUC, domain_classifier
 from aither_server.store.migrations import migrate
+from aither_server.store.retention import Retention, expire
 
 DIM = 32
 
@@ -128,3 +130,20 @@ def test_malformed_span_embeddings_are_left_out_and_the_rest_is_stored(server: S
     assert server.ingest([good, short, text]).status_code == 200
     found = server.get("/api/v1/models/odd/drift")["embeddings"]
     assert found["current_count"] == 1 and "at least" in found["skipped"]
+
+
+def test_old_hours_reservoirs_go_with_the_other_rollups(server: Server) -> None:
+    day_ns = 86_400 * 10**9
+    now = time.time_ns()
+    spans = [
+        prediction_span("aged", [0], features=_features([[0.1] * DIM]), start_ns=now - 800 * day_ns),
+        prediction_span("aged", [0], features=_features([[0.2] * DIM]), start_ns=now),
+    ]
+    assert server.ingest(spans).status_code == 200
+    count = "SELECT count(*) FROM drift_embeddings WHERE model = 'aged'"
+    deadline = time.monotonic() + 60
+    while server.sql(count)[0][0] < 2 and time.monotonic() < deadline:  # the feeder merges about once a second
+        time.sleep(0.05)
+    assert server.sql(count)[0][0] == 2
+    expire(server.thread.store, Retention(raw_days=None, rollup_days=730))
+    assert server.sql(count)[0][0] == 1  # this hour's reservoir stays
