@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import copy
 import platform
+import statistics
 
 import torch
-from _timing import per_call_us, print_added, side_by_side
+from _timing import alternating, per_call_us, print_added, side_by_side
 
 import aither
-from aither._capture import render
+from aither._capture import capture_embeddings, render
 from aither.testing import capture
 
 
@@ -89,6 +90,39 @@ def _observed(calls: int) -> None:
     print_added(rows, 36)
     print("\nWorker: rendering one span's features (not on the caller's thread)")
     print_added(renders, 36)
+    _embeddings(calls)
+
+
+def _embeddings(calls: int) -> None:
+    """``wrap(..., embeddings=True)``: the input of the last Linear, its sampled rows kept on the caller's thread
+    and projected on the worker. Bare, tracked and tracked with embeddings alternate in each round."""
+    base = torch.nn.Sequential(
+        torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)
+    ).eval()
+    bare, plain, embedded = (copy.deepcopy(base) for _ in range(3))
+    x = torch.randn(32, 32)
+    with torch.inference_mode(), capture() as captured:
+        aither.wrap(plain, name="plain")
+        aither.wrap(embedded, name="embedded", embeddings=True)
+        times = alternating(
+            {"bare": lambda: bare(x), "tracked": lambda: plain(x), "embeddings": lambda: embedded(x)},
+            calls // 4,
+            rounds=7,
+        )
+        record = next(r for r in reversed(captured.records) if r.model.name == "embedded")
+        project_us = per_call_us(lambda: render(record.features), 200, warmup=20)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    rows = [
+        ("bare", medians["bare"], 0.0),
+        ("tracked", medians["tracked"], medians["tracked"] - medians["bare"]),
+        ("tracked, embeddings=True", medians["embeddings"], medians["embeddings"] - medians["bare"]),
+    ]
+    print("\nEmbeddings: MLP 32-64-64-10, batch 32, 5 sampled rows (alternating rounds; added = against bare)")
+    print_added(rows, 36)
+    hidden = torch.randn(32, 64)
+    capture_us = per_call_us(lambda: capture_embeddings([(hidden, None)], 5), 20_000)
+    print(f"caller: the sampled rows of one call's 32 x 64 hidden states, alone: {capture_us:.1f} us")
+    print(f"worker: render + project one span's features and embeddings: {project_us:.1f} us")
 
 
 if __name__ == "__main__":

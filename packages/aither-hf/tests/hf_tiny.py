@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import inspect
 import pathlib
 import shutil
 import tempfile
@@ -81,6 +82,9 @@ def vocab_file() -> str:
 
 
 def tokenizer() -> BertTokenizerFast:
+    # transformers 5 takes the vocabulary itself (``vocab=``) and ignores ``vocab_file=``: every word was [UNK].
+    if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters:
+        return BertTokenizerFast(vocab={word: i for i, word in enumerate(VOCAB)})
     return BertTokenizerFast(vocab_file=vocab_file())
 
 

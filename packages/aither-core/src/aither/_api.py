@@ -59,6 +59,7 @@ def wrap(
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
+    embeddings: bool | str = False,
 ) -> Any:
     """Wrap ``model`` so that each prediction is logged; the installed plugin for its framework does the work.
 
@@ -73,6 +74,7 @@ def wrap(
         feature_names,
         task,
         column_policies,
+        embeddings,
     )
     return wrap_model(model, options)
 
@@ -96,6 +98,7 @@ def track(
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
+    embeddings: bool | str = False,
 ) -> Callable[[F], F]: ...
 def track(
     name: Any,
@@ -107,6 +110,7 @@ def track(
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
+    embeddings: bool | str = False,
 ) -> Any:
     """Decorator: log each call of a sync or ``async`` function as a prediction named ``name``.
 
@@ -124,6 +128,7 @@ def track(
         feature_names,
         task,
         column_policies,
+        embeddings,
     )
 
     def decorate(function: F) -> F:

@@ -91,6 +91,8 @@ class DriftReport:
     window: Mapping[str, Any]
     features: tuple[ColumnDrift, ...]
     prediction: ColumnDrift | None
+    #: The model's embedding drift (a domain classifier's ROC AUC), when it sends embeddings (docs/drift.md).
+    embeddings: ColumnDrift | None = None
 
     @property
     def drifted(self) -> builtins.list[str]:
@@ -328,12 +330,14 @@ class Models(_Namespace):
         data = self._get(path)
         with parsing_answer("an invalid drift report"):
             prediction = data.get("prediction")
+            embeddings = data.get("embeddings")
             return DriftReport(
                 model=str(data["model"]),
                 reference=dict(data.get("reference") or {}),
                 window=dict(data.get("window") or {}),
                 features=tuple(_column_drift(f) for f in data["features"]),
                 prediction=None if not isinstance(prediction, Mapping) else _column_drift(prediction),
+                embeddings=None if not isinstance(embeddings, Mapping) else _column_drift(embeddings),
             )
 
     def data_quality(

@@ -67,6 +67,7 @@ class Integration(abc.ABC):
         feature_names: Sequence[str] | None = None,
         task: str | None = None,
         column_policies: Mapping[str, str] | None = None,
+        embeddings: bool | str = False,
         **plugin_options: Any,
     ) -> Any:
         """``aither.wrap`` through this plugin alone, skipping discovery (for objects it cannot recognise by
@@ -81,6 +82,7 @@ class Integration(abc.ABC):
             feature_names,
             task,
             column_policies,
+            embeddings,
         )
         return self.wrap(model, options, **plugin_options)
 

@@ -48,6 +48,7 @@ def log_reference(
     feature_names: Sequence[str] | None = None,
     tokenizer: Any = None,
     column_policies: Mapping[str, str] | None = None,
+    embeddings: Any = None,
 ) -> dict[str, Any]:
     """Profile ``data`` and store the profile on the server as the reference ``name`` of ``model_name`` (and
     ``version``).
@@ -68,6 +69,10 @@ def log_reference(
 
     The client's privacy settings (``aither.init(column_policies=, scrub_values=)``, with ``column_policies``
     here on top) apply to ``data`` exactly as to live samples (docs/privacy.md).
+
+    ``embeddings``: the reference rows' pooled hidden states (rows, width), as a model wrapped with
+    ``embeddings=`` captures them live (``aither_torch.embeddings``, ``aither_hf.embeddings`` compute them);
+    projected here with the live rows' matrix (``_capture/_embeddings.py``) for the server's embedding drift.
     """
     if not isinstance(model_name, str) or not model_name.strip():
         raise ValueError(f"model_name must be a non-empty string, got {model_name!r}")
@@ -95,6 +100,10 @@ def log_reference(
         "predictions": None if predictions is None else _profile.profile_column(_one_column(predictions)).to_json(),
         "labels": None if labels is None else _profile.profile_column(_one_column(labels)).to_json(),
     }
+    if embeddings is not None:
+        from ._capture._embeddings import reference_embeddings
+
+        body["embeddings"] = reference_embeddings(embeddings)
     client = ManagementClient(timeout=60.0)
     path = f"/api/v1/models/{quote(model_name, safe='')}"
     answer: dict[str, Any] = client.request("POST", f"{path}/references", json=body)
@@ -150,13 +159,15 @@ def _dropped(policies: ColumnPolicies, column: str) -> bool:
 def reference_profiles(data: Any, feature_names: Sequence[str] | None = None, tokenizer: Any = None) -> dict[str, Any]:
     """The profile of each column of ``data``, as ``log_reference`` sends them (see there)."""
     from . import profile as _profile
-    from ._capture._columns import as_array, input_columns, named, text_columns
+    from ._capture._columns import as_array, input_columns, is_text_records, named, text_columns, text_field_columns
     from ._capture._texts import tokenizer_counts
 
     module = type(data).__module__.partition(".")[0]
     if isinstance(data, (list, tuple)) and data and all(isinstance(item, str) for item in data):
         tokenize = None if tokenizer is None else tokenizer_counts(tokenizer)
         columns: dict[str, Any] = text_columns(list(data), tokenize)
+    elif tokenizer is not None and is_text_records(data):
+        columns = text_field_columns(list(data), tokenizer_counts(tokenizer))
     elif module in ("pandas", "polars") or isinstance(data, (Mapping, list, tuple)):
         return named(_profile.profile_table(data), feature_names)
     else:

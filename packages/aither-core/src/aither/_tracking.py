@@ -15,6 +15,7 @@ from typing import Any, TypeVar, Union
 from . import _aggregates, _client
 from ._aggregates import BOUNDS_NS, CALLS, DURATION_NS, ERRORS, FIRST_BUCKET, ROWS
 from ._capture import Captured, capture_failed, capture_features, capture_prediction, render_as_is, set_turn
+from ._capture._embeddings import with_embeddings
 from ._capture._named import named_features
 from ._capture._outputs import TASKS, interpreted_output
 from ._capture._predictions import _prediction_capturers
@@ -85,6 +86,9 @@ class WrapOptions:
     task: str | None = None
     #: This model's column policies, over ``init()``'s (docs/privacy.md): ``{"email": "drop", ...}``.
     column_policies: Mapping[str, str] | None = None
+    #: Capture each sampled row's pooled hidden state (torch models, transformers pipelines): True for the
+    #: plugin's default layer, or the name of the layer (``"bert.pooler"``). docs/torch.md, transformers.md.
+    embeddings: bool | str = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -107,6 +111,8 @@ class WrapOptions:
             from ._privacy import ColumnPolicies, hash_key_from_env
 
             ColumnPolicies(self.column_policies, hash_key=hash_key_from_env())  # a bad rule fails here, at once
+        if not isinstance(self.embeddings, (bool, str)) or self.embeddings == "":
+            raise TypeError(f"embeddings must be True, False or a layer's name, got {self.embeddings!r}")
 
 
 def checked_feature_names(feature_names: Any) -> tuple[str, ...]:
@@ -209,6 +215,7 @@ class ModelLogger:
         inputs: Any = FROM_ARGUMENTS,
         capture_output: OutputCapture | None = None,
         features: Features = None,
+        embeddings: Callable[[], Captured | None] | None = None,
     ) -> _T:
         """Call ``function(*args, **kwargs)`` and record it as one span; its own exceptions pass through as they are.
 
@@ -236,6 +243,7 @@ class ModelLogger:
             start_ns,
             capture_output=capture_output,
             features=features,
+            embeddings=None if embeddings is None else embeddings(),
         )
         return output
 
@@ -269,6 +277,7 @@ class ModelLogger:
         capture_output: OutputCapture | None = None,
         features: Features = None,
         trace_id: int | None = None,
+        embeddings: Captured | None = None,
     ) -> None:
         """Submit one prediction span of a call that started at ``start_ns`` (ended now, or at ``end_ns``).
 
@@ -278,9 +287,10 @@ class ModelLogger:
 
         ``features``: a capture the plugin already made (its own sampler), or, for an input that cannot be
         sampled, a function of the rows predicted that describes it; else ``inputs`` is captured here.
-        ``features_fn`` still wins over both. The output is captured (by ``capture_output``, else core's
-        capture) only for a call that returned and that the exporter keeps; a capture that raises is recorded
-        as a marker naming the exception.
+        ``features_fn`` still wins over both. ``embeddings``: the sampled rows' hidden states a plugin's hook
+        took (``_capture/_embeddings.py``), added to the features' ``_meta``. The output is captured (by
+        ``capture_output``, else core's capture) only for a call that returned and that the exporter keeps; a
+        capture that raises is recorded as a marker naming the exception.
 
         This runs on the caller's thread for every prediction: ids, a bounded copy of the sample, one queue
         put. Nothing here encodes, serialises or does I/O.
@@ -343,6 +353,8 @@ class ModelLogger:
                 rows = features.rows
                 if self._names is not None:
                     features = named_features(features, self._names)
+            if embeddings is not None and keep and features is not None:
+                features = with_embeddings(features, embeddings)
             # This thread's counters of the model (ModelCounts.cell, inline): a few integer adds and no lock.
             counts = self._counts
             try:

@@ -8,6 +8,7 @@ is wrapped.
 
 from __future__ import annotations
 
+from ._embeddings import embeddings
 from ._integration import TransformersIntegration, integration, wrap
 from ._sampling import EMBEDDING_HEAD, MAX_TEXT_CHARS
 from ._tracked import TrackedPipeline
@@ -19,6 +20,7 @@ __all__ = [
     "TrackedPipeline",
     "TransformersIntegration",
     "__version__",
+    "embeddings",
     "integration",
     "wrap",
 ]

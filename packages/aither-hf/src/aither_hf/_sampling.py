@@ -21,6 +21,7 @@ from aither.integrations import (
     bounded_prediction,
     capture_features,
     capture_prediction,
+    capture_text_records,
     capture_texts,
     render_as_is,
     tokenizer_counts,
@@ -40,6 +41,8 @@ __all__ = [
 MAX_TEXT_CHARS = 1000
 #: Values kept from each embedding (feature-extraction output): its shape and its first values, never all of it.
 EMBEDDING_HEAD = 8
+#: Items of a list input checked to be records of texts (the rest are taken alike: a pipeline's list is uniform).
+MAX_RECORDS_CHECKED = 8
 #: Tasks whose output is an embedding, summarised instead of recorded whole.
 EMBEDDING_TASKS = frozenset({"feature-extraction", "image-feature-extraction"})
 
@@ -150,6 +153,11 @@ def capture_inputs(
             extra: dict[str, Any] = {"count": len(texts), "task": task} if task else {"count": len(texts)}
             kind = "str" if isinstance(value, str) else "list[str]"
             return capture_texts(texts, rows, tokenize=tokenize, type_name=kind, extra=extra)
+    records = _text_records(value)
+    if records is not None:
+        extra = {"count": len(records), "task": task} if task else {"count": len(records)}
+        kind = "dict" if isinstance(value, Mapping) else "list[dict]"
+        return capture_text_records(records, rows, tokenize=tokenize, type_name=kind, extra=extra)
     state = _Item()
     if isinstance(value, (list, tuple)):
         count: int | None = len(value)
@@ -173,6 +181,18 @@ def capture_inputs(
     if task:
         meta["task"] = task
     return Captured(render_as_is, {"sample": sample, "_meta": meta}, 1 if count is None else count, 256 * (rows + 1))
+
+
+def _text_records(value: Any) -> list[Mapping[str, str]] | None:
+    """A pipeline's dict input of texts (``{"question", "context"}``, ``{"text", "text_pair"}``), or a list of
+    them, as a list of records; None for anything else. Only the first ``MAX_RECORDS_CHECKED`` are checked."""
+    items = [value] if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) and value else None
+    if items is None:
+        return None
+    for item in items[:MAX_RECORDS_CHECKED]:
+        if not isinstance(item, Mapping) or not item or not all(isinstance(v, str) for v in item.values()):
+            return None
+    return list(items) if isinstance(items, tuple) else items
 
 
 def worker_tokenize(tokenizer: Any) -> Tokenize | None:

@@ -10,12 +10,14 @@ type(pipe))`` holds, and the original ``pipe`` stays as it was (calls made on it
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import weakref
 from typing import Any
 
 from aither.integrations import Captured, ModelLogger, Tokenize, TraceIdsMixin
 
+from . import _embeddings
 from ._sampling import capture_inputs_safely, output_capture, worker_tokenize
 
 __all__ = ["TrackedPipeline", "rebuild", "tracked_class"]
@@ -26,7 +28,10 @@ _inside_call: contextvars.ContextVar[bool] = contextvars.ContextVar("aither_hf_i
 
 #: Keys of the instance ``__dict__`` that belong to aither, not to the pipeline.
 _TOKENIZE = "_aither_tokenize_texts"
-_OWN_KEYS = frozenset({"_aither", _TOKENIZE})
+_EMBEDDINGS = "_aither_embeddings"
+_OWN_KEYS = frozenset({"_aither", _TOKENIZE, _EMBEDDINGS})
+
+logger_ = logging.getLogger("aither")
 # Parameters of ``Pipeline.__call__`` that are not inputs.
 _CALL_PARAMETERS = frozenset({"batch_size", "num_workers"})
 
@@ -57,11 +62,31 @@ class TrackedPipeline(TraceIdsMixin):
             tokenize = self._aither_tokenize()
             features = capture_inputs_safely(value, task, rate, options.sample_rows, options.sample_columns, tokenize)
         capture = output_capture(task, isinstance(value, (list, tuple)))
+        collector: _embeddings.EmbeddingCollector | None = self.__dict__.get(_EMBEDDINGS)
+        embeddings = None
+        if collector is not None:
+            collector.start()
+            rows = options.sample_rows
+
+            def embeddings() -> Captured | None:
+                return collector.take(rows)
+
         token = _inside_call.set(True)
         try:
-            return logger.call("__call__", call, args, kwargs, inputs=value, capture_output=capture, features=features)
+            return logger.call(
+                "__call__",
+                call,
+                args,
+                kwargs,
+                inputs=value,
+                capture_output=capture,
+                features=features,
+                embeddings=embeddings,
+            )
         finally:
             _inside_call.reset(token)
+            if collector is not None:
+                collector.stop()
 
     def _aither_tokenize(self) -> Tokenize | None:
         """The worker's token counter (a copy of this pipeline's tokenizer), made at the first call."""
@@ -116,4 +141,12 @@ def rebuild(base: type, state: dict[str, Any], logger: ModelLogger) -> Any:
     tracked: Any = object.__new__(tracked_class(base))
     tracked.__dict__.update(state)
     tracked.__dict__["_aither"] = logger
+    model = state.get("model")
+    _embeddings.detach(model)  # wrapping again replaces an earlier wrap's embedding hook
+    choice = logger.options.embeddings
+    if choice:
+        try:
+            tracked.__dict__[_EMBEDDINGS] = _embeddings.attach(tracked, choice, logger.options.sample_rows)
+        except (ValueError, AttributeError) as exc:  # no torch model, no such layer: logged without embeddings
+            logger_.warning("aither: %r is logged without embeddings: %s", logger.identity.name, exc)
     return tracked

@@ -86,6 +86,7 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
         feature_names: Sequence[str] | None = None,
         task: str | None = None,
         column_policies: Mapping[str, str] | None = None,
+        embeddings: bool | str = False,
     ) -> None:
         # scikit-learn convention: store parameters unchanged, validate on use.
         self.estimator = estimator
@@ -98,6 +99,7 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
         self.feature_names = feature_names
         self.task = task
         self.column_policies = column_policies
+        self.embeddings = embeddings
 
     # ------------------------------------------------------------------ logging state
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._embeddings import embeddings
 from ._integration import TorchIntegration, integration, is_wrapped, unwrap
 from ._version import __version__
 
@@ -23,6 +24,7 @@ __all__ = [
     "TrackedCall",
     "TrackedModule",
     "__version__",
+    "embeddings",
     "integration",
     "is_wrapped",
     "unwrap",

@@ -23,6 +23,7 @@ from aither.integrations import (
     Captured,
     ModelLogger,
     bounded_prediction,
+    capture_embeddings,
     capture_failed,
     capture_prediction,
     inputs_of,
@@ -54,6 +55,14 @@ class HookState:
     def __init__(self, logger: ModelLogger) -> None:
         self.logger = logger
         self._local = threading.local()
+
+    def embedding_parts(self) -> list[tuple[Any, Any]]:
+        """The embedding layer's tensors seen in this thread's open call (``_embeddings.EmbeddingHook``)."""
+        try:
+            parts: list[tuple[Any, Any]] = self._local.parts
+        except AttributeError:
+            parts = self._local.parts = []
+        return parts
 
     def frames(self) -> list[tuple[int, BaseException | None]]:
         try:
@@ -124,8 +133,20 @@ def _post(state: HookState, args: tuple[Any, ...], kwargs: dict[str, Any], outpu
         start_ns, handled_before = frames.pop()
         active = sys.exc_info()[1]
         error = active if output is None and active is not None and active is not handled_before else None
+        embeddings = None
+        if state.logger.options.embeddings and not frames:  # the outermost call takes the layer's tensors
+            parts = state.embedding_parts()
+            if parts:
+                embeddings = capture_embeddings(parts, state.logger.options.sample_rows)
+                parts.clear()
         state.logger.record(
-            METHOD, inputs_of(args, kwargs), output, start_ns, error=error, capture_output=capture_output
+            METHOD,
+            inputs_of(args, kwargs),
+            output,
+            start_ns,
+            error=error,
+            capture_output=capture_output,
+            embeddings=embeddings,
         )
     except Exception:
         logger.debug("aither: forward hook failed", exc_info=True)

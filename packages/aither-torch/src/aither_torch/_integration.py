@@ -51,9 +51,11 @@ integration = TorchIntegration()
 def unwrap(module: Any) -> Any:
     """Remove every aither hook from ``module`` (for instance one loaded with ``torch.load``); returns it."""
     require_torch()
+    from ._embeddings import detach_embeddings
     from ._hooks import detach
 
     detach(module)
+    detach_embeddings(module)
     return module
 
 

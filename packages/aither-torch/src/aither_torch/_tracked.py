@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aither.integrations import ModelLogger, TrackedModel
 
+from ._embeddings import attach_embeddings, detach_embeddings
 from ._hooks import attach, record_call
 from ._require import require_torch
 
 __all__ = ["TrackedCall", "TrackedModule"]
+
+logger_ = logging.getLogger("aither")
 
 
 class TrackedModule(TrackedModel):
@@ -24,9 +28,17 @@ class TrackedModule(TrackedModel):
     def __init__(self, model: Any, logger: ModelLogger) -> None:
         torch = require_torch()
         super().__init__(model, logger)
-        object.__setattr__(self, "_handles", attach(torch, model, logger))
+        handles: tuple[Any, ...] = attach(torch, model, logger)
+        detach_embeddings(model)  # wrapping again replaces an earlier wrap's embedding hook
+        if logger.options.embeddings:
+            state = model._forward_hooks[handles[1].id].state  # the HookState the two hooks share
+            try:
+                handles = (*handles, attach_embeddings(model, state, logger.options.embeddings))
+            except (ValueError, AttributeError) as exc:  # no such layer: the calls are logged, without embeddings
+                logger_.warning("aither: %r is logged without embeddings: %s", logger.identity.name, exc)
+        object.__setattr__(self, "_handles", handles)
 
-    _handles: tuple[Any, Any]
+    _handles: tuple[Any, ...]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.model(*args, **kwargs)

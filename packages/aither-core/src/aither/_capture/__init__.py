@@ -12,15 +12,16 @@ by importing a framework, so sampling a numpy array does not import pandas and `
 One module per family: ``_captured`` (the type), ``_registry``, ``_scalars``, ``_tables``, ``_tensors``,
 ``_texts``, ``_containers`` (features), ``_predictions`` (outputs), ``_window`` (which rows and columns),
 ``_schema`` (the whole input's columns and dtypes, once per schema), ``_columns`` (what sampled rows become as
-the columns drift profiles, shared with ``log_reference``), ``_named`` (``feature_names``), ``_outputs`` (a
-network's output read as class probabilities or regression values). This module registers the built-in
-samplers.
+the columns drift profiles, shared with ``log_reference``), ``_named`` (``feature_names``), ``_embeddings``
+(pooled hidden states, projected), ``_outputs`` (a network's output read as class probabilities or regression
+values). This module registers the built-in samplers.
 """
 
 from __future__ import annotations
 
 from ._captured import Captured, capture_failed, render, render_as_is, truncated_rows, type_name
 from ._containers import capture_mapping, capture_sequence
+from ._embeddings import EMBEDDING_DIM, capture_embeddings, pooled, reference_embeddings
 from ._outputs import TASKS, interpreted_output, output_as_prediction
 from ._predictions import capture_prediction
 from ._registry import Sampler, capture_features, capture_value, register_sampler
@@ -34,20 +35,25 @@ from ._tables import (
     capture_polars_series,
 )
 from ._tensors import capture_tensorflow, capture_torch, sampled_array, torch_copy_ready_event
-from ._texts import capture_texts, tokenizer_counts
+from ._texts import capture_text_records, capture_texts, tokenizer_counts
 from ._window import column_window, set_turn
 
 __all__ = [
+    "EMBEDDING_DIM",
     "TASKS",
     "Captured",
     "Sampler",
     "capture_failed",
     "capture_features",
+    "capture_embeddings",
     "capture_prediction",
+    "capture_text_records",
     "capture_texts",
     "column_window",
     "interpreted_output",
     "output_as_prediction",
+    "pooled",
+    "reference_embeddings",
     "capture_value",
     "register_sampler",
     "render",

@@ -14,6 +14,8 @@ data through the same functions, so the two always have the same columns, named 
   ``value_max`` over the steps kept.
 * Texts: ``chars``, ``words``, ``digit_share``, ``non_ascii_share``, ``empty``, and with a tokenizer
   ``tokens`` and ``unknown_share`` (tokens the tokenizer does not know).
+* Records of texts (a pipeline's dict inputs: ``{"question", "context"}``, ``{"text", "text_pair"}``): each
+  field's text descriptors, named by field: ``question.chars``, ``context.tokens``...
 
 numpy is imported inside the functions: they run on the worker or in ``log_reference``, never at import.
 """
@@ -33,10 +35,12 @@ __all__ = [
     "channels_last",
     "input_columns",
     "is_descriptor",
+    "is_text_records",
     "named",
     "positional_names",
     "records",
     "text_columns",
+    "text_field_columns",
 ]
 
 #: Descriptors of each image channel, in column order: ``pixel_mean[0]``, ``pixel_std[0]``...
@@ -156,13 +160,34 @@ def text_columns(texts: Sequence[str], tokenize: Tokenize | None = None) -> dict
     return columns
 
 
+def is_text_records(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list of dicts whose values are all strings (a pipeline's text fields)."""
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(item, Mapping) and item and all(isinstance(v, str) for v in item.values()) for item in value)
+    )
+
+
+def text_field_columns(items: Sequence[Mapping[str, str]], tokenize: Tokenize | None = None) -> dict[str, list[Any]]:
+    """Each field's :func:`text_columns` over ``items`` (records of texts), named ``field.descriptor``; a field
+    an item lacks counts as an empty text."""
+    fields = list(dict.fromkeys(str(key) for item in items for key in item))
+    columns: dict[str, list[Any]] = {}
+    for field in fields:
+        texts = [str(item.get(field, "")) for item in items]
+        for name, values in text_columns(texts, tokenize).items():
+            columns[f"{field}.{name}"] = values
+    return columns
+
+
 def is_descriptor(name: str) -> bool:
     """Whether ``name`` is a descriptor column (of texts, sequences or images), not one of a table's features.
 
     Descriptors are a fixed, small set per kind of input: every one is in every sampled row, where a wide
     table's features come a window of ``sample_columns`` at a time."""
     base = name.partition("[")[0] if name.endswith("]") else name
-    return base in _DESCRIPTOR_NAMES
+    return base in _DESCRIPTOR_NAMES or base.rpartition(".")[2] in TEXT_DESCRIPTORS
 
 
 def named(columns: Mapping[str, Any], feature_names: Sequence[str] | None) -> dict[str, Any]:

@@ -7,25 +7,27 @@ is one. ``_meta.texts`` keeps the sampled texts themselves, cut to ``MAX_STRING_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._captured import Captured
-from ._columns import Tokenize, records, text_columns
+from ._columns import Tokenize, records, text_columns, text_field_columns
 from ._scalars import cut_string
 from ._schema import schema_meta
 from ._window import random_rows
 
-__all__ = ["capture_texts", "tokenizer_counts"]
+__all__ = ["capture_text_records", "capture_texts", "tokenizer_counts"]
+
+
+def _kind(name: str) -> str:
+    base = name.rpartition(".")[2]
+    return "bool" if base == "empty" else "int64" if base in ("chars", "words", "tokens") else "float64"
 
 
 def _render_texts(data: tuple[list[str], list[int], int, str, Tokenize | None, dict[str, Any]]) -> Any:
     texts, rows, total, type_name, tokenize, extra = data
     columns = text_columns(texts, tokenize)
-    kinds = [
-        "bool" if name == "empty" else "int64" if name in ("chars", "words", "tokens") else "float64"
-        for name in columns
-    ]
+    kinds = [_kind(name) for name in columns]
     meta: dict[str, Any] = {"type": type_name, "shape": [total], "rows": rows}
     meta.update(schema_meta(("texts", tuple(columns)), columns, kinds))
     meta["texts"] = [cut_string(text)[0] for text in texts]
@@ -62,3 +64,36 @@ def tokenizer_counts(tokenizer: Any) -> Tokenize:
         return counts, unknown
 
     return tokenize
+
+
+def _render_text_records(
+    data: tuple[list[Mapping[str, str]], list[int], int, str, Tokenize | None, dict[str, Any]],
+) -> Any:
+    items, rows, total, type_name, tokenize, extra = data
+    columns = text_field_columns(items, tokenize)
+    kinds = [_kind(name) for name in columns]
+    meta: dict[str, Any] = {"type": type_name, "shape": [total], "rows": rows}
+    meta.update(schema_meta(("text_records", tuple(columns)), columns, kinds))
+    cut = [{str(k): cut_string(v)[0] for k, v in item.items()} for item in items]
+    meta["texts"] = cut
+    meta["truncated"] = total > len(rows) or any(cut_string(v)[1] for item in items for v in item.values())
+    meta.update(extra)
+    return {"sample": records(columns), "_meta": meta}
+
+
+def capture_text_records(
+    items: Sequence[Mapping[str, str]],
+    rows: int,
+    *,
+    tokenize: Tokenize | None = None,
+    type_name: str = "list[dict]",
+    extra: dict[str, Any] | None = None,
+) -> Captured:
+    """``rows`` records of texts (a pipeline's ``{"question", "context"}`` inputs) drawn at random, rendered as
+    each field's descriptors (``question.chars``...); references only on the caller's thread."""
+    total = len(items)
+    picked = random_rows(total, rows)
+    # Shallow copies of the sampled records: a pipeline may pop keys from its input dicts while it runs.
+    chosen = [dict(items[i]) for i in picked]
+    nbytes = 64 + sum(49 + min(len(text), 1000) for item in chosen for text in item.values())
+    return Captured(_render_text_records, (chosen, picked, total, type_name, tokenize, extra or {}), total, nbytes)

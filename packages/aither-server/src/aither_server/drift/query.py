@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aither.profile import Profile, merge
+from aither_server.drift.embeddings import embedding_drift
 from aither_server.drift.sketches import HOUR_NS, PREDICTION
 from aither_server.drift.stats import applies, compare, out_of_range_rate, unseen_category_rate
 from aither_server.drift.store import DriftStore, profiles_of_rows
@@ -178,12 +179,17 @@ def drift(
     prediction = None
     if sides.reference_prediction:
         prediction = _drift_entry(PREDICTION, sides.reference_prediction, sides.current_prediction, method)
+    past = parse_reference(reference)[1]
     return {
         "model": model,
         "reference": sides.reference,
         "window": {"start": _iso(window[0]), "end": _iso(window[1])},
         "features": features,
         "prediction": prediction,
+        # One row beside the columns' verdicts, by its own method (drift/embeddings.py); None without embeddings.
+        "embeddings": embedding_drift(
+            store.engine, model, version, environment, _hours(window), sides.reference, past and _hours(past)
+        ),
     }
 
 

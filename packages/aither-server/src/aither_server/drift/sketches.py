@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 
 from aither.profile import profile_values
+from aither_server.drift.embedding_store import NewRows
+from aither_server.drift.embeddings import add_embeddings, collect
 from aither_server.drift.store import DriftStore, HourProfiles, ModelKey
 from aither_server.model.records import PredictionSpan
 
@@ -97,6 +99,7 @@ def feed(store: DriftStore, samples: Sequence[DriftSample]) -> None:
     outputs_by_hour: dict[tuple[ModelKey, int], list[Any]] = {}
     columns: dict[tuple[ModelKey, int], dict[str, str]] = {}
     schemas: dict[str, dict[str, Any]] = {}
+    embeddings: NewRows = {}
     for model, start_ns, text, prediction in samples:
         try:
             features = orjson.loads(text)
@@ -106,6 +109,8 @@ def feed(store: DriftStore, samples: Sequence[DriftSample]) -> None:
         if not sample:
             continue
         bucket = (model, start_ns // HOUR_NS)
+        if "embeddings" in meta:
+            collect(embeddings, model, bucket[1], meta)
         declared = _declared(meta, store, schemas)
         if declared:
             known = columns.get(bucket)
@@ -129,6 +134,8 @@ def feed(store: DriftStore, samples: Sequence[DriftSample]) -> None:
         _profile_into(profiles, (model, hour, "prediction", PREDICTION), outputs, "")
     if profiles or columns or schemas:
         store.add_hours(profiles, columns, schemas)
+    if embeddings:
+        add_embeddings(store.engine, embeddings)
 
 
 def _profile_into(profiles: HourProfiles, key: Any, values: list[Any], dtype: str) -> None:

@@ -117,6 +117,7 @@ def _expire_drift(store: Store, cutoff_hour: int, batch: int, done: Expired) -> 
     models = store.reader().execute("SELECT name, version, environment FROM models").fetchall()
     sketch_key = "model, version, environment, span, hour, role, feature, kind"
     column_key = "model, version, environment, hour, feature, dtype"
+    embedding_key = "model, version, environment, hour, dim"
     of_model = "model = ? AND version = ? AND environment = ?"
     for model in models:
         for span in (1, 24):  # a day's row goes once its last hour is past the cutoff
@@ -131,6 +132,14 @@ def _expire_drift(store: Store, cutoff_hour: int, batch: int, done: Expired) -> 
         done.rollup_rows += _batches(
             store,
             f"DELETE FROM drift_columns WHERE ({column_key}) IN (SELECT {column_key} FROM drift_columns"
+            f" WHERE {of_model} AND hour < ? LIMIT ?)",
+            (*model, cutoff_hour),
+            batch,
+            done,
+        )
+        done.rollup_rows += _batches(  # the hours' reservoirs of projected embeddings (drift/embedding_store.py)
+            store,
+            f"DELETE FROM drift_embeddings WHERE ({embedding_key}) IN (SELECT {embedding_key} FROM drift_embeddings"
             f" WHERE {of_model} AND hour < ? LIMIT ?)",
             (*model, cutoff_hour),
             batch,

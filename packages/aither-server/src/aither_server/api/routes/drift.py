@@ -20,6 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from aither.profile import Profile
 from aither_server.api.auth import Read, Write
 from aither_server.api.errors import ApiError, errors_doc
+from aither_server.drift.embedding_store import EmbeddingStore
+from aither_server.drift.embeddings import checked_reference
 from aither_server.drift.feeder import Feeder
 from aither_server.drift.query import NotFound, Window, data_quality, drift, drift_series, parse_reference
 from aither_server.drift.stats import METHODS
@@ -167,7 +169,13 @@ def post_reference(request: Request, _: Write, name: _Name, body: Annotated[dict
         "predictions": None if body.get("predictions") is None else _profile(body["predictions"], "predictions"),
         "labels": None if body.get("labels") is None else _profile(body["labels"], "labels"),
     }
-    created = _drift_store(request).put_reference(name, version, environment, reference, rows, json.dumps(stored))
+    try:
+        embeddings = checked_reference(body.get("embeddings"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    store = _drift_store(request)
+    created = store.put_reference(name, version, environment, reference, rows, json.dumps(stored))
+    EmbeddingStore(store.engine).put_reference(name, version, reference, embeddings)
     return {
         "model": name,
         "name": reference,
@@ -175,6 +183,7 @@ def post_reference(request: Request, _: Write, name: _Name, body: Annotated[dict
         "environment": environment or None,
         "rows": rows,
         "columns": sorted(columns),
+        "embeddings": None if embeddings is None else len(embeddings[1]),
         "created_at": datetime.datetime.fromtimestamp(created / 1e9, tz=datetime.timezone.utc).isoformat(),
     }
 

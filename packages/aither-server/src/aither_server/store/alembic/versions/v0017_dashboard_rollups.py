@@ -18,7 +18,7 @@ from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, SCORE_BINS
 from aither_server.store import ddl
 
 revision = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels = None
 depends_on = None
 
