@@ -14,7 +14,7 @@ from aither._capture._embeddings import EMBEDDING_DIM, project
 from aither.testing import LiveServer, SpanCapture
 
 
-def _mlp() -> torch.nn.Module:
+def _mlp() -> torch.nn.Sequential:
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)).eval()
 
