@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import Server
-from otlp_builders import prediction_span
+from otlp_builders import new_trace_id, prediction_span
 from sqlalchemy import create_engine, inspect
 from test_dashboard import _signed_in
 
@@ -147,3 +147,21 @@ def test_old_hours_reservoirs_go_with_the_other_rollups(server: Server) -> None:
     assert server.sql(count)[0][0] == 2
     expire(server.thread.store, Retention(raw_days=None, rollup_days=730))
     assert server.sql(count)[0][0] == 1  # this hour's reservoir stays
+
+
+def test_erasing_with_the_sketches_empties_the_hours_embedding_reservoir_too(server: Server) -> None:
+    rng = np.random.default_rng(5)
+    assert (
+        _post_reference(server, "erased", {"dim": 16, "vectors": rng.normal(size=(50, DIM)).tolist()}).status_code
+        == 201
+    )
+    trace_id = new_trace_id()
+    span = prediction_span("erased", [0] * 4, trace_id=trace_id, features=_features(rng.normal(size=(4, DIM)).tolist()))
+    assert server.ingest([span]).status_code == 200
+    server.get("/api/v1/models/erased/drift")  # the drift feeder merges what it was sent first
+    count = "SELECT count(*) FROM drift_embeddings WHERE model = 'erased'"
+    assert server.sql(count) == [(1,)]
+    erased = server.http.post("/api/v1/erasures", json={"trace_id": trace_id.hex(), "sketches": True})
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["sketches"] >= 1
+    assert server.sql(count) == [(0,)]

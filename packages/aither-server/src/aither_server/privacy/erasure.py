@@ -181,6 +181,9 @@ def _drop_sketches(conn: Connection, predictions: list[tuple[Any, ...]]) -> int:
         for span, start in ((1, hour), (DAY_HOURS, hour - hour % DAY_HOURS)):
             params = (*names[model_id], span, start)
             deleted += conn.execute(f"DELETE FROM drift_sketches WHERE {where}", params).rowcount
+        # The hour's reservoir of projected embeddings: rows kept without their trace, so the hour's go whole.
+        embedded = "model = ? AND version = ? AND environment = ? AND hour = ?"
+        deleted += conn.execute(f"DELETE FROM drift_embeddings WHERE {embedded}", (*names[model_id], hour)).rowcount
     return deleted
 
 
