@@ -30,7 +30,7 @@ from transformers import BertConfig, BertForSequenceClassification, BertModel, B
 import aither
 from aither.integrations import ModelLogger, WrapOptions, capture_embeddings, render
 from aither.testing import capture
-from aither_hf._sampling import capture_inputs_safely, capture_output
+from aither_hf._sampling import capture_inputs_safely, output_capture
 
 WORDS = [
     "the",
@@ -82,8 +82,8 @@ def aither_alone(pipe: Any, inputs: Any, calls: int) -> float:
 
     def work() -> None:
         sample = capture_inputs_safely(inputs, pipe.task, None, 5, 10)
-        prediction = capture_output(output, pipe.task, batched, 1000)
-        logger.record("__call__", inputs, output, time.time_ns(), prediction=prediction, features=sample)
+        capture = output_capture(pipe.task, batched)
+        logger.record("__call__", inputs, output, time.time_ns(), capture_output=capture, features=sample)
 
     timed(work, 200)
     return statistics.median(timed(work, calls * 10) for _ in range(5))
