@@ -100,8 +100,8 @@ def test_erasure_by_trace_id_leaves_nothing_of_the_trace_and_metrics_count_the_r
 
 
 def _dashboard_rollups_agree_with_raw_rows(server: Server) -> None:
-    """volume_hours, latency_days, score_hours and score_days hold exactly the recount of the stored predictions
-    and labelled rows, cell by cell: no cell an erasure emptied is left behind."""
+    """volume_hours, latency_days, score_hours, score_days and quality_days hold exactly the recount of the stored
+    predictions and labelled rows (quality_days: of quality_hours), cell by cell: no emptied cell is left."""
     volume: dict[tuple[int, int], list[int]] = {}
     latency: dict[tuple[int, int, int], int] = {}
     for model_id, start_ns, latency_ns, status, n_rows in server.sql(
@@ -126,6 +126,10 @@ def _dashboard_rollups_agree_with_raw_rows(server: Server) -> None:
         stored = server.sql(f"SELECT model_id, {column}, bin, label_key, rows, w_rows, score_sum FROM {table}")
         assert {(m, at, b, label): [n, pytest.approx(total)] for m, at, b, label, n, _, total in stored} == scores
         assert all(n == pytest.approx(w) for *_, n, w, _ in stored)
+    key = "model_id, {}, kind, label_kind, pred_key, label_key, scored, sum(rows), sum(n_num)"
+    assert sorted(server.sql(f"SELECT {key.format('day')} FROM quality_days GROUP BY 1, 2, 3, 4, 5, 6, 7")) == sorted(
+        server.sql(f"SELECT {key.format('hour / 24')} FROM quality_hours GROUP BY 1, 2, 3, 4, 5, 6, 7")
+    )
 
 
 def test_erasure_takes_the_dashboard_rollups_down_to_the_recount_of_what_is_left(server: Server) -> None:

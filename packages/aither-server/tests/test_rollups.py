@@ -135,6 +135,7 @@ def test_the_dashboard_rollups_hold_the_sums_of_what_they_roll_up(store: Store) 
     assert sorted(conn.execute("SELECT model_id, day, bucket, calls FROM latency_days")) == sorted(
         conn.execute("SELECT model_id, hour / 24, bucket, sum(calls) FROM latency_hours GROUP BY 1, 2, 3")
     )
+    assert_quality_days_sum_quality_hours(conn)
     raw: dict[tuple[Any, ...], list[float]] = {}
     for model_id, start_ns, score, label in conn.execute(
         "SELECT model_id, start_ns, score, label_key FROM prediction_rows"
@@ -153,6 +154,19 @@ def test_the_dashboard_rollups_hold_the_sums_of_what_they_roll_up(store: Store) 
             assert w_rows == rows  # no span kept 1 in k here
             stored[(table, model_id, at, index, label)] = [rows, pytest.approx(total)]
     assert stored == raw
+
+
+def assert_quality_days_sum_quality_hours(conn: Any) -> None:
+    """quality_days (v0018) holds quality_hours's cells summed per UTC day, and no emptied cell."""
+    key = "model_id, {}, kind, label_kind, pred_key, label_key, scored"
+    sums = "sum(rows), sum(n_num), sum(sum_abs), sum(sum_sq), sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq)"
+    days = sorted(conn.execute(f"SELECT {key.format('day')}, {sums} FROM quality_days GROUP BY 1, 2, 3, 4, 5, 6, 7"))
+    hours = sorted(
+        conn.execute(f"SELECT {key.format('hour / 24')}, {sums} FROM quality_hours GROUP BY 1, 2, 3, 4, 5, 6, 7")
+    )
+    assert [r[:9] for r in days] == [r[:9] for r in hours]
+    assert [pytest.approx(r[9:]) for r in days] == [r[9:] for r in hours]
+    assert conn.execute("SELECT count(*) FROM quality_days WHERE rows <= 0").fetchone()[0] == 0
 
 
 def test_score_bins_read_from_the_rollups_equal_those_of_the_raw_rows(

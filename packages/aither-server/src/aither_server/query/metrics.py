@@ -150,12 +150,14 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
             (first, per, *ids, first, first + per * count),
         ):
             histograms[int(index)][bucket] = calls
-        per, first = slice_ns // HOUR_NS, start_ns // HOUR_NS
+        table, unit = ("quality_days", "day") if days else ("quality_hours", "hour")
+        per, first = slice_ns // unit_ns, start_ns // unit_ns
         groups: list[list[tuple[Any, ...]]] = [[] for _ in range(count)]
         for index, *row in conn.execute(
-            "SELECT (hour - ?) / ?, kind, label_kind, pred_key, label_key, max(scored), sum(rows), sum(n_num),"
-            " sum(sum_abs), sum(sum_sq), sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq) FROM quality_hours"
-            f" WHERE model_id IN ({marks}) AND hour >= ? AND hour < ? GROUP BY 1, 2, 3, 4, 5 HAVING sum(rows) > 0",
+            f"SELECT ({unit} - ?) / ?, kind, label_kind, pred_key, label_key, max(scored), sum(rows), sum(n_num),"
+            " sum(sum_abs), sum(sum_sq), sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq) FROM"
+            f" {table} WHERE model_id IN ({marks}) AND {unit} >= ? AND {unit} < ? GROUP BY 1, 2, 3, 4, 5"
+            " HAVING sum(rows) > 0",
             (first, per, *ids, first, first + per * count),
         ):
             groups[int(index)].append(tuple(row))
@@ -352,7 +354,11 @@ def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: boo
     pk, lk = ("pred_key", "label_key") if classes else (f"'{NO_KEY}'", f"'{NO_KEY}'")
     groups: dict[tuple[Any, ...], QualityGroup] = {}
     parts: list[Iterable[Sequence[Any]]] = []
-    hours, edges = split(lo, hi, HOUR_NS)
+    # Whole UTC days from quality_days, whole hours from quality_hours, the rest from the raw rows.
+    days, hours_list, edges = split_days(lo, hi)
+    rollups = ([("quality_days", "day", days)] if days is not None else []) + [
+        ("quality_hours", "hour", h) for h in hours_list
+    ]
     rollup_sums = (
         "sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq)"
         if f.weighted
@@ -362,14 +368,14 @@ def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: boo
     if read is not None:
         # A slice of whole hours, read ahead: (kind, label_kind, pred, label, scored, 4 sums, 4 weighted sums).
         parts.append([(*row[:5], *(row[9:] if f.weighted else row[5:9])) for row in read])
-        hours, edges = None, []
-    if hours is not None:
+        rollups, edges = [], []
+    for table, unit, (first, last) in rollups:
         parts.append(
             conn.execute(
                 f"SELECT kind, label_kind, {pk}, {lk}, max(scored), {rollup_sums}"
-                f" FROM quality_hours WHERE model_id IN ({placeholders(ids)}) AND hour >= ? AND hour < ?"
+                f" FROM {table} WHERE model_id IN ({placeholders(ids)}) AND {unit} >= ? AND {unit} < ?"
                 f" GROUP BY 1, 2, 3, 4 HAVING sum(rows) > 0 LIMIT {_MAX_PAIRS + 1}",
-                (*ids, *hours),
+                (*ids, first, last),
             )
         )
     class_like = f"label_kind = {KIND_CLASS} AND kind IN ({KIND_CLASS}, {KIND_PROBA})"
