@@ -206,14 +206,17 @@ def test_metrics_of_slices_read_ahead_equal_those_read_one_slice_at_a_time(store
     conn = store.reader()
     ids = [i for (i,) in conn.execute("SELECT id FROM models WHERE name = ?", (model,))]
     for start, width, count in ((_T0 // DAY_NS * DAY_NS, DAY_NS, 4), (_T0 // _H * _H, 6 * _H, 14)):
-        for approximate in (False, True):
+        # The dashboard's one volume bucket per slice (of whole hours: read from the hours read ahead) and the
+        # automatic buckets.
+        for approximate, bucket in ((False, None), (True, None), (True, f"{width // 10**9}s"), (True, "3600s")):
             bounds = [(start + i * width, start + (i + 1) * width) for i in range(count)]
             alone = [
-                query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate) for lo, hi in bounds
+                query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate, bucket=bucket)
+                for lo, hi in bounds
             ]
             with query_metrics.read_ahead(conn, ids, start, width, count):
                 ahead = [
-                    query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate)
+                    query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate, bucket=bucket)
                     for lo, hi in bounds
                 ]
             assert sum(found["labels"] for found in alone if found) > 10
