@@ -126,9 +126,9 @@ def _dashboard_rollups_agree_with_raw_rows(server: Server) -> None:
         stored = server.sql(f"SELECT model_id, {column}, bin, label_key, rows, w_rows, score_sum FROM {table}")
         assert {(m, at, b, label): [n, pytest.approx(total)] for m, at, b, label, n, _, total in stored} == scores
         assert all(n == pytest.approx(w) for *_, n, w, _ in stored)
-    key = "model_id, {}, kind, label_kind, pred_key, label_key, scored, sum(rows), sum(n_num)"
-    assert sorted(server.sql(f"SELECT {key.format('day')} FROM quality_days GROUP BY 1, 2, 3, 4, 5, 6, 7")) == sorted(
-        server.sql(f"SELECT {key.format('hour / 24')} FROM quality_hours GROUP BY 1, 2, 3, 4, 5, 6, 7")
+    cells = "model_id, {}, kind, label_kind, pred_key, label_key, scored, sum(rows), sum(n_num)"
+    assert sorted(server.sql(f"SELECT {cells.format('day')} FROM quality_days GROUP BY 1, 2, 3, 4, 5, 6, 7")) == sorted(
+        server.sql(f"SELECT {cells.format('hour / 24')} FROM quality_hours GROUP BY 1, 2, 3, 4, 5, 6, 7")
     )
 
 

@@ -15,6 +15,8 @@ from aither_server.model.records import LabelSpan, PredictionSpan
 from aither_server.model.rollup_keys import DAY_NS, score_bin
 from aither_server.query import metrics as query_metrics
 from aither_server.query import score_bins as query_score_bins
+from aither_server.store.engine import open_database
+from aither_server.store.migrations import migrate
 
 _H = 3600 * 10**9
 _T0 = 1_780_000_000 * 10**9 + 123_456_789  # not aligned to a minute or an hour
@@ -167,6 +169,41 @@ def assert_quality_days_sum_quality_hours(conn: Any) -> None:
     assert [r[:9] for r in days] == [r[:9] for r in hours]
     assert [pytest.approx(r[9:]) for r in days] == [r[9:] for r in hours]
     assert conn.execute("SELECT count(*) FROM quality_days WHERE rows <= 0").fetchone()[0] == 0
+
+
+def test_revision_0018_sums_the_stored_quality_hours_into_quality_days(tmp_path: Path) -> None:
+    # On SQLite alone: the PostgreSQL fixture's database cannot be stopped at 0017 here (it comes out at the
+    # newest revision); the revision's one INSERT ... SELECT is plain SQL to both.
+    database = tmp_path / "at-0017.db"
+    migrate(database, "0017")
+    cells = [
+        (1, 24 * 100 + 1, 0, 0, '"a"', '"a"', 0, 2, 0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0),
+        (1, 24 * 100 + 23, 0, 0, '"a"', '"a"', 0, 3, 0, 0.0, 0.0, 1.5, 0.0, 0.0, 0.0),
+        (1, 24 * 101, 0, 0, '"a"', '"a"', 0, 1, 0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0),
+        (2, 24 * 100 + 5, 1, 1, "", "", 0, 4, 4, 2.0, 3.0, 4.0, 4.0, 2.0, 3.0),
+    ]
+    conn = open_database(database).connect()
+    try:
+        columns = "model_id, hour, kind, label_kind, pred_key, label_key, scored, rows, n_num, sum_abs, sum_sq, w_rows"
+        for cell in cells:
+            conn.execute(
+                f"INSERT INTO quality_hours ({columns}, w_num, w_abs, w_sq) VALUES ({', '.join(['?'] * 15)})", cell
+            )
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+    migrate(database)
+    conn = open_database(database).connect()
+    try:
+        assert sorted(conn.execute("SELECT model_id, day, pred_key, rows, w_rows, sum_sq FROM quality_days")) == [
+            (1, 100, '"a"', 5, 3.5, 0.0),
+            (1, 101, '"a"', 1, 1.0, 0.0),
+            (2, 100, "", 4, 4.0, 3.0),
+        ]
+        assert_quality_days_sum_quality_hours(conn)
+    finally:
+        conn.close()
 
 
 def test_score_bins_read_from_the_rollups_equal_those_of_the_raw_rows(
