@@ -15,6 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from otlp_builders import label_span, new_trace_id, parse_response, prediction_span
 
 from aither.privacy import Action, ColumnPolicies
+from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, latency_bucket, score_bin
 
 HASH_KEY = "server-secret"
 ANN = ColumnPolicies({"e": "hash"}, hash_key=HASH_KEY.encode()).apply(Action("hash"), "ann")
@@ -96,6 +97,64 @@ def test_erasure_by_trace_id_leaves_nothing_of_the_trace_and_metrics_count_the_r
     # A label that never joined is erased by its trace id too.
     assert _erase(server, trace_id=unjoined.hex())["labels"] == 1
     assert server.get("/api/v1/labels/unjoined")["count"] == 0
+
+
+def _dashboard_rollups_agree_with_raw_rows(server: Server) -> None:
+    """volume_hours, latency_days, score_hours, score_days and quality_days hold exactly the recount of the stored
+    predictions and labelled rows (quality_days: of quality_hours), cell by cell: no emptied cell is left."""
+    volume: dict[tuple[int, int], list[int]] = {}
+    latency: dict[tuple[int, int, int], int] = {}
+    for model_id, start_ns, latency_ns, status, n_rows in server.sql(
+        "SELECT model_id, start_ns, latency_ns, status, n_rows FROM predictions"
+    ):
+        cell = volume.setdefault((model_id, start_ns // HOUR_NS), [0, 0, 0])
+        cell[0], cell[1], cell[2] = cell[0] + 1, cell[1] + status, cell[2] + n_rows
+        key = (model_id, start_ns // DAY_NS, latency_bucket(latency_ns))
+        latency[key] = latency.get(key, 0) + 1
+    assert {(m, h): [c, e, r] for m, h, c, e, r in server.sql("SELECT * FROM volume_hours")} == volume
+    assert {(m, d, b): c for m, d, b, c in server.sql("SELECT model_id, day, bucket, calls FROM latency_days")} == (
+        latency
+    )
+    for table, column, unit in (("score_hours", "hour", HOUR_NS), ("score_days", "day", DAY_NS)):
+        scores: dict[tuple[Any, ...], list[Any]] = {}
+        for model_id, start_ns, score, label in server.sql(
+            "SELECT model_id, start_ns, score, label_key FROM prediction_rows"
+            " WHERE kind = 2 AND label_kind = 0 AND score IS NOT NULL AND label_key IS NOT NULL"
+        ):
+            cell = scores.setdefault((model_id, start_ns // unit, score_bin(score), label), [0, 0.0])
+            cell[0], cell[1] = cell[0] + 1, cell[1] + score
+        stored = server.sql(f"SELECT model_id, {column}, bin, label_key, rows, w_rows, score_sum FROM {table}")
+        assert {(m, at, b, label): [n, pytest.approx(total)] for m, at, b, label, n, _, total in stored} == scores
+        assert all(n == pytest.approx(w) for *_, n, w, _ in stored)
+    cells = "model_id, {}, kind, label_kind, pred_key, label_key, scored, sum(rows), sum(n_num)"
+    assert sorted(server.sql(f"SELECT {cells.format('day')} FROM quality_days GROUP BY 1, 2, 3, 4, 5, 6, 7")) == sorted(
+        server.sql(f"SELECT {cells.format('hour / 24')} FROM quality_hours GROUP BY 1, 2, 3, 4, 5, 6, 7")
+    )
+
+
+def test_erasure_takes_the_dashboard_rollups_down_to_the_recount_of_what_is_left(server: Server) -> None:
+    """A trace alone in its hour and day leaves no cell of it in the dashboard's rollups; one that shares its
+    cells with another leaves that one's counts."""
+    day = (time.time_ns() // DAY_NS - 3) * DAY_NS
+    alone, shared, kept = new_trace_id(), new_trace_id(), new_trace_id()
+    spans = [
+        prediction_span("clf", [[0.2, 0.8]], trace_id=alone, method="predict_proba", start_ns=day + HOUR_NS),
+        prediction_span("clf", [[0.6, 0.4]], trace_id=shared, method="predict_proba", start_ns=day + DAY_NS),
+        prediction_span("clf", [[0.61, 0.39]], trace_id=kept, method="predict_proba", start_ns=day + DAY_NS + 5),
+        prediction_span("clf", [1], trace_id=shared, start_ns=day + DAY_NS, error="ValueError: bad"),
+    ]
+    server.ingest(spans, instance="instance-a")
+    server.ingest([label_span(alone, 1), label_span(shared, 0), label_span(kept, 1)])
+    _dashboard_rollups_agree_with_raw_rows(server)
+    assert _count(server, "SELECT count(*) FROM score_days") == 3
+
+    _erase(server, trace_id=alone.hex())
+    _dashboard_rollups_agree_with_raw_rows(server)
+    assert _count(server, "SELECT count(*) FROM volume_hours WHERE hour = ?", ((day + HOUR_NS) // HOUR_NS,)) == 0
+    _erase(server, trace_id=shared.hex())
+    _dashboard_rollups_agree_with_raw_rows(server)
+    assert _count(server, "SELECT sum(calls) FROM latency_days") == 1
+    _rollups_agree_with_raw_rows(server)
 
 
 def test_erasure_by_entity_takes_every_trace_of_the_entity(keyed: Server) -> None:

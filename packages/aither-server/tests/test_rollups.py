@@ -15,6 +15,8 @@ from aither_server.model.records import LabelSpan, PredictionSpan
 from aither_server.model.rollup_keys import DAY_NS, score_bin
 from aither_server.query import metrics as query_metrics
 from aither_server.query import score_bins as query_score_bins
+from aither_server.store.engine import open_database
+from aither_server.store.migrations import migrate
 
 _H = 3600 * 10**9
 _T0 = 1_780_000_000 * 10**9 + 123_456_789  # not aligned to a minute or an hour
@@ -135,6 +137,7 @@ def test_the_dashboard_rollups_hold_the_sums_of_what_they_roll_up(store: Store) 
     assert sorted(conn.execute("SELECT model_id, day, bucket, calls FROM latency_days")) == sorted(
         conn.execute("SELECT model_id, hour / 24, bucket, sum(calls) FROM latency_hours GROUP BY 1, 2, 3")
     )
+    assert_quality_days_sum_quality_hours(conn)
     raw: dict[tuple[Any, ...], list[float]] = {}
     for model_id, start_ns, score, label in conn.execute(
         "SELECT model_id, start_ns, score, label_key FROM prediction_rows"
@@ -153,6 +156,54 @@ def test_the_dashboard_rollups_hold_the_sums_of_what_they_roll_up(store: Store) 
             assert w_rows == rows  # no span kept 1 in k here
             stored[(table, model_id, at, index, label)] = [rows, pytest.approx(total)]
     assert stored == raw
+
+
+def assert_quality_days_sum_quality_hours(conn: Any) -> None:
+    """quality_days (v0018) holds quality_hours's cells summed per UTC day, and no emptied cell."""
+    key = "model_id, {}, kind, label_kind, pred_key, label_key, scored"
+    sums = "sum(rows), sum(n_num), sum(sum_abs), sum(sum_sq), sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq)"
+    days = sorted(conn.execute(f"SELECT {key.format('day')}, {sums} FROM quality_days GROUP BY 1, 2, 3, 4, 5, 6, 7"))
+    hours = sorted(
+        conn.execute(f"SELECT {key.format('hour / 24')}, {sums} FROM quality_hours GROUP BY 1, 2, 3, 4, 5, 6, 7")
+    )
+    assert [r[:9] for r in days] == [r[:9] for r in hours]
+    assert [pytest.approx(r[9:]) for r in days] == [r[9:] for r in hours]
+    assert conn.execute("SELECT count(*) FROM quality_days WHERE rows <= 0").fetchone()[0] == 0
+
+
+def test_revision_0018_sums_the_stored_quality_hours_into_quality_days(tmp_path: Path) -> None:
+    # On SQLite alone: the PostgreSQL fixture's database cannot be stopped at 0017 here (it comes out at the
+    # newest revision); the revision's one INSERT ... SELECT is plain SQL to both.
+    database = tmp_path / "at-0017.db"
+    migrate(database, "0017")
+    cells = [
+        (1, 24 * 100 + 1, 0, 0, '"a"', '"a"', 0, 2, 0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0),
+        (1, 24 * 100 + 23, 0, 0, '"a"', '"a"', 0, 3, 0, 0.0, 0.0, 1.5, 0.0, 0.0, 0.0),
+        (1, 24 * 101, 0, 0, '"a"', '"a"', 0, 1, 0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0),
+        (2, 24 * 100 + 5, 1, 1, "", "", 0, 4, 4, 2.0, 3.0, 4.0, 4.0, 2.0, 3.0),
+    ]
+    conn = open_database(database).connect()
+    try:
+        columns = "model_id, hour, kind, label_kind, pred_key, label_key, scored, rows, n_num, sum_abs, sum_sq, w_rows"
+        for cell in cells:
+            conn.execute(
+                f"INSERT INTO quality_hours ({columns}, w_num, w_abs, w_sq) VALUES ({', '.join(['?'] * 15)})", cell
+            )
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+    migrate(database)
+    conn = open_database(database).connect()
+    try:
+        assert sorted(conn.execute("SELECT model_id, day, pred_key, rows, w_rows, sum_sq FROM quality_days")) == [
+            (1, 100, '"a"', 5, 3.5, 0.0),
+            (1, 101, '"a"', 1, 1.0, 0.0),
+            (2, 100, "", 4, 4.0, 3.0),
+        ]
+        assert_quality_days_sum_quality_hours(conn)
+    finally:
+        conn.close()
 
 
 def test_score_bins_read_from_the_rollups_equal_those_of_the_raw_rows(
@@ -192,14 +243,17 @@ def test_metrics_of_slices_read_ahead_equal_those_read_one_slice_at_a_time(store
     conn = store.reader()
     ids = [i for (i,) in conn.execute("SELECT id FROM models WHERE name = ?", (model,))]
     for start, width, count in ((_T0 // DAY_NS * DAY_NS, DAY_NS, 4), (_T0 // _H * _H, 6 * _H, 14)):
-        for approximate in (False, True):
+        # The dashboard's one volume bucket per slice (of whole hours: read from the hours read ahead) and the
+        # automatic buckets.
+        for approximate, bucket in ((False, None), (True, None), (True, f"{width // 10**9}s"), (True, "3600s")):
             bounds = [(start + i * width, start + (i + 1) * width) for i in range(count)]
             alone = [
-                query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate) for lo, hi in bounds
+                query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate, bucket=bucket)
+                for lo, hi in bounds
             ]
             with query_metrics.read_ahead(conn, ids, start, width, count):
                 ahead = [
-                    query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate)
+                    query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate, bucket=bucket)
                     for lo, hi in bounds
                 ]
             assert sum(found["labels"] for found in alone if found) > 10

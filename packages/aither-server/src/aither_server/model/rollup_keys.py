@@ -8,7 +8,8 @@
   the histogram locates the bucket of each percentile; the exact value is then read from the
   (model, latency) index inside that one bucket. Percentiles stay exact;
 - ``quality_hours``: labelled rows, confusion-matrix cells and regression error sums per model row, hour and
-  (kind, label kind, predicted class, label class), updated when a label joins or replaces another.
+  (kind, label kind, predicted class, label class), updated when a label joins or replaces another;
+  ``quality_days`` (revision 0018) holds the same cells per UTC day, written with it.
 
 A time range is answered from the rollups for its whole minutes or hours and from the raw rows for the
 partial ones at either end (:func:`split`), so every answer is exact. No SQL here.

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aither_server.drift.store import DAY_HOURS
-from aither_server.model.rollup_keys import HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
+from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
 from aither_server.privacy import audit
 from aither_server.store.database import Store, trace_key
 from aither_server.store.engine import Connection, open_database, placeholders
@@ -42,6 +42,8 @@ _KEYS = {
     "instance_latency_hours": "model_id, hour, instance_id, bucket",
     "instance_models": "model_id, instance_id",
     "instance_minutes": "model_id, minute, instance_id",
+    "volume_hours": "model_id, hour",
+    "latency_days": "model_id, day, bucket",
 }
 
 
@@ -136,6 +138,10 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[tuple[An
         ("instance_minutes", instance_minutes),
     ):
         _empty_cells(conn, table, sorted(cells))
+    # volume_hours and latency_days (v0017) follow their finer tables by triggers on insert and update: the
+    # negative upserts above took the counts down there too, but a cell emptied there stays unless it goes here.
+    _empty_cells(conn, "volume_hours", sorted({(m, minute // (HOUR_NS // MINUTE_NS)) for m, minute in volume}))
+    _empty_cells(conn, "latency_days", sorted({(m, hour // (DAY_NS // HOUR_NS), b) for m, hour, b in latency}))
     greatest = "max" if store.dialect == "sqlite" else "GREATEST"
     conn.executemany(
         f"UPDATE models SET calls = {greatest}(calls - ?, 0), predictions = {greatest}(predictions - ?, 0)"

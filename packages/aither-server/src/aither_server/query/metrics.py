@@ -150,15 +150,31 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
             (first, per, *ids, first, first + per * count),
         ):
             histograms[int(index)][bucket] = calls
-        per, first = slice_ns // HOUR_NS, start_ns // HOUR_NS
+        table, unit = ("quality_days", "day") if days else ("quality_hours", "hour")
+        per, first = slice_ns // unit_ns, start_ns // unit_ns
         groups: list[list[tuple[Any, ...]]] = [[] for _ in range(count)]
         for index, *row in conn.execute(
-            "SELECT (hour - ?) / ?, kind, label_kind, pred_key, label_key, max(scored), sum(rows), sum(n_num),"
-            " sum(sum_abs), sum(sum_sq), sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq) FROM quality_hours"
-            f" WHERE model_id IN ({marks}) AND hour >= ? AND hour < ? GROUP BY 1, 2, 3, 4, 5 HAVING sum(rows) > 0",
+            f"SELECT ({unit} - ?) / ?, kind, label_kind, pred_key, label_key, max(scored), sum(rows), sum(n_num),"
+            " sum(sum_abs), sum(sum_sq), sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq) FROM"
+            f" {table} WHERE model_id IN ({marks}) AND {unit} >= ? AND {unit} < ? GROUP BY 1, 2, 3, 4, 5"
+            " HAVING sum(rows) > 0",
             (first, per, *ids, first, first + per * count),
         ):
             groups[int(index)].append(tuple(row))
+        # The window's volume per hour (a slice's buckets are sums of its hours), and what every slice of these
+        # model rows asks alike: whether some spans were kept 1 in k, whether some instances send aggregates.
+        first_hour = start_ns // HOUR_NS
+        ahead[("volume hours", tuple(ids))] = (
+            first_hour,
+            first_hour + slice_ns // HOUR_NS * count,
+            conn.execute(
+                "SELECT hour, sum(calls), sum(errors), sum(rows) FROM volume_hours"
+                f" WHERE model_id IN ({marks}) AND hour >= ? AND hour < ? GROUP BY 1",
+                (*ids, first_hour, first_hour + slice_ns // HOUR_NS * count),
+            ).fetchall(),
+        )
+        ahead[("sampled", tuple(ids))] = _sampled(conn, ids)
+        ahead[("aggregated", tuple(ids))] = query_aggregates.uses_aggregates(conn, ids)
         for i in range(count):
             key = (tuple(ids), start_ns + i * slice_ns, start_ns + (i + 1) * slice_ns)
             ahead[("latency", key[0], key[1], key[2])] = histograms[i]
@@ -171,9 +187,37 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
         _read_ahead.reset(reset)
 
 
-def _ahead(kind: str, ids: Sequence[int], lo: int, hi: int) -> Any:
+def _ahead(kind: str, ids: Sequence[int], *bounds: int) -> Any:
     found = _read_ahead.get()
-    return None if found is None else found.get((kind, tuple(ids), lo, hi))
+    return None if found is None else found.get((kind, tuple(ids), *bounds))
+
+
+def _sampled(conn: Connection, ids: Sequence[int]) -> bool:
+    """Whether some spans of these model rows were kept 1 in k (``ml.sample_rate``)."""
+    found = conn.execute(f"SELECT 1 FROM models WHERE id IN ({placeholders(ids)}) AND sampled = 1 LIMIT 1", ids)
+    return found.fetchone() is not None
+
+
+def _volume_hours(
+    conn: Connection, ids: Sequence[int], first: int, last: int, per: int
+) -> Iterable[tuple[int, int, int, int]]:
+    """(bucket of ``per`` hours, calls, errors, rows) of hours [first, last), from the hours read ahead when
+    they cover them (the same sums: the bucket is the hour divided by ``per``, as in SQL)."""
+    read = _ahead("volume hours", ids)
+    if read is not None and read[0] <= first and last <= read[1]:
+        out: dict[int, list[int]] = {}
+        for hour, calls, errors, rows in read[2]:
+            if first <= hour < last:
+                cell = out.setdefault(hour // per, [0, 0, 0])
+                cell[0] += calls
+                cell[1] += errors
+                cell[2] += rows
+        return [(b, c, e, r) for b, (c, e, r) in sorted(out.items())]
+    return conn.execute(
+        f"SELECT hour / {per}, sum(calls), sum(errors), sum(rows) FROM volume_hours"
+        f" WHERE model_id IN ({placeholders(ids)}) AND hour >= ? AND hour < ? GROUP BY 1",
+        (*ids, first, last),
+    )
 
 
 def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict[str, float | None]:
@@ -267,13 +311,7 @@ def _volume(conn: Connection, f: _Filter, lo: int, hi: int, bucket_s: int) -> li
     # minutes from volume_minutes, the rest from the raw rows.
     hours, spans = split(lo, hi, HOUR_NS) if bucket_s % 3600 == 0 else (None, [(lo, hi)])
     if hours is not None:
-        parts.append(
-            conn.execute(
-                f"SELECT hour / {bucket_s // 3600}, sum(calls), sum(errors), sum(rows) FROM volume_hours"
-                f" WHERE model_id IN ({placeholders(f.ids)}) AND hour >= ? AND hour < ? GROUP BY 1",
-                (*f.ids, *hours),
-            )
-        )
+        parts.append(_volume_hours(conn, f.ids, *hours, bucket_s // 3600))
     edges: list[tuple[int, int]] = []
     for span_lo, span_hi in spans:
         minutes, rest = split(span_lo, span_hi, MINUTE_NS) if bucket_s % 60 == 0 else (None, [(span_lo, span_hi)])
@@ -352,7 +390,11 @@ def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: boo
     pk, lk = ("pred_key", "label_key") if classes else (f"'{NO_KEY}'", f"'{NO_KEY}'")
     groups: dict[tuple[Any, ...], QualityGroup] = {}
     parts: list[Iterable[Sequence[Any]]] = []
-    hours, edges = split(lo, hi, HOUR_NS)
+    # Whole UTC days from quality_days, whole hours from quality_hours, the rest from the raw rows.
+    days, hours_list, edges = split_days(lo, hi)
+    rollups = ([("quality_days", "day", days)] if days is not None else []) + [
+        ("quality_hours", "hour", h) for h in hours_list
+    ]
     rollup_sums = (
         "sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq)"
         if f.weighted
@@ -362,14 +404,14 @@ def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: boo
     if read is not None:
         # A slice of whole hours, read ahead: (kind, label_kind, pred, label, scored, 4 sums, 4 weighted sums).
         parts.append([(*row[:5], *(row[9:] if f.weighted else row[5:9])) for row in read])
-        hours, edges = None, []
-    if hours is not None:
+        rollups, edges = [], []
+    for table, unit, (first, last) in rollups:
         parts.append(
             conn.execute(
                 f"SELECT kind, label_kind, {pk}, {lk}, max(scored), {rollup_sums}"
-                f" FROM quality_hours WHERE model_id IN ({placeholders(ids)}) AND hour >= ? AND hour < ?"
+                f" FROM {table} WHERE model_id IN ({placeholders(ids)}) AND {unit} >= ? AND {unit} < ?"
                 f" GROUP BY 1, 2, 3, 4 HAVING sum(rows) > 0 LIMIT {_MAX_PAIRS + 1}",
-                (*ids, *hours),
+                (*ids, first, last),
             )
         )
     class_like = f"label_kind = {KIND_CLASS} AND kind IN ({KIND_CLASS}, {KIND_PROBA})"
@@ -583,15 +625,16 @@ def metrics(
     qhi = min(hi, max(m[2] for m in models) + 1)
     if qlo >= qhi:
         return result
-    marks = placeholders(ids)
-    sampled = conn.execute(f"SELECT 1 FROM models WHERE id IN ({marks}) AND sampled = 1 LIMIT 1", ids).fetchone()
-    f = _Filter(ids, qlo, qhi, weighted=sampled is not None, approximate=approximate)
+    sampled = _ahead("sampled", ids)
+    f = _Filter(ids, qlo, qhi, weighted=_sampled(conn, ids) if sampled is None else sampled, approximate=approximate)
     bucket_ns = bucket_s * NS
 
     volume = _volume(conn, f, qlo, qhi, bucket_s)
     # Instances that send aggregates (/v1/metrics) count every call, sent as a span or not: their counts and
     # latencies replace those of their spans.
-    aggregated = query_aggregates.uses_aggregates(conn, ids)
+    aggregated = _ahead("aggregated", ids)
+    if aggregated is None:
+        aggregated = query_aggregates.uses_aggregates(conn, ids)
     if aggregated:
         volume = _merged_volume(volume, query_aggregates.volume_adjustments(conn, ids, qlo, qhi, bucket_s))
     calls = sum(v[1] for v in volume)

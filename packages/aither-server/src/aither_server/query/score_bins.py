@@ -38,7 +38,8 @@ def sliced(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: int, c
             f" WHERE model_id IN ({placeholders(ids)}) AND {unit} >= ? AND {unit} < ? GROUP BY 1, 2, 3",
             (first, per, *ids, first, first + per * count),
         ):
-            _add(slices[int(index)], (int(bin_), label), rows, w_rows, total)
+            # One row per (slice, bin, label): nothing to add up.
+            slices[int(index)][(int(bin_), label)] = [rows, w_rows, total]
         for i, bins in enumerate(slices):
             lo = start_ns + i * slice_ns
             ahead[(tuple(ids), lo, lo + slice_ns)] = bins
@@ -50,10 +51,12 @@ def sliced(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: int, c
 
 
 def score_bins(conn: Connection, ids: Sequence[int], lo: int, hi: int) -> _Bins:
-    """{(bin, label key): [rows, weighted rows, sum of scores]} of model rows ``ids`` over [lo, hi)."""
+    """{(bin, label key): [rows, weighted rows, sum of scores]} of model rows ``ids`` over [lo, hi): the caller
+    reads it, never changes it (a slice's bins read ahead are handed out as they are)."""
     ahead = _read_ahead.get()
-    if ahead is not None and (tuple(ids), lo, hi) in ahead:
-        return {key: list(cell) for key, cell in ahead[(tuple(ids), lo, hi)].items()}
+    found = None if ahead is None else ahead.get((tuple(ids), lo, hi))
+    if found is not None:
+        return found
     out: _Bins = {}
     if not ids or lo >= hi:
         return out

@@ -48,6 +48,7 @@ _ROLLUPS = (
     ("latency_days", "model_id, day, bucket", "day", DAY_NS),
     ("score_hours", "model_id, hour, bin, label_key", "hour", HOUR_NS),
     ("score_days", "model_id, day, bin, label_key", "day", DAY_NS),
+    ("quality_days", "model_id, day, kind, label_kind, pred_key, label_key, scored", "day", DAY_NS),
     # Not a rollup but computed from the predictions like one: estimated performance's per-hour cache (its
     # ``hour`` is the hour's start in ns).
     ("estimate_hours", "model_id, estimator_ns, hour", "hour", 1),

@@ -1,6 +1,6 @@
 """Rollup writes: commutative upserts (``x = t.x + excluded.x``), so concurrent writers add up exactly, and
-the quality deltas a labelled row adds or takes away. The tables and their keys are
-described in ``model/rollup_keys.py``."""
+the quality deltas a labelled row adds or takes away (to ``quality_hours`` and ``quality_days``). The tables
+and their keys are described in ``model/rollup_keys.py``."""
 
 from __future__ import annotations
 
@@ -33,15 +33,22 @@ LATENCY = (
     "INSERT INTO latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = latency_hours.calls + excluded.calls"
 )
-_QUALITY = (
-    "INSERT INTO quality_hours (model_id, hour, kind, label_kind, pred_key, label_key, scored, rows, n_num,"
-    " sum_abs, sum_sq, w_rows, w_num, w_abs, w_sq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, hour, kind, label_kind, pred_key, label_key, scored) DO UPDATE SET "
-    + ", ".join(
-        f"{c} = quality_hours.{c} + excluded.{c}"
-        for c in ("rows", "n_num", "sum_abs", "sum_sq", "w_rows", "w_num", "w_abs", "w_sq")
+#: ``quality_hours`` and ``quality_days`` (v0018: the same cells per UTC day): (upsert, emptied cell's delete).
+_QUALITY = {
+    table: (
+        f"INSERT INTO {table} (model_id, {unit}, kind, label_kind, pred_key, label_key, scored, rows, n_num,"
+        " sum_abs, sum_sq, w_rows, w_num, w_abs, w_sq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f" ON CONFLICT (model_id, {unit}, kind, label_kind, pred_key, label_key, scored) DO UPDATE SET "
+        + ", ".join(
+            f"{c} = {table}.{c} + excluded.{c}"
+            for c in ("rows", "n_num", "sum_abs", "sum_sq", "w_rows", "w_num", "w_abs", "w_sq")
+        ),
+        f"DELETE FROM {table} WHERE model_id = ? AND {unit} = ? AND kind = ? AND label_kind = ? AND pred_key = ?"
+        " AND label_key = ? AND scored = ? AND rows = 0",
     )
-)
+    for table, unit in (("quality_hours", "hour"), ("quality_days", "day"))
+}
+_HOURS_PER_DAY = DAY_NS // HOUR_NS
 INSTANCE_MODELS = (
     "INSERT INTO instance_models (model_id, instance_id, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (model_id, instance_id) DO UPDATE SET calls = instance_models.calls + excluded.calls,"
@@ -76,10 +83,6 @@ _SCORES = {
     )
     for table, unit, unit_ns in (("score_hours", "hour", HOUR_NS), ("score_days", "day", DAY_NS))
 }
-_QUALITY_EMPTY = (
-    "DELETE FROM quality_hours WHERE model_id = ? AND hour = ? AND kind = ? AND label_kind = ? AND pred_key = ?"
-    " AND label_key = ? AND scored = ? AND rows = 0"
-)
 
 
 #: ``quality_hours``'s cells by key, and the score tables' by (table, model_id, hour or day, bin, label_key).
@@ -138,12 +141,19 @@ def count_call(counts: dict[Any, list[int]], key: Any, status: int, n_rows: int)
 
 
 def write_quality(conn: Connection, deltas: QualityDeltas) -> None:
-    """Add ``deltas`` to ``quality_hours``; cells left with no rows go."""
-    quality = sorted((k, v) for k, v in deltas.items() if not isinstance(k[0], str))
-    changed = [(*k, *v) for k, v in quality if any(v)]
-    if changed:
-        conn.executemany(_QUALITY, changed)
-        conn.executemany(_QUALITY_EMPTY, [k for k, v in quality if v[0] <= 0])
+    """Add ``deltas`` to ``quality_hours`` and ``quality_days``; cells left with no rows go."""
+    hours = sorted((k, v) for k, v in deltas.items() if not isinstance(k[0], str))
+    days: dict[tuple[Any, ...], list[Any]] = {}
+    for (model_id, hour, *rest), v in hours:
+        cell = days.setdefault((model_id, hour // _HOURS_PER_DAY, *rest), [0] * len(v))
+        for i, x in enumerate(v):
+            cell[i] += x
+    for table, quality in (("quality_hours", hours), ("quality_days", sorted(days.items()))):
+        upsert, empty = _QUALITY[table]
+        changed = [(*k, *v) for k, v in quality if any(v)]
+        if changed:
+            conn.executemany(upsert, changed)
+            conn.executemany(empty, [k for k, v in quality if v[0] <= 0])
     for table, (upsert, empty, _) in _SCORES.items():
         cells = sorted((k[1:], v) for k, v in deltas.items() if k[0] == table and any(v))
         if cells:
