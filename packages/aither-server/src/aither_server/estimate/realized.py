@@ -3,7 +3,8 @@ estimate's definitions and classes, so the two compare.
 
 A closed hour's labelled rows are read once and kept in ``realized_hours`` (``estimate/store.py``): a classifier's
 as its kept rows (predicted class, true class, weight, class scores; AUC needs the scores themselves to stay
-exact), a regressor's as four sums. Each is stored with a digest of the hour's ``quality_hours`` cells, which
+exact), a regressor's as four sums, and the hour's figures beside them (a one-hour slice reads those as they are;
+a longer one merges its hours' rows). Each is stored with a digest of the hour's ``quality_hours`` cells, which
 ingestion moves whenever a label joins, is replaced or is erased: when the digest differs the hour is read again,
 so a late label changes the figure as it did before the cache. The open hour and a window's partial hours are read
 each time; slices shorter than an hour read their rows.
@@ -156,19 +157,19 @@ def _label_states(conn: Connection, ids: list[int], lo: int, hi: int) -> dict[tu
 
 def _closed_hours(
     estimates: EstimateStore, estimator: AnyEstimator, conn: Connection, ids: list[int], lo: int, hi: int
-) -> dict[tuple[int, int], Floats]:
-    """The table of every (model id, closed hour) in ``[lo, hi)``, from the cache where its labels are those it
-    was computed from, else read and cached."""
+) -> dict[tuple[int, int], tuple[Floats, str]]:
+    """The table and the figures (JSON) of every (model id, closed hour) in ``[lo, hi)``, from the cache where its
+    labels are those it was computed from, else read and cached."""
     width = _width(estimator)
     # The states are read before the rows: a label joining in between makes the next answer read the hour again.
     states = _label_states(conn, ids, lo, hi)
     cached = estimates.realized(ids, estimator.created_ns, lo, hi)
-    out: dict[tuple[int, int], Floats] = {}
+    out: dict[tuple[int, int], tuple[Floats, str]] = {}
     stale: set[tuple[int, int]] = set()
     for key in ((m, h) for m in ids for h in range(lo, hi, HOUR_NS)):
         hit = cached.get(key)
         if hit is not None and hit[0] == states.get(key, "") and len(hit[1]) % width == 0:
-            out[key] = hit[1].reshape(-1, width)
+            out[key] = (hit[1].reshape(-1, width), hit[2])
         else:
             stale.add(key)
     if not stale:
@@ -178,13 +179,16 @@ def _closed_hours(
     hour_of = starts - starts % HOUR_NS
     order = np.lexsort((hour_of, models))
     bounds = np.flatnonzero(np.diff(models[order]) | np.diff(hour_of[order])) + 1
+    tables = {key: np.zeros((0, width)) for key in stale}
     for part in np.split(order, bounds) if len(order) else []:
         key = (int(models[part[0]]), int(hour_of[part[0]]))
         if key in stale:
             found = table[part]
-            out[key] = found.sum(axis=0, keepdims=True) if isinstance(estimator, LossModel) else found
-    empty = np.zeros((0, width))
-    fresh = [(m, h, states.get((m, h), ""), out.setdefault((m, h), empty)) for m, h in sorted(stale)]
+            tables[key] = found.sum(axis=0, keepdims=True) if isinstance(estimator, LossModel) else found
+    fresh = []
+    for (m, h), found in sorted(tables.items()):
+        out[(m, h)] = (found, json.dumps(_figures(estimator, found)))
+        fresh.append((m, h, states.get((m, h), ""), found, out[(m, h)][1]))
     estimates.put_realized(estimator.created_ns, fresh)
     return out
 
@@ -203,6 +207,7 @@ def realized_figures(
     """Realized figures per slice start of ``[first, end_ns)``; hours ending by ``closed_ns`` come from the
     cache."""
     width = _width(estimator)
+    out: dict[int, dict[str, Any]] = {}
     parts: list[tuple[Ints, Floats]] = []
     first_hour = -(-first // HOUR_NS) * HOUR_NS
     closed_end = max(first_hour, min(end_ns - end_ns % HOUR_NS, closed_ns - closed_ns % HOUR_NS))
@@ -210,18 +215,22 @@ def realized_figures(
         # Slices that cut hours (or no closed hour): every row is read.
         closed_end = first
     else:
-        for (_, hour), table in _closed_hours(estimates, estimator, conn, ids, first, closed_end).items():
-            parts.append((np.full(len(table), hour, np.int64), table))
+        closed = _closed_hours(estimates, estimator, conn, ids, first, closed_end)
+        for (_, hour), (table, figures) in closed.items():
+            if bucket_ns == HOUR_NS and len(ids) == 1:  # the slice is the hour: its figures as cached
+                if (found := json.loads(figures)) is not None:
+                    out[hour] = found
+            else:
+                parts.append((np.full(len(table), hour, np.int64), table))
     if closed_end < end_ns:
         _, starts, table = _rows(estimator, conn, ids, closed_end, end_ns)
         parts.append((starts, table))
     if not parts:
-        return {}
+        return out
     starts = np.concatenate([p[0] for p in parts])
     table = np.concatenate([p[1] for p in parts]).reshape(-1, width)
     slots = first + (starts - first) // bucket_ns * bucket_ns
     order = np.argsort(slots, kind="stable")
-    out: dict[int, dict[str, Any]] = {}
     if not len(order):
         return out
     for part in np.split(order, np.flatnonzero(np.diff(slots[order])) + 1):

@@ -102,8 +102,9 @@ class EstimateStore:
 
     def realized(
         self, model_ids: Sequence[int], estimator_ns: int, lo: int, hi: int
-    ) -> dict[tuple[int, int], tuple[str, np.typing.NDArray[np.float64]]]:
-        """The cached realized statistics of the hours starting in ``[lo, hi)``: (labels state, vector) each."""
+    ) -> dict[tuple[int, int], tuple[str, np.typing.NDArray[np.float64], str]]:
+        """The cached realized statistics of the hours starting in ``[lo, hi)``: (labels state, vector, the hour's
+        figures as JSON) each."""
         if not model_ids:
             return {}
         query = select(realized_hours).where(
@@ -114,14 +115,23 @@ class EstimateStore:
         )
         with self.engine.connect() as conn:
             return {
-                (r.model_id, r.hour): (r.state, np.frombuffer(r.stats, dtype=np.float64)) for r in conn.execute(query)
+                (r.model_id, r.hour): (r.state, np.frombuffer(r.stats, dtype=np.float64), r.figures)
+                for r in conn.execute(query)
             }
 
-    def put_realized(self, estimator_ns: int, found: Iterable[tuple[int, int, str, Any]]) -> None:
-        """Cache closed hours' realized statistics: (model id, hour, labels state, vector), replacing older ones."""
+    def put_realized(self, estimator_ns: int, found: Iterable[tuple[int, int, str, Any, str]]) -> None:
+        """Cache closed hours' realized statistics: (model id, hour, labels state, vector, figures JSON), replacing
+        older ones."""
         items = [
-            {"model_id": m, "estimator_ns": estimator_ns, "hour": h, "state": st, "stats": np.asarray(s).tobytes()}
-            for m, h, st, s in found
+            {
+                "model_id": m,
+                "estimator_ns": estimator_ns,
+                "hour": h,
+                "state": st,
+                "stats": np.asarray(s).tobytes(),
+                "figures": figures,
+            }
+            for m, h, st, s, figures in found
         ]
         if not items:
             return

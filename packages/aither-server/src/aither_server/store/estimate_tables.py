@@ -10,8 +10,9 @@ migration that creates them (``v0013_estimates``) and ``estimate/store.py`` shar
   the old ones are deleted when it is stored.
 - ``realized_hours`` (v0018, its own metadata so ``v0013`` keeps creating only the two above): what the realized
   figures of one closed hour of one model row need, read from its labelled rows once (``estimate/realized.py``),
-  with ``state``, a digest of the hour's ``quality_hours`` cells when it was computed: a label that joins, is
-  replaced or is erased changes those cells, and the hour is computed again.
+  and the hour's own figures as JSON (a one-hour slice of one model row reads them as they are), with ``state``,
+  a digest of the hour's ``quality_hours`` cells when it was computed: a label that joins, is replaced or is
+  erased changes those cells, and the hour is computed again.
 """
 
 from __future__ import annotations
@@ -54,5 +55,6 @@ realized_hours = Table(
     Column("hour", BigInteger, nullable=False),
     Column("state", String(64), nullable=False),
     Column("stats", LargeBinary, nullable=False),
+    Column("figures", Text, nullable=False),
     PrimaryKeyConstraint("model_id", "estimator_ns", "hour"),
 )
