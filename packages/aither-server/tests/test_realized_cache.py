@@ -21,6 +21,8 @@ from test_estimate import (
     _send,
 )
 
+from aither_server.store.retention import Retention, expire
+
 DAY = 24 * HOUR
 
 
@@ -89,3 +91,18 @@ def test_a_day_bucket_merges_cached_hours_into_the_figures_of_all_its_rows(serve
     (point,) = found["points"]
     # Exact, not binned: an hour's cache keeps its rows' scores, so the day's AUC ranks all 80 rows together.
     _assert_figures(point["realized"], _realized(cancer, np.concatenate(hours)), 80)
+
+
+def test_retention_expires_the_cached_hours_with_the_rollups(server: Server, cancer: Split) -> None:
+    start = _hour_start(800 * 24)
+    rows = cancer.held_out[:20]
+    (trace_id,) = _send(server, cancer, rows, start, model="old")
+    _label(server, cancer, trace_id, rows)
+    _post_estimator(server, cancer.estimator, model="old")
+    (point,) = _performance(server, start, start + HOUR, model="old")
+    _assert_figures(point["realized"], _realized(cancer, rows), 20)
+    assert server.sql("SELECT hour FROM realized_hours") == [(start,)]
+
+    expire(server.thread.store, Retention(raw_days=None, rollup_days=730))
+    assert server.sql("SELECT count(*) FROM realized_hours") == [(0,)]
+    assert server.sql("SELECT count(*) FROM estimate_hours") == [(0,)]
