@@ -18,7 +18,8 @@ ROC AUC); estimated MAE within 10% of realized and of NannyML's DLE.
 Speed: ``--predictions`` one-row ``predict_proba`` predictions of one model over 30 days in SQLite, filled
 through the store's ingestion path, 10% labelled; the 30-day answer in 1-hour slices, cold (every closed hour
 computed from the predictions and cached) and warm (read from ``estimate_hours``), estimated alone and with the
-realized figures beside it. Target: at most 1 s warm on SQLite for 1,000,000 predictions.
+realized figures beside it (their first answer reads the labelled rows and fills ``realized_hours``; later ones
+read that cache). Target: at most 1 s warm on SQLite for 1,000,000 predictions, with the realized figures.
 """
 
 from __future__ import annotations
@@ -309,6 +310,7 @@ def speed(n: int) -> None:
 
             cold, found = answer(False)
             warm_estimate = sorted(answer(False)[0] for _ in range(5))
+            first_realized = answer(True)[0]
             warm_full = sorted(answer(True)[0] for _ in range(5))
             rows = sum(p["rows"] for p in found["points"])
             print(
@@ -318,12 +320,16 @@ def speed(n: int) -> None:
             print("| answer | time (s) | target |")
             print("| --- | ---: | --- |")
             print(f"| cold: every closed hour computed from the predictions, then cached | {cold:.2f} | - |")
-            verdict = "met" if warm_estimate[-1] <= SPEED_TARGET_S else "MISSED"
+            labelled = sum(p["labels"] for p in answer(True)[1]["points"])
             print(
-                f"| warm, estimated only: median / worst of 5 | {warm_estimate[2]:.3f} / {warm_estimate[-1]:.3f} | <= 1 s: {verdict} |"
+                f"| warm, estimated only: median / worst of 5 | {warm_estimate[2]:.3f} / {warm_estimate[-1]:.3f} | - |"
             )
             print(
-                f"| warm, estimated and realized (100,000 labelled rows): median / worst of 5 | {warm_full[2]:.3f} / {warm_full[-1]:.3f} | - |"
+                f"| first with the realized figures ({labelled:,} labelled rows read, then cached) | {first_realized:.2f} | - |"
+            )
+            verdict = "met" if warm_full[-1] <= SPEED_TARGET_S else "MISSED"
+            print(
+                f"| warm, estimated and realized: median / worst of 5 | {warm_full[2]:.3f} / {warm_full[-1]:.3f} | <= 1 s: {verdict} |"
             )
         finally:
             store.close()

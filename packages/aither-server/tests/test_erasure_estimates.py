@@ -1,4 +1,5 @@
-"""Erasure and estimated performance: an erased prediction leaves the cached estimate of its hour too."""
+"""Erasure and estimated performance: an erased prediction leaves the cached estimate (and realized figures) of
+its hour too."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ def test_an_erased_trace_leaves_its_hours_cached_estimate_which_is_computed_agai
     before = _performance(server, start, start + HOUR)
     assert before[0]["estimated"]["rows"] == 40
     assert server.sql("SELECT hour, rows FROM estimate_hours") == [(start, 40)]
+    assert server.sql("SELECT hour FROM realized_hours") == [(start,)]
 
     response = server.http.post("/api/v1/erasures", json={"trace_id": traces[0].hex()})
     assert response.status_code == 200, response.text
     assert server.sql("SELECT count(*) FROM estimate_hours") == [(0,)]
+    assert server.sql("SELECT count(*) FROM realized_hours") == [(0,)]
     after = _performance(server, start, start + HOUR)
     assert after[0]["estimated"]["rows"] == 20
     assert after[0]["estimated"] != before[0]["estimated"]

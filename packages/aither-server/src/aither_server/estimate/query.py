@@ -4,14 +4,14 @@ A slice's estimate adds up the statistics of its hours (``estimate/cbpe.py`` for
 for regressors): a closed hour (ended more than
 :data:`SETTLE_NS` ago, so late spans have arrived) is read from the cache or computed once and cached; the open
 hour and a window's partial hours are computed from the predictions each time. The realized figures come from
-the labelled rows of the same slice (``prediction_rows``), with the same definitions and the same classes as
-the estimate, so the two compare; a slice with predictions but no label yet is ``waiting_for_labels``.
+the labelled rows of the same slice (``estimate/realized.py``, closed hours cached too), with the same definitions
+and the same classes as the estimate, so the two compare; a slice with predictions but no label yet is
+``waiting_for_labels``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 from aither_server.estimate import cbpe, dle
 from aither_server.estimate.calibration import Estimator, Floats
 from aither_server.estimate.dle import LossModel
+from aither_server.estimate.realized import realized_figures
 from aither_server.estimate.store import AnyEstimator, EstimateStore
 from aither_server.model.records import KIND_PROBA, InvalidJson, parse_prediction
 from aither_server.model.rollup_keys import HOUR_NS
@@ -189,101 +190,6 @@ def _slice_stats(
     return out
 
 
-def _realized(
-    estimator: Estimator, conn: Connection, ids: list[int], lo: int, hi: int, bucket_ns: int, first: int
-) -> dict[int, dict[str, Any]]:
-    """Realized figures per slice start, from the labelled score rows, with the estimate's definitions."""
-    index = {key: i for i, key in enumerate(estimator.classes)}
-    k = estimator.width
-    found = conn.execute(
-        "SELECT start_ns, pred_key, label_key, score, proba, weight FROM prediction_rows"
-        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ? AND kind = ?"
-        " AND label_key IS NOT NULL",
-        (*ids, lo, hi, KIND_PROBA),
-    ).fetchall()
-    if not found:
-        return {}
-    # Column-wise, so a month of labels costs a few numpy passes, not a Python loop per row and slice.
-    starts, pred_keys, label_keys, scores, probas, weights_in = zip(*found, strict=True)
-    truth = np.fromiter((index.get(key, -1) for key in label_keys), dtype=np.int64, count=len(found))
-    predicted = np.fromiter(
-        (int(key) if key is not None and key.isdigit() else -1 for key in pred_keys), dtype=np.int64, count=len(found)
-    )
-    weights = np.fromiter((1.0 if w is None else w for w in weights_in), dtype=np.float64, count=len(found))
-    if k == 2:
-        second = np.fromiter((np.nan if v is None else v for v in scores), dtype=np.float64, count=len(found))
-        matrix = np.column_stack([1.0 - second, second])
-    else:
-        matrix = np.full((len(found), k), np.nan)
-        for i, text in enumerate(probas):
-            row = json.loads(text) if text is not None else None
-            if isinstance(row, list) and len(row) == k:
-                matrix[i] = row
-    keep = (truth >= 0) & (predicted >= 0) & (predicted < k) & np.all(np.isfinite(matrix), axis=1)
-    slots = first + (np.asarray(starts, dtype=np.int64) - first) // bucket_ns * bucket_ns
-    order = np.flatnonzero(keep)
-    order = order[np.argsort(slots[order], kind="stable")]
-    out: dict[int, dict[str, Any]] = {}
-    if not len(order):
-        return out
-    bounds = np.flatnonzero(np.diff(slots[order])) + 1
-    for part in np.split(order, bounds):
-        out[int(slots[part[0]])] = _realized_slice(estimator, predicted[part], truth[part], matrix[part], weights[part])
-    return out
-
-
-def _realized_slice(
-    estimator: Estimator, predicted: Any, truth: Any, matrix: Floats, weights: Floats
-) -> dict[str, Any]:
-    k = estimator.width
-    confusion = np.bincount(predicted * k + truth, weights, minlength=k * k).reshape(k, k).astype(np.float64)
-    total = float(weights.sum())
-    macro = cbpe.class_figures(confusion, total * total / float((weights * weights).sum()), total)
-    aucs = []
-    for column in estimator.scored():
-        order = np.argsort(matrix[:, column], kind="stable")
-        s = matrix[order, column]
-        pos = weights[order] * (truth[order] == column)
-        neg = weights[order] * (truth[order] != column)
-        # Equal scores share a bin: ties count half.
-        starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
-        found_auc = cbpe.auc_of(np.add.reduceat(pos, starts), np.add.reduceat(neg, starts))
-        if found_auc is not None:
-            aucs.append(found_auc)
-    return {
-        "labels": len(truth),
-        "accuracy": float(np.trace(confusion)) / total,
-        "precision": macro["precision"][0],
-        "recall": macro["recall"][0],
-        "f1": macro["f1"][0],
-        "auc": sum(aucs) / len(aucs) if aucs else None,
-        "confusion_matrix": [[float(v) for v in row] for row in confusion],
-    }
-
-
-def _realized_regression(
-    conn: Connection, ids: list[int], lo: int, hi: int, bucket_ns: int, first: int
-) -> dict[int, dict[str, Any]]:
-    """Realized MAE and RMSE per slice start, from the labelled numeric rows."""
-    sums: dict[int, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
-    for start_ns, predicted, label, weight in conn.execute(
-        "SELECT start_ns, pred_num, label_num, weight FROM prediction_rows"
-        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ?"
-        " AND pred_num IS NOT NULL AND label_num IS NOT NULL",
-        (*ids, lo, hi),
-    ):
-        w = 1.0 if weight is None else float(weight)
-        error = float(predicted) - float(label)
-        found = sums[first + (start_ns - first) // bucket_ns * bucket_ns]
-        found[0] += 1
-        found[1] += w
-        found[2] += w * abs(error)
-        found[3] += w * error * error
-    return {
-        slot: {"labels": int(n), "mae": a / w, "rmse": math.sqrt(q / w)} for slot, (n, w, a, q) in sums.items() if w > 0
-    }
-
-
 def performance(
     store: Store,
     estimates: EstimateStore,
@@ -331,10 +237,17 @@ def performance(
                 sums[slot] = sum(found.values(), np.zeros(_length(estimator)))
     if not realized:
         labelled: dict[int, dict[str, Any]] = {}
-    elif isinstance(estimator, LossModel):
-        labelled = _realized_regression(conn, ids, first, end_ns, bucket_ns, first)
     else:
-        labelled = _realized(estimator, conn, ids, first, end_ns, bucket_ns, first)
+        labelled = realized_figures(
+            estimates,
+            estimator,
+            conn,
+            ids,
+            first=first,
+            end_ns=end_ns,
+            bucket_ns=bucket_ns,
+            closed_ns=now_ns - SETTLE_NS,
+        )
     for slot in range(first, end_ns, bucket_ns):
         summed = sums.get(slot)
         estimated = None if summed is None else _estimate(estimator, summed)

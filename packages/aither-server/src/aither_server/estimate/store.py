@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -9,10 +10,11 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, and_, delete, insert, or_, select, text
+from sqlalchemy.exc import IntegrityError
 
 from aither_server.estimate.calibration import Estimator, InvalidEstimator, parse_estimator
 from aither_server.estimate.dle import LossModel, parse_loss_model
-from aither_server.store.estimate_tables import estimate_hours, estimators
+from aither_server.store.estimate_tables import estimate_hours, estimators, realized_hours
 
 __all__ = ["AnyEstimator", "EstimateStore", "parse_any"]
 
@@ -41,7 +43,7 @@ class EstimateStore:
 
     def put_estimator(self, model: str, version: str, name: str, body: dict[str, Any]) -> int:
         """Store (or replace) the estimator of reference ``name``; returns its creation time. The model's cached
-        hours are dropped: they were computed under the estimator this one may replace."""
+        hours (estimated and realized) are dropped: they were computed under the estimator this one may replace."""
         created = time.time_ns()
         with self.engine.begin() as conn:
             conn.execute(
@@ -54,7 +56,8 @@ class EstimateStore:
                 [{"model": model, "version": version, "name": name, "created_ns": created, "body": json.dumps(body)}],
             )
             models = select(text("id")).select_from(text("models")).where(text("name = :model"))
-            conn.execute(delete(estimate_hours).where(estimate_hours.c.model_id.in_(models)), {"model": model})
+            for table in (estimate_hours, realized_hours):
+                conn.execute(delete(table).where(table.c.model_id.in_(models)), {"model": model})
         return created
 
     def estimator(self, model: str, version: str | None) -> AnyEstimator | None:
@@ -96,3 +99,49 @@ class EstimateStore:
             keys = [and_(estimate_hours.c.model_id == i["model_id"], estimate_hours.c.hour == i["hour"]) for i in items]
             conn.execute(delete(estimate_hours).where(estimate_hours.c.estimator_ns == estimator_ns, or_(*keys)))
             conn.execute(insert(estimate_hours), items)
+
+    def realized(
+        self, model_ids: Sequence[int], estimator_ns: int, lo: int, hi: int
+    ) -> dict[tuple[int, int], tuple[str, np.typing.NDArray[np.float64], str]]:
+        """The cached realized statistics of the hours starting in ``[lo, hi)``: (labels state, vector, the hour's
+        figures as JSON) each."""
+        if not model_ids:
+            return {}
+        query = select(realized_hours).where(
+            realized_hours.c.model_id.in_(list(model_ids)),
+            realized_hours.c.estimator_ns == estimator_ns,
+            realized_hours.c.hour >= lo,
+            realized_hours.c.hour < hi,
+        )
+        with self.engine.connect() as conn:
+            return {
+                (r.model_id, r.hour): (r.state, np.frombuffer(r.stats, dtype=np.float64), r.figures)
+                for r in conn.execute(query)
+            }
+
+    def put_realized(self, estimator_ns: int, found: Iterable[tuple[int, int, str, Any, str]]) -> None:
+        """Cache closed hours' realized statistics: (model id, hour, labels state, vector, figures JSON), replacing
+        older ones."""
+        items = [
+            {
+                "model_id": m,
+                "estimator_ns": estimator_ns,
+                "hour": h,
+                "state": st,
+                "stats": np.asarray(s).tobytes(),
+                "figures": figures,
+            }
+            for m, h, st, s, figures in found
+        ]
+        if not items:
+            return
+        # Two answers computing one hour at once: the second insert meets the first's row, checked by its digest next.
+        with contextlib.suppress(IntegrityError), self.engine.begin() as conn:
+            # In chunks: SQLite caps an expression's depth at 1,000, and a month of hours is 720 terms a model row.
+            for at in range(0, len(items), 200):
+                keys = [
+                    and_(realized_hours.c.model_id == i["model_id"], realized_hours.c.hour == i["hour"])
+                    for i in items[at : at + 200]
+                ]
+                conn.execute(delete(realized_hours).where(realized_hours.c.estimator_ns == estimator_ns, or_(*keys)))
+            conn.execute(insert(realized_hours), items)

@@ -228,10 +228,11 @@ def erase(
 
 
 def _forget_estimates(conn: Connection, predictions: list[tuple[Any, ...]]) -> None:
-    """The estimated-performance cache of every hour an erased prediction was in (``estimate/store.py``): it is
-    computed again, without them, when next asked."""
+    """The estimated-performance cache, estimated and realized, of every hour an erased prediction was in
+    (``estimate/store.py``): it is computed again, without them, when next asked."""
     for model_id, hour_ns in sorted({(p[1], p[2] - p[2] % HOUR_NS) for p in predictions}):
-        conn.execute("DELETE FROM estimate_hours WHERE model_id = ? AND hour = ?", (model_id, hour_ns))
+        for table in ("estimate_hours", "realized_hours"):
+            conn.execute(f"DELETE FROM {table} WHERE model_id = ? AND hour = ?", (model_id, hour_ns))
 
 
 def _erase(

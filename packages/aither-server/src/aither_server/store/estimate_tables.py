@@ -8,13 +8,18 @@ migration that creates them (``v0013_estimates``) and ``estimate/store.py`` shar
   estimator (``estimate/cbpe.py``'s vector, float64 bytes), so a 30-day question reads 720 small blobs instead of
   parsing a million predictions. A new estimator has a new ``created_ns``: its hours are computed afresh and
   the old ones are deleted when it is stored.
+- ``realized_hours`` (v0018, its own metadata so ``v0013`` keeps creating only the two above): what the realized
+  figures of one closed hour of one model row need, read from its labelled rows once (``estimate/realized.py``),
+  and the hour's own figures as JSON (a one-hour slice of one model row reads them as they are), with ``state``,
+  a digest of the hour's ``quality_hours`` cells when it was computed: a label that joins, is replaced or is
+  erased changes those cells, and the hour is computed again.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, Text
 
-__all__ = ["estimate_hours", "estimators", "metadata"]
+__all__ = ["estimate_hours", "estimators", "metadata", "realized_hours", "realized_metadata"]
 
 metadata = MetaData()
 
@@ -37,5 +42,19 @@ estimate_hours = Table(
     Column("hour", BigInteger, nullable=False),
     Column("rows", BigInteger, nullable=False),
     Column("stats", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("model_id", "estimator_ns", "hour"),
+)
+
+realized_metadata = MetaData()
+
+realized_hours = Table(
+    "realized_hours",
+    realized_metadata,
+    Column("model_id", Integer, nullable=False),
+    Column("estimator_ns", BigInteger, nullable=False),
+    Column("hour", BigInteger, nullable=False),
+    Column("state", String(64), nullable=False),
+    Column("stats", LargeBinary, nullable=False),
+    Column("figures", Text, nullable=False),
     PrimaryKeyConstraint("model_id", "estimator_ns", "hour"),
 )

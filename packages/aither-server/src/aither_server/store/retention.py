@@ -49,9 +49,10 @@ _ROLLUPS = (
     ("score_hours", "model_id, hour, bin, label_key", "hour", HOUR_NS),
     ("score_days", "model_id, day, bin, label_key", "day", DAY_NS),
     ("quality_days", "model_id, day, kind, label_kind, pred_key, label_key, scored", "day", DAY_NS),
-    # Not a rollup but computed from the predictions like one: estimated performance's per-hour cache (its
-    # ``hour`` is the hour's start in ns).
+    # Not rollups but computed from the predictions and labels like them: estimated performance's per-hour caches
+    # (their ``hour`` is the hour's start in ns).
     ("estimate_hours", "model_id, estimator_ns, hour", "hour", 1),
+    ("realized_hours", "model_id, estimator_ns, hour", "hour", 1),
 )
 
 
