@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import datetime
 
-__all__ = ["BUCKETS", "MAX_BUCKETS", "MAX_NS", "NS", "BucketTooSmall", "auto_bucket", "iso", "parse_bucket", "to_ns"]
+__all__ = [
+    "BUCKETS",
+    "MAX_BUCKETS",
+    "MAX_NS",
+    "NS",
+    "BucketTooSmall",
+    "auto_bucket",
+    "iso",
+    "parse_bucket",
+    "series_window",
+    "to_ns",
+]
 
 NS = 1_000_000_000
 #: The latest time an SQLite integer holds.
@@ -58,3 +69,17 @@ def to_ns(moment: datetime.datetime | None) -> int | None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     delta = moment - _EPOCH
     return (delta.days * 86400 + delta.seconds) * NS + delta.microseconds * 1000
+
+
+def series_window(
+    bucket: str, start: datetime.datetime | None, end: datetime.datetime | None, max_buckets: int, now_ns: int
+) -> tuple[int, int, int]:
+    """A series' bucket in seconds and its ``[start, end)`` in ns: ``end`` defaults to ``now_ns``, ``start`` to the
+    last 30 days or the last ``max_buckets`` buckets when they are fewer. ``ValueError`` for a bad bucket or a
+    start not before the end."""
+    bucket_s = parse_bucket(bucket)
+    end_ns = to_ns(end) or now_ns
+    start_ns = to_ns(start) or end_ns - min(30 * 86400, max_buckets * bucket_s) * NS
+    if start_ns >= end_ns:
+        raise ValueError("start must be before end")
+    return bucket_s, start_ns, end_ns

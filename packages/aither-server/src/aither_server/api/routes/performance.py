@@ -16,7 +16,6 @@ from aither_server.estimate.calibration import Estimator, InvalidEstimator
 from aither_server.estimate.query import MAX_SLICES, performance
 from aither_server.estimate.store import EstimateStore, parse_any
 from aither_server.query import time as query_time
-from aither_server.query.time import to_ns
 
 __all__ = ["router"]
 
@@ -71,15 +70,11 @@ async def model_performance(
     """Estimated accuracy, precision, recall, F1, ROC AUC and confusion matrix (classifiers) or MAE and RMSE
     (regressors) per slice, each with its sampling error, band and rows, beside the realized figures of the
     slice's labelled rows."""
+    now_ns = time.time_ns()
     try:
-        bucket_s = query_time.parse_bucket(bucket)
+        bucket_s, start_ns, end_ns = query_time.series_window(bucket, start, end, MAX_SLICES, now_ns)
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    now_ns = time.time_ns()
-    end_ns = to_ns(end) or now_ns
-    start_ns = to_ns(start) or end_ns - min(30 * 86400, MAX_SLICES * bucket_s) * 1_000_000_000
-    if start_ns >= end_ns:
-        raise ApiError(400, "invalid_request", "start must be before end")
     try:
         found = await run_in_threadpool(
             lambda: performance(

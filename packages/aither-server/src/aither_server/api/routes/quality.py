@@ -39,14 +39,9 @@ async def metrics_series(
 ) -> dict[str, Any]:
     """Accuracy, F1, AUC (classification) or MAE, RMSE (regression) per bucket, with the labelled rows."""
     try:
-        bucket_s = query_time.parse_bucket(bucket)
+        bucket_s, start_ns, end_ns = query_time.series_window(bucket, start, end, MAX_BUCKETS, time.time_ns())
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    end_ns = to_ns(end) or time.time_ns()
-    # By default the last 30 days, or the last MAX_BUCKETS buckets when they are fewer.
-    start_ns = to_ns(start) or end_ns - min(30 * 86400, MAX_BUCKETS * bucket_s) * 1_000_000_000
-    if start_ns >= end_ns:
-        raise ApiError(400, "invalid_request", "start must be before end")
     try:
         found = await run_in_threadpool(
             quality_series,
