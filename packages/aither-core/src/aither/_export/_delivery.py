@@ -32,7 +32,7 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 _GZIP = {"Content-Encoding": "gzip"}
 _PLAIN: dict[str, str] = {}
 #: Bytes compressed between two chances for a waiting caller to take the GIL.
-_COMPRESS_SLICE = 256 * 1024
+_COMPRESS_SLICE = 16 * 1024
 
 
 class SendPacer:
