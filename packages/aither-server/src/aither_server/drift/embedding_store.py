@@ -12,9 +12,9 @@ Created by revision ``0016`` from this module's metadata.
 from __future__ import annotations
 
 import zlib
-from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -35,6 +35,7 @@ __all__ = [
     "EMBEDDING_DIM",
     "RESERVOIR_ROWS",
     "EmbeddingStore",
+    "Vectors",
     "drift_embedding_references",
     "drift_embeddings",
     "metadata",
@@ -73,13 +74,15 @@ drift_embedding_references = Table(
 
 #: (model, version, environment), hour, source width -> new projected rows.
 NewRows = dict[tuple[tuple[str, str, str], int, int], list[list[float]]]
+#: Projected rows: float32, rows by ``EMBEDDING_DIM``.
+Vectors = NDArray[np.float32]
 
 
-def _pack(array: Any) -> bytes:
+def _pack(array: Vectors) -> bytes:
     return zlib.compress(np.ascontiguousarray(array, dtype="<f4").tobytes(), 1)
 
 
-def _unpack(blob: bytes) -> Any:
+def _unpack(blob: bytes) -> Vectors:
     return np.frombuffer(zlib.decompress(blob), dtype="<f4").reshape(-1, EMBEDDING_DIM)
 
 
@@ -123,7 +126,7 @@ class EmbeddingStore:
                     )
                 )
 
-    def _reservoir(self, kept: Any, seen: int, rows: Any) -> tuple[Any, int]:
+    def _reservoir(self, kept: Vectors, seen: int, rows: Vectors) -> tuple[Vectors, int]:
         """Algorithm R: the ``i``-th row of the hour's stream (from 0) stays with probability
         ``RESERVOIR_ROWS / (i + 1)``, so the reservoir is a uniform sample of every row sent."""
         room = max(0, RESERVOIR_ROWS - kept.shape[0])
@@ -143,7 +146,7 @@ class EmbeddingStore:
         environment: str | None,
         start_hour: int | None,
         end_hour: int | None,
-    ) -> dict[int, list[tuple[Any, int]]]:
+    ) -> dict[int, list[tuple[Vectors, int]]]:
         """Source width -> each hour's ``(reservoir, rows it was drawn from)`` in ``[start_hour, end_hour)``."""
         t = drift_embeddings
         query = select(t.c.dim, t.c.seen, t.c.vectors).where(t.c.model == model)
@@ -155,13 +158,13 @@ class EmbeddingStore:
             query = query.where(t.c.hour >= start_hour)
         if end_hour is not None:
             query = query.where(t.c.hour < end_hour)
-        out: dict[int, list[tuple[Any, int]]] = {}
+        out: dict[int, list[tuple[Vectors, int]]] = {}
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 out.setdefault(int(row.dim), []).append((_unpack(row.vectors), int(row.seen)))
         return out
 
-    def put_reference(self, model: str, version: str, name: str, embeddings: tuple[int, Any] | None) -> None:
+    def put_reference(self, model: str, version: str, name: str, embeddings: tuple[int, Vectors] | None) -> None:
         """Store (or, with None, forget) the projected rows of the reference ``name`` of ``model`` and ``version``."""
         t = drift_embedding_references
         key = and_(t.c.model == model, t.c.version == version, t.c.name == name)
@@ -171,7 +174,7 @@ class EmbeddingStore:
                 dim, vectors = embeddings
                 conn.execute(insert(t).values(model=model, version=version, name=name, dim=dim, vectors=_pack(vectors)))
 
-    def reference(self, model: str, version: str, name: str) -> tuple[int, Any] | None:
+    def reference(self, model: str, version: str, name: str) -> tuple[int, Vectors] | None:
         """``(source width, projected rows)`` of a stored reference, or None when it was sent without them."""
         t = drift_embedding_references
         query = select(t.c.dim, t.c.vectors).where(t.c.model == model, t.c.version == version, t.c.name == name)

@@ -22,12 +22,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aither.profile import profile_values
 from aither_server.drift.sketches import DriftSample, drift_samples, observe
 from aither_server.drift.store import DriftStore
 from aither_server.model.records import PredictionSpan
+
+if TYPE_CHECKING:
+    from aither_server.ingest.metrics import ProfileReport
 
 __all__ = ["INTERVAL_S", "MAX_PENDING", "DriftFeeder", "Feeder", "merge_reported"]
 
@@ -44,7 +47,7 @@ class Feeder(Protocol):
     """Drift's tables, as this process reads them."""
 
     def observe(self, spans: Sequence[PredictionSpan]) -> None: ...
-    def observe_profiles(self, reports: Sequence[Any]) -> None: ...
+    def observe_profiles(self, reports: Sequence[ProfileReport]) -> None: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
@@ -55,7 +58,7 @@ class DriftFeeder:
     def __init__(self, store: DriftStore, *, interval_s: float = INTERVAL_S) -> None:
         self.store = store
         self._pending: list[DriftSample] = []
-        self._profiles: list[Any] = []
+        self._profiles: list[ProfileReport] = []
         self._lock = threading.Lock()
         self._feeding = threading.Lock()
         self._stop = threading.Event()
@@ -78,7 +81,7 @@ class DriftFeeder:
         if full:
             self.flush()
 
-    def observe_profiles(self, reports: Sequence[Any]) -> None:
+    def observe_profiles(self, reports: Sequence[ProfileReport]) -> None:
         """Queue the profiles an SDK sent (``ingest.metrics.ProfileReport``). Never raises."""
         with self._lock:
             self._profiles.extend(reports)
@@ -104,7 +107,7 @@ class DriftFeeder:
         self.flush()
 
 
-def merge_reported(store: DriftStore, reports: Sequence[Any]) -> None:
+def merge_reported(store: DriftStore, reports: Sequence[ProfileReport]) -> None:
     """``store.add_reported``, logged instead of raised: the aggregates of their request are stored already."""
     try:
         store.add_reported(reports)

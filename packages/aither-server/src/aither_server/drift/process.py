@@ -23,13 +23,16 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aither_server.drift.feeder import INTERVAL_S, MAX_PENDING, DriftFeeder, merge_reported
 from aither_server.drift.sketches import DriftSample, drift_samples, observe
 from aither_server.drift.store import DriftStore
 from aither_server.model.records import PredictionSpan
 from aither_server.store.engine import sqlalchemy_engine
+
+if TYPE_CHECKING:
+    from aither_server.ingest.metrics import ProfileReport
 
 __all__ = ["SEND_INTERVAL_S", "DriftProcess"]
 
@@ -47,7 +50,7 @@ class DriftProcess:
     def __init__(self, store: DriftStore, url: str, *, interval_s: float = INTERVAL_S) -> None:
         self.store = store
         self._pending: list[DriftSample] = []
-        self._profiles: list[Any] = []
+        self._profiles: list[ProfileReport] = []
         self._lock = threading.Lock()
         # Held to talk to the process: one message, or a flush and its answer, at a time.
         self._pipe_lock = threading.Lock()
@@ -84,7 +87,7 @@ class DriftProcess:
         if full:  # back pressure: this request waits for the pipe, instead of memory growing without bound
             self._send()
 
-    def observe_profiles(self, reports: Sequence[Any]) -> None:
+    def observe_profiles(self, reports: Sequence[ProfileReport]) -> None:
         """Queue the profiles an SDK sent, for the process to merge (``DriftStore.add_reported``). Never raises."""
         fallback = self._fallback
         if fallback is not None:
@@ -156,7 +159,7 @@ class DriftProcess:
             return False
 
     def _broken(
-        self, exc: BaseException, unsent: list[DriftSample] | None = None, profiles: list[Any] | None = None
+        self, exc: BaseException, unsent: list[DriftSample] | None = None, profiles: list[ProfileReport] | None = None
     ) -> None:
         """The process is gone: log it once, and feed on a thread of this process from now on."""
         if self._fallback is not None:
@@ -192,12 +195,13 @@ def _serve(url: str, pipe: Connection, interval_s: float) -> None:
     """The drift process: merge what arrives about every ``interval_s``, and at once on a flush or close."""
     store = DriftStore(sqlalchemy_engine(url))
     received: list[DriftSample] = []
-    profiles: list[Any] = []
+    profiles: list[ProfileReport] = []
     next_feed = time.monotonic() + interval_s
     try:
         while True:
             kind = None
             if pipe.poll(max(0.0, next_feed - time.monotonic())):
+                # Unpickled off the pipe: ("samples", [DriftSample]), ("profiles", [ProfileReport]), ("flush",).
                 message: tuple[Any, ...] = pipe.recv()
                 kind = message[0]
                 if kind == "samples":

@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import Engine, and_, delete, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
-from aither_server.estimate.calibration import Estimator, InvalidEstimator, parse_estimator
+from aither_server.estimate.calibration import Estimator, Floats, InvalidEstimator, parse_estimator
 from aither_server.estimate.dle import LossModel, parse_loss_model
 from aither_server.store.estimate_tables import estimate_hours, estimators, realized_hours
 
@@ -22,7 +21,7 @@ __all__ = ["AnyEstimator", "EstimateStore", "parse_any"]
 AnyEstimator = Estimator | LossModel
 
 
-def parse_any(body: Any, created_ns: int = 0) -> AnyEstimator:
+def parse_any(body: object, created_ns: int = 0) -> AnyEstimator:
     """The estimator of a body as ``log_reference`` sends it, by its ``task``; :class:`InvalidEstimator` else."""
     if isinstance(body, dict) and body.get("task") == "regression":
         return parse_loss_model(body, created_ns)
@@ -41,7 +40,7 @@ class EstimateStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def put_estimator(self, model: str, version: str, name: str, body: dict[str, Any]) -> int:
+    def put_estimator(self, model: str, version: str, name: str, body: Mapping[str, object]) -> int:
         """Store (or replace) the estimator of reference ``name``; returns its creation time. The model's cached
         hours (estimated and realized) are dropped: they were computed under the estimator this one may replace."""
         created = time.time_ns()
@@ -87,7 +86,7 @@ class EstimateStore:
                 (r.model_id, r.hour): (r.rows, np.frombuffer(r.stats, dtype=np.float64)) for r in conn.execute(query)
             }
 
-    def put_hours(self, estimator_ns: int, found: Iterable[tuple[int, int, int, Any]]) -> None:
+    def put_hours(self, estimator_ns: int, found: Iterable[tuple[int, int, int, Floats]]) -> None:
         """Cache closed hours: (model id, hour, rows, statistics); an hour already cached is kept."""
         items = [
             {"model_id": m, "estimator_ns": estimator_ns, "hour": h, "rows": r, "stats": np.asarray(s).tobytes()}
@@ -119,7 +118,7 @@ class EstimateStore:
                 for r in conn.execute(query)
             }
 
-    def put_realized(self, estimator_ns: int, found: Iterable[tuple[int, int, str, Any, str]]) -> None:
+    def put_realized(self, estimator_ns: int, found: Iterable[tuple[int, int, str, Floats, str]]) -> None:
         """Cache closed hours' realized statistics: (model id, hour, labels state, vector, figures JSON), replacing
         older ones."""
         items = [
