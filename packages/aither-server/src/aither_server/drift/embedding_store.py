@@ -23,13 +23,14 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
-    String,
     Table,
     and_,
     delete,
     insert,
     select,
 )
+
+from aither_server.store.model_keyed import model_filter, model_hour, names
 
 __all__ = [
     "EMBEDDING_DIM",
@@ -51,10 +52,7 @@ metadata = MetaData()
 drift_embeddings = Table(
     "drift_embeddings",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("environment", String(256), nullable=False),
-    Column("hour", BigInteger, nullable=False),
+    *model_hour(),
     Column("dim", Integer, nullable=False),
     Column("seen", BigInteger, nullable=False),
     Column("vectors", LargeBinary, nullable=False),
@@ -64,9 +62,7 @@ drift_embeddings = Table(
 drift_embedding_references = Table(
     "drift_embedding_references",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("name", String(256), nullable=False),
+    *names("model", "version", "name"),
     Column("dim", Integer, nullable=False),
     Column("vectors", LargeBinary, nullable=False),
     PrimaryKeyConstraint("model", "version", "name"),
@@ -149,11 +145,7 @@ class EmbeddingStore:
     ) -> dict[int, list[tuple[Vectors, int]]]:
         """Source width -> each hour's ``(reservoir, rows it was drawn from)`` in ``[start_hour, end_hour)``."""
         t = drift_embeddings
-        query = select(t.c.dim, t.c.seen, t.c.vectors).where(t.c.model == model)
-        if version is not None:
-            query = query.where(t.c.version == version)
-        if environment is not None:
-            query = query.where(t.c.environment == environment)
+        query = select(t.c.dim, t.c.seen, t.c.vectors).where(*model_filter(t, model, version, environment))
         if start_hour is not None:
             query = query.where(t.c.hour >= start_hour)
         if end_hour is not None:

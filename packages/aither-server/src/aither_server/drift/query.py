@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from aither.profile import Profile, merge
 from aither_server.drift.embeddings import embedding_drift
@@ -18,8 +18,13 @@ from aither_server.drift.stats import DriftEntry, applies, compare, out_of_range
 from aither_server.drift.store import DriftStore, SketchRow, profiles_of_rows
 from aither_server.model.cancellation import check
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
+    "MethodQuestion",
     "NotFound",
+    "Question",
     "ReferenceInfo",
     "SeriesAnswer",
     "SeriesPoint",
@@ -37,6 +42,23 @@ class NotFound(LookupError):
 
 
 Window = tuple[int | None, int | None]  # [start, end) in nanoseconds
+
+
+class Question(TypedDict, total=False):
+    """What a drift or data-quality question reads, and against what: the keyword arguments of :func:`drift`,
+    :func:`data_quality`, :func:`drift_series` and :func:`drift_series_all`, each optional."""
+
+    version: str | None
+    environment: str | None
+    window: Window
+    """The current window; the model's whole history by default."""
+    reference: str | None
+    """:func:`parse_reference`'s text; the latest named reference by default."""
+
+
+class MethodQuestion(Question, total=False):
+    method: str | None
+    """One of ``drift.stats.METHODS``; by default the reference's size decides."""
 
 
 class ReferenceInfo(TypedDict):
@@ -165,6 +187,15 @@ class _Sides:
         )
 
 
+def _window(question: Question) -> Window:
+    return question.get("window", (None, None))
+
+
+def _sides(store: DriftStore, model: str, question: Question) -> _Sides:
+    version, environment = question.get("version"), question.get("environment")
+    return _Sides(store, model, version, environment, _window(question), question.get("reference"))
+
+
 def _pair(reference: dict[str, Profile], current: dict[str, Profile]) -> tuple[Profile, Profile | None]:
     """The reference's profile and the current one of the same kind (the reference's main kind first)."""
     ref = max(reference.values(), key=lambda p: p.count)
@@ -205,17 +236,9 @@ def _drift_entry(
 
 # drift() and data_quality() answer untyped dicts, as the dashboard (ui/data.py, ui/diagnose.py, ui/views.py)
 # annotates them; drift()'s rows are DriftEntry.
-def drift(
-    store: DriftStore,
-    model: str,
-    *,
-    version: str | None = None,
-    environment: str | None = None,
-    window: Window = (None, None),
-    reference: str | None = None,
-    method: str | None = None,
-) -> dict[str, Any]:
-    sides = _Sides(store, model, version, environment, window, reference)
+def drift(store: DriftStore, model: str, **question: Unpack[MethodQuestion]) -> dict[str, Any]:
+    sides, window, method = _sides(store, model, question), _window(question), question.get("method")
+    version, environment, reference = question.get("version"), question.get("environment"), question.get("reference")
     features: list[DriftEntry] = []
     for name, kinds in sorted(sides.reference_features.items()):
         check()
@@ -237,16 +260,8 @@ def drift(
     }
 
 
-def data_quality(
-    store: DriftStore,
-    model: str,
-    *,
-    version: str | None = None,
-    environment: str | None = None,
-    window: Window = (None, None),
-    reference: str | None = None,
-) -> dict[str, Any]:
-    sides = _Sides(store, model, version, environment, window, reference)
+def data_quality(store: DriftStore, model: str, **question: Unpack[Question]) -> dict[str, Any]:
+    sides, window = _sides(store, model, question), _window(question)
     current_names = set(sides.current_features) | set(sides.declared)
     out: list[dict[str, object]] = []
     for name in sorted(set(sides.reference_features) | current_names):
@@ -297,19 +312,10 @@ def _null_rate(profile: Profile) -> float | None:
 
 
 def drift_series(
-    store: DriftStore,
-    model: str,
-    feature: str,
-    *,
-    bucket_ns: int,
-    version: str | None = None,
-    environment: str | None = None,
-    window: Window = (None, None),
-    reference: str | None = None,
-    method: str | None = None,
+    store: DriftStore, model: str, feature: str, *, bucket_ns: int, **question: Unpack[MethodQuestion]
 ) -> SeriesAnswer:
     """One column's drift score per time bucket (whole hours) against the reference."""
-    sides = _Sides(store, model, version, environment, window, reference)
+    sides, window, method = _sides(store, model, question), _window(question), question.get("method")
     if feature == PREDICTION and sides.reference_prediction:
         reference_kinds, role = sides.reference_prediction, "prediction"
     elif feature in sides.reference_features:
@@ -322,19 +328,11 @@ def drift_series(
 
 
 def drift_series_all(
-    store: DriftStore,
-    model: str,
-    *,
-    bucket_ns: int,
-    version: str | None = None,
-    environment: str | None = None,
-    window: Window = (None, None),
-    reference: str | None = None,
-    method: str | None = None,
+    store: DriftStore, model: str, *, bucket_ns: int, **question: Unpack[MethodQuestion]
 ) -> dict[str, list[SeriesPoint]]:
     """Every reference column's :func:`drift_series` points, by column name, from one reading of the reference
     and one of the window's hourly profiles: the work grows with the columns once, not once per column."""
-    sides = _Sides(store, model, version, environment, window, reference)
+    sides, window, method = _sides(store, model, question), _window(question), question.get("method")
     by_column: dict[str, list[SketchRow]] = defaultdict(list)
     for row in sides.rows(window, hourly=True):
         if row.role == "feature":

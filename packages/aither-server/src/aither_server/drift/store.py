@@ -49,6 +49,7 @@ from sqlalchemy import (
 )
 
 from aither.profile import Profile
+from aither_server.store.model_keyed import model_filter, model_hour, names, newest_for_version
 
 if TYPE_CHECKING:
     from aither_server.ingest.metrics import ProfileReport
@@ -74,9 +75,7 @@ metadata = MetaData()
 drift_sketches = Table(
     "drift_sketches",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("environment", String(256), nullable=False),
+    *names("model", "version", "environment"),
     Column("role", String(16), nullable=False),
     Column("feature", String(1024), nullable=False),
     Column("kind", String(16), nullable=False),
@@ -94,10 +93,7 @@ drift_sketches = Table(
 drift_columns = Table(
     "drift_columns",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("environment", String(256), nullable=False),
-    Column("hour", BigInteger, nullable=False),
+    *model_hour(),
     Column("feature", String(1024), nullable=False),
     Column("dtype", String(64), nullable=False),
     PrimaryKeyConstraint("model", "version", "environment", "hour", "feature", "dtype"),
@@ -113,10 +109,7 @@ drift_schemas = Table(
 drift_references = Table(
     "drift_references",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("name", String(256), nullable=False),
-    Column("environment", String(256), nullable=False),
+    *names("model", "version", "name", "environment"),
     Column("created_ns", BigInteger, nullable=False),
     Column("rows", BigInteger, nullable=False),
     Column("body", Text, nullable=False),
@@ -189,15 +182,6 @@ class StoredReference:
             raise ValueError(f"the stored reference {name!r} is not a reference body")
         self.features = {str(c): Profile.from_json(p) for c, p in features.items()}
         self.prediction = None if not predictions else Profile.from_json(predictions)
-
-
-def _model_filter(table: Table, name: str, version: str | None, environment: str | None) -> list[ColumnElement[bool]]:
-    clauses = [table.c.model == name]
-    if version is not None:
-        clauses.append(table.c.version == version)
-    if environment is not None:
-        clauses.append(table.c.environment == environment)
-    return clauses
 
 
 class DriftStore:
@@ -364,15 +348,8 @@ class DriftStore:
     def reference(self, model: str, version: str | None, name: str | None) -> StoredReference | None:
         """The reference ``name`` (else the latest one) of a model, of ``version`` when given: a reference
         logged without a version serves every version that has none of its own."""
-        query = select(drift_references).where(drift_references.c.model == model)
-        if name is not None:
-            query = query.where(drift_references.c.name == name)
-        if version is not None:
-            query = query.where(drift_references.c.version.in_([version, ""]))
-        # The version's own reference first (versions sort after ''), then the newest.
-        query = query.order_by(drift_references.c.version.desc(), drift_references.c.created_ns.desc()).limit(1)
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(newest_for_version(drift_references, model, version, name)).first()
         if row is None:
             return None
         return StoredReference(row.name, row.version, row.created_ns, row.rows, json.loads(row.body))
@@ -412,7 +389,7 @@ class DriftStore:
         sketch). The days wholly inside the window come from their day rows and the rest from hour rows,
         unless ``hourly`` (every row is then one hour, for series)."""
         t = drift_sketches
-        base = _model_filter(t, model, version, environment)
+        base = model_filter(t, model, version, environment)
         if features is not None:
             base.append(t.c.feature.in_(list(features)))
         columns = _sketch_columns()
@@ -448,7 +425,7 @@ class DriftStore:
     ) -> dict[str, set[str]]:
         """Columns the window's inputs declared, with every dtype each was declared with."""
         t = drift_columns
-        clauses = _model_filter(t, model, version, environment)
+        clauses = model_filter(t, model, version, environment)
         if start_hour is not None:
             clauses.append(t.c.hour >= start_hour)
         if end_hour is not None:

@@ -17,19 +17,9 @@ from typing import TypeVar
 from aither_server.drift.store import DAY_HOURS
 from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
 from aither_server.privacy import audit
+from aither_server.store import rollups
 from aither_server.store.database import Store, trace_key
 from aither_server.store.engine import Connection, open_database, placeholders
-from aither_server.store.rollups import (
-    INSTANCE_LATENCY,
-    INSTANCE_MINUTES,
-    INSTANCE_MODELS,
-    LATENCY,
-    VOLUME,
-    QualityDeltas,
-    add_quality,
-    count_call,
-    write_quality,
-)
 
 __all__ = ["Erased", "erase"]
 
@@ -110,14 +100,14 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Predict
     instance_minutes: dict[tuple[int, ...], list[int]] = {}
     per_model: dict[int, list[int]] = {}
     for _, model_id, start_ns, latency_ns, status, n_rows, instance_id in predictions:
-        count_call(volume, (model_id, start_ns // MINUTE_NS), status, n_rows)
+        rollups.count_call(volume, (model_id, start_ns // MINUTE_NS), status, n_rows)
         bucket = (model_id, start_ns // HOUR_NS, latency_bucket(latency_ns))
         latency[bucket] = latency.get(bucket, 0) + 1
         key = (model_id, start_ns // HOUR_NS, instance_id or 0, aggregate_bucket(latency_ns))
         shared[key] = shared.get(key, 0) + 1
         if instance_id is not None:
-            count_call(instance_totals, (model_id, instance_id), status, n_rows)
-            count_call(instance_minutes, (model_id, start_ns // MINUTE_NS, instance_id), status, n_rows)
+            rollups.count_call(instance_totals, (model_id, instance_id), status, n_rows)
+            rollups.count_call(instance_minutes, (model_id, start_ns // MINUTE_NS, instance_id), status, n_rows)
         totals = per_model.setdefault(model_id, [0, 0])
         totals[0] += 1
         totals[1] += n_rows
@@ -129,12 +119,12 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Predict
             out.append((*k, *values))
         return out
 
-    conn.executemany(VOLUME, negated(volume))
-    conn.executemany(LATENCY, negated(latency))
-    conn.executemany(INSTANCE_LATENCY, negated(shared))
+    conn.executemany(rollups.VOLUME, negated(volume))
+    conn.executemany(rollups.LATENCY, negated(latency))
+    conn.executemany(rollups.INSTANCE_LATENCY, negated(shared))
     if instance_totals:
-        conn.executemany(INSTANCE_MODELS, negated(instance_totals))
-        conn.executemany(INSTANCE_MINUTES, negated(instance_minutes))
+        conn.executemany(rollups.INSTANCE_MODELS, negated(instance_totals))
+        conn.executemany(rollups.INSTANCE_MINUTES, negated(instance_minutes))
     emptied: tuple[tuple[str, Iterable[tuple[int, ...]]], ...] = (
         ("volume_minutes", volume),
         ("latency_hours", latency),
@@ -158,7 +148,7 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Predict
 
 def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
     """Each labelled row's contribution to ``quality_hours``, taken out as a label replaced is."""
-    quality: QualityDeltas = {}
+    quality: rollups.QualityDeltas = {}
     for chunk in _chunks(pred_ids):
         for row in conn.execute(
             "SELECT model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind"
@@ -167,8 +157,8 @@ def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
         ):
             model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind = row
             pred, label = (kind, pred_key, pred_num, score), (label_key, label_num, label_kind)
-            add_quality(quality, -1, model_id, start_ns, pred, label, weight)
-    write_quality(conn, quality)
+            rollups.add_quality(quality, -1, model_id, start_ns, pred, label, weight)
+    rollups.write_quality(conn, quality)
 
 
 def _delete(conn: Connection, table: str, column: str, values: Sequence[int | bytes]) -> int:
