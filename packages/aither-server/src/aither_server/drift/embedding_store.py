@@ -12,9 +12,9 @@ Created by revision ``0016`` from this module's metadata.
 from __future__ import annotations
 
 import zlib
-from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -23,7 +23,6 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
-    String,
     Table,
     and_,
     delete,
@@ -31,10 +30,13 @@ from sqlalchemy import (
     select,
 )
 
+from aither_server.store.model_keyed import model_filter, model_hour, names
+
 __all__ = [
     "EMBEDDING_DIM",
     "RESERVOIR_ROWS",
     "EmbeddingStore",
+    "Vectors",
     "drift_embedding_references",
     "drift_embeddings",
     "metadata",
@@ -50,10 +52,7 @@ metadata = MetaData()
 drift_embeddings = Table(
     "drift_embeddings",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("environment", String(256), nullable=False),
-    Column("hour", BigInteger, nullable=False),
+    *model_hour(),
     Column("dim", Integer, nullable=False),
     Column("seen", BigInteger, nullable=False),
     Column("vectors", LargeBinary, nullable=False),
@@ -63,9 +62,7 @@ drift_embeddings = Table(
 drift_embedding_references = Table(
     "drift_embedding_references",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("name", String(256), nullable=False),
+    *names("model", "version", "name"),
     Column("dim", Integer, nullable=False),
     Column("vectors", LargeBinary, nullable=False),
     PrimaryKeyConstraint("model", "version", "name"),
@@ -73,13 +70,15 @@ drift_embedding_references = Table(
 
 #: (model, version, environment), hour, source width -> new projected rows.
 NewRows = dict[tuple[tuple[str, str, str], int, int], list[list[float]]]
+#: Projected rows: float32, rows by ``EMBEDDING_DIM``.
+Vectors = NDArray[np.float32]
 
 
-def _pack(array: Any) -> bytes:
+def _pack(array: Vectors) -> bytes:
     return zlib.compress(np.ascontiguousarray(array, dtype="<f4").tobytes(), 1)
 
 
-def _unpack(blob: bytes) -> Any:
+def _unpack(blob: bytes) -> Vectors:
     return np.frombuffer(zlib.decompress(blob), dtype="<f4").reshape(-1, EMBEDDING_DIM)
 
 
@@ -123,7 +122,7 @@ class EmbeddingStore:
                     )
                 )
 
-    def _reservoir(self, kept: Any, seen: int, rows: Any) -> tuple[Any, int]:
+    def _reservoir(self, kept: Vectors, seen: int, rows: Vectors) -> tuple[Vectors, int]:
         """Algorithm R: the ``i``-th row of the hour's stream (from 0) stays with probability
         ``RESERVOIR_ROWS / (i + 1)``, so the reservoir is a uniform sample of every row sent."""
         room = max(0, RESERVOIR_ROWS - kept.shape[0])
@@ -143,25 +142,21 @@ class EmbeddingStore:
         environment: str | None,
         start_hour: int | None,
         end_hour: int | None,
-    ) -> dict[int, list[tuple[Any, int]]]:
+    ) -> dict[int, list[tuple[Vectors, int]]]:
         """Source width -> each hour's ``(reservoir, rows it was drawn from)`` in ``[start_hour, end_hour)``."""
         t = drift_embeddings
-        query = select(t.c.dim, t.c.seen, t.c.vectors).where(t.c.model == model)
-        if version is not None:
-            query = query.where(t.c.version == version)
-        if environment is not None:
-            query = query.where(t.c.environment == environment)
+        query = select(t.c.dim, t.c.seen, t.c.vectors).where(*model_filter(t, model, version, environment))
         if start_hour is not None:
             query = query.where(t.c.hour >= start_hour)
         if end_hour is not None:
             query = query.where(t.c.hour < end_hour)
-        out: dict[int, list[tuple[Any, int]]] = {}
+        out: dict[int, list[tuple[Vectors, int]]] = {}
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 out.setdefault(int(row.dim), []).append((_unpack(row.vectors), int(row.seen)))
         return out
 
-    def put_reference(self, model: str, version: str, name: str, embeddings: tuple[int, Any] | None) -> None:
+    def put_reference(self, model: str, version: str, name: str, embeddings: tuple[int, Vectors] | None) -> None:
         """Store (or, with None, forget) the projected rows of the reference ``name`` of ``model`` and ``version``."""
         t = drift_embedding_references
         key = and_(t.c.model == model, t.c.version == version, t.c.name == name)
@@ -171,7 +166,7 @@ class EmbeddingStore:
                 dim, vectors = embeddings
                 conn.execute(insert(t).values(model=model, version=version, name=name, dim=dim, vectors=_pack(vectors)))
 
-    def reference(self, model: str, version: str, name: str) -> tuple[int, Any] | None:
+    def reference(self, model: str, version: str, name: str) -> tuple[int, Vectors] | None:
         """``(source width, projected rows)`` of a stored reference, or None when it was sent without them."""
         t = drift_embedding_references
         query = select(t.c.dim, t.c.vectors).where(t.c.model == model, t.c.version == version, t.c.name == name)

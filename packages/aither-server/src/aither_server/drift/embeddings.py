@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TypedDict
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import special, stats
 from sqlalchemy import Engine
 
-from aither_server.drift.embedding_store import EMBEDDING_DIM, EmbeddingStore, NewRows
+from aither_server.drift.embedding_store import EMBEDDING_DIM, EmbeddingStore, NewRows, Vectors
+from aither_server.drift.stats import DriftEntry
 
 __all__ = [
     "ALPHA",
@@ -65,8 +67,22 @@ L2 = 1.0
 _SEED = 20261207
 _NEWTON_STEPS = 25
 
+#: Rows to compare: the stored float32 ones, or any float64 ones a caller has.
+Rows = NDArray[np.float32] | NDArray[np.float64]
+Floats = NDArray[np.float64]
 
-def collect(new: NewRows, model: tuple[str, str, str], hour: int, meta: dict[str, Any]) -> None:
+
+class Verdict(TypedDict):
+    """The method's answer for two sets of rows (the verdict fields of a drift answer's row)."""
+
+    score: float
+    p_value: float
+    threshold: float
+    drifted: bool
+    statistics: dict[str, float | None]
+
+
+def collect(new: NewRows, model: tuple[str, str, str], hour: int, meta: Mapping[str, object]) -> None:
     """Add the projected rows of a span's ``_meta.embeddings`` to ``new`` (ignored unless well formed)."""
     found = meta.get("embeddings")
     if not isinstance(found, dict):
@@ -79,7 +95,7 @@ def collect(new: NewRows, model: tuple[str, str, str], hour: int, meta: dict[str
         new.setdefault((model, hour, dim), []).extend(rows)
 
 
-def _numbers(values: Iterable[Any]) -> bool:
+def _numbers(values: Iterable[object]) -> bool:
     return all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in values)
 
 
@@ -91,7 +107,7 @@ def add_embeddings(engine: Engine, new: NewRows) -> None:
         logger.warning("aither-server: embedding reservoirs not updated for %d hours", len(new), exc_info=True)
 
 
-def checked_reference(value: Any) -> tuple[int, Any] | None:
+def checked_reference(value: object) -> tuple[int, Vectors] | None:
     """A posted reference's ``embeddings`` (``{"dim", "vectors"}``) as ``(dim, float32 rows)``, or ValueError."""
     if value is None:
         return None
@@ -110,7 +126,7 @@ def checked_reference(value: Any) -> tuple[int, Any] | None:
 # ------------------------------------------------------------------------------------------------ the method
 
 
-def _fit(x: Any, y: Any) -> Any:
+def _fit(x: Floats, y: Floats) -> Floats:
     """Weights (the last one the intercept) of an L2-regularised logistic regression of ``y`` on ``x``, by
     Newton's method: the loss is strictly convex and the inputs few (33 weights), so a handful of steps
     converge, each a small matrix product (scipy's quasi-Newton took ~100 Python callbacks instead)."""
@@ -129,7 +145,7 @@ def _fit(x: Any, y: Any) -> Any:
     return w
 
 
-def _auc(scores: Any, y: Any) -> float:
+def _auc(scores: Floats, y: Floats) -> float:
     """ROC AUC of ``scores`` for labels ``y`` (the Mann-Whitney statistic, ties counted half)."""
     ranks = stats.rankdata(scores)
     positives = int(y.sum())
@@ -137,7 +153,7 @@ def _auc(scores: Any, y: Any) -> float:
     return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def domain_classifier(reference: Any, current: Any, *, seed: int = _SEED) -> dict[str, Any]:
+def domain_classifier(reference: Rows, current: Rows, *, seed: int = _SEED) -> Verdict:
     """The method's answer for two sets of projected rows (each rows by ``EMBEDDING_DIM``): see the module."""
     rng = np.random.default_rng(seed)
     n = min(reference.shape[0], current.shape[0], MAX_ROWS)
@@ -172,7 +188,7 @@ def domain_classifier(reference: Any, current: Any, *, seed: int = _SEED) -> dic
 # ------------------------------------------------------------------------------------------------ the answer
 
 
-def _pooled(hours: list[tuple[Any, int]], rng: np.random.Generator) -> Any:
+def _pooled(hours: list[tuple[Vectors, int]], rng: np.random.Generator) -> Vectors:
     """One sample of a window from its hours' reservoirs: each hour's rows weighted by the rows it stands for,
     so a busy hour counts as much as its traffic, not as much as its reservoir."""
     if not hours:
@@ -191,9 +207,9 @@ def embedding_drift(
     version: str | None,
     environment: str | None,
     hours: tuple[int | None, int | None],
-    reference: dict[str, Any],
+    reference: Mapping[str, object],
     past_hours: tuple[int | None, int | None] | None,
-) -> dict[str, Any] | None:
+) -> DriftEntry | None:
     """The ``embeddings`` entry of a drift answer: the method over the window's live rows against the
     reference's (``reference`` as the drift answer names it; ``past_hours`` for a ``window:`` reference).
     None when neither side has embeddings (a model not wrapped with ``embeddings=``)."""
@@ -204,11 +220,11 @@ def embedding_drift(
         ref_dim = max(past, key=lambda d: sum(seen for _, seen in past[d]), default=None)
         ref_rows = None if ref_dim is None else _pooled(past[ref_dim], np.random.default_rng(_SEED))
     else:
-        stored = store.reference(model, reference.get("version") or "", str(reference.get("name")))
+        stored = store.reference(model, str(reference.get("version") or ""), str(reference.get("name")))
         ref_dim, ref_rows = (None, None) if stored is None else stored
     if ref_rows is None and not live:
         return None
-    entry: dict[str, Any] = {
+    entry: DriftEntry = {
         "name": "embeddings",
         "kind": "embedding",
         "method": METHOD,
@@ -224,7 +240,7 @@ def embedding_drift(
         entry["skipped"] = "the reference has no embeddings: log_reference(..., embeddings=)"
         return entry
     current = live.get(int(ref_dim)) if ref_dim is not None else None
-    if not current:
+    if ref_dim is None or not current:
         if live:
             entry["skipped"] = f"the current embeddings are {sorted(live)}-wide, the reference's {ref_dim}-wide"
         return entry
@@ -232,6 +248,10 @@ def embedding_drift(
     if min(rows.shape[0], ref_rows.shape[0]) < MIN_ROWS:
         entry["skipped"] = f"the method needs at least {MIN_ROWS} rows on each side"
         return entry
-    entry.update(domain_classifier(ref_rows, rows))
-    entry["statistics"]["embedding_dim"] = int(ref_dim)  # type: ignore[arg-type]
+    verdict = domain_classifier(ref_rows, rows)
+    entry["score"] = verdict["score"]
+    entry["p_value"] = verdict["p_value"]
+    entry["threshold"] = verdict["threshold"]
+    entry["drifted"] = verdict["drifted"]
+    entry["statistics"] = {**verdict["statistics"], "embedding_dim": int(ref_dim)}
     return entry

@@ -22,14 +22,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aither.profile import profile_values
 from aither_server.drift.sketches import DriftSample, drift_samples, observe
 from aither_server.drift.store import DriftStore
 from aither_server.model.records import PredictionSpan
 
-__all__ = ["INTERVAL_S", "MAX_PENDING", "DriftFeeder", "Feeder", "merge_reported"]
+if TYPE_CHECKING:
+    from aither_server.ingest.metrics import ProfileReport
+
+__all__ = ["INTERVAL_S", "MAX_PENDING", "DriftFeeder", "Feeder", "Queued", "merge_reported"]
 
 logger = logging.getLogger("aither_server")
 
@@ -44,9 +47,32 @@ class Feeder(Protocol):
     """Drift's tables, as this process reads them."""
 
     def observe(self, spans: Sequence[PredictionSpan]) -> None: ...
-    def observe_profiles(self, reports: Sequence[Any]) -> None: ...
+    def observe_profiles(self, reports: Sequence[ProfileReport]) -> None: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
+
+
+class Queued:
+    """What ingestion handed drift and drift has not merged (or passed on) yet: sampled spans and sent profiles."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._samples: list[DriftSample] = []
+        self._profiles: list[ProfileReport] = []
+
+    def add(self, samples: Sequence[DriftSample], profiles: Sequence[ProfileReport] = ()) -> bool:
+        """Queue them; whether :data:`MAX_PENDING` spans now wait (the caller then passes them on at once)."""
+        with self._lock:
+            self._samples.extend(samples)
+            self._profiles.extend(profiles)
+            return len(self._samples) >= MAX_PENDING
+
+    def take(self) -> tuple[list[DriftSample], list[ProfileReport]]:
+        """Everything queued, leaving the queue empty."""
+        with self._lock:
+            taken = self._samples, self._profiles
+            self._samples, self._profiles = [], []
+        return taken
 
 
 class DriftFeeder:
@@ -54,9 +80,7 @@ class DriftFeeder:
 
     def __init__(self, store: DriftStore, *, interval_s: float = INTERVAL_S) -> None:
         self.store = store
-        self._pending: list[DriftSample] = []
-        self._profiles: list[Any] = []
-        self._lock = threading.Lock()
+        self._queued = Queued()
         self._feeding = threading.Lock()
         self._stop = threading.Event()
         self._interval_s = interval_s
@@ -70,25 +94,20 @@ class DriftFeeder:
         """Queue stored prediction spans for the sketches (the ingest hook). Never raises."""
         self.queue(drift_samples(spans))
 
-    def queue(self, samples: list[DriftSample]) -> None:
-        """Queue what drift reads of stored spans; fed within :data:`INTERVAL_S`. Never raises."""
-        with self._lock:
-            self._pending.extend(samples)
-            full = len(self._pending) >= MAX_PENDING
-        if full:
+    def queue(self, samples: Sequence[DriftSample], profiles: Sequence[ProfileReport] = ()) -> None:
+        """Queue what drift reads of stored spans, and profiles an SDK sent; fed within :data:`INTERVAL_S`.
+        Never raises."""
+        if self._queued.add(samples, profiles):
             self.flush()
 
-    def observe_profiles(self, reports: Sequence[Any]) -> None:
+    def observe_profiles(self, reports: Sequence[ProfileReport]) -> None:
         """Queue the profiles an SDK sent (``ingest.metrics.ProfileReport``). Never raises."""
-        with self._lock:
-            self._profiles.extend(reports)
+        self.queue((), reports)
 
     def flush(self) -> None:
         """Merge every queued span and profile into the sketches now (queries call this first). Never raises."""
         with self._feeding:
-            with self._lock:
-                taken, self._pending = self._pending, []
-                profiles, self._profiles = self._profiles, []
+            taken, profiles = self._queued.take()
             if taken:
                 observe(self.store, taken)
             if profiles:
@@ -104,7 +123,7 @@ class DriftFeeder:
         self.flush()
 
 
-def merge_reported(store: DriftStore, reports: Sequence[Any]) -> None:
+def merge_reported(store: DriftStore, reports: Sequence[ProfileReport]) -> None:
     """``store.add_reported``, logged instead of raised: the aggregates of their request are stored already."""
     try:
         store.add_reported(reports)

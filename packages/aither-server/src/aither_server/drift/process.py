@@ -23,13 +23,16 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aither_server.drift.feeder import INTERVAL_S, MAX_PENDING, DriftFeeder, merge_reported
+from aither_server.drift.feeder import INTERVAL_S, DriftFeeder, Queued, merge_reported
 from aither_server.drift.sketches import DriftSample, drift_samples, observe
 from aither_server.drift.store import DriftStore
 from aither_server.model.records import PredictionSpan
 from aither_server.store.engine import sqlalchemy_engine
+
+if TYPE_CHECKING:
+    from aither_server.ingest.metrics import ProfileReport
 
 __all__ = ["SEND_INTERVAL_S", "DriftProcess"]
 
@@ -46,9 +49,7 @@ class DriftProcess:
 
     def __init__(self, store: DriftStore, url: str, *, interval_s: float = INTERVAL_S) -> None:
         self.store = store
-        self._pending: list[DriftSample] = []
-        self._profiles: list[Any] = []
-        self._lock = threading.Lock()
+        self._queued = Queued()
         # Held to talk to the process: one message, or a flush and its answer, at a time.
         self._pipe_lock = threading.Lock()
         self._fallback: DriftFeeder | None = None
@@ -72,26 +73,20 @@ class DriftProcess:
     def observe(self, spans: Sequence[PredictionSpan]) -> None:
         """Queue stored prediction spans for the sketches (the ingest hook). Never raises."""
         samples = drift_samples(spans)
-        if not samples:
-            return
-        fallback = self._fallback
-        if fallback is not None:
-            fallback.queue(samples)
-            return
-        with self._lock:
-            self._pending.extend(samples)
-            full = len(self._pending) >= MAX_PENDING
-        if full:  # back pressure: this request waits for the pipe, instead of memory growing without bound
-            self._send()
+        if samples:
+            self._queue(samples, ())
 
-    def observe_profiles(self, reports: Sequence[Any]) -> None:
+    def observe_profiles(self, reports: Sequence[ProfileReport]) -> None:
         """Queue the profiles an SDK sent, for the process to merge (``DriftStore.add_reported``). Never raises."""
+        self._queue((), reports)
+
+    def _queue(self, samples: Sequence[DriftSample], profiles: Sequence[ProfileReport]) -> None:
         fallback = self._fallback
         if fallback is not None:
-            fallback.observe_profiles(reports)
-            return
-        with self._lock:
-            self._profiles.extend(reports)
+            fallback.queue(samples, profiles)
+        elif self._queued.add(samples, profiles):
+            # Back pressure: this request waits for the pipe, instead of memory growing without bound.
+            self._send()
 
     def flush(self) -> None:
         """Have every queued span merged into the sketches now (queries call this first). Never raises."""
@@ -142,9 +137,7 @@ class DriftProcess:
         """Pass the queue to the process (called with the pipe's lock); whether the process is still there."""
         if self._fallback is not None:
             return False
-        with self._lock:
-            taken, self._pending = self._pending, []
-            profiles, self._profiles = self._profiles, []
+        taken, profiles = self._queued.take()
         try:
             if taken:
                 self._pipe.send(("samples", taken))
@@ -156,18 +149,15 @@ class DriftProcess:
             return False
 
     def _broken(
-        self, exc: BaseException, unsent: list[DriftSample] | None = None, profiles: list[Any] | None = None
+        self, exc: BaseException, unsent: list[DriftSample] | None = None, profiles: list[ProfileReport] | None = None
     ) -> None:
         """The process is gone: log it once, and feed on a thread of this process from now on."""
         if self._fallback is not None:
             return
         logger.warning("aither-server: the drift process stopped (%s); drift is fed in this process", exc)
         fallback = DriftFeeder(self.store)
-        with self._lock:
-            queued, self._pending = self._pending, []
-            queued_profiles, self._profiles = self._profiles, []
-        fallback.queue([*(unsent or []), *queued])
-        fallback.observe_profiles([*(profiles or []), *queued_profiles])
+        queued, queued_profiles = self._queued.take()
+        fallback.queue([*(unsent or []), *queued], [*(profiles or []), *queued_profiles])
         self._fallback = fallback
 
 
@@ -192,12 +182,13 @@ def _serve(url: str, pipe: Connection, interval_s: float) -> None:
     """The drift process: merge what arrives about every ``interval_s``, and at once on a flush or close."""
     store = DriftStore(sqlalchemy_engine(url))
     received: list[DriftSample] = []
-    profiles: list[Any] = []
+    profiles: list[ProfileReport] = []
     next_feed = time.monotonic() + interval_s
     try:
         while True:
             kind = None
             if pipe.poll(max(0.0, next_feed - time.monotonic())):
+                # Unpickled off the pipe: ("samples", [DriftSample]), ("profiles", [ProfileReport]), ("flush",).
                 message: tuple[Any, ...] = pipe.recv()
                 kind = message[0]
                 if kind == "samples":

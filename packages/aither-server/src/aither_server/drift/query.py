@@ -9,16 +9,32 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from aither.profile import Profile, merge
 from aither_server.drift.embeddings import embedding_drift
 from aither_server.drift.sketches import HOUR_NS, PREDICTION
-from aither_server.drift.stats import applies, compare, out_of_range_rate, unseen_category_rate
-from aither_server.drift.store import DriftStore, profiles_of_rows
+from aither_server.drift.stats import DriftEntry, applies, compare, out_of_range_rate, unseen_category_rate
+from aither_server.drift.store import DriftStore, SketchRow, profiles_of_rows
 from aither_server.model.cancellation import check
 
-__all__ = ["NotFound", "Window", "data_quality", "drift", "drift_series", "drift_series_all", "parse_reference"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "MethodQuestion",
+    "NotFound",
+    "Question",
+    "ReferenceInfo",
+    "SeriesAnswer",
+    "SeriesPoint",
+    "Window",
+    "data_quality",
+    "drift",
+    "drift_series",
+    "drift_series_all",
+    "parse_reference",
+]
 
 
 class NotFound(LookupError):
@@ -26,6 +42,50 @@ class NotFound(LookupError):
 
 
 Window = tuple[int | None, int | None]  # [start, end) in nanoseconds
+
+
+class Question(TypedDict, total=False):
+    """What a drift or data-quality question reads, and against what: the keyword arguments of :func:`drift`,
+    :func:`data_quality`, :func:`drift_series` and :func:`drift_series_all`, each optional."""
+
+    version: str | None
+    environment: str | None
+    window: Window
+    """The current window; the model's whole history by default."""
+    reference: str | None
+    """:func:`parse_reference`'s text; the latest named reference by default."""
+
+
+class MethodQuestion(Question, total=False):
+    method: str | None
+    """One of ``drift.stats.METHODS``; by default the reference's size decides."""
+
+
+class ReferenceInfo(TypedDict):
+    """The reference an answer was computed against (a ``window:`` one has no version, time or rows)."""
+
+    name: str | None
+    version: str | None
+    created_at: str | None
+    rows: int | None
+
+
+class SeriesPoint(TypedDict):
+    start: str | None
+    end: str | None
+    method: str | None
+    score: float | None
+    p_value: float | None
+    threshold: float | None
+    drifted: bool
+    current_count: int
+
+
+class SeriesAnswer(TypedDict):
+    model: str
+    feature: str
+    reference: ReferenceInfo
+    points: list[SeriesPoint]
 
 
 def _iso(ns: int | None) -> str | None:
@@ -61,9 +121,9 @@ def _parse_ns(text: str) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
-def _merged(rows: list[Any]) -> dict[tuple[str, str], dict[str, Profile]]:
+def _merged(rows: list[SketchRow]) -> dict[tuple[str, str], dict[str, Profile]]:
     """(role, column) -> kind -> the merged profile of those rows."""
-    groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[SketchRow]] = defaultdict(list)
     for row in rows:
         groups[(row.role, row.feature, row.kind)].append(row)
     out: dict[tuple[str, str], dict[str, Profile]] = defaultdict(dict)
@@ -97,7 +157,7 @@ class _Sides:
                 raise NotFound(f"no traffic of model {model!r} in the reference window")
             self.reference_features = {f: kinds for (role, f), kinds in merged.items() if role == "feature"}
             self.reference_prediction = merged.get(("prediction", PREDICTION), {})
-            self.reference: dict[str, Any] = {"name": reference, "version": version, "created_at": None, "rows": None}
+            self.reference: ReferenceInfo = {"name": reference, "version": version, "created_at": None, "rows": None}
             self.reference_dtypes = {f: next(iter(k.values())).dtype for f, k in self.reference_features.items()}
         else:
             stored = store.reference(model, version, name)
@@ -119,12 +179,21 @@ class _Sides:
         self.current_prediction = current.get(("prediction", PREDICTION), {})
         self.declared = store.declared_columns(model, version, environment, *_hours(window))
 
-    def rows(self, window: Window, features: Sequence[str] | None = None, *, hourly: bool = False) -> list[Any]:
+    def rows(self, window: Window, features: Sequence[str] | None = None, *, hourly: bool = False) -> list[SketchRow]:
         """The stored profiles of the model's hours that overlap ``window`` (``DriftStore.hour_rows``)."""
         start_hour, end_hour = _hours(window)
         return self._store.hour_rows(
             self._model, self._version, self._environment, start_hour, end_hour, features, hourly=hourly
         )
+
+
+def _window(question: Question) -> Window:
+    return question.get("window", (None, None))
+
+
+def _sides(store: DriftStore, model: str, question: Question) -> _Sides:
+    version, environment = question.get("version"), question.get("environment")
+    return _Sides(store, model, version, environment, _window(question), question.get("reference"))
 
 
 def _pair(reference: dict[str, Profile], current: dict[str, Profile]) -> tuple[Profile, Profile | None]:
@@ -133,46 +202,44 @@ def _pair(reference: dict[str, Profile], current: dict[str, Profile]) -> tuple[P
     return ref, current.get(ref.kind)
 
 
-def _drift_entry(name: str, reference: dict[str, Profile], current: dict[str, Profile], method: str | None) -> Any:
+def _drift_entry(
+    name: str, reference: dict[str, Profile], current: dict[str, Profile], method: str | None
+) -> DriftEntry:
     ref, cur = _pair(reference, current)
-    entry: dict[str, Any] = {
+    entry: DriftEntry = {
         "name": name,
         "kind": ref.kind,
         "reference_count": ref.count,
         "current_count": 0 if cur is None else cur.count,
+        "method": method,
+        "score": None,
+        "p_value": None,
+        "threshold": None,
+        "drifted": False,
+        "statistics": {},
     }
     if method is not None and not applies(method, ref.kind):
         # One column the method cannot compare costs that column: it is named, the others are answered.
-        entry.update(method=method, score=None, p_value=None, threshold=None, drifted=False, statistics={})
         entry["skipped"] = f"method {method!r} does not apply to a {ref.kind} column"
         return entry
     if cur is None or cur.count == 0 or ref.count == 0:
-        entry.update(method=method, score=None, p_value=None, threshold=None, drifted=False, statistics={})
         return entry
     result = compare(ref, cur, method)
-    entry.update(
-        method=result.method,
-        score=result.score,
-        p_value=result.p_value,
-        threshold=result.threshold,
-        drifted=result.drifted,
-        statistics=result.statistics,
-    )
+    entry["method"] = result.method
+    entry["score"] = result.score
+    entry["p_value"] = result.p_value
+    entry["threshold"] = result.threshold
+    entry["drifted"] = result.drifted
+    entry["statistics"] = result.statistics
     return entry
 
 
-def drift(
-    store: DriftStore,
-    model: str,
-    *,
-    version: str | None = None,
-    environment: str | None = None,
-    window: Window = (None, None),
-    reference: str | None = None,
-    method: str | None = None,
-) -> dict[str, Any]:
-    sides = _Sides(store, model, version, environment, window, reference)
-    features = []
+# drift() and data_quality() answer untyped dicts, as the dashboard (ui/data.py, ui/diagnose.py, ui/views.py)
+# annotates them; drift()'s rows are DriftEntry.
+def drift(store: DriftStore, model: str, **question: Unpack[MethodQuestion]) -> dict[str, Any]:
+    sides, window, method = _sides(store, model, question), _window(question), question.get("method")
+    version, environment, reference = question.get("version"), question.get("environment"), question.get("reference")
+    features: list[DriftEntry] = []
     for name, kinds in sorted(sides.reference_features.items()):
         check()
         features.append(_drift_entry(name, kinds, sides.current_features.get(name, {}), method))
@@ -193,18 +260,10 @@ def drift(
     }
 
 
-def data_quality(
-    store: DriftStore,
-    model: str,
-    *,
-    version: str | None = None,
-    environment: str | None = None,
-    window: Window = (None, None),
-    reference: str | None = None,
-) -> dict[str, Any]:
-    sides = _Sides(store, model, version, environment, window, reference)
+def data_quality(store: DriftStore, model: str, **question: Unpack[Question]) -> dict[str, Any]:
+    sides, window = _sides(store, model, question), _window(question)
     current_names = set(sides.current_features) | set(sides.declared)
-    out = []
+    out: list[dict[str, object]] = []
     for name in sorted(set(sides.reference_features) | current_names):
         check()
         reference_kinds = sides.reference_features.get(name, {})
@@ -253,19 +312,10 @@ def _null_rate(profile: Profile) -> float | None:
 
 
 def drift_series(
-    store: DriftStore,
-    model: str,
-    feature: str,
-    *,
-    bucket_ns: int,
-    version: str | None = None,
-    environment: str | None = None,
-    window: Window = (None, None),
-    reference: str | None = None,
-    method: str | None = None,
-) -> dict[str, Any]:
+    store: DriftStore, model: str, feature: str, *, bucket_ns: int, **question: Unpack[MethodQuestion]
+) -> SeriesAnswer:
     """One column's drift score per time bucket (whole hours) against the reference."""
-    sides = _Sides(store, model, version, environment, window, reference)
+    sides, window, method = _sides(store, model, question), _window(question), question.get("method")
     if feature == PREDICTION and sides.reference_prediction:
         reference_kinds, role = sides.reference_prediction, "prediction"
     elif feature in sides.reference_features:
@@ -278,24 +328,16 @@ def drift_series(
 
 
 def drift_series_all(
-    store: DriftStore,
-    model: str,
-    *,
-    bucket_ns: int,
-    version: str | None = None,
-    environment: str | None = None,
-    window: Window = (None, None),
-    reference: str | None = None,
-    method: str | None = None,
-) -> dict[str, list[dict[str, Any]]]:
+    store: DriftStore, model: str, *, bucket_ns: int, **question: Unpack[MethodQuestion]
+) -> dict[str, list[SeriesPoint]]:
     """Every reference column's :func:`drift_series` points, by column name, from one reading of the reference
     and one of the window's hourly profiles: the work grows with the columns once, not once per column."""
-    sides = _Sides(store, model, version, environment, window, reference)
-    by_column: dict[str, list[Any]] = defaultdict(list)
+    sides, window, method = _sides(store, model, question), _window(question), question.get("method")
+    by_column: dict[str, list[SketchRow]] = defaultdict(list)
     for row in sides.rows(window, hourly=True):
         if row.role == "feature":
             by_column[row.feature].append(row)
-    out = {}
+    out: dict[str, list[SeriesPoint]] = {}
     for name, kinds in sorted(sides.reference_features.items()):
         check()
         out[name] = _series_points(name, kinds, "feature", by_column.get(name, []), bucket_ns, method)
@@ -303,14 +345,19 @@ def drift_series_all(
 
 
 def _series_points(
-    feature: str, reference_kinds: dict[str, Profile], role: str, rows: list[Any], bucket_ns: int, method: str | None
-) -> list[dict[str, Any]]:
+    feature: str,
+    reference_kinds: dict[str, Profile],
+    role: str,
+    rows: list[SketchRow],
+    bucket_ns: int,
+    method: str | None,
+) -> list[SeriesPoint]:
     """One column's drift per bucket of whole hours, from its hourly rows in the window."""
     hours_per_bucket = max(1, bucket_ns // HOUR_NS)
-    buckets: dict[int, list[Any]] = defaultdict(list)
+    buckets: dict[int, list[SketchRow]] = defaultdict(list)
     for row in rows:
         buckets[row.hour // hours_per_bucket].append(row)
-    points = []
+    points: list[SeriesPoint] = []
     for index in sorted(buckets):
         merged = _merged(buckets[index]).get((role, feature), {})
         entry = _drift_entry(feature, reference_kinds, merged, method)

@@ -13,15 +13,14 @@ A failure here is logged and never fails the ingestion: the spans are already st
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import orjson
 
 from aither.profile import profile_values
 from aither_server.drift.embedding_store import NewRows
 from aither_server.drift.embeddings import add_embeddings, collect
-from aither_server.drift.store import DriftStore, HourProfiles, ModelKey
+from aither_server.drift.store import DriftStore, HourProfiles, ModelKey, WideSchema
 from aither_server.model.records import PredictionSpan
 
 __all__ = ["HOUR_NS", "PREDICTION", "DriftSample", "drift_samples", "feed", "observe"]
@@ -36,7 +35,7 @@ PREDICTION = "prediction"
 #: What drift reads of one stored prediction span: (model, start, ``ml.features`` as received, the parsed
 #: ``ml.prediction``). A plain tuple: built for every span on the requests' thread, and pickled to the drift
 #: process (``drift/process.py``); a NamedTuple's constructor cost that thread more than the rest of the hook.
-DriftSample = tuple[ModelKey, int, str, Any]
+DriftSample = tuple[ModelKey, int, str, object]
 
 
 def drift_samples(spans: Sequence[PredictionSpan]) -> list[DriftSample]:
@@ -56,7 +55,7 @@ def observe(store: DriftStore, samples: Sequence[DriftSample]) -> None:
         logger.warning("aither-server: drift sketches not updated for %d spans", len(samples), exc_info=True)
 
 
-def _rows_of(features: Any) -> tuple[list[dict[str, Any]], list[int] | None, dict[str, Any]]:
+def _rows_of(features: object) -> tuple[list[dict[str, object]], list[int] | None, dict[str, object]]:
     """The sampled rows of an ``ml.features`` value, their indices in the batch, and its ``_meta``."""
     if not isinstance(features, dict):
         return [], None, {}
@@ -72,7 +71,7 @@ def _rows_of(features: Any) -> tuple[list[dict[str, Any]], list[int] | None, dic
     return [], None, meta
 
 
-def _predictions_at(prediction: Any, rows: list[int] | None) -> list[Any]:
+def _predictions_at(prediction: object, rows: list[int] | None) -> list[object]:
     """The output values of the sampled rows: row ``i`` of a batch output is ``prediction[i]``."""
     values = prediction
     if isinstance(values, dict) and isinstance(values.get("values"), list):
@@ -83,7 +82,7 @@ def _predictions_at(prediction: Any, rows: list[int] | None) -> list[Any]:
     return [_one_value(v) for v in picked]
 
 
-def _one_value(value: Any) -> Any:
+def _one_value(value: object) -> object:
     """A row's output as one value: a row of class probabilities by its arg-max class, a dict by its label."""
     if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
         return max(range(len(value)), key=value.__getitem__)
@@ -95,10 +94,10 @@ def _one_value(value: Any) -> Any:
 def feed(store: DriftStore, samples: Sequence[DriftSample]) -> None:
     # Values are gathered per (model, hour) and column first, then profiled once per group: this loop runs for
     # every sampled value the server receives, so it does dictionary work only.
-    groups: dict[tuple[ModelKey, int], dict[str, list[Any]]] = {}
-    outputs_by_hour: dict[tuple[ModelKey, int], list[Any]] = {}
+    groups: dict[tuple[ModelKey, int], dict[str, list[object]]] = {}
+    outputs_by_hour: dict[tuple[ModelKey, int], list[object]] = {}
     columns: dict[tuple[ModelKey, int], dict[str, str]] = {}
-    schemas: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, WideSchema] = {}
     embeddings: NewRows = {}
     for model, start_ns, text, prediction in samples:
         try:
@@ -138,7 +137,9 @@ def feed(store: DriftStore, samples: Sequence[DriftSample]) -> None:
         add_embeddings(store.engine, embeddings)
 
 
-def _profile_into(profiles: HourProfiles, key: Any, values: list[Any], dtype: str) -> None:
+def _profile_into(
+    profiles: HourProfiles, key: tuple[ModelKey, int, str, str], values: list[object], dtype: str
+) -> None:
     """One column's profile; a column that cannot be profiled costs itself, never the other columns, models
     and spans of the batch (they were all stored)."""
     try:
@@ -147,7 +148,7 @@ def _profile_into(profiles: HourProfiles, key: Any, values: list[Any], dtype: st
         logger.warning("aither-server: drift skipped column %r of model %r this hour", key[3], key[0][0], exc_info=True)
 
 
-def _add_columns(by_column: dict[str, list[Any]], sample: list[dict[str, Any]]) -> None:
+def _add_columns(by_column: dict[str, list[object]], sample: list[dict[str, object]]) -> None:
     """Append each row's values to their columns' lists. The rows of a table's sample share their columns, in
     one order: then the values go a column at a time (``zip``), not a value at a time, which was most of the
     sketches' cost."""
@@ -169,7 +170,7 @@ def _add_columns(by_column: dict[str, list[Any]], sample: list[dict[str, Any]]) 
                 found.append(value)
 
 
-def _declared(meta: dict[str, Any], store: DriftStore, schemas: dict[str, dict[str, Any]]) -> dict[str, str]:
+def _declared(meta: Mapping[str, object], store: DriftStore, schemas: dict[str, WideSchema]) -> dict[str, str]:
     """The whole input's columns and dtypes a span declares: inline, or a wide schema by its hash."""
     found = meta.get("dtypes")
     digest = meta.get("schema")

@@ -28,9 +28,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from aither.profile import CATEGORICAL, NUMERIC, Profile
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+
+class QuantileSketch(Protocol):
+    """What drift reads of a KLL sketch (``Profile.kll()``, datasketches' ``kll_doubles_sketch``)."""
+
+    def get_quantiles(self, ranks: Sequence[float] | NDArray[np.float64]) -> Sequence[float]: ...
+    def get_pmf(self, split_points: Sequence[float]) -> Sequence[float]: ...
+    def get_cdf(self, split_points: NDArray[np.float64]) -> Sequence[float]: ...
+
 
 __all__ = [
     "BINS",
@@ -42,6 +56,7 @@ __all__ = [
     "SCORES",
     "THRESHOLDS",
     "Drift",
+    "DriftEntry",
     "applies",
     "categorical_shares",
     "compare",
@@ -88,7 +103,7 @@ def applies(method: str, kind: str) -> bool:
     return method in (_NUMERIC_METHODS if kind == NUMERIC else _CATEGORICAL_METHODS)
 
 
-def _edges(reference: Any) -> list[float]:
+def _edges(reference: QuantileSketch) -> list[float]:
     quantiles = reference.get_quantiles([i / BINS for i in range(1, BINS)])
     edges: list[float] = []
     for q in quantiles:
@@ -97,7 +112,9 @@ def _edges(reference: Any) -> list[float]:
     return edges
 
 
-def numeric_shares(reference: Any, current: Any) -> tuple[Any, Any]:
+def numeric_shares(
+    reference: QuantileSketch, current: QuantileSketch
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Each side's share of values per bin of the reference's deciles (zeros raised to EPSILON)."""
     import numpy as np
 
@@ -107,7 +124,7 @@ def numeric_shares(reference: Any, current: Any) -> tuple[Any, Any]:
     return ref, cur
 
 
-def _ks(reference: Any, current: Any, n: int, m: int) -> tuple[float, float]:
+def _ks(reference: QuantileSketch, current: QuantileSketch, n: int, m: int) -> tuple[float, float]:
     import numpy as np
     from scipy import stats
 
@@ -122,7 +139,9 @@ def _ks(reference: Any, current: Any, n: int, m: int) -> tuple[float, float]:
     return statistic, float(stats.kstwobign.sf(statistic * math.sqrt(effective)))
 
 
-def categorical_shares(reference: Profile, current: Profile) -> tuple[list[str], Any, Any]:
+def categorical_shares(
+    reference: Profile, current: Profile
+) -> tuple[list[str], NDArray[np.float64], NDArray[np.float64]]:
     """Categories (every one either sketch tracked, then "other" for what they could not) and counts."""
     import datasketches
     import numpy as np
@@ -136,6 +155,26 @@ def categorical_shares(reference: Profile, current: Profile) -> tuple[list[str],
     ref[-1] = max(0.0, reference.count - ref[:-1].sum())
     cur[-1] = max(0.0, current.count - cur[:-1].sum())
     return [*names, "\x00other"], ref, cur
+
+
+class _Verdict(TypedDict):
+    name: str
+    kind: str
+    reference_count: int
+    current_count: int
+    method: str | None
+    score: float | None
+    p_value: float | None
+    threshold: float | None
+    drifted: bool
+    statistics: dict[str, float | None]
+
+
+class DriftEntry(_Verdict, total=False):
+    """One row of a drift answer: a column, the prediction, or the embeddings (``drift/embeddings.py``)."""
+
+    skipped: str
+    """Why the row has no verdict, when the method could not be applied."""
 
 
 def compare(reference: Profile, current: Profile, method: str | None = None) -> Drift:

@@ -22,14 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     Engine,
+    Executable,
     Float,
     Integer,
     LargeBinary,
@@ -46,10 +49,16 @@ from sqlalchemy import (
 )
 
 from aither.profile import Profile
+from aither_server.store.model_keyed import model_filter, model_hour, names, newest_for_version
+
+if TYPE_CHECKING:
+    from aither_server.ingest.metrics import ProfileReport
 
 __all__ = [
     "DriftStore",
     "ModelKey",
+    "ReferenceSummary",
+    "SketchRow",
     "StoredReference",
     "drift_columns",
     "drift_profile_reports",
@@ -58,6 +67,7 @@ __all__ = [
     "drift_sketches",
     "metadata",
     "profiles_of_rows",
+    "WideSchema",
 ]
 
 metadata = MetaData()
@@ -65,9 +75,7 @@ metadata = MetaData()
 drift_sketches = Table(
     "drift_sketches",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("environment", String(256), nullable=False),
+    *names("model", "version", "environment"),
     Column("role", String(16), nullable=False),
     Column("feature", String(1024), nullable=False),
     Column("kind", String(16), nullable=False),
@@ -85,10 +93,7 @@ drift_sketches = Table(
 drift_columns = Table(
     "drift_columns",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("environment", String(256), nullable=False),
-    Column("hour", BigInteger, nullable=False),
+    *model_hour(),
     Column("feature", String(1024), nullable=False),
     Column("dtype", String(64), nullable=False),
     PrimaryKeyConstraint("model", "version", "environment", "hour", "feature", "dtype"),
@@ -104,10 +109,7 @@ drift_schemas = Table(
 drift_references = Table(
     "drift_references",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("name", String(256), nullable=False),
-    Column("environment", String(256), nullable=False),
+    *names("model", "version", "name", "environment"),
     Column("created_ns", BigInteger, nullable=False),
     Column("rows", BigInteger, nullable=False),
     Column("body", Text, nullable=False),
@@ -133,25 +135,53 @@ DAY_HOURS = 24
 HourProfiles = dict[tuple[ModelKey, int, str, str], list[Profile]]
 
 
+class WideSchema(TypedDict):
+    """A wide input's columns and their dtypes, stored once by the hash its spans carry."""
+
+    columns: list[str]
+    dtypes: dict[str, str]
+
+
+class ReferenceSummary(TypedDict):
+    """One stored reference as listed (``DriftStore.references``)."""
+
+    name: str
+    version: str
+    environment: str
+    created_ns: int
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class SketchRow:
+    """One stored profile of a window (``DriftStore.hour_rows``)."""
+
+    role: str
+    feature: str
+    kind: str
+    hour: int
+    dtype: str
+    count: int
+    nulls: int
+    min: float | None
+    max: float | None
+    sketch: bytes
+
+
 class StoredReference:
     """A reference as stored: its name and version, when it was sent, and its profiles by role and column."""
 
-    def __init__(self, name: str, version: str, created_ns: int, rows: int, body: dict[str, Any]) -> None:
+    def __init__(self, name: str, version: str, created_ns: int, rows: int, body: Mapping[str, object]) -> None:
         self.name = name
         self.version = version
         self.created_ns = created_ns
         self.rows = rows
-        self.features = {c: Profile.from_json(p) for c, p in (body.get("features") or {}).items()}
-        self.prediction = None if not body.get("predictions") else Profile.from_json(body["predictions"])
-
-
-def _model_filter(table: Table, name: str, version: str | None, environment: str | None) -> list[Any]:
-    clauses = [table.c.model == name]
-    if version is not None:
-        clauses.append(table.c.version == version)
-    if environment is not None:
-        clauses.append(table.c.environment == environment)
-    return clauses
+        features = body.get("features") or {}
+        predictions = body.get("predictions")
+        if not isinstance(features, dict) or not (predictions is None or isinstance(predictions, dict)):
+            raise ValueError(f"the stored reference {name!r} is not a reference body")
+        self.features = {str(c): Profile.from_json(p) for c, p in features.items()}
+        self.prediction = None if not predictions else Profile.from_json(predictions)
 
 
 class DriftStore:
@@ -166,14 +196,14 @@ class DriftStore:
         self,
         profiles: HourProfiles,
         columns: dict[tuple[ModelKey, int], dict[str, str]],
-        schemas: dict[str, dict[str, Any]],
+        schemas: Mapping[str, WideSchema],
     ) -> None:
         """Merge new per-hour profiles into the stored hours and days, record declared columns and wide schemas;
         one transaction. Rows are replaced (delete, insert), the one upsert both engines spell alike."""
         with self.engine.begin() as conn:
             self._add_hours(conn, profiles, columns, schemas)
 
-    def add_reported(self, reports: Sequence[Any]) -> int:
+    def add_reported(self, reports: Sequence[ProfileReport]) -> int:
         """Merge profiles an SDK sent (``ingest.metrics.ProfileReport``) into their hours, as :meth:`add_hours`
         merges the server's own, each exactly once: a report whose key is stored (a retried body) is skipped,
         in the transaction that merges the others. Returns how many were new."""
@@ -205,7 +235,7 @@ class DriftStore:
         conn: Connection,
         profiles: HourProfiles,
         columns: dict[tuple[ModelKey, int], dict[str, str]],
-        schemas: dict[str, dict[str, Any]],
+        schemas: Mapping[str, WideSchema],
     ) -> None:
         targets: dict[tuple[ModelKey, int, int], dict[tuple[str, str], list[Profile]]] = {}
         for (model, hour, role, feature), new in profiles.items():
@@ -254,7 +284,8 @@ class DriftStore:
         where = [t.c.model == name, t.c.version == version, t.c.environment == environment]
         where += [t.c.span == span, t.c.hour == start, t.c.feature.in_(sorted({feature for _, feature in found}))]
         stored: dict[tuple[str, str, str], Profile] = {
-            (r.role, r.feature, r.kind): _profile_of(r) for r in conn.execute(select(t).where(*where))
+            (r.role, r.feature, r.kind): _profile_of(r)
+            for r in _sketch_rows(conn, select(*_sketch_columns()).where(*where))
         }
         for (role, feature), new in found.items():
             for profile in new:
@@ -272,10 +303,18 @@ class DriftStore:
             ],
         )
 
-    def schema(self, digest: str) -> dict[str, Any] | None:
+    def schema(self, digest: str) -> WideSchema | None:
         with self.engine.connect() as conn:
             body = conn.execute(select(drift_schemas.c.body).where(drift_schemas.c.hash == digest)).scalar()
-        return None if body is None else dict(json.loads(body))
+        if body is None:
+            return None
+        found = json.loads(body)
+        dtypes = found.get("dtypes") if isinstance(found, dict) else None
+        if not isinstance(dtypes, dict):
+            return None
+        columns = found.get("columns")
+        names = [str(c) for c in columns] if isinstance(columns, list) else list(dtypes)
+        return {"columns": names, "dtypes": {str(k): str(v) for k, v in dtypes.items()}}
 
     # -- references ------------------------------------------------------------------------------------------
 
@@ -309,20 +348,13 @@ class DriftStore:
     def reference(self, model: str, version: str | None, name: str | None) -> StoredReference | None:
         """The reference ``name`` (else the latest one) of a model, of ``version`` when given: a reference
         logged without a version serves every version that has none of its own."""
-        query = select(drift_references).where(drift_references.c.model == model)
-        if name is not None:
-            query = query.where(drift_references.c.name == name)
-        if version is not None:
-            query = query.where(drift_references.c.version.in_([version, ""]))
-        # The version's own reference first (versions sort after ''), then the newest.
-        query = query.order_by(drift_references.c.version.desc(), drift_references.c.created_ns.desc()).limit(1)
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(newest_for_version(drift_references, model, version, name)).first()
         if row is None:
             return None
         return StoredReference(row.name, row.version, row.created_ns, row.rows, json.loads(row.body))
 
-    def references(self, model: str) -> list[dict[str, Any]]:
+    def references(self, model: str) -> list[ReferenceSummary]:
         query = (
             select(
                 drift_references.c.name,
@@ -335,7 +367,10 @@ class DriftStore:
             .order_by(drift_references.c.created_ns.desc())
         )
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [
+                {"name": n, "version": v, "environment": e, "created_ns": c, "rows": r}
+                for n, v, e, c, r in conn.execute(query)
+            ]
 
     # -- queries ---------------------------------------------------------------------------------------------
 
@@ -349,15 +384,15 @@ class DriftStore:
         features: Sequence[str] | None = None,
         *,
         hourly: bool = False,
-    ) -> list[Any]:
+    ) -> list[SketchRow]:
         """The stored profiles of a window: rows of (role, feature, kind, hour, dtype, count, nulls, min, max,
         sketch). The days wholly inside the window come from their day rows and the rest from hour rows,
         unless ``hourly`` (every row is then one hour, for series)."""
         t = drift_sketches
-        base = _model_filter(t, model, version, environment)
+        base = model_filter(t, model, version, environment)
         if features is not None:
             base.append(t.c.feature.in_(list(features)))
-        columns = (t.c.role, t.c.feature, t.c.kind, t.c.hour, t.c.dtype, t.c.count, t.c.nulls, t.c.min, t.c.max)
+        columns = _sketch_columns()
         hours = [*base, t.c.span == 1]
         if start_hour is not None:
             hours.append(t.c.hour >= start_hour)
@@ -365,7 +400,7 @@ class DriftStore:
             hours.append(t.c.hour < end_hour)
         queries = []
         if hourly:
-            queries.append(select(*columns, t.c.sketch).where(and_(*hours)))
+            queries.append(select(*columns).where(and_(*hours)))
         else:
             # Whole days: [first_day, last_day) in hours, each day's first hour a multiple of 24.
             first_day = None if start_hour is None else -(-start_hour // DAY_HOURS) * DAY_HOURS
@@ -379,18 +414,18 @@ class DriftStore:
             if last_day is not None:
                 days.append(t.c.hour < last_day)
                 hours_outside.append(t.c.hour >= last_day)
-            queries.append(select(*columns, t.c.sketch).where(and_(*days)))
+            queries.append(select(*columns).where(and_(*days)))
             if hours_outside:
-                queries.append(select(*columns, t.c.sketch).where(and_(*hours), or_(*hours_outside)))
+                queries.append(select(*columns).where(and_(*hours), or_(*hours_outside)))
         with self.engine.connect() as conn:
-            return [row for query in queries for row in conn.execute(query)]
+            return [row for query in queries for row in _sketch_rows(conn, query)]
 
     def declared_columns(
         self, model: str, version: str | None, environment: str | None, start_hour: int | None, end_hour: int | None
     ) -> dict[str, set[str]]:
         """Columns the window's inputs declared, with every dtype each was declared with."""
         t = drift_columns
-        clauses = _model_filter(t, model, version, environment)
+        clauses = model_filter(t, model, version, environment)
         if start_hour is not None:
             clauses.append(t.c.hour >= start_hour)
         if end_hour is not None:
@@ -409,20 +444,29 @@ class DriftStore:
         return False
 
 
-def _report_key(report: Any) -> str:
+def _sketch_columns() -> tuple[ColumnElement[object], ...]:
+    """``drift_sketches``' columns in :class:`SketchRow`'s order."""
+    return tuple(drift_sketches.c[f.name] for f in fields(SketchRow))
+
+
+def _sketch_rows(conn: Connection, query: Executable) -> list[SketchRow]:
+    return [SketchRow(*row) for row in conn.execute(query)]
+
+
+def _report_key(report: ProfileReport) -> str:
     """A sent profile's identity: what a retry of its body repeats exactly (JSON, so no two tuples collide)."""
     parts = [report.instance, report.model, report.version, report.environment, report.role, report.column]
     text = json.dumps([*parts, report.profile.kind, report.start_ns, report.end_ns], separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _profile_of(row: Any) -> Profile:
+def _profile_of(row: SketchRow) -> Profile:
     return Profile(row.kind, row.dtype, row.count, row.nulls, row.min, row.max, row.sketch)
 
 
 def _row(
     name: str, version: str, environment: str, role: str, feature: str, hour: int, span: int, p: Profile
-) -> dict[str, Any]:
+) -> dict[str, object]:
     return {
         "span": span,
         "model": name,
@@ -441,5 +485,5 @@ def _row(
     }
 
 
-def profiles_of_rows(rows: Iterable[Any]) -> list[Profile]:
+def profiles_of_rows(rows: Iterable[SketchRow]) -> list[Profile]:
     return [_profile_of(r) for r in rows]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +42,7 @@ class Estimator:
     maps: list[tuple[Floats, Floats]]
     edges: list[Floats]
     method: str
-    reference: dict[str, Any]
+    reference: dict[str, object]
 
     @property
     def width(self) -> int:
@@ -67,7 +66,7 @@ class Estimator:
         return [1] if self.width == 2 else list(range(self.width))
 
 
-def _floats(value: Any, where: str, *, ascending: bool, unit: bool) -> Floats:
+def _floats(value: object, where: str, *, ascending: bool, unit: bool) -> Floats:
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_KNOTS:
         raise InvalidEstimator(f"{where} must be a list of 1 to {MAX_KNOTS} numbers")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
@@ -80,7 +79,7 @@ def _floats(value: Any, where: str, *, ascending: bool, unit: bool) -> Floats:
     return array
 
 
-def parse_estimator(body: Any, created_ns: int = 0) -> Estimator:
+def parse_estimator(body: object, created_ns: int = 0) -> Estimator:
     """The estimator of a JSON body (as ``log_reference`` sends it); :class:`InvalidEstimator` when malformed."""
     if not isinstance(body, dict):
         raise InvalidEstimator("the estimator must be an object")

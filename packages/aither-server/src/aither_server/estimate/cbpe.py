@@ -19,11 +19,11 @@ weights.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from aither_server.estimate.calibration import Estimator, Floats
+from aither_server.estimate.figures import ClassifierEstimate, Figure
 
 __all__ = ["estimate", "length", "statistics"]
 
@@ -67,7 +67,7 @@ def statistics(estimator: Estimator, scores: Floats, weights: Floats) -> Floats:
     return out
 
 
-def _figure(value: float | None, error: float | None) -> dict[str, Any]:
+def _figure(value: float | None, error: float | None) -> Figure:
     if value is None or error is None or not math.isfinite(value):
         return {"value": None, "sampling_error": None, "band": None}
     return {
@@ -125,7 +125,7 @@ def class_figures(confusion: Floats, n_eff: float, total: float) -> dict[str, tu
     }
 
 
-def estimate(estimator: Estimator, stats: Floats) -> dict[str, Any] | None:
+def estimate(estimator: Estimator, stats: Floats) -> ClassifierEstimate | None:
     """Estimated accuracy, precision, recall, F1 (macro), ROC AUC and confusion matrix of a slice's sums, each
     with its sampling error and band; ``None`` for a slice without scored rows."""
     k = estimator.width
@@ -135,7 +135,7 @@ def estimate(estimator: Estimator, stats: Floats) -> dict[str, Any] | None:
     n_eff = total * total / total2
     confusion = stats[_HEAD : _HEAD + k * k].reshape(k, k)
     accuracy = float(np.trace(confusion)) / total
-    out: dict[str, Any] = {"rows": int(rows), "weighted_rows": total}
+    out: ClassifierEstimate = {"rows": int(rows), "weighted_rows": total}
     out["accuracy"] = _figure(accuracy, math.sqrt(right_var) / total)
     macro = class_figures(confusion, n_eff, total)
     predicted = confusion.sum(axis=1)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import numpy as np
 
 from aither_server.estimate.calibration import Floats, InvalidEstimator
+from aither_server.estimate.figures import Figure, RegressorEstimate
 
 __all__ = ["LENGTH", "LossModel", "estimate", "parse_loss_model", "statistics"]
 
@@ -44,9 +44,9 @@ class LossModel:
     columns: list[LossColumn]
     prediction: LossColumn
     method: str
-    reference: dict[str, Any]
+    reference: dict[str, object]
 
-    def losses(self, rows: list[tuple[dict[str, Any], float]]) -> Floats:
+    def losses(self, rows: list[tuple[dict[str, object], float]]) -> Floats:
         """Predicted (absolute, squared) error of each (features, prediction) row, never below zero."""
         out = np.tile(self.intercept, (len(rows), 1))
         predictions = np.asarray([p for _, p in rows], dtype=np.float64)
@@ -57,7 +57,7 @@ class LossModel:
         return np.clip(out, 0.0, None)
 
 
-def _number(value: Any) -> float:
+def _number(value: object) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return math.nan
@@ -71,7 +71,7 @@ def _contribution(column: LossColumn, values: Floats) -> Floats:
     return out
 
 
-def _floats(value: Any, where: str, size: int | None = None) -> Floats:
+def _floats(value: object, where: str, size: int | None = None) -> Floats:
     if not isinstance(value, list) or len(value) > _MAX_BINS or (size is not None and len(value) != size):
         raise InvalidEstimator(f"{where} must be a list of {size if size is not None else 'at most 64'} numbers")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
@@ -79,7 +79,7 @@ def _floats(value: Any, where: str, size: int | None = None) -> Floats:
     return np.asarray(value, dtype=np.float64)
 
 
-def _column(item: Any, where: str) -> LossColumn:
+def _column(item: object, where: str) -> LossColumn:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise InvalidEstimator(f"{where} must be an object with a name")
     edges = _floats(item.get("edges"), f"{where}.edges")
@@ -91,7 +91,7 @@ def _column(item: Any, where: str) -> LossColumn:
     return LossColumn(item["name"], edges, np.column_stack([mae, mse]), fill)
 
 
-def parse_loss_model(body: dict[str, Any], created_ns: int = 0) -> LossModel:
+def parse_loss_model(body: dict[str, object], created_ns: int = 0) -> LossModel:
     """The loss model of a JSON body (as ``log_reference`` sends it); :class:`InvalidEstimator` when malformed."""
     columns = body.get("columns")
     if not isinstance(columns, list) or len(columns) > _MAX_COLUMNS:
@@ -108,7 +108,7 @@ def parse_loss_model(body: dict[str, Any], created_ns: int = 0) -> LossModel:
     )
 
 
-def statistics(model: LossModel, rows: list[tuple[dict[str, Any], float]], weights: Floats) -> Floats:
+def statistics(model: LossModel, rows: list[tuple[dict[str, object], float]], weights: Floats) -> Floats:
     out = np.zeros(LENGTH)
     if not rows:
         return out
@@ -121,11 +121,19 @@ def statistics(model: LossModel, rows: list[tuple[dict[str, Any], float]], weigh
     return out
 
 
-def _figure(value: float, error: float) -> dict[str, Any]:
+def _spread(reference: dict[str, object], key: str) -> float:
+    """A spread of the reference's errors (0 when the reference did not send it)."""
+    value = reference.get(key) or 0.0
+    if not isinstance(value, (int, float, str)):
+        raise TypeError(f"the reference's {key} is not a number")
+    return float(value)
+
+
+def _figure(value: float, error: float) -> Figure:
     return {"value": value, "sampling_error": error, "band": [max(0.0, value - 3 * error), value + 3 * error]}
 
 
-def estimate(model: LossModel, stats: Floats) -> dict[str, Any] | None:
+def estimate(model: LossModel, stats: Floats) -> RegressorEstimate | None:
     """Estimated MAE and RMSE of a slice's sums, with sampling errors from the reference's spread of errors."""
     rows, total, total2, abs_sum, sq_sum = (float(v) for v in stats[:LENGTH])
     if rows <= 0 or total <= 0:
@@ -133,8 +141,8 @@ def estimate(model: LossModel, stats: Floats) -> dict[str, Any] | None:
     n_eff = total * total / total2
     mae, mse = abs_sum / total, sq_sum / total
     rmse = math.sqrt(mse)
-    abs_std = float(model.reference.get("abs_error_std") or 0.0)
-    sq_std = float(model.reference.get("squared_error_std") or 0.0)
+    abs_std = _spread(model.reference, "abs_error_std")
+    sq_std = _spread(model.reference, "squared_error_std")
     mse_error = sq_std / math.sqrt(n_eff)
     return {
         "rows": int(rows),

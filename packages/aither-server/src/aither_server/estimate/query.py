@@ -20,6 +20,7 @@ import numpy as np
 from aither_server.estimate import cbpe, dle
 from aither_server.estimate.calibration import Estimator, Floats
 from aither_server.estimate.dle import LossModel
+from aither_server.estimate.figures import Estimate, Realized
 from aither_server.estimate.realized import realized_figures
 from aither_server.estimate.store import AnyEstimator, EstimateStore
 from aither_server.model.records import KIND_PROBA, InvalidJson, parse_prediction
@@ -39,7 +40,9 @@ MAX_SLICES = 1_000
 SETTLE_NS = 15 * 60 * NS
 
 
-def _scores(estimator: Estimator, conn: Connection, ids: list[int], lo: int, hi: int) -> dict[tuple[int, int], Any]:
+def _scores(
+    estimator: Estimator, conn: Connection, ids: list[int], lo: int, hi: int
+) -> dict[tuple[int, int], tuple[Floats, Floats]]:
     """Per (model id, hour): the raw class scores (n x K) and weights of the rows predicted in ``[lo, hi)``."""
     k = estimator.width
     found: dict[tuple[int, int], tuple[list[list[float]], list[float]]] = defaultdict(lambda: ([], []))
@@ -77,9 +80,11 @@ def _scores(estimator: Estimator, conn: Connection, ids: list[int], lo: int, hi:
 
 def _loss_rows(
     model: LossModel, conn: Connection, ids: list[int], lo: int, hi: int
-) -> dict[tuple[int, int], tuple[list[tuple[dict[str, Any], float]], Floats]]:
+) -> dict[tuple[int, int], tuple[list[tuple[dict[str, object], float]], Floats]]:
     """Per (model id, hour): the sampled rows' (features, prediction) and weights, of calls in ``[lo, hi)``."""
-    found: dict[tuple[int, int], tuple[list[tuple[dict[str, Any], float]], list[float]]] = defaultdict(lambda: ([], []))
+    found: dict[tuple[int, int], tuple[list[tuple[dict[str, object], float]], list[float]]] = defaultdict(
+        lambda: ([], [])
+    )
     cursor = conn.execute(
         "SELECT model_id, start_ns, features, prediction, batch_size, method, sample_rate, n_rows FROM predictions"
         f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ? AND status = 0"
@@ -126,7 +131,7 @@ def _length(estimator: AnyEstimator) -> int:
     return dle.LENGTH if isinstance(estimator, LossModel) else cbpe.length(estimator)
 
 
-def _estimate(estimator: AnyEstimator, stats: Floats) -> dict[str, Any] | None:
+def _estimate(estimator: AnyEstimator, stats: Floats) -> Estimate | None:
     if isinstance(estimator, LossModel):
         return dle.estimate(estimator, stats)
     return cbpe.estimate(estimator, stats)
@@ -202,7 +207,7 @@ def performance(
     version: str | None = None,
     environment: str | None = None,
     realized: bool = True,
-) -> dict[str, Any] | None:
+) -> dict[str, Any] | None:  # the route and ui/estimate_chart.py read it as the API's JSON
     """Estimated (and realized) performance per slice of ``[start_ns, end_ns)``; ``None`` when no model has this
     name. Without an estimator (no reference with scores and labels) the slices are empty and ``estimator`` null."""
     bucket_ns = bucket_s * NS
@@ -215,13 +220,14 @@ def performance(
         return None
     ids = [mid for mid, _, _ in matching]
     estimator = estimates.estimator(name, version)
-    answer: dict[str, Any] = {
+    points: list[dict[str, object]] = []
+    answer: dict[str, object] = {
         "model": name,
         "version": version,
         "environment": environment,
         "task": None if estimator is None else "regression" if isinstance(estimator, LossModel) else "classification",
         "estimator": None if estimator is None else _describe(estimator),
-        "points": [],
+        "points": points,
     }
     if estimator is None or not ids:
         return answer
@@ -236,7 +242,7 @@ def performance(
             if found:
                 sums[slot] = sum(found.values(), np.zeros(_length(estimator)))
     if not realized:
-        labelled: dict[int, dict[str, Any]] = {}
+        labelled: dict[int, Realized] = {}
     else:
         labelled = realized_figures(
             estimates,
@@ -252,7 +258,7 @@ def performance(
         summed = sums.get(slot)
         estimated = None if summed is None else _estimate(estimator, summed)
         seen = labelled.get(slot)
-        answer["points"].append(
+        points.append(
             {
                 "start": iso(slot),
                 "end": iso(slot + bucket_ns),
@@ -276,7 +282,7 @@ def estimate_window(
     now_ns: int,
     version: str | None = None,
     environment: str | None = None,
-) -> dict[str, Any] | None:
+) -> Estimate | None:
     """The estimate of one window as a whole (monitors); ``None`` without a model, estimator or scored row."""
     conn = store.reader()
     matching = model_ids(conn, name, version, environment)
@@ -289,7 +295,7 @@ def estimate_window(
     return _estimate(estimator, sum(hours.values(), np.zeros(_length(estimator))))
 
 
-def _describe(estimator: AnyEstimator) -> dict[str, Any]:
+def _describe(estimator: AnyEstimator) -> dict[str, object]:
     if isinstance(estimator, LossModel):
         return {
             "method": estimator.method,

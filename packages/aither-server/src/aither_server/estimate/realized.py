@@ -16,13 +16,14 @@ import hashlib
 import json
 import math
 from collections import defaultdict
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from aither_server.estimate import cbpe
 from aither_server.estimate.calibration import Estimator, Floats
 from aither_server.estimate.dle import LossModel
+from aither_server.estimate.figures import ClassifierRealized, Realized
 from aither_server.estimate.store import AnyEstimator, EstimateStore
 from aither_server.model.records import KIND_PROBA
 from aither_server.model.rollup_keys import HOUR_NS
@@ -35,7 +36,7 @@ _SUMS = 4
 #: A classifier's row starts with predicted class, true class and weight; the class scores follow.
 _HEAD = 3
 
-Ints = Any  # numpy int64 arrays
+Ints = npt.NDArray[np.int64]
 
 
 def _width(estimator: AnyEstimator) -> int:
@@ -102,7 +103,7 @@ def _rows(estimator: AnyEstimator, conn: Connection, ids: list[int], lo: int, hi
     return _class_rows(estimator, conn, ids, lo, hi)
 
 
-def _figures(estimator: AnyEstimator, table: Floats) -> dict[str, Any] | None:
+def _figures(estimator: AnyEstimator, table: Floats) -> Realized | None:
     """The realized figures of one slice's table (rows, or a regressor's hours of sums)."""
     if isinstance(estimator, LossModel):
         n, w, a, q = table.sum(axis=0)
@@ -114,7 +115,7 @@ def _figures(estimator: AnyEstimator, table: Floats) -> dict[str, Any] | None:
     return _slice(estimator, predicted, truth, table[:, _HEAD:], table[:, 2])
 
 
-def _slice(estimator: Estimator, predicted: Ints, truth: Ints, matrix: Floats, weights: Floats) -> dict[str, Any]:
+def _slice(estimator: Estimator, predicted: Ints, truth: Ints, matrix: Floats, weights: Floats) -> ClassifierRealized:
     k = estimator.width
     confusion = np.bincount(predicted * k + truth, weights, minlength=k * k).reshape(k, k).astype(np.float64)
     total = float(weights.sum())
@@ -144,7 +145,7 @@ def _slice(estimator: Estimator, predicted: Ints, truth: Ints, matrix: Floats, w
 def _label_states(conn: Connection, ids: list[int], lo: int, hi: int) -> dict[tuple[int, int], str]:
     """Per (model id, hour start ns) with labelled rows: a digest of its ``quality_hours`` cells, which change
     whenever one of its labels joins, is replaced or is erased."""
-    cells: dict[tuple[int, int], list[tuple[Any, ...]]] = defaultdict(list)
+    cells: dict[tuple[int, int], list[tuple[object, ...]]] = defaultdict(list)
     for row in conn.execute(
         "SELECT model_id, hour, kind, label_kind, pred_key, label_key, scored, rows, w_rows, w_abs, w_sq"
         f" FROM quality_hours WHERE model_id IN ({placeholders(ids)}) AND hour >= ? AND hour < ?"
@@ -203,11 +204,11 @@ def realized_figures(
     end_ns: int,
     bucket_ns: int,
     closed_ns: int,
-) -> dict[int, dict[str, Any]]:
+) -> dict[int, Realized]:
     """Realized figures per slice start of ``[first, end_ns)``; hours ending by ``closed_ns`` come from the
     cache."""
     width = _width(estimator)
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[int, Realized] = {}
     parts: list[tuple[Ints, Floats]] = []
     first_hour = -(-first // HOUR_NS) * HOUR_NS
     closed_end = max(first_hour, min(end_ns - end_ns % HOUR_NS, closed_ns - closed_ns % HOUR_NS))

@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import Engine, and_, delete, insert, or_, select, text
+from sqlalchemy import Connection, Engine, RowMapping, Table, and_, delete, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
-from aither_server.estimate.calibration import Estimator, InvalidEstimator, parse_estimator
+from aither_server.estimate.calibration import Estimator, Floats, InvalidEstimator, parse_estimator
 from aither_server.estimate.dle import LossModel, parse_loss_model
 from aither_server.store.estimate_tables import estimate_hours, estimators, realized_hours
+from aither_server.store.model_keyed import newest_for_version
 
 __all__ = ["AnyEstimator", "EstimateStore", "parse_any"]
 
@@ -22,7 +22,7 @@ __all__ = ["AnyEstimator", "EstimateStore", "parse_any"]
 AnyEstimator = Estimator | LossModel
 
 
-def parse_any(body: Any, created_ns: int = 0) -> AnyEstimator:
+def parse_any(body: object, created_ns: int = 0) -> AnyEstimator:
     """The estimator of a body as ``log_reference`` sends it, by its ``task``; :class:`InvalidEstimator` else."""
     if isinstance(body, dict) and body.get("task") == "regression":
         return parse_loss_model(body, created_ns)
@@ -35,13 +35,27 @@ def parse_any(body: Any, created_ns: int = 0) -> AnyEstimator:
 HourStats = dict[tuple[int, int], tuple[int, "np.typing.NDArray[np.float64]"]]
 
 
+def _cached(
+    conn: Connection, table: Table, model_ids: Sequence[int], estimator_ns: int, lo: int, hi: int
+) -> list[RowMapping]:
+    """The rows of a cache of hours (``estimate_hours``, ``realized_hours``) starting in ``[lo, hi)`` of these
+    model rows under an estimator."""
+    if not model_ids:
+        return []
+    t = table.c
+    query = select(table).where(
+        t.model_id.in_(list(model_ids)), t.estimator_ns == estimator_ns, t.hour >= lo, t.hour < hi
+    )
+    return list(conn.execute(query).mappings())
+
+
 class EstimateStore:
     """Reads and writes the estimate tables through the process's SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def put_estimator(self, model: str, version: str, name: str, body: dict[str, Any]) -> int:
+    def put_estimator(self, model: str, version: str, name: str, body: Mapping[str, object]) -> int:
         """Store (or replace) the estimator of reference ``name``; returns its creation time. The model's cached
         hours (estimated and realized) are dropped: they were computed under the estimator this one may replace."""
         created = time.time_ns()
@@ -62,32 +76,21 @@ class EstimateStore:
 
     def estimator(self, model: str, version: str | None) -> AnyEstimator | None:
         """The newest estimator of ``version`` (else one logged without a version) of ``model``."""
-        query = select(estimators).where(estimators.c.model == model)
-        if version is not None:
-            query = query.where(estimators.c.version.in_([version, ""]))
-        query = query.order_by(estimators.c.version.desc(), estimators.c.created_ns.desc()).limit(1)
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(newest_for_version(estimators, model, version)).first()
         if row is None:
             return None
         return parse_any(json.loads(row.body), row.created_ns)
 
     def hours(self, model_ids: Sequence[int], estimator_ns: int, lo: int, hi: int) -> HourStats:
         """The cached hours starting in ``[lo, hi)`` of these model rows under an estimator."""
-        if not model_ids:
-            return {}
-        query = select(estimate_hours).where(
-            estimate_hours.c.model_id.in_(list(model_ids)),
-            estimate_hours.c.estimator_ns == estimator_ns,
-            estimate_hours.c.hour >= lo,
-            estimate_hours.c.hour < hi,
-        )
         with self.engine.connect() as conn:
             return {
-                (r.model_id, r.hour): (r.rows, np.frombuffer(r.stats, dtype=np.float64)) for r in conn.execute(query)
+                (r["model_id"], r["hour"]): (r["rows"], np.frombuffer(r["stats"], dtype=np.float64))
+                for r in _cached(conn, estimate_hours, model_ids, estimator_ns, lo, hi)
             }
 
-    def put_hours(self, estimator_ns: int, found: Iterable[tuple[int, int, int, Any]]) -> None:
+    def put_hours(self, estimator_ns: int, found: Iterable[tuple[int, int, int, Floats]]) -> None:
         """Cache closed hours: (model id, hour, rows, statistics); an hour already cached is kept."""
         items = [
             {"model_id": m, "estimator_ns": estimator_ns, "hour": h, "rows": r, "stats": np.asarray(s).tobytes()}
@@ -105,21 +108,13 @@ class EstimateStore:
     ) -> dict[tuple[int, int], tuple[str, np.typing.NDArray[np.float64], str]]:
         """The cached realized statistics of the hours starting in ``[lo, hi)``: (labels state, vector, the hour's
         figures as JSON) each."""
-        if not model_ids:
-            return {}
-        query = select(realized_hours).where(
-            realized_hours.c.model_id.in_(list(model_ids)),
-            realized_hours.c.estimator_ns == estimator_ns,
-            realized_hours.c.hour >= lo,
-            realized_hours.c.hour < hi,
-        )
         with self.engine.connect() as conn:
             return {
-                (r.model_id, r.hour): (r.state, np.frombuffer(r.stats, dtype=np.float64), r.figures)
-                for r in conn.execute(query)
+                (r["model_id"], r["hour"]): (r["state"], np.frombuffer(r["stats"], dtype=np.float64), r["figures"])
+                for r in _cached(conn, realized_hours, model_ids, estimator_ns, lo, hi)
             }
 
-    def put_realized(self, estimator_ns: int, found: Iterable[tuple[int, int, str, Any, str]]) -> None:
+    def put_realized(self, estimator_ns: int, found: Iterable[tuple[int, int, str, Floats, str]]) -> None:
         """Cache closed hours' realized statistics: (model id, hour, labels state, vector, figures JSON), replacing
         older ones."""
         items = [

@@ -10,8 +10,6 @@ evaluated once at the end of the run:
 
 from __future__ import annotations
 
-from typing import Any
-
 from aither_server.drift.store import DriftStore
 from aither_server.monitors.evaluate import Evaluator
 from aither_server.monitors.store import MonitorRecord, MonitorStore
@@ -21,7 +19,7 @@ from aither_server.store.database import Store
 __all__ = ["DEMO_MONITORS", "leave_demo_monitors"]
 
 
-def _demo_monitors(model: str, shifted_feature: str) -> list[dict[str, Any]]:
+def _demo_monitors(model: str, shifted_feature: str) -> list[dict[str, object]]:
     common = {"model": model, "window": "1h", "min_rows": 20, "webhook_url": None, "enabled": True}
     return [
         {
@@ -46,7 +44,7 @@ def _demo_monitors(model: str, shifted_feature: str) -> list[dict[str, Any]]:
 
 
 #: The names of the monitors the demo leaves, in the order it prints them.
-DEMO_MONITORS = tuple(monitor["name"] for monitor in _demo_monitors("", ""))
+DEMO_MONITORS = tuple(str(monitor["name"]) for monitor in _demo_monitors("", ""))
 
 
 def leave_demo_monitors(store: Store, model: str, shifted_feature: str) -> list[MonitorRecord]:
@@ -59,7 +57,7 @@ def leave_demo_monitors(store: Store, model: str, shifted_feature: str) -> list[
         evaluator = Evaluator(store, drift, monitors, sender)
         evaluated = []
         for wanted in _demo_monitors(model, shifted_feature):
-            found = existing.get(wanted["name"]) or monitors.create(wanted)
+            found = existing.get(str(wanted["name"])) or monitors.create(wanted)
             evaluated.append(evaluator.evaluate(found))
         return evaluated
     finally:

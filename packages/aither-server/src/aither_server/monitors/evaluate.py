@@ -20,11 +20,12 @@ import operator
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypedDict, TypeVar
 
 from aither_server.drift.query import NotFound, data_quality, drift
 from aither_server.drift.sketches import PREDICTION
+from aither_server.drift.stats import DriftEntry
 from aither_server.drift.store import DriftStore
 from aither_server.estimate.query import estimate_window
 from aither_server.estimate.store import EstimateStore
@@ -63,7 +64,18 @@ _ROWS_OF = {
 }
 
 
-def _feature_entry(entries: list[dict[str, Any]], feature: str) -> dict[str, Any] | None:
+class _QualityColumn(TypedDict):
+    """What a monitor reads of a column of a data-quality answer (``drift.query.data_quality``)."""
+
+    name: str
+    null_rate: float | None
+    current_count: int
+
+
+_Entry = TypeVar("_Entry", DriftEntry, _QualityColumn)
+
+
+def _feature_entry(entries: Sequence[_Entry], feature: str) -> _Entry | None:
     return next((e for e in entries if e["name"] == feature), None)
 
 
@@ -96,7 +108,10 @@ def measure(store: Store, drift_store: DriftStore, monitor: MonitorRecord, now_n
             answer = drift(
                 drift_store, monitor.model, version=monitor.version, environment=monitor.environment, window=window
             )
-            entry = answer["prediction"] if feature == PREDICTION else _feature_entry(answer["features"], feature)
+            columns: list[DriftEntry] = answer["features"]
+            entry: DriftEntry | None = (
+                answer["prediction"] if feature == PREDICTION else _feature_entry(columns, feature)
+            )
             if entry is None:
                 return None, 0
             # The Jensen-Shannon distance whatever the reference's size decides the default method: a monitor
@@ -108,10 +123,11 @@ def measure(store: Store, drift_store: DriftStore, monitor: MonitorRecord, now_n
         )
     except NotFound:  # no reference (drift), or no drift data for this model yet
         return None, 0
-    entry = _feature_entry(quality["features"], feature)
-    if entry is None:
+    found_columns: list[_QualityColumn] = quality["features"]
+    column = _feature_entry(found_columns, feature)
+    if column is None:
         return None, 0
-    return entry["null_rate"], int(entry["current_count"])
+    return column["null_rate"], int(column["current_count"])
 
 
 def _estimated(store: Store, monitor: MonitorRecord, metric: str, lo: int, now_ns: int) -> tuple[float | None, int]:
@@ -126,10 +142,12 @@ def _estimated(store: Store, monitor: MonitorRecord, metric: str, lo: int, now_n
         version=monitor.version,
         environment=monitor.environment,
     )
-    figure = None if found is None else found.get(metric)
-    if found is None or figure is None:  # no estimate, or one of the other task's metrics
+    figures: Mapping[str, object] = {} if found is None else found
+    figure = figures.get(metric)
+    if found is None or not isinstance(figure, dict):  # no estimate, or one of the other task's metrics
         return None, 0
-    return figure["value"], int(found["rows"])
+    value: float | None = figure["value"]
+    return value, int(found["rows"])
 
 
 def judge(monitor: MonitorRecord, value: float | None, rows: int) -> str:
@@ -140,7 +158,7 @@ def judge(monitor: MonitorRecord, value: float | None, rows: int) -> str:
     return "ALERT" if _OPS[monitor.op](value, monitor.threshold) else "OK"
 
 
-def payload(monitor: MonitorRecord, change: StateChange, event_id: str) -> dict[str, Any]:
+def payload(monitor: MonitorRecord, change: StateChange, event_id: str) -> dict[str, object]:
     """The webhook's JSON body."""
     return {
         "type": "monitor.state_changed",

@@ -14,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from typing import Any
+from collections.abc import Mapping
 
-from sqlalchemy import Engine, Table, delete, insert, select, update
+from sqlalchemy import Engine, RowMapping, Table, delete, insert, select, update
 
 from aither_server.store.monitor_tables import metadata, monitor_deliveries, monitor_states, monitors
 
@@ -91,8 +91,7 @@ class Delivery:
     error: str | None
 
 
-def _record(row: Any) -> MonitorRecord:
-    m = row._mapping
+def _record(m: RowMapping) -> MonitorRecord:
     return MonitorRecord(
         **{f.name: m[f.name] for f in dataclasses.fields(MonitorRecord) if f.name not in ("enabled", "threshold")},
         enabled=bool(m["enabled"]),
@@ -106,11 +105,12 @@ class MonitorStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create(self, fields: dict[str, Any]) -> MonitorRecord:
+    def create(self, fields: Mapping[str, object]) -> MonitorRecord:
         values = {name: fields[name] for name in FIELDS}
+        monitor_id = "mon_" + secrets.token_hex(8)
         row = {
             **values,
-            "id": "mon_" + secrets.token_hex(8),
+            "id": monitor_id,
             # A whsec_ secret, as the signature's key; it is shown once, at creation, and kept to sign with.
             "secret": "whsec_" + secrets.token_hex(24),
             "state": NO_DATA,
@@ -122,13 +122,13 @@ class MonitorStore:
         }
         with self.engine.begin() as conn:
             conn.execute(insert(monitors).values(**row))
-        found = self.get(row["id"])
+        found = self.get(monitor_id)
         assert found is not None
         return found
 
     def get(self, monitor_id: str) -> MonitorRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(monitors).where(monitors.c.id == monitor_id)).first()
+            row = conn.execute(select(monitors).where(monitors.c.id == monitor_id)).mappings().first()
         return None if row is None else _record(row)
 
     def all(self, model: str | None = None) -> list[MonitorRecord]:
@@ -136,9 +136,9 @@ class MonitorStore:
         if model is not None:
             query = query.where(monitors.c.model == model)
         with self.engine.connect() as conn:
-            return [_record(r) for r in conn.execute(query)]
+            return [_record(r) for r in conn.execute(query).mappings()]
 
-    def update(self, monitor_id: str, fields: dict[str, Any]) -> MonitorRecord | None:
+    def update(self, monitor_id: str, fields: Mapping[str, object]) -> MonitorRecord | None:
         changes = {k: v for k, v in fields.items() if k in FIELDS}
         if changes:
             with self.engine.begin() as conn:
@@ -186,7 +186,7 @@ class MonitorStore:
             conn.execute(insert(monitor_states).values(monitor_id=monitor.id, **dataclasses.asdict(change)))
         return change
 
-    def _newest(self, table: Table, monitor_id: str, limit: int) -> list[Any]:
+    def _newest(self, table: Table, monitor_id: str, limit: int) -> list[RowMapping]:
         """The monitor's ``limit`` newest rows of ``table`` (its state history or its deliveries)."""
         query = (
             select(table)
@@ -195,11 +195,11 @@ class MonitorStore:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return list(conn.execute(query).mappings())
 
     def history(self, monitor_id: str, limit: int = 100) -> list[StateChange]:
         rows = self._newest(monitor_states, monitor_id, limit)
-        return [StateChange(r.state, r.previous, r.value, r.rows, r.at_ns) for r in rows]
+        return [StateChange(r["state"], r["previous"], r["value"], r["rows"], r["at_ns"]) for r in rows]
 
     def log_delivery(self, monitor_id: str, delivery: Delivery) -> None:
         with self.engine.begin() as conn:
@@ -207,4 +207,7 @@ class MonitorStore:
 
     def deliveries(self, monitor_id: str, limit: int = 100) -> list[Delivery]:
         rows = self._newest(monitor_deliveries, monitor_id, limit)
-        return [Delivery(r.event_id, r.attempt, r.url, r.at_ns, r.status_code, bool(r.ok), r.error) for r in rows]
+        return [
+            Delivery(r["event_id"], r["attempt"], r["url"], r["at_ns"], r["status_code"], bool(r["ok"]), r["error"])
+            for r in rows
+        ]

@@ -13,10 +13,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["Target", "UnsafeTarget", "check_target", "resolve_target"]
+
+
+#: A resolved address as ``socket.getaddrinfo`` gives it: IPv4 (host, port), IPv6 (host, port, flow, scope).
+SockAddr = tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
 
 
 class UnsafeTarget(ValueError):
@@ -33,7 +36,7 @@ class Target:
     #: The request target: path and query.
     path: str
     #: ``(family, sockaddr)`` of each address the host resolved to, in the resolver's order.
-    addresses: tuple[tuple[int, Any], ...]
+    addresses: tuple[tuple[int, SockAddr], ...]
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")

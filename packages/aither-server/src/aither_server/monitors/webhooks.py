@@ -23,7 +23,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from aither_server._version import __version__
@@ -95,7 +94,7 @@ class Event:
     event_id: str
     url: str
     secret: str
-    payload: dict[str, Any]
+    payload: dict[str, object]
 
 
 class Sender:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from typing import Any
+from collections.abc import Mapping
 
 from aither_server.store.engine import Connection
 
@@ -22,10 +22,10 @@ class AuditEntry:
     """``policy.set``, ``policy.delete`` or ``erasure``."""
     target: str
     """The model of a policy (``*``: the organisation's); ``trace:<hex>`` or ``entity:<hash>`` of an erasure."""
-    detail: dict[str, Any]
+    detail: dict[str, object]
 
 
-def record(conn: Connection, key_id: str, action: str, target: str, detail: dict[str, Any]) -> None:
+def record(conn: Connection, key_id: str, action: str, target: str, detail: Mapping[str, object]) -> None:
     conn.execute(
         "INSERT INTO audit_log (time_ns, key_id, action, target, detail) VALUES (?, ?, ?, ?, ?)",
         (time.time_ns(), key_id, action, target, json.dumps(detail, separators=(",", ":"), sort_keys=True)),

@@ -12,13 +12,16 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aither.privacy import Action, ColumnPolicies, hash_key_from_env, scrub
 from aither_server.ingest.metrics import DecodedMetrics, ProfileReport
 from aither_server.ingest.spans import DecodedBatch
 from aither_server.model.records import PredictionSpan
 from aither_server.privacy.policy import REFUSED, EffectivePolicy
+
+if TYPE_CHECKING:
+    from aither.profile import Profile
 
 __all__ = ["HASHED", "Refused", "enforce_batch", "entity_key", "private_features", "reference_refusal"]
 
@@ -36,7 +39,7 @@ class Refused(Exception):
     """The span carries a column its model's policy refuses; the message names the column, never a value."""
 
 
-def _dumps(value: Any) -> str:
+def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -56,7 +59,7 @@ def private_features(text: str, policy: EffectivePolicy) -> str | None:
     return _dumps(_walk(value, policy))
 
 
-def _walk(value: Any, policy: EffectivePolicy) -> Any:
+def _walk(value: object, policy: EffectivePolicy) -> object:
     """``value`` with every object's columns under the policy; scalars cost no call (most values are numbers)."""
     if isinstance(value, dict):
         return _object(value, policy)
@@ -67,9 +70,9 @@ def _walk(value: Any, policy: EffectivePolicy) -> Any:
     return value
 
 
-def _object(value: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
+def _object(value: dict[str, object], policy: EffectivePolicy) -> dict[str, object]:
     rule, scrubbing = policy.rule, policy.scrub
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for key, item in value.items():
         if key == "_meta" and isinstance(item, dict):
             out[key] = _meta(item, policy)
@@ -91,31 +94,34 @@ def _object(value: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
     return out
 
 
-def _each(value: Any, transform: Callable[[Any], Any]) -> Any:
+def _each(value: object, transform: Callable[[object], object]) -> object:
     """``transform`` of a value, or of each value of a list (a column of values in a dict of columns)."""
     if isinstance(value, list):
         return [_each(v, transform) for v in value]
     return transform(value)
 
 
-def _apply(policy: EffectivePolicy, action: Action, value: Any) -> Any:
+def _apply(policy: EffectivePolicy, action: Action, value: object) -> object:
     if action.kind == "hash":
         if isinstance(value, str):
             return value if HASHED.fullmatch(value) else policy.hashed(value)
         if isinstance(value, dict):
             return policy.hashed(json.dumps(value, sort_keys=True, default=str))
-    return policy.actions.apply(action, value)
+    applied: object = policy.actions.apply(action, value)
+    return applied
 
 
-def _meta(meta: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
+def _meta(meta: dict[str, object], policy: EffectivePolicy) -> dict[str, object]:
     """The sample's schema: the refused columns refuse the span even when this sample left them out (the input
     had them), and the dropped ones leave it; the texts behind text descriptors are scrubbed."""
     names: list[str] = []
     for field in _META_NAMES:
-        if isinstance(meta.get(field), list):
-            names.extend(c for c in meta[field] if isinstance(c, str))
-    if isinstance(meta.get("dtypes"), dict):
-        names.extend(str(c) for c in meta["dtypes"])
+        listed = meta.get(field)
+        if isinstance(listed, list):
+            names.extend(c for c in listed if isinstance(c, str))
+    dtypes = meta.get("dtypes")
+    if isinstance(dtypes, dict):
+        names.extend(str(c) for c in dtypes)
     dropped = set()
     for name in names:
         action = policy.rule(name)
@@ -128,12 +134,15 @@ def _meta(meta: dict[str, Any], policy: EffectivePolicy) -> dict[str, Any]:
     out.update(_object({k: v for k, v in meta.items() if k not in _META_SCHEMA}, policy))
     if dropped:
         for field in _META_NAMES:
-            if isinstance(out.get(field), list):
-                out[field] = [c for c in out[field] if c not in dropped]
-        if isinstance(out.get("dtypes"), dict):
-            out["dtypes"] = {c: d for c, d in out["dtypes"].items() if c not in dropped}
-    if policy.scrub and isinstance(out.get("texts"), list):
-        out["texts"] = [scrub(t) if isinstance(t, str) else t for t in out["texts"]]
+            listed = out.get(field)
+            if isinstance(listed, list):
+                out[field] = [c for c in listed if c not in dropped]
+        dtypes = out.get("dtypes")
+        if isinstance(dtypes, dict):
+            out["dtypes"] = {c: d for c, d in dtypes.items() if c not in dropped}
+    texts = out.get("texts")
+    if policy.scrub and isinstance(texts, list):
+        out["texts"] = [scrub(t) if isinstance(t, str) else t for t in texts]
     return out
 
 
@@ -174,7 +183,7 @@ def enforce_batch(batch: DecodedBatch, policy_of: Callable[[str], EffectivePolic
     batch.predictions = kept
 
 
-def reference_refusal(columns: dict[str, dict[str, Any]], policy: EffectivePolicy) -> str | None:
+def reference_refusal(columns: dict[str, dict[str, object]], policy: EffectivePolicy) -> str | None:
     """Why a reference's column profiles cannot be stored under ``policy`` (a 400), else ``None``; the columns
     the policy drops are removed from ``columns`` in place."""
     from aither.profile import Profile
@@ -203,7 +212,7 @@ def enforce_profiles(decoded: DecodedMetrics, policy_of: Callable[[str], Effecti
     decoded.profiles = kept
 
 
-def _given(profile: Any) -> Callable[[], Any]:
+def _given(profile: Profile) -> Callable[[], Profile]:
     return lambda: profile
 
 
@@ -211,7 +220,7 @@ def _given(profile: Any) -> Callable[[], Any]:
 DROP = "drop"
 
 
-def profile_verdict(name: str, load: Callable[[], Any], policy: EffectivePolicy) -> str | None:
+def profile_verdict(name: str, load: Callable[[], Profile], policy: EffectivePolicy) -> str | None:
     """What ``policy`` makes of one column's profile: ``None`` (stored as it is), ``DROP``, or why it cannot be
     stored. A profile is a sketch: a categorical one holds its most frequent values themselves, which the server
     cannot rewrite without the rows, so a profile of a column the policy hashes must hold hashed values already,
@@ -243,7 +252,7 @@ def profile_verdict(name: str, load: Callable[[], Any], policy: EffectivePolicy)
     return None
 
 
-def _items(profile: Any) -> list[str]:
+def _items(profile: Profile) -> list[str]:
     import datasketches
 
     found = profile.frequent().get_frequent_items(datasketches.frequent_items_error_type.NO_FALSE_NEGATIVES)

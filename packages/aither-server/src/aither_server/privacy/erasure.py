@@ -11,27 +11,22 @@ sketches (mergeable summaries, from which one row's contribution cannot be subtr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TypeVar
 
 from aither_server.drift.store import DAY_HOURS
 from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
 from aither_server.privacy import audit
+from aither_server.store import rollups
 from aither_server.store.database import Store, trace_key
 from aither_server.store.engine import Connection, open_database, placeholders
-from aither_server.store.rollups import (
-    INSTANCE_LATENCY,
-    INSTANCE_MINUTES,
-    INSTANCE_MODELS,
-    LATENCY,
-    VOLUME,
-    QualityDeltas,
-    add_quality,
-    count_call,
-    write_quality,
-)
 
 __all__ = ["Erased", "erase"]
+
+#: (id, model id, start ns, latency ns, status, rows, instance id) of one prediction being erased.
+_Prediction = tuple[int, int, int, int, int, int, "int | None"]
+_T = TypeVar("_T")
+_Key = TypeVar("_Key", bound="tuple[int, ...]")
 
 _CHUNK = 500
 #: Each rollup's key columns: a cell an erasure emptied goes, as if nothing had been counted there (a cell is
@@ -47,9 +42,9 @@ _KEYS = {
 }
 
 
-def _empty_cells(conn: Connection, table: str, keys: list[tuple[Any, ...]]) -> None:
+def _empty_cells(conn: Connection, table: str, keys: Iterable[tuple[int, ...]]) -> None:
     where = " AND ".join(f"{column} = ?" for column in _KEYS[table].split(", "))
-    conn.executemany(f"DELETE FROM {table} WHERE {where} AND calls <= 0", keys)
+    conn.executemany(f"DELETE FROM {table} WHERE {where} AND calls <= 0", sorted(keys))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +64,7 @@ class Erased:
         return dataclasses.asdict(self)
 
 
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
 
@@ -79,10 +74,10 @@ def _traces_of_entity(conn: Connection, entity: str) -> list[bytes]:
     return [bytes(r[0]) for r in rows]
 
 
-def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[tuple[Any, ...]]:
+def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[_Prediction]:
     """(id, model id, start, latency, status, rows, instance id) of every prediction of ``traces``."""
     wanted = set(traces)
-    found = []
+    found: list[_Prediction] = []
     keys = sorted({trace_key(t) for t in traces})
     for chunk in _chunks(keys):
         for row in conn.execute(
@@ -91,57 +86,58 @@ def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[tuple[Any, .
             chunk,
         ):
             if bytes(row[7]) in wanted:
-                found.append(tuple(row[:7]))
+                found.append((row[0], row[1], row[2], row[3], row[4], row[5], row[6]))
     return found
 
 
-def _take_out_rollups(conn: Connection, store: Store, predictions: list[tuple[Any, ...]]) -> None:
+def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Prediction]) -> None:
     """Subtract the predictions from every rollup that counted them: the same commutative upserts ingestion
     adds with, with negative counts, so a concurrent writer (on another process) still adds up exactly."""
     volume: dict[tuple[int, int], list[int]] = {}
     latency: dict[tuple[int, int, int], int] = {}
     shared: dict[tuple[int, int, int, int], int] = {}
-    instance_totals: dict[Any, list[int]] = {}
-    instance_minutes: dict[Any, list[int]] = {}
+    instance_totals: dict[tuple[int, ...], list[int]] = {}
+    instance_minutes: dict[tuple[int, ...], list[int]] = {}
     per_model: dict[int, list[int]] = {}
     for _, model_id, start_ns, latency_ns, status, n_rows, instance_id in predictions:
-        count_call(volume, (model_id, start_ns // MINUTE_NS), status, n_rows)
+        rollups.count_call(volume, (model_id, start_ns // MINUTE_NS), status, n_rows)
         bucket = (model_id, start_ns // HOUR_NS, latency_bucket(latency_ns))
         latency[bucket] = latency.get(bucket, 0) + 1
         key = (model_id, start_ns // HOUR_NS, instance_id or 0, aggregate_bucket(latency_ns))
         shared[key] = shared.get(key, 0) + 1
         if instance_id is not None:
-            count_call(instance_totals, (model_id, instance_id), status, n_rows)
-            count_call(instance_minutes, (model_id, start_ns // MINUTE_NS, instance_id), status, n_rows)
+            rollups.count_call(instance_totals, (model_id, instance_id), status, n_rows)
+            rollups.count_call(instance_minutes, (model_id, start_ns // MINUTE_NS, instance_id), status, n_rows)
         totals = per_model.setdefault(model_id, [0, 0])
         totals[0] += 1
         totals[1] += n_rows
 
-    def negated(cells: dict[Any, Any]) -> list[tuple[Any, ...]]:
-        out = []
+    def negated(cells: Mapping[_Key, list[int] | int]) -> list[tuple[int, ...]]:
+        out: list[tuple[int, ...]] = []
         for k, v in sorted(cells.items()):
             values = [-x for x in v] if isinstance(v, list) else [-v]
             out.append((*k, *values))
         return out
 
-    conn.executemany(VOLUME, negated(volume))
-    conn.executemany(LATENCY, negated(latency))
-    conn.executemany(INSTANCE_LATENCY, negated(shared))
+    conn.executemany(rollups.VOLUME, negated(volume))
+    conn.executemany(rollups.LATENCY, negated(latency))
+    conn.executemany(rollups.INSTANCE_LATENCY, negated(shared))
     if instance_totals:
-        conn.executemany(INSTANCE_MODELS, negated(instance_totals))
-        conn.executemany(INSTANCE_MINUTES, negated(instance_minutes))
-    for table, cells in (
+        conn.executemany(rollups.INSTANCE_MODELS, negated(instance_totals))
+        conn.executemany(rollups.INSTANCE_MINUTES, negated(instance_minutes))
+    emptied: tuple[tuple[str, Iterable[tuple[int, ...]]], ...] = (
         ("volume_minutes", volume),
         ("latency_hours", latency),
         ("instance_latency_hours", shared),
         ("instance_models", instance_totals),
         ("instance_minutes", instance_minutes),
-    ):
-        _empty_cells(conn, table, sorted(cells))
+    )
+    for table, cells in emptied:
+        _empty_cells(conn, table, cells)
     # volume_hours and latency_days (v0017) follow their finer tables by triggers on insert and update: the
     # negative upserts above took the counts down there too, but a cell emptied there stays unless it goes here.
-    _empty_cells(conn, "volume_hours", sorted({(m, minute // (HOUR_NS // MINUTE_NS)) for m, minute in volume}))
-    _empty_cells(conn, "latency_days", sorted({(m, hour // (DAY_NS // HOUR_NS), b) for m, hour, b in latency}))
+    _empty_cells(conn, "volume_hours", {(m, minute // (HOUR_NS // MINUTE_NS)) for m, minute in volume})
+    _empty_cells(conn, "latency_days", {(m, hour // (DAY_NS // HOUR_NS), b) for m, hour, b in latency})
     greatest = "max" if store.dialect == "sqlite" else "GREATEST"
     conn.executemany(
         f"UPDATE models SET calls = {greatest}(calls - ?, 0), predictions = {greatest}(predictions - ?, 0)"
@@ -152,7 +148,7 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[tuple[An
 
 def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
     """Each labelled row's contribution to ``quality_hours``, taken out as a label replaced is."""
-    quality: QualityDeltas = {}
+    quality: rollups.QualityDeltas = {}
     for chunk in _chunks(pred_ids):
         for row in conn.execute(
             "SELECT model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind"
@@ -161,26 +157,26 @@ def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
         ):
             model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind = row
             pred, label = (kind, pred_key, pred_num, score), (label_key, label_num, label_kind)
-            add_quality(quality, -1, model_id, start_ns, pred, label, weight)
-    write_quality(conn, quality)
+            rollups.add_quality(quality, -1, model_id, start_ns, pred, label, weight)
+    rollups.write_quality(conn, quality)
 
 
-def _delete(conn: Connection, table: str, column: str, values: Sequence[Any]) -> int:
+def _delete(conn: Connection, table: str, column: str, values: Sequence[int | bytes]) -> int:
     deleted = 0
     for chunk in _chunks(values):
         deleted += conn.execute(f"DELETE FROM {table} WHERE {column} IN ({placeholders(chunk)})", chunk).rowcount
     return deleted
 
 
-def _drop_sketches(conn: Connection, predictions: list[tuple[Any, ...]]) -> int:
+def _drop_sketches(conn: Connection, predictions: list[_Prediction]) -> int:
     """Drift's sketches of every hour (and day) an erased prediction was in, for its model: a sketch cannot give
     one row back, so the whole hour goes (``drift/store.py``: an hour's rows have ``span`` 1, a day's 24 from
     its first hour)."""
     cells = sorted({(p[1], p[2] // HOUR_NS) for p in predictions})
-    names = {}
+    names: dict[int, tuple[str, str, str]] = {}
     for model_id in sorted({m for m, _ in cells}):
         row = conn.execute("SELECT name, version, environment FROM models WHERE id = ?", (model_id,)).fetchone()
-        names[model_id] = tuple(row)
+        names[model_id] = (row[0], row[1], row[2])
     deleted = 0
     where = "model = ? AND version = ? AND environment = ? AND span = ? AND hour = ?"
     for model_id, hour in cells:
@@ -227,7 +223,7 @@ def erase(
     return erased
 
 
-def _forget_estimates(conn: Connection, predictions: list[tuple[Any, ...]]) -> None:
+def _forget_estimates(conn: Connection, predictions: list[_Prediction]) -> None:
     """The estimated-performance cache, estimated and realized, of every hour an erased prediction was in
     (``estimate/store.py``): it is computed again, without them, when next asked."""
     for model_id, hour_ns in sorted({(p[1], p[2] - p[2] % HOUR_NS) for p in predictions}):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any
 
 from aither.privacy import hash_key_from_env
 from aither_server.privacy import audit
@@ -103,7 +102,7 @@ class PolicyCache:
     def get(self, model: str) -> StoredPolicy | None:
         return next((p for p in self.list() if p[0] == model), None)
 
-    def put(self, model: str, body: Any, key_id: str) -> StoredPolicy:
+    def put(self, model: str, body: object, key_id: str) -> StoredPolicy:
         """Set ``model``'s policy (``*``: the organisation's); :class:`PolicyError` for a bad one."""
         spec = parse_spec(body, self._hash_key)
         now = time.time_ns()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
 from aither.privacy import Action, ColumnPolicies, PolicyError, hash_key_from_env
 
@@ -32,11 +31,11 @@ class PolicySpec:
     scrub: bool | None
     """``None``: not said (a model's policy then takes the organisation's)."""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {"columns": dict(self.columns), "scrub": self.scrub}
 
 
-def parse_spec(body: Any, hash_key: bytes | None = None) -> PolicySpec:
+def parse_spec(body: object, hash_key: bytes | None = None) -> PolicySpec:
     """``body`` checked; :class:`PolicyError` (a 400) for an unknown action, a bad pattern, ``hash`` without the
     server's ``AITHER_HASH_KEY``."""
     if not isinstance(body, Mapping):

@@ -19,16 +19,27 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, Text
 
+from aither_server.store.model_keyed import names
+
 __all__ = ["estimate_hours", "estimators", "metadata", "realized_hours", "realized_metadata"]
+
+
+def _hour_key() -> tuple[Column[int], Column[int], Column[int], PrimaryKeyConstraint]:
+    """One closed hour of one model row under one estimator: the key of both caches."""
+    return (
+        Column("model_id", Integer, nullable=False),
+        Column("estimator_ns", BigInteger, nullable=False),
+        Column("hour", BigInteger, nullable=False),
+        PrimaryKeyConstraint("model_id", "estimator_ns", "hour"),
+    )
+
 
 metadata = MetaData()
 
 estimators = Table(
     "estimators",
     metadata,
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=False),
-    Column("name", String(256), nullable=False),
+    *names("model", "version", "name"),
     Column("created_ns", BigInteger, nullable=False),
     Column("body", Text, nullable=False),
     PrimaryKeyConstraint("model", "version", "name"),
@@ -37,12 +48,9 @@ estimators = Table(
 estimate_hours = Table(
     "estimate_hours",
     metadata,
-    Column("model_id", Integer, nullable=False),
-    Column("estimator_ns", BigInteger, nullable=False),
-    Column("hour", BigInteger, nullable=False),
+    *_hour_key(),
     Column("rows", BigInteger, nullable=False),
     Column("stats", LargeBinary, nullable=False),
-    PrimaryKeyConstraint("model_id", "estimator_ns", "hour"),
 )
 
 realized_metadata = MetaData()
@@ -50,11 +58,8 @@ realized_metadata = MetaData()
 realized_hours = Table(
     "realized_hours",
     realized_metadata,
-    Column("model_id", Integer, nullable=False),
-    Column("estimator_ns", BigInteger, nullable=False),
-    Column("hour", BigInteger, nullable=False),
+    *_hour_key(),
     Column("state", String(64), nullable=False),
     Column("stats", LargeBinary, nullable=False),
     Column("figures", Text, nullable=False),
-    PrimaryKeyConstraint("model_id", "estimator_ns", "hour"),
 )

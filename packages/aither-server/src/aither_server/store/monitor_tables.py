@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
+from aither_server.store.model_keyed import names
+
 __all__ = ["metadata", "monitor_deliveries", "monitor_states", "monitors"]
+
+
+def _entry_of_monitor() -> tuple[Column[int], Column[str]]:
+    """A history row's own id (the order of rows of one ``at_ns``) and its monitor's."""
+    return Column("id", Integer, primary_key=True, autoincrement=True), Column("monitor_id", String(40), nullable=False)
+
 
 metadata = MetaData()
 
@@ -13,10 +21,8 @@ monitors = Table(
     "monitors",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("name", String(256), nullable=False),
-    Column("model", String(256), nullable=False),
-    Column("version", String(256), nullable=True),
-    Column("environment", String(256), nullable=True),
+    *names("name", "model"),
+    *names("version", "environment", nullable=True),
     Column("metric", String(1100), nullable=False),
     Column("op", String(2), nullable=False),
     Column("threshold", Float, nullable=False),
@@ -36,8 +42,7 @@ monitors = Table(
 monitor_states = Table(
     "monitor_states",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("monitor_id", String(40), nullable=False),
+    *_entry_of_monitor(),
     Column("state", String(8), nullable=False),
     Column("previous", String(8), nullable=False),
     Column("value", Float, nullable=True),
@@ -49,8 +54,7 @@ monitor_states = Table(
 monitor_deliveries = Table(
     "monitor_deliveries",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("monitor_id", String(40), nullable=False),
+    *_entry_of_monitor(),
     Column("event_id", String(40), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("url", Text, nullable=False),
