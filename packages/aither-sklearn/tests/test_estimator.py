@@ -32,9 +32,9 @@ def test_wrap_returns_a_tracked_estimator_that_keeps_the_fitted_model(
     tracked = aither.wrap(model, name="clf")
     assert isinstance(tracked, TrackedEstimator)
     assert tracked.model is model
-    assert tracked.estimator is model
     np.testing.assert_array_equal(tracked.predict(X[:10]), model.predict(X[:10]))
     np.testing.assert_array_equal(tracked.classes_, model.classes_)
+    assert tracked.estimator is model
     assert tracked.n_features_in_ == 30
 
 

@@ -20,28 +20,46 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, TypeGuard, cast
 
 from aither.integrations import Captured, capture_embeddings, pooled
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from torch import Tensor
+    from torch.nn import Module
+    from torch.utils.hooks import RemovableHandle
+    from transformers import Pipeline
 
 __all__ = ["EmbeddingCollector", "attach", "detach", "embeddings"]
 
 
-def _layer(model: Any, choice: bool | str) -> Any:
-    if not hasattr(model, "register_forward_hook"):
+def _is_torch_model(model: object) -> TypeGuard[Module]:
+    return hasattr(model, "register_forward_hook")
+
+
+def _is_tensor(value: object) -> TypeGuard[Tensor]:
+    return hasattr(value, "detach") and hasattr(value, "shape")
+
+
+def _layer(model: object, choice: bool | str) -> Module:
+    if not _is_torch_model(model):
         raise ValueError(f"embeddings need a torch model, and this pipeline's is {type(model).__name__}")
     if isinstance(choice, str):
         return model.get_submodule(choice)
-    return getattr(model, "base_model", model)
+    base: Module = getattr(model, "base_model", model)
+    return base
 
 
-def _hidden(output: Any) -> Any:
+def _hidden(output: object) -> Tensor | None:
     """The tensor a module's output stands for: ``last_hidden_state``, itself, or the first of a tuple."""
-    if hasattr(output, "detach") and hasattr(output, "shape"):
+    if _is_tensor(output):
         return output
     if isinstance(output, Mapping):
         if "last_hidden_state" in output:
-            return output["last_hidden_state"]
+            hidden: Tensor = output["last_hidden_state"]
+            return hidden
         output = list(output.values())
     if isinstance(output, (tuple, list)) and output:
         return _hidden(output[0])
@@ -66,13 +84,13 @@ class EmbeddingCollector:
 
     def take(self, rows: int) -> Captured | None:
         """The sampled rows of the passes kept since :meth:`start` (caller's thread), and stop keeping."""
-        parts: list[tuple[Any, Any]] | None = getattr(self._local, "parts", None)
+        parts: list[tuple[Tensor, object]] | None = getattr(self._local, "parts", None)
         self._local.parts = None
         if not parts:
             return None
         return capture_embeddings(parts, rows)
 
-    def __call__(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+    def __call__(self, module: Module, args: tuple[object, ...], kwargs: dict[str, object], output: object) -> None:
         local = self._local
         parts = getattr(local, "parts", None)
         if parts is None:  # not inside a tracked call of this thread
@@ -93,13 +111,13 @@ class EmbeddingCollector:
             pass
 
     # torch.save(pipe.model) pickles its hooks: keep the setting, not the thread's tensors.
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[type[EmbeddingCollector], tuple[int]]:
         return (type(self), (self.keep,))
 
 
-def detach(model: Any) -> None:
+def detach(model: object) -> None:
     """Remove every aither embedding hook from ``model`` and its submodules."""
-    if not hasattr(model, "register_forward_hook"):  # no torch model (TensorFlow, none): no hooks to remove
+    if not _is_torch_model(model):  # no torch model (TensorFlow, none): no hooks to remove
         return
     for sub in model.modules():
         for hook_id, hook in list(sub._forward_hooks.items()):
@@ -108,32 +126,38 @@ def detach(model: Any) -> None:
                 getattr(sub, "_forward_hooks_with_kwargs", {}).pop(hook_id, None)
 
 
-def attach(pipe: Any, choice: bool | str, keep: int) -> EmbeddingCollector:
+def attach(pipe: object, choice: bool | str, keep: int) -> EmbeddingCollector:
     """Hook the embedding module of ``pipe``'s model, replacing an earlier wrap's hook; ValueError without one."""
-    layer = _layer(getattr(pipe, "model", None), choice)
-    detach(pipe.model)
+    model = getattr(pipe, "model", None)
+    layer = _layer(model, choice)
+    detach(model)
     collector = EmbeddingCollector(keep)
     layer.register_forward_hook(collector, with_kwargs=True)
     return collector
 
 
-def embeddings(pipe: Any, inputs: Sequence[Any], layer: bool | str = True, **call_options: Any) -> Any:
+def embeddings(
+    pipe: Pipeline, inputs: Sequence[object], layer: bool | str = True, **call_options: object
+) -> npt.NDArray[np.float64]:
     """The pooled vectors (a numpy array, one row per input) a pipeline wrapped with ``embeddings=layer``
     captures, for every input: for ``aither.log_reference(..., embeddings=)``. Runs the pipeline itself (its own
     preprocessing and batching: ``batch_size=`` and other options pass through); these calls are not logged."""
     import numpy as np
 
-    plain = pipe.unwrap() if hasattr(pipe, "_aither") else pipe
-    target = _layer(plain.model, layer)
-    found: list[Any] = []
+    from ._tracked import TrackedPipeline
 
-    def keep(_: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+    plain = pipe.unwrap() if isinstance(pipe, TrackedPipeline) else pipe
+    target = _layer(plain.model, layer)
+    found: list[npt.NDArray[np.float64]] = []
+
+    def keep(_: Module, args: tuple[object, ...], kwargs: dict[str, object], output: object) -> None:
         hidden = _hidden(output)
         if hidden is not None:
-            mask = kwargs.get("attention_mask") if hidden.ndim == 3 else None
+            # transformers passes the token mask as a tensor (or not at all)
+            mask = cast("Tensor | None", kwargs.get("attention_mask")) if hidden.ndim == 3 else None
             found.append(pooled(hidden.detach().float().cpu().numpy(), None if mask is None else mask.cpu().numpy()))
 
-    handle = target.register_forward_hook(keep, with_kwargs=True)
+    handle: RemovableHandle = target.register_forward_hook(keep, with_kwargs=True)
     try:
         plain(list(inputs), **call_options)
     finally:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypeGuard
 
 from aither.integrations import Integration, ModelLogger, WrapOptions, require_framework
 
 from ._tracked import TrackedPipeline, _pipeline_state, rebuild
 
+if TYPE_CHECKING:
+    from transformers import Pipeline
+
 __all__ = ["TransformersIntegration", "integration", "wrap"]
 
 
-def _is_pipeline(model: Any) -> bool:
+def _is_pipeline(model: object) -> TypeGuard[Pipeline]:
     return any(
         klass.__name__ == "Pipeline" and klass.__module__.startswith("transformers.pipelines")
         for klass in type(model).__mro__
@@ -24,10 +27,10 @@ class TransformersIntegration(Integration):
     name = "transformers"
     modules = ("transformers",)
 
-    def claims(self, model: Any) -> bool:
+    def claims(self, model: object) -> bool:
         return _is_pipeline(model)
 
-    def wrap(self, model: Any, options: WrapOptions) -> Any:
+    def wrap(self, model: object, options: WrapOptions) -> TrackedPipeline:
         require_framework("transformers", plugin="aither-hf")
         if not _is_pipeline(model):
             raise TypeError(f"aither-hf wraps transformers pipelines, not {type(model).__name__}")

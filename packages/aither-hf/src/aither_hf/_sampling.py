@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 from aither.integrations import (
     Captured,
+    OutputCapture,
     Tokenize,
     bounded_prediction,
     capture_features,
@@ -27,6 +28,18 @@ from aither.integrations import (
     tokenizer_counts,
     truncated_rows,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from torch import Tensor
+    from transformers import PreTrainedTokenizerBase
+
+    #: An embedding's first values, kept for the worker: a slice of the tensor or array the pipeline returned.
+    _Head = Tensor | npt.NDArray[np.generic]
+    #: An embedding's summary: (shape, dtype, type name, first values) of a tensor or array, (shape, first items)
+    #: of a nested list.
+    _Summary = tuple[list[int], str, str, _Head] | tuple[list[int], list[object]]
 
 __all__ = [
     "EMBEDDING_HEAD",
@@ -47,20 +60,31 @@ MAX_RECORDS_CHECKED = 8
 EMBEDDING_TASKS = frozenset({"feature-extraction", "image-feature-extraction"})
 
 
+class _Image(Protocol):
+    """A PIL image, as far as its metadata is read here (recognised by class name: PIL is not imported)."""
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def format(self) -> str | None: ...
+
+
 def _root(value: object) -> tuple[str, str]:
     cls = type(value)
     return cls.__module__.partition(".")[0], cls.__name__
 
 
-def _is_pil_image(value: object) -> bool:
+def _is_pil_image(value: object) -> TypeGuard[_Image]:
     return any(k.__module__ == "PIL.Image" and k.__name__ == "Image" for k in type(value).__mro__)
 
 
-def _is_array(value: object) -> bool:
+def _is_array(value: object) -> TypeGuard[npt.NDArray[np.generic]]:
     return _root(value) == ("numpy", "ndarray")
 
 
-def _is_tensor(value: object) -> bool:
+def _is_tensor(value: object) -> TypeGuard[Tensor]:
     return _root(value)[0] == "torch" and hasattr(value, "shape") and hasattr(value, "detach")
 
 
@@ -77,9 +101,9 @@ class _Item:
         self.truncated = False
 
 
-def _audio(value: Any, rate: int | None) -> dict[str, Any]:
+def _audio(value: Tensor | npt.NDArray[np.generic], rate: int | None) -> dict[str, object]:
     shape = [int(n) for n in value.shape]
-    meta: dict[str, Any] = {"_type": "audio", "shape": shape, "dtype": str(value.dtype)}
+    meta: dict[str, object] = {"_type": "audio", "shape": shape, "dtype": str(value.dtype)}
     if rate is not None:
         meta["sampling_rate"] = int(rate)
         if shape:
@@ -87,7 +111,7 @@ def _audio(value: Any, rate: int | None) -> dict[str, Any]:
     return meta
 
 
-def _item(value: Any, columns: int, audio_rate: int | None, state: _Item, depth: int = 0) -> Any:
+def _item(value: object, columns: int, audio_rate: int | None, state: _Item, depth: int = 0) -> object:
     """One input item as JSON-able metadata (cheap; bounded whatever the item's size)."""
     if isinstance(value, str):
         if len(value) > MAX_TEXT_CHARS:
@@ -124,7 +148,7 @@ def _item(value: Any, columns: int, audio_rate: int | None, state: _Item, depth:
     return {"_type": f"{_root(value)[0]}.{type(value).__qualname__}"}
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     if isinstance(value, str):
         return "str"
     if _is_pil_image(value):
@@ -139,7 +163,7 @@ def _kind(value: Any) -> str:
 
 
 def capture_inputs(
-    value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int, tokenize: Tokenize | None = None
+    value: object, task: str | None, audio_rate: int | None, rows: int, columns: int, tokenize: Tokenize | None = None
 ) -> Captured:
     """A pipeline input as ``{"sample": [...], "_meta": {type, count, truncated, task}}`` (caller thread, cheap).
 
@@ -150,7 +174,7 @@ def capture_inputs(
     ):
         texts = [value] if isinstance(value, str) else value
         if all(isinstance(v, str) for v in texts):
-            extra: dict[str, Any] = {"count": len(texts), "task": task} if task else {"count": len(texts)}
+            extra: dict[str, object] = {"count": len(texts), "task": task} if task else {"count": len(texts)}
             kind = "str" if isinstance(value, str) else "list[str]"
             return capture_texts(texts, rows, tokenize=tokenize, type_name=kind, extra=extra)
     records = _text_records(value)
@@ -177,13 +201,13 @@ def capture_inputs(
         type_name = _kind(value)
         sample = []
         truncated = True
-    meta: dict[str, Any] = {"type": type_name, "count": count, "truncated": truncated}
+    meta: dict[str, object] = {"type": type_name, "count": count, "truncated": truncated}
     if task:
         meta["task"] = task
     return Captured(render_as_is, {"sample": sample, "_meta": meta}, 1 if count is None else count, 256 * (rows + 1))
 
 
-def _text_records(value: Any) -> list[Mapping[str, str]] | None:
+def _text_records(value: object) -> list[Mapping[str, str]] | None:
     """A pipeline's dict input of texts (``{"question", "context"}``, ``{"text", "text_pair"}``), or a list of
     them, as a list of records; None for anything else. Only the first ``MAX_RECORDS_CHECKED`` are checked."""
     items = [value] if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) and value else None
@@ -195,7 +219,7 @@ def _text_records(value: Any) -> list[Mapping[str, str]] | None:
     return list(items) if isinstance(items, tuple) else items
 
 
-def worker_tokenize(tokenizer: Any) -> Tokenize | None:
+def worker_tokenize(tokenizer: PreTrainedTokenizerBase | None) -> Tokenize | None:
     """Token counts for the worker, from a copy of the pipeline's tokenizer made once here: a fast tokenizer
     is not safe to share with the caller's thread ("Already borrowed"), and its own copy never contends.
     None without a tokenizer, or when it cannot be copied (then texts have no token counts)."""
@@ -208,7 +232,7 @@ def worker_tokenize(tokenizer: Any) -> Tokenize | None:
 
 
 def capture_inputs_safely(
-    value: Any, task: str | None, audio_rate: int | None, rows: int, columns: int, tokenize: Tokenize | None = None
+    value: object, task: str | None, audio_rate: int | None, rows: int, columns: int, tokenize: Tokenize | None = None
 ) -> Captured:
     try:
         return capture_inputs(value, task, audio_rate, rows, columns, tokenize)
@@ -219,7 +243,7 @@ def capture_inputs_safely(
 # ------------------------------------------------------------------------------------------------ outputs
 
 
-def _nested_shape(value: Any) -> list[int]:
+def _nested_shape(value: object) -> list[int]:
     """Shape of a rectangular nested list, following the first element at each level (O(depth))."""
     shape: list[int] = []
     while isinstance(value, (list, tuple)):
@@ -230,46 +254,46 @@ def _nested_shape(value: Any) -> list[int]:
     return shape
 
 
-def _nested_head(value: Any) -> list[Any]:
+def _nested_head(value: object) -> list[object]:
     while isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple)):
         value = value[0]
     return list(value[:EMBEDDING_HEAD]) if isinstance(value, (list, tuple)) else [value]
 
 
-def _summary(value: Any) -> tuple[str, Any]:
-    """An embedding's summary: ``(kind, data)``; tensors keep a tiny slice, rendered on the worker."""
+def _summary(value: object) -> _Summary:
+    """An embedding's summary; tensors keep a tiny slice, rendered on the worker."""
     if _is_tensor(value):
-        head = value.detach().reshape(-1)[:EMBEDDING_HEAD].clone()
-        return "tensor", ([int(n) for n in value.shape], str(value.dtype).removeprefix("torch."), "torch.Tensor", head)
+        tensor_head = value.detach().reshape(-1)[:EMBEDDING_HEAD].clone()
+        dtype = str(value.dtype).removeprefix("torch.")
+        return [int(n) for n in value.shape], dtype, "torch.Tensor", tensor_head
     if _is_array(value):
-        head = value.reshape(-1)[:EMBEDDING_HEAD].copy()
-        return "tensor", ([int(n) for n in value.shape], str(value.dtype), "numpy.ndarray", head)
-    return "list", (_nested_shape(value), _nested_head(value))
+        array_head = value.reshape(-1)[:EMBEDDING_HEAD].copy()
+        return [int(n) for n in value.shape], str(value.dtype), "numpy.ndarray", array_head
+    return _nested_shape(value), _nested_head(value)
 
 
-def _render_summary(kind: str, data: Any) -> dict[str, Any]:
-    if kind == "tensor":
-        shape, dtype, type_name, head = data
+def _render_summary(summary: _Summary) -> dict[str, object]:
+    if len(summary) == 4:  # a tensor's or an array's
+        shape, dtype, type_name, head = summary
         return {"shape": shape, "head": head.tolist(), "_meta": {"type": type_name, "dtype": dtype, "summary": True}}
-    shape, head = data
-    return {"shape": shape, "head": head, "_meta": {"type": "list", "summary": True}}
+    shape, items = summary
+    return {"shape": shape, "head": items, "_meta": {"type": "list", "summary": True}}
 
 
-def _render_embeddings(data: tuple[bool, list[tuple[str, Any]], int, int]) -> Any:
+def _render_embeddings(data: tuple[bool, list[_Summary], int, int]) -> object:
     batched, summaries, total, limit = data
     if not batched:
-        kind, item = summaries[0]
-        return _render_summary(kind, item)
-    values = [_render_summary(kind, item) for kind, item in summaries]
+        return _render_summary(summaries[0])
+    values = [_render_summary(summary) for summary in summaries]
     if total <= limit:
         return values
     return truncated_rows(values, total)
 
 
-def output_capture(task: str | None, batched: bool) -> Callable[[Any, int], Captured]:
+def output_capture(task: str | None, batched: bool) -> OutputCapture:
     """How to capture the output of one call (of a ``task`` pipeline, on a batch or not), for ``ModelLogger.call``."""
 
-    def capture(output: Any, limit: int) -> Captured:
+    def capture(output: object, limit: int) -> Captured:
         try:
             return capture_output(output, task, batched, limit)
         except Exception:  # core's generic capture takes over
@@ -278,7 +302,7 @@ def output_capture(task: str | None, batched: bool) -> Callable[[Any, int], Capt
     return capture
 
 
-def capture_output(output: Any, task: str | None, batched: bool, limit: int) -> Captured:
+def capture_output(output: object, task: str | None, batched: bool, limit: int) -> Captured:
     """The pipeline's output: labels/scores/entities as they are (up to ``limit`` rows), embeddings summarised."""
     embedding = task in EMBEDDING_TASKS or _is_tensor(output) or _is_array(output)
     if isinstance(output, (list, tuple)):

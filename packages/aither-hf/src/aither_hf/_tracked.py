@@ -13,12 +13,15 @@ import contextvars
 import logging
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aither.integrations import Captured, ModelLogger, Tokenize, TraceIdsMixin
 
 from . import _embeddings
 from ._sampling import capture_inputs_safely, output_capture, worker_tokenize
+
+if TYPE_CHECKING:
+    from transformers import Pipeline
 
 __all__ = ["TrackedPipeline", "rebuild", "tracked_class"]
 
@@ -41,9 +44,9 @@ class TrackedPipeline(TraceIdsMixin):
 
     _aither: ModelLogger
     #: The pipeline class this tracked class derives from.
-    _aither_base: type
+    _aither_base: type[Pipeline]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> Any:
         call = super().__call__  # type: ignore[misc]  # the pipeline's own __call__, next in the MRO
         if _inside_call.get():
             return call(*args, **kwargs)
@@ -96,9 +99,9 @@ class TrackedPipeline(TraceIdsMixin):
         found: Tokenize | None = state[_TOKENIZE]
         return found
 
-    def unwrap(self) -> Any:
+    def unwrap(self) -> Pipeline:
         """A plain pipeline of the original class sharing this one's model, tokenizer and settings."""
-        plain: Any = object.__new__(self._aither_base)
+        plain = object.__new__(self._aither_base)
         plain.__dict__.update(_pipeline_state(self))
         return plain
 
@@ -107,19 +110,19 @@ class TrackedPipeline(TraceIdsMixin):
         return f"<aither tracked {self._aither.identity.name!r}: {base.__module__}.{base.__qualname__} object>"
 
     # The class is created at run time, so pickle rebuilds it from the original class (which pickles by name).
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[object, ...]:
         return (rebuild, (self._aither_base, _pipeline_state(self), self._aither))
 
 
-def _pipeline_state(pipe: Any) -> dict[str, Any]:
+def _pipeline_state(pipe: object) -> dict[str, object]:
     return {k: v for k, v in vars(pipe).items() if k not in _OWN_KEYS}
 
 
-_classes: weakref.WeakKeyDictionary[type, type] = weakref.WeakKeyDictionary()
+_classes: weakref.WeakKeyDictionary[type[Pipeline], type[TrackedPipeline]] = weakref.WeakKeyDictionary()
 _classes_lock = threading.Lock()
 
 
-def tracked_class(base: type) -> type:
+def tracked_class(base: type[Pipeline]) -> type[TrackedPipeline]:
     """The tracked subclass of ``base`` (created once per pipeline class)."""
     with _classes_lock:
         cls = _classes.get(base)
@@ -131,14 +134,17 @@ def tracked_class(base: type) -> type:
                 "_aither_base": base,
             }
             # type(base)(...): pipelines are ABCs, so the subclass is built by their own metaclass.
-            cls = type(base)(f"Tracked{base.__name__}", (TrackedPipeline, base), namespace)
+            metaclass: type[type] = type(base)
+            cls = cast(
+                "type[TrackedPipeline]", metaclass(f"Tracked{base.__name__}", (TrackedPipeline, base), namespace)
+            )
             _classes[base] = cls
         return cls
 
 
-def rebuild(base: type, state: dict[str, Any], logger: ModelLogger) -> Any:
+def rebuild(base: type[Pipeline], state: dict[str, object], logger: ModelLogger) -> TrackedPipeline:
     """A tracked instance of ``base`` from a pipeline's state (no ``__init__``: nothing is loaded again)."""
-    tracked: Any = object.__new__(tracked_class(base))
+    tracked = object.__new__(tracked_class(base))
     tracked.__dict__.update(state)
     tracked.__dict__["_aither"] = logger
     model = state.get("model")

@@ -7,7 +7,7 @@ Registered under the ``aither.integrations`` entry points ``sklearn``, ``xgboost
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._integration import SklearnIntegration, integration
 from ._version import __version__
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["SklearnIntegration", "TrackedEstimator", "__version__", "integration"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[TrackedEstimator]:
     if name == "TrackedEstimator":  # importing it imports scikit-learn
         from ._estimator import TrackedEstimator
 

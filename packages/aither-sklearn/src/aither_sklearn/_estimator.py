@@ -6,7 +6,7 @@ import copy
 import logging
 import types
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aither.integrations import WRAP_OPTIONS, ModelLogger, TraceIdsMixin, WrapOptions, require_framework
 
@@ -18,6 +18,9 @@ require_framework("sklearn", plugin="aither-sklearn", distribution="scikit-learn
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone  # noqa: E402
 from sklearn.utils import get_tags  # noqa: E402
 
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
+
 __all__ = ["TrackedEstimator"]
 
 logger = logging.getLogger("aither")
@@ -27,7 +30,8 @@ logger = logging.getLogger("aither")
 _LOGGER_INPUTS = frozenset({"estimator", "estimator_", *WRAP_OPTIONS})
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
+_T = TypeVar("_T")
 
 
 class _IfEstimatorHas:
@@ -37,14 +41,14 @@ class _IfEstimatorHas:
     this sits on the path of every prediction, so it only builds the message when the method is missing.
     """
 
-    def __init__(self, function: Callable[..., Any], method: str) -> None:
+    def __init__(self, function: Callable[..., object], method: str) -> None:
         self.function = function
         self.method = method
         self.__doc__ = function.__doc__
         self.__name__ = function.__name__
         self.__wrapped__ = function
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+    def __get__(self, instance: TrackedEstimator | None, owner: type | None = None) -> Callable[..., object]:
         if instance is None:
             return self.function
         state = instance.__dict__
@@ -75,14 +79,14 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
 
     def __init__(
         self,
-        estimator: Any = None,
+        estimator: BaseEstimator | None = None,
         *,
         name: str | None = None,
         version: str | None = None,
         environment: str | None = None,
         sample_rows: int = 5,
         sample_columns: int = 10,
-        features_fn: Callable[[Any], Any] | None = None,
+        features_fn: Callable[[Any], object] | None = None,
         feature_names: Sequence[str] | None = None,
         task: str | None = None,
         column_policies: Mapping[str, str] | None = None,
@@ -121,52 +125,54 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
             self.__dict__["_aither_logger"] = model_logger
         return model_logger
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
         if name in _LOGGER_INPUTS:
             self.__dict__.pop("_aither_logger", None)
 
-    def _call(self, method: str, X: Any, params: dict[str, Any]) -> Any:
-        return self._aither.call(method, getattr(self.model, method), (X,), params, inputs=X)
+    def _call(self, method: str, function: Callable[..., _T], X: object, params: dict[str, object]) -> _T:
+        return self._aither.call(method, function, (X,), params, inputs=X)
 
     # ------------------------------------------------------------------ the estimator API
 
     @property
-    def model(self) -> Any:
+    def model(self) -> BaseEstimator:
         """The estimator in use: ``estimator_`` after ``fit``, else the one passed to ``aither.wrap``."""
         fitted = self.__dict__.get("estimator_")
         return self.estimator if fitted is None else fitted
 
-    def unwrap(self) -> Any:
+    def unwrap(self) -> BaseEstimator:
         return self.model
 
-    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> TrackedEstimator:
+    def fit(self, X: object, y: object = None, **fit_params: object) -> TrackedEstimator:
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         self._aither  # noqa: B018 - build the logger now, not during the first predict
         return self
 
+    # The methods below return the estimator's own output (an array, a DataFrame under ``set_output``...): the
+    # caller reads it, so it stays untyped.
     @_if_estimator_has("predict")
-    def predict(self, X: Any, **params: Any) -> Any:
-        return self._call("predict", X, params)
+    def predict(self, X: object, **params: object) -> Any:
+        return self._call("predict", self.model.predict, X, params)
 
     @_if_estimator_has("predict_proba")
-    def predict_proba(self, X: Any, **params: Any) -> Any:
-        return self._call("predict_proba", X, params)
+    def predict_proba(self, X: object, **params: object) -> Any:
+        return self._call("predict_proba", self.model.predict_proba, X, params)
 
     @_if_estimator_has("predict_log_proba")
-    def predict_log_proba(self, X: Any, **params: Any) -> Any:
-        return self._call("predict_log_proba", X, params)
+    def predict_log_proba(self, X: object, **params: object) -> Any:
+        return self._call("predict_log_proba", self.model.predict_log_proba, X, params)
 
     @_if_estimator_has("decision_function")
-    def decision_function(self, X: Any, **params: Any) -> Any:
-        return self._call("decision_function", X, params)
+    def decision_function(self, X: object, **params: object) -> Any:
+        return self._call("decision_function", self.model.decision_function, X, params)
 
     @_if_estimator_has("transform")
-    def transform(self, X: Any, **params: Any) -> Any:
-        return self._call("transform", X, params)
+    def transform(self, X: object, **params: object) -> Any:
+        return self._call("transform", self.model.transform, X, params)
 
     @_if_estimator_has("fit_transform")
-    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+    def fit_transform(self, X: object, y: object = None, **fit_params: object) -> Any:
         # Fitting is not a prediction: not logged.
         self.estimator_ = clone(self.estimator)
         output = self.estimator_.fit_transform(X, y, **fit_params)
@@ -174,11 +180,12 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
         return output
 
     @_if_estimator_has("score")
-    def score(self, X: Any, y: Any, **params: Any) -> Any:
+    def score(self, X: object, y: object, **params: object) -> float:
         # Evaluation, not serving: the estimator's own score, not logged.
-        return self.model.score(X, y, **params)
+        score: float = self.model.score(X, y, **params)
+        return score
 
-    def __call__(self, X: Any, **params: Any) -> Any:
+    def __call__(self, X: object, **params: object) -> Any:
         """``tracked(X)`` is ``tracked.predict(X)``, as the seed README promises for every wrapped model."""
         return self.predict(X, **params)
 
@@ -204,7 +211,7 @@ class TrackedEstimator(MetaEstimatorMixin, TraceIdsMixin, BaseEstimator):  # typ
             return False
         return True
 
-    def __sklearn_tags__(self) -> Any:
+    def __sklearn_tags__(self) -> Tags:
         # A transparent wrapper: it is a classifier/regressor/transformer exactly when the estimator is.
         tags = super().__sklearn_tags__()
         if self.estimator is None:

@@ -12,7 +12,7 @@ too. Other versions work but warn once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._integration import KerasIntegration, integration
 from ._version import __version__
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[Callback] | type[TrackedKerasModel]:
     if name == "Callback":  # a subclass of keras.callbacks.Callback: importing it imports keras
         from ._callback import Callback
 

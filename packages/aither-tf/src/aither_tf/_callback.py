@@ -9,9 +9,10 @@ only until the prediction row cap is reached; later batches are only counted. Im
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from aither.integrations import (
     Captured,
@@ -24,7 +25,7 @@ from aither.integrations import (
 )
 
 from ._integration import FRAMEWORK, require_keras
-from ._outputs import render_structured
+from ._outputs import render_structured, unseen_features
 
 require_keras()  # a clear error naming the extra, before the import below fails
 
@@ -34,18 +35,12 @@ __all__ = ["Callback"]
 
 METHOD = "predict"
 
+_NOTE = (
+    "the input was not visible to the aither callback; wrap the model with aither.wrap and call tracked.predict(x)"
+    " to sample features"
+)
 
-def _render_unseen(data: tuple[int, int]) -> Any:
-    rows, batches = data
-    return {
-        "_meta": {
-            "type": "unavailable",
-            "shape": [rows],
-            "batches": batches,
-            "note": "the input was not visible to the aither callback; wrap the model with aither.wrap and "
-            "call tracked.predict(x) to sample features",
-        }
-    }
+_Leaf = TypeVar("_Leaf")
 
 
 class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
@@ -74,8 +69,8 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
         self._reset()
 
     def _reset(self) -> None:
-        self._structure: Any = None
-        self._chunks: list[list[np.ndarray[Any, Any]]] = []
+        self._structure: object = None
+        self._chunks: list[list[npt.NDArray[np.generic]]] = []
         self._kept = 0
         self._total = 0
         self._batches = 0
@@ -83,11 +78,11 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ keras hooks
 
-    def on_predict_begin(self, logs: dict[str, Any] | None = None) -> None:
+    def on_predict_begin(self, logs: dict[str, object] | None = None) -> None:
         self._reset()
         self._start_ns = time.time_ns()
 
-    def on_predict_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_predict_batch_end(self, batch: int, logs: dict[str, object] | None = None) -> None:
         outputs = _batch_outputs(logs)
         if outputs is None:
             return
@@ -109,7 +104,7 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
         except Exception:
             self._batches = -1  # mark: the prediction could not be assembled
 
-    def on_predict_end(self, logs: dict[str, Any] | None = None) -> None:
+    def on_predict_end(self, logs: dict[str, object] | None = None) -> None:
         self._record()
 
     # ------------------------------------------------------------------ recording
@@ -129,7 +124,7 @@ class Callback(keras.callbacks.Callback, TraceIdsMixin):  # type: ignore[misc]
         if self._recorded:
             return
         self._recorded = True
-        features = Captured(_render_unseen, (self._total, self._batches), self._total, 128)
+        features = unseen_features("unavailable", self._total, _NOTE, self._batches)
         self._aither.record(METHOD, None, self, self._start_ns, capture_output=_assembled, features=features)
 
 
@@ -138,7 +133,7 @@ def _assembled(callback: Callback, limit: int) -> Captured:
     return callback._prediction()
 
 
-def _batch_outputs(logs: dict[str, Any] | None) -> Any:
+def _batch_outputs(logs: dict[str, object] | None) -> object:
     """The batch's outputs. Keras 3 flattens a dict of outputs into ``logs`` itself (its ``pythonify_logs``)."""
     if not logs:
         return None
@@ -147,7 +142,7 @@ def _batch_outputs(logs: dict[str, Any] | None) -> Any:
     return dict(logs)
 
 
-def _rows_of(leaf: Any) -> Any:
+def _rows_of(leaf: _Leaf) -> _Leaf | npt.NDArray[np.generic]:
     """A batch output with a row axis: Keras turns a one-element batch output into a Python float."""
     if isinstance(leaf, (bool, int, float, complex)) or getattr(leaf, "ndim", 1) == 0:
         return np.asarray([leaf])

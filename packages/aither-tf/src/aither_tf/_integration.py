@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from types import ModuleType
-from typing import Any
 
 from aither.integrations import Integration, ModelLogger, TrackedModel, WrapOptions, require_framework
 
@@ -23,7 +22,7 @@ def require_keras() -> ModuleType:
     return keras
 
 
-def _is_keras_layer(model: Any) -> bool:
+def _is_keras_layer(model: object) -> bool:
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(model, keras.layers.Layer)  # keras.Model is a Layer
 
@@ -34,12 +33,12 @@ class KerasIntegration(Integration):
     name = "tf"
     modules = ("keras", "tensorflow")
 
-    def claims(self, model: Any) -> bool:
+    def claims(self, model: object) -> bool:
         if not super().claims(model):
             return False
         return _is_keras_layer(model) or callable(model)
 
-    def wrap(self, model: Any, options: WrapOptions) -> Any:
+    def wrap(self, model: object, options: WrapOptions) -> TrackedModel:
         logger = ModelLogger(options, FRAMEWORK)
         if _is_keras_layer(model):
             require_keras()

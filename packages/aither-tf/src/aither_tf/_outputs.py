@@ -4,7 +4,6 @@ that cannot be sampled described by their type and rows. numpy only: importing t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
@@ -13,7 +12,7 @@ from aither.integrations import Captured, bounded_prediction, render_as_is, trun
 __all__ = ["capture_returned", "is_sampleable", "render_structured", "unseen_features"]
 
 
-def _to_python(value: Any) -> Any:
+def _to_python(value: object) -> object:
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, Mapping):
@@ -23,7 +22,7 @@ def _to_python(value: Any) -> Any:
     return value
 
 
-def render_structured(data: tuple[Any, int, int]) -> Any:
+def render_structured(data: tuple[object, int, int]) -> object:
     """A dict or list of outputs: ``{"values": {...}, "_meta"}`` when rows were left out (rows, not items)."""
     head, kept, total = data
     values = _to_python(head)
@@ -32,12 +31,12 @@ def render_structured(data: tuple[Any, int, int]) -> Any:
     return truncated_rows(values, total)
 
 
-def _rows(leaf: Any) -> int:
+def _rows(leaf: object) -> int:
     shape = getattr(leaf, "shape", None)
     return int(shape[0]) if shape else 1
 
 
-def _head(value: Any, limit: int, depth: int = 0) -> Any:
+def _head(value: object, limit: int, depth: int = 0) -> object:
     """The first ``limit`` rows of every array in a (nested) dict/list/tuple, copied: the caller owns the
     returned arrays and may write into them before the worker renders the span."""
     if isinstance(value, np.ndarray):
@@ -49,7 +48,7 @@ def _head(value: Any, limit: int, depth: int = 0) -> Any:
     return value
 
 
-def _first_leaf(value: Any, depth: int = 0) -> Any:
+def _first_leaf(value: object, depth: int = 0) -> object:
     if depth < 8 and isinstance(value, Mapping):
         return _first_leaf(next(iter(value.values())), depth + 1) if value else None
     if depth < 8 and isinstance(value, (list, tuple)):
@@ -57,7 +56,7 @@ def _first_leaf(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _nbytes(value: Any) -> int:
+def _nbytes(value: object) -> int:
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     if isinstance(value, Mapping):
@@ -67,7 +66,7 @@ def _nbytes(value: Any) -> int:
     return 16
 
 
-def capture_returned(output: Any, limit: int) -> Captured:
+def capture_returned(output: object, limit: int) -> Captured:
     """``model.predict``'s return value (numpy, or a dict/list of numpy arrays), bounded to ``limit`` rows.
 
     Rendered exactly as the callback renders the batches it assembled: one array as the wire contract's
@@ -84,17 +83,22 @@ def capture_returned(output: Any, limit: int) -> Captured:
     return Captured(render_structured, (head, min(total, limit), total), total, _nbytes(head) + 64)
 
 
-def _render_unseen(data: tuple[str, int, str]) -> Any:
-    kind, rows, note = data
-    return {"_meta": {"type": kind, "shape": [rows], "note": note}}
+def _render_unseen(data: tuple[str, int, str, int | None]) -> dict[str, object]:
+    kind, rows, note, batches = data
+    meta: dict[str, object] = {"type": kind, "shape": [rows]}
+    if batches is not None:
+        meta["batches"] = batches
+    meta["note"] = note
+    return {"_meta": meta}
 
 
-def unseen_features(kind: str, rows: int, note: str) -> Captured:
-    """An input aither cannot sample (a dataset, a generator, or none in sight): its type and rows only."""
-    return Captured(_render_unseen, (kind, rows, note), rows, 128)
+def unseen_features(kind: str, rows: int, note: str, batches: int | None = None) -> Captured:
+    """An input aither cannot sample (a dataset, a generator, or none in sight): its type and rows only (and the
+    batches it came in, where the callback counted them)."""
+    return Captured(_render_unseen, (kind, rows, note, batches), rows, 128)
 
 
-def is_sampleable(inputs: Any) -> bool:
+def is_sampleable(inputs: object) -> bool:
     """Inputs aither samples directly: arrays, tensors, frames, dicts and lists; not datasets or generators."""
     if isinstance(inputs, (np.ndarray, Mapping, list, tuple)):
         return True

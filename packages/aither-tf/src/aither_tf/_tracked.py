@@ -26,7 +26,7 @@ class TrackedKerasModel(TrackedModel):
 
     _logged_methods = frozenset({"predict_on_batch"})
 
-    def predict(self, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+    def predict(self, x: object = None, *args: object, **kwargs: object) -> Any:
         # Logged from the return value, not by injecting an aither Callback: any callback with
         # on_predict_batch_end turns off Keras' asynchronous dispatch and converts every batch to numpy, which
         # cost ~1.3 ms per call on a small MLP; predict's own numpy result already holds every row we keep.
@@ -44,7 +44,7 @@ class TrackedKerasModel(TrackedModel):
         return f"<aither tracked {self._aither.identity.name!r} (keras): {self.model!r}>"
 
 
-def _features(inputs: Any) -> Features:
+def _features(inputs: object) -> Features:
     """None when core samples ``x``; else (a dataset, a generator) its type and the rows predicted."""
     if is_sampleable(inputs):
         return None

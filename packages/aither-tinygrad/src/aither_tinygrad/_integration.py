@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import types
-from typing import Any
+from collections.abc import Sequence
 
 from aither.integrations import Integration, ModelLogger, TrackedModel, WrapOptions, register_sampler, require_framework
 
@@ -56,7 +56,7 @@ def _holds_tensors(root: object) -> bool:
         if depth >= _WALK_DEPTH:
             continue
         if isinstance(value, (list, tuple)):
-            children: Any = value[:_WALK_ITEMS]
+            children: Sequence[object] = value[:_WALK_ITEMS]
         elif isinstance(value, dict):
             children = list(value.values())[:_WALK_ITEMS]
         elif isinstance(value, (str, bytes, int, float, bool, type, types.ModuleType)) or value is None:
@@ -70,7 +70,7 @@ def _holds_tensors(root: object) -> bool:
     return False
 
 
-def _refers_to_tinygrad(function: Any) -> bool:
+def _refers_to_tinygrad(function: object) -> bool:
     """Whether a function's code names a tinygrad global or closes over tinygrad objects."""
     code = getattr(function, "__code__", None)
     if code is None:
@@ -89,7 +89,7 @@ def _refers_to_tinygrad(function: Any) -> bool:
     return False
 
 
-def is_tinygrad_model(model: Any) -> bool:
+def is_tinygrad_model(model: object) -> bool:
     """The duck-typing rule of :meth:`TinygradIntegration.claims` (see the module docstring)."""
     if not callable(model) or is_tensor(model) or isinstance(model, TrackedModel):
         return False
@@ -116,10 +116,10 @@ class TinygradIntegration(Integration):
     name = "tinygrad"
     modules = ("tinygrad",)
 
-    def claims(self, model: Any) -> bool:
+    def claims(self, model: object) -> bool:
         return is_tinygrad_model(model)
 
-    def wrap(self, model: Any, options: WrapOptions, realize_output: bool = False) -> Any:
+    def wrap(self, model: object, options: WrapOptions, realize_output: bool = False) -> TrackedTinygradModel:
         _require_tinygrad()
         if isinstance(model, TrackedModel):  # wrapping again replaces the identity, never logs twice
             model = model.model

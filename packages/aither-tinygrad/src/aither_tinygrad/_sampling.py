@@ -20,8 +20,8 @@ worker only turns the resulting numpy arrays into JSON.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Literal, TypedDict, TypeGuard, overload
 
 from aither.integrations import (
     Captured,
@@ -33,28 +33,40 @@ from aither.integrations import (
     sampled_array,
 )
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from tinygrad import Tensor
+    from tinygrad.device import Buffer
+    from tinygrad.dtype import DType
+    from tinygrad.uop import Ops
+    from tinygrad.uop.ops import UOp
+
+    #: A Tensor's values read into numpy (tinygrad's dtypes are numbers and booleans).
+    _Values = npt.NDArray[np.number | np.bool_]
+
 __all__ = ["capture_output", "capture_tensor", "is_tensor"]
 
 
-def is_tensor(value: object) -> bool:
+def is_tensor(value: object) -> TypeGuard[Tensor]:
     cls = type(value)
     return cls.__name__ == "Tensor" and cls.__module__.partition(".")[0] == "tinygrad"
 
 
-def _shape(tensor: Any) -> list[int]:
+def _shape(tensor: Tensor) -> list[int]:
     """The shape, with symbolic dimensions (``Variable``) as -1."""
     return [d if isinstance(d, int) else -1 for d in tensor.shape]
 
 
 # tinygrad DType -> (numpy dtype or None, name for ``_meta``): looked up on every call, computed once per dtype.
-_dtypes: dict[Any, tuple[Any, str]] = {}
+_dtypes: dict[DType, tuple[type | None, str]] = {}
 
 
-def _np_dtype(dtype: Any) -> tuple[Any, str]:
+def _np_dtype(dtype: DType) -> tuple[type | None, str]:
     known = _dtypes.get(dtype)
     if known is not None:
         return known
-    np_dtype: Any = None
+    np_dtype: type | None = None
     np = _tinygrad().np
     try:
         from tinygrad.dtype import _to_np_dtype
@@ -70,7 +82,16 @@ def _np_dtype(dtype: Any) -> tuple[Any, str]:
     return known
 
 
-def _meta(tensor: Any, shape: list[int]) -> dict[str, Any]:
+class _Meta(TypedDict):
+    """``_meta`` of a sampled or described Tensor."""
+
+    type: str
+    shape: list[int]
+    dtype: str
+    device: str
+
+
+def _meta(tensor: Tensor, shape: list[int]) -> _Meta:
     return {"type": "tinygrad.Tensor", "shape": shape, "dtype": _np_dtype(tensor.dtype)[1], "device": _device(tensor)}
 
 
@@ -90,7 +111,8 @@ class _Tinygrad:
         names = ("PARAM", "STAGE", "AFTER", "MSELECT", "MSTACK", "BUFFER", "COPY", "ALLREDUCE", "UNSHARD")
         self.own_device = frozenset(op for op in (getattr(Ops, name, None) for name in names) if op is not None)
         self.contiguous = Ops.CONTIGUOUS
-        self.realize: Any = None  # tinygrad's realise without its pass over every live Tensor, where available
+        # tinygrad's realise without its pass over every live Tensor, where available
+        self.realize: Callable[[UOp, dict[str, int]], object] | None = None
         try:
             from tinygrad.dtype import dtypes
             from tinygrad.engine import realize as engine
@@ -117,7 +139,7 @@ _DEVICE_CACHE = "_RECURSIVE_PROPERTY_device"  # where tinygrad 0.14 caches UOp.d
 _DEVICE_DEPTH = 256
 
 
-def _device(tensor: Any) -> str:
+def _device(tensor: Tensor) -> str:
     """``str(tensor.device)`` without its cost on a fresh lazy graph.
 
     ``UOp.device`` is a cached recursive property: on a graph the model just built it walks every new node
@@ -135,7 +157,7 @@ def _device(tensor: Any) -> str:
 _NO_ANSWER = object()
 
 
-def _first_device(uop: Any, own_device: frozenset[Any], depth: int) -> Any:
+def _first_device(uop: UOp, own_device: frozenset[Ops], depth: int) -> object:
     cached = getattr(uop, "__dict__", {}).get(_DEVICE_CACHE, _NO_ANSWER)
     if cached is not _NO_ANSWER:
         return cached
@@ -157,7 +179,12 @@ def _tinygrad() -> _Tinygrad:
     return _names[0]
 
 
-def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
+def _is_buffer(value: object) -> TypeGuard[Buffer]:
+    """A single device's buffer (one that can be viewed), not a multi-device one."""
+    return hasattr(value, "view")
+
+
+def _buffer_prefix(tensor: Tensor, rows: int, columns: int | None) -> _Values | None:
     """The first ``rows`` rows (each cut to ``columns`` values) read straight from a realised buffer, or None.
 
     Only when the Tensor is its buffer seen through reshapes and device copies (row-major, offset 0), so its
@@ -174,23 +201,26 @@ def _buffer_prefix(tensor: Any, rows: int, columns: int | None) -> Any:
     buffer = uop.realized
     np_dtype = _np_dtype(tensor.dtype)[0]
     shape = tensor.shape
-    if buffer is None or not hasattr(buffer, "view") or np_dtype is None or buffer.dtype != tensor.dtype:
+    if buffer is None or not _is_buffer(buffer) or np_dtype is None or buffer.dtype != tensor.dtype:
         return None
     if not all(isinstance(d, int) for d in shape) or buffer.size != math.prod(shape):
         return None
     width = math.prod(shape[1:]) if len(shape) > 1 else 1
     count = rows * width
     if count == 0:
-        return tg.np.zeros((0, *shape[1:]), dtype=np_dtype)
+        empty: _Values = tg.np.zeros((0, *shape[1:]), dtype=np_dtype)
+        return empty
     flat = _read(buffer, count, np_dtype)
     if columns is None:
-        return flat.reshape(rows, *shape[1:]).copy()
-    if len(shape) == 1:
-        return flat.copy()
-    return flat.reshape(rows, width)[:, :columns].copy()
+        head: _Values = flat.reshape(rows, *shape[1:]).copy()
+    elif len(shape) == 1:
+        head = flat.copy()
+    else:
+        head = flat.reshape(rows, width)[:, :columns].copy()
+    return head
 
 
-def _read(buffer: Any, count: int, np_dtype: Any) -> Any:
+def _read(buffer: Buffer, count: int, np_dtype: type) -> _Values:
     """The first ``count`` values of a realised buffer, as a numpy view valid while ``buffer`` lives."""
     if hasattr(buffer.allocator, "_as_buffer"):
         # Zero-copy: the whole buffer as a memoryview (after the device finished writing it), no Buffer view
@@ -199,10 +229,11 @@ def _read(buffer: Any, count: int, np_dtype: Any) -> Any:
     else:
         # A device buffer: copy only the first rows' bytes to the host, never the whole input.
         memory = buffer.view(count, buffer.dtype, 0).ensure_allocated().as_memoryview()
-    return _tinygrad().np.frombuffer(memory, dtype=np_dtype, count=count)
+    values: _Values = _tinygrad().np.frombuffer(memory, dtype=np_dtype, count=count)
+    return values
 
 
-def _realize_private(rows: Any) -> Any:
+def _realize_private(rows: Tensor) -> _Values | None:
     """Compute ``rows`` (a CONTIGUOUS Tensor only this module refers to) and read it, or None.
 
     ``Tensor.realize`` ends with a pass over every live Tensor of the process, to point those that share
@@ -229,11 +260,15 @@ def _realize_private(rows: Any) -> Any:
     linear, var_vals = tg.schedule(sink)
     tg.realize(linear, var_vals)
     buffer = target.buffer
-    shape = rows.shape
-    return _read(buffer, math.prod(shape), np_dtype).reshape(shape).copy()
+    shape = [d for d in rows.shape if isinstance(d, int)]
+    # A multi-device buffer, a symbolic dimension: not read here (the caller takes tinygrad's public way).
+    if not _is_buffer(buffer) or len(shape) != len(rows.shape):
+        raise TypeError(f"cannot read a {type(buffer).__name__} of shape {rows.shape}")
+    values: _Values = _read(buffer, math.prod(shape), np_dtype).reshape(shape).copy()
+    return values
 
 
-def _computed_head(tensor: Any, rows: int, columns: int | None) -> Any:
+def _computed_head(tensor: Tensor, rows: int, columns: int | None) -> _Values:
     """The first rows of a lazy Tensor, computed: one small kernel for those rows only, here on the caller's
     thread. ``shrink`` rather than ``tensor[:rows]`` (tinygrad's indexing costs ~0.5 ms of Python), and the
     realised rows are read from their own buffer rather than by ``.numpy()`` (another contiguous + realise
@@ -242,8 +277,10 @@ def _computed_head(tensor: Any, rows: int, columns: int | None) -> Any:
     if rows == 0:  # an empty batch: nothing to compute (tinygrad's reshape(0, -1) would divide by zero)
         np_dtype = _np_dtype(tensor.dtype)[0]
         if columns is not None and len(shape) > 1:
-            return _tinygrad().np.zeros((0, min(columns, math.prod(shape[1:]))), dtype=np_dtype)
-        return _tinygrad().np.zeros((0, *shape[1:]), dtype=np_dtype)
+            empty: _Values = _tinygrad().np.zeros((0, min(columns, math.prod(shape[1:]))), dtype=np_dtype)
+        else:
+            empty = _tinygrad().np.zeros((0, *shape[1:]), dtype=np_dtype)
+        return empty
     sliced = tensor.shrink(((0, rows),) + (None,) * (len(shape) - 1))
     if columns is not None and len(shape) > 1:
         width = math.prod(shape[1:])
@@ -259,7 +296,11 @@ def _computed_head(tensor: Any, rows: int, columns: int | None) -> Any:
     return head if head is not None else sliced.numpy()  # e.g. bfloat16: no numpy view of the buffer
 
 
-def _head(tensor: Any, rows: int, columns: int | None, *, compute: bool) -> Any:
+@overload
+def _head(tensor: Tensor, rows: int, columns: int | None, *, compute: Literal[True]) -> _Values: ...
+@overload
+def _head(tensor: Tensor, rows: int, columns: int | None, *, compute: bool) -> _Values | None: ...
+def _head(tensor: Tensor, rows: int, columns: int | None, *, compute: bool) -> _Values | None:
     """First rows as numpy: from the buffer when possible, else by realising the slice (if ``compute``)."""
     try:
         head = _buffer_prefix(tensor, rows, columns)
@@ -275,11 +316,12 @@ def _head(tensor: Any, rows: int, columns: int | None, *, compute: bool) -> Any:
         sliced = tensor[:rows]
         if columns is not None and len(tensor.shape) > 1:
             sliced = sliced.reshape(rows, -1)[:, :columns]
-        return sliced.numpy()  # realises these rows only, here on the calling thread
+        values: _Values = sliced.numpy()  # realises these rows only, here on the calling thread
+        return values
     return head
 
 
-def capture_tensor(tensor: Any, rows: int, columns: int) -> Captured:
+def capture_tensor(tensor: Tensor, rows: int, columns: int) -> Captured:
     """The sampler registered for ``tinygrad.Tensor``: its first ``rows`` rows, as core renders any array's
     sampled rows (``sampled_array``): a 2-D Tensor one column per feature (a window of ``columns`` of them),
     images and sequences their descriptors. A 1-D Tensor keeps its first values."""
@@ -305,7 +347,7 @@ def capture_tensor(tensor: Any, rows: int, columns: int) -> Captured:
     return sampled_array(head, "tinygrad.Tensor", shape, meta["dtype"], meta["device"], list(range(kept)), start)
 
 
-def _capture_tensor_output(tensor: Any, limit: int, realize: bool) -> Captured:
+def _capture_tensor_output(tensor: Tensor, limit: int, realize: bool) -> Captured:
     if realize:
         tensor.realize()  # in place: the caller's Tensor keeps its identity, now backed by a buffer
     shape = _shape(tensor)
@@ -320,15 +362,15 @@ def _capture_tensor_output(tensor: Any, limit: int, realize: bool) -> Captured:
     return bounded_prediction(head, max(shape[0], 0), int(head.nbytes) + 64)
 
 
-def _render_items(items: list[Captured]) -> Any:
+def _render_items(items: list[Captured]) -> list[object]:
     return [render(item) for item in items]
 
 
-def _render_mapping(items: dict[str, Captured]) -> Any:
+def _render_mapping(items: dict[str, Captured]) -> dict[str, object]:
     return {key: render(item) for key, item in items.items()}
 
 
-def capture_output(output: Any, limit: int, realize: bool, depth: int = 0) -> Captured:
+def capture_output(output: object, limit: int, realize: bool, depth: int = 0) -> Captured:
     """A model output: Tensors per the module docstring, containers item by item, anything else as core does."""
     if is_tensor(output):
         return _capture_tensor_output(output, limit, realize)

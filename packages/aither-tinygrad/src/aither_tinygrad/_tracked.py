@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aither.integrations import Captured, ModelLogger, TrackedModel
 
 from ._sampling import capture_output
 
 __all__ = ["TrackedTinygradModel"]
+
+_T = TypeVar("_T")
 
 
 class TrackedTinygradModel(TrackedModel):
@@ -23,37 +25,39 @@ class TrackedTinygradModel(TrackedModel):
     _logged_methods = frozenset()
     _aither_realize: bool
 
-    def __init__(self, model: Any, logger: ModelLogger, realize_output: bool = False) -> None:
+    def __init__(self, model: object, logger: ModelLogger, realize_output: bool = False) -> None:
         super().__init__(model, logger)
         object.__setattr__(self, "_aither_realize", realize_output)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    # The model's own output (lazy Tensors, or anything a function returns): the caller reads it, so it stays
+    # untyped.
+    def __call__(self, *args: object, **kwargs: object) -> Any:
         model = self.model
         if not callable(model):
             raise TypeError(f"{type(model).__name__!r} object is not callable")
         return self._aither_call("__call__", model, args, kwargs)
 
-    def predict(self, *args: Any, **kwargs: Any) -> Any:
+    def predict(self, *args: object, **kwargs: object) -> Any:
         """The model's own ``predict`` if it has one, else the model's call; logged as ``predict``."""
         predict = getattr(self.model, "predict", None)
         return self._aither_call("predict", predict if callable(predict) else self.model, args, kwargs)
 
     def _aither_call(
-        self, method: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
+        self, method: str, function: Callable[..., _T], args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> _T:
         capture = _capture_realized if self._aither_realize else _capture_as_is
         return self._aither.call(method, function, args, kwargs, capture_output=capture)
 
     def __repr__(self) -> str:
         return f"<aither tracked {self._aither.identity.name!r} (tinygrad): {self.model!r}>"
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[type[TrackedTinygradModel], tuple[object, ModelLogger, bool]]:
         return (type(self), (self.model, self._aither, self._aither_realize))
 
 
-def _capture_as_is(output: Any, limit: int) -> Captured:
+def _capture_as_is(output: object, limit: int) -> Captured:
     return capture_output(output, limit, False)
 
 
-def _capture_realized(output: Any, limit: int) -> Captured:
+def _capture_realized(output: object, limit: int) -> Captured:
     return capture_output(output, limit, True)

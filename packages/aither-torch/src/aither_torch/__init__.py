@@ -10,7 +10,7 @@ Supported: torch >= 2.1, < 3 (the ``instruments`` extra). Another version works 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._embeddings import embeddings
 from ._integration import TorchIntegration, integration, is_wrapped, unwrap
@@ -31,9 +31,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[TrackedModule] | type[TrackedCall]:
     if name in ("TrackedModule", "TrackedCall"):
         from . import _tracked
 
-        return getattr(_tracked, name)
+        tracked_class: type[TrackedModule] | type[TrackedCall] = getattr(_tracked, name)
+        return tracked_class
     raise AttributeError(f"module 'aither_torch' has no attribute {name!r}")

@@ -17,9 +17,20 @@ Like ``_hooks``, this module does not import torch at import time.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, TypeGuard
 
 from aither.integrations import pooled
+
+from ._hooks import HookState, remove_hooks
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from torch import Tensor
+    from torch.nn import Module
+    from torch.utils.hooks import RemovableHandle
+
+    from ._tracked import TrackedModule
 
 __all__ = ["EmbeddingHook", "attach_embeddings", "detach_embeddings", "embedding_layer", "embeddings"]
 
@@ -27,7 +38,7 @@ __all__ = ["EmbeddingHook", "attach_embeddings", "detach_embeddings", "embedding
 CHUNK_ROWS = 256
 
 
-def embedding_layer(module: Any, choice: bool | str) -> tuple[Any, bool]:
+def embedding_layer(module: Module, choice: bool | str) -> tuple[Module, bool]:
     """``(layer, take_input)``: the layer whose tensor is the embedding, and whether it is the layer's input."""
     import torch
 
@@ -42,13 +53,18 @@ def embedding_layer(module: Any, choice: bool | str) -> tuple[Any, bool]:
     return linears[-1], True
 
 
-def first_tensor(value: Any) -> Any:
+def _is_tensor(value: object) -> TypeGuard[Tensor]:
+    return hasattr(value, "detach") and hasattr(value, "shape")
+
+
+def first_tensor(value: object) -> Tensor | None:
     """The tensor a layer's output stands for: itself, ``last_hidden_state``, or the first of a tuple."""
-    if hasattr(value, "detach") and hasattr(value, "shape"):
+    if _is_tensor(value):
         return value
     if isinstance(value, Mapping):
         if "last_hidden_state" in value:
-            return value["last_hidden_state"]
+            hidden: Tensor = value["last_hidden_state"]
+            return hidden
         value = list(value.values())
     if isinstance(value, (tuple, list)) and value:
         return first_tensor(value[0])
@@ -60,10 +76,10 @@ class EmbeddingHook:
 
     __slots__ = ("state",)
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: HookState) -> None:
         self.state = state
 
-    def __call__(self, module: Any, args: tuple[Any, ...], output: Any = None) -> None:
+    def __call__(self, module: Module, args: tuple[object, ...], output: object = None) -> None:
         try:
             state = self.state
             if not state.frames():  # only inside a logged call of the wrapped module
@@ -74,11 +90,11 @@ class EmbeddingHook:
         except Exception:  # telemetry never breaks a forward pass
             pass
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[type[EmbeddingHook], tuple[HookState]]:
         return (type(self), (self.state,))
 
 
-def attach_embeddings(module: Any, state: Any, choice: bool | str) -> Any:
+def attach_embeddings(module: Module, state: HookState, choice: bool | str) -> RemovableHandle:
     """Hook the embedding layer of ``module`` for ``state`` (a ``HookState``); returns the handle."""
     layer, take_input = embedding_layer(module, choice)
     detach_embeddings(module)
@@ -88,16 +104,15 @@ def attach_embeddings(module: Any, state: Any, choice: bool | str) -> Any:
     return layer.register_forward_hook(hook, prepend=True)
 
 
-def detach_embeddings(module: Any) -> None:
+def detach_embeddings(module: Module) -> None:
     """Remove every aither embedding hook from ``module`` and its submodules."""
     for sub in module.modules():
-        for hooks in (sub._forward_pre_hooks, sub._forward_hooks):
-            for hook_id, hook in list(hooks.items()):
-                if isinstance(hook, EmbeddingHook):
-                    del hooks[hook_id]
+        remove_hooks(sub, EmbeddingHook)
 
 
-def embeddings(model: Any, data: Any, layer: bool | str = True) -> Any:
+def embeddings(
+    model: Module | TrackedModule, data: Tensor | npt.ArrayLike, layer: bool | str = True
+) -> npt.NDArray[np.float64]:
     """The pooled vectors (a numpy array, rows by width) a model wrapped with ``embeddings=layer`` captures, for
     every row of ``data`` (a tensor or array, rows first): for ``aither.log_reference(..., embeddings=)``.
 
@@ -106,12 +121,12 @@ def embeddings(model: Any, data: Any, layer: bool | str = True) -> Any:
     import numpy as np
     import torch
 
-    module = getattr(model, "model", model) if not isinstance(model, torch.nn.Module) else model
+    module = model if isinstance(model, torch.nn.Module) else model.model
     target, take_input = embedding_layer(module, layer)
     tensor = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
-    found: list[Any] = []
+    found: list[Tensor] = []
 
-    def keep(_: Any, args: tuple[Any, ...], output: Any = None) -> None:
+    def keep(_: Module, args: tuple[object, ...], output: object = None) -> None:
         value = first_tensor(args if output is None else output)
         if value is not None:
             found.append(value.detach().cpu())
@@ -123,7 +138,8 @@ def embeddings(model: Any, data: Any, layer: bool | str = True) -> Any:
             found.clear()
             if target is module:  # the module is the layer: its own input or output, no hook needed
                 value = first_tensor(batch if take_input else module.forward(batch))
-                found.append(value.detach().cpu())
+                if value is not None:
+                    found.append(value.detach().cpu())
             else:
                 handle = target.register_forward_pre_hook(keep) if take_input else target.register_forward_hook(keep)
                 try:

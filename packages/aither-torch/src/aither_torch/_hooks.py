@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from aither.integrations import (
     Captured,
@@ -32,7 +32,22 @@ from aither.integrations import (
     truncated_rows,
 )
 
-__all__ = ["AitherForwardHook", "AitherPreHook", "HookState", "attach", "capture_output", "detach", "find_hooks"]
+if TYPE_CHECKING:
+    from torch import Tensor
+    from torch.cuda import Event
+    from torch.nn import Module
+    from torch.utils.hooks import RemovableHandle
+
+__all__ = [
+    "AitherForwardHook",
+    "AitherPreHook",
+    "HookState",
+    "attach",
+    "capture_output",
+    "detach",
+    "find_hooks",
+    "remove_hooks",
+]
 
 logger = logging.getLogger("aither")
 
@@ -46,6 +61,8 @@ MAX_ITEMS = 32
 #: Frames left open by a BaseException (KeyboardInterrupt) are dropped past this depth.
 _MAX_DEPTH = 64
 
+_T = TypeVar("_T")
+
 
 class HookState:
     """What the two hooks of one wrapped module share: its logger, and the open calls of each thread."""
@@ -56,10 +73,10 @@ class HookState:
         self.logger = logger
         self._local = threading.local()
 
-    def embedding_parts(self) -> list[tuple[Any, Any]]:
+    def embedding_parts(self) -> list[tuple[Tensor, Tensor | None]]:
         """The embedding layer's tensors seen in this thread's open call (``_embeddings.EmbeddingHook``)."""
         try:
-            parts: list[tuple[Any, Any]] = self._local.parts
+            parts: list[tuple[Tensor, Tensor | None]] = self._local.parts
         except AttributeError:
             parts = self._local.parts = []
         return parts
@@ -72,10 +89,10 @@ class HookState:
         return frames
 
     # torch.save(module): keep the logger, not the thread-local stacks.
-    def __getstate__(self) -> dict[str, Any]:
+    def __getstate__(self) -> dict[str, ModelLogger]:
         return {"logger": self.logger}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: dict[str, ModelLogger]) -> None:
         self.logger = state["logger"]
         self._local = threading.local()
 
@@ -88,12 +105,12 @@ class AitherPreHook:
     def __init__(self, state: HookState) -> None:
         self.state = state
 
-    def __call__(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __call__(self, module: Module, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
         if _is_compiling():  # under torch.compile: a graph break, then the body runs eagerly on every call
             return _PRE_EAGER(self.state)
         return _pre(self.state)
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[type[AitherPreHook], tuple[HookState]]:
         return (type(self), (self.state,))
 
 
@@ -105,12 +122,12 @@ class AitherForwardHook:
     def __init__(self, state: HookState) -> None:
         self.state = state
 
-    def __call__(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+    def __call__(self, module: Module, args: tuple[object, ...], kwargs: dict[str, object], output: object) -> None:
         if _is_compiling():
             return _POST_EAGER(self.state, args, kwargs, output)
         return _post(self.state, args, kwargs, output)
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[type[AitherForwardHook], tuple[HookState]]:
         return (type(self), (self.state,))
 
 
@@ -125,7 +142,7 @@ def _pre(state: HookState) -> None:
         logger.debug("aither: forward pre-hook failed", exc_info=True)
 
 
-def _post(state: HookState, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+def _post(state: HookState, args: tuple[object, ...], kwargs: dict[str, object], output: object) -> None:
     try:
         frames = state.frames()
         if not frames:
@@ -162,7 +179,7 @@ def _not_compiling() -> bool:
 # check is one cheap call and the bodies run directly (the disable wrapper costs ~8 us a call in eager mode).
 _is_compiling: Callable[[], bool] = _not_compiling
 _PRE_EAGER: Callable[[HookState], None] = _pre
-_POST_EAGER: Callable[[HookState, tuple[Any, ...], dict[str, Any], Any], None] = _post
+_POST_EAGER: Callable[[HookState, tuple[object, ...], dict[str, object], object], None] = _post
 _guarded = False
 
 
@@ -180,7 +197,9 @@ def install_compiler_guard(torch: ModuleType) -> None:
     _guarded = True
 
 
-def record_call(model_logger: ModelLogger, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def record_call(
+    model_logger: ModelLogger, function: Callable[..., _T], args: tuple[object, ...], kwargs: dict[str, object]
+) -> _T:
     """Call ``function`` and record it (TorchScript, which has no hooks); its exceptions pass through unchanged."""
     return model_logger.call(METHOD, function, args, kwargs, capture_output=capture_output)
 
@@ -188,40 +207,49 @@ def record_call(model_logger: ModelLogger, function: Any, args: tuple[Any, ...],
 # ------------------------------------------------------------------------------------------------ hooks on modules
 
 
-def find_hooks(module: Any) -> list[int]:
+def find_hooks(module: Module) -> list[int]:
     """Ids of the aither hooks on ``module``."""
     ids = [i for i, hook in module._forward_pre_hooks.items() if isinstance(hook, AitherPreHook)]
     ids += [i for i, hook in module._forward_hooks.items() if isinstance(hook, AitherForwardHook)]
     return ids
 
 
-def detach(module: Any) -> None:
-    """Remove every aither hook from ``module`` (what ``RemovableHandle.remove`` does, by type)."""
+def detach(module: Module) -> None:
+    """Remove every aither hook from ``module``."""
+    remove_hooks(module, (AitherPreHook, AitherForwardHook))
+
+
+def remove_hooks(module: Module, kind: type | tuple[type, ...]) -> None:
+    """Remove the forward (pre-)hooks of type ``kind`` from ``module`` (what ``RemovableHandle.remove`` does, by
+    type): hooks pickled with a module come back without their handles."""
     for hook_id, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, AitherPreHook):
+        if isinstance(hook, kind):
             del module._forward_pre_hooks[hook_id]
             getattr(module, "_forward_pre_hooks_with_kwargs", {}).pop(hook_id, None)
     for hook_id, hook in list(module._forward_hooks.items()):
-        if isinstance(hook, AitherForwardHook):
+        if isinstance(hook, kind):
             del module._forward_hooks[hook_id]
             getattr(module, "_forward_hooks_with_kwargs", {}).pop(hook_id, None)
             getattr(module, "_forward_hooks_always_called", {}).pop(hook_id, None)
 
 
-def attach(torch: ModuleType, module: Any, model_logger: ModelLogger) -> tuple[Any, Any]:
-    """Hook ``module`` for ``model_logger``, replacing earlier aither hooks (wrapping twice logs once)."""
+def attach(
+    torch: ModuleType, module: Module, model_logger: ModelLogger
+) -> tuple[HookState, tuple[RemovableHandle, RemovableHandle]]:
+    """Hook ``module`` for ``model_logger``, replacing earlier aither hooks (wrapping twice logs once): the state
+    the two hooks share, and their handles."""
     install_compiler_guard(torch)
     detach(module)
     state = HookState(model_logger)
     pre = module.register_forward_pre_hook(AitherPreHook(state), with_kwargs=True, prepend=True)
     post = module.register_forward_hook(AitherForwardHook(state), with_kwargs=True, always_call=True)
-    return pre, post
+    return state, (pre, post)
 
 
 # ------------------------------------------------------------------------------------------------ outputs
 
 
-def capture_output(value: Any, limit: int) -> Captured:
+def capture_output(value: object, limit: int) -> Captured:
     """A bounded copy of a module's output: tensors (sliced on their device, then copied), tuples, lists, dicts."""
     try:
         return _capture_output(value, limit, 0)
@@ -230,7 +258,7 @@ def capture_output(value: Any, limit: int) -> Captured:
         return capture_failed(value, exc)
 
 
-def _capture_output(value: Any, limit: int, depth: int) -> Captured:
+def _capture_output(value: object, limit: int, depth: int) -> Captured:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
         return _capture_tensor(torch, value, limit)
@@ -243,7 +271,7 @@ def _capture_output(value: Any, limit: int, depth: int) -> Captured:
     return capture_prediction(value, limit)
 
 
-def _capture_tensor(torch: ModuleType, value: Any, limit: int) -> Captured:
+def _capture_tensor(torch: ModuleType, value: Tensor, limit: int) -> Captured:
     detached = value.detach()
     if detached.dim() == 0:
         head = detached.clone()  # .item() would synchronise an accelerator; the worker reads it
@@ -264,21 +292,21 @@ def _capture_tensor(torch: ModuleType, value: Any, limit: int) -> Captured:
     return _when_ready(head, bounded_prediction(head, total, head.element_size() * head.nelement() + 64))
 
 
-def _when_ready(head: Any, prediction: Captured) -> Captured:
+def _when_ready(head: Tensor, prediction: Captured) -> Captured:
     """``prediction`` (of ``head``), rendered only once the device copy of ``head`` is done (see core's rule)."""
-    event = torch_copy_ready_event(head)
+    event: Event | None = torch_copy_ready_event(head)
     if event is None:
         return prediction
     return Captured(_render_when_ready, (prediction, event), prediction.rows, prediction.nbytes)
 
 
-def _render_when_ready(data: tuple[Captured, Any]) -> Any:
+def _render_when_ready(data: tuple[Captured, Event]) -> object:
     prediction, event = data
     event.synchronize()  # on the worker thread, never the caller's
     return prediction.render(prediction.data)
 
 
-def _render_items(data: tuple[list[Captured], int]) -> Any:
+def _render_items(data: tuple[list[Captured], int]) -> object:
     items, total = data
     values = [render(item) for item in items]
     if total <= len(items):
@@ -286,5 +314,5 @@ def _render_items(data: tuple[list[Captured], int]) -> Any:
     return truncated_rows(values, total)
 
 
-def _render_fields(fields: dict[str, Captured]) -> Any:
+def _render_fields(fields: dict[str, Captured]) -> dict[str, object]:
     return {key: render(captured) for key, captured in fields.items()}

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aither.integrations import ModelLogger, TrackedModel
 
 from ._embeddings import attach_embeddings, detach_embeddings
 from ._hooks import attach, record_call
 from ._require import require_torch
+
+if TYPE_CHECKING:
+    from torch.nn import Module
+    from torch.utils.hooks import RemovableHandle
 
 __all__ = ["TrackedCall", "TrackedModule"]
 
@@ -25,32 +29,35 @@ class TrackedModule(TrackedModel):
 
     _logged_methods = frozenset()  # the hooks log; passthrough methods must not log a second time
 
-    def __init__(self, model: Any, logger: ModelLogger) -> None:
+    model: Module
+
+    def __init__(self, model: Module, logger: ModelLogger) -> None:
         torch = require_torch()
         super().__init__(model, logger)
-        handles: tuple[Any, ...] = attach(torch, model, logger)
+        state, hook_handles = attach(torch, model, logger)
+        handles: tuple[RemovableHandle, ...] = hook_handles
         detach_embeddings(model)  # wrapping again replaces an earlier wrap's embedding hook
         if logger.options.embeddings:
-            state = model._forward_hooks[handles[1].id].state  # the HookState the two hooks share
             try:
                 handles = (*handles, attach_embeddings(model, state, logger.options.embeddings))
             except (ValueError, AttributeError) as exc:  # no such layer: the calls are logged, without embeddings
                 logger_.warning("aither: %r is logged without embeddings: %s", logger.identity.name, exc)
         object.__setattr__(self, "_handles", handles)
 
-    _handles: tuple[Any, ...]
+    _handles: tuple[RemovableHandle, ...]
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    # The module's own output (a tensor, a tuple, a ModelOutput...): the caller reads it, so it stays untyped.
+    def __call__(self, *args: object, **kwargs: object) -> Any:
         return self.model(*args, **kwargs)
 
-    def predict(self, *args: Any, **kwargs: Any) -> Any:
+    def predict(self, *args: object, **kwargs: object) -> Any:
         """The module's own ``predict`` if it has one, else ``module(*args, **kwargs)``: logged once either way."""
         own = getattr(self.model, "predict", None)
         if callable(own):
             return own(*args, **kwargs)
         return self.model(*args, **kwargs)
 
-    def unwrap(self) -> Any:
+    def unwrap(self) -> Module:
         """Remove this wrapper's hooks and return the module; ``module(x)`` is no longer logged."""
         for handle in self._handles:
             handle.remove()
@@ -69,13 +76,13 @@ class TrackedCall(TrackedModel):
 
     _logged_methods = frozenset()
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> Any:
         return record_call(self._aither, self.model, args, kwargs)
 
-    def predict(self, *args: Any, **kwargs: Any) -> Any:
+    def predict(self, *args: object, **kwargs: object) -> Any:
         return record_call(self._aither, self.model, args, kwargs)
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
+    def forward(self, *args: object, **kwargs: object) -> Any:
         return record_call(self._aither, self.model.forward, args, kwargs)
 
     def __repr__(self) -> str:
