@@ -13,7 +13,6 @@ import dataclasses
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -28,6 +27,7 @@ from aither_server.ingest.body import (
     parse_request,
 )
 from aither_server.ingest.values import BadValue, json_text, non_negative_int, without_lone_surrogates
+from aither_server.model.json_value import JsonValue
 from aither_server.model.records import (
     InvalidJson,
     LabelSpan,
@@ -94,7 +94,7 @@ class DecodedBatch:
         return "; ".join(parts)
 
 
-def _hex_to_b64(value: Any, field: str) -> str:
+def _hex_to_b64(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise MalformedBody(f"{field} must be a hex string")
     if not value:
@@ -105,7 +105,7 @@ def _hex_to_b64(value: Any, field: str) -> str:
         raise MalformedBody(f"{field} is not hex: {value[:40]!r}") from None
 
 
-def _replace_lone_surrogates(node: Any) -> Any:
+def _replace_lone_surrogates(node: object) -> object:
     """``node`` with each lone surrogate of its strings (JSON's ``\\ud83d`` escape reads into one) replaced by
     U+FFFD, as the binary encoding's values are stored: protobuf refuses such a string, and one value would
     otherwise cost its whole request a 400."""
@@ -121,7 +121,7 @@ def _replace_lone_surrogates(node: Any) -> Any:
     return node
 
 
-def _fix_json_ids(doc: Any) -> None:
+def _fix_json_ids(doc: object) -> None:
     """OTLP/JSON writes ids as hex where protobuf's JSON mapping expects base64: convert in place (and lone
     surrogates, which protobuf refuses, become U+FFFD)."""
     if not isinstance(doc, dict):
@@ -329,7 +329,7 @@ def _span_record(
     if len(name) > _MAX_NAME:
         name = name[:_MAX_NAME]
     method = (method or name)[:_MAX_NAME] or None
-    parsed_prediction: Any = None
+    parsed_prediction: JsonValue = None
     reduced: tuple[int, Sequence[RowValue]] = _NO_ROWS
     if features is not None:
         features = without_lone_surrogates(_capped(features, max_attribute))
