@@ -202,19 +202,17 @@ _FEATURES = 2  # a string as sent; an OTel producer's array or map of features e
 _INT = 3  # an int as sent (a negative one is judged below), else what non_negative_int makes of it
 _RATE = 4  # a double or an int; another type is out of range (refused below)
 
+#: The attributes read as text, in the order ``_span_record`` unpacks them: each has that slot of its texts.
+_TEXT_KEYS = (
+    "ml.model.name", "ml.model.version", "ml.environment", "ml.framework", "ml.method", "ml.entity",
+    "ml.features", "ml.prediction", "ml.label",
+)  # fmt: skip
+_TEXT_KINDS = {"ml.features": _FEATURES, "ml.prediction": _JSON, "ml.label": _JSON}
 #: Each ``ml.*`` attribute the server reads: (how it is read, its slot among the span's texts or integers).
 #: Other ``ml.*`` keys only mark the span as an aither span. One lookup per key (looked up before its prefix is
 #: sliced: the common keys skip that copy), and one branch per kind holds what the keys of that kind share.
 _ATTRIBUTES: dict[str, tuple[int, int]] = {
-    "ml.model.name": (_TEXT, 0),
-    "ml.model.version": (_TEXT, 1),
-    "ml.environment": (_TEXT, 2),
-    "ml.framework": (_TEXT, 3),
-    "ml.method": (_TEXT, 4),
-    "ml.entity": (_TEXT, 5),
-    "ml.features": (_FEATURES, 6),
-    "ml.prediction": (_JSON, 7),
-    "ml.label": (_JSON, 8),
+    **{key: (_TEXT_KINDS.get(key, _TEXT), slot) for slot, key in enumerate(_TEXT_KEYS)},
     "ml.batch_size": (_INT, 0),
     "ml.label.row": (_INT, 1),
     "ml.sample_rate": (_RATE, 0),

@@ -7,22 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aither_server.model.records import PredictionSpan, prediction_rows
-from aither_server.model.rollup_keys import HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
 from aither_server.store.engine import Connection, Database
 from aither_server.store.ingest_ids import IdRegistry, NewIds
 from aither_server.store.labelled_rows import INSERT_ROW, labelled_row, sample_weight
 from aither_server.store.lookups import stored_spans, where_in
-from aither_server.store.rollups import (
-    INSTANCE_LATENCY,
-    INSTANCE_MINUTES,
-    INSTANCE_MODELS,
-    LATENCY,
-    VOLUME,
-    LabelCell,
-    QualityDeltas,
-    count_call,
-    write_quality,
-)
+from aither_server.store.rollups import CallCounts, LabelCell, QualityDeltas, write_quality
 
 __all__ = ["store_predictions"]
 
@@ -80,12 +69,8 @@ def store_predictions(
     plain_params: list[tuple[object, ...]] = []
     row_params: list[tuple[object, ...]] = []
     per_model: dict[int, list[int]] = {}
-    volume: dict[tuple[int, int], list[int]] = {}
-    latency: dict[tuple[int, int, int], int] = {}
-    # Per instance (0: none given): span counts, and latencies in the aggregate histogram's buckets.
-    instance_totals: dict[tuple[int, int], list[int]] = {}
-    instance_minutes: dict[tuple[int, int, int], list[int]] = {}
-    instance_latency: dict[tuple[int, int, int, int], int] = {}
+    calls = CallCounts()
+    add_call = calls.add
     sampled: set[int] = set()
     quality: QualityDeltas = {}
     total_rows = 0
@@ -141,14 +126,7 @@ def store_predictions(
                 label = early.get((trace_id, v.row))
                 if label is not None:
                     labelled_row(row_params, quality, pred_id, model_id, start_ns, weight, v, label)
-        count_call(volume, (model_id, start_ns // MINUTE_NS), status, n_rows)
-        bucket = (model_id, start_ns // HOUR_NS, latency_bucket(latency_ns))
-        latency[bucket] = latency.get(bucket, 0) + 1
-        shared = (model_id, start_ns // HOUR_NS, instance_id or 0, aggregate_bucket(latency_ns))
-        instance_latency[shared] = instance_latency.get(shared, 0) + 1
-        if instance_id is not None:
-            count_call(instance_totals, (model_id, instance_id), status, n_rows)
-            count_call(instance_minutes, (model_id, start_ns // MINUTE_NS, instance_id), status, n_rows)
+        add_call(model_id, start_ns, latency_ns, status, n_rows, instance_id)
         stats = per_model.get(model_id)
         if stats is None:
             per_model[model_id] = [1, n_rows, start_ns, start_ns]
@@ -174,12 +152,7 @@ def store_predictions(
         f" last_seen_ns = {db.greatest()}(last_seen_ns, ?) WHERE id = ?",
         [(c, r, lo, hi, mid) for mid, (c, r, lo, hi) in sorted(per_model.items())],
     )
-    conn.executemany(VOLUME, [(*k, *v) for k, v in volume.items()])
-    conn.executemany(LATENCY, [(*k, v) for k, v in latency.items()])
-    conn.executemany(INSTANCE_LATENCY, [(*k, v) for k, v in instance_latency.items()])
-    if instance_totals:
-        conn.executemany(INSTANCE_MODELS, [(*k, *v) for k, v in instance_totals.items()])
-        conn.executemany(INSTANCE_MINUTES, [(*k, *v) for k, v in instance_minutes.items()])
+    calls.write(conn)
     if sampled:
         conn.executemany("UPDATE models SET sampled = 1 WHERE id = ?", [(mid,) for mid in sampled])
     write_quality(conn, quality)

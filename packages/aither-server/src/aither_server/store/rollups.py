@@ -8,12 +8,21 @@ from collections.abc import Hashable
 from typing import TypeGuard, TypeVar
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
-from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, quality_key, score_bin
+from aither_server.model.rollup_keys import (
+    DAY_NS,
+    HOUR_NS,
+    MINUTE_NS,
+    aggregate_bucket,
+    latency_bucket,
+    quality_key,
+    score_bin,
+)
 from aither_server.store.engine import Connection
 
 __all__ = [
     "AGGREGATE_LATENCY",
     "AGGREGATE_MINUTES",
+    "CallCounts",
     "INSTANCE_LATENCY",
     "INSTANCE_MINUTES",
     "INSTANCE_MODELS",
@@ -152,6 +161,42 @@ def count_call(counts: dict[_Key, list[int]], key: _Key, status: int, n_rows: in
 
 def _is_quality_key(key: QualityKey | ScoreKey) -> TypeGuard[QualityKey]:
     return not isinstance(key[0], str)
+
+
+class CallCounts:
+    """The per-call rollups of some prediction spans, being built: calls, errors and rows per model and minute,
+    latencies per hour, and per instance (0: none given) the calls and the latencies in the aggregate
+    histogram's buckets. Ingestion adds them (:meth:`write`); erasure takes them away."""
+
+    def __init__(self) -> None:
+        self.volume: dict[tuple[int, int], list[int]] = {}
+        self.latency: dict[tuple[int, int, int], int] = {}
+        self.instance_latency: dict[tuple[int, int, int, int], int] = {}
+        self.instance_totals: dict[tuple[int, int], list[int]] = {}
+        self.instance_minutes: dict[tuple[int, int, int], list[int]] = {}
+
+    def add(
+        self, model_id: int, start_ns: int, latency_ns: int, status: int, n_rows: int, instance_id: int | None
+    ) -> None:
+        """One call (``status`` 1: an error) of ``n_rows`` rows."""
+        minute, hour = start_ns // MINUTE_NS, start_ns // HOUR_NS
+        count_call(self.volume, (model_id, minute), status, n_rows)
+        bucket = (model_id, hour, latency_bucket(latency_ns))
+        self.latency[bucket] = self.latency.get(bucket, 0) + 1
+        shared = (model_id, hour, instance_id or 0, aggregate_bucket(latency_ns))
+        self.instance_latency[shared] = self.instance_latency.get(shared, 0) + 1
+        if instance_id is not None:
+            count_call(self.instance_totals, (model_id, instance_id), status, n_rows)
+            count_call(self.instance_minutes, (model_id, minute, instance_id), status, n_rows)
+
+    def write(self, conn: Connection) -> None:
+        """Add the counts to their rollups."""
+        conn.executemany(VOLUME, [(*k, *v) for k, v in self.volume.items()])
+        conn.executemany(LATENCY, [(*k, v) for k, v in self.latency.items()])
+        conn.executemany(INSTANCE_LATENCY, [(*k, v) for k, v in self.instance_latency.items()])
+        if self.instance_totals:
+            conn.executemany(INSTANCE_MODELS, [(*k, *v) for k, v in self.instance_totals.items()])
+            conn.executemany(INSTANCE_MINUTES, [(*k, *v) for k, v in self.instance_minutes.items()])
 
 
 def write_quality(conn: Connection, deltas: QualityDeltas) -> None:
