@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TypedDict
 
 from fastapi import FastAPI
 
@@ -78,6 +78,21 @@ def inflight_bytes(max_body_bytes: int, max_decompressed_bytes: int, requested: 
             "the in-flight cap must hold one maximum-size request (the body limit plus the decompressed limit)"
         )
     return requested
+
+
+class AppOptions(TypedDict, total=False):
+    """:func:`create_app`'s options, as :class:`~aither_server.runner.ServerThread` passes them on."""
+
+    max_body_bytes: int
+    max_decompressed_bytes: int
+    label_grace_s: float
+    close_store: bool
+    max_inflight_bytes: int | None
+    max_attribute_bytes: int
+    monitor_interval_s: float
+    allow_private_webhooks: bool
+    drift_process: bool
+    body_timeout_s: float
 
 
 def create_app(
@@ -165,7 +180,7 @@ def create_app(
     app.include_router(privacy_routes.router)
     app.include_router(ui_pages.router)
 
-    def openapi() -> dict[str, Any]:
+    def openapi() -> dict[str, object]:
         if app.openapi_schema is None:
             # FastAPI documents its own routes; /v1/traces is an ASGI route it cannot see.
             ingest_routes.document_traces(FastAPI.openapi(app))

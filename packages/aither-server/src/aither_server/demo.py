@@ -17,7 +17,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    import httpx
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["MODEL_NAME", "main"]
 
@@ -35,19 +40,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _percent(value: Any) -> str:
+class _Metrics(TypedDict):
+    """What the demo reads of ``GET /api/v1/models/{name}/metrics``."""
+
+    calls: int
+    predictions: int
+    labels: int
+    label_coverage: float | None
+    accuracy: float | None
+    f1: float | None
+    auc: float | None
+    error_rate: float | None
+    latency_ms: dict[str, float | None]
+
+
+class _FeatureDrift(TypedDict):
+    name: str
+    method: str
+    score: float
+    threshold: float
+    p_value: float | None
+    drifted: bool
+
+
+class _Reference(TypedDict):
+    name: str
+
+
+class _Drift(TypedDict):
+    """What the demo reads of ``GET /api/v1/models/{name}/drift``."""
+
+    reference: _Reference
+    features: list[_FeatureDrift]
+
+
+def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def _number(value: Any) -> str:
+def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _milliseconds(value: Any) -> str:
+def _milliseconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} ms"
 
 
-_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+_ROWS: list[tuple[str, Callable[[_Metrics], str]]] = [
     ("calls", lambda m: str(m["calls"])),
     ("predicted rows", lambda m: str(m["predictions"])),
     ("labelled rows", lambda m: str(m["labels"])),
@@ -60,11 +99,11 @@ _ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
 ]
 
 
-def _summary(http: Any, title: str, run_start: str) -> dict[str, Any]:
+def _summary(http: httpx.Client, title: str, run_start: str) -> _Metrics:
     """Print this run's figures beside the all-time ones (a database the demo ran on before holds more)."""
     path = f"/api/v1/models/{MODEL_NAME}/metrics"
-    this_run: dict[str, Any] = http.get(path, params={"start": run_start}).json()
-    all_time: dict[str, Any] = http.get(path).json()
+    this_run: _Metrics = http.get(path, params={"start": run_start}).json()
+    all_time: _Metrics = http.get(path).json()
     print(f"\n{title}")
     print(f"  {'':<16}{'this run':>10}{'all runs':>12}")
     for name, shown in _ROWS:
@@ -77,7 +116,7 @@ SHIFTED_FEATURE = "mean radius"
 _SHIFT = 1.5
 
 
-def _drift_traffic(model: Any, X_train: Any, names: Any) -> str:
+def _drift_traffic(model: object, X_train: npt.NDArray[np.float64], names: Sequence[str]) -> str:
     """The training split as the reference; then traffic like it, whose one feature grows by half half-way.
     Returns the moment of the shift (ISO 8601)."""
     import numpy as np
@@ -103,8 +142,10 @@ def _drift_traffic(model: Any, X_train: Any, names: Any) -> str:
     return shift_start
 
 
-def _drift_report(http: Any, shift_start: str) -> None:
-    found = http.get(f"/api/v1/models/{MODEL_NAME}/drift", params={"version": "1.0", "start": shift_start}).json()
+def _drift_report(http: httpx.Client, shift_start: str) -> None:
+    found: _Drift = http.get(
+        f"/api/v1/models/{MODEL_NAME}/drift", params={"version": "1.0", "start": shift_start}
+    ).json()
     drifted = [f for f in found["features"] if f["drifted"]]
     print(f"\nDrift since {shift_start[11:19]} UTC against the reference {found['reference']['name']!r}:")
     print(f"  {len(found['features'])} features compared, {len(drifted)} drifted")
@@ -199,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tracked = aither.wrap(model, name=MODEL_NAME, version="1.0", environment="demo")
         print(f"\nTrained a random forest on load_breast_cancer ({len(X_train)} rows); serving {len(X_test)} rows")
 
-        late: list[tuple[str, Any]] = []
+        late: list[tuple[str, list[int]]] = []
         batches = np.array_split(np.arange(150), 10)
         for i, idx in enumerate(batches):
             tracked.predict(X_test.iloc[idx])

@@ -10,13 +10,18 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from aither_server.app import create_app
 from aither_server.http_head import BoundedHead
 from aither_server.store.database import Store
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from aither_server.app import AppOptions
 
 __all__ = ["SHUTDOWN_GRACE_S", "CannotListen", "ServerThread", "default_db_path", "default_data_dir", "listen"]
 
@@ -79,7 +84,9 @@ class ServerThread:
     accepts connections and stops it on exit (closing the store).
     """
 
-    def __init__(self, store: Store, *, host: str = "127.0.0.1", port: int = 0, **app_options: Any) -> None:
+    def __init__(
+        self, store: Store, *, host: str = "127.0.0.1", port: int = 0, **app_options: Unpack[AppOptions]
+    ) -> None:
         self.store = store
         self._sock = listen(host, port)
         self.host = host

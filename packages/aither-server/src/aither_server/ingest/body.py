@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
@@ -134,7 +134,7 @@ def _inflate(view: memoryview, wbits: int, enc: str, limit: int, reserve: Callab
 _Request = TypeVar("_Request", bound=Message)
 
 
-def parse_request(body: bytes, kind: str, request: _Request, fix: Callable[[Any], None] | None = None) -> _Request:
+def parse_request(body: bytes, kind: str, request: _Request, fix: Callable[[object], None] | None = None) -> _Request:
     """Fill ``request`` (an empty OTLP request message) from a protobuf or OTLP/JSON body; ``fix`` rewrites the
     JSON document first. Raises :class:`MalformedBody`."""
     what = type(request).__name__

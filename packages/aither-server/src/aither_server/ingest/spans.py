@@ -13,7 +13,6 @@ import dataclasses
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -28,6 +27,7 @@ from aither_server.ingest.body import (
     parse_request,
 )
 from aither_server.ingest.values import BadValue, json_text, non_negative_int, without_lone_surrogates
+from aither_server.model.json_value import JsonValue
 from aither_server.model.records import (
     InvalidJson,
     LabelSpan,
@@ -94,7 +94,7 @@ class DecodedBatch:
         return "; ".join(parts)
 
 
-def _hex_to_b64(value: Any, field: str) -> str:
+def _hex_to_b64(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise MalformedBody(f"{field} must be a hex string")
     if not value:
@@ -105,7 +105,7 @@ def _hex_to_b64(value: Any, field: str) -> str:
         raise MalformedBody(f"{field} is not hex: {value[:40]!r}") from None
 
 
-def _replace_lone_surrogates(node: Any) -> Any:
+def _replace_lone_surrogates(node: object) -> object:
     """``node`` with each lone surrogate of its strings (JSON's ``\\ud83d`` escape reads into one) replaced by
     U+FFFD, as the binary encoding's values are stored: protobuf refuses such a string, and one value would
     otherwise cost its whole request a 400."""
@@ -121,7 +121,7 @@ def _replace_lone_surrogates(node: Any) -> Any:
     return node
 
 
-def _fix_json_ids(doc: Any) -> None:
+def _fix_json_ids(doc: object) -> None:
     """OTLP/JSON writes ids as hex where protobuf's JSON mapping expects base64: convert in place (and lone
     surrogates, which protobuf refuses, become U+FFFD)."""
     if not isinstance(doc, dict):
@@ -194,6 +194,31 @@ def _as_json_string(text: str) -> str:
     return without_lone_surrogates(json.dumps(text, ensure_ascii=False))
 
 
+# How an ``ml.*`` attribute is read (docs/wire-contract.md): each kind is one branch of the loop in
+# ``_span_record``. A value that cannot be used is a :class:`BadValue`, the span's rejection reason.
+_TEXT = 0  # the string as sent
+_JSON = 1  # JSON text: a string as sent, another type encoded
+_FEATURES = 2  # a string as sent; an OTel producer's array or map of features encoded, as ml.prediction's
+_INT = 3  # an int as sent (a negative one is judged below), else what non_negative_int makes of it
+_RATE = 4  # a double or an int; another type is out of range (refused below)
+
+#: The attributes read as text, in the order ``_span_record`` unpacks them: each has that slot of its texts.
+_TEXT_KEYS = (
+    "ml.model.name", "ml.model.version", "ml.environment", "ml.framework", "ml.method", "ml.entity",
+    "ml.features", "ml.prediction", "ml.label",
+)  # fmt: skip
+_TEXT_KINDS = {"ml.features": _FEATURES, "ml.prediction": _JSON, "ml.label": _JSON}
+#: Each ``ml.*`` attribute the server reads: (how it is read, its slot among the span's texts or integers).
+#: Other ``ml.*`` keys only mark the span as an aither span. One lookup per key (looked up before its prefix is
+#: sliced: the common keys skip that copy), and one branch per kind holds what the keys of that kind share.
+_ATTRIBUTES: dict[str, tuple[int, int]] = {
+    **{key: (_TEXT_KINDS.get(key, _TEXT), slot) for slot, key in enumerate(_TEXT_KEYS)},
+    "ml.batch_size": (_INT, 0),
+    "ml.label.row": (_INT, 1),
+    "ml.sample_rate": (_RATE, 0),
+}
+
+
 def _span_record(
     span: Span, service: str | None, instance: str | None, batch: DecodedBatch, now_ns: int, max_attribute: int
 ) -> None:
@@ -201,80 +226,50 @@ def _span_record(
     if len(trace_id) != 16 or trace_id == _NO_TRACE or len(span_id) != 8 or span_id == _NO_SPAN:
         batch.reject("invalid trace_id or span_id")
         return
-    # One pass over the attributes, most frequent keys first (each protobuf access builds a Python object).
-    model = version = environment = method = framework = features = prediction = label = None
-    batch_size = row = entity = None
+    # One pass over the attributes (each protobuf access builds a Python object).
+    texts: list[str | None] = [None] * 9
+    ints: list[int | None] = [None, None]
     sample_rate: float | None = None
-    has_label = has_ml = False
+    has_ml = False
     bad: str | None = None
+    attributes = _ATTRIBUTES
     for kv in span.attributes:
         key = kv.key
-        if key[:3] != "ml.":
+        found = attributes.get(key)
+        if found is None:
+            if key[:3] == "ml.":
+                has_ml = True
             continue
         has_ml = True
-        if key == "ml.model.name":
-            model = kv.value.string_value
-        elif key == "ml.model.version":
-            version = kv.value.string_value
-        elif key == "ml.environment":
-            environment = kv.value.string_value
-        elif key == "ml.framework":
-            framework = kv.value.string_value
-        elif key == "ml.method":
-            method = kv.value.string_value
-        elif key == "ml.batch_size":
-            value = kv.value
+        kind, slot = found
+        value = kv.value
+        if kind == _TEXT:
+            texts[slot] = value.string_value
+        elif kind in (_JSON, _FEATURES):
+            text = texts[slot] = value.string_value
+            if not text and (kind == _JSON or value.WhichOneof("value") not in (None, "string_value")):
+                try:
+                    texts[slot] = json_text(value, key)
+                except BadValue as exc:
+                    bad = bad or str(exc)
+        elif kind == _INT:
             if value.HasField("int_value"):
-                batch_size = value.int_value
+                ints[slot] = value.int_value
             else:
                 try:
-                    batch_size = non_negative_int(value, key)
+                    ints[slot] = non_negative_int(value, key)
                 except BadValue as exc:
                     bad = bad or str(exc)
-        elif key == "ml.features":
-            value = kv.value
-            features = value.string_value
-            if not features and value.WhichOneof("value") not in (None, "string_value"):
-                try:  # an OTel producer's array or map of features: its JSON, like ml.prediction's
-                    features = json_text(value, key)
-                except BadValue as exc:
-                    bad = bad or str(exc)
-        elif key == "ml.prediction":
-            value = kv.value
-            prediction = value.string_value
-            if not prediction:
-                try:
-                    prediction = json_text(value, key)
-                except BadValue as exc:
-                    bad = bad or str(exc)
-        elif key == "ml.label":
-            has_label = True
-            value = kv.value
-            label = value.string_value
-            if not label:
-                try:
-                    label = json_text(value, key)
-                except BadValue as exc:
-                    bad = bad or str(exc)
-        elif key == "ml.label.row":
-            value = kv.value
-            if value.HasField("int_value"):
-                row = value.int_value
-            else:
-                try:
-                    row = non_negative_int(value, key)
-                except BadValue as exc:
-                    bad = bad or str(exc)
-        elif key == "ml.entity":
-            entity = kv.value.string_value[:_MAX_NAME] or None
-        elif key == "ml.sample_rate":
-            value = kv.value
-            if value.HasField("double_value"):
-                sample_rate = value.double_value
-            elif value.HasField("int_value"):
-                sample_rate = float(value.int_value)
-            else:
-                sample_rate = -1.0
+        elif value.HasField("double_value"):  # _RATE
+            sample_rate = value.double_value
+        elif value.HasField("int_value"):
+            sample_rate = float(value.int_value)
+        else:
+            sample_rate = -1.0
+    model, version, environment, framework, method, entity, features, prediction, label = texts
+    batch_size, row = ints
+    if entity is not None:
+        entity = entity[:_MAX_NAME] or None
 
     if not has_ml and span.name != "label":
         batch.ignored += 1
@@ -289,7 +284,7 @@ def _span_record(
         return
     start = start_ns or now_ns
     name = span.name
-    if has_label or name == "label":
+    if label is not None or name == "label":
         # A label joins by trace id alone: it needs no model name (a late label may come from elsewhere).
         if label is None:
             batch.reject("label span without ml.label")
@@ -329,7 +324,7 @@ def _span_record(
     if len(name) > _MAX_NAME:
         name = name[:_MAX_NAME]
     method = (method or name)[:_MAX_NAME] or None
-    parsed_prediction: Any = None
+    parsed_prediction: JsonValue = None
     reduced: tuple[int, Sequence[RowValue]] = _NO_ROWS
     if features is not None:
         features = without_lone_surrogates(_capped(features, max_attribute))

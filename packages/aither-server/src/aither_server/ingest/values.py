@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from aither_server.model.json_value import JsonValue
 
 __all__ = ["BadValue", "json_text", "non_negative_int", "without_lone_surrogates"]
 
@@ -44,7 +45,7 @@ class BadValue(ValueError):
     """An attribute value the server cannot use; the message is the rejection reason."""
 
 
-def _native(value: AnyValue) -> Any:
+def _native(value: AnyValue) -> JsonValue:
     """A non-string OTLP value as plain data (strings inside arrays and maps are strings, not JSON)."""
     which = value.WhichOneof("value")
     if which == "string_value":

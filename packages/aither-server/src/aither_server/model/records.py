@@ -13,7 +13,9 @@ import dataclasses
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TypeGuard
+
+from aither_server.model.json_value import JsonValue
 
 __all__ = [
     "AggregatePoint",
@@ -83,7 +85,7 @@ class PredictionSpan:
     error: str | None
     batch_size: int | None
     features: str | None
-    prediction: Any
+    prediction: JsonValue
     """The parsed ``ml.prediction`` JSON, or ``None`` when absent (an errored call)."""
     prediction_json: str | None
     service_name: str | None
@@ -107,7 +109,7 @@ class LabelSpan:
     trace_id: bytes
     span_id: bytes
     row: int | None
-    label: Any
+    label: JsonValue
     time_ns: int
     label_json: str | None = None
     """``ml.label`` as received (valid JSON for ``label``), stored as is; ``None``: stored as ``label`` dumped."""
@@ -181,7 +183,7 @@ def _bounded(number: float | int) -> float:
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode
 
 
-def value_key(value: Any) -> ValueKey:
+def value_key(value: object) -> ValueKey:
     """Reduce a JSON value to its comparison key, number and kind; :class:`PoisonValue` for a number over
     :data:`MAX_NUMBER`."""
     if isinstance(value, bool):
@@ -214,18 +216,22 @@ def value_key(value: Any) -> ValueKey:
         return ValueKey(KIND_OTHER, None, None)
 
 
-def _scored_label(value: Any) -> bool:
+def _scored_label(value: object) -> bool:
     return isinstance(value, dict) and isinstance(value.get("label"), (str, int)) and _is_number(value.get("score"))
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _proba_row(row: int, values: list[Any], reading: str) -> RowValue | None:
+def _all_numbers(values: Sequence[object]) -> TypeGuard[Sequence[int | float]]:
+    return all(_is_number(v) for v in values)
+
+
+def _proba_row(row: int, values: Sequence[object], reading: str) -> RowValue | None:
     """A row of class probabilities (``reading``: ``predict_proba``), log-probabilities (``predict_log_proba``)
     or logits (``logits``: the SDK's reading of a network's output, turned into probabilities by a softmax)."""
-    if len(values) < 2 or not all(_is_number(v) for v in values):
+    if len(values) < 2 or not _all_numbers(values):
         return None
     bounded = [_bounded(v) for v in values]
     if reading == "logits":
@@ -245,7 +251,7 @@ def _proba_row(row: int, values: list[Any], reading: str) -> RowValue | None:
     return RowValue(row, KIND_PROBA, str(best), None, None, _dumps(probs))
 
 
-def _row_value(row: int, value: Any, reading: str | None) -> RowValue:
+def _row_value(row: int, value: object, reading: str | None) -> RowValue:
     if reading in _PROBA_READINGS and isinstance(value, list):
         proba = _proba_row(row, value, reading)
         if proba is not None:
@@ -257,7 +263,7 @@ def _row_value(row: int, value: Any, reading: str | None) -> RowValue:
     return RowValue(row, key.kind, key.key, key.num, None, None)
 
 
-def _nonneg_int(value: Any) -> int | None:
+def _nonneg_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
@@ -276,8 +282,8 @@ def prediction_rows(span: PredictionSpan) -> tuple[int, Sequence[RowValue]]:
     return _reduce(span.prediction, span.batch_size, span.method)
 
 
-def _reduce(pred: Any, batch: int | None, method: str | None) -> tuple[int, list[RowValue]]:
-    values: list[Any]
+def _reduce(pred: object, batch: int | None, method: str | None) -> tuple[int, list[RowValue]]:
+    values: list[object]
     reading = method if method in _PROBA_METHODS else None
     if isinstance(pred, dict) and isinstance(pred.get("_meta"), dict):
         meta = pred["_meta"]
@@ -302,7 +308,7 @@ def _reduce(pred: Any, batch: int | None, method: str | None) -> tuple[int, list
     return total, rows
 
 
-def label_keys(label: Any, row: int | None) -> tuple[ValueKey, ...]:
+def label_keys(label: object, row: int | None) -> tuple[ValueKey, ...]:
     """The comparison key of each row this label sets, in :func:`label_rows`' order; :class:`PoisonValue` if
     one cannot be used in metrics (the decoder checks this before the label is stored, and keeps the keys)."""
     if row is None and isinstance(label, list):
@@ -310,7 +316,7 @@ def label_keys(label: Any, row: int | None) -> tuple[ValueKey, ...]:
     return (value_key(label),)
 
 
-def label_rows(span: LabelSpan) -> list[tuple[int, Any]]:
+def label_rows(span: LabelSpan) -> list[tuple[int, JsonValue]]:
     """The (row, label) pairs one label span sets, per the contract's "Labels and rows" rules."""
     if span.row is not None:
         return [(span.row, span.label)]
@@ -324,13 +330,13 @@ def label_rows(span: LabelSpan) -> list[tuple[int, Any]]:
 # the cached values are shared, never mutated. Dict operations are atomic, so threads may share the caches.
 _CACHE_TEXT = 64
 _CACHE_ENTRIES = 4096
-_prediction_cache: dict[tuple[str, int | None, str | None], tuple[Any, tuple[int, tuple[RowValue, ...]]]] = {}
-_label_cache: dict[str, Any] = {}
+_prediction_cache: dict[tuple[str, int | None, str | None], tuple[JsonValue, tuple[int, tuple[RowValue, ...]]]] = {}
+_label_cache: dict[str, JsonValue] = {}
 
 
 def parse_prediction(
     text: str, batch_size: int | None, method: str | None
-) -> tuple[Any, tuple[int, Sequence[RowValue]]]:
+) -> tuple[JsonValue, tuple[int, Sequence[RowValue]]]:
     """``ml.prediction`` parsed, and :func:`prediction_rows` of it; raises :class:`InvalidJson` if it is not JSON."""
     key = (text, batch_size, method)
     cached = _prediction_cache.get(key)
@@ -349,14 +355,14 @@ def parse_prediction(
     return result
 
 
-def parse_label(text: str) -> Any:
+def parse_label(text: str) -> JsonValue:
     """``ml.label`` parsed; raises :class:`InvalidJson` if it is not JSON. The value must not be mutated."""
     try:
         return _label_cache[text]
     except KeyError:
         pass
     try:
-        value = json.loads(text)
+        value: JsonValue = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise InvalidJson(str(exc)) from None
     if len(text) <= _CACHE_TEXT:

@@ -7,9 +7,9 @@ inside its own savepoint, so either all of a request's spans are stored or none,
 after the transaction holding its spans has committed. Across processes (several servers on one PostgreSQL
 database), write transactions take the engine's write lock, so they see each other's commits in order.
 
-The jobs live in their own modules: ingestion (``store/ingestion.py``), rollups (``store/rollups.py``), keys
-(``store/keys.py``), usage counts (``store/usage.py``), what is returned (``store/results.py``); reads for the query
-API in ``query/metrics.py``; the schema in ``store/migrations.py``.
+The jobs live in their own modules: ingestion (``store/ingestion.py``, which names the modules of its parts),
+rollups (``store/rollups.py``), keys (``store/keys.py``), usage counts (``store/usage.py``), what is returned
+(``store/results.py``); reads for the query API in ``query/``; the schema in ``store/migrations.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from aither_server.model import api_keys
 from aither_server.model.records import AggregatePoint, LabelSpan, PredictionSpan
 from aither_server.store import keys as key_rows
 from aither_server.store.engine import Connection, open_database, sqlalchemy_engine
-from aither_server.store.ingestion import Ingestor, trace_key
+from aither_server.store.ingestion import Ingestor, NewIds
+from aither_server.store.lookups import trace_key
 from aither_server.store.migrations import migrate
 from aither_server.store.results import (
     IngestResult,
@@ -324,8 +325,7 @@ class Store:
         """Store queued requests in one transaction; called with the write lock held."""
         conn = self._writer
         ingestor = self._ingestor
-        new_models: dict[tuple[str, str, str], int] = {}
-        new_instances: dict[str, int] = {}
+        new = NewIds()
         try:
             self._db.begin(conn)
             self._counts.write(conn)
@@ -333,22 +333,20 @@ class Store:
             # rolled back alone. A request on its own needs none: its failure rolls back the transaction.
             alone = len(jobs) == 1
             for job in jobs:
-                job_models: dict[tuple[str, str, str], int] = {}
-                job_instances: dict[str, int] = {}
+                job_new = NewIds()
                 if alone:
-                    job.result = self._store_job(conn, job, job_models, job_instances)
+                    job.result = self._store_job(conn, job, job_new)
                 else:
                     conn.execute("SAVEPOINT job")
                     try:
-                        job.result = self._store_job(conn, job, job_models, job_instances)
+                        job.result = self._store_job(conn, job, job_new)
                     except Exception as exc:
                         conn.execute("ROLLBACK TO job")
                         conn.execute("RELEASE job")
                         job.error = exc
                         continue
                     conn.execute("RELEASE job")
-                new_models.update(job_models)
-                new_instances.update(job_instances)
+                new.add(job_new)
             self._counts.commit(conn)
         except BaseException as exc:
             if conn.in_transaction:
@@ -359,20 +357,14 @@ class Store:
                 job.error = job.error or exc
         else:
             # Only after COMMIT: a rolled-back transaction must not leave ids of models that do not exist.
-            ingestor.remember(new_models, new_instances)
+            ingestor.remember(new)
         finally:
             for job in jobs:
                 job.done = True
 
-    def _store_job(
-        self,
-        conn: Connection,
-        job: _Job,
-        new_models: dict[tuple[str, str, str], int],
-        new_instances: dict[str, int],
-    ) -> IngestResult:
+    def _store_job(self, conn: Connection, job: _Job, new: NewIds) -> IngestResult:
         now = time.time_ns()
-        preds, rows = self._ingestor.predictions(conn, job.predictions, now, new_models, new_instances)
+        preds, rows = self._ingestor.predictions(conn, job.predictions, now, new)
         n_labels, n_label_rows = self._ingestor.labels(conn, job.labels, now)
         add_usage(conn, period_key(now), int(job.count_call), rows, n_label_rows, job.rejected_spans, job.ignored_spans)
         return IngestResult(preds, rows, n_labels, n_label_rows)
@@ -384,10 +376,9 @@ class Store:
         then on its calls, rows, errors and latencies are read from these points, not from its spans.
         """
         now = time.time_ns()
-        new_models: dict[tuple[str, str, str], int] = {}
-        new_instances: dict[str, int] = {}
+        new = NewIds()
         with self.write() as conn:
-            stored = self._ingestor.aggregates(conn, points, now, new_models, new_instances)
+            stored = self._ingestor.aggregates(conn, points, now, new)
             add_usage(conn, period_key(now), int(count_call), 0, 0)
-        self._ingestor.remember(new_models, new_instances)
+        self._ingestor.remember(new)
         return stored

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from alembic import op
 
@@ -46,7 +45,7 @@ def run(sql: str) -> None:
             bind.exec_driver_sql(postgres_ddl(statement) if postgres else statement)
 
 
-def execute(sql: str, parameters: Sequence[Sequence[Any]]) -> None:
+def execute(sql: str, parameters: Sequence[Sequence[object]]) -> None:
     """A statement with ``?`` placeholders, once per parameter row."""
     statement = postgres_sql(sql) if is_postgres() else sql
     op.get_bind().exec_driver_sql(statement, [tuple(p) for p in parameters])

@@ -17,11 +17,17 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine, create_engine, event
 
 from aither_server.store import pg_bulk
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.abc import AdaptContext, Buffer, Dumper
+    from psycopg.adapt import Loader
+    from psycopg.rows import TupleRow
 
 __all__ = [
     "Connection",
@@ -45,6 +51,7 @@ _BACKSTOP_CHECKPOINT_PAGES = 65536
 _URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
+# The raw DB-API row protocol: a row's columns are whatever the statement selects.
 class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
@@ -59,9 +66,9 @@ class Cursor(Protocol):
 class Connection(Protocol):
     """The part of a DB-API connection the store uses (``sqlite3.Connection`` is one)."""
 
-    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+    def execute(self, sql: str, parameters: Sequence[object] = ..., /) -> Cursor: ...
 
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Iterable[Sequence[object]], /) -> Cursor: ...
 
     @property
     def in_transaction(self) -> bool: ...
@@ -172,7 +179,7 @@ def postgres_sql(sql: str, *, parameters: bool = True) -> str:
 
 
 class _PgCursor:
-    def __init__(self, cursor: Any) -> None:
+    def __init__(self, cursor: psycopg.Cursor[TupleRow]) -> None:
         self._cursor = cursor
 
     @property
@@ -193,7 +200,7 @@ class _PgConnection:
     """A psycopg connection in autocommit mode (transactions are explicit ``BEGIN`` / ``COMMIT``, as with
     SQLite), taking the store's SQLite spelling."""
 
-    def __init__(self, open_raw: Callable[[], Any]) -> None:
+    def __init__(self, open_raw: Callable[[], psycopg.Connection[TupleRow]]) -> None:
         self._open = open_raw
         self._raw = open_raw()
         self._sql: dict[tuple[str, bool], str] = {}
@@ -209,7 +216,7 @@ class _PgConnection:
             found = self._sql[key] = postgres_sql(sql, parameters=parameters)
         return found
 
-    def _cursor(self) -> Any:
+    def _cursor(self) -> psycopg.Cursor[TupleRow]:
         """A cursor; on a new connection when the last one broke (PostgreSQL restarted, a connection killed)
         and no transaction was open on it: the failed transaction already failed its request."""
         if self._raw.broken or self._raw.closed:
@@ -217,7 +224,7 @@ class _PgConnection:
             self._raw = self._open()
         return self._raw.cursor()
 
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+    def execute(self, sql: str, parameters: Sequence[object] = (), /) -> Cursor:
         cursor = self._cursor()
         if parameters:
             cursor.execute(self._translate(sql, True), tuple(parameters))
@@ -225,7 +232,7 @@ class _PgConnection:
             cursor.execute(self._translate(sql, False))
         return _PgCursor(cursor)
 
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+    def executemany(self, sql: str, parameters: Iterable[Sequence[object]], /) -> Cursor:
         cursor = self._cursor()
         rows = [tuple(p) for p in parameters]
         if not rows:
@@ -245,7 +252,7 @@ class _PgConnection:
         return _PgCursor(cursor)
 
     @staticmethod
-    def _staged(cursor: Any, bulk: pg_bulk.Bulk, rows: list[tuple[Any, ...]]) -> None:
+    def _staged(cursor: psycopg.Cursor[TupleRow], bulk: pg_bulk.Bulk, rows: list[tuple[object, ...]]) -> None:
         """Many rows of an upsert or keyed UPDATE: COPY'd into a temporary table of this connection, then
         applied by one statement reading it (psycopg dumps the array parameters of ``arrays`` in Python, about
         2 us a value: 16,000 labels took 0.9 s that way)."""
@@ -288,14 +295,14 @@ class _PgConnection:
         self._raw.close()
 
 
-def _numeric_loader() -> type[Any]:
+def _numeric_loader() -> type[Loader]:
     from psycopg.adapt import Loader
 
     class NumericLoader(Loader):
         """``numeric`` (what PostgreSQL's ``sum`` of integers returns) as int or float, as SQLite gives them,
         never ``Decimal``."""
 
-        def load(self, data: Any) -> int | float:
+        def load(self, data: Buffer) -> int | float:
             text = bytes(data).decode()
             try:
                 return int(text)
@@ -325,7 +332,7 @@ def _register_nul_free_strings() -> None:
     _nul_free = True
 
 
-def _nul_free_dumper(base: Any) -> Any:
+def _nul_free_dumper(base: type[Dumper]) -> type[Dumper]:
     """A dumper of str doing what ``base`` (psycopg's own, a C class that cannot be subclassed) does, after
     replacing each NUL character."""
     from psycopg.adapt import Dumper
@@ -334,11 +341,11 @@ def _nul_free_dumper(base: Any) -> Any:
         format = base.format
         oid = base.oid
 
-        def __init__(self, cls: type, context: Any = None) -> None:
+        def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
             super().__init__(cls, context)
             self._base = base(cls, context)
 
-        def dump(self, obj: str) -> Any:
+        def dump(self, obj: str) -> Buffer | None:
             return self._base.dump(obj.replace("\x00", NUL_REPLACEMENT) if "\x00" in obj else obj)
 
     return NulFree
@@ -362,7 +369,7 @@ class PostgresDatabase:
     def connect(self, *, readonly: bool = False) -> Connection:
         return _PgConnection(lambda: self._open(readonly))
 
-    def _open(self, readonly: bool) -> Any:
+    def _open(self, readonly: bool) -> psycopg.Connection[TupleRow]:
         import psycopg
 
         raw = psycopg.connect(self.url, autocommit=True)
@@ -406,7 +413,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 def database_target(text: str) -> str | Path:
     """What ``--db`` names: a ``postgresql://`` URL as it is, ``sqlite:///path`` or a plain path as an SQLite
-    file's path. Any other URL (``mysql://``, ``http://``) raises ``ValueError``: it is not a file name."""
+    file's path. A URL of another scheme (``mysql://``, ``http://``) raises ``ValueError``: it is not a file name."""
     if is_url(text):
         return text
     if text.startswith("sqlite:///"):
@@ -438,7 +445,7 @@ def sqlalchemy_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30.0, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _: object) -> None:
+    def _pragmas(dbapi_connection: sqlite3.Connection, _: object) -> None:
         # As the core store's connections: durable across application crashes in WAL mode, no fsync per commit.
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 

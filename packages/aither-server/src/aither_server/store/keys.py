@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from aither_server.model import api_keys
 from aither_server.store.engine import Connection
@@ -20,7 +19,11 @@ __all__ = ["bootstrap", "create", "find", "kept", "list_all", "revoke"]
 _COLUMNS = "id, name, prefix, scopes, created_ns, last_used_ns, revoked_ns"
 
 
-def _record(row: Sequence[Any]) -> KeyRecord:
+#: An ``api_keys`` row as ``_COLUMNS`` selects it.
+_KeyRow = tuple[str, str, str, str, int, int | None, int | None]
+
+
+def _record(row: _KeyRow) -> KeyRecord:
     return KeyRecord(row[0], row[1], row[2], tuple(row[3].split(",")), row[4], row[5], row[6])
 
 

@@ -38,7 +38,7 @@ class Bulk:
     statement: str
     """The statement, with ``{arrays}`` where the typed ``unnest`` goes (not for COPY)."""
 
-    def unique(self, rows: Sequence[Sequence[Any]]) -> bool:
+    def unique(self, rows: Sequence[Sequence[object]]) -> bool:
         if not self.key:
             return True
         keys = {tuple(row[i] for i in self.key) for row in rows}
@@ -81,10 +81,11 @@ def plan(sql: str) -> Bulk | None:
     return None
 
 
-_CONVERT: dict[str, Callable[[Any], Any]] = {"double precision": float, "bigint": int}
+# A parameter is whatever the caller's statement binds (the DB-API's own contract): converted as it is.
+_CONVERT: dict[str, Callable[[Any], float]] = {"double precision": float, "bigint": int}
 
 
-def arrays(bulk: Bulk, types: dict[str, str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[list[Any]]]:
+def arrays(bulk: Bulk, types: dict[str, str], rows: Sequence[Sequence[object]]) -> tuple[str, list[list[object]]]:
     """The statement with its ``unnest`` of one array per column, and those arrays (each value of the column's
     Python type, so psycopg dumps every array whole)."""
     casts = []

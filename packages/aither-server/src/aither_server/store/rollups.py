@@ -4,15 +4,25 @@ and their keys are described in ``model/rollup_keys.py``."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable
+from typing import TypeGuard, TypeVar
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
-from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, quality_key, score_bin
+from aither_server.model.rollup_keys import (
+    DAY_NS,
+    HOUR_NS,
+    MINUTE_NS,
+    aggregate_bucket,
+    latency_bucket,
+    quality_key,
+    score_bin,
+)
 from aither_server.store.engine import Connection
 
 __all__ = [
     "AGGREGATE_LATENCY",
     "AGGREGATE_MINUTES",
+    "CallCounts",
     "INSTANCE_LATENCY",
     "INSTANCE_MINUTES",
     "INSTANCE_MODELS",
@@ -85,8 +95,17 @@ _SCORES = {
 }
 
 
-#: ``quality_hours``'s cells by key, and the score tables' by (table, model_id, hour or day, bin, label_key).
-QualityDeltas = dict[tuple[Any, ...], list[Any]]
+#: A ``quality_hours`` cell's key: (model_id, hour, kind, label_kind, pred_key, label_key, scored).
+QualityKey = tuple[int, int, int, int, str, str, int]
+#: A score table's cell: (table, model_id, hour or day, bin, label_key).
+ScoreKey = tuple[str, int, int, int, str]
+#: The cells' deltas (``rows`` first) by key.
+QualityDeltas = dict[QualityKey | ScoreKey, list[float]]
+#: A labelled row's prediction: (kind, pred_key, pred_num, score).
+PredictionCell = tuple[int | None, str | None, float | None, float | None]
+#: A label's (label_key, label_num, label_kind).
+LabelCell = tuple[str | None, float | None, int]
+_Key = TypeVar("_Key", bound=Hashable)
 
 
 def add_quality(
@@ -94,8 +113,8 @@ def add_quality(
     sign: int,
     model_id: int,
     start_ns: int,
-    pred: tuple[Any, Any, Any, Any],
-    label: tuple[Any, Any, Any],
+    pred: PredictionCell,
+    label: LabelCell,
     weight: float | None,
 ) -> None:
     """Add (``sign`` 1) or remove (-1) one labelled row's contribution to ``quality_hours``.
@@ -129,7 +148,7 @@ def add_quality(
         cell[7] += w * diff * diff
 
 
-def count_call(counts: dict[Any, list[int]], key: Any, status: int, n_rows: int) -> None:
+def count_call(counts: dict[_Key, list[int]], key: _Key, status: int, n_rows: int) -> None:
     """One more call (and its error status and rows) in a rollup being built."""
     found = counts.get(key)
     if found is None:
@@ -140,12 +159,52 @@ def count_call(counts: dict[Any, list[int]], key: Any, status: int, n_rows: int)
         found[2] += n_rows
 
 
+def _is_quality_key(key: QualityKey | ScoreKey) -> TypeGuard[QualityKey]:
+    return not isinstance(key[0], str)
+
+
+class CallCounts:
+    """The per-call rollups of some prediction spans, being built: calls, errors and rows per model and minute,
+    latencies per hour, and per instance (0: none given) the calls and the latencies in the aggregate
+    histogram's buckets. Ingestion adds them (:meth:`write`); erasure takes them away."""
+
+    def __init__(self) -> None:
+        self.volume: dict[tuple[int, int], list[int]] = {}
+        self.latency: dict[tuple[int, int, int], int] = {}
+        self.instance_latency: dict[tuple[int, int, int, int], int] = {}
+        self.instance_totals: dict[tuple[int, int], list[int]] = {}
+        self.instance_minutes: dict[tuple[int, int, int], list[int]] = {}
+
+    def add(
+        self, model_id: int, start_ns: int, latency_ns: int, status: int, n_rows: int, instance_id: int | None
+    ) -> None:
+        """One call (``status`` 1: an error) of ``n_rows`` rows."""
+        minute, hour = start_ns // MINUTE_NS, start_ns // HOUR_NS
+        count_call(self.volume, (model_id, minute), status, n_rows)
+        bucket = (model_id, hour, latency_bucket(latency_ns))
+        self.latency[bucket] = self.latency.get(bucket, 0) + 1
+        shared = (model_id, hour, instance_id or 0, aggregate_bucket(latency_ns))
+        self.instance_latency[shared] = self.instance_latency.get(shared, 0) + 1
+        if instance_id is not None:
+            count_call(self.instance_totals, (model_id, instance_id), status, n_rows)
+            count_call(self.instance_minutes, (model_id, minute, instance_id), status, n_rows)
+
+    def write(self, conn: Connection) -> None:
+        """Add the counts to their rollups."""
+        conn.executemany(VOLUME, [(*k, *v) for k, v in self.volume.items()])
+        conn.executemany(LATENCY, [(*k, v) for k, v in self.latency.items()])
+        conn.executemany(INSTANCE_LATENCY, [(*k, v) for k, v in self.instance_latency.items()])
+        if self.instance_totals:
+            conn.executemany(INSTANCE_MODELS, [(*k, *v) for k, v in self.instance_totals.items()])
+            conn.executemany(INSTANCE_MINUTES, [(*k, *v) for k, v in self.instance_minutes.items()])
+
+
 def write_quality(conn: Connection, deltas: QualityDeltas) -> None:
     """Add ``deltas`` to ``quality_hours`` and ``quality_days``; cells left with no rows go."""
-    hours = sorted((k, v) for k, v in deltas.items() if not isinstance(k[0], str))
-    days: dict[tuple[Any, ...], list[Any]] = {}
-    for (model_id, hour, *rest), v in hours:
-        cell = days.setdefault((model_id, hour // _HOURS_PER_DAY, *rest), [0] * len(v))
+    hours = sorted((k, v) for k, v in deltas.items() if _is_quality_key(k))
+    days: dict[QualityKey, list[float]] = {}
+    for key, v in hours:
+        cell = days.setdefault((key[0], key[1] // _HOURS_PER_DAY, *key[2:]), [0] * len(v))
         for i, x in enumerate(v):
             cell[i] += x
     for table, quality in (("quality_hours", hours), ("quality_days", sorted(days.items()))):
