@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Literal, TypedDict, TypeVar
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request
@@ -34,7 +34,7 @@ from aither_server.monitors.targets import UnsafeTarget, check_target
 from aither_server.query import models as query_models
 from aither_server.query import predictions as query_predictions
 from aither_server.query import time as query_time
-from aither_server.query.prediction_search import Filters, parse_cursor, search_predictions
+from aither_server.query.prediction_search import Filters, FoundPrediction, parse_cursor, search_predictions
 from aither_server.store.database import LastAdminKey, Store
 from aither_server.ui.charts import sparkline
 from aither_server.ui.data import model_page, models_page
@@ -43,7 +43,7 @@ from aither_server.ui.feature import distributions, overlay
 from aither_server.ui.prediction_view import labels_in_order, sampled_table, short_value
 from aither_server.ui.sessions import COOKIE, Session, SessionStore, same_token
 from aither_server.ui.views import feature_quality, segments_page
-from aither_server.ui.window import RANGES, iso_minute, parse_moment, window
+from aither_server.ui.window import RANGES, Window, iso_minute, parse_moment, window
 
 __all__ = ["router"]
 
@@ -59,7 +59,7 @@ class _Refused(Exception):
 class _PageRoute(APIRoute):
     """A dashboard route: a check that fails raises ``_Refused`` from any helper, and its response answers."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[object, object, Response]]:
         handle = super().get_route_handler()
 
         async def handle_refused(request: Request) -> Response:
@@ -180,7 +180,7 @@ async def _drift(request: Request) -> DriftStore:
     return feeder.store
 
 
-def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def _page(template: str, status: int = 200, **context: object) -> HTMLResponse:
     html = _templates.get_template(template).render(**context)
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
@@ -203,7 +203,14 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
 
-def _cookie_flags(request: Request) -> dict[str, Any]:
+class _CookieFlags(TypedDict):
+    httponly: bool
+    samesite: Literal["strict"]
+    secure: bool
+    path: str
+
+
+def _cookie_flags(request: Request) -> _CookieFlags:
     return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": "/"}
 
 
@@ -411,7 +418,7 @@ async def model(
     )
 
 
-def _window_query(period: Any, version: str | None, environment: str | None) -> str:
+def _window_query(period: Window, version: str | None, environment: str | None) -> str:
     """The query string that opens another page on the same model, version, environment and window."""
     parts = {"version": version or "", "environment": environment or ""}
     if period.range == "custom":
@@ -500,7 +507,7 @@ async def predictions(
         labelled=_choice(labelled),
         correct=_choice(correct),
     )
-    rows: list[dict[str, Any]] = []
+    rows: list[FoundPrediction] = []
     cursor = None
     if chosen is not None:
         name = chosen
@@ -554,8 +561,8 @@ async def prediction(request: Request, trace_id: str) -> Response:
 # -- monitors --------------------------------------------------------------------------------------------------
 
 
-def _monitor_fields(form: Mapping[str, str]) -> dict[str, Any]:
-    fields: dict[str, Any] = {k: form.get(k, "").strip() for k in ("name", "model", "metric", "op", "window")}
+def _monitor_fields(form: Mapping[str, str]) -> dict[str, object]:
+    fields: dict[str, object] = {k: form.get(k, "").strip() for k in ("name", "model", "metric", "op", "window")}
     for optional in ("version", "environment", "webhook_url"):
         fields[optional] = form.get(optional, "").strip() or None
     fields["threshold"] = form.get("threshold", "")
@@ -578,7 +585,11 @@ async def monitors_page(request: Request) -> Response:
 
 
 async def _monitors_page(
-    request: Request, session: Session, error: str | None = None, created: Any = None, status: int = 200
+    request: Request,
+    session: Session,
+    error: str | None = None,
+    created: MonitorRecord | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     monitoring = _monitoring(request)
     rows = await run_in_threadpool(monitoring.monitors.all)

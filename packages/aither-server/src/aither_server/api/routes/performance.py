@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,7 +31,9 @@ def _estimates(request: Request) -> EstimateStore:
 
 
 @router.post("/api/v1/models/{name:path}/estimators", status_code=201, responses=errors_doc(400))
-def post_estimator(request: Request, _: Write, name: _Name, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def post_estimator(
+    request: Request, _: Write, name: _Name, body: Annotated[dict[str, object], Body()]
+) -> dict[str, object]:
     """Store what a reference teaches about the model's outputs (``aither.log_reference`` with ``predictions=``
     and ``labels=``): a classifier's classes and calibration maps, or a regressor's loss model. Replaces the
     same reference's estimator."""
@@ -66,7 +69,7 @@ async def model_performance(
     environment: Annotated[str | None, Query(max_length=256)] = None,
     start: Annotated[datetime.datetime | None, Query(description="Inclusive; default 30 days before end.")] = None,
     end: Annotated[datetime.datetime | None, Query(description="Exclusive; default now.")] = None,
-) -> dict[str, Any]:
+) -> Mapping[str, object]:
     """Estimated accuracy, precision, recall, F1, ROC AUC and confusion matrix (classifiers) or MAE and RMSE
     (regressors) per slice, each with its sampling error, band and rows, beside the realized figures of the
     slice's labelled rows."""
