@@ -46,6 +46,7 @@ from aither_server.query import aggregates as query_aggregates
 from aither_server.query.models import model_ids
 from aither_server.query.render import finite, stored_json
 from aither_server.query.score_bins import score_bins
+from aither_server.query.sums import add_sums
 from aither_server.query.time import MAX_BUCKETS, MAX_NS, NS, BucketTooSmall, auto_bucket, iso, parse_bucket
 from aither_server.store.engine import Connection, placeholders
 
@@ -416,13 +417,7 @@ def _volume(conn: Connection, f: _Filter, lo: int, hi: int, bucket_s: int) -> li
         )
     for part in parts:
         for b, calls, errors, rows in part:
-            cell = out.get(b)
-            if cell is None:
-                out[b] = [calls, errors, rows]
-            else:
-                cell[0] += calls
-                cell[1] += errors
-                cell[2] += rows
+            add_sums(out, b, calls, errors, rows)
     return [(b, *out[b]) for b in sorted(out)]  # type: ignore[misc]
 
 

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Literal, TypedDict
 
+from markupsafe import Markup
+
 from aither_server.drift.query import NotFound, data_quality, drift, drift_series_all
 from aither_server.drift.sketches import HOUR_NS
 from aither_server.drift.store import DriftStore
@@ -261,42 +263,22 @@ def model_page(
     def series(label: str, pick: Callable[[MetricsOut], float | None]) -> Series:
         return (label, [(at, pick(found)) for at, found in slices])
 
+    def chart(title: str, lines: list[Series], unit: str) -> Markup:
+        return line_chart(title, lines, unit=unit, start_ns=start, end_ns=end, slice_ns=period.slice_ns)
+
     charts = {
-        "volume": line_chart(
+        "volume": chart(
             "Predictions and calls",
             [series("predictions", lambda f: f["predictions"]), series("calls", lambda f: f["calls"])],
-            unit="",
-            start_ns=start,
-            end_ns=end,
-            slice_ns=period.slice_ns,
+            "",
         ),
-        "latency": line_chart(
+        "latency": chart(
             "Latency",
-            [
-                series("p50", lambda f: f["latency_ms"]["p50"]),
-                series("p95", lambda f: f["latency_ms"]["p95"]),
-            ],
-            unit="ms",
-            start_ns=start,
-            end_ns=end,
-            slice_ns=period.slice_ns,
+            [series("p50", lambda f: f["latency_ms"]["p50"]), series("p95", lambda f: f["latency_ms"]["p95"])],
+            "ms",
         ),
-        "errors": line_chart(
-            "Error rate",
-            [series("error rate", lambda f: f["error_rate"])],
-            unit="%",
-            start_ns=start,
-            end_ns=end,
-            slice_ns=period.slice_ns,
-        ),
-        "coverage": line_chart(
-            "Label coverage",
-            [series("label coverage", lambda f: f["label_coverage"])],
-            unit="%",
-            start_ns=start,
-            end_ns=end,
-            slice_ns=period.slice_ns,
-        ),
+        "errors": chart("Error rate", [series("error rate", lambda f: f["error_rate"])], "%"),
+        "coverage": chart("Label coverage", [series("label coverage", lambda f: f["label_coverage"])], "%"),
     }
     charts["quality"], lag = quality_series(slices, period, quality_name)
     estimated = estimated_chart(store, name, version, environment, period)

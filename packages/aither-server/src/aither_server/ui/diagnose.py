@@ -21,6 +21,7 @@ from aither_server.query.diagnostics import Diagnostics, diagnostics
 from aither_server.query.intervals import mean_interval, wilson
 from aither_server.query.metrics import MetricsOut
 from aither_server.query.segments import (
+    MAX_PREDICTIONS,
     Figures,
     RankedSegment,
     RankedSegments,
@@ -273,6 +274,34 @@ def segments_view(found: RankedSegments | None, limit: int | None = TOP_SEGMENTS
     }
 
 
+def window_segments(
+    store: Store,
+    drift_store: DriftStore,
+    name: str,
+    *,
+    version: str | None,
+    environment: str | None,
+    window: Window,
+    feature: str | None = None,
+    max_predictions: int = MAX_PREDICTIONS,
+    limit: int | None = TOP_SEGMENTS,
+) -> SegmentsView | None:
+    """The window's ranked segments as the pages show them (with ``limit``, the first few worse than the whole);
+    ``None`` when no such model."""
+    found = ranked_segments(
+        store,
+        drift_store,
+        name,
+        start_ns=window.start_ns,
+        end_ns=window.end_ns,
+        version=version,
+        environment=environment,
+        feature=feature,
+        max_predictions=max_predictions,
+    )
+    return segments_view(found, limit)
+
+
 def _diagnostic_charts(found: Diagnostics | None) -> dict[str, object]:
     charts: dict[str, object] = {}
     if found is None:
@@ -348,15 +377,7 @@ def diagnose(
     task: str | None,
 ) -> Diagnosis:
     """The worst segments and the task's diagnostics over the page's window."""
-    worst = ranked_segments(
-        store,
-        drift_store,
-        name,
-        start_ns=window.start_ns,
-        end_ns=window.end_ns,
-        version=version,
-        environment=environment,
-    )
+    worst = window_segments(store, drift_store, name, version=version, environment=environment, window=window)
     check()
     found = diagnostics(
         store.reader(),
@@ -367,7 +388,7 @@ def diagnose(
         environment=environment,
         task=task,
     )
-    return {"worst": segments_view(worst), "diagnostics": _diagnostic_charts(found)}
+    return {"worst": worst, "diagnostics": _diagnostic_charts(found)}
 
 
 def findings(

@@ -6,9 +6,8 @@ from __future__ import annotations
 from aither_server.drift.query import NotFound, data_quality, drift
 from aither_server.drift.store import DriftStore
 from aither_server.model.cancellation import check
-from aither_server.query.segments import ranked_segments
 from aither_server.store.database import Store
-from aither_server.ui.diagnose import SegmentsView, flag_data_quality, segments_view
+from aither_server.ui.diagnose import SegmentsView, flag_data_quality, window_segments
 from aither_server.ui.window import Window
 
 __all__ = ["SEGMENT_PREDICTIONS", "feature_quality", "segments_page"]
@@ -29,18 +28,17 @@ def segments_page(
 ) -> SegmentsView | None:
     """Every feature's segments ranked by gap (or one feature's, in their natural order), with each feature's
     drift status over the same window; ``None`` when no such model."""
-    found = ranked_segments(
+    view = window_segments(
         store,
         drift_store,
         model,
-        start_ns=period.start_ns,
-        end_ns=period.end_ns,
         version=version,
         environment=environment,
+        window=period,
         feature=feature,
         max_predictions=SEGMENT_PREDICTIONS,
+        limit=None,
     )
-    view = segments_view(found, None)
     if view is None:
         return None
     if feature is not None:

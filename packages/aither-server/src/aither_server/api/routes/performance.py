@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
+from aither_server.api.answers import model_answer
 from aither_server.api.auth import Read, Write
 from aither_server.api.errors import ApiError, errors_doc
 from aither_server.estimate.calibration import Estimator, InvalidEstimator
@@ -78,22 +78,17 @@ async def model_performance(
         bucket_s, start_ns, end_ns = query_time.series_window(bucket, start, end, MAX_SLICES, now_ns)
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    try:
-        found = await run_in_threadpool(
-            lambda: performance(
-                request.app.state.store,
-                _estimates(request),
-                name,
-                bucket_s=bucket_s,
-                start_ns=start_ns,
-                end_ns=end_ns,
-                now_ns=now_ns,
-                version=version,
-                environment=environment,
-            )
-        )
-    except ValueError as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from None
-    if found is None:
-        raise ApiError(404, "not_found", f"no model named {name!r}")
-    return found
+    return await model_answer(
+        name,
+        lambda: performance(
+            request.app.state.store,
+            _estimates(request),
+            name,
+            bucket_s=bucket_s,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            now_ns=now_ns,
+            version=version,
+            environment=environment,
+        ),
+    )

@@ -7,8 +7,8 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
+from aither_server.api.answers import model_answer
 from aither_server.api.auth import Read
 from aither_server.api.errors import ApiError, errors_doc
 from aither_server.query import time as query_time
@@ -46,9 +46,9 @@ async def metrics_series(
         bucket_s, start_ns, end_ns = query_time.series_window(bucket, start, end, MAX_BUCKETS, time.time_ns())
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    try:
-        found = await run_in_threadpool(
-            quality_series,
+    return await model_answer(
+        name,
+        lambda: quality_series(
             request.app.state.store,
             name,
             bucket_s=bucket_s,
@@ -56,12 +56,8 @@ async def metrics_series(
             end_ns=end_ns,
             version=version,
             environment=environment,
-        )
-    except ValueError as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from None
-    if found is None:
-        raise ApiError(404, "not_found", f"no model named {name!r}")
-    return found
+        ),
+    )
 
 
 @router.get("/api/v1/models/{name:path}/segments", response_model=dict[str, object], responses=errors_doc(404))
@@ -75,19 +71,18 @@ async def model_segments(
     start: Annotated[datetime.datetime | None, Query(description="Inclusive; ISO 8601, UTC if naive.")] = None,
 ) -> Segments:
     """Quality by the values of one feature, over the labelled sampled rows of the newest predictions."""
-    found = await run_in_threadpool(
-        segments,
-        request.app.state.store,
-        request.app.state.drift,  # only its references: the sketches are not read
+    return await model_answer(
         name,
-        feature,
-        version=version,
-        environment=environment,
-        start_ns=to_ns(start),
+        lambda: segments(
+            request.app.state.store,
+            request.app.state.drift,  # only its references: the sketches are not read
+            name,
+            feature,
+            version=version,
+            environment=environment,
+            start_ns=to_ns(start),
+        ),
     )
-    if found is None:
-        raise ApiError(404, "not_found", f"no model named {name!r}")
-    return found
 
 
 @router.get(
@@ -110,7 +105,8 @@ async def worst_segments(
     start_ns = to_ns(start) or end_ns - 86400 * 1_000_000_000
     if start_ns >= end_ns:
         raise ApiError(400, "invalid_request", "start must be before end")
-    found = await run_in_threadpool(
+    return await model_answer(
+        name,
         lambda: ranked_segments(
             request.app.state.store,
             request.app.state.drift,
@@ -121,8 +117,5 @@ async def worst_segments(
             environment=environment,
             feature=feature,
             max_predictions=max_predictions,
-        )
+        ),
     )
-    if found is None:
-        raise ApiError(404, "not_found", f"no model named {name!r}")
-    return found
