@@ -235,7 +235,7 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
             " HAVING sum(rows) > 0",
             (first, per, *ids, first, first + per * count),
         ):
-            groups[int(index)].append(row)
+            groups[int(index)].append(tuple(row))
         # The window's volume per hour (a slice's buckets are sums of its hours), and what every slice of these
         # model rows asks alike: whether some spans were kept 1 in k, whether some instances send aggregates.
         first_hour = start_ns // HOUR_NS

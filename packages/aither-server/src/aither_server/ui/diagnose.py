@@ -37,6 +37,7 @@ from aither_server.ui.window import Window
 
 __all__ = [
     "Diagnosis",
+    "Scope",
     "Finding",
     "Lag",
     "SegmentRow",
@@ -274,31 +275,32 @@ def segments_view(found: RankedSegments | None, limit: int | None = TOP_SEGMENTS
     }
 
 
+class Scope(TypedDict):
+    """The window and the model's rows a page shows, as the query functions take them."""
+
+    start_ns: int
+    end_ns: int
+    version: str | None
+    environment: str | None
+
+
+def scope_of(window: Window, version: str | None, environment: str | None) -> Scope:
+    return {"start_ns": window.start_ns, "end_ns": window.end_ns, "version": version, "environment": environment}
+
+
 def window_segments(
     store: Store,
     drift_store: DriftStore,
     name: str,
+    scope: Scope,
     *,
-    version: str | None,
-    environment: str | None,
-    window: Window,
     feature: str | None = None,
     max_predictions: int = MAX_PREDICTIONS,
     limit: int | None = TOP_SEGMENTS,
 ) -> SegmentsView | None:
     """The window's ranked segments as the pages show them (with ``limit``, the first few worse than the whole);
     ``None`` when no such model."""
-    found = ranked_segments(
-        store,
-        drift_store,
-        name,
-        start_ns=window.start_ns,
-        end_ns=window.end_ns,
-        version=version,
-        environment=environment,
-        feature=feature,
-        max_predictions=max_predictions,
-    )
+    found = ranked_segments(store, drift_store, name, **scope, feature=feature, max_predictions=max_predictions)
     return segments_view(found, limit)
 
 
@@ -377,17 +379,10 @@ def diagnose(
     task: str | None,
 ) -> Diagnosis:
     """The worst segments and the task's diagnostics over the page's window."""
-    worst = window_segments(store, drift_store, name, version=version, environment=environment, window=window)
+    scope = scope_of(window, version, environment)
+    worst = window_segments(store, drift_store, name, scope)
     check()
-    found = diagnostics(
-        store.reader(),
-        name,
-        start_ns=window.start_ns,
-        end_ns=window.end_ns,
-        version=version,
-        environment=environment,
-        task=task,
-    )
+    found = diagnostics(store.reader(), name, **scope, task=task)
     return {"worst": worst, "diagnostics": _diagnostic_charts(found)}
 
 

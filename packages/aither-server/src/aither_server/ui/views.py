@@ -7,7 +7,7 @@ from aither_server.drift.query import NotFound, data_quality, drift
 from aither_server.drift.store import DriftStore
 from aither_server.model.cancellation import check
 from aither_server.store.database import Store
-from aither_server.ui.diagnose import SegmentsView, flag_data_quality, window_segments
+from aither_server.ui.diagnose import SegmentsView, flag_data_quality, scope_of, window_segments
 from aither_server.ui.window import Window
 
 __all__ = ["SEGMENT_PREDICTIONS", "feature_quality", "segments_page"]
@@ -28,16 +28,9 @@ def segments_page(
 ) -> SegmentsView | None:
     """Every feature's segments ranked by gap (or one feature's, in their natural order), with each feature's
     drift status over the same window; ``None`` when no such model."""
+    scope = scope_of(period, version, environment)
     view = window_segments(
-        store,
-        drift_store,
-        model,
-        version=version,
-        environment=environment,
-        window=period,
-        feature=feature,
-        max_predictions=SEGMENT_PREDICTIONS,
-        limit=None,
+        store, drift_store, model, scope, feature=feature, max_predictions=SEGMENT_PREDICTIONS, limit=None
     )
     if view is None:
         return None
