@@ -121,7 +121,9 @@ class _Question:
             raise ApiError(400, "invalid_request", f"reference: {exc}") from None
 
     def arguments(self) -> _Arguments:
-        """The keyword arguments of the ``drift/query.py`` answers (a 400 when start is not before end)."""
+        """The keyword arguments of the ``drift/query.py`` answers, once checked (a 400 for a reference that does
+        not parse, then for a start not before the end)."""
+        self.check()
         window = _window(self.start, self.end)
         return {"version": self.version, "environment": self.environment, "window": window, "reference": self.reference}
 
@@ -242,21 +244,20 @@ async def get_drift_series(
     )
 
 
+_AModel = Annotated[_Model, Depends()]
+_ADriftQuestion = Annotated[_DriftQuestion, Depends()]
+_AQuestion = Annotated[_Question, Depends()]
+
+
 @router.get("/api/v1/models/{name:path}/drift", responses=errors_doc(400, 404))
-async def get_drift(
-    request: Request, _: Read, model: Annotated[_Model, Depends()], question: Annotated[_DriftQuestion, Depends()]
-) -> Mapping[str, object]:
+async def get_drift(request: Request, _: Read, model: _AModel, question: _ADriftQuestion) -> Mapping[str, object]:
     """Per-column drift of the window's sampled features (and of the predictions) against the reference."""
-    question.check()
     arguments = question.arguments()
     return await _answer(request, lambda store: drift(store, model.name, **arguments))
 
 
 @router.get("/api/v1/models/{name:path}/data-quality", responses=errors_doc(400, 404))
-async def get_data_quality(
-    request: Request, _: Read, model: Annotated[_Model, Depends()], question: Annotated[_Question, Depends()]
-) -> Mapping[str, object]:
+async def get_data_quality(request: Request, _: Read, model: _AModel, question: _AQuestion) -> Mapping[str, object]:
     """Null rates, dtypes, out-of-range and unseen-category rates, new and missing columns."""
-    question.check()
     arguments = question.arguments()
     return await _answer(request, lambda store: data_quality(store, model.name, **arguments))
