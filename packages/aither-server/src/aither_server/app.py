@@ -1,4 +1,4 @@
-"""The ASGI application: one router per resource (``api/routes/``, and the dashboard's ``ui/pages.py``) over an
+"""The ASGI application: one router per resource (``api/routes/``, and the dashboard's ``ui/pages/``) over an
 open store, with the error format of ``api/errors.py`` and the keys of ``api/auth.py``.
 
 Every error answers ``{"error": {"type", "message"}}`` (docs/management-api.md). Messages never echo the

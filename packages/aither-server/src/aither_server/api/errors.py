@@ -4,7 +4,6 @@ refusal, whichever router or handler makes it. Messages never echo the API key t
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -93,7 +92,7 @@ def overloaded(message: str) -> ApiError:
     return ApiError(503, "overloaded", message, {"Retry-After": str(RETRY_AFTER_S)})
 
 
-def errors_doc(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def errors_doc(*statuses: int) -> dict[int | str, dict[str, object]]:
     """The OpenAPI ``responses`` of an authenticated route that may also answer ``statuses``."""
     return {status: {"model": ErrorResponse} for status in (401, 403, *statuses)}
 

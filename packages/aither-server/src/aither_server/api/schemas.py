@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The query answers, declared once where they are built (TypedDicts the API validates and documents).
+from aither_server.query.labels import UnjoinedLabel, UnjoinedLabels
+from aither_server.query.metrics import LatencyOut, MetricsOut, VolumeOut
+from aither_server.query.models import ModelOut
+from aither_server.query.predictions import LinkOut, PredictionOut, SampledRow
 
 __all__ = [
     "ApiKeyCreate",
@@ -100,107 +106,8 @@ class ApiKeyList(_Out):
     data: list[ApiKeyOut]
 
 
-class ModelOut(_Out):
-    name: str
-    versions: list[str]
-    environments: list[str]
-    first_seen: str | None
-    last_seen: str | None
-    calls: int
-    predictions: int
-
-
 class ModelList(_Out):
     data: list[ModelOut]
-
-
-class LatencyOut(_Out):
-    p50: float | None
-    p95: float | None
-    p99: float | None
-
-
-class VolumeOut(_Out):
-    start: str | None
-    predictions: int
-    calls: int
-    errors: int
-
-
-class MetricsOut(_Out):
-    model: str
-    version: str | None
-    environment: str | None
-    start: str | None
-    end: str | None
-    bucket: str
-    predictions: int
-    labels: int
-    label_coverage: float | None
-    calls: int
-    errors: int
-    error_rate: float | None
-    latency_ms: LatencyOut
-    task: Literal["classification", "regression"] | None
-    accuracy: float | None
-    precision: float | None
-    recall: float | None
-    f1: float | None
-    auc: float | None
-    mae: float | None
-    rmse: float | None
-    volume: list[VolumeOut]
-    dropped: dict[str, int] = Field(
-        description="Prediction spans the SDK reported as not delivered (aither.spans.dropped), by reason."
-    )
-
-
-class LinkOut(_Out):
-    trace_id: str
-    span_id: str
-
-
-class SampledRow(_Out):
-    row: int
-    features: Any
-    prediction: Any
-    label: Any
-
-
-class PredictionOut(_Out):
-    trace_id: str
-    span_id: str
-    model: str
-    version: str | None
-    environment: str | None
-    method: str | None
-    framework: str | None
-    start_time: str | None
-    latency_ms: float
-    status: Literal["ok", "error"]
-    batch_size: int | None
-    rows: int
-    features: Any
-    prediction: Any
-    labels: dict[str, Any]
-    sampled_rows: list[SampledRow] = Field(
-        description="The feature sample's rows, each with its batch row (_meta.rows), its prediction and label."
-    )
-    error: str | None
-    link: LinkOut | None = Field(description="The caller's OpenTelemetry span (the prediction span's first link).")
-
-
-class UnjoinedLabel(_Out):
-    trace_id: str
-    row: int
-    label: Any
-    reason: Literal["unknown trace", "row out of range"]
-    received_at: str
-
-
-class UnjoinedLabels(_Out):
-    count: int = Field(description="All the labels that cannot join (for this model, with model=).")
-    data: list[UnjoinedLabel] = Field(description="The newest of them, up to limit.")
 
 
 class PredictionList(_Out):

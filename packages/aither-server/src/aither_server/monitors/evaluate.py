@@ -97,11 +97,13 @@ def measure(store: Store, drift_store: DriftStore, monitor: MonitorRecord, now_n
         )
         if found is None:
             return (0.0, 0) if kind == "volume" else (None, 0)
-        rows = int(found[_ROWS_OF[kind]])
+        figures: Mapping[str, object] = found  # read by the metric's name
+        counted = figures[_ROWS_OF[kind]]
+        rows = int(counted) if isinstance(counted, (int, float)) else 0
         if kind == "volume":
             return float(rows), rows
-        value = found["latency_ms"]["p95"] if kind == "latency_p95_ms" else found[kind]
-        return (None if value is None else float(value)), rows
+        value = found["latency_ms"]["p95"] if kind == "latency_p95_ms" else figures[kind]
+        return (float(value) if isinstance(value, (int, float)) else None), rows
     window = (lo, now_ns)
     try:
         if kind == "drift":

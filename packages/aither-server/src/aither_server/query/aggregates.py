@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from aither_server.model.rollup_keys import HOUR_NS, MINUTE_NS, aggregate_bucket, aggregate_percentile_ms, split
 from aither_server.query.time import NS
@@ -39,7 +38,7 @@ def uses_aggregates(conn: Connection, ids: Sequence[int]) -> bool:
     return found is not None
 
 
-def _add(out: dict[int, list[int]], rows: Iterable[Sequence[Any]], sign: int) -> None:
+def _add(out: dict[int, list[int]], rows: Iterable[tuple[int, int, int | None, int | None]], sign: int) -> None:
     for bucket, calls, errors, n_rows in rows:
         cell = out.setdefault(bucket, [0, 0, 0])
         cell[0] += sign * calls
@@ -47,7 +46,7 @@ def _add(out: dict[int, list[int]], rows: Iterable[Sequence[Any]], sign: int) ->
         cell[2] += sign * (n_rows or 0)
 
 
-def _add_metrics(out: dict[int, list[int]], rows: Iterable[Sequence[Any]]) -> None:
+def _add_metrics(out: dict[int, list[int]], rows: Iterable[tuple[int, str, int]]) -> None:
     for bucket, metric, value in rows:
         out.setdefault(bucket, [0, 0, 0])[_COUNTED.index(metric)] += value
 

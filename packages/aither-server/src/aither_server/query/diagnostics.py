@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.model.rollup_keys import SCORE_BINS as ROLLUP_BINS
@@ -20,7 +20,18 @@ from aither_server.query.models import model_ids
 from aither_server.query.score_bins import score_bins
 from aither_server.store.engine import Connection, placeholders
 
-__all__ = ["MAX_CLASSES", "MAX_SCATTER", "SCORE_BINS", "diagnostics"]
+__all__ = [
+    "MAX_CLASSES",
+    "MAX_SCATTER",
+    "SCORE_BINS",
+    "CalibrationBin",
+    "Confusion",
+    "Diagnostics",
+    "Regression",
+    "ResidualBin",
+    "Scores",
+    "diagnostics",
+]
 
 #: Classes shown in the confusion matrix; the rest are summed into ``(other)``.
 MAX_CLASSES = 12
@@ -29,7 +40,52 @@ MAX_SCATTER = 2000
 _RESIDUAL_BINS = 8
 
 
-def _confusion(conn: Connection, f: _Filter, lo: int, hi: int) -> dict[str, Any] | None:
+class Confusion(TypedDict):
+    classes: list[str]
+    rows: list[list[int]]
+    """Rows: actual class; columns: predicted class."""
+    total: int
+    correct: int
+
+
+class CalibrationBin(TypedDict):
+    bin: list[float]
+    rows: int
+    mean_score: float
+    positive_rate: float
+    low: float
+    high: float
+
+
+class Scores(TypedDict):
+    positive: str
+    bins: int
+    by_class: dict[str, list[int]]
+    calibration: list[CalibrationBin]
+
+
+class ResidualBin(TypedDict):
+    predicted: list[float]
+    rows: int
+    mean_residual: float
+    low: float | None
+    high: float | None
+
+
+class Regression(TypedDict):
+    rows: int
+    points: list[tuple[float, float]]
+    residuals: list[ResidualBin]
+
+
+class Diagnostics(TypedDict):
+    task: str | None
+    confusion: Confusion | None
+    scores: Scores | None
+    regression: Regression | None
+
+
+def _confusion(conn: Connection, f: _Filter, lo: int, hi: int) -> Confusion | None:
     groups = _quality_groups(conn, f, lo, hi, classes=True)
     if len(groups) > _MAX_PAIRS:
         return None
@@ -73,19 +129,19 @@ def _confusion(conn: Connection, f: _Filter, lo: int, hi: int) -> dict[str, Any]
         matrix[index.get(label, len(shown))][index.get(pred, len(shown))] += round(count)
     total = sum(sum(row) for row in matrix)
     return {
-        "classes": [str(_display(c)) for c in names],
-        "rows": matrix,  # rows: actual class; columns: predicted class
+        "classes": [_display(c) for c in names],
+        "rows": matrix,
         "total": total,
         "correct": sum(matrix[i][i] for i in range(len(shown))),
     }
 
 
-def _display(key: str) -> Any:
+def _display(key: str) -> str:
     """A class key as the user wrote it: ``"1"`` for the integer 1, ``yes`` for the string "yes"."""
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
 
 
-def _scores(conn: Connection, f: _Filter) -> dict[str, Any] | None:
+def _scores(conn: Connection, f: _Filter) -> Scores | None:
     """Binary ``predict_proba`` rows: the score histogram of each actual class, and the calibration curve."""
     # The rollups' fine bins (0.01 wide) summed into these: with both sets of bounds at i / n, a fine bin lies in
     # exactly one of ours.
@@ -115,7 +171,7 @@ def _scores(conn: Connection, f: _Filter) -> dict[str, Any] | None:
         score_sums[int(index)] += float(total)
         if label == positive:
             positives[int(index)] += int(count)
-    curve = []
+    curve: list[CalibrationBin] = []
     for i in range(SCORE_BINS):
         if not counts[i]:
             continue
@@ -131,10 +187,10 @@ def _scores(conn: Connection, f: _Filter) -> dict[str, Any] | None:
                 "high": interval[1],
             }
         )
-    return {"positive": str(_display(positive)), "bins": SCORE_BINS, "by_class": by_class, "calibration": curve}
+    return {"positive": _display(positive), "bins": SCORE_BINS, "by_class": by_class, "calibration": curve}
 
 
-def _regression(conn: Connection, f: _Filter) -> dict[str, Any] | None:
+def _regression(conn: Connection, f: _Filter) -> Regression | None:
     pairs = conn.execute(
         "SELECT pred_num, label_num FROM prediction_rows INDEXED BY prediction_rows_labelled"
         f" WHERE {f.sql} AND label_kind IS NOT NULL AND pred_num IS NOT NULL AND label_num IS NOT NULL"
@@ -146,7 +202,7 @@ def _regression(conn: Connection, f: _Filter) -> dict[str, Any] | None:
     points = [(float(p), float(y)) for p, y in pairs]
     ordered = sorted(points)
     size = max(1, -(-len(ordered) // _RESIDUAL_BINS))
-    residuals = []
+    residuals: list[ResidualBin] = []
     for start in range(0, len(ordered), size):
         chunk = ordered[start : start + size]
         errors = [y - p for p, y in chunk]
@@ -172,13 +228,13 @@ def diagnostics(
     version: str | None = None,
     environment: str | None = None,
     task: str | None = None,
-) -> dict[str, Any] | None:
+) -> Diagnostics | None:
     """The task's diagnostics over ``[start_ns, end_ns)``; ``None`` when no such model."""
     models = model_ids(conn, name, version, environment)
     if models is None:
         return None
     ids = [m[0] for m in models]
-    out: dict[str, Any] = {"task": task, "confusion": None, "scores": None, "regression": None}
+    out: Diagnostics = {"task": task, "confusion": None, "scores": None, "regression": None}
     if not ids:
         return out
     sampled = conn.execute(f"SELECT 1 FROM models WHERE id IN ({placeholders(ids)}) AND sampled = 1 LIMIT 1", ids)

@@ -14,20 +14,40 @@ through the ``labels_unjoined`` partial index.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 from aither_server.query.render import stored_json
 from aither_server.query.time import iso
 from aither_server.store.engine import Connection
 
-__all__ = ["ROW_OUT_OF_RANGE", "UNKNOWN_TRACE", "unjoined_labels"]
+__all__ = ["ROW_OUT_OF_RANGE", "UNKNOWN_TRACE", "UnjoinedLabel", "UnjoinedLabels", "unjoined_labels"]
 
-UNKNOWN_TRACE = "unknown trace"
-ROW_OUT_OF_RANGE = "row out of range"
+UNKNOWN_TRACE: Literal["unknown trace"] = "unknown trace"
+ROW_OUT_OF_RANGE: Literal["row out of range"] = "row out of range"
+
+
+@with_config(ConfigDict(extra="forbid"))
+class UnjoinedLabel(TypedDict):
+    trace_id: str
+    row: int
+    label: object
+    reason: Literal["unknown trace", "row out of range"]
+    received_at: str
+
+
+@with_config(ConfigDict(extra="forbid"))
+class UnjoinedLabels(TypedDict):
+    count: Annotated[int, Field(description="All the labels that cannot join (for this model, with model=).")]
+    data: Annotated[list[UnjoinedLabel], Field(description="The newest of them, up to limit.")]
+
+
 _UNJOINED = "(pred_rows IS NULL OR row >= pred_rows)"
 
 
-def unjoined_labels(conn: Connection, *, model: str | None, limit: int, grace_ns: int, now_ns: int) -> dict[str, Any]:
+def unjoined_labels(conn: Connection, *, model: str | None, limit: int, grace_ns: int, now_ns: int) -> UnjoinedLabels:
     """``{"count", "data": [{"trace_id", "row", "label", "reason", "received_at"}]}``, newest first.
 
     With ``model``, only the labels whose prediction is one of that model's (``row out of range``): a label of
@@ -36,7 +56,7 @@ def unjoined_labels(conn: Connection, *, model: str | None, limit: int, grace_ns
     received = "coalesce(received_ns, time_ns)"
     if model is None:
         where = f"{_UNJOINED} AND (pred_rows IS NOT NULL OR {received} <= ?)"
-        params: tuple[Any, ...] = (now_ns - grace_ns,)
+        params: tuple[int | str, ...] = (now_ns - grace_ns,)
     else:
         where = f"{_UNJOINED} AND pred_rows IS NOT NULL AND model_id IN (SELECT id FROM models WHERE name = ?)"
         params = (model,)
@@ -54,7 +74,7 @@ def unjoined_labels(conn: Connection, *, model: str | None, limit: int, grace_ns
                 "row": row,
                 "label": stored_json(label),
                 "reason": UNKNOWN_TRACE if pred_rows is None else ROW_OUT_OF_RANGE,
-                "received_at": iso(received_ns),
+                "received_at": iso(received_ns) or "",
             }
             for trace_id, row, label, pred_rows, received_ns in rows
         ],

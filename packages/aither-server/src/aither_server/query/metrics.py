@@ -25,7 +25,10 @@ import dataclasses
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 from aither_server.model.records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
 from aither_server.model.rollup_keys import (
@@ -43,10 +46,14 @@ from aither_server.query import aggregates as query_aggregates
 from aither_server.query.models import model_ids
 from aither_server.query.render import finite, stored_json
 from aither_server.query.score_bins import score_bins
+from aither_server.query.sums import add_sums
 from aither_server.query.time import MAX_BUCKETS, MAX_NS, NS, BucketTooSmall, auto_bucket, iso, parse_bucket
 from aither_server.store.engine import Connection, placeholders
 
-__all__ = ["metrics", "read_ahead"]
+__all__ = ["LatencyOut", "MetricsOut", "VolumeOut", "metrics", "no_metrics", "read_ahead"]
+
+# The answers are TypedDicts of typing_extensions (pydantic validates them on Python < 3.12); the API document
+# describes them as they are declared here (``api/schemas.py``).
 
 #: Distinct (prediction, label) pairs beyond which the model is not treated as a classifier.
 _MAX_PAIRS = 10_000
@@ -63,7 +70,7 @@ def _percentile_ranks(n: int) -> dict[str, int]:
     return {name: max(0, math.ceil(q * n) - 1) for name, q in _PERCENTILES.items()}
 
 
-def _sort_key(key: str) -> tuple[int, Any]:
+def _sort_key(key: str) -> tuple[int, float | str]:
     value = stored_json(key)
     if isinstance(value, bool):
         return (0, value)
@@ -113,11 +120,56 @@ def _grouped(scores: list[tuple[float, bool, float]]) -> list[tuple[float, float
     return out
 
 
+@with_config(ConfigDict(extra="forbid"))
+class LatencyOut(TypedDict):
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+@with_config(ConfigDict(extra="forbid"))
+class VolumeOut(TypedDict):
+    start: str | None
+    predictions: int
+    calls: int
+    errors: int
+
+
+@with_config(ConfigDict(extra="forbid"))
+class MetricsOut(TypedDict):  # the metrics object of docs/management-api.md
+    model: str
+    version: str | None
+    environment: str | None
+    start: str | None
+    end: str | None
+    bucket: str
+    predictions: int
+    labels: int
+    label_coverage: float | None
+    calls: int
+    errors: int
+    error_rate: float | None
+    latency_ms: LatencyOut
+    task: Literal["classification", "regression"] | None
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    auc: float | None
+    mae: float | None
+    rmse: float | None
+    volume: list[VolumeOut]
+    dropped: Annotated[
+        dict[str, int],
+        Field(description="Prediction spans the SDK reported as not delivered (aither.spans.dropped), by reason."),
+    ]
+
+
 class _Filter:
     def __init__(self, ids: list[int], lo: int, hi: int, weighted: bool = False, approximate: bool = False) -> None:
         self.ids = ids
         self.sql = f"model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ?"
-        self.params: tuple[Any, ...] = (*ids, lo, hi)
+        self.params: tuple[int, ...] = (*ids, lo, hi)
         #: Some of these spans were kept 1 in k (``ml.sample_rate``): labelled rows count ``weight`` times.
         self.weighted = weighted
         self.count = "sum(coalesce(weight, 1.0))" if weighted else "count(*)"
@@ -125,8 +177,29 @@ class _Filter:
         self.approximate = approximate
 
 
-#: Rollup rows read ahead by :func:`read_ahead`: ("latency" or "quality", model row ids, start, end) -> rows.
-_read_ahead: contextvars.ContextVar[dict[tuple[Any, ...], Any] | None] = contextvars.ContextVar(
+#: (kind, label_kind, pred_key, label_key, scored, rows, n_num, sum_abs, sum_sq): a group of labelled rows' sums.
+_GroupRow = tuple[int, int, str, str, int, float, float, float, float]
+
+
+@dataclasses.dataclass
+class _ReadAhead:
+    """What :func:`read_ahead` read for these model rows' slices."""
+
+    ids: tuple[int, ...]
+    #: (first hour, last hour excluded, (hour, calls, errors, rows) of each hour with spans).
+    volume_hours: tuple[int, int, list[tuple[int, int, int, int]]]
+    #: Whether some spans were kept 1 in k; whether some instances send aggregates.
+    sampled: bool
+    aggregated: bool
+    #: (start, end) of a slice -> its latency histogram (bucket -> calls).
+    latency: dict[tuple[int, int], dict[int, int]]
+    #: (start, end) of a slice -> its quality groups, each with its plain and its weighted sums (13 columns).
+    quality: dict[
+        tuple[int, int], list[tuple[int, int, str, str, int, float, float, float, float, float, float, float, float]]
+    ]
+
+
+_read_ahead: contextvars.ContextVar[_ReadAhead | None] = contextvars.ContextVar(
     "aither_metrics_read_ahead", default=None
 )
 
@@ -137,7 +210,7 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
     histogram and quality groups from one query per table made here (a chart's 30 slices: two queries, not 60).
     Slices of whole hours (or days) only; else nothing is read ahead. The sums are those the slice's own
     queries would add up."""
-    ahead: dict[tuple[Any, ...], Any] = {}
+    ahead: _ReadAhead | None = None
     if ids and count > 0 and slice_ns % HOUR_NS == 0 and start_ns % HOUR_NS == 0:
         marks = placeholders(ids)
         days = slice_ns % DAY_NS == 0 and start_ns % DAY_NS == 0
@@ -152,7 +225,9 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
             histograms[int(index)][bucket] = calls
         table, unit = ("quality_days", "day") if days else ("quality_hours", "hour")
         per, first = slice_ns // unit_ns, start_ns // unit_ns
-        groups: list[list[tuple[Any, ...]]] = [[] for _ in range(count)]
+        groups: list[list[tuple[int, int, str, str, int, float, float, float, float, float, float, float, float]]] = [
+            [] for _ in range(count)
+        ]
         for index, *row in conn.execute(
             f"SELECT ({unit} - ?) / ?, kind, label_kind, pred_key, label_key, max(scored), sum(rows), sum(n_num),"
             " sum(sum_abs), sum(sum_sq), sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq) FROM"
@@ -164,22 +239,28 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
         # The window's volume per hour (a slice's buckets are sums of its hours), and what every slice of these
         # model rows asks alike: whether some spans were kept 1 in k, whether some instances send aggregates.
         first_hour = start_ns // HOUR_NS
-        ahead[("volume hours", tuple(ids))] = (
-            first_hour,
-            first_hour + slice_ns // HOUR_NS * count,
-            conn.execute(
-                "SELECT hour, sum(calls), sum(errors), sum(rows) FROM volume_hours"
-                f" WHERE model_id IN ({marks}) AND hour >= ? AND hour < ? GROUP BY 1",
-                (*ids, first_hour, first_hour + slice_ns // HOUR_NS * count),
-            ).fetchall(),
+        last_hour = first_hour + slice_ns // HOUR_NS * count
+        ahead = _ReadAhead(
+            ids=tuple(ids),
+            volume_hours=(
+                first_hour,
+                last_hour,
+                conn.execute(
+                    "SELECT hour, sum(calls), sum(errors), sum(rows) FROM volume_hours"
+                    f" WHERE model_id IN ({marks}) AND hour >= ? AND hour < ? GROUP BY 1",
+                    (*ids, first_hour, last_hour),
+                ).fetchall(),
+            ),
+            sampled=_sampled(conn, ids),
+            aggregated=query_aggregates.uses_aggregates(conn, ids),
+            latency={},
+            quality={},
         )
-        ahead[("sampled", tuple(ids))] = _sampled(conn, ids)
-        ahead[("aggregated", tuple(ids))] = query_aggregates.uses_aggregates(conn, ids)
         for i in range(count):
-            key = (tuple(ids), start_ns + i * slice_ns, start_ns + (i + 1) * slice_ns)
-            ahead[("latency", key[0], key[1], key[2])] = histograms[i]
+            bounds = (start_ns + i * slice_ns, start_ns + (i + 1) * slice_ns)
+            ahead.latency[bounds] = histograms[i]
             if len(groups[i]) <= _MAX_PAIRS:
-                ahead[("quality", key[0], key[1], key[2])] = groups[i]
+                ahead.quality[bounds] = groups[i]
     reset = _read_ahead.set(ahead)
     try:
         yield
@@ -187,9 +268,10 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
         _read_ahead.reset(reset)
 
 
-def _ahead(kind: str, ids: Sequence[int], *bounds: int) -> Any:
+def _ahead(ids: Sequence[int]) -> _ReadAhead | None:
+    """What :func:`read_ahead` read for these model rows, if it did."""
     found = _read_ahead.get()
-    return None if found is None else found.get((kind, tuple(ids), *bounds))
+    return found if found is not None and found.ids == tuple(ids) else None
 
 
 def _sampled(conn: Connection, ids: Sequence[int]) -> bool:
@@ -203,10 +285,10 @@ def _volume_hours(
 ) -> Iterable[tuple[int, int, int, int]]:
     """(bucket of ``per`` hours, calls, errors, rows) of hours [first, last), from the hours read ahead when
     they cover them (the same sums: the bucket is the hour divided by ``per``, as in SQL)."""
-    read = _ahead("volume hours", ids)
-    if read is not None and read[0] <= first and last <= read[1]:
+    ahead = _ahead(ids)
+    if ahead is not None and ahead.volume_hours[0] <= first and last <= ahead.volume_hours[1]:
         out: dict[int, list[int]] = {}
-        for hour, calls, errors, rows in read[2]:
+        for hour, calls, errors, rows in ahead.volume_hours[2]:
             if first <= hour < last:
                 cell = out.setdefault(hour // per, [0, 0, 0])
                 cell[0] += calls
@@ -233,7 +315,8 @@ def _latency(conn: Connection, f: _Filter, lo: int, hi: int, calls: int) -> dict
     rollups = ([("latency_days", "day", days)] if days is not None else []) + [
         ("latency_hours", "hour", h) for h in hours
     ]
-    read = _ahead("latency", ids, lo, hi)
+    ahead = _ahead(ids)
+    read = None if ahead is None else ahead.latency.get((lo, hi))
     if read is not None:
         histogram, rollups, edges = dict(read), [], []  # a slice of whole hours: all of it read ahead
     for table, unit, (first, last) in rollups:
@@ -334,13 +417,7 @@ def _volume(conn: Connection, f: _Filter, lo: int, hi: int, bucket_s: int) -> li
         )
     for part in parts:
         for b, calls, errors, rows in part:
-            cell = out.get(b)
-            if cell is None:
-                out[b] = [calls, errors, rows]
-            else:
-                cell[0] += calls
-                cell[1] += errors
-                cell[2] += rows
+            add_sums(out, b, calls, errors, rows)
     return [(b, *out[b]) for b in sorted(out)]  # type: ignore[misc]
 
 
@@ -388,8 +465,8 @@ def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: boo
     _MAX_PAIRS + 1 groups."""
     ids = f.ids
     pk, lk = ("pred_key", "label_key") if classes else (f"'{NO_KEY}'", f"'{NO_KEY}'")
-    groups: dict[tuple[Any, ...], QualityGroup] = {}
-    parts: list[Iterable[Sequence[Any]]] = []
+    groups: dict[tuple[int, int, str, str], QualityGroup] = {}
+    parts: list[Iterable[_GroupRow]] = []
     # Whole UTC days from quality_days, whole hours from quality_hours, the rest from the raw rows.
     days, hours_list, edges = split_days(lo, hi)
     rollups = ([("quality_days", "day", days)] if days is not None else []) + [
@@ -400,7 +477,8 @@ def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: boo
         if f.weighted
         else "sum(rows), sum(n_num), sum(sum_abs), sum(sum_sq)"
     )
-    read = _ahead("quality", ids, lo, hi) if classes else None
+    ahead = _ahead(ids) if classes else None
+    read = None if ahead is None else ahead.quality.get((lo, hi))
     if read is not None:
         # A slice of whole hours, read ahead: (kind, label_kind, pred, label, scored, 4 sums, 4 weighted sums).
         parts.append([(*row[:5], *(row[9:] if f.weighted else row[5:9])) for row in read])
@@ -455,9 +533,17 @@ def _quality_groups(conn: Connection, f: _Filter, lo: int, hi: int, classes: boo
     return list(groups.values())
 
 
+class _Scores(TypedDict):
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    auc: float | None
+
+
 def _classification(
     conn: Connection, f: _Filter, pairs: list[tuple[int, str, str, float]], binary_scores: bool, auc: bool = True
-) -> dict[str, float | None] | None:
+) -> _Scores | None:
     """Scores from (kind, predicted key, label key, rows) groups of the labelled class-like rows."""
     width = 0
     if any(kind == KIND_PROBA for kind, _, _, _ in pairs):
@@ -559,6 +645,43 @@ def _auc(conn: Connection, f: _Filter, mapping: dict[str, str], width: int) -> f
     return sum(aucs) / len(aucs) if aucs else None
 
 
+def no_metrics(
+    name: str,
+    *,
+    version: str | None = None,
+    environment: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    bucket: str = "",
+) -> MetricsOut:
+    """The metrics of a range without predictions: counts 0, figures ``None``."""
+    return {
+        "model": name,
+        "version": version,
+        "environment": environment,
+        "start": start,
+        "end": end,
+        "bucket": bucket,
+        "predictions": 0,
+        "labels": 0,
+        "label_coverage": None,
+        "calls": 0,
+        "errors": 0,
+        "error_rate": None,
+        "latency_ms": {"p50": None, "p95": None, "p99": None},
+        "task": None,
+        "accuracy": None,
+        "precision": None,
+        "recall": None,
+        "f1": None,
+        "auc": None,
+        "mae": None,
+        "rmse": None,
+        "volume": [],
+        "dropped": {},
+    }
+
+
 def metrics(
     conn: Connection,
     name: str,
@@ -570,7 +693,7 @@ def metrics(
     bucket: str | None = None,
     approximate: bool = False,
     auc: bool = True,
-) -> dict[str, Any] | None:
+) -> MetricsOut | None:
     """The metrics object of docs/management-api.md; ``None`` when no model has this name.
 
     ``approximate`` (the dashboard's charts, one call per slice): latency percentiles placed inside their
@@ -592,31 +715,14 @@ def metrics(
     if last > first and (last - first) / (bucket_s * NS) > MAX_BUCKETS:
         raise BucketTooSmall(f"bucket {bucket} splits the range into more than {MAX_BUCKETS} buckets")
 
-    result: dict[str, Any] = {
-        "model": name,
-        "version": version,
-        "environment": environment,
-        "start": iso(lo) if start_ns is not None else None,
-        "end": iso(hi) if end_ns is not None else None,
-        "bucket": bucket,
-        "predictions": 0,
-        "labels": 0,
-        "label_coverage": None,
-        "calls": 0,
-        "errors": 0,
-        "error_rate": None,
-        "latency_ms": {"p50": None, "p95": None, "p99": None},
-        "task": None,
-        "accuracy": None,
-        "precision": None,
-        "recall": None,
-        "f1": None,
-        "auc": None,
-        "mae": None,
-        "rmse": None,
-        "volume": [],
-        "dropped": {},
-    }
+    result = no_metrics(
+        name,
+        version=version,
+        environment=environment,
+        start=iso(lo) if start_ns is not None else None,
+        end=iso(hi) if end_ns is not None else None,
+        bucket=bucket,
+    )
     if not ids or lo >= hi:
         return result
     # Every stored start time of these model rows lies in [first seen, last seen]: narrowing the range to it
@@ -625,16 +731,16 @@ def metrics(
     qhi = min(hi, max(m[2] for m in models) + 1)
     if qlo >= qhi:
         return result
-    sampled = _ahead("sampled", ids)
-    f = _Filter(ids, qlo, qhi, weighted=_sampled(conn, ids) if sampled is None else sampled, approximate=approximate)
+    ahead = _ahead(ids)
+    f = _Filter(
+        ids, qlo, qhi, weighted=_sampled(conn, ids) if ahead is None else ahead.sampled, approximate=approximate
+    )
     bucket_ns = bucket_s * NS
 
     volume = _volume(conn, f, qlo, qhi, bucket_s)
     # Instances that send aggregates (/v1/metrics) count every call, sent as a span or not: their counts and
     # latencies replace those of their spans.
-    aggregated = _ahead("aggregated", ids)
-    if aggregated is None:
-        aggregated = query_aggregates.uses_aggregates(conn, ids)
+    aggregated = query_aggregates.uses_aggregates(conn, ids) if ahead is None else ahead.aggregated
     if aggregated:
         volume = _merged_volume(volume, query_aggregates.volume_adjustments(conn, ids, qlo, qhi, bucket_s))
     calls = sum(v[1] for v in volume)
@@ -643,14 +749,15 @@ def metrics(
     result["volume"] = [
         {"start": iso(b * bucket_ns), "predictions": p, "calls": c, "errors": e} for b, c, e, p in volume
     ]
-    result.update(predictions=predictions, calls=calls, errors=errors)
+    result["predictions"], result["calls"], result["errors"] = predictions, calls, errors
     if calls:
         result["error_rate"] = errors / calls
-        result["latency_ms"] = (
+        latency = (
             query_aggregates.latency_from_histograms(conn, ids, qlo, qhi, _PERCENTILES)
             if aggregated
             else _latency(conn, f, qlo, qhi, calls)
         )
+        result["latency_ms"] = {"p50": latency["p50"], "p95": latency["p95"], "p99": latency["p99"]}
     result["dropped"] = query_aggregates.dropped_spans(conn, ids, qlo, qhi)
 
     # The labelled rows' counts, regression sums and confusion matrix: class keys are grouped only for
@@ -683,5 +790,10 @@ def metrics(
         scores = _classification(conn, f, pairs, binary, auc)
         if scores is not None:
             result["task"] = "classification"
-            result.update(scores)
+            result["accuracy"], result["precision"], result["recall"] = (
+                scores["accuracy"],
+                scores["precision"],
+                scores["recall"],
+            )
+            result["f1"], result["auc"] = scores["f1"], scores["auc"]
     return result

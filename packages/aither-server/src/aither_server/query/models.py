@@ -2,55 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
 
 from aither_server.query import aggregates as query_aggregates
 from aither_server.query.time import iso
 from aither_server.store.engine import Connection
 
-__all__ = ["list_models", "model_ids"]
+__all__ = ["ModelOut", "list_models", "model_ids"]
 
 
-def list_models(conn: Connection) -> list[dict[str, Any]]:
-    by_name: dict[str, dict[str, Any]] = {}
+@with_config(ConfigDict(extra="forbid"))
+class ModelOut(TypedDict):  # a model name's versions, environments, first and last span and counts
+    name: str
+    versions: list[str]
+    environments: list[str]
+    first_seen: str | None
+    last_seen: str | None
+    calls: int
+    predictions: int
+
+
+def list_models(conn: Connection) -> list[ModelOut]:
+    by_name: dict[str, ModelOut] = {}
+    first_ns: dict[str, int] = {}
+    last_ns: dict[str, int] = {}
     totals = query_aggregates.model_totals(conn)
     for model_id, name, version, env, first, last in conn.execute(
         "SELECT id, name, version, environment, first_seen_ns, last_seen_ns FROM models"
         " ORDER BY name, version, environment"
     ):
         calls, preds = totals[model_id]
-        entry = by_name.setdefault(
-            name,
-            {
-                "name": name,
-                "versions": [],
-                "environments": [],
-                "first": first,
-                "last": last,
-                "calls": 0,
-                "p": 0,
-            },
-        )
+        entry = by_name.get(name)
+        if entry is None:
+            entry = by_name[name] = ModelOut(
+                name=name, versions=[], environments=[], first_seen=None, last_seen=None, calls=0, predictions=0
+            )
+            first_ns[name], last_ns[name] = first, last
         if version and version not in entry["versions"]:
             entry["versions"].append(version)
         if env and env not in entry["environments"]:
             entry["environments"].append(env)
-        entry["first"] = min(entry["first"], first)
-        entry["last"] = max(entry["last"], last)
+        first_ns[name] = min(first_ns[name], first)
+        last_ns[name] = max(last_ns[name], last)
         entry["calls"] += calls
-        entry["p"] += preds
-    return [
-        {
-            "name": e["name"],
-            "versions": e["versions"],
-            "environments": e["environments"],
-            "first_seen": iso(e["first"]),
-            "last_seen": iso(e["last"]),
-            "calls": e["calls"],
-            "predictions": e["p"],
-        }
-        for e in by_name.values()
-    ]
+        entry["predictions"] += preds
+    for name, entry in by_name.items():
+        entry["first_seen"] = iso(first_ns[name])
+        entry["last_seen"] = iso(last_ns[name])
+    return list(by_name.values())
 
 
 def model_ids(

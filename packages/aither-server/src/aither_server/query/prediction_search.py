@@ -10,22 +10,28 @@ wrong when one does not. Regression rows are neither.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.query.metrics import _Filter, _quality_groups, _volume
 from aither_server.query.models import model_ids
-from aither_server.query.predictions import _PREDICTION_COLUMNS, _labels_by_trace, _prediction
+from aither_server.query.predictions import _PREDICTION_COLUMNS, PredictionOut, _labels_by_trace, _prediction
 from aither_server.query.time import MAX_NS
 from aither_server.store.engine import Connection, placeholders
 
-__all__ = ["MAX_PAGE", "Filters", "parse_cursor", "search_predictions"]
+__all__ = ["MAX_PAGE", "Filters", "FoundPrediction", "parse_cursor", "search_predictions"]
 
 MAX_PAGE = 200
 _LABELLED = "EXISTS (SELECT 1 FROM prediction_rows r WHERE r.pred_id = p.id AND r.label_kind IS NOT NULL)"
 _CLASS_ROW = f"r.pred_id = p.id AND r.label_kind = {KIND_CLASS} AND r.kind IN ({KIND_CLASS}, {KIND_PROBA})"
 _WRONG = f"EXISTS (SELECT 1 FROM prediction_rows r WHERE {_CLASS_ROW} AND r.pred_key <> r.label_key)"
 _JUDGED = f"EXISTS (SELECT 1 FROM prediction_rows r WHERE {_CLASS_ROW})"
+
+
+class FoundPrediction(PredictionOut):
+    """A prediction as the search lists it: with its labelled class-like rows and how many of them are right."""
+
+    judged_rows: int
+    right_rows: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +106,7 @@ def _may_match(conn: Connection, model_id: int, filters: Filters, lo: int, hi: i
 
 def search_predictions(
     conn: Connection, name: str, filters: Filters, *, limit: int = 50, cursor: tuple[int, int] | None = None
-) -> tuple[list[dict[str, Any]], str | None] | None:
+) -> tuple[list[FoundPrediction], str | None] | None:
     """A page of the model's predictions matching ``filters``, newest first, and the next page's cursor (``None``
     on the last page); ``None`` when no model has this name."""
     models = model_ids(conn, name, filters.version, filters.environment)
@@ -111,7 +117,7 @@ def search_predictions(
         return [], None
     limit = max(1, min(MAX_PAGE, limit))
     where: list[str] = []
-    params: list[Any] = []
+    params: list[int] = []
     if filters.start_ns is not None:
         where.append("p.start_ns >= ?")
         params.append(filters.start_ns)
@@ -127,31 +133,28 @@ def search_predictions(
         where.append(_LABELLED if filters.labelled else f"NOT {_LABELLED}")
     if filters.correct is not None:
         where.append(f"{_JUDGED} AND NOT {_WRONG}" if filters.correct else _WRONG)
-    rows: list[Any] = []
     lo = filters.start_ns if filters.start_ns is not None else 0
     hi = filters.end_ns if filters.end_ns is not None else MAX_NS
     ids = [model_id for model_id in ids if _may_match(conn, model_id, filters, lo, hi)]
     # Per model row, so each query walks the (model_id, start_ns) index backwards and stops at the page's end
     # (with ``model_id IN (...)`` the database sorts every matching row first).
-    for model_id in ids:
-        rows.extend(
-            conn.execute(
-                f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
-                f" WHERE {' AND '.join(['p.model_id = ?', *where])} ORDER BY p.start_ns DESC, p.id DESC LIMIT ?",
-                (model_id, *params, limit + 1),
-            )
+    rows = [
+        row
+        for model_id in ids
+        for row in conn.execute(
+            f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
+            f" WHERE {' AND '.join(['p.model_id = ?', *where])} ORDER BY p.start_ns DESC, p.id DESC LIMIT ?",
+            (model_id, *params, limit + 1),
         )
+    ]
     rows.sort(key=lambda r: (r[8], r[0]), reverse=True)
     more = len(rows) > limit
     rows = rows[:limit]
     labels = _labels_by_trace(conn, list({r[1] for r in rows}))
     outcomes = _outcomes(conn, [r[0] for r in rows])
-    found = []
+    found: list[FoundPrediction] = []
     for row in rows:
-        item = _prediction(row, labels.get(row[1], {}))
         judged, right = outcomes.get(row[0], (0, 0))
-        item["judged_rows"] = judged
-        item["right_rows"] = right
-        found.append(item)
+        found.append({**_prediction(row, labels.get(row[1], {})), "judged_rows": judged, "right_rows": right})
     last = rows[-1] if rows else None
     return found, (f"{last[8]}.{last[0]}" if more and last is not None else None)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 from aither_server.model.sampled_rows import sampled_rows
 from aither_server.query.models import model_ids
@@ -11,7 +14,51 @@ from aither_server.query.render import stored_json
 from aither_server.query.time import iso
 from aither_server.store.engine import Connection, placeholders
 
-__all__ = ["get_prediction", "recent_predictions"]
+__all__ = ["LinkOut", "PredictionOut", "SampledRow", "get_prediction", "recent_predictions"]
+
+# TypedDicts of typing_extensions: pydantic validates them (the API answers) on Python < 3.12.
+
+
+@with_config(ConfigDict(extra="forbid"))
+class LinkOut(TypedDict):
+    trace_id: str
+    span_id: str
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SampledRow(TypedDict):  # a sampled row of the features joined to its output and label
+    row: int
+    features: object
+    prediction: object
+    label: object
+
+
+@with_config(ConfigDict(extra="forbid"))
+class PredictionOut(TypedDict):  # a stored prediction with its labels by row
+    trace_id: str
+    span_id: str
+    model: str
+    version: str | None
+    environment: str | None
+    method: str | None
+    framework: str | None
+    start_time: str | None
+    latency_ms: float
+    status: Literal["ok", "error"]
+    batch_size: int | None
+    rows: int
+    features: object
+    prediction: object
+    labels: dict[str, object]
+    sampled_rows: Annotated[
+        list[SampledRow],
+        Field(description="The feature sample's rows, each with its batch row (_meta.rows), its prediction and label."),
+    ]
+    error: str | None
+    link: Annotated[
+        LinkOut | None, Field(description="The caller's OpenTelemetry span (the prediction span's first link).")
+    ]
+
 
 _PREDICTION_COLUMNS = (
     "p.id, p.trace_id, p.span_id, m.name, m.version, m.environment, p.method, p.framework, p.start_ns,"
@@ -20,8 +67,8 @@ _PREDICTION_COLUMNS = (
 )
 
 
-def _labels_by_trace(conn: Connection, trace_ids: Sequence[bytes]) -> dict[bytes, dict[str, Any]]:
-    out: dict[bytes, dict[str, Any]] = {}
+def _labels_by_trace(conn: Connection, trace_ids: Sequence[bytes]) -> dict[bytes, dict[str, object]]:
+    out: dict[bytes, dict[str, object]] = {}
     for i in range(0, len(trace_ids), 500):
         chunk = trace_ids[i : i + 500]
         for trace_id, row, label in conn.execute(
@@ -32,9 +79,11 @@ def _labels_by_trace(conn: Connection, trace_ids: Sequence[bytes]) -> dict[bytes
     return out
 
 
-def _prediction(row: Sequence[Any], labels: dict[str, Any]) -> dict[str, Any]:
+def _prediction(row: Sequence[Any], labels: dict[str, object]) -> PredictionOut:
+    """A raw cursor row (the columns of ``_PREDICTION_COLUMNS``) as the API answers it."""
     (_, trace_id, span_id, model, version, env, method, framework, start, latency, status, batch, features,
      prediction, error, n_rows, link_trace_id, link_span_id) = row  # fmt: skip
+    features_value, prediction_value = stored_json(features), stored_json(prediction)
     return {
         "trace_id": trace_id.hex(),
         "span_id": span_id.hex(),
@@ -48,10 +97,13 @@ def _prediction(row: Sequence[Any], labels: dict[str, Any]) -> dict[str, Any]:
         "status": "error" if status else "ok",
         "batch_size": batch,
         "rows": n_rows,
-        "features": stored_json(features),
-        "prediction": stored_json(prediction),
+        "features": features_value,
+        "prediction": prediction_value,
         "labels": labels,
-        "sampled_rows": sampled_rows(stored_json(features), stored_json(prediction), labels),
+        "sampled_rows": [
+            SampledRow(row=r["row"], features=r["features"], prediction=r["prediction"], label=r["label"])
+            for r in sampled_rows(features_value, prediction_value, labels)
+        ],
         "error": error,
         "link": None if link_trace_id is None else {"trace_id": link_trace_id.hex(), "span_id": link_span_id.hex()},
     }
@@ -64,28 +116,28 @@ def recent_predictions(
     limit: int,
     version: str | None = None,
     environment: str | None = None,
-) -> list[dict[str, Any]] | None:
+) -> list[PredictionOut] | None:
     """The newest predictions of a model, with their labels; ``None`` when no model has this name."""
     models = model_ids(conn, name, version, environment)
     if models is None:
         return None
-    rows: list[Any] = []
     # Per model row, so each query walks the (model_id, start_ns) index backwards and stops at `limit`.
-    for model_id, _, _ in models:
-        rows.extend(
-            conn.execute(
-                f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
-                " WHERE p.model_id = ? ORDER BY p.start_ns DESC, p.id DESC LIMIT ?",
-                (model_id, limit),
-            )
+    rows = [
+        row
+        for model_id, _, _ in models
+        for row in conn.execute(
+            f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
+            " WHERE p.model_id = ? ORDER BY p.start_ns DESC, p.id DESC LIMIT ?",
+            (model_id, limit),
         )
+    ]
     rows.sort(key=lambda r: (r[8], r[0]), reverse=True)
     rows = rows[:limit]
     labels = _labels_by_trace(conn, list({r[1] for r in rows}))
     return [_prediction(r, labels.get(r[1], {})) for r in rows]
 
 
-def get_prediction(conn: Connection, trace_id: bytes) -> dict[str, Any] | None:
+def get_prediction(conn: Connection, trace_id: bytes) -> PredictionOut | None:
     row = conn.execute(
         f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
         " WHERE p.trace_id = ? ORDER BY p.start_ns, p.id LIMIT 1",

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Literal, TypedDict, TypeGuard
 
+from aither.profile import Profile
 from aither_server.drift.sketches import _one_value
 from aither_server.drift.store import DriftStore
 from aither_server.query import metrics as query_metrics
@@ -24,12 +25,64 @@ from aither_server.query import time as query_time
 from aither_server.query.time import NS
 from aither_server.store.database import Store
 
-__all__ = ["MAX_BUCKETS", "MAX_PREDICTIONS", "TOP_CATEGORIES", "quality_series", "quartile_edges", "segments"]
+__all__ = [
+    "MAX_BUCKETS",
+    "MAX_PREDICTIONS",
+    "TOP_CATEGORIES",
+    "QualityPoint",
+    "QualitySeries",
+    "Segment",
+    "Segments",
+    "quality_series",
+    "quartile_edges",
+    "segments",
+]
 
 MAX_BUCKETS = 200
 MAX_PREDICTIONS = 20_000
 TOP_CATEGORIES = 10
-_QUALITY = ("task", "labels", "accuracy", "f1", "auc", "mae", "rmse")
+
+
+class QualityPoint(TypedDict):
+    start: str | None
+    end: str | None
+    predictions: int
+    task: Literal["classification", "regression"] | None
+    labels: int
+    accuracy: float | None
+    f1: float | None
+    auc: float | None
+    mae: float | None
+    rmse: float | None
+
+
+class QualitySeries(TypedDict):
+    model: str
+    version: str | None
+    environment: str | None
+    points: list[QualityPoint]
+
+
+class _SegmentRows(TypedDict):
+    value: str
+    rows: int
+
+
+class Segment(_SegmentRows, total=False):
+    """One segment's labelled rows and their accuracy and macro F1, or MAE and RMSE."""
+
+    accuracy: float
+    f1: float
+    mae: float
+    rmse: float
+
+
+class Segments(TypedDict):
+    model: str
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    rows: int
+    segments: list[Segment]
 
 
 def quality_series(
@@ -41,12 +94,12 @@ def quality_series(
     end_ns: int,
     version: str | None = None,
     environment: str | None = None,
-) -> dict[str, Any] | None:
+) -> QualitySeries | None:
     """The quality metrics of each bucket of ``[start_ns, end_ns)``; ``None`` when no model has this name."""
     if (end_ns - start_ns) / (bucket_s * NS) > MAX_BUCKETS:
         raise ValueError(f"the bucket splits the window into more than {MAX_BUCKETS} buckets")
     conn = store.reader()
-    points = []
+    points: list[QualityPoint] = []
     first = start_ns - start_ns % (bucket_s * NS)
     for lo in range(first, end_ns, bucket_s * NS):
         found = query_metrics.metrics(
@@ -54,23 +107,30 @@ def quality_series(
         )
         if found is None:
             return None
-        point = {
-            "start": query_time.iso(lo),
-            "end": query_time.iso(lo + bucket_s * NS),
-            "predictions": found["predictions"],
-        }
-        point.update({key: found.get(key) for key in _QUALITY})
-        points.append(point)
+        points.append(
+            {
+                "start": query_time.iso(lo),
+                "end": query_time.iso(lo + bucket_s * NS),
+                "predictions": found["predictions"],
+                "task": found["task"],
+                "labels": found["labels"],
+                "accuracy": found["accuracy"],
+                "f1": found["f1"],
+                "auc": found["auc"],
+                "mae": found["mae"],
+                "rmse": found["rmse"],
+            }
+        )
     return {"model": name, "version": version, "environment": environment, "points": points}
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _labelled_rows(
     store: Store, name: str, feature: str, version: str | None, environment: str | None, start_ns: int | None
-) -> list[tuple[Any, Any, Any]] | None:
+) -> list[tuple[object, object, object]] | None:
     """(feature value, predicted, label) of every labelled sampled row of the newest predictions."""
     found = query_predictions.recent_predictions(
         store.reader(), name, limit=MAX_PREDICTIONS, version=version, environment=environment
@@ -78,11 +138,11 @@ def _labelled_rows(
     if found is None:
         return None
     since = None if start_ns is None else query_time.iso(start_ns)
-    rows = []
+    rows: list[tuple[object, object, object]] = []
     for prediction in found:
         if since is not None and prediction["start_time"] is not None and prediction["start_time"] < since:
             continue
-        for row in prediction.get("sampled_rows", ()):
+        for row in prediction["sampled_rows"]:
             features = row["features"]
             if row["label"] is None or not isinstance(features, dict) or feature not in features:
                 continue
@@ -95,7 +155,7 @@ def _edges(values: list[float], drift: DriftStore, name: str, version: str | Non
     return quartile_edges(values, None if reference is None else reference.features.get(feature))
 
 
-def quartile_edges(values: list[float], profile: Any) -> list[float]:
+def quartile_edges(values: list[float], profile: Profile | None) -> list[float]:
     """A numeric column's bin edges: its reference profile's quartiles, else those of ``values``."""
     if profile is not None and profile.kind == "numeric" and profile.count:
         quartiles = [float(q) for q in profile.kll().get_quantiles([0.25, 0.5, 0.75])]
@@ -120,9 +180,9 @@ def _bin_label(edges: list[float], index: int) -> str:
     return f"[{edges[index - 1]:.6g}, {edges[index]:.6g})"
 
 
-def _scores(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+def _scores(value: str, pairs: list[tuple[object, object]]) -> Segment:
     """Accuracy and macro F1 of class pairs, or MAE and RMSE of numeric ones, with the rows behind them."""
-    out: dict[str, Any] = {"rows": len(pairs)}
+    out: Segment = {"value": value, "rows": len(pairs)}
     numeric = [(p, y) for p, y in pairs if _is_number(p) and _is_number(y)]
     regression = numeric and any(isinstance(v, float) and not float(v).is_integer() for pair in numeric for v in pair)
     if regression:
@@ -152,18 +212,19 @@ def segments(
     version: str | None = None,
     environment: str | None = None,
     start_ns: int | None = None,
-) -> dict[str, Any] | None:
+) -> Segments | None:
     """Quality by the values of ``feature`` over the labelled sampled rows; ``None`` when no such model."""
     rows = _labelled_rows(store, name, feature, version, environment, start_ns)
     if rows is None:
         return None
     # Segments in order: numeric bins from low to high; categories from the most frequent, "(other)" last.
-    groups: dict[tuple[int, str], list[tuple[Any, Any]]] = defaultdict(list)
+    groups: dict[tuple[int, str], list[tuple[object, object]]] = defaultdict(list)
     numbers = [float(v) for v, _, _ in rows if _is_number(v)]
-    kind = "numeric" if rows and len(numbers) == len(rows) else "categorical"
+    kind: Literal["numeric", "categorical"] = "numeric" if rows and len(numbers) == len(rows) else "categorical"
     if kind == "numeric":
         edges = _edges(numbers, drift, name, version, feature)
         for value, predicted, label in rows:
+            assert _is_number(value)
             index = _bin(edges, float(value))
             groups[(index, _bin_label(edges, index))].append((predicted, label))
     else:
@@ -177,5 +238,5 @@ def segments(
         "feature": feature,
         "kind": kind,
         "rows": len(rows),
-        "segments": [{"value": key[1], **_scores(pairs)} for key, pairs in sorted(groups.items())],
+        "segments": [_scores(key[1], pairs) for key, pairs in sorted(groups.items())],
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
 __all__ = ["MAX_RENDERED_DEPTH", "finite", "stored_json"]
 
@@ -14,9 +13,9 @@ MAX_RENDERED_DEPTH = 64
 _PREVIEW_CHARS = 1000
 
 
-def _depth_over(value: Any, limit: int) -> bool:
+def _depth_over(value: object, limit: int) -> bool:
     """Whether ``value`` nests lists and objects more than ``limit`` levels deep (iterative: no recursion)."""
-    stack = [(value, 1)]
+    stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, (list, dict)):
@@ -26,7 +25,7 @@ def _depth_over(value: Any, limit: int) -> bool:
     return False
 
 
-def stored_json(text: str | None) -> Any:
+def stored_json(text: str | None) -> object:
     """Stored JSON back to data. NaN/Infinity stay strings, as the wire contract writes them."""
     if text is None:
         return None

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, score_bin, split_days
+from aither_server.query.sums import add_sums
 from aither_server.store.engine import Connection, placeholders
 
 __all__ = ["score_bins", "sliced"]
@@ -69,7 +70,7 @@ def score_bins(conn: Connection, ids: Sequence[int], lo: int, hi: int) -> _Bins:
             f" WHERE model_id IN ({marks}) AND {unit} >= ? AND {unit} < ? GROUP BY 1, 2",
             (*ids, first, last),
         ):
-            _add(out, (int(index), label), rows, w_rows, total)
+            add_sums(out, (int(index), label), rows, w_rows, total)
     for a, b in edges:
         for score, label, rows, w_rows, total in conn.execute(
             "SELECT score, label_key, count(*), sum(coalesce(weight, 1.0)), sum(score)"
@@ -78,15 +79,5 @@ def score_bins(conn: Connection, ids: Sequence[int], lo: int, hi: int) -> _Bins:
             f" AND kind = {KIND_PROBA} AND score IS NOT NULL AND label_key IS NOT NULL GROUP BY 1, 2",
             (*ids, a, b),
         ):
-            _add(out, (score_bin(score), label), rows, w_rows, total)
+            add_sums(out, (score_bin(score), label), rows, w_rows, total)
     return out
-
-
-def _add(out: _Bins, key: tuple[int, str], rows: int, w_rows: float, total: float) -> None:
-    cell = out.get(key)
-    if cell is None:
-        out[key] = [rows, w_rows, total]
-    else:
-        cell[0] += rows
-        cell[1] += w_rows
-        cell[2] += total

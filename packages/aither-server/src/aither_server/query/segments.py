@@ -18,8 +18,9 @@ import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal, TypedDict, cast
 
+from aither.profile import Profile
 from aither_server.drift.store import DriftStore
 from aither_server.model.cancellation import check
 from aither_server.model.records import KIND_CLASS, KIND_NUMBER, KIND_PROBA
@@ -30,7 +31,7 @@ from aither_server.query.time import iso
 from aither_server.store.database import Store
 from aither_server.store.engine import placeholders
 
-__all__ = ["MAX_PREDICTIONS", "MIN_ROWS", "MISSING", "ranked_segments"]
+__all__ = ["MAX_PREDICTIONS", "MIN_ROWS", "MISSING", "Figures", "RankedSegment", "RankedSegments", "ranked_segments"]
 
 #: Labelled predictions read by default (the model page's top few): with the SDK's default sample of rows, enough
 #: for a segment of a few percent to show, and about a tenth of a second of reading.
@@ -42,12 +43,52 @@ MISSING = "(missing)"
 _ROWS_PER_PREDICTION = 50
 
 #: (features of the row, its outcome: 1.0 right or 0.0 wrong for a class, the absolute error for a number).
-_Row = tuple[dict[str, Any], float]
+_Row = tuple[dict[str, object], float]
 _Outcome = tuple[int | None, int, str | None, str | None, float | None, float | None]
 
 
+class Figures(TypedDict):
+    """A group of rows' accuracy or MAE (``value``) and its 95% interval."""
+
+    rows: int
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+class RankedSegment(Figures):
+    feature: str
+    kind: str
+    segment: str
+    order: int
+    gap: float | None
+    """Positive is worse than the whole."""
+    ranked: bool
+
+
+class Window(TypedDict):
+    start: str | None
+    end: str | None
+
+
+class RankedSegments(TypedDict):
+    model: str
+    version: str | None
+    environment: str | None
+    window: Window
+    task: Literal["classification", "regression"] | None
+    metric: Literal["MAE", "accuracy"]
+    predictions: int
+    max_predictions: int
+    rows: int
+    overall: Figures
+    min_rows: int
+    kinds: dict[str, str]
+    segments: list[RankedSegment]
+
+
 @functools.lru_cache(maxsize=4 * MAX_PREDICTIONS)
-def _features(text: str | None) -> Any:
+def _features(text: str | None) -> object:
     """The decoded sample, shared between calls: read, never changed. Keyed by the stored text itself, so a
     page viewed again decodes only the predictions that are new since (a quarter of the model page's time
     was decoding the same 1,000 samples on every view)."""
@@ -151,7 +192,7 @@ class _Score:
     def value(self) -> float | None:
         return self.total / self.rows if self.rows else None
 
-    def figures(self) -> dict[str, Any]:
+    def figures(self) -> Figures:
         if self.regression:
             interval = mean_interval(self.total, self.total_sq, self.rows)
         else:
@@ -165,7 +206,7 @@ class _Score:
 
 
 def _feature_groups(
-    rows: Sequence[_Row], feature: str, reference: dict[str, Any]
+    rows: Sequence[_Row], feature: str, reference: dict[str, Profile]
 ) -> tuple[str, list[tuple[str, list[float]]]]:
     """The feature's kind and its segments in their natural order (bins low to high, categories by count)."""
     values = [(features.get(feature), outcome) for features, outcome in rows if feature in features]
@@ -176,8 +217,9 @@ def _feature_groups(
     if kind == "numeric":
         edges = quartile_edges(numbers, reference.get(feature))
         by_bin: dict[int, list[float]] = defaultdict(list)
+        # Every present value is a number: that is what makes the kind numeric.
         for value, outcome in values:
-            by_bin[len(edges) + 1 if value is None else bisect.bisect_right(edges, value)].append(outcome)
+            by_bin[len(edges) + 1 if value is None else bisect.bisect_right(edges, cast(float, value))].append(outcome)
         for index, outcomes in by_bin.items():
             groups[(index, MISSING if index > len(edges) else _bin_label(edges, index))] = outcomes
     else:
@@ -203,7 +245,7 @@ def ranked_segments(
     environment: str | None = None,
     feature: str | None = None,
     max_predictions: int = MAX_PREDICTIONS,
-) -> dict[str, Any] | None:
+) -> RankedSegments | None:
     """Every feature's segments (or ``feature``'s alone) ranked by quality gap; ``None`` when no such model."""
     found = _labelled_rows(store, name, version, environment, start_ns, end_ns, max_predictions)
     if found is None:
@@ -214,7 +256,7 @@ def ranked_segments(
         overall.add(outcome)
     overall_value = overall.value()
     names = sorted({f for features, _ in rows for f in features}) if feature is None else [feature]
-    segments: list[dict[str, Any]] = []
+    segments: list[RankedSegment] = []
     kinds: dict[str, str] = {}
     # The reference read once: a model of 30 columns would otherwise read and decode it 30 times.
     stored = drift.reference(name, version, None) if rows else None
@@ -239,7 +281,10 @@ def ranked_segments(
                     "kind": kind,
                     "segment": value,
                     "order": order,
-                    **figures,
+                    "rows": figures["rows"],
+                    "value": figures["value"],
+                    "low": figures["low"],
+                    "high": figures["high"],
                     "gap": gap,
                     "ranked": score.rows >= MIN_ROWS,
                 }

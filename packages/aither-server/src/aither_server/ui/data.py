@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Literal, TypedDict
+
+from markupsafe import Markup
 
 from aither_server.drift.query import NotFound, data_quality, drift, drift_series_all
 from aither_server.drift.sketches import HOUR_NS
@@ -14,6 +17,8 @@ from aither_server.monitors.store import MonitorStore
 from aither_server.query import metrics as query_metrics
 from aither_server.query import models as query_models
 from aither_server.query import time as query_time
+from aither_server.query.metrics import MetricsOut, no_metrics
+from aither_server.query.models import ModelOut
 from aither_server.query.score_bins import sliced
 from aither_server.query.time import NS
 from aither_server.store.database import Store
@@ -23,15 +28,55 @@ from aither_server.ui.diagnose import diagnose, findings, flag_data_quality, hea
 from aither_server.ui.estimate_chart import estimated_chart
 from aither_server.ui.window import Window
 
-__all__ = ["model_page", "models_page"]
+__all__ = ["ModelRow", "Totals", "VersionSegment", "model_page", "models_page"]
 
 
-def _quality(found: dict[str, Any]) -> tuple[str, float | None]:
+class ModelRow(ModelOut):
+    """A row of the models page: the model and its last 24 hours."""
+
+    calls_24h: int
+    error_rate_24h: float | None
+    label_coverage: float | None
+    quality_name: str
+    quality: float | None
+    quality_window: str
+    drift: str
+    drifted: list[str]
+    monitors: int
+    alerts: int
+
+
+class Totals(TypedDict):
+    """A window's headline figures, from its slices."""
+
+    calls: int
+    predictions: int
+    labels: int
+    error_rate: float | None
+    label_coverage: float | None
+    task: Literal["classification", "regression"] | None
+    accuracy: float | None
+    mae: float | None
+
+
+class VersionSegment(TypedDict):
+    """One version x environment's figures over the window."""
+
+    version: str | None
+    environment: str | None
+    calls: int
+    error_rate: float | None
+    labels: int
+    quality_name: str
+    quality: float | None
+
+
+def _quality(found: MetricsOut | Totals) -> tuple[str, float | None]:
     """The headline quality figure: accuracy for a classifier, MAE for a regressor."""
-    if found.get("task") == "regression":
-        return "MAE", found.get("mae")
-    if found.get("task") == "classification":
-        return "accuracy", found.get("accuracy")
+    if found["task"] == "regression":
+        return "MAE", found["mae"]
+    if found["task"] == "classification":
+        return "accuracy", found["accuracy"]
     return "", None
 
 
@@ -44,7 +89,7 @@ def _drift_status(drift_store: DriftStore, name: str, start_ns: int, end_ns: int
     return ("drifted" if drifted else "ok"), drifted
 
 
-def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, sort: str) -> list[dict[str, Any]]:
+def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, sort: str) -> list[ModelRow]:
     """One row per model: its last 24 hours (calls, error rate, label coverage, quality), drift, monitors."""
     now = time.time_ns()
     start = now - 86400 * NS
@@ -52,25 +97,27 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
     states: dict[str, list[str]] = {}
     for monitor in monitors.all():
         states.setdefault(monitor.model, []).append(monitor.state)
-    rows = []
+    rows: list[ModelRow] = []
     for model in query_models.list_models(conn):
         check()
-        found = query_metrics.metrics(conn, model["name"], start_ns=start, end_ns=now, bucket="1d") or {}
+        found = query_metrics.metrics(conn, model["name"], start_ns=start, end_ns=now, bucket="1d") or no_metrics(
+            model["name"]
+        )
         quality_name, quality = _quality(found)
         quality_window = "24 h"
-        if quality is None and found.get("predictions"):
+        if quality is None and found["predictions"]:
             # Labels arrive late: the last week's figure, said as such, rather than a bare "-".
             week = query_metrics.metrics(conn, model["name"], start_ns=now - 7 * 86400 * NS, end_ns=now, bucket="7d")
-            quality_name, quality = _quality(week or {})
+            quality_name, quality = _quality(week or no_metrics(model["name"]))
             quality_window = "7 d, no labels in 24 h yet"
         drift_state, drifted = _drift_status(drift_store, model["name"], start, now)
         model_states = states.get(model["name"], [])
         rows.append(
             {
                 **model,
-                "calls_24h": found.get("calls", 0),
-                "error_rate_24h": found.get("error_rate"),
-                "label_coverage": found.get("label_coverage"),
+                "calls_24h": found["calls"],
+                "error_rate_24h": found["error_rate"],
+                "label_coverage": found["label_coverage"],
                 "quality_name": quality_name,
                 "quality": quality,
                 "quality_window": quality_window,
@@ -80,7 +127,7 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
                 "alerts": model_states.count("ALERT"),
             }
         )
-    keys = {
+    keys: dict[str, Callable[[ModelRow], str | float]] = {
         "name": lambda r: r["name"],
         "calls": lambda r: -r["calls_24h"],
         "errors": lambda r: -(r["error_rate_24h"] or 0),
@@ -93,7 +140,7 @@ def models_page(store: Store, drift_store: DriftStore, monitors: MonitorStore, s
 
 def _bucketed(
     store: Store, name: str, version: str | None, environment: str | None, start_ns: int, end_ns: int, points: int
-) -> list[tuple[int, dict[str, Any]]]:
+) -> list[tuple[int, MetricsOut]]:
     """The metrics of each of ``points`` equal slices of the range, by the metrics endpoint's own function."""
     conn = store.reader()
     width = (end_ns - start_ns) // points
@@ -107,7 +154,7 @@ def _bucketed(
 
 def _each_slice(
     conn: Connection, name: str, version: str | None, environment: str | None, start_ns: int, width: int, points: int
-) -> list[tuple[int, dict[str, Any]]]:
+) -> list[tuple[int, MetricsOut]]:
     out = []
     for i in range(points):
         check()
@@ -123,31 +170,31 @@ def _each_slice(
             bucket=f"{max(1, width // NS)}s",
             approximate=True,
         )
-        out.append((lo + width // 2, found or {}))
+        out.append((lo + width // 2, found or no_metrics(name)))
     return out
 
 
-def _weighted(slices: list[dict[str, Any]], field: str) -> float | None:
+def _weighted(slices: list[MetricsOut], field: Literal["accuracy", "mae"]) -> float | None:
     """A per-label mean over the slices (exact for accuracy and MAE: each slice's is a mean over its labels)."""
-    pairs = [(f[field], f.get("labels", 0)) for f in slices if f.get(field) is not None and f.get("labels")]
+    pairs = [(value, f["labels"]) for f in slices if (value := f[field]) is not None and f["labels"]]
     weight = sum(w for _, w in pairs)
     return sum(v * w for v, w in pairs) / weight if weight else None
 
 
-def _totals(slices: list[dict[str, Any]]) -> dict[str, Any]:
+def _totals(slices: list[MetricsOut]) -> Totals:
     """The range's headline figures from its slices' metrics: a second pass over the whole range would cost
     as much as all the slices together (latency and AUC read raw rows)."""
-    calls = sum(f.get("calls", 0) for f in slices)
-    predictions = sum(f.get("predictions", 0) for f in slices)
-    labels = sum(f.get("labels", 0) for f in slices)
-    errors = sum(f.get("errors", 0) for f in slices)
+    calls = sum(f["calls"] for f in slices)
+    predictions = sum(f["predictions"] for f in slices)
+    labels = sum(f["labels"] for f in slices)
+    errors = sum(f["errors"] for f in slices)
     return {
         "calls": calls,
         "predictions": predictions,
         "labels": labels,
         "error_rate": errors / calls if calls else None,
         "label_coverage": labels / predictions if predictions else None,
-        "task": next((f["task"] for f in slices if f.get("task")), None),
+        "task": next((f["task"] for f in slices if f["task"]), None),
         "accuracy": _weighted(slices, "accuracy"),
         "mae": _weighted(slices, "mae"),
     }
@@ -155,7 +202,7 @@ def _totals(slices: list[dict[str, Any]]) -> dict[str, Any]:
 
 def segments(
     store: Store, name: str, versions: list[str], environments: list[str], start_ns: int, end_ns: int
-) -> list[dict[str, Any]]:
+) -> list[VersionSegment]:
     """Quality by segment: each version x environment's figures over the range, when there is more than one."""
     version_options: list[str | None] = list(versions) or [None]
     environment_options: list[str | None] = list(environments) or [None]
@@ -163,7 +210,7 @@ def segments(
     if len(pairs) < 2:
         return []
     conn = store.reader()
-    out = []
+    out: list[VersionSegment] = []
     for version, environment in pairs:
         check()
         # Approximate, without AUC: a segment shows neither latency nor AUC, and exact percentiles would read the
@@ -179,7 +226,7 @@ def segments(
             approximate=True,
             auc=False,
         )
-        if not found or not found.get("calls"):
+        if not found or not found["calls"]:
             continue
         quality_name, quality = _quality(found)
         out.append(
@@ -206,54 +253,32 @@ def model_page(
     period: Window,
     versions: list[str] | None = None,
     environments: list[str] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
+    """What the model page shows (its template's context ``data``)."""
     start, end = period.start_ns, period.end_ns
     slices = _bucketed(store, name, version, environment, start, end, period.slices)
     total = _totals([found for _, found in slices])
     quality_name, _ = _quality(total)
 
-    def series(label: str, pick: Any) -> Series:
+    def series(label: str, pick: Callable[[MetricsOut], float | None]) -> Series:
         return (label, [(at, pick(found)) for at, found in slices])
 
-    def rate(field: str) -> Any:
-        return lambda f: f.get(field)
+    def chart(title: str, lines: list[Series], unit: str) -> Markup:
+        return line_chart(title, lines, unit=unit, start_ns=start, end_ns=end, slice_ns=period.slice_ns)
 
     charts = {
-        "volume": line_chart(
+        "volume": chart(
             "Predictions and calls",
-            [series("predictions", lambda f: f.get("predictions", 0)), series("calls", lambda f: f.get("calls", 0))],
-            unit="",
-            start_ns=start,
-            end_ns=end,
-            slice_ns=period.slice_ns,
+            [series("predictions", lambda f: f["predictions"]), series("calls", lambda f: f["calls"])],
+            "",
         ),
-        "latency": line_chart(
+        "latency": chart(
             "Latency",
-            [
-                series("p50", lambda f: (f.get("latency_ms") or {}).get("p50")),
-                series("p95", lambda f: (f.get("latency_ms") or {}).get("p95")),
-            ],
-            unit="ms",
-            start_ns=start,
-            end_ns=end,
-            slice_ns=period.slice_ns,
+            [series("p50", lambda f: f["latency_ms"]["p50"]), series("p95", lambda f: f["latency_ms"]["p95"])],
+            "ms",
         ),
-        "errors": line_chart(
-            "Error rate",
-            [series("error rate", rate("error_rate"))],
-            unit="%",
-            start_ns=start,
-            end_ns=end,
-            slice_ns=period.slice_ns,
-        ),
-        "coverage": line_chart(
-            "Label coverage",
-            [series("label coverage", rate("label_coverage"))],
-            unit="%",
-            start_ns=start,
-            end_ns=end,
-            slice_ns=period.slice_ns,
-        ),
+        "errors": chart("Error rate", [series("error rate", lambda f: f["error_rate"])], "%"),
+        "coverage": chart("Label coverage", [series("label coverage", lambda f: f["label_coverage"])], "%"),
     }
     charts["quality"], lag = quality_series(slices, period, quality_name)
     estimated = estimated_chart(store, name, version, environment, period)
@@ -261,10 +286,10 @@ def model_page(
         charts["estimated"] = estimated
     window = (start, end)
     try:
-        drift_answer: dict[str, Any] | None = drift(
+        drift_answer: Mapping[str, object] | None = drift(
             drift_store, name, version=version, environment=environment, window=window
         )
-        quality_answer: dict[str, Any] | None = data_quality(
+        quality_answer: Mapping[str, object] | None = data_quality(
             drift_store, name, version=version, environment=environment, window=window
         )
     except NotFound:
@@ -286,7 +311,7 @@ def model_page(
         **diagnosed,
         "findings": findings(drift_answer, quality_findings, diagnosed["worst"], lag),
         "lag": lag,
-        "total_interval": headline_interval(total),
+        "total_interval": headline_interval(total["accuracy"], total["labels"]),
         "window": period,
         "total": total,
         "quality_name": quality_name,

@@ -4,16 +4,16 @@ sketches). The profiles are the drift query's own (``_drift_query._Sides``), mer
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from markupsafe import Markup, escape
 
 from aither.profile import Profile
-from aither_server.drift.query import NotFound, _Sides
+from aither_server.drift.query import NotFound, Window, _Sides
 from aither_server.drift.store import DriftStore
 from aither_server.ui.charts import readable
 
-__all__ = ["distributions", "overlay"]
+__all__ = ["Distributions", "distributions", "overlay"]
 
 _BINS = 20
 _W, _H, _LEFT, _BOTTOM, _TOP = 640, 240, 48, 56, 24
@@ -52,9 +52,17 @@ def _categorical(reference: Profile, current: Profile | None) -> list[tuple[str,
     return [(n, ref.get(n, 0.0), cur.get(n, 0.0)) for n in names]
 
 
+class Distributions(TypedDict):
+    kind: str
+    reference_count: int
+    current_count: int
+    bars: list[tuple[str, float, float]]
+    """(bin or category, reference share, current share)."""
+
+
 def distributions(
-    store: DriftStore, model: str, feature: str, *, version: str | None, environment: str | None, window: Any
-) -> dict[str, Any] | None:
+    store: DriftStore, model: str, feature: str, *, version: str | None, environment: str | None, window: Window
+) -> Distributions | None:
     """Bars of (label, reference share, current share), with the kind and counts; None without a reference."""
     try:
         sides = _Sides(store, model, version, environment, window, None)

@@ -4,14 +4,30 @@ right or wrong), its labels in row order, and values cut to fit a table cell."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TypedDict
 
 from aither_server.drift.sketches import _one_value
+from aither_server.query.predictions import PredictionOut
 
-__all__ = ["labels_in_order", "sampled_table", "short_value"]
+__all__ = ["SampledTable", "TableRow", "labels_in_order", "sampled_table", "short_value"]
 
 
-def short_value(value: Any, limit: int = 48) -> str:
+class TableRow(TypedDict):
+    row: int
+    cells: list[object]
+    has: list[bool]
+    """Whether the row has each column (a missing one is not a null)."""
+    prediction: object
+    label: object
+    right: bool | None
+
+
+class SampledTable(TypedDict):
+    columns: list[str]
+    rows: list[TableRow]
+
+
+def short_value(value: object, limit: int = 48) -> str:
     """A value in a table cell: JSON, compact, cut at ``limit`` characters."""
     if isinstance(value, float):
         text = f"{value:.6g}"
@@ -20,19 +36,19 @@ def short_value(value: Any, limit: int = 48) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def _row_order(key: str) -> tuple[int, Any]:
+def _row_order(key: str) -> tuple[int, int | str]:
     return (0, int(key)) if key.lstrip("-").isdigit() else (1, key)
 
 
-def sampled_table(prediction: dict[str, Any]) -> dict[str, Any]:
+def sampled_table(prediction: PredictionOut) -> SampledTable:
     """A prediction's sampled rows as a table: one row per sampled row, its features' columns then its output
     and label side by side."""
-    rows = prediction.get("sampled_rows") or []
+    rows = prediction["sampled_rows"]
     columns: list[str] = []
     for row in rows:
         if isinstance(row["features"], dict):
             columns += [c for c in row["features"] if c not in columns]
-    body = []
+    body: list[TableRow] = []
     for row in rows:
         features = row["features"] if isinstance(row["features"], dict) else {}
         label = row["label"]
@@ -49,12 +65,12 @@ def sampled_table(prediction: dict[str, Any]) -> dict[str, Any]:
     return {"columns": columns, "rows": body}
 
 
-def labels_in_order(labels: dict[str, Any]) -> list[tuple[str, Any]]:
+def labels_in_order(labels: dict[str, object]) -> list[tuple[str, object]]:
     """A prediction's labels by row number (0, 1, 2, ... 10), not in string order (0, 1, 10, 2)."""
     return [(key, labels[key]) for key in sorted(labels, key=_row_order)]
 
 
-def _same_class(predicted: Any, label: Any) -> bool | None:
+def _same_class(predicted: object, label: object) -> bool | None:
     """Whether a row's output names its label's class (a probability row by its arg-max); ``None`` for numbers."""
     predicted = _one_value(predicted)
     if isinstance(predicted, float) and not predicted.is_integer():

@@ -3,14 +3,11 @@ one column's data quality with its flags."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aither_server.drift.query import NotFound, data_quality, drift
 from aither_server.drift.store import DriftStore
 from aither_server.model.cancellation import check
-from aither_server.query.segments import ranked_segments
 from aither_server.store.database import Store
-from aither_server.ui.diagnose import flag_data_quality, segments_view
+from aither_server.ui.diagnose import SegmentsView, flag_data_quality, scope_of, window_segments
 from aither_server.ui.window import Window
 
 __all__ = ["SEGMENT_PREDICTIONS", "feature_quality", "segments_page"]
@@ -28,21 +25,13 @@ def segments_page(
     version: str | None,
     environment: str | None,
     period: Window,
-) -> dict[str, Any] | None:
+) -> SegmentsView | None:
     """Every feature's segments ranked by gap (or one feature's, in their natural order), with each feature's
     drift status over the same window; ``None`` when no such model."""
-    found = ranked_segments(
-        store,
-        drift_store,
-        model,
-        start_ns=period.start_ns,
-        end_ns=period.end_ns,
-        version=version,
-        environment=environment,
-        feature=feature,
-        max_predictions=SEGMENT_PREDICTIONS,
+    scope = scope_of(period, version, environment)
+    view = window_segments(
+        store, drift_store, model, scope, feature=feature, max_predictions=SEGMENT_PREDICTIONS, limit=None
     )
-    view = segments_view(found, None)
     if view is None:
         return None
     if feature is not None:
@@ -60,7 +49,7 @@ def segments_page(
 
 def feature_quality(
     drift_store: DriftStore, model: str, feature: str, version: str | None, environment: str | None, period: Window
-) -> dict[str, Any] | None:
+) -> dict[str, object] | None:
     """One column's data quality over the window (nulls, out of range, unseen), flagged past the thresholds."""
     try:
         answer = data_quality(

@@ -12,7 +12,8 @@ import dataclasses
 import datetime
 import json
 import math
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, TypedDict, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -52,10 +53,20 @@ def _drift_store(request: Request) -> DriftStore:
     return store
 
 
-def _fresh(feeder: Feeder, function: Any, *args: Any, **kwargs: Any) -> Any:
-    """``function(store, ...)`` once every span stored so far is in the sketches (in the thread pool)."""
-    feeder.flush()
-    return function(feeder.store, *args, **kwargs)
+class _Arguments(TypedDict):
+    """The keyword arguments the ``drift/query.py`` answers take."""
+
+    version: str | None
+    environment: str | None
+    window: Window
+    reference: str | None
+
+
+class _DriftArguments(_Arguments):
+    method: str | None
+
+
+_T = TypeVar("_T")
 
 
 def _window(start: datetime.datetime | None, end: datetime.datetime | None) -> Window:
@@ -109,8 +120,10 @@ class _Question:
         except ValueError as exc:
             raise ApiError(400, "invalid_request", f"reference: {exc}") from None
 
-    def arguments(self) -> dict[str, Any]:
-        """The keyword arguments of the ``drift/query.py`` answers (a 400 when start is not before end)."""
+    def arguments(self) -> _Arguments:
+        """The keyword arguments of the ``drift/query.py`` answers, once checked (a 400 for a reference that does
+        not parse, then for a start not before the end)."""
+        self.check()
         window = _window(self.start, self.end)
         return {"version": self.version, "environment": self.environment, "window": window, "reference": self.reference}
 
@@ -126,13 +139,15 @@ class _DriftQuestion(_Question):
         if self.method is not None and self.method not in METHODS:
             raise ApiError(400, "invalid_request", f"method must be one of {sorted(METHODS)}")
 
-    def arguments(self) -> dict[str, Any]:
+    def arguments(self) -> _DriftArguments:
         return {**super().arguments(), "method": self.method}
 
 
-def _profile(data: Any, where: str) -> dict[str, Any]:
+def _profile(data: object, where: str) -> dict[str, object]:
     """A posted profile, checked: its fields, and a sketch that deserialises as its kind."""
     try:
+        if not isinstance(data, dict):
+            raise TypeError("a profile is an object")  # as from_json would
         profile = Profile.from_json(data)
         profile.kll() if profile.kind == "numeric" else profile.frequent()
     except Exception as exc:
@@ -144,7 +159,9 @@ def _profile(data: Any, where: str) -> dict[str, Any]:
 
 
 @router.post("/api/v1/models/{name:path}/references", status_code=201, responses=errors_doc(400))
-def post_reference(request: Request, _: Write, name: _Name, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def post_reference(
+    request: Request, _: Write, name: _Name, body: Annotated[dict[str, object], Body()]
+) -> dict[str, object]:
     """Store a reference profile (``aither.log_reference``): its columns' sketches, base64, by name and version;
     a reference of the same model, version and name is replaced."""
     reference = body.get("name") or "training"
@@ -189,15 +206,21 @@ def post_reference(request: Request, _: Write, name: _Name, body: Annotated[dict
 
 
 @router.get("/api/v1/models/{name:path}/references", responses=errors_doc())
-def list_references(request: Request, _: Read, name: _Name) -> dict[str, Any]:
+def list_references(request: Request, _: Read, name: _Name) -> dict[str, object]:
     return {"data": _drift_store(request).references(name)}
 
 
-async def _answer(request: Request, function: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+async def _answer(request: Request, answer: Callable[[DriftStore], _T]) -> _T:
+    """``answer(store)`` in the thread pool once every span stored so far is in the sketches; a 404 for what is
+    not found."""
+    feeder: Feeder = request.app.state.drift_feeder
+
+    def fresh() -> _T:
+        feeder.flush()
+        return answer(feeder.store)
+
     try:
-        result: dict[str, Any] = await run_in_threadpool(
-            _fresh, request.app.state.drift_feeder, function, *args, **kwargs
-        )
+        result = await run_in_threadpool(fresh)
     except NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     except ValueError as exc:
@@ -211,28 +234,30 @@ async def get_drift_series(
     _: Read,
     series: Annotated[_Series, Depends()],
     question: Annotated[_DriftQuestion, Depends()],
-) -> dict[str, Any]:
+) -> Mapping[str, object]:
     """One column's drift score per time bucket against the reference."""
     question.check()
     bucket_ns = series.bucket_ns()
+    arguments = question.arguments()
     return await _answer(
-        request, drift_series, series.name, series.feature, bucket_ns=bucket_ns, **question.arguments()
+        request, lambda store: drift_series(store, series.name, series.feature, bucket_ns=bucket_ns, **arguments)
     )
 
 
+_AModel = Annotated[_Model, Depends()]
+_ADriftQuestion = Annotated[_DriftQuestion, Depends()]
+_AQuestion = Annotated[_Question, Depends()]
+
+
 @router.get("/api/v1/models/{name:path}/drift", responses=errors_doc(400, 404))
-async def get_drift(
-    request: Request, _: Read, model: Annotated[_Model, Depends()], question: Annotated[_DriftQuestion, Depends()]
-) -> dict[str, Any]:
+async def get_drift(request: Request, _: Read, model: _AModel, question: _ADriftQuestion) -> Mapping[str, object]:
     """Per-column drift of the window's sampled features (and of the predictions) against the reference."""
-    question.check()
-    return await _answer(request, drift, model.name, **question.arguments())
+    arguments = question.arguments()
+    return await _answer(request, lambda store: drift(store, model.name, **arguments))
 
 
 @router.get("/api/v1/models/{name:path}/data-quality", responses=errors_doc(400, 404))
-async def get_data_quality(
-    request: Request, _: Read, model: Annotated[_Model, Depends()], question: Annotated[_Question, Depends()]
-) -> dict[str, Any]:
+async def get_data_quality(request: Request, _: Read, model: _AModel, question: _AQuestion) -> Mapping[str, object]:
     """Null rates, dtypes, out-of-range and unseen-category rates, new and missing columns."""
-    question.check()
-    return await _answer(request, data_quality, model.name, **question.arguments())
+    arguments = question.arguments()
+    return await _answer(request, lambda store: data_quality(store, model.name, **arguments))

@@ -10,7 +10,6 @@ body is read only once the key is known to write (``api/body_guard.py`` bounds a
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -197,7 +196,7 @@ router.routes.append(Route("/v1/traces", _Traces(), methods=["POST"]))
 # Served, not redirected: an exporter configured with a trailing slash would not follow a 307 with its body.
 router.routes.append(Route("/v1/traces/", _Traces(), methods=["POST"]))
 
-_OTLP_BODY_OPENAPI: dict[str, Any] = {
+_OTLP_BODY_OPENAPI: dict[str, object] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -216,10 +215,10 @@ _ERROR_STATUSES = {
 }
 
 
-def document_traces(schema: dict[str, Any]) -> None:
+def document_traces(schema: dict[str, object]) -> None:
     """Add ``POST /v1/traces`` to an OpenAPI document FastAPI generated (it does not see ASGI routes)."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
-    responses: dict[str, Any] = {
+    responses: dict[str, object] = {
         "200": {
             "description": "ExportTraceServiceResponse, with partial_success for rejected spans",
             "content": {"application/json": {"schema": {}}},
@@ -235,7 +234,9 @@ def document_traces(schema: dict[str, Any]) -> None:
         "responses": responses,
         "security": [{"HTTPBearer": []}],
     }
-    schema.setdefault("paths", {})["/v1/traces"] = {"post": operation}
+    paths = schema.setdefault("paths", {})
+    assert isinstance(paths, dict)
+    paths["/v1/traces"] = {"post": operation}
 
 
 @router.post("/v1/metrics/", include_in_schema=False)  # served, not redirected, as /v1/traces/ is

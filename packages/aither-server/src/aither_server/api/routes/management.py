@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Path, Request
 
@@ -22,20 +22,26 @@ def _store(request: Request) -> Store:
     return store
 
 
-def _key_fields(record: KeyRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "name": record.name,
-        "prefix": record.prefix,
-        "scopes": list(record.scopes),
-        "created_at": query_time.iso(record.created_ns) or "",
-        "last_used_at": query_time.iso(record.last_used_ns),
-        "revoked": record.revoked_ns is not None,
-    }
+_Key = TypeVar("_Key", bound=ApiKeyOut)
+
+
+def _key(out: type[_Key], record: KeyRecord, **extra: object) -> _Key:
+    return out.model_validate(
+        {
+            "id": record.id,
+            "name": record.name,
+            "prefix": record.prefix,
+            "scopes": list(record.scopes),
+            "created_at": query_time.iso(record.created_ns) or "",
+            "last_used_at": query_time.iso(record.last_used_ns),
+            "revoked": record.revoked_ns is not None,
+            **extra,
+        }
+    )
 
 
 def _key_out(record: KeyRecord) -> ApiKeyOut:
-    return ApiKeyOut(**_key_fields(record))
+    return _key(ApiKeyOut, record)
 
 
 @router.get("/api/v1/org", response_model=OrgOut, tags=["management"], responses=errors_doc())
@@ -85,7 +91,7 @@ def list_keys(request: Request, _: Admin) -> ApiKeyList:
 def create_key(request: Request, body: ApiKeyCreate, _: Admin) -> ApiKeyCreated:
     """A new key. Its ``secret`` is in this answer only: it is stored as a hash."""
     record, secret = _store(request).create_key(body.name, body.scopes)
-    return ApiKeyCreated(**_key_fields(record), secret=secret)
+    return _key(ApiKeyCreated, record, secret=secret)
 
 
 @router.delete("/api/v1/api-keys/{key_id}", response_model=ApiKeyOut, tags=["api keys"], responses=errors_doc(404, 409))

@@ -6,7 +6,7 @@ do), and the secret of the signature is shown once, to the admin key that create
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
@@ -49,26 +49,32 @@ def _shown_url(url: str | None, principal: Principal) -> str | None:
     return f"{parts.scheme}://{parts.netloc}/..."
 
 
-def _fields(record: MonitorRecord, principal: Principal) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "name": record.name,
-        "model": record.model,
-        "version": record.version,
-        "environment": record.environment,
-        "metric": record.metric,
-        "op": record.op,
-        "threshold": record.threshold,
-        "window": record.window,
-        "min_rows": record.min_rows,
-        "webhook_url": _shown_url(record.webhook_url, principal),
-        "enabled": record.enabled,
-        "state": record.state,
-        "value": record.value,
-        "rows": record.rows,
-        "last_evaluated": query_time.iso(record.last_evaluated_ns),
-        "created_at": query_time.iso(record.created_ns) or "",
-    }
+_Out = TypeVar("_Out", bound=MonitorOut)
+
+
+def _out(out: type[_Out], record: MonitorRecord, principal: Principal, **extra: object) -> _Out:
+    return out.model_validate(
+        {
+            "id": record.id,
+            "name": record.name,
+            "model": record.model,
+            "version": record.version,
+            "environment": record.environment,
+            "metric": record.metric,
+            "op": record.op,
+            "threshold": record.threshold,
+            "window": record.window,
+            "min_rows": record.min_rows,
+            "webhook_url": _shown_url(record.webhook_url, principal),
+            "enabled": record.enabled,
+            "state": record.state,
+            "value": record.value,
+            "rows": record.rows,
+            "last_evaluated": query_time.iso(record.last_evaluated_ns),
+            "created_at": query_time.iso(record.created_ns) or "",
+            **extra,
+        }
+    )
 
 
 def _found(monitoring: Monitoring, monitor_id: str) -> MonitorRecord:
@@ -95,7 +101,7 @@ def create_monitor(request: Request, body: MonitorCreate, principal: Admin) -> M
     record = monitoring.monitors.create(body.model_dump())
     evaluator = monitoring.evaluator
     warnings = target_warnings(evaluator.store, evaluator.drift, body.model, body.version, body.metric)
-    return MonitorCreated(**_fields(record, principal), secret=record.secret, warnings=warnings)
+    return _out(MonitorCreated, record, principal, secret=record.secret, warnings=warnings)
 
 
 @router.get("/api/v1/monitors", response_model=MonitorList, responses=errors_doc())
@@ -103,12 +109,12 @@ def list_monitors(
     request: Request, principal: Read, model: Annotated[str | None, Query(max_length=256)] = None
 ) -> MonitorList:
     records = _monitoring(request).monitors.all(model)
-    return MonitorList(data=[MonitorOut(**_fields(r, principal)) for r in records])
+    return MonitorList(data=[_out(MonitorOut, r, principal) for r in records])
 
 
 @router.get("/api/v1/monitors/{monitor_id}", response_model=MonitorOut, responses=errors_doc(404))
 def get_monitor(request: Request, monitor_id: _Id, principal: Read) -> MonitorOut:
-    return MonitorOut(**_fields(_found(_monitoring(request), monitor_id), principal))
+    return _out(MonitorOut, _found(_monitoring(request), monitor_id), principal)
 
 
 @router.patch("/api/v1/monitors/{monitor_id}", response_model=MonitorOut, responses=errors_doc(400, 404))
@@ -124,7 +130,7 @@ def update_monitor(request: Request, monitor_id: _Id, body: MonitorUpdate, princ
     record = monitoring.monitors.update(monitor_id, changes)
     if record is None:
         raise ApiError(404, "not_found", f"no monitor with id {monitor_id!r}")
-    return MonitorOut(**_fields(record, principal))
+    return _out(MonitorOut, record, principal)
 
 
 @router.delete("/api/v1/monitors/{monitor_id}", status_code=204, responses=errors_doc(404))
@@ -139,7 +145,7 @@ async def evaluate_monitor(request: Request, monitor_id: _Id, principal: Admin) 
     monitoring = _monitoring(request)
     record = await run_in_threadpool(_found, monitoring, monitor_id)
     evaluated = await run_in_threadpool(monitoring.evaluator.evaluate, record)
-    return MonitorOut(**_fields(evaluated, principal))
+    return _out(MonitorOut, evaluated, principal)
 
 
 @router.get("/api/v1/monitors/{monitor_id}/states", response_model=StateList, responses=errors_doc(404))

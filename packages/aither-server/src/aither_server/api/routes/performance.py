@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
+from aither_server.api.answers import model_answer
 from aither_server.api.auth import Read, Write
 from aither_server.api.errors import ApiError, errors_doc
 from aither_server.estimate.calibration import Estimator, InvalidEstimator
@@ -30,7 +31,9 @@ def _estimates(request: Request) -> EstimateStore:
 
 
 @router.post("/api/v1/models/{name:path}/estimators", status_code=201, responses=errors_doc(400))
-def post_estimator(request: Request, _: Write, name: _Name, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def post_estimator(
+    request: Request, _: Write, name: _Name, body: Annotated[dict[str, object], Body()]
+) -> dict[str, object]:
     """Store what a reference teaches about the model's outputs (``aither.log_reference`` with ``predictions=``
     and ``labels=``): a classifier's classes and calibration maps, or a regressor's loss model. Replaces the
     same reference's estimator."""
@@ -66,7 +69,7 @@ async def model_performance(
     environment: Annotated[str | None, Query(max_length=256)] = None,
     start: Annotated[datetime.datetime | None, Query(description="Inclusive; default 30 days before end.")] = None,
     end: Annotated[datetime.datetime | None, Query(description="Exclusive; default now.")] = None,
-) -> dict[str, Any]:
+) -> Mapping[str, object]:
     """Estimated accuracy, precision, recall, F1, ROC AUC and confusion matrix (classifiers) or MAE and RMSE
     (regressors) per slice, each with its sampling error, band and rows, beside the realized figures of the
     slice's labelled rows."""
@@ -75,22 +78,17 @@ async def model_performance(
         bucket_s, start_ns, end_ns = query_time.series_window(bucket, start, end, MAX_SLICES, now_ns)
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    try:
-        found = await run_in_threadpool(
-            lambda: performance(
-                request.app.state.store,
-                _estimates(request),
-                name,
-                bucket_s=bucket_s,
-                start_ns=start_ns,
-                end_ns=end_ns,
-                now_ns=now_ns,
-                version=version,
-                environment=environment,
-            )
-        )
-    except ValueError as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from None
-    if found is None:
-        raise ApiError(404, "not_found", f"no model named {name!r}")
-    return found
+    return await model_answer(
+        name,
+        lambda: performance(
+            request.app.state.store,
+            _estimates(request),
+            name,
+            bucket_s=bucket_s,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            now_ns=now_ns,
+            version=version,
+            environment=environment,
+        ),
+    )

@@ -3,7 +3,7 @@ log (docs/management-api.md, docs/privacy.md)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request
 
@@ -29,18 +29,18 @@ def _policies(request: Request) -> PolicyCache:
     return cache
 
 
-def _policy_out(stored: StoredPolicy) -> dict[str, Any]:
+def _policy_out(stored: StoredPolicy) -> dict[str, object]:
     model, spec, updated_ns, updated_by = stored
     return {**spec.to_json(), "model": model, "updated_at": query_time.iso(updated_ns), "updated_by": updated_by}
 
 
 @router.get("/api/v1/privacy/policies", responses=errors_doc())
-def list_policies(request: Request, _: Admin) -> dict[str, Any]:
+def list_policies(request: Request, _: Admin) -> dict[str, object]:
     return {"data": [_policy_out(p) for p in _policies(request).list()]}
 
 
 @router.get("/api/v1/privacy/policies/{model:path}", responses=errors_doc(404))
-def get_policy(request: Request, _: Admin, model: _Model) -> dict[str, Any]:
+def get_policy(request: Request, _: Admin, model: _Model) -> dict[str, object]:
     found = _policies(request).get(model)
     if found is None:
         raise ApiError(404, "not_found", f"no privacy policy for {model!r}")
@@ -49,8 +49,8 @@ def get_policy(request: Request, _: Admin, model: _Model) -> dict[str, Any]:
 
 @router.put("/api/v1/privacy/policies/{model:path}", responses=errors_doc(400))
 def put_policy(
-    request: Request, principal: Admin, model: _Model, body: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
+    request: Request, principal: Admin, model: _Model, body: Annotated[dict[str, object], Body()]
+) -> dict[str, object]:
     """Set a model's policy (``*``: the organisation's); it applies to what is ingested from now on."""
     try:
         stored = _policies(request).put(model, body, principal.key_id)
@@ -60,13 +60,13 @@ def put_policy(
 
 
 @router.delete("/api/v1/privacy/policies/{model:path}", responses=errors_doc(404))
-def delete_policy(request: Request, principal: Admin, model: _Model) -> dict[str, Any]:
+def delete_policy(request: Request, principal: Admin, model: _Model) -> dict[str, object]:
     if not _policies(request).delete(model, principal.key_id):
         raise ApiError(404, "not_found", f"no privacy policy for {model!r}")
     return {"model": model, "deleted": True}
 
 
-def _trace_id(text: Any) -> bytes:
+def _trace_id(text: object) -> bytes:
     if not isinstance(text, str) or len(text) != 32:
         raise ApiError(400, "invalid_request", "trace_id must be 32 hex characters")
     try:
@@ -79,7 +79,7 @@ def _trace_id(text: Any) -> bytes:
 
 
 @router.post("/api/v1/erasures", responses=errors_doc(400))
-def post_erasure(request: Request, principal: Admin, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def post_erasure(request: Request, principal: Admin, body: Annotated[dict[str, object], Body()]) -> dict[str, object]:
     """Erase every stored prediction and label of a trace (``{"trace_id"}``) or of an entity (``{"entity"}``:
     the SDK's ``aither.entity_key(value)``, or the value itself when the server has ``AITHER_HASH_KEY``); with
     ``"sketches": true``, drift's sketches of the hours they were in go too (docs/privacy.md)."""
@@ -93,8 +93,9 @@ def post_erasure(request: Request, principal: Admin, body: Annotated[dict[str, A
         if feeder is not None:
             feeder.flush()
     if "trace_id" in body:
-        erased = erase(store, principal.key_id, trace_id=_trace_id(body["trace_id"]), sketches=sketches)
-        target = {"trace_id": body["trace_id"].lower()}
+        trace_id = _trace_id(body["trace_id"])
+        erased = erase(store, principal.key_id, trace_id=trace_id, sketches=sketches)
+        target = {"trace_id": trace_id.hex()}
     else:
         value = body["entity"]
         if not isinstance(value, str) or not value or len(value) > 256:
@@ -114,7 +115,7 @@ def get_audit_log(
     _: Admin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     before: Annotated[int | None, Query(ge=1, description="entries older than this id")] = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     store: Store = request.app.state.store
     entries = audit.entries(store.reader(), limit, before)
     return {

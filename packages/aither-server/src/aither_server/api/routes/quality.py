@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
+from aither_server.api.answers import model_answer
 from aither_server.api.auth import Read
 from aither_server.api.errors import ApiError, errors_doc
 from aither_server.query import time as query_time
-from aither_server.query.quality import MAX_BUCKETS, MAX_PREDICTIONS, quality_series, segments
+from aither_server.query.quality import MAX_BUCKETS, MAX_PREDICTIONS, QualitySeries, Segments, quality_series, segments
 from aither_server.query.segments import MAX_PREDICTIONS as RANKED_PREDICTIONS
-from aither_server.query.segments import ranked_segments
+from aither_server.query.segments import RankedSegments, ranked_segments
 from aither_server.query.time import to_ns
 
 __all__ = ["router"]
@@ -24,7 +24,11 @@ router = APIRouter(tags=["query"])
 _Name = Annotated[str, Path(min_length=1, max_length=256, description="The name given to aither.wrap.")]
 
 
-@router.get("/api/v1/models/{name:path}/metrics/series", responses=errors_doc(400, 404))
+# The answers' shapes are TypedDicts; the document keeps saying "an object" (FastAPI would otherwise validate
+# every answer against them).
+@router.get(
+    "/api/v1/models/{name:path}/metrics/series", response_model=dict[str, object], responses=errors_doc(400, 404)
+)
 async def metrics_series(
     request: Request,
     _: Read,
@@ -36,15 +40,15 @@ async def metrics_series(
         datetime.datetime | None, Query(description="Inclusive; default 30 days (at most 200 buckets) before end.")
     ] = None,
     end: Annotated[datetime.datetime | None, Query(description="Exclusive; default now.")] = None,
-) -> dict[str, Any]:
+) -> QualitySeries:
     """Accuracy, F1, AUC (classification) or MAE, RMSE (regression) per bucket, with the labelled rows."""
     try:
         bucket_s, start_ns, end_ns = query_time.series_window(bucket, start, end, MAX_BUCKETS, time.time_ns())
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    try:
-        found = await run_in_threadpool(
-            quality_series,
+    return await model_answer(
+        name,
+        lambda: quality_series(
             request.app.state.store,
             name,
             bucket_s=bucket_s,
@@ -52,15 +56,11 @@ async def metrics_series(
             end_ns=end_ns,
             version=version,
             environment=environment,
-        )
-    except ValueError as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from None
-    if found is None:
-        raise ApiError(404, "not_found", f"no model named {name!r}")
-    return found
+        ),
+    )
 
 
-@router.get("/api/v1/models/{name:path}/segments", responses=errors_doc(404))
+@router.get("/api/v1/models/{name:path}/segments", response_model=dict[str, object], responses=errors_doc(404))
 async def model_segments(
     request: Request,
     _: Read,
@@ -69,24 +69,25 @@ async def model_segments(
     version: Annotated[str | None, Query(max_length=256)] = None,
     environment: Annotated[str | None, Query(max_length=256)] = None,
     start: Annotated[datetime.datetime | None, Query(description="Inclusive; ISO 8601, UTC if naive.")] = None,
-) -> dict[str, Any]:
+) -> Segments:
     """Quality by the values of one feature, over the labelled sampled rows of the newest predictions."""
-    found = await run_in_threadpool(
-        segments,
-        request.app.state.store,
-        request.app.state.drift,  # only its references: the sketches are not read
+    return await model_answer(
         name,
-        feature,
-        version=version,
-        environment=environment,
-        start_ns=to_ns(start),
+        lambda: segments(
+            request.app.state.store,
+            request.app.state.drift,  # only its references: the sketches are not read
+            name,
+            feature,
+            version=version,
+            environment=environment,
+            start_ns=to_ns(start),
+        ),
     )
-    if found is None:
-        raise ApiError(404, "not_found", f"no model named {name!r}")
-    return found
 
 
-@router.get("/api/v1/models/{name:path}/worst-segments", responses=errors_doc(400, 404))
+@router.get(
+    "/api/v1/models/{name:path}/worst-segments", response_model=dict[str, object], responses=errors_doc(400, 404)
+)
 async def worst_segments(
     request: Request,
     _: Read,
@@ -97,14 +98,15 @@ async def worst_segments(
     start: Annotated[datetime.datetime | None, Query(description="Inclusive; default 24 hours before end.")] = None,
     end: Annotated[datetime.datetime | None, Query(description="Exclusive; default now.")] = None,
     max_predictions: Annotated[int, Query(ge=1, le=MAX_PREDICTIONS)] = RANKED_PREDICTIONS,
-) -> dict[str, Any]:
+) -> RankedSegments:
     """Every feature's segments ranked by how much worse than the whole the model does on them (the model
     page's "Where is the model worst?"), each with its labelled rows and 95% interval."""
     end_ns = to_ns(end) or time.time_ns()
     start_ns = to_ns(start) or end_ns - 86400 * 1_000_000_000
     if start_ns >= end_ns:
         raise ApiError(400, "invalid_request", "start must be before end")
-    found = await run_in_threadpool(
+    return await model_answer(
+        name,
         lambda: ranked_segments(
             request.app.state.store,
             request.app.state.drift,
@@ -115,8 +117,5 @@ async def worst_segments(
             environment=environment,
             feature=feature,
             max_predictions=max_predictions,
-        )
+        ),
     )
-    if found is None:
-        raise ApiError(404, "not_found", f"no model named {name!r}")
-    return found

@@ -62,7 +62,7 @@ def model_metrics(
         raise ApiError(400, "invalid_request", str(exc)) from None
     if result is None:
         raise ApiError(404, "not_found", f"no model named {name!r}")
-    return MetricsOut.model_validate(result)
+    return result
 
 
 @router.get("/api/v1/models/{name:path}/predictions", response_model=PredictionList, responses=errors_doc(404))
@@ -93,10 +93,9 @@ def unjoined_labels(
     """Labels kept but not joined to a prediction: ``unknown trace`` (no prediction after the grace period)
     or ``row out of range`` (the prediction has fewer rows). With ``model``, only the latter, for it."""
     grace_ns = int(request.app.state.label_grace_s * 1e9)
-    found = query_labels.unjoined_labels(
+    return query_labels.unjoined_labels(
         _store(request).reader(), model=model, limit=limit, grace_ns=grace_ns, now_ns=time.time_ns()
     )
-    return UnjoinedLabels.model_validate(found)
 
 
 @router.get("/api/v1/predictions/{trace_id}", response_model=PredictionOut, responses=errors_doc(400, 404))
@@ -112,4 +111,4 @@ def prediction(
     found = query_predictions.get_prediction(_store(request).reader(), raw)
     if found is None:
         raise ApiError(404, "not_found", f"no prediction with trace id {trace_id.lower()}")
-    return PredictionOut.model_validate(found)
+    return found
