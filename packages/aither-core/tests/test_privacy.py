@@ -59,6 +59,12 @@ def test_near_misses_are_left_as_they_are(text: str) -> None:
     assert counts == {}
 
 
+def _as_dict(value: object) -> dict[str, Any]:
+    """A rendered or transformed sample that the test reads as a JSON object."""
+    assert isinstance(value, dict)
+    return value
+
+
 def _features(frame: Any) -> Any:
     return render(capture_features(frame, 5, 10))
 
@@ -80,7 +86,7 @@ def test_column_policies_drop_hash_round_bucket_and_keep() -> None:
         hash_key=KEY,
     )
     privacy = Privacy(policies)
-    out = privacy.features("m", _features(frame))
+    out = _as_dict(privacy.features("m", _features(frame)))
     rows = out["sample"]
     assert all("email" not in row for row in rows)
     assert "email" not in out["_meta"]["columns"] and "email" not in out["_meta"]["dtypes"]
@@ -108,15 +114,17 @@ def test_hashing_is_stable_keyed_and_keeps_nulls() -> None:
 def test_model_rules_override_the_clients() -> None:
     privacy = Privacy(ColumnPolicies({"a": "drop", "b": "drop"}))
     privacy.register("m", ColumnPolicies({"a": "keep"}))
-    out = privacy.features("m", {"sample": [{"a": "x@y.com", "b": 1, "c": 2}], "_meta": {"columns": ["a", "b", "c"]}})
+    out = _as_dict(
+        privacy.features("m", {"sample": [{"a": "x@y.com", "b": 1, "c": 2}], "_meta": {"columns": ["a", "b", "c"]}})
+    )
     assert out["sample"] == [{"a": "x@y.com", "c": 2}]
-    assert privacy.features("other", {"sample": [{"a": 1, "b": 1}], "_meta": {}})["sample"] == [{}]
+    assert _as_dict(privacy.features("other", {"sample": [{"a": 1, "b": 1}], "_meta": {}}))["sample"] == [{}]
 
 
 def test_strings_outside_tables_are_scrubbed_and_counted_unnamed() -> None:
     privacy = Privacy()
     assert privacy.features("m", "mail a@b.com") == "mail [email]"
-    out = privacy.features("m", _features(["to a@b.com", "hi"]))
+    out = _as_dict(privacy.features("m", _features(["to a@b.com", "hi"])))
     # A list of texts is sent as descriptor rows, with the texts themselves in _meta: those are scrubbed.
     assert sorted(out["_meta"]["texts"]) == ["hi", "to [email]"]
     assert privacy.redactions.snapshot() == {"m": {"-": {"email": 2}}}
@@ -239,8 +247,9 @@ def test_a_reference_table_gets_the_live_samples_treatment() -> None:
     privacy = Privacy(ColumnPolicies({"email": "drop", "id": "hash", "age": "bucket:10"}, hash_key=KEY))
     frame = pd.DataFrame({"email": ["a@b.com"], "id": ["c-1"], "age": [37], "note": ["ip 10.0.0.1"]})
     out = private_table(frame, privacy, "m")
+    assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == ["id", "age", "note"]
-    live = privacy.features("m", _features(frame))["sample"][0]
+    live = _as_dict(privacy.features("m", _features(frame)))["sample"][0]
     assert out.iloc[0].to_dict() == live == {"id": live["id"], "age": 30, "note": "ip [ip]"}
     columns = private_table({"email": ["a@b.com"], "id": ["c-1"], "age": [37], "note": ["x"]}, privacy, "m")
     assert columns == {"id": [live["id"]], "age": [30], "note": ["x"]}
@@ -279,5 +288,7 @@ def test_a_reference_calls_rules_stack_on_the_models_own(monkeypatch: pytest.Mon
     register_model_policies("m", ColumnPolicies({"email": "drop"}))
     privacy = Privacy(ColumnPolicies({"note": "drop"}))
     privacy.register("m", ColumnPolicies({"id": "hash"}, hash_key=KEY))
-    out = privacy.features("m", {"sample": [{"email": "a@b.com", "note": "x", "id": "c-1", "n": 1}], "_meta": {}})
+    out = _as_dict(
+        privacy.features("m", {"sample": [{"email": "a@b.com", "note": "x", "id": "c-1", "n": 1}], "_meta": {}})
+    )
     assert set(out["sample"][0]) == {"id", "n"} and out["sample"][0]["id"].startswith("h:")

@@ -563,18 +563,18 @@ def _add_values(
             nulls += n
         elif action is not None and action.kind == "hash":
             assert policies is not None
-            categories[policies.apply(action, value)] += n
+            categories[policies.hashed(value)] += n
         elif _is_number(value):
             if action is not None and action.kind in ("round", "bucket"):
                 assert policies is not None
-                value = policies.apply(action, value)
+                value = policies.number(action, value)
             numbers.append(float(value))
             weights.append(n)
         elif isinstance(value, str):
             text = value[:_MAX_STRING]
             if scrub and action is None and privacy is not None:
                 found: dict[tuple[str, str], int] = {}
-                text = privacy.scrubbed(text, name, found)
+                text = privacy.scrubbed_text(text, name, found)
                 for key, times in found.items():
                     redactions[key] = redactions.get(key, 0) + times * n
             categories[text] += n
