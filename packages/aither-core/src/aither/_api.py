@@ -15,7 +15,7 @@ from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id, par
 from ._plugins import wrap_model
 from ._records import SpanRecord
 from ._stats import Stats
-from ._tracking import ModelLogger, WrapOptions, columns_to_sample
+from ._tracking import ModelLogger, WrapOptions
 
 __all__ = [
     "close",
@@ -55,7 +55,7 @@ def wrap(
     environment: str | None = None,
     sample_rows: int = 5,
     sample_columns: int | None = 10,
-    features_fn: Callable[[Any], Any] | None = None,
+    features_fn: Callable[[Any], object] | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
@@ -69,7 +69,7 @@ def wrap(
         version,
         environment,
         sample_rows,
-        columns_to_sample(sample_columns),
+        sample_columns,
         features_fn,
         feature_names,
         task,
@@ -94,7 +94,7 @@ def track(
     environment: str | None = None,
     sample_rows: int = 5,
     sample_columns: int | None = 10,
-    features_fn: Callable[[Any], Any] | None = None,
+    features_fn: Callable[[Any], object] | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
@@ -106,7 +106,7 @@ def track(
     environment: str | None = None,
     sample_rows: int = 5,
     sample_columns: int | None = 10,
-    features_fn: Callable[[Any], Any] | None = None,
+    features_fn: Callable[[Any], object] | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
@@ -123,7 +123,7 @@ def track(
         version,
         environment,
         sample_rows,
-        columns_to_sample(sample_columns),
+        sample_columns,
         features_fn,
         feature_names,
         task,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import PluginError
 from ._tracked import TrackedModel
-from ._tracking import ModelLogger, WrapOptions, columns_to_sample
+from ._tracking import ModelLogger, WrapOptions
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -63,7 +63,7 @@ class Integration(abc.ABC):
         environment: str | None = None,
         sample_rows: int = 5,
         sample_columns: int | None = 10,
-        features_fn: Callable[[Any], Any] | None = None,
+        features_fn: Callable[[Any], object] | None = None,
         feature_names: Sequence[str] | None = None,
         task: str | None = None,
         column_policies: Mapping[str, str] | None = None,
@@ -77,7 +77,7 @@ class Integration(abc.ABC):
             version,
             environment,
             sample_rows,
-            columns_to_sample(sample_columns),
+            sample_columns,
             features_fn,
             feature_names,
             task,

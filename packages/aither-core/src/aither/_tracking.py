@@ -33,6 +33,7 @@ __all__ = [
     "OutputCapture",
     "TraceIdsMixin",
     "WrapOptions",
+    "ALL_COLUMNS",
     "checked_feature_names",
     "current_otel_link",
     "inputs_of",
@@ -64,9 +65,22 @@ FROM_ARGUMENTS = _FromArguments()
 ALL_COLUMNS = 2**31 - 1
 
 
-def columns_to_sample(sample_columns: int | None) -> int:
-    """``sample_columns`` as ``wrap`` takes it: ``None`` is every column."""
-    return ALL_COLUMNS if sample_columns is None else sample_columns
+class _SampleColumns:
+    """``WrapOptions.sample_columns``: given as ``wrap`` takes it (``None``: every column), read as the width
+    of the column window the samplers take (always an int), so no caller converts it first."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attribute = f"_{name}"
+
+    def __get__(self, instance: object, owner: type | None = None) -> int:
+        if instance is None:
+            return 10  # the option's default, as dataclasses and the signature checks read it on the class
+        width: int = instance.__dict__[self._attribute]
+        return width
+
+    def __set__(self, instance: object, value: int | None) -> None:
+        # Frozen: the dataclass's __init__ sets fields through object.__setattr__, which lands here.
+        instance.__dict__[self._attribute] = ALL_COLUMNS if value is None else value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,8 +91,10 @@ class WrapOptions:
     version: str | None = None
     environment: str | None = None
     sample_rows: int = 5
-    sample_columns: int = 10
-    features_fn: Callable[[Any], Any] | None = None
+    #: Columns per sampled row: a window that rotates across calls over wider tables; ``None``, every column.
+    sample_columns: _SampleColumns = _SampleColumns()
+    #: The user's function of a call's inputs (typed by its author: hence ``Any``), its result sent as features.
+    features_fn: Callable[[Any], object] | None = None
     #: Names of a table's columns, for inputs that have none (arrays, tensors): column ``i`` is named
     #: ``feature_names[i]`` instead of ``"i"``, as ``log_reference(..., feature_names=)`` names its columns.
     feature_names: Sequence[str] | None = None
