@@ -185,26 +185,52 @@ def test_init_refuses_a_bad_policy_at_once() -> None:
         aither.init(column_policies={"email": "hash"})
 
 
-def test_the_built_in_remote_default_is_warned_about_once_and_a_chosen_endpoint_never(
+def test_the_built_in_remote_default_is_warned_about_at_the_first_send_once_and_a_chosen_endpoint_never(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import aither
     from aither import _client
     from aither._config import load_settings
+    from aither._export import _delivery
+    from aither._export._transport import HttpTransport
+    from aither._export._worker import BatchExporter
+    from aither.testing import OTLPReceiver
 
-    monkeypatch.setattr(_client, "_warned_default_remote", False)
-    default = load_settings(environ={})
-    assert not default.endpoint_configured
-    for settings in (
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "built-in default" in r.getMessage()]
+
+    monkeypatch.setattr(_delivery, "_warned_default_remote", False)
+    for chosen in (
         load_settings(environ={"AITHER_BASE_URL": "https://models.example.com"}),
         load_settings(environ={}, base_url="http://10.1.2.3:4318"),
     ):
-        assert settings.endpoint_configured
-        _client._warn_if_default_remote(settings)
-    assert not [r for r in caplog.records if "built-in default" in r.message]
-    _client._warn_if_default_remote(default)
-    _client._warn_if_default_remote(default)
-    warnings = [r for r in caplog.records if "built-in default" in r.message]
-    assert len(warnings) == 1 and "AITHER_BASE_URL" in warnings[0].message
+        assert not chosen.is_default_remote(chosen.traces_url)
+    previous = _client.get_client()  # made while AITHER_BASE_URL still points at a closed local port
+    monkeypatch.delenv("AITHER_BASE_URL", raising=False)
+    with OTLPReceiver() as receiver:
+        # Spans for the built-in default; the counts (whatever earlier tests left to report) to the receiver.
+        client = _client.init(api_key="aith_k", flush_interval=0.05, metrics_endpoint=f"{receiver.url}/v1/metrics")
+        try:
+            settings = client.settings
+            assert settings.is_default_remote(settings.traces_url)
+            assert not settings.is_default_remote(settings.metrics_url)
+            # A client that has sent no span yet (live_server() makes one to restore later) has not warned.
+            assert warnings() == []
+            # The default endpoint's connection goes to the receiver: nothing in this test leaves 127.0.0.1.
+            exporter = client.exporter
+            assert isinstance(exporter, BatchExporter)
+            exporter._delivery.traces.transport = HttpTransport(receiver.url, {})
+            model = aither.wrap(lambda x: x, name="default-endpoint")
+            model(1)
+            assert aither.flush(5)
+            model(2)
+            assert aither.flush(5)
+            assert len(receiver.wait_for_spans(2)) >= 2
+        finally:
+            client.exporter.close(timeout=5)
+            _client.restore(previous)
+    (warning,) = warnings()
+    assert "AITHER_BASE_URL" in warning and "https://aither.computer" in warning
 
 
 def test_policies_and_scrubbing_apply_to_what_goes_on_the_wire(monkeypatch: pytest.MonkeyPatch) -> None:

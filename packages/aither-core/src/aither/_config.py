@@ -108,8 +108,17 @@ class Settings:
         """Whether requests to ``url`` are gzipped (``compression="auto"``: all but loopback ones)."""
         if self.compression != "auto":
             return self.compression == "gzip"
-        host = (urllib.parse.urlsplit(url).hostname or "").lower()
-        return not (host == "localhost" or host == "::1" or host.startswith("127."))
+        return not _is_loopback(url)
+
+    def is_default_remote(self, url: str) -> bool:
+        """Whether ``url`` (the traces or the metrics URL) is the built-in default endpoint's, off this machine:
+        nothing chose where that data goes."""
+        return not self.endpoint_configured and url.startswith(self.base_url) and not _is_loopback(url)
+
+
+def _is_loopback(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
