@@ -9,8 +9,8 @@ import dataclasses
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar, Union
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypedDict, TypeVar, Union
 
 from . import _aggregates, _client
 from ._aggregates import BOUNDS_NS, CALLS, DURATION_NS, ERRORS, FIRST_BUCKET, ROWS
@@ -26,6 +26,7 @@ from ._sketches import profile_capture
 
 __all__ = [
     "FROM_ARGUMENTS",
+    "FeaturesFn",
     "NETWORK_FRAMEWORKS",
     "WRAP_OPTIONS",
     "Features",
@@ -45,8 +46,12 @@ _bucket = bisect.bisect_left
 _modules = sys.modules
 _OTEL_TRACE = "opentelemetry.trace"
 
-#: ``capture_output(output, max_rows)``: a bounded copy of a call's output, made on the caller's thread.
+#: ``capture_output(output, max_rows)``: a bounded copy of a call's output, made on the caller's thread. A
+#: plugin's capture takes its framework's output type, so the first parameter is its own to name.
 OutputCapture = Callable[[Any, int], Captured]
+#: ``wrap(..., features_fn=)``: the user's function of a call's inputs, annotated by its author (so its
+#: parameter is the author's type to name); its result is sent as the features, only passed on.
+FeaturesFn = Callable[[Any], object]
 #: A plugin's own capture of the inputs; or, for inputs that cannot be sampled, a function of the rows predicted.
 Features = Union[Captured, Callable[[int], Captured], None]  # noqa: UP007 - a runtime alias on Python 3.10
 _T = TypeVar("_T")
@@ -93,8 +98,7 @@ class WrapOptions:
     sample_rows: int = 5
     #: Columns per sampled row: a window that rotates across calls over wider tables; ``None``, every column.
     sample_columns: _SampleColumns = _SampleColumns()
-    #: The user's function of a call's inputs (typed by its author: hence ``Any``), its result sent as features.
-    features_fn: Callable[[Any], object] | None = None
+    features_fn: FeaturesFn | None = None
     #: Names of a table's columns, for inputs that have none (arrays, tensors): column ``i`` is named
     #: ``feature_names[i]`` instead of ``"i"``, as ``log_reference(..., feature_names=)`` names its columns.
     feature_names: Sequence[str] | None = None
@@ -131,9 +135,9 @@ class WrapOptions:
             raise TypeError(f"embeddings must be True, False or a layer's name, got {self.embeddings!r}")
 
 
-def checked_feature_names(feature_names: Any) -> tuple[str, ...]:
+def checked_feature_names(feature_names: object) -> tuple[str, ...]:
     """``feature_names`` as a tuple of distinct strings, or ``ValueError``/``TypeError`` saying what is wrong."""
-    if isinstance(feature_names, (str, bytes)) or not hasattr(feature_names, "__iter__"):
+    if isinstance(feature_names, (str, bytes)) or not isinstance(feature_names, Iterable):
         raise TypeError(f"feature_names must be a sequence of strings, got {type(feature_names).__name__}")
     names = tuple(feature_names)
     if not all(isinstance(name, str) for name in names):
@@ -163,6 +167,14 @@ def current_otel_link() -> tuple[int, int] | None:
 
 #: Frameworks whose models return raw arrays (logits, probabilities, regression values) from ``forward``/``predict``.
 NETWORK_FRAMEWORKS = frozenset({"torch", "tensorflow", "tinygrad"})
+
+
+class _LoggerState(TypedDict):
+    """What a pickled :class:`ModelLogger` keeps: its identity's options, not its history."""
+
+    options: WrapOptions
+    framework: str
+    limit: int | None
 
 
 class ModelLogger:
@@ -198,10 +210,10 @@ class ModelLogger:
         self._last: contextvars.ContextVar[int | None] = contextvars.ContextVar("aither_model_trace_id", default=None)
 
     # Pickling (sklearn meta-estimators, torch.save of a whole module): keep identity, not the history.
-    def __getstate__(self) -> dict[str, Any]:
+    def __getstate__(self) -> _LoggerState:
         return {"options": self.options, "framework": self.framework, "limit": self._trace_ids.maxlen}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: _LoggerState) -> None:
         self.options = state["options"]
         self.framework = state["framework"]
         self.identity = ModelIdentity(self.options.name, self.options.version, self.options.environment, self.framework)
@@ -225,10 +237,10 @@ class ModelLogger:
         self,
         method: str,
         function: Callable[..., _T],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
         *,
-        inputs: Any = FROM_ARGUMENTS,
+        inputs: object = FROM_ARGUMENTS,
         capture_output: OutputCapture | None = None,
         features: Features = None,
         embeddings: Callable[[], Captured | None] | None = None,
@@ -267,8 +279,8 @@ class ModelLogger:
         self,
         method: str,
         function: Callable[..., Awaitable[_T]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
     ) -> _T:
         """:meth:`call` for a coroutine function: the span covers the ``await``."""
         start_ns = _time_ns()
@@ -283,8 +295,8 @@ class ModelLogger:
     def record(
         self,
         method: str,
-        inputs: Any,
-        output: Any,
+        inputs: object,
+        output: object,
         start_ns: int,
         *,
         end_ns: int | None = None,
@@ -412,7 +424,7 @@ class ModelLogger:
             client.internal_errors += 1
             logger.warning("aither: could not record a %s call of %r", method, self.identity.name, exc_info=True)
 
-    def _custom_features(self, inputs: Any) -> Captured:
+    def _custom_features(self, inputs: object) -> Captured:
         assert self.options.features_fn is not None
         try:
             value = self.options.features_fn(inputs)
@@ -422,19 +434,19 @@ class ModelLogger:
         return Captured(render_as_is, value, 1, 1024)
 
 
-def inputs_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def inputs_of(args: tuple[object, ...], kwargs: Mapping[str, object]) -> object:
     """A call's features, by the one rule every integration uses: its only argument; else its keyword
     arguments; else ``{"0": a, "1": b, **kwargs}``."""
     if len(args) == 1 and not kwargs:
         return args[0]
     if not args:
         return kwargs
-    named: dict[str, Any] = {str(i): arg for i, arg in enumerate(args)}
+    named: dict[str, object] = {str(i): arg for i, arg in enumerate(args)}
     named.update(kwargs)
     return named
 
 
-def batch_size_of(value: Any) -> int:
+def batch_size_of(value: object) -> int:
     """Rows in an input: the first dimension of arrays and frames, the length of lists, else 1."""
     shape = getattr(value, "shape", None)
     if isinstance(shape, tuple) or (shape is not None and hasattr(shape, "__len__")):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 #: ``Array`` and ``FloatArray`` exist for the type checker only: import them under ``TYPE_CHECKING``.
 __all__ = [
     "is_numpy",
+    "is_numpy_array",
     "is_pandas_frame",
     "is_polars_frame",
     "root_module",
@@ -99,3 +100,8 @@ def is_pandas_frame(value: object) -> TypeGuard[pd.DataFrame]:
 def is_polars_frame(value: object) -> TypeGuard[pl.DataFrame]:
     """Whether ``value`` is a polars DataFrame (polars is not imported here)."""
     return root_module(value) == "polars" and hasattr(value, "columns")
+
+
+def is_numpy_array(value: object) -> TypeGuard[Array]:
+    """Whether ``value`` is a numpy ``ndarray`` (not a numpy scalar)."""
+    return is_numpy(value) and type(value).__name__ == "ndarray"
