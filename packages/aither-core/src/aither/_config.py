@@ -20,10 +20,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import urllib.parse
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._privacy._apply import BeforeSend
 
 __all__ = ["DEFAULT_BASE_URL", "Settings", "load_settings"]
 
@@ -86,7 +89,7 @@ class Settings:
     scrub_values: bool = True
     #: ``before_send(model_name, features)``: the last word on a span's features, on the worker; ``None``
     #: sends the span without them.
-    before_send: Callable[[str, Any], Any] | None = None
+    before_send: BeforeSend | None = None
     #: Whether busy callers lend the export worker the GIL (docs/sdk.md); never where it cannot help.
     gil_lending: bool = True
 

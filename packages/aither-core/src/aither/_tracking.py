@@ -251,27 +251,17 @@ class ModelLogger:
         arguments by :func:`inputs_of`. ``capture_output(output, max_rows)``: a plugin's bounded copy of the
         output (default: core's). ``features``: see :meth:`record`.
         """
+        # Named before the clock starts: only references are packed, so the call's own time is not touched.
+        named = inputs_of(args, kwargs) if inputs is FROM_ARGUMENTS else inputs
         start_ns = _time_ns()
         try:
             output = function(*args, **kwargs)
         except Exception as exc:
-            self.record(
-                method,
-                inputs_of(args, kwargs) if inputs is FROM_ARGUMENTS else inputs,
-                None,
-                start_ns,
-                error=exc,
-                features=features,
-            )
+            self.record(method, named, None, start_ns, error=exc, features=features)
             raise
+        hidden = None if embeddings is None else embeddings()
         self.record(
-            method,
-            inputs_of(args, kwargs) if inputs is FROM_ARGUMENTS else inputs,
-            output,
-            start_ns,
-            capture_output=capture_output,
-            features=features,
-            embeddings=None if embeddings is None else embeddings(),
+            method, named, output, start_ns, capture_output=capture_output, features=features, embeddings=hidden
         )
         return output
 

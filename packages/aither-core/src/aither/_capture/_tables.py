@@ -163,12 +163,13 @@ def capture_pandas_frame(value: pd.DataFrame, rows: int, columns: int) -> Captur
     return Captured(_render_pandas_frame, data, shape[0], nbytes)
 
 
-def _render_pandas_series(data: tuple[pd.Series, int]) -> object:
-    head, total = data
+def _render_series(data: tuple[pd.Series | pl.Series, int, str]) -> object:
+    # A pandas or a polars Series: its first rows, named and typed.
+    head, total, type_name = data
     return {
-        "sample": head.tolist(),
+        "sample": head.to_list(),  # pandas' to_list is its tolist
         "_meta": {
-            "type": "pandas.Series",
+            "type": type_name,
             "shape": [total],
             "name": None if head.name is None else str(head.name),
             "dtype": str(head.dtype),
@@ -179,7 +180,7 @@ def _render_pandas_series(data: tuple[pd.Series, int]) -> object:
 
 def capture_pandas_series(value: pd.Series, rows: int, columns: int) -> Captured:
     total = len(value)
-    return Captured(_render_pandas_series, (value.head(rows), total), total, 64 * rows)
+    return Captured(_render_series, (value.head(rows), total, "pandas.Series"), total, 64 * rows)
 
 
 def _render_polars_frame(data: tuple[pl.DataFrame, tuple[int, int], list[int], int, int]) -> object:
@@ -201,20 +202,6 @@ def capture_polars_frame(value: pl.DataFrame, rows: int, columns: int) -> Captur
     return Captured(_render_polars_frame, (taken, shape, picked, start, stop), shape[0], 64 * len(picked) * shape[1])
 
 
-def _render_polars_series(data: tuple[pl.Series, int]) -> object:
-    head, total = data
-    return {
-        "sample": head.to_list(),
-        "_meta": {
-            "type": "polars.Series",
-            "shape": [total],
-            "name": head.name,
-            "dtype": str(head.dtype),
-            "truncated": total > len(head),
-        },
-    }
-
-
 def capture_polars_series(value: pl.Series, rows: int, columns: int) -> Captured:
     total = len(value)
-    return Captured(_render_polars_series, (value[:rows], total), total, 64 * rows)
+    return Captured(_render_series, (value[:rows], total, "polars.Series"), total, 64 * rows)
