@@ -39,7 +39,7 @@ def init(
     base_url: str | None = None,
     flush_interval: float = 1.0,
     batch_size: int = 100,
-    **options: Any,
+    **options: object,
 ) -> None:
     """Configure aither. Arguments win over ``AITHER_*`` variables; unknown options raise ``TypeError``.
 

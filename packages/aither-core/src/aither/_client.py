@@ -6,7 +6,7 @@ import atexit
 import dataclasses
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._config import Settings, load_settings
 from ._records import ModelIdentity, SpanRecord
@@ -154,9 +154,9 @@ def _warn_if_no_key(settings: Settings) -> None:
         )
 
 
-def init(**options: Any) -> Client:
+def init(**options: object) -> Client:
     """Validate options, then replace the current client, flushing the old one first."""
-    settings = load_settings(**options)  # raises before anything changes
+    settings = load_settings(None, **options)  # raises before anything changes
     _warn_if_no_key(settings)
     with _lock:
         old = _client

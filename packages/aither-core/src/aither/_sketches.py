@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeGuard
 
 from ._capture import Captured
 from ._records import ModelIdentity
-from ._types import is_numpy_array, is_pandas_frame, is_polars_frame, root_module
+from ._types import is_numpy_array, is_pandas_frame, is_pandas_series, is_polars_frame, is_polars_series
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -478,7 +478,7 @@ def _chunk(values: ColumnValues) -> Chunk:
     hashes them as sampling does), or a list of values; no pandas or polars object is kept."""
     import numpy as np
 
-    if _is_pandas(values):
+    if is_pandas_series(values):
         import pandas as pd
 
         if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
@@ -488,7 +488,7 @@ def _chunk(values: ColumnValues) -> Chunk:
             return np.asarray(values.to_numpy())
         items: list[object] = values.tolist()
         return items
-    if _is_polars(values):
+    if is_polars_series(values):
         if values.dtype.is_numeric():
             return values.to_numpy() if values.null_count() == 0 else _numeric_array(values) or []
         return values.to_list()
@@ -605,14 +605,14 @@ def _numeric_array(values: ColumnValues) -> Array | None:
     """``values`` as a numeric numpy array when the column is numbers (not booleans), else None."""
     import numpy as np
 
-    if _is_pandas(values):
+    if is_pandas_series(values):
         import pandas as pd
 
         if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
             floats: Array = values.to_numpy(dtype=np.float64, na_value=np.nan)
             return floats
         return None
-    if _is_polars(values):
+    if is_polars_series(values):
         if values.dtype.is_numeric():
             numbers: Array = values.cast(float).fill_null(float("nan")).to_numpy()
             return numbers
@@ -626,11 +626,11 @@ def _numeric_array(values: ColumnValues) -> Array | None:
 
 def _value_counts(values: ColumnValues) -> tuple[list[tuple[object, int]], int]:
     """(distinct value, count) pairs of a non-numeric column, at C speed, and the nulls among them."""
-    if _is_pandas(values):
+    if is_pandas_series(values):
         nulls = int(values.isna().sum())
         counted = values.value_counts(dropna=True)
         return list(zip(counted.index.tolist(), counted.tolist(), strict=True)), nulls
-    if _is_polars(values):
+    if is_polars_series(values):
         nulls = int(values.null_count())
         counted = values.drop_nulls().value_counts()
         return list(zip(counted[:, 0].to_list(), counted[:, 1].to_list(), strict=True)), nulls
@@ -657,11 +657,3 @@ def _is_null(value: object) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
     return type(value).__name__ in ("NAType", "NaTType")
-
-
-def _is_pandas(values: object) -> TypeGuard[pd.Series]:
-    return root_module(values) == "pandas"
-
-
-def _is_polars(values: object) -> TypeGuard[pl.Series]:
-    return root_module(values) == "polars"

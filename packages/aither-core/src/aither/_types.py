@@ -105,3 +105,13 @@ def is_polars_frame(value: object) -> TypeGuard[pl.DataFrame]:
 def is_numpy_array(value: object) -> TypeGuard[Array]:
     """Whether ``value`` is a numpy ``ndarray`` (not a numpy scalar)."""
     return is_numpy(value) and type(value).__name__ == "ndarray"
+
+
+def is_pandas_series(value: object) -> TypeGuard[pd.Series]:
+    """Whether ``value`` is a pandas column (a Series or an extension array: it has a ``dtype``)."""
+    return root_module(value) == "pandas" and hasattr(value, "dtype")
+
+
+def is_polars_series(value: object) -> TypeGuard[pl.Series]:
+    """Whether ``value`` is a polars Series (it has a ``dtype``; a DataFrame has ``dtypes``)."""
+    return root_module(value) == "polars" and hasattr(value, "dtype")

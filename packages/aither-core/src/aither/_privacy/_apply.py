@@ -22,7 +22,7 @@ __all__ = ["WITHHELD", "BeforeSend", "Privacy", "Redactions", "register_model_po
 logger = logging.getLogger("aither")
 
 #: ``before_send(model_name, features) -> features or None`` (``None``: send no features for this span).
-#: The user's function takes the features as it expects them (its own annotation), hence ``Any`` there.
+#: The user's function takes the features as it expects them: their type is its author's to name.
 BeforeSend = Callable[[str, Any], object]
 #: What :meth:`Privacy.features` answers when the span must go without ``ml.features``.
 WITHHELD: Final = object()

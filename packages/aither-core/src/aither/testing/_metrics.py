@@ -71,7 +71,7 @@ def decode_metrics(body: bytes, content_encoding: str | None = None) -> list[Met
 def _point(
     metric: Metric,
     point: NumberDataPoint | HistogramDataPoint,
-    resource: dict[str, Any],
+    resource: dict[str, object],
     temporality: int,
     *,
     value: int | float | None = None,
