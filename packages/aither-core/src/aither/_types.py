@@ -24,19 +24,21 @@ if TYPE_CHECKING:
     #: A numpy array or a numpy scalar.
     NumpyValue: TypeAlias = Array | np.generic
 
-#: ``Array`` and ``FloatArray`` exist for the type checker only: import them under ``TYPE_CHECKING``.
+#: ``Array``, ``FloatArray`` and ``NumpyValue`` exist for the type checker only: import them under ``TYPE_CHECKING``.
 __all__ = [
-    "is_numpy",
-    "is_numpy_array",
-    "is_pandas_frame",
-    "is_polars_frame",
-    "root_module",
-    "Shaped",
     "Detachable",
     "HostReadable",
+    "Shaped",
     "Synchronizable",
     "is_detachable",
     "is_host_readable",
+    "is_numpy",
+    "is_numpy_array",
+    "is_pandas_frame",
+    "is_pandas_series",
+    "is_polars_frame",
+    "is_polars_series",
+    "root_module",
 ]
 
 

@@ -30,10 +30,6 @@ if TYPE_CHECKING:
     _RowsData = tuple[object, str, list[int], str, str, list[int], int, Synchronizable | None]
 
 
-class _RecordedEvent(Synchronizable, Protocol):
-    def record(self) -> None: ...
-
-
 __all__ = [
     "capture_tensorflow",
     "capture_torch",
@@ -41,6 +37,10 @@ __all__ = [
     "tensorflow_rows",
     "torch_copy_ready_event",
 ]
+
+
+class _RecordedEvent(Synchronizable, Protocol):
+    def record(self) -> None: ...
 
 
 def torch_copy_ready_event(head: torch.Tensor) -> Synchronizable | None:
