@@ -13,10 +13,12 @@ import pytest
 
 import aither
 from aither import _frameworks
+from aither._tracking import ALL_COLUMNS
 from aither.integrations import (
     WRAP_OPTIONS,
     Captured,
     Integration,
+    ModelLogger,
     WrapOptions,
     supported_versions,
     truncated_rows,
@@ -32,6 +34,16 @@ def test_every_public_signature_spells_the_wrap_options(function: Callable[..., 
 def test_the_wrap_options_are_the_fields_of_wrap_options() -> None:
     assert tuple(field.name for field in dataclasses.fields(WrapOptions)) == WRAP_OPTIONS
     assert WRAP_OPTIONS[0] == "name"
+
+
+def test_wrap_options_built_directly_take_sample_columns_none_as_every_column(aither_capture: SpanCapture) -> None:
+    # A plugin building its options itself (aither-sklearn's estimator) passes the value as the user gave it.
+    options = WrapOptions("wide", sample_columns=None)
+    assert options == WrapOptions("wide", sample_columns=ALL_COLUMNS)
+    model_logger = ModelLogger(options, "custom")
+    model_logger.call("predict", lambda x: x.sum(axis=1), (np.ones((2, 40)),), {})
+    (span,) = aither_capture.predictions()
+    assert set(span.features["sample"][0]) == {str(j) for j in range(40)}
 
 
 def test_a_signature_missing_an_option_fails_the_check() -> None:

@@ -4,7 +4,7 @@ with how the server reads them; feature_names and task are checked and applied o
 from __future__ import annotations
 
 import json
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -16,6 +16,12 @@ from aither._capture._outputs import output_as_prediction
 from aither._json import dumps
 from aither._reference import reference_profiles
 from aither.testing import SpanCapture
+
+
+def _as_dict(value: object) -> dict[str, Any]:
+    """A rendered or transformed sample that the test reads as a JSON object."""
+    assert isinstance(value, dict)
+    return value
 
 
 def _live(value: object, rows: int = 5, columns: int = 10) -> dict[str, object]:
@@ -61,12 +67,12 @@ def test_feature_names_rename_the_sample_and_the_whole_schema_even_a_wide_one() 
     names = tuple(f"f{j}" for j in range(150))
     set_turn(0)  # the column window's first turn: the first ten columns, whichever tests ran before
     captured = capture_features(np.ones((4, 150)), 2, 10)
-    rendered = render(named_features(captured, names))
+    rendered = _as_dict(render(named_features(captured, names)))
     assert set(rendered["sample"][0]) == {f"f{j}" for j in range(10)}
     meta = rendered["_meta"]
     assert meta["columns"] == list(names) and set(meta["dtypes"]) == set(names)
     assert len(meta["schema"]) == 16  # wide: by hash, a hash of the names given
-    again = render(named_features(capture_features(np.ones((4, 150)), 2, 10), names))
+    again = _as_dict(render(named_features(capture_features(np.ones((4, 150)), 2, 10), names)))
     assert again["_meta"]["schema"] == meta["schema"]
 
 

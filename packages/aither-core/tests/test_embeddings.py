@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +24,12 @@ from aither._capture._embeddings import (
     projection,
     reference_embeddings,
 )
+
+
+def _as_dict(value: object) -> dict[str, Any]:
+    """A rendered or transformed sample that the test reads as a JSON object."""
+    assert isinstance(value, dict)
+    return value
 
 
 def test_the_projection_is_the_same_matrix_in_another_process() -> None:
@@ -54,7 +61,7 @@ def test_rows_are_drawn_over_every_forward_pass_of_a_call() -> None:
     first, second = np.zeros((3, 8)), np.ones((3, 8))
     captured = capture_embeddings([(first, None), (second, None)], 6)
     assert captured is not None and captured.rows == 6
-    sent = render(captured)
+    sent = _as_dict(render(captured))
     assert sent["dim"] == 8 and sent["vectors"] == project(np.vstack([first, second]))["vectors"]
 
 

@@ -59,6 +59,12 @@ def test_near_misses_are_left_as_they_are(text: str) -> None:
     assert counts == {}
 
 
+def _as_dict(value: object) -> dict[str, Any]:
+    """A rendered or transformed sample that the test reads as a JSON object."""
+    assert isinstance(value, dict)
+    return value
+
+
 def _features(frame: Any) -> Any:
     return render(capture_features(frame, 5, 10))
 
@@ -80,7 +86,7 @@ def test_column_policies_drop_hash_round_bucket_and_keep() -> None:
         hash_key=KEY,
     )
     privacy = Privacy(policies)
-    out = privacy.features("m", _features(frame))
+    out = _as_dict(privacy.features("m", _features(frame)))
     rows = out["sample"]
     assert all("email" not in row for row in rows)
     assert "email" not in out["_meta"]["columns"] and "email" not in out["_meta"]["dtypes"]
@@ -108,15 +114,17 @@ def test_hashing_is_stable_keyed_and_keeps_nulls() -> None:
 def test_model_rules_override_the_clients() -> None:
     privacy = Privacy(ColumnPolicies({"a": "drop", "b": "drop"}))
     privacy.register("m", ColumnPolicies({"a": "keep"}))
-    out = privacy.features("m", {"sample": [{"a": "x@y.com", "b": 1, "c": 2}], "_meta": {"columns": ["a", "b", "c"]}})
+    out = _as_dict(
+        privacy.features("m", {"sample": [{"a": "x@y.com", "b": 1, "c": 2}], "_meta": {"columns": ["a", "b", "c"]}})
+    )
     assert out["sample"] == [{"a": "x@y.com", "c": 2}]
-    assert privacy.features("other", {"sample": [{"a": 1, "b": 1}], "_meta": {}})["sample"] == [{}]
+    assert _as_dict(privacy.features("other", {"sample": [{"a": 1, "b": 1}], "_meta": {}}))["sample"] == [{}]
 
 
 def test_strings_outside_tables_are_scrubbed_and_counted_unnamed() -> None:
     privacy = Privacy()
     assert privacy.features("m", "mail a@b.com") == "mail [email]"
-    out = privacy.features("m", _features(["to a@b.com", "hi"]))
+    out = _as_dict(privacy.features("m", _features(["to a@b.com", "hi"])))
     # A list of texts is sent as descriptor rows, with the texts themselves in _meta: those are scrubbed.
     assert sorted(out["_meta"]["texts"]) == ["hi", "to [email]"]
     assert privacy.redactions.snapshot() == {"m": {"-": {"email": 2}}}
@@ -177,26 +185,52 @@ def test_init_refuses_a_bad_policy_at_once() -> None:
         aither.init(column_policies={"email": "hash"})
 
 
-def test_the_built_in_remote_default_is_warned_about_once_and_a_chosen_endpoint_never(
+def test_the_built_in_remote_default_is_warned_about_at_the_first_send_once_and_a_chosen_endpoint_never(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import aither
     from aither import _client
     from aither._config import load_settings
+    from aither._export import _delivery
+    from aither._export._transport import HttpTransport
+    from aither._export._worker import BatchExporter
+    from aither.testing import OTLPReceiver
 
-    monkeypatch.setattr(_client, "_warned_default_remote", False)
-    default = load_settings(environ={})
-    assert not default.endpoint_configured
-    for settings in (
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "built-in default" in r.getMessage()]
+
+    monkeypatch.setattr(_delivery, "_warned_default_remote", False)
+    for chosen in (
         load_settings(environ={"AITHER_BASE_URL": "https://models.example.com"}),
         load_settings(environ={}, base_url="http://10.1.2.3:4318"),
     ):
-        assert settings.endpoint_configured
-        _client._warn_if_default_remote(settings)
-    assert not [r for r in caplog.records if "built-in default" in r.message]
-    _client._warn_if_default_remote(default)
-    _client._warn_if_default_remote(default)
-    warnings = [r for r in caplog.records if "built-in default" in r.message]
-    assert len(warnings) == 1 and "AITHER_BASE_URL" in warnings[0].message
+        assert not chosen.is_default_remote(chosen.traces_url)
+    previous = _client.get_client()  # made while AITHER_BASE_URL still points at a closed local port
+    monkeypatch.delenv("AITHER_BASE_URL", raising=False)
+    with OTLPReceiver() as receiver:
+        # Spans for the built-in default; the counts (whatever earlier tests left to report) to the receiver.
+        client = _client.init(api_key="aith_k", flush_interval=0.05, metrics_endpoint=f"{receiver.url}/v1/metrics")
+        try:
+            settings = client.settings
+            assert settings.is_default_remote(settings.traces_url)
+            assert not settings.is_default_remote(settings.metrics_url)
+            # A client that has sent no span yet (live_server() makes one to restore later) has not warned.
+            assert warnings() == []
+            # The default endpoint's connection goes to the receiver: nothing in this test leaves 127.0.0.1.
+            exporter = client.exporter
+            assert isinstance(exporter, BatchExporter)
+            exporter._delivery.traces.transport = HttpTransport(receiver.url, {})
+            model = aither.wrap(lambda x: x, name="default-endpoint")
+            model(1)
+            assert aither.flush(5)
+            model(2)
+            assert aither.flush(5)
+            assert len(receiver.wait_for_spans(2)) >= 2
+        finally:
+            client.exporter.close(timeout=5)
+            _client.restore(previous)
+    (warning,) = warnings()
+    assert "AITHER_BASE_URL" in warning and "https://aither.computer" in warning
 
 
 def test_policies_and_scrubbing_apply_to_what_goes_on_the_wire(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -239,8 +273,9 @@ def test_a_reference_table_gets_the_live_samples_treatment() -> None:
     privacy = Privacy(ColumnPolicies({"email": "drop", "id": "hash", "age": "bucket:10"}, hash_key=KEY))
     frame = pd.DataFrame({"email": ["a@b.com"], "id": ["c-1"], "age": [37], "note": ["ip 10.0.0.1"]})
     out = private_table(frame, privacy, "m")
+    assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == ["id", "age", "note"]
-    live = privacy.features("m", _features(frame))["sample"][0]
+    live = _as_dict(privacy.features("m", _features(frame)))["sample"][0]
     assert out.iloc[0].to_dict() == live == {"id": live["id"], "age": 30, "note": "ip [ip]"}
     columns = private_table({"email": ["a@b.com"], "id": ["c-1"], "age": [37], "note": ["x"]}, privacy, "m")
     assert columns == {"id": [live["id"]], "age": [30], "note": ["x"]}
@@ -279,5 +314,7 @@ def test_a_reference_calls_rules_stack_on_the_models_own(monkeypatch: pytest.Mon
     register_model_policies("m", ColumnPolicies({"email": "drop"}))
     privacy = Privacy(ColumnPolicies({"note": "drop"}))
     privacy.register("m", ColumnPolicies({"id": "hash"}, hash_key=KEY))
-    out = privacy.features("m", {"sample": [{"email": "a@b.com", "note": "x", "id": "c-1", "n": 1}], "_meta": {}})
+    out = _as_dict(
+        privacy.features("m", {"sample": [{"email": "a@b.com", "note": "x", "id": "c-1", "n": 1}], "_meta": {}})
+    )
     assert set(out["sample"][0]) == {"id", "n"} and out["sample"][0]["id"].startswith("h:")

@@ -22,6 +22,12 @@ from aither._json import dumps
 from aither.testing import SpanCapture
 
 
+def _as_dict(value: object) -> dict[str, Any]:
+    """A rendered or transformed sample that the test reads as a JSON object."""
+    assert isinstance(value, dict)
+    return value
+
+
 def sample(value: object, rows: int = 5, columns: int = 10) -> Any:
     rendered = render(capture_features(value, rows, columns))
     return json.loads(dumps(rendered))  # what goes on the wire
@@ -55,11 +61,11 @@ def test_the_sample_is_a_copy_later_edits_of_the_input_do_not_leak_in() -> None:
     X = np.zeros((3, 3))
     captured = capture_features(X, 5, 10)
     X[0, 0] = 99
-    assert render(captured)["sample"][0]["0"] == 0.0
+    assert _as_dict(render(captured))["sample"][0]["0"] == 0.0
     frame = pd.DataFrame({"a": [1.0, 2.0]})
     captured = capture_features(frame, 5, 10)
     frame.loc[0, "a"] = 99.0
-    assert render(captured)["sample"][0]["a"] == 1.0
+    assert _as_dict(render(captured))["sample"][0]["a"] == 1.0
 
 
 def test_capture_copies_only_the_sample_not_the_batch() -> None:
@@ -161,10 +167,10 @@ def test_nan_inf_datetimes_bytes_and_unknown_objects_are_encoded_safely() -> Non
 def test_prediction_rows_are_capped_with_a_marker() -> None:
     small = render(capture_prediction(np.arange(10), 1000))
     assert small == list(range(10))
-    big = render(capture_prediction(np.arange(5000), 1000))
+    big = _as_dict(render(capture_prediction(np.arange(5000), 1000)))
     assert big["_meta"] == {"truncated": True, "total_rows": 5000}
     assert big["values"] == list(range(1000))
-    assert render(capture_prediction(list(range(1500)), 1000))["_meta"]["total_rows"] == 1500
+    assert _as_dict(render(capture_prediction(list(range(1500)), 1000)))["_meta"]["total_rows"] == 1500
 
 
 hostile = st.recursive(

@@ -7,7 +7,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from . import _client
 from ._entity import entity as entity_context
@@ -15,7 +15,7 @@ from ._ids import LAST_TRACE_ID, format_trace_id, new_span_id, new_trace_id, par
 from ._plugins import wrap_model
 from ._records import SpanRecord
 from ._stats import Stats
-from ._tracking import ModelLogger, WrapOptions, columns_to_sample
+from ._tracking import FeaturesFn, ModelLogger, WrapOptions
 
 __all__ = [
     "close",
@@ -31,7 +31,7 @@ __all__ = [
 
 logger = logging.getLogger("aither")
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])
 
 
 def init(
@@ -39,7 +39,7 @@ def init(
     base_url: str | None = None,
     flush_interval: float = 1.0,
     batch_size: int = 100,
-    **options: Any,
+    **options: object,
 ) -> None:
     """Configure aither. Arguments win over ``AITHER_*`` variables; unknown options raise ``TypeError``.
 
@@ -49,18 +49,18 @@ def init(
 
 
 def wrap(
-    model: Any,
+    model: object,
     name: str,
     version: str | None = None,
     environment: str | None = None,
     sample_rows: int = 5,
     sample_columns: int | None = 10,
-    features_fn: Callable[[Any], Any] | None = None,
+    features_fn: FeaturesFn | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
     embeddings: bool | str = False,
-) -> Any:
+) -> Any:  # the tracked model stands in for the user's: its attributes are the model's own
     """Wrap ``model`` so that each prediction is logged; the installed plugin for its framework does the work.
 
     ``sample_columns=None`` samples every column of the sampled rows instead of a rotating window of 10."""
@@ -69,7 +69,7 @@ def wrap(
         version,
         environment,
         sample_rows,
-        columns_to_sample(sample_columns),
+        sample_columns,
         features_fn,
         feature_names,
         task,
@@ -94,36 +94,36 @@ def track(
     environment: str | None = None,
     sample_rows: int = 5,
     sample_columns: int | None = 10,
-    features_fn: Callable[[Any], Any] | None = None,
+    features_fn: FeaturesFn | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
     embeddings: bool | str = False,
 ) -> Callable[[F], F]: ...
 def track(
-    name: Any,
+    name: str | F,
     version: str | None = None,
     environment: str | None = None,
     sample_rows: int = 5,
     sample_columns: int | None = 10,
-    features_fn: Callable[[Any], Any] | None = None,
+    features_fn: FeaturesFn | None = None,
     feature_names: Sequence[str] | None = None,
     task: str | None = None,
     column_policies: Mapping[str, str] | None = None,
     embeddings: bool | str = False,
-) -> Any:
+) -> F | Callable[[F], F]:
     """Decorator: log each call of a sync or ``async`` function as a prediction named ``name``.
 
     ``@aither.track`` without arguments uses the function's qualified name.
     """
-    if callable(name) and not isinstance(name, str):
+    if not isinstance(name, str):
         return track(name.__qualname__)(name)
     options = WrapOptions(
         name,
         version,
         environment,
         sample_rows,
-        columns_to_sample(sample_columns),
+        sample_columns,
         features_fn,
         feature_names,
         task,
@@ -138,27 +138,28 @@ def track(
         if inspect.iscoroutinefunction(function):
 
             @functools.wraps(function)
-            async def async_tracked(*args: Any, **kwargs: Any) -> Any:
+            async def async_tracked(*args: object, **kwargs: object) -> object:
                 return await model_logger.call_async(method, function, args, kwargs)
 
-            tracked: Any = async_tracked
+            tracked: Callable[..., object] = async_tracked
         else:
 
             @functools.wraps(function)
-            def sync_tracked(*args: Any, **kwargs: Any) -> Any:
+            def sync_tracked(*args: object, **kwargs: object) -> object:
                 return model_logger.call(method, function, args, kwargs)
 
             tracked = sync_tracked
-        tracked.aither = model_logger
-        return tracked  # type: ignore[no-any-return]
+        tracked.__dict__["aither"] = model_logger
+        # functools.wraps made it ``function``'s stand-in: the same parameters, the same result.
+        return cast(F, tracked)
 
     return decorate
 
 
 def log_prediction(
     model_name: str,
-    features: Any,
-    prediction: Any,
+    features: object,
+    prediction: object,
     version: str | None = None,
     environment: str | None = None,
     trace_id: str | None = None,
@@ -191,7 +192,7 @@ def _manual_logger(name: str, version: str | None, environment: str | None) -> M
     return model_logger
 
 
-def _plain_label(label: Any) -> Any:
+def _plain_label(label: object) -> object:
     """A label as plain Python data, taken now (the caller may reuse the array)."""
     if isinstance(label, (str, bool, int, float)) or label is None:
         return label
@@ -217,7 +218,7 @@ def _is_sequence(value: object) -> bool:
 _ROW_LIMIT = 1 << 63
 
 
-def log_label(trace_id: str, label: Any, row: int | None = None) -> None:
+def log_label(trace_id: str, label: object, row: int | None = None) -> None:
     """Log the ground truth of a prediction: a scalar, a sequence aligned with its rows, or ``row=i`` for one row.
 
     A malformed ``trace_id`` or ``row`` raises ``ValueError`` at once.

@@ -17,8 +17,10 @@ class's probability when in [0, 1], else its logit. numpy is imported when this 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._types import Array, FloatArray
 
 __all__ = ["MAX_KNOTS", "QUANTILES", "classifier_estimator", "score_matrix"]
 
@@ -31,7 +33,7 @@ MAX_CLASSES = 50
 _TOLERANCE = 1e-3
 
 
-def score_matrix(predictions: Any) -> Any:
+def score_matrix(predictions: object) -> FloatArray | None:
     """Class probabilities (n x K, float64) of a model's scores, or ``None`` when they are not scores (class
     labels, texts, regression values)."""
     import numpy as np
@@ -55,11 +57,11 @@ def score_matrix(predictions: Any) -> Any:
     if array.min() >= 0 and np.all(np.abs(array.sum(axis=1) - 1.0) <= _TOLERANCE):
         return array
     shifted = np.exp(array - array.max(axis=1, keepdims=True))
-    out: Any = shifted / shifted.sum(axis=1, keepdims=True)
+    out: FloatArray = shifted / shifted.sum(axis=1, keepdims=True)
     return out
 
 
-def isotonic(x: Any, y: Any) -> tuple[list[float], list[float]]:
+def isotonic(x: FloatArray, y: FloatArray) -> tuple[list[float], list[float]]:
     """Knots (ascending x, fitted y) of the isotonic regression of ``y`` (0 or 1) on ``x``: pool adjacent
     violators over the distinct scores, each block kept by its first and last score (as scikit-learn does)."""
     import numpy as np
@@ -98,10 +100,10 @@ def isotonic(x: Any, y: Any) -> tuple[list[float], list[float]]:
     return knots_x, knots_y
 
 
-def _classes(labels: Any, width: int) -> list[Any] | None:
+def _classes(labels: Array, width: int) -> list[object] | None:
     """The class of each score column, as scikit-learn orders ``classes_`` (sorted), or column indexes when
     the labels are integers below the width; ``None`` when neither fits."""
-    values = sorted({v.item() if hasattr(v, "item") else v for v in labels}, key=lambda v: (str(type(v)), v))
+    values: list[object] = sorted({v.item() if hasattr(v, "item") else v for v in labels}, key=_class_order)
     if len(values) == width:
         return values
     if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < width for v in values):
@@ -109,7 +111,12 @@ def _classes(labels: Any, width: int) -> list[Any] | None:
     return None
 
 
-def classifier_estimator(predictions: Any, labels: Sequence[Any] | Any) -> dict[str, Any] | None:
+def _class_order(value: object) -> tuple[str, float | str]:
+    # By type, then by value: numbers as numbers, anything else (texts) by its text.
+    return (str(type(value)), value if isinstance(value, (int, float)) else str(value))
+
+
+def classifier_estimator(predictions: object, labels: object) -> dict[str, object] | None:
     """The estimator body of a classifier's reference scores and labels, or ``None`` when the predictions are
     not scores or the labels do not name their columns."""
     import numpy as np

@@ -6,8 +6,7 @@ import atexit
 import dataclasses
 import logging
 import threading
-import urllib.parse
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ._config import Settings, load_settings
 from ._records import ModelIdentity, SpanRecord
@@ -87,7 +86,6 @@ class Client:
             from ._export._worker import BatchExporter
 
             self.exporter = BatchExporter(settings, resource_attributes(settings.service_name), privacy=self.privacy)
-            _warn_if_default_remote(settings)
 
     def __repr__(self) -> str:
         return f"<aither.Client base_url={self.settings.base_url!r} disabled={self.settings.disabled}>"
@@ -110,7 +108,6 @@ _lock = threading.RLock()
 _client: Client | None = None
 _atexit_registered = False
 _warned_no_key = False
-_warned_default_remote = False
 
 
 def _install(client: Client) -> None:
@@ -147,22 +144,6 @@ def privacy_of(settings: Settings) -> Privacy:
     return Privacy(policies, scrub_values=settings.scrub_values, before_send=settings.before_send)
 
 
-def _warn_if_default_remote(settings: Settings) -> None:
-    """Once per process: samples of inputs are about to leave this machine for the built-in default endpoint."""
-    global _warned_default_remote
-    host = (urllib.parse.urlsplit(settings.traces_url).hostname or "").lower()
-    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
-    if settings.endpoint_configured or loopback or _warned_default_remote:
-        return
-    _warned_default_remote = True
-    logger.warning(
-        "aither: sending prediction spans with samples of their inputs to %s, the built-in default; set "
-        "AITHER_BASE_URL (http://127.0.0.1:4318 for a local aither server) or aither.init(base_url=...) to "
-        "choose where they go (docs/privacy.md)",
-        settings.base_url,
-    )
-
-
 def _warn_if_no_key(settings: Settings) -> None:
     global _warned_no_key
     if settings.api_key is None and not settings.disabled and not _warned_no_key:
@@ -173,9 +154,9 @@ def _warn_if_no_key(settings: Settings) -> None:
         )
 
 
-def init(**options: Any) -> Client:
+def init(**options: object) -> Client:
     """Validate options, then replace the current client, flushing the old one first."""
-    settings = load_settings(**options)  # raises before anything changes
+    settings = load_settings(None, **options)  # raises before anything changes
     _warn_if_no_key(settings)
     with _lock:
         old = _client

@@ -20,10 +20,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import urllib.parse
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._privacy._apply import BeforeSend
 
 __all__ = ["DEFAULT_BASE_URL", "Settings", "load_settings"]
 
@@ -86,7 +89,7 @@ class Settings:
     scrub_values: bool = True
     #: ``before_send(model_name, features)``: the last word on a span's features, on the worker; ``None``
     #: sends the span without them.
-    before_send: Callable[[str, Any], Any] | None = None
+    before_send: BeforeSend | None = None
     #: Whether busy callers lend the export worker the GIL (docs/sdk.md); never where it cannot help.
     gil_lending: bool = True
 
@@ -108,8 +111,17 @@ class Settings:
         """Whether requests to ``url`` are gzipped (``compression="auto"``: all but loopback ones)."""
         if self.compression != "auto":
             return self.compression == "gzip"
-        host = (urllib.parse.urlsplit(url).hostname or "").lower()
-        return not (host == "localhost" or host == "::1" or host.startswith("127."))
+        return not _is_loopback(url)
+
+    def is_default_remote(self, url: str) -> bool:
+        """Whether ``url`` (the traces or the metrics URL) is the built-in default endpoint's, off this machine:
+        nothing chose where that data goes."""
+        return not self.endpoint_configured and url.startswith(self.base_url) and not _is_loopback(url)
+
+
+def _is_loopback(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -10,13 +10,12 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
-from ._privacy._policy import Action, ColumnPolicies, hash_key_from_env
+from ._privacy._policy import ColumnPolicies, hash_key_from_env
 
 __all__ = ["ENTITY", "entity", "entity_key"]
 
 #: The hashed key of the entity of calls made in this context; read once per recorded call.
 ENTITY: contextvars.ContextVar[str | None] = contextvars.ContextVar("aither_entity", default=None)
-_HASH = Action("hash")
 
 
 def entity_key(value: str | int) -> str:
@@ -26,8 +25,7 @@ def entity_key(value: str | int) -> str:
         raise TypeError(f"an entity is a string or an integer, got {type(value).__name__}")
     key = hash_key_from_env()
     policies = ColumnPolicies({"entity": "hash"}, hash_key=key)  # raises PolicyError without a key
-    hashed: str = policies.apply(_HASH, str(value))
-    return hashed
+    return policies.hashed(str(value))
 
 
 @contextlib.contextmanager

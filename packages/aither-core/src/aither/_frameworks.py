@@ -10,7 +10,6 @@ import logging
 import re
 import warnings
 from types import ModuleType
-from typing import Any
 
 from . import _client
 from ._capture import Captured, truncated_rows
@@ -136,7 +135,7 @@ def max_prediction_rows() -> int:
     return _client.get_client().settings.max_prediction_rows
 
 
-def _render_bounded(data: tuple[Any, int]) -> Any:
+def _render_bounded(data: tuple[object, int]) -> object:
     values, total = data
     if hasattr(values, "tolist"):
         values = values.tolist()
@@ -145,7 +144,7 @@ def _render_bounded(data: tuple[Any, int]) -> Any:
     return values
 
 
-def bounded_prediction(head: Any, total_rows: int, nbytes: int = 256) -> Captured:
+def bounded_prediction(head: object, total_rows: int, nbytes: int = 256) -> Captured:
     """A prediction of ``total_rows`` rows of which ``head`` (a list or array, already copied) is kept.
 
     Rendered as the wire contract says: the rows themselves, or ``{"values", "_meta": {"truncated": true,

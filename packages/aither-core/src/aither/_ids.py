@@ -34,12 +34,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_random.seed)
 
 
+def _nonzero_bits(bits: int) -> int:
+    value = _getrandbits(bits)
+    while not value:
+        value = _getrandbits(bits)
+    return value
+
+
 def new_trace_id() -> int:
     """A random, valid (non-zero) W3C trace id, as a 128-bit integer."""
-    value = _getrandbits(128)
-    while not value:
-        value = _getrandbits(128)
-    return value
+    return _nonzero_bits(128)
 
 
 def format_trace_id(trace_id: int) -> str:
@@ -49,10 +53,7 @@ def format_trace_id(trace_id: int) -> str:
 
 def new_span_id() -> int:
     """A random, valid (non-zero) 64-bit span id."""
-    value = _getrandbits(64)
-    while not value:
-        value = _getrandbits(64)
-    return value
+    return _nonzero_bits(64)
 
 
 def parse_trace_id(trace_id: object) -> str:

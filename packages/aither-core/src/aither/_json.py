@@ -9,8 +9,13 @@ import datetime
 import decimal
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from ._types import NumpyValue
 
 __all__ = ["dumps", "dumps_bytes", "jsonable", "plain_list"]
 
@@ -21,7 +26,7 @@ _encode_strict = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure
 try:  # several times faster than the standard library: it is the worker's main cost per span
     import orjson
 
-    _orjson_dumps: Any = orjson.dumps
+    _orjson_dumps: Callable[..., bytes] | None = orjson.dumps
     # Datetimes through ``_default``: orjson drops the seconds of a UTC offset (+05:30:15) and the nanoseconds
     # of a pandas Timestamp; ``isoformat`` keeps both, the one rule for every datetime.
     _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
@@ -46,7 +51,7 @@ def _float(value: float) -> float | str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
-def plain_list(array: Any) -> Any:
+def plain_list(array: NumpyValue) -> Any:  # lists nested as deep as the array's rank, or a scalar
     """``array.tolist()`` of a numpy array, with the contract's values where numpy's own are not plain data:
     datetime64 as ISO 8601 text at its own precision (``tolist`` gives integers for nanoseconds), timedelta64
     as float seconds, long doubles as floats."""
@@ -56,7 +61,7 @@ def plain_list(array: Any) -> Any:
     return _numpy_plain(array)
 
 
-def _numpy_plain(value: Any) -> Any:
+def _numpy_plain(value: Any) -> Any:  # a numpy array or scalar: arithmetic by dtype numpy's stubs cannot follow
     """A numpy scalar or array as plain Python data (see :func:`plain_list`)."""
     import numpy  # a numpy value exists, so numpy is loaded already: this import costs a dict lookup
 
@@ -73,7 +78,7 @@ def _numpy_plain(value: Any) -> Any:
     return value.tolist()
 
 
-def _datetime_text(numpy: Any, value: Any) -> Any:
+def _datetime_text(numpy: ModuleType, value: Any) -> Any:
     """datetime64 values written as ``isoformat`` writes a datetime (pandas' Timestamp for nanoseconds): no
     fraction on whole seconds, six digits, or nine when the nanoseconds are not zero; dates as dates."""
     unit = numpy.datetime_data(value.dtype)[0]
@@ -88,7 +93,7 @@ def _datetime_text(numpy: Any, value: Any) -> Any:
     return numpy.where(rest == 0, whole, numpy.where(rest % 1000 == 0, micro, nano))
 
 
-def jsonable(value: Any, _depth: int = 0) -> Any:
+def jsonable(value: object, _depth: int = 0) -> object:
     """Turn ``value`` into data the strict JSON encoder accepts, following the wire contract."""
     if value is None or type(value) in (bool, int, str):
         return value
@@ -142,12 +147,12 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     return _safe_repr(value)
 
 
-def _default(value: Any) -> Any:
+def _default(value: object) -> object:
     """orjson's hook for types it does not know: the contract's conversions."""
     return jsonable(value)
 
 
-def dumps_bytes(value: Any) -> bytes:
+def dumps_bytes(value: object) -> bytes:
     """Encode ``value`` as compact UTF-8 JSON; never raises. The worker's path: no str round trip."""
     if _orjson_dumps is not None:
         try:
@@ -164,7 +169,7 @@ def dumps_bytes(value: Any) -> bytes:
     return dumps(value).encode("utf-8", "backslashreplace")
 
 
-def dumps(value: Any) -> str:
+def dumps(value: object) -> str:
     """Encode ``value`` as compact JSON, following the contract exactly (the standard library's encoder)."""
     try:
         return _encode_strict(value)

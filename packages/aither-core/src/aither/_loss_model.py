@@ -13,7 +13,12 @@ predictions), not interactions; the reference's own errors give its sampling err
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+from ._types import is_pandas_frame, is_polars_frame
+
+if TYPE_CHECKING:
+    from ._types import FloatArray
 
 __all__ = ["BINS", "PREDICTION", "numeric_columns", "regressor_estimator"]
 
@@ -30,15 +35,15 @@ _ROWS_PER_BIN = 40
 MAX_COLUMNS = 200
 
 
-def numeric_columns(data: Any, feature_names: Sequence[str] | None = None) -> dict[str, Any]:
+def numeric_columns(data: object, feature_names: Sequence[str] | None = None) -> dict[str, FloatArray]:
     """The numeric columns of a table, named as the SDK names a live sample's columns; others are left out."""
     import numpy as np
 
     from ._capture._columns import as_array, input_columns, named
 
-    module = type(data).__module__.partition(".")[0]
-    if module in ("pandas", "polars"):
-        columns: dict[str, Any] = {str(c): data[c].to_numpy() for c in data.columns}
+    columns: Mapping[str, object]
+    if is_pandas_frame(data) or is_polars_frame(data):
+        columns = {str(c): data[c].to_numpy() for c in data.columns}
     elif isinstance(data, Mapping):
         columns = {str(c): v for c, v in data.items()}
     else:
@@ -56,7 +61,7 @@ def numeric_columns(data: Any, feature_names: Sequence[str] | None = None) -> di
     return dict(list(out.items())[:MAX_COLUMNS])
 
 
-def _edges(values: Any) -> Any:
+def _edges(values: FloatArray) -> FloatArray:
     import numpy as np
 
     finite = values[np.isfinite(values)]
@@ -67,8 +72,8 @@ def _edges(values: Any) -> Any:
 
 
 def regressor_estimator(
-    data: Any, predictions: Any, labels: Any, feature_names: Sequence[str] | None = None
-) -> dict[str, Any] | None:
+    data: object, predictions: object, labels: object, feature_names: Sequence[str] | None = None
+) -> dict[str, object] | None:
     """The loss model of a regressor's reference, or ``None`` when the predictions are not one number per row
     or the rows do not line up."""
     import numpy as np

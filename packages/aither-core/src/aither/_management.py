@@ -13,11 +13,11 @@ import dataclasses
 import datetime
 import json as json_module
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from ._answers import JsonObject, as_object, data_list, integer, parse_time, texts
 from ._config import Settings
 from ._errors import (
     APIConnectionError,
@@ -52,19 +52,8 @@ _MAX_ERROR_BODY = 64 * 1024
 _MAX_MESSAGE = 500
 
 
-def _parse_time(value: Any) -> datetime.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.timezone.utc)
-
-
-def _required_time(value: Any, field: str) -> datetime.datetime:
-    moment = _parse_time(value)
+def _required_time(value: object, field: str) -> datetime.datetime:
+    moment = parse_time(value)
     if moment is None:
         raise APIError(f"the server sent an invalid {field!r}: {str(value)[:50]!r}")
     return moment
@@ -124,15 +113,15 @@ class ApiKey:
     __str__ = __repr__
 
 
-def _api_key(data: Mapping[str, Any], with_secret: bool = False) -> ApiKey:
+def _api_key(data: JsonObject, with_secret: bool = False) -> ApiKey:
     secret = data.get("secret") if with_secret else None
     return ApiKey(
         id=str(data["id"]),
         name=str(data.get("name", "")),
         prefix=str(data.get("prefix", "")),
-        scopes=tuple(str(s) for s in data.get("scopes") or ()),
-        created_at=_parse_time(data.get("created_at")),
-        last_used_at=_parse_time(data.get("last_used_at")),
+        scopes=texts(data.get("scopes")),
+        created_at=parse_time(data.get("created_at")),
+        last_used_at=parse_time(data.get("last_used_at")),
         revoked=bool(data.get("revoked", False)),
         secret=secret if isinstance(secret, str) else None,
     )
@@ -180,7 +169,7 @@ class ManagementClient:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def request(self, method: str, path: str, *, json: Any = None) -> Any:
+    def request(self, method: str, path: str, *, json: object = None) -> object:
         """One call; returns the decoded JSON body or raises an :class:`~aither.APIError` subclass."""
         settings = self._settings()
         if not settings.api_key:
@@ -257,12 +246,6 @@ def _error_for(response: httpx.Response, body: bytes, call: str) -> APIError:
     return APIError(text, status_code=status)
 
 
-def _object(payload: Any) -> Mapping[str, Any]:
-    if not isinstance(payload, Mapping):
-        raise APIError("the server sent an unexpected answer (not a JSON object)")
-    return payload
-
-
 class _Namespace:
     def __init__(self, client: ManagementClient | None = None) -> None:
         self._client = client or ManagementClient()
@@ -275,26 +258,26 @@ class Org(_Namespace):
     """``aither.org``: the organisation and its usage."""
 
     def get(self) -> Organization:
-        data = _object(self._client.request("GET", "/api/v1/org"))
+        data = as_object(self._client.request("GET", "/api/v1/org"))
         try:
             return Organization(
                 id=str(data["id"]),
                 name=str(data["name"]),
                 plan=str(data["plan"]),
-                created_at=_parse_time(data.get("created_at")),
+                created_at=parse_time(data.get("created_at")),
             )
         except KeyError as exc:
             raise APIError(f"the server's organisation lacks {exc.args[0]!r}") from None
 
     def usage(self) -> Usage:
-        data = _object(self._client.request("GET", "/api/v1/org/usage"))
+        data = as_object(self._client.request("GET", "/api/v1/org/usage"))
         try:
             return Usage(
                 period_start=_required_time(data.get("period_start"), "period_start"),
                 period_end=_required_time(data.get("period_end"), "period_end"),
-                api_calls=int(data["api_calls"]),
-                predictions=int(data["predictions"]),
-                labels=int(data["labels"]),
+                api_calls=integer(data["api_calls"]),
+                predictions=integer(data["predictions"]),
+                labels=integer(data["labels"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise APIError(f"the server sent invalid usage ({type(exc).__name__}: {exc})") from None
@@ -307,7 +290,7 @@ class UserNamespace(_Namespace):
         return "<aither.user>"
 
     def me(self) -> User:
-        data = _object(self._client.request("GET", "/api/v1/users/me"))
+        data = as_object(self._client.request("GET", "/api/v1/users/me"))
         try:
             return User(
                 id=str(data["id"]),
@@ -326,12 +309,9 @@ class ApiKeys(_Namespace):
         return "<aither.api_keys>"
 
     def list(self) -> builtins.list[ApiKey]:
-        data = _object(self._client.request("GET", "/api/v1/api-keys"))
-        items = data.get("data")
-        if not isinstance(items, builtins.list):
-            raise APIError("the server sent an unexpected key list")
+        data = as_object(self._client.request("GET", "/api/v1/api-keys"))
         # A list never carries secrets, even if a server sent one.
-        return [_api_key(item) for item in items if isinstance(item, Mapping)]
+        return [_api_key(item) for item in data_list(data, "key list")]
 
     def create(self, name: str, scopes: Iterable[str] = ("read", "write")) -> ApiKey:
         """A new key; its secret is in the returned ``ApiKey.secret`` and nowhere else. Keep it safe now:
@@ -343,14 +323,14 @@ class ApiKeys(_Namespace):
         scope_list = [str(s) for s in scopes]
         if not scope_list:
             raise ValueError("scopes must name at least one of 'read', 'write', 'admin'")
-        data = _object(self._client.request("POST", "/api/v1/api-keys", json={"name": name, "scopes": scope_list}))
+        data = as_object(self._client.request("POST", "/api/v1/api-keys", json={"name": name, "scopes": scope_list}))
         return _api_key(data, with_secret=True)
 
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key; the server refuses it from the next request on."""
         if not isinstance(key_id, str) or not key_id:
             raise ValueError("key_id must be a non-empty string")
-        data = _object(self._client.request("DELETE", "/api/v1/api-keys/" + quote(key_id, safe="")))
+        data = as_object(self._client.request("DELETE", "/api/v1/api-keys/" + quote(key_id, safe="")))
         return _api_key(data)
 
 
@@ -361,24 +341,22 @@ class ServerPrivacy(_Namespace):
     def __repr__(self) -> str:
         return "<aither.server_privacy>"
 
-    def policies(self) -> builtins.list[dict[str, Any]]:
-        items = _object(self._client.request("GET", "/api/v1/privacy/policies")).get("data")
-        if not isinstance(items, builtins.list):
-            raise APIError("the server sent an unexpected policy list")
-        return [dict(item) for item in items if isinstance(item, Mapping)]
+    def policies(self) -> builtins.list[dict[str, object]]:
+        answer = as_object(self._client.request("GET", "/api/v1/privacy/policies"))
+        return [dict(item) for item in data_list(answer, "policy list")]
 
-    def set_policy(self, model: str, columns: Mapping[str, str], *, scrub: bool | None = None) -> dict[str, Any]:
+    def set_policy(self, model: str, columns: Mapping[str, str], *, scrub: bool | None = None) -> dict[str, object]:
         """Set ``model``'s policy (``"*"``: the organisation's); ``columns`` maps names or patterns to ``drop``,
         ``refuse``, ``hash``, ``round``, ``round:N``, ``bucket:W`` or ``keep``."""
         body = {"columns": dict(columns), "scrub": scrub}
-        return dict(_object(self._client.request("PUT", _policy_path(model), json=body)))
+        return dict(as_object(self._client.request("PUT", _policy_path(model), json=body)))
 
     def delete_policy(self, model: str) -> None:
         self._client.request("DELETE", _policy_path(model))
 
     def erase(
         self, *, trace_id: str | None = None, entity: str | int | None = None, sketches: bool = False
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Erase every stored prediction and label of a trace or of an entity; the counts erased. An entity is
         sent as ``aither.entity_key(entity)`` (never the value), so this needs ``AITHER_HASH_KEY``."""
         if (trace_id is None) == (entity is None):
@@ -386,19 +364,17 @@ class ServerPrivacy(_Namespace):
         if entity is not None:
             from ._entity import entity_key
 
-            body: dict[str, Any] = {"entity": entity_key(entity)}
+            body: dict[str, object] = {"entity": entity_key(entity)}
         else:
             body = {"trace_id": trace_id}
         if sketches:
             body["sketches"] = True
-        return dict(_object(self._client.request("POST", "/api/v1/erasures", json=body)))
+        return dict(as_object(self._client.request("POST", "/api/v1/erasures", json=body)))
 
-    def audit_log(self, limit: int = 100) -> builtins.list[dict[str, Any]]:
+    def audit_log(self, limit: int = 100) -> builtins.list[dict[str, object]]:
         """The newest ``limit`` entries (policy changes, erasures), newest first."""
-        items = _object(self._client.request("GET", f"/api/v1/audit-log?limit={int(limit)}")).get("data")
-        if not isinstance(items, builtins.list):
-            raise APIError("the server sent an unexpected audit log")
-        return [dict(item) for item in items if isinstance(item, Mapping)]
+        answer = as_object(self._client.request("GET", f"/api/v1/audit-log?limit={int(limit)}"))
+        return [dict(item) for item in data_list(answer, "audit log")]
 
 
 def _policy_path(model: str) -> str:

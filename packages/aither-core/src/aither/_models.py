@@ -11,11 +11,26 @@ import builtins
 import dataclasses
 import datetime
 from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 from urllib.parse import quote, urlencode
 
-from ._answers import data_list, parsing_answer
-from ._management import ManagementClient, _Namespace, _object, _parse_time
+from ._answers import (
+    JsonObject,
+    as_mapping,
+    as_object,
+    data_list,
+    integer,
+    number,
+    numbers,
+    objects,
+    optional_integer,
+    optional_number,
+    optional_text,
+    parse_time,
+    parsing_answer,
+    texts,
+)
+from ._management import ManagementClient, _Namespace
 
 __all__ = [
     "ColumnDrift",
@@ -68,7 +83,7 @@ class Metrics:
     auc: float | None
     mae: float | None
     rmse: float | None
-    volume: tuple[Mapping[str, Any], ...]
+    volume: tuple[JsonObject, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,8 +102,8 @@ class ColumnDrift:
 @dataclasses.dataclass(frozen=True)
 class DriftReport:
     model: str
-    reference: Mapping[str, Any]
-    window: Mapping[str, Any]
+    reference: JsonObject
+    window: JsonObject
     features: tuple[ColumnDrift, ...]
     prediction: ColumnDrift | None
     #: The model's embedding drift (a domain classifier's ROC AUC), when it sends embeddings (docs/drift.md).
@@ -167,26 +182,42 @@ class PerformancePoint:
 _PERFORMANCE = ("accuracy", "precision", "recall", "f1", "auc", "mae", "rmse")
 
 
-def _performance_point(p: Mapping[str, Any]) -> PerformancePoint:
-    estimated = p.get("estimated") or {}
-    realized = p.get("realized") or {}
+def _performance_point(p: JsonObject) -> PerformancePoint:
+    estimated = as_mapping(p.get("estimated") or {})
+    realized = numbers(p.get("realized"))
     figures = {}
     for metric in _PERFORMANCE:
         found = estimated.get(metric)
         if isinstance(found, Mapping):
-            band = found.get("band") or (None, None)
-            figures[metric] = Estimate(found.get("value"), found.get("sampling_error"), band[0], band[1])
+            low, high = _band(found.get("band"))
+            figures[metric] = Estimate(
+                optional_number(found.get("value")), optional_number(found.get("sampling_error")), low, high
+            )
     matrix = estimated.get("confusion_matrix")
     return PerformancePoint(
-        start=_parse_time(p.get("start")),
-        end=_parse_time(p.get("end")),
-        rows=int(p.get("rows") or 0),
-        labels=int(p.get("labels") or 0),
+        start=parse_time(p.get("start")),
+        end=parse_time(p.get("end")),
+        rows=integer(p.get("rows") or 0),
+        labels=integer(p.get("labels") or 0),
         waiting_for_labels=bool(p.get("waiting_for_labels")),
         estimated=figures,
-        estimated_confusion_matrix=None if matrix is None else tuple(tuple(float(v) for v in r) for r in matrix),
-        realized={metric: realized.get(metric) for metric in _PERFORMANCE if metric in realized},
+        estimated_confusion_matrix=None if matrix is None else _matrix(matrix),
+        realized={metric: realized[metric] for metric in _PERFORMANCE if metric in realized},
     )
+
+
+def _band(value: object) -> tuple[float | None, float | None]:
+    if not value:
+        return None, None
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"expected a band [low, high], got {type(value).__name__}")
+    return optional_number(value[0]), optional_number(value[1])
+
+
+def _matrix(value: object) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+        raise TypeError("expected a confusion matrix (a list of rows)")
+    return tuple(tuple(number(v) for v in row) for row in value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,10 +250,11 @@ class Prediction:
     latency_ms: float
     status: str
     batch_size: int | None
-    features: Any
-    prediction: Any
-    labels: Mapping[str, Any]
-    sampled_rows: tuple[Mapping[str, Any], ...]
+    #: The sample and the output as the server stored them (JSON: the shape the model's input and output had).
+    features: object
+    prediction: object
+    labels: JsonObject
+    sampled_rows: tuple[JsonObject, ...]
 
 
 def _iso(moment: Moment) -> str | None:
@@ -233,30 +265,89 @@ def _iso(moment: Moment) -> str | None:
     return moment.isoformat()
 
 
-def _filters(version: str | None, environment: str | None, start: Moment, end: Moment) -> dict[str, Any]:
+def _filters(version: str | None, environment: str | None, start: Moment, end: Moment) -> dict[str, str | None]:
     """The query parameters that pick the predictions a reader looks at, in the order they are sent."""
     return {"version": version, "environment": environment, "start": _iso(start), "end": _iso(end)}
 
 
-def _path(name: str, tail: str, **params: Any) -> str:
+def _path(name: str, tail: str, **params: str | int | None) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError("name must be a non-empty string")
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"/api/v1/models/{quote(name, safe='')}/{tail}" + (f"?{query}" if query else "")
 
 
-def _column_drift(data: Mapping[str, Any]) -> ColumnDrift:
-    return ColumnDrift(
-        name=str(data["name"]),
-        kind=str(data["kind"]),
-        method=data.get("method"),
-        score=data.get("score"),
-        threshold=data.get("threshold"),
-        drifted=bool(data.get("drifted")),
-        reference_count=int(data.get("reference_count") or 0),
-        current_count=int(data.get("current_count") or 0),
-        statistics=dict(data.get("statistics") or {}),
+def _model(m: JsonObject) -> Model:
+    first_seen, last_seen = parse_time(m.get("first_seen")), parse_time(m.get("last_seen"))
+    return Model(
+        name=str(m["name"]),
+        versions=texts(m.get("versions")),
+        environments=texts(m.get("environments")),
+        first_seen=first_seen,
+        last_seen=last_seen,
+        calls=integer(m.get("calls") or 0),
+        predictions=integer(m.get("predictions") or 0),
     )
+
+
+def _column_drift(data: JsonObject) -> ColumnDrift:
+    name, kind = str(data["name"]), str(data["kind"])
+    return ColumnDrift(
+        name=name,
+        kind=kind,
+        method=optional_text(data.get("method")),
+        score=optional_number(data.get("score")),
+        threshold=optional_number(data.get("threshold")),
+        drifted=bool(data.get("drifted")),
+        reference_count=integer(data.get("reference_count") or 0),
+        current_count=integer(data.get("current_count") or 0),
+        statistics=numbers(data.get("statistics")),
+    )
+
+
+class _Scores(TypedDict):
+    """The quality figures every scored slice has (a segment, a time bucket, a window)."""
+
+    accuracy: float | None
+    f1: float | None
+    mae: float | None
+    rmse: float | None
+
+
+def _scores(data: JsonObject) -> _Scores:
+    return {
+        "accuracy": optional_number(data.get("accuracy")),
+        "f1": optional_number(data.get("f1")),
+        "mae": optional_number(data.get("mae")),
+        "rmse": optional_number(data.get("rmse")),
+    }
+
+
+def _segment(g: JsonObject) -> Segment:
+    return Segment(value=str(g["value"]), rows=integer(g["rows"]), **_scores(g))
+
+
+def _column_quality(f: JsonObject) -> ColumnQuality:
+    def rate(key: str) -> float | None:
+        return optional_number(f.get(key))
+
+    return ColumnQuality(
+        name=str(f["name"]),
+        dtype=optional_text(f.get("dtype")),
+        reference_dtype=optional_text(f.get("reference_dtype")),
+        dtype_changed=bool(f.get("dtype_changed")),
+        null_rate=rate("null_rate"),
+        reference_null_rate=rate("reference_null_rate"),
+        out_of_range_rate=rate("out_of_range_rate"),
+        unseen_category_rate=rate("unseen_category_rate"),
+    )
+
+
+def _required_objects(value: object) -> builtins.list[JsonObject]:
+    """A list the answer must hold, of objects (``TypeError`` for anything else, read as an invalid answer)."""
+    if not isinstance(value, builtins.list) or not all(isinstance(item, Mapping) for item in value):
+        raise TypeError("expected a list of objects")
+    return [item for item in value if isinstance(item, Mapping)]
 
 
 class Models(_Namespace):
@@ -265,22 +356,11 @@ class Models(_Namespace):
     def __repr__(self) -> str:
         return "<aither.models>"
 
-    def _get(self, path: str) -> Mapping[str, Any]:
-        return _object(self._client.request("GET", path))
+    def _get(self, path: str) -> JsonObject:
+        return as_object(self._client.request("GET", path))
 
     def list(self) -> builtins.list[Model]:
-        return [
-            Model(
-                name=str(m["name"]),
-                versions=tuple(m.get("versions") or ()),
-                environments=tuple(m.get("environments") or ()),
-                first_seen=_parse_time(m.get("first_seen")),
-                last_seen=_parse_time(m.get("last_seen")),
-                calls=int(m.get("calls") or 0),
-                predictions=int(m.get("predictions") or 0),
-            )
-            for m in data_list(self._get("/api/v1/models"), "model list")
-        ]
+        return [_model(m) for m in data_list(self._get("/api/v1/models"), "model list")]
 
     def metrics(
         self,
@@ -296,22 +376,19 @@ class Models(_Namespace):
         with parsing_answer("invalid metrics"):
             return Metrics(
                 model=str(data["model"]),
-                task=data.get("task"),
-                calls=int(data["calls"]),
-                predictions=int(data["predictions"]),
-                labels=int(data["labels"]),
-                errors=int(data["errors"]),
-                label_coverage=data.get("label_coverage"),
-                error_rate=data.get("error_rate"),
-                latency_ms=dict(data.get("latency_ms") or {}),
-                accuracy=data.get("accuracy"),
-                precision=data.get("precision"),
-                recall=data.get("recall"),
-                f1=data.get("f1"),
-                auc=data.get("auc"),
-                mae=data.get("mae"),
-                rmse=data.get("rmse"),
-                volume=tuple(data.get("volume") or ()),
+                task=optional_text(data.get("task")),
+                calls=integer(data["calls"]),
+                predictions=integer(data["predictions"]),
+                labels=integer(data["labels"]),
+                errors=integer(data["errors"]),
+                label_coverage=optional_number(data.get("label_coverage")),
+                error_rate=optional_number(data.get("error_rate")),
+                latency_ms=numbers(data.get("latency_ms")),
+                **_scores(data),
+                precision=optional_number(data.get("precision")),
+                recall=optional_number(data.get("recall")),
+                auc=optional_number(data.get("auc")),
+                volume=objects(data.get("volume")),
             )
 
     def drift(
@@ -333,9 +410,9 @@ class Models(_Namespace):
             embeddings = data.get("embeddings")
             return DriftReport(
                 model=str(data["model"]),
-                reference=dict(data.get("reference") or {}),
-                window=dict(data.get("window") or {}),
-                features=tuple(_column_drift(f) for f in data["features"]),
+                reference=dict(as_mapping(data.get("reference") or {})),
+                window=dict(as_mapping(data.get("window") or {})),
+                features=tuple(_column_drift(f) for f in _required_objects(data["features"])),
                 prediction=None if not isinstance(prediction, Mapping) else _column_drift(prediction),
                 embeddings=None if not isinstance(embeddings, Mapping) else _column_drift(embeddings),
             )
@@ -354,21 +431,9 @@ class Models(_Namespace):
         with parsing_answer("an invalid data-quality report"):
             return DataQuality(
                 model=str(data["model"]),
-                features=tuple(
-                    ColumnQuality(
-                        name=str(f["name"]),
-                        dtype=f.get("dtype"),
-                        reference_dtype=f.get("reference_dtype"),
-                        dtype_changed=bool(f.get("dtype_changed")),
-                        null_rate=f.get("null_rate"),
-                        reference_null_rate=f.get("reference_null_rate"),
-                        out_of_range_rate=f.get("out_of_range_rate"),
-                        unseen_category_rate=f.get("unseen_category_rate"),
-                    )
-                    for f in data["features"]
-                ),
-                new_columns=tuple(data.get("new_columns") or ()),
-                missing_columns=tuple(data.get("missing_columns") or ()),
+                features=tuple(_column_quality(f) for f in _required_objects(data["features"])),
+                new_columns=texts(data.get("new_columns")),
+                missing_columns=texts(data.get("missing_columns")),
             )
 
     def metrics_series(
@@ -388,18 +453,15 @@ class Models(_Namespace):
         with parsing_answer("an invalid series"):
             return [
                 QualityPoint(
-                    start=_parse_time(p.get("start")),
-                    end=_parse_time(p.get("end")),
-                    predictions=int(p.get("predictions") or 0),
-                    labels=int(p.get("labels") or 0),
-                    task=p.get("task"),
-                    accuracy=p.get("accuracy"),
-                    f1=p.get("f1"),
-                    auc=p.get("auc"),
-                    mae=p.get("mae"),
-                    rmse=p.get("rmse"),
+                    start=parse_time(p.get("start")),
+                    end=parse_time(p.get("end")),
+                    predictions=integer(p.get("predictions") or 0),
+                    labels=integer(p.get("labels") or 0),
+                    task=optional_text(p.get("task")),
+                    auc=optional_number(p.get("auc")),
+                    **_scores(p),
                 )
-                for p in self._get(path)["points"]
+                for p in _required_objects(self._get(path)["points"])
             ]
 
     def performance(
@@ -418,7 +480,7 @@ class Models(_Namespace):
         path = _path(name, "performance", bucket=bucket, **_filters(version, environment, start, end))
         answer = self._get(path)
         with parsing_answer("an invalid performance answer"):
-            return [_performance_point(p) for p in answer["points"]]
+            return [_performance_point(p) for p in _required_objects(answer["points"])]
 
     def segments(
         self,
@@ -436,18 +498,8 @@ class Models(_Namespace):
             return Segments(
                 feature=str(data["feature"]),
                 kind=str(data["kind"]),
-                rows=int(data["rows"]),
-                segments=tuple(
-                    Segment(
-                        value=str(g["value"]),
-                        rows=int(g["rows"]),
-                        accuracy=g.get("accuracy"),
-                        f1=g.get("f1"),
-                        mae=g.get("mae"),
-                        rmse=g.get("rmse"),
-                    )
-                    for g in data["segments"]
-                ),
+                rows=integer(data["rows"]),
+                segments=tuple(_segment(g) for g in _required_objects(data["segments"])),
             )
 
     def predictions(
@@ -459,16 +511,16 @@ class Models(_Namespace):
             Prediction(
                 trace_id=str(p["trace_id"]),
                 model=str(p["model"]),
-                version=p.get("version"),
-                environment=p.get("environment"),
-                start_time=_parse_time(p.get("start_time")),
-                latency_ms=float(p.get("latency_ms") or 0.0),
+                version=optional_text(p.get("version")),
+                environment=optional_text(p.get("environment")),
+                start_time=parse_time(p.get("start_time")),
+                latency_ms=number(p.get("latency_ms") or 0.0),
                 status=str(p.get("status")),
-                batch_size=p.get("batch_size"),
+                batch_size=optional_integer(p.get("batch_size")),
                 features=p.get("features"),
                 prediction=p.get("prediction"),
-                labels=dict(p.get("labels") or {}),
-                sampled_rows=tuple(p.get("sampled_rows") or ()),
+                labels=dict(as_mapping(p.get("labels") or {})),
+                sampled_rows=objects(p.get("sampled_rows")),
             )
             for p in data_list(self._get(path), "prediction list")
         ]

@@ -10,17 +10,28 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import datetime
+import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Final
 from urllib.parse import quote
 
-from ._answers import data_list, parsing_answer
-from ._management import ManagementClient, _object, _parse_time
+from . import _answers as read
+from ._answers import JsonObject
+from ._management import ManagementClient
 
 __all__ = ["Monitor", "MonitorState", "Monitors", "monitors"]
 
-#: Left out of ``update``: the field stays as it is (None sets an optional field to null).
-_UNSET: Any = object()
+
+class _Unset(enum.Enum):
+    """The default of ``update``'s fields: left out, the field stays as it is (None sets an optional one to null)."""
+
+    UNSET = "unset"
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Final = _Unset.UNSET
 
 _MONITORS = "/api/v1/monitors"
 #: A monitor's settable fields, in the order they are sent. ``create`` and ``update`` name their arguments after
@@ -77,33 +88,29 @@ class MonitorState:
     at: datetime.datetime | None
 
 
-def _optional(value: Any, kind: type) -> Any:
-    return None if value is None else kind(value)
-
-
-def _monitor(data: Mapping[str, Any], with_secret: bool = False) -> Monitor:
-    with parsing_answer("an invalid monitor"):
+def _monitor(data: JsonObject, with_secret: bool = False) -> Monitor:
+    with read.parsing_answer("an invalid monitor"):
         secret = data.get("secret") if with_secret else None
         return Monitor(
             id=str(data["id"]),
             name=str(data["name"]),
             model=str(data["model"]),
-            version=_optional(data.get("version"), str),
-            environment=_optional(data.get("environment"), str),
+            version=read.optional_text(data.get("version")),
+            environment=read.optional_text(data.get("environment")),
             metric=str(data["metric"]),
             op=str(data["op"]),
-            threshold=float(data["threshold"]),
+            threshold=read.number(data["threshold"]),
             window=str(data["window"]),
-            min_rows=int(data["min_rows"]),
-            webhook_url=_optional(data.get("webhook_url"), str),
+            min_rows=read.integer(data["min_rows"]),
+            webhook_url=read.optional_text(data.get("webhook_url")),
             enabled=bool(data["enabled"]),
             state=str(data["state"]),
-            value=_optional(data.get("value"), float),
-            rows=_optional(data.get("rows"), int),
-            last_evaluated=_parse_time(data.get("last_evaluated")),
-            created_at=_parse_time(data.get("created_at")),
+            value=read.optional_number(data.get("value")),
+            rows=read.optional_integer(data.get("rows")),
+            last_evaluated=read.parse_time(data.get("last_evaluated")),
+            created_at=read.parse_time(data.get("created_at")),
             secret=secret if isinstance(secret, str) else None,
-            warnings=tuple(str(w) for w in data.get("warnings") or ()),
+            warnings=read.texts(data.get("warnings")),
         )
 
 
@@ -113,7 +120,7 @@ def _path(monitor_id: str, tail: str = "") -> str:
     return f"{_MONITORS}/{quote(monitor_id, safe='')}{tail}"
 
 
-def _fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
+def _fields(arguments: Mapping[str, object]) -> dict[str, object]:
     """The monitor fields among a method's ``locals()``."""
     return {field: arguments[field] for field in _FIELDS}
 
@@ -127,12 +134,12 @@ class Monitors:
     def __repr__(self) -> str:
         return "<aither.monitors>"
 
-    def _request_monitor(self, method: str, path: str, *, json: Any = None, with_secret: bool = False) -> Monitor:
+    def _request_monitor(self, method: str, path: str, *, json: object = None, with_secret: bool = False) -> Monitor:
         """The monitor the server answers the call with."""
-        return _monitor(_object(self._client.request(method, path, json=json)), with_secret=with_secret)
+        return _monitor(read.as_object(self._client.request(method, path, json=json)), with_secret=with_secret)
 
-    def _get_list(self, path: str) -> builtins.list[Mapping[str, Any]]:
-        return data_list(_object(self._client.request("GET", path)), "list")
+    def _get_list(self, path: str) -> builtins.list[JsonObject]:
+        return read.data_list(read.as_object(self._client.request("GET", path)), "list")
 
     def create(
         self,
@@ -164,17 +171,17 @@ class Monitors:
         self,
         monitor_id: str,
         *,
-        name: str = _UNSET,
-        model: str = _UNSET,
-        metric: str = _UNSET,
-        op: str = _UNSET,
-        threshold: float = _UNSET,
-        window: str = _UNSET,
-        min_rows: int = _UNSET,
-        version: str | None = _UNSET,
-        environment: str | None = _UNSET,
-        webhook_url: str | None = _UNSET,
-        enabled: bool = _UNSET,
+        name: str | _Unset = _UNSET,
+        model: str | _Unset = _UNSET,
+        metric: str | _Unset = _UNSET,
+        op: str | _Unset = _UNSET,
+        threshold: float | _Unset = _UNSET,
+        window: str | _Unset = _UNSET,
+        min_rows: int | _Unset = _UNSET,
+        version: str | _Unset | None = _UNSET,
+        environment: str | _Unset | None = _UNSET,
+        webhook_url: str | _Unset | None = _UNSET,
+        enabled: bool | _Unset = _UNSET,
     ) -> Monitor:
         """Change the fields given; the others stay."""
         given = _fields(locals())
@@ -196,9 +203,9 @@ class Monitors:
                 MonitorState(
                     state=str(item.get("state")),
                     previous=str(item.get("previous")),
-                    value=_optional(item.get("value"), float),
-                    rows=_optional(item.get("rows"), int),
-                    at=_parse_time(item.get("at")),
+                    value=read.optional_number(item.get("value")),
+                    rows=read.optional_integer(item.get("rows")),
+                    at=read.parse_time(item.get("at")),
                 )
             )
         return out

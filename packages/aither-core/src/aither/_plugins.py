@@ -14,12 +14,12 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._errors import PluginError
 from ._tracked import TrackedModel
-from ._tracking import ModelLogger, WrapOptions, columns_to_sample
+from ._tracking import FeaturesFn, ModelLogger, WrapOptions
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -47,29 +47,29 @@ class Integration(abc.ABC):
     modules: tuple[str, ...] = ()
     api_version: int = PLUGIN_API_VERSION
 
-    def claims(self, model: Any) -> bool:
+    def claims(self, model: object) -> bool:
         """Whether this plugin wraps ``model``. Default: some class in its MRO comes from one of ``modules``."""
         return any(klass.__module__.partition(".")[0] in self.modules for klass in type(model).__mro__)
 
     @abc.abstractmethod
-    def wrap(self, model: Any, options: WrapOptions) -> Any:
+    def wrap(self, model: Any, options: WrapOptions) -> Any:  # a plugin's own model type; the tracked stand-in
         """The tracked model: ``model`` with its framework's hook, recording calls through a ``ModelLogger``."""
 
     def wrap_model(
         self,
-        model: Any,
+        model: object,
         name: str,
         version: str | None = None,
         environment: str | None = None,
         sample_rows: int = 5,
         sample_columns: int | None = 10,
-        features_fn: Callable[[Any], Any] | None = None,
+        features_fn: FeaturesFn | None = None,
         feature_names: Sequence[str] | None = None,
         task: str | None = None,
         column_policies: Mapping[str, str] | None = None,
         embeddings: bool | str = False,
-        **plugin_options: Any,
-    ) -> Any:
+        **plugin_options: Any,  # the plugin's own options, passed on to its wrap() as they are
+    ) -> Any:  # the tracked model stands in for the user's
         """``aither.wrap`` through this plugin alone, skipping discovery (for objects it cannot recognise by
         type, or for its own options: ``aither_tinygrad.wrap(fn, name="f", realize_output=True)``)."""
         options = WrapOptions(
@@ -77,7 +77,7 @@ class Integration(abc.ABC):
             version,
             environment,
             sample_rows,
-            columns_to_sample(sample_columns),
+            sample_columns,
             features_fn,
             feature_names,
             task,
@@ -165,7 +165,7 @@ def reset_cache() -> None:
     _entry_points.cache_clear()
 
 
-def find_integration(model: Any) -> Integration | None:
+def find_integration(model: object) -> Integration | None:
     """The plugin that claims ``model``, or None for the generic wrapper."""
     entry_points = _entry_points()
     if not entry_points:
@@ -192,7 +192,7 @@ def find_integration(model: Any) -> Integration | None:
 _missing_warned: set[str] = set()
 
 
-def _warn_if_plugin_missing(model: Any) -> None:
+def _warn_if_plugin_missing(model: object) -> None:
     """A model of a framework aither has a plugin for, but that plugin is not installed: say which, once."""
     from ._install import PLUGIN_FOR_FRAMEWORK, install_command
 
@@ -216,7 +216,7 @@ def _warn_if_plugin_missing(model: Any) -> None:
         return
 
 
-def wrap_model(model: Any, options: WrapOptions) -> Any:
+def wrap_model(model: object, options: WrapOptions) -> object:
     """Dispatch to the plugin that claims ``model``; fall back to the generic wrapper."""
     if isinstance(model, TrackedModel):  # wrapping a wrapper would log every call twice
         model = model.model

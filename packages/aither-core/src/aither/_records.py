@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ._capture import Captured
 
@@ -78,7 +78,7 @@ class SpanRecord:
         self.sample_rate: float | None = None
         #: ``ml.entity``: the hashed key of the entity the call was about (``aither.entity``); None for none.
         self.entity: str | None = None
-        self.label: Any = None
+        self.label: object = None
         self.has_label = False
         self.label_row: int | None = None
         # What the record keeps alive while queued, for max_queue_bytes: about 800 bytes of Python objects
@@ -86,7 +86,7 @@ class SpanRecord:
         self.nbytes = 800 + (features.nbytes if features else 0) + (prediction.nbytes if prediction else 0)
 
     @classmethod
-    def for_label(cls, trace_id: int, span_id: int, time_ns: int, label: Any, row: int | None) -> SpanRecord:
+    def for_label(cls, trace_id: int, span_id: int, time_ns: int, label: object, row: int | None) -> SpanRecord:
         """A label span: zero duration, no model attributes, joined to its prediction by trace id."""
         record = cls(trace_id, span_id, "label", time_ns, time_ns, None, None, None, None, None)
         record.label = label

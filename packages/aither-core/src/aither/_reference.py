@@ -9,17 +9,54 @@ stays light; without them the error names the extra to install.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence, Sized
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import quote
 
+from ._answers import JsonObject, as_object, integer, optional_integer, optional_text, parsing_answer, texts
 from ._errors import MissingDependencyError
 from ._install import install_command
 from ._privacy import ColumnPolicies, Privacy
 from ._privacy._reference import private_table
 from ._tracking import checked_feature_names
+from ._types import is_pandas_frame, is_polars_frame
 
-__all__ = ["log_reference"]
+if TYPE_CHECKING:
+    from ._capture._texts import Tokenizer
+    from ._types import Array
+    from .profile import Profile
+
+__all__ = ["StoredEstimator", "StoredReference", "log_reference"]
+
+
+class _Stored(TypedDict):
+    model: str
+    name: str
+    version: str | None
+    created_at: str
+
+
+class StoredEstimator(_Stored):
+    """What the server stored of a reference's estimator (``log_reference(...)["estimator"]``)."""
+
+    task: str
+    method: str
+    classes: int | None
+
+
+class _StoredReference(_Stored):
+    environment: str | None
+    rows: int
+    columns: list[str]
+    #: Reference embeddings stored (rows), or None.
+    embeddings: int | None
+
+
+class StoredReference(_StoredReference, total=False):
+    """The server's description of a stored reference, as ``log_reference`` returns it; ``estimator`` when
+    one was stored too."""
+
+    estimator: StoredEstimator
 
 
 def _require() -> None:
@@ -38,18 +75,18 @@ def _require() -> None:
 
 def log_reference(
     model_name: str,
-    data: Any,
+    data: object,
     *,
-    labels: Any = None,
-    predictions: Any = None,
+    labels: object = None,
+    predictions: object = None,
     version: str | None = None,
     environment: str | None = None,
     name: str = "training",
     feature_names: Sequence[str] | None = None,
-    tokenizer: Any = None,
+    tokenizer: Tokenizer | None = None,
     column_policies: Mapping[str, str] | None = None,
-    embeddings: Any = None,
-) -> dict[str, Any]:
+    embeddings: object = None,
+) -> StoredReference:
     """Profile ``data`` and store the profile on the server as the reference ``name`` of ``model_name`` (and
     ``version``).
 
@@ -91,7 +128,7 @@ def log_reference(
         for column, profile in reference_profiles(private, names, tokenizer).items()
         if not _dropped(policies, column)
     }
-    body: dict[str, Any] = {
+    body: dict[str, object] = {
         "name": name,
         "version": version,
         "environment": environment,
@@ -106,7 +143,7 @@ def log_reference(
         body["embeddings"] = reference_embeddings(embeddings)
     client = ManagementClient(timeout=60.0)
     path = f"/api/v1/models/{quote(model_name, safe='')}"
-    answer: dict[str, Any] = client.request("POST", f"{path}/references", json=body)
+    answer = _stored_reference(client.request("POST", f"{path}/references", json=body))
     if predictions is not None and labels is not None:
         from ._calibration import classifier_estimator
         from ._loss_model import regressor_estimator
@@ -115,13 +152,14 @@ def log_reference(
         if estimator is None and _regression(predictions, labels):
             estimator = regressor_estimator(private, predictions, labels, names)
         if estimator is not None:
-            answer["estimator"] = client.request(
+            stored = client.request(
                 "POST", f"{path}/estimators", json={"name": name, "version": version, "estimator": estimator}
             )
+            answer["estimator"] = _stored_estimator(stored)
     return answer
 
 
-def _regression(predictions: Any, labels: Any) -> bool:
+def _regression(predictions: object, labels: object) -> bool:
     """Numbers with fractional parts among the predictions or labels: a regressor's (as the server reads them)."""
     import numpy as np
 
@@ -156,19 +194,21 @@ def _dropped(policies: ColumnPolicies, column: str) -> bool:
     return action is not None and action.kind == "drop"
 
 
-def reference_profiles(data: Any, feature_names: Sequence[str] | None = None, tokenizer: Any = None) -> dict[str, Any]:
+def reference_profiles(
+    data: object, feature_names: Sequence[str] | None = None, tokenizer: Tokenizer | None = None
+) -> dict[str, Profile]:
     """The profile of each column of ``data``, as ``log_reference`` sends them (see there)."""
     from . import profile as _profile
     from ._capture._columns import as_array, input_columns, is_text_records, named, text_columns, text_field_columns
     from ._capture._texts import tokenizer_counts
 
-    module = type(data).__module__.partition(".")[0]
+    columns: Mapping[str, Sequence[float] | Array]
     if isinstance(data, (list, tuple)) and data and all(isinstance(item, str) for item in data):
         tokenize = None if tokenizer is None else tokenizer_counts(tokenizer)
-        columns: dict[str, Any] = text_columns(list(data), tokenize)
-    elif tokenizer is not None and is_text_records(data):
-        columns = text_field_columns(list(data), tokenizer_counts(tokenizer))
-    elif module in ("pandas", "polars") or isinstance(data, (Mapping, list, tuple)):
+        columns = text_columns([str(item) for item in data], tokenize)
+    elif tokenizer is not None and isinstance(data, (list, tuple)) and is_text_records(data):
+        columns = text_field_columns([item for item in data if isinstance(item, Mapping)], tokenizer_counts(tokenizer))
+    elif is_pandas_frame(data) or is_polars_frame(data) or isinstance(data, (Mapping, list, tuple)):
         return named(_profile.profile_table(data), feature_names)
     else:
         array = as_array(data)
@@ -178,16 +218,19 @@ def reference_profiles(data: Any, feature_names: Sequence[str] | None = None, to
     return named({column: _profile.profile_column(values) for column, values in columns.items()}, feature_names)
 
 
-def _rows(data: Any) -> int:
+def _rows(data: object) -> int:
     shape = getattr(data, "shape", None)
     if shape is not None and len(shape):
         return int(shape[0])
     if isinstance(data, dict):
-        return len(next(iter(data.values()), []))
+        first: object = next(iter(data.values()), [])
+        return len(first) if isinstance(first, Sized) else 1
+    if not isinstance(data, Sized):
+        raise TypeError(f"object of type {type(data).__name__!r} has no len()")
     return len(data)
 
 
-def _one_column(values: Any) -> Any:
+def _one_column(values: object) -> object:
     """Predictions or labels as one column: a 2-D output (class probabilities) is reduced to its arg-max."""
     from ._capture._columns import as_array
 
@@ -199,3 +242,36 @@ def _one_column(values: Any) -> Any:
     if array.ndim == 2:
         return array.argmax(axis=1) if array.shape[1] > 1 else array[:, 0]
     return array
+
+
+def _stored(data: JsonObject) -> _Stored:
+    return _Stored(
+        model=str(data.get("model")),
+        name=str(data.get("name")),
+        version=optional_text(data.get("version")),
+        created_at=str(data.get("created_at")),
+    )
+
+
+def _stored_reference(answer: object) -> StoredReference:
+    data = as_object(answer)
+    with parsing_answer("an invalid reference answer"):
+        stored = _stored(data)
+        # Spelled out, not unpacked: the type checker cannot see that ``estimator`` is left out on purpose.
+        return {
+            "model": stored["model"],
+            "name": stored["name"],
+            "version": stored["version"],
+            "created_at": stored["created_at"],
+            "environment": optional_text(data.get("environment")),
+            "rows": integer(data.get("rows") or 0),
+            "columns": list(texts(data.get("columns"))),
+            "embeddings": optional_integer(data.get("embeddings")),
+        }
+
+
+def _stored_estimator(answer: object) -> StoredEstimator:
+    data = as_object(answer)
+    with parsing_answer("an invalid estimator answer"):
+        classes = optional_integer(data.get("classes"))
+        return {**_stored(data), "task": str(data.get("task")), "method": str(data.get("method")), "classes": classes}

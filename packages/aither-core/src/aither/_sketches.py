@@ -26,16 +26,29 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, NamedTuple, TypeGuard
 
 from ._capture import Captured
 from ._records import ModelIdentity
+from ._types import is_numpy_array, is_pandas_frame, is_pandas_series, is_polars_frame, is_polars_series
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import pandas as pd
+    import polars as pl
+    from datasketches import frequent_strings_sketch, kll_doubles_sketch
+
     from ._privacy import Privacy
     from ._privacy._policy import Action, ColumnPolicies
+    from ._types import Array, FloatArray
     from .profile import Profile
+
+    #: One column of a batch as it is read: a numpy column, a pandas or polars Series, or a list of values.
+    ColumnValues: TypeAlias = Array | pd.Series | pl.Series | list[object]
+    #: A small batch's column as it waits to be sketched with others: numbers as numpy, anything else a list.
+    Chunk: TypeAlias = Array | list[object]
 
 __all__ = [
     "PROFILE_FORMAT",
@@ -66,7 +79,7 @@ class Batch(NamedTuple):
     polars DataFrame, by reference), ``records`` (a list of dicts) or ``row`` (one dict of features)."""
 
     kind: str
-    data: Any
+    data: object
     names: tuple[str, ...] | None
 
 
@@ -79,7 +92,7 @@ class ProfilePoint(NamedTuple):
     profile: Profile
 
 
-def _render_profiled(data: Any) -> Any:
+def _render_profiled(data: object) -> object:
     """A profiled input has no sample: anything that renders it (an in-memory exporter) sees only this."""
     return {"_meta": {"profile_only": True}}
 
@@ -88,19 +101,17 @@ def is_profile_capture(captured: Captured) -> bool:
     return captured.render is _render_profiled
 
 
-def profile_capture(inputs: Any, names: tuple[str, ...] | None) -> Captured:
+def profile_capture(inputs: object, names: tuple[str, ...] | None) -> Captured:
     """The calling thread's part: a handle on the input for the worker, and its rows. A numpy array is copied
     (a buffer reused for the next batch must not change what the worker reads); a frame is not (a pandas copy
     costs 50 µs even for one row): modify a frame in place after the call and its profile may see the change."""
-    cls = type(inputs)
-    module = cls.__module__.partition(".")[0]
-    if module == "numpy" and cls.__name__ == "ndarray":
+    if is_numpy_array(inputs):
         if inputs.ndim == 2:
             copy = inputs.copy()
             return Captured(_render_profiled, Batch("numpy", copy, names), int(inputs.shape[0]), int(copy.nbytes))
         rows = int(inputs.shape[0]) if inputs.ndim else 1
         return Captured(_render_profiled, Batch("none", None, None), rows, 64)
-    if module in ("pandas", "polars") and hasattr(inputs, "columns"):
+    if is_pandas_frame(inputs) or is_polars_frame(inputs):
         shape = inputs.shape
         return Captured(_render_profiled, Batch("frame", inputs, None), int(shape[0]), 8 * shape[0] * shape[1])
     if isinstance(inputs, Mapping):
@@ -118,15 +129,15 @@ class _Column:
 
     def __init__(self, dtype: str) -> None:
         self.dtype = dtype
-        self.numbers: Any = None
-        self.categories: Any = None
+        self.numbers: kll_doubles_sketch | None = None
+        self.categories: frequent_strings_sketch | None = None
         self.count_numbers = 0
         self.count_categories = 0
         self.nulls = 0
         self.minimum: float | None = None
         self.maximum: float | None = None
 
-    def add_numbers(self, values: Any, nulls: int) -> None:
+    def add_numbers(self, values: FloatArray, nulls: int) -> None:
         """Finite float64 values (a numpy array) and the nulls left out of them."""
         import datasketches
         import numpy as np
@@ -221,7 +232,7 @@ class ProfileSketches:
         self.closed = False
         _every.add(self)
         #: Small batches' columns waiting to be sketched together: {model: {column: (dtype, chunks)}}.
-        self._waiting: dict[ModelIdentity, dict[str, tuple[str, list[Any]]]] = {}
+        self._waiting: dict[ModelIdentity, dict[str, tuple[str, list[Chunk]]]] = {}
         self._waiting_rows: dict[ModelIdentity, int] = {}
         #: Held to sketch: the worker adds while a flushing thread may collect.
         self._sketching = threading.Lock()
@@ -252,7 +263,7 @@ class ProfileSketches:
             if not self.closed:
                 self._add(model, captured, columns)
 
-    def _add(self, model: ModelIdentity, captured: Captured, columns: list[tuple[str, Any, str]]) -> None:
+    def _add(self, model: ModelIdentity, captured: Captured, columns: list[tuple[str, ColumnValues, str]]) -> None:
         policies = self._privacy.policies_for(model.name) if self._privacy is not None else None
         if captured.rows >= SMALL_BATCH:
             self._sketch(model, policies, [(name, dtype, [values]) for name, values, dtype in columns])
@@ -277,7 +288,7 @@ class ProfileSketches:
         if rows >= SMALL_BATCH:
             self._fold(model)
 
-    def add_prediction(self, model: ModelIdentity, rendered: Any) -> None:
+    def add_prediction(self, model: ModelIdentity, rendered: object) -> None:
         """Add a profile-only call's output (``ml.prediction`` as rendered) to the model's prediction sketch:
         one value per row, read as the server reads a sampled row's (a row of class scores by its arg-max class,
         a ``{"label", "score"}`` by its label). Never raises."""
@@ -310,7 +321,10 @@ class ProfileSketches:
             self._sketch(model, policies, [(name, dtype, chunks) for name, (dtype, chunks) in waiting.items()])
 
     def _sketch(
-        self, model: ModelIdentity, policies: ColumnPolicies | None, columns: list[tuple[str, str, list[Any]]]
+        self,
+        model: ModelIdentity,
+        policies: ColumnPolicies | None,
+        columns: list[tuple[str, str, Sequence[ColumnValues]]],
     ) -> None:
         privacy = self._privacy
         scrub = privacy is not None and privacy.scrub_values
@@ -385,13 +399,13 @@ class ProfileSketches:
             self._claimed = False
 
 
-def _pandas_columns(frame: Any) -> list[tuple[str, Any, str]] | None:
+def _pandas_columns(frame: pd.DataFrame) -> list[tuple[str, ColumnValues, str]] | None:
     """A pandas frame's columns read from its blocks: a numpy row of a 2-D block, or an extension array, per
     column. ``frame[name]`` builds a Series per column, which cost more than all the rest for a small frame.
     ``None`` where the blocks are not as expected (another pandas): the caller then reads column by column."""
     try:
         names = [str(name) for name in frame.columns]
-        found: list[Any] = [None] * len(names)
+        found: list[ColumnValues | None] = [None] * len(names)
         dtypes: list[str] = [""] * len(names)
         rows = len(frame)
         for block in frame._mgr.blocks:
@@ -413,9 +427,10 @@ def _pandas_columns(frame: Any) -> list[tuple[str, Any, str]] | None:
                     return None
                 found[location] = values
                 dtypes[location] = text
-        if any(values is None for values in found):
+        columns = [values for values in found if values is not None]
+        if len(columns) != len(names):
             return None
-        return list(zip(names, found, dtypes, strict=True))
+        return list(zip(names, columns, dtypes, strict=True))
     except Exception:
         return None
 
@@ -440,7 +455,7 @@ def _forget_all() -> None:
                 sketches._sketching.release()
 
 
-def _prediction_values(prediction: Any) -> list[Any]:
+def _prediction_values(prediction: object) -> list[object]:
     """One value per row of a rendered output, as the server's drift reads the output of a sampled row."""
     values = prediction
     if isinstance(values, dict) and isinstance(values.get("values"), list):
@@ -450,7 +465,7 @@ def _prediction_values(prediction: Any) -> list[Any]:
     return [_one_value(value) for value in values]
 
 
-def _one_value(value: Any) -> Any:
+def _one_value(value: object) -> object:
     if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
         return max(range(len(value)), key=value.__getitem__)
     if isinstance(value, dict):
@@ -458,23 +473,24 @@ def _one_value(value: Any) -> Any:
     return value
 
 
-def _chunk(values: Any) -> Any:
+def _chunk(values: ColumnValues) -> Chunk:
     """A small batch's column as it waits: a numpy array of numbers (integers kept integers, so a hashed column
     hashes them as sampling does), or a list of values; no pandas or polars object is kept."""
     import numpy as np
 
-    module = type(values).__module__.partition(".")[0]
-    if module == "pandas":
+    if is_pandas_series(values):
         import pandas as pd
 
         if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
             if values.isna().any():
-                return values.to_numpy(dtype=np.float64, na_value=np.nan)
+                floats: Array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+                return floats
             return np.asarray(values.to_numpy())
-        return values.tolist()
-    if module == "polars":
+        items: list[object] = values.tolist()
+        return items
+    if is_polars_series(values):
         if values.dtype.is_numeric():
-            return values.to_numpy() if values.null_count() == 0 else _numeric_array(values)
+            return values.to_numpy() if values.null_count() == 0 else _numeric_array(values) or []
         return values.to_list()
     if isinstance(values, np.ndarray):
         return values if values.dtype.kind in "iuf" else values.tolist()
@@ -482,7 +498,7 @@ def _chunk(values: Any) -> Any:
     return list(values) if numeric is None else numeric
 
 
-def _joined(chunks: list[Any]) -> list[Any]:
+def _joined(chunks: Sequence[ColumnValues]) -> Sequence[ColumnValues]:
     """A column's waiting chunks as at most two value sets: the numeric arrays joined, the lists joined."""
     import numpy as np
 
@@ -490,7 +506,7 @@ def _joined(chunks: list[Any]) -> list[Any]:
         return chunks
     arrays = [c for c in chunks if isinstance(c, np.ndarray)]
     lists = [c for c in chunks if not isinstance(c, np.ndarray)]
-    out: list[Any] = []
+    out: list[ColumnValues] = []
     if arrays:
         out.append(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
     if lists:
@@ -498,26 +514,26 @@ def _joined(chunks: list[Any]) -> list[Any]:
     return out
 
 
-def _columns_of(batch: Batch) -> Any:
+def _columns_of(batch: Batch) -> Iterator[tuple[str, ColumnValues, str]]:
     """(name, values, dtype) of each column of a batch: values a numpy array, a pandas/polars Series, or a list."""
     kind, data, names = batch
-    if kind == "numpy":
+    if kind == "numpy" and is_numpy_array(data):
         dtype = str(data.dtype)
         for j in range(data.shape[1]):
             name = names[j] if names is not None and j < len(names) else str(j)
             yield name, data[:, j], dtype
-    elif kind == "frame":
-        found = _pandas_columns(data) if type(data).__module__.startswith("pandas") else None
+    elif kind == "frame" and (is_pandas_frame(data) or is_polars_frame(data)):
+        found = _pandas_columns(data) if is_pandas_frame(data) else None
         if found is not None:
             yield from found
         else:
             for name in data.columns:
                 series = data[name]
                 yield str(name), series, str(series.dtype)
-    elif kind == "row":
+    elif kind == "row" and isinstance(data, Mapping):
         for name, value in data.items():
             yield str(name), [value], type(value).__name__
-    elif kind == "records":
+    elif kind == "records" and isinstance(data, list):
         first = data[0]
         for name in first:
             yield (
@@ -529,7 +545,7 @@ def _columns_of(batch: Batch) -> Any:
 
 def _add_values(
     column: _Column,
-    values: Any,
+    values: ColumnValues,
     action: Action | None,
     policies: ColumnPolicies | None,
     scrub: bool,
@@ -563,18 +579,18 @@ def _add_values(
             nulls += n
         elif action is not None and action.kind == "hash":
             assert policies is not None
-            categories[policies.apply(action, value)] += n
+            categories[policies.hashed(value)] += n
         elif _is_number(value):
             if action is not None and action.kind in ("round", "bucket"):
                 assert policies is not None
-                value = policies.apply(action, value)
+                value = policies.number(action, value)
             numbers.append(float(value))
             weights.append(n)
         elif isinstance(value, str):
             text = value[:_MAX_STRING]
             if scrub and action is None and privacy is not None:
                 found: dict[tuple[str, str], int] = {}
-                text = privacy.scrubbed(text, name, found)
+                text = privacy.scrubbed_text(text, name, found)
                 for key, times in found.items():
                     redactions[key] = redactions.get(key, 0) + times * n
             categories[text] += n
@@ -585,20 +601,21 @@ def _add_values(
     column.add_categories(list(categories.items()), nulls)
 
 
-def _numeric_array(values: Any) -> Any:
+def _numeric_array(values: ColumnValues) -> Array | None:
     """``values`` as a numeric numpy array when the column is numbers (not booleans), else None."""
     import numpy as np
 
-    module = type(values).__module__.partition(".")[0]
-    if module == "pandas":
+    if is_pandas_series(values):
         import pandas as pd
 
         if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-            return values.to_numpy(dtype=np.float64, na_value=np.nan)
+            floats: Array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            return floats
         return None
-    if module == "polars":
+    if is_polars_series(values):
         if values.dtype.is_numeric():
-            return values.cast(float).fill_null(float("nan")).to_numpy()
+            numbers: Array = values.cast(float).fill_null(float("nan")).to_numpy()
+            return numbers
         return None
     if isinstance(values, np.ndarray):
         return values if values.dtype.kind in "iuf" else None
@@ -607,35 +624,34 @@ def _numeric_array(values: Any) -> Any:
     return None
 
 
-def _value_counts(values: Any) -> tuple[list[tuple[Any, int]], int]:
+def _value_counts(values: ColumnValues) -> tuple[list[tuple[object, int]], int]:
     """(distinct value, count) pairs of a non-numeric column, at C speed, and the nulls among them."""
-    module = type(values).__module__.partition(".")[0]
-    if module == "pandas":
+    if is_pandas_series(values):
         nulls = int(values.isna().sum())
         counted = values.value_counts(dropna=True)
         return list(zip(counted.index.tolist(), counted.tolist(), strict=True)), nulls
-    if module == "polars":
+    if is_polars_series(values):
         nulls = int(values.null_count())
         counted = values.drop_nulls().value_counts()
         return list(zip(counted[:, 0].to_list(), counted[:, 1].to_list(), strict=True)), nulls
-    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    items: list[object] = values.tolist() if is_numpy_array(values) else list(values)
     try:
         return list(collections.Counter(items).items()), 0
     except TypeError:  # unhashable values (lists): each one its own category
         return [(item, 1) for item in items], 0
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     """A numpy scalar as the Python value sampling renders (and hashes)."""
     item = getattr(value, "item", None)
     return item() if callable(item) and type(value).__module__ == "numpy" else value
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _is_null(value: Any) -> bool:
+def _is_null(value: object) -> bool:
     if value is None:
         return True
     if isinstance(value, float):

@@ -9,8 +9,8 @@ import dataclasses
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar, Union
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypedDict, TypeVar, Union
 
 from . import _aggregates, _client
 from ._aggregates import BOUNDS_NS, CALLS, DURATION_NS, ERRORS, FIRST_BUCKET, ROWS
@@ -26,6 +26,7 @@ from ._sketches import profile_capture
 
 __all__ = [
     "FROM_ARGUMENTS",
+    "FeaturesFn",
     "NETWORK_FRAMEWORKS",
     "WRAP_OPTIONS",
     "Features",
@@ -33,6 +34,7 @@ __all__ = [
     "OutputCapture",
     "TraceIdsMixin",
     "WrapOptions",
+    "ALL_COLUMNS",
     "checked_feature_names",
     "current_otel_link",
     "inputs_of",
@@ -44,8 +46,12 @@ _bucket = bisect.bisect_left
 _modules = sys.modules
 _OTEL_TRACE = "opentelemetry.trace"
 
-#: ``capture_output(output, max_rows)``: a bounded copy of a call's output, made on the caller's thread.
+#: ``capture_output(output, max_rows)``: a bounded copy of a call's output, made on the caller's thread. A
+#: plugin's capture takes its framework's output type, so the first parameter is its own to name.
 OutputCapture = Callable[[Any, int], Captured]
+#: ``wrap(..., features_fn=)``: the user's function of a call's inputs, annotated by its author (so its
+#: parameter is the author's type to name); its result is sent as the features, only passed on.
+FeaturesFn = Callable[[Any], object]
 #: A plugin's own capture of the inputs; or, for inputs that cannot be sampled, a function of the rows predicted.
 Features = Union[Captured, Callable[[int], Captured], None]  # noqa: UP007 - a runtime alias on Python 3.10
 _T = TypeVar("_T")
@@ -64,9 +70,22 @@ FROM_ARGUMENTS = _FromArguments()
 ALL_COLUMNS = 2**31 - 1
 
 
-def columns_to_sample(sample_columns: int | None) -> int:
-    """``sample_columns`` as ``wrap`` takes it: ``None`` is every column."""
-    return ALL_COLUMNS if sample_columns is None else sample_columns
+class _SampleColumns:
+    """``WrapOptions.sample_columns``: given as ``wrap`` takes it (``None``: every column), read as the width
+    of the column window the samplers take (always an int), so no caller converts it first."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attribute = f"_{name}"
+
+    def __get__(self, instance: object, owner: type | None = None) -> int:
+        if instance is None:
+            return 10  # the option's default, as dataclasses and the signature checks read it on the class
+        width: int = instance.__dict__[self._attribute]
+        return width
+
+    def __set__(self, instance: object, value: int | None) -> None:
+        # Frozen: the dataclass's __init__ sets fields through object.__setattr__, which lands here.
+        instance.__dict__[self._attribute] = ALL_COLUMNS if value is None else value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,8 +96,9 @@ class WrapOptions:
     version: str | None = None
     environment: str | None = None
     sample_rows: int = 5
-    sample_columns: int = 10
-    features_fn: Callable[[Any], Any] | None = None
+    #: Columns per sampled row: a window that rotates across calls over wider tables; ``None``, every column.
+    sample_columns: _SampleColumns = _SampleColumns()
+    features_fn: FeaturesFn | None = None
     #: Names of a table's columns, for inputs that have none (arrays, tensors): column ``i`` is named
     #: ``feature_names[i]`` instead of ``"i"``, as ``log_reference(..., feature_names=)`` names its columns.
     feature_names: Sequence[str] | None = None
@@ -115,9 +135,9 @@ class WrapOptions:
             raise TypeError(f"embeddings must be True, False or a layer's name, got {self.embeddings!r}")
 
 
-def checked_feature_names(feature_names: Any) -> tuple[str, ...]:
+def checked_feature_names(feature_names: object) -> tuple[str, ...]:
     """``feature_names`` as a tuple of distinct strings, or ``ValueError``/``TypeError`` saying what is wrong."""
-    if isinstance(feature_names, (str, bytes)) or not hasattr(feature_names, "__iter__"):
+    if isinstance(feature_names, (str, bytes)) or not isinstance(feature_names, Iterable):
         raise TypeError(f"feature_names must be a sequence of strings, got {type(feature_names).__name__}")
     names = tuple(feature_names)
     if not all(isinstance(name, str) for name in names):
@@ -147,6 +167,14 @@ def current_otel_link() -> tuple[int, int] | None:
 
 #: Frameworks whose models return raw arrays (logits, probabilities, regression values) from ``forward``/``predict``.
 NETWORK_FRAMEWORKS = frozenset({"torch", "tensorflow", "tinygrad"})
+
+
+class _LoggerState(TypedDict):
+    """What a pickled :class:`ModelLogger` keeps: its identity's options, not its history."""
+
+    options: WrapOptions
+    framework: str
+    limit: int | None
 
 
 class ModelLogger:
@@ -182,10 +210,10 @@ class ModelLogger:
         self._last: contextvars.ContextVar[int | None] = contextvars.ContextVar("aither_model_trace_id", default=None)
 
     # Pickling (sklearn meta-estimators, torch.save of a whole module): keep identity, not the history.
-    def __getstate__(self) -> dict[str, Any]:
+    def __getstate__(self) -> _LoggerState:
         return {"options": self.options, "framework": self.framework, "limit": self._trace_ids.maxlen}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: _LoggerState) -> None:
         self.options = state["options"]
         self.framework = state["framework"]
         self.identity = ModelIdentity(self.options.name, self.options.version, self.options.environment, self.framework)
@@ -209,10 +237,10 @@ class ModelLogger:
         self,
         method: str,
         function: Callable[..., _T],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
         *,
-        inputs: Any = FROM_ARGUMENTS,
+        inputs: object = FROM_ARGUMENTS,
         capture_output: OutputCapture | None = None,
         features: Features = None,
         embeddings: Callable[[], Captured | None] | None = None,
@@ -223,27 +251,17 @@ class ModelLogger:
         arguments by :func:`inputs_of`. ``capture_output(output, max_rows)``: a plugin's bounded copy of the
         output (default: core's). ``features``: see :meth:`record`.
         """
+        # Named before the clock starts: only references are packed, so the call's own time is not touched.
+        named = inputs_of(args, kwargs) if inputs is FROM_ARGUMENTS else inputs
         start_ns = _time_ns()
         try:
             output = function(*args, **kwargs)
         except Exception as exc:
-            self.record(
-                method,
-                inputs_of(args, kwargs) if inputs is FROM_ARGUMENTS else inputs,
-                None,
-                start_ns,
-                error=exc,
-                features=features,
-            )
+            self.record(method, named, None, start_ns, error=exc, features=features)
             raise
+        hidden = None if embeddings is None else embeddings()
         self.record(
-            method,
-            inputs_of(args, kwargs) if inputs is FROM_ARGUMENTS else inputs,
-            output,
-            start_ns,
-            capture_output=capture_output,
-            features=features,
-            embeddings=None if embeddings is None else embeddings(),
+            method, named, output, start_ns, capture_output=capture_output, features=features, embeddings=hidden
         )
         return output
 
@@ -251,8 +269,8 @@ class ModelLogger:
         self,
         method: str,
         function: Callable[..., Awaitable[_T]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
     ) -> _T:
         """:meth:`call` for a coroutine function: the span covers the ``await``."""
         start_ns = _time_ns()
@@ -267,8 +285,8 @@ class ModelLogger:
     def record(
         self,
         method: str,
-        inputs: Any,
-        output: Any,
+        inputs: object,
+        output: object,
         start_ns: int,
         *,
         end_ns: int | None = None,
@@ -396,7 +414,7 @@ class ModelLogger:
             client.internal_errors += 1
             logger.warning("aither: could not record a %s call of %r", method, self.identity.name, exc_info=True)
 
-    def _custom_features(self, inputs: Any) -> Captured:
+    def _custom_features(self, inputs: object) -> Captured:
         assert self.options.features_fn is not None
         try:
             value = self.options.features_fn(inputs)
@@ -406,19 +424,19 @@ class ModelLogger:
         return Captured(render_as_is, value, 1, 1024)
 
 
-def inputs_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def inputs_of(args: tuple[object, ...], kwargs: Mapping[str, object]) -> object:
     """A call's features, by the one rule every integration uses: its only argument; else its keyword
     arguments; else ``{"0": a, "1": b, **kwargs}``."""
     if len(args) == 1 and not kwargs:
         return args[0]
     if not args:
         return kwargs
-    named: dict[str, Any] = {str(i): arg for i, arg in enumerate(args)}
+    named: dict[str, object] = {str(i): arg for i, arg in enumerate(args)}
     named.update(kwargs)
     return named
 
 
-def batch_size_of(value: Any) -> int:
+def batch_size_of(value: object) -> int:
     """Rows in an input: the first dimension of arrays and frames, the length of lists, else 1."""
     shape = getattr(value, "shape", None)
     if isinstance(shape, tuple) or (shape is not None and hasattr(shape, "__len__")):

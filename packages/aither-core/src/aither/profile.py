@@ -17,8 +17,18 @@ import base64
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sized
+from typing import TYPE_CHECKING, TypeGuard
+
+from ._answers import integer, number
+from ._types import is_pandas_frame, is_pandas_series, is_polars_frame, is_polars_series
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+    from datasketches import frequent_strings_sketch, kll_doubles_sketch
+
+    from ._types import FloatArray
 
 __all__ = [
     "CATEGORICAL",
@@ -52,7 +62,7 @@ class Profile:
     maximum: float | None
     sketch: bytes
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "kind": self.kind,
             "dtype": self.dtype,
@@ -64,33 +74,35 @@ class Profile:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Profile:
+    def from_json(cls, data: Mapping[str, object]) -> Profile:
         kind = data["kind"]
-        if kind not in (NUMERIC, CATEGORICAL):
+        if kind != NUMERIC and kind != CATEGORICAL:
             raise ValueError(f"kind must be {NUMERIC!r} or {CATEGORICAL!r}, got {kind!r}")
-        minimum, maximum = data.get("min"), data.get("max")
+        minimum, maximum, sketch = data.get("min"), data.get("max"), data["sketch"]
+        if not isinstance(sketch, (str, bytes)):
+            raise TypeError(f"sketch must be base64 text, got {type(sketch).__name__}")
         return cls(
             kind,
             str(data.get("dtype") or ""),
-            int(data["count"]),
-            int(data.get("nulls") or 0),
-            None if minimum is None else float(minimum),
-            None if maximum is None else float(maximum),
-            base64.b64decode(data["sketch"], validate=True),
+            integer(data["count"]),
+            integer(data.get("nulls") or 0),
+            None if minimum is None else number(minimum),
+            None if maximum is None else number(maximum),
+            base64.b64decode(sketch, validate=True),
         )
 
-    def kll(self) -> Any:
+    def kll(self) -> kll_doubles_sketch:
         import datasketches
 
         return datasketches.kll_doubles_sketch.deserialize(self.sketch)
 
-    def frequent(self) -> Any:
+    def frequent(self) -> frequent_strings_sketch:
         import datasketches
 
         return datasketches.frequent_strings_sketch.deserialize(self.sketch)
 
 
-def _numeric_profile(values: Any, dtype: str, nulls: int) -> Profile:
+def _numeric_profile(values: FloatArray, dtype: str, nulls: int) -> Profile:
     """A profile of finite float64 values (a numpy array)."""
     import datasketches
     import numpy as np
@@ -115,17 +127,17 @@ def _categorical_profile(counts: Iterable[tuple[str, int]], dtype: str, nulls: i
     return Profile(CATEGORICAL, dtype, total, nulls, None, None, sketch.serialize())
 
 
-def _category(value: Any) -> str:
+def _category(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def profile_column(values: Any, dtype: str | None = None) -> Profile:
+def profile_column(values: object, dtype: str | None = None) -> Profile:
     """Profile one whole column: a numpy array, a pandas or polars Series, or a list. Vectorised: a million
     values take milliseconds (numeric: one KLL update of the array; categorical: one count per distinct value).
     """
     import numpy as np
 
-    if hasattr(values, "to_numpy"):  # pandas / polars Series
+    if is_pandas_series(values) or is_polars_series(values):
         dtype = dtype or str(values.dtype)
         counted = _counted_series(values, dtype)
         if counted is not None:
@@ -151,10 +163,9 @@ def profile_column(values: Any, dtype: str | None = None) -> Profile:
     return _categorical_profile(zip(items.tolist(), counts.tolist(), strict=True), dtype, nulls)
 
 
-def _counted_series(series: Any, dtype: str) -> Profile | None:
+def _counted_series(series: pd.Series | pl.Series, dtype: str) -> Profile | None:
     """A categorical pandas or polars Series profiled from its own value counts (C speed, no Python loop)."""
-    module = type(series).__module__.partition(".")[0]
-    if module == "pandas":
+    if is_pandas_series(series):
         import pandas as pd
 
         if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
@@ -166,7 +177,7 @@ def _counted_series(series: Any, dtype: str) -> Profile | None:
             return None  # an object column of numbers is numeric
         pairs = zip(map(_category, counts.index.tolist()), counts.tolist(), strict=True)
         return _categorical_profile(pairs, dtype, nulls)
-    if module == "polars":
+    if is_polars_series(series):
         if series.dtype.is_numeric():
             return None
         nulls = int(series.null_count())
@@ -176,7 +187,7 @@ def _counted_series(series: Any, dtype: str) -> Profile | None:
     return None
 
 
-def _is_null(value: Any) -> bool:
+def _is_null(value: object) -> bool:
     if isinstance(value, str):
         return value in _NULL_STRINGS
     # Only strings are looked up: a list or dict value (a nested sample) is not hashable, and is no null.
@@ -190,11 +201,11 @@ _NULL_STRINGS = frozenset({"NaN", "Infinity", "-Infinity"})
 _NUMBER_TYPES = frozenset({int, float})
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def profile_values(values: list[Any], dtype: str = "") -> list[Profile]:
+def profile_values(values: list[object], dtype: str = "") -> list[Profile]:
     """Profiles of a few sampled values of one column (decoded JSON): numbers in a numeric profile, strings and
     booleans in a categorical one (a column that mixes them gets both), nulls counted in the first."""
     import numpy as np
@@ -206,7 +217,7 @@ def profile_values(values: list[Any], dtype: str = "") -> list[Profile]:
         kept = array if finite.all() else array[finite]
         return [_numeric_profile(kept, dtype, int(array.size - kept.size))]
     if kinds == {str}:  # categories, with the wire's spellings of NaN and the infinities as nulls
-        counted = Counter(values)
+        counted = Counter(value for value in values if isinstance(value, str))
         nulls = sum(counted.pop(null, 0) for null in _NULL_STRINGS)
         if counted:
             return [_categorical_profile(counted.items(), dtype, nulls)]
@@ -236,13 +247,13 @@ def merge(profiles: Iterable[Profile]) -> Profile | None:
     """One profile of the union of the data the profiles describe (all of one kind); ``None`` for none."""
     import datasketches
 
-    merged: Any = None
+    merged: kll_doubles_sketch | frequent_strings_sketch | None = None
     first: Profile | None = None
     count = nulls = 0
     minimum: float | None = None
     maximum: float | None = None
     for profile in profiles:
-        if first is None:
+        if first is None or merged is None:
             first = profile
             merged = profile.kll() if profile.kind == NUMERIC else profile.frequent()
         elif profile.kind == NUMERIC:
@@ -255,35 +266,46 @@ def merge(profiles: Iterable[Profile]) -> Profile | None:
             minimum = profile.minimum if minimum is None else min(minimum, profile.minimum)
         if profile.maximum is not None:
             maximum = profile.maximum if maximum is None else max(maximum, profile.maximum)
-    if first is None:
+    if first is None or merged is None:
         return None
     return Profile(first.kind, first.dtype, count, nulls, minimum, maximum, merged.serialize())
 
 
-def profile_table(data: Any) -> dict[str, Profile]:
+def profile_table(data: object) -> dict[str, Profile]:
     """Profiles of every column of a table: a pandas or polars DataFrame, a 2-D numpy array (columns "0",
     "1", ...), a dict of columns, or a list of records."""
     import numpy as np
 
-    module = type(data).__module__.partition(".")[0]
-    if module in ("pandas", "polars") and hasattr(data, "columns"):
+    if is_pandas_frame(data) or is_polars_frame(data):
         names = [str(name) for name in data.columns]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise ValueError(f"a reference's columns need distinct names; repeated: {', '.join(repeated)}")
         return {str(name): profile_column(data[name]) for name in data.columns}
     if isinstance(data, Mapping):
-        lengths = {str(name): len(column) for name, column in data.items()}
+        lengths = {str(name): _length(column) for name, column in data.items()}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{name}: {length}" for name, length in lengths.items())
             raise ValueError(f"a reference's columns must all have one length; got {shown}")
         return {str(name): profile_column(column) for name, column in data.items()}
     if isinstance(data, list) and data and isinstance(data[0], Mapping):
         names = list(data[0].keys())
-        return {str(name): profile_column([row.get(name) for row in data]) for name in names}
+        return {str(name): profile_column([_record(row).get(name) for row in data]) for name in names}
     array = np.asarray(data)
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2:
         raise ValueError(f"a reference must be a table (2-D); got an array of shape {array.shape}")
     return {str(j): profile_column(array[:, j]) for j in range(array.shape[1])}
+
+
+def _length(column: object) -> int:
+    if not isinstance(column, Sized):
+        raise TypeError(f"a reference's column has no length: {type(column).__name__}")
+    return len(column)
+
+
+def _record(row: object) -> Mapping[object, object]:
+    if not isinstance(row, Mapping):
+        raise TypeError(f"a list of records holds a {type(row).__name__}")
+    return row

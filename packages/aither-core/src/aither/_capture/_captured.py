@@ -14,7 +14,9 @@ logger = logging.getLogger("aither")
 class Captured(NamedTuple):
     """A bounded copy of some data, and how to turn it into JSON-able data later (on the worker)."""
 
-    render: Callable[[Any], Any]
+    # Each renderer takes the data its own sampler built (a tuple of arrays, a list of records...): the pair
+    # is only ever called together, ``render(data)``, so no one type fits every capture.
+    render: Callable[[Any], object]
     data: Any
     #: Rows in the whole input (``ml.batch_size``).
     rows: int
@@ -22,12 +24,12 @@ class Captured(NamedTuple):
     nbytes: int
 
 
-def render_as_is(data: Any) -> Any:
+def render_as_is(data: object) -> object:
     """The renderer of data that is already plain JSON-able Python (a scalar, a marker dict)."""
     return data
 
 
-def truncated_rows(values: Any, total_rows: int) -> dict[str, Any]:
+def truncated_rows(values: object, total_rows: int) -> dict[str, object]:
     """The wire contract's marker of an output whose rows were cut: ``{"values", "_meta": {truncated, total_rows}}``."""
     return {"values": values, "_meta": {"truncated": True, "total_rows": total_rows}}
 
@@ -37,7 +39,7 @@ def capture_failed(value: object, exc: BaseException) -> Captured:
     return Captured(render_as_is, {"_meta": {"type": type_name(value), "error": type(exc).__name__}}, 1, 64)
 
 
-def render(captured: Captured) -> Any:
+def render(captured: Captured) -> Any:  # plugins' tests read the JSON they know a capture renders as
     """Turn a capture into JSON-able data; a failing renderer yields an error marker instead of raising."""
     try:
         return captured.render(captured.data)

@@ -23,7 +23,12 @@ numpy is imported inside the functions: they run on the worker or in ``log_refer
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
+
+from .._types import is_detachable, is_host_readable
+
+if TYPE_CHECKING:
+    from .._types import Array, FloatArray
 
 __all__ = [
     "IMAGE_DESCRIPTORS",
@@ -55,19 +60,20 @@ TEXT_DESCRIPTORS = ("chars", "words", "tokens", "unknown_share", "non_ascii_shar
 _DESCRIPTOR_NAMES = frozenset(IMAGE_DESCRIPTORS + SEQUENCE_DESCRIPTORS + TEXT_DESCRIPTORS)
 #: ``tokenize(texts) -> (tokens per text, unknown tokens per text)``.
 Tokenize = Callable[[Sequence[str]], tuple[Sequence[int], Sequence[int]]]
+_V = TypeVar("_V")
 
 
-def as_array(value: Any) -> Any:
+def as_array(value: object) -> Array:
     """A torch, TensorFlow or tinygrad tensor, or anything numpy reads, as a numpy array (on the host)."""
     import numpy as np
 
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch
-        value = value.detach().cpu()
+    if is_detachable(value):  # torch
+        host = value.detach().cpu()
         try:
-            return value.numpy()
+            return host.numpy()
         except (TypeError, RuntimeError):  # bfloat16 and other dtypes numpy lacks
-            return value.float().numpy()
-    if not isinstance(value, np.ndarray) and hasattr(value, "numpy") and hasattr(value, "shape"):
+            return host.float().numpy()
+    if not isinstance(value, np.ndarray) and is_host_readable(value):
         return np.asarray(value.numpy())  # TensorFlow, tinygrad (realised here)
     return np.asarray(value)
 
@@ -77,7 +83,7 @@ def channels_last(shape: Sequence[int]) -> bool:
     return len(shape) >= 4 and shape[-1] <= 4 < shape[1]
 
 
-def input_columns(array: Any, start: int = 0) -> dict[str, Any]:
+def input_columns(array: Array, start: int = 0) -> dict[str, Array]:
     """The named columns of ``array``'s rows (a numpy array, rows first): see the module docstring.
 
     ``start`` is the index of the first column of a 2-D array (a window of a wider table). A 1-D array is one
@@ -97,7 +103,7 @@ def input_columns(array: Any, start: int = 0) -> dict[str, Any]:
         return _image_columns(array)
 
 
-def _image_columns(array: Any) -> dict[str, Any]:
+def _image_columns(array: Array) -> dict[str, Array]:
     import numpy as np
 
     moved = np.moveaxis(array, -1, 1) if channels_last(array.shape) else array
@@ -109,21 +115,21 @@ def _image_columns(array: Any) -> dict[str, Any]:
         if empty
         else [flat.mean(axis=2), flat.std(axis=2), flat.min(axis=2), flat.max(axis=2)]
     )
-    columns: dict[str, Any] = {}
+    columns: dict[str, Array] = {}
     for channel in range(count):
         for name, values in zip(IMAGE_DESCRIPTORS, stats, strict=True):
             columns[f"{name}[{channel}]"] = values[:, channel]
     return columns
 
 
-def _sequence_columns(array: Any) -> dict[str, Any]:
+def _sequence_columns(array: FloatArray) -> dict[str, Array]:
     import numpy as np
 
     rows, steps = array.shape[0], array.shape[1]
     used = np.abs(array).sum(axis=2) != 0 if array.shape[2] else np.zeros((rows, steps), dtype=bool)
     # The length runs to the last step with any non-zero value: padding is the zeros after it.
     last = np.where(used.any(axis=1), steps - np.argmax(used[:, ::-1], axis=1), 0)
-    columns: dict[str, Any] = {
+    columns: dict[str, Array] = {
         "length": last.astype(np.int64),
         "padding_share": 1.0 - last / steps if steps else np.zeros(rows),
     }
@@ -137,11 +143,11 @@ def _sequence_columns(array: Any) -> dict[str, Any]:
     return columns
 
 
-def text_columns(texts: Sequence[str], tokenize: Tokenize | None = None) -> dict[str, list[Any]]:
+def text_columns(texts: Sequence[str], tokenize: Tokenize | None = None) -> dict[str, Sequence[float]]:
     """The descriptors of each text (see the module docstring); the token counts when ``tokenize`` is given
     and does not raise."""
     chars = [len(text) for text in texts]
-    columns: dict[str, list[Any]] = {"chars": chars, "words": [len(text.split()) for text in texts]}
+    columns: dict[str, Sequence[float]] = {"chars": chars, "words": [len(text.split()) for text in texts]}
     if tokenize is not None:
         try:
             tokens, unknown = tokenize(texts)
@@ -160,7 +166,7 @@ def text_columns(texts: Sequence[str], tokenize: Tokenize | None = None) -> dict
     return columns
 
 
-def is_text_records(value: Any) -> bool:
+def is_text_records(value: object) -> bool:
     """Whether ``value`` is a non-empty list of dicts whose values are all strings (a pipeline's text fields)."""
     return (
         isinstance(value, (list, tuple))
@@ -169,11 +175,13 @@ def is_text_records(value: Any) -> bool:
     )
 
 
-def text_field_columns(items: Sequence[Mapping[str, str]], tokenize: Tokenize | None = None) -> dict[str, list[Any]]:
+def text_field_columns(
+    items: Sequence[Mapping[str, str]], tokenize: Tokenize | None = None
+) -> dict[str, Sequence[float]]:
     """Each field's :func:`text_columns` over ``items`` (records of texts), named ``field.descriptor``; a field
     an item lacks counts as an empty text."""
     fields = list(dict.fromkeys(str(key) for item in items for key in item))
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, Sequence[float]] = {}
     for field in fields:
         texts = [str(item.get(field, "")) for item in items]
         for name, values in text_columns(texts, tokenize).items():
@@ -190,7 +198,7 @@ def is_descriptor(name: str) -> bool:
     return base in _DESCRIPTOR_NAMES or base.rpartition(".")[2] in TEXT_DESCRIPTORS
 
 
-def named(columns: Mapping[str, Any], feature_names: Sequence[str] | None) -> dict[str, Any]:
+def named(columns: Mapping[str, _V], feature_names: Sequence[str] | None) -> dict[str, _V]:
     """``columns`` with the positional names ``"0".."n-1"`` replaced by ``feature_names[i]``."""
     if not feature_names:
         return dict(columns)
@@ -218,8 +226,8 @@ def positional_names(count: int) -> list[str]:
     return names
 
 
-def records(columns: Mapping[str, Any]) -> list[dict[str, Any]]:
+def records(columns: Mapping[str, Array | Sequence[object]]) -> list[dict[str, object]]:
     """Columns (numpy arrays or lists of equal length) as one JSON-able dict per row."""
     names = list(columns)
-    lists = [values.tolist() if hasattr(values, "tolist") else list(values) for values in columns.values()]
+    lists = [list(values) if isinstance(values, Sequence) else values.tolist() for values in columns.values()]
     return [dict(zip(names, row, strict=True)) for row in zip(*lists, strict=True)]

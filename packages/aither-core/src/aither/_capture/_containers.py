@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 from ._captured import Captured, render
 from ._registry import capture_value
@@ -23,16 +23,16 @@ def _type_names(types: tuple[type, ...]) -> list[str]:
     ]
 
 
-def _render_mapping(data: tuple[dict[str, Captured], list[str], int, tuple[type, ...]]) -> Any:
+def _render_mapping(data: tuple[dict[str, Captured], list[str], int, tuple[type, ...]]) -> object:
     items, keys, total_keys, types = data
-    meta: dict[str, Any] = {"type": "dict", "keys": keys}
+    meta: dict[str, object] = {"type": "dict", "keys": keys}
     if len(keys) == total_keys:  # a dict of up to 1,000 keys: its schema is its keys and their value types
         meta.update(schema_meta(("dict", tuple(keys), types), keys, _type_names(types)))
     meta["truncated"] = total_keys > len(items)
     return {"sample": {key: render(captured) for key, captured in items.items()}, "_meta": meta}
 
 
-def capture_mapping(value: Mapping[Any, Any], rows: int, columns: int) -> Captured:
+def capture_mapping(value: Mapping[object, object], rows: int, columns: int) -> Captured:
     # A dict is one row of named features (or named inputs); with more keys than ``columns``, the sampled
     # keys are a window that rotates across calls like a table's columns.
     start, stop = column_window(len(value), columns)
@@ -55,35 +55,38 @@ def capture_mapping(value: Mapping[Any, Any], rows: int, columns: int) -> Captur
     return Captured(_render_mapping, (items, keys, len(value), types), batch, nbytes)
 
 
-def _render_records(data: tuple[list[dict[str, Any]], int, list[int], int, int, list[str], tuple[type, ...]]) -> Any:
+def _render_records(
+    data: tuple[list[dict[str, object]], int, list[int], int, int, list[str], tuple[type, ...]],
+) -> object:
     records, total, rows, start, stop, names, types = data
     sample = [
         {key: render(value) if isinstance(value, Captured) else value for key, value in record.items()}
         for record in records
     ]
-    meta: dict[str, Any] = {"type": "list[dict]", "shape": [total, len(names)], "rows": rows}
+    meta: dict[str, object] = {"type": "list[dict]", "shape": [total, len(names)], "rows": rows}
     # The schema is the first record's keys and the types of its values.
     meta.update(schema_meta(("records", tuple(names), types), names, _type_names(types)))
     meta["truncated"] = total > len(records) or len(names) > stop - start
     return {"sample": sample, "_meta": meta}
 
 
-def _render_sequence(data: tuple[list[Any], str, int]) -> Any:
+def _render_sequence(data: tuple[list[object], str, int]) -> object:
     items, type_name, total = data
     sample = [render(item) if isinstance(item, Captured) else item for item in items]
     return {"sample": sample, "_meta": {"type": type_name, "shape": [total], "truncated": total > len(items)}}
 
 
-def capture_sequence(value: list[Any] | tuple[Any, ...], rows: int, columns: int) -> Captured:
+def capture_sequence(value: list[object] | tuple[object, ...], rows: int, columns: int) -> Captured:
     total = len(value)
     if total and isinstance(value[0], str):  # texts: their descriptors, if every sampled item is a string
-        texts = capture_texts(value, rows, type_name=f"{type(value).__name__}[str]")
+        # Every item is a string as far as the sampler is concerned: the sampled ones are checked just below.
+        texts = capture_texts(cast("Sequence[str]", value), rows, type_name=f"{type(value).__name__}[str]")
         if all(isinstance(text, str) for text in texts.data[0]):
             return texts
     if total and isinstance(value[0], Mapping):
         picked = random_rows(total, rows)
-        chosen = [value[i] for i in picked]
-        if all(isinstance(item, Mapping) for item in chosen):
+        chosen = [item for item in (value[i] for i in picked) if isinstance(item, Mapping)]
+        if len(chosen) == len(picked):
             return _capture_records(value[0], chosen, total, picked, rows, columns)
     head = value[:rows]
     items = [item if type(item) in _PLAIN else _sample_item(item, rows, columns) for item in head]
@@ -91,7 +94,12 @@ def capture_sequence(value: list[Any] | tuple[Any, ...], rows: int, columns: int
 
 
 def _capture_records(
-    first: Mapping[Any, Any], chosen: list[Any], total: int, picked: list[int], rows: int, columns: int
+    first: Mapping[object, object],
+    chosen: list[Mapping[object, object]],
+    total: int,
+    picked: list[int],
+    rows: int,
+    columns: int,
 ) -> Captured:
     # A list of dicts is a table: random rows, and the first record's keys are its columns, sampled through
     # the same rotating window as a frame's. Each value is a bounded copy, like a list's items.
@@ -115,7 +123,7 @@ def _capture_records(
 _PLAIN = frozenset({float, int, bool, type(None)})
 
 
-def _sample_item(item: Any, rows: int, columns: int) -> Any:
+def _sample_item(item: object, rows: int, columns: int) -> object:
     """One value of a list or record: a scalar as it is, a string cut, anything else captured (bounded)."""
     if item is None or isinstance(item, (bool, int, float)):
         return item

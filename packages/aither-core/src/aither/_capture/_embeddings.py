@@ -13,10 +13,19 @@ numpy is imported inside the functions: they run on the worker or in ``log_refer
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypedDict, TypeGuard
 
 from ._captured import Captured, render
 from ._window import random_rows
+
+if TYPE_CHECKING:
+    import torch
+
+    from .._types import Array, FloatArray, Shaped
+
+    #: ``(hidden states, token mask or None)`` of one forward pass: torch tensors or numpy arrays, rows first.
+    HiddenPart = tuple[Shaped, Shaped | None]
 
 __all__ = [
     "EMBEDDING_DIM",
@@ -39,11 +48,19 @@ MAX_REFERENCE_EMBEDDINGS = 2000
 #: Digits kept of each projected value: the classifier cannot use more, and the span stays small.
 _DIGITS = 5
 
-_matrices: dict[int, Any] = {}
+
+class Projected(TypedDict):
+    """Projected embeddings as sent: the source width, and :data:`EMBEDDING_DIM` values per row."""
+
+    dim: int
+    vectors: list[list[float]]
+
+
+_matrices: dict[int, FloatArray] = {}
 _lock = threading.Lock()
 
 
-def projection(width: int) -> Any:
+def projection(width: int) -> FloatArray:
     """The ``(width, EMBEDDING_DIM)`` Gaussian random projection (scaled to keep distances), made once per width.
 
     Drawn from numpy's PCG64 seeded with ``(EMBEDDING_SEED, width)``: the same matrix in every process."""
@@ -58,7 +75,7 @@ def projection(width: int) -> Any:
         return matrix
 
 
-def pooled(hidden: Any, mask: Any = None) -> Any:
+def pooled(hidden: object, mask: object = None) -> FloatArray:
     """One vector per row: a 2-D ``(rows, width)`` array as it is; a 3-D ``(rows, tokens, width)`` one averaged
     over the tokens ``mask`` keeps (all without a mask); wider ones flattened after the row axis."""
     import numpy as np
@@ -68,14 +85,16 @@ def pooled(hidden: Any, mask: Any = None) -> Any:
         return array.reshape(1, -1)
     if array.ndim == 3:
         if mask is None:
-            return array.mean(axis=1)
+            mean: FloatArray = array.mean(axis=1)
+            return mean
         weights = np.asarray(mask, dtype=np.float64).reshape(array.shape[0], array.shape[1], 1)
         kept = weights.sum(axis=1)
-        return (array * weights).sum(axis=1) / np.where(kept == 0, 1.0, kept)
+        weighted: FloatArray = (array * weights).sum(axis=1) / np.where(kept == 0, 1.0, kept)
+        return weighted
     return array.reshape(array.shape[0], -1)
 
 
-def project(vectors: Any) -> dict[str, Any]:
+def project(vectors: object) -> Projected:
     """``{"dim": source width, "vectors": [[EMBEDDING_DIM floats] per row]}`` of 2-D ``vectors`` (rows, width)."""
     import numpy as np
 
@@ -87,14 +106,14 @@ def project(vectors: Any) -> dict[str, Any]:
     return {"dim": int(array.shape[1]), "vectors": projected.tolist()}
 
 
-def _host(value: Any) -> Any:
+def _host(value: object) -> Array:
     """A torch tensor (or anything numpy reads) as a numpy array, on the worker."""
     from ._columns import as_array
 
     return as_array(value)
 
 
-def _render_embeddings(data: tuple[list[tuple[Any, Any]], int]) -> Any:
+def _render_embeddings(data: tuple[list[HiddenPart], int]) -> object:
     parts, _ = data
     import numpy as np
 
@@ -105,7 +124,7 @@ def _render_embeddings(data: tuple[list[tuple[Any, Any]], int]) -> Any:
     return project(np.concatenate(vectors))
 
 
-def capture_embeddings(parts: list[tuple[Any, Any]], rows: int) -> Captured | None:
+def capture_embeddings(parts: Sequence[HiddenPart], rows: int) -> Captured | None:
     """The sampled rows of one call's hidden states, on the caller's thread: ``parts`` are ``(hidden, mask)``
     of each forward pass (torch tensors or numpy arrays, rows first; ``mask`` a token mask or None). At most
     ``rows`` rows are drawn at random over all the parts; each part is indexed once (a copy of those rows)."""
@@ -122,7 +141,7 @@ def capture_embeddings(parts: list[tuple[Any, Any]], rows: int) -> Captured | No
     sizes = [int(hidden.shape[0]) if hidden.ndim > 1 else 1 for hidden, _ in parts]
     total = sum(sizes)
     picked = random_rows(total, rows)
-    kept: list[tuple[Any, Any]] = []
+    kept: list[HiddenPart] = []
     nbytes = 64
     offset, at = 0, 0
     for (hidden, mask), size in zip(parts, sizes, strict=True):
@@ -142,24 +161,28 @@ def capture_embeddings(parts: list[tuple[Any, Any]], rows: int) -> Captured | No
     return Captured(_render_embeddings, (kept, total), total, nbytes)
 
 
-def _copy(value: Any, rows: list[int] | None) -> Any:
+def _copy(value: Shaped, rows: list[int] | None) -> Shaped:
     """``value[rows]`` as a fresh copy (torch: detached, indexed on its device; numpy: fancy indexing)."""
-    if hasattr(value, "detach"):
-        value = value.detach()
-        if value.is_cpu:
+    if _is_torch(value):
+        tensor = value.detach()
+        if tensor.is_cpu:
             try:  # numpy's indexing costs a fraction of torch's dispatch; bfloat16 has no numpy view
-                array = value.numpy()
+                array = tensor.numpy()
             except (TypeError, RuntimeError):
                 pass
             else:
                 return array.copy() if rows is None else array[rows]
-        if rows is None or len(rows) == int(value.shape[0]):
-            return value.clone()
-        return value[rows]  # advanced indexing on the device copies just these rows, queued, no sync
+        if rows is None or len(rows) == int(tensor.shape[0]):
+            return tensor.clone()
+        return tensor[rows]  # advanced indexing on the device copies just these rows, queued, no sync
     import numpy as np
 
     array = np.asarray(value)
     return array.copy() if rows is None else array[rows]
+
+
+def _is_torch(value: object) -> TypeGuard[torch.Tensor]:
+    return hasattr(value, "detach")  # torch is loaded already if so: a plugin's hook handed over its tensors
 
 
 def with_embeddings(features: Captured, embeddings: Captured) -> Captured:
@@ -167,7 +190,7 @@ def with_embeddings(features: Captured, embeddings: Captured) -> Captured:
     return Captured(_render_with, (features, embeddings), features.rows, features.nbytes + embeddings.nbytes)
 
 
-def _render_with(data: tuple[Captured, Captured]) -> Any:
+def _render_with(data: tuple[Captured, Captured]) -> object:
     features, embeddings = data
     value = render(features)
     projected = render(embeddings)
@@ -177,7 +200,7 @@ def _render_with(data: tuple[Captured, Captured]) -> Any:
     return value
 
 
-def reference_embeddings(vectors: Any, seed: int = 0) -> dict[str, Any]:
+def reference_embeddings(vectors: object, seed: int = 0) -> Projected:
     """What ``log_reference(..., embeddings=)`` sends: the projection of at most :data:`MAX_REFERENCE_EMBEDDINGS`
     rows of ``vectors`` (rows, width; a tensor of any framework or anything numpy reads), drawn at random."""
     import numpy as np

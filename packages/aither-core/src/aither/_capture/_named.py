@@ -8,7 +8,6 @@ of a drift comparison carry the same names.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ._captured import Captured, render
 from ._columns import named
@@ -25,7 +24,7 @@ def named_features(features: Captured, feature_names: tuple[str, ...]) -> Captur
     return Captured(_render_named, (features, feature_names), features.rows, features.nbytes)
 
 
-def _render_named(data: tuple[Captured, tuple[str, ...]]) -> Any:
+def _render_named(data: tuple[Captured, tuple[str, ...]]) -> object:
     features, feature_names = data
     value = render(features)
     if not isinstance(value, dict):
@@ -41,7 +40,7 @@ def _render_named(data: tuple[Captured, tuple[str, ...]]) -> Any:
     return value
 
 
-def _named_meta(meta: dict[str, Any], feature_names: tuple[str, ...]) -> dict[str, Any]:
+def _named_meta(meta: dict[str, object], feature_names: tuple[str, ...]) -> dict[str, object]:
     meta = dict(meta)  # the samplers share one _meta between spans of a schema: never edit it in place
     columns, dtypes, digest = meta.pop("columns", None), meta.pop("dtypes", None), meta.pop("schema", None)
     if isinstance(columns, list) and isinstance(dtypes, Mapping):

@@ -21,8 +21,7 @@ scores (docs/wire-contract.md, "ml.prediction"):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from ._captured import Captured, render
 
@@ -39,18 +38,18 @@ def interpreted_output(prediction: Captured, task: str | None) -> Captured:
     return Captured(_render_interpreted, (prediction, task), prediction.rows, prediction.nbytes)
 
 
-def _render_interpreted(data: tuple[Captured, str | None]) -> Any:
+def _render_interpreted(data: tuple[Captured, str | None]) -> object:
     prediction, task = data
     return output_as_prediction(render(prediction), task)
 
 
-def _number(value: Any) -> bool:
+def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def output_as_prediction(value: Any, task: str | None) -> Any:
+def output_as_prediction(value: object, task: str | None) -> object:
     """A rendered output (JSON rows, or the contract's ``{"values", "_meta"}``) as the prediction to score."""
-    meta: dict[str, Any] = {}
+    meta: dict[str, object] = {}
     rows = value
     if isinstance(value, Mapping):
         found = value.get("_meta")
@@ -84,7 +83,7 @@ def output_as_prediction(value: Any, task: str | None) -> Any:
     return value
 
 
-def _tagged(values: list[Any], output: str, total: int, meta: dict[str, Any]) -> dict[str, Any]:
+def _tagged(values: Sequence[object], output: str, total: object, meta: Mapping[str, object]) -> dict[str, object]:
     return {
         "values": values,
         "_meta": {"output": output, "total_rows": total, "truncated": bool(meta.get("truncated"))},

@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._json import plain_list
+from .._types import is_numpy
 from ._captured import Captured, capture_failed, render, render_as_is, truncated_rows
 from ._schema import unique_names
 from ._tensors import tensorflow_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+    import tensorflow as tf
+    import torch
+
+    from .._types import Array
 
 __all__ = ["capture_prediction"]
 
 logger = logging.getLogger("aither")
 
 
-def _render_prediction(data: tuple[Any, int, int]) -> Any:
+def _render_prediction(data: tuple[object, int, int]) -> object:
     # No JSON walk here: the encoder (``_json.dumps``) applies the contract's conversions.
     head, total, limit = data
     if isinstance(head, Captured):
@@ -34,17 +43,19 @@ def _render_prediction(data: tuple[Any, int, int]) -> Any:
     return truncated_rows(values, total)
 
 
-def _to_python(value: Any) -> Any:
+def _to_python(value: object) -> object:
     if hasattr(value, "to_list"):  # polars
         return value.to_list()
     if hasattr(value, "cpu") and hasattr(value, "detach"):  # torch
         return value.detach().cpu().tolist()
     if hasattr(value, "tolist"):  # numpy, pandas
-        return plain_list(value) if type(value).__module__ == "numpy" else value.tolist()
-    return value.numpy().tolist()  # tensorflow, tinygrad
+        return plain_list(value) if is_numpy(value) else value.tolist()
+    if hasattr(value, "numpy"):  # tensorflow, tinygrad
+        return value.numpy().tolist()
+    raise TypeError(f"{type(value).__name__} has neither tolist() nor numpy()")
 
 
-def capture_prediction(value: Any, limit: int) -> Captured:
+def capture_prediction(value: object, limit: int) -> Captured:
     """Capture up to ``limit`` rows of a model output; never raises."""
     try:
         capturer = _prediction_capturers.get(type(value))  # the hot path: a type seen before, one dict lookup
@@ -56,11 +67,11 @@ def capture_prediction(value: Any, limit: int) -> Captured:
         return capture_failed(value, exc)
 
 
-def _predict_scalar(value: Any, limit: int) -> Captured:
+def _predict_scalar(value: object, limit: int) -> Captured:
     return Captured(render_as_is, value, 1, _item_nbytes(value))
 
 
-def _item_nbytes(item: Any) -> int:
+def _item_nbytes(item: object) -> int:
     """Roughly what an output value keeps alive while queued: text by its length, containers shallowly."""
     if isinstance(item, (str, bytes)):
         return 49 + len(item)
@@ -71,7 +82,7 @@ def _item_nbytes(item: Any) -> int:
     return 32
 
 
-def _items_nbytes(items: list[Any]) -> int:
+def _items_nbytes(items: list[object]) -> int:
     """:func:`_item_nbytes` of a list, from at most 16 evenly spaced items (the cost stays bounded)."""
     count = len(items)
     if not count:
@@ -80,7 +91,7 @@ def _items_nbytes(items: list[Any]) -> int:
     return 64 + sum(map(_item_nbytes, sampled)) * count // len(sampled)
 
 
-def _predict_sequence(value: Any, limit: int) -> Captured:
+def _predict_sequence(value: list[object] | tuple[object, ...], limit: int) -> Captured:
     total = len(value)
     head = value[:limit]
     if head and not isinstance(head[0], (str, bytes)) and hasattr(head[0], "shape"):
@@ -93,11 +104,11 @@ def _predict_sequence(value: Any, limit: int) -> Captured:
     return Captured(_render_prediction, (kept, total, limit), total, _items_nbytes(kept))
 
 
-def _render_captured_list(items: list[Captured]) -> Any:
+def _render_captured_list(items: list[Captured]) -> object:
     return [render(item) for item in items]
 
 
-def _predict_tinygrad(value: Any, limit: int) -> Captured:
+def _predict_tinygrad(value: object, limit: int) -> Captured:
     # tinygrad is not thread-safe: its tensors must not be realised on the worker, and realising a lazy output
     # here would change the caller's computation. The aither-tinygrad plugin reads realised outputs itself.
     shape = [d if isinstance(d, int) else -1 for d in getattr(value, "shape", ())]
@@ -105,12 +116,12 @@ def _predict_tinygrad(value: Any, limit: int) -> Captured:
     return Captured(render_as_is, {"_meta": meta}, shape[0] if shape else 1, 128)
 
 
-def _predict_mapping(value: Any, limit: int) -> Captured:
+def _predict_mapping(value: Mapping[object, object], limit: int) -> Captured:
     items = {str(key): capture_prediction(item, limit) for key, item in value.items()}
     return Captured(_render_prediction_mapping, items, 1, sum(c.nbytes for c in items.values()))
 
 
-def _predict_numpy(value: Any, limit: int) -> Captured:
+def _predict_numpy(value: Array, limit: int) -> Captured:
     if value.ndim == 0:
         return Captured(render_as_is, value[()], 1, 16)  # a numpy scalar: encoded by the contract, not item()
     total = value.shape[0]
@@ -118,7 +129,7 @@ def _predict_numpy(value: Any, limit: int) -> Captured:
     return Captured(_render_prediction, (head, total, limit), total, head.nbytes + 64)
 
 
-def _predict_torch(value: Any, limit: int) -> Captured:
+def _predict_torch(value: torch.Tensor, limit: int) -> Captured:
     if value.dim() == 0:
         return Captured(render_as_is, value.item(), 1, 16)
     total = int(value.shape[0])
@@ -126,7 +137,7 @@ def _predict_torch(value: Any, limit: int) -> Captured:
     return Captured(_render_prediction, (head, total, limit), total, head.element_size() * head.nelement() + 64)
 
 
-def _predict_frame(value: Any, limit: int) -> Captured:
+def _predict_frame(value: pd.DataFrame | pd.Series | pl.DataFrame | pl.Series, limit: int) -> Captured:
     """pandas and polars outputs: a frame is its rows (a dict per row, by column name), a Series, Index or
     Categorical its values, a scalar (Timestamp, NA...) its value as the contract encodes it."""
     if hasattr(value, "columns") and len(getattr(value, "shape", ())) == 2:
@@ -138,17 +149,19 @@ def _predict_frame(value: Any, limit: int) -> Captured:
     return Captured(_render_prediction, (value[:limit], total, limit), total, 64 * min(total, limit))
 
 
-def _render_frame_rows(data: tuple[Any, int, int]) -> Any:
+def _render_frame_rows(data: tuple[pd.DataFrame | pl.DataFrame, int, int]) -> object:
     head, total, limit = data
     if hasattr(head, "itertuples"):  # pandas: every column by a name of its own, even where names repeat
         names = unique_names(head.columns)
-        values: Any = [dict(zip(names, row, strict=True)) for row in head.itertuples(index=False, name=None)]
+        values: list[dict[str, object]] = [
+            dict(zip(names, row, strict=True)) for row in head.itertuples(index=False, name=None)
+        ]
     else:  # polars: names are unique already
         values = head.rows(named=True)
     return values if total <= limit else truncated_rows(values, total)
 
 
-def _predict_tensorflow(value: Any, limit: int) -> Captured:
+def _predict_tensorflow(value: tf.Tensor, limit: int) -> Captured:
     if len(value.shape) == 0:
         return Captured(render_as_is, value.numpy().item(), 1, 16)
     total = int(value.shape[0])
@@ -156,7 +169,7 @@ def _predict_tensorflow(value: Any, limit: int) -> Captured:
     return Captured(_render_prediction, (head, total, limit), total, head.nbytes + 64)
 
 
-def _predict_other(value: Any, limit: int) -> Captured:
+def _predict_other(value: object, limit: int) -> Captured:
     shape = getattr(value, "shape", None)
     if shape is not None and hasattr(value, "__getitem__"):
         if len(shape) == 0:
@@ -166,6 +179,7 @@ def _predict_other(value: Any, limit: int) -> Captured:
     return Captured(_render_prediction, (value, 1, limit), 1, 256)
 
 
+# Found by the output's type, so each capturer takes the type it was registered for.
 _PredictionCapturer = Callable[[Any, int], Captured]
 _prediction_capturers: dict[type, _PredictionCapturer] = {}
 _PREDICTION_BY_ROOT: dict[str, _PredictionCapturer] = {
@@ -192,5 +206,5 @@ def _prediction_capturer(cls: type) -> _PredictionCapturer:
     return _predict_other
 
 
-def _render_prediction_mapping(items: dict[str, Captured]) -> Any:
+def _render_prediction_mapping(items: dict[str, Captured]) -> object:
     return {key: render(captured) for key, captured in items.items()}

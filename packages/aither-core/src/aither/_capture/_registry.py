@@ -16,6 +16,7 @@ __all__ = ["Sampler", "capture_features", "capture_value", "register_sampler"]
 logger = logging.getLogger("aither")
 
 #: ``sampler(value, sample_rows, sample_columns) -> Captured``
+# The registry finds a sampler by the value's class, so each sampler takes the type it was registered for.
 Sampler = Callable[[Any, int, int], Captured]
 
 _by_name: dict[tuple[str, str], Sampler] = {}
@@ -46,27 +47,28 @@ def _lookup(cls: type) -> Sampler | None:
     return found
 
 
-def _render_unknown(data: tuple[str, Any]) -> Any:
+def _render_unknown(data: tuple[str, object]) -> object:
     type_name, value = data
     from .._json import jsonable
 
     return {"sample": jsonable(value), "_meta": {"type": type_name}}
 
 
-def _capture_unknown(value: Any, rows: int, columns: int) -> Captured:
+def _capture_unknown(value: object, rows: int, columns: int) -> Captured:
     # An unknown object is kept by reference and rendered on the worker (repr, tolist...): no cost here.
     batch = 1
     shape = getattr(value, "shape", None)
     if isinstance(shape, tuple) and shape and isinstance(shape[0], int):
         batch = shape[0]
         try:
-            value = value[:rows]
+            if hasattr(value, "__getitem__"):
+                value = value[:rows]
         except Exception:
             pass
     return Captured(_render_unknown, (type_name(value), value), batch, 256)
 
 
-def capture_value(value: Any, rows: int, columns: int) -> Captured:
+def capture_value(value: object, rows: int, columns: int) -> Captured:
     """A bounded capture of ``value`` by its registered sampler (a mapping as a dict; anything else by reference)."""
     sampler = _lookup(type(value))
     if sampler is None:
@@ -74,7 +76,7 @@ def capture_value(value: Any, rows: int, columns: int) -> Captured:
     return (sampler or _capture_unknown)(value, rows, columns)
 
 
-def capture_features(value: Any, rows: int, columns: int) -> Captured:
+def capture_features(value: object, rows: int, columns: int) -> Captured:
     """Capture a bounded sample of a model input; never raises."""
     try:
         sampler = _by_type.get(type(value))  # the hot path: a type seen before, one dict lookup

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._captured import Captured, render_as_is
 
 __all__ = ["MAX_STRING_CHARS", "capture_bytes", "capture_scalar", "capture_string", "cut_string", "render_string"]
@@ -17,7 +15,7 @@ def cut_string(text: str) -> tuple[str, bool]:
     return text[:MAX_STRING_CHARS], True
 
 
-def render_string(data: tuple[str, bool]) -> Any:
+def render_string(data: tuple[str, bool]) -> object:
     text, truncated = data
     if not truncated:
         return text
@@ -29,7 +27,7 @@ def capture_string(value: str, rows: int, columns: int) -> Captured:
     return Captured(render_string, cut, 1, len(cut[0]))
 
 
-def capture_scalar(value: Any, rows: int, columns: int) -> Captured:
+def capture_scalar(value: object, rows: int, columns: int) -> Captured:
     return Captured(render_as_is, value, 1, 16)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any
 
 __all__ = [
     "INLINE_COLUMNS",
@@ -46,7 +45,7 @@ def schema_hash(names: Sequence[str], dtypes: Sequence[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def unique_names(names: Iterable[Any]) -> list[str]:
+def unique_names(names: Iterable[object]) -> list[str]:
     """Column names as text, each once: a repeated name (two ``"a"`` columns of a frame, or ``1`` and ``"1"``)
     gets ``.1``, ``.2``... as pandas' ``read_csv`` names them, so no column hides another in a row's dict."""
     listed = [str(name) for name in names]
@@ -70,7 +69,9 @@ def unique_names(names: Iterable[Any]) -> list[str]:
     return out
 
 
-def schema_meta(key: Hashable, names: Iterable[Any], dtypes: Iterable[Any], anchor: object = None) -> dict[str, Any]:
+def schema_meta(
+    key: Hashable, names: Iterable[object], dtypes: Iterable[object], anchor: object = None
+) -> dict[str, object]:
     """The ``_meta`` entries describing a schema: ``columns`` and ``dtypes`` inline, else ``schema`` (and the
     full schema when it is due). ``key`` identifies the schema cheaply; ``names`` and ``dtypes`` are read only
     the first time a key is seen. ``anchor`` is kept with the entry: a key holding its ``id()`` stays valid."""
@@ -85,12 +86,12 @@ def schema_meta(key: Hashable, names: Iterable[Any], dtypes: Iterable[Any], anch
     return {"schema": digest, "columns": listed, "dtypes": by_name}
 
 
-def schema_names(key: Hashable, names: Iterable[Any], dtypes: Iterable[Any], anchor: object = None) -> list[str]:
+def schema_names(key: Hashable, names: Iterable[object], dtypes: Iterable[object], anchor: object = None) -> list[str]:
     """The schema's column names as the sample's rows are keyed (:func:`unique_names`), built once per key."""
     return _entry(key, names, dtypes, anchor)[0]
 
 
-def _entry(key: Hashable, names: Iterable[Any], dtypes: Iterable[Any], anchor: object) -> _Entry:
+def _entry(key: Hashable, names: Iterable[object], dtypes: Iterable[object], anchor: object) -> _Entry:
     found = _by_key.get(key)
     if found is None:
         listed = unique_names(names)

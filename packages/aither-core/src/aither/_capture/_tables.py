@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._json import plain_list
 from ._captured import Captured, render_as_is
@@ -10,6 +10,12 @@ from ._columns import positional_names
 from ._schema import schema_meta, schema_names
 from ._tensors import sampled_array
 from ._window import column_window, random_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+
+    from .._types import Array
 
 __all__ = [
     "capture_numpy",
@@ -23,10 +29,10 @@ __all__ = [
 ]
 
 
-_numpy_meta: dict[tuple[Any, ...], dict[str, Any]] = {}
+_numpy_meta: dict[tuple[object, ...], dict[str, object]] = {}
 
 
-def _render_numpy(data: tuple[Any, tuple[int, ...], bool]) -> Any:
+def _render_numpy(data: tuple[Array, tuple[int, ...], bool]) -> object:
     # Runs on the worker for every non-tabular array: ``_meta`` only depends on the shapes and the dtype, so
     # it is built once per kind of input and shared (the encoder only reads it).
     head, shape, tabular = data
@@ -40,20 +46,20 @@ def _render_numpy(data: tuple[Any, tuple[int, ...], bool]) -> Any:
     return {"sample": plain_list(head), "_meta": meta}
 
 
-def _numpy_meta_for(head: Any, shape: tuple[int, ...]) -> dict[str, Any]:
+def _numpy_meta_for(head: Array, shape: tuple[int, ...]) -> dict[str, object]:
     truncated = bool(shape) and shape[0] > head.shape[0]
     if head.ndim == 2:
         truncated = truncated or width(shape) > head.shape[1]
     return {"type": "numpy.ndarray", "shape": list(shape), "dtype": str(head.dtype), "truncated": truncated}
 
 
-def _render_numpy_table(data: tuple[Any, tuple[int, int], list[int], int]) -> Any:
+def _render_numpy_table(data: tuple[Array, tuple[int, int], list[int], int]) -> object:
     # A 2-D array is a table: its rows were drawn at random and its columns are one window of the whole width.
     head, shape, rows, start = data
     dtype = str(head.dtype)
     names = positional_names(shape[1])[start : start + head.shape[1]]
     values = plain_list(head)
-    meta: dict[str, Any] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "rows": rows}
+    meta: dict[str, object] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "rows": rows}
     meta.update(schema_meta(("numpy", shape[1], dtype), positional_names(shape[1]), [dtype] * shape[1]))
     meta["truncated"] = shape[0] > len(rows) or shape[1] > head.shape[1]
     return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
@@ -66,14 +72,15 @@ def width(shape: tuple[int, ...]) -> int:
     return width
 
 
-def numpy_head(first_rows: Any, columns: int) -> Any:
+def numpy_head(first_rows: Array, columns: int) -> Array:
     """``first_rows`` (already cut to the sampled rows) flattened per row and cut to ``columns``, as a copy."""
-    if first_rows.ndim == 1:
-        return first_rows.copy()
-    return first_rows.reshape(first_rows.shape[0], -1)[:, :columns].copy()
+    head: Array = (
+        first_rows.copy() if first_rows.ndim == 1 else first_rows.reshape(first_rows.shape[0], -1)[:, :columns].copy()
+    )
+    return head
 
 
-def capture_numpy(value: Any, rows: int, columns: int) -> Captured:
+def capture_numpy(value: Array, rows: int, columns: int) -> Captured:
     # This is the hot path of every tabular model: keep it to a few numpy calls. A 2-D array is a table:
     # random rows, one window of columns, one small copy whatever the input's size. Other ranks keep their
     # first rows, each flattened and cut to ``columns`` values, like tensors.
@@ -96,12 +103,12 @@ def capture_numpy(value: Any, rows: int, columns: int) -> Captured:
     return Captured(_render_numpy, (head, value.shape, False), value.shape[0], head.nbytes + 64)
 
 
-def capture_numpy_scalar(value: Any, rows: int, columns: int) -> Captured:
+def capture_numpy_scalar(value: object, rows: int, columns: int) -> Captured:
     # Kept as it is (numpy scalars are immutable): ``item()`` would make a nanosecond datetime64 an integer.
     return Captured(render_as_is, value, 1, 16)
 
 
-def _render_pandas_frame(data: tuple[Any, tuple[int, int], list[int], int, int, Any]) -> Any:
+def _render_pandas_frame(data: tuple[pd.DataFrame, tuple[int, int], list[int], int, int, pd.Index]) -> object:
     taken, shape, rows, start, stop, columns = data
     sub = taken.iloc[:, start:stop]
     dtypes = tuple(taken.dtypes)
@@ -109,26 +116,26 @@ def _render_pandas_frame(data: tuple[Any, tuple[int, int], list[int], int, int, 
     key = ("pandas", id(columns), dtypes)
     names = schema_names(key, columns, dtypes, anchor=columns)[start:stop]
     records = [dict(zip(names, row, strict=True)) for row in sub.itertuples(index=False, name=None)]
-    meta: dict[str, Any] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
+    meta: dict[str, object] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
     meta.update(schema_meta(key, columns, dtypes, anchor=columns))
     meta["truncated"] = shape[0] > len(rows) or shape[1] > stop - start
     return {"sample": records, "_meta": meta}
 
 
-def _render_pandas_array(data: tuple[Any, tuple[int, int], list[int], int, int, Any]) -> Any:
+def _render_pandas_array(data: tuple[Array, tuple[int, int], list[int], int, int, pd.Index]) -> object:
     # The drawn rows of a one-block frame, as a numpy copy: every column has the array's dtype.
     head, shape, rows, start, stop, columns = data
     dtype = str(head.dtype)
     key = ("pandas", id(columns), dtype)
     names = schema_names(key, columns, [dtype] * shape[1], anchor=columns)[start:stop]
     values = plain_list(head[:, start:stop])
-    meta: dict[str, Any] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
+    meta: dict[str, object] = {"type": "pandas.DataFrame", "shape": list(shape), "rows": rows}
     meta.update(schema_meta(key, columns, [dtype] * shape[1], anchor=columns))
     meta["truncated"] = shape[0] > len(rows) or shape[1] > stop - start
     return {"sample": list(map(dict, map(zip, [names] * len(values), values))), "_meta": meta}
 
 
-def _one_numpy_block(frame: Any) -> bool:
+def _one_numpy_block(frame: pd.DataFrame) -> bool:
     """True when the frame's columns share one numpy block, so ``to_numpy()`` is a view, not a copy.
 
     Reads pandas' block manager (private): anything unexpected answers False, and the general path is taken."""
@@ -139,7 +146,7 @@ def _one_numpy_block(frame: Any) -> bool:
         return False
 
 
-def capture_pandas_frame(value: Any, rows: int, columns: int) -> Captured:
+def capture_pandas_frame(value: pd.DataFrame, rows: int, columns: int) -> Captured:
     # The common ML input, one float block: the drawn rows straight from the numpy view (a few microseconds).
     # Otherwise take() copies the drawn rows (every column: a few rows are cheap), so later edits of the
     # caller's frame do not leak in. The column window is cut on the worker either way.
@@ -156,12 +163,13 @@ def capture_pandas_frame(value: Any, rows: int, columns: int) -> Captured:
     return Captured(_render_pandas_frame, data, shape[0], nbytes)
 
 
-def _render_pandas_series(data: tuple[Any, int]) -> Any:
-    head, total = data
+def _render_series(data: tuple[pd.Series | pl.Series, int, str]) -> object:
+    # A pandas or a polars Series: its first rows, named and typed.
+    head, total, type_name = data
     return {
-        "sample": head.tolist(),
+        "sample": head.to_list(),  # pandas' to_list is its tolist
         "_meta": {
-            "type": "pandas.Series",
+            "type": type_name,
             "shape": [total],
             "name": None if head.name is None else str(head.name),
             "dtype": str(head.dtype),
@@ -170,22 +178,22 @@ def _render_pandas_series(data: tuple[Any, int]) -> Any:
     }
 
 
-def capture_pandas_series(value: Any, rows: int, columns: int) -> Captured:
+def capture_pandas_series(value: pd.Series, rows: int, columns: int) -> Captured:
     total = len(value)
-    return Captured(_render_pandas_series, (value.head(rows), total), total, 64 * rows)
+    return Captured(_render_series, (value.head(rows), total, "pandas.Series"), total, 64 * rows)
 
 
-def _render_polars_frame(data: tuple[Any, tuple[int, int], list[int], int, int]) -> Any:
+def _render_polars_frame(data: tuple[pl.DataFrame, tuple[int, int], list[int], int, int]) -> object:
     taken, shape, rows, start, stop = data
     names = taken.columns
     dtypes = [str(dtype) for dtype in taken.dtypes]
-    meta: dict[str, Any] = {"type": "polars.DataFrame", "shape": list(shape), "rows": rows}
+    meta: dict[str, object] = {"type": "polars.DataFrame", "shape": list(shape), "rows": rows}
     meta.update(schema_meta(("polars", tuple(names), tuple(dtypes)), names, dtypes))
     meta["truncated"] = shape[0] > len(rows) or shape[1] > stop - start
     return {"sample": taken[:, start:stop].rows(named=True), "_meta": meta}
 
 
-def capture_polars_frame(value: Any, rows: int, columns: int) -> Captured:
+def capture_polars_frame(value: pl.DataFrame, rows: int, columns: int) -> Captured:
     # Polars frames are immutable Arrow data: the gathered rows cannot change under us.
     shape = value.shape
     picked = random_rows(shape[0], rows)
@@ -194,20 +202,6 @@ def capture_polars_frame(value: Any, rows: int, columns: int) -> Captured:
     return Captured(_render_polars_frame, (taken, shape, picked, start, stop), shape[0], 64 * len(picked) * shape[1])
 
 
-def _render_polars_series(data: tuple[Any, int]) -> Any:
-    head, total = data
-    return {
-        "sample": head.to_list(),
-        "_meta": {
-            "type": "polars.Series",
-            "shape": [total],
-            "name": head.name,
-            "dtype": str(head.dtype),
-            "truncated": total > len(head),
-        },
-    }
-
-
-def capture_polars_series(value: Any, rows: int, columns: int) -> Captured:
+def capture_polars_series(value: pl.Series, rows: int, columns: int) -> Captured:
     total = len(value)
-    return Captured(_render_polars_series, (value[:rows], total), total, 64 * rows)
+    return Captured(_render_series, (value[:rows], total, "polars.Series"), total, 64 * rows)

@@ -10,13 +10,25 @@ device-to-host copy and every computation happen on the worker.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
+from .._types import Synchronizable
 from ._captured import Captured, render_as_is
 from ._columns import as_array, input_columns, positional_names, records
 from ._schema import schema_meta
 from ._window import column_window, random_rows
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    import torch
+
+    from .._types import Array
+
+    # The sampled rows (a numpy array, or a tensor the worker copies to the host), the input's type, shape,
+    # dtype and device, the rows drawn, the first column of the window, and what to wait for before reading.
+    _RowsData = tuple[object, str, list[int], str, str, list[int], int, Synchronizable | None]
+
 
 __all__ = [
     "capture_tensorflow",
@@ -27,7 +39,11 @@ __all__ = [
 ]
 
 
-def torch_copy_ready_event(head: Any) -> Any:
+class _RecordedEvent(Synchronizable, Protocol):
+    def record(self) -> None: ...
+
+
+def torch_copy_ready_event(head: torch.Tensor) -> Synchronizable | None:
     """What the worker must wait for before reading ``head``, a copy just queued on the caller's CUDA stream.
 
     None off CUDA, and on the device's default stream: the worker's device-to-host copy runs on that same
@@ -39,24 +55,22 @@ def torch_copy_ready_event(head: Any) -> Any:
         return None
     import torch  # loaded already: ``head`` is a torch tensor
 
-    cuda: Any = torch.cuda
-    if cuda.current_stream(head.device) == cuda.default_stream(head.device):
+    if torch.cuda.current_stream(head.device) == torch.cuda.default_stream(head.device):
         return None
-    event = cuda.Event()
+    # ``Event.__init__`` is untyped in torch: the constructor is taken as what it makes.
+    new_event: Callable[[], _RecordedEvent] = torch.cuda.Event
+    event = new_event()
     event.record()
     return event
 
 
-_RowsData = tuple[Any, str, list[int], str, str, list[int], int, Any]
-
-
-def _render_rows(data: _RowsData) -> Any:
+def _render_rows(data: _RowsData) -> object:
     head, type_name, shape, dtype, device, rows, start, event = data
     if event is not None:
         event.synchronize()  # the worker waits for the caller's stream, whichever stream that was
     array = as_array(head)
     columns = input_columns(array, start)
-    meta: dict[str, Any] = {"type": type_name, "shape": shape, "dtype": dtype, "device": device, "rows": rows}
+    meta: dict[str, object] = {"type": type_name, "shape": shape, "dtype": dtype, "device": device, "rows": rows}
     if len(shape) == 2:
         meta.update(schema_meta((type_name, shape[1], dtype), positional_names(shape[1]), [dtype] * shape[1]))
         meta["truncated"] = shape[0] > len(rows) or shape[1] > array.shape[1]
@@ -68,7 +82,7 @@ def _render_rows(data: _RowsData) -> Any:
 
 
 def sampled_array(
-    head: Any, type_name: str, shape: Sequence[int], dtype: str, device: str, rows: list[int], start: int = 0
+    head: object, type_name: str, shape: Sequence[int], dtype: str, device: str, rows: list[int], start: int = 0
 ) -> Captured:
     """The sampled rows ``rows`` of an input of ``shape``, already copied to ``head`` (numpy: all of a row, or
     for a table the window of columns from ``start``), rendered as the columns drift profiles."""
@@ -76,14 +90,14 @@ def sampled_array(
     return Captured(_render_rows, data, int(shape[0]), int(getattr(head, "nbytes", 256)) + 64)
 
 
-def _render_torch_scalar(data: tuple[Any, Any]) -> Any:
+def _render_torch_scalar(data: tuple[torch.Tensor, Synchronizable | None]) -> object:
     head, event = data
     if event is not None:
         event.synchronize()
     return head.tolist()
 
 
-def _render_vector(data: tuple[Any, str, list[int], str, str, Any]) -> Any:
+def _render_vector(data: tuple[object, str, list[int], str, str, Synchronizable | None]) -> object:
     head, type_name, shape, dtype, device, event = data
     if event is not None:
         event.synchronize()
@@ -101,17 +115,17 @@ def _device_rows(total: int, rows: int) -> list[int]:
     return list(range(offset, offset + rows))
 
 
-_torch_dtypes: dict[Any, str] = {}
+_torch_dtypes: dict[torch.dtype, str] = {}
 
 
-def _torch_dtype(dtype: Any) -> str:
+def _torch_dtype(dtype: torch.dtype) -> str:
     name = _torch_dtypes.get(dtype)
     if name is None:
         name = _torch_dtypes[dtype] = str(dtype).removeprefix("torch.")
     return name
 
 
-def capture_torch(value: Any, rows: int, columns: int) -> Captured:
+def capture_torch(value: torch.Tensor, rows: int, columns: int) -> Captured:
     try:
         # The common case, a CPU tensor outside autograd: its numpy view is free, and numpy's indexing and
         # copying cost a fraction of torch's per-operation dispatch (and of reading torch's device and shape).
@@ -160,7 +174,7 @@ def capture_torch(value: Any, rows: int, columns: int) -> Captured:
 
 
 def _array_capture(
-    array: Any, type_name: str, shape: list[int], dtype: str, device: str, rows: int, start: int, stop: int
+    array: Array, type_name: str, shape: list[int], dtype: str, device: str, rows: int, start: int, stop: int
 ) -> Captured:
     """The sampled rows of a host array (a numpy view of a tensor): random rows, a table's column window."""
     total = shape[0]
@@ -175,19 +189,18 @@ def _array_capture(
     return Captured(_render_rows, data, total, head.nbytes + 64)
 
 
-def tensorflow_rows(value: Any, rows: int) -> Any:
+def tensorflow_rows(value: tf.Tensor, rows: int) -> Array:
     """The first ``rows`` rows of a TensorFlow tensor as numpy, without copying the rest to the host.
 
     On the CPU ``.numpy()`` is a view of the tensor's buffer, and numpy slicing is free, where a TensorFlow
     slice op costs tens of microseconds. On an accelerator, slice on the device first, then copy the slice.
     """
     device = str(getattr(value, "device", ""))
-    if "GPU" not in device and "TPU" not in device:
-        return value.numpy()[:rows]
-    return value[:rows].numpy()
+    head: Array = value.numpy()[:rows] if "GPU" not in device and "TPU" not in device else value[:rows].numpy()
+    return head
 
 
-def capture_tensorflow(value: Any, rows: int, columns: int) -> Captured:
+def capture_tensorflow(value: tf.Tensor, rows: int, columns: int) -> Captured:
     shape = [int(d) if d is not None else -1 for d in value.shape]
     if not shape:
         return Captured(render_as_is, value.numpy().item(), 1, 16)

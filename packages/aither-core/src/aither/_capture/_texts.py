@@ -8,13 +8,20 @@ is one. ``_meta.texts`` keeps the sampled texts themselves, cut to ``MAX_STRING_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Protocol
 
 from ._captured import Captured
 from ._columns import Tokenize, records, text_columns, text_field_columns
 from ._scalars import cut_string
 from ._schema import schema_meta
 from ._window import random_rows
+
+
+class Tokenizer(Protocol):
+    """A transformers tokenizer, as far as counting tokens goes: ``tokenizer(texts, add_special_tokens=False)``."""
+
+    def __call__(self, texts: list[str], *, add_special_tokens: bool) -> Mapping[str, Sequence[Sequence[int]]]: ...
+
 
 __all__ = ["capture_text_records", "capture_texts", "tokenizer_counts"]
 
@@ -24,11 +31,11 @@ def _kind(name: str) -> str:
     return "bool" if base == "empty" else "int64" if base in ("chars", "words", "tokens") else "float64"
 
 
-def _render_texts(data: tuple[list[str], list[int], int, str, Tokenize | None, dict[str, Any]]) -> Any:
+def _render_texts(data: tuple[list[str], list[int], int, str, Tokenize | None, dict[str, object]]) -> object:
     texts, rows, total, type_name, tokenize, extra = data
     columns = text_columns(texts, tokenize)
     kinds = [_kind(name) for name in columns]
-    meta: dict[str, Any] = {"type": type_name, "shape": [total], "rows": rows}
+    meta: dict[str, object] = {"type": type_name, "shape": [total], "rows": rows}
     meta.update(schema_meta(("texts", tuple(columns)), columns, kinds))
     meta["texts"] = [cut_string(text)[0] for text in texts]
     meta["truncated"] = total > len(rows) or any(cut_string(text)[1] for text in texts)
@@ -42,7 +49,7 @@ def capture_texts(
     *,
     tokenize: Tokenize | None = None,
     type_name: str = "list[str]",
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> Captured:
     """``rows`` texts drawn at random from ``texts``, rendered as their descriptors; ``extra`` joins ``_meta``."""
     total = len(texts)
@@ -52,7 +59,7 @@ def capture_texts(
     return Captured(_render_texts, (chosen, picked, total, type_name, tokenize, extra or {}), total, nbytes)
 
 
-def tokenizer_counts(tokenizer: Any) -> Tokenize:
+def tokenizer_counts(tokenizer: Tokenizer) -> Tokenize:
     """Token and unknown-token counts per text from a transformers tokenizer (or anything called like one:
     ``tokenizer(texts, add_special_tokens=False)["input_ids"]``, and an ``unk_token_id``)."""
     unknown_id = getattr(tokenizer, "unk_token_id", None)
@@ -67,12 +74,12 @@ def tokenizer_counts(tokenizer: Any) -> Tokenize:
 
 
 def _render_text_records(
-    data: tuple[list[Mapping[str, str]], list[int], int, str, Tokenize | None, dict[str, Any]],
-) -> Any:
+    data: tuple[list[Mapping[str, str]], list[int], int, str, Tokenize | None, dict[str, object]],
+) -> object:
     items, rows, total, type_name, tokenize, extra = data
     columns = text_field_columns(items, tokenize)
     kinds = [_kind(name) for name in columns]
-    meta: dict[str, Any] = {"type": type_name, "shape": [total], "rows": rows}
+    meta: dict[str, object] = {"type": type_name, "shape": [total], "rows": rows}
     meta.update(schema_meta(("text_records", tuple(columns)), columns, kinds))
     cut = [{str(k): cut_string(v)[0] for k, v in item.items()} for item in items]
     meta["texts"] = cut
@@ -87,7 +94,7 @@ def capture_text_records(
     *,
     tokenize: Tokenize | None = None,
     type_name: str = "list[dict]",
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> Captured:
     """``rows`` records of texts (a pipeline's ``{"question", "context"}`` inputs) drawn at random, rendered as
     each field's descriptors (``question.chars``...); references only on the caller's thread."""

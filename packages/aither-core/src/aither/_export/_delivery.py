@@ -66,14 +66,16 @@ class SendPacer:
 class Endpoint:
     """Where one kind of payload goes: its URL (for messages), the path on the connection, whether it is gzipped."""
 
-    __slots__ = ("gzip", "path", "transport", "url")
+    __slots__ = ("default_remote", "gzip", "path", "transport", "url")
 
-    def __init__(self, url: str, transport: HttpTransport, gzip: bool) -> None:
+    def __init__(self, url: str, transport: HttpTransport, gzip: bool, *, default_remote: bool = False) -> None:
         parts = urllib.parse.urlsplit(url)
         self.url = url
         self.path = parts.path + (f"?{parts.query}" if parts.query else "")
         self.transport = transport
         self.gzip = gzip
+        #: The built-in default endpoint, not chosen by the user: warned about as the first request leaves.
+        self.default_remote = default_remote
 
     def encode(self, payload: bytes, pause: Callable[[], None]) -> bytes:
         """The request body: ``payload``, gzipped (level 1) when the endpoint wants it. A large payload is
@@ -112,8 +114,8 @@ class Delivery:
         metrics_at = urllib.parse.urlsplit(settings.metrics_url)
         same_origin = (traces_at.scheme, traces_at.netloc) == (metrics_at.scheme, metrics_at.netloc)
         metrics = traces if same_origin else HttpTransport(settings.metrics_url, headers)
-        self.traces = Endpoint(settings.traces_url, traces, settings.gzip_for(settings.traces_url))
-        self.metrics = Endpoint(settings.metrics_url, metrics, settings.gzip_for(settings.metrics_url))
+        self.traces = self._endpoint(settings, settings.traces_url, traces)
+        self.metrics = self._endpoint(settings, settings.metrics_url, metrics)
         self.pacer = SendPacer(settings.flush_interval, settings.max_backoff, clock)
         self.log = DeliveryLog(logger)
         #: Set by ``close``: retries end at this deadline, and what they drop then is counted under this reason.
@@ -124,6 +126,10 @@ class Delivery:
         self.export_errors = 0
         self.rejected_spans = 0
         self.last_error: str | None = None
+
+    @staticmethod
+    def _endpoint(settings: Settings, url: str, transport: HttpTransport) -> Endpoint:
+        return Endpoint(url, transport, settings.gzip_for(url), default_remote=settings.is_default_remote(url))
 
     def closing(self, deadline: float | None, reason: str) -> None:
         self._close_deadline = deadline
@@ -166,6 +172,9 @@ class Delivery:
                 self.log.dropped(reason, "aither: the retry deadline passed; dropping %s", what)
                 return reason
             timeout = min(settings.export_timeout, remaining)
+            if endpoint.default_remote:
+                endpoint.default_remote = False
+                _warn_default_remote(settings.base_url)
             try:
                 response = endpoint.transport.post(endpoint.path, payload, _GZIP if endpoint.gzip else _PLAIN, timeout)
             except TransportError as exc:
@@ -256,6 +265,24 @@ class Delivery:
                 status,
             )
         return f"http_{status}"
+
+
+_warned_default_remote = False
+
+
+def _warn_default_remote(base_url: str) -> None:
+    """Once per process, as the first request leaves for the built-in default endpoint: samples of inputs are
+    about to leave this machine though nothing chose where they go. A client that never sends never warns."""
+    global _warned_default_remote
+    if _warned_default_remote:
+        return
+    _warned_default_remote = True
+    logger.warning(
+        "aither: sending prediction spans with samples of their inputs to %s, the built-in default; set "
+        "AITHER_BASE_URL (http://127.0.0.1:4318 for a local aither server) or aither.init(base_url=...) to "
+        "choose where they go (docs/privacy.md)",
+        base_url,
+    )
 
 
 def _cause(response: Response) -> str:

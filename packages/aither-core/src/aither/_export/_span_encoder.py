@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 import traceback
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import _json
 from .._capture import render
@@ -168,7 +168,7 @@ class SpanEncoder:
         body = b"".join(parts)
         return _SPANS_TAG + (_SMALL_VARINTS.get(len(body)) or varint(len(body))) + body
 
-    def _json(self, parts: list[bytes], key: bytes, name: str, value: Any, truncated: list[str]) -> None:
+    def _json(self, parts: list[bytes], key: bytes, name: str, value: object, truncated: list[str]) -> None:
         text = _json.dumps_bytes(value)
         size = len(text)
         if size > self._max_attribute_bytes:

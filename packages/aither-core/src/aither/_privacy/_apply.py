@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from ._policy import ColumnPolicies
 from ._scrub import scrub
@@ -22,9 +22,10 @@ __all__ = ["WITHHELD", "BeforeSend", "Privacy", "Redactions", "register_model_po
 logger = logging.getLogger("aither")
 
 #: ``before_send(model_name, features) -> features or None`` (``None``: send no features for this span).
-BeforeSend = Callable[[str, Any], Any]
+#: The user's function takes the features as it expects them: their type is its author's to name.
+BeforeSend = Callable[[str, Any], object]
 #: What :meth:`Privacy.features` answers when the span must go without ``ml.features``.
-WITHHELD: Any = object()
+WITHHELD: Final = object()
 #: The column name counted for strings that are not in a named column (a list of texts, a bare string).
 UNNAMED = "-"
 
@@ -101,7 +102,7 @@ class Privacy:
         merged = self._models[model] = self.policies.merged(own)
         return merged
 
-    def features(self, model: str, features: Any) -> Any:
+    def features(self, model: str, features: object) -> object:
         """The rendered ``ml.features`` of one span of ``model``, as it may leave the process; :data:`WITHHELD`
         when ``before_send`` declined (or failed): the span then goes without them."""
         if not self.active:
@@ -124,12 +125,11 @@ class Privacy:
             return WITHHELD if sent is None else sent
         return cleaned
 
-    def row(self, row: dict[str, Any], model: str) -> dict[str, Any]:
+    def row(self, row: Mapping[str, object], model: str) -> dict[str, object]:
         """One record of a reference, as :meth:`features` treats a sampled row (its redactions not counted)."""
-        out: dict[str, Any] = self._row(row, self.policies_for(model), {}, set())
-        return out
+        return self._record(row, self.policies_for(model), {}, set())
 
-    def _value(self, features: Any, policies: ColumnPolicies, counts: dict[tuple[str, str], int]) -> Any:
+    def _value(self, features: object, policies: ColumnPolicies, counts: dict[tuple[str, str], int]) -> object:
         if isinstance(features, dict) and "sample" in features and isinstance(features.get("_meta"), dict):
             sample = features["sample"]
             dropped: set[str] = set()
@@ -152,32 +152,43 @@ class Privacy:
             return self._row(features, policies, counts, set())
         return self._row(features, policies, counts, set())
 
-    def _row(self, row: Any, policies: ColumnPolicies, counts: dict[tuple[str, str], int], dropped: set[str]) -> Any:
+    def _row(
+        self, row: object, policies: ColumnPolicies, counts: dict[tuple[str, str], int], dropped: set[str]
+    ) -> object:
         if isinstance(row, dict):
-            out: dict[str, Any] = {}
-            for column, value in row.items():
-                action = policies.action(column) if policies else None
-                if action is None:
-                    out[column] = self.scrubbed(value, column, counts)
-                elif action.kind == "drop":
-                    dropped.add(column)
-                elif action.kind == "keep":
-                    out[column] = value
-                else:
-                    out[column] = policies.apply(action, value)
-            return out
+            return self._record(row, policies, counts, dropped)
         return self.scrubbed(row, UNNAMED, counts)
 
-    def scrubbed(self, value: Any, column: str, counts: dict[tuple[str, str], int]) -> Any:
+    def _record(
+        self, row: Mapping[str, object], policies: ColumnPolicies, counts: dict[tuple[str, str], int], dropped: set[str]
+    ) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for column, value in row.items():
+            action = policies.action(column) if policies else None
+            if action is None:
+                out[column] = self.scrubbed(value, column, counts)
+            elif action.kind == "drop":
+                dropped.add(column)
+            elif action.kind == "keep":
+                out[column] = value
+            else:
+                out[column] = policies.apply(action, value)
+        return out
+
+    def scrubbed_text(self, text: str, column: str, counts: dict[tuple[str, str], int]) -> str:
+        """``text`` scrubbed (whether or not :attr:`scrub_values` is set); each redaction counted in ``counts``."""
+        found: dict[str, int] = {}
+        cleaned = scrub(text, found)
+        for kind, n in found.items():
+            counts[(column, kind)] = counts.get((column, kind), 0) + n
+        return cleaned
+
+    def scrubbed(self, value: object, column: str, counts: dict[tuple[str, str], int]) -> object:
         """``value`` scrubbed when it is a string (or a list of them); each redaction counted in ``counts``."""
         if not self.scrub_values:
             return value
         if isinstance(value, str):
-            found: dict[str, int] = {}
-            cleaned = scrub(value, found)
-            for kind, n in found.items():
-                counts[(column, kind)] = counts.get((column, kind), 0) + n
-            return cleaned
+            return self.scrubbed_text(value, column, counts)
         if isinstance(value, list):
             return [self.scrubbed(item, column, counts) for item in value]
         return value

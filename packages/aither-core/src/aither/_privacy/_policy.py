@@ -133,16 +133,24 @@ class ColumnPolicies:
             self._cache[column] = found
         return found
 
-    def apply(self, action: Action, value: Any) -> Any:
+    def apply(self, action: Action, value: object) -> Any:  # the server assigns the hashed text to a str
         """``value`` after ``action`` (``drop`` is the caller's: the column is removed)."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return value
         if action.kind == "hash":
-            canonical = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-            digest = hmac.new(self._hash_key, canonical.encode("utf-8", "surrogatepass"), hashlib.sha256)
-            return "h:" + digest.hexdigest()[:_HASH_CHARS]
+            return self.hashed(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return value
+        return self.number(action, value)
+
+    def hashed(self, value: object) -> str:
+        """``value`` (not None) as the ``hash`` action writes it: ``h:`` and the keyed digest of its text."""
+        canonical = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+        digest = hmac.new(self._hash_key, canonical.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return "h:" + digest.hexdigest()[:_HASH_CHARS]
+
+    def number(self, action: Action, value: float) -> float:
+        """A finite number after a ``round`` or ``bucket`` action (any other action leaves it as it is)."""
         if action.kind == "round":
             return round(value, int(action.amount)) if action.amount else round(value)
         if action.kind == "bucket":

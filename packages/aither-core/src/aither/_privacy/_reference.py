@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TypeVar
 
+from .._types import is_pandas_frame, is_polars_frame
 from ._apply import Privacy
 
 __all__ = ["private_table"]
 
+_Column = TypeVar("_Column")
 _TEXT_DTYPES = ("object", "string", "str", "String", "Utf8")
 
 
-def private_table(data: Any, privacy: Privacy, model: str) -> Any:
+def private_table(data: object, privacy: Privacy, model: str) -> object:
     """``data`` as it may leave the process. Tables (pandas, polars, a dict of columns, records) are transformed;
     other inputs (arrays, tensors, texts) are returned as they are: their columns are derived, so the caller
     leaves the dropped ones out of the profiles by name."""
-    module = type(data).__module__.partition(".")[0]
-    if module == "pandas" and hasattr(data, "columns"):
+    if is_pandas_frame(data):
         if not data.columns.is_unique:
             return data  # refused by name where the reference is profiled (repeated columns are ambiguous)
         columns = {str(c): data[c] for c in data.columns}
@@ -29,7 +30,7 @@ def private_table(data: Any, privacy: Privacy, model: str) -> Any:
         for name, values in changed.items():
             out[name] = values
         return out
-    if module == "polars" and hasattr(data, "columns"):
+    if is_polars_frame(data):
         columns = {str(c): data[c] for c in data.columns}
         names, changed = _columns(columns, privacy, model, lambda c: c.to_list(), lambda c: str(c.dtype))
         import polars as pl
@@ -44,12 +45,16 @@ def private_table(data: Any, privacy: Privacy, model: str) -> Any:
 
 
 def _columns(
-    columns: dict[str, Any], privacy: Privacy, model: str, to_list: Any, dtype_of: Any
-) -> tuple[list[str], dict[str, list[Any]]]:
+    columns: dict[str, _Column],
+    privacy: Privacy,
+    model: str,
+    to_list: Callable[[_Column], list[object]],
+    dtype_of: Callable[[_Column], str],
+) -> tuple[list[str], dict[str, list[object]]]:
     """(the kept column names in order, the transformed columns' new values)."""
     policies = privacy.policies_for(model)
     kept: list[str] = []
-    changed: dict[str, list[Any]] = {}
+    changed: dict[str, list[object]] = {}
     for name, column in columns.items():
         action = policies.action(name) if policies else None
         if action is not None and action.kind == "drop":
@@ -65,10 +70,10 @@ def _columns(
     return kept, changed
 
 
-def _each_distinct(values: list[Any], transform: Callable[[Any], Any]) -> list[Any]:
+def _each_distinct(values: list[object], transform: Callable[[object], object]) -> list[object]:
     """``transform`` of each value, computed once per distinct value: a reference's categorical column of a
     million rows holds a few hundred (the same result as transforming every row, at a fraction of the cost)."""
-    done: dict[Any, Any] = {}
+    done: dict[object, object] = {}
     out = []
     for value in values:
         try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import gzip
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._spans import attributes_of
+from ._spans import attributes_of, parsed
+
+if TYPE_CHECKING:
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint, Metric, NumberDataPoint
 
 __all__ = ["MetricPoint", "decode_metrics"]
 
@@ -19,6 +21,7 @@ class MetricPoint:
 
     metric: str
     unit: str
+    #: Decoded OTLP attribute values, as :class:`CapturedSpan`'s: a test reads each as it knows it was sent.
     attributes: dict[str, Any]
     resource: dict[str, Any]
     start_ns: int
@@ -35,10 +38,7 @@ def decode_metrics(body: bytes, content_encoding: str | None = None) -> list[Met
     """Decode an OTLP/HTTP ``ExportMetricsServiceRequest`` body (gzip or not) into its data points."""
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-    if content_encoding == "gzip" or body[:2] == b"\x1f\x8b":
-        body = gzip.decompress(body)
-    request = ExportMetricsServiceRequest()
-    request.ParseFromString(body)
+    request = parsed(ExportMetricsServiceRequest(), body, content_encoding)
     points: list[MetricPoint] = []
     for resource_metrics in request.resource_metrics:
         resource = attributes_of(resource_metrics.resource.attributes)
@@ -46,36 +46,51 @@ def decode_metrics(body: bytes, content_encoding: str | None = None) -> list[Met
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
                 if kind in ("sum", "gauge"):
-                    data = getattr(metric, kind)
+                    data = metric.sum if kind == "sum" else metric.gauge
+                    temporality = metric.sum.aggregation_temporality if kind == "sum" else 0
                     for point in data.data_points:
                         value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
-                        points.append(
-                            MetricPoint(
-                                metric.name,
-                                metric.unit,
-                                attributes_of(point.attributes),
-                                resource,
-                                point.start_time_unix_nano,
-                                point.time_unix_nano,
-                                data.aggregation_temporality if kind == "sum" else 0,
-                                value=value,
-                            )
-                        )
+                        points.append(_point(metric, point, resource, temporality, value=value))
                 elif kind == "histogram":
-                    for point in metric.histogram.data_points:
+                    for histogram in metric.histogram.data_points:
                         points.append(
-                            MetricPoint(
-                                metric.name,
-                                metric.unit,
-                                attributes_of(point.attributes),
+                            _point(
+                                metric,
+                                histogram,
                                 resource,
-                                point.start_time_unix_nano,
-                                point.time_unix_nano,
                                 metric.histogram.aggregation_temporality,
-                                count=point.count,
-                                sum=point.sum,
-                                bucket_counts=list(point.bucket_counts),
-                                bounds=list(point.explicit_bounds),
+                                count=histogram.count,
+                                sum=histogram.sum,
+                                bucket_counts=list(histogram.bucket_counts),
+                                bounds=list(histogram.explicit_bounds),
                             )
                         )
     return points
+
+
+def _point(
+    metric: Metric,
+    point: NumberDataPoint | HistogramDataPoint,
+    resource: dict[str, object],
+    temporality: int,
+    *,
+    value: int | float | None = None,
+    count: int | None = None,
+    sum: float | None = None,
+    bucket_counts: list[int] | None = None,
+    bounds: list[float] | None = None,
+) -> MetricPoint:
+    return MetricPoint(
+        metric.name,
+        metric.unit,
+        attributes_of(point.attributes),
+        resource,
+        point.start_time_unix_nano,
+        point.time_unix_nano,
+        temporality,
+        value=value,
+        count=count,
+        sum=sum,
+        bucket_counts=bucket_counts or [],
+        bounds=bounds or [],
+    )

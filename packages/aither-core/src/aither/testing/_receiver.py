@@ -14,7 +14,6 @@ import ssl
 import struct
 import threading
 import time
-from typing import Any
 
 from ._metrics import MetricPoint, decode_metrics
 from ._spans import CapturedSpan, decode_request
@@ -66,7 +65,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
         pass
 
     def do_POST(self) -> None:

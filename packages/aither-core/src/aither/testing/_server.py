@@ -34,7 +34,7 @@ class LiveServer:
 
     def drift(self, model: str, **params: Any) -> dict[str, Any]:
         """``/api/v1/models/{model}/drift``, with each feature's verdict by name under ``by_name``."""
-        found: dict[str, Any] = self.get(f"/api/v1/models/{model}/drift", **params)
+        found = dict(self.get(f"/api/v1/models/{model}/drift", **params))
         found["by_name"] = {feature["name"]: feature for feature in found["features"]}
         return found
 
@@ -43,12 +43,11 @@ class LiveServer:
         return {name for name, feature in self.drift(model, **params)["by_name"].items() if feature["drifted"]}
 
     def metrics(self, model: str, **params: Any) -> dict[str, Any]:
-        found: dict[str, Any] = self.get(f"/api/v1/models/{model}/metrics", **params)
-        return found
+        return dict(self.get(f"/api/v1/models/{model}/metrics", **params))
 
 
 @contextmanager
-def live_server(folder: Path | None = None, **init_options: Any) -> Iterator[LiveServer]:
+def live_server(folder: Path | None = None, **init_options: object) -> Iterator[LiveServer]:
     """A server on a fresh SQLite file (in ``folder``, else a temporary one), and ``aither.init`` pointed at it
     with its admin key; the previous client is restored afterwards."""
     from aither_server import ServerThread, Store

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable
-from typing import Any
 
 from .._tracking import WrapOptions
 
 __all__ = ["assert_wrap_options_signature"]
 
 
-def assert_wrap_options_signature(function: Callable[..., Any], *, optional_name: bool = False) -> None:
+def assert_wrap_options_signature(function: Callable[..., object], *, optional_name: bool = False) -> None:
     """Assert that ``function`` takes every wrap option by its name, in order, with :class:`WrapOptions`' defaults.
 
     ``optional_name``: ``name`` may default to None (a scikit-learn meta-estimator needs a default for every

@@ -5,9 +5,20 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-__all__ = ["CapturedSpan", "attributes_of", "decode_request"]
+if TYPE_CHECKING:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+__all__ = ["CapturedSpan", "attributes_of", "decode_request", "parsed"]
+
+
+class _Protobuf(Protocol):
+    def ParseFromString(self, serialized: bytes, /) -> int | None: ...
+
+
+_Message = TypeVar("_Message", bound=_Protobuf)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +32,7 @@ class CapturedSpan:
     kind: int
     start_ns: int
     end_ns: int
+    #: Decoded OTLP attribute values (text, numbers, lists...): a test reads each as it knows it was sent.
     attributes: dict[str, Any]
     status_code: int
     status_message: str
@@ -29,9 +41,9 @@ class CapturedSpan:
     resource: dict[str, Any]
     scope: tuple[str, str]
 
-    def _json(self, key: str) -> Any:
+    def _json(self, key: str) -> Any:  # the decoded JSON a test reads as it knows it was sent
         raw = self.attributes.get(key)
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else json.loads(str(raw))
 
     @property
     def features(self) -> Any:
@@ -59,7 +71,7 @@ class CapturedSpan:
         return self.end_ns - self.start_ns
 
 
-def _any_value(value: Any) -> Any:
+def _any_value(value: AnyValue) -> object:
     kind = value.WhichOneof("value")
     if kind is None:
         return None
@@ -70,18 +82,23 @@ def _any_value(value: Any) -> Any:
     return getattr(value, kind)
 
 
-def attributes_of(items: Any) -> dict[str, Any]:
+def attributes_of(items: Iterable[KeyValue]) -> dict[str, object]:
     return {kv.key: _any_value(kv.value) for kv in items}
+
+
+def parsed(message: _Message, body: bytes, content_encoding: str | None) -> _Message:
+    """``message`` read from an OTLP/HTTP protobuf request body, gzipped or not."""
+    if content_encoding == "gzip" or body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    message.ParseFromString(body)
+    return message
 
 
 def decode_request(body: bytes, content_encoding: str | None = None) -> list[CapturedSpan]:
     """Decode an OTLP/HTTP protobuf request body (gzip or not) into spans."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    if content_encoding == "gzip" or body[:2] == b"\x1f\x8b":
-        body = gzip.decompress(body)
-    request = ExportTraceServiceRequest()
-    request.ParseFromString(body)
+    request = parsed(ExportTraceServiceRequest(), body, content_encoding)
     spans: list[CapturedSpan] = []
     for resource_spans in request.resource_spans:
         resource = attributes_of(resource_spans.resource.attributes)

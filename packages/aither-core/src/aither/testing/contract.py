@@ -34,6 +34,7 @@ from .. import _client, _frameworks
 from .._capture import output_as_prediction, truncated_rows
 from .._capture._columns import is_descriptor
 from .._tracking import NETWORK_FRAMEWORKS
+from .._types import is_detachable
 from ._capture import SpanCapture, capture
 from ._isolation import assert_imports_no_framework, missing_framework_error
 from ._receiving import receiving
@@ -66,7 +67,7 @@ class PluginContract:
     #: Whether ``ml.prediction`` holds the model's own output (rows of values), so it can be compared with it.
     records_the_output: bool = True
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         # What the subclass declares does not apply is removed from it (pytest collects only callables).
         not_applicable = {
@@ -84,42 +85,46 @@ class PluginContract:
 
     # ------------------------------------------------------------------ factories (override)
 
-    def make_model(self) -> Any:
+    def make_model(self) -> object:
         raise NotImplementedError
 
-    def make_input(self) -> Any:
+    def make_input(self) -> object:
         raise NotImplementedError
 
-    def make_failing_input(self) -> Any:
+    def make_failing_input(self) -> object:
         """An input the model raises on (wrong shape, wrong type)."""
         raise NotImplementedError
 
-    def call(self, tracked: Any, inputs: Any) -> Any:
+    def call(self, tracked: Any, inputs: object) -> object:  # ``tracked``: the plugin's model type, duck-typed
         """Make one logged call; override when the framework's call is not ``predict``."""
         return tracked.predict(inputs)
 
-    def call_model(self, model: Any, inputs: Any) -> Any:
+    def call_model(self, model: object, inputs: object) -> object:
         """The same call on the bare model, for comparing outputs."""
         return self.call(model, inputs)
 
-    def assert_same_output(self, tracked_output: Any, bare_output: Any) -> None:
+    def assert_same_output(self, tracked_output: object, bare_output: object) -> None:
         import numpy as np
 
-        np.testing.assert_allclose(_as_numpy(tracked_output), _as_numpy(bare_output), rtol=1e-5, atol=1e-6)
+        actual, desired = np.asarray(_as_numpy(tracked_output)), np.asarray(_as_numpy(bare_output))
+        np.testing.assert_allclose(actual, desired, rtol=1e-5, atol=1e-6)
 
-    def as_logged(self, logged: Any, bare_output: Any) -> tuple[Any, Any]:
+    def as_logged(self, logged: object, bare_output: object) -> tuple[object, object]:
         """(logged values, bare output as logged): a network's output is read as the SDK reads it
         (``_capture/_outputs.py``: logits as class probabilities), with its reading in ``_meta.output``."""
         if self.framework not in NETWORK_FRAMEWORKS:
-            cut = isinstance(logged, dict) and set(logged) == {"values", "_meta"}
-            return (logged["values"] if cut else logged), bare_output
-        expected = output_as_prediction(_as_numpy(bare_output).tolist(), None)
+            if isinstance(logged, dict) and set(logged) == {"values", "_meta"}:
+                return logged["values"], bare_output
+            return logged, bare_output
+        import numpy as np
+
+        expected = output_as_prediction(np.asarray(_as_numpy(bare_output)).tolist(), None)
         if isinstance(expected, dict):
             assert isinstance(logged, dict) and logged["_meta"]["output"] == expected["_meta"]["output"], logged
             return logged["values"], expected["values"]
         return logged, bare_output
 
-    def wrap(self, model: Any, **options: Any) -> Any:
+    def wrap(self, model: object, **options: Any) -> Any:  # options go to aither.wrap as given; the stand-in
         return aither.wrap(model, name=options.pop("name", "contract_model"), **options)
 
     # ------------------------------------------------------------------ the contract
@@ -294,7 +299,9 @@ class PluginContract:
         if "output" not in meta:  # a network's output read as probabilities keeps its reading in _meta
             assert prediction == truncated_rows(prediction["values"], self.batch_size)
         assert len(prediction["values"]) == 1
-        self.assert_same_output(*self.as_logged(prediction, _as_numpy(bare)[:1]))
+        import numpy as np
+
+        self.assert_same_output(*self.as_logged(prediction, np.asarray(_as_numpy(bare))[:1]))
 
     def test_importing_the_plugin_imports_no_framework(self) -> None:
         # Nor does wrapping a model of no framework (a function).
@@ -340,19 +347,20 @@ class PluginContract:
         return table[self.framework_distribution]
 
 
-def _as_numpy(value: Any) -> Any:
+def _as_numpy(value: object) -> object:
+    """``value`` (a tensor, a frame, anything numpy reads) as numpy reads it, on the host."""
     import numpy as np
 
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch, on any device
+    if is_detachable(value):  # torch, on any device
         return value.detach().cpu().numpy()
     for method in ("numpy", "to_numpy"):  # tensorflow, tinygrad, pandas, polars
         convert = getattr(value, method, None)
         if callable(convert):
-            return convert()
+            return np.asarray(convert())
     return np.asarray(value)
 
 
-def _equal(a: Any, b: Any) -> bool:
+def _equal(a: object, b: object) -> bool:
     try:
         import numpy as np
 
