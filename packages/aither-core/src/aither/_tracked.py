@@ -71,5 +71,5 @@ class TrackedModel(TraceIdsMixin):
         return self.model
 
     # Pickle the wrapper as (model, logger): the cached bound methods are rebuilt on first use.
-    def __reduce__(self) -> tuple[type[TrackedModel], tuple[object, ModelLogger]]:
+    def __reduce__(self) -> tuple[type[TrackedModel], tuple[object, ...]]:
         return (type(self), (self.model, self._aither))

@@ -48,6 +48,7 @@ from ._tracking import (
     current_otel_link,
     inputs_of,
 )
+from ._types import Synchronizable
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -64,6 +65,7 @@ __all__ = [
     "capture_embeddings",
     "capture_text_records",
     "SpanRecord",
+    "Synchronizable",
     "TraceIdsMixin",
     "Tokenize",
     "TrackedModel",

@@ -84,7 +84,7 @@ class EmbeddingCollector:
 
     def take(self, rows: int) -> Captured | None:
         """The sampled rows of the passes kept since :meth:`start` (caller's thread), and stop keeping."""
-        parts: list[tuple[Tensor, object]] | None = getattr(self._local, "parts", None)
+        parts: list[tuple[Tensor, Tensor | None]] | None = getattr(self._local, "parts", None)
         self._local.parts = None
         if not parts:
             return None
@@ -99,7 +99,8 @@ class EmbeddingCollector:
             hidden = _hidden(output)
             if hidden is None:
                 return
-            mask = kwargs.get("attention_mask") if getattr(hidden, "ndim", 0) == 3 else None
+            given = kwargs.get("attention_mask") if getattr(hidden, "ndim", 0) == 3 else None
+            mask = given if _is_tensor(given) else None
             local.seen += 1
             if len(parts) < self.keep:
                 parts.append((hidden, mask))

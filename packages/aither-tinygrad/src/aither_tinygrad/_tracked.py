@@ -51,7 +51,7 @@ class TrackedTinygradModel(TrackedModel):
     def __repr__(self) -> str:
         return f"<aither tracked {self._aither.identity.name!r} (tinygrad): {self.model!r}>"
 
-    def __reduce__(self) -> tuple[type[TrackedTinygradModel], tuple[object, ModelLogger, bool]]:
+    def __reduce__(self) -> tuple[type[TrackedModel], tuple[object, ...]]:
         return (type(self), (self.model, self._aither, self._aither_realize))
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 from aither.integrations import (
     Captured,
     ModelLogger,
+    Synchronizable,
     bounded_prediction,
     capture_embeddings,
     capture_failed,
@@ -34,7 +35,6 @@ from aither.integrations import (
 
 if TYPE_CHECKING:
     from torch import Tensor
-    from torch.cuda import Event
     from torch.nn import Module
     from torch.utils.hooks import RemovableHandle
 
@@ -294,13 +294,13 @@ def _capture_tensor(torch: ModuleType, value: Tensor, limit: int) -> Captured:
 
 def _when_ready(head: Tensor, prediction: Captured) -> Captured:
     """``prediction`` (of ``head``), rendered only once the device copy of ``head`` is done (see core's rule)."""
-    event: Event | None = torch_copy_ready_event(head)
+    event = torch_copy_ready_event(head)
     if event is None:
         return prediction
     return Captured(_render_when_ready, (prediction, event), prediction.rows, prediction.nbytes)
 
 
-def _render_when_ready(data: tuple[Captured, Event]) -> object:
+def _render_when_ready(data: tuple[Captured, Synchronizable]) -> object:
     prediction, event = data
     event.synchronize()  # on the worker thread, never the caller's
     return prediction.render(prediction.data)
