@@ -53,10 +53,23 @@ def _numpy_meta_for(head: Array, shape: tuple[int, ...]) -> dict[str, object]:
     return {"type": "numpy.ndarray", "shape": list(shape), "dtype": str(head.dtype), "truncated": truncated}
 
 
+_dtype_names: dict[object, str] = {}
+
+
+def dtype_name(dtype: object) -> str:
+    """``str(dtype)``, remembered: numpy builds the name in Python each time, a cost paid per span otherwise."""
+    name = _dtype_names.get(dtype)
+    if name is None:
+        if len(_dtype_names) >= 256:  # structured dtypes are without end; plain ones are a handful
+            _dtype_names.clear()
+        name = _dtype_names[dtype] = str(dtype)
+    return name
+
+
 def _render_numpy_table(data: tuple[Array, tuple[int, int], list[int], int]) -> object:
     # A 2-D array is a table: its rows were drawn at random and its columns are one window of the whole width.
     head, shape, rows, start = data
-    dtype = str(head.dtype)
+    dtype = dtype_name(head.dtype)
     names = positional_names(shape[1])[start : start + head.shape[1]]
     values = plain_list(head)
     meta: dict[str, object] = {"type": "numpy.ndarray", "shape": list(shape), "dtype": dtype, "rows": rows}

@@ -28,6 +28,8 @@ BeforeSend = Callable[[str, Any], object]
 WITHHELD: Final = object()
 #: The column name counted for strings that are not in a named column (a list of texts, a bare string).
 UNNAMED = "-"
+#: Types of values that scrubbing leaves as they are (exact types: a str subclass is still scrubbed).
+_NOTHING_TO_SCRUB = frozenset({int, float, bool, type(None)})
 
 
 #: Each wrapped model's own rules (``wrap(..., column_policies=)``), kept across ``init()`` calls: a model wrapped
@@ -162,6 +164,10 @@ class Privacy:
     def _record(
         self, row: Mapping[str, object], policies: ColumnPolicies, counts: dict[tuple[str, str], int], dropped: set[str]
     ) -> dict[str, object]:
+        if not policies and (not self.scrub_values or {type(v) for v in row.values()} <= _NOTHING_TO_SCRUB):
+            # No column rules (the default) and no text to scrub: a row of numbers leaves as it is. This runs on
+            # the worker for every sampled row, so it is one pass over the values' types.
+            return dict(row)
         out: dict[str, object] = {}
         for column, value in row.items():
             action = policies.action(column) if policies else None
