@@ -11,24 +11,20 @@ sketches (mergeable summaries, from which one row's contribution cannot be subtr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
 
 from aither_server.drift.store import DAY_HOURS
-from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
+from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS
 from aither_server.privacy import audit
 from aither_server.store import rollups
 from aither_server.store.database import Store, trace_key
 from aither_server.store.engine import Connection, open_database, placeholders
+from aither_server.store.lookups import chunks
 
 __all__ = ["Erased", "erase"]
 
 #: (id, model id, start ns, latency ns, status, rows, instance id) of one prediction being erased.
 _Prediction = tuple[int, int, int, int, int, int, "int | None"]
-_T = TypeVar("_T")
-_Key = TypeVar("_Key", bound="tuple[int, ...]")
-
-_CHUNK = 500
 #: Each rollup's key columns: a cell an erasure emptied goes, as if nothing had been counted there (a cell is
 #: only written when something is counted).
 _KEYS = {
@@ -64,11 +60,6 @@ class Erased:
         return dataclasses.asdict(self)
 
 
-def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
 def _traces_of_entity(conn: Connection, entity: str) -> list[bytes]:
     rows = conn.execute("SELECT DISTINCT trace_id FROM predictions WHERE entity = ?", (entity,)).fetchall()
     return [bytes(r[0]) for r in rows]
@@ -79,7 +70,7 @@ def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[_Prediction]
     wanted = set(traces)
     found: list[_Prediction] = []
     keys = sorted({trace_key(t) for t in traces})
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         for row in conn.execute(
             "SELECT id, model_id, start_ns, latency_ns, status, n_rows, instance_id, trace_id FROM predictions"
             f" WHERE trace_key IN ({placeholders(chunk)})",
@@ -93,51 +84,27 @@ def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[_Prediction]
 def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Prediction]) -> None:
     """Subtract the predictions from every rollup that counted them: the same commutative upserts ingestion
     adds with, with negative counts, so a concurrent writer (on another process) still adds up exactly."""
-    volume: dict[tuple[int, int], list[int]] = {}
-    latency: dict[tuple[int, int, int], int] = {}
-    shared: dict[tuple[int, int, int, int], int] = {}
-    instance_totals: dict[tuple[int, ...], list[int]] = {}
-    instance_minutes: dict[tuple[int, ...], list[int]] = {}
+    counts = rollups.CallCounts()
     per_model: dict[int, list[int]] = {}
     for _, model_id, start_ns, latency_ns, status, n_rows, instance_id in predictions:
-        rollups.count_call(volume, (model_id, start_ns // MINUTE_NS), status, n_rows)
-        bucket = (model_id, start_ns // HOUR_NS, latency_bucket(latency_ns))
-        latency[bucket] = latency.get(bucket, 0) + 1
-        key = (model_id, start_ns // HOUR_NS, instance_id or 0, aggregate_bucket(latency_ns))
-        shared[key] = shared.get(key, 0) + 1
-        if instance_id is not None:
-            rollups.count_call(instance_totals, (model_id, instance_id), status, n_rows)
-            rollups.count_call(instance_minutes, (model_id, start_ns // MINUTE_NS, instance_id), status, n_rows)
+        counts.add(model_id, start_ns, latency_ns, status, n_rows, instance_id)
         totals = per_model.setdefault(model_id, [0, 0])
         totals[0] += 1
         totals[1] += n_rows
-
-    def negated(cells: Mapping[_Key, list[int] | int]) -> list[tuple[int, ...]]:
-        out: list[tuple[int, ...]] = []
-        for k, v in sorted(cells.items()):
-            values = [-x for x in v] if isinstance(v, list) else [-v]
-            out.append((*k, *values))
-        return out
-
-    conn.executemany(rollups.VOLUME, negated(volume))
-    conn.executemany(rollups.LATENCY, negated(latency))
-    conn.executemany(rollups.INSTANCE_LATENCY, negated(shared))
-    if instance_totals:
-        conn.executemany(rollups.INSTANCE_MODELS, negated(instance_totals))
-        conn.executemany(rollups.INSTANCE_MINUTES, negated(instance_minutes))
+    counts.write(conn, sign=-1)
     emptied: tuple[tuple[str, Iterable[tuple[int, ...]]], ...] = (
-        ("volume_minutes", volume),
-        ("latency_hours", latency),
-        ("instance_latency_hours", shared),
-        ("instance_models", instance_totals),
-        ("instance_minutes", instance_minutes),
+        ("volume_minutes", counts.volume),
+        ("latency_hours", counts.latency),
+        ("instance_latency_hours", counts.instance_latency),
+        ("instance_models", counts.instance_totals),
+        ("instance_minutes", counts.instance_minutes),
     )
     for table, cells in emptied:
         _empty_cells(conn, table, cells)
     # volume_hours and latency_days (v0017) follow their finer tables by triggers on insert and update: the
     # negative upserts above took the counts down there too, but a cell emptied there stays unless it goes here.
-    _empty_cells(conn, "volume_hours", {(m, minute // (HOUR_NS // MINUTE_NS)) for m, minute in volume})
-    _empty_cells(conn, "latency_days", {(m, hour // (DAY_NS // HOUR_NS), b) for m, hour, b in latency})
+    _empty_cells(conn, "volume_hours", {(m, minute // (HOUR_NS // MINUTE_NS)) for m, minute in counts.volume})
+    _empty_cells(conn, "latency_days", {(m, hour // (DAY_NS // HOUR_NS), b) for m, hour, b in counts.latency})
     greatest = "max" if store.dialect == "sqlite" else "GREATEST"
     conn.executemany(
         f"UPDATE models SET calls = {greatest}(calls - ?, 0), predictions = {greatest}(predictions - ?, 0)"
@@ -149,7 +116,7 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Predict
 def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
     """Each labelled row's contribution to ``quality_hours``, taken out as a label replaced is."""
     quality: rollups.QualityDeltas = {}
-    for chunk in _chunks(pred_ids):
+    for chunk in chunks(pred_ids):
         for row in conn.execute(
             "SELECT model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind"
             f" FROM prediction_rows WHERE pred_id IN ({placeholders(chunk)}) AND label_kind IS NOT NULL",
@@ -163,7 +130,7 @@ def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
 
 def _delete(conn: Connection, table: str, column: str, values: Sequence[int | bytes]) -> int:
     deleted = 0
-    for chunk in _chunks(values):
+    for chunk in chunks(values):
         deleted += conn.execute(f"DELETE FROM {table} WHERE {column} IN ({placeholders(chunk)})", chunk).rowcount
     return deleted
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING
 
 from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS
+from aither_server.store.periodic import Periodic
 
 if TYPE_CHECKING:  # only its methods are used; the CLI reads this module's defaults before it opens a store
     from aither_server.store.database import Store
@@ -198,33 +198,17 @@ def expire(store: Store, retention: Retention, *, now_ns: int | None = None, bat
     return done
 
 
-class RetentionThread:
+class RetentionThread(Periodic):
     """Runs :func:`expire` every ``interval_s`` (the first pass after ``first_s``) until stopped."""
 
     def __init__(
         self, store: Store, retention: Retention, *, interval_s: float = 3600.0, first_s: float = 60.0
     ) -> None:
-        self._store = store
-        self._retention = retention
-        self._interval_s = interval_s
-        self._first_s = first_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="aither-retention", daemon=True)
-
-    def start(self) -> RetentionThread:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        wait = self._first_s
-        while not self._stop.wait(wait):
-            try:
-                expire(self._store, self._retention)
-            except Exception:  # a closing store, a locked file: logged, and the next pass tries again
-                logging.getLogger("aither_server").warning("retention pass failed", exc_info=True)
-            wait = self._interval_s
+        super().__init__(
+            "aither-retention",
+            lambda _now, _until: expire(store, retention),
+            interval_s,
+            failed="retention pass failed",
+            first_s=first_s,
+            level=logging.WARNING,
+        )

@@ -189,14 +189,19 @@ class CallCounts:
             count_call(self.instance_totals, (model_id, instance_id), status, n_rows)
             count_call(self.instance_minutes, (model_id, minute, instance_id), status, n_rows)
 
-    def write(self, conn: Connection) -> None:
-        """Add the counts to their rollups."""
-        conn.executemany(VOLUME, [(*k, *v) for k, v in self.volume.items()])
-        conn.executemany(LATENCY, [(*k, v) for k, v in self.latency.items()])
-        conn.executemany(INSTANCE_LATENCY, [(*k, v) for k, v in self.instance_latency.items()])
+    def write(self, conn: Connection, sign: int = 1) -> None:
+        """Add the counts to their rollups, or with ``sign`` -1 take them away (erasure): the same commutative
+        upserts either way, so a concurrent writer (another process) still adds up exactly."""
+        conn.executemany(VOLUME, [(*k, *(sign * x for x in v)) for k, v in sorted(self.volume.items())])
+        conn.executemany(LATENCY, [(*k, sign * v) for k, v in sorted(self.latency.items())])
+        conn.executemany(INSTANCE_LATENCY, [(*k, sign * v) for k, v in sorted(self.instance_latency.items())])
         if self.instance_totals:
-            conn.executemany(INSTANCE_MODELS, [(*k, *v) for k, v in self.instance_totals.items()])
-            conn.executemany(INSTANCE_MINUTES, [(*k, *v) for k, v in self.instance_minutes.items()])
+            conn.executemany(
+                INSTANCE_MODELS, [(*k, *(sign * x for x in v)) for k, v in sorted(self.instance_totals.items())]
+            )
+            conn.executemany(
+                INSTANCE_MINUTES, [(*k, *(sign * x for x in v)) for k, v in sorted(self.instance_minutes.items())]
+            )
 
 
 def write_quality(conn: Connection, deltas: QualityDeltas) -> None:
