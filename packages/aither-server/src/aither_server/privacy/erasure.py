@@ -25,21 +25,12 @@ __all__ = ["Erased", "erase"]
 
 #: (id, model id, start ns, latency ns, status, rows, instance id) of one prediction being erased.
 _Prediction = tuple[int, int, int, int, int, int, "int | None"]
-#: Each rollup's key columns: a cell an erasure emptied goes, as if nothing had been counted there (a cell is
-#: only written when something is counted).
-_KEYS = {
-    "volume_minutes": "model_id, minute",
-    "latency_hours": "model_id, hour, bucket",
-    "instance_latency_hours": "model_id, hour, instance_id, bucket",
-    "instance_models": "model_id, instance_id",
-    "instance_minutes": "model_id, minute, instance_id",
-    "volume_hours": "model_id, hour",
-    "latency_days": "model_id, day, bucket",
-}
 
 
 def _empty_cells(conn: Connection, table: str, keys: Iterable[tuple[int, ...]]) -> None:
-    where = " AND ".join(f"{column} = ?" for column in _KEYS[table].split(", "))
+    """Delete the cells of ``keys`` an erasure emptied, as if nothing had been counted there (a cell is only
+    written when something is counted)."""
+    where = " AND ".join(f"{column} = ?" for column in rollups.KEYS[table].split(", "))
     conn.executemany(f"DELETE FROM {table} WHERE {where} AND calls <= 0", sorted(keys))
 
 

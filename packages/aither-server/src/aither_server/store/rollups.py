@@ -26,6 +26,7 @@ __all__ = [
     "INSTANCE_LATENCY",
     "INSTANCE_MINUTES",
     "INSTANCE_MODELS",
+    "KEYS",
     "LATENCY",
     "QualityDeltas",
     "VOLUME",
@@ -34,6 +35,23 @@ __all__ = [
     "write_quality",
 ]
 
+#: Every rollup table's primary key: ``model_id``, then the time unit its cells cover (but for
+#: ``instance_models``: an instance's totals), then the rest.
+KEYS = {
+    "volume_minutes": "model_id, minute",
+    "latency_hours": "model_id, hour, bucket",
+    "quality_hours": "model_id, hour, kind, label_kind, pred_key, label_key, scored",
+    "instance_minutes": "model_id, minute, instance_id",
+    "instance_models": "model_id, instance_id",
+    "instance_latency_hours": "model_id, hour, instance_id, bucket",
+    "aggregate_minutes": "model_id, minute, metric, reason",
+    "aggregate_latency_hours": "model_id, hour, bucket",
+    "volume_hours": "model_id, hour",
+    "latency_days": "model_id, day, bucket",
+    "score_hours": "model_id, hour, bin, label_key",
+    "score_days": "model_id, day, bin, label_key",
+    "quality_days": "model_id, day, kind, label_kind, pred_key, label_key, scored",
+}
 VOLUME = (
     "INSERT INTO volume_minutes (model_id, minute, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (model_id, minute) DO UPDATE SET calls = volume_minutes.calls + excluded.calls,"
