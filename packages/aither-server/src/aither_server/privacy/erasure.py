@@ -18,8 +18,8 @@ from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS
 from aither_server.privacy import audit
 from aither_server.store import rollups
 from aither_server.store.database import Store, trace_key
-from aither_server.store.engine import Connection, open_database, placeholders
-from aither_server.store.lookups import chunks
+from aither_server.store.engine import Connection, open_database
+from aither_server.store.lookups import where_in
 
 __all__ = ["Erased", "erase"]
 
@@ -56,16 +56,16 @@ def _traces_of_entity(conn: Connection, entity: str) -> list[bytes]:
     return [bytes(r[0]) for r in rows]
 
 
-def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[_Prediction]:
+def _predictions(conn: Connection, store: Store, traces: Sequence[bytes]) -> list[_Prediction]:
     """(id, model id, start, latency, status, rows, instance id) of every prediction of ``traces``."""
     wanted = set(traces)
     found: list[_Prediction] = []
     keys = sorted({trace_key(t) for t in traces})
-    for chunk in chunks(keys):
+    for condition, params in where_in(store, "trace_key", keys, "bigint"):
         for row in conn.execute(
             "SELECT id, model_id, start_ns, latency_ns, status, n_rows, instance_id, trace_id FROM predictions"
-            f" WHERE trace_key IN ({placeholders(chunk)})",
-            chunk,
+            f" WHERE {condition}",
+            params,
         ):
             if bytes(row[7]) in wanted:
                 found.append((row[0], row[1], row[2], row[3], row[4], row[5], row[6]))
@@ -104,14 +104,14 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Predict
     )
 
 
-def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
+def _take_out_quality(conn: Connection, store: Store, pred_ids: list[int]) -> None:
     """Each labelled row's contribution to ``quality_hours``, taken out as a label replaced is."""
     quality: rollups.QualityDeltas = {}
-    for chunk in chunks(pred_ids):
+    for condition, params in where_in(store, "pred_id", pred_ids, "bigint"):
         for row in conn.execute(
             "SELECT model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind"
-            f" FROM prediction_rows WHERE pred_id IN ({placeholders(chunk)}) AND label_kind IS NOT NULL",
-            chunk,
+            f" FROM prediction_rows WHERE {condition} AND label_kind IS NOT NULL",
+            params,
         ):
             model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind = row
             pred, label = (kind, pred_key, pred_num, score), (label_key, label_num, label_kind)
@@ -119,10 +119,12 @@ def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
     rollups.write_quality(conn, quality)
 
 
-def _delete(conn: Connection, table: str, column: str, values: Sequence[int | bytes]) -> int:
+def _delete(
+    conn: Connection, store: Store, table: str, column: str, values: Sequence[int | bytes], pg_type: str
+) -> int:
     deleted = 0
-    for chunk in chunks(values):
-        deleted += conn.execute(f"DELETE FROM {table} WHERE {column} IN ({placeholders(chunk)})", chunk).rowcount
+    for condition, params in where_in(store, column, values, pg_type):
+        deleted += conn.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
     return deleted
 
 
@@ -193,14 +195,14 @@ def _erase(
     conn: Connection, store: Store, key_id: str, trace_id: bytes | None, entity: str | None, sketches: bool
 ) -> Erased:
     traces = [trace_id] if trace_id is not None else _traces_of_entity(conn, entity or "")
-    predictions = _predictions(conn, traces)
+    predictions = _predictions(conn, store, traces)
     pred_ids = [p[0] for p in predictions]
-    _take_out_quality(conn, pred_ids)
+    _take_out_quality(conn, store, pred_ids)
     _take_out_rollups(conn, store, predictions)
-    _delete(conn, "prediction_rows", "pred_id", pred_ids)
-    _delete(conn, "predictions", "id", pred_ids)
-    labels = _delete(conn, "labels", "trace_id", traces)
-    label_spans = _delete(conn, "label_spans", "trace_id", traces)
+    _delete(conn, store, "prediction_rows", "pred_id", pred_ids, "bigint")
+    _delete(conn, store, "predictions", "id", pred_ids, "bigint")
+    labels = _delete(conn, store, "labels", "trace_id", traces, "bytea")
+    label_spans = _delete(conn, store, "label_spans", "trace_id", traces, "bytea")
     dropped = _drop_sketches(conn, predictions) if sketches else 0
     _forget_estimates(conn, predictions)
     erased = Erased(len(traces), len(pred_ids), sum(p[5] for p in predictions), labels, label_spans, dropped)
