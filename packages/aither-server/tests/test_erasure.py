@@ -16,6 +16,7 @@ from otlp_builders import label_span, new_trace_id, parse_response, prediction_s
 
 from aither.privacy import Action, ColumnPolicies
 from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, latency_bucket, score_bin
+from aither_server.store.lookups import CHUNK
 
 HASH_KEY = "server-secret"
 ANN = ColumnPolicies({"e": "hash"}, hash_key=HASH_KEY.encode()).apply(Action("hash"), "ann")
@@ -202,6 +203,21 @@ def test_erasure_by_entity_takes_every_trace_of_the_entity(keyed: Server) -> Non
         "sketches": sketches,
     }
     assert entries[0]["detail"]["sketches"] == 0  # not asked: drift's sketches are kept
+
+
+def test_an_entity_with_more_traces_than_one_statement_takes_is_erased_whole(keyed: Server) -> None:
+    traces = [new_trace_id() for _ in range(CHUNK + 20)]  # SQLite reads and deletes them in two statements each
+    keyed.ingest([_of(ANN, prediction_span("clf", [1], trace_id=t)) for t in traces])
+    keyed.ingest([label_span(t, 1) for t in traces])
+    keyed.ingest([_of("bob", prediction_span("clf", [0]))])
+
+    erased = _erase(keyed, entity=ANN)
+
+    counts = {k: erased[k] for k in ("traces", "predictions", "rows", "labels", "label_spans")}
+    assert counts == dict.fromkeys(counts, len(traces))
+    left = {t: _count(keyed, f"SELECT count(*) FROM {t}") for t in ("predictions", "labels", "label_spans")}
+    assert left == {"predictions": 1, "labels": 0, "label_spans": 0}
+    _rollups_agree_with_raw_rows(keyed)
 
 
 def test_a_clear_entity_is_never_stored_by_a_server_without_a_key(server: Server) -> None:

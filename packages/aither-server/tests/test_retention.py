@@ -7,7 +7,7 @@ import time
 from conftest import Server
 from otlp_builders import label_span, new_trace_id, prediction_span
 
-from aither_server.store.retention import Retention, expire
+from aither_server.store.retention import Retention, RetentionThread, expire
 
 _DAY_NS = 86_400 * 10**9
 
@@ -43,6 +43,19 @@ def test_old_predictions_and_labels_go_in_batches_and_their_rollups_stay(server:
         == 0
     )
     assert server.metrics("clf")["calls"] == 1
+
+
+def test_the_retention_thread_deletes_old_rows_on_its_own(server: Server) -> None:
+    old = time.time_ns() - 200 * _DAY_NS
+    server.ingest([prediction_span("clf", [1], start_ns=old), prediction_span("clf", [1])])
+    thread = RetentionThread(server.thread.store, Retention(raw_days=90, rollup_days=None), first_s=0.0).start()
+    try:
+        deadline = time.monotonic() + 30
+        while _count(server, "SELECT count(*) FROM predictions") > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        thread.stop()
+    assert _count(server, "SELECT count(*) FROM predictions") == 1
 
 
 def test_nothing_is_deleted_without_an_age(server: Server) -> None:

@@ -18,7 +18,6 @@ import logging
 import math
 import operator
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypedDict, TypeVar
@@ -37,6 +36,7 @@ from aither_server.query import time as query_time
 from aither_server.query.models import model_ids
 from aither_server.query.time import NS
 from aither_server.store.database import Store
+from aither_server.store.periodic import Periodic
 
 logger = logging.getLogger("aither_server")
 
@@ -239,31 +239,10 @@ class Evaluator:
         return done
 
 
-class PeriodicEvaluator:
+class PeriodicEvaluator(Periodic):
     """A thread that runs :meth:`Evaluator.cycle` at each multiple of ``interval_s`` of the wall clock."""
 
     def __init__(self, evaluator: Evaluator, interval_s: float) -> None:
-        self._evaluator = evaluator
-        self._interval_ns = int(interval_s * NS)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="aither-monitors", daemon=True)
-
-    def start(self) -> PeriodicEvaluator:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10.0)
-
-    def _run(self) -> None:
-        while True:
-            now = time.time_ns()
-            start = now - now % self._interval_ns
-            try:
-                self._evaluator.cycle(now, start + self._interval_ns)
-            except Exception:  # the database away for a moment: try again next cycle
-                logger.exception("monitor cycle failed")
-            next_start = start + self._interval_ns
-            if self._stop.wait(max(0.0, (next_start - time.time_ns()) / NS)):
-                return
+        super().__init__(
+            "aither-monitors", evaluator.cycle, interval_s, failed="monitor cycle failed", aligned=True, join_s=10.0
+        )

@@ -11,39 +11,26 @@ sketches (mergeable summaries, from which one row's contribution cannot be subtr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
 
 from aither_server.drift.store import DAY_HOURS
-from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS, aggregate_bucket, latency_bucket
+from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS
 from aither_server.privacy import audit
 from aither_server.store import rollups
 from aither_server.store.database import Store, trace_key
-from aither_server.store.engine import Connection, open_database, placeholders
+from aither_server.store.engine import Connection, open_database
+from aither_server.store.lookups import where_in
 
 __all__ = ["Erased", "erase"]
 
 #: (id, model id, start ns, latency ns, status, rows, instance id) of one prediction being erased.
 _Prediction = tuple[int, int, int, int, int, int, "int | None"]
-_T = TypeVar("_T")
-_Key = TypeVar("_Key", bound="tuple[int, ...]")
-
-_CHUNK = 500
-#: Each rollup's key columns: a cell an erasure emptied goes, as if nothing had been counted there (a cell is
-#: only written when something is counted).
-_KEYS = {
-    "volume_minutes": "model_id, minute",
-    "latency_hours": "model_id, hour, bucket",
-    "instance_latency_hours": "model_id, hour, instance_id, bucket",
-    "instance_models": "model_id, instance_id",
-    "instance_minutes": "model_id, minute, instance_id",
-    "volume_hours": "model_id, hour",
-    "latency_days": "model_id, day, bucket",
-}
 
 
 def _empty_cells(conn: Connection, table: str, keys: Iterable[tuple[int, ...]]) -> None:
-    where = " AND ".join(f"{column} = ?" for column in _KEYS[table].split(", "))
+    """Delete the cells of ``keys`` an erasure emptied, as if nothing had been counted there (a cell is only
+    written when something is counted)."""
+    where = " AND ".join(f"{column} = ?" for column in rollups.KEYS[table].split(", "))
     conn.executemany(f"DELETE FROM {table} WHERE {where} AND calls <= 0", sorted(keys))
 
 
@@ -64,26 +51,21 @@ class Erased:
         return dataclasses.asdict(self)
 
 
-def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
 def _traces_of_entity(conn: Connection, entity: str) -> list[bytes]:
     rows = conn.execute("SELECT DISTINCT trace_id FROM predictions WHERE entity = ?", (entity,)).fetchall()
     return [bytes(r[0]) for r in rows]
 
 
-def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[_Prediction]:
+def _predictions(conn: Connection, store: Store, traces: Sequence[bytes]) -> list[_Prediction]:
     """(id, model id, start, latency, status, rows, instance id) of every prediction of ``traces``."""
     wanted = set(traces)
     found: list[_Prediction] = []
     keys = sorted({trace_key(t) for t in traces})
-    for chunk in _chunks(keys):
+    for condition, params in where_in(store, "trace_key", keys, "bigint"):
         for row in conn.execute(
             "SELECT id, model_id, start_ns, latency_ns, status, n_rows, instance_id, trace_id FROM predictions"
-            f" WHERE trace_key IN ({placeholders(chunk)})",
-            chunk,
+            f" WHERE {condition}",
+            params,
         ):
             if bytes(row[7]) in wanted:
                 found.append((row[0], row[1], row[2], row[3], row[4], row[5], row[6]))
@@ -93,51 +75,27 @@ def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[_Prediction]
 def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Prediction]) -> None:
     """Subtract the predictions from every rollup that counted them: the same commutative upserts ingestion
     adds with, with negative counts, so a concurrent writer (on another process) still adds up exactly."""
-    volume: dict[tuple[int, int], list[int]] = {}
-    latency: dict[tuple[int, int, int], int] = {}
-    shared: dict[tuple[int, int, int, int], int] = {}
-    instance_totals: dict[tuple[int, ...], list[int]] = {}
-    instance_minutes: dict[tuple[int, ...], list[int]] = {}
+    counts = rollups.CallCounts()
     per_model: dict[int, list[int]] = {}
     for _, model_id, start_ns, latency_ns, status, n_rows, instance_id in predictions:
-        rollups.count_call(volume, (model_id, start_ns // MINUTE_NS), status, n_rows)
-        bucket = (model_id, start_ns // HOUR_NS, latency_bucket(latency_ns))
-        latency[bucket] = latency.get(bucket, 0) + 1
-        key = (model_id, start_ns // HOUR_NS, instance_id or 0, aggregate_bucket(latency_ns))
-        shared[key] = shared.get(key, 0) + 1
-        if instance_id is not None:
-            rollups.count_call(instance_totals, (model_id, instance_id), status, n_rows)
-            rollups.count_call(instance_minutes, (model_id, start_ns // MINUTE_NS, instance_id), status, n_rows)
+        counts.add(model_id, start_ns, latency_ns, status, n_rows, instance_id)
         totals = per_model.setdefault(model_id, [0, 0])
         totals[0] += 1
         totals[1] += n_rows
-
-    def negated(cells: Mapping[_Key, list[int] | int]) -> list[tuple[int, ...]]:
-        out: list[tuple[int, ...]] = []
-        for k, v in sorted(cells.items()):
-            values = [-x for x in v] if isinstance(v, list) else [-v]
-            out.append((*k, *values))
-        return out
-
-    conn.executemany(rollups.VOLUME, negated(volume))
-    conn.executemany(rollups.LATENCY, negated(latency))
-    conn.executemany(rollups.INSTANCE_LATENCY, negated(shared))
-    if instance_totals:
-        conn.executemany(rollups.INSTANCE_MODELS, negated(instance_totals))
-        conn.executemany(rollups.INSTANCE_MINUTES, negated(instance_minutes))
+    counts.write(conn, sign=-1)
     emptied: tuple[tuple[str, Iterable[tuple[int, ...]]], ...] = (
-        ("volume_minutes", volume),
-        ("latency_hours", latency),
-        ("instance_latency_hours", shared),
-        ("instance_models", instance_totals),
-        ("instance_minutes", instance_minutes),
+        ("volume_minutes", counts.volume),
+        ("latency_hours", counts.latency),
+        ("instance_latency_hours", counts.instance_latency),
+        ("instance_models", counts.instance_totals),
+        ("instance_minutes", counts.instance_minutes),
     )
     for table, cells in emptied:
         _empty_cells(conn, table, cells)
     # volume_hours and latency_days (v0017) follow their finer tables by triggers on insert and update: the
     # negative upserts above took the counts down there too, but a cell emptied there stays unless it goes here.
-    _empty_cells(conn, "volume_hours", {(m, minute // (HOUR_NS // MINUTE_NS)) for m, minute in volume})
-    _empty_cells(conn, "latency_days", {(m, hour // (DAY_NS // HOUR_NS), b) for m, hour, b in latency})
+    _empty_cells(conn, "volume_hours", {(m, minute // (HOUR_NS // MINUTE_NS)) for m, minute in counts.volume})
+    _empty_cells(conn, "latency_days", {(m, hour // (DAY_NS // HOUR_NS), b) for m, hour, b in counts.latency})
     greatest = "max" if store.dialect == "sqlite" else "GREATEST"
     conn.executemany(
         f"UPDATE models SET calls = {greatest}(calls - ?, 0), predictions = {greatest}(predictions - ?, 0)"
@@ -146,14 +104,14 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Predict
     )
 
 
-def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
+def _take_out_quality(conn: Connection, store: Store, pred_ids: list[int]) -> None:
     """Each labelled row's contribution to ``quality_hours``, taken out as a label replaced is."""
     quality: rollups.QualityDeltas = {}
-    for chunk in _chunks(pred_ids):
+    for condition, params in where_in(store, "pred_id", pred_ids, "bigint"):
         for row in conn.execute(
             "SELECT model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind"
-            f" FROM prediction_rows WHERE pred_id IN ({placeholders(chunk)}) AND label_kind IS NOT NULL",
-            chunk,
+            f" FROM prediction_rows WHERE {condition} AND label_kind IS NOT NULL",
+            params,
         ):
             model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind = row
             pred, label = (kind, pred_key, pred_num, score), (label_key, label_num, label_kind)
@@ -161,10 +119,12 @@ def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
     rollups.write_quality(conn, quality)
 
 
-def _delete(conn: Connection, table: str, column: str, values: Sequence[int | bytes]) -> int:
+def _delete(
+    conn: Connection, store: Store, table: str, column: str, values: Sequence[int | bytes], pg_type: str
+) -> int:
     deleted = 0
-    for chunk in _chunks(values):
-        deleted += conn.execute(f"DELETE FROM {table} WHERE {column} IN ({placeholders(chunk)})", chunk).rowcount
+    for condition, params in where_in(store, column, values, pg_type):
+        deleted += conn.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
     return deleted
 
 
@@ -235,14 +195,14 @@ def _erase(
     conn: Connection, store: Store, key_id: str, trace_id: bytes | None, entity: str | None, sketches: bool
 ) -> Erased:
     traces = [trace_id] if trace_id is not None else _traces_of_entity(conn, entity or "")
-    predictions = _predictions(conn, traces)
+    predictions = _predictions(conn, store, traces)
     pred_ids = [p[0] for p in predictions]
-    _take_out_quality(conn, pred_ids)
+    _take_out_quality(conn, store, pred_ids)
     _take_out_rollups(conn, store, predictions)
-    _delete(conn, "prediction_rows", "pred_id", pred_ids)
-    _delete(conn, "predictions", "id", pred_ids)
-    labels = _delete(conn, "labels", "trace_id", traces)
-    label_spans = _delete(conn, "label_spans", "trace_id", traces)
+    _delete(conn, store, "prediction_rows", "pred_id", pred_ids, "bigint")
+    _delete(conn, store, "predictions", "id", pred_ids, "bigint")
+    labels = _delete(conn, store, "labels", "trace_id", traces, "bytea")
+    label_spans = _delete(conn, store, "label_spans", "trace_id", traces, "bytea")
     dropped = _drop_sketches(conn, predictions) if sketches else 0
     _forget_estimates(conn, predictions)
     erased = Erased(len(traces), len(pred_ids), sum(p[5] for p in predictions), labels, label_spans, dropped)

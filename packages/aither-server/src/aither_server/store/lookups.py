@@ -4,7 +4,7 @@ statements as the engine needs, and which spans of a request are stored already 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from aither_server.store.engine import Connection, Database, placeholders
 
@@ -14,6 +14,13 @@ __all__ = ["CHUNK", "chunks", "stored_spans", "trace_key", "where_in"]
 CHUNK = 500
 
 _Item = TypeVar("_Item")
+
+
+class _Engine(Protocol):
+    """What :func:`where_in` needs of a database (or of a :class:`~aither_server.store.database.Store`)."""
+
+    @property
+    def dialect(self) -> str: ...
 
 
 def trace_key(trace_id: bytes) -> int:
@@ -27,7 +34,7 @@ def chunks(items: Sequence[_Item], size: int = CHUNK) -> Iterator[Sequence[_Item
 
 
 def where_in(
-    db: Database, column: str, values: Sequence[object], pg_type: str
+    db: _Engine, column: str, values: Sequence[object], pg_type: str
 ) -> Iterator[tuple[str, Sequence[object]]]:
     """``column`` among ``values`` as (condition, parameters), in as many statements as the engine needs:
     PostgreSQL takes one array (one statement, prepared once), SQLite lists of at most :data:`CHUNK`."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING
 
 from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS
+from aither_server.store.periodic import Periodic
+from aither_server.store.rollups import KEYS
 
 if TYPE_CHECKING:  # only its methods are used; the CLI reads this module's defaults before it opens a store
     from aither_server.store.database import Store
@@ -34,21 +35,11 @@ DEFAULT_RAW_DAYS = 90.0
 DEFAULT_ROLLUP_DAYS = 730.0
 _DAY_NS = 86_400 * 1_000_000_000
 
-# (table, primary key, time column, unit of that column in ns). Every key starts with (model_id, time), so a
-# batch is a range of the primary key.
+_UNIT_NS = {"minute": MINUTE_NS, "hour": HOUR_NS, "day": DAY_NS}
+# (table, primary key, time column, unit of that column in ns) of every rollup kept by time (all but
+# instance_models). Every key starts with (model_id, time), so a batch is a range of the primary key.
 _ROLLUPS = (
-    ("volume_minutes", "model_id, minute", "minute", MINUTE_NS),
-    ("latency_hours", "model_id, hour, bucket", "hour", HOUR_NS),
-    ("quality_hours", "model_id, hour, kind, label_kind, pred_key, label_key, scored", "hour", HOUR_NS),
-    ("instance_minutes", "model_id, minute, instance_id", "minute", MINUTE_NS),
-    ("instance_latency_hours", "model_id, hour, instance_id, bucket", "hour", HOUR_NS),
-    ("aggregate_minutes", "model_id, minute, metric, reason", "minute", MINUTE_NS),
-    ("aggregate_latency_hours", "model_id, hour, bucket", "hour", HOUR_NS),
-    ("volume_hours", "model_id, hour", "hour", HOUR_NS),
-    ("latency_days", "model_id, day, bucket", "day", DAY_NS),
-    ("score_hours", "model_id, hour, bin, label_key", "hour", HOUR_NS),
-    ("score_days", "model_id, day, bin, label_key", "day", DAY_NS),
-    ("quality_days", "model_id, day, kind, label_kind, pred_key, label_key, scored", "day", DAY_NS),
+    *((table, key, unit, _UNIT_NS[unit]) for table, key in KEYS.items() if (unit := key.split(", ")[1]) in _UNIT_NS),
     # Not rollups but computed from the predictions and labels like them: estimated performance's per-hour caches
     # (their ``hour`` is the hour's start in ns).
     ("estimate_hours", "model_id, estimator_ns, hour", "hour", 1),
@@ -198,33 +189,17 @@ def expire(store: Store, retention: Retention, *, now_ns: int | None = None, bat
     return done
 
 
-class RetentionThread:
+class RetentionThread(Periodic):
     """Runs :func:`expire` every ``interval_s`` (the first pass after ``first_s``) until stopped."""
 
     def __init__(
         self, store: Store, retention: Retention, *, interval_s: float = 3600.0, first_s: float = 60.0
     ) -> None:
-        self._store = store
-        self._retention = retention
-        self._interval_s = interval_s
-        self._first_s = first_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="aither-retention", daemon=True)
-
-    def start(self) -> RetentionThread:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        wait = self._first_s
-        while not self._stop.wait(wait):
-            try:
-                expire(self._store, self._retention)
-            except Exception:  # a closing store, a locked file: logged, and the next pass tries again
-                logging.getLogger("aither_server").warning("retention pass failed", exc_info=True)
-            wait = self._interval_s
+        super().__init__(
+            "aither-retention",
+            lambda _now, _until: expire(store, retention),
+            interval_s,
+            failed="retention pass failed",
+            first_s=first_s,
+            level=logging.WARNING,
+        )

@@ -26,6 +26,7 @@ __all__ = [
     "INSTANCE_LATENCY",
     "INSTANCE_MINUTES",
     "INSTANCE_MODELS",
+    "KEYS",
     "LATENCY",
     "QualityDeltas",
     "VOLUME",
@@ -34,6 +35,23 @@ __all__ = [
     "write_quality",
 ]
 
+#: Every rollup table's primary key: ``model_id``, then the time unit its cells cover (but for
+#: ``instance_models``: an instance's totals), then the rest.
+KEYS = {
+    "volume_minutes": "model_id, minute",
+    "latency_hours": "model_id, hour, bucket",
+    "quality_hours": "model_id, hour, kind, label_kind, pred_key, label_key, scored",
+    "instance_minutes": "model_id, minute, instance_id",
+    "instance_models": "model_id, instance_id",
+    "instance_latency_hours": "model_id, hour, instance_id, bucket",
+    "aggregate_minutes": "model_id, minute, metric, reason",
+    "aggregate_latency_hours": "model_id, hour, bucket",
+    "volume_hours": "model_id, hour",
+    "latency_days": "model_id, day, bucket",
+    "score_hours": "model_id, hour, bin, label_key",
+    "score_days": "model_id, day, bin, label_key",
+    "quality_days": "model_id, day, kind, label_kind, pred_key, label_key, scored",
+}
 VOLUME = (
     "INSERT INTO volume_minutes (model_id, minute, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (model_id, minute) DO UPDATE SET calls = volume_minutes.calls + excluded.calls,"
@@ -189,14 +207,19 @@ class CallCounts:
             count_call(self.instance_totals, (model_id, instance_id), status, n_rows)
             count_call(self.instance_minutes, (model_id, minute, instance_id), status, n_rows)
 
-    def write(self, conn: Connection) -> None:
-        """Add the counts to their rollups."""
-        conn.executemany(VOLUME, [(*k, *v) for k, v in self.volume.items()])
-        conn.executemany(LATENCY, [(*k, v) for k, v in self.latency.items()])
-        conn.executemany(INSTANCE_LATENCY, [(*k, v) for k, v in self.instance_latency.items()])
+    def write(self, conn: Connection, sign: int = 1) -> None:
+        """Add the counts to their rollups, or with ``sign`` -1 take them away (erasure): the same commutative
+        upserts either way, so a concurrent writer (another process) still adds up exactly."""
+        conn.executemany(VOLUME, [(*k, *(sign * x for x in v)) for k, v in sorted(self.volume.items())])
+        conn.executemany(LATENCY, [(*k, sign * v) for k, v in sorted(self.latency.items())])
+        conn.executemany(INSTANCE_LATENCY, [(*k, sign * v) for k, v in sorted(self.instance_latency.items())])
         if self.instance_totals:
-            conn.executemany(INSTANCE_MODELS, [(*k, *v) for k, v in self.instance_totals.items()])
-            conn.executemany(INSTANCE_MINUTES, [(*k, *v) for k, v in self.instance_minutes.items()])
+            conn.executemany(
+                INSTANCE_MODELS, [(*k, *(sign * x for x in v)) for k, v in sorted(self.instance_totals.items())]
+            )
+            conn.executemany(
+                INSTANCE_MINUTES, [(*k, *(sign * x for x in v)) for k, v in sorted(self.instance_minutes.items())]
+            )
 
 
 def write_quality(conn: Connection, deltas: QualityDeltas) -> None:
