@@ -159,15 +159,15 @@ def _calls_over_two_hours(seed: int, n: int) -> list[tuple[int, int]]:
 def test_past_the_exact_limit_percentiles_are_interpolated_within_their_bucket(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Past _EXACT_PERCENTILE_CALLS calls (a million), each percentile comes from the hourly histogram alone:
+    # Past EXACT_PERCENTILE_CALLS calls (a million), each percentile comes from the hourly histogram alone:
     # within one bucket (4%) of the exact nearest-rank value, about 2% at most in practice.
-    from aither_server.query import metrics as query_metrics
+    from aither_server.query import latency as query_latency
 
     calls = _calls_over_two_hours(3, 2000)
     server.ingest([prediction_span("clf", 1, start_ns=at, latency_ns=ns) for at, ns in calls])
     window = {"start": "2023-11-14T22:00:00Z", "end": "2023-11-15T02:00:00Z"}
     exact = server.metrics("clf", **window)["latency_ms"]
-    monkeypatch.setattr(query_metrics, "_EXACT_PERCENTILE_CALLS", 100)
+    monkeypatch.setattr(query_latency, "EXACT_PERCENTILE_CALLS", 100)
     interpolated = server.metrics("clf", **window)["latency_ms"]
     ranked = np.sort([ns for _, ns in calls]) / 1e6
     for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
@@ -182,6 +182,7 @@ def test_approximate_metrics_place_percentiles_in_their_bucket_as_past_the_exact
     # The dashboard's charts ask for approximate metrics (one call per slice): percentiles from the hourly
     # histogram alone, as the endpoint gives them past _EXACT_PERCENTILE_CALLS calls; the AUC from the scores'
     # 0.01-wide bins (these scores have three decimals: ten to a bin); everything else exact.
+    from aither_server.query import latency as query_latency
     from aither_server.query import metrics as query_metrics
 
     rng = np.random.default_rng(5)
@@ -200,7 +201,7 @@ def test_approximate_metrics_place_percentiles_in_their_bucket_as_past_the_exact
     end = _START + 2 * _HOUR
     exact = query_metrics.metrics(conn, "clf", start_ns=_START, end_ns=end)
     approximate = query_metrics.metrics(conn, "clf", start_ns=_START, end_ns=end, approximate=True)
-    monkeypatch.setattr(query_metrics, "_EXACT_PERCENTILE_CALLS", 100)
+    monkeypatch.setattr(query_latency, "EXACT_PERCENTILE_CALLS", 100)
     interpolated = query_metrics.metrics(conn, "clf", start_ns=_START, end_ns=end)
     assert exact is not None and approximate is not None and interpolated is not None
     assert approximate["latency_ms"] == interpolated["latency_ms"] != exact["latency_ms"]

@@ -13,8 +13,12 @@ import pytest
 from aither_server import Store
 from aither_server.model.records import LabelSpan, PredictionSpan
 from aither_server.model.rollup_keys import DAY_NS, score_bin
+from aither_server.query import latency as query_latency
 from aither_server.query import metrics as query_metrics
+from aither_server.query import quality_groups as query_quality_groups
 from aither_server.query import score_bins as query_score_bins
+from aither_server.query import volume as query_volume
+from aither_server.query.read_ahead import read_ahead
 from aither_server.store.engine import open_database
 from aither_server.store.migrations import migrate
 
@@ -111,8 +115,10 @@ def test_rollups_answer_like_the_raw_rows(
     store: Store, model: str, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fast = query_metrics.metrics(store.reader(), model, **case)
-    monkeypatch.setattr(query_metrics, "split", _raw_split)
-    monkeypatch.setattr(query_metrics, "split_days", _raw_split_days)
+    # Every module that reads a metric's rollups, made to read the raw rows instead.
+    monkeypatch.setattr(query_volume, "split", _raw_split)
+    monkeypatch.setattr(query_latency, "split_days", _raw_split_days)
+    monkeypatch.setattr(query_quality_groups, "split_days", _raw_split_days)
     raw = query_metrics.metrics(store.reader(), model, **case)
     assert fast is not None and raw is not None
     for a, b in ((fast["mae"], raw["mae"]), (fast["rmse"], raw["rmse"])):  # sums of floats, in another order
@@ -250,7 +256,7 @@ def test_metrics_of_slices_read_ahead_equal_those_read_one_slice_at_a_time(store
                 query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate, bucket=bucket)
                 for lo, hi in bounds
             ]
-            with query_metrics.read_ahead(conn, ids, start, width, count):
+            with read_ahead(conn, ids, start, width, count):
                 ahead = [
                     query_metrics.metrics(conn, model, start_ns=lo, end_ns=hi, approximate=approximate, bucket=bucket)
                     for lo, hi in bounds

@@ -14,9 +14,11 @@ from typing import TypedDict
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.model.rollup_keys import SCORE_BINS as ROLLUP_BINS
+from aither_server.query.classification import class_map, sort_key
 from aither_server.query.intervals import mean_interval, wilson
-from aither_server.query.metrics import _MAX_PAIRS, _class_map, _Filter, _quality_groups, _sort_key
+from aither_server.query.metric_filter import MAX_PAIRS, Filter
 from aither_server.query.models import model_ids
+from aither_server.query.quality_groups import quality_groups
 from aither_server.query.score_bins import score_bins
 from aither_server.store.engine import Connection, placeholders
 
@@ -85,9 +87,9 @@ class Diagnostics(TypedDict):
     regression: Regression | None
 
 
-def _confusion(conn: Connection, f: _Filter, lo: int, hi: int) -> Confusion | None:
-    groups = _quality_groups(conn, f, lo, hi, classes=True)
-    if len(groups) > _MAX_PAIRS:
+def _confusion(conn: Connection, f: Filter, lo: int, hi: int) -> Confusion | None:
+    groups = quality_groups(conn, f, lo, hi, classes=True)
+    if len(groups) > MAX_PAIRS:
         return None
     class_groups = [g for g in groups if g.pred is not None and g.label is not None and g.label_kind == KIND_CLASS]
     width = 0
@@ -102,7 +104,7 @@ def _confusion(conn: Connection, f: _Filter, lo: int, hi: int) -> Confusion | No
                 ).fetchone()[0]
                 or 0
             )
-    mapping = _class_map((g.label for g in class_groups if g.kind == KIND_PROBA and g.label), width) if width else None
+    mapping = class_map((g.label for g in class_groups if g.kind == KIND_PROBA and g.label), width) if width else None
     cells: dict[tuple[str, str], float] = {}
     for g in class_groups:
         pred = g.pred
@@ -120,7 +122,7 @@ def _confusion(conn: Connection, f: _Filter, lo: int, hi: int) -> Confusion | No
     for (pred, label), count in cells.items():
         totals[pred] = totals.get(pred, 0.0) + count
         totals[label] = totals.get(label, 0.0) + count
-    shown = sorted(sorted(totals, key=lambda c: -totals[c])[:MAX_CLASSES], key=_sort_key)
+    shown = sorted(sorted(totals, key=lambda c: -totals[c])[:MAX_CLASSES], key=sort_key)
     other = len(totals) > len(shown)
     names = shown + (["(other)"] if other else [])
     matrix = [[0 for _ in names] for _ in names]
@@ -141,7 +143,7 @@ def _display(key: str) -> str:
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
 
 
-def _scores(conn: Connection, f: _Filter) -> Scores | None:
+def _scores(conn: Connection, f: Filter) -> Scores | None:
     """Binary ``predict_proba`` rows: the score histogram of each actual class, and the calibration curve."""
     # The rollups' fine bins (0.01 wide) summed into these: with both sets of bounds at i / n, a fine bin lies in
     # exactly one of ours.
@@ -154,10 +156,10 @@ def _scores(conn: Connection, f: _Filter) -> Scores | None:
     found = [(index, label, int(rows), total) for (index, label), (rows, total) in sorted(sums.items()) if rows]
     if not found:
         return None
-    labels = sorted({label for _, label, _, _ in found}, key=_sort_key)
+    labels = sorted({label for _, label, _, _ in found}, key=sort_key)
     if len(labels) > 2:
         return None
-    mapping = _class_map(labels, 2)
+    mapping = class_map(labels, 2)
     if mapping is None:
         return None
     positive = mapping["1"]
@@ -190,7 +192,7 @@ def _scores(conn: Connection, f: _Filter) -> Scores | None:
     return {"positive": _display(positive), "bins": SCORE_BINS, "by_class": by_class, "calibration": curve}
 
 
-def _regression(conn: Connection, f: _Filter) -> Regression | None:
+def _regression(conn: Connection, f: Filter) -> Regression | None:
     pairs = conn.execute(
         "SELECT pred_num, label_num FROM prediction_rows INDEXED BY prediction_rows_labelled"
         f" WHERE {f.sql} AND label_kind IS NOT NULL AND pred_num IS NOT NULL AND label_num IS NOT NULL"
@@ -238,7 +240,7 @@ def diagnostics(
     if not ids:
         return out
     sampled = conn.execute(f"SELECT 1 FROM models WHERE id IN ({placeholders(ids)}) AND sampled = 1 LIMIT 1", ids)
-    f = _Filter(ids, start_ns, end_ns, weighted=sampled.fetchone() is not None)
+    f = Filter(ids, start_ns, end_ns, weighted=sampled.fetchone() is not None)
     if task == "regression":
         out["regression"] = _regression(conn, f)
     elif task == "classification":

@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
-from aither_server.query.metrics import _Filter, _quality_groups, _volume
+from aither_server.query.metric_filter import Filter
 from aither_server.query.models import model_ids
 from aither_server.query.predictions import _PREDICTION_COLUMNS, PredictionOut, _labels_by_trace, _prediction
+from aither_server.query.quality_groups import quality_groups
 from aither_server.query.time import MAX_NS
+from aither_server.query.volume import volume
 from aither_server.store.engine import Connection, placeholders
 
 __all__ = ["MAX_PAGE", "Filters", "FoundPrediction", "parse_cursor", "search_predictions"]
@@ -90,9 +92,9 @@ def _may_match(conn: Connection, model_id: int, filters: Filters, lo: int, hi: i
             return False
     if filters.labelled is False:
         # Every predicted row labelled: no prediction without labels...
-        f = _Filter([model_id], lo, hi)
-        rows = sum(v[3] for v in _volume(conn, f, lo, hi, 366 * 86400))
-        labels = sum(g.rows for g in _quality_groups(conn, f, lo, hi, classes=False))
+        f = Filter([model_id], lo, hi)
+        rows = sum(v[3] for v in volume(conn, f, lo, hi, 366 * 86400))
+        labels = sum(g.rows for g in quality_groups(conn, f, lo, hi, classes=False))
         if rows and labels >= rows:
             # ... unless a call predicted no row at all (it has no label either).
             empty = conn.execute(

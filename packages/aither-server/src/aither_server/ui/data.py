@@ -19,6 +19,7 @@ from aither_server.query import models as query_models
 from aither_server.query import time as query_time
 from aither_server.query.metrics import MetricsOut, no_metrics
 from aither_server.query.models import ModelOut
+from aither_server.query.read_ahead import read_ahead
 from aither_server.query.score_bins import sliced
 from aither_server.query.time import NS
 from aither_server.store.database import Store
@@ -148,7 +149,7 @@ def _bucketed(
     ids = [m[0] for m in models]
     # The slices' rollups (scores for their AUC, latency histograms, quality groups) in one query per table, not
     # one per slice.
-    with sliced(conn, ids, start_ns, width, points), query_metrics.read_ahead(conn, ids, start_ns, width, points):
+    with sliced(conn, ids, start_ns, width, points), read_ahead(conn, ids, start_ns, width, points):
         return _each_slice(conn, name, version, environment, start_ns, width, points)
 
 
