@@ -14,13 +14,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from otlp_builders import label_span, new_trace_id, parse_response, prediction_span
 
-from aither.privacy import Action, ColumnPolicies
+from aither.privacy import ColumnPolicies
 from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, latency_bucket, score_bin
 from aither_server.store.lookups import CHUNK
 
 HASH_KEY = "server-secret"
-ANN = ColumnPolicies({"e": "hash"}, hash_key=HASH_KEY.encode()).apply(Action("hash"), "ann")
-BOB = ColumnPolicies({"e": "hash"}, hash_key=HASH_KEY.encode()).apply(Action("hash"), "bob")
+ANN = ColumnPolicies({"e": "hash"}, hash_key=HASH_KEY.encode()).hashed("ann")
+BOB = ColumnPolicies({"e": "hash"}, hash_key=HASH_KEY.encode()).hashed("bob")
 
 
 @pytest.fixture

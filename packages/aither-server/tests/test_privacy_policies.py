@@ -13,7 +13,7 @@ import pytest
 from conftest import Server, serve_at
 from otlp_builders import new_trace_id, parse_response, prediction_span
 
-from aither.privacy import Action, ColumnPolicies
+from aither.privacy import ColumnPolicies
 from aither.profile import profile_values
 
 HASH_KEY = "server-secret"
@@ -86,7 +86,7 @@ def test_a_refused_column_costs_its_span_a_rejection_in_the_partial_success(serv
 
 def test_a_hashed_column_hashes_as_the_sdk_does_and_stays_consistent(keyed: Server) -> None:
     _put(keyed, "churn", {"columns": {"customer_*": "hash"}})
-    sdk_hashed = ColumnPolicies({"c": "hash"}, hash_key=HASH_KEY.encode()).apply(Action("hash"), "c-1")
+    sdk_hashed = ColumnPolicies({"c": "hash"}, hash_key=HASH_KEY.encode()).hashed("c-1")
     rows = [{"customer_id": "c-1"}, {"customer_id": "c-2"}, {"customer_id": "c-1"}, {"customer_id": sdk_hashed}]
     keyed.ingest([prediction_span("churn", [1], features=_features([row])) for row in rows])
     stored = [f["sample"][0]["customer_id"] for f in _stored_features(keyed, "churn")]
@@ -196,7 +196,7 @@ def test_a_reference_is_held_to_the_policy(keyed: Server) -> None:
         "features": {
             "email": _profile(["a@b.co", "c@d.co", "e@f.co"]),
             "age": _profile([1.0, 2.0, 3.0]),
-            "city": _profile([hashed.apply(Action("hash"), c) for c in clear_cities]),
+            "city": _profile([hashed.hashed(c) for c in clear_cities]),
         },
     }
     response = keyed.http.post("/api/v1/models/churn/references", json=reference)

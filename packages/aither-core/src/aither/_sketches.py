@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeGuard
 from ._capture import Captured
 from ._records import ModelIdentity
 from ._types import is_numpy_array, is_pandas_frame, is_pandas_series, is_polars_frame, is_polars_series
+from .profile import output_value
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -462,15 +463,7 @@ def _prediction_values(prediction: object) -> list[object]:
         values = values["values"]  # cut at max_prediction_rows, or tagged with how it is read
     if not isinstance(values, list):
         return [] if isinstance(values, dict) else [values]
-    return [_one_value(value) for value in values]
-
-
-def _one_value(value: object) -> object:
-    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-        return max(range(len(value)), key=value.__getitem__)
-    if isinstance(value, dict):
-        return value.get("label")
-    return value
+    return [output_value(value) for value in values]
 
 
 def _chunk(values: ColumnValues) -> Chunk:

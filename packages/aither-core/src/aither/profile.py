@@ -7,7 +7,8 @@ so the server keeps one per hour and adds hours at query time. ``aither.log_refe
 reference set with these; the server profiles the sampled rows of live traffic with the same code, so both
 sides of a drift comparison are built alike.
 
-Public (``aither.profile``) because the server reads what the SDK sends with the same code. numpy and
+Public (``aither.profile``) because the server reads what the SDK sends with the same code: the profiles, and
+:func:`output_value`, how a row of a model's output becomes the one value its prediction profile counts. numpy and
 datasketches are imported inside the functions: ``import aither`` never imports them.
 """
 
@@ -37,6 +38,7 @@ __all__ = [
     "NUMERIC",
     "Profile",
     "merge",
+    "output_value",
     "profile_column",
     "profile_table",
     "profile_values",
@@ -203,6 +205,17 @@ _NUMBER_TYPES = frozenset({int, float})
 
 def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def output_value(value: object) -> object:
+    """A row of a model's output as one value: a row of class probabilities by its arg-max class, a
+    ``{"label", "score"}`` dict by its label, anything else as it is. The SDK's profiles of predictions and the
+    server's drift, quality and prediction pages read an output row alike through this."""
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+        return max(range(len(value)), key=value.__getitem__)
+    if isinstance(value, dict):
+        return value.get("label")
+    return value
 
 
 def profile_values(values: list[object], dtype: str = "") -> list[Profile]:

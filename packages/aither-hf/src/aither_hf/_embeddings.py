@@ -19,10 +19,17 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeGuard, cast
 
-from aither.integrations import Captured, capture_embeddings, pooled
+from aither.integrations import (
+    Captured,
+    capture_embeddings,
+    first_tensor,
+    is_torch_tensor,
+    pooled,
+    remove_forward_hooks,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,10 +46,6 @@ def _is_torch_model(model: object) -> TypeGuard[Module]:
     return hasattr(model, "register_forward_hook")
 
 
-def _is_tensor(value: object) -> TypeGuard[Tensor]:
-    return hasattr(value, "detach") and hasattr(value, "shape")
-
-
 def _layer(model: object, choice: bool | str) -> Module:
     if not _is_torch_model(model):
         raise ValueError(f"embeddings need a torch model, and this pipeline's is {type(model).__name__}")
@@ -50,20 +53,6 @@ def _layer(model: object, choice: bool | str) -> Module:
         return model.get_submodule(choice)
     base: Module = getattr(model, "base_model", model)
     return base
-
-
-def _hidden(output: object) -> Tensor | None:
-    """The tensor a module's output stands for: ``last_hidden_state``, itself, or the first of a tuple."""
-    if _is_tensor(output):
-        return output
-    if isinstance(output, Mapping):
-        if "last_hidden_state" in output:
-            hidden: Tensor = output["last_hidden_state"]
-            return hidden
-        output = list(output.values())
-    if isinstance(output, (tuple, list)) and output:
-        return _hidden(output[0])
-    return None
 
 
 class EmbeddingCollector:
@@ -96,11 +85,11 @@ class EmbeddingCollector:
         if parts is None:  # not inside a tracked call of this thread
             return
         try:
-            hidden = _hidden(output)
+            hidden = first_tensor(output)
             if hidden is None:
                 return
             given = kwargs.get("attention_mask") if getattr(hidden, "ndim", 0) == 3 else None
-            mask = given if _is_tensor(given) else None
+            mask = given if is_torch_tensor(given) else None
             local.seen += 1
             if len(parts) < self.keep:
                 parts.append((hidden, mask))
@@ -121,10 +110,7 @@ def detach(model: object) -> None:
     if not _is_torch_model(model):  # no torch model (TensorFlow, none): no hooks to remove
         return
     for sub in model.modules():
-        for hook_id, hook in list(sub._forward_hooks.items()):
-            if isinstance(hook, EmbeddingCollector):
-                del sub._forward_hooks[hook_id]
-                getattr(sub, "_forward_hooks_with_kwargs", {}).pop(hook_id, None)
+        remove_forward_hooks(sub, EmbeddingCollector)
 
 
 def attach(pipe: object, choice: bool | str, keep: int) -> EmbeddingCollector:
@@ -152,7 +138,7 @@ def embeddings(
     found: list[npt.NDArray[np.float64]] = []
 
     def keep(_: Module, args: tuple[object, ...], kwargs: dict[str, object], output: object) -> None:
-        hidden = _hidden(output)
+        hidden = first_tensor(output)
         if hidden is not None:
             # transformers passes the token mask as a tensor (or not at all)
             mask = cast("Tensor | None", kwargs.get("attention_mask")) if hidden.ndim == 3 else None

@@ -28,8 +28,9 @@ from aither.integrations import (
     bounded_prediction,
     capture_prediction,
     column_window,
-    render,
     render_as_is,
+    render_fields,
+    render_items,
     sampled_array,
 )
 
@@ -362,14 +363,6 @@ def _capture_tensor_output(tensor: Tensor, limit: int, realize: bool) -> Capture
     return bounded_prediction(head, max(shape[0], 0), int(head.nbytes) + 64)
 
 
-def _render_items(items: list[Captured]) -> list[object]:
-    return [render(item) for item in items]
-
-
-def _render_mapping(items: dict[str, Captured]) -> dict[str, object]:
-    return {key: render(item) for key, item in items.items()}
-
-
 def capture_output(output: object, limit: int, realize: bool, depth: int = 0) -> Captured:
     """A model output: Tensors per the module docstring, containers item by item, anything else as core does."""
     if is_tensor(output):
@@ -377,9 +370,9 @@ def capture_output(output: object, limit: int, realize: bool, depth: int = 0) ->
     if depth < 3 and isinstance(output, (list, tuple)):
         items = [capture_output(item, limit, realize, depth + 1) for item in output[:limit]]
         rows = items[0].rows if items and is_tensor(output[0]) else len(output)
-        return Captured(_render_items, items, rows, sum(c.nbytes for c in items) + 64)
+        return Captured(render_items, (items, len(items)), rows, sum(c.nbytes for c in items) + 64)
     if depth < 3 and isinstance(output, Mapping):
         mapped = {str(k): capture_output(v, limit, realize, depth + 1) for k, v in output.items()}
         rows = next(iter(mapped.values())).rows if mapped else 1
-        return Captured(_render_mapping, mapped, rows, sum(c.nbytes for c in mapped.values()) + 64)
+        return Captured(render_fields, mapped, rows, sum(c.nbytes for c in mapped.values()) + 64)
     return capture_prediction(output, limit)

@@ -16,12 +16,11 @@ Like ``_hooks``, this module does not import torch at import time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING
 
-from aither.integrations import pooled
+from aither.integrations import first_tensor, pooled, remove_forward_hooks
 
-from ._hooks import HookState, remove_hooks
+from ._hooks import HookState
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,24 +50,6 @@ def embedding_layer(module: Module, choice: bool | str) -> tuple[Module, bool]:
             " name a layer (embeddings='encoder')"
         )
     return linears[-1], True
-
-
-def _is_tensor(value: object) -> TypeGuard[Tensor]:
-    return hasattr(value, "detach") and hasattr(value, "shape")
-
-
-def first_tensor(value: object) -> Tensor | None:
-    """The tensor a layer's output stands for: itself, ``last_hidden_state``, or the first of a tuple."""
-    if _is_tensor(value):
-        return value
-    if isinstance(value, Mapping):
-        if "last_hidden_state" in value:
-            hidden: Tensor = value["last_hidden_state"]
-            return hidden
-        value = list(value.values())
-    if isinstance(value, (tuple, list)) and value:
-        return first_tensor(value[0])
-    return None
 
 
 class EmbeddingHook:
@@ -107,7 +88,7 @@ def attach_embeddings(module: Module, state: HookState, choice: bool | str) -> R
 def detach_embeddings(module: Module) -> None:
     """Remove every aither embedding hook from ``module`` and its submodules."""
     for sub in module.modules():
-        remove_hooks(sub, EmbeddingHook)
+        remove_forward_hooks(sub, EmbeddingHook)
 
 
 def embeddings(

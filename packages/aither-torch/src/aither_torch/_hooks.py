@@ -28,9 +28,10 @@ from aither.integrations import (
     capture_failed,
     capture_prediction,
     inputs_of,
-    render,
+    remove_forward_hooks,
+    render_fields,
+    render_items,
     torch_copy_ready_event,
-    truncated_rows,
 )
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ __all__ = [
     "capture_output",
     "detach",
     "find_hooks",
-    "remove_hooks",
 ]
 
 logger = logging.getLogger("aither")
@@ -216,21 +216,7 @@ def find_hooks(module: Module) -> list[int]:
 
 def detach(module: Module) -> None:
     """Remove every aither hook from ``module``."""
-    remove_hooks(module, (AitherPreHook, AitherForwardHook))
-
-
-def remove_hooks(module: Module, kind: type | tuple[type, ...]) -> None:
-    """Remove the forward (pre-)hooks of type ``kind`` from ``module`` (what ``RemovableHandle.remove`` does, by
-    type): hooks pickled with a module come back without their handles."""
-    for hook_id, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, kind):
-            del module._forward_pre_hooks[hook_id]
-            getattr(module, "_forward_pre_hooks_with_kwargs", {}).pop(hook_id, None)
-    for hook_id, hook in list(module._forward_hooks.items()):
-        if isinstance(hook, kind):
-            del module._forward_hooks[hook_id]
-            getattr(module, "_forward_hooks_with_kwargs", {}).pop(hook_id, None)
-            getattr(module, "_forward_hooks_always_called", {}).pop(hook_id, None)
+    remove_forward_hooks(module, (AitherPreHook, AitherForwardHook))
 
 
 def attach(
@@ -264,10 +250,10 @@ def _capture_output(value: object, limit: int, depth: int) -> Captured:
         return _capture_tensor(torch, value, limit)
     if depth < 3 and isinstance(value, (tuple, list)):
         items = [_capture_output(item, limit, depth + 1) for item in value[:MAX_ITEMS]]
-        return Captured(_render_items, (items, len(value)), 1, sum(c.nbytes for c in items) + 64)
+        return Captured(render_items, (items, len(value)), 1, sum(c.nbytes for c in items) + 64)
     if depth < 3 and isinstance(value, Mapping):  # dicts, and transformers-style ModelOutput
         fields = {str(k): _capture_output(v, limit, depth + 1) for k, v in itertools.islice(value.items(), MAX_ITEMS)}
-        return Captured(_render_fields, fields, 1, sum(c.nbytes for c in fields.values()) + 64)
+        return Captured(render_fields, fields, 1, sum(c.nbytes for c in fields.values()) + 64)
     return capture_prediction(value, limit)
 
 
@@ -304,15 +290,3 @@ def _render_when_ready(data: tuple[Captured, Synchronizable]) -> object:
     prediction, event = data
     event.synchronize()  # on the worker thread, never the caller's
     return prediction.render(prediction.data)
-
-
-def _render_items(data: tuple[list[Captured], int]) -> object:
-    items, total = data
-    values = [render(item) for item in items]
-    if total <= len(items):
-        return values
-    return truncated_rows(values, total)
-
-
-def _render_fields(fields: dict[str, Captured]) -> dict[str, object]:
-    return {key: render(captured) for key, captured in fields.items()}

@@ -14,14 +14,30 @@ One module per family: ``_captured`` (the type), ``_registry``, ``_scalars``, ``
 ``_schema`` (the whole input's columns and dtypes, once per schema), ``_columns`` (what sampled rows become as
 the columns drift profiles, shared with ``log_reference``), ``_named`` (``feature_names``), ``_embeddings``
 (pooled hidden states, projected), ``_outputs`` (a network's output read as class probabilities or regression
-values). This module registers the built-in samplers.
+values), ``_torch_hooks`` (a plugin's torch hooks removed by type). This module registers the built-in samplers.
 """
 
 from __future__ import annotations
 
-from ._captured import Captured, capture_failed, render, render_as_is, truncated_rows, type_name
+from ._captured import (
+    Captured,
+    capture_failed,
+    render,
+    render_as_is,
+    render_fields,
+    render_items,
+    truncated_rows,
+    type_name,
+)
 from ._containers import capture_mapping, capture_sequence
-from ._embeddings import EMBEDDING_DIM, capture_embeddings, pooled, reference_embeddings
+from ._embeddings import (
+    EMBEDDING_DIM,
+    capture_embeddings,
+    first_tensor,
+    is_torch_tensor,
+    pooled,
+    reference_embeddings,
+)
 from ._outputs import TASKS, interpreted_output, output_as_prediction
 from ._predictions import capture_prediction
 from ._registry import Sampler, capture_features, capture_value, register_sampler
@@ -36,6 +52,7 @@ from ._tables import (
 )
 from ._tensors import capture_tensorflow, capture_torch, sampled_array, torch_copy_ready_event
 from ._texts import capture_text_records, capture_texts, tokenizer_counts
+from ._torch_hooks import remove_forward_hooks
 from ._window import column_window, set_turn
 
 __all__ = [
@@ -50,14 +67,19 @@ __all__ = [
     "capture_text_records",
     "capture_texts",
     "column_window",
+    "first_tensor",
     "interpreted_output",
+    "is_torch_tensor",
     "output_as_prediction",
     "pooled",
     "reference_embeddings",
     "capture_value",
     "register_sampler",
+    "remove_forward_hooks",
     "render",
     "render_as_is",
+    "render_fields",
+    "render_items",
     "sampled_array",
     "set_turn",
     "tokenizer_counts",

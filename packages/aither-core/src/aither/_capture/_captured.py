@@ -6,7 +6,16 @@ import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["Captured", "capture_failed", "render", "render_as_is", "truncated_rows", "type_name"]
+__all__ = [
+    "Captured",
+    "capture_failed",
+    "render",
+    "render_as_is",
+    "render_fields",
+    "render_items",
+    "truncated_rows",
+    "type_name",
+]
 
 logger = logging.getLogger("aither")
 
@@ -32,6 +41,21 @@ def render_as_is(data: object) -> object:
 def truncated_rows(values: object, total_rows: int) -> dict[str, object]:
     """The wire contract's marker of an output whose rows were cut: ``{"values", "_meta": {truncated, total_rows}}``."""
     return {"values": values, "_meta": {"truncated": True, "total_rows": total_rows}}
+
+
+def render_items(data: tuple[list[Captured], int]) -> object:
+    """The renderer of a tuple or list output captured item by item: ``(items, total items)``. The rendered
+    items, as :func:`truncated_rows` when the output had more than were captured."""
+    items, total = data
+    values = [render(item) for item in items]
+    if total <= len(items):
+        return values
+    return truncated_rows(values, total)
+
+
+def render_fields(fields: dict[str, Captured]) -> dict[str, object]:
+    """The renderer of a dict output (or a transformers ``ModelOutput``) captured field by field."""
+    return {key: render(captured) for key, captured in fields.items()}
 
 
 def capture_failed(value: object, exc: BaseException) -> Captured:

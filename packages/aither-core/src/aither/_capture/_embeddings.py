@@ -13,7 +13,7 @@ numpy is imported inside the functions: they run on the worker or in ``log_refer
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypedDict, TypeGuard
 
 from ._captured import Captured, render
@@ -32,6 +32,8 @@ __all__ = [
     "EMBEDDING_SEED",
     "MAX_REFERENCE_EMBEDDINGS",
     "capture_embeddings",
+    "first_tensor",
+    "is_torch_tensor",
     "pooled",
     "project",
     "projection",
@@ -163,7 +165,7 @@ def capture_embeddings(parts: Sequence[HiddenPart], rows: int) -> Captured | Non
 
 def _copy(value: Shaped, rows: list[int] | None) -> Shaped:
     """``value[rows]`` as a fresh copy (torch: detached, indexed on its device; numpy: fancy indexing)."""
-    if _is_torch(value):
+    if is_torch_tensor(value):
         tensor = value.detach()
         if tensor.is_cpu:
             try:  # numpy's indexing costs a fraction of torch's dispatch; bfloat16 has no numpy view
@@ -181,8 +183,25 @@ def _copy(value: Shaped, rows: list[int] | None) -> Shaped:
     return array.copy() if rows is None else array[rows]
 
 
-def _is_torch(value: object) -> TypeGuard[torch.Tensor]:
-    return hasattr(value, "detach")  # torch is loaded already if so: a plugin's hook handed over its tensors
+def is_torch_tensor(value: object) -> TypeGuard[torch.Tensor]:
+    """Whether ``value`` reads like a torch tensor (``detach`` and ``shape``), without importing torch: torch is
+    loaded already if so (a plugin's hook handed it over)."""
+    return hasattr(value, "detach") and hasattr(value, "shape")
+
+
+def first_tensor(value: object) -> torch.Tensor | None:
+    """The tensor a torch layer's output (or input) stands for: itself, ``last_hidden_state`` of a transformers
+    ``ModelOutput`` (or dict), or the first tensor of a tuple, list or other mapping; None without one."""
+    if is_torch_tensor(value):
+        return value
+    if isinstance(value, Mapping):
+        if "last_hidden_state" in value:
+            hidden: torch.Tensor = value["last_hidden_state"]
+            return hidden
+        value = list(value.values())
+    if isinstance(value, (tuple, list)) and value:
+        return first_tensor(value[0])
+    return None
 
 
 def with_embeddings(features: Captured, embeddings: Captured) -> Captured:

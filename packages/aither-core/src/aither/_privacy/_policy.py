@@ -19,7 +19,6 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from .._errors import ConfigurationError
 
@@ -133,8 +132,9 @@ class ColumnPolicies:
             self._cache[column] = found
         return found
 
-    def apply(self, action: Action, value: object) -> Any:  # the server assigns the hashed text to a str
-        """``value`` after ``action`` (``drop`` is the caller's: the column is removed)."""
+    def apply(self, action: Action, value: object) -> object:
+        """``value`` after ``action`` (``drop`` is the caller's: the column is removed); :meth:`hashed` is the
+        ``hash`` action's text of a value known not to be None."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return value
         if action.kind == "hash":

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
-from aither.profile import profile_values
+from aither.profile import output_value, profile_values
 from aither_server.drift.embedding_store import NewRows
 from aither_server.drift.embeddings import add_embeddings, collect
 from aither_server.drift.store import DriftStore, HourProfiles, ModelKey, WideSchema
@@ -79,16 +79,7 @@ def _predictions_at(prediction: object, rows: list[int] | None) -> list[object]:
     if not isinstance(values, list):
         return [values] if rows in (None, [0]) and not isinstance(values, dict) else []
     picked = values if rows is None else [values[i] for i in rows if 0 <= i < len(values)]
-    return [_one_value(v) for v in picked]
-
-
-def _one_value(value: object) -> object:
-    """A row's output as one value: a row of class probabilities by its arg-max class, a dict by its label."""
-    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-        return max(range(len(value)), key=value.__getitem__)
-    if isinstance(value, dict):
-        return value.get("label")
-    return value
+    return [output_value(v) for v in picked]
 
 
 def feed(store: DriftStore, samples: Sequence[DriftSample]) -> None:

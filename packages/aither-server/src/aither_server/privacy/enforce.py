@@ -28,7 +28,6 @@ __all__ = ["HASHED", "Refused", "enforce_batch", "entity_key", "private_features
 #: A value already hashed with the ``hash`` action's format (``h:`` and 16 hex characters): kept as it is, so
 #: what an SDK hashed with the same key is not hashed twice (it carries 64 bits of a keyed hash, nothing clear).
 HASHED = re.compile(r"h:[0-9a-f]{16}")
-_HASH = Action("hash")
 #: ``_meta`` fields that list column names: a dropped column leaves them too (as the SDK drops it).
 _META_NAMES = ("columns", "keys")
 #: ``_meta`` fields that name columns or hold the texts behind text descriptors, handled by :func:`_meta`.
@@ -154,8 +153,7 @@ def entity_key(entity: str, hash_key: bytes | None) -> str | None:
         return entity
     if not hash_key:
         return None
-    hashed: str = ColumnPolicies({"entity": "hash"}, hash_key=hash_key).apply(_HASH, entity)
-    return hashed
+    return ColumnPolicies({"entity": "hash"}, hash_key=hash_key).hashed(entity)
 
 
 def enforce_batch(batch: DecodedBatch, policy_of: Callable[[str], EffectivePolicy]) -> None:

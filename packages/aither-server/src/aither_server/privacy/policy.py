@@ -20,7 +20,6 @@ __all__ = ["ORG", "REFUSE", "REFUSED", "EffectivePolicy", "PolicyError", "Policy
 ORG = "*"
 REFUSE = "refuse"
 _MAX_RULES = 1000
-_HASH = Action("hash")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +110,7 @@ class EffectivePolicy:
             return self._hashed[value]
         except KeyError:
             pass
-        result: str = self.actions.apply(_HASH, value)
+        result = self.actions.hashed(value)
         if len(self._hashed) < _MAX_CACHED:
             self._hashed[value] = result
         return result

@@ -16,8 +16,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Literal, TypedDict, TypeGuard
 
-from aither.profile import Profile
-from aither_server.drift.sketches import _one_value
+from aither.profile import Profile, output_value
 from aither_server.drift.store import DriftStore
 from aither_server.query import metrics as query_metrics
 from aither_server.query import predictions as query_predictions
@@ -146,7 +145,7 @@ def _labelled_rows(
             features = row["features"]
             if row["label"] is None or not isinstance(features, dict) or feature not in features:
                 continue
-            rows.append((features[feature], _one_value(row["prediction"]), _one_value(row["label"])))
+            rows.append((features[feature], output_value(row["prediction"]), output_value(row["label"])))
     return rows
 
 

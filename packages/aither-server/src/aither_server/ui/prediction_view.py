@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TypedDict
 
-from aither_server.drift.sketches import _one_value
+from aither.profile import output_value
 from aither_server.query.predictions import PredictionOut
 
 __all__ = ["SampledTable", "TableRow", "labels_in_order", "sampled_table", "short_value"]
@@ -72,7 +72,7 @@ def labels_in_order(labels: dict[str, object]) -> list[tuple[str, object]]:
 
 def _same_class(predicted: object, label: object) -> bool | None:
     """Whether a row's output names its label's class (a probability row by its arg-max); ``None`` for numbers."""
-    predicted = _one_value(predicted)
+    predicted = output_value(predicted)
     if isinstance(predicted, float) and not predicted.is_integer():
         return None
     if isinstance(label, float) and not label.is_integer():
