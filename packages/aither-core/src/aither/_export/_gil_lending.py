@@ -49,7 +49,7 @@ LEND = 0.00005
 #: The longest a caller waits before lending again to a worker that did not run the last time.
 MAX_BACKOFF = 0.032
 #: The worker's CPU time between two chances for a starving caller to take the GIL back.
-SLICE = 0.0001
+SLICE = 0.00015
 _INFINITY = float("inf")
 _BUILTIN = type(len)
 

@@ -52,7 +52,7 @@ __all__ = ["SLICE_SPANS", "BatchExporter"]
 logger = logging.getLogger("aither")
 
 #: Spans encoded between two looks at whether a waiting caller should have the GIL back.
-SLICE_SPANS = 1
+SLICE_SPANS = 2
 
 _monotonic = time.monotonic
 _getpid = os.getpid
