@@ -13,9 +13,10 @@ exact. Reads take no lock and run in parallel on every process.
 SQLAlchemy Core on the same connections: :func:`run` / :func:`run_many` execute a Core statement (a ``select``,
 ``insert``, ``update`` or ``delete`` over the ``Table`` objects of ``store/core_tables.py``) on a store
 :class:`Connection` of either engine, inside whatever transaction it holds, under the same write lock. Each
-statement is compiled once per engine, in the driver's own parameter style (``:name`` for sqlite3, ``%(name)s``
+statement is compiled once per engine, in the driver's own positional parameter style (``?`` for sqlite3, ``%s``
 for psycopg; never through :func:`postgres_sql`), and cached on the statement object: build statements once, as
-module constants with named ``bindparam()`` s, and pass their values by name. Values go to the driver and rows
+module constants with named ``bindparam()`` s, and pass their values by name (put in order by one
+``itemgetter``). Values go to the driver and rows
 come back as it gives them (no SQLAlchemy type processing), as with the store's SQL strings. A statement whose
 form differs by engine (an ``ON CONFLICT`` upsert, ``max`` / ``GREATEST``) is a :class:`PerDialect`;
 :func:`upsert` builds the common one.
@@ -23,6 +24,7 @@ form differs by engine (an ``ON CONFLICT`` upsert, ``max`` / ``GREATEST``) is a 
 
 from __future__ import annotations
 
+import operator
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -313,13 +315,13 @@ class _PgConnection:
     def close(self) -> None:
         self._raw.close()
 
-    def execute_compiled(self, sql: str, parameters: Mapping[str, object], /) -> Cursor:
-        """``sql`` as SQLAlchemy compiled it for psycopg (``%(name)s``): not rewritten."""
+    def execute_compiled(self, sql: str, parameters: Sequence[object], /) -> Cursor:
+        """``sql`` as SQLAlchemy compiled it for psycopg (``%s``): not rewritten."""
         cursor = self._cursor()
         cursor.execute(sql, parameters)
         return _PgCursor(cursor)
 
-    def executemany_compiled(self, sql: str, parameters: Sequence[Mapping[str, object]], /) -> Cursor:
+    def executemany_compiled(self, sql: str, parameters: Sequence[Sequence[object]], /) -> Cursor:
         cursor = self._cursor()
         if parameters:
             cursor.executemany(sql, parameters)
@@ -525,9 +527,9 @@ def upsert(
 
 
 class _Compiled:
-    """A statement's SQL for one driver, the values of its literals, and the names a caller must give."""
+    """A statement's SQL for one driver (positional parameters), and how a caller's named values become them."""
 
-    __slots__ = ("defaults", "required", "sql")
+    __slots__ = ("parameters", "sql")
 
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
         from sqlalchemy.sql.compiler import SQLCompiler
@@ -542,19 +544,22 @@ class _Compiled:
                 f"not a statement the store runs itself (rename its parameters, or no IN lists): {statement}"
             )
         self.sql: str = compiled.string
-        self.defaults: dict[str, object] = {
-            name: value for name, value in compiled.params.items() if not compiled.binds[name].required
-        }
-        self.required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
+        names = tuple(compiled.positiontup or ())
+        # itemgetter: one C call puts the values in order, and a missing name raises KeyError naming it.
+        getter = operator.itemgetter(*names) if names else None
+        ordered: Callable[[Mapping[str, object]], tuple[object, ...]] = (
+            (lambda _: ()) if getter is None else (lambda given: (getter(given),)) if len(names) == 1 else getter
+        )
+        # The values of the statement's literals; a bindparam() without one is the caller's to give.
+        defaults = {name: value for name, value in compiled.params.items() if not compiled.binds[name].required}
+        #: The driver's parameters from the caller's named values (a plain attribute: run's hot path).
+        self.parameters = (lambda given: ordered({**defaults, **given})) if defaults else ordered
 
-    def parameters(self, given: Mapping[str, object]) -> dict[str, object]:
-        if not self.required <= given.keys():
-            raise KeyError(f"missing parameters {sorted(self.required - given.keys())} for {self.sql}")
-        return {**self.defaults, **given} if self.defaults else dict(given)
 
-
-#: Compiled statements by engine and statement object; module constants stay, statements built per call do not.
-_compiled: dict[tuple[str, Executable | PerDialect], _Compiled] = {}
+#: Compiled statements by statement object, one dict an engine (a lookup keyed by the object alone is run's
+#: cheapest); module constants stay, statements built per call do not.
+_sqlite_compiled: dict[Executable | PerDialect, _Compiled] = {}
+_postgres_compiled: dict[Executable | PerDialect, _Compiled] = {}
 _dialects: dict[str, Dialect] = {}
 _NO_PARAMETERS: Mapping[str, object] = MappingProxyType({})
 
@@ -565,12 +570,12 @@ def _dialect(name: str) -> Dialect:
         if name == "sqlite":
             from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
-            found = SQLiteDialect_pysqlite(paramstyle="named")
+            found = SQLiteDialect_pysqlite(paramstyle="qmark")
         else:
             from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
             from sqlalchemy.engine.interfaces import BindTyping
 
-            found = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+            found = PGDialect_psycopg(paramstyle="format")  # type: ignore[no-untyped-call]
             # No ``::INTEGER`` casts on parameters: the columns' types decide, as for the store's SQL strings
             # (a nanosecond timestamp overflows the ``integer`` SQLAlchemy's Integer would cast it to).
             found.bind_typing = BindTyping.NONE
@@ -579,13 +584,13 @@ def _dialect(name: str) -> Dialect:
 
 
 def _compile(dialect: str, statement: Executable | PerDialect) -> _Compiled:
-    key = (dialect, statement)
-    found = _compiled.get(key)
+    cache = _sqlite_compiled if dialect == "sqlite" else _postgres_compiled
+    found = cache.get(statement)
     if found is None:
-        if len(_compiled) > 2000:  # statements built per call: keep the cache bounded
-            _compiled.clear()
+        if len(cache) > 2000:  # statements built per call: keep the cache bounded
+            cache.clear()
         built = statement.statement(dialect) if isinstance(statement, PerDialect) else statement
-        found = _compiled[key] = _Compiled(built, _dialect(dialect))
+        found = cache[statement] = _Compiled(built, _dialect(dialect))
     return found
 
 
@@ -594,10 +599,10 @@ def run(
 ) -> Cursor:
     """Execute a Core statement on ``conn`` (either engine), its ``bindparam()`` s given by name."""
     if isinstance(conn, sqlite3.Connection):
-        compiled = _compile("sqlite", statement)
+        compiled = _sqlite_compiled.get(statement) or _compile("sqlite", statement)
         return conn.execute(compiled.sql, compiled.parameters(parameters))
     if isinstance(conn, _PgConnection):
-        compiled = _compile("postgresql", statement)
+        compiled = _postgres_compiled.get(statement) or _compile("postgresql", statement)
         return conn.execute_compiled(compiled.sql, compiled.parameters(parameters))
     raise TypeError(f"not a store connection: {conn!r}")
 
