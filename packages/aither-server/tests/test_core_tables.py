@@ -65,3 +65,15 @@ def test_a_statement_missing_a_parameter_is_refused_before_it_runs(database: Pat
         assert run(store.reader(), _GET, {"key": "bridge"}).fetchall() == []
     finally:
         store.close()
+
+
+def test_a_statement_with_an_in_list_is_refused_not_run_half_filled(database: Path | str) -> None:
+    store = Store(database)
+    try:
+        keys_in = select(core_tables.api_keys.c.id).where(
+            core_tables.api_keys.c.id.in_(bindparam("ids", expanding=True))
+        )
+        with pytest.raises(ValueError, match="IN lists"):
+            run(store.reader(), keys_in, {"ids": ["a", "b"]})
+    finally:
+        store.close()
