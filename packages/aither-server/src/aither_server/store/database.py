@@ -106,7 +106,7 @@ class Store:
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
         self._touched: dict[str, int] = {}
-        self._counts = Counts(self._db.greatest())
+        self._counts = Counts()
         self._closed = False
         # The schema first, on its own connection (Alembic's), before this store opens any.
         migrate(target if self.path is None else self.path)

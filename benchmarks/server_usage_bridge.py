@@ -1,0 +1,96 @@
+"""The per-request usage upsert through the Core bridge (``engine.run``) against its SQL string on the
+driver's own path (what ``store/usage.py`` keeps), on SQLite and PostgreSQL. Prints CPU microseconds per call (this process's, so the database server's own work
+on PostgreSQL is not in it), median of interleaved blocks.
+
+    .venv/bin/python benchmarks/server_usage_bridge.py [--calls 3000] [--engines sqlite,postgresql]
+
+``add_usage`` runs once per ingestion request, inside its write transaction; issue 20 (item 2) keeps Core
+where it is not slower beyond noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "aither-server" / "tests"))
+
+from sqlalchemy import bindparam
+
+from aither_server.store.core_tables import usage
+from aither_server.store.database import Store
+from aither_server.store.engine import Connection, run, upsert
+from aither_server.store.usage import add_usage
+
+_COUNTERS = ("api_calls", "predictions", "labels", "rejected_spans", "ignored_spans")
+_ADD = upsert(
+    usage,
+    {"period": bindparam("period"), **{name: bindparam(name) for name in _COUNTERS}},
+    [usage.c.period],
+    lambda new: {name: usage.c[name] + new[name] for name in _COUNTERS},
+)
+
+
+def _string(conn: Connection) -> None:
+    add_usage(conn, "2026-12", 1, 5, 0, 0, 0)
+
+
+def _bridge(conn: Connection) -> None:
+    run(
+        conn,
+        _ADD,
+        {"period": "2026-12", "api_calls": 1, "predictions": 5, "labels": 0, "rejected_spans": 0, "ignored_spans": 0},
+    )
+
+
+def _block(store: Store, write: Callable[[Connection], None], calls: int) -> float:
+    with store.write() as conn:
+        start = time.process_time()
+        for _ in range(calls):
+            write(conn)
+        return (time.process_time() - start) / calls * 1e6
+
+
+def measure(target: Path | str, calls: int, rounds: int) -> dict[str, float]:
+    store = Store(target)
+    try:
+        times: dict[str, list[float]] = {"string": [], "bridge": []}
+        for write in (_string, _bridge):
+            _block(store, write, 200)  # warm: compiled, prepared
+        for _ in range(rounds):
+            for name, write in (("string", _string), ("bridge", _bridge)):
+                times[name].append(_block(store, write, calls // rounds))
+        return {name: statistics.median(values) for name, values in times.items()}
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    args = parser.parse_args()
+    print(f"{'engine':<12}{'string us/call':>16}{'bridge us/call':>16}")
+    for engine in args.engines.split(","):
+        with tempfile.TemporaryDirectory() as folder:
+            if engine == "sqlite":
+                result = measure(Path(folder) / "aither.db", args.calls, args.rounds)
+            else:
+                from pg_cluster import Cluster
+
+                cluster = Cluster()
+                try:
+                    result = measure(cluster.create_database(), args.calls, args.rounds)
+                finally:
+                    cluster.stop()
+        print(f"{engine:<12}{result['string']:>16.1f}{result['bridge']:>16.1f}")
+
+
+if __name__ == "__main__":
+    main()
