@@ -138,7 +138,7 @@ def _render_pandas_frame(data: tuple[pd.DataFrame, tuple[int, int], list[int], i
 def _render_pandas_array(data: tuple[Array, tuple[int, int], list[int], int, int, pd.Index]) -> object:
     # The drawn rows of a one-block frame, as a numpy copy: every column has the array's dtype.
     head, shape, rows, start, stop, columns = data
-    dtype = str(head.dtype)
+    dtype = dtype_name(head.dtype)
     key = ("pandas", id(columns), dtype)
     names = schema_names(key, columns, [dtype] * shape[1], anchor=columns)[start:stop]
     values = plain_list(head[:, start:stop])
