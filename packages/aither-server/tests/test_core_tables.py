@@ -3,14 +3,16 @@ store's own connections (``store/engine.py``'s bridge), inside its transactions,
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import Text, bindparam, inspect, select, update
 
 from aither_server.store import core_tables
 from aither_server.store.database import Store
-from aither_server.store.engine import run, upsert
+from aither_server.store.engine import PerDialect, among, indexed_by, json_array_length, run, run_many, upsert
+from aither_server.store.pg_bulk import STAGE_ROWS
 
 
 def test_each_declared_table_has_the_migrated_tables_columns(database: Path | str) -> None:
@@ -67,13 +69,91 @@ def test_a_statement_missing_a_parameter_is_refused_before_it_runs(database: Pat
         store.close()
 
 
-def test_a_statement_with_an_in_list_is_refused_not_run_half_filled(database: Path | str) -> None:
+_KEY_ROW = {
+    "name": "n",
+    "prefix": "p",
+    "scopes": "ingest",
+    "created_ns": 1,
+}
+_ADD_KEY = core_tables.api_keys.insert().values(
+    id=bindparam("id"), hash=bindparam("hash"), **{k: bindparam(k) for k in _KEY_ROW}
+)
+
+
+def _add_keys(store: Store, ids: list[str]) -> None:
+    with store.write() as conn:
+        run_many(conn, _ADD_KEY, [{"id": i, "hash": i.encode(), **_KEY_ROW} for i in ids])
+
+
+def test_an_in_list_takes_any_length_each_compiled_once(database: Path | str) -> None:
     store = Store(database)
     try:
-        keys_in = select(core_tables.api_keys.c.id).where(
-            core_tables.api_keys.c.id.in_(bindparam("ids", expanding=True))
+        _add_keys(store, [f"k{i}" for i in range(5)])
+        ids = core_tables.api_keys.c.id
+        keys_in = select(ids).where(ids.in_(bindparam("ids", expanding=True)), ids != bindparam("not")).order_by(ids)
+        reader = store.reader()
+        for wanted in (["k1"], ["k3", "k0", "k4"], [], ["k2", "k2", "nobody"], ["k1", "k2"]):
+            found = run(reader, keys_in, {"ids": wanted, "not": "k4"}).fetchall()
+            assert found == [(i,) for i in sorted(set(wanted) - {"nobody", "k4"})]
+        with pytest.raises(TypeError, match="IN list"):
+            run(reader, keys_in, {"ids": "k1", "not": ""})  # a string is not a list of one
+    finally:
+        store.close()
+
+
+def test_among_is_one_array_on_postgresql_and_an_in_list_on_sqlite(database: Path | str) -> None:
+    store = Store(database)
+    try:
+        _add_keys(store, ["a", "b", "c"])
+        ids = core_tables.api_keys.c.id
+        statement = PerDialect(lambda dialect: select(ids).where(among(ids, "ids", dialect, Text())).order_by(ids))
+        reader = store.reader()
+        assert run(reader, statement, {"ids": ["c", "a", "z"]}).fetchall() == [("a",), ("c",)]
+        sql = str(statement.statement(store.dialect))
+        assert ("ANY" in sql) == (store.dialect == "postgresql")
+    finally:
+        store.close()
+
+
+def test_many_rows_of_an_insert_an_upsert_and_an_update_land_on_both_engines(database: Path | str) -> None:
+    """On PostgreSQL, many rows take COPY (insert), arrays (upsert, update) or a COPY'd stage (from
+    ``STAGE_ROWS`` rows): each lands the same rows as one statement per row would."""
+    store = Store(database)
+    meta = core_tables.meta
+    stored = select(meta.c.key, meta.c.value).where(meta.c.key.like("m%")).order_by(meta.c.key)
+    set_value = update(meta).where(meta.c.key == bindparam("k")).values(value=bindparam("v"))
+    try:
+        many = [{"key": f"m{i:05}", "value": str(i)} for i in range(STAGE_ROWS + 5)]
+        with store.write() as conn:
+            run_many(conn, meta.insert().values(key=bindparam("key"), value=bindparam("value")), many[:3])
+            run_many(conn, _SET, many)  # upsert: 3 existing keys, the rest new; staged on PostgreSQL
+            run_many(conn, _SET, [{"key": "m00000", "value": "a"}, {"key": "m00001", "value": "b"}])
+            run_many(conn, set_value, [{"k": "m00002", "v": "c"}, {"k": "m00003", "v": "d"}])
+        found = run(store.reader(), stored).fetchall()
+        assert len(found) == len(many)
+        assert found[:5] == [("m00000", "a"), ("m00001", "b"), ("m00002", "c"), ("m00003", "d"), ("m00004", "4")]
+    finally:
+        store.close()
+
+
+def test_an_index_hint_reaches_sqlite_only_and_json_lengths_read_text_on_both(database: Path | str) -> None:
+    store = Store(database)
+    meta = core_tables.meta
+    try:
+        with store.write() as conn:
+            run(conn, _SET, {"key": "list", "value": "[1, 2, 3]"})
+        statement = indexed_by(
+            select(json_array_length(meta.c.value)).where(meta.c.key == bindparam("key")),
+            meta,
+            "sqlite_autoindex_meta_1",
         )
-        with pytest.raises(ValueError, match="IN lists"):
-            run(store.reader(), keys_in, {"ids": ["a", "b"]})
+        assert run(store.reader(), statement, {"key": "list"}).fetchall() == [(3,)]
+        # An index that does not exist: SQLite, which gets the hint, refuses it; PostgreSQL never sees it.
+        unknown = indexed_by(select(meta.c.value), meta, "no_such_index")
+        if store.dialect == "sqlite":
+            with pytest.raises(sqlite3.OperationalError, match="no such index"):
+                run(store.reader(), unknown)
+        else:
+            assert ("[1, 2, 3]",) in run(store.reader(), unknown).fetchall()
     finally:
         store.close()

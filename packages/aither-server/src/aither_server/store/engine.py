@@ -32,11 +32,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Column, Engine, Table, create_engine, event
+from sqlalchemy import Column, Engine, Integer, Select, Table, any_, bindparam, cast, create_engine, event
+from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
-from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement, KeyedColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import FromClause
+from sqlalchemy.sql.type_api import TypeEngine
+from typing_extensions import TypeVarTuple, Unpack
 
 from aither_server.store import pg_bulk
 
@@ -53,8 +60,12 @@ __all__ = [
     "PerDialect",
     "PostgresDatabase",
     "SqliteDatabase",
+    "among",
     "database_target",
+    "dialect_of",
+    "indexed_by",
     "is_url",
+    "json_array_length",
     "open_database",
     "placeholders",
     "run",
@@ -68,6 +79,8 @@ WRITE_LOCK = 0x61697468_65720001
 
 #: The SQLite writer checkpoints by itself only when the WAL reaches this many pages (4 KiB each): a backstop.
 _BACKSTOP_CHECKPOINT_PAGES = 65536
+
+_Ts = TypeVarTuple("_Ts")
 
 _URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
@@ -254,8 +267,10 @@ class _PgConnection:
         return _PgCursor(cursor)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[object]], /) -> Cursor:
+        return self._write_many(sql, [tuple(p) for p in parameters], translate=True)
+
+    def _write_many(self, sql: str, rows: list[tuple[object, ...]], *, translate: bool) -> Cursor:
         cursor = self._cursor()
-        rows = [tuple(p) for p in parameters]
         if not rows:
             return _PgCursor(cursor)
         bulk = self._bulk(sql) if len(rows) > 1 else None
@@ -266,10 +281,14 @@ class _PgConnection:
         elif bulk is not None and bulk.unique(rows) and len(rows) >= pg_bulk.STAGE_ROWS:
             self._staged(cursor, bulk, rows)
         elif bulk is not None and bulk.unique(rows):
-            statement, values = pg_bulk.arrays(bulk, self._types(bulk.table), rows)
-            cursor.execute(self._translate(statement, True), values)
+            if translate:
+                statement, values = pg_bulk.arrays(bulk, self._types(bulk.table), rows)
+                cursor.execute(self._translate(statement, True), values)
+            else:
+                statement, values = pg_bulk.arrays(bulk, self._types(bulk.table), rows, mark="%s")
+                cursor.execute(statement, values)
         else:
-            cursor.executemany(self._translate(sql, True), rows)
+            cursor.executemany(self._translate(sql, True) if translate else sql, rows)
         return _PgCursor(cursor)
 
     @staticmethod
@@ -321,11 +340,8 @@ class _PgConnection:
         cursor.execute(sql, parameters)
         return _PgCursor(cursor)
 
-    def executemany_compiled(self, sql: str, parameters: Sequence[Sequence[object]], /) -> Cursor:
-        cursor = self._cursor()
-        if parameters:
-            cursor.executemany(sql, parameters)
-        return _PgCursor(cursor)
+    def executemany_compiled(self, sql: str, parameters: Sequence[tuple[object, ...]], /) -> Cursor:
+        return self._write_many(sql, list(parameters), translate=False)
 
 
 def _numeric_loader() -> type[Loader]:
@@ -527,33 +543,83 @@ def upsert(
 
 
 class _Compiled:
-    """A statement's SQL for one driver (positional parameters), and how a caller's named values become them."""
+    """A statement's SQL for one driver (positional parameters), and how a caller's named values become them.
 
-    __slots__ = ("parameters", "sql")
+    A statement with an expanding ``IN`` list (``bindparam(name, expanding=True)``) has one SQL per length of
+    its lists: each is made once, by SQLAlchemy, and remembered with where each of its parameters comes from."""
+
+    __slots__ = ("_compiler", "_defaults", "_expanding", "_shapes", "parameters", "sql")
 
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
-        from sqlalchemy.sql.compiler import SQLCompiler
-
         if not isinstance(statement, ClauseElement):
             raise TypeError(f"not a Core statement: {statement!r}")
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
-        if compiled.escaped_bind_names or "__[POSTCOMPILE_" in compiled.string:
-            # Renamed or expanding (IN) parameters are filled by SQLAlchemy's execution, which this bypasses.
-            raise ValueError(
-                f"not a statement the store runs itself (rename its parameters, or no IN lists): {statement}"
-            )
-        self.sql: str = compiled.string
-        names = tuple(compiled.positiontup or ())
-        # itemgetter: one C call puts the values in order, and a missing name raises KeyError naming it.
-        getter = operator.itemgetter(*names) if names else None
-        ordered: Callable[[Mapping[str, object]], tuple[object, ...]] = (
-            (lambda _: ()) if getter is None else (lambda given: (getter(given),)) if len(names) == 1 else getter
-        )
+        if compiled.escaped_bind_names:
+            # Renamed parameters are filled by SQLAlchemy's execution, which this bypasses.
+            raise ValueError(f"not a statement the store runs itself (rename its parameters): {statement}")
         # The values of the statement's literals; a bindparam() without one is the caller's to give.
         defaults = {name: value for name, value in compiled.params.items() if not compiled.binds[name].required}
+        self._defaults = defaults
+        self._expanding = tuple(name for name, bind in compiled.binds.items() if bind.expanding)
+        self._compiler = compiled
+        self._shapes: dict[tuple[int, ...], tuple[str, Callable[[Mapping[str, object]], tuple[object, ...]]]] = {}
+        #: ``None`` for a statement with IN lists (see :meth:`expand`).
+        self.sql: str | None = None if self._expanding else compiled.string
+        names = tuple(compiled.positiontup or ())
+        ordered = _picker(names)
         #: The driver's parameters from the caller's named values (a plain attribute: run's hot path).
         self.parameters = (lambda given: ordered({**defaults, **given})) if defaults else ordered
+
+    def expand(self, given: Mapping[str, object]) -> tuple[str, tuple[object, ...]]:
+        """The SQL and parameters of a statement with IN lists, for the lengths of ``given``'s lists."""
+        values = {**self._defaults, **given} if self._defaults else given
+        shape = tuple(len(_sequence(values[name], name)) for name in self._expanding)
+        found = self._shapes.get(shape)
+        if found is None:
+            if len(self._shapes) > 64:  # lists of every length: keep it bounded
+                self._shapes.clear()
+            found = self._shapes[shape] = self._expand(values, shape)
+        sql, pick = found
+        return sql, pick(values)
+
+    def _expand(
+        self, values: Mapping[str, object], shape: tuple[int, ...]
+    ) -> tuple[str, Callable[[Mapping[str, object]], tuple[object, ...]]]:
+        # SQLAlchemy writes the SQL for one set of values; marker objects show where each position's value
+        # comes from (a named parameter, or one item of a list), so later calls only pick their values.
+        markers: dict[str, object] = dict(values)
+        origin: dict[int, tuple[str, int]] = {}
+        for name, length in zip(self._expanding, shape, strict=True):
+            items = [object() for _ in range(length)]
+            origin.update({id(item): (name, i) for i, item in enumerate(items)})
+            markers[name] = items
+        state = self._compiler.construct_expanded_state(markers)
+        sources: list[tuple[str, int]] = []
+        for position in state.positiontup or ():
+            value = state.parameters[position]
+            sources.append(origin.get(id(value), (position, -1)))
+
+        def pick(given: Mapping[str, object]) -> tuple[object, ...]:
+            return tuple(given[name] if i < 0 else _sequence(given[name], name)[i] for name, i in sources)
+
+        return state.statement, pick
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, object]], tuple[object, ...]]:
+    # itemgetter: one C call puts the values in order, and a missing name raises KeyError naming it.
+    if not names:
+        return lambda _: ()
+    getter = operator.itemgetter(*names)
+    if len(names) == 1:
+        return lambda given: (getter(given),)
+    return getter
+
+
+def _sequence(value: object, name: str) -> Sequence[object]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"parameter {name!r} is an IN list: give a list or tuple, not {type(value).__name__}")
+    return value
 
 
 #: Compiled statements by statement object, one dict an engine (a lookup keyed by the object alone is run's
@@ -571,6 +637,7 @@ def _dialect(name: str) -> Dialect:
             from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
             found = SQLiteDialect_pysqlite(paramstyle="qmark")
+            found.statement_compiler = _sqlite_hinting_compiler()
         else:
             from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
             from sqlalchemy.engine.interfaces import BindTyping
@@ -581,6 +648,61 @@ def _dialect(name: str) -> Dialect:
             found.bind_typing = BindTyping.NONE
         _dialects[name] = found
     return found
+
+
+def _sqlite_hinting_compiler() -> type[SQLiteCompiler]:
+    class HintingCompiler(SQLiteCompiler):
+        """SQLite's compiler, writing a table's ``with_hint(table, "INDEXED BY index", "sqlite")`` after it
+        (SQLAlchemy's own drops hints on SQLite). The store names an index where SQLite's planner, without
+        statistics, would pick a worse one; PostgreSQL's planner needs no hint, and gets none."""
+
+        def get_from_hint_text(self, table: FromClause, text: str | None) -> str | None:
+            return text
+
+    return HintingCompiler
+
+
+def indexed_by(statement: Select[Unpack[_Ts]], table: FromClause, index: str) -> Select[Unpack[_Ts]]:
+    """``statement`` reading ``table`` through ``index`` on SQLite (``FROM table INDEXED BY index``)."""
+    return statement.with_hint(table, f"INDEXED BY {index}", dialect_name="sqlite")
+
+
+class json_array_length(FunctionElement[int]):
+    """The length of a JSON array held as text: PostgreSQL's function takes ``json``, so the text is cast."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "json_array_length"
+
+
+@compiles(json_array_length, "postgresql")
+def _json_array_length_postgres(element: json_array_length, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_array_length(CAST({compiler.process(element.clauses, **kw)} AS json))"
+
+
+@compiles(json_array_length)
+def _json_array_length(element: json_array_length, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_array_length({compiler.process(element.clauses, **kw)})"
+
+
+def among(column: ColumnElement[Any], name: str, dialect: str, pg_type: TypeEngine[Any]) -> ColumnElement[bool]:
+    """``column`` among the list parameter ``name``: on PostgreSQL one array (``= ANY(CAST(%s AS type[]))``,
+    one statement prepared once whatever the length), on SQLite an ``IN`` list (run it in chunks of
+    ``lookups.CHUNK``: SQLite limits a statement's parameters)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(cast(bindparam(name), ARRAY(pg_type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def dialect_of(conn: Connection) -> str:
+    """``sqlite`` or ``postgresql``: the engine of a store connection."""
+    if isinstance(conn, sqlite3.Connection):
+        return "sqlite"
+    if isinstance(conn, _PgConnection):
+        return "postgresql"
+    raise TypeError(f"not a store connection: {conn!r}")
 
 
 def _compile(dialect: str, statement: Executable | PerDialect) -> _Compiled:
@@ -597,22 +719,29 @@ def _compile(dialect: str, statement: Executable | PerDialect) -> _Compiled:
 def run(
     conn: Connection, statement: Executable | PerDialect, parameters: Mapping[str, object] = _NO_PARAMETERS, /
 ) -> Cursor:
-    """Execute a Core statement on ``conn`` (either engine), its ``bindparam()`` s given by name."""
+    """Execute a Core statement on ``conn`` (either engine), its ``bindparam()`` s given by name (a list for an
+    expanding ``IN``)."""
     if isinstance(conn, sqlite3.Connection):
         compiled = _sqlite_compiled.get(statement) or _compile("sqlite", statement)
+        if compiled.sql is None:
+            return conn.execute(*compiled.expand(parameters))
         return conn.execute(compiled.sql, compiled.parameters(parameters))
     if isinstance(conn, _PgConnection):
         compiled = _postgres_compiled.get(statement) or _compile("postgresql", statement)
+        if compiled.sql is None:
+            return conn.execute_compiled(*compiled.expand(parameters))
         return conn.execute_compiled(compiled.sql, compiled.parameters(parameters))
     raise TypeError(f"not a store connection: {conn!r}")
 
 
 def run_many(conn: Connection, statement: Executable | PerDialect, rows: Iterable[Mapping[str, object]], /) -> Cursor:
-    """Execute a Core statement once per row of parameters (a plain ``executemany``: no COPY)."""
-    if isinstance(conn, sqlite3.Connection):
-        compiled = _compile("sqlite", statement)
-        return conn.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+    """Execute a Core statement once per row of parameters. On PostgreSQL many rows of a plain INSERT go
+    through COPY, of an upsert or keyed UPDATE through one statement over arrays (``store/pg_bulk.py``)."""
+    dialect = dialect_of(conn)
+    compiled = _compile(dialect, statement)
+    if compiled.sql is None:
+        raise ValueError(f"an IN list is one statement's, not many rows': {statement}")
+    values = [compiled.parameters(row) for row in rows]
     if isinstance(conn, _PgConnection):
-        compiled = _compile("postgresql", statement)
-        return conn.executemany_compiled(compiled.sql, [compiled.parameters(row) for row in rows])
-    raise TypeError(f"not a store connection: {conn!r}")
+        return conn.executemany_compiled(compiled.sql, values)
+    return conn.executemany(compiled.sql, values)

@@ -3,12 +3,16 @@ statements as the engine needs, and which spans of a request are stored already 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
-from aither_server.store.engine import Connection, Database, placeholders
+from sqlalchemy import BigInteger, LargeBinary, select
+from sqlalchemy.sql import Executable
 
-__all__ = ["CHUNK", "chunks", "stored_spans", "trace_key", "where_in"]
+from aither_server.store.core_tables import label_spans, predictions
+from aither_server.store.engine import Connection, Database, PerDialect, among, dialect_of, placeholders, run
+
+__all__ = ["CHUNK", "chunks", "each_chunk", "stored_spans", "trace_key", "where_in"]
 
 #: Parameters per statement stay well under SQLite's limit (32766 since 3.32, 999 before).
 CHUNK = 500
@@ -45,15 +49,41 @@ def where_in(
         yield f"{column} IN ({placeholders(chunk)})", chunk
 
 
+def each_chunk(
+    conn: Connection,
+    statement: Executable | PerDialect,
+    name: str,
+    values: Sequence[object],
+    parameters: Mapping[str, object] | None = None,
+) -> Iterator[Any]:
+    """The rows of ``statement``, whose list parameter ``name`` is an :func:`~aither_server.store.engine.among`,
+    for all of ``values``: one statement on PostgreSQL (one array), chunks of :data:`CHUNK` on SQLite."""
+    given = dict(parameters or {})
+    if dialect_of(conn) == "postgresql":
+        yield from run(conn, statement, {**given, name: list(values)})
+        return
+    for chunk in chunks(values):
+        yield from run(conn, statement, {**given, name: chunk})
+
+
+def _spans_of(dialect: str, table: str) -> Executable:
+    if table == "predictions":
+        key = among(predictions.c.trace_key, "keys", dialect, BigInteger())
+        return select(predictions.c.trace_id, predictions.c.span_id).where(key)
+    key = among(label_spans.c.trace_id, "keys", dialect, LargeBinary())
+    return select(label_spans.c.trace_id, label_spans.c.span_id).where(key)
+
+
+_STORED_PREDICTIONS = PerDialect(lambda dialect: _spans_of(dialect, "predictions"))
+_STORED_LABELS = PerDialect(lambda dialect: _spans_of(dialect, "label_spans"))
+
+
 def stored_spans(
     conn: Connection, db: Database, table: str, keys: Sequence[tuple[bytes, bytes]]
 ) -> set[tuple[bytes, bytes]]:
     """The (trace id, span id) of ``keys`` already in ``table`` (``predictions`` or ``label_spans``)."""
-    found: set[tuple[bytes, bytes]] = set()
     if table == "predictions":
-        where = where_in(db, "trace_key", list({trace_key(k[0]) for k in keys}), "bigint")
+        rows = each_chunk(conn, _STORED_PREDICTIONS, "keys", list({trace_key(k[0]) for k in keys}))
     else:
-        where = where_in(db, "trace_id", list({k[0] for k in keys}), "bytea")
-    for condition, params in where:
-        found.update(conn.execute(f"SELECT trace_id, span_id FROM {table} WHERE {condition}", params).fetchall())
-    return found
+        rows = each_chunk(conn, _STORED_LABELS, "keys", list({k[0] for k in keys}))
+    return {(trace_id, span_id) for trace_id, span_id in rows}

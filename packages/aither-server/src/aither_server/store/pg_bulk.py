@@ -19,9 +19,14 @@ __all__ = ["STAGE_ROWS", "Bulk", "arrays", "plan"]
 #: From this many rows, an upsert or UPDATE reads its rows from a COPY'd temporary table instead of arrays.
 STAGE_ROWS = 1000
 
-_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \([?, ]+\)(.*)\Z", re.S)
+# Either spelling of a statement: the store's (``?``, ``column = ?``) or SQLAlchemy's for psycopg (``%s``,
+# ``SET column=%s``, ``WHERE table.column = %s``).
+_MARK = r"(?:\?|%s)"
+_INSERT = re.compile(rf"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \({_MARK}(?:, {_MARK})*\)(.*)\Z", re.S)
 _CONFLICT = re.compile(r"\s*ON CONFLICT \(([\w, ]+)\) (DO .*)\Z", re.S)
-_UPDATE = re.compile(r"UPDATE (\w+) SET ((?:\w+ = \?, )*\w+ = \?) WHERE ((?:\w+ = \? AND )*\w+ = \?)\Z")
+_SET = rf"\w+ ?= ?{_MARK}"
+_KEY = rf"(?:\w+\.)?\w+ = {_MARK}"
+_UPDATE = re.compile(rf"UPDATE (\w+) SET ((?:{_SET}, )*{_SET}) WHERE ((?:{_KEY} AND )*{_KEY})\Z")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +55,7 @@ def _split(columns: str) -> tuple[str, ...]:
 
 
 def plan(sql: str) -> Bulk | None:
-    """The bulk form of ``sql`` (SQLite's spelling, ``?`` placeholders), or ``None`` when it has none."""
+    """The bulk form of ``sql``, or ``None`` when it has none."""
     found = _INSERT.match(sql)
     if found is not None:
         table, columns, rest = found[1], _split(found[2]), found[3]
@@ -69,8 +74,8 @@ def plan(sql: str) -> Bulk | None:
     found = _UPDATE.match(sql)
     if found is not None:
         table = found[1]
-        assigned = tuple(part.split(" = ")[0] for part in found[2].split(", "))
-        keys = tuple(part.split(" = ")[0] for part in found[3].split(" AND "))
+        assigned = tuple(part.split("=")[0].strip() for part in found[2].split(", "))
+        keys = tuple(part.split(" = ")[0].rpartition(".")[2] for part in found[3].split(" AND "))
         columns = assigned + keys
         statement = (
             f"UPDATE {table} SET {', '.join(f'{c} = u.{c}' for c in assigned)}"
@@ -85,14 +90,16 @@ def plan(sql: str) -> Bulk | None:
 _CONVERT: dict[str, Callable[[Any], float]] = {"double precision": float, "bigint": int}
 
 
-def arrays(bulk: Bulk, types: dict[str, str], rows: Sequence[Sequence[object]]) -> tuple[str, list[list[object]]]:
+def arrays(
+    bulk: Bulk, types: dict[str, str], rows: Sequence[Sequence[object]], mark: str = "?"
+) -> tuple[str, list[list[object]]]:
     """The statement with its ``unnest`` of one array per column, and those arrays (each value of the column's
     Python type, so psycopg dumps every array whole)."""
     casts = []
     values = []
     for i, column in enumerate(bulk.columns):
         kind = types[column]
-        casts.append(f"?::{kind}[]")
+        casts.append(f"{mark}::{kind}[]")
         convert = _CONVERT.get(kind)
         column_values = [row[i] for row in rows]
         if convert is not None:
