@@ -1,8 +1,7 @@
 """Which database a store writes to, and its connections: an SQLite file (the embedded default) or PostgreSQL.
 
-``--db`` / ``AITHER_DATABASE_URL`` takes a path (SQLite) or a ``postgresql://`` URL. The store's SQL is written
-once, in the subset both engines share (``INSERT ... ON CONFLICT``, partial indexes, savepoints); each engine
-here supplies the rest: how a write transaction begins, and, for PostgreSQL, the few spellings that differ.
+``--db`` / ``AITHER_DATABASE_URL`` takes a path (SQLite) or a ``postgresql://`` URL. Each engine here supplies
+its connections, how a write transaction begins, and its driver's errors; the statements are SQLAlchemy Core.
 
 Write transactions are serialised across processes, as SQLite's file lock serialises them: on PostgreSQL each
 takes one transaction-scoped advisory lock right after ``BEGIN``. So a span retried to another process sees the
@@ -10,16 +9,19 @@ first one stored, a label arriving at one process while its prediction arrives a
 commits second sees the other), the last admin key cannot be revoked by two processes at once, and rollups stay
 exact. Reads take no lock and run in parallel on every process.
 
-SQLAlchemy Core on the same connections: :func:`run` / :func:`run_many` execute a Core statement (a ``select``,
-``insert``, ``update`` or ``delete`` over the ``Table`` objects of ``store/core_tables.py``) on a store
+Every statement over the store's tables is SQLAlchemy Core (a ``select``, ``insert``, ``update`` or ``delete`` over
+the ``Table`` objects of ``store/core_tables.py``): :func:`run` / :func:`run_many` execute one on a store
 :class:`Connection` of either engine, inside whatever transaction it holds, under the same write lock. Each
 statement is compiled once per engine, in the driver's own positional parameter style (``?`` for sqlite3, ``%s``
-for psycopg; never through :func:`postgres_sql`), and cached by statement object: build statements once, as
-module constants with named ``bindparam()`` s, and pass their values by name (put in order by one
-``itemgetter``; about 1 us of CPU a call more than a string on the driver's path). Values go to the driver and
-rows come back as it gives them (no SQLAlchemy type processing), as with the store's SQL strings. A statement
-whose form differs by engine (an ``ON CONFLICT`` upsert, ``max`` / ``GREATEST``) is a :class:`PerDialect`;
-:func:`upsert` builds the common one.
+for psycopg), and cached by statement object: build statements once, as module constants with named
+``bindparam()`` s, and pass their values by name (put in order by one ``itemgetter``; about 1 us of CPU a call
+more than a string on the driver's path). An expanding ``IN`` list gets one SQL per length of its lists, each
+made once. Values go to the driver and rows come back as it gives them (no SQLAlchemy type processing). A
+statement whose form differs by engine (an ``ON CONFLICT`` upsert, ``max`` / ``GREATEST``, a list as one array)
+is a :class:`PerDialect`; :func:`upsert`, :func:`among`, :func:`indexed_by` and :func:`json_array_length` build
+the common ones. Many rows of an INSERT, an upsert or a keyed UPDATE go to PostgreSQL by COPY or as arrays
+(``store/pg_bulk.py``, planned from the SQL SQLAlchemy compiled). The only SQL strings left are the engines' own
+commands without parameters (``BEGIN``, ``PRAGMA``, a writer's temporary table).
 """
 
 from __future__ import annotations
@@ -67,7 +69,6 @@ __all__ = [
     "is_url",
     "json_array_length",
     "open_database",
-    "placeholders",
     "run",
     "run_many",
     "sqlalchemy_engine",
@@ -198,19 +199,6 @@ class SqliteDatabase:
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------------
 
-_INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
-_JSON_LENGTH = re.compile(r"json_array_length\((\w+)\)")
-
-
-def postgres_sql(sql: str, *, parameters: bool = True) -> str:
-    """SQLite's spelling of a statement in PostgreSQL's: ``?`` placeholders become ``%s`` (and a literal ``%``
-    doubles), SQLite's index hints go (PostgreSQL's planner picks the same indexes), JSON text is cast."""
-    sql = _INDEXED_BY.sub("", sql)
-    sql = _JSON_LENGTH.sub(r"json_array_length(\1::json)", sql)
-    if parameters:
-        sql = sql.replace("%", "%%").replace("?", "%s")
-    return sql
-
 
 class _PgCursor:
     def __init__(self, cursor: psycopg.Cursor[TupleRow]) -> None:
@@ -232,23 +220,14 @@ class _PgCursor:
 
 class _PgConnection:
     """A psycopg connection in autocommit mode (transactions are explicit ``BEGIN`` / ``COMMIT``, as with
-    SQLite), taking the store's SQLite spelling."""
+    SQLite). SQL given as a string is the driver's own (``%s`` placeholders), never rewritten: the store's
+    statements are Core, compiled for psycopg by :func:`run`."""
 
     def __init__(self, open_raw: Callable[[], psycopg.Connection[TupleRow]]) -> None:
         self._open = open_raw
         self._raw = open_raw()
-        self._sql: dict[tuple[str, bool], str] = {}
         self._bulks: dict[str, pg_bulk.Bulk | None] = {}
         self._column_types: dict[str, dict[str, str]] = {}
-
-    def _translate(self, sql: str, parameters: bool) -> str:
-        key = (sql, parameters)
-        found = self._sql.get(key)
-        if found is None:
-            if len(self._sql) > 2000:  # statements with IN lists of every length: keep the cache bounded
-                self._sql.clear()
-            found = self._sql[key] = postgres_sql(sql, parameters=parameters)
-        return found
 
     def _cursor(self) -> psycopg.Cursor[TupleRow]:
         """A cursor; on a new connection when the last one broke (PostgreSQL restarted, a connection killed)
@@ -260,16 +239,13 @@ class _PgConnection:
 
     def execute(self, sql: str, parameters: Sequence[object] = (), /) -> Cursor:
         cursor = self._cursor()
-        if parameters:
-            cursor.execute(self._translate(sql, True), tuple(parameters))
-        else:
-            cursor.execute(self._translate(sql, False))
+        cursor.execute(sql, tuple(parameters) if parameters else None)
         return _PgCursor(cursor)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[object]], /) -> Cursor:
-        return self._write_many(sql, [tuple(p) for p in parameters], translate=True)
-
-    def _write_many(self, sql: str, rows: list[tuple[object, ...]], *, translate: bool) -> Cursor:
+        """Many rows of one statement: a plain INSERT by COPY, an upsert or keyed UPDATE as one statement over
+        arrays or a COPY'd stage (``store/pg_bulk.py``), anything else one statement per row."""
+        rows = [tuple(p) for p in parameters]
         cursor = self._cursor()
         if not rows:
             return _PgCursor(cursor)
@@ -281,14 +257,10 @@ class _PgConnection:
         elif bulk is not None and bulk.unique(rows) and len(rows) >= pg_bulk.STAGE_ROWS:
             self._staged(cursor, bulk, rows)
         elif bulk is not None and bulk.unique(rows):
-            if translate:
-                statement, values = pg_bulk.arrays(bulk, self._types(bulk.table), rows)
-                cursor.execute(self._translate(statement, True), values)
-            else:
-                statement, values = pg_bulk.arrays(bulk, self._types(bulk.table), rows, mark="%s")
-                cursor.execute(statement, values)
+            statement, values = pg_bulk.arrays(bulk, self._types(bulk.table), rows)
+            cursor.execute(statement, values)
         else:
-            cursor.executemany(self._translate(sql, True) if translate else sql, rows)
+            cursor.executemany(sql, rows)
         return _PgCursor(cursor)
 
     @staticmethod
@@ -333,15 +305,6 @@ class _PgConnection:
 
     def close(self) -> None:
         self._raw.close()
-
-    def execute_compiled(self, sql: str, parameters: Sequence[object], /) -> Cursor:
-        """``sql`` as SQLAlchemy compiled it for psycopg (``%s``): not rewritten."""
-        cursor = self._cursor()
-        cursor.execute(sql, parameters)
-        return _PgCursor(cursor)
-
-    def executemany_compiled(self, sql: str, parameters: Sequence[tuple[object, ...]], /) -> Cursor:
-        return self._write_many(sql, list(parameters), translate=False)
 
 
 def _numeric_loader() -> type[Loader]:
@@ -479,11 +442,6 @@ def open_database(target: str | Path) -> SqliteDatabase | PostgresDatabase:
     if is_url(target):
         return PostgresDatabase(str(target))
     return SqliteDatabase(target)
-
-
-def placeholders(items: Sequence[object]) -> str:
-    """``?,?,?``: one parameter mark per item, for an ``IN (...)`` list."""
-    return ",".join("?" * len(items))
 
 
 def sqlalchemy_engine(url: str) -> Engine:
@@ -729,8 +687,8 @@ def run(
     if isinstance(conn, _PgConnection):
         compiled = _postgres_compiled.get(statement) or _compile("postgresql", statement)
         if compiled.sql is None:
-            return conn.execute_compiled(*compiled.expand(parameters))
-        return conn.execute_compiled(compiled.sql, compiled.parameters(parameters))
+            return conn.execute(*compiled.expand(parameters))
+        return conn.execute(compiled.sql, compiled.parameters(parameters))
     raise TypeError(f"not a store connection: {conn!r}")
 
 
@@ -743,5 +701,5 @@ def run_many(conn: Connection, statement: Executable | PerDialect, rows: Iterabl
         raise ValueError(f"an IN list is one statement's, not many rows': {statement}")
     values = [compiled.parameters(row) for row in rows]
     if isinstance(conn, _PgConnection):
-        return conn.executemany_compiled(compiled.sql, values)
+        return conn.executemany(compiled.sql, values)
     return conn.executemany(compiled.sql, values)

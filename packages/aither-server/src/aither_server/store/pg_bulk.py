@@ -19,9 +19,8 @@ __all__ = ["STAGE_ROWS", "Bulk", "arrays", "plan"]
 #: From this many rows, an upsert or UPDATE reads its rows from a COPY'd temporary table instead of arrays.
 STAGE_ROWS = 1000
 
-# Either spelling of a statement: the store's (``?``, ``column = ?``) or SQLAlchemy's for psycopg (``%s``,
-# ``SET column=%s``, ``WHERE table.column = %s``).
-_MARK = r"(?:\?|%s)"
+# SQLAlchemy's spelling for psycopg: ``VALUES (%s, ...)``, ``SET column=%s``, ``WHERE table.column = %s``.
+_MARK = "%s"
 _INSERT = re.compile(rf"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \({_MARK}(?:, {_MARK})*\)(.*)\Z", re.S)
 _CONFLICT = re.compile(r"\s*ON CONFLICT \(([\w, ]+)\) (DO .*)\Z", re.S)
 _SET = rf"\w+ ?= ?{_MARK}"
@@ -90,16 +89,14 @@ def plan(sql: str) -> Bulk | None:
 _CONVERT: dict[str, Callable[[Any], float]] = {"double precision": float, "bigint": int}
 
 
-def arrays(
-    bulk: Bulk, types: dict[str, str], rows: Sequence[Sequence[object]], mark: str = "?"
-) -> tuple[str, list[list[object]]]:
+def arrays(bulk: Bulk, types: dict[str, str], rows: Sequence[Sequence[object]]) -> tuple[str, list[list[object]]]:
     """The statement with its ``unnest`` of one array per column, and those arrays (each value of the column's
     Python type, so psycopg dumps every array whole)."""
     casts = []
     values = []
     for i, column in enumerate(bulk.columns):
         kind = types[column]
-        casts.append(f"{mark}::{kind}[]")
+        casts.append(f"%s::{kind}[]")
         convert = _CONVERT.get(kind)
         column_values = [row[i] for row in rows]
         if convert is not None:
