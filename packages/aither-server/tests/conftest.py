@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +10,11 @@ import httpx
 import pytest
 from otlp_builders import KEY, headers, metrics_body, protobuf_body
 from pg_cluster import Cluster
+from sqlalchemy import text
 
 import aither
 from aither_server import ServerThread, Store
-from aither_server.store.engine import open_database
+from aither_server.store.engine import open_database, run
 
 #: Every test that takes a database runs on both engines: SQLite (the embedded default) and PostgreSQL.
 ENGINES = ["sqlite", "postgresql"]
@@ -48,8 +49,8 @@ class Server:
     def metrics(self, model: str, **params: Any) -> Any:
         return self.get(f"/api/v1/models/{model}/metrics", **params)
 
-    def sql(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Rows of one statement (SQLite's spelling) on the server's database, on a connection of its own."""
+    def sql(self, statement: str, params: Mapping[str, object] | None = None) -> list[Any]:
+        """Rows of one statement on the server's database, on a connection of its own (``:name`` parameters)."""
         return sql(self.db, statement, params)
 
     def stored_bytes(self) -> bytes:
@@ -60,10 +61,14 @@ class Server:
         return b"".join("\n".join(str(r[0]) for r in self.sql(f"SELECT t::text FROM {t} t")).encode() for t in tables)
 
 
-def sql(db: Path | str, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+def sql(db: Path | str, statement: str, params: Mapping[str, object] | None = None) -> list[Any]:
+    """Rows of ``statement``: with ``params``, an SQLAlchemy ``text()`` with ``:name`` parameters, compiled for
+    the engine (as the server's own statements are); without, the SQL both engines read alike."""
     conn = open_database(db).connect()
     try:
-        return conn.execute(statement, params).fetchall()
+        if params is None:
+            return conn.execute(statement).fetchall()
+        return run(conn, text(statement), params).fetchall()
     finally:
         conn.close()
 

@@ -40,7 +40,7 @@ def _erase(server: Server, **body: Any) -> Any:
     return response.json()
 
 
-def _count(server: Server, sql: str, params: tuple[Any, ...] = ()) -> int:
+def _count(server: Server, sql: str, params: dict[str, object] | None = None) -> int:
     return int(server.sql(sql, params)[0][0] or 0)
 
 
@@ -85,7 +85,7 @@ def test_erasure_by_trace_id_leaves_nothing_of_the_trace_and_metrics_count_the_r
         "trace_id": gone.hex(), "traces": 1, "predictions": 2, "rows": 4, "labels": 3, "label_spans": 2, "sketches": 0
     }  # fmt: skip
     for table, column in (("predictions", "trace_id"), ("labels", "trace_id"), ("label_spans", "trace_id")):
-        assert _count(server, f"SELECT count(*) FROM {table} WHERE {column} = ?", (gone,)) == 0
+        assert _count(server, f"SELECT count(*) FROM {table} WHERE {column} = :gone", {"gone": gone}) == 0
     assert server.http.get(f"/api/v1/predictions/{gone.hex()}").status_code == 404
     metrics = server.metrics("clf")
     # By hand: "kept" (2 rows, labelled [1, 0] against [1, 1]: one right) and the errored call.
@@ -151,7 +151,10 @@ def test_erasure_takes_the_dashboard_rollups_down_to_the_recount_of_what_is_left
 
     _erase(server, trace_id=alone.hex())
     _dashboard_rollups_agree_with_raw_rows(server)
-    assert _count(server, "SELECT count(*) FROM volume_hours WHERE hour = ?", ((day + HOUR_NS) // HOUR_NS,)) == 0
+    assert (
+        _count(server, "SELECT count(*) FROM volume_hours WHERE hour = :hour", {"hour": (day + HOUR_NS) // HOUR_NS})
+        == 0
+    )
     _erase(server, trace_id=shared.hex())
     _dashboard_rollups_agree_with_raw_rows(server)
     assert _count(server, "SELECT sum(calls) FROM latency_days") == 1
@@ -165,7 +168,7 @@ def test_erasure_by_entity_takes_every_trace_of_the_entity(keyed: Server) -> Non
     keyed.ingest([_of(ANN, prediction_span("clf", [1], trace_id=t, features=features)) for t in ann_traces])
     keyed.ingest([_of("bob", prediction_span("clf", [0], trace_id=bob_trace))])  # clear: the server hashes it
     keyed.ingest([label_span(t, 1) for t in [*ann_traces, bob_trace]])
-    assert keyed.sql("SELECT entity FROM predictions WHERE trace_id = ?", (bob_trace,)) == [(BOB,)]
+    assert keyed.sql("SELECT entity FROM predictions WHERE trace_id = :trace", {"trace": bob_trace}) == [(BOB,)]
     assert _count(keyed, "SELECT count(*) FROM predictions WHERE entity = 'bob'") == 0
 
     # Drift's feeder merges the sampled rows into the hour's sketches within its interval: her name among them.
@@ -179,10 +182,10 @@ def test_erasure_by_entity_takes_every_trace_of_the_entity(keyed: Server) -> Non
     sketches = erased.pop("sketches")
     assert sketches > 0
     assert erased == {"entity": ANN, "traces": 3, "predictions": 3, "rows": 3, "labels": 3, "label_spans": 3}
-    assert _count(keyed, "SELECT count(*) FROM predictions WHERE entity = ?", (ANN,)) == 0
+    assert _count(keyed, "SELECT count(*) FROM predictions WHERE entity = :entity", {"entity": ANN}) == 0
     for trace in ann_traces:
         for table in ("predictions", "labels", "label_spans"):
-            assert _count(keyed, f"SELECT count(*) FROM {table} WHERE trace_id = ?", (trace,)) == 0
+            assert _count(keyed, f"SELECT count(*) FROM {table} WHERE trace_id = :trace", {"trace": trace}) == 0
     # Her sampled rows, and the sketches of their hour, are in no table, no free page, no write-ahead log.
     assert b"annabelle-q" not in keyed.stored_bytes()
     metrics = keyed.metrics("clf")

@@ -40,8 +40,8 @@ def _put(server: Server, model: str, body: dict[str, Any]) -> Any:
 def _stored_features(server: Server, model: str) -> list[Any]:
     """Each stored prediction's ``features`` of ``model``, decoded from the database itself."""
     rows = server.sql(
-        "SELECT p.features FROM predictions p JOIN models m ON m.id = p.model_id WHERE m.name = ? ORDER BY p.id",
-        (model,),
+        "SELECT p.features FROM predictions p JOIN models m ON m.id = p.model_id WHERE m.name = :model ORDER BY p.id",
+        {"model": model},
     )
     return [None if r[0] is None else json.loads(r[0]) for r in rows]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from aither_server import Store
 from aither_server.model.records import LabelSpan, PredictionSpan
@@ -19,7 +20,8 @@ from aither_server.query import quality_groups as query_quality_groups
 from aither_server.query import score_bins as query_score_bins
 from aither_server.query import volume as query_volume
 from aither_server.query.read_ahead import read_ahead
-from aither_server.store.engine import open_database
+from aither_server.store.core_tables import models
+from aither_server.store.engine import open_database, run
 from aither_server.store.migrations import migrate
 
 _H = 3600 * 10**9
@@ -246,7 +248,7 @@ def test_score_bins_read_ahead_for_a_chart_s_slices_equal_those_read_one_slice_a
 @pytest.mark.parametrize("model", ["clf", "reg"])
 def test_metrics_of_slices_read_ahead_equal_those_read_one_slice_at_a_time(store: Store, model: str) -> None:
     conn = store.reader()
-    ids = [i for (i,) in conn.execute("SELECT id FROM models WHERE name = ?", (model,))]
+    ids = [i for (i,) in run(conn, select(models.c.id).where(models.c.name == model))]
     for start, width, count in ((_T0 // DAY_NS * DAY_NS, DAY_NS, 4), (_T0 // _H * _H, 6 * _H, 14)):
         # The dashboard's one volume bucket per slice (of whole hours: read from the hours read ahead) and the
         # automatic buckets.
