@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+from sqlalchemy import bindparam, literal_column, select
 
 from aither_server.estimate import cbpe, dle
 from aither_server.estimate.calibration import Estimator, Floats
@@ -28,8 +29,9 @@ from aither_server.model.rollup_keys import HOUR_NS
 from aither_server.model.sampled_rows import sampled_rows
 from aither_server.query.models import model_ids
 from aither_server.query.time import NS, iso
+from aither_server.store.core_tables import predictions
 from aither_server.store.database import Store
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.engine import Connection, run
 
 __all__ = ["MAX_SLICES", "SETTLE_NS", "estimate_window", "performance"]
 
@@ -39,6 +41,22 @@ MAX_SLICES = 1_000
 #: ones within minutes.
 SETTLE_NS = 15 * 60 * NS
 
+_p = predictions.c
+#: The answered calls of the model rows in [lo, hi) with an output.
+_ANSWERED = (
+    _p.model_id.in_(bindparam("ids", expanding=True)),
+    _p.start_ns >= bindparam("lo"),
+    _p.start_ns < bindparam("hi"),
+    _p.status == literal_column("0"),
+    _p.prediction.is_not(None),
+)
+_SCORED_CALLS = select(_p.model_id, _p.start_ns, _p.prediction, _p.batch_size, _p.method, _p.sample_rate).where(
+    *_ANSWERED
+)
+_SAMPLED_CALLS = select(
+    _p.model_id, _p.start_ns, _p.features, _p.prediction, _p.batch_size, _p.method, _p.sample_rate, _p.n_rows
+).where(*_ANSWERED, _p.features.is_not(None))
+
 
 def _scores(
     estimator: Estimator, conn: Connection, ids: list[int], lo: int, hi: int
@@ -46,12 +64,7 @@ def _scores(
     """Per (model id, hour): the raw class scores (n x K) and weights of the rows predicted in ``[lo, hi)``."""
     k = estimator.width
     found: dict[tuple[int, int], tuple[list[list[float]], list[float]]] = defaultdict(lambda: ([], []))
-    cursor = conn.execute(
-        "SELECT model_id, start_ns, prediction, batch_size, method, sample_rate FROM predictions"
-        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ? AND status = 0"
-        " AND prediction IS NOT NULL",
-        (*ids, lo, hi),
-    )
+    cursor = run(conn, _SCORED_CALLS, {"ids": ids, "lo": lo, "hi": hi})
     for model_id, start_ns, text, batch_size, method, sample_rate in cursor:
         try:
             _, (_, values) = parse_prediction(text, batch_size, method)
@@ -85,12 +98,7 @@ def _loss_rows(
     found: dict[tuple[int, int], tuple[list[tuple[dict[str, object], float]], list[float]]] = defaultdict(
         lambda: ([], [])
     )
-    cursor = conn.execute(
-        "SELECT model_id, start_ns, features, prediction, batch_size, method, sample_rate, n_rows FROM predictions"
-        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ? AND status = 0"
-        " AND prediction IS NOT NULL AND features IS NOT NULL",
-        (*ids, lo, hi),
-    )
+    cursor = run(conn, _SAMPLED_CALLS, {"ids": ids, "lo": lo, "hi": hi})
     for model_id, start_ns, features_text, text, batch_size, method, sample_rate, n_rows in cursor:
         try:
             parsed, (_, values) = parse_prediction(text, batch_size, method)

@@ -19,6 +19,8 @@ from collections import defaultdict
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import bindparam, select
+from sqlalchemy.sql.elements import BindParameter
 
 from aither_server.estimate import cbpe
 from aither_server.estimate.calibration import Estimator, Floats
@@ -27,7 +29,8 @@ from aither_server.estimate.figures import ClassifierRealized, Realized
 from aither_server.estimate.store import AnyEstimator, EstimateStore
 from aither_server.model.records import KIND_PROBA
 from aither_server.model.rollup_keys import HOUR_NS
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.core_tables import prediction_rows, quality_hours
+from aither_server.store.engine import Connection, run
 
 __all__ = ["realized_figures"]
 
@@ -37,6 +40,34 @@ _SUMS = 4
 _HEAD = 3
 
 Ints = npt.NDArray[np.int64]
+
+_r = prediction_rows.c
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_RANGE = (_r.model_id.in_(_IDS), _r.start_ns >= bindparam("lo"), _r.start_ns < bindparam("hi"))
+_CLASS_ROWS = select(_r.model_id, _r.start_ns, _r.pred_key, _r.label_key, _r.score, _r.proba, _r.weight).where(
+    *_RANGE, _r.kind == bindparam("kind"), _r.label_key.is_not(None)
+)
+_NUMBER_ROWS = select(_r.model_id, _r.start_ns, _r.pred_num, _r.label_num, _r.weight).where(
+    *_RANGE, _r.pred_num.is_not(None), _r.label_num.is_not(None)
+)
+_q = quality_hours.c
+_CELLS = (
+    select(
+        _q.model_id,
+        _q.hour,
+        _q.kind,
+        _q.label_kind,
+        _q.pred_key,
+        _q.label_key,
+        _q.scored,
+        _q.rows,
+        _q.w_rows,
+        _q.w_abs,
+        _q.w_sq,
+    )
+    .where(_q.model_id.in_(_IDS), _q.hour >= bindparam("lo"), _q.hour < bindparam("hi"))
+    .order_by(_q.model_id, _q.hour, _q.kind, _q.label_kind, _q.pred_key, _q.label_key, _q.scored)
+)
 
 
 def _width(estimator: AnyEstimator) -> int:
@@ -48,12 +79,7 @@ def _class_rows(estimator: Estimator, conn: Connection, ids: list[int], lo: int,
     classes cover; each table row is predicted class, true class, weight, then the ``k`` class scores."""
     index = {key: i for i, key in enumerate(estimator.classes)}
     k = estimator.width
-    found = conn.execute(
-        "SELECT model_id, start_ns, pred_key, label_key, score, proba, weight FROM prediction_rows"
-        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ? AND kind = ?"
-        " AND label_key IS NOT NULL",
-        (*ids, lo, hi, KIND_PROBA),
-    ).fetchall()
+    found = run(conn, _CLASS_ROWS, {"ids": ids, "lo": lo, "hi": hi, "kind": KIND_PROBA}).fetchall()
     if not found:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, _HEAD + k))
     # Column-wise, so a month of labels costs a few numpy passes, not a Python loop per row and slice.
@@ -81,12 +107,7 @@ def _class_rows(estimator: Estimator, conn: Connection, ids: list[int], lo: int,
 def _number_rows(conn: Connection, ids: list[int], lo: int, hi: int) -> tuple[Ints, Ints, Floats]:
     """(model ids, start ns, table) of the labelled numeric rows of calls in ``[lo, hi)``, each table row the
     :data:`_SUMS` of that one row."""
-    found = conn.execute(
-        "SELECT model_id, start_ns, pred_num, label_num, weight FROM prediction_rows"
-        f" WHERE model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ?"
-        " AND pred_num IS NOT NULL AND label_num IS NOT NULL",
-        (*ids, lo, hi),
-    ).fetchall()
+    found = run(conn, _NUMBER_ROWS, {"ids": ids, "lo": lo, "hi": hi}).fetchall()
     table = np.zeros((len(found), _SUMS))
     for i, (_, _, predicted, label, weight) in enumerate(found):
         w = 1.0 if weight is None else float(weight)
@@ -146,12 +167,7 @@ def _label_states(conn: Connection, ids: list[int], lo: int, hi: int) -> dict[tu
     """Per (model id, hour start ns) with labelled rows: a digest of its ``quality_hours`` cells, which change
     whenever one of its labels joins, is replaced or is erased."""
     cells: dict[tuple[int, int], list[tuple[object, ...]]] = defaultdict(list)
-    for row in conn.execute(
-        "SELECT model_id, hour, kind, label_kind, pred_key, label_key, scored, rows, w_rows, w_abs, w_sq"
-        f" FROM quality_hours WHERE model_id IN ({placeholders(ids)}) AND hour >= ? AND hour < ?"
-        " ORDER BY model_id, hour, kind, label_kind, pred_key, label_key, scored",
-        (*ids, lo // HOUR_NS, -(-hi // HOUR_NS)),
-    ):
+    for row in run(conn, _CELLS, {"ids": ids, "lo": lo // HOUR_NS, "hi": -(-hi // HOUR_NS)}):
         cells[(row[0], row[1] * HOUR_NS)].append(tuple(row[2:]))
     return {key: hashlib.sha1(repr(found).encode(), usedforsecurity=False).hexdigest() for key, found in cells.items()}
 

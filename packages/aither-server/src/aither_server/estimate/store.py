@@ -8,11 +8,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import Connection, Engine, RowMapping, Table, and_, delete, insert, or_, select, text
+from sqlalchemy import Connection, Engine, RowMapping, Table, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from aither_server.estimate.calibration import Estimator, Floats, InvalidEstimator, parse_estimator
 from aither_server.estimate.dle import LossModel, parse_loss_model
+from aither_server.store.core_tables import models as models_table
 from aither_server.store.estimate_tables import estimate_hours, estimators, realized_hours
 from aither_server.store.model_keyed import newest_for_version
 
@@ -69,7 +70,7 @@ class EstimateStore:
                 insert(estimators),
                 [{"model": model, "version": version, "name": name, "created_ns": created, "body": json.dumps(body)}],
             )
-            models = select(text("id")).select_from(text("models")).where(text("name = :model"))
+            models = select(models_table.c.id).where(models_table.c.name == bindparam("model"))
             for table in (estimate_hours, realized_hours):
                 conn.execute(delete(table).where(table.c.model_id.in_(models)), {"model": model})
         return created

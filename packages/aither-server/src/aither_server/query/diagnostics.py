@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from sqlalchemy import Integer, bindparam, func, literal_column, select
+
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.model.rollup_keys import SCORE_BINS as ROLLUP_BINS
 from aither_server.query.classification import class_map, sort_key
 from aither_server.query.intervals import mean_interval, wilson
-from aither_server.query.metric_filter import MAX_PAIRS, Filter
+from aither_server.query.metric_filter import MAX_PAIRS, Filter, in_filter
 from aither_server.query.models import model_ids
 from aither_server.query.quality_groups import quality_groups
 from aither_server.query.score_bins import score_bins
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.core_tables import models, prediction_rows
+from aither_server.store.engine import Connection, indexed_by, json_array_length, run
 
 __all__ = [
     "MAX_CLASSES",
@@ -40,6 +43,33 @@ MAX_CLASSES = 12
 SCORE_BINS = 10
 MAX_SCATTER = 2000
 _RESIDUAL_BINS = 8
+
+_r = prediction_rows.c
+_CLASS = literal_column(str(KIND_CLASS), Integer)
+_PROBA = literal_column(str(KIND_PROBA), Integer)
+#: The widest row of class probabilities among the filter's labelled ones.
+_WIDTH = indexed_by(
+    select(func.max(json_array_length(_r.proba))).where(
+        in_filter(prediction_rows), _r.label_kind == _CLASS, _r.kind == _PROBA, _r.proba.is_not(None)
+    ),
+    prediction_rows,
+    "prediction_rows_probas",
+)
+#: The filter's newest labelled numeric rows: (predicted, actual).
+_PAIRS = indexed_by(
+    select(_r.pred_num, _r.label_num)
+    .where(in_filter(prediction_rows), _r.label_kind.is_not(None), _r.pred_num.is_not(None), _r.label_num.is_not(None))
+    .order_by(_r.start_ns.desc())
+    .limit(MAX_SCATTER),
+    prediction_rows,
+    "prediction_rows_labelled",
+)
+#: Whether one of the model rows keeps 1 in k of its spans.
+_SAMPLED = (
+    select(literal_column("1", Integer))
+    .where(models.c.id.in_(bindparam("ids", expanding=True)), models.c.sampled == literal_column("1", Integer))
+    .limit(1)
+)
 
 
 class Confusion(TypedDict):
@@ -96,14 +126,7 @@ def _confusion(conn: Connection, f: Filter, lo: int, hi: int) -> Confusion | Non
     if any(g.kind == KIND_PROBA for g in class_groups):
         width = 2 if any(g.scored for g in class_groups if g.kind == KIND_PROBA) else 0
         if not width:
-            width = (
-                conn.execute(
-                    "SELECT max(json_array_length(proba)) FROM prediction_rows INDEXED BY prediction_rows_probas"
-                    f" WHERE {f.sql} AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND proba IS NOT NULL",
-                    f.params,
-                ).fetchone()[0]
-                or 0
-            )
+            width = run(conn, _WIDTH, f.values).fetchone()[0] or 0
     mapping = class_map((g.label for g in class_groups if g.kind == KIND_PROBA and g.label), width) if width else None
     cells: dict[tuple[str, str], float] = {}
     for g in class_groups:
@@ -143,13 +166,13 @@ def _display(key: str) -> str:
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
 
 
-def _scores(conn: Connection, f: Filter) -> Scores | None:
+def _scores(conn: Connection, f: Filter, lo: int, hi: int) -> Scores | None:
     """Binary ``predict_proba`` rows: the score histogram of each actual class, and the calibration curve."""
     # The rollups' fine bins (0.01 wide) summed into these: with both sets of bounds at i / n, a fine bin lies in
     # exactly one of ours.
     per = ROLLUP_BINS // SCORE_BINS
     sums: dict[tuple[int, str], list[float]] = {}
-    for (index, label), (rows, _, total) in score_bins(conn, f.ids, f.params[-2], f.params[-1]).items():
+    for (index, label), (rows, _, total) in score_bins(conn, f.ids, lo, hi).items():
         cell = sums.setdefault((index // per, label), [0, 0.0])
         cell[0] += rows
         cell[1] += total
@@ -193,12 +216,7 @@ def _scores(conn: Connection, f: Filter) -> Scores | None:
 
 
 def _regression(conn: Connection, f: Filter) -> Regression | None:
-    pairs = conn.execute(
-        "SELECT pred_num, label_num FROM prediction_rows INDEXED BY prediction_rows_labelled"
-        f" WHERE {f.sql} AND label_kind IS NOT NULL AND pred_num IS NOT NULL AND label_num IS NOT NULL"
-        f" ORDER BY start_ns DESC LIMIT {MAX_SCATTER}",
-        f.params,
-    ).fetchall()
+    pairs = run(conn, _PAIRS, f.values).fetchall()
     if not pairs:
         return None
     points = [(float(p), float(y)) for p, y in pairs]
@@ -239,11 +257,11 @@ def diagnostics(
     out: Diagnostics = {"task": task, "confusion": None, "scores": None, "regression": None}
     if not ids:
         return out
-    sampled = conn.execute(f"SELECT 1 FROM models WHERE id IN ({placeholders(ids)}) AND sampled = 1 LIMIT 1", ids)
+    sampled = run(conn, _SAMPLED, {"ids": ids})
     f = Filter(ids, start_ns, end_ns, weighted=sampled.fetchone() is not None)
     if task == "regression":
         out["regression"] = _regression(conn, f)
     elif task == "classification":
         out["confusion"] = _confusion(conn, f, start_ns, end_ns)
-        out["scores"] = _scores(conn, f)
+        out["scores"] = _scores(conn, f, start_ns, end_ns)
     return out

@@ -14,14 +14,16 @@ through the ``labels_unjoined`` partial index.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, with_config
+from sqlalchemy import Select, bindparam, func, or_, select
 from typing_extensions import TypedDict
 
 from aither_server.query.render import stored_json
 from aither_server.query.time import iso
-from aither_server.store.engine import Connection
+from aither_server.store.core_tables import labels, models
+from aither_server.store.engine import Connection, indexed_by, run
 
 __all__ = ["ROW_OUT_OF_RANGE", "UNKNOWN_TRACE", "UnjoinedLabel", "UnjoinedLabels", "unjoined_labels"]
 
@@ -44,7 +46,36 @@ class UnjoinedLabels(TypedDict):
     data: Annotated[list[UnjoinedLabel], Field(description="The newest of them, up to limit.")]
 
 
-_UNJOINED = "(pred_rows IS NULL OR row >= pred_rows)"
+_l = labels.c
+_received = func.coalesce(_l.received_ns, _l.time_ns)
+_UNJOINED = or_(_l.pred_rows.is_(None), _l.row >= _l.pred_rows)
+#: Any model's: a label of an unknown trace once its grace period is over, or of a row out of range.
+_ANY_MODEL = (_UNJOINED, or_(_l.pred_rows.is_not(None), _received <= bindparam("received_by")))
+#: One model's: a row out of range of one of its predictions.
+_ONE_MODEL = (
+    _UNJOINED,
+    _l.pred_rows.is_not(None),
+    _l.model_id.in_(select(models.c.id).where(models.c.name == bindparam("model"))),
+)
+
+
+def _unjoined(query: Select[Any]) -> Select[Any]:
+    return indexed_by(query, labels, "labels_unjoined")
+
+
+_COUNT = {
+    one: _unjoined(select(func.count()).select_from(labels).where(*(_ONE_MODEL if one else _ANY_MODEL)))
+    for one in (False, True)
+}
+_NEWEST = {
+    one: _unjoined(
+        select(_l.trace_id, _l.row, _l.label, _l.pred_rows, _received)
+        .where(*(_ONE_MODEL if one else _ANY_MODEL))
+        .order_by(_received.desc(), _l.trace_id, _l.row)
+        .limit(bindparam("limit"))
+    )
+    for one in (False, True)
+}
 
 
 def unjoined_labels(conn: Connection, *, model: str | None, limit: int, grace_ns: int, now_ns: int) -> UnjoinedLabels:
@@ -53,19 +84,10 @@ def unjoined_labels(conn: Connection, *, model: str | None, limit: int, grace_ns
     With ``model``, only the labels whose prediction is one of that model's (``row out of range``): a label of
     an unknown trace has no model.
     """
-    received = "coalesce(received_ns, time_ns)"
-    if model is None:
-        where = f"{_UNJOINED} AND (pred_rows IS NOT NULL OR {received} <= ?)"
-        params: tuple[int | str, ...] = (now_ns - grace_ns,)
-    else:
-        where = f"{_UNJOINED} AND pred_rows IS NOT NULL AND model_id IN (SELECT id FROM models WHERE name = ?)"
-        params = (model,)
-    count = conn.execute(f"SELECT count(*) FROM labels INDEXED BY labels_unjoined WHERE {where}", params).fetchone()[0]
-    rows = conn.execute(
-        f"SELECT trace_id, row, label, pred_rows, {received} FROM labels INDEXED BY labels_unjoined WHERE {where}"
-        f" ORDER BY {received} DESC, trace_id, row LIMIT ?",
-        (*params, limit),
-    ).fetchall()
+    one = model is not None
+    params: dict[str, object] = {"model": model} if one else {"received_by": now_ns - grace_ns}
+    count = run(conn, _COUNT[one], params).fetchone()[0]
+    rows = run(conn, _NEWEST[one], {**params, "limit": limit}).fetchall()
     return {
         "count": count,
         "data": [

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from pydantic import ConfigDict, with_config
+from sqlalchemy import bindparam, select
 from typing_extensions import TypedDict
 
 from aither_server.query import aggregates as query_aggregates
 from aither_server.query.time import iso
-from aither_server.store.engine import Connection
+from aither_server.store.core_tables import models
+from aither_server.store.engine import Connection, run
 
 __all__ = ["ModelOut", "list_models", "model_ids"]
+
+_m = models.c
+_ALL = select(_m.id, _m.name, _m.version, _m.environment, _m.first_seen_ns, _m.last_seen_ns).order_by(
+    _m.name, _m.version, _m.environment
+)
+_NAMED = select(_m.id, _m.version, _m.environment, _m.first_seen_ns, _m.last_seen_ns).where(
+    _m.name == bindparam("name")
+)
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -28,10 +38,7 @@ def list_models(conn: Connection) -> list[ModelOut]:
     first_ns: dict[str, int] = {}
     last_ns: dict[str, int] = {}
     totals = query_aggregates.model_totals(conn)
-    for model_id, name, version, env, first, last in conn.execute(
-        "SELECT id, name, version, environment, first_seen_ns, last_seen_ns FROM models"
-        " ORDER BY name, version, environment"
-    ):
+    for model_id, name, version, env, first, last in run(conn, _ALL):
         calls, preds = totals[model_id]
         entry = by_name.get(name)
         if entry is None:
@@ -57,9 +64,7 @@ def model_ids(
     conn: Connection, name: str, version: str | None, environment: str | None
 ) -> list[tuple[int, int, int]] | None:
     """(id, first_seen, last_seen) of the matching model rows; ``None`` when no model has this name."""
-    rows = conn.execute(
-        "SELECT id, version, environment, first_seen_ns, last_seen_ns FROM models WHERE name = ?", (name,)
-    ).fetchall()
+    rows = run(conn, _NAMED, {"name": name}).fetchall()
     if not rows:
         return None
     return [

@@ -10,23 +10,51 @@ wrong when one does not. Regression rows are neither.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.query.metric_filter import Filter
 from aither_server.query.models import model_ids
-from aither_server.query.predictions import _PREDICTION_COLUMNS, PredictionOut, _labels_by_trace, _prediction
+from aither_server.query.predictions import PredictionOut, _labels_by_trace, _prediction, prediction_select
 from aither_server.query.quality_groups import quality_groups
 from aither_server.query.time import MAX_NS
 from aither_server.query.volume import volume
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.core_tables import prediction_rows, predictions
+from aither_server.store.engine import Connection, PerDialect, among, indexed_by, run
+from aither_server.store.lookups import each_chunk
 
 __all__ = ["MAX_PAGE", "Filters", "FoundPrediction", "parse_cursor", "search_predictions"]
 
 MAX_PAGE = 200
-_LABELLED = "EXISTS (SELECT 1 FROM prediction_rows r WHERE r.pred_id = p.id AND r.label_kind IS NOT NULL)"
-_CLASS_ROW = f"r.pred_id = p.id AND r.label_kind = {KIND_CLASS} AND r.kind IN ({KIND_CLASS}, {KIND_PROBA})"
-_WRONG = f"EXISTS (SELECT 1 FROM prediction_rows r WHERE {_CLASS_ROW} AND r.pred_key <> r.label_key)"
-_JUDGED = f"EXISTS (SELECT 1 FROM prediction_rows r WHERE {_CLASS_ROW})"
+
+_p = predictions.c
+_row = prediction_rows.alias("r")
+_r = _row.c
+_ONE, _ZERO = literal_column("1", Integer), literal_column("0", Integer)
+_CLASS = literal_column(str(KIND_CLASS), Integer)
+_CLASS_LIKE = (_CLASS, literal_column(str(KIND_PROBA), Integer))
+#: The prediction has a labelled row.
+_LABELLED = exists().where(_r.pred_id == _p.id, _r.label_kind.is_not(None))
+#: A labelled class-like row of the prediction (one the metrics judge right or wrong).
+_CLASS_ROW = and_(_r.pred_id == _p.id, _r.label_kind == _CLASS, _r.kind.in_(_CLASS_LIKE))
+_WRONG = exists().where(_CLASS_ROW, _r.pred_key != _r.label_key)
+_JUDGED = exists().where(_CLASS_ROW)
 
 
 class FoundPrediction(PredictionOut):
@@ -60,36 +88,65 @@ def parse_cursor(text: str | None) -> tuple[int, int] | None:
     return int(start), int(row_id)
 
 
+_pr = prediction_rows.c
+_OUTCOMES = PerDialect(
+    lambda dialect: (
+        select(_pr.pred_id, func.count(), func.sum(case((_pr.pred_key == _pr.label_key, _ONE), else_=_ZERO)))
+        .where(among(_pr.pred_id, "ids", dialect, BigInteger()), _pr.label_kind == _CLASS, _pr.kind.in_(_CLASS_LIKE))
+        .group_by(_pr.pred_id)
+    )
+)
+
+
 def _outcomes(conn: Connection, ids: list[int]) -> dict[int, tuple[int, int]]:
     """(labelled class-like rows, right ones) of each prediction id."""
-    out: dict[int, tuple[int, int]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        for pred_id, labelled, right in conn.execute(
-            "SELECT pred_id, count(*), sum(CASE WHEN pred_key = label_key THEN 1 ELSE 0 END) FROM prediction_rows r"
-            f" WHERE pred_id IN ({placeholders(chunk)}) AND label_kind = {KIND_CLASS}"
-            f" AND kind IN ({KIND_CLASS}, {KIND_PROBA}) GROUP BY pred_id",
-            chunk,
-        ):
-            out[pred_id] = (int(labelled), int(right or 0))
-    return out
+    if not ids:
+        return {}
+    return {
+        pred_id: (int(labelled), int(right or 0))
+        for pred_id, labelled, right in each_chunk(conn, _OUTCOMES, "ids", ids)
+    }
+
+
+def _labelled_row(correct: bool | None) -> Select[Any]:
+    """A labelled row of the model row in [lo, hi) (judged, wrong with ``correct=False``), by the labelled rows'
+    index."""
+    found = select(_ONE).where(
+        _pr.model_id == bindparam("model_id"),
+        _pr.start_ns >= bindparam("lo"),
+        _pr.start_ns < bindparam("hi"),
+        _pr.label_kind.is_not(None),
+    )
+    if correct is not None:
+        found = found.where(_pr.label_kind == _CLASS, _pr.kind.in_(_CLASS_LIKE))
+    if correct is False:
+        found = found.where(_pr.pred_key != _pr.label_key)
+    return indexed_by(found.limit(1), prediction_rows, "prediction_rows_labelled")
+
+
+_LABELLED_ROW = {correct: _labelled_row(correct) for correct in (None, True, False)}
+_EMPTY_CALL = indexed_by(
+    select(_ONE)
+    .where(
+        _p.model_id == bindparam("model_id"),
+        _p.start_ns >= bindparam("lo"),
+        _p.start_ns < bindparam("hi"),
+        _p.n_rows == _ZERO,
+    )
+    .limit(1),
+    predictions,
+    "predictions_model_time",
+)
 
 
 def _may_match(conn: Connection, model_id: int, filters: Filters, lo: int, hi: int) -> bool:
     """Whether some prediction of the model row in [lo, hi) can pass the label filters, from the labelled rows'
     index and the rollups: walking a version's predictions for a labelled (or unlabelled) one that none of them
     is read its whole history (500,000 predictions: 2 s)."""
-    labelled_row = (
-        "SELECT 1 FROM prediction_rows INDEXED BY prediction_rows_labelled WHERE model_id = ? AND start_ns >= ?"
-        " AND start_ns < ? AND label_kind IS NOT NULL"
-    )
-    if filters.labelled or filters.correct is not None:
-        judged = f" AND label_kind = {KIND_CLASS} AND kind IN ({KIND_CLASS}, {KIND_PROBA})"
-        extra = "" if filters.correct is None else judged
-        if filters.correct is False:
-            extra += " AND pred_key <> label_key"
-        if conn.execute(labelled_row + extra + " LIMIT 1", (model_id, lo, hi)).fetchone() is None:
-            return False
+    span = {"model_id": model_id, "lo": lo, "hi": hi}
+    labels_needed = filters.labelled or filters.correct is not None
+    if labels_needed and run(conn, _LABELLED_ROW[filters.correct], span).fetchone() is None:
+        return False
     if filters.labelled is False:
         # Every predicted row labelled: no prediction without labels...
         f = Filter([model_id], lo, hi)
@@ -97,13 +154,38 @@ def _may_match(conn: Connection, model_id: int, filters: Filters, lo: int, hi: i
         labels = sum(g.rows for g in quality_groups(conn, f, lo, hi, classes=False))
         if rows and labels >= rows:
             # ... unless a call predicted no row at all (it has no label either).
-            empty = conn.execute(
-                "SELECT 1 FROM predictions INDEXED BY predictions_model_time WHERE model_id = ? AND start_ns >= ?"
-                " AND start_ns < ? AND n_rows = 0 LIMIT 1",
-                (model_id, lo, hi),
-            ).fetchone()
-            return empty is not None
+            return run(conn, _EMPTY_CALL, span).fetchone() is not None
     return True
+
+
+#: Which of the optional conditions a search has: start, end, cursor, error, labelled, correct.
+_Shape = tuple[bool, bool, bool, bool | None, bool | None, bool | None]
+
+
+def _page(shape: _Shape) -> Select[Any]:
+    """A page of one model row's predictions with these conditions, newest first: walking its (model_id,
+    start_ns) index backwards, it stops at the page's end (with ``model_id IN (...)`` the database would sort
+    every matching row first)."""
+    start, end, cursor, error, labelled, correct = shape
+    where: list[ColumnElement[bool]] = [_p.model_id == bindparam("model_id")]
+    if start:
+        where.append(_p.start_ns >= bindparam("start_ns"))
+    if end:
+        where.append(_p.start_ns < bindparam("end_ns"))
+    if cursor:
+        at: BindParameter[int] = bindparam("cursor_ns")
+        where.append(or_(_p.start_ns < at, and_(_p.start_ns == at, _p.id < bindparam("cursor_id"))))
+    if error is not None:
+        where.append(_p.status != _ZERO if error else _p.status == _ZERO)
+    if labelled is not None:
+        where.append(_LABELLED if labelled else not_(_LABELLED))
+    if correct is not None:
+        where.append(and_(_JUDGED, not_(_WRONG)) if correct else _WRONG)
+    return prediction_select().where(*where).order_by(_p.start_ns.desc(), _p.id.desc()).limit(bindparam("limit"))
+
+
+#: One statement per shape of search (at most 216), built on first use.
+_PAGES: dict[_Shape, Select[Any]] = {}
 
 
 def search_predictions(
@@ -118,37 +200,24 @@ def search_predictions(
     if not ids:
         return [], None
     limit = max(1, min(MAX_PAGE, limit))
-    where: list[str] = []
-    params: list[int] = []
-    if filters.start_ns is not None:
-        where.append("p.start_ns >= ?")
-        params.append(filters.start_ns)
-    if filters.end_ns is not None:
-        where.append("p.start_ns < ?")
-        params.append(filters.end_ns)
+    shape: _Shape = (
+        filters.start_ns is not None,
+        filters.end_ns is not None,
+        cursor is not None,
+        filters.error,
+        filters.labelled,
+        filters.correct,
+    )
+    page = _PAGES.get(shape)
+    if page is None:
+        page = _PAGES[shape] = _page(shape)
+    params: dict[str, object] = {"start_ns": filters.start_ns, "end_ns": filters.end_ns, "limit": limit + 1}
     if cursor is not None:
-        where.append("(p.start_ns < ? OR (p.start_ns = ? AND p.id < ?))")
-        params += [cursor[0], cursor[0], cursor[1]]
-    if filters.error is not None:
-        where.append("p.status <> 0" if filters.error else "p.status = 0")
-    if filters.labelled is not None:
-        where.append(_LABELLED if filters.labelled else f"NOT {_LABELLED}")
-    if filters.correct is not None:
-        where.append(f"{_JUDGED} AND NOT {_WRONG}" if filters.correct else _WRONG)
+        params["cursor_ns"], params["cursor_id"] = cursor
     lo = filters.start_ns if filters.start_ns is not None else 0
     hi = filters.end_ns if filters.end_ns is not None else MAX_NS
     ids = [model_id for model_id in ids if _may_match(conn, model_id, filters, lo, hi)]
-    # Per model row, so each query walks the (model_id, start_ns) index backwards and stops at the page's end
-    # (with ``model_id IN (...)`` the database sorts every matching row first).
-    rows = [
-        row
-        for model_id in ids
-        for row in conn.execute(
-            f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
-            f" WHERE {' AND '.join(['p.model_id = ?', *where])} ORDER BY p.start_ns DESC, p.id DESC LIMIT ?",
-            (model_id, *params, limit + 1),
-        )
-    ]
+    rows = [row for model_id in ids for row in run(conn, page, {**params, "model_id": model_id})]
     rows.sort(key=lambda r: (r[8], r[0]), reverse=True)
     more = len(rows) > limit
     rows = rows[:limit]

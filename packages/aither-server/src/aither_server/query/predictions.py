@@ -6,13 +6,17 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, with_config
+from sqlalchemy import LargeBinary, Select, bindparam, select
 from typing_extensions import TypedDict
 
 from aither_server.model.sampled_rows import sampled_rows
 from aither_server.query.models import model_ids
 from aither_server.query.render import stored_json
 from aither_server.query.time import iso
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.core_tables import labels as labels_table
+from aither_server.store.core_tables import models, predictions
+from aither_server.store.engine import Connection, PerDialect, among, run
+from aither_server.store.lookups import each_chunk
 
 __all__ = ["LinkOut", "PredictionOut", "SampledRow", "get_prediction", "recent_predictions"]
 
@@ -60,22 +64,45 @@ class PredictionOut(TypedDict):  # a stored prediction with its labels by row
     ]
 
 
+_p = predictions.c
+_m = models.c
+#: A prediction's columns as :func:`_prediction` reads them, of ``predictions`` joined to its model row.
 _PREDICTION_COLUMNS = (
-    "p.id, p.trace_id, p.span_id, m.name, m.version, m.environment, p.method, p.framework, p.start_ns,"
-    " p.latency_ns, p.status, p.batch_size, p.features, p.prediction, p.error, p.n_rows, p.link_trace_id,"
-    " p.link_span_id"
+    _p.id, _p.trace_id, _p.span_id, _m.name, _m.version, _m.environment, _p.method, _p.framework, _p.start_ns,
+    _p.latency_ns, _p.status, _p.batch_size, _p.features, _p.prediction, _p.error, _p.n_rows, _p.link_trace_id,
+    _p.link_span_id,
+)  # fmt: skip
+
+
+def prediction_select() -> Select[Any]:
+    """``SELECT`` :data:`_PREDICTION_COLUMNS` ``FROM predictions JOIN models``: the rows :func:`_prediction` reads."""
+    return select(*_PREDICTION_COLUMNS).select_from(predictions.join(models, _m.id == _p.model_id))
+
+
+#: A model row's newest predictions: walks its (model_id, start_ns) index backwards and stops at ``limit``.
+_NEWEST = (
+    prediction_select()
+    .where(_p.model_id == bindparam("model_id"))
+    .order_by(_p.start_ns.desc(), _p.id.desc())
+    .limit(bindparam("limit"))
+)
+_BY_TRACE = prediction_select().where(_p.trace_id == bindparam("trace_id")).order_by(_p.start_ns, _p.id).limit(1)
+_l = labels_table.c
+_LABELS = PerDialect(
+    lambda dialect: (
+        select(_l.trace_id, _l.row, _l.label)
+        .where(among(_l.trace_id, "trace_ids", dialect, LargeBinary()))
+        .order_by(_l.trace_id, _l.row)
+    )
 )
 
 
 def _labels_by_trace(conn: Connection, trace_ids: Sequence[bytes]) -> dict[bytes, dict[str, object]]:
     out: dict[bytes, dict[str, object]] = {}
-    for i in range(0, len(trace_ids), 500):
-        chunk = trace_ids[i : i + 500]
-        for trace_id, row, label in conn.execute(
-            f"SELECT trace_id, row, label FROM labels WHERE trace_id IN ({placeholders(chunk)}) ORDER BY trace_id, row",
-            chunk,
-        ):
-            out.setdefault(trace_id, {})[str(row)] = stored_json(label)
+    if not trace_ids:
+        return out
+    for trace_id, row, label in each_chunk(conn, _LABELS, "trace_ids", trace_ids):
+        out.setdefault(trace_id, {})[str(row)] = stored_json(label)
     return out
 
 
@@ -122,15 +149,7 @@ def recent_predictions(
     if models is None:
         return None
     # Per model row, so each query walks the (model_id, start_ns) index backwards and stops at `limit`.
-    rows = [
-        row
-        for model_id, _, _ in models
-        for row in conn.execute(
-            f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
-            " WHERE p.model_id = ? ORDER BY p.start_ns DESC, p.id DESC LIMIT ?",
-            (model_id, limit),
-        )
-    ]
+    rows = [row for model_id, _, _ in models for row in run(conn, _NEWEST, {"model_id": model_id, "limit": limit})]
     rows.sort(key=lambda r: (r[8], r[0]), reverse=True)
     rows = rows[:limit]
     labels = _labels_by_trace(conn, list({r[1] for r in rows}))
@@ -138,11 +157,7 @@ def recent_predictions(
 
 
 def get_prediction(conn: Connection, trace_id: bytes) -> PredictionOut | None:
-    row = conn.execute(
-        f"SELECT {_PREDICTION_COLUMNS} FROM predictions p JOIN models m ON m.id = p.model_id"
-        " WHERE p.trace_id = ? ORDER BY p.start_ns, p.id LIMIT 1",
-        (trace_id,),
-    ).fetchone()
+    row = run(conn, _BY_TRACE, {"trace_id": trace_id}).fetchone()
     if row is None:
         return None
     return _prediction(row, _labels_by_trace(conn, [trace_id]).get(trace_id, {}))

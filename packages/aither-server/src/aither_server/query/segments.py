@@ -20,6 +20,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Literal, TypedDict, cast
 
+from sqlalchemy import BigInteger, bindparam, select
+
 from aither.profile import Profile
 from aither_server.drift.store import DriftStore
 from aither_server.model.cancellation import check
@@ -28,8 +30,10 @@ from aither_server.query.intervals import mean_interval, wilson
 from aither_server.query.models import model_ids
 from aither_server.query.quality import TOP_CATEGORIES, _bin_label, _is_number, quartile_edges
 from aither_server.query.time import iso
+from aither_server.store.core_tables import prediction_rows, predictions
 from aither_server.store.database import Store
-from aither_server.store.engine import placeholders
+from aither_server.store.engine import PerDialect, among, indexed_by, run
+from aither_server.store.lookups import each_chunk
 
 __all__ = ["MAX_PREDICTIONS", "MIN_ROWS", "MISSING", "Figures", "RankedSegment", "RankedSegments", "ranked_segments"]
 
@@ -87,6 +91,33 @@ class RankedSegments(TypedDict):
     segments: list[RankedSegment]
 
 
+_r = prediction_rows.c
+#: A model row's labelled rows in [lo, hi), newest first, by the labelled rows' index.
+_NEWEST_LABELLED = indexed_by(
+    select(_r.start_ns, _r.pred_id)
+    .where(
+        _r.model_id == bindparam("model_id"),
+        _r.start_ns >= bindparam("lo"),
+        _r.start_ns < bindparam("hi"),
+        _r.label_kind.is_not(None),
+    )
+    .order_by(_r.start_ns.desc())
+    .limit(bindparam("limit")),
+    prediction_rows,
+    "prediction_rows_labelled",
+)
+_FEATURES = PerDialect(
+    lambda dialect: select(predictions.c.id, predictions.c.features).where(
+        among(predictions.c.id, "ids", dialect, BigInteger())
+    )
+)
+_OUTCOMES = PerDialect(
+    lambda dialect: select(
+        _r.pred_id, _r.row, _r.kind, _r.label_kind, _r.pred_key, _r.label_key, _r.pred_num, _r.label_num
+    ).where(among(_r.pred_id, "ids", dialect, BigInteger()), _r.label_kind.is_not(None))
+)
+
+
 @functools.lru_cache(maxsize=4 * MAX_PREDICTIONS)
 def _features(text: str | None) -> object:
     """The decoded sample, shared between calls: read, never changed. Keyed by the stored text itself, so a
@@ -120,13 +151,9 @@ def _labelled_rows(
     # version without labels costs nothing (walking its predictions for labelled ones read the whole window).
     for model_id, _, _ in models:
         seen: set[int] = set()
-        for at, pred_id in conn.execute(
-            "SELECT start_ns, pred_id FROM prediction_rows INDEXED BY prediction_rows_labelled"
-            " WHERE model_id = ? AND start_ns >= ? AND start_ns < ? AND label_kind IS NOT NULL"
-            " ORDER BY start_ns DESC LIMIT ?",
-            # The cap bounds what a client that reads every row (PostgreSQL's) transfers.
-            (model_id, start_ns, end_ns, limit * _ROWS_PER_PREDICTION),
-        ):
+        # The cap bounds what a client that reads every row (PostgreSQL's) transfers.
+        span = {"model_id": model_id, "lo": start_ns, "hi": end_ns, "limit": limit * _ROWS_PER_PREDICTION}
+        for at, pred_id in run(conn, _NEWEST_LABELLED, span):
             if pred_id not in seen:
                 seen.add(pred_id)
                 newest.append((at, pred_id))
@@ -134,20 +161,12 @@ def _labelled_rows(
                     break
     newest.sort(reverse=True)
     newest = newest[:limit]
-    texts: dict[int, str] = {}
-    for i in range(0, len(newest), 500):
-        chunk = [pred_id for _, pred_id in newest[i : i + 500]]
-        texts.update(conn.execute(f"SELECT id, features FROM predictions WHERE id IN ({placeholders(chunk)})", chunk))
+    wanted = [pred_id for _, pred_id in newest]
+    texts: dict[int, str] = dict(each_chunk(conn, _FEATURES, "ids", wanted)) if wanted else {}
     found = [(at, pred_id, texts.get(pred_id)) for at, pred_id in newest]
     outcomes: dict[tuple[int, int], _Outcome] = {}
-    ids = [r[1] for r in found]
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        for pred_id, row, *outcome in conn.execute(
-            "SELECT pred_id, row, kind, label_kind, pred_key, label_key, pred_num, label_num FROM prediction_rows"
-            f" WHERE pred_id IN ({placeholders(chunk)}) AND label_kind IS NOT NULL",
-            chunk,
-        ):
+    if wanted:
+        for pred_id, row, *outcome in each_chunk(conn, _OUTCOMES, "ids", wanted):
             outcomes[(pred_id, row)] = tuple(outcome)
     regression = any(
         KIND_NUMBER in (kind, label_kind) and pred_num is not None and label_num is not None
