@@ -13,13 +13,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from aither_server.drift.store import DAY_HOURS
+from sqlalchemy import BigInteger, LargeBinary, Table, bindparam, delete, func, select, update
+from sqlalchemy.sql import Executable
+
+from aither_server.drift.embedding_store import drift_embeddings
+from aither_server.drift.store import DAY_HOURS, drift_sketches
 from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, MINUTE_NS
 from aither_server.privacy import audit
-from aither_server.store import rollups
+from aither_server.store import core_tables, lookups, rollups
+from aither_server.store.core_tables import label_spans, labels, models, prediction_rows, predictions
 from aither_server.store.database import Store, trace_key
-from aither_server.store.engine import Connection, open_database
-from aither_server.store.lookups import where_in
+from aither_server.store.engine import Connection, PerDialect, among, dialect_of, open_database, run, run_many
+from aither_server.store.estimate_tables import estimate_hours, realized_hours
 
 __all__ = ["Erased", "erase"]
 
@@ -27,11 +32,99 @@ __all__ = ["Erased", "erase"]
 _Prediction = tuple[int, int, int, int, int, int, "int | None"]
 
 
+def _emptied(table: Table) -> Executable:
+    """Delete one cell of ``table`` (its key given by column name) if an erasure emptied it."""
+    key = [table.c[column] == bindparam(column) for column in rollups.KEYS[table.name].split(", ")]
+    return delete(table).where(*key, table.c.calls <= 0)
+
+
+_EMPTIED = {
+    name: _emptied(core_tables.metadata.tables[name])
+    for name in (
+        "volume_minutes",
+        "latency_hours",
+        "instance_latency_hours",
+        "instance_models",
+        "instance_minutes",
+        "volume_hours",
+        "latency_days",
+    )
+}
+
+
 def _empty_cells(conn: Connection, table: str, keys: Iterable[tuple[int, ...]]) -> None:
     """Delete the cells of ``keys`` an erasure emptied, as if nothing had been counted there (a cell is only
     written when something is counted)."""
-    where = " AND ".join(f"{column} = ?" for column in rollups.KEYS[table].split(", "))
-    conn.executemany(f"DELETE FROM {table} WHERE {where} AND calls <= 0", sorted(keys))
+    names = rollups.KEYS[table].split(", ")
+    run_many(conn, _EMPTIED[table], [dict(zip(names, key, strict=True)) for key in sorted(keys)])
+
+
+def _take_out_calls(dialect: str) -> Executable:
+    greatest = func.max if dialect == "sqlite" else func.greatest  # SQLite's two-argument max is its GREATEST
+    m = models.c
+    return (
+        update(models)
+        .where(m.id == bindparam("model_id"))
+        .values(
+            calls=greatest(m.calls - bindparam("taken_calls"), 0),
+            predictions=greatest(m.predictions - bindparam("taken_rows"), 0),
+        )
+    )
+
+
+_TAKE_OUT_CALLS = PerDialect(_take_out_calls)
+_p = predictions.c
+_TRACES_OF_ENTITY = select(_p.trace_id).distinct().where(_p.entity == bindparam("entity"))
+_PREDICTIONS = PerDialect(
+    lambda dialect: select(
+        _p.id, _p.model_id, _p.start_ns, _p.latency_ns, _p.status, _p.n_rows, _p.instance_id, _p.trace_id
+    ).where(among(_p.trace_key, "keys", dialect, BigInteger()))
+)
+_r = prediction_rows.c
+_LABELLED_ROWS = PerDialect(
+    lambda dialect: select(
+        _r.model_id,
+        _r.start_ns,
+        _r.kind,
+        _r.pred_key,
+        _r.pred_num,
+        _r.score,
+        _r.weight,
+        _r.label_key,
+        _r.label_num,
+        _r.label_kind,
+    ).where(among(_r.pred_id, "ids", dialect, BigInteger()), _r.label_kind.is_not(None))
+)
+
+
+def _deleting(table: Table, column: str, pg_type: BigInteger | LargeBinary) -> PerDialect:
+    return PerDialect(lambda dialect: delete(table).where(among(table.c[column], "values", dialect, pg_type)))
+
+
+_DELETE_ROWS = _deleting(prediction_rows, "pred_id", BigInteger())
+_DELETE_PREDICTIONS = _deleting(predictions, "id", BigInteger())
+_DELETE_LABELS = _deleting(labels, "trace_id", LargeBinary())
+_DELETE_LABEL_SPANS = _deleting(label_spans, "trace_id", LargeBinary())
+_MODEL_NAME = select(models.c.name, models.c.version, models.c.environment).where(models.c.id == bindparam("model_id"))
+_s = drift_sketches.c
+_DROP_SKETCH = delete(drift_sketches).where(
+    _s.model == bindparam("model"),
+    _s.version == bindparam("version"),
+    _s.environment == bindparam("environment"),
+    _s.span == bindparam("span"),
+    _s.hour == bindparam("hour"),
+)
+_e = drift_embeddings.c
+_DROP_EMBEDDINGS = delete(drift_embeddings).where(
+    _e.model == bindparam("model"),
+    _e.version == bindparam("version"),
+    _e.environment == bindparam("environment"),
+    _e.hour == bindparam("hour"),
+)
+_FORGET_ESTIMATES = tuple(
+    delete(table).where(table.c.model_id == bindparam("model_id"), table.c.hour == bindparam("hour"))
+    for table in (estimate_hours, realized_hours)
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,27 +145,22 @@ class Erased:
 
 
 def _traces_of_entity(conn: Connection, entity: str) -> list[bytes]:
-    rows = conn.execute("SELECT DISTINCT trace_id FROM predictions WHERE entity = ?", (entity,)).fetchall()
+    rows = run(conn, _TRACES_OF_ENTITY, {"entity": entity}).fetchall()
     return [bytes(r[0]) for r in rows]
 
 
-def _predictions(conn: Connection, store: Store, traces: Sequence[bytes]) -> list[_Prediction]:
+def _predictions(conn: Connection, traces: Sequence[bytes]) -> list[_Prediction]:
     """(id, model id, start, latency, status, rows, instance id) of every prediction of ``traces``."""
     wanted = set(traces)
     found: list[_Prediction] = []
     keys = sorted({trace_key(t) for t in traces})
-    for condition, params in where_in(store, "trace_key", keys, "bigint"):
-        for row in conn.execute(
-            "SELECT id, model_id, start_ns, latency_ns, status, n_rows, instance_id, trace_id FROM predictions"
-            f" WHERE {condition}",
-            params,
-        ):
-            if bytes(row[7]) in wanted:
-                found.append((row[0], row[1], row[2], row[3], row[4], row[5], row[6]))
+    for row in lookups.each_chunk(conn, _PREDICTIONS, "keys", keys):
+        if bytes(row[7]) in wanted:
+            found.append((row[0], row[1], row[2], row[3], row[4], row[5], row[6]))
     return found
 
 
-def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Prediction]) -> None:
+def _take_out_rollups(conn: Connection, predictions: list[_Prediction]) -> None:
     """Subtract the predictions from every rollup that counted them: the same commutative upserts ingestion
     adds with, with negative counts, so a concurrent writer (on another process) still adds up exactly."""
     counts = rollups.CallCounts()
@@ -96,36 +184,31 @@ def _take_out_rollups(conn: Connection, store: Store, predictions: list[_Predict
     # negative upserts above took the counts down there too, but a cell emptied there stays unless it goes here.
     _empty_cells(conn, "volume_hours", {(m, minute // (HOUR_NS // MINUTE_NS)) for m, minute in counts.volume})
     _empty_cells(conn, "latency_days", {(m, hour // (DAY_NS // HOUR_NS), b) for m, hour, b in counts.latency})
-    greatest = "max" if store.dialect == "sqlite" else "GREATEST"
-    conn.executemany(
-        f"UPDATE models SET calls = {greatest}(calls - ?, 0), predictions = {greatest}(predictions - ?, 0)"
-        " WHERE id = ?",
-        [(c, r, model_id) for model_id, (c, r) in sorted(per_model.items())],
+    run_many(
+        conn,
+        _TAKE_OUT_CALLS,
+        [{"taken_calls": c, "taken_rows": r, "model_id": model_id} for model_id, (c, r) in sorted(per_model.items())],
     )
 
 
-def _take_out_quality(conn: Connection, store: Store, pred_ids: list[int]) -> None:
+def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
     """Each labelled row's contribution to ``quality_hours``, taken out as a label replaced is."""
     quality: rollups.QualityDeltas = {}
-    for condition, params in where_in(store, "pred_id", pred_ids, "bigint"):
-        for row in conn.execute(
-            "SELECT model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind"
-            f" FROM prediction_rows WHERE {condition} AND label_kind IS NOT NULL",
-            params,
-        ):
-            model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind = row
-            pred, label = (kind, pred_key, pred_num, score), (label_key, label_num, label_kind)
-            rollups.add_quality(quality, -1, model_id, start_ns, pred, label, weight)
+    for row in lookups.each_chunk(conn, _LABELLED_ROWS, "ids", pred_ids):
+        model_id, start_ns, kind, pred_key, pred_num, score, weight, label_key, label_num, label_kind = row
+        pred, label = (kind, pred_key, pred_num, score), (label_key, label_num, label_kind)
+        rollups.add_quality(quality, -1, model_id, start_ns, pred, label, weight)
     rollups.write_quality(conn, quality)
 
 
-def _delete(
-    conn: Connection, store: Store, table: str, column: str, values: Sequence[int | bytes], pg_type: str
-) -> int:
-    deleted = 0
-    for condition, params in where_in(store, column, values, pg_type):
-        deleted += conn.execute(f"DELETE FROM {table} WHERE {condition}", params).rowcount
-    return deleted
+def _delete(conn: Connection, statement: PerDialect, values: Sequence[int | bytes]) -> int:
+    """Run a DELETE whose ``values`` list is an ``among``: one statement on PostgreSQL, lists of
+    ``lookups.CHUNK`` on SQLite (``lookups.each_chunk`` reads rows; a DELETE's count is its rowcount)."""
+    if not values:
+        return 0
+    if dialect_of(conn) == "postgresql":
+        return run(conn, statement, {"values": list(values)}).rowcount
+    return sum(run(conn, statement, {"values": chunk}).rowcount for chunk in lookups.chunks(values))
 
 
 def _drop_sketches(conn: Connection, predictions: list[_Prediction]) -> int:
@@ -135,17 +218,16 @@ def _drop_sketches(conn: Connection, predictions: list[_Prediction]) -> int:
     cells = sorted({(p[1], p[2] // HOUR_NS) for p in predictions})
     names: dict[int, tuple[str, str, str]] = {}
     for model_id in sorted({m for m, _ in cells}):
-        row = conn.execute("SELECT name, version, environment FROM models WHERE id = ?", (model_id,)).fetchone()
+        row = run(conn, _MODEL_NAME, {"model_id": model_id}).fetchone()
         names[model_id] = (row[0], row[1], row[2])
     deleted = 0
-    where = "model = ? AND version = ? AND environment = ? AND span = ? AND hour = ?"
     for model_id, hour in cells:
+        name, version, environment = names[model_id]
+        model = {"model": name, "version": version, "environment": environment}
         for span, start in ((1, hour), (DAY_HOURS, hour - hour % DAY_HOURS)):
-            params = (*names[model_id], span, start)
-            deleted += conn.execute(f"DELETE FROM drift_sketches WHERE {where}", params).rowcount
+            deleted += run(conn, _DROP_SKETCH, {**model, "span": span, "hour": start}).rowcount
         # The hour's reservoir of projected embeddings: rows kept without their trace, so the hour's go whole.
-        embedded = "model = ? AND version = ? AND environment = ? AND hour = ?"
-        deleted += conn.execute(f"DELETE FROM drift_embeddings WHERE {embedded}", (*names[model_id], hour)).rowcount
+        deleted += run(conn, _DROP_EMBEDDINGS, {**model, "hour": hour}).rowcount
     return deleted
 
 
@@ -168,7 +250,7 @@ def erase(
         if sqlite:
             conn.execute("PRAGMA secure_delete = ON")
         try:
-            erased = _erase(conn, store, key_id, trace_id, entity, sketches)
+            erased = _erase(conn, key_id, trace_id, entity, sketches)
         finally:
             if sqlite:
                 conn.execute("PRAGMA secure_delete = OFF")
@@ -187,25 +269,23 @@ def _forget_estimates(conn: Connection, predictions: list[_Prediction]) -> None:
     """The estimated-performance cache, estimated and realized, of every hour an erased prediction was in
     (``estimate/store.py``): it is computed again, without them, when next asked."""
     for model_id, hour_ns in sorted({(p[1], p[2] - p[2] % HOUR_NS) for p in predictions}):
-        for table in ("estimate_hours", "realized_hours"):
-            conn.execute(f"DELETE FROM {table} WHERE model_id = ? AND hour = ?", (model_id, hour_ns))
+        for statement in _FORGET_ESTIMATES:
+            run(conn, statement, {"model_id": model_id, "hour": hour_ns})
 
 
-def _erase(
-    conn: Connection, store: Store, key_id: str, trace_id: bytes | None, entity: str | None, sketches: bool
-) -> Erased:
+def _erase(conn: Connection, key_id: str, trace_id: bytes | None, entity: str | None, sketches: bool) -> Erased:
     traces = [trace_id] if trace_id is not None else _traces_of_entity(conn, entity or "")
-    predictions = _predictions(conn, store, traces)
-    pred_ids = [p[0] for p in predictions]
-    _take_out_quality(conn, store, pred_ids)
-    _take_out_rollups(conn, store, predictions)
-    _delete(conn, store, "prediction_rows", "pred_id", pred_ids, "bigint")
-    _delete(conn, store, "predictions", "id", pred_ids, "bigint")
-    labels = _delete(conn, store, "labels", "trace_id", traces, "bytea")
-    label_spans = _delete(conn, store, "label_spans", "trace_id", traces, "bytea")
-    dropped = _drop_sketches(conn, predictions) if sketches else 0
-    _forget_estimates(conn, predictions)
-    erased = Erased(len(traces), len(pred_ids), sum(p[5] for p in predictions), labels, label_spans, dropped)
+    found = _predictions(conn, traces)
+    pred_ids = [p[0] for p in found]
+    _take_out_quality(conn, pred_ids)
+    _take_out_rollups(conn, found)
+    _delete(conn, _DELETE_ROWS, pred_ids)
+    _delete(conn, _DELETE_PREDICTIONS, pred_ids)
+    n_labels = _delete(conn, _DELETE_LABELS, traces)
+    n_label_spans = _delete(conn, _DELETE_LABEL_SPANS, traces)
+    dropped = _drop_sketches(conn, found) if sketches else 0
+    _forget_estimates(conn, found)
+    erased = Erased(len(traces), len(pred_ids), sum(p[5] for p in found), n_labels, n_label_spans, dropped)
     target = f"trace:{trace_id.hex()}" if trace_id is not None else f"entity:{entity}"
     audit.record(conn, key_id, "erasure", target, erased.to_json())
     return erased

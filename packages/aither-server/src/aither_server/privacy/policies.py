@@ -13,11 +13,14 @@ import json
 import threading
 import time
 
+from sqlalchemy import bindparam, delete, select
+
 from aither.privacy import hash_key_from_env
 from aither_server.privacy import audit
 from aither_server.privacy.policy import ORG, EffectivePolicy, PolicySpec, effective, parse_spec
+from aither_server.store.core_tables import meta, privacy_policies
 from aither_server.store.database import Store
-from aither_server.store.engine import Connection
+from aither_server.store.engine import Connection, run, upsert
 
 __all__ = ["CHECK_INTERVAL_S", "PolicyCache", "StoredPolicy"]
 
@@ -28,6 +31,26 @@ _GENERATION = "privacy_generation"
 StoredPolicy = tuple[str, PolicySpec, int, str]
 """(model, policy, updated at (ns), updated by (key id))."""
 
+_p = privacy_policies.c
+_GENERATION_OF = select(meta.c.value).where(meta.c.key == bindparam("key"))
+_SET_GENERATION = upsert(
+    meta, {"key": bindparam("key"), "value": bindparam("value")}, [meta.c.key], lambda new: {"value": new.value}
+)
+_SPECS = select(_p.model, _p.body)
+_LIST = select(_p.model, _p.body, _p.updated_ns, _p.updated_by).order_by(_p.model)
+_PUT = upsert(
+    privacy_policies,
+    {
+        "model": bindparam("model"),
+        "body": bindparam("body"),
+        "updated_ns": bindparam("updated_ns"),
+        "updated_by": bindparam("updated_by"),
+    },
+    [_p.model],
+    lambda new: {"body": new.body, "updated_ns": new.updated_ns, "updated_by": new.updated_by},
+)
+_DELETE = delete(privacy_policies).where(_p.model == bindparam("model"))
+
 
 def _stored(body: str) -> PolicySpec:
     """A stored policy, checked when it was set (its ``hash`` rules are checked against the key at use)."""
@@ -35,12 +58,9 @@ def _stored(body: str) -> PolicySpec:
 
 
 def _bump(conn: Connection) -> None:
-    found = conn.execute("SELECT value FROM meta WHERE key = ?", (_GENERATION,)).fetchone()
+    found = run(conn, _GENERATION_OF, {"key": _GENERATION}).fetchone()
     generation = str(int(found[0]) + 1 if found else 1)
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (_GENERATION, generation),
-    )
+    run(conn, _SET_GENERATION, {"key": _GENERATION, "value": generation})
 
 
 class PolicyCache:
@@ -77,13 +97,10 @@ class PolicyCache:
             if not force and now - self._checked < self._interval:
                 return
             conn = self._store.reader()
-            found = conn.execute("SELECT value FROM meta WHERE key = ?", (_GENERATION,)).fetchone()
+            found = run(conn, _GENERATION_OF, {"key": _GENERATION}).fetchone()
             generation = None if found is None else str(found[0])
             if force or generation != self._generation:
-                specs = {
-                    model: _stored(body)
-                    for model, body in conn.execute("SELECT model, body FROM privacy_policies").fetchall()
-                }
+                specs = {model: _stored(body) for model, body in run(conn, _SPECS).fetchall()}
                 self._specs, self._effective, self._generation = specs, {}, generation
             self._checked = now
 
@@ -92,11 +109,7 @@ class PolicyCache:
         self._refresh(force=True)
 
     def list(self) -> list[StoredPolicy]:
-        rows = (
-            self._store.reader()
-            .execute("SELECT model, body, updated_ns, updated_by FROM privacy_policies ORDER BY model")
-            .fetchall()
-        )
+        rows = run(self._store.reader(), _LIST).fetchall()
         return [(r[0], _stored(r[1]), r[2], r[3]) for r in rows]
 
     def get(self, model: str) -> StoredPolicy | None:
@@ -108,12 +121,7 @@ class PolicyCache:
         now = time.time_ns()
         text = json.dumps(spec.to_json(), separators=(",", ":"), sort_keys=True)
         with self._store.write() as conn:
-            conn.execute(
-                "INSERT INTO privacy_policies (model, body, updated_ns, updated_by) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (model) DO UPDATE SET body = excluded.body, updated_ns = excluded.updated_ns,"
-                " updated_by = excluded.updated_by",
-                (model, text, now, key_id),
-            )
+            run(conn, _PUT, {"model": model, "body": text, "updated_ns": now, "updated_by": key_id})
             _bump(conn)
             audit.record(conn, key_id, "policy.set", model, spec.to_json())
         self.invalidate()
@@ -121,7 +129,7 @@ class PolicyCache:
 
     def delete(self, model: str, key_id: str) -> bool:
         with self._store.write() as conn:
-            deleted = conn.execute("DELETE FROM privacy_policies WHERE model = ?", (model,)).rowcount
+            deleted = run(conn, _DELETE, {"model": model}).rowcount
             if deleted:
                 _bump(conn)
                 audit.record(conn, key_id, "policy.delete", model, {})

@@ -23,12 +23,14 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, literal, select
+from sqlalchemy.sql import Executable
 
 from aither_server.model import api_keys
 from aither_server.model.records import AggregatePoint, LabelSpan, PredictionSpan
 from aither_server.store import keys as key_rows
-from aither_server.store.engine import Connection, open_database, sqlalchemy_engine
+from aither_server.store.core_tables import meta
+from aither_server.store.engine import Connection, PerDialect, open_database, run, run_many, sqlalchemy_engine
 from aither_server.store.ingestion import Ingestor, NewIds
 from aither_server.store.lookups import trace_key
 from aither_server.store.migrations import migrate
@@ -58,6 +60,24 @@ __all__ = [
 _MAINTENANCE_INTERVAL_S = 0.5
 #: ``last_used_at`` is refreshed at most this often per key, so reads do not turn into writes.
 _TOUCH_INTERVAL_NS = 60 * 1_000_000_000
+
+_HAS_ORG = select(literal(1)).where(meta.c.key == "org_id")
+_META = select(meta.c.key, meta.c.value)
+
+
+def _add_meta(dialect: str) -> Executable:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING`` into ``meta``, in the engine's dialect module."""
+    values: dict[str, object] = {"key": bindparam("meta_key"), "value": bindparam("meta_value")}
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(meta).values(values).on_conflict_do_nothing(index_elements=[meta.c.key])
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(meta).values(values).on_conflict_do_nothing(index_elements=[meta.c.key])
+
+
+_ADD_META = PerDialect(_add_meta)
 
 
 def _local_user() -> str:
@@ -115,14 +135,18 @@ class Store:
         self._stop = threading.Event()
         self._maintainer = threading.Thread(target=self._maintenance_loop, name="aither-maintenance", daemon=True)
         with self.write() as conn:
-            if conn.execute("SELECT 1 FROM meta WHERE key = 'org_id'").fetchone() is None:
-                conn.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            if run(conn, _HAS_ORG).fetchone() is None:
+                run_many(
+                    conn,
+                    _ADD_META,
                     [
-                        ("org_id", "org_" + secrets.token_hex(6)),
-                        ("org_name", "local"),
-                        ("plan", "local"),
-                        ("created_ns", str(time.time_ns())),
+                        {"meta_key": key, "meta_value": value}
+                        for key, value in (
+                            ("org_id", "org_" + secrets.token_hex(6)),
+                            ("org_name", "local"),
+                            ("plan", "local"),
+                            ("created_ns", str(time.time_ns())),
+                        )
                     ],
                 )
         self._maintainer.start()
@@ -194,8 +218,8 @@ class Store:
     # -- organisation, usage -------------------------------------------------------------------------------
 
     def org(self) -> OrgRecord:
-        meta = dict(self.reader().execute("SELECT key, value FROM meta").fetchall())
-        return OrgRecord(meta["org_id"], meta["org_name"], meta["plan"], int(meta["created_ns"]), _local_user())
+        found = dict(run(self.reader(), _META).fetchall())
+        return OrgRecord(found["org_id"], found["org_name"], found["plan"], int(found["created_ns"]), _local_user())
 
     def count_api_call(self) -> None:
         """Count one API call: in memory now, in the database with the next write (within a second)."""

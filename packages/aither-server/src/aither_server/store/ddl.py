@@ -8,13 +8,10 @@ SQLite's ``INTEGER`` is 64-bit, so PostgreSQL's is ``BIGINT`` (nanosecond times,
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from alembic import op
 
-from aither_server.store.engine import postgres_sql
-
-__all__ = ["execute", "is_postgres", "postgres_ddl", "run"]
+__all__ = ["is_postgres", "postgres_ddl", "run"]
 
 _RULES = (
     (re.compile(r"\)\s*WITHOUT ROWID"), ")"),
@@ -43,9 +40,3 @@ def run(sql: str) -> None:
     for statement in sql.split(";"):
         if statement.strip():
             bind.exec_driver_sql(postgres_ddl(statement) if postgres else statement)
-
-
-def execute(sql: str, parameters: Sequence[Sequence[object]]) -> None:
-    """A statement with ``?`` placeholders, once per parameter row."""
-    statement = postgres_sql(sql) if is_postgres() else sql
-    op.get_bind().exec_driver_sql(statement, [tuple(p) for p in parameters])

@@ -56,7 +56,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError as AlembicError
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, column, create_engine, event, func, insert, inspect, select, table
 from sqlalchemy.pool import NullPool
 
 from aither_server.store.engine import WRITE_LOCK, open_database
@@ -68,6 +68,8 @@ _SCRIPTS = Path(__file__).parent / "alembic"
 LEGACY_VERSION = 5
 #: What ``schema_version`` says once Alembic has taken a database over: above any version an older server knows.
 _TAKEN_OVER = LEGACY_VERSION + 1
+#: The hand-written runner's table (no ``Table`` of the current schema: it is only read, and stamped, here).
+_schema_version = table("schema_version", column("version"), column("description"), column("applied_ns"))
 
 
 class SchemaTooNew(RuntimeError):
@@ -113,7 +115,7 @@ def _legacy_version(connection: Connection) -> int | None:
     tables = set(inspect(connection).get_table_names())
     if "schema_version" not in tables or "alembic_version" in tables:
         return None
-    found = connection.exec_driver_sql("SELECT coalesce(max(version), 0) FROM schema_version").scalar()
+    found = connection.execute(select(func.coalesce(func.max(_schema_version.c.version), 0))).scalar()
     return int(found or 0)
 
 
@@ -154,9 +156,12 @@ def migrate(database: str | Path, target: str = "head") -> None:
                 )
             if legacy:
                 command.stamp(config, f"{legacy:04d}")
-                connection.exec_driver_sql(
-                    "INSERT INTO schema_version (version, description, applied_ns) VALUES (?, ?, ?)",
-                    (_TAKEN_OVER, "migrated by Alembic from here on (alembic_version)", time.time_ns()),
+                connection.execute(
+                    insert(_schema_version).values(
+                        version=_TAKEN_OVER,
+                        description="migrated by Alembic from here on (alembic_version)",
+                        applied_ns=time.time_ns(),
+                    )
                 )
             current = MigrationContext.configure(connection).get_current_revision()
             if current is not None and not _known(current):

@@ -7,6 +7,7 @@ stamped with the matching revision and upgraded from there (``store/migrations.p
 from __future__ import annotations
 
 from alembic import op
+from sqlalchemy import column, insert, literal_column, select, table
 
 from aither_server.model.rollup_keys import HOUR_NS, aggregate_bucket
 from aither_server.store import ddl
@@ -15,6 +16,17 @@ revision = "0002"
 down_revision: str | None = "0001"
 branch_labels = None
 depends_on = None
+
+# The tables as this revision reads and writes them (untyped: no casts, the values go to the driver as they are).
+_predictions = table("predictions", column("model_id"), column("start_ns"), column("latency_ns"))
+_instance_latency_hours = table(
+    "instance_latency_hours",
+    column("model_id"),
+    column("hour"),
+    column("instance_id"),
+    column("bucket"),
+    column("calls"),
+)
 
 _V2 = """
 CREATE TABLE instances (
@@ -105,13 +117,15 @@ def upgrade() -> None:
     bind = op.get_bind()
     # Spans stored before this version have no instance: their latencies go to instance 0, in the SDK's buckets.
     counts: dict[tuple[int, int, int], int] = {}
-    for model_id, hour, latency_ns in bind.exec_driver_sql(
-        f"SELECT model_id, start_ns / {HOUR_NS}, latency_ns FROM predictions"
-    ):
+    p = _predictions.c
+    # The integer division both engines do for integers: a plain ``/`` (SQLAlchemy's ``/`` would cast to a
+    # decimal on PostgreSQL), the constant written as it is.
+    hours = p.start_ns.op("/")(literal_column(str(HOUR_NS)))
+    for model_id, hour, latency_ns in bind.execute(select(p.model_id, hours, p.latency_ns)):
         key = (model_id, hour, aggregate_bucket(latency_ns))
         counts[key] = counts.get(key, 0) + 1
     if counts:
-        ddl.execute(
-            "INSERT INTO instance_latency_hours (model_id, hour, instance_id, bucket, calls) VALUES (?, ?, 0, ?, ?)",
-            [(*key, calls) for key, calls in counts.items()],
+        bind.execute(
+            insert(_instance_latency_hours).values(instance_id=literal_column("0")),
+            [{"model_id": m, "hour": h, "bucket": b, "calls": calls} for (m, h, b), calls in counts.items()],
         )
