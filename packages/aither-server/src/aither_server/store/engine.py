@@ -553,13 +553,31 @@ class _Compiled:
             origin.update({id(item): (name, i) for i, item in enumerate(items)})
             markers[name] = items
         state = self._compiler.construct_expanded_state(markers)
-        sources: list[tuple[str, int]] = []
-        for position in state.positiontup or ():
-            value = state.parameters[position]
-            sources.append(origin.get(id(value), (position, -1)))
+        sources = [origin.get(id(state.parameters[p]), (p, -1)) for p in state.positiontup or ()]
+        # Runs: a named value, or a whole list whose items stand in order side by side (an IN list), so a call
+        # copies each list at once instead of item by item.
+        runs: list[tuple[str, bool]] = []
+        at = 0
+        while at < len(sources):
+            name, i = sources[at]
+            length = shape[self._expanding.index(name)] if i == 0 else 0
+            if i == 0 and sources[at : at + length] == [(name, k) for k in range(length)]:
+                runs.append((name, True))
+                at += length
+            elif i < 0:
+                runs.append((name, False))
+                at += 1
+            else:  # an item out of order: never seen from SQLAlchemy, refused rather than guessed
+                raise ValueError(f"list parameter {name!r} is not one run of positions")
 
         def pick(given: Mapping[str, object]) -> tuple[object, ...]:
-            return tuple(given[name] if i < 0 else _sequence(given[name], name)[i] for name, i in sources)
+            values: list[object] = []
+            for name, whole in runs:
+                if whole:
+                    values.extend(_sequence(given[name], name))
+                else:
+                    values.append(given[name])
+            return tuple(values)
 
         return state.statement, pick
 
