@@ -11,7 +11,7 @@ from sqlalchemy.sql import Executable
 from aither_server.model.records import AggregatePoint
 from aither_server.model.rollup_keys import HOUR_NS, MINUTE_NS
 from aither_server.store.core_tables import aggregate_points, instances, models
-from aither_server.store.engine import Connection, Database, PerDialect, run, run_many
+from aither_server.store.engine import Connection, PerDialect, run, run_many
 from aither_server.store.ingest_ids import IdRegistry, NewIds
 from aither_server.store.rollups import AGGREGATE_LATENCY, AGGREGATE_MINUTES
 
@@ -63,9 +63,7 @@ _AGGREGATES_SINCE = (
 )
 
 
-def store_aggregates(
-    conn: Connection, db: Database, ids: IdRegistry, points: Sequence[AggregatePoint], now: int, new: NewIds
-) -> int:
+def store_aggregates(conn: Connection, ids: IdRegistry, points: Sequence[AggregatePoint], now: int, new: NewIds) -> int:
     """Store one request's aggregate points; a point already stored (a retry) is skipped. Returns how many
     were new. The instance that sent them is marked as sending aggregates: from then on its calls, rows,
     errors and latencies are read from these points, not from its spans."""

@@ -106,7 +106,7 @@ _UNWRITTEN = PerDialect(
         predictions.c.sample_rate,
     ).where(
         among(predictions.c.id, "ids", dialect, BigInteger()),
-        predictions.c.status == literal_column("0"),
+        predictions.c.status == literal_column("0"),  # a constant of the SQL, as the string had it: no parameter
         predictions.c.prediction.is_not(None),
     )
 )

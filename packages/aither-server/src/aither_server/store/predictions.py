@@ -42,6 +42,7 @@ _EARLY_LABELS = PerDialect(
         labels.c.trace_id, labels.c.row, labels.c.label_key, labels.c.label_num, labels.c.label_kind
     ).where(among(labels.c.trace_id, "trace_ids", dialect, LargeBinary()))
 )
+# literal_column: constants of the SQL, as the strings had them (not parameters bound on every call or row).
 _NEXT_ID = select(func.coalesce(func.max(predictions.c.id), literal_column("0")) + literal_column("1"))
 
 
