@@ -5,60 +5,114 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from sqlalchemy import bindparam, func, update
+from sqlalchemy.sql import Executable
+
 from aither_server.model.records import AggregatePoint
 from aither_server.model.rollup_keys import HOUR_NS, MINUTE_NS
-from aither_server.store.engine import Connection, Database
+from aither_server.store.core_tables import aggregate_points, instances, models
+from aither_server.store.engine import Connection, PerDialect, run, run_many
 from aither_server.store.ingest_ids import IdRegistry, NewIds
 from aither_server.store.rollups import AGGREGATE_LATENCY, AGGREGATE_MINUTES
 
 __all__ = ["store_aggregates"]
 
-_INSERT_POINT = (
-    "INSERT INTO aggregate_points (instance_id, metric, model_id, reason, start_ns, end_ns, value, buckets,"
-    " received_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (instance_id, metric, model_id, reason, start_ns, end_ns) DO NOTHING"
-)
-#: The models table's running totals of each aggregate metric (the models list reads them).
+_POINT_KEY = ("instance_id", "metric", "model_id", "reason", "start_ns", "end_ns")
+
+
+def _insert_point(dialect: str) -> Executable:
+    values: dict[str, object] = {name: bindparam(name) for name in (*_POINT_KEY, "value", "buckets", "received_ns")}
+    key = [aggregate_points.c[name] for name in _POINT_KEY]
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(aggregate_points).values(values).on_conflict_do_nothing(index_elements=key)
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(aggregate_points).values(values).on_conflict_do_nothing(index_elements=key)
+
+
+def _model_seen(total: str | None) -> PerDialect:
+    """The model's first and last seen times widened to a point's end, and ``total`` (a running total) added to."""
+
+    def build(dialect: str) -> Executable:
+        # SQLite's two-argument min / max are PostgreSQL's LEAST / GREATEST.
+        least, greatest = (func.min, func.max) if dialect == "sqlite" else (func.least, func.greatest)
+        m = models.c
+        values: dict[str, object] = {
+            "first_seen_ns": least(m.first_seen_ns, bindparam("end_ns")),
+            "last_seen_ns": greatest(m.last_seen_ns, bindparam("end_ns")),
+        }
+        if total is not None:
+            values[total] = m[total] + bindparam("value")
+        return update(models).where(m.id == bindparam("model_id")).values(values)
+
+    return PerDialect(build)
+
+
+_INSERT_POINT = PerDialect(_insert_point)
+#: The models table's running totals of each aggregate metric (the models list reads them), and the update of
+#: a model's times and its metric's total for a point (``None``: a metric without one).
 _MODEL_TOTALS = {"calls": "aggregate_calls", "rows": "aggregate_rows", "errors": "aggregate_errors"}
+_MODEL_SEEN = {metric: _model_seen(total) for metric, total in _MODEL_TOTALS.items()}
+_MODEL_SEEN_ONLY = _model_seen(None)
+_AGGREGATES_SINCE = (
+    update(instances)
+    .where(instances.c.id == bindparam("instance_id"), instances.c.aggregates_since_ns.is_(None))
+    .values(aggregates_since_ns=bindparam("now"))
+)
 
 
-def store_aggregates(
-    conn: Connection, db: Database, ids: IdRegistry, points: Sequence[AggregatePoint], now: int, new: NewIds
-) -> int:
+def store_aggregates(conn: Connection, ids: IdRegistry, points: Sequence[AggregatePoint], now: int, new: NewIds) -> int:
     """Store one request's aggregate points; a point already stored (a retry) is skipped. Returns how many
     were new. The instance that sent them is marked as sending aggregates: from then on its calls, rows,
     errors and latencies are read from these points, not from its spans."""
     stored = 0
     senders: set[int] = set()
-    least, greatest = db.least(), db.greatest()
     for point in points:
         model_id = ids.model_id(conn, (point.model, point.version, point.environment), point.end_ns, new)
         instance_id = ids.instance_id(conn, point.instance, now, new)
         senders.add(instance_id)
         buckets = None if point.buckets is None else json.dumps(point.buckets, separators=(",", ":"))
-        inserted = conn.execute(
+        inserted = run(
+            conn,
             _INSERT_POINT,
-            (instance_id, point.metric, model_id, point.reason, point.start_ns, point.end_ns, point.value,
-             buckets, now),
+            {"instance_id": instance_id, "metric": point.metric, "model_id": model_id, "reason": point.reason,
+             "start_ns": point.start_ns, "end_ns": point.end_ns, "value": point.value, "buckets": buckets,
+             "received_ns": now},
         ).rowcount  # fmt: skip
         if not inserted:
             continue
         stored += 1
         if point.buckets is not None:
             hour = point.end_ns // HOUR_NS
-            conn.executemany(AGGREGATE_LATENCY, [(model_id, hour, b, n) for b, n in enumerate(point.buckets) if n])
+            run_many(
+                conn,
+                AGGREGATE_LATENCY,
+                [
+                    {"model_id": model_id, "hour": hour, "bucket": b, "calls": n}
+                    for b, n in enumerate(point.buckets)
+                    if n
+                ],
+            )
         else:
             minute = point.end_ns // MINUTE_NS
-            conn.execute(AGGREGATE_MINUTES, (model_id, minute, point.metric, point.reason, point.value))
-        total = _MODEL_TOTALS.get(point.metric)
-        conn.execute(
-            f"UPDATE models SET first_seen_ns = {least}(first_seen_ns, ?),"
-            f" last_seen_ns = {greatest}(last_seen_ns, ?){f', {total} = {total} + ?' if total else ''}"
-            " WHERE id = ?",
-            (point.end_ns, point.end_ns, *((point.value,) if total else ()), model_id),
+            run(
+                conn,
+                AGGREGATE_MINUTES,
+                {
+                    "model_id": model_id,
+                    "minute": minute,
+                    "metric": point.metric,
+                    "reason": point.reason,
+                    "value": point.value,
+                },
+            )
+        seen = _MODEL_SEEN.get(point.metric, _MODEL_SEEN_ONLY)
+        run(
+            conn,
+            seen,
+            {"end_ns": point.end_ns, "value": point.value, "model_id": model_id},
         )
-    conn.executemany(
-        "UPDATE instances SET aggregates_since_ns = ? WHERE id = ? AND aggregates_since_ns IS NULL",
-        [(now, i) for i in sorted(senders)],
-    )
+    run_many(conn, _AGGREGATES_SINCE, [{"now": now, "instance_id": i} for i in sorted(senders)])
     return stored

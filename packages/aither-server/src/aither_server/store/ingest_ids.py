@@ -5,12 +5,57 @@ from __future__ import annotations
 
 import dataclasses
 
-from aither_server.store.engine import Connection
+from sqlalchemy import bindparam, select
+from sqlalchemy.sql import Executable
+
+from aither_server.store.core_tables import instances, models
+from aither_server.store.engine import Connection, PerDialect, run
 
 __all__ = ["IdRegistry", "ModelKey", "NewIds"]
 
 #: A model's (name, version, environment).
 ModelKey = tuple[str, str, str]
+
+
+# inline(): no ``RETURNING id`` (SQLAlchemy's for a generated key on PostgreSQL): the id is read by its key after.
+def _new_model(dialect: str) -> Executable:
+    values: dict[str, object] = {
+        name: bindparam(name) for name in ("name", "version", "environment", "first_seen_ns", "last_seen_ns")
+    }
+    key = [models.c.name, models.c.version, models.c.environment]
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(models).inline().values(values).on_conflict_do_nothing(index_elements=key)
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(models).inline().values(values).on_conflict_do_nothing(index_elements=key)
+
+
+def _new_instance(dialect: str) -> Executable:
+    values: dict[str, object] = {"instance": bindparam("instance"), "first_seen_ns": bindparam("first_seen_ns")}
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return (
+            sqlite_insert(instances)
+            .inline()
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[instances.c.instance])
+        )
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(instances).inline().values(values).on_conflict_do_nothing(index_elements=[instances.c.instance])
+
+
+_NEW_MODEL = PerDialect(_new_model)
+_MODEL_ID = select(models.c.id).where(
+    models.c.name == bindparam("name"),
+    models.c.version == bindparam("version"),
+    models.c.environment == bindparam("environment"),
+)
+_NEW_INSTANCE = PerDialect(_new_instance)
+_INSTANCE_ID = select(instances.c.id).where(instances.c.instance == bindparam("instance"))
 
 
 @dataclasses.dataclass
@@ -36,15 +81,10 @@ class IdRegistry:
         cached = self.models.get(key) or new.models.get(key)
         if cached is not None:
             return cached
-        conn.execute(
-            "INSERT INTO models (name, version, environment, first_seen_ns, last_seen_ns)"
-            " VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (name, version, environment) DO NOTHING",
-            (*key, seen_ns, seen_ns),
-        )
-        model_id: int = conn.execute(
-            "SELECT id FROM models WHERE name = ? AND version = ? AND environment = ?", key
-        ).fetchone()[0]
+        name, version, environment = key
+        found = {"name": name, "version": version, "environment": environment}
+        run(conn, _NEW_MODEL, {**found, "first_seen_ns": seen_ns, "last_seen_ns": seen_ns})
+        model_id: int = run(conn, _MODEL_ID, found).fetchone()[0]
         new.models[key] = model_id
         return model_id
 
@@ -52,11 +92,8 @@ class IdRegistry:
         cached = self.instances.get(instance) or new.instances.get(instance)
         if cached is not None:
             return cached
-        conn.execute(
-            "INSERT INTO instances (instance, first_seen_ns) VALUES (?, ?) ON CONFLICT (instance) DO NOTHING",
-            (instance, seen_ns),
-        )
-        instance_id: int = conn.execute("SELECT id FROM instances WHERE instance = ?", (instance,)).fetchone()[0]
+        run(conn, _NEW_INSTANCE, {"instance": instance, "first_seen_ns": seen_ns})
+        instance_id: int = run(conn, _INSTANCE_ID, {"instance": instance}).fetchone()[0]
         new.instances[instance] = instance_id
         return instance_id
 

@@ -40,7 +40,7 @@ class Ingestor:
 
     def aggregates(self, conn: Connection, points: Sequence[AggregatePoint], now: int, new: NewIds) -> int:
         """New aggregate points stored."""
-        return store_aggregates(conn, self._db, self.ids, points, now, new)
+        return store_aggregates(conn, self.ids, points, now, new)
 
     def remember(self, new: NewIds) -> None:
         """Keep the ids of models and instances a committed transaction created (never a rolled-back one's)."""

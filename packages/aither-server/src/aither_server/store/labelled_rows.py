@@ -4,7 +4,10 @@ quality rollups. A row meets its first label in two ways: the label stored befor
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam, insert
+
 from aither_server.model.records import RowValue
+from aither_server.store.core_tables import prediction_rows
 from aither_server.store.rollups import LabelCell, QualityDeltas, add_quality
 
 __all__ = ["INSERT_ROW", "labelled_row", "sample_weight"]
@@ -12,10 +15,14 @@ __all__ = ["INSERT_ROW", "labelled_row", "sample_weight"]
 # A prediction's row is written to prediction_rows only once it is labelled: with its label, when the label
 # arrives (``label_joins``), or with the prediction when the label came first. Every query of that table
 # reads labelled rows only, and most rows are never labelled: writing them all was a third of a span's storing.
-INSERT_ROW = (
-    "INSERT INTO prediction_rows (pred_id, row, model_id, start_ns, kind, pred_key, pred_num, score, proba,"
-    " weight, label_key, label_num, label_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+# A plain INSERT: COPY on PostgreSQL (``run_many``).
+INSERT_ROW = insert(prediction_rows).values(
+    {
+        name: bindparam(name)
+        for name in ("pred_id", "row", "model_id", "start_ns", "kind", "pred_key", "pred_num", "score", "proba",
+                     "weight", "label_key", "label_num", "label_kind")
+    }
+)  # fmt: skip
 
 
 def sample_weight(sample_rate: float | None) -> float | None:
@@ -24,7 +31,7 @@ def sample_weight(sample_rate: float | None) -> float | None:
 
 
 def labelled_row(
-    rows: list[tuple[object, ...]],
+    rows: list[dict[str, object]],
     quality: QualityDeltas,
     pred_id: int,
     model_id: int,
@@ -34,9 +41,11 @@ def labelled_row(
     label: LabelCell,
 ) -> None:
     """Add a prediction row's first label: its ``prediction_rows`` row, and its count in ``quality_hours``."""
+    label_key, label_num, label_kind = label
     rows.append(
-        (pred_id, value.row, model_id, start_ns, value.kind, value.key, value.num, value.score, value.proba, weight,
-         *label)
+        {"pred_id": pred_id, "row": value.row, "model_id": model_id, "start_ns": start_ns, "kind": value.kind,
+         "pred_key": value.key, "pred_num": value.num, "score": value.score, "proba": value.proba, "weight": weight,
+         "label_key": label_key, "label_num": label_num, "label_kind": label_kind}
     )  # fmt: skip
-    if label[2] is not None:
+    if label_kind is not None:
         add_quality(quality, 1, model_id, start_ns, (value.kind, value.key, value.num, value.score), label, weight)

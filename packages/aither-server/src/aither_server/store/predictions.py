@@ -6,44 +6,73 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import LargeBinary, bindparam, func, insert, literal_column, select, update
+from sqlalchemy.sql import Executable
+
 from aither_server.model.records import PredictionSpan, prediction_rows
-from aither_server.store.engine import Connection, Database
+from aither_server.store.core_tables import labels, models, predictions
+from aither_server.store.engine import Connection, Database, PerDialect, among, run, run_many
 from aither_server.store.ingest_ids import IdRegistry, NewIds
 from aither_server.store.labelled_rows import INSERT_ROW, labelled_row, sample_weight
-from aither_server.store.lookups import stored_spans, where_in
+from aither_server.store.lookups import each_chunk, stored_spans
 from aither_server.store.rollups import CallCounts, LabelCell, QualityDeltas, write_quality
 
 __all__ = ["store_predictions"]
 
-_INSERT_PREDICTION = (
-    "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, method, framework, start_ns,"
-    " latency_ns, status, n_rows, batch_size, features, prediction, service_name, received_ns,"
-    " error, instance_id, sample_rate, link_trace_id, link_span_id, entity)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_PLAIN_COLUMNS = (
+    "id", "trace_key", "trace_id", "span_id", "model_id", "name", "method", "framework", "start_ns", "latency_ns",
+    "status", "n_rows", "batch_size", "features", "prediction", "service_name", "received_ns",
+)  # fmt: skip
+_OPTIONAL_COLUMNS = ("error", "instance_id", "sample_rate", "link_trace_id", "link_span_id", "entity")
+# Plain INSERTs: COPY on PostgreSQL (``run_many``).
+_INSERT_PREDICTION = insert(predictions).values(
+    {name: bindparam(name) for name in (*_PLAIN_COLUMNS, *_OPTIONAL_COLUMNS)}
 )
 # The common spans leave their optional columns NULL: this statement names only the others. Python's sqlite3
 # binds a None (or bytes) parameter through its adapter lookup, about 0.7 us each.
-_INSERT_PLAIN_PREDICTION = (
-    "INSERT INTO predictions (id, trace_key, trace_id, span_id, model_id, name, method, framework, start_ns,"
-    " latency_ns, status, n_rows, batch_size, features, prediction, service_name, received_ns)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT_PLAIN_PREDICTION = insert(predictions).values({name: bindparam(name) for name in _PLAIN_COLUMNS})
 # A label stored before its prediction learns the prediction's rows and model (``store/label_joins.py``).
-_LABELS_JOINED = "UPDATE labels SET pred_rows = ?, model_id = ? WHERE trace_id = ? AND pred_rows IS NULL"
+_LABELS_JOINED = (
+    update(labels)
+    .where(labels.c.trace_id == bindparam("trace_id"), labels.c.pred_rows.is_(None))
+    .values(pred_rows=bindparam("n_rows"), model_id=bindparam("model_id"))
+)
+_EARLY_LABELS = PerDialect(
+    lambda dialect: select(
+        labels.c.trace_id, labels.c.row, labels.c.label_key, labels.c.label_num, labels.c.label_kind
+    ).where(among(labels.c.trace_id, "trace_ids", dialect, LargeBinary()))
+)
+# literal_column: constants of the SQL, as the strings had them (not parameters bound on every call or row).
+_NEXT_ID = select(func.coalesce(func.max(predictions.c.id), literal_column("0")) + literal_column("1"))
+
+
+def _models_seen(dialect: str) -> Executable:
+    # SQLite's two-argument min / max are PostgreSQL's LEAST / GREATEST.
+    least, greatest = (func.min, func.max) if dialect == "sqlite" else (func.least, func.greatest)
+    m = models.c
+    return (
+        update(models)
+        .where(m.id == bindparam("model_id"))
+        .values(
+            calls=m.calls + bindparam("calls"),
+            predictions=m.predictions + bindparam("rows"),
+            first_seen_ns=least(m.first_seen_ns, bindparam("first_ns")),
+            last_seen_ns=greatest(m.last_seen_ns, bindparam("last_ns")),
+        )
+    )
+
+
+_MODELS_SEEN = PerDialect(_models_seen)
+_SAMPLED = update(models).where(models.c.id == bindparam("model_id")).values(sampled=literal_column("1"))
 _NO_LINK = (None, None)
 
 
-def _early_labels(
-    conn: Connection, db: Database, spans: Sequence[PredictionSpan]
-) -> dict[tuple[bytes, int], LabelCell]:
+def _early_labels(conn: Connection, spans: Sequence[PredictionSpan]) -> dict[tuple[bytes, int], LabelCell]:
     """Labels that arrived before their prediction: {(trace id, row): label}."""
     early: dict[tuple[bytes, int], LabelCell] = {}
     trace_ids = list({s.trace_id for s in spans})
-    for condition, params in where_in(db, "trace_id", trace_ids, "bytea"):
-        for trace_id, row, key, num, kind in conn.execute(
-            f"SELECT trace_id, row, label_key, label_num, label_kind FROM labels WHERE {condition}", params
-        ):
-            early[(trace_id, row)] = (key, num, kind)
+    for trace_id, row, key, num, kind in each_chunk(conn, _EARLY_LABELS, "trace_ids", trace_ids):
+        early[(trace_id, row)] = (key, num, kind)
     return early
 
 
@@ -60,14 +89,14 @@ def store_predictions(
     if not fresh:
         return 0, 0
     # Labels that arrived before their prediction: its rows they label are written now, with the label.
-    early = _early_labels(conn, db, fresh)
+    early = _early_labels(conn, fresh)
     early_traces = {trace_id for trace_id, _ in early}
-    joined: list[tuple[int, int, bytes]] = []
+    joined: list[dict[str, object]] = []
 
-    next_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM predictions").fetchone()[0]
-    pred_params: list[tuple[object, ...]] = []
-    plain_params: list[tuple[object, ...]] = []
-    row_params: list[tuple[object, ...]] = []
+    next_id: int = run(conn, _NEXT_ID).fetchone()[0]
+    pred_params: list[dict[str, object]] = []
+    plain_params: list[dict[str, object]] = []
+    row_params: list[dict[str, object]] = []
     per_model: dict[int, list[int]] = {}
     calls = CallCounts()
     add_call = calls.add
@@ -96,32 +125,41 @@ def store_predictions(
         error = span.error
         status = 0 if error is None else 1
         link = span.link
-        params = (
-            pred_id,
-            from_bytes(trace_id[:8], "big", signed=True),  # trace_key()
-            trace_id,
-            span.span_id,
-            model_id,
-            span.name,
-            span.method,
-            span.framework,
-            start_ns,
-            latency_ns,
-            status,
-            n_rows,
-            span.batch_size,
-            span.features,
-            span.prediction_json,
-            span.service_name,
-            now,
-        )
+        params: dict[str, object] = {
+            "id": pred_id,
+            "trace_key": from_bytes(trace_id[:8], "big", signed=True),  # trace_key()
+            "trace_id": trace_id,
+            "span_id": span.span_id,
+            "model_id": model_id,
+            "name": span.name,
+            "method": span.method,
+            "framework": span.framework,
+            "start_ns": start_ns,
+            "latency_ns": latency_ns,
+            "status": status,
+            "n_rows": n_rows,
+            "batch_size": span.batch_size,
+            "features": span.features,
+            "prediction": span.prediction_json,
+            "service_name": span.service_name,
+            "received_ns": now,
+        }
         entity = span.entity
         if error is None and instance_id is None and sample_rate is None and link is None and entity is None:
             plain_params.append(params)
         else:
-            pred_params.append((*params, error, instance_id, sample_rate, *(link or _NO_LINK), entity))
+            link_trace_id, link_span_id = link or _NO_LINK
+            params.update(
+                error=error,
+                instance_id=instance_id,
+                sample_rate=sample_rate,
+                link_trace_id=link_trace_id,
+                link_span_id=link_span_id,
+                entity=entity,
+            )
+            pred_params.append(params)
         if early and trace_id in early_traces:
-            joined.append((n_rows, model_id, trace_id))
+            joined.append({"n_rows": n_rows, "model_id": model_id, "trace_id": trace_id})
             for v in values:
                 label = early.get((trace_id, v.row))
                 if label is not None:
@@ -143,17 +181,19 @@ def store_predictions(
         (INSERT_ROW, row_params),
     ):
         if batch:
-            conn.executemany(statement, batch)
+            run_many(conn, statement, batch)
     if joined:
-        conn.executemany(_LABELS_JOINED, joined)
-    conn.executemany(
-        "UPDATE models SET calls = calls + ?, predictions = predictions + ?,"
-        f" first_seen_ns = {db.least()}(first_seen_ns, ?),"
-        f" last_seen_ns = {db.greatest()}(last_seen_ns, ?) WHERE id = ?",
-        [(c, r, lo, hi, mid) for mid, (c, r, lo, hi) in sorted(per_model.items())],
+        run_many(conn, _LABELS_JOINED, joined)
+    run_many(
+        conn,
+        _MODELS_SEEN,
+        [
+            {"calls": c, "rows": r, "first_ns": lo, "last_ns": hi, "model_id": mid}
+            for mid, (c, r, lo, hi) in sorted(per_model.items())
+        ],
     )
     calls.write(conn)
     if sampled:
-        conn.executemany("UPDATE models SET sampled = 1 WHERE id = ?", [(mid,) for mid in sampled])
+        run_many(conn, _SAMPLED, [{"model_id": mid} for mid in sorted(sampled)])
     write_quality(conn, quality)
     return len(fresh), total_rows

@@ -4,8 +4,10 @@ and their keys are described in ``model/rollup_keys.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable, Sequence
 from typing import TypeGuard, TypeVar
+
+from sqlalchemy import Delete, Table, bindparam, delete, literal_column
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.model.rollup_keys import (
@@ -17,7 +19,20 @@ from aither_server.model.rollup_keys import (
     quality_key,
     score_bin,
 )
-from aither_server.store.engine import Connection
+from aither_server.store.core_tables import (
+    aggregate_latency_hours,
+    aggregate_minutes,
+    instance_latency_hours,
+    instance_minutes,
+    instance_models,
+    latency_hours,
+    quality_days,
+    quality_hours,
+    score_days,
+    score_hours,
+    volume_minutes,
+)
+from aither_server.store.engine import Connection, PerDialect, run_many, upsert
 
 __all__ = [
     "AGGREGATE_LATENCY",
@@ -52,65 +67,67 @@ KEYS = {
     "score_days": "model_id, day, bin, label_key",
     "quality_days": "model_id, day, kind, label_kind, pred_key, label_key, scored",
 }
-VOLUME = (
-    "INSERT INTO volume_minutes (model_id, minute, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, minute) DO UPDATE SET calls = volume_minutes.calls + excluded.calls,"
-    " errors = volume_minutes.errors + excluded.errors, rows = volume_minutes.rows + excluded.rows"
-)
-LATENCY = (
-    "INSERT INTO latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = latency_hours.calls + excluded.calls"
-)
-#: ``quality_hours`` and ``quality_days`` (v0018: the same cells per UTC day): (upsert, emptied cell's delete).
-_QUALITY = {
-    table: (
-        f"INSERT INTO {table} (model_id, {unit}, kind, label_kind, pred_key, label_key, scored, rows, n_num,"
-        " sum_abs, sum_sq, w_rows, w_num, w_abs, w_sq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        f" ON CONFLICT (model_id, {unit}, kind, label_kind, pred_key, label_key, scored) DO UPDATE SET "
-        + ", ".join(
-            f"{c} = {table}.{c} + excluded.{c}"
-            for c in ("rows", "n_num", "sum_abs", "sum_sq", "w_rows", "w_num", "w_abs", "w_sq")
-        ),
-        f"DELETE FROM {table} WHERE model_id = ? AND {unit} = ? AND kind = ? AND label_kind = ? AND pred_key = ?"
-        " AND label_key = ? AND scored = ? AND rows = 0",
+
+
+def _adding(table: Table, key: Sequence[str], added: Sequence[str]) -> PerDialect:
+    """The commutative upsert of ``table``'s cell ``key``: ``x = table.x + excluded.x`` for each of ``added``
+    (one ``bindparam`` per column, named as it; pg_bulk's array and staged forms on PostgreSQL)."""
+    columns = table.c
+    return upsert(
+        table,
+        {name: bindparam(name) for name in (*key, *added)},
+        [columns[name] for name in key],
+        lambda new: {name: columns[name] + new[name] for name in added},
     )
-    for table, unit in (("quality_hours", "hour"), ("quality_days", "day"))
+
+
+def _emptied(table: Table, key: Sequence[str]) -> Delete:
+    """The delete of ``table``'s cell ``key`` once no row is counted there."""
+    columns = table.c
+    # literal_column: a constant of the SQL, not a parameter to bind on each of the many rows.
+    return delete(table).where(*(columns[name] == bindparam(name) for name in key), columns.rows == literal_column("0"))
+
+
+_CALLS = ("calls", "errors", "rows")
+VOLUME = _adding(volume_minutes, ("model_id", "minute"), _CALLS)
+LATENCY = _adding(latency_hours, ("model_id", "hour", "bucket"), ("calls",))
+_QUALITY_SUMS = ("rows", "n_num", "sum_abs", "sum_sq", "w_rows", "w_num", "w_abs", "w_sq")
+#: ``quality_hours`` and ``quality_days`` (v0018: the same cells per UTC day): (key, upsert, emptied cell's delete).
+_QUALITY = {
+    table.name: (key, _adding(table, key, _QUALITY_SUMS), _emptied(table, key))
+    for table, key in (
+        (quality_hours, ("model_id", "hour", "kind", "label_kind", "pred_key", "label_key", "scored")),
+        (quality_days, ("model_id", "day", "kind", "label_kind", "pred_key", "label_key", "scored")),
+    )
 }
 _HOURS_PER_DAY = DAY_NS // HOUR_NS
-INSTANCE_MODELS = (
-    "INSERT INTO instance_models (model_id, instance_id, calls, errors, rows) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, instance_id) DO UPDATE SET calls = instance_models.calls + excluded.calls,"
-    " errors = instance_models.errors + excluded.errors, rows = instance_models.rows + excluded.rows"
-)
-INSTANCE_MINUTES = (
-    "INSERT INTO instance_minutes (model_id, minute, instance_id, calls, errors, rows) VALUES (?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, minute, instance_id) DO UPDATE SET calls = instance_minutes.calls + excluded.calls,"
-    " errors = instance_minutes.errors + excluded.errors, rows = instance_minutes.rows + excluded.rows"
-)
-INSTANCE_LATENCY = (
-    "INSERT INTO instance_latency_hours (model_id, hour, instance_id, bucket, calls) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, hour, instance_id, bucket) DO UPDATE SET"
-    " calls = instance_latency_hours.calls + excluded.calls"
-)
-AGGREGATE_MINUTES = (
-    "INSERT INTO aggregate_minutes (model_id, minute, metric, reason, value) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (model_id, minute, metric, reason) DO UPDATE SET value = aggregate_minutes.value + excluded.value"
-)
-AGGREGATE_LATENCY = (
-    "INSERT INTO aggregate_latency_hours (model_id, hour, bucket, calls) VALUES (?, ?, ?, ?)"
-    " ON CONFLICT (model_id, hour, bucket) DO UPDATE SET calls = aggregate_latency_hours.calls + excluded.calls"
-)
-#: ``score_hours`` and ``score_days`` (v0017), kept with ``quality_hours``: keyed by their table's name in the deltas.
+INSTANCE_MODELS = _adding(instance_models, ("model_id", "instance_id"), _CALLS)
+INSTANCE_MINUTES = _adding(instance_minutes, ("model_id", "minute", "instance_id"), _CALLS)
+INSTANCE_LATENCY = _adding(instance_latency_hours, ("model_id", "hour", "instance_id", "bucket"), ("calls",))
+AGGREGATE_MINUTES = _adding(aggregate_minutes, ("model_id", "minute", "metric", "reason"), ("value",))
+AGGREGATE_LATENCY = _adding(aggregate_latency_hours, ("model_id", "hour", "bucket"), ("calls",))
+_SCORE_SUMS = ("rows", "w_rows", "score_sum")
+#: ``score_hours`` and ``score_days`` (v0017), kept with ``quality_hours``: keyed by their table's name in the
+#: deltas. (key, upsert, emptied cell's delete, the unit in ns.)
 _SCORES = {
-    table: (
-        f"INSERT INTO {table} (model_id, {unit}, bin, label_key, rows, w_rows, score_sum) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        f" ON CONFLICT (model_id, {unit}, bin, label_key) DO UPDATE SET rows = {table}.rows + excluded.rows,"
-        f" w_rows = {table}.w_rows + excluded.w_rows, score_sum = {table}.score_sum + excluded.score_sum",
-        f"DELETE FROM {table} WHERE model_id = ? AND {unit} = ? AND bin = ? AND label_key = ? AND rows = 0",
-        unit_ns,
+    table.name: (key, _adding(table, key, _SCORE_SUMS), _emptied(table, key), unit_ns)
+    for table, key, unit_ns in (
+        (score_hours, ("model_id", "hour", "bin", "label_key"), HOUR_NS),
+        (score_days, ("model_id", "day", "bin", "label_key"), DAY_NS),
     )
-    for table, unit, unit_ns in (("score_hours", "hour", HOUR_NS), ("score_days", "day", DAY_NS))
 }
+
+
+def _named(names: Sequence[str], rows: Iterable[Sequence[object]]) -> list[dict[str, object]]:
+    """Rows of values in ``names``' order as the by-name mappings ``run_many`` takes."""
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+_VOLUME_NAMES = ("model_id", "minute", *_CALLS)
+_LATENCY_NAMES = ("model_id", "hour", "bucket", "calls")
+_INSTANCE_LATENCY_NAMES = ("model_id", "hour", "instance_id", "bucket", "calls")
+_INSTANCE_MODELS_NAMES = ("model_id", "instance_id", *_CALLS)
+_INSTANCE_MINUTES_NAMES = ("model_id", "minute", "instance_id", *_CALLS)
 
 
 #: A ``quality_hours`` cell's key: (model_id, hour, kind, label_kind, pred_key, label_key, scored).
@@ -151,7 +168,7 @@ def add_quality(
     cell[4] += w
     if kind == KIND_PROBA and label_kind == KIND_CLASS and score is not None and label_key is not None:
         bin_ = score_bin(score)
-        for table, (_, _, unit_ns) in _SCORES.items():
+        for table, (_, _, _, unit_ns) in _SCORES.items():
             scores = deltas.setdefault((table, model_id, start_ns // unit_ns, bin_, label_key), [0, 0.0, 0.0])
             scores[0] += sign
             scores[1] += w
@@ -210,16 +227,20 @@ class CallCounts:
     def write(self, conn: Connection, sign: int = 1) -> None:
         """Add the counts to their rollups, or with ``sign`` -1 take them away (erasure): the same commutative
         upserts either way, so a concurrent writer (another process) still adds up exactly."""
-        conn.executemany(VOLUME, [(*k, *(sign * x for x in v)) for k, v in sorted(self.volume.items())])
-        conn.executemany(LATENCY, [(*k, sign * v) for k, v in sorted(self.latency.items())])
-        conn.executemany(INSTANCE_LATENCY, [(*k, sign * v) for k, v in sorted(self.instance_latency.items())])
+        run_many(
+            conn, VOLUME, _named(_VOLUME_NAMES, ((*k, *(sign * x for x in v)) for k, v in sorted(self.volume.items())))
+        )
+        run_many(conn, LATENCY, _named(_LATENCY_NAMES, ((*k, sign * v) for k, v in sorted(self.latency.items()))))
+        run_many(
+            conn,
+            INSTANCE_LATENCY,
+            _named(_INSTANCE_LATENCY_NAMES, ((*k, sign * v) for k, v in sorted(self.instance_latency.items()))),
+        )
         if self.instance_totals:
-            conn.executemany(
-                INSTANCE_MODELS, [(*k, *(sign * x for x in v)) for k, v in sorted(self.instance_totals.items())]
-            )
-            conn.executemany(
-                INSTANCE_MINUTES, [(*k, *(sign * x for x in v)) for k, v in sorted(self.instance_minutes.items())]
-            )
+            totals = ((*k, *(sign * x for x in v)) for k, v in sorted(self.instance_totals.items()))
+            run_many(conn, INSTANCE_MODELS, _named(_INSTANCE_MODELS_NAMES, totals))
+            minutes = ((*k, *(sign * x for x in v)) for k, v in sorted(self.instance_minutes.items()))
+            run_many(conn, INSTANCE_MINUTES, _named(_INSTANCE_MINUTES_NAMES, minutes))
 
 
 def write_quality(conn: Connection, deltas: QualityDeltas) -> None:
@@ -231,13 +252,13 @@ def write_quality(conn: Connection, deltas: QualityDeltas) -> None:
         for i, x in enumerate(v):
             cell[i] += x
     for table, quality in (("quality_hours", hours), ("quality_days", sorted(days.items()))):
-        upsert, empty = _QUALITY[table]
+        names, adding, emptied = _QUALITY[table]
         changed = [(*k, *v) for k, v in quality if any(v)]
         if changed:
-            conn.executemany(upsert, changed)
-            conn.executemany(empty, [k for k, v in quality if v[0] <= 0])
-    for table, (upsert, empty, _) in _SCORES.items():
+            run_many(conn, adding, _named((*names, *_QUALITY_SUMS), changed))
+            run_many(conn, emptied, _named(names, (k for k, v in quality if v[0] <= 0)))
+    for table, (score_key, adding, emptied, _) in _SCORES.items():
         cells = sorted((k[1:], v) for k, v in deltas.items() if k[0] == table and any(v))
         if cells:
-            conn.executemany(upsert, [(*k, *v) for k, v in cells])
-            conn.executemany(empty, [k for k, v in cells if v[0] <= 0])
+            run_many(conn, adding, _named((*score_key, *_SCORE_SUMS), ((*k, *v) for k, v in cells)))
+            run_many(conn, emptied, _named(score_key, (k for k, v in cells if v[0] <= 0)))
