@@ -44,6 +44,7 @@ _COUNTED = ("calls", "errors", "rows")
 # width as ``per`` (an integer: SQLAlchemy's ``//`` of Integers is a plain ``/``, which truncates on both engines).
 _SENDERS = select(instances.c.id).where(instances.c.aggregates_since_ns.is_not(None))
 _ZERO: ColumnClause[int] = literal_column("0")
+_ONE: ColumnClause[int] = literal_column("1")
 #: ``GROUP BY 1, 2``: the bucket is an expression of parameters, which PostgreSQL cannot match to a GROUP BY's.
 _BY_1: ColumnClause[int] = literal_column("1")
 _BY_2: ColumnClause[int] = literal_column("2")
@@ -70,9 +71,9 @@ def _metric(column: ColumnElement[str], *names: str) -> ColumnElement[bool]:
 
 _am, _ap, _im, _ims = aggregate_minutes.c, aggregate_points.c, instance_minutes.c, instance_models.c
 
-_HAS_POINTS = select(_BY_1).select_from(aggregate_points).where(_ap.model_id.in_(_ids())).limit(1)
+_HAS_POINTS = select(_ONE).select_from(aggregate_points).where(_ap.model_id.in_(_ids())).limit(1)
 _HAS_SENDER_SPANS = (
-    select(_BY_1).select_from(instance_models).where(_ims.model_id.in_(_ids()), _ims.instance_id.in_(_SENDERS)).limit(1)
+    select(_ONE).select_from(instance_models).where(_ims.model_id.in_(_ids()), _ims.instance_id.in_(_SENDERS)).limit(1)
 )
 _SENDER_MINUTES = (
     select(_im.minute // _per(), func.sum(_im.calls), func.sum(_im.errors), func.sum(_im.rows))

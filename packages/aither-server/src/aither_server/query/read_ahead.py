@@ -57,6 +57,7 @@ _read_ahead: contextvars.ContextVar[ReadAhead | None] = contextvars.ContextVar(
 # which truncates on both engines), of model rows ``ids`` over [lo, hi). ``GROUP BY 1, ...``: the slice is an
 # expression of parameters, which PostgreSQL cannot match to a GROUP BY's.
 _BY: list[ColumnClause[int]] = [literal_column(str(i)) for i in range(1, 6)]
+_ONE: ColumnClause[int] = literal_column("1")
 
 
 def _slices(table: Table, unit: str, *columns: str) -> Select[tuple[int, ...]]:
@@ -94,9 +95,9 @@ _VOLUME_HOURS = (
     .group_by(_BY[0])
 )
 _SAMPLED = (
-    select(_BY[0])
+    select(_ONE)
     .select_from(models)
-    .where(models.c.id.in_(bindparam("ids", expanding=True)), models.c.sampled == _BY[0])
+    .where(models.c.id.in_(bindparam("ids", expanding=True)), models.c.sampled == _ONE)
     .limit(1)
 )
 
