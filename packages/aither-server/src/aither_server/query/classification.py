@@ -5,19 +5,65 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
+from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy.sql.elements import ColumnElement
 from typing_extensions import TypedDict
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
-from aither_server.query.metric_filter import Filter
+from aither_server.query.metric_filter import Filter, in_filter
 from aither_server.query.render import stored_json
 from aither_server.query.score_bins import score_bins
-from aither_server.store.engine import Connection
+from aither_server.store.core_tables import prediction_rows
+from aither_server.store.engine import Connection, indexed_by, json_array_length, run
 
 __all__ = ["Scores", "binary_auc", "class_map", "classification", "sort_key"]
 
 #: Labelled multiclass probability rows read for the one-vs-rest AUC.
 _MAX_PROBA_ROWS = 200_000
+
+_r = prediction_rows.c
+#: The partial indexes' conditions are written as literals, as SQLite's ``INDEXED BY`` needs to see them implied.
+_PROBA = (
+    in_filter(prediction_rows),
+    _r.label_kind == literal_column(str(KIND_CLASS)),
+    _r.kind == literal_column(str(KIND_PROBA)),
+)
+_WIDTH = indexed_by(
+    select(func.max(json_array_length(_r.proba))).where(*_PROBA, _r.proba.is_not(None)),
+    prediction_rows,
+    "prediction_rows_probas",
+)
+#: By whether rows are weighted: the binary scores' (score, label key, rows) groups, and multiclass probability
+#: rows' (probabilities, label key, weight); made once each.
+_scores: dict[bool, Select[tuple[float, str, float]]] = {}
+_probas = {
+    weighted: indexed_by(
+        select(
+            _r.proba,
+            _r.label_key,
+            func.coalesce(_r.weight, literal_column("1.0")) if weighted else literal_column("1.0"),
+        )
+        .where(*_PROBA, _r.proba.is_not(None))
+        .limit(_MAX_PROBA_ROWS + 1),
+        prediction_rows,
+        "prediction_rows_probas",
+    )
+    for weighted in (False, True)
+}
+
+
+def _scores_of(f: Filter) -> Select[tuple[float, str, float]]:
+    found = _scores.get(f.weighted)
+    if found is None:
+        rows: ColumnElement[Any] = f.rows(prediction_rows)
+        found = _scores[f.weighted] = indexed_by(
+            select(_r.score, _r.label_key, rows).where(*_PROBA, _r.score.is_not(None)).group_by(_r.score, _r.label_key),
+            prediction_rows,
+            "prediction_rows_scores",
+        )
+    return found
 
 
 def sort_key(key: str) -> tuple[int, float | str]:
@@ -84,19 +130,8 @@ def classification(
     """Scores from (kind, predicted key, label key, rows) groups of the labelled class-like rows."""
     width = 0
     if any(kind == KIND_PROBA for kind, _, _, _ in pairs):
-        if binary_scores:
-            width = 2
-        else:
-            # Only multiclass probability rows are read from the table; everything else comes from the index.
-            width = (
-                conn.execute(
-                    "SELECT max(json_array_length(proba)) FROM prediction_rows INDEXED BY prediction_rows_probas"
-                    f" WHERE {f.sql}"
-                    f" AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND proba IS NOT NULL",
-                    f.params,
-                ).fetchone()[0]
-                or 0
-            )
+        # Only multiclass probability rows are read from the table; everything else comes from the index.
+        width = 2 if binary_scores else run(conn, _WIDTH, f.values).fetchone()[0] or 0
     mapping = class_map((label for kind, _, label, _ in pairs if kind == KIND_PROBA), width) if width else None
     confusion: dict[tuple[str, str], float] = {}
     for kind, pred, label, count in pairs:
@@ -135,7 +170,9 @@ def _binned_auc(conn: Connection, f: Filter, mapping: dict[str, str]) -> float |
     """The binary AUC of scores placed in their bin of ``score_hours`` / ``score_days`` (ties within a bin count
     half): the dashboard's per-slice figure, within a fraction of the pairs that share a bin of the exact one."""
     positive, negative = mapping["1"], mapping["0"]
-    bins = score_bins(conn, f.ids, f.params[-2], f.params[-1])
+    lo, hi = f.values["lo"], f.values["hi"]
+    assert isinstance(lo, int) and isinstance(hi, int)
+    bins = score_bins(conn, f.ids, lo, hi)
     groups: dict[int, list[float]] = {}
     for (index, label), (rows, w_rows, _) in bins.items():
         if label != positive and label != negative:
@@ -151,25 +188,14 @@ def _auc(conn: Connection, f: Filter, mapping: dict[str, str], width: int) -> fl
     if width == 2:
         positive = mapping["1"]
         groups: dict[float, list[float]] = {}
-        for score, label, count in conn.execute(
-            f"SELECT score, label_key, {f.count} FROM prediction_rows INDEXED BY prediction_rows_scores"
-            f" WHERE {f.sql} AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND score IS NOT NULL"
-            " GROUP BY score, label_key",
-            f.params,
-        ):
+        for score, label, count in run(conn, _scores_of(f), f.values):
             if label != positive and label != mapping["0"]:
                 continue
             g = groups.setdefault(score, [0.0, 0.0])
             g[0 if label == positive else 1] += count
         return binary_auc((s, p, n) for s, (p, n) in sorted(groups.items()))
     index = {key: int(col) for col, key in mapping.items()}
-    rows = conn.execute(
-        f"SELECT proba, label_key, {'coalesce(weight, 1.0)' if f.weighted else '1.0'}"
-        " FROM prediction_rows INDEXED BY prediction_rows_probas"
-        f" WHERE {f.sql} AND label_kind = {KIND_CLASS} AND kind = {KIND_PROBA} AND proba IS NOT NULL"
-        f" LIMIT {_MAX_PROBA_ROWS + 1}",
-        f.params,
-    ).fetchall()
+    rows = run(conn, _probas[f.weighted], f.values).fetchall()
     if len(rows) > _MAX_PROBA_ROWS:
         return None
     decoded = [(json.loads(p), index[label], w) for p, label, w in rows if label in index]

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 
+from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
 from aither_server.model.rollup_keys import (
     latency_bucket,
     latency_range,
     split_days,
 )
-from aither_server.query.metric_filter import Filter
+from aither_server.query.metric_filter import Filter, in_filter
 from aither_server.query.read_ahead import ahead_for
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.core_tables import latency_days, latency_hours, predictions
+from aither_server.store.engine import Connection, indexed_by, run
 
 __all__ = ["EXACT_PERCENTILE_CALLS", "PERCENTILES", "latency", "percentile_ranks"]
 
@@ -20,6 +24,42 @@ EXACT_PERCENTILE_CALLS = 1_000_000
 
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+
+
+def _histogram(table: Table, unit: str) -> Select[tuple[int, int]]:
+    """Calls per latency bucket of model rows ``ids`` in ``table``'s [lo, hi) ``unit`` s."""
+    c = table.c
+    return (
+        select(c.bucket, func.sum(c.calls))
+        .where(c.model_id.in_(bindparam("ids", expanding=True)), c[unit] >= bindparam("lo"), c[unit] < bindparam("hi"))
+        .group_by(c.bucket)
+    )
+
+
+_HISTOGRAMS = {"latency_days": _histogram(latency_days, "day"), "latency_hours": _histogram(latency_hours, "hour")}
+_LATENCIES = indexed_by(
+    select(predictions.c.latency_ns).where(in_filter(predictions)), predictions, "predictions_model_time"
+)
+#: The latencies inside some buckets, by the buckets' shape (whether each has a lower and an upper bound): at
+#: most 3 buckets (p50, p95, p99), so a handful of statements, each made once.
+_in_buckets: dict[tuple[tuple[bool, bool], ...], Select[tuple[int]]] = {}
+
+
+def _latencies_in(shape: tuple[tuple[bool, bool], ...]) -> Select[tuple[int]]:
+    """``latency_ns`` of the filter's rows in buckets of ``shape``, bounds ``low<i>`` / ``high<i>``."""
+    found = _in_buckets.get(shape)
+    if found is None:
+        latency_ns = predictions.c.latency_ns
+        ranges: list[ColumnElement[bool]] = []
+        for i, (low, high) in enumerate(shape):
+            terms = ([latency_ns >= bindparam(f"low{i}")] if low else []) + (
+                [latency_ns < bindparam(f"high{i}")] if high else []
+            )
+            ranges.append(and_(*terms) if terms else true())
+        found = _in_buckets[shape] = indexed_by(
+            select(latency_ns).where(in_filter(predictions), or_(*ranges)), predictions, "predictions_model_time"
+        )
+    return found
 
 
 def percentile_ranks(n: int) -> dict[str, int]:
@@ -36,25 +76,16 @@ def latency(conn: Connection, f: Filter, lo: int, hi: int, calls: int) -> dict[s
     # Whole days from latency_days (a 30-day range reads 30 of them, not 720 hours of buckets), whole hours
     # from latency_hours, the rest from the raw rows.
     days, hours, edges = split_days(lo, hi)
-    rollups = ([("latency_days", "day", days)] if days is not None else []) + [
-        ("latency_hours", "hour", h) for h in hours
-    ]
+    rollups = ([("latency_days", days)] if days is not None else []) + [("latency_hours", h) for h in hours]
     ahead = ahead_for(ids)
     read = None if ahead is None else ahead.latency.get((lo, hi))
     if read is not None:
         histogram, rollups, edges = dict(read), [], []  # a slice of whole hours: all of it read ahead
-    for table, unit, (first, last) in rollups:
-        for bucket, count in conn.execute(
-            f"SELECT bucket, sum(calls) FROM {table} WHERE model_id IN ({placeholders(ids)})"
-            f" AND {unit} >= ? AND {unit} < ? GROUP BY bucket",
-            (*ids, first, last),
-        ):
+    for table, (first, last) in rollups:
+        for bucket, count in run(conn, _HISTOGRAMS[table], {"ids": ids, "lo": first, "hi": last}):
             histogram[bucket] = histogram.get(bucket, 0) + count
     for a, b in edges:
-        for (latency,) in conn.execute(
-            f"SELECT latency_ns FROM predictions INDEXED BY predictions_model_time WHERE {f.sql}",
-            (*ids, a, b),
-        ):
+        for (latency,) in run(conn, _LATENCIES, {"ids": ids, "lo": a, "hi": b}):
             bucket = latency_bucket(latency)
             histogram[bucket] = histogram.get(bucket, 0) + 1
     # Which bucket holds each rank, and the rank's offset inside it.
@@ -84,24 +115,15 @@ def latency(conn: Connection, f: Filter, lo: int, hi: int, calls: int) -> dict[s
         return out
     # One pass over the covering (model, time) index reads just the latencies in those buckets.
     buckets = sorted({bucket for bucket, _ in targets.values()})
-    ranges, params = [], []
-    for bucket in buckets:
+    shape: list[tuple[bool, bool]] = []
+    given: dict[str, object] = {"ids": ids, "lo": lo, "hi": hi}
+    for i, bucket in enumerate(buckets):
         low, high = latency_range(bucket)
-        terms = []
-        if low is not None:
-            terms.append("latency_ns >= ?")
-            params.append(low)
-        if high is not None:
-            terms.append("latency_ns < ?")
-            params.append(high)
-        ranges.append(" AND ".join(terms) or "1 = 1")
+        shape.append((low is not None, high is not None))
+        given.update({f"low{i}": low, f"high{i}": high})
     values: dict[int, list[int]] = {bucket: [] for bucket in buckets}
     if buckets:
-        for (latency,) in conn.execute(
-            f"SELECT latency_ns FROM predictions INDEXED BY predictions_model_time WHERE {f.sql}"
-            f" AND (({') OR ('.join(ranges)}))",
-            (*ids, lo, hi, *params),
-        ):
+        for (latency,) in run(conn, _latencies_in(tuple(shape)), given):
             values[latency_bucket(latency)].append(latency)
     for label, (bucket, offset) in targets.items():
         found = sorted(values[bucket])

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, Table, and_, bindparam, case, func, literal_column, null, select
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.model.rollup_keys import (
@@ -11,9 +15,10 @@ from aither_server.model.rollup_keys import (
     NO_KIND,
     split_days,
 )
-from aither_server.query.metric_filter import MAX_PAIRS, Filter
+from aither_server.query.metric_filter import MAX_PAIRS, Filter, in_filter
 from aither_server.query.read_ahead import ahead_for
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.core_tables import prediction_rows, quality_days, quality_hours
+from aither_server.store.engine import Connection, indexed_by, run
 
 __all__ = ["QualityGroup", "quality_groups"]
 
@@ -47,66 +52,105 @@ class QualityGroup:
         self.sum_sq += sum_sq or 0.0
 
 
+def _literal(value: int | str) -> ColumnElement[Any]:
+    """A constant written into the SQL, as it was (``INDEXED BY`` a partial index needs its condition visible)."""
+    return literal_column("'" + value.replace("'", "''") + "'" if isinstance(value, str) else str(value))
+
+
+#: ``GROUP BY 1, 2, 3, 4``: the groups are expressions, some of literals.
+_BY_4: list[ColumnClause[int]] = [literal_column(str(i)) for i in range(1, 5)]
+_LIMIT = MAX_PAIRS + 1
+
+
+def _rollup(table: Table, unit: str, classes: bool, weighted: bool) -> Select[_GroupRow]:
+    """The groups of model rows ``ids`` in ``table``'s [lo, hi) ``unit`` s."""
+    c = table.c
+    pk, lk = (c.pred_key, c.label_key) if classes else (_literal(NO_KEY), _literal(NO_KEY))
+    sums = (c.w_rows, c.w_num, c.w_abs, c.w_sq) if weighted else (c.rows, c.n_num, c.sum_abs, c.sum_sq)
+    return (
+        select(c.kind, c.label_kind, pk, lk, func.max(c.scored), *(func.sum(s) for s in sums))
+        .where(c.model_id.in_(bindparam("ids", expanding=True)), c[unit] >= bindparam("lo"), c[unit] < bindparam("hi"))
+        .group_by(*_BY_4)
+        .having(func.sum(c.rows) > literal_column("0"))
+        .limit(_LIMIT)
+    )
+
+
+def _raw(classes: bool, weighted: bool) -> Select[_GroupRow]:
+    """The groups of the raw labelled rows of :func:`~aither_server.query.metric_filter.in_filter`."""
+    r = prediction_rows.c
+    class_like = and_(r.label_kind == _literal(KIND_CLASS), r.kind.in_([_literal(KIND_CLASS), _literal(KIND_PROBA)]))
+    pk: ColumnElement[Any] = case((class_like, r.pred_key)) if classes else null()
+    lk: ColumnElement[Any] = case((class_like, r.label_key)) if classes else null()
+    diff = r.pred_num - r.label_num
+    zero: ColumnClause[float] = literal_column("0.0")
+    sums: tuple[ColumnElement[Any], ...]
+    if weighted:
+        w = func.coalesce(r.weight, literal_column("1.0"))
+        sums = (
+            func.sum(w),
+            func.coalesce(func.sum(case((diff.is_not(None), w))), zero),
+            func.coalesce(func.sum(w * func.abs(diff)), zero),
+            func.coalesce(func.sum(w * diff * diff), zero),
+        )
+    else:
+        sums = (
+            func.count(),
+            func.count(diff),
+            func.coalesce(func.sum(func.abs(diff)), zero),
+            func.coalesce(func.sum(diff * diff), zero),
+        )
+    scored = func.max(case((r.score.is_not(None), _literal(1)), else_=_literal(0)))
+    statement = (
+        select(
+            func.coalesce(r.kind, _literal(NO_KIND)),
+            r.label_kind,
+            func.coalesce(pk, _literal(NO_KEY)),
+            func.coalesce(lk, _literal(NO_KEY)),
+            scored,
+            *sums,
+        )
+        .where(in_filter(prediction_rows), r.label_kind.is_not(None))
+        .group_by(*_BY_4)
+        .limit(_LIMIT)
+    )
+    return indexed_by(statement, prediction_rows, "prediction_rows_labelled")
+
+
+_BOTH = (False, True)
+#: By (days, classes, weighted): each made once.
+_ROLLUPS = {
+    (days, classes, weighted): _rollup(
+        quality_days if days else quality_hours, "day" if days else "hour", classes, weighted
+    )
+    for days in _BOTH
+    for classes in _BOTH
+    for weighted in _BOTH
+}
+#: By (classes, weighted).
+_RAW = {(classes, weighted): _raw(classes, weighted) for classes in _BOTH for weighted in _BOTH}
+
+
 def quality_groups(conn: Connection, f: Filter, lo: int, hi: int, classes: bool) -> list[QualityGroup]:
     """The groups of labelled rows; classes only for class-like rows and only when ``classes``. At most
     MAX_PAIRS + 1 groups."""
     ids = f.ids
-    pk, lk = ("pred_key", "label_key") if classes else (f"'{NO_KEY}'", f"'{NO_KEY}'")
     groups: dict[tuple[int, int, str, str], QualityGroup] = {}
     parts: list[Iterable[_GroupRow]] = []
     # Whole UTC days from quality_days, whole hours from quality_hours, the rest from the raw rows.
     days, hours_list, edges = split_days(lo, hi)
-    rollups = ([("quality_days", "day", days)] if days is not None else []) + [
-        ("quality_hours", "hour", h) for h in hours_list
-    ]
-    rollup_sums = (
-        "sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq)"
-        if f.weighted
-        else "sum(rows), sum(n_num), sum(sum_abs), sum(sum_sq)"
-    )
+    rollups = ([(True, days)] if days is not None else []) + [(False, h) for h in hours_list]
     ahead = ahead_for(ids) if classes else None
     read = None if ahead is None else ahead.quality.get((lo, hi))
     if read is not None:
         # A slice of whole hours, read ahead: (kind, label_kind, pred, label, scored, 4 sums, 4 weighted sums).
         parts.append([(*row[:5], *(row[9:] if f.weighted else row[5:9])) for row in read])
         rollups, edges = [], []
-    for table, unit, (first, last) in rollups:
-        parts.append(
-            conn.execute(
-                f"SELECT kind, label_kind, {pk}, {lk}, max(scored), {rollup_sums}"
-                f" FROM {table} WHERE model_id IN ({placeholders(ids)}) AND {unit} >= ? AND {unit} < ?"
-                f" GROUP BY 1, 2, 3, 4 HAVING sum(rows) > 0 LIMIT {MAX_PAIRS + 1}",
-                (*ids, first, last),
-            )
-        )
-    class_like = f"label_kind = {KIND_CLASS} AND kind IN ({KIND_CLASS}, {KIND_PROBA})"
-    pk, lk = (
-        (f"CASE WHEN {class_like} THEN pred_key END", f"CASE WHEN {class_like} THEN label_key END")
-        if classes
-        else ("NULL", "NULL")
-    )
-    if f.weighted:
-        w = "coalesce(weight, 1.0)"
-        raw_sums = (
-            f"sum({w}), coalesce(sum(CASE WHEN pred_num - label_num IS NOT NULL THEN {w} END), 0.0),"
-            f" coalesce(sum({w} * abs(pred_num - label_num)), 0.0),"
-            f" coalesce(sum({w} * (pred_num - label_num) * (pred_num - label_num)), 0.0)"
-        )
-    else:
-        raw_sums = (
-            "count(*), count(pred_num - label_num), coalesce(sum(abs(pred_num - label_num)), 0.0),"
-            " coalesce(sum((pred_num - label_num) * (pred_num - label_num)), 0.0)"
-        )
+    for in_days, (first, last) in rollups:
+        statement = _ROLLUPS[(in_days, classes, f.weighted)]
+        parts.append(run(conn, statement, {"ids": ids, "lo": first, "hi": last}))
     for a, b in edges:
-        parts.append(
-            conn.execute(
-                f"SELECT coalesce(kind, {NO_KIND}), label_kind, coalesce({pk}, '{NO_KEY}'),"
-                f" coalesce({lk}, '{NO_KEY}'), max(CASE WHEN score IS NOT NULL THEN 1 ELSE 0 END), {raw_sums}"
-                f" FROM prediction_rows INDEXED BY prediction_rows_labelled"
-                f" WHERE {f.sql} AND label_kind IS NOT NULL GROUP BY 1, 2, 3, 4 LIMIT {MAX_PAIRS + 1}",
-                (*ids, a, b),
-            )
-        )
+        parts.append(run(conn, _RAW[(classes, f.weighted)], {"ids": ids, "lo": a, "hi": b}))
     for part in parts:
         for kind, label_kind, pred, label, scored, rows, n_num, sum_abs, sum_sq in part:
             group = groups.get((kind, label_kind, pred, label))

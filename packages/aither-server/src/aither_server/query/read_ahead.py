@@ -8,13 +8,24 @@ import contextvars
 import dataclasses
 from collections.abc import Iterator, Sequence
 
+from sqlalchemy import Integer, Select, Table, bindparam, func, literal_column, select
+from sqlalchemy.sql.elements import ColumnClause
+
 from aither_server.model.rollup_keys import (
     DAY_NS,
     HOUR_NS,
 )
 from aither_server.query import aggregates as query_aggregates
 from aither_server.query.metric_filter import MAX_PAIRS
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.core_tables import (
+    latency_days,
+    latency_hours,
+    models,
+    quality_days,
+    quality_hours,
+    volume_hours,
+)
+from aither_server.store.engine import Connection, run
 
 __all__ = ["ReadAhead", "ahead_for", "read_ahead", "sampled"]
 
@@ -42,6 +53,55 @@ _read_ahead: contextvars.ContextVar[ReadAhead | None] = contextvars.ContextVar(
 )
 
 
+# Per slice of ``per`` days or hours from ``first`` (integers: SQLAlchemy's ``//`` of Integers is a plain ``/``,
+# which truncates on both engines), of model rows ``ids`` over [lo, hi). ``GROUP BY 1, ...``: the slice is an
+# expression of parameters, which PostgreSQL cannot match to a GROUP BY's.
+_BY: list[ColumnClause[int]] = [literal_column(str(i)) for i in range(1, 6)]
+_ONE: ColumnClause[int] = literal_column("1")
+
+
+def _slices(table: Table, unit: str, *columns: str) -> Select[tuple[int, ...]]:
+    c = table.c
+    index = (c[unit] - bindparam("first")) // bindparam("per", type_=Integer)
+    return select(index, *(c[name] for name in columns)).where(
+        c.model_id.in_(bindparam("ids", expanding=True)), c[unit] >= bindparam("lo"), c[unit] < bindparam("hi")
+    )
+
+
+def _histograms(table: Table, unit: str) -> Select[tuple[int, ...]]:
+    return _slices(table, unit, "bucket").add_columns(func.sum(table.c.calls)).group_by(*_BY[:2])
+
+
+_QUALITY_SUMS = ("rows", "n_num", "sum_abs", "sum_sq", "w_rows", "w_num", "w_abs", "w_sq")
+
+
+def _quality(table: Table, unit: str) -> Select[tuple[int, ...]]:
+    c = table.c
+    return (
+        _slices(table, unit, "kind", "label_kind", "pred_key", "label_key")
+        .add_columns(func.max(c.scored), *(func.sum(c[name]) for name in _QUALITY_SUMS))
+        .group_by(*_BY)
+        .having(func.sum(c.rows) > literal_column("0"))
+    )
+
+
+#: By whether slices are whole days.
+_HISTOGRAMS = {True: _histograms(latency_days, "day"), False: _histograms(latency_hours, "hour")}
+_QUALITY = {True: _quality(quality_days, "day"), False: _quality(quality_hours, "hour")}
+_vh = volume_hours.c
+_VOLUME_HOURS = (
+    select(_vh.hour, func.sum(_vh.calls), func.sum(_vh.errors), func.sum(_vh.rows))
+    .where(_vh.model_id.in_(bindparam("ids", expanding=True)), _vh.hour >= bindparam("lo"), _vh.hour < bindparam("hi"))
+    .group_by(_BY[0])
+)
+_SAMPLED = (
+    select(_ONE)
+    .select_from(models)
+    .where(models.c.id.in_(bindparam("ids", expanding=True)), models.c.sampled == _ONE)
+    .limit(1)
+)
+
+
 @contextlib.contextmanager
 def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: int, count: int) -> Iterator[None]:
     """Within it, :func:`metrics` of any of ``count`` slices of ``slice_ns`` from ``start_ns`` reads its latency
@@ -50,29 +110,17 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
     queries would add up."""
     ahead: ReadAhead | None = None
     if ids and count > 0 and slice_ns % HOUR_NS == 0 and start_ns % HOUR_NS == 0:
-        marks = placeholders(ids)
         days = slice_ns % DAY_NS == 0 and start_ns % DAY_NS == 0
-        table, unit, unit_ns = ("latency_days", "day", DAY_NS) if days else ("latency_hours", "hour", HOUR_NS)
+        unit_ns = DAY_NS if days else HOUR_NS
         per, first = slice_ns // unit_ns, start_ns // unit_ns
+        given = {"first": first, "per": per, "ids": ids, "lo": first, "hi": first + per * count}
         histograms: list[dict[int, int]] = [{} for _ in range(count)]
-        for index, bucket, calls in conn.execute(
-            f"SELECT ({unit} - ?) / ?, bucket, sum(calls) FROM {table} WHERE model_id IN ({marks})"
-            f" AND {unit} >= ? AND {unit} < ? GROUP BY 1, 2",
-            (first, per, *ids, first, first + per * count),
-        ):
+        for index, bucket, calls in run(conn, _HISTOGRAMS[days], given):
             histograms[int(index)][bucket] = calls
-        table, unit = ("quality_days", "day") if days else ("quality_hours", "hour")
-        per, first = slice_ns // unit_ns, start_ns // unit_ns
         groups: list[list[tuple[int, int, str, str, int, float, float, float, float, float, float, float, float]]] = [
             [] for _ in range(count)
         ]
-        for index, *row in conn.execute(
-            f"SELECT ({unit} - ?) / ?, kind, label_kind, pred_key, label_key, max(scored), sum(rows), sum(n_num),"
-            " sum(sum_abs), sum(sum_sq), sum(w_rows), sum(w_num), sum(w_abs), sum(w_sq) FROM"
-            f" {table} WHERE model_id IN ({marks}) AND {unit} >= ? AND {unit} < ? GROUP BY 1, 2, 3, 4, 5"
-            " HAVING sum(rows) > 0",
-            (first, per, *ids, first, first + per * count),
-        ):
+        for index, *row in run(conn, _QUALITY[days], given):
             groups[int(index)].append(tuple(row))
         # The window's volume per hour (a slice's buckets are sums of its hours), and what every slice of these
         # model rows asks alike: whether some spans were kept 1 in k, whether some instances send aggregates.
@@ -83,11 +131,7 @@ def read_ahead(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: in
             volume_hours=(
                 first_hour,
                 last_hour,
-                conn.execute(
-                    "SELECT hour, sum(calls), sum(errors), sum(rows) FROM volume_hours"
-                    f" WHERE model_id IN ({marks}) AND hour >= ? AND hour < ? GROUP BY 1",
-                    (*ids, first_hour, last_hour),
-                ).fetchall(),
+                run(conn, _VOLUME_HOURS, {"ids": ids, "lo": first_hour, "hi": last_hour}).fetchall(),
             ),
             sampled=sampled(conn, ids),
             aggregated=query_aggregates.uses_aggregates(conn, ids),
@@ -114,5 +158,4 @@ def ahead_for(ids: Sequence[int]) -> ReadAhead | None:
 
 def sampled(conn: Connection, ids: Sequence[int]) -> bool:
     """Whether some spans of these model rows were kept 1 in k (``ml.sample_rate``)."""
-    found = conn.execute(f"SELECT 1 FROM models WHERE id IN ({placeholders(ids)}) AND sampled = 1 LIMIT 1", ids)
-    return found.fetchone() is not None
+    return run(conn, _SAMPLED, {"ids": ids}).fetchone() is not None

@@ -8,11 +8,17 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Integer, Select, Table, bindparam, func, literal_column, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
 from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, score_bin, split_days
+from aither_server.query.metric_filter import in_filter
 from aither_server.query.sums import add_sums
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.core_tables import prediction_rows, score_days, score_hours
+from aither_server.store.engine import Connection, indexed_by, run
 
 __all__ = ["score_bins", "sliced"]
 
@@ -20,6 +26,47 @@ _Bins = dict[tuple[int, str], list[float]]
 #: Bins read ahead by :func:`sliced`, by (model row ids, start, end).
 _read_ahead: contextvars.ContextVar[dict[tuple[tuple[int, ...], int, int], _Bins] | None] = contextvars.ContextVar(
     "aither_score_bins", default=None
+)
+
+
+def _bins(table: Table, unit: str, sliced: bool) -> Select[tuple[int, ...]]:
+    """(bin, label key, rows, weighted rows, sum of scores) of model rows ``ids`` in ``table``'s [lo, hi)
+    ``unit`` s; ``sliced``, first the slice: (``unit`` - ``first``) / ``per`` (integers: SQLAlchemy's ``//``
+    of Integers is a plain ``/``, which truncates on both engines)."""
+    c = table.c
+    group: list[ColumnElement[Any]] = [c.bin, c.label_key]
+    if sliced:
+        group.insert(0, (c[unit] - bindparam("first")) // bindparam("per", type_=Integer))
+    return (
+        select(*group, func.sum(c.rows), func.sum(c.w_rows), func.sum(c.score_sum))
+        .where(c.model_id.in_(bindparam("ids", expanding=True)), c[unit] >= bindparam("lo"), c[unit] < bindparam("hi"))
+        # GROUP BY 1, 2(, 3): a slice is an expression of parameters, which PostgreSQL cannot match to a GROUP BY's.
+        .group_by(*(literal_column(str(i + 1)) for i in range(len(group))))
+    )
+
+
+_ROLLUPS = {"score_days": _bins(score_days, "day", False), "score_hours": _bins(score_hours, "hour", False)}
+_SLICED = {True: _bins(score_days, "day", True), False: _bins(score_hours, "hour", True)}
+_r = prediction_rows.c
+#: The partial index's condition is written as literals, as SQLite's ``INDEXED BY`` needs to see it implied.
+_RAW = indexed_by(
+    select(
+        _r.score,
+        _r.label_key,
+        func.count(),
+        func.sum(func.coalesce(_r.weight, literal_column("1.0"))),
+        func.sum(_r.score),
+    )
+    .where(
+        in_filter(prediction_rows),
+        _r.label_kind == literal_column(str(KIND_CLASS)),
+        _r.kind == literal_column(str(KIND_PROBA)),
+        _r.score.is_not(None),
+        _r.label_key.is_not(None),
+    )
+    .group_by(literal_column("1"), literal_column("2")),
+    prediction_rows,
+    "prediction_rows_scores",
 )
 
 
@@ -31,14 +78,11 @@ def sliced(conn: Connection, ids: Sequence[int], start_ns: int, slice_ns: int, c
     ahead: dict[tuple[tuple[int, ...], int, int], _Bins] = {}
     if ids and count > 0 and slice_ns % HOUR_NS == 0 and start_ns % HOUR_NS == 0:
         days = slice_ns % DAY_NS == 0 and start_ns % DAY_NS == 0
-        table, unit, unit_ns = ("score_days", "day", DAY_NS) if days else ("score_hours", "hour", HOUR_NS)
+        unit_ns = DAY_NS if days else HOUR_NS
         per, first = slice_ns // unit_ns, start_ns // unit_ns
         slices: list[_Bins] = [{} for _ in range(count)]
-        for index, bin_, label, rows, w_rows, total in conn.execute(
-            f"SELECT ({unit} - ?) / ?, bin, label_key, sum(rows), sum(w_rows), sum(score_sum) FROM {table}"
-            f" WHERE model_id IN ({placeholders(ids)}) AND {unit} >= ? AND {unit} < ? GROUP BY 1, 2, 3",
-            (first, per, *ids, first, first + per * count),
-        ):
+        given = {"first": first, "per": per, "ids": ids, "lo": first, "hi": first + per * count}
+        for index, bin_, label, rows, w_rows, total in run(conn, _SLICED[days], given):
             # One row per (slice, bin, label): nothing to add up.
             slices[int(index)][(int(bin_), label)] = [rows, w_rows, total]
         for i, bins in enumerate(slices):
@@ -61,23 +105,12 @@ def score_bins(conn: Connection, ids: Sequence[int], lo: int, hi: int) -> _Bins:
     out: _Bins = {}
     if not ids or lo >= hi:
         return out
-    marks = placeholders(ids)
     days, hours, edges = split_days(lo, hi)
-    ranges = ([("score_days", "day", days)] if days is not None else []) + [("score_hours", "hour", h) for h in hours]
-    for table, unit, (first, last) in ranges:
-        for index, label, rows, w_rows, total in conn.execute(
-            f"SELECT bin, label_key, sum(rows), sum(w_rows), sum(score_sum) FROM {table}"
-            f" WHERE model_id IN ({marks}) AND {unit} >= ? AND {unit} < ? GROUP BY 1, 2",
-            (*ids, first, last),
-        ):
+    ranges = ([("score_days", days)] if days is not None else []) + [("score_hours", h) for h in hours]
+    for table, (first, last) in ranges:
+        for index, label, rows, w_rows, total in run(conn, _ROLLUPS[table], {"ids": ids, "lo": first, "hi": last}):
             add_sums(out, (int(index), label), rows, w_rows, total)
     for a, b in edges:
-        for score, label, rows, w_rows, total in conn.execute(
-            "SELECT score, label_key, count(*), sum(coalesce(weight, 1.0)), sum(score)"
-            " FROM prediction_rows INDEXED BY prediction_rows_scores"
-            f" WHERE model_id IN ({marks}) AND start_ns >= ? AND start_ns < ? AND label_kind = {KIND_CLASS}"
-            f" AND kind = {KIND_PROBA} AND score IS NOT NULL AND label_key IS NOT NULL GROUP BY 1, 2",
-            (*ids, a, b),
-        ):
+        for score, label, rows, w_rows, total in run(conn, _RAW, {"ids": ids, "lo": a, "hi": b}):
             add_sums(out, (score_bin(score), label), rows, w_rows, total)
     return out

@@ -4,18 +4,46 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from sqlalchemy import Integer, bindparam, func, literal_column, select
+
 from aither_server.model.rollup_keys import (
     HOUR_NS,
     MINUTE_NS,
     split,
 )
-from aither_server.query.metric_filter import Filter
+from aither_server.query.metric_filter import Filter, in_filter
 from aither_server.query.read_ahead import ahead_for
 from aither_server.query.sums import add_sums
 from aither_server.query.time import NS
-from aither_server.store.engine import Connection, placeholders
+from aither_server.store.core_tables import predictions, volume_minutes
+from aither_server.store.core_tables import volume_hours as volume_hours_table
+from aither_server.store.engine import Connection, indexed_by, run
 
 __all__ = ["merged_volume", "volume", "volume_hours"]
+
+# (bucket, calls, errors, rows) of model rows ``ids`` over [lo, hi), in buckets of ``per`` hours, minutes or
+# nanoseconds (an integer: SQLAlchemy's ``//`` of Integers is a plain ``/``, which truncates on both engines).
+# ``GROUP BY 1``: the bucket is an expression of a parameter, which PostgreSQL cannot match to a GROUP BY's.
+_vh, _vm, _p = volume_hours_table.c, volume_minutes.c, predictions.c
+_HOURS = (
+    select(_vh.hour // bindparam("per", type_=Integer), func.sum(_vh.calls), func.sum(_vh.errors), func.sum(_vh.rows))
+    .where(_vh.model_id.in_(bindparam("ids", expanding=True)), _vh.hour >= bindparam("lo"), _vh.hour < bindparam("hi"))
+    .group_by(literal_column("1"))
+)
+_MINUTES = (
+    select(_vm.minute // bindparam("per", type_=Integer), func.sum(_vm.calls), func.sum(_vm.errors), func.sum(_vm.rows))
+    .where(
+        _vm.model_id.in_(bindparam("ids", expanding=True)), _vm.minute >= bindparam("lo"), _vm.minute < bindparam("hi")
+    )
+    .group_by(literal_column("1"))
+)
+_SPANS = indexed_by(
+    select(_p.start_ns // bindparam("per", type_=Integer), func.count(), func.sum(_p.status), func.sum(_p.n_rows))
+    .where(in_filter(predictions))
+    .group_by(literal_column("1")),
+    predictions,
+    "predictions_model_time",
+)
 
 
 def volume_hours(
@@ -33,11 +61,7 @@ def volume_hours(
                 cell[1] += errors
                 cell[2] += rows
         return [(b, c, e, r) for b, (c, e, r) in sorted(out.items())]
-    return conn.execute(
-        f"SELECT hour / {per}, sum(calls), sum(errors), sum(rows) FROM volume_hours"
-        f" WHERE model_id IN ({placeholders(ids)}) AND hour >= ? AND hour < ? GROUP BY 1",
-        (*ids, first, last),
-    )
+    return run(conn, _HOURS, {"ids": ids, "lo": first, "hi": last, "per": per})
 
 
 def volume(conn: Connection, f: Filter, lo: int, hi: int, bucket_s: int) -> list[tuple[int, int, int, int]]:
@@ -55,21 +79,10 @@ def volume(conn: Connection, f: Filter, lo: int, hi: int, bucket_s: int) -> list
         minutes, rest = split(span_lo, span_hi, MINUTE_NS) if bucket_s % 60 == 0 else (None, [(span_lo, span_hi)])
         edges.extend(rest)
         if minutes is not None:
-            parts.append(
-                conn.execute(
-                    f"SELECT minute / {bucket_s // 60}, sum(calls), sum(errors), sum(rows) FROM volume_minutes"
-                    f" WHERE model_id IN ({placeholders(f.ids)}) AND minute >= ? AND minute < ? GROUP BY 1",
-                    (*f.ids, *minutes),
-                )
-            )
+            given = {"ids": f.ids, "lo": minutes[0], "hi": minutes[1], "per": bucket_s // 60}
+            parts.append(run(conn, _MINUTES, given))
     for a, b in edges:
-        parts.append(
-            conn.execute(
-                f"SELECT start_ns / {bucket_ns}, count(*), sum(status), sum(n_rows)"
-                f" FROM predictions INDEXED BY predictions_model_time WHERE {f.sql} GROUP BY 1",
-                (*f.ids, a, b),
-            )
-        )
+        parts.append(run(conn, _SPANS, {"ids": f.ids, "lo": a, "hi": b, "per": bucket_ns}))
     for part in parts:
         for b, calls, errors, rows in part:
             add_sums(out, b, calls, errors, rows)
