@@ -7,8 +7,6 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, func
 from sqlalchemy.sql.elements import ColumnElement
 
-from aither_server.store.engine import placeholders
-
 __all__ = ["MAX_PAIRS", "Filter", "in_filter"]
 
 #: Distinct (prediction, label) pairs beyond which the model is not treated as a classifier.
@@ -29,11 +27,8 @@ class Filter:
         self.ids = ids
         #: The values of :func:`in_filter`'s parameters.
         self.values: dict[str, object] = {"ids": ids, "lo": lo, "hi": hi}
-        self.sql = f"model_id IN ({placeholders(ids)}) AND start_ns >= ? AND start_ns < ?"
-        self.params: tuple[int, ...] = (*ids, lo, hi)
         #: Some of these spans were kept 1 in k (``ml.sample_rate``): labelled rows count ``weight`` times.
         self.weighted = weighted
-        self.count = "sum(coalesce(weight, 1.0))" if weighted else "count(*)"
         #: Latency percentiles from the hourly histograms alone (``metrics(approximate=True)``).
         self.approximate = approximate
 

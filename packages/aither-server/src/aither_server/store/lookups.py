@@ -4,27 +4,20 @@ statements as the engine needs, and which spans of a request are stored already 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, LargeBinary, select
 from sqlalchemy.sql import Executable
 
 from aither_server.store.core_tables import label_spans, predictions
-from aither_server.store.engine import Connection, Database, PerDialect, among, dialect_of, placeholders, run
+from aither_server.store.engine import Connection, Database, PerDialect, among, dialect_of, run
 
-__all__ = ["CHUNK", "chunks", "each_chunk", "stored_spans", "trace_key", "where_in"]
+__all__ = ["CHUNK", "chunks", "each_chunk", "stored_spans", "trace_key"]
 
 #: Parameters per statement stay well under SQLite's limit (32766 since 3.32, 999 before).
 CHUNK = 500
 
 _Item = TypeVar("_Item")
-
-
-class _Engine(Protocol):
-    """What :func:`where_in` needs of a database (or of a :class:`~aither_server.store.database.Store`)."""
-
-    @property
-    def dialect(self) -> str: ...
 
 
 def trace_key(trace_id: bytes) -> int:
@@ -35,18 +28,6 @@ def trace_key(trace_id: bytes) -> int:
 def chunks(items: Sequence[_Item], size: int = CHUNK) -> Iterator[Sequence[_Item]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def where_in(
-    db: _Engine, column: str, values: Sequence[object], pg_type: str
-) -> Iterator[tuple[str, Sequence[object]]]:
-    """``column`` among ``values`` as (condition, parameters), in as many statements as the engine needs:
-    PostgreSQL takes one array (one statement, prepared once), SQLite lists of at most :data:`CHUNK`."""
-    if db.dialect == "postgresql":
-        yield f"{column} = ANY(?::{pg_type}[])", (list(values),)
-        return
-    for chunk in chunks(values):
-        yield f"{column} IN ({placeholders(chunk)})", chunk
 
 
 def each_chunk(
