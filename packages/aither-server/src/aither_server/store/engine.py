@@ -532,7 +532,11 @@ class _Compiled:
     def expand(self, given: Mapping[str, object]) -> tuple[str, tuple[object, ...]]:
         """The SQL and parameters of a statement with IN lists, for the lengths of ``given``'s lists."""
         values = {**self._defaults, **given} if self._defaults else given
-        shape = tuple(len(_sequence(values[name], name)) for name in self._expanding)
+        expanding = self._expanding
+        if len(expanding) == 1:  # the common case (a list of model ids): no generator
+            shape: tuple[int, ...] = (len(_sequence(values[expanding[0]], expanding[0])),)
+        else:
+            shape = tuple(len(_sequence(values[name], name)) for name in expanding)
         found = self._shapes.get(shape)
         if found is None:
             if len(self._shapes) > 64:  # lists of every length: keep it bounded
@@ -593,6 +597,8 @@ def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, object]], tuple[ob
 
 
 def _sequence(value: object, name: str) -> Sequence[object]:
+    if type(value) is list or type(value) is tuple:  # the callers' own: cheaper than the ABC check below
+        return value
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise TypeError(f"parameter {name!r} is an IN list: give a list or tuple, not {type(value).__name__}")
     return value
