@@ -142,11 +142,6 @@ class Database(Protocol):
 
     def sqlalchemy_url(self) -> str: ...
 
-    def least(self) -> str:
-        """The name of the two-argument minimum (``min`` in SQLite, ``LEAST`` in PostgreSQL)."""
-
-    def greatest(self) -> str: ...
-
 
 class SqliteDatabase:
     """An SQLite file in WAL mode: readers never wait for the (one) writer."""
@@ -189,12 +184,6 @@ class SqliteDatabase:
 
     def sqlalchemy_url(self) -> str:
         return f"sqlite:///{self.path}"
-
-    def least(self) -> str:
-        return "min"
-
-    def greatest(self) -> str:
-        return "max"
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------------
@@ -412,12 +401,6 @@ class PostgresDatabase:
 
     def sqlalchemy_url(self) -> str:
         return self.url.replace("postgresql://", "postgresql+psycopg://", 1)
-
-    def least(self) -> str:
-        return "LEAST"
-
-    def greatest(self) -> str:
-        return "GREATEST"
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
