@@ -1,14 +1,17 @@
-"""Ingestion's inserts through SQLAlchemy Core against the store's own path, on SQLite and PostgreSQL. Prints a
-table.
+"""Ingestion's inserts: the store's path (Core statements through its bridge) against the same statements as
+driver strings and through SQLAlchemy's own execution, on SQLite and PostgreSQL. Prints a table.
 
     .venv/bin/python benchmarks/server_core_inserts.py [--spans 16000] [--engines sqlite,postgresql]
 
 Issue 11 asks for SQLAlchemy Core unless it is measured not to meet the ingestion targets. This measures the
 part Core would replace: writing the ``predictions`` row and the 5 ``prediction_rows`` of each SDK-shape span
-(5x10 feature sample, 5-row prediction), 100 spans per transaction, with the same values three ways:
+(5x10 feature sample, 5-row prediction), 100 spans per transaction, with the same values four ways:
 
-- the store's path: the DB-API driver's ``executemany`` (SQLite) or COPY (PostgreSQL), as ``store/ingestion.py``
-  writes them;
+- the store's path: Core ``insert()`` statements built once, run by ``engine.run_many`` on the store's own
+  connection (compiled once for the driver; sqlite3's ``executemany``, or COPY on PostgreSQL), as
+  ``store/predictions.py`` writes them;
+- the same rows as an SQL string in the driver's spelling, ``executemany`` on the store's connection (what the
+  store did before its statements were Core);
 - SQLAlchemy Core, ``connection.execute(insert(table), rows)`` with the rows as dicts (its "insertmanyvalues"
   batching on PostgreSQL; ``executemany`` on SQLite);
 - SQLAlchemy Core with the driver's own cursor (``exec_driver_sql``): Core's connection and transaction
@@ -31,9 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from server_ingest import postgres_cluster
-from sqlalchemy import MetaData, create_engine, insert
+from sqlalchemy import Insert, MetaData, Table, bindparam, create_engine, insert
 
 from aither_server import Store
+from aither_server.store import core_tables
+from aither_server.store.engine import run_many
 
 PER_TRANSACTION = 100
 COLUMNS = 10
@@ -89,9 +94,28 @@ def _sql(table: str, columns: list[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
+def _insert(table: Table, columns: list[str]) -> Insert:
+    return insert(table).values({name: bindparam(name) for name in columns})
+
+
 def store_path(store: Store, predictions: list[dict[str, Any]], rows: list[dict[str, Any]]) -> float:
-    """The store's own connection and statements (``executemany``: sqlite3's, or the PostgreSQL adapter's COPY)."""
-    pred_sql, row_sql = _sql("predictions", list(predictions[0])), _sql("prediction_rows", list(rows[0]))
+    """The store's bridge: Core statements built once, the rows as dicts (``run_many``: sqlite3's
+    ``executemany``, or COPY on PostgreSQL)."""
+    pred_insert = _insert(core_tables.predictions, list(predictions[0]))
+    row_insert = _insert(core_tables.prediction_rows, list(rows[0]))
+    start = time.perf_counter()
+    for i in range(0, len(predictions), PER_TRANSACTION):
+        with store.write() as conn:
+            run_many(conn, pred_insert, predictions[i : i + PER_TRANSACTION])
+            run_many(conn, row_insert, rows[i * ROWS : (i + PER_TRANSACTION) * ROWS])
+    return time.perf_counter() - start
+
+
+def driver_strings(store: Store, predictions: list[dict[str, Any]], rows: list[dict[str, Any]]) -> float:
+    """The same rows as tuples, the SQL as a string in the driver's spelling, on the store's connection."""
+    mark = "%s" if store.dialect == "postgresql" else "?"
+    pred_sql = _sql("predictions", list(predictions[0])).replace("?", mark)
+    row_sql = _sql("prediction_rows", list(rows[0])).replace("?", mark)
     start = time.perf_counter()
     for i in range(0, len(predictions), PER_TRANSACTION):
         with store.write() as conn:
@@ -138,12 +162,18 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for engine in args.engines.split(","):
-                results: dict[str, list[float]] = {"store": [], "core insert()": [], "core exec_driver_sql": []}
+                results: dict[str, list[float]] = {
+                    "store (Core via run_many)": [],
+                    "driver strings": [],
+                    "SQLAlchemy execute(insert())": [],
+                    "SQLAlchemy exec_driver_sql": [],
+                }
                 for round_ in range(args.rounds):
                     ways: list[tuple[str, Callable[[Store, str], float]]] = [
-                        ("store", lambda s, u: store_path(s, *spans(args.spans, 1))),
-                        ("core insert()", lambda s, u: core(u, *spans(args.spans, 1), driver_sql=False)),
-                        ("core exec_driver_sql", lambda s, u: core(u, *spans(args.spans, 1), driver_sql=True)),
+                        ("store (Core via run_many)", lambda s, u: store_path(s, *spans(args.spans, 1))),
+                        ("driver strings", lambda s, u: driver_strings(s, *spans(args.spans, 1))),
+                        ("SQLAlchemy execute(insert())", lambda s, u: core(u, *spans(args.spans, 1), driver_sql=False)),
+                        ("SQLAlchemy exec_driver_sql", lambda s, u: core(u, *spans(args.spans, 1), driver_sql=True)),
                     ]
                     for index, (name, way) in enumerate(ways):
                         target = (
