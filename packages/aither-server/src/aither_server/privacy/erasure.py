@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import BigInteger, LargeBinary, Table, bindparam, delete, func, select, update
+from sqlalchemy import BigInteger, LargeBinary, Table, bindparam, delete, select, update
 from sqlalchemy.sql import Executable
 
 from aither_server.drift.embedding_store import drift_embeddings
@@ -23,7 +23,7 @@ from aither_server.privacy import audit
 from aither_server.store import core_tables, lookups, rollups
 from aither_server.store.core_tables import label_spans, labels, models, prediction_rows, predictions
 from aither_server.store.database import Store, trace_key
-from aither_server.store.engine import Connection, PerDialect, among, dialect_of, open_database, run, run_many
+from aither_server.store.engine import Connection, PerDialect, among, dialect_of, greatest, open_database, run, run_many
 from aither_server.store.estimate_tables import estimate_hours, realized_hours
 
 __all__ = ["Erased", "erase"]
@@ -59,20 +59,14 @@ def _empty_cells(conn: Connection, table: str, keys: Iterable[tuple[int, ...]]) 
     run_many(conn, _EMPTIED[table], [dict(zip(names, key, strict=True)) for key in sorted(keys)])
 
 
-def _take_out_calls(dialect: str) -> Executable:
-    greatest = func.max if dialect == "sqlite" else func.greatest  # SQLite's two-argument max is its GREATEST
-    m = models.c
-    return (
-        update(models)
-        .where(m.id == bindparam("model_id"))
-        .values(
-            calls=greatest(m.calls - bindparam("taken_calls"), 0),
-            predictions=greatest(m.predictions - bindparam("taken_rows"), 0),
-        )
+_TAKE_OUT_CALLS = (
+    update(models)
+    .where(models.c.id == bindparam("model_id"))
+    .values(
+        calls=greatest(models.c.calls - bindparam("taken_calls"), 0),
+        predictions=greatest(models.c.predictions - bindparam("taken_rows"), 0),
     )
-
-
-_TAKE_OUT_CALLS = PerDialect(_take_out_calls)
+)
 _p = predictions.c
 _TRACES_OF_ENTITY = select(_p.trace_id).distinct().where(_p.entity == bindparam("entity"))
 _PREDICTIONS = PerDialect(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, update
-from sqlalchemy.sql import Executable
+from sqlalchemy import Update, bindparam, update
 
 from aither_server.model.records import AggregatePoint
 from aither_server.model.rollup_keys import HOUR_NS, MINUTE_NS
 from aither_server.store.core_tables import aggregate_points, instances, models
-from aither_server.store.engine import Connection, PerDialect, run, run_many
+from aither_server.store.engine import Connection, greatest, insert_if_new, least, run, run_many
 from aither_server.store.ingest_ids import IdRegistry, NewIds
 from aither_server.store.rollups import AGGREGATE_LATENCY, AGGREGATE_MINUTES
 
@@ -20,37 +19,23 @@ __all__ = ["store_aggregates"]
 _POINT_KEY = ("instance_id", "metric", "model_id", "reason", "start_ns", "end_ns")
 
 
-def _insert_point(dialect: str) -> Executable:
-    values: dict[str, object] = {name: bindparam(name) for name in (*_POINT_KEY, "value", "buckets", "received_ns")}
-    key = [aggregate_points.c[name] for name in _POINT_KEY]
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(aggregate_points).values(values).on_conflict_do_nothing(index_elements=key)
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(aggregate_points).values(values).on_conflict_do_nothing(index_elements=key)
-
-
-def _model_seen(total: str | None) -> PerDialect:
+def _model_seen(total: str | None) -> Update:
     """The model's first and last seen times widened to a point's end, and ``total`` (a running total) added to."""
-
-    def build(dialect: str) -> Executable:
-        # SQLite's two-argument min / max are PostgreSQL's LEAST / GREATEST.
-        least, greatest = (func.min, func.max) if dialect == "sqlite" else (func.least, func.greatest)
-        m = models.c
-        values: dict[str, object] = {
-            "first_seen_ns": least(m.first_seen_ns, bindparam("end_ns")),
-            "last_seen_ns": greatest(m.last_seen_ns, bindparam("end_ns")),
-        }
-        if total is not None:
-            values[total] = m[total] + bindparam("value")
-        return update(models).where(m.id == bindparam("model_id")).values(values)
-
-    return PerDialect(build)
+    m = models.c
+    values: dict[str, object] = {
+        "first_seen_ns": least(m.first_seen_ns, bindparam("end_ns")),
+        "last_seen_ns": greatest(m.last_seen_ns, bindparam("end_ns")),
+    }
+    if total is not None:
+        values[total] = m[total] + bindparam("value")
+    return update(models).where(m.id == bindparam("model_id")).values(values)
 
 
-_INSERT_POINT = PerDialect(_insert_point)
+_INSERT_POINT = insert_if_new(
+    aggregate_points,
+    {name: bindparam(name) for name in (*_POINT_KEY, "value", "buckets", "received_ns")},
+    [aggregate_points.c[name] for name in _POINT_KEY],
+)
 #: The models table's running totals of each aggregate metric (the models list reads them), and the update of
 #: a model's times and its metric's total for a point (``None``: a metric without one).
 _MODEL_TOTALS = {"calls": "aggregate_calls", "rows": "aggregate_rows", "errors": "aggregate_errors"}

@@ -24,13 +24,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sqlalchemy import Engine, bindparam, literal, select
-from sqlalchemy.sql import Executable
 
 from aither_server.model import api_keys
 from aither_server.model.records import AggregatePoint, LabelSpan, PredictionSpan
 from aither_server.store import keys as key_rows
 from aither_server.store.core_tables import meta
-from aither_server.store.engine import Connection, PerDialect, open_database, run, run_many, sqlalchemy_engine
+from aither_server.store.engine import (
+    Connection,
+    insert_if_new,
+    open_database,
+    run,
+    run_many,
+    sqlalchemy_engine,
+)
 from aither_server.store.ingestion import Ingestor, NewIds
 from aither_server.store.lookups import trace_key
 from aither_server.store.migrations import migrate
@@ -65,19 +71,7 @@ _HAS_ORG = select(literal(1)).where(meta.c.key == "org_id")
 _META = select(meta.c.key, meta.c.value)
 
 
-def _add_meta(dialect: str) -> Executable:
-    """``INSERT ... ON CONFLICT (key) DO NOTHING`` into ``meta``, in the engine's dialect module."""
-    values: dict[str, object] = {"key": bindparam("meta_key"), "value": bindparam("meta_value")}
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(meta).values(values).on_conflict_do_nothing(index_elements=[meta.c.key])
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(meta).values(values).on_conflict_do_nothing(index_elements=[meta.c.key])
-
-
-_ADD_META = PerDialect(_add_meta)
+_ADD_META = insert_if_new(meta, {"key": bindparam("meta_key"), "value": bindparam("meta_value")}, [meta.c.key])
 
 
 def _local_user() -> str:
@@ -122,7 +116,7 @@ class Store:
         self._local = threading.local()
         self._readers: list[Connection] = []
         self._readers_lock = threading.Lock()
-        self._ingestor = Ingestor(self._db)
+        self._ingestor = Ingestor()
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
         self._touched: dict[str, int] = {}

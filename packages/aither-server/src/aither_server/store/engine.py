@@ -17,11 +17,12 @@ for psycopg), and cached by statement object: build statements once, as module c
 ``bindparam()`` s, and pass their values by name (put in order by one ``itemgetter``; about 1 us of CPU a call
 more than a string on the driver's path). An expanding ``IN`` list gets one SQL per length of its lists, each
 made once. Values go to the driver and rows come back as it gives them (no SQLAlchemy type processing). A
-statement whose form differs by engine (an ``ON CONFLICT`` upsert, ``max`` / ``GREATEST``, a list as one array)
-is a :class:`PerDialect`; :func:`upsert`, :func:`among`, :func:`indexed_by` and :func:`json_array_length` build
-the common ones. Many rows of an INSERT, an upsert or a keyed UPDATE go to PostgreSQL by COPY or as arrays
-(``store/pg_bulk.py``, planned from the SQL SQLAlchemy compiled). The only SQL strings left are the engines' own
-commands without parameters (``BEGIN``, ``PRAGMA``, a writer's temporary table).
+statement whose form differs by engine (an ``ON CONFLICT`` clause, a list as one array) is a
+:class:`PerDialect`, and :func:`upsert`, :func:`insert_if_new` and :func:`among` build the common ones; an
+expression that differs (:func:`least` / :func:`greatest`, :func:`json_array_length`, :func:`indexed_by`'s hint)
+compiles per engine inside one statement. Many rows of an INSERT, an upsert or a keyed UPDATE go to PostgreSQL
+by COPY or as arrays (``store/pg_bulk.py``, planned from the SQL SQLAlchemy compiled). The only SQL strings left
+are the engines' own commands without parameters (``BEGIN``, ``PRAGMA``, a writer's temporary table).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from psycopg.abc import AdaptContext, Buffer, Dumper
     from psycopg.adapt import Loader
     from psycopg.rows import TupleRow
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 __all__ = [
     "Connection",
@@ -65,9 +68,12 @@ __all__ = [
     "among",
     "database_target",
     "dialect_of",
+    "greatest",
     "indexed_by",
+    "insert_if_new",
     "is_url",
     "json_array_length",
+    "least",
     "open_database",
     "run",
     "run_many",
@@ -460,27 +466,53 @@ class PerDialect:
         return found
 
 
+#: ``excluded``: the row an upsert proposed, by column.
+_Excluded = ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]
+
+
 def upsert(
     table: Table,
     values: Mapping[str, object],
     key: Sequence[Column[Any]],
-    update: Callable[[ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]], Mapping[str, object]],
+    update: Callable[[_Excluded], Mapping[str, object]],
+    where: Callable[[_Excluded], ColumnElement[bool]] | None = None,
 ) -> PerDialect:
-    """``INSERT ... ON CONFLICT (key) DO UPDATE SET update(excluded)``, in each engine's dialect module (their
-    ``on_conflict_do_update`` clauses do not compile on the other)."""
+    """``INSERT ... ON CONFLICT (key) DO UPDATE SET update(excluded) [WHERE where(excluded)]``, in each engine's
+    dialect module (their ``on_conflict_do_update`` clauses do not compile on the other)."""
 
     def build(dialect: str) -> Executable:
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            lite = sqlite_insert(table).values(dict(values))
-            return lite.on_conflict_do_update(index_elements=list(key), set_=dict(update(lite.excluded)))
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        pg = pg_insert(table).values(dict(values))
-        return pg.on_conflict_do_update(index_elements=list(key), set_=dict(update(pg.excluded)))
+        insert = _dialect_insert(dialect, table).values(dict(values))
+        return insert.on_conflict_do_update(
+            index_elements=list(key),
+            set_=dict(update(insert.excluded)),
+            where=None if where is None else where(insert.excluded),
+        )
 
     return PerDialect(build)
+
+
+def insert_if_new(table: Table, values: Mapping[str, object], key: Sequence[Column[Any]]) -> PerDialect:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING``, in each engine's dialect module; never ``RETURNING`` a
+    generated key (SQLAlchemy's habit on PostgreSQL): a caller reads the id by its key after."""
+    return PerDialect(
+        lambda dialect: (
+            _dialect_insert(dialect, table)
+            .inline()
+            .values(dict(values))
+            .on_conflict_do_nothing(index_elements=list(key))
+        )
+    )
+
+
+def _dialect_insert(dialect: str, table: Table) -> SqliteInsert | PgInsert:
+    """The INSERT of ``dialect``'s own module: its ``ON CONFLICT`` clauses compile on that engine only."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table)
 
 
 class _Compiled:
@@ -640,6 +672,33 @@ class json_array_length(FunctionElement[int]):
     name = "json_array_length"
 
 
+class least(FunctionElement[Any]):
+    """The smaller of two values: PostgreSQL's ``LEAST``, SQLite's two-argument ``min``."""
+
+    inherit_cache = True
+    name = "least"
+
+
+class greatest(FunctionElement[Any]):
+    """The larger of two values: PostgreSQL's ``GREATEST``, SQLite's two-argument ``max``."""
+
+    inherit_cache = True
+    name = "greatest"
+
+
+@compiles(least)
+@compiles(greatest)
+def _extreme(element: least | greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{element.name}({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(least, "sqlite")
+@compiles(greatest, "sqlite")
+def _extreme_sqlite(element: least | greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    name = "min" if isinstance(element, least) else "max"
+    return f"{name}({compiler.process(element.clauses, **kw)})"
+
+
 @compiles(json_array_length, "postgresql")
 def _json_array_length_postgres(element: json_array_length, compiler: SQLCompiler, **kw: Any) -> str:
     return f"json_array_length(CAST({compiler.process(element.clauses, **kw)} AS json))"
@@ -706,7 +765,4 @@ def run_many(conn: Connection, statement: Executable | PerDialect, rows: Iterabl
     compiled = _compile(dialect, statement)
     if compiled.sql is None:
         raise ValueError(f"an IN list is one statement's, not many rows': {statement}")
-    values = [compiled.parameters(row) for row in rows]
-    if isinstance(conn, _PgConnection):
-        return conn.executemany(compiled.sql, values)
-    return conn.executemany(compiled.sql, values)
+    return conn.executemany(compiled.sql, [compiled.parameters(row) for row in rows])

@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.sql import Executable
 
 from aither_server.store.core_tables import instances, models
-from aither_server.store.engine import Connection, PerDialect, run
+from aither_server.store.engine import Connection, insert_if_new, run
 
 __all__ = ["IdRegistry", "ModelKey", "NewIds"]
 
@@ -17,44 +16,21 @@ __all__ = ["IdRegistry", "ModelKey", "NewIds"]
 ModelKey = tuple[str, str, str]
 
 
-# inline(): no ``RETURNING id`` (SQLAlchemy's for a generated key on PostgreSQL): the id is read by its key after.
-def _new_model(dialect: str) -> Executable:
-    values: dict[str, object] = {
-        name: bindparam(name) for name in ("name", "version", "environment", "first_seen_ns", "last_seen_ns")
-    }
-    key = [models.c.name, models.c.version, models.c.environment]
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(models).inline().values(values).on_conflict_do_nothing(index_elements=key)
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(models).inline().values(values).on_conflict_do_nothing(index_elements=key)
-
-
-def _new_instance(dialect: str) -> Executable:
-    values: dict[str, object] = {"instance": bindparam("instance"), "first_seen_ns": bindparam("first_seen_ns")}
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return (
-            sqlite_insert(instances)
-            .inline()
-            .values(values)
-            .on_conflict_do_nothing(index_elements=[instances.c.instance])
-        )
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(instances).inline().values(values).on_conflict_do_nothing(index_elements=[instances.c.instance])
-
-
-_NEW_MODEL = PerDialect(_new_model)
+_NEW_MODEL = insert_if_new(
+    models,
+    {name: bindparam(name) for name in ("name", "version", "environment", "first_seen_ns", "last_seen_ns")},
+    [models.c.name, models.c.version, models.c.environment],
+)
 _MODEL_ID = select(models.c.id).where(
     models.c.name == bindparam("name"),
     models.c.version == bindparam("version"),
     models.c.environment == bindparam("environment"),
 )
-_NEW_INSTANCE = PerDialect(_new_instance)
+_NEW_INSTANCE = insert_if_new(
+    instances,
+    {"instance": bindparam("instance"), "first_seen_ns": bindparam("first_seen_ns")},
+    [instances.c.instance],
+)
 _INSTANCE_ID = select(instances.c.id).where(instances.c.instance == bindparam("instance"))
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from aither_server.model.records import AggregatePoint, LabelSpan, PredictionSpan
 from aither_server.store.aggregates import store_aggregates
-from aither_server.store.engine import Connection, Database
+from aither_server.store.engine import Connection
 from aither_server.store.ingest_ids import IdRegistry, NewIds
 from aither_server.store.label_joins import store_labels
 from aither_server.store.lookups import trace_key
@@ -26,17 +26,16 @@ __all__ = ["Ingestor", "NewIds", "trace_key"]
 class Ingestor:
     """Writes spans and aggregate points; keeps the ids of the models and instances it has seen."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self) -> None:
         self.ids = IdRegistry()
 
     def predictions(self, conn: Connection, spans: Sequence[PredictionSpan], now: int, new: NewIds) -> tuple[int, int]:
         """New prediction spans and rows stored (a retried span counts zero)."""
-        return store_predictions(conn, self._db, self.ids, spans, now, new)
+        return store_predictions(conn, self.ids, spans, now, new)
 
     def labels(self, conn: Connection, spans: Sequence[LabelSpan], now: int) -> tuple[int, int]:
         """New label spans and label rows stored."""
-        return store_labels(conn, self._db, spans, now)
+        return store_labels(conn, spans, now)
 
     def aggregates(self, conn: Connection, points: Sequence[AggregatePoint], now: int, new: NewIds) -> int:
         """New aggregate points stored."""

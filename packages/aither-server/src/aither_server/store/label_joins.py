@@ -27,7 +27,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Join
@@ -37,12 +36,13 @@ from aither_server.model.records import (
     InvalidJson,
     LabelSpan,
     RowValue,
+    ValueKey,
     label_keys,
     label_rows,
     parse_prediction,
 )
 from aither_server.store.core_tables import label_spans, labels, prediction_rows, predictions
-from aither_server.store.engine import Connection, Database, PerDialect, among, run, run_many
+from aither_server.store.engine import Connection, PerDialect, among, dialect_of, run, run_many, upsert
 from aither_server.store.labelled_rows import INSERT_ROW, labelled_row, sample_weight
 from aither_server.store.lookups import each_chunk, stored_spans, trace_key
 from aither_server.store.rollups import LabelCell, QualityDeltas, add_quality, write_quality
@@ -60,30 +60,14 @@ _LABEL_COLUMNS = (
 _REPLACED = ("label", "label_key", "label_num", "label_kind", "time_ns", "received_ns")
 
 
-def _upsert_label(dialect: str) -> Executable:
-    """An upsert pg_bulk takes whole (arrays, or a staged table, on PostgreSQL)."""
-    values: dict[str, object] = {name: bindparam(name) for name in _LABEL_COLUMNS}
-    key = [labels.c.trace_id, labels.c.row]
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        lite = sqlite_insert(labels).values(values)
-        return lite.on_conflict_do_update(
-            index_elements=key,
-            set_={name: lite.excluded[name] for name in _REPLACED},
-            where=lite.excluded.time_ns >= labels.c.time_ns,
-        )
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    pg = pg_insert(labels).values(values)
-    return pg.on_conflict_do_update(
-        index_elements=key,
-        set_={name: pg.excluded[name] for name in _REPLACED},
-        where=pg.excluded.time_ns >= labels.c.time_ns,
-    )
-
-
-_UPSERT_LABEL = PerDialect(_upsert_label)
+#: An upsert pg_bulk takes whole (arrays, or a staged table, on PostgreSQL).
+_UPSERT_LABEL = upsert(
+    labels,
+    {name: bindparam(name) for name in _LABEL_COLUMNS},
+    [labels.c.trace_id, labels.c.row],
+    lambda new: {name: new[name] for name in _REPLACED},
+    where=lambda new: new.time_ns >= labels.c.time_ns,
+)
 # A plain INSERT: COPY on PostgreSQL.
 _INSERT_SPAN = insert(label_spans).values(
     {name: bindparam(name) for name in ("trace_id", "span_id", "row", "label", "time_ns", "received_ns")}
@@ -196,13 +180,26 @@ def _dumps(value: JsonValue) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def store_labels(conn: Connection, db: Database, spans: Sequence[LabelSpan], now: int) -> tuple[int, int]:
+def _label_row(
+    span: LabelSpan, row: int, text: str, vk: ValueKey, prediction: tuple[int | None, int | None], now: int
+) -> dict[str, object]:
+    """One (trace id, row) label of ``span`` for ``_UPSERT_LABEL``; ``prediction``: its prediction's (row
+    count, model id) when stored."""
+    pred_rows, model_id = prediction
+    return {
+        "trace_id": span.trace_id, "row": row, "label": text, "label_key": vk.key, "label_num": vk.num,
+        "label_kind": vk.kind, "time_ns": span.time_ns, "received_ns": now, "pred_rows": pred_rows,
+        "model_id": model_id,
+    }  # fmt: skip
+
+
+def store_labels(conn: Connection, spans: Sequence[LabelSpan], now: int) -> tuple[int, int]:
     """Store one request's label spans; a span already stored (a retry) is skipped. Returns the spans and the
     (trace id, row) labels that were new."""
     if not spans:
         return 0, 0
     unique = {(s.trace_id, s.span_id): s for s in spans}
-    existing = stored_spans(conn, db, "label_spans", list(unique))
+    existing = stored_spans(conn, "label_spans", list(unique))
     fresh = sorted((s for k, s in unique.items() if k not in existing), key=lambda s: s.time_ns)
     if not fresh:
         return 0, 0
@@ -213,7 +210,7 @@ def store_labels(conn: Connection, db: Database, spans: Sequence[LabelSpan], now
     no_prediction: tuple[int | None, int | None] = (None, None)
     for span in fresh:
         trace_id, label, time_ns = span.trace_id, span.label, span.time_ns
-        pred_rows, model_id = joined.get(trace_id, no_prediction)
+        prediction = joined.get(trace_id, no_prediction)
         # The JSON text as received when there is one (it parses to ``label``): no re-encoding.
         text = span.label_json if span.label_json is not None else _dumps(label)
         span_params.append(
@@ -227,26 +224,17 @@ def store_labels(conn: Connection, db: Database, spans: Sequence[LabelSpan], now
         if span.row is not None or not isinstance(label, list):
             # One row: the whole label is its value (label_rows' first and last rules).
             row = 0 if span.row is None else span.row
-            vk = keys[0]
-            upserts.append(
-                {"trace_id": trace_id, "row": row, "label": text, "label_key": vk.key, "label_num": vk.num,
-                 "label_kind": vk.kind, "time_ns": time_ns, "received_ns": now, "pred_rows": pred_rows,
-                 "model_id": model_id}
-            )  # fmt: skip
+            upserts.append(_label_row(span, row, text, keys[0], prediction, now))
             rows.add(row)
             continue
         for (row, value), vk in zip(label_rows(span), keys, strict=True):
-            upserts.append(
-                {"trace_id": trace_id, "row": row, "label": _dumps(value), "label_key": vk.key, "label_num": vk.num,
-                 "label_kind": vk.kind, "time_ns": time_ns, "received_ns": now, "pred_rows": pred_rows,
-                 "model_id": model_id}
-            )  # fmt: skip
+            upserts.append(_label_row(span, row, _dumps(value), vk, prediction, now))
             rows.add(row)
     run_many(conn, _INSERT_SPAN, span_params)
     run_many(conn, _UPSERT_LABEL, upserts)
     if owner:
         # Rows of these traces labelled before this request learnt their prediction when it was stored.
-        _apply_labels(conn, db, affected, owner)
+        _apply_labels(conn, affected, owner)
     return len(fresh), len(upserts)
 
 
@@ -266,11 +254,11 @@ def _owners(
     return owner, joined
 
 
-def _affected(conn: Connection, db: Database, pairs: list[tuple[int, int, bytes]]) -> list[_AffectedRow]:
+def _affected(conn: Connection, pairs: list[tuple[int, int, bytes]]) -> list[_AffectedRow]:
     """For each (prediction id, row, trace id): the current label, and the prediction row's values and old
     label (NULLs when the row is not written yet: never labelled before), one primary-key probe per pair in
     each table (work in proportion to the request)."""
-    if db.dialect == "postgresql":
+    if dialect_of(conn) == "postgresql":
         unique = sorted(set(pairs))
         return run(
             conn,
@@ -304,9 +292,7 @@ def _unwritten_rows(conn: Connection, pred_ids: set[int]) -> dict[int, _StoredPr
     return found
 
 
-def _apply_labels(
-    conn: Connection, db: Database, affected: dict[bytes, set[int]], owner: dict[int, tuple[bytes, int]]
-) -> None:
+def _apply_labels(conn: Connection, affected: dict[bytes, set[int]], owner: dict[int, tuple[bytes, int]]) -> None:
     """Copy the current label of each affected (trace id, row) onto the prediction rows it joins (``owner``:
     the stored predictions of those traces), and move the row's contribution in ``quality_hours`` from its
     old label to its new one.
@@ -329,7 +315,7 @@ def _apply_labels(
     inserts: list[dict[str, object]] = []
     quality: QualityDeltas = {}
     unwritten: list[tuple[int, int, LabelCell]] = []
-    for found in _affected(conn, db, pairs):
+    for found in _affected(conn, pairs):
         (pred_id, row, label_key, label_num, label_kind, model_id, start_ns, kind, pred_key, pred_num, score, weight,
          old_key, old_num, old_kind) = found  # fmt: skip
         label = (label_key, label_num, label_kind)

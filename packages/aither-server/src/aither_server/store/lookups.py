@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, LargeBinary, select
 from sqlalchemy.sql import Executable
 
 from aither_server.store.core_tables import label_spans, predictions
-from aither_server.store.engine import Connection, Database, PerDialect, among, dialect_of, run
+from aither_server.store.engine import Connection, PerDialect, among, dialect_of, run
 
 __all__ = ["CHUNK", "chunks", "each_chunk", "stored_spans", "trace_key"]
 
@@ -39,7 +39,7 @@ def each_chunk(
 ) -> Iterator[Any]:
     """The rows of ``statement``, whose list parameter ``name`` is an :func:`~aither_server.store.engine.among`,
     for all of ``values``: one statement on PostgreSQL (one array), chunks of :data:`CHUNK` on SQLite."""
-    given = dict(parameters or {})
+    given = parameters or {}
     if dialect_of(conn) == "postgresql":
         yield from run(conn, statement, {**given, name: list(values)})
         return
@@ -59,9 +59,7 @@ _STORED_PREDICTIONS = PerDialect(lambda dialect: _spans_of(dialect, "predictions
 _STORED_LABELS = PerDialect(lambda dialect: _spans_of(dialect, "label_spans"))
 
 
-def stored_spans(
-    conn: Connection, db: Database, table: str, keys: Sequence[tuple[bytes, bytes]]
-) -> set[tuple[bytes, bytes]]:
+def stored_spans(conn: Connection, table: str, keys: Sequence[tuple[bytes, bytes]]) -> set[tuple[bytes, bytes]]:
     """The (trace id, span id) of ``keys`` already in ``table`` (``predictions`` or ``label_spans``)."""
     if table == "predictions":
         rows = each_chunk(conn, _STORED_PREDICTIONS, "keys", list({trace_key(k[0]) for k in keys}))

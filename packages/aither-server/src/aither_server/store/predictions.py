@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import LargeBinary, bindparam, func, insert, literal_column, select, update
-from sqlalchemy.sql import Executable
 
 from aither_server.model.records import PredictionSpan, prediction_rows
 from aither_server.store.core_tables import labels, models, predictions
-from aither_server.store.engine import Connection, Database, PerDialect, among, run, run_many
+from aither_server.store.engine import Connection, PerDialect, among, greatest, least, run, run_many
 from aither_server.store.ingest_ids import IdRegistry, NewIds
 from aither_server.store.labelled_rows import INSERT_ROW, labelled_row, sample_weight
 from aither_server.store.lookups import each_chunk, stored_spans
@@ -46,23 +45,16 @@ _EARLY_LABELS = PerDialect(
 _NEXT_ID = select(func.coalesce(func.max(predictions.c.id), literal_column("0")) + literal_column("1"))
 
 
-def _models_seen(dialect: str) -> Executable:
-    # SQLite's two-argument min / max are PostgreSQL's LEAST / GREATEST.
-    least, greatest = (func.min, func.max) if dialect == "sqlite" else (func.least, func.greatest)
-    m = models.c
-    return (
-        update(models)
-        .where(m.id == bindparam("model_id"))
-        .values(
-            calls=m.calls + bindparam("calls"),
-            predictions=m.predictions + bindparam("rows"),
-            first_seen_ns=least(m.first_seen_ns, bindparam("first_ns")),
-            last_seen_ns=greatest(m.last_seen_ns, bindparam("last_ns")),
-        )
+_MODELS_SEEN = (
+    update(models)
+    .where(models.c.id == bindparam("model_id"))
+    .values(
+        calls=models.c.calls + bindparam("calls"),
+        predictions=models.c.predictions + bindparam("rows"),
+        first_seen_ns=least(models.c.first_seen_ns, bindparam("first_ns")),
+        last_seen_ns=greatest(models.c.last_seen_ns, bindparam("last_ns")),
     )
-
-
-_MODELS_SEEN = PerDialect(_models_seen)
+)
 _SAMPLED = update(models).where(models.c.id == bindparam("model_id")).values(sampled=literal_column("1"))
 _NO_LINK = (None, None)
 
@@ -77,14 +69,14 @@ def _early_labels(conn: Connection, spans: Sequence[PredictionSpan]) -> dict[tup
 
 
 def store_predictions(
-    conn: Connection, db: Database, ids: IdRegistry, spans: Sequence[PredictionSpan], now: int, new: NewIds
+    conn: Connection, ids: IdRegistry, spans: Sequence[PredictionSpan], now: int, new: NewIds
 ) -> tuple[int, int]:
     """Store one request's prediction spans; a span already stored (a retry) is skipped. Returns the spans and
     the rows that were new."""
     if not spans:
         return 0, 0
     unique = {(s.trace_id, s.span_id): s for s in spans}
-    existing = stored_spans(conn, db, "predictions", list(unique))
+    existing = stored_spans(conn, "predictions", list(unique))
     fresh = [s for k, s in unique.items() if k not in existing] if existing else list(unique.values())
     if not fresh:
         return 0, 0

@@ -11,10 +11,9 @@ import threading
 import time
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.sql import Executable
 
 from aither_server.store.core_tables import api_keys, usage
-from aither_server.store.engine import Connection, PerDialect, run, run_many, upsert
+from aither_server.store.engine import Connection, greatest, run, run_many, upsert
 from aither_server.store.results import UsageRecord, month_period, period_key
 
 __all__ = ["Counts", "add_usage"]
@@ -33,17 +32,11 @@ _ADD_USAGE = upsert(
 _READ = select(*(_u[name] for name in _COUNTERS)).where(_u.period == bindparam("period"))
 
 
-def _touch(dialect: str) -> Executable:
-    greatest = func.max if dialect == "sqlite" else func.greatest  # SQLite's two-argument max is its GREATEST
-    used = api_keys.c.last_used_ns
-    return (
-        update(api_keys)
-        .where(api_keys.c.id == bindparam("key_id"))
-        .values(last_used_ns=greatest(func.coalesce(used, 0), bindparam("used_ns")))
-    )
-
-
-_TOUCH = PerDialect(_touch)
+_TOUCH = (
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("key_id"))
+    .values(last_used_ns=greatest(func.coalesce(api_keys.c.last_used_ns, 0), bindparam("used_ns")))
+)
 
 
 def add_usage(
