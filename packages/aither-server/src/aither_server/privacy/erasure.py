@@ -34,7 +34,7 @@ _Prediction = tuple[int, int, int, int, int, int, "int | None"]
 
 def _emptied(table: Table) -> Executable:
     """Delete one cell of ``table`` (its key given by column name) if an erasure emptied it."""
-    key = [table.c[column] == bindparam(column) for column in rollups.KEYS[table.name].split(", ")]
+    key = [table.c[column] == bindparam(column) for column in rollups.KEYS[table.name]]
     return delete(table).where(*key, table.c.calls <= 0)
 
 
@@ -55,7 +55,7 @@ _EMPTIED = {
 def _empty_cells(conn: Connection, table: str, keys: Iterable[tuple[int, ...]]) -> None:
     """Delete the cells of ``keys`` an erasure emptied, as if nothing had been counted there (a cell is only
     written when something is counted)."""
-    names = rollups.KEYS[table].split(", ")
+    names = rollups.KEYS[table]
     run_many(conn, _EMPTIED[table], [dict(zip(names, key, strict=True)) for key in sorted(keys)])
 
 

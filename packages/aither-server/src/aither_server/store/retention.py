@@ -70,9 +70,9 @@ def _rollup_delete(table: Table, key: Sequence[str], time_column: str) -> Execut
 # Every key starts with (model_id, time), so a batch is a range of the primary key.
 _ROLLUPS = (
     *(
-        (_rollup_delete(core_tables.metadata.tables[table], names, names[1]), _UNIT_NS[names[1]])
+        (_rollup_delete(core_tables.metadata.tables[table], key, key[1]), _UNIT_NS[key[1]])
         for table, key in KEYS.items()
-        if (names := key.split(", "))[1] in _UNIT_NS
+        if key[1] in _UNIT_NS
     ),
     # Not rollups but computed from the predictions and labels like them: estimated performance's per-hour caches
     # (their ``hour`` is the hour's start in ns).

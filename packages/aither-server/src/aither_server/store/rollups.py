@@ -25,11 +25,13 @@ from aither_server.store.core_tables import (
     instance_latency_hours,
     instance_minutes,
     instance_models,
+    latency_days,
     latency_hours,
     quality_days,
     quality_hours,
     score_days,
     score_hours,
+    volume_hours,
     volume_minutes,
 )
 from aither_server.store.engine import Connection, PerDialect, run_many, upsert
@@ -50,29 +52,21 @@ __all__ = [
     "write_quality",
 ]
 
-#: Every rollup table's primary key: ``model_id``, then the time unit its cells cover (but for
+#: Every rollup table's key (its primary key): ``model_id``, then the time unit its cells cover (but for
 #: ``instance_models``: an instance's totals), then the rest.
 KEYS = {
-    "volume_minutes": "model_id, minute",
-    "latency_hours": "model_id, hour, bucket",
-    "quality_hours": "model_id, hour, kind, label_kind, pred_key, label_key, scored",
-    "instance_minutes": "model_id, minute, instance_id",
-    "instance_models": "model_id, instance_id",
-    "instance_latency_hours": "model_id, hour, instance_id, bucket",
-    "aggregate_minutes": "model_id, minute, metric, reason",
-    "aggregate_latency_hours": "model_id, hour, bucket",
-    "volume_hours": "model_id, hour",
-    "latency_days": "model_id, day, bucket",
-    "score_hours": "model_id, hour, bin, label_key",
-    "score_days": "model_id, day, bin, label_key",
-    "quality_days": "model_id, day, kind, label_kind, pred_key, label_key, scored",
-}
+    table.name: tuple(column.name for column in table.primary_key.columns)
+    for table in (
+        volume_minutes, latency_hours, quality_hours, instance_minutes, instance_models, instance_latency_hours,
+        aggregate_minutes, aggregate_latency_hours, volume_hours, latency_days, score_hours, score_days, quality_days,
+    )
+}  # fmt: skip
 
 
-def _adding(table: Table, key: Sequence[str], added: Sequence[str]) -> PerDialect:
-    """The commutative upsert of ``table``'s cell ``key``: ``x = table.x + excluded.x`` for each of ``added``
-    (one ``bindparam`` per column, named as it; pg_bulk's array and staged forms on PostgreSQL)."""
-    columns = table.c
+def _adding(table: Table, added: Sequence[str]) -> PerDialect:
+    """The commutative upsert of a cell of ``table``: ``x = table.x + excluded.x`` for each of ``added`` (one
+    ``bindparam`` per column, named as it; pg_bulk's array and staged forms on PostgreSQL)."""
+    columns, key = table.c, KEYS[table.name]
     return upsert(
         table,
         {name: bindparam(name) for name in (*key, *added)},
@@ -81,40 +75,35 @@ def _adding(table: Table, key: Sequence[str], added: Sequence[str]) -> PerDialec
     )
 
 
-def _emptied(table: Table, key: Sequence[str]) -> Delete:
-    """The delete of ``table``'s cell ``key`` once no row is counted there."""
+def _emptied(table: Table) -> Delete:
+    """The delete of a cell of ``table`` once no row is counted there."""
     columns = table.c
     # literal_column: a constant of the SQL, not a parameter to bind on each of the many rows.
-    return delete(table).where(*(columns[name] == bindparam(name) for name in key), columns.rows == literal_column("0"))
+    key = (columns[name] == bindparam(name) for name in KEYS[table.name])
+    return delete(table).where(*key, columns.rows == literal_column("0"))
 
 
 _CALLS = ("calls", "errors", "rows")
-VOLUME = _adding(volume_minutes, ("model_id", "minute"), _CALLS)
-LATENCY = _adding(latency_hours, ("model_id", "hour", "bucket"), ("calls",))
+VOLUME = _adding(volume_minutes, _CALLS)
+LATENCY = _adding(latency_hours, ("calls",))
 _QUALITY_SUMS = ("rows", "n_num", "sum_abs", "sum_sq", "w_rows", "w_num", "w_abs", "w_sq")
 #: ``quality_hours`` and ``quality_days`` (v0018: the same cells per UTC day): (key, upsert, emptied cell's delete).
 _QUALITY = {
-    table.name: (key, _adding(table, key, _QUALITY_SUMS), _emptied(table, key))
-    for table, key in (
-        (quality_hours, ("model_id", "hour", "kind", "label_kind", "pred_key", "label_key", "scored")),
-        (quality_days, ("model_id", "day", "kind", "label_kind", "pred_key", "label_key", "scored")),
-    )
+    table.name: (KEYS[table.name], _adding(table, _QUALITY_SUMS), _emptied(table))
+    for table in (quality_hours, quality_days)
 }
 _HOURS_PER_DAY = DAY_NS // HOUR_NS
-INSTANCE_MODELS = _adding(instance_models, ("model_id", "instance_id"), _CALLS)
-INSTANCE_MINUTES = _adding(instance_minutes, ("model_id", "minute", "instance_id"), _CALLS)
-INSTANCE_LATENCY = _adding(instance_latency_hours, ("model_id", "hour", "instance_id", "bucket"), ("calls",))
-AGGREGATE_MINUTES = _adding(aggregate_minutes, ("model_id", "minute", "metric", "reason"), ("value",))
-AGGREGATE_LATENCY = _adding(aggregate_latency_hours, ("model_id", "hour", "bucket"), ("calls",))
+INSTANCE_MODELS = _adding(instance_models, _CALLS)
+INSTANCE_MINUTES = _adding(instance_minutes, _CALLS)
+INSTANCE_LATENCY = _adding(instance_latency_hours, ("calls",))
+AGGREGATE_MINUTES = _adding(aggregate_minutes, ("value",))
+AGGREGATE_LATENCY = _adding(aggregate_latency_hours, ("calls",))
 _SCORE_SUMS = ("rows", "w_rows", "score_sum")
 #: ``score_hours`` and ``score_days`` (v0017), kept with ``quality_hours``: keyed by their table's name in the
 #: deltas. (key, upsert, emptied cell's delete, the unit in ns.)
 _SCORES = {
-    table.name: (key, _adding(table, key, _SCORE_SUMS), _emptied(table, key), unit_ns)
-    for table, key, unit_ns in (
-        (score_hours, ("model_id", "hour", "bin", "label_key"), HOUR_NS),
-        (score_days, ("model_id", "day", "bin", "label_key"), DAY_NS),
-    )
+    table.name: (KEYS[table.name], _adding(table, _SCORE_SUMS), _emptied(table), unit_ns)
+    for table, unit_ns in ((score_hours, HOUR_NS), (score_days, DAY_NS))
 }
 
 
@@ -123,11 +112,11 @@ def _named(names: Sequence[str], rows: Iterable[Sequence[object]]) -> list[dict[
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-_VOLUME_NAMES = ("model_id", "minute", *_CALLS)
-_LATENCY_NAMES = ("model_id", "hour", "bucket", "calls")
-_INSTANCE_LATENCY_NAMES = ("model_id", "hour", "instance_id", "bucket", "calls")
-_INSTANCE_MODELS_NAMES = ("model_id", "instance_id", *_CALLS)
-_INSTANCE_MINUTES_NAMES = ("model_id", "minute", "instance_id", *_CALLS)
+_VOLUME_NAMES = (*KEYS["volume_minutes"], *_CALLS)
+_LATENCY_NAMES = (*KEYS["latency_hours"], "calls")
+_INSTANCE_LATENCY_NAMES = (*KEYS["instance_latency_hours"], "calls")
+_INSTANCE_MODELS_NAMES = (*KEYS["instance_models"], *_CALLS)
+_INSTANCE_MINUTES_NAMES = (*KEYS["instance_minutes"], *_CALLS)
 
 
 #: A ``quality_hours`` cell's key: (model_id, hour, kind, label_kind, pred_key, label_key, scored).
