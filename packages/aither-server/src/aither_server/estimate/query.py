@@ -16,7 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, literal_column, select
+from sqlalchemy import literal_column, select
 
 from aither_server.estimate import cbpe, dle
 from aither_server.estimate.calibration import Estimator, Floats
@@ -27,6 +27,7 @@ from aither_server.estimate.store import AnyEstimator, EstimateStore
 from aither_server.model.records import KIND_PROBA, InvalidJson, parse_prediction
 from aither_server.model.rollup_keys import HOUR_NS
 from aither_server.model.sampled_rows import sampled_rows
+from aither_server.query.metric_filter import in_filter
 from aither_server.query.models import model_ids
 from aither_server.query.time import NS, iso
 from aither_server.store.core_tables import predictions
@@ -44,9 +45,7 @@ SETTLE_NS = 15 * 60 * NS
 _p = predictions.c
 #: The answered calls of the model rows in [lo, hi) with an output.
 _ANSWERED = (
-    _p.model_id.in_(bindparam("ids", expanding=True)),
-    _p.start_ns >= bindparam("lo"),
-    _p.start_ns < bindparam("hi"),
+    in_filter(predictions),
     _p.status == literal_column("0"),
     _p.prediction.is_not(None),
 )

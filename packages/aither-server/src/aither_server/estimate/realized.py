@@ -20,7 +20,6 @@ from collections import defaultdict
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import bindparam, select
-from sqlalchemy.sql.elements import BindParameter
 
 from aither_server.estimate import cbpe
 from aither_server.estimate.calibration import Estimator, Floats
@@ -29,6 +28,7 @@ from aither_server.estimate.figures import ClassifierRealized, Realized
 from aither_server.estimate.store import AnyEstimator, EstimateStore
 from aither_server.model.records import KIND_PROBA
 from aither_server.model.rollup_keys import HOUR_NS
+from aither_server.query.metric_filter import in_filter
 from aither_server.store.core_tables import prediction_rows, quality_hours
 from aither_server.store.engine import Connection, run
 
@@ -42,13 +42,12 @@ _HEAD = 3
 Ints = npt.NDArray[np.int64]
 
 _r = prediction_rows.c
-_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_RANGE = (_r.model_id.in_(_IDS), _r.start_ns >= bindparam("lo"), _r.start_ns < bindparam("hi"))
+_RANGE = in_filter(prediction_rows)
 _CLASS_ROWS = select(_r.model_id, _r.start_ns, _r.pred_key, _r.label_key, _r.score, _r.proba, _r.weight).where(
-    *_RANGE, _r.kind == bindparam("kind"), _r.label_key.is_not(None)
+    _RANGE, _r.kind == bindparam("kind"), _r.label_key.is_not(None)
 )
 _NUMBER_ROWS = select(_r.model_id, _r.start_ns, _r.pred_num, _r.label_num, _r.weight).where(
-    *_RANGE, _r.pred_num.is_not(None), _r.label_num.is_not(None)
+    _RANGE, _r.pred_num.is_not(None), _r.label_num.is_not(None)
 )
 _q = quality_hours.c
 _CELLS = (
@@ -65,7 +64,7 @@ _CELLS = (
         _q.w_abs,
         _q.w_sq,
     )
-    .where(_q.model_id.in_(_IDS), _q.hour >= bindparam("lo"), _q.hour < bindparam("hi"))
+    .where(in_filter(quality_hours, "hour"))
     .order_by(_q.model_id, _q.hour, _q.kind, _q.label_kind, _q.pred_key, _q.label_key, _q.scored)
 )
 

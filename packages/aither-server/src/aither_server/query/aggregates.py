@@ -58,10 +58,6 @@ def _per() -> BindParameter[int]:
     return bindparam("per", type_=Integer)
 
 
-def _within(column: ColumnElement[int]) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    return column >= bindparam("lo"), column < bindparam("hi")
-
-
 def _metric(column: ColumnElement[str], *names: str) -> ColumnElement[bool]:
     """``column`` among constant metric names, written into the SQL as literals (as they were)."""
     if len(names) == 1:
@@ -77,12 +73,12 @@ _HAS_SENDER_SPANS = (
 )
 _SENDER_MINUTES = (
     select(_im.minute // _per(), func.sum(_im.calls), func.sum(_im.errors), func.sum(_im.rows))
-    .where(_im.model_id.in_(_ids()), *_within(_im.minute), _im.instance_id.in_(_SENDERS))
+    .where(in_filter(instance_minutes, "minute"), _im.instance_id.in_(_SENDERS))
     .group_by(_BY_1)
 )
 _AGGREGATE_MINUTES = (
     select(_am.minute // _per(), _am.metric, func.sum(_am.value))
-    .where(_am.model_id.in_(_ids()), *_within(_am.minute), _metric(_am.metric, *_COUNTED))
+    .where(in_filter(aggregate_minutes, "minute"), _metric(_am.metric, *_COUNTED))
     .group_by(_BY_1, _BY_2)
 )
 _p = predictions.c
@@ -95,7 +91,7 @@ _SENDER_SPANS = indexed_by(
 )
 _AGGREGATE_POINTS = (
     select(_ap.end_ns // _per(), _ap.metric, func.sum(_ap.value))
-    .where(_ap.model_id.in_(_ids()), *_within(_ap.end_ns), _metric(_ap.metric, *_COUNTED))
+    .where(in_filter(aggregate_points, "end_ns"), _metric(_ap.metric, *_COUNTED))
     .group_by(_BY_1, _BY_2)
 )
 _ALL_SPANS = select(func.coalesce(func.sum(models.c.calls), _ZERO)).where(models.c.id.in_(_ids()))
@@ -104,18 +100,14 @@ _ALL_SENDER_SPANS = select(func.coalesce(func.sum(_ims.calls), _ZERO)).where(
 )
 _alh, _ilh = aggregate_latency_hours.c, instance_latency_hours.c
 _AGGREGATE_LATENCY = (
-    select(_alh.bucket, func.sum(_alh.calls))
-    .where(_alh.model_id.in_(_ids()), *_within(_alh.hour))
-    .group_by(_alh.bucket)
+    select(_alh.bucket, func.sum(_alh.calls)).where(in_filter(aggregate_latency_hours, "hour")).group_by(_alh.bucket)
 )
 _OTHER_LATENCY = (
     select(_ilh.bucket, func.sum(_ilh.calls))
-    .where(_ilh.model_id.in_(_ids()), *_within(_ilh.hour), _ilh.instance_id.not_in(_SENDERS))
+    .where(in_filter(instance_latency_hours, "hour"), _ilh.instance_id.not_in(_SENDERS))
     .group_by(_ilh.bucket)
 )
-_POINT_HISTOGRAMS = select(_ap.buckets).where(
-    _ap.model_id.in_(_ids()), *_within(_ap.end_ns), _metric(_ap.metric, "duration")
-)
+_POINT_HISTOGRAMS = select(_ap.buckets).where(in_filter(aggregate_points, "end_ns"), _metric(_ap.metric, "duration"))
 _OTHER_LATENCIES = indexed_by(
     select(_p.latency_ns).where(in_filter(predictions), or_(_p.instance_id.is_(None), _p.instance_id.not_in(_SENDERS))),
     predictions,
@@ -123,12 +115,12 @@ _OTHER_LATENCIES = indexed_by(
 )
 _DROPPED_MINUTES = (
     select(_am.reason, func.sum(_am.value))
-    .where(_am.model_id.in_(_ids()), *_within(_am.minute), _metric(_am.metric, "dropped"))
+    .where(in_filter(aggregate_minutes, "minute"), _metric(_am.metric, "dropped"))
     .group_by(_am.reason)
 )
 _DROPPED_POINTS = (
     select(_ap.reason, func.sum(_ap.value))
-    .where(_ap.model_id.in_(_ids()), *_within(_ap.end_ns), _metric(_ap.metric, "dropped"))
+    .where(in_filter(aggregate_points, "end_ns"), _metric(_ap.metric, "dropped"))
     .group_by(_ap.reason)
 )
 _senders = (

@@ -29,11 +29,7 @@ PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 def _histogram(table: Table, unit: str) -> Select[tuple[int, int]]:
     """Calls per latency bucket of model rows ``ids`` in ``table``'s [lo, hi) ``unit`` s."""
     c = table.c
-    return (
-        select(c.bucket, func.sum(c.calls))
-        .where(c.model_id.in_(bindparam("ids", expanding=True)), c[unit] >= bindparam("lo"), c[unit] < bindparam("hi"))
-        .group_by(c.bucket)
-    )
+    return select(c.bucket, func.sum(c.calls)).where(in_filter(table, unit)).group_by(c.bucket)
 
 
 _HISTOGRAMS = {"latency_days": _histogram(latency_days, "day"), "latency_hours": _histogram(latency_hours, "hour")}

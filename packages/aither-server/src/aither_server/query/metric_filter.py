@@ -13,12 +13,13 @@ __all__ = ["MAX_PAIRS", "Filter", "in_filter"]
 MAX_PAIRS = 10_000
 
 
-def in_filter(table: Table) -> ColumnElement[bool]:
-    """``table``'s rows (``predictions`` or ``prediction_rows``) of a :class:`Filter`: its model rows and time
-    range, as ``bindparam`` s ``ids`` (a list), ``lo`` and ``hi`` that :attr:`Filter.values` gives."""
-    start = table.c.start_ns
+def in_filter(table: Table, time: str = "start_ns") -> ColumnElement[bool]:
+    """``table``'s rows of some model rows and a time range: ``model_id`` among the list ``bindparam`` ``ids``,
+    ``time`` (``start_ns`` of ``predictions`` and ``prediction_rows``, which :attr:`Filter.values` gives, or a
+    rollup's ``hour``, ``day``, ``minute``) in [``lo``, ``hi``)."""
+    column = table.c[time]
     return and_(
-        table.c.model_id.in_(bindparam("ids", expanding=True)), start >= bindparam("lo"), start < bindparam("hi")
+        table.c.model_id.in_(bindparam("ids", expanding=True)), column >= bindparam("lo"), column < bindparam("hi")
     )
 
 

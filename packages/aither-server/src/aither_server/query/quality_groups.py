@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, bindparam, case, func, literal_column, null, select
+from sqlalchemy import Select, Table, and_, case, func, literal_column, null, select
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 
 from aither_server.model.records import KIND_CLASS, KIND_PROBA
@@ -69,7 +69,7 @@ def _rollup(table: Table, unit: str, classes: bool, weighted: bool) -> Select[_G
     sums = (c.w_rows, c.w_num, c.w_abs, c.w_sq) if weighted else (c.rows, c.n_num, c.sum_abs, c.sum_sq)
     return (
         select(c.kind, c.label_kind, pk, lk, func.max(c.scored), *(func.sum(s) for s in sums))
-        .where(c.model_id.in_(bindparam("ids", expanding=True)), c[unit] >= bindparam("lo"), c[unit] < bindparam("hi"))
+        .where(in_filter(table, unit))
         .group_by(*_BY_4)
         .having(func.sum(c.rows) > literal_column("0"))
         .limit(_LIMIT)

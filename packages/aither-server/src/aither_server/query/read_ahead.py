@@ -16,7 +16,7 @@ from aither_server.model.rollup_keys import (
     HOUR_NS,
 )
 from aither_server.query import aggregates as query_aggregates
-from aither_server.query.metric_filter import MAX_PAIRS
+from aither_server.query.metric_filter import MAX_PAIRS, in_filter
 from aither_server.store.core_tables import (
     latency_days,
     latency_hours,
@@ -63,9 +63,7 @@ _ONE: ColumnClause[int] = literal_column("1")
 def _slices(table: Table, unit: str, *columns: str) -> Select[tuple[int, ...]]:
     c = table.c
     index = (c[unit] - bindparam("first")) // bindparam("per", type_=Integer)
-    return select(index, *(c[name] for name in columns)).where(
-        c.model_id.in_(bindparam("ids", expanding=True)), c[unit] >= bindparam("lo"), c[unit] < bindparam("hi")
-    )
+    return select(index, *(c[name] for name in columns)).where(in_filter(table, unit))
 
 
 def _histograms(table: Table, unit: str) -> Select[tuple[int, ...]]:
@@ -91,7 +89,7 @@ _QUALITY = {True: _quality(quality_days, "day"), False: _quality(quality_hours, 
 _vh = volume_hours.c
 _VOLUME_HOURS = (
     select(_vh.hour, func.sum(_vh.calls), func.sum(_vh.errors), func.sum(_vh.rows))
-    .where(_vh.model_id.in_(bindparam("ids", expanding=True)), _vh.hour >= bindparam("lo"), _vh.hour < bindparam("hi"))
+    .where(in_filter(volume_hours, "hour"))
     .group_by(_BY[0])
 )
 _SAMPLED = (

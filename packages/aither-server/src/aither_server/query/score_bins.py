@@ -39,7 +39,7 @@ def _bins(table: Table, unit: str, sliced: bool) -> Select[tuple[int, ...]]:
         group.insert(0, (c[unit] - bindparam("first")) // bindparam("per", type_=Integer))
     return (
         select(*group, func.sum(c.rows), func.sum(c.w_rows), func.sum(c.score_sum))
-        .where(c.model_id.in_(bindparam("ids", expanding=True)), c[unit] >= bindparam("lo"), c[unit] < bindparam("hi"))
+        .where(in_filter(table, unit))
         # GROUP BY 1, 2(, 3): a slice is an expression of parameters, which PostgreSQL cannot match to a GROUP BY's.
         .group_by(*(literal_column(str(i + 1)) for i in range(len(group))))
     )

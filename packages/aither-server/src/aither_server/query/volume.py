@@ -27,14 +27,12 @@ __all__ = ["merged_volume", "volume", "volume_hours"]
 _vh, _vm, _p = volume_hours_table.c, volume_minutes.c, predictions.c
 _HOURS = (
     select(_vh.hour // bindparam("per", type_=Integer), func.sum(_vh.calls), func.sum(_vh.errors), func.sum(_vh.rows))
-    .where(_vh.model_id.in_(bindparam("ids", expanding=True)), _vh.hour >= bindparam("lo"), _vh.hour < bindparam("hi"))
+    .where(in_filter(volume_hours_table, "hour"))
     .group_by(literal_column("1"))
 )
 _MINUTES = (
     select(_vm.minute // bindparam("per", type_=Integer), func.sum(_vm.calls), func.sum(_vm.errors), func.sum(_vm.rows))
-    .where(
-        _vm.model_id.in_(bindparam("ids", expanding=True)), _vm.minute >= bindparam("lo"), _vm.minute < bindparam("hi")
-    )
+    .where(in_filter(volume_minutes, "minute"))
     .group_by(literal_column("1"))
 )
 _SPANS = indexed_by(
