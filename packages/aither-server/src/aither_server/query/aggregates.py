@@ -34,7 +34,7 @@ from aither_server.store.core_tables import (
     models,
     predictions,
 )
-from aither_server.store.engine import Connection, indexed_by, run
+from aither_server.store.engine import Connection, constant, indexed_by, run
 
 __all__ = ["dropped_spans", "latency_from_histograms", "model_totals", "uses_aggregates", "volume_adjustments"]
 
@@ -61,8 +61,8 @@ def _per() -> BindParameter[int]:
 def _metric(column: ColumnElement[str], *names: str) -> ColumnElement[bool]:
     """``column`` among constant metric names, written into the SQL as literals (as they were)."""
     if len(names) == 1:
-        return column == literal_column(f"'{names[0]}'")
-    return column.in_([literal_column(f"'{name}'") for name in names])
+        return column == constant(names[0])
+    return column.in_([constant(name) for name in names])
 
 
 _am, _ap, _im, _ims = aggregate_minutes.c, aggregate_points.c, instance_minutes.c, instance_models.c

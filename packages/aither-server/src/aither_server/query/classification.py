@@ -16,7 +16,7 @@ from aither_server.query.metric_filter import Filter, in_filter
 from aither_server.query.render import stored_json
 from aither_server.query.score_bins import score_bins
 from aither_server.store.core_tables import prediction_rows
-from aither_server.store.engine import Connection, indexed_by, json_array_length, run
+from aither_server.store.engine import Connection, constant, indexed_by, json_array_length, run
 
 __all__ = ["Scores", "binary_auc", "class_map", "classification", "sort_key"]
 
@@ -27,8 +27,8 @@ _r = prediction_rows.c
 #: The partial indexes' conditions are written as literals, as SQLite's ``INDEXED BY`` needs to see them implied.
 _PROBA = (
     in_filter(prediction_rows),
-    _r.label_kind == literal_column(str(KIND_CLASS)),
-    _r.kind == literal_column(str(KIND_PROBA)),
+    _r.label_kind == constant(KIND_CLASS),
+    _r.kind == constant(KIND_PROBA),
 )
 _WIDTH = indexed_by(
     select(func.max(json_array_length(_r.proba))).where(*_PROBA, _r.proba.is_not(None)),

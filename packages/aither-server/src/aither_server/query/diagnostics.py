@@ -23,7 +23,7 @@ from aither_server.query.models import model_ids
 from aither_server.query.quality_groups import quality_groups
 from aither_server.query.score_bins import score_bins
 from aither_server.store.core_tables import models, prediction_rows
-from aither_server.store.engine import Connection, indexed_by, json_array_length, run
+from aither_server.store.engine import Connection, constant, indexed_by, json_array_length, run
 
 __all__ = [
     "MAX_CLASSES",
@@ -45,8 +45,8 @@ MAX_SCATTER = 2000
 _RESIDUAL_BINS = 8
 
 _r = prediction_rows.c
-_CLASS = literal_column(str(KIND_CLASS), Integer)
-_PROBA = literal_column(str(KIND_PROBA), Integer)
+_CLASS = constant(KIND_CLASS)
+_PROBA = constant(KIND_PROBA)
 #: The widest row of class probabilities among the filter's labelled ones.
 _WIDTH = indexed_by(
     select(func.max(json_array_length(_r.proba))).where(

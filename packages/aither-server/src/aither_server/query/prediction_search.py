@@ -36,7 +36,7 @@ from aither_server.query.quality_groups import quality_groups
 from aither_server.query.time import MAX_NS
 from aither_server.query.volume import volume
 from aither_server.store.core_tables import prediction_rows, predictions
-from aither_server.store.engine import Connection, PerDialect, among, indexed_by, run
+from aither_server.store.engine import Connection, PerDialect, among, constant, indexed_by, run
 from aither_server.store.lookups import each_chunk
 
 __all__ = ["MAX_PAGE", "Filters", "FoundPrediction", "parse_cursor", "search_predictions"]
@@ -47,8 +47,8 @@ _p = predictions.c
 _row = prediction_rows.alias("r")
 _r = _row.c
 _ONE, _ZERO = literal_column("1", Integer), literal_column("0", Integer)
-_CLASS = literal_column(str(KIND_CLASS), Integer)
-_CLASS_LIKE = (_CLASS, literal_column(str(KIND_PROBA), Integer))
+_CLASS = constant(KIND_CLASS)
+_CLASS_LIKE = (_CLASS, constant(KIND_PROBA))
 #: The prediction has a labelled row.
 _LABELLED = exists().where(_r.pred_id == _p.id, _r.label_kind.is_not(None))
 #: A labelled class-like row of the prediction (one the metrics judge right or wrong).

@@ -18,7 +18,7 @@ from aither_server.model.rollup_keys import (
 from aither_server.query.metric_filter import MAX_PAIRS, Filter, in_filter
 from aither_server.query.read_ahead import ahead_for
 from aither_server.store.core_tables import prediction_rows, quality_days, quality_hours
-from aither_server.store.engine import Connection, indexed_by, run
+from aither_server.store.engine import Connection, constant, indexed_by, run
 
 __all__ = ["QualityGroup", "quality_groups"]
 
@@ -52,11 +52,6 @@ class QualityGroup:
         self.sum_sq += sum_sq or 0.0
 
 
-def _literal(value: int | str) -> ColumnElement[Any]:
-    """A constant written into the SQL, as it was (``INDEXED BY`` a partial index needs its condition visible)."""
-    return literal_column("'" + value.replace("'", "''") + "'" if isinstance(value, str) else str(value))
-
-
 #: ``GROUP BY 1, 2, 3, 4``: the groups are expressions, some of literals.
 _BY_4: list[ColumnClause[int]] = [literal_column(str(i)) for i in range(1, 5)]
 _LIMIT = MAX_PAIRS + 1
@@ -65,7 +60,7 @@ _LIMIT = MAX_PAIRS + 1
 def _rollup(table: Table, unit: str, classes: bool, weighted: bool) -> Select[_GroupRow]:
     """The groups of model rows ``ids`` in ``table``'s [lo, hi) ``unit`` s."""
     c = table.c
-    pk, lk = (c.pred_key, c.label_key) if classes else (_literal(NO_KEY), _literal(NO_KEY))
+    pk, lk = (c.pred_key, c.label_key) if classes else (constant(NO_KEY), constant(NO_KEY))
     sums = (c.w_rows, c.w_num, c.w_abs, c.w_sq) if weighted else (c.rows, c.n_num, c.sum_abs, c.sum_sq)
     return (
         select(c.kind, c.label_kind, pk, lk, func.max(c.scored), *(func.sum(s) for s in sums))
@@ -79,7 +74,7 @@ def _rollup(table: Table, unit: str, classes: bool, weighted: bool) -> Select[_G
 def _raw(classes: bool, weighted: bool) -> Select[_GroupRow]:
     """The groups of the raw labelled rows of :func:`~aither_server.query.metric_filter.in_filter`."""
     r = prediction_rows.c
-    class_like = and_(r.label_kind == _literal(KIND_CLASS), r.kind.in_([_literal(KIND_CLASS), _literal(KIND_PROBA)]))
+    class_like = and_(r.label_kind == constant(KIND_CLASS), r.kind.in_([constant(KIND_CLASS), constant(KIND_PROBA)]))
     pk: ColumnElement[Any] = case((class_like, r.pred_key)) if classes else null()
     lk: ColumnElement[Any] = case((class_like, r.label_key)) if classes else null()
     diff = r.pred_num - r.label_num
@@ -100,13 +95,13 @@ def _raw(classes: bool, weighted: bool) -> Select[_GroupRow]:
             func.coalesce(func.sum(func.abs(diff)), zero),
             func.coalesce(func.sum(diff * diff), zero),
         )
-    scored = func.max(case((r.score.is_not(None), _literal(1)), else_=_literal(0)))
+    scored = func.max(case((r.score.is_not(None), constant(1)), else_=constant(0)))
     statement = (
         select(
-            func.coalesce(r.kind, _literal(NO_KIND)),
+            func.coalesce(r.kind, constant(NO_KIND)),
             r.label_kind,
-            func.coalesce(pk, _literal(NO_KEY)),
-            func.coalesce(lk, _literal(NO_KEY)),
+            func.coalesce(pk, constant(NO_KEY)),
+            func.coalesce(lk, constant(NO_KEY)),
             scored,
             *sums,
         )

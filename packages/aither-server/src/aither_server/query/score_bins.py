@@ -18,7 +18,7 @@ from aither_server.model.rollup_keys import DAY_NS, HOUR_NS, score_bin, split_da
 from aither_server.query.metric_filter import in_filter
 from aither_server.query.sums import add_sums
 from aither_server.store.core_tables import prediction_rows, score_days, score_hours
-from aither_server.store.engine import Connection, indexed_by, run
+from aither_server.store.engine import Connection, constant, indexed_by, run
 
 __all__ = ["score_bins", "sliced"]
 
@@ -59,8 +59,8 @@ _RAW = indexed_by(
     )
     .where(
         in_filter(prediction_rows),
-        _r.label_kind == literal_column(str(KIND_CLASS)),
-        _r.kind == literal_column(str(KIND_PROBA)),
+        _r.label_kind == constant(KIND_CLASS),
+        _r.kind == constant(KIND_PROBA),
         _r.score.is_not(None),
         _r.label_key.is_not(None),
     )

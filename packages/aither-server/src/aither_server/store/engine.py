@@ -35,14 +35,27 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Column, Engine, Integer, Select, Table, any_, bindparam, cast, create_engine, event
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    Select,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    literal_column,
+)
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnElement, KeyedColumnElement
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement, KeyedColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.type_api import TypeEngine
@@ -66,6 +79,7 @@ __all__ = [
     "PostgresDatabase",
     "SqliteDatabase",
     "among",
+    "constant",
     "database_target",
     "dialect_of",
     "greatest",
@@ -707,6 +721,14 @@ def _json_array_length_postgres(element: json_array_length, compiler: SQLCompile
 @compiles(json_array_length)
 def _json_array_length(element: json_array_length, compiler: SQLCompiler, **kw: Any) -> str:
     return f"json_array_length({compiler.process(element.clauses, **kw)})"
+
+
+def constant(value: int | str) -> ColumnClause[Any]:
+    """``value`` written into the SQL itself rather than bound: SQLite's planner sees a partial index's
+    condition (``kind = 2``) implied only by a literal, and a statement run for many rows binds nothing for it."""
+    if isinstance(value, str):
+        return literal_column("'" + value.replace("'", "''") + "'", Text)
+    return literal_column(str(int(value)), Integer)
 
 
 def among(column: ColumnElement[Any], name: str, dialect: str, pg_type: TypeEngine[Any]) -> ColumnElement[bool]:
