@@ -23,7 +23,7 @@ from aither_server.privacy import audit
 from aither_server.store import core_tables, lookups, rollups
 from aither_server.store.core_tables import label_spans, labels, models, prediction_rows, predictions
 from aither_server.store.database import Store, trace_key
-from aither_server.store.engine import Connection, PerDialect, among, dialect_of, greatest, open_database, run, run_many
+from aither_server.store.engine import Connection, PerDialect, among, greatest, open_database, run, run_many
 from aither_server.store.estimate_tables import estimate_hours, realized_hours
 
 __all__ = ["Erased", "erase"]
@@ -195,16 +195,6 @@ def _take_out_quality(conn: Connection, pred_ids: list[int]) -> None:
     rollups.write_quality(conn, quality)
 
 
-def _delete(conn: Connection, statement: PerDialect, values: Sequence[int | bytes]) -> int:
-    """Run a DELETE whose ``values`` list is an ``among``: one statement on PostgreSQL, lists of
-    ``lookups.CHUNK`` on SQLite (``lookups.each_chunk`` reads rows; a DELETE's count is its rowcount)."""
-    if not values:
-        return 0
-    if dialect_of(conn) == "postgresql":
-        return run(conn, statement, {"values": list(values)}).rowcount
-    return sum(run(conn, statement, {"values": chunk}).rowcount for chunk in lookups.chunks(values))
-
-
 def _drop_sketches(conn: Connection, predictions: list[_Prediction]) -> int:
     """Drift's sketches of every hour (and day) an erased prediction was in, for its model: a sketch cannot give
     one row back, so the whole hour goes (``drift/store.py``: an hour's rows have ``span`` 1, a day's 24 from
@@ -273,10 +263,10 @@ def _erase(conn: Connection, key_id: str, trace_id: bytes | None, entity: str | 
     pred_ids = [p[0] for p in found]
     _take_out_quality(conn, pred_ids)
     _take_out_rollups(conn, found)
-    _delete(conn, _DELETE_ROWS, pred_ids)
-    _delete(conn, _DELETE_PREDICTIONS, pred_ids)
-    n_labels = _delete(conn, _DELETE_LABELS, traces)
-    n_label_spans = _delete(conn, _DELETE_LABEL_SPANS, traces)
+    lookups.change_each_chunk(conn, _DELETE_ROWS, "values", pred_ids)
+    lookups.change_each_chunk(conn, _DELETE_PREDICTIONS, "values", pred_ids)
+    n_labels = lookups.change_each_chunk(conn, _DELETE_LABELS, "values", traces)
+    n_label_spans = lookups.change_each_chunk(conn, _DELETE_LABEL_SPANS, "values", traces)
     dropped = _drop_sketches(conn, found) if sketches else 0
     _forget_estimates(conn, found)
     erased = Erased(len(traces), len(pred_ids), sum(p[5] for p in found), n_labels, n_label_spans, dropped)

@@ -10,9 +10,9 @@ from sqlalchemy import BigInteger, LargeBinary, select
 from sqlalchemy.sql import Executable
 
 from aither_server.store.core_tables import label_spans, predictions
-from aither_server.store.engine import Connection, PerDialect, among, dialect_of, run
+from aither_server.store.engine import Connection, Cursor, PerDialect, among, dialect_of, run
 
-__all__ = ["CHUNK", "chunks", "each_chunk", "stored_spans", "trace_key"]
+__all__ = ["CHUNK", "change_each_chunk", "chunks", "each_chunk", "stored_spans", "trace_key"]
 
 #: Parameters per statement stay well under SQLite's limit (32766 since 3.32, 999 before).
 CHUNK = 500
@@ -30,6 +30,25 @@ def chunks(items: Sequence[_Item], size: int = CHUNK) -> Iterator[Sequence[_Item
         yield items[i : i + size]
 
 
+def _runs(
+    conn: Connection,
+    statement: Executable | PerDialect,
+    name: str,
+    values: Sequence[object],
+    parameters: Mapping[str, object] | None,
+) -> Iterator[Cursor]:
+    """``statement``, whose list parameter ``name`` is an :func:`~aither_server.store.engine.among`, run for all
+    of ``values``: once on PostgreSQL (one array), in chunks of :data:`CHUNK` on SQLite; never for no values."""
+    if not values:
+        return
+    given = parameters or {}
+    if dialect_of(conn) == "postgresql":
+        yield run(conn, statement, {**given, name: list(values)})
+        return
+    for chunk in chunks(values):
+        yield run(conn, statement, {**given, name: chunk})
+
+
 def each_chunk(
     conn: Connection,
     statement: Executable | PerDialect,
@@ -37,14 +56,20 @@ def each_chunk(
     values: Sequence[object],
     parameters: Mapping[str, object] | None = None,
 ) -> Iterator[Any]:
-    """The rows of ``statement``, whose list parameter ``name`` is an :func:`~aither_server.store.engine.among`,
-    for all of ``values``: one statement on PostgreSQL (one array), chunks of :data:`CHUNK` on SQLite."""
-    given = parameters or {}
-    if dialect_of(conn) == "postgresql":
-        yield from run(conn, statement, {**given, name: list(values)})
-        return
-    for chunk in chunks(values):
-        yield from run(conn, statement, {**given, name: chunk})
+    """The rows of ``statement`` (a SELECT) for all of ``values`` (see :func:`_runs`)."""
+    for cursor in _runs(conn, statement, name, values, parameters):
+        yield from cursor
+
+
+def change_each_chunk(
+    conn: Connection,
+    statement: Executable | PerDialect,
+    name: str,
+    values: Sequence[object],
+    parameters: Mapping[str, object] | None = None,
+) -> int:
+    """Run ``statement`` (a DELETE or UPDATE) for all of ``values`` (see :func:`_runs`): the rows it changed."""
+    return sum(cursor.rowcount for cursor in _runs(conn, statement, name, values, parameters))
 
 
 def _spans_of(dialect: str, table: str) -> Executable:

@@ -23,7 +23,7 @@ from aither_server.store import core_tables
 from aither_server.store.core_tables import aggregate_points, label_spans, labels, models, prediction_rows, predictions
 from aither_server.store.engine import PerDialect, among, indexed_by, run
 from aither_server.store.estimate_tables import estimate_hours, realized_hours
-from aither_server.store.lookups import chunks
+from aither_server.store.lookups import change_each_chunk
 from aither_server.store.periodic import Periodic
 from aither_server.store.rollups import KEYS
 
@@ -175,11 +175,8 @@ def _expire_predictions(store: Store, cutoff_ns: int, batch: int, done: Expired)
             with store.write() as conn:
                 found = run(conn, _EXPIRED_PREDICTIONS, {"model_id": model_id, "cutoff": cutoff_ns, "batch": batch})
                 ids = [row[0] for row in found]
-                # One array on PostgreSQL; on SQLite lists of lookups.CHUNK (a statement's parameters are limited).
-                for part in [ids] if store.dialect == "postgresql" else chunks(ids):
-                    if part:
-                        run(conn, _DELETE_ROWS, {"ids": part})
-                        run(conn, _DELETE_PREDICTIONS, {"ids": part})
+                change_each_chunk(conn, _DELETE_ROWS, "ids", ids)
+                change_each_chunk(conn, _DELETE_PREDICTIONS, "ids", ids)
             done.transactions += 1
             done.predictions += len(ids)
             if len(ids) < batch:
