@@ -18,9 +18,10 @@ from sqlalchemy import bindparam, delete, select
 from aither.privacy import hash_key_from_env
 from aither_server.privacy import audit
 from aither_server.privacy.policy import ORG, EffectivePolicy, PolicySpec, effective, parse_spec
-from aither_server.store.core_tables import meta, privacy_policies
+from aither_server.store.core_tables import privacy_policies
 from aither_server.store.database import Store
 from aither_server.store.engine import Connection, run, upsert
+from aither_server.store.meta_values import read_meta, write_meta
 
 __all__ = ["CHECK_INTERVAL_S", "PolicyCache", "StoredPolicy"]
 
@@ -32,10 +33,6 @@ StoredPolicy = tuple[str, PolicySpec, int, str]
 """(model, policy, updated at (ns), updated by (key id))."""
 
 _p = privacy_policies.c
-_GENERATION_OF = select(meta.c.value).where(meta.c.key == bindparam("key"))
-_SET_GENERATION = upsert(
-    meta, {"key": bindparam("key"), "value": bindparam("value")}, [meta.c.key], lambda new: {"value": new.value}
-)
 _SPECS = select(_p.model, _p.body)
 _LIST = select(_p.model, _p.body, _p.updated_ns, _p.updated_by).order_by(_p.model)
 _PUT = upsert(
@@ -58,9 +55,8 @@ def _stored(body: str) -> PolicySpec:
 
 
 def _bump(conn: Connection) -> None:
-    found = run(conn, _GENERATION_OF, {"key": _GENERATION}).fetchone()
-    generation = str(int(found[0]) + 1 if found else 1)
-    run(conn, _SET_GENERATION, {"key": _GENERATION, "value": generation})
+    found = read_meta(conn, _GENERATION)
+    write_meta(conn, _GENERATION, str(int(found) + 1 if found is not None else 1))
 
 
 class PolicyCache:
@@ -97,8 +93,7 @@ class PolicyCache:
             if not force and now - self._checked < self._interval:
                 return
             conn = self._store.reader()
-            found = run(conn, _GENERATION_OF, {"key": _GENERATION}).fetchone()
-            generation = None if found is None else str(found[0])
+            generation = read_meta(conn, _GENERATION)
             if force or generation != self._generation:
                 specs = {model: _stored(body) for model, body in run(conn, _SPECS).fetchall()}
                 self._specs, self._effective, self._generation = specs, {}, generation

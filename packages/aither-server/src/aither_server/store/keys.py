@@ -14,8 +14,8 @@ from sqlalchemy import bindparam, func, insert, literal, select, update
 
 from aither_server.model import api_keys
 from aither_server.store.core_tables import api_keys as keys_table
-from aither_server.store.core_tables import meta
-from aither_server.store.engine import Connection, run, upsert
+from aither_server.store.engine import Connection, run
+from aither_server.store.meta_values import read_meta, write_meta
 from aither_server.store.results import KeyRecord, LastAdminKey
 
 __all__ = ["bootstrap", "create", "find", "kept", "list_all", "revoke"]
@@ -34,14 +34,10 @@ _INSERT = insert(keys_table).values(
 _EXISTS = select(literal(1)).where(_k.hash == bindparam("hash"))
 _LIVE = select(literal(1)).where(_k.hash == bindparam("hash"), _k.revoked_ns.is_(None))
 _COUNT = select(func.count()).select_from(keys_table)
-_KEPT_SECRET = select(meta.c.value).where(meta.c.key == bindparam("slot"))
 _REVOKE_KEPT = (
     update(keys_table)
     .where(_k.name == bindparam("key_name"), _k.revoked_ns.is_(None), _k.scopes == bindparam("key_scopes"))
     .values(revoked_ns=bindparam("now"))
-)
-_KEEP = upsert(
-    meta, {"key": bindparam("slot"), "value": bindparam("secret")}, [meta.c.key], lambda new: {"value": new.value}
 )
 _LIST = select(*_COLUMNS).order_by(_k.created_ns, _k.id)
 _ONE = select(*_COLUMNS).where(_k.id == bindparam("key_id"))
@@ -99,15 +95,15 @@ def bootstrap(conn: Connection, bootstrap_key: str | None) -> str | None:
 def kept(conn: Connection, name: str, ordered: tuple[str, ...]) -> tuple[str, bool]:
     """The kept key ``name`` (see ``Store.kept_key``)."""
     slot = f"kept_key:{name}"
-    found = run(conn, _KEPT_SECRET, {"slot": slot}).fetchone()
-    if found is not None:
-        live = run(conn, _LIVE, {"hash": api_keys.hash_key(found[0])}).fetchone()
+    stored = read_meta(conn, slot)
+    if stored is not None:
+        live = run(conn, _LIVE, {"hash": api_keys.hash_key(stored)}).fetchone()
         if live is not None:
-            return str(found[0]), False
+            return stored, False
     run(conn, _REVOKE_KEPT, {"now": time.time_ns(), "key_name": name, "key_scopes": ",".join(ordered)})
     secret = api_keys.generate_key()
     create(conn, name, ordered, secret)
-    run(conn, _KEEP, {"slot": slot, "secret": secret})
+    write_meta(conn, slot, secret)
     return secret, True
 
 
