@@ -85,7 +85,7 @@ def _add_keys(store: Store, ids: list[str]) -> None:
         run_many(conn, _ADD_KEY, [{"id": i, "hash": i.encode(), **_KEY_ROW} for i in ids])
 
 
-def test_an_in_list_takes_any_length_each_compiled_once(database: Path | str) -> None:
+def test_an_in_list_takes_any_length_and_repeats_of_a_length(database: Path | str) -> None:
     store = Store(database)
     try:
         _add_keys(store, [f"k{i}" for i in range(5)])
