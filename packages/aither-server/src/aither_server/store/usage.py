@@ -21,8 +21,8 @@ __all__ = ["Counts", "add_usage"]
 _u = usage.c
 _COUNTERS = ("api_calls", "predictions", "labels", "rejected_spans", "ignored_spans")
 
-#: Once per ingestion request; through ``engine.run`` rather than a string on the driver's own path: 5.4 -> 6.7 us
-#: of CPU a call on SQLite and 117.5 -> 120 us on PostgreSQL (``benchmarks/server_usage_bridge.py``).
+#: Once per ingestion request; through ``engine.run`` rather than a string on the driver's own path: 4.7 -> 5.9-6.2 us
+#: of CPU a call on SQLite and 60-66 -> 62-66 us on PostgreSQL (``benchmarks/server_usage_bridge.py``, quiet VM).
 _ADD_USAGE = upsert(
     usage,
     {name: bindparam(name) for name in ("period", *_COUNTERS)},
